@@ -1,0 +1,56 @@
+"""Train any registered model: ``echelon-train --config CONFIG --exp_dir DIR [key.path=value ...]``.
+
+The config's ``model_type`` picks the trainer from the registry; the trainer's schema validates the whole
+config (unknown keys fail with their path and the closest valid key). ``--resume`` continues the latest
+checkpoint in ``DIR/checkpoints`` exactly; ``--init_from`` / ``--finetune_from`` load weights only.
+Multi-GPU: ``accelerate launch --num_processes N -m bins.train ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import List, Optional
+
+from utils.config import ConfigError, load_config, validate
+from utils.registry import RegistryError, get
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="echelon-train", description=__doc__.split("\n")[0])
+    p.add_argument("--config", required=True, help="json5 experiment config")
+    p.add_argument("--exp_dir", required=True, help="experiment directory (checkpoints, logs)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in exp_dir")
+    mode.add_argument("--init_from", help="load matching weights from a checkpoint (partial allowed)")
+    mode.add_argument("--finetune_from", help="load all weights from a checkpoint (must match)")
+    p.add_argument("--cpu", action="store_true", help="force CPU even when a GPU is visible")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.batch_size=8")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        raw = load_config(args.config, args.overrides)
+        model_type = raw.get("model_type")
+        if not model_type:
+            raise ConfigError(f"{args.config}: missing 'model_type' (which registered model to train)")
+        trainer_cls = get("trainer", model_type)
+        cfg = validate(raw, trainer_cls.config_class)
+    except (ConfigError, RegistryError) as err:
+        print(f"echelon-train: {err}", file=sys.stderr)
+        return 2
+    trainer = trainer_cls(
+        cfg, args.exp_dir, resume=args.resume, init_from=args.init_from,
+        finetune_from=args.finetune_from, cpu=args.cpu,
+    )  # fmt: skip
+    last = trainer.train()
+    print(f"finished at step {trainer.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,409 @@
+"""BaseTrainer: the one training loop every Echelon model uses (accelerate underneath).
+
+Contract for a model's trainer (see ``models/example/toy_autoencoder/trainer.py`` for a complete small one)::
+
+    @register("trainer", "my_model")
+    class MyTrainer(BaseTrainer):
+        config_class = MyExperimentConfig           # dataclass: model_type, model, data, train (TrainConfig subclass)
+
+        def build_models(self) -> dict[str, nn.Module]          # e.g. {"generator": G, "discriminator": D}
+        def build_optimizers(self, models) -> dict[str, Optimizer]   # same keys as the models they update
+        def build_schedulers(self, optimizers) -> dict[str, LRScheduler]   # optional, default none
+        def build_datasets(self) -> tuple[Dataset, Dataset | None]   # train, valid
+        def collate(self, items) -> batch                            # optional, default torch default_collate
+        def train_step(self, batch) -> dict[str, float | Tensor]     # calls self.optimize(name, loss)
+        def valid_step(self, batch, index) -> dict[str, float]       # optional; may call self.tracker.log_*
+
+Inside ``train_step`` use the prepared models from ``self.models[name]`` and call ``self.optimize(name, loss)``
+once per optimizer: it handles mixed precision, gradient accumulation, clipping (``train.grad_clip_norm``),
+skipping and counting non-finite losses or gradients, and stepping per-step schedulers only when the
+optimizer really stepped. For a GAN, compute the generator's adversarial loss inside
+``with self.frozen("discriminator"):`` so the discriminator's accumulated gradients stay clean.
+
+Randomness: the batch order of epoch ``e`` depends only on ``train.seed + e`` (:mod:`models.base.sampler`);
+datasets with random crops should draw from ``np.random.default_rng((seed, epoch, index))`` using the
+``set_epoch(epoch)`` hook that the trainer calls on them. Together with the RNG states saved in every
+checkpoint this makes ``--resume`` continue exactly as an uninterrupted run would (tested).
+
+Multi-GPU / multi-node: run ``accelerate launch --num_processes N -m bins.train ...``; each process takes
+its shard of every epoch's batches, accelerate wraps the models in DDP, only the main process writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, Literal, Mapping, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.dataloader import default_collate
+
+from models.base import checkpoint as ckpt
+from models.base.sampler import ResumableBatchSampler
+from models.base.tracker import Tracker
+from utils.config import to_dict
+
+log = logging.getLogger("echelon.trainer")
+
+
+@dataclass
+class TrainConfig:
+    """Settings every trainer understands (model trainers subclass this dataclass)."""
+
+    seed: int = 1234
+    max_steps: int = 100000
+    max_epochs: Optional[int] = None
+    batch_size: int = 8
+    num_workers: int = 0
+    grad_accum_steps: int = 1
+    grad_clip_norm: Optional[float] = None
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    scheduler_interval: Literal["step", "epoch"] = "epoch"
+    log_every: int = 50
+    valid_every: int = 1000
+    save_every: int = 1000
+    keep_last: int = 3
+    tensorboard: bool = True
+    progress_bar: bool = True
+
+
+@dataclass
+class ExperimentConfig:
+    """Top level of every experiment config; model families add ``model`` and ``data`` sections."""
+
+    model_type: str = ""
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+class BaseTrainer:
+    config_class: type = ExperimentConfig
+
+    def __init__(
+        self,
+        config: Any,
+        exp_dir: str | Path,
+        *,
+        resume: bool = False,
+        init_from: Optional[str | Path] = None,
+        finetune_from: Optional[str | Path] = None,
+        cpu: bool = False,
+    ):
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        self.cfg = config
+        self.train_cfg: TrainConfig = config.train
+        self.exp_dir = Path(exp_dir)
+        self.ckpt_root = self.exp_dir / "checkpoints"
+        tc = self.train_cfg
+        if tc.mixed_precision == "fp16" and (cpu or not torch.cuda.is_available()):
+            raise ValueError("train.mixed_precision=fp16 needs a GPU; use bf16 or no on CPU")
+        self.accelerator = Accelerator(
+            mixed_precision=tc.mixed_precision, gradient_accumulation_steps=tc.grad_accum_steps, cpu=cpu
+        )
+        self.device = self.accelerator.device
+        self.is_main = self.accelerator.is_main_process
+        set_seed(tc.seed)
+
+        models = self.build_models()
+        optimizers = self.build_optimizers(models)
+        unknown = set(optimizers) - set(models)
+        if unknown:
+            raise ValueError(f"optimizers {sorted(unknown)} have no model of the same name")
+        self.raw_models: Dict[str, nn.Module] = models
+        names_m, names_o = list(models), list(optimizers)
+        prepared = self.accelerator.prepare(*models.values(), *optimizers.values())
+        if len(names_m) + len(names_o) == 1:
+            prepared = (prepared,)
+        self.models = dict(zip(names_m, prepared[: len(names_m)]))
+        self.optimizers = dict(zip(names_o, prepared[len(names_m) :]))
+        # Schedulers are stepped by us (not accelerate) so that a step means one optimizer step.
+        self.schedulers = self.build_schedulers({n: o.optimizer for n, o in self.optimizers.items()})
+
+        self.train_set, self.valid_set = self.build_datasets()
+        self.sampler = ResumableBatchSampler(
+            len(self.train_set), tc.batch_size, seed=tc.seed, shuffle=True,
+            rank=self.accelerator.process_index, world_size=self.accelerator.num_processes,
+            lengths=self.item_lengths(self.train_set),
+        )  # fmt: skip
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.skipped: Dict[str, int] = {name: 0 for name in self.optimizers}
+        self._stepped: Dict[str, bool] = {}
+
+        self.exp_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._resume()
+        elif init_from is not None or finetune_from is not None:
+            self.load_weights(init_from or finetune_from, strict=finetune_from is not None)
+        self.tracker = Tracker(self.exp_dir, enabled=self.is_main, tensorboard=tc.tensorboard)
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    def build_models(self) -> Dict[str, nn.Module]:
+        raise NotImplementedError
+
+    def build_optimizers(self, models: Mapping[str, nn.Module]) -> Dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def build_schedulers(self, optimizers: Mapping[str, torch.optim.Optimizer]) -> Dict[str, Any]:
+        return {}
+
+    def build_datasets(self) -> Tuple[Dataset, Optional[Dataset]]:
+        raise NotImplementedError
+
+    def collate(self, items: list) -> Any:
+        return default_collate(items)
+
+    def item_lengths(self, dataset: Dataset) -> Optional[list]:
+        """Optional per-item lengths for length-bucketed batches."""
+        return None
+
+    def train_step(self, batch: Any) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def valid_step(self, batch: Any, index: int) -> Optional[Dict[str, float]]:
+        return None
+
+    # ------------------------------------------------------------------ helpers for train_step
+    def unwrap(self, name: str) -> nn.Module:
+        return self.accelerator.unwrap_model(self.models[name])
+
+    @contextlib.contextmanager
+    def frozen(self, *names: str) -> Iterator[None]:
+        """Temporarily stop gradients into the named models' parameters."""
+        params = [p for n in names for p in self.models[n].parameters() if p.requires_grad]
+        for p in params:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p in params:
+                p.requires_grad_(True)
+
+    def optimize(self, name: str, loss: torch.Tensor) -> bool:
+        """Backward ``loss`` and step optimizer ``name`` when the accumulation window is full.
+
+        Returns True if the optimizer stepped. Non-finite losses are not back-propagated; non-finite
+        gradients skip the step; both are counted in ``self.skipped[name]`` and logged.
+        """
+        opt = self.optimizers[name]
+        if not bool(torch.isfinite(loss.detach()).all()):
+            self.skipped[name] += 1
+            opt.zero_grad(set_to_none=True)
+            log.warning("step %d: non-finite %s loss, step skipped", self.step, name)
+            self._stepped[name] = False
+            return False
+        self.accelerator.backward(loss)
+        if not self.accelerator.sync_gradients:
+            return False
+        params = [p for g in opt.optimizer.param_groups for p in g["params"]]
+        max_norm = self.train_cfg.grad_clip_norm
+        norm = self.accelerator.clip_grad_norm_(params, max_norm if max_norm else float("inf"))
+        fp16 = self.accelerator.scaler is not None
+        if not fp16 and norm is not None and not math.isfinite(float(norm)):
+            self.skipped[name] += 1
+            opt.zero_grad(set_to_none=True)
+            log.warning("step %d: non-finite %s gradients, step skipped", self.step, name)
+            self._stepped[name] = False
+            return False
+        opt.step()
+        stepped = not (fp16 and opt.step_was_skipped)
+        if not stepped:
+            self.skipped[name] += 1
+        opt.zero_grad(set_to_none=True)
+        if stepped and self.train_cfg.scheduler_interval == "step" and name in self.schedulers:
+            self.schedulers[name].step()
+        self._stepped[name] = stepped
+        return stepped
+
+    # ------------------------------------------------------------------ loop
+    def _loader(self, dataset: Dataset, sampler: Any) -> DataLoader:
+        # A private generator keeps DataLoader start-up from consuming the global torch RNG.
+        return DataLoader(
+            dataset, batch_sampler=sampler, collate_fn=self.collate, num_workers=self.train_cfg.num_workers,
+            generator=torch.Generator().manual_seed(self.train_cfg.seed),
+        )  # fmt: skip
+
+    def _to_device(self, batch: Any) -> Any:
+        from accelerate.utils import send_to_device
+
+        return send_to_device(batch, self.device)
+
+    def train(self) -> Dict[str, Any]:
+        """Run until ``train.max_steps`` (or ``max_epochs``); returns the last logged values."""
+        tc = self.train_cfg
+        last: Dict[str, Any] = {}
+        bar = None
+        if tc.progress_bar and self.is_main:
+            from tqdm import tqdm
+
+            bar = tqdm(total=tc.max_steps, initial=self.step, desc="train", dynamic_ncols=True)
+        try:
+            while self.step < tc.max_steps and (tc.max_epochs is None or self.epoch < tc.max_epochs):
+                self.sampler.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
+                if hasattr(self.train_set, "set_epoch"):
+                    self.train_set.set_epoch(self.epoch)
+                for batch in self._loader(self.train_set, self.sampler):
+                    for model in self.models.values():
+                        model.train()
+                    self._stepped = {}
+                    with self.accelerator.accumulate(*self.models.values()), self.accelerator.autocast():
+                        values = self.train_step(self._to_device(batch))
+                    self.batch_in_epoch += 1
+                    if not self.accelerator.sync_gradients:
+                        continue
+                    self.step += 1
+                    last = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in values.items()}
+                    self._after_step(last, bar)
+                    if self.step >= tc.max_steps:
+                        break
+                else:
+                    self.epoch += 1
+                    self.batch_in_epoch = 0
+                    if tc.scheduler_interval == "epoch":
+                        for sched in self.schedulers.values():
+                            sched.step()
+        finally:
+            if bar is not None:
+                bar.close()
+        latest = ckpt.latest_checkpoint(self.ckpt_root)
+        if latest is None or ckpt.read_meta(latest)["step"] != self.step:
+            self.save()
+        self.tracker.close()
+        return last
+
+    def _after_step(self, values: Dict[str, float], bar: Any) -> None:
+        tc = self.train_cfg
+        if self.step % tc.log_every == 0 or self.step == 1:
+            lrs = {f"lr_{n}": o.optimizer.param_groups[0]["lr"] for n, o in self.optimizers.items()}
+            skipped = {f"skipped_{n}": c for n, c in self.skipped.items()}
+            self.tracker.log_step(self.step, {**values, **lrs, **skipped})
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in list(values.items())[:4]})
+        if self.valid_set is not None and tc.valid_every > 0 and self.step % tc.valid_every == 0:
+            self.validate()
+        if tc.save_every > 0 and self.step % tc.save_every == 0:
+            self.save()
+
+    @torch.no_grad()
+    def validate(self) -> Dict[str, float]:
+        """Average ``valid_step`` over the validation set; training RNG is left untouched."""
+        sampler = ResumableBatchSampler(len(self.valid_set), self.train_cfg.batch_size, shuffle=False)
+        totals: Dict[str, float] = {}
+        count = 0
+        devices = [self.device.index] if self.device.type == "cuda" and self.device.index is not None else []
+        with torch.random.fork_rng(devices=devices):
+            for model in self.models.values():
+                model.eval()
+            for index, batch in enumerate(self._loader(self.valid_set, sampler)):
+                with self.accelerator.autocast():
+                    out = self.valid_step(self._to_device(batch), index)
+                if not out:
+                    continue
+                for k, v in out.items():
+                    totals[k] = totals.get(k, 0.0) + float(v)
+                count += 1
+        means = {k: v / count for k, v in totals.items()} if count else {}
+        if means:
+            self.tracker.log_step(self.step, means, split="valid")
+        return means
+
+    # ------------------------------------------------------------------ checkpoints
+    def trainer_state(self) -> Dict[str, Any]:
+        np_state = np.random.get_state()
+        state = {
+            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "skipped": dict(self.skipped),
+            "rng_python": random.getstate(),
+            "rng_numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                          "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+            "rng_torch": torch.get_rng_state(),
+        }  # fmt: skip
+        if torch.cuda.is_available():
+            state["rng_cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def _restore_trainer_state(self, state: Mapping[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.epoch = int(state["epoch"])
+        self.batch_in_epoch = int(state["batch_in_epoch"])
+        self.skipped.update(state.get("skipped", {}))
+        py = state["rng_python"]
+        random.setstate((py[0], tuple(py[1]), py[2]))
+        npst = state["rng_numpy"]
+        np.random.set_state(("MT19937", npst["keys"].numpy().astype(np.uint32), npst["pos"],
+                             npst["has_gauss"], npst["cached_gaussian"]))  # fmt: skip
+        torch.set_rng_state(state["rng_torch"])
+        if "rng_cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+
+    def save(self) -> Optional[Path]:
+        self.accelerator.wait_for_everyone()
+        path = None
+        if self.is_main:
+            path = ckpt.save_checkpoint(
+                self.ckpt_root, self.step,
+                models={n: self.unwrap(n) for n in self.models},
+                config={**to_dict(self.cfg)},
+                optimizers={n: o.optimizer for n, o in self.optimizers.items()},
+                schedulers=self.schedulers, trainer_state=self.trainer_state(), epoch=self.epoch,
+            )  # fmt: skip
+            ckpt.prune_checkpoints(self.ckpt_root, self.train_cfg.keep_last)
+            log.info("saved %s", path)
+        self.accelerator.wait_for_everyone()
+        return path
+
+    def _resume(self) -> None:
+        latest = ckpt.latest_checkpoint(self.ckpt_root)
+        if latest is None:
+            log.info("--resume: no checkpoint under %s, starting from scratch", self.ckpt_root)
+            return
+        meta = ckpt.read_meta(latest)
+        ckpt.files_present(latest, meta["files"])
+        for name in self.models:
+            self.unwrap(name).load_state_dict(ckpt.load_model_weights(latest, name), strict=True)
+        for name, opt in self.optimizers.items():
+            opt.optimizer.load_state_dict(ckpt.load_torch_state(latest / f"optimizer_{name}.pt"))
+        for name, sched in self.schedulers.items():
+            sched.load_state_dict(ckpt.load_torch_state(latest / f"scheduler_{name}.pt"))
+        self._restore_trainer_state(ckpt.load_torch_state(latest / "trainer_state.pt"))
+        log.info("resumed from %s (step %d, epoch %d)", latest, self.step, self.epoch)
+
+    def load_weights(self, path: str | Path, strict: bool) -> Dict[str, Dict[str, list]]:
+        """Initialise model weights from another checkpoint (fresh optimizers, step 0).
+
+        ``strict=True`` (finetune): every model parameter must be found with the same shape.
+        ``strict=False`` (init-from): whatever matches is loaded. Missing, unexpected and shape-mismatched
+        keys are reported either way.
+        """
+        src = ckpt.resolve_checkpoint_dir(path)
+        reports = {}
+        available = set(ckpt.read_meta(src)["models"])
+        for name in self.models:
+            if name not in available:
+                if strict:
+                    raise ckpt.CheckpointError(f"{src} has no weights for model {name!r}")
+                log.warning("init-from %s: no weights for %s, left as initialised", src, name)
+                continue
+            report = ckpt.load_partial(self.unwrap(name), ckpt.load_model_weights(src, name))
+            reports[name] = report
+            for kind in ("missing", "unexpected", "mismatched"):
+                if report[kind]:
+                    log.warning("%s %s keys in %s: %s", name, kind, src, ", ".join(report[kind][:20]))
+            if strict and (report["missing"] or report["mismatched"]):
+                raise ckpt.CheckpointError(
+                    f"finetune from {src}: model {name!r} has {len(report['missing'])} missing and "
+                    f"{len(report['mismatched'])} shape-mismatched keys (first: "
+                    f"{(report['missing'] + report['mismatched'])[0]}); use --init_from for a partial load"
+                )
+        self.load_report = reports
+        return reports
