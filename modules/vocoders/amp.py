@@ -1,0 +1,160 @@
+"""Anti-aliased multi-periodicity (AMP) blocks and a BigVGAN-style waveform generator.
+
+``AMPBlock`` is the residual block of BigVGAN ("AMPBlock1"), used unchanged by the HierSpeech++ generator,
+its source network and posterior encoder, and SpeechSR ("AMPBlock0"): three
+[anti-aliased SnakeBeta -> dilated conv -> anti-aliased SnakeBeta -> conv] units with a residual around each.
+Checkpoint names: ``convs1.{i}``, ``convs2.{i}`` (legacy weight norm ``weight_g``/``weight_v``) and
+``activations.{0..5}`` (even index before ``convs1``, odd before ``convs2``).
+
+``AMPGenerator`` is a standalone mel (or any feature) vocoder in the BigVGAN mould: ``conv_pre`` ->
+[weight-normed transposed conv ``ups.{i}`` -> average of the stage's AMP blocks] per stage ->
+``activation_post`` -> ``conv_post`` -> tanh, with the resblocks in one flat list indexed
+``stage * n_kernels + kernel`` as in every official checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from modules.activations import Snake, SnakeBeta
+from modules.alias_free import Activation1d
+from modules.weight_norm import fold_weight_norm, weight_norm
+
+
+def make_snake(kind: str, channels: int) -> nn.Module:
+    """Log-scale ``"snake"`` or ``"snakebeta"`` activation for ``channels`` channels."""
+    if kind == "snakebeta":
+        return SnakeBeta(channels, alpha_logscale=True)
+    if kind == "snake":
+        return Snake(channels, alpha_logscale=True)
+    raise ValueError(f"unknown AMP activation {kind!r}; expected 'snake' or 'snakebeta'")
+
+
+def init_conv_weights(module: nn.Module, std: float = 0.01) -> None:
+    """HiFi-GAN/BigVGAN init: N(0, std) on every (transposed) conv weight ``v`` or ``weight``."""
+    for sub in module.modules():
+        if isinstance(sub, (nn.Conv1d, nn.ConvTranspose1d)):
+            weight = sub.weight_v if hasattr(sub, "weight_v") else sub.weight
+            weight.data.normal_(0.0, std)
+
+
+class AMPBlock(nn.Module):
+    """Three anti-aliased Snake residual units; (B, C, T) -> (B, C, T).
+
+    Args:
+        channels: C.
+        kernel_size: kernel of every conv (odd; "same" padding).
+        dilations: dilation of ``convs1[i]``; ``convs2[i]`` are undilated.
+        activation: ``"snakebeta"`` (HierSpeech++, SpeechSR) or ``"snake"``.
+    """
+
+    def __init__(self, channels: int, kernel_size: int = 3, dilations: Sequence[int] = (1, 3, 5),
+                 activation: str = "snakebeta"):
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"AMPBlock: kernel_size must be odd for 'same' padding, got {kernel_size}")
+        self.convs1 = nn.ModuleList(
+            weight_norm(nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=(kernel_size * d - d) // 2))
+            for d in dilations)
+        self.convs2 = nn.ModuleList(
+            weight_norm(nn.Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2))
+            for _ in dilations)
+        self.activations = nn.ModuleList(
+            Activation1d(make_snake(activation, channels)) for _ in range(2 * len(dilations)))
+        init_conv_weights(self)
+
+    def forward(self, x: torch.Tensor, x_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x: (B, C, T); x_mask: optional (B, 1, T) applied before each conv."""
+        for i, (conv1, conv2) in enumerate(zip(self.convs1, self.convs2)):
+            xt = self.activations[2 * i](x)
+            if x_mask is not None:
+                xt = xt * x_mask
+            xt = conv1(xt)
+            xt = self.activations[2 * i + 1](xt)
+            if x_mask is not None:
+                xt = xt * x_mask
+            xt = conv2(xt)
+            x = xt + x
+        if x_mask is not None:
+            x = x * x_mask
+        return x
+
+
+def build_amp_blocks(channels: Sequence[int], kernel_sizes: Sequence[int],
+                     dilations: Sequence[Sequence[int]], activation: str = "snakebeta") -> nn.ModuleList:
+    """Flat ``ModuleList`` of AMP blocks: for each stage channel count, one block per kernel size."""
+    if len(kernel_sizes) != len(dilations):
+        raise ValueError(f"resblock kernel sizes {list(kernel_sizes)} and dilations {list(dilations)} differ in length")
+    return nn.ModuleList(AMPBlock(ch, k, d, activation) for ch in channels for k, d in zip(kernel_sizes, dilations))
+
+
+def average_blocks(x: torch.Tensor, blocks: nn.ModuleList, stage: int, n_kernels: int) -> torch.Tensor:
+    """Mean of ``blocks[stage * n_kernels + j](x)`` over j (multi-receptive-field fusion)."""
+    out = blocks[stage * n_kernels](x)
+    for j in range(1, n_kernels):
+        out = out + blocks[stage * n_kernels + j](x)
+    return out / n_kernels
+
+
+class AMPGenerator(nn.Module):
+    """BigVGAN-style vocoder: features (B, in_channels, T) -> waveform (B, 1, T * prod(upsample_rates)).
+
+    Args:
+        in_channels: feature channels (e.g. number of mel bins).
+        upsample_initial_channel: channels after ``conv_pre``; halved by every upsampling stage.
+        upsample_rates, upsample_kernel_sizes: per-stage transposed-conv stride and kernel.
+        resblock_kernel_sizes, resblock_dilation_sizes: AMP blocks averaged at every stage.
+        activation: ``"snakebeta"`` or ``"snake"``.
+        gin_channels: if > 0, a global condition (B, gin, 1) is added after ``conv_pre`` through ``cond``.
+        post_bias: bias of ``conv_post`` (HierSpeech++ has none).
+    """
+
+    def __init__(self, in_channels: int, upsample_initial_channel: int = 512,
+                 upsample_rates: Sequence[int] = (8, 8, 2, 2), upsample_kernel_sizes: Sequence[int] = (16, 16, 4, 4),
+                 resblock_kernel_sizes: Sequence[int] = (3, 7, 11),
+                 resblock_dilation_sizes: Sequence[Sequence[int]] = ((1, 3, 5), (1, 3, 5), (1, 3, 5)),
+                 activation: str = "snakebeta", gin_channels: int = 0, post_bias: bool = False):
+        super().__init__()
+        if len(upsample_rates) != len(upsample_kernel_sizes):
+            raise ValueError(f"upsample_rates {list(upsample_rates)} and upsample_kernel_sizes "
+                             f"{list(upsample_kernel_sizes)} differ in length")
+        for u, k in zip(upsample_rates, upsample_kernel_sizes):
+            if (k - u) % 2 != 0 or k < u:
+                raise ValueError(f"upsample kernel {k} with rate {u}: need k >= u and (k - u) even for exact lengths")
+        if upsample_initial_channel % (2 ** len(upsample_rates)) != 0:
+            raise ValueError(f"upsample_initial_channel {upsample_initial_channel} must be divisible by "
+                             f"2**{len(upsample_rates)}")
+        self.num_kernels = len(resblock_kernel_sizes)
+        self.num_upsamples = len(upsample_rates)
+        self.hop_length = 1
+        for u in upsample_rates:
+            self.hop_length *= u
+        self.conv_pre = weight_norm(nn.Conv1d(in_channels, upsample_initial_channel, 7, padding=3))
+        self.ups = nn.ModuleList(
+            weight_norm(nn.ConvTranspose1d(upsample_initial_channel // 2 ** i, upsample_initial_channel // 2 ** (i + 1),
+                                           k, u, padding=(k - u) // 2))
+            for i, (u, k) in enumerate(zip(upsample_rates, upsample_kernel_sizes)))
+        stage_channels = [upsample_initial_channel // 2 ** (i + 1) for i in range(self.num_upsamples)]
+        self.resblocks = build_amp_blocks(stage_channels, resblock_kernel_sizes, resblock_dilation_sizes, activation)
+        self.activation_post = Activation1d(make_snake(activation, stage_channels[-1]))
+        self.conv_post = nn.Conv1d(stage_channels[-1], 1, 7, padding=3, bias=post_bias)
+        self.cond = nn.Conv1d(gin_channels, upsample_initial_channel, 1) if gin_channels > 0 else None
+        init_conv_weights(self.ups)
+
+    def forward(self, x: torch.Tensor, g: Optional[torch.Tensor] = None) -> torch.Tensor:
+        x = self.conv_pre(x)
+        if g is not None:
+            if self.cond is None:
+                raise ValueError("AMPGenerator: got a global condition g but gin_channels was 0")
+            x = x + self.cond(g)
+        for i, up in enumerate(self.ups):
+            x = average_blocks(up(x), self.resblocks, i, self.num_kernels)
+        x = self.conv_post(self.activation_post(x))
+        return torch.tanh(x)
+
+    def fold_weight_norm(self) -> int:
+        """Bake weight norm into plain weights for inference; returns the number of layers folded."""
+        return fold_weight_norm(self)
