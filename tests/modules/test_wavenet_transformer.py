@@ -1,0 +1,72 @@
+"""modules/wavenet.py and modules/transformer.py: checkpoint names, shapes and masking.
+
+Numerical parity with the official code is checked in tests/models/hierspeechpp/test_synth_parity.py
+(PosteriorSFEncoder exercises WaveNet, MelDecoder the transformer).
+"""
+
+import torch
+
+from modules.transformer import FFN, LayerNorm, MultiHeadAttention, RelPositionEncoder
+from modules.wavenet import WaveNet
+
+
+def test_wavenet_names_shapes_and_mask():
+    torch.manual_seed(0)
+    wn = WaveNet(8, 5, 1, 3, gin_channels=4).eval()
+    keys = set(wn.state_dict())
+    assert {"in_layers.2.weight_g", "in_layers.2.weight_v", "res_skip_layers.2.weight_v", "cond_layer.weight_g"} <= keys
+    assert wn.state_dict()["res_skip_layers.2.weight_v"].shape == (8, 8, 1)
+    assert wn.state_dict()["cond_layer.weight_v"].shape == (2 * 8 * 3, 4, 1)
+    x = torch.randn(2, 8, 11)
+    mask = torch.ones(2, 1, 11)
+    mask[1, :, 7:] = 0
+    y = wn(x * mask, mask, torch.randn(2, 4, 1))
+    assert y.shape == (2, 8, 11)
+    assert float(y[1, :, 7:].abs().max()) == 0.0
+    # A padded item equals the same item run alone on its valid frames.
+    g = torch.randn(1, 4, 1)
+    full = wn(x[1:] * mask[1:], mask[1:], g)[..., :7]
+    alone = wn(x[1:, :, :7], torch.ones(1, 1, 7), g)
+    assert torch.allclose(full, alone, atol=1e-6)
+
+
+def test_layernorm_over_channels():
+    ln = LayerNorm(6)
+    x = torch.randn(3, 6, 4)
+    y = ln(x)
+    assert torch.allclose(y.mean(1), torch.zeros(3, 4), atol=1e-5)
+    assert set(ln.state_dict()) == {"gamma", "beta"}
+
+
+def test_relative_attention_names_and_padding_invariance():
+    torch.manual_seed(0)
+    enc = RelPositionEncoder(8, 16, 2, 2, kernel_size=3, p_dropout=0.1, window_size=4).eval()
+    sd = enc.state_dict()
+    assert sd["attn_layers.0.emb_rel_k"].shape == (1, 9, 4)
+    assert {"norm_layers_1.1.gamma", "ffn_layers.1.conv_2.weight", "attn_layers.1.conv_o.bias"} <= set(sd)
+    x = torch.randn(2, 8, 12)
+    mask = torch.ones(2, 1, 12)
+    mask[1, :, 9:] = 0
+    y = enc(x, mask)
+    alone = enc(x[1:, :, :9], torch.ones(1, 1, 9))
+    assert torch.allclose(y[1:, :, :9], alone, atol=1e-5)
+    assert float(y[1, :, 9:].abs().max()) == 0.0
+    # Sequences longer than the window (pads the embedding table) and shorter (slices it).
+    assert enc(torch.randn(1, 8, 3), torch.ones(1, 1, 3)).shape == (1, 8, 3)
+
+
+def test_attention_cross_and_proximal_init():
+    attn = MultiHeadAttention(8, 6, 2, proximal_init=True, proximal_bias=False)
+    assert torch.equal(attn.conv_k.weight, attn.conv_q.weight)
+    out = attn(torch.randn(2, 8, 5), torch.randn(2, 8, 7))
+    assert out.shape == (2, 6, 5)
+    prox = MultiHeadAttention(8, 8, 2, proximal_bias=True)
+    assert prox(torch.randn(1, 8, 5), torch.randn(1, 8, 5)).shape == (1, 8, 5)
+
+
+def test_ffn_masks_and_activation():
+    ffn = FFN(4, 5, 8, 3, activation="gelu")
+    mask = torch.ones(1, 1, 6)
+    mask[..., 4:] = 0
+    y = ffn(torch.randn(1, 4, 6), mask)
+    assert y.shape == (1, 5, 6) and float(y[..., 4:].abs().max()) == 0.0
