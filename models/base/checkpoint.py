@@ -185,16 +185,17 @@ def load_partial(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> D
     """Load the entries of ``state`` whose name and shape match; report what was missing/unexpected/mismatched."""
     own = model.state_dict()
     usable = {}
-    mismatched = []
+    mismatched, mismatched_keys = [], set()
     for key, value in state.items():
         if key in own:
             if own[key].shape == value.shape:
                 usable[key] = value
             else:
+                mismatched_keys.add(key)
                 mismatched.append(f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(own[key].shape)}")
     result = model.load_state_dict(usable, strict=False)
     return {
-        "missing": sorted(set(result.missing_keys)),
+        "missing": sorted(set(result.missing_keys) - mismatched_keys),
         "unexpected": sorted(k for k in state if k not in own),
         "mismatched": mismatched,
     }

@@ -1,0 +1,40 @@
+# Echelon: `make demo` runs the mini HierSpeech++ recipe end to end; `make test` runs the test suite.
+# Both do their own set-up (virtualenv, pinned torch, dependencies, espeak-ng when root) and are idempotent.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.echelon-installed
+PYTEST_ARGS ?=
+
+.PHONY: install test demo clean-venv help
+
+help:
+	@echo "make install  - create $(VENV) with $(TORCH_SPEC) and all dependencies"
+	@echo "make test     - run the test suite"
+	@echo "make demo     - mini HierSpeech++ recipe end to end (prepare, features, train, TTS/VC, SR, evaluate)"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt setup.py
+	@bash utils/install_system_deps.sh
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip" "setuptools<81" wheel
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+	# resemblyzer pins an old typing backport and webrtcvad; its needs are already installed.
+	$(PY) -m pip install -q --no-deps resemblyzer==0.1.4
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@if $(PY) -m pip show torchaudio >/dev/null 2>&1; then \
+		echo "torchaudio is installed in $(VENV): it breaks transformers on CPU torch; remove it"; exit 1; fi
+	@touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: install
+	bash egs/tts/hierspeechpp/run.sh --dataset mini --exp_dir exp/demo
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,42 @@
+"""A deliberately small registered model: a strided-conv waveform autoencoder.
+
+It exists to show (and test) the whole plug-in path — registry, config schema, BaseTrainer, checkpoints,
+generic CLIs — with nothing model-specific in the way. See CONTRIBUTING.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from utils.registry import register
+
+
+@dataclass
+class ToyAutoencoderConfig:
+    channels: int = 16
+    kernel_size: int = 16
+    stride: int = 8
+
+
+@register("model", "toy_autoencoder")
+class ToyWaveAutoencoder(nn.Module):
+    """(B, 1, T) waveform -> (B, C, T/stride) code -> (B, 1, T) waveform."""
+
+    def __init__(self, channels: int = 16, kernel_size: int = 16, stride: int = 8):
+        super().__init__()
+        if kernel_size < stride or (kernel_size - stride) % 2:
+            raise ValueError("kernel_size must be >= stride with an even difference (exact lengths)")
+        pad = (kernel_size - stride) // 2
+        self.stride = stride
+        self.encoder = nn.Conv1d(1, channels, kernel_size, stride=stride, padding=pad)
+        self.decoder = nn.ConvTranspose1d(channels, 1, kernel_size, stride=stride, padding=pad)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        length = wav.shape[-1]
+        pad = (-length) % self.stride
+        x = nn.functional.pad(wav, (0, pad))
+        out = self.decoder(torch.tanh(self.encoder(x)))
+        return out[..., :length]

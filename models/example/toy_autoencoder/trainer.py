@@ -1,0 +1,68 @@
+"""Trainer of the toy autoencoder: one model, one optimizer, L1 reconstruction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+import torch
+
+from models.base.trainer import BaseTrainer, TrainConfig
+from models.example.toy_autoencoder.dataset import WaveCropDataset
+from models.example.toy_autoencoder.model import ToyAutoencoderConfig, ToyWaveAutoencoder
+from utils.registry import register
+
+
+@dataclass
+class ToyDataConfig:
+    train_manifest: str = ""
+    valid_manifest: Optional[str] = None
+    sample_rate: int = 16000
+    segment: int = 4000
+
+
+@dataclass
+class ToyTrainConfig(TrainConfig):
+    learning_rate: float = 2e-3
+    lr_decay: float = 0.999
+
+
+@dataclass
+class ToyExperimentConfig:
+    model_type: str = "toy_autoencoder"
+    model: ToyAutoencoderConfig = field(default_factory=ToyAutoencoderConfig)
+    data: ToyDataConfig = field(default_factory=ToyDataConfig)
+    train: ToyTrainConfig = field(default_factory=ToyTrainConfig)
+
+
+@register("trainer", "toy_autoencoder")
+class ToyTrainer(BaseTrainer):
+    config_class = ToyExperimentConfig
+
+    def build_models(self):
+        m = self.cfg.model
+        return {"autoencoder": ToyWaveAutoencoder(m.channels, m.kernel_size, m.stride)}
+
+    def build_optimizers(self, models):
+        return {"autoencoder": torch.optim.AdamW(models["autoencoder"].parameters(), lr=self.cfg.train.learning_rate)}
+
+    def build_schedulers(self, optimizers):
+        return {"autoencoder": torch.optim.lr_scheduler.ExponentialLR(optimizers["autoencoder"], self.cfg.train.lr_decay)}
+
+    def build_datasets(self):
+        d, seed = self.cfg.data, self.cfg.train.seed
+        train = WaveCropDataset(d.train_manifest, d.sample_rate, d.segment, seed, random_crop=True)
+        valid = WaveCropDataset(d.valid_manifest, d.sample_rate, d.segment, seed, False) if d.valid_manifest else None
+        return train, valid
+
+    def train_step(self, batch: torch.Tensor) -> Dict[str, torch.Tensor]:
+        recon = self.models["autoencoder"](batch)
+        loss = torch.nn.functional.l1_loss(recon, batch)
+        self.optimize("autoencoder", loss)
+        return {"l1": loss}
+
+    def valid_step(self, batch: torch.Tensor, index: int) -> Dict[str, float]:
+        recon = self.models["autoencoder"](batch)
+        if index == 0:
+            self.tracker.log_audio("valid/recon", recon[0], self.cfg.data.sample_rate, self.step)
+        return {"l1": float(torch.nn.functional.l1_loss(recon, batch))}
