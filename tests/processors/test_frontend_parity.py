@@ -1,0 +1,78 @@
+"""Parity with the official HierSpeech++ / VITS front ends (fixtures/hierspeechpp/frontend.pt, vits_vctk_tiny.pt).
+
+Every setting is read from the fixture's stored ``config``; tolerances follow fixtures/README.md.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from processors.spectrogram import HierSpeechLinearSpectrogram, HierSpeechLogMel, VitsLinearSpectrogram
+from tests.helpers import load_fixture
+
+
+def _logmel_from_config(cfg: dict) -> HierSpeechLogMel:
+    assert cfg["power"] == 2.0 and cfg["center"] and cfg["pad_mode"] == "reflect"
+    assert cfg["mel_scale"] == "htk" and cfg["norm"] is None and cfg["drop_last_frame"]
+    return HierSpeechLogMel(
+        sample_rate=cfg["sample_rate"],
+        n_fft=cfg["n_fft"],
+        win_length=cfg["win_length"],
+        hop_length=cfg["hop_length"],
+        f_min=cfg["f_min"],
+        f_max=cfg["f_max"],
+        n_mels=cfg["n_mels"],
+    ).eval()
+
+
+def test_hierspeech_logmel_and_filterbank():
+    fx = load_fixture("hierspeechpp/frontend.pt")
+    mel = _logmel_from_config(fx["config"]["mel"])
+    out = fx["outputs"]
+    assert (mel.mel_fb - out["mel_fb"]).abs().max().item() <= 1e-4
+    audio = fx["inputs"]["audio"]
+    got = mel(audio)
+    assert got.shape == out["log_mel"].shape
+    assert (got - out["log_mel"]).abs().max().item() <= 1e-4
+    odd = mel(audio[:, : fx["inputs"]["odd_len"]])
+    assert odd.shape == out["log_mel_odd"].shape
+    assert (odd - out["log_mel_odd"]).abs().max().item() <= 1e-4
+
+
+def test_hierspeech_prompt_mel_pair_of_vc_script():
+    fx = load_fixture("hierspeechpp/frontend.pt")
+    mel = _logmel_from_config(fx["config"]["mel"])
+    target = fx["inputs"]["target_audio"]
+    got = mel(target)
+    expected = fx["outputs"]["vc_trg_mel"]  # the [original, original] pair built when denoise_ratio == 0
+    for row in range(expected.size(0)):
+        assert (got[0] - expected[row]).abs().max().item() <= 1e-4
+    assert mel.frame_lengths(torch.tensor([target.size(-1)])).tolist() == [fx["outputs"]["vc_trg_length"][0].item()]
+
+
+def test_hierspeech_linear_and_mel_of_synth_segment():
+    fx = load_fixture("hierspeechpp/synth_vc_tiny.pt")
+    data = fx["config"]["data"]
+    seg = fx["inputs"]["seg_audio"].squeeze(1)
+    linear = HierSpeechLinearSpectrogram(data["filter_length"], data["win_length"], data["hop_length"]).eval()
+    got = linear(seg)
+    assert got.shape == fx["inputs"]["seg_linear"].shape
+    assert (got - fx["inputs"]["seg_linear"]).abs().max().item() <= 1e-4
+    mel = HierSpeechLogMel(
+        data["sampling_rate"], data["filter_length"], data["win_length"], data["hop_length"],
+        data["mel_fmin"], data["mel_fmax"], data["n_mel_channels"],
+    ).eval()
+    assert (mel(seg) - fx["inputs"]["seg_mel"]).abs().max().item() <= 1e-4
+
+
+def test_vits_linear_spectrogram():
+    fx = load_fixture("vits/vits_vctk_tiny.pt")
+    data = fx["config"]["data"]
+    spec = VitsLinearSpectrogram(data["filter_length"], data["hop_length"], data["win_length"]).eval()
+    audio = fx["inputs"]["vc_audio_norm"]
+    got = spec(audio)
+    assert got.shape == fx["inputs"]["vc_spec"].shape
+    assert got.size(1) == fx["config"]["spec_channels"]
+    assert (got - fx["inputs"]["vc_spec"]).abs().max().item() <= 1e-4
+    lengths = torch.tensor([audio.size(-1)])
+    assert spec.frame_lengths(lengths).tolist() == fx["inputs"]["vc_spec_length"].tolist()
