@@ -5,6 +5,7 @@ Every setting is read from the fixture's stored ``config``; tolerances follow fi
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from processors.spectrogram import HierSpeechLinearSpectrogram, HierSpeechLogMel, VitsLinearSpectrogram
@@ -76,3 +77,44 @@ def test_vits_linear_spectrogram():
     assert (got - fx["inputs"]["vc_spec"]).abs().max().item() <= 1e-4
     lengths = torch.tensor([audio.size(-1)])
     assert spec.frame_lengths(lengths).tolist() == fx["inputs"]["vc_spec_length"].tolist()
+
+
+# --------------------------------------------------------------------------- F0 (frontend.pt part b)
+def _yaapt_kwargs(cfg: dict) -> dict:
+    assert cfg["zero_pad_each_side_samples"] == int(cfg["frame_length"] / 1000 * 16000) // 2
+    assert cfg["nccf_thresh1"] == 0.25 and cfg["tda_frame_length"] == 25.0
+    return {"frame_length_ms": cfg["frame_length"], "frame_space_ms": cfg["frame_space"]}
+
+
+def test_yaapt_f0_of_vc_script_is_exact():
+    from processors.f0 import F0_MAX_TTV, vc_log_f0, vc_pad_source, voiced_stats, yaapt_f0, to_log_f0
+
+    fx = load_fixture("hierspeechpp/frontend.pt")
+    sr = fx["config"]["mel"]["sample_rate"]
+    kwargs = _yaapt_kwargs(fx["config"]["yaapt"])
+    f0_max = fx["config"]["yaapt"]["f0_max_vc"]
+    out = fx["outputs"]
+
+    padded = vc_pad_source(fx["inputs"]["audio"])
+    assert torch.equal(padded, out["src_padded_audio"])
+    src = yaapt_f0(padded[0].numpy(), sr, f0_max=f0_max, **kwargs)
+    trg = yaapt_f0(fx["inputs"]["target_audio"][0].numpy(), sr, f0_max=f0_max, **kwargs)
+    np.testing.assert_array_equal(src, out["src_f0_hz"][0, 0].numpy())
+    np.testing.assert_array_equal(trg, out["trg_f0_hz"][0, 0].numpy())
+    assert src.shape[0] == padded.size(-1) // 80
+
+    stats = out["stats"]
+    for name, f0 in (("src", src), ("trg", trg)):
+        mean, std = voiced_stats(f0)
+        assert mean == stats[f"{name}_voiced_mean"] and std == stats[f"{name}_voiced_std"]
+        assert int((f0 != 0).sum()) == stats[f"{name}_voiced_frames"]
+
+    log_f0 = vc_log_f0(src, trg)
+    assert log_f0.dtype == torch.float32
+    assert (log_f0 - out["vc_log_f0"][0, 0]).abs().max().item() <= 1e-6
+    assert torch.equal(log_f0 == 0, out["vc_log_f0"][0, 0] == 0)
+    plain = to_log_f0(src)
+    assert (plain - out["log_f0_plain"][0, 0]).abs().max().item() <= 1e-6
+
+    ttv = yaapt_f0(padded[0].numpy(), sr, f0_max=F0_MAX_TTV, **kwargs)
+    np.testing.assert_array_equal(ttv, out["ttv_f0_hz"][0, 0].numpy())
