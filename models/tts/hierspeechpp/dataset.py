@@ -1,0 +1,208 @@
+"""Training data for the HierSpeech++ synthesizer: audio crops, log-F0, SSL features (precomputed or not).
+
+One item is one utterance, cut to whole 50 Hz latent frames (hop 320 at 16 kHz) and, when longer than
+``max_frames``, to a random window of ``max_frames`` frames (the full utterance only feeds the encoders; the
+generator sees a further ``segment_frames`` window picked in the trainer, as in VITS). Randomness (crop start,
+perturbation) depends only on ``(seed, epoch, index)``, so a resumed run draws exactly what an uninterrupted one
+would.
+
+Item fields (numpy -> torch in :func:`collate`):
+
+* ``audio`` (N,) float32, N = 320·T
+* ``audio_aug`` (N,) float32 NANSY-perturbed copy (only with ``perturb=True``; the trainer extracts its SSL)
+* ``log_f0`` (4T,) float32 ln(F0 + 1) at 200 Hz, unvoiced 0 — precomputed file or ``f0_fn(audio)``
+* ``ssl`` (C, T) / ``ssl_aug`` (C, T) float32 — only when precomputed files exist
+
+Precomputed features are looked up as ``<features_dir>/<kind>/<id>.pt`` (kind ``ssl``, ``ssl_aug``, ``f0``),
+each a float tensor saved with ``torch.save``, the layout written by the feature-extraction CLI; they must
+cover the whole utterance at the frame rates above (a few trailing frames of padding are cut).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from processors.audio import load_audio
+from processors.perturb import PerturbConfig, perturb
+
+F0_PER_FRAME = 4  # F0 lives at 4x the latent frame rate (hop 80 vs 320)
+
+LogF0Fn = Callable[[np.ndarray], np.ndarray]
+
+
+def read_manifest(path: str | Path) -> List[Dict[str, Any]]:
+    """JSONL manifest rows (id, path, speaker, text, duration, sample_rate); paths relative to the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"manifest not found: {path}")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}: not valid JSON: {err}") from err
+        for key in ("id", "path"):
+            if key not in row:
+                raise ValueError(f"{path}:{number}: manifest row has no {key!r}")
+        audio = Path(row["path"])
+        row["path"] = str(audio if audio.is_absolute() else path.parent / audio)
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"manifest {path} has no items")
+    return rows
+
+
+def _fit(x: np.ndarray, length: int) -> np.ndarray:
+    """Cut or zero-pad the last axis to ``length``."""
+    if x.shape[-1] >= length:
+        return x[..., :length]
+    pad = [(0, 0)] * (x.ndim - 1) + [(0, length - x.shape[-1])]
+    return np.pad(x, pad)
+
+
+class HierSpeechTrainDataset(Dataset):
+    """Utterance crops with F0 and (optionally) SSL features; see the module docstring for fields."""
+
+    def __init__(
+        self,
+        manifest: str | Path,
+        *,
+        sample_rate: int = 16000,
+        hop_length: int = 320,
+        max_frames: Optional[int] = None,
+        min_frames: int = 1,
+        features_dir: Optional[str | Path] = None,
+        f0_fn: Optional[LogF0Fn] = None,
+        perturb_audio: bool = True,
+        perturb_config: Optional[PerturbConfig] = None,
+        seed: int = 1234,
+        random_crop: bool = True,
+        cache: bool = True,
+    ) -> None:
+        self.rows = read_manifest(manifest)
+        self.sample_rate = sample_rate
+        self.hop_length = hop_length
+        self.max_frames = max_frames
+        self.min_frames = min_frames
+        self.features_dir = Path(features_dir) if features_dir else None
+        self.f0_fn = f0_fn
+        self.perturb_audio = perturb_audio
+        self.perturb_config = perturb_config or PerturbConfig()
+        self.seed = seed
+        self.random_crop = random_crop
+        self.cache = cache
+        self.epoch = 0
+        self._cache: Dict[int, Dict[str, np.ndarray]] = {}
+        if self.features_dir is None and f0_fn is None:
+            raise ValueError("HierSpeechTrainDataset needs features_dir (precomputed f0) or an f0_fn")
+        if self.features_dir is not None and not self.features_dir.is_dir():
+            raise FileNotFoundError(f"features_dir not found: {self.features_dir}")
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def frame_lengths(self) -> List[int]:
+        """Approximate item lengths in frames from the manifest durations (for length-bucketed batches)."""
+        frames = []
+        for row in self.rows:
+            n = int(float(row.get("duration", 0.0)) * self.sample_rate) // self.hop_length
+            frames.append(min(n, self.max_frames) if self.max_frames else n)
+        return frames
+
+    # ------------------------------------------------------------------ loading
+    def _feature(self, kind: str, item_id: str) -> Optional[np.ndarray]:
+        if self.features_dir is None:
+            return None
+        path = self.features_dir / kind / f"{item_id}.pt"
+        if not path.is_file():
+            return None
+        value = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"{path}: expected a tensor, got {type(value).__name__}")
+        return value.float().squeeze(0).numpy() if value.dim() == 3 else value.float().numpy()
+
+    def _load(self, index: int) -> Dict[str, np.ndarray]:
+        if index in self._cache:
+            return self._cache[index]
+        row = self.rows[index]
+        item_id = str(row["id"])
+        audio = load_audio(row["path"], self.sample_rate)
+        frames = audio.shape[0] // self.hop_length
+        if frames < self.min_frames:
+            raise ValueError(f"{row['path']}: {frames} frames, shorter than min_frames={self.min_frames}")
+        out: Dict[str, np.ndarray] = {"audio": audio[: frames * self.hop_length].astype(np.float32)}
+        f0 = self._feature("f0", item_id)
+        if f0 is None:
+            if self.f0_fn is None:
+                raise FileNotFoundError(f"no precomputed f0 for {item_id!r} under {self.features_dir} and no f0_fn")
+            f0 = self.f0_fn(out["audio"])
+        out["log_f0"] = _fit(np.asarray(f0, np.float32).reshape(-1), F0_PER_FRAME * frames)
+        for kind in ("ssl", "ssl_aug"):
+            feat = self._feature(kind, item_id)
+            if feat is not None:
+                if feat.ndim != 2 or feat.shape[-1] < frames - 2:
+                    raise ValueError(f"{kind} features of {item_id!r} have shape {feat.shape}, expected (C, ~{frames})")
+                out[kind] = _fit(feat.astype(np.float32), frames)
+        if self.cache:
+            self._cache[index] = out
+        return out
+
+    # ------------------------------------------------------------------ items
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        full = self._load(index)
+        frames = full["audio"].shape[0] // self.hop_length
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        start = 0
+        if self.max_frames is not None and frames > self.max_frames:
+            start = int(rng.integers(0, frames - self.max_frames + 1)) if self.random_crop else 0
+            frames = self.max_frames
+        hop = self.hop_length
+        item: Dict[str, Any] = {
+            "id": str(self.rows[index]["id"]),
+            "audio": full["audio"][start * hop : (start + frames) * hop],
+            "log_f0": full["log_f0"][F0_PER_FRAME * start : F0_PER_FRAME * (start + frames)],
+        }
+        for kind in ("ssl", "ssl_aug"):
+            if kind in full:
+                item[kind] = full[kind][:, start : start + frames]
+        if self.perturb_audio and "ssl_aug" not in item:
+            item["audio_aug"] = perturb(item["audio"], self.sample_rate, rng, self.perturb_config)
+        return item
+
+
+def collate(items: List[Dict[str, Any]], hop_length: int = 320) -> Dict[str, Any]:
+    """Zero-pad a list of items into a batch.
+
+    Returns:
+        ``audio`` (B, 1, 320·T), ``audio_aug`` (B, 1, 320·T) if present, ``log_f0`` (B, 1, 4T),
+        ``ssl``/``ssl_aug`` (B, C, T) if present, ``lengths`` (B,) frames, ``ids`` list.
+    """
+    if not items:
+        raise ValueError("collate got an empty batch")
+    lengths = torch.tensor([it["audio"].shape[0] // hop_length for it in items], dtype=torch.long)
+    max_t = int(lengths.max())
+    batch: Dict[str, Any] = {"ids": [it["id"] for it in items], "lengths": lengths}
+
+    def stack(key: str, length: int) -> torch.Tensor:
+        return torch.stack([torch.from_numpy(np.ascontiguousarray(_fit(it[key], length))) for it in items])
+
+    batch["audio"] = stack("audio", max_t * hop_length).unsqueeze(1)
+    batch["log_f0"] = stack("log_f0", F0_PER_FRAME * max_t).unsqueeze(1)
+    for key in ("audio_aug",):
+        if all(key in it for it in items):
+            batch[key] = stack(key, max_t * hop_length).unsqueeze(1)
+    for key in ("ssl", "ssl_aug"):
+        if all(key in it for it in items):
+            batch[key] = stack(key, max_t)
+    return batch
