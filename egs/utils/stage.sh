@@ -1,0 +1,82 @@
+# shellcheck shell=bash
+# Stage runner and .done markers shared by every Echelon recipe.
+#
+# A recipe defines one shell function per stage and calls, for each,
+#
+#     run_stage 3 train_synth stage_train_synth
+#
+# with the variables stage, stop_stage, exp_dir and force set (egs/utils/parse_options.sh). run_stage
+#   - skips the stage silently unless stage <= N <= stop_stage (contiguous ranges, ESPnet style);
+#   - skips it, saying so, when "$exp_dir/.done/stage<N>.<name>.done" exists and force is false;
+#   - runs the function in a subshell with errexit on; on success writes the marker (atomically) with the time
+#     taken, on failure stops the recipe naming the stage and how to resume.
+# Removing a marker (or --force) reruns that stage. Stages talk to each other through files only.
+
+log() {
+    printf '%s [%s] %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" "${0##*/}" "$*" >&2
+}
+
+die() {
+    printf '%s: error: %s\n' "${0##*/}" "$*" >&2
+    exit 1
+}
+
+# Print a notice framed so that it cannot be missed in a long log (e.g. a random SSL model, synthetic data).
+announce() {
+    local line="================================================================================"
+    printf '%s\n' "$line" "NOTICE: $*" "$line" >&2
+}
+
+stage_marker() {
+    printf '%s/.done/stage%s.%s.done' "$exp_dir" "$1" "$2"
+}
+
+# True when stage number $1 lies in [stage, stop_stage].
+stage_selected() {
+    [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]
+}
+
+run_stage() {
+    local number="$1" name="$2" fn="$3" marker rc start elapsed
+    stage_selected "$number" || return 0
+    marker="$(stage_marker "$number" "$name")"
+    if [ -f "$marker" ] && [ "${force:-false}" != true ]; then
+        log "stage $number ($name): already done ($marker); skipping (remove it or pass --force to rerun)"
+        return 0
+    fi
+    log "stage $number ($name): start"
+    start=$(date +%s)
+    rm -f "$marker"
+    set +e
+    ("$fn")
+    rc=$?
+    set -e
+    elapsed=$(($(date +%s) - start))
+    if [ "$rc" -ne 0 ]; then
+        die "stage $number ($name) failed (exit $rc) after ${elapsed}s; fix it, then rerun with --stage $number"
+    fi
+    mkdir -p "$(dirname "$marker")"
+    printf 'stage=%s name=%s seconds=%s finished=%s\n' "$number" "$name" "$elapsed" "$(date '+%Y-%m-%dT%H:%M:%S')" \
+        >"$marker.tmp"
+    mv -f "$marker.tmp" "$marker"
+    log "stage $number ($name): done in ${elapsed}s"
+}
+
+# Check stage/stop_stage are integers in [first, last] and ordered.
+check_stage_range() {
+    local first="$1" last="$2"
+    case "$stage$stop_stage" in
+        *[!0-9]*) die "--stage and --stop_stage take integers (got '$stage' and '$stop_stage')" ;;
+    esac
+    [ "$stage" -ge "$first" ] && [ "$stop_stage" -le "$last" ] ||
+        die "stages run from $first to $last (got --stage $stage --stop_stage $stop_stage)"
+    [ "$stage" -le "$stop_stage" ] || die "--stage $stage is after --stop_stage $stop_stage"
+}
+
+# Fail clearly when a Python module the stage wraps does not exist (yet): name the file that is missing.
+require_python_module() {
+    local module="$1" what="$2" path
+    path="$repo_root/$(printf '%s' "$module" | tr '.' '/')"
+    [ -f "$path.py" ] || [ -f "$path/__init__.py" ] || [ -f "$path/__main__.py" ] ||
+        die "$what is missing: no Python module '$module' ($path.py) in this checkout"
+}
