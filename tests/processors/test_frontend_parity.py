@@ -118,3 +118,13 @@ def test_yaapt_f0_of_vc_script_is_exact():
 
     ttv = yaapt_f0(padded[0].numpy(), sr, f0_max=F0_MAX_TTV, **kwargs)
     np.testing.assert_array_equal(ttv, out["ttv_f0_hz"][0, 0].numpy())
+
+
+def test_official_ssl_input_padding():
+    from processors.ssl import official_ssl_input
+
+    fx = load_fixture("hierspeechpp/frontend.pt")
+    got = official_ssl_input(fx["inputs"]["audio"])
+    assert torch.equal(got, fx["outputs"]["vc_w2v_input"])
+    hop = fx["config"]["mel"]["hop_length"]
+    assert (got.size(-1) - 80) // hop == fx["outputs"]["src_padded_audio"].size(-1) // hop

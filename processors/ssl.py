@@ -1,0 +1,210 @@
+"""Self-supervised speech features (wav2vec 2.0 / MMS / XLS-R / HuBERT / WavLM) through ``transformers``.
+
+HierSpeech++ conditions on ``hidden_states[7]`` of ``facebook/mms-300m`` (24-layer wav2vec 2.0 with
+*stable layer norm*): the residual stream after the 7th transformer layer, before any final LayerNorm.  We build
+the encoder with only the layers needed (``num_hidden_layers = layer``), so the later layers are never loaded
+nor run, and drop the final encoder LayerNorm of stable-layer-norm models (it only normalises the *last*
+hidden state, which ``hidden_states[k]`` for k < num_layers never sees).  The result is exactly
+``hidden_states[layer]`` of the full model (tested on a random tiny model).
+
+Input convention (official): raw waveform in [-1, 1] at 16 kHz without feature-extractor normalisation,
+zero-padded to the next multiple of 1280 samples and reflect-padded by 40 samples on both sides, which gives
+exactly N / 320 frames for the padded length N (:func:`official_ssl_input`).
+
+Offline use: a hub id is loaded from the local Hugging Face cache; if it is not there and the hub is not
+reachable (no network or ``HF_HUB_OFFLINE=1``) :class:`SSLModelError` names the model and what to do.
+:func:`build_random_ssl` makes a tiny *randomly initialised* wav2vec 2.0 for tests and the offline demo; it
+logs a warning saying so every time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from processors.f0 import vc_pad_source
+
+__all__ = ["DEFAULT_SSL_MODEL", "DEFAULT_SSL_LAYER", "SSLModelError", "SSLFeatureExtractor", "official_ssl_input", "build_random_ssl"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SSL_MODEL = "facebook/mms-300m"
+DEFAULT_SSL_LAYER = 7
+SSL_PAD_MULTIPLE = 1280
+SSL_REFLECT_PAD = 40
+
+
+class SSLModelError(OSError):
+    """The SSL model cannot be loaded (weights not reachable offline, bad directory, unsupported type)."""
+
+
+def official_ssl_input(wav: Tensor, multiple: int = SSL_PAD_MULTIPLE, reflect: int = SSL_REFLECT_PAD) -> Tensor:
+    """``(B, N)`` -> ``(B, N' + 2·reflect)``: zero-pad to the next multiple of ``multiple`` (a full block more
+    if already one, as the VC script does), then reflect-pad ``reflect`` samples each side; frames = N' / 320."""
+    padded = vc_pad_source(wav, multiple)
+    return F.pad(padded.unsqueeze(1), (reflect, reflect), mode="reflect").squeeze(1)
+
+
+def _truncate(model: nn.Module, layer: int) -> nn.Module:
+    """Keep ``layer`` encoder layers and drop the final LayerNorm of stable-layer-norm encoders."""
+    encoder = model.encoder
+    encoder.layers = encoder.layers[:layer]
+    if getattr(model.config, "do_stable_layer_norm", False):
+        # Pre-LN encoders normalise only the final output; hidden_states[k] is the residual stream before it.
+        # (transformers >= 5 reports the un-normalised stream for k = num_layers too; 4.x normalised that one.)
+        encoder.layer_norm = nn.Identity()
+    model.config.num_hidden_layers = layer
+    return model
+
+
+class SSLFeatureExtractor(nn.Module):
+    """Frozen SSL encoder returning one layer's features ``(B, C, frames)`` and frame lengths.
+
+    Args:
+        model: a ``transformers`` wav2vec2-family base model (``Wav2Vec2Model``, ``HubertModel``, ``WavLMModel``).
+        layer: which ``hidden_states`` index to return; the encoder is truncated to it here.
+        name: the hub id or directory it came from (for messages).
+        full_layers: depth of the original model when ``model`` was already built with fewer layers.
+    """
+
+    def __init__(
+        self, model: nn.Module, layer: int = DEFAULT_SSL_LAYER, name: str = "", full_layers: Optional[int] = None
+    ) -> None:
+        super().__init__()
+        full = int(full_layers if full_layers is not None else model.config.num_hidden_layers)
+        if not 0 <= layer <= full:
+            raise ValueError(f"SSL layer {layer} out of range for {name or 'model'} with {full} layers")
+        self.name = name
+        self.layer = layer
+        self.model = _truncate(model, layer).eval().requires_grad_(False)
+        # Group-norm feature extractors (wav2vec2-base, HuBERT-base) normalise over time, so padding changes
+        # every frame: such models are run one item at a time to keep batched == unbatched.
+        self.supports_padding_mask = getattr(model.config, "feat_extract_norm", "layer") == "layer"
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_id: str = DEFAULT_SSL_MODEL,
+        layer: int = DEFAULT_SSL_LAYER,
+        cache_dir: Optional[str] = None,
+        local_files_only: bool = False,
+    ) -> "SSLFeatureExtractor":
+        """Load a hub id or local directory (``AutoConfig``/``AutoModel``), building only ``layer`` layers."""
+        from transformers import AutoConfig, AutoModel  # lazy: transformers is slow to import
+
+        local = Path(model_id).expanduser()
+        if local.is_dir():
+            model_id = str(local)
+        elif model_id.startswith(("/", ".", "~")) or model_id.count("/") > 1:  # hub ids are "org/name"
+            raise SSLModelError(f"SSL model directory not found: {model_id}")
+        try:
+            config = AutoConfig.from_pretrained(model_id, cache_dir=cache_dir, local_files_only=local_files_only)
+            full = int(config.num_hidden_layers)
+            if not 0 <= layer <= full:
+                raise ValueError(f"SSL layer {layer} out of range for {model_id} with {full} layers")
+            config.num_hidden_layers = layer  # later layers are neither built nor loaded
+            model = AutoModel.from_pretrained(
+                model_id, config=config, cache_dir=cache_dir, local_files_only=local_files_only
+            )
+        except OSError as err:
+            from huggingface_hub import constants
+
+            offline = local_files_only or constants.HF_HUB_OFFLINE
+            why = "offline mode is on (HF_HUB_OFFLINE)" if offline else "the hub is unreachable or the id is wrong"
+            raise SSLModelError(
+                f"cannot load SSL model {model_id!r}: weights are not in the local cache and {why} "
+                f"(download it once with network access, or pass a local directory): {err.__class__.__name__}"
+            ) from err
+        if not hasattr(model, "encoder") or not hasattr(model.encoder, "layers"):
+            raise SSLModelError(f"{model_id!r} ({type(model).__name__}) is not a wav2vec2/HuBERT/WavLM-style encoder")
+        extractor = cls(model, layer, name=model_id, full_layers=full)
+        logger.info("SSL features: %s hidden_states[%d] (%d-dim)", model_id, layer, extractor.dim)
+        return extractor
+
+    def frame_lengths(self, lengths: Tensor) -> Tensor:
+        """Frames the convolutional front end produces for each input length."""
+        return self.model._get_feat_extract_output_lengths(lengths).long()
+
+    @torch.no_grad()
+    def forward(self, wav: Tensor, lengths: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """``(B, T)`` (or ``(B, 1, T)``) waveform, already padded as wanted -> ``(B, C, F)``, ``(B,)`` lengths.
+
+        Frames beyond each item's length are zero.
+        """
+        if wav.dim() == 3:
+            wav = wav.squeeze(1)
+        if lengths is None:
+            lengths = torch.full((wav.size(0),), wav.size(-1), dtype=torch.long, device=wav.device)
+        lengths = lengths.to(wav.device)
+        frames = self.frame_lengths(lengths)
+        wav = wav.to(next(self.model.parameters()).dtype)
+        if bool((lengths == wav.size(-1)).all()):
+            feats = self.model(wav).last_hidden_state  # (B, F, C)
+        elif self.supports_padding_mask:
+            mask = (torch.arange(wav.size(-1), device=wav.device).unsqueeze(0) < lengths.unsqueeze(1)).long()
+            feats = self.model(wav, attention_mask=mask).last_hidden_state
+        else:
+            feats = wav.new_zeros(wav.size(0), int(frames.max()), self.dim)
+            for b, length in enumerate(lengths.tolist()):
+                item = self.model(wav[b : b + 1, :length]).last_hidden_state[0]
+                feats[b, : item.size(0)] = item
+        feats = feats.transpose(1, 2)  # (B, C, F)
+        valid = torch.arange(feats.size(-1), device=feats.device).unsqueeze(0) < frames.unsqueeze(1)
+        return feats * valid.unsqueeze(1).to(feats.dtype), frames
+
+
+def build_random_ssl(
+    layer: int = 2,
+    num_layers: int = 3,
+    hidden_size: int = 32,
+    num_heads: int = 2,
+    conv_dim: int = 16,
+    stable_layer_norm: bool = True,
+    seed: int = 0,
+) -> SSLFeatureExtractor:
+    """A tiny RANDOMLY INITIALISED wav2vec 2.0 (same 320-sample frame rate as MMS) for tests and offline demos.
+
+    Its features carry no linguistic information; a warning says so.  ``stable_layer_norm=True`` mirrors MMS
+    (pre-LN layers, final encoder LayerNorm, layer-norm feature extractor).
+    """
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    logger.warning(
+        "using a RANDOMLY INITIALISED tiny wav2vec2 (%d layers, %d-dim) instead of pretrained SSL weights: "
+        "features are meaningless, for tests/offline demos only",
+        num_layers,
+        hidden_size,
+    )
+    config = Wav2Vec2Config(
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=2 * hidden_size,
+        conv_dim=(conv_dim,) * 7,
+        conv_stride=(5, 2, 2, 2, 2, 2, 2),
+        conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        do_stable_layer_norm=stable_layer_norm,
+        feat_extract_norm="layer" if stable_layer_norm else "group",
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+        layerdrop=0.0,
+        mask_time_prob=0.0,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Wav2Vec2Model(config)
+    return SSLFeatureExtractor(model, layer, name=f"random-wav2vec2-tiny(seed={seed})")
