@@ -1,0 +1,82 @@
+"""Multi-scale complex-STFT sub-discriminator (``DiscriminatorR`` of HierSpeech++ / SpeechSR, EnCodec style).
+
+The waveform is turned into a complex spectrogram (periodic Hann window, ``center=False``, divided by the
+window's L2 norm — torchaudio's ``normalized=True``), real and imaginary parts become 2 input channels laid
+out as ``(B, 2, frames, bins)``, and 2-D convolutions stride over frequency.  The window is a persistent buffer
+``spec_transform.window`` because official checkpoints store it.
+"""
+
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from modules.discriminators.norms import norm_layer
+
+LRELU_SLOPE = 0.1
+
+
+class ComplexSpectrogram(nn.Module):
+    """``(B, 1, T)`` -> complex ``(B, 1, n_fft//2+1, frames)``, window-normalised, no centre padding."""
+
+    def __init__(self, n_fft: int, hop_length: int, win_length: int):
+        super().__init__()
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.win_length = win_length
+        self.register_buffer("window", torch.hann_window(win_length))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        if y.size(-1) < self.n_fft:
+            raise ValueError(f"ComplexSpectrogram: signal of {y.size(-1)} samples is shorter than n_fft {self.n_fft}")
+        lead = y.shape[:-1]
+        spec = torch.stft(
+            y.reshape(-1, y.size(-1)),
+            self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            window=self.window,
+            center=False,
+            normalized=False,
+            onesided=True,
+            return_complex=True,
+        )
+        spec = spec.reshape(lead + spec.shape[-2:])
+        return spec / self.window.pow(2.0).sum().sqrt()
+
+
+class DiscriminatorR(nn.Module):
+    """One STFT resolution ``(n_fft, hop_length, win_length)``; keys ``spec_transform.window``, ``convs.{0..4}``,
+    ``conv_post`` (32 channels, (3, 9) kernels striding 2 over frequency, time dilations 1, 2, 4)."""
+
+    def __init__(self, resolution: Sequence[int], use_spectral_norm: bool = False, channels: int = 32):
+        super().__init__()
+        n_fft, hop_length, win_length = resolution
+        self.spec_transform = ComplexSpectrogram(n_fft, hop_length, win_length)
+        c = channels
+        self.convs = nn.ModuleList(
+            norm_layer(conv, use_spectral_norm)
+            for conv in (
+                nn.Conv2d(2, c, (3, 9), padding=(1, 4)),
+                nn.Conv2d(c, c, (3, 9), stride=(1, 2), padding=(1, 4)),
+                nn.Conv2d(c, c, (3, 9), stride=(1, 2), dilation=(2, 1), padding=(2, 4)),
+                nn.Conv2d(c, c, (3, 9), stride=(1, 2), dilation=(4, 1), padding=(4, 4)),
+                nn.Conv2d(c, c, (3, 3), padding=(1, 1)),
+            )
+        )
+        self.conv_post = norm_layer(nn.Conv2d(c, 1, (3, 3), padding=(1, 1)), use_spectral_norm)
+
+    def forward(self, y: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """``y (B, 1, T)`` -> (logits ``(B, N)``, feature maps)."""
+        spec = self.spec_transform(y)  # (B, 1, F, frames) complex
+        x = torch.cat([spec.real, spec.imag], dim=1).transpose(2, 3)  # (B, 2, frames, F)
+        fmap = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE)
+            fmap.append(x)
+        x = self.conv_post(x)
+        fmap.append(x)
+        return torch.flatten(x, 1, -1), fmap
