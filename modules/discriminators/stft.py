@@ -15,37 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from modules.discriminators.norms import norm_layer
+from processors.spectrogram import Spectrogram
 
 LRELU_SLOPE = 0.1
-
-
-class ComplexSpectrogram(nn.Module):
-    """``(B, 1, T)`` -> complex ``(B, 1, n_fft//2+1, frames)``, window-normalised, no centre padding."""
-
-    def __init__(self, n_fft: int, hop_length: int, win_length: int):
-        super().__init__()
-        self.n_fft = n_fft
-        self.hop_length = hop_length
-        self.win_length = win_length
-        self.register_buffer("window", torch.hann_window(win_length))
-
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        if y.size(-1) < self.n_fft:
-            raise ValueError(f"ComplexSpectrogram: signal of {y.size(-1)} samples is shorter than n_fft {self.n_fft}")
-        lead = y.shape[:-1]
-        spec = torch.stft(
-            y.reshape(-1, y.size(-1)),
-            self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            window=self.window,
-            center=False,
-            normalized=False,
-            onesided=True,
-            return_complex=True,
-        )
-        spec = spec.reshape(lead + spec.shape[-2:])
-        return spec / self.window.pow(2.0).sum().sqrt()
 
 
 class DiscriminatorR(nn.Module):
@@ -55,7 +27,9 @@ class DiscriminatorR(nn.Module):
     def __init__(self, resolution: Sequence[int], use_spectral_norm: bool = False, channels: int = 32):
         super().__init__()
         n_fft, hop_length, win_length = resolution
-        self.spec_transform = ComplexSpectrogram(n_fft, hop_length, win_length)
+        self.n_fft = n_fft
+        # Complex (power=None), uncentred, window-normalised; its persistent ``window`` buffer is the official key.
+        self.spec_transform = Spectrogram(n_fft, hop_length, win_length, power=None, normalized=True, center=False)
         c = channels
         self.convs = nn.ModuleList(
             norm_layer(conv, use_spectral_norm)
@@ -71,8 +45,10 @@ class DiscriminatorR(nn.Module):
 
     def forward(self, y: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         """``y (B, 1, T)`` -> (logits ``(B, N)``, feature maps)."""
-        spec = self.spec_transform(y)  # (B, 1, F, frames) complex
-        x = torch.cat([spec.real, spec.imag], dim=1).transpose(2, 3)  # (B, 2, frames, F)
+        if y.size(-1) < self.n_fft:
+            raise ValueError(f"DiscriminatorR: signal of {y.size(-1)} samples is shorter than n_fft {self.n_fft}")
+        spec = self.spec_transform(y)  # (B, F, frames) complex
+        x = torch.stack([spec.real, spec.imag], dim=1).transpose(2, 3)  # (B, 2, frames, F)
         fmap = []
         for conv in self.convs:
             x = F.leaky_relu(conv(x), LRELU_SLOPE)
