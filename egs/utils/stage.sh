@@ -80,3 +80,19 @@ require_python_module() {
     [ -f "$path.py" ] || [ -f "$path/__init__.py" ] || [ -f "$path/__main__.py" ] ||
         die "$what is missing: no Python module '$module' ($path.py) in this checkout"
 }
+
+# Fail clearly when Python packages are missing from the interpreter the recipe uses: require_python_packages a b
+require_python_packages() {
+    local missing
+    missing="$("$python" -c '
+import importlib.util, sys
+print(" ".join(n for n in sys.argv[1:] if importlib.util.find_spec(n) is None))' "$@" 2>&1)" ||
+        die "cannot run $python to check for Python packages: $missing"
+    [ -z "$missing" ] ||
+        die "Python packages missing in $python: $missing (run 'make install', or set ECHELON_PYTHON to a Python that has them)"
+}
+
+# Fail clearly when a program is not installed: require_command espeak-ng "phonemes for TTV"
+require_command() {
+    command -v "$1" >/dev/null 2>&1 || die "$1 is not installed (needed for $2); e.g. apt-get install $1"
+}

@@ -1,0 +1,116 @@
+"""Seeded TTS / VC / SR job lists over the test split (stage 6), so inference and evaluation pair by id.
+
+Reads the JSONL manifests of stage 1 (one object per line: id, path, speaker, text, duration, sample_rate;
+paths relative to the manifest) and writes, under ``--out_dir``:
+
+* ``tts.jsonl``: one job per test utterance with a transcript: ``{"id", "text", "prompt", "prompt_id",
+  "speaker", "reference"}``. The prompt is ANOTHER utterance of the same speaker (never the target itself, so
+  the ground truth does not leak); utterances whose speaker has no other clip are listed in ``skipped.tsv``.
+* ``vc.jsonl``: one job per test utterance: ``{"id": "<src>__to__<spk>", "source", "source_id", "text",
+  "prompt", "prompt_id", "prompt_speaker"}`` with a target speaker different from the source's.
+* ``sr.jsonl``: one real (non-synthetic) 16 kHz-or-better clip to upsample to 48 kHz.
+
+Every choice comes from ``random.Random(seed)`` over id-sorted lists: same manifests + seed = same lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List
+
+
+def read_manifest(path: Path) -> List[dict]:
+    if not path.is_file():
+        raise FileNotFoundError(f"manifest not found: {path}")
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            audio = Path(row["path"])
+            row["path"] = str(audio if audio.is_absolute() else (path.parent / audio).resolve())
+            row["speaker"] = str(row["speaker"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path}:{n}: bad manifest line ({err})") from err
+        rows.append(row)
+    return rows
+
+
+def is_synthetic(row: dict) -> bool:
+    return "synth" in str(row.get("source", "")).lower() or str(row["speaker"]).startswith("synth_")
+
+
+def build_lists(test: List[dict], pool: List[dict], seed: int, max_items: int | None) -> Dict[str, List[dict]]:
+    rng = random.Random(seed)
+    by_speaker: Dict[str, List[dict]] = defaultdict(list)
+    for row in sorted(pool, key=lambda r: r["id"]):
+        by_speaker[row["speaker"]].append(row)
+    speakers = sorted(by_speaker)
+    test = sorted(test, key=lambda r: r["id"])
+    if max_items:
+        test = test[:max_items]
+    tts, vc, skipped = [], [], []
+    for row in test:
+        text = (row.get("text") or "").strip()
+        others = [r for r in by_speaker[row["speaker"]] if r["id"] != row["id"]]
+        if text and others:
+            prompt = rng.choice(others)
+            tts.append({"id": row["id"], "text": text, "prompt": prompt["path"], "prompt_id": prompt["id"],
+                        "speaker": row["speaker"], "reference": row["path"]})  # fmt: skip
+        elif text:
+            skipped.append({"id": row["id"], "list": "tts", "why": f"speaker {row['speaker']} has no other clip"})
+        targets = [s for s in speakers if s != row["speaker"]]
+        if not targets:
+            skipped.append({"id": row["id"], "list": "vc", "why": "the corpus has a single speaker"})
+            continue
+        target = rng.choice(targets)
+        prompt = rng.choice(by_speaker[target])
+        vc.append({"id": f"{row['id']}__to__{target}", "source": row["path"], "source_id": row["id"], "text": text,
+                   "prompt": prompt["path"], "prompt_id": prompt["id"], "prompt_speaker": target})  # fmt: skip
+    real = [r for r in test if not is_synthetic(r) and int(r.get("sample_rate", 16000)) >= 16000]
+    sr = [{"id": real[0]["id"], "source": real[0]["path"]}] if real else []
+    return {"tts": tts, "vc": vc, "sr": sr, "skipped": skipped}
+
+
+def write_jsonl(rows: List[dict], path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def main(argv: List[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--manifest_dir", required=True, type=Path, help="holds train/valid/test.jsonl")
+    parser.add_argument("--out_dir", required=True, type=Path)
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--max_items", type=int, default=None, help="first N test utterances (by id) only")
+    args = parser.parse_args(argv)
+    try:
+        test = read_manifest(args.manifest_dir / "test.jsonl")
+        pool = [r for split in ("train", "valid", "test") for r in read_manifest(args.manifest_dir / f"{split}.jsonl")]
+    except (FileNotFoundError, ValueError) as err:
+        print(f"make_eval_lists: {err}", file=sys.stderr)
+        return 2
+    if not test:
+        print(f"make_eval_lists: {args.manifest_dir / 'test.jsonl'} is empty", file=sys.stderr)
+        return 2
+    lists = build_lists(test, pool, args.seed, args.max_items)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("tts", "vc", "sr"):
+        write_jsonl(lists[name], args.out_dir / f"{name}.jsonl")
+    skipped = "".join(f"{s['id']}\t{s['list']}\t{s['why']}\n" for s in lists["skipped"])
+    (args.out_dir / "skipped.tsv").write_text("id\tlist\twhy\n" + skipped, encoding="utf-8")
+    print(f"{len(lists['tts'])} TTS, {len(lists['vc'])} VC, {len(lists['sr'])} SR jobs; "
+          f"{len(lists['skipped'])} skipped (see {args.out_dir / 'skipped.tsv'})")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

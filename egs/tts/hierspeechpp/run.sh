@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# HierSpeech++ recipe: data -> manifests -> features -> synthesizer -> TTV -> SpeechSR -> TTS/VC -> evaluation.
+# The stages only wrap Echelon's Python CLIs (bins/*, egs/*/local/*.py); all the work happens there.
+set -euo pipefail
+
+recipe_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$recipe_dir/../../utils/env.sh"
+. "$repo_root/egs/utils/stage.sh"
+
+# ----------------------------------------------------------------------------------------------- options
+stage=0
+stop_stage=7
+dataset=mini
+data_dir=""
+exp_dir=""
+ngpu=1
+nj=2
+seed=1234
+config=""
+ttv_config=""
+sr_config=""
+ssl_model=auto
+sr_train=auto
+sr_weights=released
+synthetic_speakers=2
+download=true
+force=false
+prepare_args=""
+extract_args=""
+synth_args=""
+ttv_args=""
+sr_args=""
+infer_args=""
+eval_args=""
+recipe_options="stage stop_stage dataset data_dir exp_dir ngpu nj seed config ttv_config sr_config ssl_model
+sr_train sr_weights synthetic_speakers download force prepare_args extract_args synth_args ttv_args sr_args
+infer_args eval_args"
+
+help_message="$(cat <<EOF
+Usage: $0 [options]      (HierSpeech++: data, features, training, TTS/VC, 48 kHz SR, evaluation)
+
+Stages (run the contiguous range --stage..--stop_stage; finished stages leave EXP_DIR/.done/stageN.*.done and
+are skipped on a rerun; --force or deleting a marker reruns them):
+  0 data         mini: check the bundled corpus, add synthetic espeak-ng/flite speakers (labelled synthetic);
+                 ljspeech|vctk|libritts: use DATA_DIR, or download into it when the URL is reachable;
+                 custom: a folder of audio (DATA_DIR, required)
+  1 manifests    JSONL manifests with seeded train/valid/test splits
+  2 features     SSL (layer 7), log-F0 (YAAPT) and spectrogram features; picks the SSL model (see --ssl_model)
+  3 synth        train the hierarchical synthesizer                      (bins/train.py)
+  4 ttv          train Text-to-Vec (skipped, saying so, when the corpus has no transcripts)
+  5 speechsr     SpeechSR: the released 16->48 kHz weights, and/or train one (--sr_train)
+  6 inference    TTS and voice conversion over the test split, 48 kHz upsampling of a real clip
+  7 evaluation   WER/CER, speaker similarity, F0 Pearson/RMSE, ... -> EXP_DIR/eval/results.md
+
+Options (defaults in brackets):
+  --stage N --stop_stage M   stage range [$stage..$stop_stage]
+  --dataset NAME             mini | ljspeech | vctk | libritts | custom [$dataset]
+  --data_dir DIR             corpus location [mini: egs/mini/corpus; others: EXP_DIR/downloads]
+  --exp_dir DIR              everything this recipe writes [exp/hierspeechpp_DATASET]
+  --ngpu N                   0: CPU only; 1: one GPU if visible, else CPU; >1: accelerate launch [$ngpu]
+  --nj N                     parallel jobs for feature extraction [$nj]
+  --seed N                   seed of the splits, training and sampling [$seed]
+  --config FILE              synthesizer config [mini: conf/synth_tiny.json5, else conf/synth.json5]
+  --ttv_config FILE          TTV config [mini: conf/ttv_tiny.json5, else conf/ttv.json5]
+  --sr_config FILE           SpeechSR training config [mini: conf/speechsr_tiny.json5, else conf/speechsr.json5]
+  --ssl_model ID|DIR|auto|random   SSL model: auto = facebook/mms-300m when cached or reachable, else a small
+                             RANDOMLY INITIALISED wav2vec 2.0 (announced; fine for plumbing, not for quality) [$ssl_model]
+  --sr_train auto|true|false train a SpeechSR in stage 5 [auto: true for mini (tiny, a few steps), else false]
+  --sr_weights released|trained   SpeechSR used for 48 kHz output in stage 6 [$sr_weights]
+  --synthetic_speakers N     mini only: synthetic espeak-ng/flite speakers to add, 0 for none [$synthetic_speakers]
+  --download true|false      allow stage 0 to download public corpora [$download]
+  --force                    rerun the selected stages even if their .done markers exist
+
+Forwarding options to the Python CLIs:
+  --a.b.c VALUE              any dotted key is a config override given to every training stage (3, 4, 5),
+                             e.g. --train.max_steps 20 --train.batch_size 4
+  --synth_args "..."         extra arguments for stage 3's bins/train.py (e.g. "model.hidden_channels=64")
+  --ttv_args "..." --sr_args "..."   the same for stages 4 and 5
+  --prepare_args "..." --extract_args "..." --infer_args "..." --eval_args "..."   stages 1, 2, 6, 7
+Any other option is rejected. Environment: ECHELON_PYTHON picks the interpreter [.venv/bin/python].
+
+Example: $0 --dataset custom --data_dir /path/to/wavs --stage 0 --stop_stage 3 --train.max_steps 2000
+EOF
+)"
+
+. "$repo_root/egs/utils/parse_options.sh"
+[ ${#positional_args[@]} -eq 0 ] || die "unexpected argument '${positional_args[0]}' (options look like --name value)"
+check_stage_range 0 7
+case "$dataset" in
+    mini | ljspeech | vctk | libritts | custom) ;;
+    *) die "--dataset must be one of mini, ljspeech, vctk, libritts, custom (got '$dataset')" ;;
+esac
+case "$ngpu$nj$seed$synthetic_speakers" in
+    *[!0-9]*) die "--ngpu, --nj, --seed and --synthetic_speakers take non-negative integers" ;;
+esac
+[ "$nj" -ge 1 ] || die "--nj must be at least 1"
+case "$sr_train" in auto) [ "$dataset" = mini ] && sr_train=true || sr_train=false ;; true | false) ;;
+    *) die "--sr_train takes auto, true or false (got '$sr_train')" ;;
+esac
+case "$sr_weights" in released | trained) ;; *) die "--sr_weights takes released or trained (got '$sr_weights')" ;; esac
+
+abspath() { # absolute path of $1 (which need not exist), relative to the current directory
+    case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "${1#./}" ;; esac
+}
+exp_dir="$(abspath "${exp_dir:-exp/hierspeechpp_$dataset}")"
+[ -z "$data_dir" ] || data_dir="$(abspath "$data_dir")"
+
+# An experiment directory belongs to one corpus: refuse to mix features or models of two. Later stages need not
+# repeat --data_dir: it is read back from EXP_DIR/recipe_settings.
+if [ -f "$exp_dir/recipe_settings" ]; then
+    prev_dataset="$(sed -n 's/^dataset=//p' "$exp_dir/recipe_settings")"
+    prev_data_dir="$(sed -n 's/^data_dir=//p' "$exp_dir/recipe_settings")"
+    if [ "$force" != true ]; then
+        [ "$prev_dataset" = "$dataset" ] ||
+            die "$exp_dir holds dataset '$prev_dataset', not '$dataset': use another --exp_dir (or --force)"
+        [ -z "$data_dir" ] || [ "$data_dir" = "$prev_data_dir" ] ||
+            die "$exp_dir was prepared from $prev_data_dir, not $data_dir: use another --exp_dir (or --force)"
+    fi
+    [ -n "$data_dir" ] || data_dir="$prev_data_dir"
+fi
+if [ -z "$data_dir" ]; then
+    case "$dataset" in
+        mini) data_dir="$repo_root/egs/mini/corpus" ;;
+        custom) die "--dataset custom needs --data_dir (a folder of audio files, optionally with transcripts)" ;;
+        *) data_dir="$exp_dir/downloads" ;;
+    esac
+fi
+mkdir -p "$exp_dir"
+printf 'dataset=%s\ndata_dir=%s\n' "$dataset" "$data_dir" >"$exp_dir/recipe_settings"
+tiny=""
+[ "$dataset" = mini ] && tiny="_tiny"
+config="$(abspath "${config:-$recipe_dir/conf/synth$tiny.json5}")"
+ttv_config="$(abspath "${ttv_config:-$recipe_dir/conf/ttv$tiny.json5}")"
+sr_config="$(abspath "${sr_config:-$recipe_dir/conf/speechsr$tiny.json5}")"
+
+# Split the --*_args strings into words (quotes inside them are not interpreted: keep values free of spaces).
+read -r -a prepare_extra <<<"$prepare_args"
+read -r -a extract_extra <<<"$extract_args"
+read -r -a synth_extra <<<"$synth_args"
+read -r -a ttv_extra <<<"$ttv_args"
+read -r -a sr_extra <<<"$sr_args"
+read -r -a infer_extra <<<"$infer_args"
+read -r -a eval_extra <<<"$eval_args"
+
+manifests="$exp_dir/manifests"
+features="$exp_dir/features"
+
+. "$recipe_dir/local/stages.sh"
+
+log "dataset=$dataset data_dir=${data_dir:-?} exp_dir=$exp_dir stages $stage..$stop_stage ngpu=$ngpu"
+[ ${#config_overrides[@]} -eq 0 ] || log "config overrides for training stages: ${config_overrides[*]}"
+
+run_stage 0 data stage_data
+run_stage 1 manifests stage_manifests
+run_stage 2 features stage_features
+run_stage 3 synth stage_train_synth
+run_stage 4 ttv stage_train_ttv
+run_stage 5 speechsr stage_speechsr
+run_stage 6 inference stage_inference
+run_stage 7 evaluation stage_evaluation
+
+print_summary
