@@ -10,10 +10,13 @@ maximising the summed score.  Two implementations with identical results:
 * :func:`maximum_path_torch` — the same dynamic programme vectorised over batch and tokens with torch ops
   (one step per frame); used when numba is unavailable and for tensors that live on an accelerator.
 
-:func:`maximum_path` picks one of them.
+:func:`maximum_path` picks one of them; :func:`gaussian_scores` builds the VITS score matrix and
+:func:`search_alignment` runs the whole step (scores -> path) as the VITS-family models do in training.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -134,3 +137,33 @@ def maximum_path(neg_cent: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     if _HAVE_NUMBA and neg_cent.device.type == "cpu":
         return maximum_path_numba(neg_cent, mask)
     return maximum_path_torch(neg_cent, mask)
+
+
+def gaussian_scores(z_p: torch.Tensor, m_p: torch.Tensor, logs_p: torch.Tensor) -> torch.Tensor:
+    """Log-likelihood of every frame under every token's diagonal Gaussian, summed over channels.
+
+    Args:
+        z_p: ``(B, C, Ty)`` latent frames; ``m_p``, ``logs_p``: ``(B, C, Tx)`` token means / log-stds.
+
+    Returns:
+        ``(B, Ty, Tx)``, computed as four matrix terms (no ``(B, C, Ty, Tx)`` intermediate).
+    """
+    inv_var = torch.exp(-2.0 * logs_p)
+    const = torch.sum(-0.5 * math.log(2 * math.pi) - logs_p, [1], keepdim=True)
+    quad_z = torch.matmul(-0.5 * (z_p**2).transpose(1, 2), inv_var)
+    cross = torch.matmul(z_p.transpose(1, 2), m_p * inv_var)
+    quad_m = torch.sum(-0.5 * (m_p**2) * inv_var, [1], keepdim=True)
+    return const + quad_z + cross + quad_m
+
+
+@torch.no_grad()
+def search_alignment(
+    z_p: torch.Tensor, m_p: torch.Tensor, logs_p: torch.Tensor, x_mask: torch.Tensor, y_mask: torch.Tensor
+) -> torch.Tensor:
+    """MAS between frames ``z_p (B, C, Ty)`` and the token prior ``(B, C, Tx)``; masks ``(B, 1, T)``.
+
+    Returns the 0/1 alignment ``(B, 1, Ty, Tx)`` (no gradient).
+    """
+    scores = gaussian_scores(z_p, m_p, logs_p)
+    mask = x_mask.unsqueeze(2) * y_mask.unsqueeze(-1)  # (B, 1, Ty, Tx)
+    return maximum_path(scores, mask.squeeze(1)).unsqueeze(1)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from modules import monotonic_align
-from modules.monotonic_align import maximum_path, maximum_path_numba, maximum_path_torch
+from modules.monotonic_align import gaussian_scores, maximum_path, maximum_path_numba, maximum_path_torch
 
 
 def _best_path_exhaustive(value: np.ndarray, t_y: int, t_x: int) -> tuple[float, np.ndarray]:
@@ -72,3 +72,13 @@ def test_torch_fallback_used_without_numba(monkeypatch):
     value = torch.randn(2, 9, 4)
     mask = torch.ones_like(value)
     assert torch.equal(monotonic_align.maximum_path(value, mask), maximum_path_torch(value, mask))
+
+
+def test_gaussian_scores_equal_direct_log_density():
+    torch.manual_seed(0)
+    z = torch.randn(2, 3, 5)
+    m = torch.randn(2, 3, 4)
+    logs = torch.randn(2, 3, 4) * 0.3
+    dist = torch.distributions.Normal(m.unsqueeze(2), torch.exp(logs).unsqueeze(2))  # (B, C, 1, Tx)
+    direct = dist.log_prob(z.unsqueeze(-1)).sum(1)  # (B, Ty, Tx)
+    torch.testing.assert_close(gaussian_scores(z, m, logs), direct, rtol=1e-5, atol=1e-5)

@@ -5,22 +5,10 @@ least one frame, so the token-level prior is read back from the expanded one; MA
 VITS negative cross-entropy between ``tr_z_p`` and that prior and must give the stored path exactly.
 """
 
-import math
-
 import torch
 
-from modules.monotonic_align import maximum_path_numba, maximum_path_torch
+from modules.monotonic_align import gaussian_scores, maximum_path_numba, maximum_path_torch, search_alignment
 from tests.helpers import load_fixture
-
-
-def _neg_cent(z_p, m_p, logs_p):
-    """``(B, Ty, Tx)`` log N(z_p[:, :, y]; m_p[:, :, x], exp(logs_p)) summed over channels."""
-    s_p_sq_r = torch.exp(-2 * logs_p)
-    c1 = torch.sum(-0.5 * math.log(2 * math.pi) - logs_p, [1], keepdim=True)
-    c2 = torch.matmul(-0.5 * (z_p**2).transpose(1, 2), s_p_sq_r)
-    c3 = torch.matmul(z_p.transpose(1, 2), m_p * s_p_sq_r)
-    c4 = torch.sum(-0.5 * (m_p**2) * s_p_sq_r, [1], keepdim=True)
-    return c1 + c2 + c3 + c4
 
 
 def test_mas_reproduces_official_ttv_alignment():
@@ -35,8 +23,9 @@ def test_mas_reproduces_official_ttv_alignment():
     idx = first.unsqueeze(1).expand(-1, out["tr_m_p_expanded"].size(1), -1)
     m_p = out["tr_m_p_expanded"].gather(2, idx) * x_mask
     logs_p = out["tr_logs_p_expanded"].gather(2, idx) * x_mask
-    neg_cent = _neg_cent(out["tr_z_p"], m_p, logs_p)
+    neg_cent = gaussian_scores(out["tr_z_p"], m_p, logs_p)
     mask = (x_mask.unsqueeze(2) * y_mask.unsqueeze(-1)).squeeze(1)
     for fn in (maximum_path_numba, maximum_path_torch):
         path = fn(neg_cent, mask)
         assert torch.equal(path, attn), fn.__name__
+    assert torch.equal(search_alignment(out["tr_z_p"], m_p, logs_p, x_mask, y_mask).squeeze(1), attn)
