@@ -128,3 +128,42 @@ def test_official_ssl_input_padding():
     assert torch.equal(got, fx["outputs"]["vc_w2v_input"])
     hop = fx["config"]["mel"]["hop_length"]
     assert (got.size(-1) - 80) // hop == fx["outputs"]["src_padded_audio"].size(-1) // hop
+
+
+# --------------------------------------------------------------------------- text (frontend.pt part c, VITS inputs)
+def test_symbol_table_and_apostrophe():
+    from processors.text import SYMBOL_TO_ID, SYMBOLS
+
+    fx = load_fixture("hierspeechpp/frontend.pt")
+    assert SYMBOLS == fx["outputs"]["symbols"]
+    assert [i for i, s in enumerate(SYMBOLS) if s == "'"] == fx["outputs"]["symbol_indices_of_apostrophe"]
+    assert SYMBOL_TO_ID["'"] == fx["outputs"]["symbol_to_id_apostrophe"]
+
+
+def test_english_text_records():
+    from processors.text import TextFrontend
+
+    fx = load_fixture("hierspeechpp/frontend.pt")
+    cfg = fx["config"]["text"]
+    assert cfg["cleaners"] == ["english_cleaners2"] and cfg["blank_id"] == 0
+    frontend = TextFrontend(add_blank=cfg["add_blank"])
+    for record in fx["outputs"]["text"]:
+        got = frontend(record["text"])
+        assert got["cleaned"] == record["cleaned"], record["text"]
+        assert got["ids"] == record["ids"].tolist(), record["text"]
+        assert got["ids_blank"] == record["ids_blank"].tolist(), record["text"]
+    quirk = fx["outputs"]["text_str_list_quirk"]  # inference.py phonemises str(list_of_lines)
+    got = frontend(quirk["str_of_list"])
+    assert got["cleaned"] == quirk["cleaned"] and got["ids_blank"] == quirk["ids_blank"].tolist()
+
+
+def test_vits_text_inputs():
+    from processors.text import TextFrontend
+
+    frontend = TextFrontend(add_blank=True)
+    for name in ("vits/vits_ljs_tiny.pt", "vits/vits_vctk_tiny.pt"):
+        fx = load_fixture(name)
+        assert fx["config"]["data"]["text_cleaners"] == ["english_cleaners2"]
+        got = frontend(fx["inputs"]["text"])
+        assert got["cleaned"] == fx["inputs"]["phonemes"]
+        assert got["ids_blank"] == fx["inputs"]["ids"][0].tolist()

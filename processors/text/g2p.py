@@ -1,0 +1,54 @@
+"""espeak-ng phonemisation through ``phonemizer`` (``EspeakBackend('en-us', preserve_punctuation=True,
+with_stress=True)``), as HierSpeech++ and VITS trained.
+
+Version note: the released models used phonemizer 3.2.1 (pinned in requirements.txt) with espeak-ng 1.51.
+With 3.2.1, parentheses and brackets are dropped; phonemizer >= 3.4 keeps them as punctuation, and they are not
+in the 178-symbol table, so :mod:`processors.text.frontend` reports them (error by default).  Numbers are read by
+espeak ("1,234,567" is split at the commas, as in training).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from processors.text.cleaners import collapse_whitespace, english_clean
+
+logger = logging.getLogger(__name__)
+
+
+class PhonemizerError(RuntimeError):
+    """espeak-ng or phonemizer is missing or failed; the message says what to install."""
+
+
+@functools.lru_cache(maxsize=4)
+def _backend(language: str):
+    try:
+        from phonemizer.backend import EspeakBackend
+    except ImportError as err:
+        raise PhonemizerError(f"phonemizer is not installed ({err}); pip install phonemizer==3.2.1") from err
+    try:
+        backend = EspeakBackend(language, preserve_punctuation=True, with_stress=True)
+    except RuntimeError as err:
+        raise PhonemizerError(
+            f"espeak-ng is not available for phonemizer ({err}); install it, e.g. `apt-get install espeak-ng`"
+        ) from err
+    logger.info("phonemizer %s with espeak %s", _phonemizer_version(), backend.version())
+    return backend
+
+
+def _phonemizer_version() -> str:
+    from importlib.metadata import version
+
+    return version("phonemizer")
+
+
+def phonemize(cleaned: str, language: str = "en-us") -> str:
+    """IPA with stress marks and punctuation for already-cleaned text; whitespace collapsed."""
+    phones = _backend(language).phonemize([cleaned], strip=True, njobs=1)[0]
+    return collapse_whitespace(phones)
+
+
+def english_to_ipa(text: str) -> str:
+    """Raw English text -> the ``cleaned`` string of ``english_cleaners2`` (cleaners + espeak-ng en-us)."""
+    return phonemize(english_clean(text), "en-us")
