@@ -80,6 +80,11 @@ while [ $# -gt 0 ]; do
                     _value=true # bare boolean flag
                 elif [ $# -gt 0 ]; then
                     _value="$1"
+                    # "--ngpu --exp_dir x": a value that is itself one of our options means the value was forgotten.
+                    _next="$(printf '%s' "${_value#--}" | tr '-' '_')"
+                    if [ "${_value#--}" != "$_value" ] && _echelon_is_option "${_next%%=*}"; then
+                        _echelon_die_option "option --$_opt needs a value (got the option $_value instead)"
+                    fi
                     shift
                 else
                     _echelon_die_option "option --$_opt needs a value"
@@ -99,4 +104,4 @@ while [ $# -gt 0 ]; do
             ;;
     esac
 done
-unset _opt _name _value _default _has_value
+unset _opt _name _value _default _has_value _next

@@ -146,6 +146,8 @@ manifests="$exp_dir/manifests"
 features="$exp_dir/features"
 
 . "$recipe_dir/local/stages.sh"
+# Every stage runs Python; find missing packages before any work is done.
+require_python_packages numpy soundfile json5 torch
 
 log "dataset=$dataset data_dir=${data_dir:-?} exp_dir=$exp_dir stages $stage..$stop_stage ngpu=$ngpu"
 [ ${#config_overrides[@]} -eq 0 ] || log "config overrides for training stages: ${config_overrides[*]}"

@@ -1,0 +1,133 @@
+"""The HierSpeech++ recipe's shell mechanics: options, stage ranges, .done markers, clear errors.
+
+These run ``egs/tts/hierspeechpp/run.sh`` as a user would (bash, subprocess) on stage 0-1 work that takes
+seconds; the model stages are exercised end to end in ``test_recipe_pipeline.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import MINI_CORPUS, REPO_ROOT
+
+RUN_SH = REPO_ROOT / "egs" / "tts" / "hierspeechpp" / "run.sh"
+
+
+def run_recipe(*args: str, cwd: Path, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "ECHELON_PYTHON": sys.executable, **(env or {})}
+    return subprocess.run(["bash", str(RUN_SH), *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+def markers(exp: Path) -> list[str]:
+    done = exp / ".done"
+    return sorted(p.name for p in done.glob("*.done")) if done.is_dir() else []
+
+
+def test_help_lists_stages_and_forwarding(tmp_path):
+    out = run_recipe("--help", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    for needle in ("--stage N --stop_stage M", "--dataset NAME", "--ssl_model", "--ngpu", "RANDOMLY INITIALISED",
+                   "--synth_args", "config override", "7 evaluation"):  # fmt: skip
+        assert needle in out.stdout, needle
+    assert not (tmp_path / "exp").exists(), "--help must not create anything"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bogus", "1"], "unknown option --bogus"),
+        (["--dataset", "timit"], "--dataset must be one of"),
+        (["--stage", "5", "--stop_stage", "2"], "--stage 5 is after --stop_stage 2"),
+        (["--stop_stage", "9"], "stages run from 0 to 7"),
+        (["--force", "maybe"], "takes true or false"),
+        (["--ngpu"], "needs a value"),
+        (["stray"], "unexpected argument 'stray'"),
+        (["--dataset", "custom"], "--dataset custom needs --data_dir"),
+    ],
+)
+def test_bad_options_fail_clearly(tmp_path, args, message):
+    out = run_recipe(*args, "--exp_dir", str(tmp_path / "exp"), cwd=tmp_path)
+    assert out.returncode != 0
+    assert message in out.stderr, out.stderr
+    assert not (tmp_path / "exp" / ".done").exists()
+
+
+def test_stage_range_markers_rerun_and_force(tmp_path):
+    exp = tmp_path / "exp"
+    out = run_recipe("--dataset", "mini", "--exp_dir", str(exp), "--stage", "0", "--stop_stage", "0",
+                     "--synthetic_speakers", "1", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert markers(exp) == ["stage0.data.done"], "only the asked stage may run"
+    assert not (exp / "manifests").exists()
+    merged = exp / "data" / "mini_corpus" / "manifest.csv"
+    rows = list(csv.DictReader(merged.open()))
+    real = list(csv.DictReader((MINI_CORPUS / "manifest.csv").open()))
+    synthetic = [r for r in rows if r["source"].startswith("synthetic_")]
+    if shutil.which("espeak-ng") or shutil.which("flite"):
+        assert len(rows) == len(real) + 4 and len(synthetic) == 4
+        assert all("SYNTHETIC" in r["notes"] and r["speaker"].startswith("synth_") for r in synthetic)
+        assert all((merged.parent / r["path"]).is_file() for r in rows)
+        assert "SYNTHETIC" in out.stderr, "the synthetic top-up must be announced"
+    first = (exp / ".done" / "stage0.data.done").read_text()
+
+    again = run_recipe("--dataset", "mini", "--exp_dir", str(exp), "--stop_stage", "0", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "stage 0 (data): already done" in again.stderr
+    assert (exp / ".done" / "stage0.data.done").read_text() == first, "a skipped stage must not rewrite its marker"
+
+    forced = run_recipe("--dataset", "mini", "--exp_dir", str(exp), "--stop_stage", "0", "--force",
+                        "--synthetic_speakers", "0", cwd=tmp_path)  # fmt: skip
+    assert forced.returncode == 0, forced.stderr
+    assert "stage 0 (data): start" in forced.stderr
+    rows = list(csv.DictReader(merged.open()))
+    assert len(rows) == len(real), "--synthetic_speakers 0 leaves only the real clips"
+
+
+def test_exp_dir_bound_to_one_corpus(tmp_path):
+    exp = tmp_path / "exp"
+    ok = run_recipe("--dataset", "mini", "--exp_dir", str(exp), "--stop_stage", "0", "--synthetic_speakers", "0",
+                    cwd=tmp_path)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    clash = run_recipe("--dataset", "custom", "--data_dir", str(MINI_CORPUS / "vctk"), "--exp_dir", str(exp),
+                       "--stop_stage", "0", cwd=tmp_path)  # fmt: skip
+    assert clash.returncode != 0 and "holds dataset 'mini', not 'custom'" in clash.stderr
+
+
+def test_wrong_data_paths_are_named(tmp_path):
+    missing = tmp_path / "no_such_corpus"
+    out = run_recipe("--dataset", "custom", "--data_dir", str(missing), "--exp_dir", str(tmp_path / "e1"),
+                     "--stop_stage", "0", cwd=tmp_path)  # fmt: skip
+    assert out.returncode != 0 and f"{missing} is not a directory" in out.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = run_recipe("--dataset", "custom", "--data_dir", str(empty), "--exp_dir", str(tmp_path / "e2"),
+                     "--stop_stage", "0", cwd=tmp_path)  # fmt: skip
+    assert out.returncode != 0 and "has no audio files" in out.stderr
+    out = run_recipe("--dataset", "mini", "--data_dir", str(empty), "--exp_dir", str(tmp_path / "e3"),
+                     "--stop_stage", "0", cwd=tmp_path)  # fmt: skip
+    assert out.returncode != 0 and f"{empty}/manifest.csv does not exist" in out.stderr
+    out = run_recipe("--dataset", "ljspeech", "--data_dir", str(empty), "--exp_dir", str(tmp_path / "e4"),
+                     "--stop_stage", "0", "--download", "false", cwd=tmp_path)  # fmt: skip
+    assert out.returncode != 0 and f"{empty}/LJSpeech-1.1/metadata.csv" in out.stderr
+    assert "stage 0 (data) failed" in out.stderr and not (tmp_path / "e4" / ".done").exists()
+
+
+def test_missing_python_package_is_named(tmp_path):
+    # An interpreter that cannot see the virtualenv's site-packages (-S) stands for a broken installation.
+    fake = tmp_path / "python"
+    fake.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    out = run_recipe("--dataset", "mini", "--exp_dir", str(tmp_path / "exp"), "--stop_stage", "0", cwd=tmp_path,
+                     env={"ECHELON_PYTHON": str(fake)})  # fmt: skip
+    assert out.returncode != 0
+    assert "Python packages missing" in out.stderr and "torch" in out.stderr
+    assert "make install" in out.stderr
