@@ -1,0 +1,109 @@
+"""Model configuration of the HierSpeech++ synthesizer.
+
+Field names follow the ``model`` block of the official ``config.json`` so a released config converts
+one to one (:func:`from_official_config`). Fields the official model accepts but never reads are kept so
+that such files validate; they are marked "unused" below (see README.md for the full list of quirks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Mapping
+
+from utils.config import ConfigError, validate
+
+# Keys of the official ``data`` block that determine the model's input sizes.
+_OFFICIAL_SPEC_KEY = "filter_length"
+_OFFICIAL_HOP_KEY = "hop_length"
+
+
+@dataclass
+class HierSpeechPPConfig:
+    """Constructor arguments of :class:`models.tts.hierspeechpp.model.HierSpeechPPSynthesizer`."""
+
+    inter_channels: int = 192  # latent channels; the source network's input (must stay 192 for official ckpts)
+    hidden_channels: int = 192  # WaveNet / DiT width
+    filter_channels: int = 768  # mel-decoder FFN width
+    resblock_kernel_sizes: List[int] = field(default_factory=lambda: [3, 7, 11])
+    resblock_dilation_sizes: List[List[int]] = field(default_factory=lambda: [[1, 3, 5], [1, 3, 5], [1, 3, 5]])
+    upsample_rates: List[int] = field(default_factory=lambda: [4, 5, 4, 2, 2])  # first 4, product = hop
+    upsample_initial_channel: int = 512
+    upsample_kernel_sizes: List[int] = field(default_factory=lambda: [8, 11, 8, 4, 4])
+    gin_channels: int = 256  # style dim
+    cfg: bool = True  # CFG null-style embedding ``emb`` (present in the released checkpoints)
+    uncond_ratio: float = 0.1  # training only: probability of replacing the style by the null style
+    prosody_size: int = 20  # mel bins predicted by the prosody decoder
+    spec_channels: int = 641  # linear-spectrogram bins (n_fft // 2 + 1) of the acoustic encoder
+    segment_size: int = 192  # training window in latent frames (61,440 samples at hop 320)
+    ssl_channels: int = 1024  # SSL feature dim (MMS-300m)
+    n_mel_channels: int = 80  # style-encoder input bins
+    leaky_padding: bool = False  # True: official unmasked padding behaviour (parity with batched official runs)
+    # Accepted for compatibility with the official file, not read by the model:
+    n_heads: int = 2
+    n_layers: int = 6
+    kernel_size: int = 3
+    p_dropout: float = 0.1
+    resblock: str = "1"
+    n_layers_q: int = 3
+    use_spectral_norm: bool = False
+    wav2vec_feature_layer: int = 7
+
+    def __post_init__(self) -> None:
+        rates = list(self.upsample_rates)
+        if not rates or rates[0] != 4:
+            raise ValueError(f"upsample_rates must start with 4, got {rates}")
+        if len(rates) != len(self.upsample_kernel_sizes):
+            raise ValueError(f"upsample_rates {rates} and upsample_kernel_sizes {list(self.upsample_kernel_sizes)} "
+                             "differ in length")
+        if len(self.resblock_kernel_sizes) != len(self.resblock_dilation_sizes):
+            raise ValueError("resblock_kernel_sizes and resblock_dilation_sizes differ in length")
+        if self.upsample_initial_channel % max(8, 2 ** len(rates)) != 0:
+            raise ValueError(f"upsample_initial_channel {self.upsample_initial_channel} must be divisible by 8 "
+                             f"and by 2**{len(rates)}")
+        if self.hidden_channels % 2 != 0 or self.inter_channels % 2 != 0:
+            raise ValueError("hidden_channels and inter_channels must be even")
+
+    @property
+    def hop_length(self) -> int:
+        hop = 1
+        for rate in self.upsample_rates:
+            hop *= rate
+        return hop
+
+
+def from_official_config(official: Mapping[str, Any]) -> HierSpeechPPConfig:
+    """Build a config from an official ``config.json`` dict (``{"train", "data", "model"}``) or its model block.
+
+    ``spec_channels`` = filter_length // 2 + 1 and ``segment_size`` = train.segment_size // hop_length, as
+    the official scripts pass them to the constructor.
+    """
+    model = dict(official.get("model", official))
+    data = official.get("data", {})
+    train = official.get("train", {})
+    if _OFFICIAL_SPEC_KEY in data:
+        model.setdefault("spec_channels", int(data[_OFFICIAL_SPEC_KEY]) // 2 + 1)
+    if "segment_size" in train and _OFFICIAL_HOP_KEY in data:
+        model.setdefault("segment_size", int(train["segment_size"]) // int(data[_OFFICIAL_HOP_KEY]))
+    if "n_mel_channels" in data:
+        model.setdefault("n_mel_channels", int(data["n_mel_channels"]))
+    return validate(model, HierSpeechPPConfig, path="model")
+
+
+def load_official_config(path: str | Path) -> HierSpeechPPConfig:
+    """Read an official ``config.json`` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"official config not found: {path}")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not valid JSON: {err}") from err
+    return from_official_config(raw)
+
+
+def config_kwargs(cfg: HierSpeechPPConfig) -> dict:
+    """The config as plain keyword arguments."""
+    return dataclasses.asdict(cfg)
