@@ -1,0 +1,142 @@
+"""Evaluate generated speech against a reference manifest: ``echelon-evaluate --system NAME=DIR ...``.
+
+Writes into ``--out_dir``: ``per_utterance.csv`` (every metric of every utterance of every system),
+``summary.json`` (mean, 95 % CI, n per metric; pooled corpus values with bootstrap intervals; the options),
+``summary.md`` (one table row per system) and ``plots/<system>/{best,worst}_<id>.png`` (F0 overlay and mel
+spectrograms).  Example::
+
+    python -m bins.evaluate --manifest test.jsonl --prompts prompts.json \\
+        --system hierspeechpp=exp/hsp/wavs --system vits=exp/vits/wavs --out_dir exp/eval
+
+Generated files are paired with the manifest by id (file name without extension); a missing or extra id is
+an error that names it.  Metrics and their definitions: ``evaluation/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+from evaluation.hf_loading import ModelUnavailableError
+from evaluation.pairing import PairingError
+from evaluation.plots import best_and_worst, choose_rank_column, plot_best_and_worst
+from evaluation.report import markdown_table, summarize, write_atomic, write_csv, write_json
+from evaluation.runner import DEFAULT_METRICS, AudioCache, EvaluationOptions, load_items, run_evaluation
+from utils.registry import RegistryError, names
+
+logger = logging.getLogger("echelon.evaluate")
+
+
+def evaluate(
+    systems: Mapping[str, Path],
+    manifest: Path,
+    out_dir: Path,
+    prompts: Optional[Path] = None,
+    options: Optional[EvaluationOptions] = None,
+    metrics: Optional[Mapping[str, Any]] = None,
+) -> Dict[str, Any]:
+    """Score every system, write CSV/JSON/Markdown/plots into ``out_dir`` and return the summary payload.
+
+    ``metrics`` (name -> metric object) lets a caller reuse already-loaded models; by default they are built
+    from ``options``.
+    """
+    options = options or EvaluationOptions()
+    out_dir = Path(out_dir)
+    paired, rows, metrics = run_evaluation(systems, Path(manifest), Path(prompts) if prompts else None, options, metrics)
+    all_rows = [row for system_rows in rows.values() for row in system_rows]
+    write_csv(out_dir / "per_utterance.csv", all_rows)
+    summary = summarize(rows, metrics)
+
+    plots: Dict[str, List[str]] = {}
+    if options.plots:
+        directions = {c: h for m in metrics.values() for c, h in m.columns.items()}
+        for system, system_rows in rows.items():
+            column = choose_rank_column(system_rows, directions, options.rank_by)
+            if column is None:
+                continue
+            wanted = {str(r["id"]) for r in system_rows}
+            by_id = {p.utt_id: p for p in paired[system] if p.utt_id in wanted}
+            picked = best_and_worst(system_rows, column, directions[column])
+            items = {i.utt_id: i for i in load_items([by_id[u] for u in set(picked.values())], AudioCache())}
+            written = plot_best_and_worst(items, system_rows, column, directions[column], out_dir / "plots" / system,
+                                          options.f0_method, options.align)
+            plots[system] = [str(p.relative_to(out_dir)) for p in written]
+
+    payload = {
+        "systems": summary,
+        "plots": plots,
+        "manifest": str(manifest),
+        "prompts": str(prompts) if prompts else None,
+        "options": options.to_dict(),
+    }
+    write_json(out_dir / "summary.json", payload)
+    write_atomic(out_dir / "summary.md", f"# Evaluation\n\nManifest: `{manifest}`\n\n" + markdown_table(summary))
+    return payload
+
+
+def parse_systems(specs: List[str]) -> Dict[str, Path]:
+    """``["name=dir", ...]`` -> ``{name: Path(dir)}``; a bad or repeated name is an error."""
+    systems: Dict[str, Path] = {}
+    for spec in specs:
+        name, sep, directory = spec.partition("=")
+        if not sep:
+            name, directory = Path(spec).name, spec
+        name = name.strip()
+        if not name or not directory:
+            raise ValueError(f"--system {spec!r}: expected NAME=DIR")
+        if name in systems:
+            raise ValueError(f"--system {spec!r}: system name {name!r} given twice")
+        systems[name] = Path(directory)
+    return systems
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="echelon-evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--system", action="append", required=True, metavar="NAME=DIR",
+                        help="a system's generated-audio directory (repeat for several systems)")
+    parser.add_argument("--manifest", required=True, type=Path, help="reference manifest (JSONL)")
+    parser.add_argument("--prompts", type=Path, help="prompt mapping: JSON {id: wav} or TSV id<TAB>wav")
+    parser.add_argument("--out_dir", "--out-dir", required=True, type=Path)
+    parser.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
+                        help=f"comma-separated metric names (default {','.join(DEFAULT_METRICS)})")
+    parser.add_argument("--asr", default="pocketsphinx", choices=("pocketsphinx", "whisper", "ctc"))
+    parser.add_argument("--asr_model", "--asr-model", help="hub id or local dir (whisper: openai/whisper-large-v3)")
+    parser.add_argument("--sim_backend", "--sim-backend", default="resemblyzer", choices=("resemblyzer", "wavlm"))
+    parser.add_argument("--sim_model", "--sim-model", help="hub id or local dir (wavlm: microsoft/wavlm-base-plus-sv)")
+    parser.add_argument("--f0_method", "--f0-method", default="yaapt", choices=("yaapt", "dio", "harvest"))
+    parser.add_argument("--align", default="dtw", choices=("dtw", "trim"))
+    parser.add_argument("--batch_size", "--batch-size", type=int, default=8)
+    parser.add_argument("--chunk_size", "--chunk-size", type=int, default=32)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--rank_by", "--rank-by", help="column choosing the best/worst items to plot")
+    parser.add_argument("--no_plots", "--no-plots", action="store_true")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        systems = parse_systems(args.system)
+        metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+        unknown = [m for m in metrics if m not in names("metric")]
+        if unknown:
+            raise ValueError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(names('metric'))}")
+        options = EvaluationOptions(
+            metrics=metrics, asr=args.asr, asr_model=args.asr_model, sim_backend=args.sim_backend,
+            sim_model=args.sim_model, f0_method=args.f0_method, align=args.align, batch_size=args.batch_size,
+            device=args.device, chunk_size=args.chunk_size, plots=not args.no_plots, rank_by=args.rank_by,
+        )
+        evaluate(systems, args.manifest, args.out_dir, args.prompts, options)
+    except (PairingError, ModelUnavailableError, RegistryError, ValueError, ImportError) as err:
+        print(f"echelon-evaluate: {err}", file=sys.stderr)
+        return 2
+    print((args.out_dir / "summary.md").read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

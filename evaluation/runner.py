@@ -1,0 +1,145 @@
+"""Run registered metrics over one or more systems' generated audio and collect per-utterance rows.
+
+Order of work: every system is paired with the manifest first (so an id mismatch fails before any model is
+loaded), then each metric is built once (one model load per metric for all systems), then utterances are
+loaded and scored in chunks of ``chunk_size`` (each metric batches internally).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from evaluation.base import EvalItem, Metric, Row, read_audio
+from evaluation.pairing import PairedPaths, PairingError, pair, read_manifest, read_prompt_mapping, scan_generated
+from utils.registry import get
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_METRICS = ("wer", "sim", "f0", "mcd", "log_mel_l1", "mrstft")
+
+
+@dataclass
+class EvaluationOptions:
+    """Which metrics run and how (every field has a command-line flag in ``bins/evaluate.py``)."""
+
+    metrics: Sequence[str] = DEFAULT_METRICS
+    asr: str = "pocketsphinx"
+    asr_model: Optional[str] = None
+    sim_backend: str = "resemblyzer"
+    sim_model: Optional[str] = None
+    f0_method: str = "yaapt"
+    align: str = "dtw"
+    batch_size: int = 8
+    device: str = "cpu"
+    chunk_size: int = 32
+    plots: bool = True
+    rank_by: Optional[str] = None
+    extra: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # metric name -> extra constructor kwargs
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = asdict(self)
+        out["metrics"] = list(self.metrics)
+        return out
+
+
+def metric_kwargs(name: str, options: EvaluationOptions) -> Dict[str, Any]:
+    """Constructor arguments of metric ``name`` taken from the options."""
+    by_name: Dict[str, Dict[str, Any]] = {
+        "wer": {"asr": options.asr, "asr_model": options.asr_model, "batch_size": options.batch_size,
+                "device": options.device},
+        "sim": {"sim_backend": options.sim_backend, "sim_model": options.sim_model,
+                "batch_size": options.batch_size, "device": options.device},
+        "f0": {"f0_method": options.f0_method, "align": options.align},
+        "mcd": {"align": options.align},
+        "log_mel_l1": {"align": options.align},
+    }
+    return {**by_name.get(name, {}), **options.extra.get(name, {})}
+
+
+def build_metrics(options: EvaluationOptions) -> Dict[str, Metric]:
+    """Instantiate each requested metric once (this is where ASR / speaker models are loaded)."""
+    if len(set(options.metrics)) != len(options.metrics):
+        raise ValueError(f"a metric is listed twice: {list(options.metrics)}")
+    return {name: get("metric", name)(**metric_kwargs(name, options)) for name in options.metrics}
+
+
+def pair_systems(
+    systems: Mapping[str, Path], manifest_path: Path, prompts_path: Optional[Path]
+) -> Dict[str, List[PairedPaths]]:
+    """Pair every system's directory with the manifest (and prompts); all errors before any scoring."""
+    if not systems:
+        raise PairingError("no system to evaluate: give at least one NAME=DIR")
+    manifest = read_manifest(manifest_path)
+    prompts = read_prompt_mapping(prompts_path) if prompts_path is not None else None
+    return {name: pair(scan_generated(Path(d)), manifest, prompts, system=name) for name, d in systems.items()}
+
+
+class AudioCache:
+    """Reference/prompt audio shared by systems and utterances is read once per chunk."""
+
+    def __init__(self) -> None:
+        self._store: Dict[Path, Tuple[np.ndarray, int]] = {}
+
+    def read(self, path: Optional[Path], what: str, utt_id: str) -> Tuple[Optional[np.ndarray], Optional[int]]:
+        if path is None:
+            return None, None
+        if path not in self._store:
+            wav, sr = read_audio(path)
+            if wav.size == 0:
+                raise ValueError(f"{utt_id}: the {what} audio {path} has no samples")
+            self._store[path] = (wav, sr)
+        return self._store[path]
+
+    def clear(self) -> None:
+        self._store.clear()
+
+
+def load_items(paired: Sequence[PairedPaths], cache: AudioCache) -> List[EvalItem]:
+    """Read the audio of a chunk of paired utterances."""
+    items = []
+    for entry in paired:
+        generated, generated_sr = read_audio(entry.generated)
+        reference, reference_sr = cache.read(entry.reference, "reference", entry.utt_id)
+        prompt, prompt_sr = cache.read(entry.prompt, "prompt", entry.utt_id)
+        items.append(EvalItem(entry.utt_id, generated, generated_sr, reference, reference_sr, prompt, prompt_sr,
+                              entry.text, entry.speaker))
+    return items
+
+
+def score_system(system: str, paired: Sequence[PairedPaths], metrics: Mapping[str, Metric], chunk_size: int) -> List[Row]:
+    """Per-utterance rows (``system``, ``id``, ``speaker`` + every metric's columns) for one system."""
+    rows: List[Row] = []
+    cache = AudioCache()
+    for start in range(0, len(paired), chunk_size):
+        chunk = paired[start : start + chunk_size]
+        items = load_items(chunk, cache)
+        chunk_rows: List[Row] = [{"system": system, "id": e.utt_id, "speaker": e.speaker or ""} for e in chunk]
+        for name, metric in metrics.items():
+            scored = metric.score(items)
+            if len(scored) != len(items):
+                raise RuntimeError(f"metric {name} returned {len(scored)} rows for {len(items)} items")
+            for row, values in zip(chunk_rows, scored):
+                row.update(values)
+        rows.extend(chunk_rows)
+        cache.clear()
+        logger.info("%s: scored %d/%d utterances", system, len(rows), len(paired))
+    return rows
+
+
+def run_evaluation(
+    systems: Mapping[str, Path],
+    manifest_path: Path,
+    prompts_path: Optional[Path],
+    options: EvaluationOptions,
+    metrics: Optional[Mapping[str, Metric]] = None,
+) -> Tuple[Dict[str, List[PairedPaths]], Dict[str, List[Row]], Mapping[str, Metric]]:
+    """Pair, build metrics (unless given) and score every system; returns (pairs, rows by system, metrics)."""
+    paired = pair_systems(systems, manifest_path, prompts_path)
+    metrics = metrics if metrics is not None else build_metrics(options)
+    rows = {name: score_system(name, paired[name], metrics, options.chunk_size) for name in paired}
+    return paired, rows, metrics
