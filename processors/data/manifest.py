@@ -1,0 +1,152 @@
+"""One manifest format for every corpus: JSON lines with ``id, path, speaker, text, duration, sample_rate``.
+
+* ``id`` — unique, filesystem-safe (it names feature files ``<features>/<kind>/<id>.pt``);
+* ``path`` — audio file, written relative to the manifest's folder when it lies below it, absolute otherwise;
+  readers resolve relative paths against the manifest's folder;
+* ``speaker`` — corpus speaker label (string); ``text`` — transcript or ``""``;
+* ``duration`` (s) and ``sample_rate`` (Hz) of the file as stored (read from the header).
+
+:func:`split_entries` makes seeded, deterministic train/valid/test splits (independent of input order), and
+:func:`write_manifest` writes atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Sequence
+
+__all__ = ["ManifestEntry", "ManifestError", "read_manifest", "write_manifest", "split_entries", "safe_id", "atomic_write_text"]
+
+FIELDS = ("id", "path", "speaker", "text", "duration", "sample_rate")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._\-]+")
+
+
+class ManifestError(ValueError):
+    """A manifest file or row is malformed; the message names the file and line."""
+
+
+@dataclass
+class ManifestEntry:
+    id: str
+    path: str
+    speaker: str
+    text: str
+    duration: float
+    sample_rate: int
+
+
+def safe_id(*parts: str) -> str:
+    """Join parts with ``_`` and replace anything outside ``[A-Za-z0-9._-]`` (ids name files)."""
+    joined = "_".join(p for p in parts if p)
+    return _UNSAFE.sub("-", joined).strip("-") or "item"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _relative_if_below(path: str, folder: Path) -> str:
+    absolute = Path(os.path.abspath(path))
+    try:
+        return absolute.relative_to(os.path.abspath(folder)).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
+def write_manifest(entries: Iterable[ManifestEntry], path: str | os.PathLike) -> Path:
+    """Write JSONL atomically; ids must be unique."""
+    path = Path(path)
+    lines, seen = [], set()
+    for entry in entries:
+        if entry.id in seen:
+            raise ManifestError(f"{path}: duplicate id {entry.id!r}")
+        seen.add(entry.id)
+        row = asdict(entry)
+        row["path"] = _relative_if_below(entry.path, path.parent)
+        lines.append(json.dumps(row, ensure_ascii=False))
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return path
+
+
+def read_manifest(path: str | os.PathLike) -> List[ManifestEntry]:
+    """Read a JSONL manifest; relative paths become paths relative to the current directory."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"manifest not found: {path}")
+    entries, seen = [], set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ManifestError(f"{path}:{number}: not valid JSON: {err}") from err
+        if not isinstance(row, dict) or "id" not in row or "path" not in row:
+            raise ManifestError(f"{path}:{number}: a manifest row needs at least 'id' and 'path'")
+        unknown = set(row) - set(FIELDS)
+        if unknown:
+            raise ManifestError(f"{path}:{number}: unknown field(s) {sorted(unknown)}; expected {list(FIELDS)}")
+        item_id = str(row["id"])
+        if item_id in seen:
+            raise ManifestError(f"{path}:{number}: duplicate id {item_id!r}")
+        seen.add(item_id)
+        audio = Path(row["path"])
+        entries.append(
+            ManifestEntry(
+                id=item_id,
+                path=str(audio if audio.is_absolute() else path.parent / audio),
+                speaker=str(row.get("speaker", "") or ""),
+                text=str(row.get("text", "") or ""),
+                duration=float(row.get("duration") or 0.0),
+                sample_rate=int(row.get("sample_rate") or 0),
+            )
+        )
+    return entries
+
+
+def _count(amount: float, total: int) -> int:
+    """``amount`` < 1 is a fraction of ``total`` (at least 1 when positive), otherwise a count."""
+    if amount < 0:
+        raise ValueError(f"split size must be >= 0, got {amount}")
+    if amount < 1:
+        return max(1, round(amount * total)) if amount > 0 else 0
+    return int(amount)
+
+
+def split_entries(
+    entries: Sequence[ManifestEntry], valid: float = 0.05, test: float = 0.05, seed: int = 1234
+) -> Dict[str, List[ManifestEntry]]:
+    """Seeded train/valid/test split: the same entries and seed give the same split in any input order.
+
+    ``valid``/``test`` below 1 are fractions, otherwise counts.  Each split is sorted by id.
+    """
+    ordered = sorted(entries, key=lambda e: e.id)
+    n_valid, n_test = _count(valid, len(ordered)), _count(test, len(ordered))
+    if n_valid + n_test >= len(ordered):
+        raise ValueError(
+            f"cannot hold out {n_valid} valid + {n_test} test items from {len(ordered)}: nothing left to train on"
+        )
+    shuffled = list(ordered)
+    random.Random(seed).shuffle(shuffled)
+    valid_ids = {e.id for e in shuffled[:n_valid]}
+    test_ids = {e.id for e in shuffled[n_valid : n_valid + n_test]}
+    return {
+        "train": [e for e in ordered if e.id not in valid_ids and e.id not in test_ids],
+        "valid": [e for e in ordered if e.id in valid_ids],
+        "test": [e for e in ordered if e.id in test_ids],
+    }
