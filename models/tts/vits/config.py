@@ -1,0 +1,154 @@
+"""Config schema of VITS: the model block (official ``configs/*.json`` names), data front end and training.
+
+:class:`VITSConfig` holds the constructor arguments of :class:`models.tts.vits.model.VITS`; field names follow
+the official ``model`` block, plus the sizes the official code passes positionally (``n_vocab``,
+``spec_channels`` = filter_length // 2 + 1, ``segment_size`` in latent frames) and ``n_speakers``.
+:func:`from_official_config` converts an official ``config.json`` (``{"train", "data", "model"}``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Mapping, Optional
+
+from models.base.trainer import TrainConfig
+
+
+@dataclass
+class VITSConfig:
+    """Constructor arguments of the VITS synthesizer."""
+
+    n_vocab: int = 178  # symbol table size (processors/text: 178 symbols)
+    spec_channels: int = 513  # linear-spectrogram bins = filter_length // 2 + 1
+    segment_size: int = 32  # decoder training window in latent frames (8192 samples at hop 256)
+    inter_channels: int = 192
+    hidden_channels: int = 192
+    filter_channels: int = 768
+    n_heads: int = 2
+    n_layers: int = 6
+    kernel_size: int = 3
+    p_dropout: float = 0.1
+    resblock: str = "1"
+    resblock_kernel_sizes: List[int] = field(default_factory=lambda: [3, 7, 11])
+    resblock_dilation_sizes: List[List[int]] = field(default_factory=lambda: [[1, 3, 5], [1, 3, 5], [1, 3, 5]])
+    upsample_rates: List[int] = field(default_factory=lambda: [8, 8, 2, 2])
+    upsample_initial_channel: int = 512
+    upsample_kernel_sizes: List[int] = field(default_factory=lambda: [16, 16, 4, 4])
+    n_speakers: int = 0  # > 1: speaker embedding table ``emb_g`` (n_speakers, gin_channels)
+    gin_channels: int = 0
+    use_sdp: bool = True  # stochastic (True) or deterministic duration predictor
+    use_spectral_norm: bool = False  # discriminator normalisation (read by the trainer)
+    n_layers_q: int = 3  # present in the official configs, never read by the official model
+
+    def __post_init__(self) -> None:
+        if str(self.resblock) not in ("1", "2"):
+            raise ValueError(f"model.resblock must be '1' or '2', got {self.resblock!r}")
+        if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
+            raise ValueError(
+                f"model.upsample_rates {self.upsample_rates} and upsample_kernel_sizes "
+                f"{self.upsample_kernel_sizes} differ in length"
+            )
+        if len(self.resblock_kernel_sizes) != len(self.resblock_dilation_sizes):
+            raise ValueError("model.resblock_kernel_sizes and resblock_dilation_sizes differ in length")
+        if self.hidden_channels % self.n_heads != 0:
+            raise ValueError(f"model.hidden_channels {self.hidden_channels} not divisible by n_heads {self.n_heads}")
+        if self.inter_channels % 2 != 0:
+            raise ValueError(f"model.inter_channels must be even (flow couplings split it), got {self.inter_channels}")
+        if self.n_speakers > 1 and self.gin_channels <= 0:
+            raise ValueError(f"model.n_speakers={self.n_speakers} needs gin_channels > 0")
+
+    @property
+    def hop_length(self) -> int:
+        hop = 1
+        for rate in self.upsample_rates:
+            hop *= rate
+        return hop
+
+
+@dataclass
+class VITSDataConfig:
+    """Front end (official ``data`` block names) and where the training lists live."""
+
+    train_manifest: str = ""  # JSONL/CSV manifest (see models/tts/vits/dataset.py)
+    valid_manifest: Optional[str] = None
+    text_cleaners: List[str] = field(default_factory=lambda: ["english_cleaners2"])
+    add_blank: bool = True
+    sampling_rate: int = 22050
+    filter_length: int = 1024
+    hop_length: int = 256
+    win_length: int = 1024
+    n_mel_channels: int = 80
+    mel_fmin: float = 0.0
+    mel_fmax: Optional[float] = None
+    max_wav_value: float = 32768.0  # official int16 scaling; our loader already returns [-1, 1]
+    min_text_len: int = 1
+    max_text_len: int = 190
+    cleaned_text: bool = False  # True: manifest text is already phonemised
+    speakers: List[str] = field(default_factory=list)  # speaker name -> id (index); empty = single speaker
+
+
+@dataclass
+class VITSTrainConfig(TrainConfig):
+    learning_rate: float = 2e-4
+    betas: List[float] = field(default_factory=lambda: [0.8, 0.99])
+    eps: float = 1e-9
+    lr_decay: float = 0.999  # ExponentialLR gamma per epoch (train.scheduler_interval)
+    segment_size: int = 8192  # samples cut for the decoder / discriminator
+    c_mel: float = 45.0
+    c_kl: float = 1.0
+
+
+@dataclass
+class VITSExperimentConfig:
+    model_type: str = "vits"
+    model: VITSConfig = field(default_factory=VITSConfig)
+    data: VITSDataConfig = field(default_factory=VITSDataConfig)
+    train: VITSTrainConfig = field(default_factory=VITSTrainConfig)
+
+    def __post_init__(self) -> None:
+        d, m = self.data, self.model
+        if m.spec_channels != d.filter_length // 2 + 1:
+            raise ValueError(
+                f"model.spec_channels {m.spec_channels} != data.filter_length // 2 + 1 = {d.filter_length // 2 + 1}"
+            )
+        if m.hop_length != d.hop_length:
+            raise ValueError(f"product of model.upsample_rates ({m.hop_length}) != data.hop_length {d.hop_length}")
+        if self.train.segment_size != m.segment_size * d.hop_length:
+            raise ValueError(
+                f"train.segment_size {self.train.segment_size} != model.segment_size {m.segment_size} x hop "
+                f"{d.hop_length}"
+            )
+        if d.speakers and len(d.speakers) > max(m.n_speakers, 1):
+            raise ValueError(f"data.speakers lists {len(d.speakers)} speakers but model.n_speakers is {m.n_speakers}")
+
+
+_OFFICIAL_MODEL_KEYS = {
+    "inter_channels", "hidden_channels", "filter_channels", "n_heads", "n_layers", "kernel_size", "p_dropout",
+    "resblock", "resblock_kernel_sizes", "resblock_dilation_sizes", "upsample_rates", "upsample_initial_channel",
+    "upsample_kernel_sizes", "n_layers_q", "use_spectral_norm", "gin_channels", "use_sdp",
+}  # fmt: skip
+
+
+def from_official_config(official: Mapping[str, Any] | str | Path, n_vocab: int = 178) -> VITSConfig:
+    """Model config from an official VITS ``config.json`` (dict or path): sizes from its data/train blocks."""
+    if not isinstance(official, Mapping):
+        path = Path(official)
+        if not path.is_file():
+            raise FileNotFoundError(f"official VITS config not found: {path}")
+        official = json.loads(path.read_text(encoding="utf-8"))
+    for section in ("model", "data", "train"):
+        if section not in official:
+            raise ValueError(f"official VITS config lacks its {section!r} block")
+    model, data, train = official["model"], official["data"], official["train"]
+    unknown = sorted(set(model) - _OFFICIAL_MODEL_KEYS)
+    if unknown:
+        raise ValueError(f"official VITS config: unknown model keys {unknown}")
+    return VITSConfig(
+        n_vocab=n_vocab,
+        spec_channels=data["filter_length"] // 2 + 1,
+        segment_size=train["segment_size"] // data["hop_length"],
+        n_speakers=data.get("n_speakers", 0),
+        **dict(model),
+    )
