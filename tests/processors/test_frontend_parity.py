@@ -167,3 +167,26 @@ def test_vits_text_inputs():
         got = frontend(fx["inputs"]["text"])
         assert got["cleaned"] == fx["inputs"]["phonemes"]
         assert got["ids_blank"] == fx["inputs"]["ids"][0].tolist()
+
+
+def test_ttv_fixture_text_and_padded_batch_mel():
+    """ttv_tiny.pt: inference/training token ids and the log-mel of its zero-padded training batch."""
+    from processors.text import TextFrontend
+
+    fx = load_fixture("hierspeechpp/ttv_tiny.pt")
+    data = fx["config"]["data"]
+    frontend = TextFrontend(add_blank=data["add_blank"])
+    got = frontend(fx["inputs"]["sentence"])
+    assert got["cleaned"] == fx["inputs"]["phonemes"]
+    assert got["ids"] == fx["inputs"]["ids"].tolist() and got["ids_blank"] == fx["inputs"]["token"][0].tolist()
+    train = fx["inputs"]["train"]
+    for b, sentence in enumerate(train["sentences"]):
+        item = frontend(sentence)
+        assert item["cleaned"] == train["phonemes"][b]
+        n, n_ctc = int(train["text_length"][b]), int(train["text_ctc_length"][b])
+        assert item["ids_blank"] == train["text"][b, :n].tolist() and item["ids"] == train["text_for_ctc"][b, :n_ctc].tolist()
+    mel = HierSpeechLogMel(
+        data["sampling_rate"], data["filter_length"], data["win_length"], data["hop_length"],
+        data["mel_fmin"], data["mel_fmax"], data["n_mel_channels"],
+    ).eval()
+    assert (mel(train["audio"]) - train["mel"]).abs().max().item() <= 1e-4  # padded batch as is, no lengths
