@@ -20,7 +20,6 @@ logs a warning saying so every time.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Optional, Tuple
 
