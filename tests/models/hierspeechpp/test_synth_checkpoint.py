@@ -57,6 +57,8 @@ def test_official_format_checkpoint_loads_strictly(tmp_path, wrapped):
     wav = loaded.voice_conversion_noise_control(inp["w2v"], inp["length"], inp["prompt_mel_same"],
                                                 inp["prompt_length"], inp["log_f0"], noise_scale=0.0)
     assert float((wav - out["vc_wav"]).abs().max()) <= 1e-4
+    if not wrapped:
+        return
     # Folding weight norm and the polyphase activation path keep the numbers.
     loaded.prepare_for_inference(polyphase=True)
     wav_fast = loaded.voice_conversion_noise_control(inp["w2v"], inp["length"], inp["prompt_mel_same"],
