@@ -17,6 +17,8 @@ fi
     { echo "${0##*/}: error: no Python found; run 'make install' (creates .venv) or set ECHELON_PYTHON" >&2; exit 1; }
 export PYTHONPATH="$repo_root${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONIOENCODING=UTF-8
+# transformers prints a per-key load report for every truncated SSL model (layers we deliberately skip).
+export TRANSFORMERS_VERBOSITY="${TRANSFORMERS_VERBOSITY:-error}"
 # Keep the shared CPU machine usable and runs reproducible; users with many cores raise it.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 

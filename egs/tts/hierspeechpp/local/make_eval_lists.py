@@ -4,11 +4,15 @@ Reads the JSONL manifests of stage 1 (one object per line: id, path, speaker, te
 paths relative to the manifest) and writes, under ``--out_dir``:
 
 * ``tts.jsonl``: one job per test utterance with a transcript: ``{"id", "text", "prompt", "prompt_id",
-  "speaker", "reference"}``. The prompt is ANOTHER utterance of the same speaker (never the target itself, so
-  the ground truth does not leak); utterances whose speaker has no other clip are listed in ``skipped.tsv``.
-* ``vc.jsonl``: one job per test utterance: ``{"id": "<src>__to__<spk>", "source", "source_id", "text",
-  "prompt", "prompt_id", "prompt_speaker"}`` with a target speaker different from the source's.
-* ``sr.jsonl``: one real (non-synthetic) 16 kHz-or-better clip to upsample to 48 kHz.
+  "speaker", "path"}`` (``path`` = the real recording of that text, the reference for F0/MCD). The prompt is
+  ANOTHER utterance of the same speaker (never the target itself, so the ground truth does not leak);
+  utterances whose speaker has no other clip are listed in ``skipped.tsv``.
+* ``vc.jsonl``: one job per test utterance: ``{"id": "<src>__to__<spk>", "path" (the source), "source_id",
+  "text", "prompt", "prompt_id", "speaker" (the target speaker)}`` with a target speaker other than the source's.
+* ``sr.jsonl``: one real (non-synthetic) 16 kHz-or-better clip to upsample to 48 kHz: ``{"id", "path"}``.
+
+The TTS and VC lists are also the reference manifests of ``bins/evaluate.py`` (ids, ``path``, ``text``,
+``prompt``), so generated files, references and prompts pair strictly by id.
 
 Every choice comes from ``random.Random(seed)`` over id-sorted lists: same manifests + seed = same lists.
 """
@@ -63,19 +67,21 @@ def build_lists(test: List[dict], pool: List[dict], seed: int, max_items: int | 
         if text and others:
             prompt = rng.choice(others)
             tts.append({"id": row["id"], "text": text, "prompt": prompt["path"], "prompt_id": prompt["id"],
-                        "speaker": row["speaker"], "reference": row["path"]})  # fmt: skip
+                        "speaker": row["speaker"], "path": row["path"]})  # fmt: skip
         elif text:
             skipped.append({"id": row["id"], "list": "tts", "why": f"speaker {row['speaker']} has no other clip"})
-        targets = [s for s in speakers if s != row["speaker"]]
+        # Real target voices when the corpus has any (synthetic ones only train), else whatever there is.
+        targets = [s for s in speakers if s != row["speaker"] and not is_synthetic(by_speaker[s][0])]
+        targets = targets or [s for s in speakers if s != row["speaker"]]
         if not targets:
             skipped.append({"id": row["id"], "list": "vc", "why": "the corpus has a single speaker"})
             continue
         target = rng.choice(targets)
         prompt = rng.choice(by_speaker[target])
-        vc.append({"id": f"{row['id']}__to__{target}", "source": row["path"], "source_id": row["id"], "text": text,
-                   "prompt": prompt["path"], "prompt_id": prompt["id"], "prompt_speaker": target})  # fmt: skip
+        vc.append({"id": f"{row['id']}__to__{target}", "path": row["path"], "source_id": row["id"], "text": text,
+                   "prompt": prompt["path"], "prompt_id": prompt["id"], "speaker": target})  # fmt: skip
     real = [r for r in test if not is_synthetic(r) and int(r.get("sample_rate", 16000)) >= 16000]
-    sr = [{"id": real[0]["id"], "source": real[0]["path"]}] if real else []
+    sr = [{"id": real[0]["id"], "path": real[0]["path"]}] if real else []
     return {"tts": tts, "vc": vc, "sr": sr, "skipped": skipped}
 
 

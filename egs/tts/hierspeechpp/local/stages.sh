@@ -2,16 +2,8 @@
 # The stages of egs/tts/hierspeechpp/run.sh (sourced by it; uses its variables). Each stage_* function runs in a
 # subshell with errexit on (egs/utils/stage.sh) and only wraps Python CLIs.
 
-. "$repo_root/egs/utils/download.sh"
-
-# Public download locations (used only when --download true and the URL answers).
-LJSPEECH_URL="https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2"
-VCTK_URL="https://datashare.ed.ac.uk/bitstream/handle/10283/3443/VCTK-Corpus-0.92.zip"
-LIBRITTS_URL_BASE="https://www.openslr.org/resources/60"
-LIBRITTS_SUBSETS="train-clean-100 dev-clean test-clean"
-
-# Bash 3.2-safe expansion of a possibly empty array: "${arr[@]}" under set -u fails there.
-# Usage: ${config_overrides[@]+"${config_overrides[@]}"} (written out at each call site).
+# Bash 3.2-safe expansion of a possibly empty array ("${arr[@]}" fails there under set -u):
+#     ${arr[@]+"${arr[@]}"}
 
 # ------------------------------------------------------------------------------------------------ stage 0
 # Where the corpus root of a public dataset lies under data_dir, or nothing when it is absent.
@@ -65,25 +57,26 @@ stage_data() {
                 esac
             else
                 rm -rf "$synth_dir"
-            fi
-            log "mini corpus for stage 1: $(mini_merged_corpus)" ;;
+            fi ;;
         ljspeech | vctk | libritts)
             root="$(corpus_root)"
             if [ -z "$root" ]; then
                 [ "$download" = true ] || die "$dataset not found: expected $(expected_layout); --download is false"
-                case "$dataset" in
-                    ljspeech) url="$LJSPEECH_URL" ;;
-                    vctk) url="$VCTK_URL" ;;
-                    libritts) url="$LIBRITTS_URL_BASE/train-clean-100.tar.gz" ;;
-                esac
-                url_reachable "$url" ||
-                    die "$dataset not found: expected $(expected_layout), and $url is not reachable (no network?):" \
+                log "$dataset not found under $data_dir: downloading it (public URLs of processors/data/download.py)"
+                "$python" - "$dataset" "$data_dir" <<'PY' ||
+import sys
+from pathlib import Path
+
+from processors.data.download import CORPUS_URLS, DownloadError, fetch_and_extract
+
+try:
+    for url in CORPUS_URLS[sys.argv[1]]:
+        fetch_and_extract(url, Path(sys.argv[2]))
+except DownloadError as err:
+    sys.exit(str(err))
+PY
+                    die "$dataset not found: expected $(expected_layout), and the download failed (no network?):" \
                         "download it elsewhere and pass --data_dir"
-                if [ "$dataset" = libritts ]; then
-                    for url in $LIBRITTS_SUBSETS; do fetch_and_extract "$LIBRITTS_URL_BASE/$url.tar.gz" "$data_dir"; done
-                else
-                    fetch_and_extract "$url" "$data_dir"
-                fi
                 root="$(corpus_root)"
                 [ -n "$root" ] || die "downloaded $dataset but found no $(expected_layout)"
             fi
@@ -97,42 +90,54 @@ stage_data() {
     esac
 }
 
-# The corpus directory stage 1 reads: for mini, a merged view of the bundled corpus and the synthetic speakers.
-mini_merged_corpus() {
-    local merged="$exp_dir/data/mini_corpus" synth="$exp_dir/data/synthetic" entry
-    rm -rf "$merged"
-    mkdir -p "$merged"
-    for entry in "$data_dir"/*/; do ln -s "${entry%/}" "$merged/$(basename "$entry")"; done
-    cp "$data_dir/manifest.csv" "$merged/manifest.csv"
-    [ -z "$(tail -c 1 "$merged/manifest.csv")" ] || echo >>"$merged/manifest.csv"
-    [ -f "$data_dir/LICENSE.md" ] && ln -s "$data_dir/LICENSE.md" "$merged/LICENSE.md"
-    if [ -f "$synth/manifest.csv" ]; then
-        for entry in "$synth"/*/; do ln -s "${entry%/}" "$merged/$(basename "$entry")"; done
-        tail -n +2 "$synth/manifest.csv" >>"$merged/manifest.csv"
-    fi
-    printf '%s' "$merged"
+# ------------------------------------------------------------------------------------------------ stage 1
+preparer_name() {
+    case "$dataset" in custom) echo folder ;; *) echo "$dataset" ;; esac
 }
 
-# ------------------------------------------------------------------------------------------------ stage 1
-# The directory the preparer reads.
-prepare_source() {
-    if [ "$dataset" = mini ]; then
-        [ -f "$exp_dir/data/mini_corpus/manifest.csv" ] || die "run stage 0 first: $exp_dir/data/mini_corpus is missing"
-        printf '%s' "$exp_dir/data/mini_corpus"
-    else
-        printf '%s' "$data_dir"
-    fi
+# run_preparer NAME DATA_DIR OUT_DIR [key=value ...]: the registered preparer (processors/data/preparers.py)
+# writes OUT_DIR/{train,valid,test}.jsonl with a split seeded by --seed; key=value are its keyword arguments.
+run_preparer() {
+    "$python" - "$seed" "$@" <<'PY'
+import sys
+
+import json5
+
+from processors.data.preparers import PreparerError
+from utils.registry import get
+
+seed, name, data_dir, out_dir, *extra = sys.argv[1:]
+options = {"seed": int(seed)}
+for item in extra:
+    key, sep, value = item.partition("=")
+    if not sep:
+        sys.exit(f"--prepare_args: expected key=value, got {item!r}")
+    try:
+        options[key] = json5.loads(value)
+    except ValueError:
+        options[key] = value  # a plain word or a path
+try:
+    get("preparer", name)(data_dir, out_dir, **options)
+except (PreparerError, ValueError, TypeError) as err:
+    sys.exit(f"preparer {name}: {err}")
+PY
 }
 
 stage_manifests() {
-    require_python_module bins.preprocess "the data preparation CLI (echelon-preprocess)"
-    py_module bins.preprocess --dataset "$dataset" --data_dir "$(prepare_source)" --out_dir "$manifests" \
-        --seed "$seed" ${prepare_extra[@]+"${prepare_extra[@]}"}
+    local split
+    require_python_module processors.data.preparers "the dataset preparers"
+    run_preparer "$(preparer_name)" "$data_dir" "$manifests" ${prepare_extra[@]+"${prepare_extra[@]}"}
+    if [ "$dataset" = mini ] && [ -f "$exp_dir/data/synthetic/manifest.csv" ]; then
+        # Synthetic speakers only ever train: valid/test, and so every metric, stay real speech.
+        run_preparer mini "$exp_dir/data/synthetic" "$manifests/synthetic" valid=0 test=0
+        cat "$manifests/synthetic/train.jsonl" >>"$manifests/train.jsonl"
+        log "added $(wc -l <"$manifests/synthetic/train.jsonl" | tr -d ' ') SYNTHETIC clips to the train split only"
+    fi
     for split in train valid test; do
         [ -s "$manifests/$split.jsonl" ] || die "stage 1 wrote no $manifests/$split.jsonl"
     done
+    log "manifests: $(for split in train valid test; do printf '%s %s  ' "$split" "$(wc -l <"$manifests/$split.jsonl" | tr -d ' ')"; done)"
 }
-
 # ------------------------------------------------------------------------------------------------ stage 2
 # Resolve the SSL model once per experiment (EXP_DIR/ssl/ssl.json) and load it into ssl_path/ssl_layer/ssl_dim.
 resolve_ssl() {
@@ -161,12 +166,15 @@ print("\t".join([r["model"], str(r["layer"]), str(r["dim"]), str(r["random"]).lo
 }
 
 stage_features() {
+    local device
     require_python_module bins.extract_features "the feature-extraction CLI"
     resolve_ssl
-    for split in train valid test; do
-        py_module bins.extract_features --manifest "$manifests/$split.jsonl" --out_dir "$features" \
-            --ssl_model "$ssl_path" --ssl_layer "$ssl_layer" --nj "$nj" ${extract_extra[@]+"${extract_extra[@]}"}
-    done
+    device="$(infer_device "$ngpu")"
+    # One call for all splits: the SSL model loads once; finished items are skipped on a rerun.
+    py_module bins.extract_features --manifest "$manifests/train.jsonl" --manifest "$manifests/valid.jsonl" \
+        --manifest "$manifests/test.jsonl" --out_dir "$features" --ssl_model "$ssl_path" --ssl_layer "$ssl_layer" \
+        --nj "$nj" --device "$device" ${extract_extra[@]+"${extract_extra[@]}"}
+    [ ! -s "$features/bad_items.tsv" ] || log "some items could not be featurised (they are skipped): $features/bad_items.tsv"
 }
 
 # ------------------------------------------------------------------------------------------------ stages 3-5
