@@ -136,10 +136,9 @@ def align_f0_length(f0: np.ndarray | torch.Tensor, length: int):
     current = f0.shape[-1]
     if current >= length:
         return f0[..., :length]
-    pad = [(0, 0)] * (f0.ndim - 1) + [(0, length - current)]
     if isinstance(f0, torch.Tensor):
         return torch.nn.functional.pad(f0, (0, length - current))
-    return np.pad(f0, pad)
+    return np.pad(f0, [(0, 0)] * (f0.ndim - 1) + [(0, length - current)])
 
 
 def vc_pad_source(wav: np.ndarray | torch.Tensor, multiple: int = VC_PAD_MULTIPLE):
