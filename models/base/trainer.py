@@ -105,6 +105,12 @@ class BaseTrainer:
         tc = self.train_cfg
         if tc.mixed_precision == "fp16" and (cpu or not torch.cuda.is_available()):
             raise ValueError("train.mixed_precision=fp16 needs a GPU; use bf16 or no on CPU")
+        # accelerate keeps process-wide singletons; a second trainer in one process (tests, notebooks) with
+        # other precision/accumulation settings must start from fresh ones. The distributed state is kept.
+        from accelerate.state import AcceleratorState, GradientState
+
+        AcceleratorState._reset_state(reset_partial_state=False)
+        GradientState._reset_state()
         self.accelerator = Accelerator(
             mixed_precision=tc.mixed_precision, gradient_accumulation_steps=tc.grad_accum_steps, cpu=cpu
         )
