@@ -57,8 +57,8 @@ def converter():
 @pytest.fixture(scope="module")
 def clips():
     vctk = sorted((MINI_CORPUS / "vctk").rglob("*.wav"))
-    sources = [load_audio(vctk[0], SAMPLE_RATE)[:20000], load_audio(vctk[6], SAMPLE_RATE)[:13000],
-               load_audio(REF / "reference_1.wav", SAMPLE_RATE)[:16000]]
+    sources = [load_audio(vctk[0], SAMPLE_RATE)[4000:13000], load_audio(vctk[6], SAMPLE_RATE)[4000:10000],
+               load_audio(REF / "reference_1.wav", SAMPLE_RATE)[:7500]]
     prompts = [load_audio(REF / "reference_2.wav", SAMPLE_RATE), load_audio(vctk[12], SAMPLE_RATE)[:12000],
                load_audio(REF / "reference_3.wav", SAMPLE_RATE)[:30000]]
     return sources, prompts
@@ -93,7 +93,7 @@ def test_batched_conversion_equals_one_by_one(converter, clips):
         assert a.shape == src.shape and a.dtype == np.float32
         assert abs(float(np.abs(a).max()) - 0.999) < 1e-5
         assert float(np.abs(a - b).max()) <= 1e-5
-    assert float(np.abs(batched[0][:13000] - batched[1]).max()) > 1e-3  # different pairs, different audio
+    assert float(np.abs(batched[0][:6000] - batched[1]).max()) > 1e-3  # different pairs, different audio
     # The noise scale matters, and the prompt's peak is honoured by scale_norm='prompt'.
     cold = converter.convert(sources[:1], prompts[:1], VCOptions(noise_scale=0.0, scale_norm="prompt"))[0]
     assert abs(float(np.abs(cold).max()) - float(np.abs(prompts[0]).max())) < 1e-5
