@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from bins import infer as infer_cli
 from bins import vc as vc_cli
 from models.base.checkpoint import save_checkpoint
 from models.tts.hierspeechpp.checkpoint import save_official_checkpoint
@@ -24,7 +25,7 @@ from models.tts.hierspeechpp.inference import (
     retargeted_log_f0,
 )
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
-from processors.audio import load_audio
+from processors.audio import load_audio, save_audio
 from tests.helpers import MINI_CORPUS, load_fixture
 from utils.config import to_dict
 from utils.registry import get
@@ -148,3 +149,9 @@ def test_echelon_checkpoint_through_registry(tmp_path, clips):
     via = pipeline.converter.convert(sources[:1], prompts[:1], VCOptions(noise_scale=0.0))[0]
     assert path.name == "step_00000010"
     assert float(np.abs(direct - via).max()) <= 1e-6
+    # The generic bins/infer.py dispatch finds the pipeline from the saved model_type.
+    src = save_audio(tmp_path / "src.wav", sources[1], SAMPLE_RATE)
+    prm = save_audio(tmp_path / "prm.wav", prompts[1], SAMPLE_RATE)
+    assert infer_cli.main(["--ckpt_dir", str(tmp_path), "--source", str(src), "--prompt", str(prm),
+                           "--output_dir", str(tmp_path / "out")]) == 0
+    assert load_audio(tmp_path / "out" / "src_to_prm.wav", None).shape == sources[1].shape
