@@ -159,7 +159,9 @@ class CTCASR(_TransformersASR):
             kwargs["attention_mask"] = inputs["attention_mask"].to(self.device)
         logits = self.model(inputs["input_values"].to(self.device, self.model.dtype), **kwargs).logits  # (B, T', V)
         ids = logits.argmax(dim=-1).cpu()
-        return [text.strip() for text in self.processor.batch_decode(ids)]
+        # frames computed from padding must not be decoded: keep each item's own number of output frames
+        frames = self.model._get_feat_extract_output_lengths(torch.tensor([len(w) for w in wavs])).tolist()
+        return [self.processor.decode(row[: int(n)]).strip() for row, n in zip(ids, frames)]
 
 
 ASR_BACKENDS: Dict[str, Type[ASRBackend]] = {"pocketsphinx": PocketSphinxASR, "whisper": WhisperASR, "ctc": CTCASR}

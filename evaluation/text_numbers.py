@@ -96,8 +96,9 @@ def _is_year(digits: str) -> bool:
 
 def _number(digits: str, fraction: str | None) -> str:
     """Plain number with optional decimal part (digits read one by one)."""
+    grouped = "," in digits  # "1,250" is a count, "1250" may be a year
     digits = digits.replace(",", "")
-    whole = year(int(digits)) if fraction is None and _is_year(digits) else cardinal(int(digits))
+    whole = year(int(digits)) if fraction is None and not grouped and _is_year(digits) else cardinal(int(digits))
     if fraction:
         whole += " point " + " ".join(_ONES[int(d)] for d in fraction)
     return whole
@@ -128,4 +129,5 @@ def verbalize_numbers(text: str) -> str:
     text = _PERCENT_RE.sub(lambda m: f"{m.group(1)} percent", text)
     text = _ORDINAL_RE.sub(lambda m: f" {ordinal(int(m.group(1).replace(',', '')))} ", text)
     text = _NEGATIVE_RE.sub(r"minus \1", text)
-    return _NUMBER_RE.sub(lambda m: f" {_number(m.group(1), m.group(2))} ", text)
+    text = _NUMBER_RE.sub(lambda m: f" {_number(m.group(1), m.group(2))} ", text)
+    return " ".join(text.split())
