@@ -80,10 +80,19 @@ class MultiScaleDiscriminator(CombinedDiscriminator):
         return real, fake, fmap_real, fmap_fake
 
 
-def vits_discriminator(use_spectral_norm: bool = False, periods: Sequence[int] = DEFAULT_PERIODS) -> CombinedDiscriminator:
-    """VITS ``MultiPeriodDiscriminator``: ``discriminators.0`` = DiscriminatorS, then one DiscriminatorP per period."""
-    subs: List[nn.Module] = [DiscriminatorS(use_spectral_norm)]
-    subs += [DiscriminatorP(p, use_spectral_norm=use_spectral_norm) for p in periods]
+def vits_discriminator(
+    use_spectral_norm: bool = False,
+    periods: Sequence[int] = DEFAULT_PERIODS,
+    period_channels: Sequence[int] = (32, 128, 512, 1024, 1024),
+    use_scale: bool = True,
+) -> CombinedDiscriminator:
+    """VITS ``MultiPeriodDiscriminator``: ``discriminators.0`` = DiscriminatorS, then one DiscriminatorP per period.
+
+    The defaults are the official layout; ``period_channels`` / ``use_scale=False`` give smaller variants for
+    quick CPU runs (their checkpoints are then not interchangeable with official ``D_*.pth`` files).
+    """
+    subs: List[nn.Module] = [DiscriminatorS(use_spectral_norm)] if use_scale else []
+    subs += [DiscriminatorP(p, use_spectral_norm=use_spectral_norm, channels=period_channels) for p in periods]
     return CombinedDiscriminator(subs)
 
 

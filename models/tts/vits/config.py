@@ -98,6 +98,11 @@ class VITSTrainConfig(TrainConfig):
     segment_size: int = 8192  # samples cut for the decoder / discriminator
     c_mel: float = 45.0
     c_kl: float = 1.0
+    # Discriminator layout; the defaults are the official MultiPeriodDiscriminator (S + P2..P11). Smaller
+    # settings only serve quick CPU runs and tests.
+    disc_periods: List[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
+    disc_period_channels: List[int] = field(default_factory=lambda: [32, 128, 512, 1024, 1024])
+    disc_use_scale: bool = True
 
 
 @dataclass

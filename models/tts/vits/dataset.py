@@ -1,0 +1,131 @@
+"""VITS training data: (symbol ids, linear spectrogram, waveform, speaker id) per manifest row.
+
+Rows come from a JSONL manifest (processors/data/manifest.py).  Text is phonemised once when the dataset is
+built (espeak is slow); spectrograms are computed on the fly with the shared VITS front end
+(processors/spectrogram.py, pitfall 12: magnitude with +1e-6 inside the square root, reflect padding of
+(n_fft - hop) / 2, uncentred STFT).  Rows whose text does not phonemise, whose symbol count lies outside
+``[min_text_len, max_text_len]`` or whose audio is shorter than one training segment are skipped and listed
+in ``self.skipped`` (id, reason) — the same filter as the official ``TextAudioLoader``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch.utils.data import Dataset
+
+from models.tts.vits.config import VITSDataConfig
+from processors.audio import load_audio
+from processors.data.manifest import read_manifest
+from processors.spectrogram import VitsLinearSpectrogram
+from processors.text.frontend import TextError, TextFrontend
+
+log = logging.getLogger(__name__)
+
+
+def speaker_index(speaker: str, speakers: Sequence[str], n_speakers: int) -> int:
+    """Speaker label -> id: position in ``speakers`` if listed, else an integer label (official filelists)."""
+    if n_speakers <= 1:
+        return 0
+    if speakers:
+        if speaker not in speakers:
+            raise ValueError(f"speaker {speaker!r} is not in data.speakers ({len(speakers)} listed)")
+        return list(speakers).index(speaker)
+    try:
+        sid = int(speaker)
+    except ValueError as err:
+        raise ValueError(f"speaker {speaker!r}: list the speakers in data.speakers or use integer ids") from err
+    if not 0 <= sid < n_speakers:
+        raise ValueError(f"speaker id {sid} outside [0, {n_speakers})")
+    return sid
+
+
+class VITSDataset(Dataset):
+    """Items ``{"id", "text" (Tx,) long, "spec" (F, Ty), "wav" (T,), "sid" int}``.
+
+    Args:
+        manifest: JSONL manifest path.
+        data: the experiment's data section.
+        n_speakers: model.n_speakers (speaker ids are only used when > 1).
+        min_samples: drop clips shorter than this (one decoder segment).
+    """
+
+    def __init__(self, manifest: str, data: VITSDataConfig, n_speakers: int, min_samples: int = 0):
+        self.data = data
+        self.n_speakers = n_speakers
+        self.spectrogram = VitsLinearSpectrogram(data.filter_length, data.hop_length, data.win_length)
+        frontend = TextFrontend(add_blank=data.add_blank)
+        self.items: List[Tuple[str, str, List[int], int, float]] = []
+        self.skipped: List[Tuple[str, str]] = []
+        for entry in read_manifest(manifest):
+            reason = None
+            try:
+                ids = self._text_ids(entry.text, frontend)
+            except TextError as err:
+                reason = f"text: {err}"
+            if reason is None:
+                n_symbols = len(ids) if not data.add_blank else (len(ids) - 1) // 2
+                if not data.min_text_len <= n_symbols <= data.max_text_len:
+                    reason = f"{n_symbols} symbols outside [{data.min_text_len}, {data.max_text_len}]"
+                elif entry.duration and entry.duration * data.sampling_rate < min_samples:
+                    reason = f"{entry.duration:.2f} s is shorter than one training segment"
+            if reason is not None:
+                self.skipped.append((entry.id, reason))
+                continue
+            sid = speaker_index(entry.speaker, data.speakers, n_speakers)
+            self.items.append((entry.id, entry.path, ids, sid, entry.duration))
+        if self.skipped:
+            log.warning("%s: skipped %d item(s), e.g. %s", manifest, len(self.skipped), self.skipped[0])
+        if not self.items:
+            raise ValueError(f"{manifest}: no usable items ({len(self.skipped)} skipped, e.g. {self.skipped[:1]})")
+
+    def _text_ids(self, text: str, frontend: TextFrontend) -> List[int]:
+        if self.data.cleaned_text:  # already phonemised (official filelists *.cleaned)
+            from processors.text.frontend import cleaned_to_ids, intersperse
+
+            ids = cleaned_to_ids(text, source=text)
+            if not ids:
+                raise TextError(f"empty phoneme string {text!r}")
+            return intersperse(ids) if self.data.add_blank else ids
+        return list(frontend(text)["ids_blank"])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def lengths(self) -> List[int]:
+        """Approximate spectrogram frames per item (for length-bucketed batches)."""
+        return [int(duration * self.data.sampling_rate / self.data.hop_length) for *_, duration in self.items]
+
+    def __getitem__(self, index: int) -> Dict[str, object]:
+        item_id, path, ids, sid, _ = self.items[index]
+        wav = torch.from_numpy(load_audio(path, self.data.sampling_rate)).float()
+        spec = self.spectrogram(wav.unsqueeze(0))[0]  # (F, frames)
+        return {"id": item_id, "text": torch.tensor(ids, dtype=torch.long), "spec": spec, "wav": wav, "sid": sid}
+
+
+def collate_vits(items: List[Dict[str, object]]) -> Dict[str, torch.Tensor]:
+    """Zero-pad a list of items into ``text (B, Tx)``, ``spec (B, F, Ty)``, ``wav (B, 1, T)`` + lengths, ``sid``."""
+    batch = len(items)
+    text_len = torch.tensor([len(it["text"]) for it in items], dtype=torch.long)
+    spec_len = torch.tensor([it["spec"].size(1) for it in items], dtype=torch.long)
+    wav_len = torch.tensor([it["wav"].size(0) for it in items], dtype=torch.long)
+    n_freq = items[0]["spec"].size(0)
+    text = torch.zeros(batch, int(text_len.max()), dtype=torch.long)
+    spec = torch.zeros(batch, n_freq, int(spec_len.max()))
+    wav = torch.zeros(batch, 1, int(wav_len.max()))
+    for b, it in enumerate(items):
+        text[b, : text_len[b]] = it["text"]
+        spec[b, :, : spec_len[b]] = it["spec"]
+        wav[b, 0, : wav_len[b]] = it["wav"]
+    return {
+        "text": text, "text_lengths": text_len, "spec": spec, "spec_lengths": spec_len, "wav": wav,
+        "wav_lengths": wav_len, "sid": torch.tensor([int(it["sid"]) for it in items], dtype=torch.long),
+    }  # fmt: skip
+
+
+def load_datasets(data: VITSDataConfig, n_speakers: int, segment_size: int) -> Tuple[VITSDataset, Optional[VITSDataset]]:
+    train = VITSDataset(data.train_manifest, data, n_speakers, min_samples=segment_size)
+    valid = VITSDataset(data.valid_manifest, data, n_speakers) if data.valid_manifest else None
+    return train, valid
