@@ -24,6 +24,7 @@ multiply-add, and float64 positions move the released 48 kHz output by ~2e-3 (fi
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
@@ -94,16 +95,36 @@ class SpeechSRGenerator(nn.Module):
         return torch.tanh(self.conv_post(self.activation_post(x)))
 
     def _chunked(self, h: torch.Tensor, chunk: int) -> torch.Tensor:
-        """Post-interpolation network on windows of ``chunk`` samples plus a halo (see module docstring)."""
+        """Post-interpolation network on windows of ``chunk`` samples plus a halo (see module docstring).
+
+        With N > 1 torch threads the windows are processed by N Python threads running single-threaded
+        kernels: tiny per-window ops gain little from intra-op threads and pay a barrier per op, which is
+        ruinous on a busy machine; whole windows in parallel have no barriers at all.
+        """
         halo = -(-receptive_radius(self) // 16) * 16
         total = h.shape[-1]
         if total <= chunk + 2 * halo:
             return self._post_interpolation(h)
         out = h.new_empty(h.shape[0], 1, total)
-        for start in range(0, total, chunk):
+
+        def run(start: int) -> None:
             stop = min(start + chunk, total)
             lo, hi = max(0, start - halo), min(total, stop + halo)
             out[..., start:stop] = self._post_interpolation(h[..., lo:hi])[..., start - lo:stop - lo]
+
+        starts = range(0, total, chunk)
+        workers = min(torch.get_num_threads(), len(starts))
+        if workers <= 1:
+            for start in starts:
+                run(start)
+            return out
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(run, starts))
+        finally:
+            torch.set_num_threads(threads)
         return out
 
 

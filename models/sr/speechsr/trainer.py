@@ -1,0 +1,130 @@
+"""SpeechSR trainer (HierSpeech++ recipe): mel L1 x45 + LSGAN + feature matching against MPD + MS-STFT.
+
+Official settings (``speechsr{24k,48k}/config.json``): AdamW lr 1e-4, betas (0.8, 0.99), eps 1e-9,
+lr decay 0.999 (24 kHz) / 0.995 (48 kHz) per epoch, batch 32, segment 9600 target samples, c_mel 45.
+Discriminator: 5 STFT resolutions + MPD(2,3,5,7,11) for 24 kHz, 6 resolutions for 48 kHz
+(``modules.discriminators.combined.speechsr_discriminator``). Mel for the loss per rate:
+24 kHz 960/240/100 mels/fmax 12 k; 48 kHz 1280/320/128 mels/fmax 24 k (``processors.spectrogram.speechsr_mel``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import torch
+
+from models.base.trainer import BaseTrainer, TrainConfig
+from models.sr.speechsr.dataset import SuperResolutionDataset, collate_pairs
+from models.sr.speechsr.model import SpeechSR
+from modules.discriminators.combined import (DEFAULT_PERIODS, HIERSPEECHPP_RESOLUTIONS, SPEECHSR48K_RESOLUTIONS,
+                                              hierspeechpp_discriminator, speechsr_discriminator)
+from modules.losses import discriminator_loss, feature_matching_loss, generator_loss
+from processors.spectrogram import speechsr_mel
+from utils.registry import register
+
+
+@dataclass
+class SpeechSRModelConfig:
+    target_rate: int = 48000
+    upsample_initial_channel: int = 32
+    resblock_kernel_sizes: List[int] = field(default_factory=lambda: [3, 7, 11])
+    resblock_dilation_sizes: List[List[int]] = field(default_factory=lambda: [[1, 3, 5], [1, 3, 5], [1, 3, 5]])
+
+
+@dataclass
+class SpeechSRDataConfig:
+    train_manifest: str = ""
+    valid_manifest: Optional[str] = None
+    segment_size: int = 9600  # target-rate samples
+
+
+@dataclass
+class SpeechSRDiscriminatorConfig:
+    """Official by default (null = the released layout for the rate); smaller sets only for quick tests."""
+
+    periods: Optional[List[int]] = None          # null -> [2, 3, 5, 7, 11]
+    resolutions: Optional[List[List[int]]] = None  # null -> 5 (24 kHz) / 6 (48 kHz) STFT resolutions
+
+
+@dataclass
+class SpeechSRTrainConfig(TrainConfig):
+    learning_rate: float = 1e-4
+    betas: List[float] = field(default_factory=lambda: [0.8, 0.99])
+    eps: float = 1e-9
+    lr_decay: float = 0.995
+    c_mel: float = 45.0
+    batch_size: int = 32
+
+
+@dataclass
+class SpeechSRExperimentConfig:
+    model_type: str = "speechsr"
+    model: SpeechSRModelConfig = field(default_factory=SpeechSRModelConfig)
+    data: SpeechSRDataConfig = field(default_factory=SpeechSRDataConfig)
+    discriminator: SpeechSRDiscriminatorConfig = field(default_factory=SpeechSRDiscriminatorConfig)
+    train: SpeechSRTrainConfig = field(default_factory=SpeechSRTrainConfig)
+
+
+@register("trainer", "speechsr")
+class SpeechSRTrainer(BaseTrainer):
+    config_class = SpeechSRExperimentConfig
+
+    def build_models(self):
+        m = self.cfg.model
+        generator = SpeechSR(m.target_rate, m.upsample_initial_channel, m.resblock_kernel_sizes,
+                             m.resblock_dilation_sizes)
+        self.mel = speechsr_mel(m.target_rate).to(self.device)
+        d = self.cfg.discriminator
+        if d.periods is None and d.resolutions is None:
+            discriminator = speechsr_discriminator(m.target_rate)
+        else:
+            resolutions = d.resolutions if d.resolutions is not None else (
+                SPEECHSR48K_RESOLUTIONS if m.target_rate == 48000 else HIERSPEECHPP_RESOLUTIONS)
+            periods = d.periods if d.periods is not None else DEFAULT_PERIODS
+            discriminator = hierspeechpp_discriminator(resolutions, periods)
+        return {"generator": generator, "discriminator": discriminator}
+
+    def build_optimizers(self, models):
+        t = self.cfg.train
+        return {name: torch.optim.AdamW(model.parameters(), lr=t.learning_rate, betas=tuple(t.betas), eps=t.eps)
+                for name, model in models.items()}
+
+    def build_schedulers(self, optimizers):
+        return {name: torch.optim.lr_scheduler.ExponentialLR(opt, self.cfg.train.lr_decay)
+                for name, opt in optimizers.items()}
+
+    def build_datasets(self):
+        d, m, seed = self.cfg.data, self.cfg.model, self.cfg.train.seed
+        train = SuperResolutionDataset(d.train_manifest, m.target_rate, d.segment_size, seed, random_crop=True)
+        valid = (SuperResolutionDataset(d.valid_manifest, m.target_rate, d.segment_size, seed, random_crop=False)
+                 if d.valid_manifest else None)
+        return train, valid
+
+    def collate(self, items):
+        return collate_pairs(items)
+
+    def train_step(self, batch: Tuple[torch.Tensor, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        x, y = batch
+        y_hat = self.models["generator"](x)
+        # discriminator on detached output
+        real, fake, _, _ = self.models["discriminator"](y, y_hat.detach())
+        loss_d, _, _ = discriminator_loss(real, fake)
+        self.optimize("discriminator", loss_d)
+        # generator: mel L1 x c_mel + adversarial + feature matching
+        with self.frozen("discriminator"):
+            _, fake, fmap_real, fmap_fake = self.models["discriminator"](y, y_hat)
+            loss_mel = torch.nn.functional.l1_loss(self.mel(y_hat.squeeze(1)), self.mel(y.squeeze(1)))
+            loss_adv, _ = generator_loss(fake)
+            loss_fm = feature_matching_loss(fmap_real, fmap_fake)
+            loss_g = self.cfg.train.c_mel * loss_mel + loss_adv + loss_fm
+            self.optimize("generator", loss_g)
+        return {"loss_d": loss_d, "loss_g": loss_g, "mel_l1": loss_mel, "adv": loss_adv, "fm": loss_fm}
+
+    @torch.no_grad()
+    def valid_step(self, batch: Tuple[torch.Tensor, torch.Tensor], index: int) -> Dict[str, float]:
+        x, y = batch
+        y_hat = self.models["generator"](x)
+        if index == 0:
+            self.tracker.log_audio("valid/sr", y_hat[0], self.cfg.model.target_rate, self.step)
+        return {"mel_l1": float(torch.nn.functional.l1_loss(self.mel(y_hat.squeeze(1)), self.mel(y.squeeze(1))))}
