@@ -85,7 +85,13 @@ class WavLMEmbedder(SpeakerEmbedder):
 
     @torch.inference_mode()
     def embed(self, wavs: Sequence[np.ndarray]) -> np.ndarray:
+        """WavLM runs on padded, masked batches; the x-vector head runs per utterance on its valid frames.
+
+        ``WavLMForXVector.forward`` would run its TDNN over the padding too, so an utterance's embedding would
+        depend on its batch-mates near the end frames; splitting the head off keeps batching exact.
+        """
         out: List[Optional[np.ndarray]] = [None] * len(wavs)
+        weighted = bool(self.model.config.use_weighted_layer_sum)
         for batch in length_batches([len(w) for w in wavs], self.batch_size):
             inputs = self.feature_extractor(
                 [np.asarray(wavs[i], dtype=np.float32) for i in batch],
@@ -96,10 +102,24 @@ class WavLMEmbedder(SpeakerEmbedder):
             kwargs = {}
             if "attention_mask" in inputs:
                 kwargs["attention_mask"] = inputs["attention_mask"].to(self.device)
-            embeddings = self.model(inputs["input_values"].to(self.device), **kwargs).embeddings  # (B, D)
-            for index, vector in zip(batch, embeddings.float().cpu().numpy()):
-                out[index] = vector
+            encoded = self.model.wavlm(inputs["input_values"].to(self.device), output_hidden_states=weighted, **kwargs)
+            if weighted:
+                weights = torch.softmax(self.model.layer_weights, dim=-1)
+                hidden = (torch.stack(encoded.hidden_states, dim=1) * weights.view(-1, 1, 1)).sum(dim=1)
+            else:
+                hidden = encoded.last_hidden_state  # (B, frames, C)
+            frames = self.model._get_feat_extract_output_lengths(torch.tensor([len(wavs[i]) for i in batch]))
+            for row, (index, n_frames) in enumerate(zip(batch, frames.tolist())):
+                out[index] = self._xvector(hidden[row : row + 1, : int(n_frames)]).float().cpu().numpy()
         return _l2_normalize(np.stack(out))  # type: ignore[arg-type]
+
+    def _xvector(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The model's own x-vector head on one utterance: ``(1, frames, C)`` -> embedding ``(D,)``."""
+        features = self.model.projector(hidden)
+        for layer in self.model.tdnn:
+            features = layer(features)
+        pooled = torch.cat([features[0].mean(dim=0), features[0].std(dim=0)])  # statistics pooling
+        return self.model.feature_extractor(pooled)
 
 
 def _l2_normalize(vectors: np.ndarray) -> np.ndarray:
@@ -148,6 +168,7 @@ class SpeakerSimilarity(Metric):
         return None
 
     def _embed_cached(self, wavs: Sequence[np.ndarray]) -> List[np.ndarray]:
+        """Embeddings of ``wavs`` in one batch call, reusing those of audio seen before (content hash)."""
         keys = [hashlib.sha1(np.ascontiguousarray(w).tobytes()).hexdigest() for w in wavs]
         todo = {key: wav for key, wav in zip(keys, wavs) if key not in self._cache}
         if todo:
@@ -158,7 +179,7 @@ class SpeakerSimilarity(Metric):
     def score(self, items: Sequence[EvalItem]) -> List[Row]:
         rate = self.embedder.sample_rate
         gen_index = [i for i, item in enumerate(items) if not item.generated_is_silent]
-        gen_vectors = dict(zip(gen_index, self.embedder.embed(
+        gen_vectors = dict(zip(gen_index, self._embed_cached(
             [at_rate(items[i].generated, items[i].generated_sr, rate) for i in gen_index]
         ))) if gen_index else {}
         targets = []  # (item index, column, waveform at 16 kHz), embedded together below
