@@ -1,7 +1,9 @@
 """Spectral distances between generated and reference audio: MCD, log-mel L1, multi-resolution STFT, STOI, PESQ.
 
 Both signals are compared at a common rate: ``min(generated rate, reference rate)`` unless ``sample_rate``
-is given (a 48 kHz SpeechSR output is scored against a 16 kHz reference at 16 kHz).
+is given (a 48 kHz SpeechSR output is scored against a 16 kHz reference at 16 kHz).  When the rates differ,
+the signal that is already at the comparison rate is resampled up to the other rate and back, so both carry
+the same anti-aliasing band limit (the log-envelope of a band removed near Nyquist would otherwise dominate).
 
 **MCD** (dB), mel-cepstra from :mod:`evaluation.mel_cepstrum` (WORLD envelope, 5 ms frames, order/α by rate),
 aligned by DTW on c1..cM (or trimmed), averaged over the path::
@@ -49,9 +51,20 @@ MRSTFT_RESOLUTIONS = ((512, 128, 512), (1024, 256, 1024), (2048, 512, 2048))
 
 def common_pair(item: EvalItem, sample_rate: Optional[int]) -> Tuple[np.ndarray, np.ndarray, int]:
     """(generated, reference, rate) at the comparison rate; an empty output becomes silence."""
-    rate = sample_rate or min(item.generated_sr, item.reference_sr)  # type: ignore[type-var]
-    ref = at_rate(item.reference, item.reference_sr, rate)  # type: ignore[arg-type]
-    gen = at_rate(item.generated, item.generated_sr, rate)
+    gen_sr, ref_sr = item.generated_sr, int(item.reference_sr)  # type: ignore[arg-type]
+    rate = sample_rate or min(gen_sr, ref_sr)
+    ref, gen = item.reference, item.generated
+    if gen_sr != ref_sr and rate in (gen_sr, ref_sr):
+        # the signal already at the comparison rate goes up to the other rate and back, so that both pass the
+        # same anti-aliasing filter: otherwise the band the resampler removes near Nyquist (log-envelope
+        # floor) alone adds ~4 dB of MCD
+        higher = max(gen_sr, ref_sr)
+        if ref_sr == rate:
+            ref = at_rate(at_rate(ref, ref_sr, higher), higher, ref_sr)  # type: ignore[arg-type]
+        else:
+            gen = at_rate(at_rate(gen, gen_sr, higher), higher, gen_sr)
+    ref = at_rate(ref, ref_sr, rate)  # type: ignore[arg-type]
+    gen = at_rate(gen, gen_sr, rate)
     if gen.size == 0:
         gen = silence_like(ref)
     return gen, ref, int(rate)
