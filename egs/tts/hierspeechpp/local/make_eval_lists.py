@@ -7,9 +7,11 @@ paths relative to the manifest) and writes, under ``--out_dir``:
   "speaker", "path"}`` (``path`` = the real recording of that text, the reference for F0/MCD). The prompt is
   ANOTHER utterance of the same speaker (never the target itself, so the ground truth does not leak);
   utterances whose speaker has no other clip are listed in ``skipped.tsv``.
-* ``vc.jsonl``: one job per test utterance: ``{"id": "<src>__to__<spk>", "path" (the source), "source_id",
-  "text", "prompt", "prompt_id", "speaker" (the target speaker)}`` with a target speaker other than the source's.
-* ``sr.jsonl``: one real (non-synthetic) 16 kHz-or-better clip to upsample to 48 kHz: ``{"id", "path"}``.
+* ``vc.jsonl``: one job per test utterance: ``{"id", "path" (the source), "source_id", "text", "prompt",
+  "prompt_id", "speaker" (the target speaker)}`` with a real target speaker other than the source's; the id is
+  ``<source file stem>_to_<prompt file stem>``, the name the VC CLI gives its output; ``vc_pairs.tsv`` holds the
+  same jobs as ``source<TAB>prompt`` lines for that CLI.
+* ``sr_inputs.txt``: the shortest real (non-synthetic) test clip of 16 kHz or more, to upsample to 48 kHz.
 
 The TTS and VC lists are also the reference manifests of ``bins/evaluate.py`` (ids, ``path``, ``text``,
 ``prompt``), so generated files, references and prompts pair strictly by id.
@@ -78,17 +80,26 @@ def build_lists(test: List[dict], pool: List[dict], seed: int, max_items: int | 
             continue
         target = rng.choice(targets)
         prompt = rng.choice(by_speaker[target])
-        vc.append({"id": f"{row['id']}__to__{target}", "path": row["path"], "source_id": row["id"], "text": text,
+        vc.append({"id": f"{Path(row['path']).stem}_to_{Path(prompt['path']).stem}", "path": row["path"], "source_id": row["id"], "text": text,
                    "prompt": prompt["path"], "prompt_id": prompt["id"], "speaker": target})  # fmt: skip
     real = [r for r in test if not is_synthetic(r) and int(r.get("sample_rate", 16000)) >= 16000]
+    real.sort(key=lambda r: (float(r.get("duration", 0.0)), r["id"]))  # the shortest: SR at 48 kHz is the slow part
     sr = [{"id": real[0]["id"], "path": real[0]["path"]}] if real else []
+    ids = [job["id"] for job in vc]
+    clash = sorted({i for i in ids if ids.count(i) > 1})
+    if clash:
+        raise ValueError(f"VC output names collide (same file stems in different folders): {', '.join(clash)}")
     return {"tts": tts, "vc": vc, "sr": sr, "skipped": skipped}
 
 
-def write_jsonl(rows: List[dict], path: Path) -> None:
+def write_text(text: str, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_jsonl(rows: List[dict], path: Path) -> None:
+    write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), path)
 
 
 def main(argv: List[str] | None = None) -> int:
@@ -107,12 +118,18 @@ def main(argv: List[str] | None = None) -> int:
     if not test:
         print(f"make_eval_lists: {args.manifest_dir / 'test.jsonl'} is empty", file=sys.stderr)
         return 2
-    lists = build_lists(test, pool, args.seed, args.max_items)
+    try:
+        lists = build_lists(test, pool, args.seed, args.max_items)
+    except ValueError as err:
+        print(f"make_eval_lists: {err}", file=sys.stderr)
+        return 2
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("tts", "vc", "sr"):
+    for name in ("tts", "vc"):
         write_jsonl(lists[name], args.out_dir / f"{name}.jsonl")
+    write_text("".join(f"{job['path']}\t{job['prompt']}\n" for job in lists["vc"]), args.out_dir / "vc_pairs.tsv")
+    write_text("".join(f"{job['path']}\n" for job in lists["sr"]), args.out_dir / "sr_inputs.txt")
     skipped = "".join(f"{s['id']}\t{s['list']}\t{s['why']}\n" for s in lists["skipped"])
-    (args.out_dir / "skipped.tsv").write_text("id\tlist\twhy\n" + skipped, encoding="utf-8")
+    write_text("id\tlist\twhy\n" + skipped, args.out_dir / "skipped.tsv")
     print(f"{len(lists['tts'])} TTS, {len(lists['vc'])} VC, {len(lists['sr'])} SR jobs; "
           f"{len(lists['skipped'])} skipped (see {args.out_dir / 'skipped.tsv'})")  # fmt: skip
     return 0

@@ -242,60 +242,114 @@ sr_checkpoint() { # the SpeechSR used for 48 kHz output
     fi
 }
 
+# stage_tts JOBS OUT DEVICE: the TTS pipeline over the job list -> OUT/tts (16 kHz, named by id) and OUT/tts48k.
+stage_tts() {
+    require_python_module models.ttv.hierspeechpp_ttv.inference "the HierSpeech++ TTS pipeline (TTV inference)"
+    require_command espeak-ng "phonemising the TTS texts"
+    [ -d "$exp_dir/ttv/checkpoints" ] || die "no trained TTV in $exp_dir/ttv: run stage 4 first"
+    die "the TTS pipeline's command line is not wired into this recipe yet"
+}
+
 stage_inference() {
-    local lists="$exp_dir/infer/lists" out="$exp_dir/infer" device
-    device="$(infer_device "$ngpu")"
+    local lists="$exp_dir/infer/lists" out="$exp_dir/infer" device sr_source
     require_python_module models.tts.hierspeechpp.inference "HierSpeech++ voice conversion (inference pipeline)"
-    resolve_ssl
+    require_python_module models.sr.speechsr.inference "SpeechSR inference"
     [ -d "$exp_dir/synth/checkpoints" ] || die "no trained synthesizer in $exp_dir/synth: run stage 3 first"
+    device="$(infer_device "$ngpu")"
     "$python" "$recipe_dir/local/make_eval_lists.py" --manifest_dir "$manifests" --out_dir "$lists" --seed "$seed"
-    py_module bins.infer --ckpt_dir "$exp_dir/synth" --device "$device" --jobs "$lists/vc.jsonl" \
-        --output_dir "$out/vc" ${infer_extra[@]+"${infer_extra[@]}"}
+
+    # Voice conversion: each test utterance into another (real) speaker's voice; 16 kHz, named <src>_to_<prompt>.
+    rm -rf "$out/vc"
+    py_module bins.infer --ckpt_dir "$exp_dir/synth" --device "$device" --pairs "$lists/vc_pairs.tsv" \
+        --output_dir "$out/vc" --seed "$seed" ${infer_extra[@]+"${infer_extra[@]}"}
+
+    # Text-to-speech: text + another clip of the same speaker as the prompt -> TTV -> synthesizer (-> SpeechSR).
     if [ -f "$exp_dir/ttv/SKIPPED" ]; then
         log "no TTS: $(cat "$exp_dir/ttv/SKIPPED")"
+    elif [ ! -s "$lists/tts.jsonl" ]; then
+        log "no TTS: no test utterance has both a transcript and another clip of its speaker ($lists/skipped.tsv)"
     else
-        require_python_module models.ttv.hierspeechpp_ttv.inference "the HierSpeech++ TTS pipeline"
-        require_command espeak-ng "phonemising the TTS texts"
-        py_module bins.infer --ckpt_dir "$exp_dir/ttv" --synth_ckpt "$exp_dir/synth" --sr_ckpt "$(sr_checkpoint)" \
-            --device "$device" --jobs "$lists/tts.jsonl" --output_dir "$out/tts" --seed "$seed" \
-            ${infer_extra[@]+"${infer_extra[@]}"}
+        stage_tts "$lists/tts.jsonl" "$out" "$device"
     fi
-    require_python_module models.sr.speechsr.inference "SpeechSR inference"
-    py_module bins.infer --model_type speechsr --ckpt "$(released_sr48k)" --device "$device" \
-        --jobs "$lists/sr.jsonl" --output_dir "$out/sr48k"
+
+    # 48 kHz: a real test clip through SpeechSR (the released weights unless --sr_weights trained).
+    rm -rf "$out/sr48k"
+    if [ -s "$lists/sr_inputs.txt" ]; then
+        sr_source="$(head -n 1 "$lists/sr_inputs.txt")"
+        if [ "$sr_weights" = trained ]; then
+            py_module bins.infer --ckpt_dir "$(sr_checkpoint)" --device "$device" --inputs "$sr_source" \
+                --output_dir "$out/sr48k" --target_rate 48000
+        else
+            py_module bins.infer --model_type speechsr --device "$device" --inputs "$sr_source" \
+                --output_dir "$out/sr48k" --target_rate 48000
+        fi
+        log "48 kHz SpeechSR output of the real clip $sr_source: $(ls "$out/sr48k"/*.wav)"
+    else
+        log "no real 16 kHz+ clip in the test split to upsample"
+    fi
 }
 
 # ------------------------------------------------------------------------------------------------ stage 7
 stage_evaluation() {
-    local out="$exp_dir/eval" kind
+    local out="$exp_dir/eval" kind device results
     require_python_module bins.evaluate "the evaluation CLI (echelon-evaluate)"
+    device="$(infer_device "$ngpu")"
+    results="$out/results.md"
+    mkdir -p "$out"
+    {
+        echo "# HierSpeech++ recipe results: dataset $dataset"
+        echo
+        echo "Experiment: \`$exp_dir\` (seed $seed). Metrics and their definitions: evaluation/README.md."
+        if [ "$(ssl_is_random)" = true ]; then
+            echo
+            echo "**SSL features came from a randomly initialised wav2vec 2.0, not MMS**: these numbers check the"
+            echo "pipeline, not the model (see EXP_DIR/ssl/ssl.json)."
+        fi
+    } >"$results.tmp"
     for kind in tts vc; do
-        [ -s "$exp_dir/infer/lists/$kind.jsonl" ] && [ -d "$exp_dir/infer/$kind" ] || continue
-        py_module bins.evaluate --generated_dir "$exp_dir/infer/$kind" --jobs "$exp_dir/infer/lists/$kind.jsonl" \
-            --output_dir "$out/$kind" --system "hierspeechpp_$kind" ${eval_extra[@]+"${eval_extra[@]}"}
+        if [ ! -s "$exp_dir/infer/lists/$kind.jsonl" ] || [ ! -d "$exp_dir/infer/$kind" ]; then
+            printf '\n## %s\n\nnot run (no %s outputs in %s)\n' "$kind" "$kind" "$exp_dir/infer" >>"$results.tmp"
+            continue
+        fi
+        rm -rf "$out/$kind"
+        py_module bins.evaluate --system "hierspeechpp_$kind=$exp_dir/infer/$kind" \
+            --manifest "$exp_dir/infer/lists/$kind.jsonl" --out_dir "$out/$kind" --device "$device" \
+            ${eval_extra[@]+"${eval_extra[@]}"} >/dev/null
+        case "$kind" in
+            tts) printf '\n## TTS (test-split text, prompt = another clip of the same speaker; reference = the real recording)\n\n' ;;
+            vc) printf '\n## Voice conversion (source = test utterance, prompt = another real speaker; reference = the source)\n\n' ;;
+        esac >>"$results.tmp"
+        sed -n '/^|/,$p' "$out/$kind/summary.md" >>"$results.tmp"
     done
+    mv -f "$results.tmp" "$results"
+}
+
+ssl_is_random() {
+    "$python" -c 'import json,sys; print(str(json.load(open(sys.argv[1]))["random"]).lower())' "$exp_dir/ssl/ssl.json" \
+        2>/dev/null || echo unknown
 }
 
 # ------------------------------------------------------------------------------------------------ summary
 print_summary() {
-    local dir found=false
-    for dir in "$exp_dir/infer/tts" "$exp_dir/infer/vc" "$exp_dir/infer/sr48k" "$exp_dir/eval"; do
-        [ -d "$dir" ] && found=true
-    done
-    $found || return 0
+    local dir count
+    [ -d "$exp_dir/infer" ] || [ -d "$exp_dir/eval" ] || return 0
     echo
-    echo "Results of $exp_dir:"
+    echo "Outputs of $exp_dir:"
     for dir in tts vc sr48k; do
-        [ -d "$exp_dir/infer/$dir" ] &&
-            printf '  %-8s wavs: %s (%s files)\n' "$dir" "$exp_dir/infer/$dir" "$(find "$exp_dir/infer/$dir" -name '*.wav' | wc -l | tr -d ' ')"
+        if [ -d "$exp_dir/infer/$dir" ]; then
+            count="$(find "$exp_dir/infer/$dir" -name '*.wav' | wc -l | tr -d ' ')"
+            printf '  %-6s wavs:    %s (%s files)\n' "$dir" "$exp_dir/infer/$dir" "$count"
+        fi
     done
     for dir in tts vc; do
-        [ -d "$exp_dir/eval/$dir" ] || continue
-        printf '  %-8s metrics: %s\n' "$dir" "$(find "$exp_dir/eval/$dir" -maxdepth 1 -name '*.md' | head -1)"
-        [ -d "$exp_dir/eval/$dir/plots" ] && printf '  %-8s plots: %s\n' "$dir" "$exp_dir/eval/$dir/plots"
+        if [ -d "$exp_dir/eval/$dir" ]; then
+            printf '  %-6s metrics: %s (per utterance: per_utterance.csv, summary.json)\n' "$dir" "$exp_dir/eval/$dir"
+            [ ! -d "$exp_dir/eval/$dir/plots" ] || printf '  %-6s plots:   %s\n' "$dir" "$exp_dir/eval/$dir/plots"
+        fi
     done
     if [ -f "$exp_dir/eval/results.md" ]; then
-        echo
+        printf '  table:        %s\n\n' "$exp_dir/eval/results.md"
         cat "$exp_dir/eval/results.md"
     fi
+    return 0
 }

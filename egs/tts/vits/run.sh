@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# VITS recipe (baseline for HierSpeech++): data -> manifests -> training -> TTS/VC -> evaluation.
+# Same datasets, options and stage conventions as egs/tts/hierspeechpp/run.sh; its data and manifest stages are
+# shared (sourced from egs/tts/hierspeechpp/local/stages.sh), so both systems train and test on identical splits.
+set -euo pipefail
+
+recipe_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$recipe_dir/../../utils/env.sh"
+. "$repo_root/egs/utils/stage.sh"
+
+# ----------------------------------------------------------------------------------------------- options
+stage=0
+stop_stage=4
+dataset=mini
+data_dir=""
+exp_dir=""
+ngpu=1
+seed=1234
+config=""
+synthetic_speakers=2
+download=true
+force=false
+prepare_args=""
+train_args=""
+infer_args=""
+eval_args=""
+recipe_options="stage stop_stage dataset data_dir exp_dir ngpu seed config synthetic_speakers download force
+prepare_args train_args infer_args eval_args"
+
+help_message="$(cat <<EOF2
+Usage: $0 [options]      (VITS: data, training, TTS and voice conversion between speakers, evaluation)
+
+Stages (run the contiguous range --stage..--stop_stage; finished stages leave EXP_DIR/.done/stageN.*.done and
+are skipped on a rerun; --force or deleting a marker reruns them):
+  0 data         as the HierSpeech++ recipe (mini + synthetic speakers, public corpora, custom folder)
+  1 manifests    JSONL manifests with seeded train/valid/test splits (the HierSpeech++ recipe's splits)
+  2 train        train VITS (bins/train.py); speakers with transcripts become the speaker table
+  3 inference    TTS of the test sentences with their speakers, VC between speakers (bins/infer.py)
+  4 evaluation   WER/CER, speaker similarity, F0, MCD, ... -> EXP_DIR/eval/{tts,vc}/summary.md
+
+Options (defaults in brackets):
+  --stage N --stop_stage M   stage range [$stage..$stop_stage]
+  --dataset NAME             mini | ljspeech | vctk | libritts | custom [$dataset]
+  --data_dir DIR             corpus location [mini: egs/mini/corpus; others: EXP_DIR/downloads]
+  --exp_dir DIR              everything this recipe writes [exp/vits_DATASET]
+  --ngpu N                   0: CPU only; 1: one GPU if visible, else CPU; >1: accelerate launch [$ngpu]
+  --seed N                   seed of the splits, training and sampling [$seed]
+  --config FILE              VITS config [mini: conf/vits_tiny.json5; ljspeech: conf/vits_ljspeech.json5;
+                             others: conf/vits_multispeaker.json5]
+  --synthetic_speakers N     mini only: synthetic espeak-ng/flite speakers to add, 0 for none [$synthetic_speakers]
+  --download true|false      allow stage 0 to download public corpora [$download]
+  --force                    rerun the selected stages even if their .done markers exist
+
+Forwarding options to the Python CLIs:
+  --a.b.c VALUE              any dotted key is a config override for stage 2, e.g. --train.max_steps 20
+  --train_args "..."         extra overrides for stage 2's bins/train.py (e.g. "train.batch_size=8")
+  --prepare_args "..." --infer_args "..." --eval_args "..."   stages 1, 3, 4
+Any other option is rejected. Environment: ECHELON_PYTHON picks the interpreter [.venv/bin/python].
+
+Example: $0 --dataset vctk --data_dir /data/VCTK-Corpus-0.92 --stage 0 --stop_stage 2 --train.batch_size 32
+EOF2
+)"
+
+. "$repo_root/egs/utils/parse_options.sh"
+[ ${#positional_args[@]} -eq 0 ] || die "unexpected argument '${positional_args[0]}' (options look like --name value)"
+check_stage_range 0 4
+case "$dataset" in
+    mini | ljspeech | vctk | libritts | custom) ;;
+    *) die "--dataset must be one of mini, ljspeech, vctk, libritts, custom (got '$dataset')" ;;
+esac
+case "$ngpu$seed$synthetic_speakers" in
+    *[!0-9]*) die "--ngpu, --seed and --synthetic_speakers take non-negative integers" ;;
+esac
+
+abspath() { # absolute path of $1 (which need not exist), relative to the current directory
+    case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "${1#./}" ;; esac
+}
+exp_dir="$(abspath "${exp_dir:-exp/vits_$dataset}")"
+[ -z "$data_dir" ] || data_dir="$(abspath "$data_dir")"
+if [ -f "$exp_dir/recipe_settings" ]; then
+    prev_dataset="$(sed -n 's/^dataset=//p' "$exp_dir/recipe_settings")"
+    prev_data_dir="$(sed -n 's/^data_dir=//p' "$exp_dir/recipe_settings")"
+    if [ "$force" != true ]; then
+        [ "$prev_dataset" = "$dataset" ] ||
+            die "$exp_dir holds dataset '$prev_dataset', not '$dataset': use another --exp_dir (or --force)"
+        [ -z "$data_dir" ] || [ "$data_dir" = "$prev_data_dir" ] ||
+            die "$exp_dir was prepared from $prev_data_dir, not $data_dir: use another --exp_dir (or --force)"
+    fi
+    [ -n "$data_dir" ] || data_dir="$prev_data_dir"
+fi
+if [ -z "$data_dir" ]; then
+    case "$dataset" in
+        mini) data_dir="$repo_root/egs/mini/corpus" ;;
+        custom) die "--dataset custom needs --data_dir (a folder of audio files with transcripts)" ;;
+        *) data_dir="$exp_dir/downloads" ;;
+    esac
+fi
+mkdir -p "$exp_dir"
+printf 'dataset=%s\ndata_dir=%s\n' "$dataset" "$data_dir" >"$exp_dir/recipe_settings"
+case "$dataset" in
+    mini) default_config="$recipe_dir/conf/vits_tiny.json5" ;;
+    ljspeech) default_config="$recipe_dir/conf/vits_ljspeech.json5" ;;
+    *) default_config="$recipe_dir/conf/vits_multispeaker.json5" ;;
+esac
+config="$(abspath "${config:-$default_config}")"
+
+read -r -a prepare_extra <<<"$prepare_args"
+read -r -a train_extra <<<"$train_args"
+read -r -a infer_extra <<<"$infer_args"
+read -r -a eval_extra <<<"$eval_args"
+manifests="$exp_dir/manifests"
+
+# Shared data stages (stage_data, stage_manifests, train_model) of the HierSpeech++ recipe.
+. "$repo_root/egs/tts/hierspeechpp/local/stages.sh"
+. "$recipe_dir/local/stages.sh"
+require_python_packages numpy soundfile json5 torch
+
+log "dataset=$dataset data_dir=${data_dir:-?} exp_dir=$exp_dir stages $stage..$stop_stage ngpu=$ngpu"
+[ ${#config_overrides[@]} -eq 0 ] || log "config overrides for training: ${config_overrides[*]}"
+
+run_stage 0 data stage_data
+run_stage 1 manifests stage_manifests
+run_stage 2 train stage_train_vits
+run_stage 3 inference stage_inference_vits
+run_stage 4 evaluation stage_evaluation_vits
+
+print_summary_vits
