@@ -63,10 +63,20 @@ class Metric:
 
     name: ClassVar[str] = "metric"
     columns: ClassVar[Dict[str, bool]] = {}
+    count_columns: ClassVar[Tuple[str, ...]] = ()  # CSV-only columns feeding :meth:`corpus`
     needs: ClassVar[Tuple[str, ...]] = ()
 
     def score(self, items: Sequence[EvalItem]) -> List[Row]:
-        """Score a batch; one row per item, in the same order."""
+        """Score a batch; one row per item, in the same order.
+
+        The default scores items one by one with :meth:`score_one` and gives NaN rows to items that lack an
+        input (:meth:`usable`); metrics with batched models override this method instead.
+        """
+        empty = list(self.columns) + list(self.count_columns)
+        return [self.score_one(item) if self.usable(item) is None else nan_row(empty) for item in items]
+
+    def score_one(self, item: EvalItem) -> Row:
+        """Score one item that has every needed input."""
         raise NotImplementedError
 
     def corpus(self, rows: Sequence[Mapping[str, float]]) -> Dict[str, float]:

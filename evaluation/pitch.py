@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -108,20 +108,13 @@ class F0Metrics(Metric):
         self.alignment = align
         self.f0_max = f0_max
 
-    def score(self, items: Sequence[EvalItem]) -> List[Row]:
-        rows: List[Row] = []
-        for item in items:
-            if self.usable(item) is not None:
-                rows.append({c: math.nan for c in list(self.columns) + list(self.count_columns)})
-                continue
-            ref = analyse(item.reference, item.reference_sr, self.method, self.f0_max)  # type: ignore[arg-type]
-            if item.generated_is_silent:
-                rows.append(silent_output_scores(ref.f0))
-                continue
-            gen = analyse(item.generated, item.generated_sr, self.method, self.f0_max)
-            path = align(gen.mcep[:, 1:], ref.mcep[:, 1:], self.alignment)
-            rows.append(f0_scores(gen.f0, ref.f0, path))
-        return rows
+    def score_one(self, item: EvalItem) -> Row:
+        ref = analyse(item.reference, item.reference_sr, self.method, self.f0_max)  # type: ignore[arg-type]
+        if item.generated_is_silent:
+            return silent_output_scores(ref.f0)
+        gen = analyse(item.generated, item.generated_sr, self.method, self.f0_max)
+        path = align(gen.mcep[:, 1:], ref.mcep[:, 1:], self.alignment)
+        return f0_scores(gen.f0, ref.f0, path)
 
     def corpus(self, rows: Sequence[Mapping[str, float]]) -> Dict[str, float]:
         tp = fp = fn = 0.0

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -90,18 +90,12 @@ class MelCepstralDistortion(Metric):
         self.sample_rate = sample_rate
         self.frame_period_ms = frame_period_ms
 
-    def score(self, items: Sequence[EvalItem]) -> List[Row]:
-        rows: List[Row] = []
-        for item in items:
-            if self.usable(item) is not None:
-                rows.append({"mcd": math.nan})
-                continue
-            gen, ref, rate = common_pair(item, self.sample_rate)
-            mcep_params(rate)  # fail early with a clear message for an unsupported rate
-            gen_mcep = world_mcep(gen, rate, self.frame_period_ms)
-            ref_mcep = world_mcep(ref, rate, self.frame_period_ms)
-            rows.append({"mcd": mel_cepstral_distortion(gen_mcep, ref_mcep, self.alignment)})
-        return rows
+    def score_one(self, item: EvalItem) -> Row:
+        gen, ref, rate = common_pair(item, self.sample_rate)
+        mcep_params(rate)  # fail early with a clear message for an unsupported rate
+        gen_mcep = world_mcep(gen, rate, self.frame_period_ms)
+        ref_mcep = world_mcep(ref, rate, self.frame_period_ms)
+        return {"mcd": mel_cepstral_distortion(gen_mcep, ref_mcep, self.alignment)}
 
 
 def log_mel(wav: np.ndarray, sample_rate: int, extractor: Optional[VitsMelSpectrogram] = None) -> np.ndarray:
@@ -127,18 +121,13 @@ class LogMelL1(Metric):
         self.sample_rate = sample_rate
         self._extractors: dict = {}
 
-    def score(self, items: Sequence[EvalItem]) -> List[Row]:
-        rows: List[Row] = []
-        for item in items:
-            if self.usable(item) is not None:
-                rows.append({"log_mel_l1": math.nan})
-                continue
-            gen, ref, rate = common_pair(item, self.sample_rate)
-            extractor = self._extractors.setdefault(rate, VitsMelSpectrogram(sample_rate=rate))
-            g, r = log_mel(gen, rate, extractor), log_mel(ref, rate, extractor)
-            path = align(g, r, self.alignment)
-            rows.append({"log_mel_l1": float(np.mean(np.abs(g[path[:, 0]] - r[path[:, 1]])))})
-        return rows
+    def score_one(self, item: EvalItem) -> Row:
+        gen, ref, rate = common_pair(item, self.sample_rate)
+        if rate not in self._extractors:
+            self._extractors[rate] = VitsMelSpectrogram(sample_rate=rate)
+        g, r = log_mel(gen, rate, self._extractors[rate]), log_mel(ref, rate, self._extractors[rate])
+        path = align(g, r, self.alignment)
+        return {"log_mel_l1": float(np.mean(np.abs(g[path[:, 0]] - r[path[:, 1]])))}
 
 
 def stft_magnitude(wav: torch.Tensor, n_fft: int, hop: int, win: int) -> torch.Tensor:
@@ -173,15 +162,9 @@ class MultiResolutionSTFT(Metric):
     def __init__(self, sample_rate: Optional[int] = None) -> None:
         self.sample_rate = sample_rate
 
-    def score(self, items: Sequence[EvalItem]) -> List[Row]:
-        rows: List[Row] = []
-        for item in items:
-            if self.usable(item) is not None:
-                rows.append({"mrstft": math.nan})
-                continue
-            gen, ref, _ = common_pair(item, self.sample_rate)
-            rows.append({"mrstft": multi_resolution_stft(gen, ref)})
-        return rows
+    def score_one(self, item: EvalItem) -> Row:
+        gen, ref, _ = common_pair(item, self.sample_rate)
+        return {"mrstft": multi_resolution_stft(gen, ref)}
 
 
 @register("metric", "stoi")
@@ -201,17 +184,11 @@ class ShortTimeIntelligibility(Metric):
         self.extended = extended
         self.sample_rate = sample_rate
 
-    def score(self, items: Sequence[EvalItem]) -> List[Row]:
-        rows: List[Row] = []
-        for item in items:
-            if self.usable(item) is not None:
-                rows.append({"stoi": math.nan})
-                continue
-            gen, ref, rate = common_pair(item, self.sample_rate)
-            length = min(len(gen), len(ref))
-            value = float(self._stoi(ref[:length], gen[:length], rate, extended=self.extended))
-            rows.append({"stoi": value if np.isfinite(value) else 0.0})  # silent output: no intelligibility
-        return rows
+    def score_one(self, item: EvalItem) -> Row:
+        gen, ref, rate = common_pair(item, self.sample_rate)
+        length = min(len(gen), len(ref))
+        value = float(self._stoi(ref[:length], gen[:length], rate, extended=self.extended))
+        return {"stoi": value if np.isfinite(value) else 0.0}  # silent output: no intelligibility
 
 
 @register("metric", "pesq")
@@ -232,21 +209,13 @@ class WidebandPESQ(Metric):
         self._pesq = pesq
         self._no_speech = NoUtterancesError
 
-    def score(self, items: Sequence[EvalItem]) -> List[Row]:
-        rows: List[Row] = []
-        for item in items:
-            if self.usable(item) is not None:
-                rows.append({"pesq": math.nan})
-                continue
-            if item.generated_is_silent:
-                rows.append({"pesq": self.SILENT_SCORE})
-                continue
-            gen, ref, _ = common_pair(item, self.PESQ_RATE)
-            length = min(len(gen), len(ref))
-            try:
-                value = float(self._pesq(self.PESQ_RATE, ref[:length], gen[:length], "wb"))
-            except self._no_speech:
-                logger.warning("PESQ found no utterance in the reference of %s; skipped", item.utt_id)
-                value = math.nan
-            rows.append({"pesq": value})
-        return rows
+    def score_one(self, item: EvalItem) -> Row:
+        if item.generated_is_silent:
+            return {"pesq": self.SILENT_SCORE}
+        gen, ref, _ = common_pair(item, self.PESQ_RATE)
+        length = min(len(gen), len(ref))
+        try:
+            return {"pesq": float(self._pesq(self.PESQ_RATE, ref[:length], gen[:length], "wb"))}
+        except self._no_speech:
+            logger.warning("PESQ found no utterance in the reference of %s; skipped", item.utt_id)
+            return {"pesq": math.nan}
