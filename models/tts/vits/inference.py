@@ -13,6 +13,11 @@ CLI (``bins/infer.py``)::
     echelon-infer --ckpt_dir exp/vits --text_file lines.txt --output_dir out      # "utt_id|text" or plain lines
     echelon-infer --ckpt_dir exp/vits --vc_source a.wav --vc_src_speaker p225 --vc_tgt_speaker p226 --output_dir out
     echelon-infer --model_type vits --ckpt_dir pretrained_ljs.pth --text "Hi."   # official file + config.json beside it
+    echelon-infer --ckpt_dir exp/vits --jobs jobs.jsonl --output_dir out     # per-line jobs (recipes)
+
+A jobs file has one JSON object per line: ``{"id", "text", "speaker"?}`` is a TTS job; ``{"id", "path",
+"source_speaker", "speaker"}`` a voice-conversion job (source file, its speaker, target speaker). Outputs are
+``<output_dir>/<id>.wav``.
 
 Inputs that fail (bad text, unreadable audio) are skipped and listed in ``<output_dir>/bad_items.tsv``.
 """
@@ -140,6 +145,27 @@ class VITSSynthesizer:
         return out["wav"][0, 0].float().cpu().numpy()
 
 
+def read_jobs(path: str | Path) -> List[dict]:
+    """JSONL jobs (see the module doc); each needs an ``id`` and either ``text`` or ``path`` + ``source_speaker``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"jobs file not found: {path}")
+    jobs = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            job = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}: not valid JSON: {err}") from err
+        if "id" not in job or not ("text" in job or ("path" in job and "source_speaker" in job)):
+            raise ValueError(f"{path}:{number}: a job needs 'id' and 'text' (TTS) or 'path' + 'source_speaker' (VC)")
+        if "path" in job and not Path(job["path"]).is_absolute():
+            job["path"] = str(path.parent / job["path"])
+        jobs.append(job)
+    return jobs
+
+
 def _text_items(args: argparse.Namespace) -> List[Tuple[str, str]]:
     items = [(f"text_{i:03d}", t) for i, t in enumerate(args.text or [])]
     if args.text_file:
@@ -173,6 +199,7 @@ class VITSInference(BaseInference):
         parser.add_argument("--text", action="append", help="text to speak (repeatable)")
         parser.add_argument("--text_file", help="one utterance per line, 'utt_id|text' or plain text")
         parser.add_argument("--speaker", help="speaker name (data.speakers) or id for multi-speaker models")
+        parser.add_argument("--jobs", help="JSONL of TTS / VC jobs (see models/tts/vits/inference.py)")
         parser.add_argument("--vc_source", action="append", help="wav to convert (repeatable)")
         parser.add_argument("--vc_src_speaker", help="speaker of the --vc_source files")
         parser.add_argument("--vc_tgt_speaker", help="target speaker of the conversion")
@@ -189,24 +216,30 @@ class VITSInference(BaseInference):
         synth: VITSSynthesizer = self.synth
         written: List[Path] = []
         bad: List[Tuple[str, str]] = []
-        texts = _text_items(args)
-        if not texts and not args.vc_source:
-            raise SystemExit("error: nothing to do (give --text, --text_file or --vc_source)")
-        for uid, text in texts:
+        texts = [(uid, text, args.speaker) for uid, text in _text_items(args)]
+        vc_jobs = [(Path(s).stem + f"_to_{args.vc_tgt_speaker if args.vc_tgt_speaker is not None else 'tgt'}", s,
+                    args.vc_src_speaker, args.vc_tgt_speaker) for s in args.vc_source or []]
+        for job in read_jobs(args.jobs) if args.jobs else []:
+            if "source_speaker" in job:
+                vc_jobs.append((str(job["id"]), job["path"], job["source_speaker"], job.get("speaker")))
+            else:
+                texts.append((str(job["id"]), job["text"], job.get("speaker", args.speaker)))
+        if not texts and not vc_jobs:
+            raise SystemExit("error: nothing to do (give --text, --text_file, --vc_source or --jobs)")
+        for uid, text, speaker in texts:
             try:
-                wav = synth.synthesize([text], args.speaker, args.noise_scale, args.noise_scale_w, args.length_scale)[0]
+                wav = synth.synthesize([text], speaker, args.noise_scale, args.noise_scale_w, args.length_scale)[0]
             except (TextError, ValueError) as err:
                 bad.append((uid, str(err)))
                 continue
             written.append(save_audio(out_dir / f"{uid}.wav", wav, synth.sample_rate))
-        for source in args.vc_source or []:
+        for uid, source, src, tgt in vc_jobs:
             try:
-                wav = synth.convert(source, args.vc_src_speaker, args.vc_tgt_speaker, args.noise_scale)
+                wav = synth.convert(source, src, tgt, args.noise_scale)
             except (AudioError, ValueError) as err:
-                bad.append((source, str(err)))
+                bad.append((uid, str(err)))
                 continue
-            tgt = args.vc_tgt_speaker if args.vc_tgt_speaker is not None else "tgt"
-            written.append(save_audio(out_dir / f"{Path(source).stem}_to_{tgt}.wav", wav, synth.sample_rate))
+            written.append(save_audio(out_dir / f"{uid}.wav", wav, synth.sample_rate))
         if bad:
             (out_dir / "bad_items.tsv").write_text("".join(f"{u}\t{r}\n" for u, r in bad), encoding="utf-8")
             log.warning("%d input(s) failed, listed in %s", len(bad), out_dir / "bad_items.tsv")
