@@ -1,0 +1,1 @@
+"""Standalone vocoders trained on their own (mel -> waveform)."""

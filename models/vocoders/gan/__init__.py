@@ -1,0 +1,1 @@
+"""GAN mel vocoders: the shared HiFi-GAN and BigVGAN-style (AMP) generators with the shared discriminators."""

@@ -1,0 +1,102 @@
+"""Trainer of a standalone GAN mel vocoder on the shared BaseTrainer (``model_type: "gan_vocoder"``).
+
+Per step, on random ``segment_size`` crops: mel (VITS/HiFi-GAN log-mel) -> generator -> waveform;
+discriminator LSGAN loss on real vs detached fake; generator LSGAN + feature matching x ``c_fm`` + mel L1 x
+``c_mel`` (45).  AdamW (0.8, 0.99) for both, ExponentialLR(``lr_decay``) per epoch.  Validation: copy synthesis
+of whole clips, mel L1 over their valid frames.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+import torch
+
+from models.base.trainer import BaseTrainer
+from models.vocoders.gan.config import VocoderExperimentConfig
+from models.vocoders.gan.dataset import VocoderClips
+from models.vocoders.gan.model import build_discriminator, build_generator
+from modules.losses import discriminator_loss, feature_matching_loss, generator_loss, mel_l1_loss
+from processors.spectrogram import VitsMelSpectrogram
+from utils.registry import register
+
+
+def collate_clips(items: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """``(1, T_i)`` clips -> ``wav (B, 1, max T)`` zero-padded and ``lengths (B,)``."""
+    lengths = torch.tensor([x.size(-1) for x in items], dtype=torch.long)
+    wav = torch.zeros(len(items), 1, int(lengths.max()))
+    for b, x in enumerate(items):
+        wav[b, :, : x.size(-1)] = x
+    return {"wav": wav, "lengths": lengths}
+
+
+def mel_extractor(data) -> VitsMelSpectrogram:
+    return VitsMelSpectrogram(data.sampling_rate, data.filter_length, data.hop_length, data.win_length,
+                              data.n_mel_channels, data.mel_fmin, data.mel_fmax)
+
+
+@register("trainer", "gan_vocoder")
+class GANVocoderTrainer(BaseTrainer):
+    config_class = VocoderExperimentConfig
+
+    def build_models(self):
+        cfg = self.cfg
+        self.mel = mel_extractor(cfg.data)
+        return {
+            "generator": build_generator(cfg.model.generator, cfg.data.n_mel_channels),
+            "discriminator": build_discriminator(cfg.model.discriminator),
+        }
+
+    def build_optimizers(self, models):
+        t = self.cfg.train
+        return {n: torch.optim.AdamW(m.parameters(), t.learning_rate, betas=tuple(t.betas), eps=t.eps)
+                for n, m in models.items()}  # fmt: skip
+
+    def build_schedulers(self, optimizers):
+        return {n: torch.optim.lr_scheduler.ExponentialLR(o, self.cfg.train.lr_decay) for n, o in optimizers.items()}
+
+    def build_datasets(self):
+        d, seed = self.cfg.data, self.cfg.train.seed
+        train = VocoderClips(d.train_manifest, d, seed, random_crop=True)
+        valid = VocoderClips(d.valid_manifest, d, seed, random_crop=False) if d.valid_manifest else None
+        return train, valid
+
+    def collate(self, items):
+        return collate_clips(items)
+
+    def train_step(self, batch) -> Dict[str, torch.Tensor]:
+        mel_fn = self.mel.to(self.device)
+        y = batch["wav"]
+        mel = mel_fn(y.squeeze(1))
+        y_hat = self.models["generator"](mel)
+        mel_hat = mel_fn(y_hat.squeeze(1).float())
+
+        real, fake, _, _ = self.models["discriminator"](y, y_hat.detach())
+        loss_disc, _, _ = discriminator_loss(real, fake)
+        self.optimize("discriminator", loss_disc)
+
+        t = self.cfg.train
+        with self.frozen("discriminator"):
+            _, fake, fmap_real, fmap_fake = self.models["discriminator"](y, y_hat)
+            loss_adv, _ = generator_loss(fake)
+            loss_fm = feature_matching_loss(fmap_real, fmap_fake) * t.c_fm
+        loss_mel = mel_l1_loss(mel, mel_hat) * t.c_mel
+        loss_gen = loss_adv + loss_fm + loss_mel
+        self.optimize("generator", loss_gen)
+        return {"loss_disc": loss_disc, "loss_gen": loss_gen, "loss_adv": loss_adv, "loss_fm": loss_fm,
+                "loss_mel": loss_mel}  # fmt: skip
+
+    @torch.no_grad()
+    def valid_step(self, batch, index: int) -> Dict[str, float]:
+        mel_fn = self.mel.to(self.device)
+        hop = self.cfg.data.hop_length
+        frames = batch["lengths"] // hop
+        mel = mel_fn(batch["wav"].squeeze(1))
+        y_hat = self.unwrap("generator")(mel)
+        mel_hat = mel_fn(y_hat.squeeze(1))
+        steps = torch.arange(mel.size(-1), device=mel.device)
+        mask = (steps.unsqueeze(0) < frames.to(mel.device).unsqueeze(1)).unsqueeze(1).to(mel.dtype)
+        if index == 0:
+            n = int(batch["lengths"][0])
+            self.tracker.log_audio("valid/copy_synthesis", y_hat[0, :, :n], self.cfg.data.sampling_rate, self.step)
+        return {"mel_l1": float(mel_l1_loss(mel, mel_hat, mask))}
