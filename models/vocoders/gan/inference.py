@@ -1,7 +1,7 @@
 """Copy synthesis with a trained GAN vocoder: wav (or saved mel ``.pt``) in -> wav out.
 
 ``echelon-infer --ckpt_dir exp/hifigan --inputs a.wav b.pt --output_dir out`` or ``--jobs list.jsonl``
-(``{"id", "path"}`` per line). A ``.pt`` input holds a ``(n_mels, T)`` or ``(1, n_mels, T)`` log-mel tensor in this
+(``{"id", "path"}`` per line, e.g. a manifest; relative paths resolve against its folder). A ``.pt`` input holds a ``(n_mels, T)`` or ``(1, n_mels, T)`` log-mel tensor in this
 vocoder's front end. Failing inputs are listed in ``bad_items.tsv``.
 """
 
@@ -68,10 +68,12 @@ class GANVocoderInference(BaseInference):
         out_dir.mkdir(parents=True, exist_ok=True)
         items: List[Tuple[str, Path]] = [(Path(p).stem, Path(p)) for p in args.inputs]
         if args.jobs:
-            for line in Path(args.jobs).read_text(encoding="utf-8").splitlines():
+            jobs = Path(args.jobs)
+            for line in jobs.read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     job = json.loads(line)
-                    items.append((str(job["id"]), Path(job["path"])))
+                    path = Path(job["path"])  # relative paths are relative to the jobs file (manifest convention)
+                    items.append((str(job["id"]), path if path.is_absolute() else jobs.parent / path))
         if not items:
             raise SystemExit("error: nothing to vocode (give --inputs or --jobs)")
         written, bad = [], []
