@@ -19,6 +19,6 @@ def test_help_and_errors(tmp_path, name):
     assert out.returncode == 0 and f"standalone {name} mel vocoder" in out.stdout and "3 inference" in out.stdout
     bad = subprocess.run(["bash", script, "--bogus", "1"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "bogus" in bad.stderr
-    bad = subprocess.run(["bash", script, "--stage", "9", "--exp_dir", str(tmp_path / "e")], cwd=tmp_path, env=env,
+    bad = subprocess.run(["bash", script, "--stop_stage", "9", "--exp_dir", str(tmp_path / "e")], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "stages run from 0 to 4" in bad.stderr
