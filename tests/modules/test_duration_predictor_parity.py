@@ -46,7 +46,9 @@ def test_sdp_reverse_matches_official_vits(name):
 def test_sdp_reverse_matches_official_ttv():
     fx = load_fixture("hierspeechpp/ttv_tiny.pt")
     cfg, inp, out = fx["config"], fx["inputs"], fx["outputs"]
-    hidden = cfg["model"]["hidden_channels"]
+    # The TTV text encoder's width is inter_channels (the official code ignores hidden_channels there).
+    hidden = cfg["model"]["inter_channels"]
+    assert out["inc_text_hidden"].size(1) == hidden
     gin = out["inc_g_rows"].size(1)
     dp = StochasticDurationPredictor(hidden, hidden, 3, 0.5, 4, gin_channels=gin)
     dp.load_state_dict(_sub(fx["state_dict"], "dp."), strict=True)
