@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 #: Peak amplitude below which an output counts as silent (-60 dBFS).
 SILENCE_PEAK = 10.0 ** (-60.0 / 20.0)
+#: Outputs shorter than this are padded with silence before frame analyses (a blip is not a valid utterance,
+#: and STFT/WORLD analyses need a few frames).
+MIN_ANALYSIS_SECONDS = 0.2
 
 Row = Dict[str, Any]  # column -> float (or str for transcripts)
 
@@ -128,6 +131,12 @@ def at_rate(wav: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
     if wav.size == 0:
         return wav.astype(np.float32)
     return resample(np.asarray(wav, dtype=np.float32), sr, target_sr)
+
+
+def pad_short(wav: np.ndarray, sr: int, seconds: float = MIN_ANALYSIS_SECONDS) -> np.ndarray:
+    """``wav`` zero-padded at the end to at least ``seconds`` (unchanged when already long enough)."""
+    need = int(round(seconds * sr)) - wav.size
+    return np.pad(wav, (0, need)).astype(np.float32, copy=False) if need > 0 else wav
 
 
 def silence_like(reference: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ Pipeline per utterance (both sides resampled to 16 kHz, the rate YAAPT's officia
      are kept in the CSV and pooled over the corpus for ``vuv_f1_pooled``.
 
 A silent output has no voiced frame: Pearson 0, V/UV F1 0 (all reference-voiced frames are misses), RMSE NaN
-(undefined; it shows as a lower ``n`` in the summary).
+(undefined; it shows as a lower ``n`` in the summary).  An output shorter than 0.2 s is padded with silence.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Dict, Mapping, Optional, Sequence
 import numpy as np
 
 from evaluation.alignment import align
-from evaluation.base import EvalItem, Metric, Row, at_rate
+from evaluation.base import EvalItem, Metric, Row, at_rate, pad_short
 from evaluation.mel_cepstrum import world_mcep
 from processors.f0 import extract_f0
 from utils.registry import register
@@ -112,7 +112,7 @@ class F0Metrics(Metric):
         ref = analyse(item.reference, item.reference_sr, self.method, self.f0_max)  # type: ignore[arg-type]
         if item.generated_is_silent:
             return silent_output_scores(ref.f0)
-        gen = analyse(item.generated, item.generated_sr, self.method, self.f0_max)
+        gen = analyse(pad_short(item.generated, item.generated_sr), item.generated_sr, self.method, self.f0_max)
         path = align(gen.mcep[:, 1:], ref.mcep[:, 1:], self.alignment)
         return f0_scores(gen.f0, ref.f0, path)
 

@@ -13,7 +13,8 @@ aligned by DTW on c1..cM (or trimmed), averaged over the path::
 c0 (frame energy) is excluded, so loudness differences do not count.  No length-ratio penalty.
 Identical audio gives exactly 0; a silent output is analysed as silence (a flat, near-zero envelope) and
 scores far above any speech-vs-speech distance (about 13 dB against VCTK speech, versus 6-8 dB between
-different speakers).  An empty output is analysed as silence as long as the reference.
+different speakers).  An empty output is analysed as silence as long as the reference; an output shorter than
+0.2 s is padded with silence to 0.2 s (every metric here).
 
 **log-mel L1**: mean |ln mel_gen - ln mel_ref| over aligned frames and 80 mel bins (VITS/HiFi-GAN log-mel,
 n_fft 1024, hop 256, floor 1e-5, from :class:`processors.spectrogram.VitsMelSpectrogram`), DTW on the log-mel
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 
 from evaluation.alignment import align
-from evaluation.base import EvalItem, Metric, Row, at_rate, silence_like
+from evaluation.base import EvalItem, Metric, Row, at_rate, pad_short, silence_like
 from evaluation.mel_cepstrum import mcep_params, world_mcep
 from processors.spectrogram import VitsMelSpectrogram
 from utils.registry import register
@@ -65,8 +66,7 @@ def common_pair(item: EvalItem, sample_rate: Optional[int]) -> Tuple[np.ndarray,
             gen = at_rate(at_rate(gen, gen_sr, higher), higher, gen_sr)
     ref = at_rate(ref, ref_sr, rate)  # type: ignore[arg-type]
     gen = at_rate(gen, gen_sr, rate)
-    if gen.size == 0:
-        gen = silence_like(ref)
+    gen = silence_like(ref) if gen.size == 0 else pad_short(gen, rate)
     return gen, ref, int(rate)
 
 

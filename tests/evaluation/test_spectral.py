@@ -84,3 +84,13 @@ def test_optional_stoi_and_pesq(vctk_pair) -> None:
     pesq = [r["pesq"] for r in WidebandPESQ().score(items)]
     assert stoi[0] == pytest.approx(1.0, abs=1e-6) and stoi[1] < 0.1
     assert pesq[0] > 4.4 and pesq[1] == WidebandPESQ.SILENT_SCORE
+
+
+def test_very_short_output_is_scored_not_crashing(vctk_pair) -> None:
+    a, b, sr = vctk_pair
+    blip = (0.3 * np.sin(np.arange(50) / 3.0)).astype(np.float32)  # 3 ms: shorter than one analysis frame
+    items = [EvalItem("blip", blip, sr, a, sr), EvalItem("other", b, sr, a, sr)]
+    mcd = [r["mcd"] for r in MelCepstralDistortion().score(items)]
+    mel = [r["log_mel_l1"] for r in LogMelL1().score(items)]
+    stft = [r["mrstft"] for r in MultiResolutionSTFT().score(items)]
+    assert mcd[0] > mcd[1] and mel[0] > mel[1] and stft[0] > stft[1]
