@@ -92,3 +92,14 @@ def test_cli_rejects_unknown_metric(setup_dirs, tmp_path, capsys) -> None:
     code = main(["--system", f"copy={setup_dirs / 'copy'}", "--manifest", str(setup_dirs / "test.jsonl"),
                  "--out_dir", str(tmp_path / "o"), "--metrics", "mcd,utmos"])
     assert code == 2 and "unknown metric(s) utmos" in capsys.readouterr().err
+
+
+def test_metrics_are_discoverable_through_the_registry() -> None:
+    from evaluation.base import Metric
+    from utils.registry import get, names
+
+    expected = {"wer", "sim", "f0", "mcd", "log_mel_l1", "mrstft", "stoi", "pesq"}
+    assert expected <= set(names("metric"))
+    for name in ("f0", "mcd", "log_mel_l1", "mrstft"):  # the ones that load no model
+        metric_cls = get("metric", name)
+        assert issubclass(metric_cls, Metric) and metric_cls.name == name and metric_cls.columns
