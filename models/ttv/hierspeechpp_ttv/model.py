@@ -141,13 +141,19 @@ class TextToVec(nn.Module):
     @torch.no_grad()
     def generate(self, text: torch.Tensor, text_length: torch.Tensor, g: torch.Tensor, noise_scale: float = 0.333,
                  noise_scale_w: float = 1.0, length_scale: float = 1.0, noise_dur: Optional[torch.Tensor] = None,
-                 noise_prior: Optional[torch.Tensor] = None, return_details: bool = False):
+                 noise_prior: Optional[torch.Tensor] = None, return_details: bool = False,
+                 generator: Optional[torch.Generator] = None):
         """Core of inference under a given style ``g`` (B, 256, 1).
+
+        Noise: ``noise_dur`` (B, 2, Tx) for the duration predictor and ``noise_prior`` (B, C, T') for the prior
+        sample replace the draws; otherwise they come from ``generator`` (CPU) or the global RNG.
 
         Returns ``(w2v (B, 1024, T'), pitch (B, 1, 4T'), y_lengths (B,))`` and, with ``return_details``, a dict
         of intermediates (text hidden, m_p, logs_p, logw, w_ceil, z).
         """
         x, m_p_text, logs_p_text, x_mask = self.enc_p(text, text_length, g)
+        if noise_dur is None and generator is not None:
+            noise_dur = torch.randn(x.size(0), 2, x.size(2), generator=generator).to(x)
         logw = self.dp(x, x_mask, g=g, reverse=True, noise_scale=noise_scale_w, noise=noise_dur)
         w_ceil = torch.ceil(torch.exp(logw) * x_mask * length_scale)
         y_lengths = torch.clamp_min(torch.sum(w_ceil, [1, 2]), 1).long()
@@ -156,7 +162,8 @@ class TextToVec(nn.Module):
         m_p = torch.matmul(attn.squeeze(1), m_p_text.transpose(1, 2)).transpose(1, 2)
         logs_p = torch.matmul(attn.squeeze(1), logs_p_text.transpose(1, 2)).transpose(1, 2)
         if noise_prior is None:
-            noise_prior = torch.randn_like(m_p)
+            noise_prior = (torch.randn(m_p.shape, generator=generator).to(m_p) if generator is not None
+                           else torch.randn_like(m_p))
         z_p = m_p + noise_prior * torch.exp(logs_p) * noise_scale
         z = self.flow(z_p, y_mask, g, reverse=True)
         w2v = self.w2v_decoder(z, y_mask, g)

@@ -1,0 +1,132 @@
+"""Loading TTV checkpoints and the registered zero-shot TTS pipeline (``bins/infer.py``).
+
+Python::
+
+    tts = load_tts(ttv="exp/ttv", synthesizer="exp/hierspeechpp")       # Echelon dirs or official .pth files
+    wav = tts.synthesize("Some text. More text.", load_audio("prompt.wav", 16000), TTSOptions(output_rate=48000))
+
+CLI::
+
+    python -m bins.infer --ckpt_dir exp/ttv --synthesizer exp/hierspeechpp --prompt p.wav \\
+        --text "First text." "Second text." --output_dir out --output_rate 48000
+
+Official checkpoints are plain state-dict ``.pth`` files with a ``config.json`` next to them (the layout of
+``logs/ttv_libritts_v1/``); they load strictly. They are not bundled (not reachable offline): pass their path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+
+from models.base import checkpoint as ckpt
+from models.base.inference import BaseInference
+from models.tts.hierspeechpp.checkpoint import load_official_checkpoint
+from models.tts.hierspeechpp.inference import VoiceConverter
+from models.ttv.hierspeechpp_ttv.config import TTVConfig
+from models.ttv.hierspeechpp_ttv.model import TextToVec
+from models.ttv.hierspeechpp_ttv.tts import TTSOptions, ZeroShotTTS
+from processors.audio import AudioError, load_audio, save_audio
+from processors.text.frontend import TextError
+from utils.config import validate
+from utils.registry import register
+
+
+def load_ttv(path: str | Path) -> TextToVec:
+    """Official ``.pth`` (+ ``config.json`` beside it) or an Echelon checkpoint/experiment directory."""
+    path = Path(path)
+    if path.is_file():
+        config = path.parent / "config.json"
+        if not config.is_file():
+            raise FileNotFoundError(f"official TTV checkpoint {path} needs its config.json alongside")
+        model_cfg = json.loads(config.read_text(encoding="utf-8"))["model"]
+        model = TextToVec(**model_cfg)
+        state = ckpt.load_torch_state(path)
+        state = state["model"] if isinstance(state, dict) and isinstance(state.get("model"), dict) else state
+        model.load_state_dict(state, strict=True)
+        return model.eval()
+    cdir = ckpt.resolve_checkpoint_dir(path)
+    raw = ckpt.read_config(cdir)
+    model = TextToVec.from_config(validate(raw.get("model", {}), TTVConfig, "model"))
+    model.load_state_dict(ckpt.load_model_weights(cdir, "ttv"), strict=True)
+    return model.eval()
+
+
+def load_tts(ttv: str | Path, synthesizer: str | Path, device: str = "cpu") -> ZeroShotTTS:
+    """Both models from official ``.pth`` files or Echelon directories; SpeechSR = bundled release."""
+    synth_path = Path(synthesizer)
+    if synth_path.is_file():
+        synth = load_official_checkpoint(synth_path)
+    else:
+        synth = VoiceConverter.from_echelon(synth_path, ssl=torch.nn.Identity()).model
+    return ZeroShotTTS(load_ttv(ttv), synth, device=device)
+
+
+def options_from_args(args: argparse.Namespace) -> TTSOptions:
+    return TTSOptions(noise_scale_ttv=args.noise_scale_ttv, noise_scale_w=args.noise_scale_w,
+                      length_scale=args.length_scale, noise_scale_vc=args.noise_scale_vc,
+                      denoise_ratio=args.denoise_ratio, output_rate=args.output_rate, scale_norm=args.scale_norm,
+                      pause_seconds=args.pause_seconds, seed=args.seed)
+
+
+@register("inference", "hierspeechpp_ttv")
+class HierSpeechTTSInference(BaseInference):
+    """``--ckpt_dir`` = the TTV (Echelon dir or official .pth); ``--synthesizer`` = the synthesizer."""
+
+    @classmethod
+    def from_checkpoint(cls, ckpt_dir, device="cpu") -> "HierSpeechTTSInference":
+        if ckpt_dir is None:
+            raise ValueError("give the TTV checkpoint with --ckpt_dir (Echelon dir or official .pth)")
+        ttv = load_ttv(ckpt_dir)
+        pipeline = cls(ttv.config, {"ttv": ttv}, device)
+        return pipeline
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--synthesizer", required=True, help="synthesizer: Echelon dir or official .pth")
+        parser.add_argument("--prompt", required=True, help="voice/prosody prompt wav (any rate)")
+        parser.add_argument("--text", nargs="*", default=[], help="texts (one output file each)")
+        parser.add_argument("--text_file", help="UTF-8 file, one text per line")
+        parser.add_argument("--output_dir", required=True)
+        parser.add_argument("--output_rate", type=int, choices=(16000, 24000, 48000), default=16000)
+        parser.add_argument("--noise_scale_ttv", type=float, default=0.333)
+        parser.add_argument("--noise_scale_w", type=float, default=1.0)
+        parser.add_argument("--length_scale", type=float, default=1.0)
+        parser.add_argument("--noise_scale_vc", type=float, default=0.333)
+        parser.add_argument("--denoise_ratio", type=float, default=0.0)
+        parser.add_argument("--scale_norm", choices=("max", "prompt", "none"), default="max")
+        parser.add_argument("--pause_seconds", type=float, default=0.3)
+        parser.add_argument("--seed", type=int, default=1111)
+
+    def run(self, args: argparse.Namespace) -> List[Path]:
+        texts = list(args.text)
+        if args.text_file:
+            texts += [line for line in Path(args.text_file).read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not texts:
+            raise SystemExit("error: nothing to say (give --text or --text_file)")
+        synth_path = Path(args.synthesizer)
+        synth = (load_official_checkpoint(synth_path) if synth_path.is_file()
+                 else VoiceConverter.from_echelon(synth_path, ssl=torch.nn.Identity()).model)
+        tts = ZeroShotTTS(self.models["ttv"], synth, device=self.device)
+        try:
+            prompt = load_audio(args.prompt, 16000)
+        except (AudioError, FileNotFoundError) as err:
+            raise SystemExit(f"error: prompt {args.prompt}: {err}") from err
+        out_dir = Path(args.output_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        opts = options_from_args(args)
+        written, bad = [], []
+        for k, text in enumerate(texts):
+            try:
+                wav = tts.synthesize(text, prompt, opts, text_index=k)
+            except TextError as err:
+                bad.append(f"{k}\t{text[:80]!r}\t{err}")
+                continue
+            written.append(save_audio(out_dir / f"tts_{k:04d}.wav", wav, opts.output_rate))
+        if bad:
+            (out_dir / "bad_items.tsv").write_text("\n".join(bad) + "\n", encoding="utf-8")
+        return written

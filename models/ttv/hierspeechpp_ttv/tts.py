@@ -1,0 +1,159 @@
+"""Zero-shot TTS with HierSpeech++: text + prompt wav -> 16, 24 or 48 kHz speech.
+
+Pipeline (official ``inference.py`` ``tts()``, plus the fixes users asked for):
+
+1. text -> sentences (:func:`split_sentences`; long text no longer goes through the TTV in one pass) ->
+   ``english_cleaners2`` phonemes -> ids with blanks (:class:`processors.text.frontend.TextFrontend`).
+2. prompt (any rate, resampled to 16 kHz) -> replicated to ``min_prompt_seconds`` when short ("prompt
+   replication") -> rows [prompt, denoised prompt] -> log-mel -> one style per model, mixed by
+   ``denoise_ratio`` (a denoiser hook is needed for ratios > 0; none ships).
+3. per sentence: TTV (``noise_scale_ttv``, ``noise_scale_w``, ``length_scale``) -> SSL-like features and
+   ln(F0+1); F0 below ln(55) set to 0 (unvoiced, as released) -> synthesizer (``noise_scale_vc``) -> 16 kHz.
+   Sentence ``i`` of text ``k`` draws its noise from ``seed + 1000 k + i``: reproducible and independent of
+   how many texts are given in one call.
+4. sentences joined with ``pause_seconds`` of silence -> SpeechSR to 24/48 kHz (optional) -> level
+   normalisation (``max``: peak 0.999 as released; ``prompt``: the prompt's peak; ``none``).
+
+Bad text: empty or punctuation-only text raises :class:`processors.text.frontend.TextError`; pieces of a longer
+text without speakable content are skipped; symbols outside the table are dropped with a warning
+(``on_unknown="warn"``) or raise (``"error"``); 10,000 characters are split into ~300-character sentences.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from models.sr.speechsr.inference import SpeechSRInference
+from models.tts.hierspeechpp.inference import Denoiser, normalize_level, replicate_prompt
+from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
+from models.ttv.hierspeechpp_ttv.model import TextToVec
+from models.ttv.hierspeechpp_ttv.text_split import split_sentences
+from processors.audio import AudioError
+from processors.spectrogram import HierSpeechLogMel
+from processors.text.frontend import TextError, TextFrontend
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+UNVOICED_LOG_F0 = math.log(55.0)  # TTV pitch below ln(55) -> unvoiced (official clipping)
+
+
+@dataclass
+class TTSOptions:
+    noise_scale_ttv: float = 0.333  # TTV prior temperature
+    noise_scale_w: float = 1.0  # duration-predictor temperature
+    length_scale: float = 1.0  # > 1 slower speech
+    noise_scale_vc: float = 0.333  # synthesizer prior temperature
+    denoise_ratio: float = 0.0  # style mix with the denoised prompt (needs a denoiser hook when > 0)
+    output_rate: int = 16000  # 16000, 24000 or 48000
+    scale_norm: str = "max"  # max | prompt | none
+    min_prompt_seconds: float = 3.0
+    pause_seconds: float = 0.3  # silence between sentences
+    max_sentence_chars: int = 300
+    seed: int = 1111
+
+
+class ZeroShotTTS:
+    """Text-to-speech from a TTV, a hierarchical synthesizer and (optionally) SpeechSR.
+
+    Args:
+        ttv, synthesizer: the two models (their SSL sizes must agree); prepared for inference here.
+        speechsr: SpeechSR pipeline for 24/48 kHz output (default: the bundled released weights, loaded lazily).
+        frontend: text front end (default: blanks on, unknown symbols dropped with a warning).
+        denoiser: optional prompt denoiser hook ``(N,) tensor -> (N,) tensor`` at 16 kHz.
+    """
+
+    def __init__(self, ttv: TextToVec, synthesizer: HierSpeechPPSynthesizer,
+                 speechsr: Optional[SpeechSRInference] = None, frontend: Optional[TextFrontend] = None,
+                 denoiser: Optional[Denoiser] = None, device: str | torch.device = "cpu"):
+        if ttv.config.ssl_channels != synthesizer.config.ssl_channels:
+            raise ValueError(f"TTV emits {ttv.config.ssl_channels}-dim features but the synthesizer expects "
+                             f"{synthesizer.config.ssl_channels}")
+        self.device = torch.device(device)
+        self.ttv = ttv.to(self.device).prepare_for_inference()
+        self.synthesizer = synthesizer.to(self.device).prepare_for_inference()
+        self.speechsr = speechsr
+        self.frontend = frontend or TextFrontend(add_blank=True, on_unknown="warn")
+        self.denoiser = denoiser
+        self.mel_fn = HierSpeechLogMel().to(self.device)
+
+    # ------------------------------------------------------------------ prompt
+    def _styles(self, prompt: np.ndarray, opts: TTSOptions) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """Prompt (N,) at 16 kHz -> (TTV style (1,256,1), synthesizer style (1,256,1), prompt peak)."""
+        prompt = np.asarray(prompt, dtype=np.float32)
+        if prompt.ndim != 1 or prompt.size == 0 or not np.isfinite(prompt).all():
+            raise AudioError(f"prompt must be a non-empty finite mono waveform, got shape {prompt.shape}")
+        peak = float(np.abs(prompt).max())
+        rows = torch.from_numpy(replicate_prompt(prompt, int(opts.min_prompt_seconds * SAMPLE_RATE)))
+        if opts.denoise_ratio == 0:
+            denoised = rows
+        elif self.denoiser is None:
+            raise ValueError("denoise_ratio > 0 needs a denoiser hook (none ships with Echelon)")
+        else:
+            with torch.no_grad():
+                denoised = self.denoiser(rows.to(self.device)).reshape(-1)[: rows.shape[-1]].float().cpu()
+        with torch.no_grad():
+            mel = self.mel_fn(torch.stack([rows, denoised]).to(self.device))
+            lengths = torch.full((2,), mel.size(2), dtype=torch.long, device=self.device)
+            r = opts.denoise_ratio
+            g_ttv = self.ttv.style(mel, lengths)
+            g_syn = self.synthesizer.style(mel, lengths)
+        return (1 - r) * g_ttv[:1] + r * g_ttv[1:], (1 - r) * g_syn[:1] + r * g_syn[1:], peak
+
+    # ------------------------------------------------------------------ synthesis
+    @torch.no_grad()
+    def _sentence(self, ids_blank: List[int], g_ttv: torch.Tensor, g_syn: torch.Tensor, opts: TTSOptions,
+                  seed: int) -> np.ndarray:
+        text = torch.tensor([ids_blank], dtype=torch.long, device=self.device)
+        length = torch.tensor([len(ids_blank)], dtype=torch.long, device=self.device)
+        gen = torch.Generator().manual_seed(seed)
+        w2v, pitch, frames = self.ttv.generate(text, length, g_ttv, opts.noise_scale_ttv, opts.noise_scale_w,
+                                               opts.length_scale, generator=gen)
+        pitch = torch.where(pitch < UNVOICED_LOG_F0, torch.zeros_like(pitch), pitch)
+        noise_vc = torch.randn(1, self.synthesizer.config.inter_channels, w2v.size(2), generator=gen).to(self.device)
+        wav = self.synthesizer.convert(w2v, frames, pitch, g_syn, opts.noise_scale_vc, noise=noise_vc)["wav"]
+        return wav[0, 0].float().cpu().numpy()
+
+    def synthesize(self, text: str, prompt: np.ndarray, options: Optional[TTSOptions] = None,
+                   text_index: int = 0) -> np.ndarray:
+        """One text in the prompt's voice -> float32 waveform at ``options.output_rate``."""
+        opts = options or TTSOptions()
+        if opts.output_rate not in (16000, 24000, 48000):
+            raise ValueError(f"output_rate must be 16000, 24000 or 48000, got {opts.output_rate}")
+        pieces = split_sentences(text if isinstance(text, str) else _bad_text(text), opts.max_sentence_chars)
+        token_lists = []
+        for piece in pieces:
+            try:
+                token_lists.append(self.frontend(piece)["ids_blank"])
+            except TextError as err:  # a piece without speakable phonemes inside a longer text
+                logger.warning("skipping text piece %r: %s", piece, err)
+        if not token_lists:
+            raise TextError(f"text {text[:80]!r} has no speakable content")
+        g_ttv, g_syn, peak = self._styles(prompt, opts)
+        pause = np.zeros(int(round(opts.pause_seconds * SAMPLE_RATE)), dtype=np.float32)
+        parts: List[np.ndarray] = []
+        for i, ids in enumerate(token_lists):
+            if parts:
+                parts.append(pause)
+            parts.append(self._sentence(ids, g_ttv, g_syn, opts, opts.seed + 1000 * text_index + i))
+        wav = np.concatenate(parts)
+        if opts.output_rate != SAMPLE_RATE:
+            if self.speechsr is None:
+                self.speechsr = SpeechSRInference.pretrained(str(self.device))
+            wav = self.speechsr.upsample(wav, opts.output_rate)
+        return normalize_level(wav, opts.scale_norm, peak)
+
+    def synthesize_many(self, texts: Sequence[str], prompt: np.ndarray,
+                        options: Optional[TTSOptions] = None) -> List[np.ndarray]:
+        """Several texts in one voice; text ``k`` is reproducible on its own (its seed offset is ``1000 k``)."""
+        return [self.synthesize(t, prompt, options, k) for k, t in enumerate(texts)]
+
+
+def _bad_text(text) -> str:
+    raise TextError(f"text must be a string, got {type(text).__name__}")

@@ -1,0 +1,108 @@
+"""Zero-shot TTS end to end with tiny random models: text -> TTV -> synthesizer -> SpeechSR; bad text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bins import infer as infer_cli
+from models.base.checkpoint import save_checkpoint
+from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
+from models.ttv.hierspeechpp_ttv.inference import load_tts
+from models.ttv.hierspeechpp_ttv.model import TextToVec
+from models.ttv.hierspeechpp_ttv.text_split import split_sentences
+from models.ttv.hierspeechpp_ttv.tts import TTSOptions, ZeroShotTTS
+from processors.audio import load_audio
+from processors.text.frontend import TextError, TextFrontend
+from tests.helpers import MINI_CORPUS
+from utils.config import to_dict
+
+SSL = 32
+SYNTH = dict(hidden_channels=32, filter_channels=64, upsample_initial_channel=64, resblock_kernel_sizes=[3],
+             resblock_dilation_sizes=[[1, 3, 5]], ssl_channels=SSL)
+TTV = dict(inter_channels=16, hidden_channels=16, ssl_channels=SSL)
+
+
+def _models():
+    torch.manual_seed(0)
+    return TextToVec(**TTV), HierSpeechPPSynthesizer(**SYNTH)
+
+
+@pytest.fixture(scope="module")
+def tts():
+    return ZeroShotTTS(*_models())
+
+
+@pytest.fixture(scope="module")
+def prompt():
+    return load_audio(MINI_CORPUS / "hierspeechpp_examples" / "reference_4.wav", 16000)
+
+
+def test_paragraph_sentences_pauses_and_seeds(tts, prompt) -> None:
+    opts = TTSOptions(pause_seconds=0.25)
+    one = tts.synthesize("The army found the people.", prompt, opts)
+    two = tts.synthesize("The army found the people. They were poor!", prompt, opts)
+    assert one.dtype == np.float32 and one.ndim == 1 and one.size % 320 == 0
+    assert np.isclose(np.abs(two).max(), 0.999, atol=1e-4)  # official "max" normalisation
+    # sentence 1 alone + pause + sentence 2: the pause is real silence between the two parts
+    n1 = one.size
+    assert two.size > n1 + 4000 and np.abs(two[n1:n1 + 4000]).max() == 0.0
+    # seeds: reproducible, and other seeds give other speech
+    assert np.array_equal(two, tts.synthesize("The army found the people. They were poor!", prompt, opts))
+    other = tts.synthesize("The army found the people.", prompt, TTSOptions(seed=7))
+    assert other.size != one.size or not np.allclose(other, one)
+
+
+def test_many_texts_and_output_rates(tts, prompt) -> None:
+    texts = ["Hello there.", "Thus did this father comfort her?"]
+    many = tts.synthesize_many(texts, prompt)
+    assert len(many) == 2
+    assert np.array_equal(many[1], tts.synthesize(texts[1], prompt, text_index=1))
+    base = tts.synthesize(texts[0], prompt, TTSOptions(scale_norm="none"))
+    up = tts.synthesize(texts[0], prompt, TTSOptions(output_rate=24000, scale_norm="none"))
+    assert up.size == int(base.size * 1.5)
+    short_prompt = prompt[:8000]  # 0.5 s: replicated to 3 s for the style encoders
+    assert tts.synthesize(texts[0], short_prompt).size > 0
+
+
+def test_bad_text(tts, prompt) -> None:
+    for text in ("", "   ", "?!... --", ". . ."):
+        with pytest.raises(TextError):
+            tts.synthesize(text, prompt)
+    with pytest.raises(TextError, match="string"):
+        tts.synthesize(None, prompt)  # type: ignore[arg-type]
+    # symbols outside the table are dropped (with a warning), not a crash
+    assert tts.synthesize("Snow ☃ and 漢字 fall.", prompt).size > 0
+    with pytest.raises(ValueError, match="output_rate"):
+        tts.synthesize("Hi.", prompt, TTSOptions(output_rate=22050))
+
+
+def test_ten_thousand_characters_are_split_into_speakable_sentences() -> None:
+    sentence = "When a man looks for something beyond his reach, his friends say he is looking for gold. "
+    text = (sentence * (10000 // len(sentence) + 1))[:10000]
+    pieces = split_sentences(text, 300)
+    assert len(pieces) >= 100 and max(len(p) for p in pieces) <= 300
+    frontend = TextFrontend(on_unknown="warn")
+    lengths = [len(frontend(p)["ids"]) for p in pieces[:5]]
+    assert max(lengths) <= 200  # within what the TTV was trained on
+    no_punct = "word " * 2000  # no sentence end at all: cut between words
+    assert max(len(p) for p in split_sentences(no_punct, 300)) <= 300
+
+
+def test_cli_writes_one_file_per_text(tmp_path, prompt) -> None:
+    ttv, synth = _models()
+    save_checkpoint(tmp_path / "ttv" / "checkpoints", 1, models={"ttv": ttv},
+                    config={"model_type": "hierspeechpp_ttv", "model": to_dict(ttv.config)})
+    save_checkpoint(tmp_path / "syn" / "checkpoints", 1, models={"generator": synth},
+                    config={"model_type": "hierspeechpp", "model": to_dict(synth.config)})
+    direct = load_tts(tmp_path / "ttv", tmp_path / "syn").synthesize("Hello there.", prompt)
+    prompt_path = MINI_CORPUS / "hierspeechpp_examples" / "reference_4.wav"
+    rc = infer_cli.main(["--ckpt_dir", str(tmp_path / "ttv"), "--synthesizer", str(tmp_path / "syn"),
+                         "--prompt", str(prompt_path), "--text", "Hello there.", "?!", "--output_dir",
+                         str(tmp_path / "out")])
+    assert rc == 0
+    written = load_audio(tmp_path / "out" / "tts_0000.wav", 16000)
+    assert written.size == direct.size and np.abs(written - direct).max() < 1e-3  # PCM16 rounding
+    assert "tts_0001" not in {p.stem for p in (tmp_path / "out").glob("*.wav")}
+    assert "?!" in (tmp_path / "out" / "bad_items.tsv").read_text()
