@@ -160,6 +160,10 @@ class Activation1d(nn.Module):
         up_kernel_size, down_kernel_size: filter taps (12 in every released model).
     """
 
+    # samples per block of the polyphase path: (16+6)x32 and (42)x16 GEMM operands keep the multiplications
+    # by the filters' zero bands small while giving BLAS usable matrix shapes
+    BLOCK = 16
+
     def __init__(self, activation: nn.Module, up_ratio: int = 2, down_ratio: int = 2,
                  up_kernel_size: int = 12, down_kernel_size: int = 12):
         super().__init__()
@@ -171,8 +175,6 @@ class Activation1d(nn.Module):
         # polyphase is only derived for the released geometry
         self.polyphase_supported = (up_ratio, down_ratio, up_kernel_size, down_kernel_size) == (2, 2, 12, 12)
         self.polyphase = False
-
-    BLOCK = 16  # samples per block of the fast path (measured best of 8/16/32 on CPU)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.polyphase and self.polyphase_supported:

@@ -1,0 +1,91 @@
+"""Full zero-shot TTS real-time factor (text -> 48 kHz) with full-size HierSpeech++ models on CPU.
+
+Stages timed on one paragraph and a real 3 s prompt: text front end (espeak), TTV (108.5 M parameters),
+synthesizer (97 M), SpeechSR-48k (released weights), each with Echelon's inference path (weight norm folded,
+block-Toeplitz anti-aliasing, chunked SpeechSR); SpeechSR is also timed with the reference (official)
+arithmetic for the speed-up. TTV and synthesizer weights are random (the released ones are not available
+offline): compute does not depend on the values, but the durations the random TTV predicts set the audio
+length, so the RTF (seconds of compute per second of audio) is the comparable figure.
+
+Usage: python benchmarks/tts_speed.py [--threads 1] [--text "..."]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from models.sr.speechsr.model import SpeechSR  # noqa: E402
+from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer  # noqa: E402
+from models.ttv.hierspeechpp_ttv.model import TextToVec  # noqa: E402
+from models.ttv.hierspeechpp_ttv.tts import TTSOptions, ZeroShotTTS  # noqa: E402
+from processors.audio import load_audio  # noqa: E402
+
+DEFAULT_TEXT = ("And lay me down in my cold bed and leave my shining lot. "
+                "The army found the people in poverty and left them in comparative wealth.")
+PROMPT = ROOT / "egs" / "mini" / "corpus" / "hierspeechpp_examples" / "reference_4.wav"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--text", default=DEFAULT_TEXT)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1234)
+    tts = ZeroShotTTS(TextToVec(), HierSpeechPPSynthesizer())
+    prompt = load_audio(PROMPT, 16000)
+    opts = TTSOptions()
+    times = {}
+
+    # instrument the stages of one synthesis
+    ttv_gen, syn_conv = tts.ttv.generate, tts.synthesizer.convert
+
+    def timed(name, fn):
+        def run(*a, **k):
+            t0 = time.perf_counter()
+            out = fn(*a, **k)
+            times[name] = times.get(name, 0.0) + time.perf_counter() - t0
+            return out
+        return run
+
+    tts.ttv.generate = timed("TTV", ttv_gen)
+    tts.synthesizer.convert = timed("synthesizer", syn_conv)
+    tts.synthesize("Warm up.", prompt, opts)
+    times.clear()
+    t0 = time.perf_counter()
+    wav16 = tts.synthesize(args.text, prompt, opts)
+    total16 = time.perf_counter() - t0
+    seconds = wav16.size / 16000
+    times["front end + prompt + rest"] = total16 - times["TTV"] - times["synthesizer"]
+
+    sr_opt = SpeechSR.from_pretrained(48000).optimize_for_inference()
+    sr_ref = SpeechSR.from_pretrained(48000)
+    x = torch.from_numpy(wav16).view(1, 1, -1)
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        sr_opt(x)
+        times["SpeechSR-48k (optimized)"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        sr_ref(x)
+        sr_ref_t = time.perf_counter() - t0
+
+    print(f"{args.threads} thread(s); text {len(args.text)} chars -> {seconds:.2f} s of audio "
+          f"(random-weight TTV durations)")
+    for name, t in times.items():
+        print(f"  {name:<28} {t:7.2f} s   RTF {t / seconds:.3f}")
+    total = total16 + times["SpeechSR-48k (optimized)"]
+    print(f"  {'TOTAL text -> 48 kHz':<28} {total:7.2f} s   RTF {total / seconds:.3f}")
+    print(f"  (SpeechSR-48k reference arithmetic: {sr_ref_t:.2f} s, RTF {sr_ref_t / seconds:.3f}; "
+          f"speed-up {sr_ref_t / times['SpeechSR-48k (optimized)']:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
