@@ -44,7 +44,8 @@ class CombinedDiscriminator(nn.Module):
         if y.shape != y_hat.shape or y.dim() != 3 or y.size(1) != 1:
             raise ValueError(f"discriminator: expected two (B, 1, T) waveforms, got {tuple(y.shape)} and {tuple(y_hat.shape)}")
         real, fake, fmap_real, fmap_fake = [], [], [], []
-        for disc in self.discriminators:
+        for i, disc in enumerate(self.discriminators):
+            y, y_hat = self.member_inputs(i, y, y_hat)
             if isinstance(disc, CombinedDiscriminator):
                 outs = disc(y, y_hat)
                 for acc, part in zip((real, fake, fmap_real, fmap_fake), outs):
@@ -58,6 +59,10 @@ class CombinedDiscriminator(nn.Module):
             fmap_fake.append(fm_g)
         return real, fake, fmap_real, fmap_fake
 
+    def member_inputs(self, index: int, y: torch.Tensor, y_hat: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The signals member ``index`` sees, given those the previous member saw (default: unchanged)."""
+        return y, y_hat
+
 
 class MultiScaleDiscriminator(CombinedDiscriminator):
     """HiFi-GAN MSD: DiscriminatorS on the raw signal (spectral norm) and on x2 / x4 average-pooled copies."""
@@ -66,18 +71,11 @@ class MultiScaleDiscriminator(CombinedDiscriminator):
         super().__init__([DiscriminatorS(use_spectral_norm=(i == 0)) for i in range(n_scales)])
         self.meanpools = nn.ModuleList(nn.AvgPool1d(4, 2, padding=2) for _ in range(n_scales - 1))
 
-    def forward(self, y: torch.Tensor, y_hat: torch.Tensor) -> DiscriminatorOutput:
-        real, fake, fmap_real, fmap_fake = [], [], [], []
-        for i, disc in enumerate(self.discriminators):
-            if i > 0:
-                y, y_hat = self.meanpools[i - 1](y), self.meanpools[i - 1](y_hat)
-            logit_r, fm_r = disc(y)
-            logit_g, fm_g = disc(y_hat)
-            real.append(logit_r)
-            fake.append(logit_g)
-            fmap_real.append(fm_r)
-            fmap_fake.append(fm_g)
-        return real, fake, fmap_real, fmap_fake
+    def member_inputs(self, index: int, y: torch.Tensor, y_hat: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if index == 0:
+            return y, y_hat
+        pool = self.meanpools[index - 1]  # each scale halves the previous one's rate
+        return pool(y), pool(y_hat)
 
 
 def vits_discriminator(

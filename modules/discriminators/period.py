@@ -9,9 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from modules.commons import get_padding
-from modules.discriminators.norms import norm_layer
-
-LRELU_SLOPE = 0.1
+from modules.discriminators.norms import conv_stack, norm_layer
 
 
 class DiscriminatorP(nn.Module):
@@ -51,10 +49,4 @@ class DiscriminatorP(nn.Module):
             x = F.pad(x, (0, n_pad), "reflect")
             length += n_pad
         x = x.view(batch, channels, length // self.period, self.period)
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+        return conv_stack(self.convs, self.conv_post, x)

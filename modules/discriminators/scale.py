@@ -5,12 +5,9 @@ from __future__ import annotations
 from typing import List, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from modules.discriminators.norms import norm_layer
-
-LRELU_SLOPE = 0.1
+from modules.discriminators.norms import conv_stack, norm_layer
 
 # (in, out, kernel, stride, groups, padding) of the HiFi-GAN / VITS layout.
 _LAYERS = (
@@ -35,10 +32,4 @@ class DiscriminatorS(nn.Module):
         self.conv_post = norm_layer(nn.Conv1d(1024, 1, 3, 1, padding=1), use_spectral_norm)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+        return conv_stack(self.convs, self.conv_post, x)

@@ -11,13 +11,10 @@ from __future__ import annotations
 from typing import List, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from modules.discriminators.norms import norm_layer
+from modules.discriminators.norms import conv_stack, norm_layer
 from processors.spectrogram import Spectrogram
-
-LRELU_SLOPE = 0.1
 
 
 class DiscriminatorR(nn.Module):
@@ -49,10 +46,4 @@ class DiscriminatorR(nn.Module):
             raise ValueError(f"DiscriminatorR: signal of {y.size(-1)} samples is shorter than n_fft {self.n_fft}")
         spec = self.spec_transform(y)  # (B, F, frames) complex
         x = torch.stack([spec.real, spec.imag], dim=1).transpose(2, 3)  # (B, 2, frames, F)
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+        return conv_stack(self.convs, self.conv_post, x)

@@ -52,33 +52,8 @@ EOF2
 )"
 
 . "$repo_root/egs/utils/parse_options.sh"
-[ ${#positional_args[@]} -eq 0 ] || die "unexpected argument '${positional_args[0]}' (options look like --name value)"
-check_stage_range 0 4
-case "$dataset" in
-    mini | ljspeech | vctk | libritts | custom) ;;
-    *) die "--dataset must be one of mini, ljspeech, vctk, libritts, custom (got '$dataset')" ;;
-esac
-case "$ngpu$seed$synthetic_speakers" in
-    *[!0-9]*) die "--ngpu, --seed and --synthetic_speakers take non-negative integers" ;;
-esac
-
-abspath() {
-    case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "${1#./}" ;; esac
-}
-exp_dir="$(abspath "${exp_dir:-exp/${vocoder_name}_$dataset}")"
-[ -z "$data_dir" ] || data_dir="$(abspath "$data_dir")"
-if [ -z "$data_dir" ] && [ -f "$exp_dir/recipe_settings" ]; then
-    data_dir="$(sed -n 's/^data_dir=//p' "$exp_dir/recipe_settings")"
-fi
-if [ -z "$data_dir" ]; then
-    case "$dataset" in
-        mini) data_dir="$repo_root/egs/mini/corpus" ;;
-        custom) die "--dataset custom needs --data_dir (a folder of audio files)" ;;
-        *) data_dir="$exp_dir/downloads" ;;
-    esac
-fi
-mkdir -p "$exp_dir"
-printf 'dataset=%s\ndata_dir=%s\n' "$dataset" "$data_dir" >"$exp_dir/recipe_settings"
+. "$repo_root/egs/utils/corpus_setup.sh"
+setup_corpus_recipe 0 4 "${vocoder_name}_$dataset"
 configs="$repo_root/models/vocoders/gan/configs"
 case "$dataset:$vocoder_name" in
     mini:*) default_config="$configs/${vocoder_name}_tiny.json5" ;;

@@ -8,8 +8,6 @@ Format written by jaywalnut310/vits ``utils.save_checkpoint``: ``{'model': state
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -17,6 +15,7 @@ import torch
 from torch import nn
 
 from models.tts.hierspeechpp.checkpoint import load_state_dict_strict, read_official_state_dict
+from models.tts.hierspeechpp.checkpoint import save_official_checkpoint as write_official_checkpoint
 from models.tts.vits.config import VITSConfig, from_official_config
 from models.tts.vits.model import VITS
 from modules.discriminators import CombinedDiscriminator, vits_discriminator
@@ -52,22 +51,7 @@ def save_official_checkpoint(
 
     A model whose weight norm was folded has no ``weight_g``/``weight_v`` and is refused.
     """
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    if not any(k.endswith(".weight_g") for k in state):
-        raise ValueError("save_official_checkpoint: weight norm is folded; the official format needs weight_g/v")
-    obj = {
-        "model": state,
-        "iteration": int(iteration),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "learning_rate": float(learning_rate),
-    }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ckpt-", suffix=".pth")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_official_checkpoint(
+        model, path, wrap=True, iteration=int(iteration),
+        optimizer=optimizer.state_dict() if optimizer is not None else None, learning_rate=float(learning_rate),
+    )

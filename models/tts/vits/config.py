@@ -9,6 +9,7 @@ the official ``model`` block, plus the sizes the official code passes positional
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Mapping, Optional
@@ -61,10 +62,7 @@ class VITSConfig:
 
     @property
     def hop_length(self) -> int:
-        hop = 1
-        for rate in self.upsample_rates:
-            hop *= rate
-        return hop
+        return math.prod(self.upsample_rates)
 
 
 @dataclass

@@ -8,6 +8,7 @@ multi-scale (MSD) and/or multi-resolution STFT (MS-STFT) discriminators of modul
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import List, Literal, Optional
 
@@ -27,10 +28,7 @@ class GeneratorConfig:
 
     @property
     def hop_length(self) -> int:
-        hop = 1
-        for rate in self.upsample_rates:
-            hop *= rate
-        return hop
+        return math.prod(self.upsample_rates)
 
 
 @dataclass
