@@ -19,8 +19,9 @@ export PYTHONPATH="$repo_root${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONIOENCODING=UTF-8
 # transformers prints a per-key load report for every truncated SSL model (layers we deliberately skip).
 export TRANSFORMERS_VERBOSITY="${TRANSFORMERS_VERBOSITY:-error}"
-# Keep the shared CPU machine usable and runs reproducible; users with many cores raise it.
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+# One intra-op thread by default: the tiny CPU models gain nothing from more, and on a busy machine OpenMP
+# spin-waiting multiplies CPU time. Parallel work uses processes (--nj). Raise it for big CPU-only runs.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 
 # Run a Python module from the repository root: py_module bins.evaluate --flag ...
 py_module() {

@@ -7,6 +7,7 @@ seconds; the model stages are exercised end to end in ``test_recipe_pipeline.py`
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import stat
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 
 from tests.helpers import MINI_CORPUS, REPO_ROOT
 
@@ -68,15 +70,25 @@ def test_stage_range_markers_rerun_and_force(tmp_path):
     assert out.returncode == 0, out.stderr
     assert markers(exp) == ["stage0.data.done"], "only the asked stage may run"
     assert not (exp / "manifests").exists()
-    merged = exp / "data" / "mini_corpus" / "manifest.csv"
-    rows = list(csv.DictReader(merged.open()))
-    real = list(csv.DictReader((MINI_CORPUS / "manifest.csv").open()))
-    synthetic = [r for r in rows if r["source"].startswith("synthetic_")]
+    synthetic_csv = exp / "data" / "synthetic" / "manifest.csv"
     if shutil.which("espeak-ng") or shutil.which("flite"):
-        assert len(rows) == len(real) + 4 and len(synthetic) == 4
-        assert all("SYNTHETIC" in r["notes"] and r["speaker"].startswith("synth_") for r in synthetic)
-        assert all((merged.parent / r["path"]).is_file() for r in rows)
+        synthetic = list(csv.DictReader(synthetic_csv.open()))
+        assert len(synthetic) == 4 and len({r["speaker"] for r in synthetic}) == 1
+        assert all(r["source"].startswith("synthetic_") and "SYNTHETIC" in r["notes"] for r in synthetic)
+        assert all(sf.info(str(synthetic_csv.parent / r["path"])).frames > 0 for r in synthetic)
         assert "SYNTHETIC" in out.stderr, "the synthetic top-up must be announced"
+
+        # Stage 1 alone: seeded splits of the real clips; the synthetic speaker only ever trains.
+        out = run_recipe("--dataset", "mini", "--exp_dir", str(exp), "--stage", "1", "--stop_stage", "1",
+                         cwd=tmp_path)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert markers(exp) == ["stage0.data.done", "stage1.manifests.done"]
+        splits = {s: [json.loads(l) for l in (exp / "manifests" / f"{s}.jsonl").read_text().splitlines()]
+                  for s in ("train", "valid", "test")}  # fmt: skip
+        real = list(csv.DictReader((MINI_CORPUS / "manifest.csv").open()))
+        assert sum(len(v) for v in splits.values()) == len(real) + 4
+        assert sum(r["speaker"].startswith("synth_") for r in splits["train"]) == 4
+        assert not any(r["speaker"].startswith("synth_") for s in ("valid", "test") for r in splits[s])
     first = (exp / ".done" / "stage0.data.done").read_text()
 
     again = run_recipe("--dataset", "mini", "--exp_dir", str(exp), "--stop_stage", "0", cwd=tmp_path)
@@ -87,9 +99,8 @@ def test_stage_range_markers_rerun_and_force(tmp_path):
     forced = run_recipe("--dataset", "mini", "--exp_dir", str(exp), "--stop_stage", "0", "--force",
                         "--synthetic_speakers", "0", cwd=tmp_path)  # fmt: skip
     assert forced.returncode == 0, forced.stderr
-    assert "stage 0 (data): start" in forced.stderr
-    rows = list(csv.DictReader(merged.open()))
-    assert len(rows) == len(real), "--synthetic_speakers 0 leaves only the real clips"
+    assert "stage 0 (data): start" in forced.stderr and "stage 1" not in forced.stderr
+    assert not synthetic_csv.exists(), "--synthetic_speakers 0 leaves only the real clips"
 
 
 def test_exp_dir_bound_to_one_corpus(tmp_path):

@@ -30,11 +30,12 @@ extract_args=""
 synth_args=""
 ttv_args=""
 sr_args=""
-infer_args=""
+vc_args=""
+tts_args=""
 eval_args=""
 recipe_options="stage stop_stage dataset data_dir exp_dir ngpu nj seed config ttv_config sr_config ssl_model
 sr_train sr_weights synthetic_speakers download force prepare_args extract_args synth_args ttv_args sr_args
-infer_args eval_args"
+vc_args tts_args eval_args"
 
 help_message="$(cat <<EOF
 Usage: $0 [options]      (HierSpeech++: data, features, training, TTS/VC, 48 kHz SR, evaluation)
@@ -76,7 +77,9 @@ Forwarding options to the Python CLIs:
                              e.g. --train.max_steps 20 --train.batch_size 4
   --synth_args "..."         extra arguments for stage 3's bins/train.py (e.g. "model.hidden_channels=64")
   --ttv_args "..." --sr_args "..."   the same for stages 4 and 5
-  --prepare_args "..." --extract_args "..." --infer_args "..." --eval_args "..."   stages 1, 2, 6, 7
+  --prepare_args "..." --extract_args "..."   stage 1 (preparer key=value) and 2 (bins/extract_features.py)
+  --vc_args "..." --tts_args "..."   stage 6: the VC and the TTS command lines (bins/infer.py)
+  --eval_args "..."          stage 7 (bins/evaluate.py), e.g. "--asr whisper --asr_model DIR"
 Any other option is rejected. Environment: ECHELON_PYTHON picks the interpreter [.venv/bin/python].
 
 Example: $0 --dataset custom --data_dir /path/to/wavs --stage 0 --stop_stage 3 --train.max_steps 2000
@@ -84,49 +87,16 @@ EOF
 )"
 
 . "$repo_root/egs/utils/parse_options.sh"
-[ ${#positional_args[@]} -eq 0 ] || die "unexpected argument '${positional_args[0]}' (options look like --name value)"
-check_stage_range 0 7
-case "$dataset" in
-    mini | ljspeech | vctk | libritts | custom) ;;
-    *) die "--dataset must be one of mini, ljspeech, vctk, libritts, custom (got '$dataset')" ;;
-esac
-case "$ngpu$nj$seed$synthetic_speakers" in
-    *[!0-9]*) die "--ngpu, --nj, --seed and --synthetic_speakers take non-negative integers" ;;
-esac
-[ "$nj" -ge 1 ] || die "--nj must be at least 1"
+. "$repo_root/egs/utils/corpus_setup.sh"
+# Checks the shared options, makes paths absolute, binds EXP_DIR to one corpus (EXP_DIR/recipe_settings; later
+# stages need not repeat --data_dir) and picks the default corpus location.
+setup_corpus_recipe 0 7 "hierspeechpp_$dataset"
+case "$nj" in *[!0-9]* | "" | 0) die "--nj takes a positive integer (got '$nj')" ;; esac
 case "$sr_train" in auto) [ "$dataset" = mini ] && sr_train=true || sr_train=false ;; true | false) ;;
     *) die "--sr_train takes auto, true or false (got '$sr_train')" ;;
 esac
 case "$sr_weights" in released | trained) ;; *) die "--sr_weights takes released or trained (got '$sr_weights')" ;; esac
 
-abspath() { # absolute path of $1 (which need not exist), relative to the current directory
-    case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "${1#./}" ;; esac
-}
-exp_dir="$(abspath "${exp_dir:-exp/hierspeechpp_$dataset}")"
-[ -z "$data_dir" ] || data_dir="$(abspath "$data_dir")"
-
-# An experiment directory belongs to one corpus: refuse to mix features or models of two. Later stages need not
-# repeat --data_dir: it is read back from EXP_DIR/recipe_settings.
-if [ -f "$exp_dir/recipe_settings" ]; then
-    prev_dataset="$(sed -n 's/^dataset=//p' "$exp_dir/recipe_settings")"
-    prev_data_dir="$(sed -n 's/^data_dir=//p' "$exp_dir/recipe_settings")"
-    if [ "$force" != true ]; then
-        [ "$prev_dataset" = "$dataset" ] ||
-            die "$exp_dir holds dataset '$prev_dataset', not '$dataset': use another --exp_dir (or --force)"
-        [ -z "$data_dir" ] || [ "$data_dir" = "$prev_data_dir" ] ||
-            die "$exp_dir was prepared from $prev_data_dir, not $data_dir: use another --exp_dir (or --force)"
-    fi
-    [ -n "$data_dir" ] || data_dir="$prev_data_dir"
-fi
-if [ -z "$data_dir" ]; then
-    case "$dataset" in
-        mini) data_dir="$repo_root/egs/mini/corpus" ;;
-        custom) die "--dataset custom needs --data_dir (a folder of audio files, optionally with transcripts)" ;;
-        *) data_dir="$exp_dir/downloads" ;;
-    esac
-fi
-mkdir -p "$exp_dir"
-printf 'dataset=%s\ndata_dir=%s\n' "$dataset" "$data_dir" >"$exp_dir/recipe_settings"
 tiny=""
 [ "$dataset" = mini ] && tiny="_tiny"
 config="$(abspath "${config:-$recipe_dir/conf/synth$tiny.json5}")"
@@ -139,7 +109,8 @@ read -r -a extract_extra <<<"$extract_args"
 read -r -a synth_extra <<<"$synth_args"
 read -r -a ttv_extra <<<"$ttv_args"
 read -r -a sr_extra <<<"$sr_args"
-read -r -a infer_extra <<<"$infer_args"
+read -r -a vc_extra <<<"$vc_args"
+read -r -a tts_extra <<<"$tts_args"
 read -r -a eval_extra <<<"$eval_args"
 
 manifests="$exp_dir/manifests"

@@ -213,9 +213,10 @@ stage_train_ttv() {
     rm -f "$exp_dir/ttv/SKIPPED"
     require_python_module models.ttv.hierspeechpp_ttv.trainer "the Text-to-Vec trainer"
     resolve_ssl
+    # TTV reads precomputed SSL/F0 features only (stage 2), so it needs the SSL width but not the model.
     train_model ttv "$ttv_config" "data.train_manifest=$manifests/train.jsonl" \
-        "data.valid_manifest=$manifests/valid.jsonl" "data.features_dir=$features" "data.ssl.model=$ssl_path" \
-        "data.ssl.layer=$ssl_layer" "model.ssl_channels=$ssl_dim" ${ttv_extra[@]+"${ttv_extra[@]}"}
+        "data.valid_manifest=$manifests/valid.jsonl" "data.features_dir=$features" "model.ssl_channels=$ssl_dim" \
+        ${ttv_extra[@]+"${ttv_extra[@]}"}
 }
 
 released_sr48k() {
@@ -242,12 +243,48 @@ sr_checkpoint() { # the SpeechSR used for 48 kHz output
     fi
 }
 
-# stage_tts JOBS OUT DEVICE: the TTS pipeline over the job list -> OUT/tts (16 kHz, named by id) and OUT/tts48k.
+# stage_tts JOBS OUT DEVICE: the TTS pipeline over the job list -> OUT/tts/<id>.wav (16 kHz, evaluated) and
+# OUT/tts48k/<id>_48k.wav (SpeechSR). The TTS command line takes one prompt per call, so it runs once per job.
 stage_tts() {
+    local jobs="$1" out="$2" device="$3" work="$2/tts_work" id prompt
     require_python_module models.ttv.hierspeechpp_ttv.inference "the HierSpeech++ TTS pipeline (TTV inference)"
     require_command espeak-ng "phonemising the TTS texts"
     [ -d "$exp_dir/ttv/checkpoints" ] || die "no trained TTV in $exp_dir/ttv: run stage 4 first"
-    die "the TTS pipeline's command line is not wired into this recipe yet"
+    rm -rf "$out/tts" "$out/tts48k" "$work"
+    mkdir -p "$out/tts" "$work"
+    # One text file per job (a text starting with '-' must not look like an option).
+    "$python" - "$jobs" "$work" >"$work/jobs.tsv" <<'PY'
+import json, sys
+from pathlib import Path
+
+for line in open(sys.argv[1], encoding="utf-8"):
+    if line.strip():
+        job = json.loads(line)
+        (Path(sys.argv[2]) / f"{job['id']}.txt").write_text(job["text"] + "\n", encoding="utf-8")
+        print(f"{job['id']}\t{job['prompt']}")
+PY
+    while IFS=$'\t' read -r id prompt; do
+        py_module bins.infer --ckpt_dir "$exp_dir/ttv" --synthesizer "$exp_dir/synth" --prompt "$prompt" \
+            --text_file "$work/$id.txt" --output_dir "$work/$id" --seed "$seed" --device "$device" \
+            ${tts_extra[@]+"${tts_extra[@]}"} </dev/null
+        [ -f "$work/$id/tts_0000.wav" ] || die "TTS wrote nothing for $id (see $work/$id/bad_items.tsv)"
+        mv -f "$work/$id/tts_0000.wav" "$out/tts/$id.wav"
+    done <"$work/jobs.tsv"
+    rm -rf "$work"
+    sr_upsample "$out/tts48k" "$device" "$out/tts"/*.wav
+}
+
+# sr_upsample OUT_DIR DEVICE WAV...: 16 kHz -> 48 kHz with the released SpeechSR (or the trained one).
+sr_upsample() {
+    local dest="$1" device="$2"
+    shift 2
+    if [ "$sr_weights" = trained ]; then
+        py_module bins.infer --ckpt_dir "$(sr_checkpoint)" --device "$device" --inputs "$@" --output_dir "$dest" \
+            --target_rate 48000
+    else
+        py_module bins.infer --model_type speechsr --device "$device" --inputs "$@" --output_dir "$dest" \
+            --target_rate 48000
+    fi
 }
 
 stage_inference() {
@@ -261,7 +298,7 @@ stage_inference() {
     # Voice conversion: each test utterance into another (real) speaker's voice; 16 kHz, named <src>_to_<prompt>.
     rm -rf "$out/vc"
     py_module bins.infer --ckpt_dir "$exp_dir/synth" --device "$device" --pairs "$lists/vc_pairs.tsv" \
-        --output_dir "$out/vc" --seed "$seed" ${infer_extra[@]+"${infer_extra[@]}"}
+        --output_dir "$out/vc" --seed "$seed" ${vc_extra[@]+"${vc_extra[@]}"}
 
     # Text-to-speech: text + another clip of the same speaker as the prompt -> TTV -> synthesizer (-> SpeechSR).
     if [ -f "$exp_dir/ttv/SKIPPED" ]; then
@@ -276,13 +313,7 @@ stage_inference() {
     rm -rf "$out/sr48k"
     if [ -s "$lists/sr_inputs.txt" ]; then
         sr_source="$(head -n 1 "$lists/sr_inputs.txt")"
-        if [ "$sr_weights" = trained ]; then
-            py_module bins.infer --ckpt_dir "$(sr_checkpoint)" --device "$device" --inputs "$sr_source" \
-                --output_dir "$out/sr48k" --target_rate 48000
-        else
-            py_module bins.infer --model_type speechsr --device "$device" --inputs "$sr_source" \
-                --output_dir "$out/sr48k" --target_rate 48000
-        fi
+        sr_upsample "$out/sr48k" "$device" "$sr_source"
         log "48 kHz SpeechSR output of the real clip $sr_source: $(ls "$out/sr48k"/*.wav)"
     else
         log "no real 16 kHz+ clip in the test split to upsample"
