@@ -50,8 +50,8 @@ def custom_run(tmp_path_factory):
     corpus, _ = make_unseen_corpus(base / "corpus")
     exp = base / "exp"
     out = run_recipe("--dataset", "custom", "--data_dir", str(corpus), "--exp_dir", str(exp), "--stage", "0",
-                     "--stop_stage", "3", "--nj", "1", "--ngpu", "0", "--ssl_model", "random", *TINY_TRAIN,
-                     cwd=base, timeout=900)  # fmt: skip
+                     "--stop_stage", "7", "--nj", "1", "--ngpu", "0", "--ssl_model", "random", *TINY_TRAIN,
+                     "--eval_args", "--no_plots", cwd=base, timeout=900)  # fmt: skip
     return corpus, exp, out
 
 
@@ -62,7 +62,9 @@ def read_jsonl(path: Path) -> list[dict]:
 def test_custom_corpus_manifests_and_features(custom_run):
     corpus, exp, out = custom_run
     assert out.returncode == 0, out.stderr[-3000:]
-    assert markers(exp) == ["stage0.data.done", "stage1.manifests.done", "stage2.features.done", "stage3.synth.done"]
+    assert markers(exp) == ["stage0.data.done", "stage1.manifests.done", "stage2.features.done", "stage3.synth.done",
+                            "stage4.ttv.done", "stage5.speechsr.done", "stage6.inference.done",
+                            "stage7.evaluation.done"]  # fmt: skip
     rows = [r for split in ("train", "valid", "test") for r in read_jsonl(exp / "manifests" / f"{split}.jsonl")]
     audio = sorted(p for p in corpus.rglob("*") if p.suffix in (".flac", ".wav"))
     assert sorted(Path(r["path"]).name for r in rows) == sorted(p.name for p in audio), "every clip, once"
@@ -102,3 +104,32 @@ def test_rerun_skips_finished_stages_and_resumes(custom_run):
     assert "stage 2 (features)" not in resumed.stderr, "only the asked stage runs"
     steps = [r["step"] for r in read_jsonl(exp / "synth" / "train_log.jsonl") if r.get("split") == "train"]
     assert steps == [1, 2], f"training restarted instead of resuming: {steps}"
+
+
+def test_no_transcripts_means_vc_only_then_sr_and_evaluation(custom_run):
+    corpus, exp, out = custom_run
+    assert out.returncode == 0, out.stderr[-3000:]
+    # No transcripts: TTV and TTS are skipped, and the recipe says so.
+    assert (exp / "ttv" / "SKIPPED").is_file() and "TTV is NOT trained" in out.stderr
+    assert not (exp / "infer" / "tts").exists()
+    # VC: one 16 kHz output per test utterance, named as the evaluation list says, as long as its source.
+    jobs = read_jsonl(exp / "infer" / "lists" / "vc.jsonl")
+    test_ids = {r["id"] for r in read_jsonl(exp / "manifests" / "test.jsonl")}
+    assert {j["source_id"] for j in jobs} == test_ids
+    for job in jobs:
+        wav, rate = sf.read(exp / "infer" / "vc" / f"{job['id']}.wav")
+        assert rate == 16000 and abs(len(wav) - int(sf.info(job["path"]).duration * 16000)) <= 320
+        assert Path(job["prompt"]).parent.name != Path(job["path"]).parent.name, "VC targets another speaker"
+    # 48 kHz: a real clip through the released SpeechSR, three times the 16 kHz length.
+    (source,) = (exp / "infer" / "lists" / "sr_inputs.txt").read_text().split()
+    (upsampled,) = sorted((exp / "infer" / "sr48k").glob("*.wav"))
+    info = sf.info(str(upsampled))
+    assert info.samplerate == 48000
+    assert abs(info.frames - 3 * int(round(sf.info(source).duration * 16000))) <= 3
+    # Evaluation: the results table holds the VC row with speaker similarity and F0 columns.
+    results = (exp / "eval" / "results.md").read_text()
+    assert "hierspeechpp_vc" in results and "sim" in results.lower() and "f0" in results.lower()
+    assert "randomly initialised" in results, "the table must say its SSL features were random"
+    rows = (exp / "eval" / "vc" / "per_utterance.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(jobs)
+    assert str(exp / "eval" / "results.md") in out.stdout, "the recipe ends by saying where the table is"

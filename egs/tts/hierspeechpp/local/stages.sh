@@ -1,143 +1,10 @@
 # shellcheck shell=bash
 # The stages of egs/tts/hierspeechpp/run.sh (sourced by it; uses its variables). Each stage_* function runs in a
-# subshell with errexit on (egs/utils/stage.sh) and only wraps Python CLIs.
+# subshell with errexit on (egs/utils/stage.sh) and only wraps Python CLIs. Stages 0-1 and the training launcher
+# are shared with the other corpus recipes (egs/utils/data_stages.sh).
 
-# Bash 3.2-safe expansion of a possibly empty array ("${arr[@]}" fails there under set -u):
-#     ${arr[@]+"${arr[@]}"}
+. "$repo_root/egs/utils/data_stages.sh"
 
-# ------------------------------------------------------------------------------------------------ stage 0
-# Where the corpus root of a public dataset lies under data_dir, or nothing when it is absent.
-corpus_root() {
-    local candidate
-    case "$dataset" in
-        ljspeech)
-            for candidate in "$data_dir" "$data_dir/LJSpeech-1.1"; do
-                [ -f "$candidate/metadata.csv" ] && { printf '%s' "$candidate"; return 0; }
-            done ;;
-        vctk)
-            for candidate in "$data_dir" "$data_dir/VCTK-Corpus-0.92" "$data_dir/VCTK-Corpus"; do
-                [ -d "$candidate/txt" ] && { [ -d "$candidate/wav48_silence_trimmed" ] || [ -d "$candidate/wav48" ]; } &&
-                    { printf '%s' "$candidate"; return 0; }
-            done ;;
-        libritts)
-            for candidate in "$data_dir" "$data_dir/LibriTTS"; do
-                [ -d "$candidate/train-clean-100" ] && { printf '%s' "$candidate"; return 0; }
-            done ;;
-    esac
-    return 0
-}
-
-expected_layout() {
-    case "$dataset" in
-        ljspeech) echo "$data_dir/LJSpeech-1.1/metadata.csv (or $data_dir/metadata.csv)" ;;
-        vctk) echo "$data_dir/VCTK-Corpus-0.92/{txt,wav48_silence_trimmed} (or directly under $data_dir)" ;;
-        libritts) echo "$data_dir/LibriTTS/{train-clean-100,dev-clean,test-clean} (or directly under $data_dir)" ;;
-    esac
-}
-
-stage_data() {
-    local root url count synth_dir rc
-    mkdir -p "$exp_dir/data"
-    case "$dataset" in
-        mini)
-            [ -f "$data_dir/manifest.csv" ] ||
-                die "mini corpus not found: $data_dir/manifest.csv does not exist (--data_dir should be egs/mini/corpus)"
-            synth_dir="$exp_dir/data/synthetic"
-            if [ "$synthetic_speakers" -gt 0 ]; then
-                set +e
-                "$python" "$repo_root/egs/mini/local/make_synthetic_speakers.py" --out_dir "$synth_dir" \
-                    --num_speakers "$synthetic_speakers" --num_sentences 4
-                rc=$?
-                set -e
-                case "$rc" in
-                    0) announce "the mini corpus is topped up with $synthetic_speakers SYNTHETIC (espeak-ng/flite) speakers," \
-                        "labelled 'synthetic' in $synth_dir/manifest.csv; --synthetic_speakers 0 turns this off" ;;
-                    3) log "no espeak-ng or flite installed: only the real mini corpus is used" ;;
-                    *) die "could not make the synthetic speakers (exit $rc); --synthetic_speakers 0 skips them" ;;
-                esac
-            else
-                rm -rf "$synth_dir"
-            fi ;;
-        ljspeech | vctk | libritts)
-            root="$(corpus_root)"
-            if [ -z "$root" ]; then
-                [ "$download" = true ] || die "$dataset not found: expected $(expected_layout); --download is false"
-                log "$dataset not found under $data_dir: downloading it (public URLs of processors/data/download.py)"
-                "$python" - "$dataset" "$data_dir" <<'PY' ||
-import sys
-from pathlib import Path
-
-from processors.data.download import CORPUS_URLS, DownloadError, fetch_and_extract
-
-try:
-    for url in CORPUS_URLS[sys.argv[1]]:
-        fetch_and_extract(url, Path(sys.argv[2]))
-except DownloadError as err:
-    sys.exit(str(err))
-PY
-                    die "$dataset not found: expected $(expected_layout), and the download failed (no network?):" \
-                        "download it elsewhere and pass --data_dir"
-                root="$(corpus_root)"
-                [ -n "$root" ] || die "downloaded $dataset but found no $(expected_layout)"
-            fi
-            log "$dataset corpus: $root" ;;
-        custom)
-            [ -d "$data_dir" ] || die "custom corpus not found: $data_dir is not a directory"
-            count="$(find "$data_dir" -type f \( -iname '*.wav' -o -iname '*.flac' -o -iname '*.mp3' -o -iname '*.ogg' \) |
-                wc -l | tr -d ' ')"
-            [ "$count" -gt 0 ] || die "custom corpus $data_dir has no audio files (.wav/.flac/.mp3/.ogg)"
-            log "custom corpus: $count audio files under $data_dir" ;;
-    esac
-}
-
-# ------------------------------------------------------------------------------------------------ stage 1
-preparer_name() {
-    case "$dataset" in custom) echo folder ;; *) echo "$dataset" ;; esac
-}
-
-# run_preparer NAME DATA_DIR OUT_DIR [key=value ...]: the registered preparer (processors/data/preparers.py)
-# writes OUT_DIR/{train,valid,test}.jsonl with a split seeded by --seed; key=value are its keyword arguments.
-run_preparer() {
-    "$python" - "$seed" "$@" <<'PY'
-import sys
-
-import json5
-
-from processors.data.preparers import PreparerError
-from utils.registry import get
-
-seed, name, data_dir, out_dir, *extra = sys.argv[1:]
-options = {"seed": int(seed)}
-for item in extra:
-    key, sep, value = item.partition("=")
-    if not sep:
-        sys.exit(f"--prepare_args: expected key=value, got {item!r}")
-    try:
-        options[key] = json5.loads(value)
-    except ValueError:
-        options[key] = value  # a plain word or a path
-try:
-    get("preparer", name)(data_dir, out_dir, **options)
-except (PreparerError, ValueError, TypeError) as err:
-    sys.exit(f"preparer {name}: {err}")
-PY
-}
-
-stage_manifests() {
-    local split
-    require_python_module processors.data.preparers "the dataset preparers"
-    run_preparer "$(preparer_name)" "$data_dir" "$manifests" ${prepare_extra[@]+"${prepare_extra[@]}"}
-    if [ "$dataset" = mini ] && [ -f "$exp_dir/data/synthetic/manifest.csv" ]; then
-        # Synthetic speakers only ever train: valid/test, and so every metric, stay real speech.
-        run_preparer mini "$exp_dir/data/synthetic" "$manifests/synthetic" valid=0 test=0
-        cat "$manifests/synthetic/train.jsonl" >>"$manifests/train.jsonl"
-        log "added $(wc -l <"$manifests/synthetic/train.jsonl" | tr -d ' ') SYNTHETIC clips to the train split only"
-    fi
-    for split in train valid test; do
-        [ -s "$manifests/$split.jsonl" ] || die "stage 1 wrote no $manifests/$split.jsonl"
-    done
-    log "manifests: $(for split in train valid test; do printf '%s %s  ' "$split" "$(wc -l <"$manifests/$split.jsonl" | tr -d ' ')"; done)"
-}
 # ------------------------------------------------------------------------------------------------ stage 2
 # Resolve the SSL model once per experiment (EXP_DIR/ssl/ssl.json) and load it into ssl_path/ssl_layer/ssl_dim.
 resolve_ssl() {
@@ -156,19 +23,25 @@ resolve_ssl() {
 import json, sys
 r = json.load(open(sys.argv[1]))
 print("\t".join([r["model"], str(r["layer"]), str(r["dim"]), str(r["random"]).lower(), r.get("why", "")]))' "$record")
-    if [ "$ssl_random" = true ]; then
-        announce "SSL features come from a small RANDOMLY INITIALISED wav2vec 2.0 ($ssl_path), NOT from" \
-            "facebook/mms-300m ($ssl_why). The pipeline runs end to end, but models trained on these features" \
-            "cannot produce intelligible speech; pass --ssl_model facebook/mms-300m (or a local copy) for real results."
+    if [ "$ssl_random" = true ] && [ "${1:-}" = announce ]; then
+        announce_random_ssl
+    elif [ "$ssl_random" = true ]; then
+        log "SSL model: RANDOMLY INITIALISED wav2vec 2.0 ($ssl_path), not facebook/mms-300m"
     else
         log "SSL model: $ssl_path, layer $ssl_layer, $ssl_dim-dim ($ssl_why)"
     fi
 }
 
+announce_random_ssl() {
+    announce "SSL features come from a small RANDOMLY INITIALISED wav2vec 2.0 ($ssl_path), NOT from" \
+        "facebook/mms-300m ($ssl_why). The pipeline runs end to end, but models trained on these features" \
+        "cannot produce intelligible speech; pass --ssl_model facebook/mms-300m (or a local copy) for real results."
+}
+
 stage_features() {
     local device
     require_python_module bins.extract_features "the feature-extraction CLI"
-    resolve_ssl
+    resolve_ssl announce
     device="$(infer_device "$ngpu")"
     # One call for all splits: the SSL model loads once; finished items are skipped on a rerun.
     py_module bins.extract_features --manifest "$manifests/train.jsonl" --manifest "$manifests/valid.jsonl" \
@@ -178,17 +51,6 @@ stage_features() {
 }
 
 # ------------------------------------------------------------------------------------------------ stages 3-5
-# Train with bins/train.py; resumes when EXP_DIR/<name>/checkpoints exists (an interrupted or --force rerun).
-train_model() {
-    local name="$1" cfg="$2"
-    shift 2
-    local resume=()
-    [ -f "$cfg" ] || die "config not found: $cfg"
-    [ -d "$exp_dir/$name/checkpoints" ] && resume=(--resume) && log "$name: resuming from $exp_dir/$name/checkpoints"
-    py_train "$ngpu" --config "$cfg" --exp_dir "$exp_dir/$name" ${resume[@]+"${resume[@]}"} "train.seed=$seed" "$@" \
-        ${config_overrides[@]+"${config_overrides[@]}"}
-}
-
 stage_train_synth() {
     require_python_module models.tts.hierspeechpp.trainer "the HierSpeech++ synthesizer trainer"
     resolve_ssl
@@ -381,6 +243,10 @@ print_summary() {
     if [ -f "$exp_dir/eval/results.md" ]; then
         printf '  table:        %s\n\n' "$exp_dir/eval/results.md"
         cat "$exp_dir/eval/results.md"
+    fi
+    if [ "$(ssl_is_random)" = true ]; then
+        announce "this experiment's SSL features came from a RANDOMLY INITIALISED wav2vec 2.0 ($exp_dir/ssl/ssl.json):" \
+            "its audio and metrics show the pipeline working, not HierSpeech++ quality; use --ssl_model facebook/mms-300m."
     fi
     return 0
 }
