@@ -108,7 +108,7 @@ def build(out_dir: Path, num_speakers: int, num_sentences: int, engine: str) -> 
                 "path": rel.as_posix(), "source": f"synthetic_{engine}", "speaker": voice.name, "transcript": text,
                 "duration": round(info.frames / info.samplerate, 3), "sr": info.samplerate, "channels": info.channels,
                 "subtype": info.subtype,
-                "license": f"synthetic speech generated at prepare time by {engine}; text: Harvard sentences (public domain)",
+                "license": f"synthetic speech made at prepare time by {engine}; text: Harvard sentences (public domain)",
                 "notes": f"SYNTHETIC, not a human recording ({version}; {settings})",
                 "source_repo": "", "source_commit": "", "source_path": "",
             })  # fmt: skip

@@ -80,7 +80,8 @@ def build_lists(test: List[dict], pool: List[dict], seed: int, max_items: int | 
             continue
         target = rng.choice(targets)
         prompt = rng.choice(by_speaker[target])
-        vc.append({"id": f"{Path(row['path']).stem}_to_{Path(prompt['path']).stem}", "path": row["path"], "source_id": row["id"], "text": text,
+        name = f"{Path(row['path']).stem}_to_{Path(prompt['path']).stem}"  # the VC CLI's output name
+        vc.append({"id": name, "path": row["path"], "source_id": row["id"], "text": text,
                    "prompt": prompt["path"], "prompt_id": prompt["id"], "speaker": target})  # fmt: skip
     real = [r for r in test if not is_synthetic(r) and int(r.get("sample_rate", 16000)) >= 16000]
     real.sort(key=lambda r: (float(r.get("duration", 0.0)), r["id"]))  # the shortest: SR at 48 kHz is the slow part
