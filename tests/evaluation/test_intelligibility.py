@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from evaluation.asr import ASRBackend, build_asr
-from evaluation.base import EvalItem, read_audio
+from evaluation.base import EvalItem, at_rate, read_audio
 from evaluation.intelligibility import WordErrorRate
 from tests.helpers import MINI_CORPUS
 
@@ -77,3 +77,13 @@ def test_unknown_backend_is_a_clear_error() -> None:
         build_asr("kaldi")
     with pytest.raises(ValueError, match="embedded model"):
         build_asr("pocketsphinx", model="some/model")
+
+
+def test_pocketsphinx_result_does_not_depend_on_decoding_order(pocketsphinx_wer: WordErrorRate) -> None:
+    wavs = []
+    for utt_id in ("LJ001-0002", "LJ001-0004"):
+        wav, sr = read_audio(MINI_CORPUS / "ljspeech" / f"{utt_id}.wav")
+        wavs.append(at_rate(wav, sr, 16000))
+    forward = pocketsphinx_wer.backend.transcribe(wavs)
+    backward = pocketsphinx_wer.backend.transcribe(wavs[::-1])[::-1]
+    assert forward == backward
