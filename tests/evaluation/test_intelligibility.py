@@ -79,11 +79,14 @@ def test_unknown_backend_is_a_clear_error() -> None:
         build_asr("pocketsphinx", model="some/model")
 
 
-def test_pocketsphinx_result_does_not_depend_on_decoding_order(pocketsphinx_wer: WordErrorRate) -> None:
+def test_pocketsphinx_result_does_not_depend_on_decoding_order() -> None:
+    from evaluation.asr import PocketSphinxASR
+
     wavs = []
-    for utt_id in ("LJ001-0002", "LJ001-0004"):
+    for utt_id in ("LJ001-0001", "LJ001-0002"):
         wav, sr = read_audio(MINI_CORPUS / "ljspeech" / f"{utt_id}.wav")
         wavs.append(at_rate(wav, sr, 16000))
-    forward = pocketsphinx_wer.backend.transcribe(wavs)
-    backward = pocketsphinx_wer.backend.transcribe(wavs[::-1])[::-1]
-    assert forward == backward
+    asr = PocketSphinxASR()
+    first = asr.transcribe(wavs[1:])[0]  # a fresh decoder
+    after_another = asr.transcribe(wavs)[1]  # the same clip after a 9.7 s utterance
+    assert after_another == first
