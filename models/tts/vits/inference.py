@@ -125,7 +125,8 @@ class VITSSynthesizer:
             for b, c in enumerate(chunk):
                 x[b, : len(c)] = c
             out = self.model.infer(x, lengths, sid=None if sid is None else sid.expand(len(chunk)),
-                                   noise_scale=noise_scale, length_scale=length_scale, noise_scale_w=noise_scale_w)
+                                   noise_scale=noise_scale, length_scale=length_scale, noise_scale_w=noise_scale_w,
+                                   decode_per_item=True)
             for b in range(len(chunk)):
                 wavs.append(out["wav"][b, 0, : int(out["lengths"][b])].float().cpu().numpy())
         return wavs

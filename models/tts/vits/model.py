@@ -189,6 +189,7 @@ class VITS(nn.Module):
         max_len: Optional[int] = None,
         noise: Optional[torch.Tensor] = None,
         duration_noise: Optional[torch.Tensor] = None,
+        decode_per_item: bool = False,
     ) -> Dict[str, torch.Tensor]:
         """Text -> waveform.
 
@@ -198,6 +199,8 @@ class VITS(nn.Module):
             noise_scale: prior sampling temperature; length_scale: > 1 slows down; noise_scale_w: SDP temperature.
             max_len: decode at most this many latent frames.
             noise: ``(B, C, Ty)`` standard normal for the prior sample; duration_noise: ``(B, 2, Tx)`` for the SDP.
+            decode_per_item: run the (unmasked) decoder on each item's own frames, so that a waveform does not
+                depend on the other items of the batch; False decodes the padded batch as the original does.
 
         Returns a dict: ``wav (B, 1, Ty * hop)``, ``lengths (B,)`` valid samples, ``attn (B, 1, Ty, Tx)``,
         ``y_mask``, ``z`` (flow output = decoder input before masking), ``z_p``, ``m_p``, ``logs_p``
@@ -222,13 +225,25 @@ class VITS(nn.Module):
             raise ValueError(f"infer: noise must be {tuple(m_p.shape)}, got {tuple(noise.shape)}")
         z_p = m_p + noise * torch.exp(logs_p) * noise_scale
         z = self.flow(z_p, y_mask, g=g, reverse=True)
-        wav = self.dec((z * y_mask)[:, :, :max_len], g=g)
-        lengths = y_lengths * self.hop_length if max_len is None else torch.clamp_max(y_lengths, max_len) * self.hop_length
+        frames = y_lengths if max_len is None else torch.clamp_max(y_lengths, max_len)
+        wav = self.decode((z * y_mask)[:, :, :max_len], g, frames if decode_per_item else None)
+        lengths = frames * self.hop_length
         return {
             "wav": wav, "lengths": lengths, "attn": attn, "y_mask": y_mask, "z": z, "z_p": z_p, "m_p": m_p,
             "logs_p": logs_p, "logw": logw, "w_ceil": w_ceil, "text_hidden": h, "m_p_text": m_p_text,
             "logs_p_text": logs_p_text,
         }  # fmt: skip
+
+    def decode(self, z: torch.Tensor, g: Optional[torch.Tensor], frames: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Latent ``(B, C, T)`` -> waveform ``(B, 1, T * hop)``; with ``frames (B,)`` each item is decoded alone
+        on its first ``frames[b]`` frames and zero-padded (no leakage from padding through the decoder)."""
+        if frames is None or z.size(0) == 1:
+            return self.dec(z, g=g)
+        wav = z.new_zeros(z.size(0), 1, z.size(2) * self.hop_length)
+        for b in range(z.size(0)):
+            n = int(frames[b])
+            wav[b:b + 1, :, : n * self.hop_length] = self.dec(z[b:b + 1, :, :n], g=None if g is None else g[b:b + 1])
+        return wav
 
     @torch.no_grad()
     def voice_conversion(

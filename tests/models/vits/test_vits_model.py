@@ -56,6 +56,9 @@ def test_infer_batch_equals_single_items_and_folding_keeps_numbers():
         torch.testing.assert_close(both["z"][b:b + 1, :, :frames], alone["z"], rtol=1e-4, atol=1e-5)
         if b == 0:
             torch.testing.assert_close(both["wav"][b:b + 1, :, :n], alone["wav"], rtol=1e-4, atol=1e-5)
+        per_item = model.infer(x, lengths, sid=sid, noise_scale=0.0, noise_scale_w=0.0, decode_per_item=True)
+        torch.testing.assert_close(per_item["wav"][b:b + 1, :, :n], alone["wav"], rtol=1e-4, atol=1e-5)
+        assert float(per_item["wav"][b, :, n:].abs().sum()) == 0.0
     ref = model.infer(x, lengths, sid=sid, noise_scale=0.0, noise_scale_w=0.0)["wav"]
     model.prepare_for_inference()
     torch.testing.assert_close(model.infer(x, lengths, sid=sid, noise_scale=0.0, noise_scale_w=0.0)["wav"], ref,

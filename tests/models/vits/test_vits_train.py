@@ -18,23 +18,22 @@ from utils.config import load_config, validate
 STEPS = 10
 
 
-def _vctk_manifest(tmp_path, per_speaker=1):
+def _manifest(tmp_path, folder="vctk", per_speaker=1):
     entries, counts = [], {}
     with open(MINI_CORPUS / "manifest.csv", encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
-            if not row["path"].startswith("vctk/") or counts.get(row["speaker"], 0) >= per_speaker:
+            if not row["path"].startswith(folder + "/") or counts.get(row["speaker"], 0) >= per_speaker:
                 continue
             counts[row["speaker"]] = counts.get(row["speaker"], 0) + 1
             entries.append(ManifestEntry(id=row["path"].replace("/", "_")[:-4], path=str(MINI_CORPUS / row["path"]),
                                          speaker=row["speaker"], text=row["transcript"],
                                          duration=float(row["duration"]), sample_rate=int(row["sr"])))
-    assert len(entries) == 4 * per_speaker
     return write_manifest(entries, tmp_path / "train.jsonl")
 
 
 @pytest.mark.slow
 def test_tiny_vits_trains_and_decodes(tmp_path):
-    manifest = _vctk_manifest(tmp_path)
+    manifest = _manifest(tmp_path)
     raw = load_config(REPO_ROOT / "models/tts/vits/configs/tiny.json5", [
         f"data.train_manifest={manifest}", f"train.max_steps={STEPS}", "train.log_every=1",
         "train.learning_rate=1e-3", "train.save_every=1000", f"data.valid_manifest={manifest}",
@@ -78,3 +77,24 @@ def test_tiny_vits_trains_and_decodes(tmp_path):
     vc_wav, _ = sf.read(out_dir / "p225_003_to_vctk_p227.wav")
     assert abs(len(vc_wav) - sf.info(source).frames) < 256
     assert "text_001" in (out_dir / "bad_items.tsv").read_text()
+
+
+@pytest.mark.slow
+def test_tiny_single_speaker_vits_trains_on_ljspeech(tmp_path):
+    manifest = _manifest(tmp_path, "ljspeech", per_speaker=4)
+    raw = load_config(REPO_ROOT / "models/tts/vits/configs/tiny.json5", [
+        f"data.train_manifest={manifest}", f"train.max_steps={STEPS}", "train.log_every=1",
+        "train.learning_rate=1e-3", "model.n_speakers=0", "data.speakers=[]", "data.sampling_rate=22050",
+    ])
+    cfg = validate(raw, VITSExperimentConfig)
+    torch.manual_seed(0)
+    trainer = VITSTrainer(cfg, tmp_path / "exp", cpu=True)
+    assert not hasattr(trainer.unwrap("generator"), "emb_g")
+    trainer.train()
+    mel = [rec["loss_mel"] for _, rec in sorted(read_log(tmp_path / "exp").items())]
+    assert len(mel) == STEPS and sum(mel[-3:]) < sum(mel[:3]), f"mel loss did not fall: {mel}"
+    out_dir = tmp_path / "out"
+    assert infer_main(["--ckpt_dir", str(tmp_path / "exp"), "--text", "Printing, in the only sense.",
+                       "--output_dir", str(out_dir)]) == 0
+    wav, sr = sf.read(out_dir / "text_000.wav")
+    assert sr == 22050 and len(wav) > 0
