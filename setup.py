@@ -26,7 +26,11 @@ setup(
     # torch is installed first and pinned by the Makefile (TORCH_SPEC); listed here without a version
     # so that pip never replaces the build a user chose (CPU, CUDA, ROCm).
     install_requires=["torch"] + requirements("requirements.txt"),
-    extras_require={"dev": requirements("requirements-dev.txt")},
+    extras_require={
+        "dev": requirements("requirements-dev.txt"),
+        # optional metrics: STOI (pure Python) and wide-band PESQ (builds a C extension)
+        "metrics": ["pystoi>=0.4", "pesq>=0.0.4"],
+    },
     entry_points={
         "console_scripts": [
             "echelon-preprocess=bins.preprocess:main",
