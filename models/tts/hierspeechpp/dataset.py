@@ -1,6 +1,6 @@
 """Training data for the HierSpeech++ synthesizer: audio crops, log-F0, SSL features (precomputed or not).
 
-One item is one utterance, cut to whole 50 Hz latent frames (hop 320 at 16 kHz) and, when longer than
+The manifest is read by :func:`processors.data.manifest.read_manifest`. One item is one utterance, cut to whole 50 Hz latent frames (hop 320 at 16 kHz) and, when longer than
 ``max_frames``, to a random window of ``max_frames`` frames (the full utterance only feeds the encoders; the
 generator sees a further ``segment_frames`` window picked in the trainer, as in VITS). Randomness (crop start,
 perturbation) depends only on ``(seed, epoch, index)``, so a resumed run draws exactly what an uninterrupted one
@@ -20,7 +20,6 @@ cover the whole utterance at the frame rates above (a few trailing frames of pad
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -29,35 +28,12 @@ import torch
 from torch.utils.data import Dataset
 
 from processors.audio import load_audio
+from processors.data.manifest import read_manifest
 from processors.perturb import PerturbConfig, perturb
 
 F0_PER_FRAME = 4  # F0 lives at 4x the latent frame rate (hop 80 vs 320)
 
 LogF0Fn = Callable[[np.ndarray], np.ndarray]
-
-
-def read_manifest(path: str | Path) -> List[Dict[str, Any]]:
-    """JSONL manifest rows (id, path, speaker, text, duration, sample_rate); paths relative to the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"manifest not found: {path}")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{number}: not valid JSON: {err}") from err
-        for key in ("id", "path"):
-            if key not in row:
-                raise ValueError(f"{path}:{number}: manifest row has no {key!r}")
-        audio = Path(row["path"])
-        row["path"] = str(audio if audio.is_absolute() else path.parent / audio)
-        rows.append(row)
-    if not rows:
-        raise ValueError(f"manifest {path} has no items")
-    return rows
 
 
 def _fit(x: np.ndarray, length: int) -> np.ndarray:
@@ -116,7 +92,7 @@ class HierSpeechTrainDataset(Dataset):
         """Approximate item lengths in frames from the manifest durations (for length-bucketed batches)."""
         frames = []
         for row in self.rows:
-            n = int(float(row.get("duration", 0.0)) * self.sample_rate) // self.hop_length
+            n = int(float(row.duration or 0.0) * self.sample_rate) // self.hop_length
             frames.append(min(n, self.max_frames) if self.max_frames else n)
         return frames
 
@@ -136,11 +112,11 @@ class HierSpeechTrainDataset(Dataset):
         if index in self._cache:
             return self._cache[index]
         row = self.rows[index]
-        item_id = str(row["id"])
-        audio = load_audio(row["path"], self.sample_rate)
+        item_id = row.id
+        audio = load_audio(row.path, self.sample_rate)
         frames = audio.shape[0] // self.hop_length
         if frames < self.min_frames:
-            raise ValueError(f"{row['path']}: {frames} frames, shorter than min_frames={self.min_frames}")
+            raise ValueError(f"{row.path}: {frames} frames, shorter than min_frames={self.min_frames}")
         out: Dict[str, np.ndarray] = {"audio": audio[: frames * self.hop_length].astype(np.float32)}
         f0 = self._feature("f0", item_id)
         if f0 is None:
@@ -169,7 +145,7 @@ class HierSpeechTrainDataset(Dataset):
             frames = self.max_frames
         hop = self.hop_length
         item: Dict[str, Any] = {
-            "id": str(self.rows[index]["id"]),
+            "id": self.rows[index].id,
             "audio": full["audio"][start * hop : (start + frames) * hop],
             "log_f0": full["log_f0"][F0_PER_FRAME * start : F0_PER_FRAME * (start + frames)],
         }
