@@ -34,6 +34,10 @@ py_train() {
     local ngpu="$1"
     shift
     if [ "$ngpu" -gt 1 ]; then
+        local visible
+        visible="$("$python" -c 'import torch; print(torch.cuda.device_count())' 2>/dev/null || echo 0)"
+        [ "$visible" -ge "$ngpu" ] ||
+            { echo "${0##*/}: error: --ngpu $ngpu but only $visible GPU(s) are visible" >&2; return 1; }
         (cd "$repo_root" && "$python" -m accelerate.commands.launch --num_processes "$ngpu" -m bins.train "$@")
     elif [ "$ngpu" -eq 0 ]; then
         (cd "$repo_root" && "$python" -m bins.train --cpu "$@")

@@ -142,3 +142,16 @@ def test_missing_python_package_is_named(tmp_path):
     assert out.returncode != 0
     assert "Python packages missing" in out.stderr and "torch" in out.stderr
     assert "make install" in out.stderr
+
+
+def test_too_many_gpus_fail_before_training(tmp_path):
+    import torch
+
+    if torch.cuda.device_count() >= 2:
+        pytest.skip("this machine has 2 GPUs: --ngpu 2 is valid here")
+    exp = tmp_path / "exp"
+    out = run_recipe("--dataset", "mini", "--exp_dir", str(exp), "--stage", "3", "--stop_stage", "3",
+                     "--ngpu", "2", "--ssl_model", "random", cwd=tmp_path)  # fmt: skip
+    assert out.returncode != 0
+    assert "--ngpu 2 but only" in out.stderr and "stage 3 (synth) failed" in out.stderr
+    assert not (exp / "synth" / "checkpoints").exists()
