@@ -74,6 +74,7 @@ stage_train_ttv() {
     fi
     rm -f "$exp_dir/ttv/SKIPPED"
     require_python_module models.ttv.hierspeechpp_ttv.trainer "the Text-to-Vec trainer"
+    require_command espeak-ng "phonemising the transcripts (phonemizer backend)"
     resolve_ssl
     # TTV reads precomputed SSL/F0 features only (stage 2), so it needs the SSL width but not the model.
     train_model ttv "$ttv_config" "data.train_manifest=$manifests/train.jsonl" \
