@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rates", type=int, nargs="+", default=[48000, 24000])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--chunk", type=int, default=4096)
+    parser.add_argument("--chunk", type=int, default=8192)
     parser.add_argument("--wav", type=Path, default=DEFAULT_WAV)
     args = parser.parse_args()
 

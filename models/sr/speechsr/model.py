@@ -172,7 +172,7 @@ class SpeechSR(nn.Module):
 
     infer = forward
 
-    def optimize_for_inference(self, chunk_size: int = 4096) -> "SpeechSR":
+    def optimize_for_inference(self, chunk_size: int = 8192) -> "SpeechSR":
         """Fold weight norm, use polyphase activations and chunked inference (no training afterwards)."""
         if chunk_size < 0:
             raise ValueError(f"chunk_size must be >= 0, got {chunk_size}")
