@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # VITS recipe (baseline for HierSpeech++): data -> manifests -> training -> TTS/VC -> evaluation.
-# Same datasets, options and stage conventions as egs/tts/hierspeechpp/run.sh; its data and manifest stages are
-# shared (sourced from egs/tts/hierspeechpp/local/stages.sh), so both systems train and test on identical splits.
+# Same datasets, options and stage conventions as egs/tts/hierspeechpp/run.sh; the data and manifest stages are
+# shared (egs/utils/data_stages.sh), so both systems train and test on identical splits.
 set -euo pipefail
 
 recipe_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -77,8 +77,8 @@ read -r -a infer_extra <<<"$infer_args"
 read -r -a eval_extra <<<"$eval_args"
 manifests="$exp_dir/manifests"
 
-# Shared data stages (stage_data, stage_manifests, train_model) of the HierSpeech++ recipe.
-. "$repo_root/egs/tts/hierspeechpp/local/stages.sh"
+# Shared data stages (stage_data, stage_manifests, train_model).
+. "$repo_root/egs/utils/data_stages.sh"
 . "$recipe_dir/local/stages.sh"
 require_python_packages numpy soundfile json5 torch
 

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Shared body of egs/vocoder/<name>/run.sh: a standalone GAN mel vocoder (models/vocoders/gan).
 # The caller sets vocoder_name (hifigan | bigvgan) and recipe_dir, then sources this file with "$@".
-# Stages 0-1 (data, manifests) are the HierSpeech++ recipe's; 2 trains, 3 copy-synthesises the test split,
+# Stages 0-1 (data, manifests) are the shared ones of egs/utils/data_stages.sh; 2 trains, 3 copy-synthesises the test split,
 # 4 scores it against the recordings.
 
 . "$recipe_dir/../../utils/env.sh"
@@ -67,7 +67,7 @@ read -r -a infer_extra <<<"$infer_args"
 read -r -a eval_extra <<<"$eval_args"
 manifests="$exp_dir/manifests"
 
-. "$repo_root/egs/tts/hierspeechpp/local/stages.sh"  # stage_data, stage_manifests, train_model
+. "$repo_root/egs/utils/data_stages.sh"  # stage_data, stage_manifests, train_model
 require_python_packages numpy soundfile json5 torch
 
 stage_train_vocoder() {
