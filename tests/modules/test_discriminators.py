@@ -15,7 +15,6 @@ from modules.discriminators import (
     vits_discriminator,
 )
 from tests.helpers import fixtures_dir
-from tests.models.vits.conftest import single_torch_thread  # noqa: F401  (autouse: one intra-op thread)
 
 
 def _official_keys(relpath: str, entry: str):

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from modules.duration_predictor import DurationPredictor, StochasticDurationPredictor
-from tests.models.vits.conftest import single_torch_thread  # noqa: F401  (autouse: one intra-op thread)
 
 
 def test_sdp_training_nll_is_finite_and_trains():

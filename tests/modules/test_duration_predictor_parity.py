@@ -10,7 +10,6 @@ import torch
 
 from modules.duration_predictor import StochasticDurationPredictor
 from tests.helpers import float_state_dict, load_fixture
-from tests.models.vits.conftest import single_torch_thread  # noqa: F401  (autouse: one intra-op thread)
 
 
 def _sub(state_dict, prefix):

@@ -6,7 +6,6 @@ from torch.autograd.functional import jacobian
 
 from modules.flows import ConvFlow, DDSConv, ElementwiseAffine, Flip, Log, ResidualCouplingBlock, ResidualCouplingLayer
 from modules.spline import piecewise_rational_quadratic_transform, rational_quadratic_spline
-from tests.models.vits.conftest import single_torch_thread  # noqa: F401  (autouse: one intra-op thread)
 
 
 def _randomise(module: torch.nn.Module, seed: int = 0, scale: float = 0.3) -> None:

@@ -5,7 +5,6 @@ import torch
 
 from modules.posterior_encoder import PosteriorEncoder
 from modules.vocoders.hifigan import HiFiGANGenerator, ResBlock1, ResBlock2, make_resblock
-from tests.models.vits.conftest import single_torch_thread  # noqa: F401  (autouse: one intra-op thread)
 
 
 def test_generator_layout_lengths_and_condition():

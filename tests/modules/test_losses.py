@@ -4,7 +4,6 @@ import torch
 
 from modules.losses import discriminator_loss, feature_matching_loss, generator_loss, kl_loss, mel_l1_loss
 from tests.helpers import load_fixture
-from tests.models.vits.conftest import single_torch_thread  # noqa: F401  (autouse: one intra-op thread)
 
 
 def test_kl_loss_matches_official_ttv_training_loss():

@@ -8,7 +8,6 @@ import torch
 
 from modules import monotonic_align
 from modules.monotonic_align import gaussian_scores, maximum_path, maximum_path_numba, maximum_path_torch
-from tests.models.vits.conftest import single_torch_thread  # noqa: F401  (autouse: one intra-op thread)
 
 
 def _best_path_exhaustive(value: np.ndarray, t_y: int, t_x: int) -> tuple[float, np.ndarray]:

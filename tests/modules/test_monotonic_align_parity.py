@@ -9,7 +9,6 @@ import torch
 
 from modules.monotonic_align import gaussian_scores, maximum_path_numba, maximum_path_torch, search_alignment
 from tests.helpers import load_fixture
-from tests.models.vits.conftest import single_torch_thread  # noqa: F401  (autouse: one intra-op thread)
 
 
 def test_mas_reproduces_official_ttv_alignment():
