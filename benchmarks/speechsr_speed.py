@@ -25,6 +25,10 @@ sys.path.insert(0, str(ROOT))
 from models.sr.speechsr.model import SpeechSR  # noqa: E402
 from processors.audio import load_audio  # noqa: E402
 
+# The official code on this machine type, 5 s of audio, 1 thread (blueprint §8.3): SpeechSR-48k 7.07 s,
+# SpeechSR-24k 1.31 s; the whole 16 kHz VC path (F0 + MMS + synthesizer) 4.88 s.
+OFFICIAL_SECONDS_1T = {48000: 7.07, 24000: 1.31}
+OFFICIAL_VC_SECONDS_1T = 4.88
 DEFAULT_WAV = ROOT / "egs" / "mini" / "corpus" / "hierspeechpp_examples" / "reference_1.wav"
 
 
@@ -73,6 +77,9 @@ def main() -> None:
             r, o = min(ref_t), min(opt_t)
             print(f"{rate:>6} {threads:>3} {r:>12.3f} {r / args.seconds:>6.3f} {o:>12.3f} {o / args.seconds:>6.3f} "
                   f"{r / o:>8.2f}x {diff:>10.2e}")
+    print(f"context (official code, quiet machine, 1 thread, 5 s): SpeechSR-48k {OFFICIAL_SECONDS_1T[48000]} s, "
+          f"SpeechSR-24k {OFFICIAL_SECONDS_1T[24000]} s, 16 kHz VC {OFFICIAL_VC_SECONDS_1T} s "
+          "(benchmarks/hierspeechpp_vc_speed.py); full TTS RTF: benchmarks/tts_speed.py")
 
 
 if __name__ == "__main__":
