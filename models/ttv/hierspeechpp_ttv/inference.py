@@ -2,8 +2,9 @@
 
 Python::
 
-    tts = load_tts(ttv="exp/ttv", synthesizer="exp/hierspeechpp")       # Echelon dirs or official .pth files
-    wav = tts.synthesize("Some text. More text.", load_audio("prompt.wav", 16000), TTSOptions(output_rate=48000))
+    wav = tts("Some text. More text.", "prompt.wav", ttv="exp/ttv", synthesizer="exp/hierspeechpp",
+              output_rate=48000)                     # Echelon dirs or official .pth files (+ config.json)
+    pipeline = load_tts("exp/ttv", "exp/hierspeechpp")  # reusable: pipeline.synthesize(text, wav16k, TTSOptions())
 
 CLI::
 
@@ -19,7 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Sequence
+
+import numpy as np
 
 import torch
 
@@ -27,6 +30,7 @@ from models.base import checkpoint as ckpt
 from models.base.inference import BaseInference
 from models.tts.hierspeechpp.checkpoint import load_official_checkpoint
 from models.tts.hierspeechpp.inference import VoiceConverter
+from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
 from models.ttv.hierspeechpp_ttv.config import TTVConfig
 from models.ttv.hierspeechpp_ttv.model import TextToVec
 from models.ttv.hierspeechpp_ttv.tts import TTSOptions, ZeroShotTTS
@@ -64,6 +68,24 @@ def load_tts(ttv: str | Path, synthesizer: str | Path, device: str = "cpu") -> Z
     else:
         synth = VoiceConverter.from_echelon(synth_path, ssl=torch.nn.Identity()).model
     return ZeroShotTTS(load_ttv(ttv), synth, device=device)
+
+
+def tts(text: str | Sequence[str], prompt: str | Path | np.ndarray, ttv: str | Path | TextToVec,
+        synthesizer: str | Path | HierSpeechPPSynthesizer, output_rate: int = 16000, device: str = "cpu",
+        **options) -> np.ndarray | List[np.ndarray]:
+    """One-call TTS: text (or a list of texts) in the voice of ``prompt`` (a wav path at any rate, or a 16 kHz
+    array) -> float32 waveform(s) at ``output_rate``; ``options`` are :class:`TTSOptions` fields."""
+    if isinstance(ttv, TextToVec) and isinstance(synthesizer, HierSpeechPPSynthesizer):
+        pipeline = ZeroShotTTS(ttv, synthesizer, device=device)
+    elif isinstance(ttv, TextToVec) or isinstance(synthesizer, HierSpeechPPSynthesizer):
+        raise TypeError("give both ttv and synthesizer as models, or both as checkpoint paths")
+    else:
+        pipeline = load_tts(ttv, synthesizer, device)
+    wav = load_audio(prompt, 16000) if isinstance(prompt, (str, Path)) else np.asarray(prompt, dtype=np.float32)
+    opts = TTSOptions(output_rate=output_rate, **options)
+    if isinstance(text, str):
+        return pipeline.synthesize(text, wav, opts)
+    return pipeline.synthesize_many(list(text), wav, opts)
 
 
 def options_from_args(args: argparse.Namespace) -> TTSOptions:

@@ -9,7 +9,7 @@ import torch
 from bins import infer as infer_cli
 from models.base.checkpoint import save_checkpoint
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
-from models.ttv.hierspeechpp_ttv.inference import load_tts
+from models.ttv.hierspeechpp_ttv.inference import load_tts, tts as tts_call
 from models.ttv.hierspeechpp_ttv.model import TextToVec
 from models.ttv.hierspeechpp_ttv.text_split import split_sentences
 from models.ttv.hierspeechpp_ttv.tts import TTSOptions, ZeroShotTTS
@@ -106,3 +106,6 @@ def test_cli_writes_one_file_per_text(tmp_path, prompt) -> None:
     assert written.size == direct.size and np.abs(written - direct).max() < 1e-3  # PCM16 rounding
     assert "tts_0001" not in {p.stem for p in (tmp_path / "out").glob("*.wav")}
     assert "?!" in (tmp_path / "out" / "bad_items.tsv").read_text()
+    # one-call API with paths, at 24 kHz: same speech as the 16 kHz pipeline output, upsampled
+    up = tts_call("Hello there.", prompt_path, tmp_path / "ttv", tmp_path / "syn", output_rate=24000)
+    assert up.size == int(direct.size * 1.5) and np.isclose(np.abs(up).max(), 0.999, atol=1e-4)
