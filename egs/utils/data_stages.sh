@@ -10,7 +10,7 @@
 # ------------------------------------------------------------------------------------------------ stage 0
 # Where the corpus root of a public dataset lies under data_dir, or nothing when it is absent.
 corpus_root() {
-    local candidate
+    local candidate sub
     case "$dataset" in
         ljspeech)
             for candidate in "$data_dir" "$data_dir/LJSpeech-1.1"; do
@@ -23,7 +23,10 @@ corpus_root() {
             done ;;
         libritts)
             for candidate in "$data_dir" "$data_dir/LibriTTS"; do
-                [ -d "$candidate/train-clean-100" ] && { printf '%s' "$candidate"; return 0; }
+                # any subset folder (train-*, dev-*, test-*), as the libritts preparer accepts
+                for sub in "$candidate"/train-* "$candidate"/dev-* "$candidate"/test-*; do
+                    [ -d "$sub" ] && { printf '%s' "$candidate"; return 0; }
+                done
             done ;;
     esac
     return 0
@@ -33,7 +36,7 @@ expected_layout() {
     case "$dataset" in
         ljspeech) echo "$data_dir/LJSpeech-1.1/metadata.csv (or $data_dir/metadata.csv)" ;;
         vctk) echo "$data_dir/VCTK-Corpus-0.92/{txt,wav48_silence_trimmed} (or directly under $data_dir)" ;;
-        libritts) echo "$data_dir/LibriTTS/{train-clean-100,dev-clean,test-clean} (or directly under $data_dir)" ;;
+        libritts) echo "$data_dir/LibriTTS/<subset> folders such as train-clean-100 (or directly under $data_dir)" ;;
     esac
 }
 
