@@ -155,3 +155,15 @@ def test_too_many_gpus_fail_before_training(tmp_path):
     assert out.returncode != 0
     assert "--ngpu 2 but only" in out.stderr and "stage 3 (synth) failed" in out.stderr
     assert not (exp / "synth" / "checkpoints").exists()
+
+
+def test_recipe_scripts_pass_shellcheck():
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    scripts = [RUN_SH, RUN_SH.parent / "local" / "stages.sh", *sorted((REPO_ROOT / "egs" / "utils").glob("*.sh"))]
+    # Variables crossing sourced files (SC2154/SC2034), unfollowed sources (SC1091) and the deliberate
+    # "check && check || die" idiom (SC2015) are not defects here.
+    out = subprocess.run([shellcheck, "-s", "bash", "-e", "SC1091,SC2154,SC2034,SC2015", *map(str, scripts)],
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, out.stdout

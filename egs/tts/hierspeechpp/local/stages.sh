@@ -205,7 +205,7 @@ stage_evaluation() {
             printf '\n## %s\n\nnot run (no %s outputs in %s)\n' "$kind" "$kind" "$exp_dir/infer" >>"$results.tmp"
             continue
         fi
-        rm -rf "$out/$kind"
+        rm -rf "${out:?}/$kind"
         py_module bins.evaluate --system "hierspeechpp_$kind=$exp_dir/infer/$kind" \
             --manifest "$exp_dir/infer/lists/$kind.jsonl" --out_dir "$out/$kind" --device "$device" \
             ${eval_extra[@]+"${eval_extra[@]}"} >/dev/null
