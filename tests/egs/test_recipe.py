@@ -167,3 +167,13 @@ def test_recipe_scripts_pass_shellcheck():
     out = subprocess.run([shellcheck, "-s", "bash", "-e", "SC1091,SC2154,SC2034,SC2015", *map(str, scripts)],
                          capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 0, out.stdout
+
+
+def test_missing_python_side_of_a_stage_is_named(tmp_path):
+    # A checkout without a stage's module (e.g. a model not merged yet) must say which file is missing.
+    script = (f'. "{REPO_ROOT}/egs/utils/stage.sh"; repo_root="{tmp_path}"; '
+              'require_python_module models.ttv.hierspeechpp_ttv.trainer "the Text-to-Vec trainer"; echo reached')
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+    assert out.returncode != 0 and "reached" not in out.stdout
+    assert "the Text-to-Vec trainer is missing" in out.stderr
+    assert str(tmp_path / "models/ttv/hierspeechpp_ttv/trainer.py") in out.stderr
