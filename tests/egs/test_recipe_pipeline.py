@@ -21,6 +21,7 @@ from tests.helpers import MINI_CORPUS, REPO_ROOT
 SHARED_LIBRISPEECH = REPO_ROOT.parent / "shared" / "data" / "real" / "librispeech_test_other"
 # Keep CI fast: one generator step on the smallest windows the tiny config allows, logged.
 SYNTH_ARGS = "data.max_frames=24 data.min_frames=16 model.segment_size=8"
+# --ngpu 0: the recipe picks the tiny configurations itself (conf_set auto without a GPU).
 TINY_TRAIN = ["--train.max_steps", "1", "--train.log_every", "1", "--synth_args", SYNTH_ARGS]
 
 
@@ -70,6 +71,9 @@ def test_custom_corpus_manifests_and_features(custom_run):
     assert sorted(Path(r["path"]).name for r in rows) == sorted(p.name for p in audio), "every clip, once"
     assert {r["speaker"] for r in rows} == {p.parent.name for p in audio}
     assert read_jsonl(exp / "manifests" / "test.jsonl"), "a seeded test split exists"
+    assert "TINY configurations" in out.stderr, "a CPU-only run says it trains the tiny models"
+    saved = json.loads(next((exp / "synth" / "checkpoints").glob("step_*/config.json")).read_text())
+    assert saved["model"]["hidden_channels"] == 32, "conf/synth_tiny.json5 was used"
     ssl = json.loads((exp / "ssl" / "ssl.json").read_text())
     assert ssl["random"] is True and "RANDOMLY INITIALISED" in out.stderr, "the random SSL model must be announced"
     for row in rows:

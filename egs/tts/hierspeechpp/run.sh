@@ -16,6 +16,7 @@ exp_dir=""
 ngpu=1
 nj=2
 seed=1234
+conf_set=auto
 config=""
 ttv_config=""
 sr_config=""
@@ -33,7 +34,7 @@ sr_args=""
 vc_args=""
 tts_args=""
 eval_args=""
-recipe_options="stage stop_stage dataset data_dir exp_dir ngpu nj seed config ttv_config sr_config ssl_model
+recipe_options="stage stop_stage dataset data_dir exp_dir ngpu nj seed conf_set config ttv_config sr_config ssl_model
 sr_train sr_weights synthetic_speakers download force prepare_args extract_args synth_args ttv_args sr_args
 vc_args tts_args eval_args"
 
@@ -61,9 +62,11 @@ Options (defaults in brackets):
   --ngpu N                   0: CPU only; 1: one GPU if visible, else CPU; >1: accelerate launch [$ngpu]
   --nj N                     parallel jobs for feature extraction [$nj]
   --seed N                   seed of the splits, training and sampling [$seed]
-  --config FILE              synthesizer config [mini: conf/synth_tiny.json5, else conf/synth.json5]
-  --ttv_config FILE          TTV config [mini: conf/ttv_tiny.json5, else conf/ttv.json5]
-  --sr_config FILE           SpeechSR training config [mini: conf/speechsr_tiny.json5, else conf/speechsr.json5]
+  --conf_set auto|tiny|full  default configs: tiny = conf/*_tiny.json5 (CPU, a few dozen steps), full =
+                             conf/{synth,ttv,speechsr}.json5 [auto: tiny for mini or without a GPU, else full]
+  --config FILE              synthesizer config [conf/synth.json5 or conf/synth_tiny.json5]
+  --ttv_config FILE          TTV config [conf/ttv.json5 or conf/ttv_tiny.json5]
+  --sr_config FILE           SpeechSR training config [conf/speechsr.json5 or conf/speechsr_tiny.json5]
   --ssl_model ID|DIR|auto|random   SSL model: auto = facebook/mms-300m when cached or reachable, else a small
                              RANDOMLY INITIALISED wav2vec 2.0 (announced; fine for plumbing, not for quality) [$ssl_model]
   --sr_train auto|true|false train a SpeechSR in stage 5 [auto: true for mini (tiny, a few steps), else false]
@@ -97,8 +100,25 @@ case "$sr_train" in auto) [ "$dataset" = mini ] && sr_train=true || sr_train=fal
 esac
 case "$sr_weights" in released | trained) ;; *) die "--sr_weights takes released or trained (got '$sr_weights')" ;; esac
 
+# Configuration set: full-size models need a GPU, so a CPU-only run trains the tiny ones unless told otherwise.
+case "$conf_set" in
+    tiny | full) ;;
+    auto)
+        if [ "$dataset" = mini ]; then
+            conf_set=tiny
+        elif [ "$(infer_device "$ngpu")" = cuda ]; then
+            conf_set=full
+        else
+            conf_set=tiny
+            if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 3 ]; then
+                announce "no GPU in use: training the TINY configurations (conf/*_tiny.json5, a few dozen steps);" \
+                    "pass --conf_set full (or --config/--ttv_config/--sr_config) for full-size models"
+            fi
+        fi ;;
+    *) die "--conf_set takes auto, tiny or full (got '$conf_set')" ;;
+esac
 tiny=""
-[ "$dataset" = mini ] && tiny="_tiny"
+[ "$conf_set" = tiny ] && tiny="_tiny"
 config="$(abspath "${config:-$recipe_dir/conf/synth$tiny.json5}")"
 ttv_config="$(abspath "${ttv_config:-$recipe_dir/conf/ttv$tiny.json5}")"
 sr_config="$(abspath "${sr_config:-$recipe_dir/conf/speechsr$tiny.json5}")"
