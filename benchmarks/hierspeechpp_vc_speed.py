@@ -1,0 +1,229 @@
+"""HierSpeech++ zero-shot VC speed (16 kHz output): Echelon's inference path vs. the official arithmetic.
+
+Stages timed separately on the same real speech (a source tiled to ``--seconds``, a 3 s prompt):
+
+* **F0** — YAAPT (official settings) on the padded source and on the prompt, as the official ``VC()`` does;
+* **SSL** — MMS-300m features, layer 7;
+* **synth** — prompt log-mel + style encoder + ``enc_p_l → flow_l⁻¹ → flow⁻¹ → sn → dec``.
+
+Modes, run alternately; each stage's minimum over ``--repeats`` runs is reported and the total is their sum:
+
+* ``official`` — the official arithmetic: weight norm recomputed in every forward, the reference anti-aliasing
+  path (up-sample → act → down-sample as separate convolutions), and all 24 SSL layers computed with
+  ``output_hidden_states`` and ``hidden_states[7]`` picked, as ``Wav2vec2`` in the official code does;
+* ``echelon`` — ``prepare_for_inference()`` (weight norm folded, polyphase anti-aliasing where it is faster)
+  and the SSL encoder truncated after layer 7 (``processors.ssl``).
+
+Both modes share the same (random) weights and noise, so their waveforms must agree (max |diff| printed).
+Weights are random unless ``--ssl-model`` points at a local MMS copy: compute does not depend on the values.
+The official code's 16 kHz path took ~4.9 s for 5 s on one thread of this machine type (blueprint §8.3).
+
+Usage: python benchmarks/hierspeechpp_vc_speed.py [--seconds 5] [--threads 1 2] [--repeats 2] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, Tuple
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from models.tts.hierspeechpp.config import HierSpeechPPConfig  # noqa: E402
+from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer  # noqa: E402
+from modules.alias_free import set_polyphase  # noqa: E402
+from processors.audio import load_audio  # noqa: E402
+from processors.f0 import extract_f0, vc_log_f0, vc_pad_source  # noqa: E402
+from processors.spectrogram import HierSpeechLogMel  # noqa: E402
+from processors.ssl import SSLFeatureExtractor, official_ssl_input  # noqa: E402
+
+CORPUS = ROOT / "egs" / "mini" / "corpus"
+DEFAULT_SOURCE = CORPUS / "vctk" / "p225" / "p225_003.wav"
+DEFAULT_PROMPT = CORPUS / "hierspeechpp_examples" / "reference_1.wav"
+OFFICIAL_SECONDS_1T = 4.88  # official 16 kHz VC (F0 + MMS + synthesizer), 5 s audio, 1 thread (blueprint §8.3)
+SSL_LAYER = 7
+
+
+def mms_300m_config():
+    """The facebook/mms-300m architecture (24 pre-LN layers, 1024-d, 7-layer conv front end, layer norm)."""
+    from transformers import Wav2Vec2Config
+
+    return Wav2Vec2Config(
+        hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+        conv_dim=(512,) * 7, conv_kernel=(10, 3, 3, 3, 3, 2, 2), conv_stride=(5, 2, 2, 2, 2, 2, 2), conv_bias=True,
+        feat_extract_norm="layer", feat_extract_activation="gelu", do_stable_layer_norm=True,
+        num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16, hidden_act="gelu",
+        hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0, layerdrop=0.0,
+    )  # fmt: skip
+
+
+def build_ssl_models(ssl_model: str) -> Tuple[torch.nn.Module, SSLFeatureExtractor, str]:
+    """(full 24-layer model, layer-7 extractor sharing its weights, description)."""
+    from transformers import Wav2Vec2Model
+
+    if ssl_model:
+        full = Wav2Vec2Model.from_pretrained(ssl_model, local_files_only=True)
+        what = f"pretrained {ssl_model}"
+    else:
+        torch.manual_seed(0)
+        full = Wav2Vec2Model(mms_300m_config())
+        what = "RANDOMLY INITIALISED wav2vec2 with the facebook/mms-300m architecture (weights unavailable offline)"
+    full.eval().requires_grad_(False)
+    truncated = SSLFeatureExtractor(copy.deepcopy(full), SSL_LAYER, name="mms-300m", full_layers=24)
+    return full, truncated, what
+
+
+def speech(path: Path, seconds: float) -> np.ndarray:
+    wav = load_audio(path, 16000)
+    n = int(round(seconds * 16000))
+    return np.tile(wav, -(-n // len(wav)))[:n].astype(np.float32)
+
+
+class Pipeline:
+    """One VC configuration; ``run()`` returns (waveform, {stage: seconds})."""
+
+    def __init__(self, model: HierSpeechPPSynthesizer, ssl_fn: Callable[[torch.Tensor], torch.Tensor],
+                 source: np.ndarray, prompt: np.ndarray, device: torch.device):
+        self.model, self.ssl_fn, self.device = model, ssl_fn, device
+        self.source, self.prompt = source, prompt
+        self.mel = HierSpeechLogMel().to(device)
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    @torch.inference_mode()
+    def run(self) -> Tuple[torch.Tensor, Dict[str, float]]:
+        times: Dict[str, float] = {}
+        t0 = time.perf_counter()
+        padded = vc_pad_source(self.source)
+        log_f0 = vc_log_f0(extract_f0(padded, 16000), extract_f0(self.prompt, 16000))
+        times["F0"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        frames = padded.shape[-1] // 320
+        ssl_in = official_ssl_input(torch.from_numpy(self.source).unsqueeze(0)).to(self.device)
+        feats = self.ssl_fn(ssl_in)[..., :frames]
+        self._sync()
+        times["SSL"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        f0 = log_f0.reshape(1, 1, -1)[..., : 4 * frames].to(self.device)
+        prompt = torch.from_numpy(self.prompt).to(self.device).unsqueeze(0)
+        mel = self.mel(torch.cat([prompt, prompt]))
+        mel_len = torch.full((2,), mel.size(-1), device=self.device)
+        lengths = torch.tensor([frames], device=self.device)
+        noise = torch.zeros(1, self.model.config.inter_channels, frames, device=self.device)
+        wav = self.model.voice_conversion_noise_control(feats, lengths, mel, mel_len, f0, noise_scale=0.333,
+                                                        denoise_ratio=0.0, noise=noise)
+        self._sync()
+        times["synth"] = time.perf_counter() - t0
+        times["total"] = sum(times.values())
+        return wav.float().cpu(), times
+
+
+def official_ssl(full: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    def run(wav: torch.Tensor) -> torch.Tensor:  # all 24 layers computed, layer 7 picked
+        return full(wav, output_hidden_states=True).hidden_states[SSL_LAYER].transpose(1, 2)
+
+    return run
+
+
+def echelon_ssl(extractor: SSLFeatureExtractor) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda wav: extractor(wav)[0]
+
+
+def choose_polyphase(model: HierSpeechPPSynthesizer, pipeline: Pipeline) -> bool:
+    """Polyphase anti-aliasing is exact but not always faster on CPU: keep whichever synth time is lower."""
+    best = {}
+    for flag in (True, False):
+        set_polyphase(model, flag)
+        pipeline.run()
+        best[flag] = min(pipeline.run()[1]["synth"] for _ in range(2))
+    choice = best[True] < best[False]
+    set_polyphase(model, choice)
+    return choice
+
+
+def profile_synth(pipeline: Pipeline, rows: int = 15) -> None:
+    from torch.profiler import profile
+
+    with profile() as prof:
+        pipeline.run()
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    parser.add_argument("--prompt", type=Path, default=DEFAULT_PROMPT)
+    parser.add_argument("--ssl-model", default="", help="local MMS-300m directory (default: random MMS-shaped)")
+    parser.add_argument("--cuda", action="store_true", help="also time on CUDA when available")
+    parser.add_argument("--profile", action="store_true", help="print the top operators of the echelon mode")
+    args = parser.parse_args()
+
+    source, prompt = speech(args.source, args.seconds), load_audio(args.prompt, 16000)
+    torch.manual_seed(1234)
+    official_model = HierSpeechPPSynthesizer.from_config(HierSpeechPPConfig()).eval()
+    echelon_model = HierSpeechPPSynthesizer.from_config(HierSpeechPPConfig())
+    echelon_model.load_state_dict(official_model.state_dict())
+    echelon_model.prepare_for_inference(polyphase=False)
+    full_ssl, ssl7, ssl_what = build_ssl_models(args.ssl_model)
+    params = sum(p.numel() for p in official_model.parameters())
+    print(f"synthesizer: full size, {params / 1e6:.2f} M parameters, random weights; SSL: {ssl_what}")
+    print(f"source {args.source.name} tiled to {args.seconds:.1f} s, prompt {args.prompt.name} "
+          f"({len(prompt) / 16000:.1f} s); per-stage minimum of {args.repeats} runs, modes alternating")
+
+    devices = [torch.device("cpu")]
+    if args.cuda and torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+    for device in devices:
+        pipes = {
+            "official": Pipeline(official_model.to(device), official_ssl(full_ssl.to(device)), source, prompt, device),
+            "echelon": Pipeline(echelon_model.to(device), echelon_ssl(ssl7.to(device)), source, prompt, device),
+        }
+        for threads in args.threads if device.type == "cpu" else [torch.get_num_threads()]:
+            torch.set_num_threads(threads)
+            poly = choose_polyphase(echelon_model, pipes["echelon"]) if device.type == "cpu" else True
+            if device.type != "cpu":
+                set_polyphase(echelon_model, True)
+            # Minimum of each stage over the repeats (robust to other processes' bursts on a shared machine);
+            # the total is the sum of the stage minima.
+            best: Dict[str, Dict[str, float]] = {mode: {} for mode in pipes}
+            outputs = {}
+            for _ in range(args.repeats):
+                for mode, pipe in pipes.items():
+                    wav, times = pipe.run()
+                    outputs[mode] = wav
+                    for stage in ("F0", "SSL", "synth"):
+                        best[mode][stage] = min(best[mode].get(stage, float("inf")), times[stage])
+            for times in best.values():
+                times["total"] = times["F0"] + times["SSL"] + times["synth"]
+            diff = float((outputs["official"] - outputs["echelon"]).abs().max())
+            label = f"{device.type}" + (f", {threads} thread(s)" if device.type == "cpu" else "")
+            print(f"\n[{label}] polyphase anti-aliasing: {'on' if poly else 'off'}; max |wav diff| = {diff:.2e}")
+            print(f"{'mode':>9} {'F0 s':>7} {'SSL s':>7} {'synth s':>8} {'total s':>8} {'RTF':>6}")
+            for mode, t in best.items():
+                print(f"{mode:>9} {t['F0']:7.3f} {t['SSL']:7.3f} {t['synth']:8.3f} {t['total']:8.3f} "
+                      f"{t['total'] / args.seconds:6.3f}")
+            ratio = best["official"]["total"] / best["echelon"]["total"]
+            print(f"speed-up vs official arithmetic on this machine: x{ratio:.2f}"
+                  + (f"; vs the official code's {OFFICIAL_SECONDS_1T:.2f} s (1 thread, blueprint): "
+                     f"x{OFFICIAL_SECONDS_1T * args.seconds / 5.0 / best['echelon']['total']:.2f}"
+                     if device.type == "cpu" and threads == 1 else ""))
+            if args.profile:
+                profile_synth(pipes["echelon"])
+
+
+if __name__ == "__main__":
+    main()
