@@ -159,19 +159,10 @@ def _record(trainer) -> List[Dict[str, float]]:
 LEARN_STEPS = 40
 
 
-@pytest.fixture()
-def one_thread():
-    # Two torch threads on a loaded 2-core machine oversubscribe badly (several times slower per step).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_tiny_model_learns_on_real_clips(short_corpus: Path, tmp_path: Path, one_thread) -> None:
+def test_tiny_model_learns_on_real_clips(short_corpus: Path, tmp_path: Path) -> None:
     """Full GAN training (perturbation, both KL levels, F0, prosody, MPD + MS-STFT) on 4 real clips.
 
-    The mel L1 of the generated windows must fall clearly. Measured with this setup (lr 2e-4, batch 2, 1 thread):
+    The mel L1 of the generated windows must fall clearly. Measured with this setup (lr 2e-4, batch 2, one thread as pinned by tests/conftest.py):
     first-5-step mean 3.03 -> last-5-step mean 2.15 after 40 steps (-29 %; 2.37 after 30), F0 L1 2.7 -> ~0.9;
     68 s of CPU for the 40 steps (2.6 min wall on a machine loaded ~9 on 2 cores).
     """
@@ -187,7 +178,7 @@ def test_tiny_model_learns_on_real_clips(short_corpus: Path, tmp_path: Path, one
     assert last < 0.85 * first, f"mel L1 did not fall clearly: {first:.3f} -> {last:.3f}"
 
 
-def test_resume_continues_identically(short_corpus: Path, tmp_path: Path, one_thread) -> None:
+def test_resume_continues_identically(short_corpus: Path, tmp_path: Path) -> None:
     """Stop after step 2, resume through the shared trainer: steps 3-4 equal an uninterrupted run's exactly
     (data order, crops, perturbation, CFG dropout, posterior noise, windows, optimizer and scheduler states)."""
     overrides = ["train.max_steps=4", "train.save_every=2", "train.keep_last=3", f"model.segment_size={CLIP_FRAMES}"]
