@@ -13,6 +13,8 @@ import logging
 import sys
 from typing import List, Optional
 
+import json5
+
 from utils.registry import RegistryError, get, names
 
 
@@ -22,10 +24,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data_dir", required=True, help="corpus root (or where to download it)")
     p.add_argument("--out_dir", required=True, help="where the manifests go")
     p.add_argument("--seed", type=int, default=1234, help="split seed")
-    p.add_argument("--valid", type=float, default=0.05, help="validation fraction (or count if >= 1)")
-    p.add_argument("--test", type=float, default=0.05, help="test fraction (or count if >= 1)")
+    p.add_argument("--valid", type=float, help="validation fraction (or count if >= 1); preparer default if unset")
+    p.add_argument("--test", type=float, help="test fraction (or count if >= 1); preparer default if unset")
     p.add_argument("--download", action="store_true", help="download the corpus when it is missing")
+    p.add_argument("options", nargs="*", help="preparer-specific key=value options (json5 values), e.g. mic=mic2")
     return p
+
+
+def parse_options(items: List[str]) -> dict:
+    """``["valid=0", "mic=mic2"]`` -> ``{"valid": 0, "mic": "mic2"}`` (values parsed as json5 when they can be)."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected key=value, got {item!r}")
+        try:
+            options[key] = json5.loads(value)
+        except ValueError:
+            options[key] = value  # a plain word or a path
+    return options
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -37,9 +54,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"echelon-preprocess: {err}", file=sys.stderr)
         return 2
     try:
-        paths = prepare(args.data_dir, args.out_dir, seed=args.seed, valid=args.valid, test=args.test,
-                        download=args.download)  # fmt: skip
-    except (OSError, ValueError) as err:  # PreparerError, ManifestError, DownloadError
+        options = {"seed": args.seed, "download": args.download}
+        options.update({k: v for k, v in (("valid", args.valid), ("test", args.test)) if v is not None})
+        options.update(parse_options(args.options))
+        paths = prepare(args.data_dir, args.out_dir, **options)
+    except (OSError, ValueError, TypeError) as err:  # TypeError: an option this preparer does not take  # PreparerError, ManifestError, DownloadError
         print(f"echelon-preprocess: {err}", file=sys.stderr)
         return 2
     for split, path in paths.items():

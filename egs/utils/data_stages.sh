@@ -103,29 +103,10 @@ preparer_name() {
 # run_preparer NAME DATA_DIR OUT_DIR [key=value ...]: the registered preparer (processors/data/preparers.py)
 # writes OUT_DIR/{train,valid,test}.jsonl with a split seeded by --seed; key=value are its keyword arguments.
 run_preparer() {
-    "$python" - "$seed" "$@" <<'PY'
-import sys
-
-import json5
-
-from processors.data.preparers import PreparerError
-from utils.registry import get
-
-seed, name, data_dir, out_dir, *extra = sys.argv[1:]
-options = {"seed": int(seed)}
-for item in extra:
-    key, sep, value = item.partition("=")
-    if not sep:
-        sys.exit(f"--prepare_args: expected key=value, got {item!r}")
-    try:
-        options[key] = json5.loads(value)
-    except ValueError:
-        options[key] = value  # a plain word or a path
-try:
-    get("preparer", name)(data_dir, out_dir, **options)
-except (PreparerError, ValueError, TypeError) as err:
-    sys.exit(f"preparer {name}: {err}")
-PY
+    local name=$1 data=$2 out=$3
+    shift 3
+    "$python" -m bins.preprocess --dataset "$name" --data_dir "$data" --out_dir "$out" --seed "$seed" "$@" \
+        || die "stage 1: preparer $name failed (see the message above)"
 }
 
 stage_manifests() {

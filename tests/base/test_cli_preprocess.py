@@ -32,3 +32,14 @@ def test_unknown_dataset_and_missing_corpus_fail_clearly(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "LJSpeech" in err or "ljspeech" in err
     assert "nowhere" in err
+
+
+def test_preparer_specific_options_and_bad_options(tmp_path, capsys):
+    args = ["--dataset", "mini", "--data_dir", str(MINI_CORPUS), "--out_dir", str(tmp_path / "o")]
+    assert preprocess.main(args + ["valid=0", "test=2"]) == 0
+    assert (tmp_path / "o" / "valid.jsonl").read_text().strip() == ""
+    assert len(read_ids(tmp_path / "o" / "test.jsonl")) == 2
+    assert preprocess.main(args + ["no_such_option=1"]) == 2
+    assert "no_such_option" in capsys.readouterr().err
+    assert preprocess.main(args + ["valid"]) == 2
+    assert "key=value" in capsys.readouterr().err
