@@ -35,6 +35,7 @@ import contextlib
 import logging
 import math
 import random
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, Literal, Mapping, Optional, Tuple
@@ -275,8 +276,12 @@ class BaseTrainer:
                     self.epoch += 1
                     self.batch_in_epoch = 0
                     if tc.scheduler_interval == "epoch":
-                        for sched in self.schedulers.values():
-                            sched.step()
+                        with warnings.catch_warnings():
+                            # A run resumed exactly at an epoch's end closes that epoch before its first
+                            # optimizer step; PyTorch then warns although the schedule is unchanged (tested).
+                            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+                            for sched in self.schedulers.values():
+                                sched.step()
         finally:
             if bar is not None:
                 bar.close()
