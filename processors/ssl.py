@@ -62,6 +62,39 @@ def _truncate(model: nn.Module, layer: int) -> nn.Module:
     return model
 
 
+class _MonoStridedConv1d(nn.Module):
+    """A 1-input-channel, unpadded strided ``nn.Conv1d`` as one matmul over unfolded windows.
+
+    wav2vec2's first front-end conv (1 -> 512 channels, kernel 10, stride 5) runs at the waveform rate, where
+    the general convolution kernel is ~3x slower on CPU than this GEMM. Holds the same ``weight``/``bias``
+    parameters, so state_dict keys are unchanged. ``(B, 1, T)`` -> ``(B, C, F)`` (a transposed view).
+    """
+
+    def __init__(self, conv: nn.Conv1d) -> None:
+        super().__init__()
+        self.weight, self.bias = conv.weight, conv.bias
+        self.kernel_size, self.stride = conv.kernel_size[0], conv.stride[0]
+
+    @staticmethod
+    def supports(conv: nn.Module) -> bool:
+        return (type(conv) is nn.Conv1d and conv.in_channels == 1 and conv.groups == 1 and conv.dilation == (1,)
+                and conv.padding == (0,) and conv.padding_mode == "zeros")
+
+    def forward(self, x: Tensor) -> Tensor:
+        windows = x.unfold(-1, self.kernel_size, self.stride).squeeze(1)  # (B, F, K)
+        weight = self.weight.view(self.weight.size(0), -1).t()              # (K, C)
+        out = torch.matmul(windows, weight) if self.bias is None else torch.addmm(
+            self.bias, windows.reshape(-1, self.kernel_size), weight).view(x.size(0), -1, weight.size(1))
+        return out.transpose(1, 2)
+
+
+def _fast_first_conv(model: nn.Module) -> None:
+    """Swap the front end's first conv for :class:`_MonoStridedConv1d` when its geometry allows."""
+    layers = getattr(getattr(model, "feature_extractor", None), "conv_layers", None)
+    if layers is not None and len(layers) and _MonoStridedConv1d.supports(getattr(layers[0], "conv", None)):
+        layers[0].conv = _MonoStridedConv1d(layers[0].conv)
+
+
 class SSLFeatureExtractor(nn.Module):
     """Frozen SSL encoder returning one layer's features ``(B, C, frames)`` and frame lengths.
 
@@ -82,6 +115,7 @@ class SSLFeatureExtractor(nn.Module):
         self.name = name
         self.layer = layer
         self.model = _truncate(model, layer).eval().requires_grad_(False)
+        _fast_first_conv(self.model)
         # Group-norm feature extractors (wav2vec2-base, HuBERT-base) normalise over time, so padding changes
         # every frame: such models are run one item at a time to keep batched == unbatched.
         self.supports_padding_mask = getattr(model.config, "feat_extract_norm", "layer") == "layer"
