@@ -151,14 +151,17 @@ def _block_toeplitz_down(down_filter: torch.Tensor, block: int) -> torch.Tensor:
 
 
 class _Workspace:
-    """Per-thread scratch memory reused by every inference-mode polyphase activation (no page faults on fresh large tensors)."""
+    """Per-thread scratch memory reused by every no-grad polyphase activation (no page faults on fresh tensors).
+
+    Buffers made under ``torch.inference_mode`` cannot be written outside it, so the mode is part of the key.
+    """
 
     _local = threading.local()
 
     @classmethod
     def get(cls, slot: int, numel: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         store = cls._local.__dict__.setdefault("buffers", {})
-        key = (slot, dtype, device)
+        key = (slot, dtype, device, torch.is_inference_mode_enabled())
         buf = store.get(key)
         if buf is None or buf.numel() < numel:
             buf = torch.empty(int(numel * 1.25) + 64, dtype=dtype, device=device)
@@ -240,8 +243,9 @@ class Activation1d(nn.Module):
         y[:-1].addmm_(xp[1:, :6], up_m[blk:])
         y = y.view(b, c, 2 * length)
         # replicate padding of the 2x signal (5 left, 6+ right), whole blocks
-        zp = torch.cat([y[..., :1].expand(b, c, 5), y[..., :2 * t], y[..., 2 * t - 1:2 * t].expand(b, c, 2 * length - 5 - 2 * t)],
-                       dim=-1, out=ws(2, 2 * b * c * length).view(b, c, 2 * length))
+        right = y[..., 2 * t - 1:2 * t].expand(b, c, 2 * length - 5 - 2 * t)
+        zp = torch.cat([y[..., :1].expand(b, c, 5), y[..., :2 * t], right], dim=-1,
+                       out=ws(2, 2 * b * c * length).view(b, c, 2 * length))
         freq, inv_mag = self.act.coefficients()          # (C, 1) each
         act = torch.mul(zp, freq, out=y).sin_().square_().mul_(inv_mag).add_(zp).view(-1, 2 * blk)
         out = torch.mm(act, down_m[:2 * blk])

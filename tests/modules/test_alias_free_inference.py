@@ -53,3 +53,15 @@ def test_inference_path_is_used_only_without_grad(monkeypatch: pytest.MonkeyPatc
     with torch.no_grad():
         module(x)
     assert len(calls) == 1
+
+
+def test_inference_mode_then_no_grad() -> None:
+    """Scratch buffers made under inference_mode must not be reused (read-only) outside it."""
+    module = _module(2, 1)
+    module.polyphase = True
+    x = torch.randn(1, 2, 50)
+    with torch.inference_mode():
+        first = module(x)
+    with torch.no_grad():
+        second = module(x)
+    assert torch.equal(first, second)
