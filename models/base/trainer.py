@@ -36,7 +36,7 @@ import logging
 import math
 import random
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, Literal, Mapping, Optional, Tuple
 
@@ -75,16 +75,9 @@ class TrainConfig:
     progress_bar: bool = True
 
 
-@dataclass
-class ExperimentConfig:
-    """Top level of every experiment config; model families add ``model`` and ``data`` sections."""
-
-    model_type: str = ""
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-
 class BaseTrainer:
-    config_class: type = ExperimentConfig
+    # the experiment dataclass (model_type, model, data, train: a TrainConfig subclass) validating the config
+    config_class: type
 
     def __init__(
         self,
@@ -144,7 +137,6 @@ class BaseTrainer:
         self.epoch = 0
         self.batch_in_epoch = 0
         self.skipped: Dict[str, int] = {name: 0 for name in self.optimizers}
-        self._stepped: Dict[str, bool] = {}
 
         self.exp_dir.mkdir(parents=True, exist_ok=True)
         if resume:
@@ -206,7 +198,6 @@ class BaseTrainer:
             self.skipped[name] += 1
             opt.zero_grad(set_to_none=True)
             log.warning("step %d: non-finite %s loss, step skipped", self.step, name)
-            self._stepped[name] = False
             return False
         self.accelerator.backward(loss)
         if not self.accelerator.sync_gradients:
@@ -219,7 +210,6 @@ class BaseTrainer:
             self.skipped[name] += 1
             opt.zero_grad(set_to_none=True)
             log.warning("step %d: non-finite %s gradients, step skipped", self.step, name)
-            self._stepped[name] = False
             return False
         opt.step()
         stepped = not (fp16 and opt.step_was_skipped)
@@ -228,7 +218,6 @@ class BaseTrainer:
         opt.zero_grad(set_to_none=True)
         if stepped and self.train_cfg.scheduler_interval == "step" and name in self.schedulers:
             self.schedulers[name].step()
-        self._stepped[name] = stepped
         return stepped
 
     # ------------------------------------------------------------------ loop
@@ -261,7 +250,6 @@ class BaseTrainer:
                 for batch in self._loader(self.train_set, self.sampler):
                     for model in self.models.values():
                         model.train()
-                    self._stepped = {}
                     with self.accelerator.accumulate(*self.models.values()), self.accelerator.autocast():
                         values = self.train_step(self._to_device(batch))
                     self.batch_in_epoch += 1
