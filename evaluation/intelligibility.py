@@ -73,7 +73,6 @@ class WordErrorRate(Metric):
         backend: Optional[ASRBackend] = None,
     ) -> None:
         self.backend = backend if backend is not None else build_asr(asr, asr_model, batch_size, device)
-        self.asr_name = asr
 
     def score(self, items: Sequence[EvalItem]) -> List[Row]:
         rows: List[Row] = [nan_row(list(self.columns) + list(self.count_columns)) for _ in items]

@@ -9,13 +9,12 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence
 
 from evaluation.base import Metric, Row
 from evaluation.stats import bootstrap_ci95, mean_ci95
+from processors.data.manifest import atomic_write_text
 
 _ID_COLUMNS = ("system", "id", "speaker")
 _TEXT_COLUMNS = ("reference_text", "hypothesis")
@@ -30,17 +29,9 @@ _PERCENT = {"wer", "cer", "wer_corpus", "cer_corpus"}
 
 
 def write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
+    """Write ``text`` to ``path`` atomically (:func:`processors.data.manifest.atomic_write_text`); returns it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_text(path, text)
     return path
 
 

@@ -41,7 +41,7 @@ import torch
 from evaluation.alignment import align
 from evaluation.base import EvalItem, Metric, Row, at_rate, pad_short, silence_like
 from evaluation.mel_cepstrum import mcep_params, world_mcep
-from processors.spectrogram import VitsMelSpectrogram
+from processors.spectrogram import Spectrogram, VitsMelSpectrogram
 from utils.registry import register
 
 logger = logging.getLogger(__name__)
@@ -102,9 +102,7 @@ def log_mel(wav: np.ndarray, sample_rate: int, extractor: Optional[VitsMelSpectr
     """Log-mel frames ``(frames, 80)`` (VITS/HiFi-GAN convention, n_fft 1024, hop 256)."""
     extractor = extractor or VitsMelSpectrogram(sample_rate=sample_rate)
     with torch.inference_mode():
-        mel = extractor(torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None])
-    if isinstance(mel, tuple):
-        mel = mel[0]
+        mel = extractor(torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None])  # (1, 80, frames)
     return mel[0].T.numpy().astype(np.float64)
 
 
@@ -131,10 +129,8 @@ class LogMelL1(Metric):
 
 
 def stft_magnitude(wav: torch.Tensor, n_fft: int, hop: int, win: int) -> torch.Tensor:
-    """``(T,)`` -> magnitude ``(n_fft // 2 + 1, frames)`` with a Hann window, centred, floor 1e-5."""
-    window = torch.hann_window(win, dtype=wav.dtype)
-    spec = torch.stft(wav, n_fft, hop_length=hop, win_length=win, window=window, center=True, return_complex=True)
-    return spec.abs().clamp_min(1e-5)
+    """``(T,)`` -> magnitude ``(n_fft // 2 + 1, frames)`` (Hann window, centred, reflect-padded), floor 1e-5."""
+    return Spectrogram(n_fft, hop, win, power=1.0)(wav)[0].clamp_min(1e-5)
 
 
 def multi_resolution_stft(gen: np.ndarray, ref: np.ndarray) -> float:

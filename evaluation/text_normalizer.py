@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Iterable, List
+from typing import List
 
 from evaluation.english_spelling import BRITISH_TO_AMERICAN
 from evaluation.text_numbers import verbalize_numbers
@@ -82,8 +82,3 @@ def normalize_english(text: str) -> str:
     text = _strip_symbols(text)
     words = [BRITISH_TO_AMERICAN.get(word, word) for word in text.split()]
     return " ".join(words)
-
-
-def normalize_all(texts: Iterable[str]) -> List[str]:
-    """:func:`normalize_english` over a list."""
-    return [normalize_english(t) for t in texts]
