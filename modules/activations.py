@@ -71,8 +71,5 @@ class SnakeBeta(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T) -> (B, C, T)."""
-        a = self.alpha.unsqueeze(0).unsqueeze(-1)
-        b = self.beta.unsqueeze(0).unsqueeze(-1)
-        if self.alpha_logscale:
-            a, b = torch.exp(a), torch.exp(b)
-        return x + 1.0 / (b + SNAKE_EPS) * torch.sin(x * a).pow(2)
+        freq, inv_mag = self.coefficients()
+        return x + inv_mag * torch.sin(x * freq).pow(2)

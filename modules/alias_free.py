@@ -8,7 +8,7 @@ Layout and checkpoint names follow the official HierSpeech++/SpeechSR/BigVGAN mo
 buffers, ``Activation1d.act`` holds the activation's parameters. Official checkpoints store the filters
 (rounded to the checkpoint's precision), so they are loaded, not recomputed, for bit-faithful outputs.
 
-Two numerically equivalent forward paths:
+Numerically equivalent forward paths:
 
 * the *reference* path (default) is the textbook one: replicate-pad, zero-stuffing transposed conv,
   activation, replicate-pad, strided low-pass conv;
@@ -16,9 +16,11 @@ Two numerically equivalent forward paths:
   phases of the 2x interpolator directly (no multiplications by stuffed zeros) and runs both filters as
   block-Toeplitz matrix products, reproducing the replicate padding of the 2x signal exactly. Same sums up
   to float rounding (< 1e-6 on unit-scale signals); only for ratio 2 and K = 12 (every released model).
-  Without autograd (inference) it runs SnakeBeta in place and keeps its doubled-rate tensors in per-thread
-  scratch buffers reused by every activation: fresh multi-megabyte tensors were measured to cost glibc page
-  faults (mmap/trim) that, depending on the process's heap history, added up to ~0.5 s to a 5 s VC decode.
+  With autograd, or with another activation (Snake), it allocates its tensors as usual. Without autograd a
+  SnakeBeta activation takes a third path with the same arithmetic: SnakeBeta in place, every doubled-rate
+  tensor in per-thread scratch buffers reused by every activation: fresh multi-megabyte tensors were
+  measured to cost glibc page faults (mmap/trim) that, depending on the process's heap history, added up
+  to ~0.5 s to a 5 s VC decode.
 """
 
 from __future__ import annotations
@@ -200,20 +202,12 @@ class Activation1d(nn.Module):
         self.polyphase = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.polyphase and self.polyphase_supported:
-            if isinstance(self.act, SnakeBeta) and not torch.is_grad_enabled():
-                return self._forward_polyphase_scratch(x)
-            return self._forward_polyphase(x)
-        return self.downsample(self.act(self.upsample(x)))
-
-    def _activate(self, z: torch.Tensor) -> torch.Tensor:
-        """Activation on the 2x signal (B, C, L); SnakeBeta in place when no gradient is needed."""
-        act = self.act
-        if isinstance(act, SnakeBeta) and not torch.is_grad_enabled():
-            freq, inv_mag = act.coefficients()                      # (C, 1) each
-            out = torch.mul(z, freq).sin_().square_().mul_(inv_mag)
-            return out.add_(z)
-        return act(z)
+        if not (self.polyphase and self.polyphase_supported):
+            return self.downsample(self.act(self.upsample(x)))
+        # the scratch path runs SnakeBeta in place: only when nothing needs the intermediates for autograd
+        if isinstance(self.act, SnakeBeta) and not torch.is_grad_enabled():
+            return self._forward_polyphase_scratch(x)
+        return self._forward_polyphase(x)
 
     def _matrices(self, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Block-Toeplitz filter matrices, cached until a filter buffer changes (e.g. a state_dict load)."""
@@ -273,7 +267,7 @@ class Activation1d(nn.Module):
         y[:-1].addmm_(xp[1:, :6], up_m[blk:])
         y = y.view(b, c, -1)[..., :2 * t]                                   # (B, C, 2T)
         # replicate padding of the 2x signal (5 left, 6 right), extended to whole blocks
-        zp = self._activate(_replicate_pad(y, 5, (n_blocks + 1) * 2 * blk - 5 - 2 * t)).view(-1, 2 * blk)
+        zp = self.act(_replicate_pad(y, 5, (n_blocks + 1) * 2 * blk - 5 - 2 * t)).view(-1, 2 * blk)
         out = torch.mm(zp, down_m[:2 * blk])
         out[:-1].addmm_(zp[1:, :10], down_m[2 * blk:])
         return out.view(b, c, -1)[..., :t]

@@ -175,10 +175,6 @@ class SpeechSR(nn.Module):
         return self
 
     @classmethod
-    def from_config(cls, model_config: Dict[str, Any], target_rate: int) -> "SpeechSR":
-        return cls(target_rate=target_rate, **model_config)
-
-    @classmethod
     def from_pretrained(cls, target_rate: int = 48000, checkpoint: Optional[str | Path] = None,
                         config: Optional[str | Path] = None) -> "SpeechSR":
         """Build and strictly load a released (or own) checkpoint.

@@ -60,14 +60,17 @@ def load_ttv(path: str | Path) -> TextToVec:
     return model.eval()
 
 
+def load_synthesizer(path: str | Path) -> HierSpeechPPSynthesizer:
+    """Official ``.pth`` (+ ``config.json`` beside it) or an Echelon synthesizer directory (no SSL model loaded)."""
+    path = Path(path)
+    if path.is_file():
+        return load_official_checkpoint(path)
+    return VoiceConverter.from_echelon(path, ssl=torch.nn.Identity()).model
+
+
 def load_tts(ttv: str | Path, synthesizer: str | Path, device: str = "cpu") -> ZeroShotTTS:
     """Both models from official ``.pth`` files or Echelon directories; SpeechSR = bundled release."""
-    synth_path = Path(synthesizer)
-    if synth_path.is_file():
-        synth = load_official_checkpoint(synth_path)
-    else:
-        synth = VoiceConverter.from_echelon(synth_path, ssl=torch.nn.Identity()).model
-    return ZeroShotTTS(load_ttv(ttv), synth, device=device)
+    return ZeroShotTTS(load_ttv(ttv), load_synthesizer(synthesizer), device=device)
 
 
 def tts(text: str | Sequence[str], prompt: str | Path | np.ndarray, ttv: str | Path | TextToVec,
@@ -104,8 +107,7 @@ class HierSpeechTTSInference(BaseInference):
         if ckpt_dir is None:
             raise ValueError("give the TTV checkpoint with --ckpt_dir (Echelon dir or official .pth)")
         ttv = load_ttv(ckpt_dir)
-        pipeline = cls(ttv.config, {"ttv": ttv}, device)
-        return pipeline
+        return cls(ttv.config, {"ttv": ttv}, device)
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -130,10 +132,7 @@ class HierSpeechTTSInference(BaseInference):
             texts += [line for line in Path(args.text_file).read_text(encoding="utf-8").splitlines() if line.strip()]
         if not texts:
             raise SystemExit("error: nothing to say (give --text or --text_file)")
-        synth_path = Path(args.synthesizer)
-        synth = (load_official_checkpoint(synth_path) if synth_path.is_file()
-                 else VoiceConverter.from_echelon(synth_path, ssl=torch.nn.Identity()).model)
-        tts = ZeroShotTTS(self.models["ttv"], synth, device=self.device)
+        tts = ZeroShotTTS(self.models["ttv"], load_synthesizer(args.synthesizer), device=self.device)
         try:
             prompt = load_audio(args.prompt, 16000)
         except (AudioError, FileNotFoundError) as err:

@@ -16,6 +16,7 @@ from torch import nn
 
 from modules.commons import sequence_mask
 from modules.transformer import RelPositionEncoder
+from modules.vocoders.amp import average_blocks
 from modules.vocoders.hifigan import LRELU_SLOPE, ResBlock1
 from modules.wavenet import WaveNet
 from modules.weight_norm import weight_norm
@@ -100,9 +101,5 @@ class PitchPredictor(nn.Module):
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         x = self.conv_pre(x.detach()) + self.cond(g.detach())
         for i, up in enumerate(self.ups):
-            x = up(F.leaky_relu(x, LRELU_SLOPE))
-            xs = self.resblocks[i * self.num_kernels](x)
-            for j in range(1, self.num_kernels):
-                xs = xs + self.resblocks[i * self.num_kernels + j](x)
-            x = xs / self.num_kernels
+            x = average_blocks(up(F.leaky_relu(x, LRELU_SLOPE)), self.resblocks, i, self.num_kernels)
         return self.conv_post(F.leaky_relu(x))  # default slope 0.01, as released

@@ -126,7 +126,9 @@ class ZeroShotTTS:
         opts = options or TTSOptions()
         if opts.output_rate not in (16000, 24000, 48000):
             raise ValueError(f"output_rate must be 16000, 24000 or 48000, got {opts.output_rate}")
-        pieces = split_sentences(text if isinstance(text, str) else _bad_text(text), opts.max_sentence_chars)
+        if not isinstance(text, str):
+            raise TextError(f"text must be a string, got {type(text).__name__}")
+        pieces = split_sentences(text, opts.max_sentence_chars)
         token_lists = []
         for piece in pieces:
             try:
@@ -153,7 +155,3 @@ class ZeroShotTTS:
                         options: Optional[TTSOptions] = None) -> List[np.ndarray]:
         """Several texts in one voice; text ``k`` is reproducible on its own (its seed offset is ``1000 k``)."""
         return [self.synthesize(t, prompt, options, k) for k, t in enumerate(texts)]
-
-
-def _bad_text(text) -> str:
-    raise TextError(f"text must be a string, got {type(text).__name__}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -62,3 +63,8 @@ def test_official_discriminator_layout() -> None:
     cfg = validate(load_config(REPO_ROOT / "models/sr/speechsr/configs/speechsr24k.json5", []), SpeechSRExperimentConfig)
     assert cfg.discriminator.periods is None and cfg.discriminator.resolutions is None
     assert cfg.train.c_mel == 45.0 and cfg.train.lr_decay == 0.999 and cfg.data.segment_size == 9600
+    # build it the way the trainer does (no trainer run needed: build_models only reads cfg and device)
+    models = SpeechSRTrainer.build_models(SimpleNamespace(cfg=cfg, device=torch.device("cpu")))
+    subs = list(models["discriminator"].discriminators)
+    assert [getattr(d, "n_fft", None) for d in subs[:5]] == [2048, 1024, 512, 256, 128]
+    assert [getattr(d, "period", None) for d in subs[5:]] == [2, 3, 5, 7, 11]
