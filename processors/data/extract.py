@@ -83,13 +83,13 @@ def feature_path(out_dir: Path, kind: str, item_id: str) -> Path:
 
 
 # --------------------------------------------------------------------------- audio features (worker side)
-_MODULES: Dict[Tuple[str, int], torch.nn.Module] = {}
+_MODULES: Dict[Tuple[str, int, int], torch.nn.Module] = {}
 
 
 def _module(kind: str, settings: AudioFeatureSettings) -> torch.nn.Module:
     from processors.spectrogram import HierSpeechLinearSpectrogram, HierSpeechLogMel
 
-    key = (kind, settings.hop_length)
+    key = (kind, settings.sample_rate, settings.hop_length)  # the mel filterbank depends on the rate
     if key not in _MODULES:
         if kind == "mel":
             _MODULES[key] = HierSpeechLogMel(sample_rate=settings.sample_rate, hop_length=settings.hop_length)

@@ -11,7 +11,7 @@ import torch
 
 from bins.extract_features import main as extract_cli
 from processors.audio import load_audio
-from processors.data.extract import AudioFeatureSettings, extract_features, feature_path
+from processors.data.extract import AudioFeatureSettings, compute_audio_features, extract_features, feature_path
 from processors.data.manifest import ManifestEntry
 from processors.f0 import to_log_f0, yaapt_f0
 from processors.spectrogram import HierSpeechLogMel
@@ -110,3 +110,12 @@ def test_unknown_kind_and_missing_ssl_model_are_usage_errors(folder, tmp_path, c
     assert "mfcc" in capsys.readouterr().err
     assert extract_cli(["--input_dir", str(folder), "--out_dir", str(tmp_path), "--features", "ssl"]) == 2
     assert "ssl_model" in capsys.readouterr().err
+
+
+def test_mel_filterbank_follows_the_sample_rate_within_one_process():
+    """Worker-side front ends are cached; a second rate must not reuse the first rate's filterbank."""
+    wav = load_audio(SOURCES[2], 22050)[:11025]
+    x = torch.from_numpy(wav)[None]
+    for rate in (16000, 22050):
+        mel = compute_audio_features(wav, ("mel",), AudioFeatureSettings(sample_rate=rate))["mel"]
+        torch.testing.assert_close(mel, HierSpeechLogMel(sample_rate=rate)(x)[0], rtol=0, atol=0)
