@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from processors.f0 import vc_pad_source
+from processors.f0 import VC_PAD_MULTIPLE, vc_pad_source
 
 __all__ = ["DEFAULT_SSL_MODEL", "DEFAULT_SSL_LAYER", "SSLModelError", "SSLFeatureExtractor", "official_ssl_input", "build_random_ssl"]
 
@@ -35,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SSL_MODEL = "facebook/mms-300m"
 DEFAULT_SSL_LAYER = 7
-SSL_PAD_MULTIPLE = 1280
 SSL_REFLECT_PAD = 40
 
 
@@ -43,7 +42,7 @@ class SSLModelError(OSError):
     """The SSL model cannot be loaded (weights not reachable offline, bad directory, unsupported type)."""
 
 
-def official_ssl_input(wav: Tensor, multiple: int = SSL_PAD_MULTIPLE, reflect: int = SSL_REFLECT_PAD) -> Tensor:
+def official_ssl_input(wav: Tensor, multiple: int = VC_PAD_MULTIPLE, reflect: int = SSL_REFLECT_PAD) -> Tensor:
     """``(B, N)`` -> ``(B, N' + 2·reflect)``: zero-pad to the next multiple of ``multiple`` (a full block more
     if already one, as the VC script does), then reflect-pad ``reflect`` samples each side; frames = N' / 320."""
     padded = vc_pad_source(wav, multiple)

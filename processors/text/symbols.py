@@ -20,7 +20,6 @@ LETTERS_IPA = (
 
 SYMBOLS: List[str] = [PAD] + list(PUNCTUATION) + list(LETTERS) + list(LETTERS_IPA)
 BLANK_ID = 0
-SPACE_ID = SYMBOLS.index(" ")
 
 # Later duplicates win, as in the released code (the apostrophe maps to 176).
 SYMBOL_TO_ID: Dict[str, int] = {s: i for i, s in enumerate(SYMBOLS)}
