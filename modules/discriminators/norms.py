@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LRELU_SLOPE = 0.1
-
 from modules.weight_norm import weight_norm
+
+LRELU_SLOPE = 0.1
 
 
 def norm_layer(module: nn.Module, use_spectral_norm: bool) -> nn.Module:

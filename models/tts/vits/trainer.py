@@ -72,8 +72,8 @@ class VITSTrainer(BaseTrainer):
         out = gen(batch["text"], batch["text_lengths"], batch["spec"], batch["spec_lengths"], sid=self._sid(batch))
         y_hat = out["wav"]
         y = slice_segments(batch["wav"], out["ids_slice"] * hop, seg)
-        with torch.no_grad():
-            mel_real = slice_segments(mel_fn.spec_to_mel(batch["spec"]), out["ids_slice"], seg // hop)
+        with torch.no_grad():  # the mel is per frame: slice the spectrogram first, as the official trainer does
+            mel_real = mel_fn.spec_to_mel(slice_segments(batch["spec"], out["ids_slice"], seg // hop))
         mel_fake = mel_fn(y_hat.squeeze(1).float())
 
         # Discriminator on real vs detached fake.

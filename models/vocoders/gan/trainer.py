@@ -16,6 +16,7 @@ from models.base.trainer import BaseTrainer
 from models.vocoders.gan.config import VocoderExperimentConfig
 from models.vocoders.gan.dataset import VocoderClips
 from models.vocoders.gan.model import build_discriminator, build_generator
+from modules.commons import sequence_mask
 from modules.losses import discriminator_loss, feature_matching_loss, generator_loss, mel_l1_loss
 from processors.spectrogram import VitsMelSpectrogram
 from utils.registry import register
@@ -94,8 +95,7 @@ class GANVocoderTrainer(BaseTrainer):
         mel = mel_fn(batch["wav"].squeeze(1))
         y_hat = self.unwrap("generator")(mel)
         mel_hat = mel_fn(y_hat.squeeze(1))
-        steps = torch.arange(mel.size(-1), device=mel.device)
-        mask = (steps.unsqueeze(0) < frames.to(mel.device).unsqueeze(1)).unsqueeze(1).to(mel.dtype)
+        mask = sequence_mask(frames.to(mel.device), mel.size(-1)).unsqueeze(1).to(mel.dtype)
         if index == 0:
             n = int(batch["lengths"][0])
             self.tracker.log_audio("valid/copy_synthesis", y_hat[0, :, :n], self.cfg.data.sampling_rate, self.step)
