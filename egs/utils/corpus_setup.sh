@@ -1,21 +1,54 @@
 # shellcheck shell=bash
-# Option checks and experiment/corpus directories shared by the corpus-based recipes (egs/tts/vits,
-# egs/vocoder/*; the same conventions as egs/tts/hierspeechpp/run.sh). Source after parse_options.sh, then call
+# Options, option checks and experiment/corpus directories shared by the corpus-based recipes
+# (egs/tts/hierspeechpp, egs/tts/vits, egs/vocoder/*). A recipe sources this file, then
 #
-#     setup_corpus_recipe FIRST_STAGE LAST_STAGE DEFAULT_EXP_NAME
-#
-# with the variables stage, stop_stage, dataset, data_dir, exp_dir, ngpu, seed, synthetic_speakers, force set.
-# It validates them, makes exp_dir and data_dir absolute, binds an experiment directory to one corpus
-# (EXP_DIR/recipe_settings) and fills in the default corpus location.
+#     corpus_recipe_options LAST_STAGE SYNTHETIC_SPEAKERS   # shared defaults + recipe_options; add its own after
+#     help_message="... $(corpus_options_help EXP_PREFIX) ..."
+#     . egs/utils/parse_options.sh "$@"
+#     setup_corpus_recipe DEFAULT_EXP_NAME                  # validate, resolve directories
+#     split_forward_args prepare train ...                  # --prepare_args "..." -> array prepare_extra, ...
+
+# The options every corpus recipe takes, with their defaults (help_message shows them, so call this first).
+corpus_recipe_options() {
+    last_stage="$1"
+    stage=0 stop_stage="$1" dataset=mini data_dir="" exp_dir="" ngpu=1 seed=1234 config=""
+    synthetic_speakers="$2" download=true force=false prepare_args="" eval_args=""
+    recipe_options="stage stop_stage dataset data_dir exp_dir ngpu seed config synthetic_speakers download force
+prepare_args eval_args"
+}
+
+# Help lines of the first shared options (stage range, corpus, directories, GPUs); $1 names exp/<$1>_DATASET.
+corpus_options_help() {
+    cat <<EOF
+  --stage N --stop_stage M   stage range [$stage..$stop_stage]
+  --dataset NAME             mini | ljspeech | vctk | libritts | custom [$dataset]
+  --data_dir DIR             corpus location [mini: egs/mini/corpus; others: EXP_DIR/downloads]
+  --exp_dir DIR              everything this recipe writes [exp/$1_DATASET]
+  --ngpu N                   0: CPU only; 1: one GPU if visible, else CPU; >1: accelerate launch [$ngpu]
+EOF
+}
+
+# Split each --NAME_args string into the array NAME_extra (words; quotes inside are not interpreted, so keep
+# values free of spaces). Expand it bash-3.2-safely as ${NAME_extra[@]+"${NAME_extra[@]}"}.
+split_forward_args() {
+    local name var
+    for name in "$@"; do
+        var="${name}_args"
+        read -r -a "${name}_extra" <<<"${!var}"
+    done
+}
 
 abspath() { # absolute path of $1 (which need not exist), relative to the current directory
     case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "${1#./}" ;; esac
 }
 
+# Validate the shared options, make exp_dir and data_dir absolute, bind EXP_DIR to one corpus
+# (EXP_DIR/recipe_settings: later stages need not repeat --data_dir), fill in the default corpus location and set
+# manifests. $1 is the experiment name under exp/ when --exp_dir is not given.
 setup_corpus_recipe() {
-    local first="$1" last="$2" default_name="$3" prev_dataset prev_data_dir
+    local default_name="$1" prev_dataset prev_data_dir
     [ ${#positional_args[@]} -eq 0 ] || die "unexpected argument '${positional_args[0]}' (options look like --name value)"
-    check_stage_range "$first" "$last"
+    check_stage_range 0 "$last_stage"
     case "$dataset" in
         mini | ljspeech | vctk | libritts | custom) ;;
         *) die "--dataset must be one of mini, ljspeech, vctk, libritts, custom (got '$dataset')" ;;
@@ -45,4 +78,5 @@ setup_corpus_recipe() {
     fi
     mkdir -p "$exp_dir"
     printf 'dataset=%s\ndata_dir=%s\n' "$dataset" "$data_dir" >"$exp_dir/recipe_settings"
+    manifests="$exp_dir/manifests"
 }

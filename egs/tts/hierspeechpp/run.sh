@@ -6,37 +6,25 @@ set -euo pipefail
 recipe_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$recipe_dir/../../utils/env.sh"
 . "$repo_root/egs/utils/stage.sh"
+. "$repo_root/egs/utils/corpus_setup.sh"
 
 # ----------------------------------------------------------------------------------------------- options
-stage=0
-stop_stage=7
-dataset=mini
-data_dir=""
-exp_dir=""
-ngpu=1
+corpus_recipe_options 7 2  # stages 0-7, 2 synthetic speakers (egs/utils/corpus_setup.sh)
 nj=2
-seed=1234
 conf_set=auto
-config=""
 ttv_config=""
 sr_config=""
 ssl_model=auto
 sr_train=auto
 sr_weights=released
-synthetic_speakers=2
-download=true
-force=false
-prepare_args=""
 extract_args=""
 synth_args=""
 ttv_args=""
 sr_args=""
 vc_args=""
 tts_args=""
-eval_args=""
-recipe_options="stage stop_stage dataset data_dir exp_dir ngpu nj seed conf_set config ttv_config sr_config ssl_model
-sr_train sr_weights synthetic_speakers download force prepare_args extract_args synth_args ttv_args sr_args
-vc_args tts_args eval_args"
+recipe_options+=" nj conf_set ttv_config sr_config ssl_model sr_train sr_weights extract_args synth_args ttv_args
+sr_args vc_args tts_args"
 
 help_message="$(cat <<EOF
 Usage: $0 [options]      (HierSpeech++: data, features, training, TTS/VC, 48 kHz SR, evaluation)
@@ -55,11 +43,7 @@ are skipped on a rerun; --force or deleting a marker reruns them):
   7 evaluation   WER/CER, speaker similarity, F0 Pearson/RMSE, ... -> EXP_DIR/eval/results.md
 
 Options (defaults in brackets):
-  --stage N --stop_stage M   stage range [$stage..$stop_stage]
-  --dataset NAME             mini | ljspeech | vctk | libritts | custom [$dataset]
-  --data_dir DIR             corpus location [mini: egs/mini/corpus; others: EXP_DIR/downloads]
-  --exp_dir DIR              everything this recipe writes [exp/hierspeechpp_DATASET]
-  --ngpu N                   0: CPU only; 1: one GPU if visible, else CPU; >1: accelerate launch [$ngpu]
+$(corpus_options_help hierspeechpp)
   --nj N                     parallel jobs for feature extraction [$nj]
   --seed N                   seed of the splits, training and sampling [$seed]
   --conf_set auto|tiny|full  default configs: tiny = conf/*_tiny.json5 (CPU, a few dozen steps), full =
@@ -90,10 +74,9 @@ EOF
 )"
 
 . "$repo_root/egs/utils/parse_options.sh"
-. "$repo_root/egs/utils/corpus_setup.sh"
 # Checks the shared options, makes paths absolute, binds EXP_DIR to one corpus (EXP_DIR/recipe_settings; later
-# stages need not repeat --data_dir) and picks the default corpus location.
-setup_corpus_recipe 0 7 "hierspeechpp_$dataset"
+# stages need not repeat --data_dir), picks the default corpus location and sets manifests.
+setup_corpus_recipe "hierspeechpp_$dataset"
 case "$nj" in *[!0-9]* | "" | 0) die "--nj takes a positive integer (got '$nj')" ;; esac
 case "$sr_train" in auto) [ "$dataset" = mini ] && sr_train=true || sr_train=false ;; true | false) ;;
     *) die "--sr_train takes auto, true or false (got '$sr_train')" ;;
@@ -124,16 +107,7 @@ ttv_config="$(abspath "${ttv_config:-$recipe_dir/conf/ttv$tiny.json5}")"
 sr_config="$(abspath "${sr_config:-$recipe_dir/conf/speechsr$tiny.json5}")"
 
 # Split the --*_args strings into words (quotes inside them are not interpreted: keep values free of spaces).
-read -r -a prepare_extra <<<"$prepare_args"
-read -r -a extract_extra <<<"$extract_args"
-read -r -a synth_extra <<<"$synth_args"
-read -r -a ttv_extra <<<"$ttv_args"
-read -r -a sr_extra <<<"$sr_args"
-read -r -a vc_extra <<<"$vc_args"
-read -r -a tts_extra <<<"$tts_args"
-read -r -a eval_extra <<<"$eval_args"
-
-manifests="$exp_dir/manifests"
+split_forward_args prepare extract synth ttv sr vc tts eval
 features="$exp_dir/features"
 
 . "$recipe_dir/local/stages.sh"

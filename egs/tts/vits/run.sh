@@ -7,25 +7,13 @@ set -euo pipefail
 recipe_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$recipe_dir/../../utils/env.sh"
 . "$repo_root/egs/utils/stage.sh"
+. "$repo_root/egs/utils/corpus_setup.sh"
 
 # ----------------------------------------------------------------------------------------------- options
-stage=0
-stop_stage=4
-dataset=mini
-data_dir=""
-exp_dir=""
-ngpu=1
-seed=1234
-config=""
-synthetic_speakers=2
-download=true
-force=false
-prepare_args=""
+corpus_recipe_options 4 2  # stages 0-4, 2 synthetic speakers (egs/utils/corpus_setup.sh)
 train_args=""
 infer_args=""
-eval_args=""
-recipe_options="stage stop_stage dataset data_dir exp_dir ngpu seed config synthetic_speakers download force
-prepare_args train_args infer_args eval_args"
+recipe_options+=" train_args infer_args"
 
 help_message="$(cat <<EOF2
 Usage: $0 [options]      (VITS: data, training, TTS and voice conversion between speakers, evaluation)
@@ -39,11 +27,7 @@ are skipped on a rerun; --force or deleting a marker reruns them):
   4 evaluation   WER/CER, speaker similarity, F0, MCD, ... -> EXP_DIR/eval/{tts,vc}/summary.md
 
 Options (defaults in brackets):
-  --stage N --stop_stage M   stage range [$stage..$stop_stage]
-  --dataset NAME             mini | ljspeech | vctk | libritts | custom [$dataset]
-  --data_dir DIR             corpus location [mini: egs/mini/corpus; others: EXP_DIR/downloads]
-  --exp_dir DIR              everything this recipe writes [exp/vits_DATASET]
-  --ngpu N                   0: CPU only; 1: one GPU if visible, else CPU; >1: accelerate launch [$ngpu]
+$(corpus_options_help vits)
   --seed N                   seed of the splits, training and sampling [$seed]
   --config FILE              VITS config [mini: conf/vits_tiny.json5; ljspeech: conf/vits_ljspeech.json5;
                              others: conf/vits_multispeaker.json5]
@@ -62,20 +46,14 @@ EOF2
 )"
 
 . "$repo_root/egs/utils/parse_options.sh"
-. "$repo_root/egs/utils/corpus_setup.sh"
-setup_corpus_recipe 0 4 "vits_$dataset"
+setup_corpus_recipe "vits_$dataset"
 case "$dataset" in
     mini) default_config="$recipe_dir/conf/vits_tiny.json5" ;;
     ljspeech) default_config="$recipe_dir/conf/vits_ljspeech.json5" ;;
     *) default_config="$recipe_dir/conf/vits_multispeaker.json5" ;;
 esac
 config="$(abspath "${config:-$default_config}")"
-
-read -r -a prepare_extra <<<"$prepare_args"
-read -r -a train_extra <<<"$train_args"
-read -r -a infer_extra <<<"$infer_args"
-read -r -a eval_extra <<<"$eval_args"
-manifests="$exp_dir/manifests"
+split_forward_args prepare train infer eval
 
 # Shared data stages (stage_data, stage_manifests, train_model).
 . "$repo_root/egs/utils/data_stages.sh"

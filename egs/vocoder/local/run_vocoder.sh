@@ -6,24 +6,12 @@
 
 . "$recipe_dir/../../utils/env.sh"
 . "$repo_root/egs/utils/stage.sh"
+. "$repo_root/egs/utils/corpus_setup.sh"
 
-stage=0
-stop_stage=4
-dataset=mini
-data_dir=""
-exp_dir=""
-ngpu=1
-seed=1234
-config=""
-synthetic_speakers=0
-download=true
-force=false
-prepare_args=""
+corpus_recipe_options 4 0  # stages 0-4, no synthetic speakers (egs/utils/corpus_setup.sh)
 train_args=""
 infer_args=""
-eval_args=""
-recipe_options="stage stop_stage dataset data_dir exp_dir ngpu seed config synthetic_speakers download force
-prepare_args train_args infer_args eval_args"
+recipe_options+=" train_args infer_args"
 
 help_message="$(cat <<EOF2
 Usage: $0 [options]      (standalone $vocoder_name mel vocoder: data, training, copy synthesis, evaluation)
@@ -36,11 +24,7 @@ Stages (contiguous range --stage..--stop_stage; finished stages leave EXP_DIR/.d
   4 evaluation   MCD, log-mel L1, MR-STFT, F0 against the recordings -> EXP_DIR/eval/summary.md
 
 Options (defaults in brackets):
-  --stage N --stop_stage M   stage range [$stage..$stop_stage]
-  --dataset NAME             mini | ljspeech | vctk | libritts | custom [$dataset]
-  --data_dir DIR             corpus location [mini: egs/mini/corpus; others: EXP_DIR/downloads]
-  --exp_dir DIR              everything this recipe writes [exp/${vocoder_name}_DATASET]
-  --ngpu N                   0: CPU only; 1: one GPU if visible, else CPU; >1: accelerate launch [$ngpu]
+$(corpus_options_help "$vocoder_name")
   --seed N                   seed of the splits and training [$seed]
   --config FILE              vocoder config [mini: ${vocoder_name}_tiny.json5, else the full-size config]
   --synthetic_speakers N     mini only: synthetic espeak-ng/flite speakers to add [$synthetic_speakers]
@@ -52,8 +36,7 @@ EOF2
 )"
 
 . "$repo_root/egs/utils/parse_options.sh"
-. "$repo_root/egs/utils/corpus_setup.sh"
-setup_corpus_recipe 0 4 "${vocoder_name}_$dataset"
+setup_corpus_recipe "${vocoder_name}_$dataset"
 configs="$repo_root/models/vocoders/gan/configs"
 case "$dataset:$vocoder_name" in
     mini:*) default_config="$configs/${vocoder_name}_tiny.json5" ;;
@@ -61,11 +44,7 @@ case "$dataset:$vocoder_name" in
     *:bigvgan) default_config="$configs/bigvgan_base.json5" ;;
 esac
 config="$(abspath "${config:-$default_config}")"
-read -r -a prepare_extra <<<"$prepare_args"
-read -r -a train_extra <<<"$train_args"
-read -r -a infer_extra <<<"$infer_args"
-read -r -a eval_extra <<<"$eval_args"
-manifests="$exp_dir/manifests"
+split_forward_args prepare train infer eval
 
 . "$repo_root/egs/utils/data_stages.sh"  # stage_data, stage_manifests, train_model
 require_python_packages numpy soundfile json5 torch
