@@ -65,7 +65,8 @@ def test_job_lists_keep_known_speakers_and_pair_with_evaluation(tmp_path):
     _write_jsonl(test, [{"id": "u1", "path": "/r/u1.wav", "speaker": "s1", "text": "Hello."}])
     out_dir = tmp_path / "lists"
     subprocess.run([sys.executable, str(RECIPE / "local" / "make_jobs.py"), "--lists", str(lists), "--test_manifest",
-                    str(test), "--speakers", '["s1", "s2"]', "--out_dir", str(out_dir)], check=True, capture_output=True)
+                    str(test), "--speakers", '["s1", "s2"]', "--out_dir", str(out_dir)], check=True, capture_output=True,
+                   env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})  # as egs/utils/env.sh sets it for the recipe
     read = lambda name: [json.loads(l) for l in (out_dir / name).read_text().splitlines() if l.strip()]  # noqa: E731
     assert read("tts_jobs.jsonl") == [{"id": "u1", "text": "Hello.", "speaker": "s1"}]
     assert read("vc_jobs.jsonl") == [{"id": "u1_to_v", "path": "/r/u1.wav", "source_speaker": "s1", "speaker": "s2"}]

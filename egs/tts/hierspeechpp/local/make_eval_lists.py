@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List
+
+from processors.data.manifest import atomic_write_text
 
 
 def read_manifest(path: Path) -> List[dict]:
@@ -93,14 +94,8 @@ def build_lists(test: List[dict], pool: List[dict], seed: int, max_items: int | 
     return {"tts": tts, "vc": vc, "sr": sr, "skipped": skipped}
 
 
-def write_text(text: str, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_jsonl(rows: List[dict], path: Path) -> None:
-    write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), path)
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def main(argv: List[str] | None = None) -> int:
@@ -127,10 +122,11 @@ def main(argv: List[str] | None = None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for name in ("tts", "vc"):
         write_jsonl(lists[name], args.out_dir / f"{name}.jsonl")
-    write_text("".join(f"{job['path']}\t{job['prompt']}\n" for job in lists["vc"]), args.out_dir / "vc_pairs.tsv")
-    write_text("".join(f"{job['path']}\n" for job in lists["sr"]), args.out_dir / "sr_inputs.txt")
+    pairs = "".join(f"{job['path']}\t{job['prompt']}\n" for job in lists["vc"])
+    atomic_write_text(args.out_dir / "vc_pairs.tsv", pairs)
+    atomic_write_text(args.out_dir / "sr_inputs.txt", "".join(f"{job['path']}\n" for job in lists["sr"]))
     skipped = "".join(f"{s['id']}\t{s['list']}\t{s['why']}\n" for s in lists["skipped"])
-    write_text("id\tlist\twhy\n" + skipped, args.out_dir / "skipped.tsv")
+    atomic_write_text(args.out_dir / "skipped.tsv", "id\tlist\twhy\n" + skipped)
     print(f"{len(lists['tts'])} TTS, {len(lists['vc'])} VC, {len(lists['sr'])} SR jobs; "
           f"{len(lists['skipped'])} skipped (see {args.out_dir / 'skipped.tsv'})")  # fmt: skip
     return 0

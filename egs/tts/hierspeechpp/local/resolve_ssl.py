@@ -18,6 +18,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from processors.data.manifest import atomic_write_text
+
 REAL_DEFAULT = "facebook/mms-300m"
 RANDOM_SEED = 0
 # Layer 7 as for MMS, with one more layer so the saved model keeps the stable-layer-norm layout of a full model.
@@ -86,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resolve_ssl: cannot load SSL model {choice!r}: {err}", file=sys.stderr)
         return 2
     record = {"model": model, "layer": args.layer, "dim": dim, "random": use_random, "why": why}
-    tmp = record_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, record_path)
+    atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
     print(f"{model}\t{args.layer}\t{dim}\t{str(use_random).lower()}\t{why}")
     return 0
 

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import List
 
+from processors.data.manifest import atomic_write_text
+
 
 def _read(path: Path) -> List[dict]:
     if not path.is_file():
@@ -23,9 +25,7 @@ def _read(path: Path) -> List[dict]:
 
 
 def _write(path: Path, rows: List[dict]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def main() -> int:
