@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 from evaluation.alignment import align  # noqa: E402
 from evaluation.base import EvalItem, Row  # noqa: E402
 from evaluation.pitch import analyse, contour_pairs  # noqa: E402
-from evaluation.spectral import log_mel  # noqa: E402
+from evaluation.spectral import LOG_MEL_HOP, log_mel  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def plot_item(item: EvalItem, title: str, path: Path, f0_method: str = "yaapt", 
         ax = axes[row]
         row += 1
         ax.imshow(mel.T, origin="lower", aspect="auto", interpolation="none", vmin=float(np.log(1e-5)), vmax=top,
-                  extent=(0.0, mel.shape[0] * 256 / sr, 0, mel.shape[1]))
+                  extent=(0.0, mel.shape[0] * LOG_MEL_HOP / sr, 0, mel.shape[1]))
         ax.set_ylabel(f"{name}\nmel bin")
     axes[-1].set_xlabel("time (s)")
     fig.suptitle(title)

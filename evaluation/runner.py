@@ -80,7 +80,7 @@ def pair_systems(
 
 
 class AudioCache:
-    """Reference/prompt audio shared by systems and utterances is read once per chunk."""
+    """Reference/prompt audio shared by utterances of one chunk (e.g. one prompt for many) is read once."""
 
     def __init__(self) -> None:
         self._store: Dict[Path, Tuple[np.ndarray, int]] = {}

@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 MCD_SCALE = 10.0 / math.log(10.0) * math.sqrt(2.0)
 MRSTFT_RESOLUTIONS = ((512, 128, 512), (1024, 256, 1024), (2048, 512, 2048))
+LOG_MEL_HOP = 256  # VitsMelSpectrogram's default hop: the log-mel frame step in samples
 
 
 def common_pair(item: EvalItem, sample_rate: Optional[int]) -> Tuple[np.ndarray, np.ndarray, int]:
@@ -100,7 +101,7 @@ class MelCepstralDistortion(Metric):
 
 def log_mel(wav: np.ndarray, sample_rate: int, extractor: Optional[VitsMelSpectrogram] = None) -> np.ndarray:
     """Log-mel frames ``(frames, 80)`` (VITS/HiFi-GAN convention, n_fft 1024, hop 256)."""
-    extractor = extractor or VitsMelSpectrogram(sample_rate=sample_rate)
+    extractor = extractor or VitsMelSpectrogram(sample_rate=sample_rate, hop_length=LOG_MEL_HOP)
     with torch.inference_mode():
         mel = extractor(torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None])  # (1, 80, frames)
     return mel[0].T.numpy().astype(np.float64)
@@ -122,7 +123,7 @@ class LogMelL1(Metric):
     def score_one(self, item: EvalItem) -> Row:
         gen, ref, rate = common_pair(item, self.sample_rate)
         if rate not in self._extractors:
-            self._extractors[rate] = VitsMelSpectrogram(sample_rate=rate)
+            self._extractors[rate] = VitsMelSpectrogram(sample_rate=rate, hop_length=LOG_MEL_HOP)
         g, r = log_mel(gen, rate, self._extractors[rate]), log_mel(ref, rate, self._extractors[rate])
         path = align(g, r, self.alignment)
         return {"log_mel_l1": float(np.mean(np.abs(g[path[:, 0]] - r[path[:, 1]])))}
