@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from modules.commons import get_padding
 from modules.spline import piecewise_rational_quadratic_transform
 from modules.transformer import LayerNorm
 from modules.wavenet import WaveNet
@@ -78,9 +79,11 @@ class DDSConv(nn.Module):
         self.norms_2 = nn.ModuleList()
         for i in range(n_layers):
             dilation = kernel_size**i
-            padding = (kernel_size * dilation - dilation) // 2
             self.convs_sep.append(
-                nn.Conv1d(channels, channels, kernel_size, groups=channels, dilation=dilation, padding=padding)
+                nn.Conv1d(
+                    channels, channels, kernel_size, groups=channels, dilation=dilation,
+                    padding=get_padding(kernel_size, dilation),
+                )
             )
             self.convs_1x1.append(nn.Conv1d(channels, channels, 1))
             self.norms_1.append(LayerNorm(channels))
