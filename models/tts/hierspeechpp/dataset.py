@@ -29,19 +29,12 @@ from torch.utils.data import Dataset
 
 from processors.audio import load_audio
 from processors.data.manifest import read_manifest
+from processors.f0 import align_f0_length
 from processors.perturb import PerturbConfig, perturb
 
 F0_PER_FRAME = 4  # F0 lives at 4x the latent frame rate (hop 80 vs 320)
 
 LogF0Fn = Callable[[np.ndarray], np.ndarray]
-
-
-def _fit(x: np.ndarray, length: int) -> np.ndarray:
-    """Cut or zero-pad the last axis to ``length``."""
-    if x.shape[-1] >= length:
-        return x[..., :length]
-    pad = [(0, 0)] * (x.ndim - 1) + [(0, length - x.shape[-1])]
-    return np.pad(x, pad)
 
 
 class HierSpeechTrainDataset(Dataset):
@@ -123,13 +116,13 @@ class HierSpeechTrainDataset(Dataset):
             if self.f0_fn is None:
                 raise FileNotFoundError(f"no precomputed f0 for {item_id!r} under {self.features_dir} and no f0_fn")
             f0 = self.f0_fn(out["audio"])
-        out["log_f0"] = _fit(np.asarray(f0, np.float32).reshape(-1), F0_PER_FRAME * frames)
+        out["log_f0"] = align_f0_length(np.asarray(f0, np.float32).reshape(-1), F0_PER_FRAME * frames)
         for kind in ("ssl", "ssl_aug"):
             feat = self._feature(kind, item_id)
             if feat is not None:
                 if feat.ndim != 2 or feat.shape[-1] < frames - 2:
                     raise ValueError(f"{kind} features of {item_id!r} have shape {feat.shape}, expected (C, ~{frames})")
-                out[kind] = _fit(feat.astype(np.float32), frames)
+                out[kind] = align_f0_length(feat.astype(np.float32), frames)
         if self.cache:
             self._cache[index] = out
         return out
@@ -171,7 +164,7 @@ def collate(items: List[Dict[str, Any]], hop_length: int = 320) -> Dict[str, Any
     batch: Dict[str, Any] = {"ids": [it["id"] for it in items], "lengths": lengths}
 
     def stack(key: str, length: int) -> torch.Tensor:
-        return torch.stack([torch.from_numpy(np.ascontiguousarray(_fit(it[key], length))) for it in items])
+        return torch.stack([torch.from_numpy(np.ascontiguousarray(align_f0_length(it[key], length))) for it in items])
 
     batch["audio"] = stack("audio", max_t * hop_length).unsqueeze(1)
     batch["log_f0"] = stack("log_f0", F0_PER_FRAME * max_t).unsqueeze(1)

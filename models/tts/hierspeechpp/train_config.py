@@ -13,6 +13,7 @@ from typing import List, Literal, Optional
 
 from models.base.trainer import TrainConfig
 from models.tts.hierspeechpp.config import HierSpeechPPConfig
+from models.tts.hierspeechpp.losses import LossWeights
 from processors.perturb import PerturbConfig
 
 
@@ -59,19 +60,14 @@ class DiscriminatorConfig:
 
 
 @dataclass
-class HierSpeechTrainConfig(TrainConfig):
+class HierSpeechTrainConfig(TrainConfig, LossWeights):
+    """Shared trainer settings + the loss weights ``c_*`` (:class:`LossWeights`) + the optimiser."""
+
     learning_rate: float = 1e-4
     betas: List[float] = field(default_factory=lambda: [0.8, 0.99])
     eps: float = 1e-9
     weight_decay: float = 0.01
     lr_decay: float = 0.999
-    c_mel: float = 45.0
-    c_kl: float = 1.0
-    c_bi_kl: float = 0.5
-    c_f0: float = 45.0
-    c_prosody: float = 45.0
-    c_adv: float = 1.0
-    c_fm: float = 1.0
     uncond_ratio: float = 0.1
     # Discriminator off for the first N steps (0 = adversarial from the start, as the released recipe).
     disc_start_step: int = 0

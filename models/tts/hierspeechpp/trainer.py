@@ -18,7 +18,7 @@ from torch import nn
 
 from models.base.trainer import BaseTrainer
 from models.tts.hierspeechpp.dataset import HierSpeechTrainDataset, collate
-from models.tts.hierspeechpp.losses import LossWeights, discriminator_objective, generator_objective
+from models.tts.hierspeechpp.losses import discriminator_objective, generator_objective
 from models.tts.hierspeechpp.train_config import HierSpeechExperimentConfig
 from models.tts.hierspeechpp.training import HierSpeechPPForTraining
 from modules.discriminators import hierspeechpp_discriminator
@@ -32,15 +32,6 @@ def log_f0_of(wav: np.ndarray, sample_rate: int, method: str, f0_max: float) -> 
     from processors.f0 import extract_f0, to_log_f0
 
     return to_log_f0(extract_f0(wav, sample_rate, method=method, f0_max=f0_max)).numpy()
-
-
-def build_ssl(cfg: Any) -> nn.Module:
-    """Frozen SSL feature extractor (``processors.ssl``) stopped at layer ``cfg.layer``."""
-    from processors.ssl import SSLFeatureExtractor, build_random_ssl
-
-    if cfg.random_tiny_dim > 0:
-        return build_random_ssl(layer=cfg.layer, num_layers=cfg.layer, hidden_size=cfg.random_tiny_dim)
-    return SSLFeatureExtractor.from_pretrained(cfg.model, cfg.layer)
 
 
 @register("trainer", "hierspeechpp")
@@ -57,9 +48,6 @@ class HierSpeechTrainer(BaseTrainer):
             d.sample_rate, d.filter_length, d.win_length, d.hop_length, d.mel_fmin, d.mel_fmax, d.n_mel_channels
         ).to(self.device)
         self._ssl: Optional[nn.Module] = None
-        self.weights = LossWeights(
-            **{k: getattr(self.cfg.train, k) for k in ("c_mel", "c_kl", "c_bi_kl", "c_f0", "c_prosody", "c_adv", "c_fm")}
-        )
         return {"generator": generator, "discriminator": discriminator}
 
     def build_optimizers(self, models):
@@ -108,7 +96,10 @@ class HierSpeechTrainer(BaseTrainer):
     @property
     def ssl(self) -> nn.Module:
         if self._ssl is None:
-            self._ssl = build_ssl(self.cfg.data.ssl).to(self.device).eval()
+            from models.tts.hierspeechpp.inference import VoiceConverter
+
+            cfg = self.cfg.data.ssl
+            self._ssl = VoiceConverter.build_ssl(cfg.model, cfg.layer, cfg.random_tiny_dim).to(self.device).eval()
         return self._ssl
 
     @torch.no_grad()
@@ -171,9 +162,9 @@ class HierSpeechTrainer(BaseTrainer):
             values["disc"] = loss_d.detach()
             with self.frozen("discriminator"):
                 _, fake, fmap_real, fmap_fake = disc(out["audio_slice"], out["audio_hat"])
-                gen = generator_objective(terms, fake, fmap_real, fmap_fake, self.weights)
+                gen = generator_objective(terms, fake, fmap_real, fmap_fake, self.cfg.train)
         else:
-            gen = generator_objective(terms, [], [], [], self.weights)
+            gen = generator_objective(terms, [], [], [], self.cfg.train)
         self.optimize("generator", gen["loss"])
         values.update({k: v.detach() for k, v in gen.items()})
         return values

@@ -39,9 +39,7 @@ def style_with_dropout(model: HierSpeechPPSynthesizer, mel: Tensor, mask: Tensor
     Args:
         mel: (B, n_mels, T) log-mel of the whole utterance; mask: (B, 1, T).
     """
-    g = model.emb_g(mel, mask)
-    if g.dim() == 2:
-        g = g.unsqueeze(-1)
+    g = model.emb_g(mel, mask).unsqueeze(-1)
     drop = torch.zeros(g.size(0), dtype=torch.bool, device=g.device)
     if getattr(model, "emb", None) is not None:
         if uncond_ratio > 0.0:

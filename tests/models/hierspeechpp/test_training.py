@@ -94,6 +94,28 @@ def test_generator_and_discriminator_backward() -> None:
     assert not bool(out["uncond"].any()) and float(model.emb.weight.grad.abs().sum()) == 0.0
 
 
+def test_generator_objective_weights_every_term() -> None:
+    """The total is the documented weighted sum (distinct weights, so a swapped or dropped weight shows)."""
+    gen = torch.Generator().manual_seed(5)
+    names = ("mel", "kl_a", "kl_a_rev", "kl_s", "kl_s_rev", "f0", "prosody")
+    terms = {k: torch.rand((), generator=gen) for k in names}
+    fake = [torch.rand(2, 7, generator=gen), torch.rand(2, 3, generator=gen)]
+    fmap_real = [[torch.rand(2, 4, generator=gen)], [torch.rand(2, 5, generator=gen), torch.rand(2, 6, generator=gen)]]
+    fmap_fake = [[torch.rand(2, 4, generator=gen)], [torch.rand(2, 5, generator=gen), torch.rand(2, 6, generator=gen)]]
+    w = LossWeights(c_mel=2.0, c_kl=3.0, c_bi_kl=5.0, c_f0=7.0, c_prosody=11.0, c_adv=13.0, c_fm=17.0)
+    adv = sum(float(((1 - d) ** 2).mean()) for d in fake)
+    fm = 2.0 * sum(float((r - f).abs().mean()) for rs, fs in zip(fmap_real, fmap_fake) for r, f in zip(rs, fs))
+    t = {k: float(v) for k, v in terms.items()}
+    expected = (2 * t["mel"] + 3 * (t["kl_a"] + t["kl_s"]) + 5 * (t["kl_a_rev"] + t["kl_s_rev"]) + 7 * t["f0"]
+                + 11 * t["prosody"] + 13 * adv + 17 * fm)  # fmt: skip
+    out = generator_objective(terms, fake, fmap_real, fmap_fake, w)
+    assert float(out["loss"]) == pytest.approx(expected, rel=1e-6)
+    assert float(out["adv"]) == pytest.approx(adv, rel=1e-6) and float(out["fm"]) == pytest.approx(fm, rel=1e-6)
+    # Before the discriminator starts there are no GAN terms.
+    no_gan = generator_objective(terms, [], [], [], w)
+    assert float(no_gan["loss"]) == pytest.approx(expected - 13 * adv - 17 * fm, rel=1e-6)
+
+
 def test_kl_terms_follow_the_hierarchy() -> None:
     """Each term must reach exactly the modules of its level (this fixes which encoder is which).
 
