@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from modules import fused_snake
 from modules.activations import SnakeBeta
 
 
@@ -208,6 +209,27 @@ class Activation1d(nn.Module):
         if isinstance(self.act, SnakeBeta) and not torch.is_grad_enabled():
             return self._forward_polyphase_scratch(x)
         return self._forward_polyphase(x)
+
+    def fused_supported(self) -> bool:
+        """Whether :meth:`forward_channels_last` can run (SnakeBeta, released geometry, numba present)."""
+        return self.polyphase_supported and isinstance(self.act, SnakeBeta) and fused_snake.available()
+
+    def forward_channels_last(self, x: torch.Tensor, scratch: bool = False) -> torch.Tensor:
+        """Inference on channels-last memory with the fused kernel (modules/fused_snake.py).
+
+        x: (B, C, 1, T) float32 CPU in ``torch.channels_last`` memory format, i.e. (B, T, C) in memory;
+        returns the same layout. Same arithmetic as :meth:`forward` up to float rounding. With ``scratch``
+        the result lives in a per-thread buffer that the next ``scratch`` call overwrites (for callers that
+        consume it at once, like the AMP blocks' convolutions; it spares a fresh multi-megabyte tensor).
+        """
+        b, c, _, t = x.shape
+        rows = x.permute(0, 2, 3, 1).reshape(b, t, c)  # a view when x is channels-last
+        even, odd = _polyphase_up_taps(self.upsample.filter.to(x.dtype))
+        freq, inv_mag = self.act.coefficients()
+        out = _Workspace.get(3, rows.numel(), x.dtype, x.device).view(b, t, c) if scratch else None
+        out = fused_snake.anti_aliased_snakebeta_nwc(rows, even, odd, self.downsample.lowpass.filter.reshape(-1),
+                                                     freq, inv_mag, out=out)
+        return out.view(b, 1, t, c).permute(0, 3, 1, 2)
 
     def _matrices(self, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Block-Toeplitz filter matrices, cached until a filter buffer changes (e.g. a state_dict load)."""

@@ -17,11 +17,12 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from modules.activations import Snake, SnakeBeta
 from modules.alias_free import Activation1d
-from modules.weight_norm import fold_weight_norm, weight_norm
+from modules.weight_norm import fold_weight_norm, has_weight_norm, weight_norm
 
 
 def make_snake(kind: str, channels: int) -> nn.Module:
@@ -65,6 +66,12 @@ class AMPBlock(nn.Module):
         self.activations = nn.ModuleList(
             Activation1d(make_snake(activation, channels)) for _ in range(2 * len(dilations)))
         init_conv_weights(self)
+        self.channels_last = False  # see set_channels_last_inference
+
+    def runs_channels_last(self, x: torch.Tensor, x_mask: Optional[torch.Tensor] = None) -> bool:
+        """Whether this call can take :meth:`forward_channels_last` (CPU float32 inference, no mask)."""
+        return (self.channels_last and x_mask is None and not torch.is_grad_enabled()
+                and x.device.type == "cpu" and x.dtype == torch.float32)
 
     def forward(self, x: torch.Tensor, x_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """x: (B, C, T); x_mask: optional (B, 1, T) applied before each conv."""
@@ -82,6 +89,49 @@ class AMPBlock(nn.Module):
             x = x * x_mask
         return x
 
+    def forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` on (B, C, 1, T) channels-last tensors (inference only; see ``set_channels_last_inference``).
+
+        oneDNN runs these dilated convolutions at a steady ~full speed in this layout, and the fused
+        anti-aliased SnakeBeta kernel reads and writes it directly.
+        """
+        for i, (conv1, conv2) in enumerate(zip(self.convs1, self.convs2)):
+            xt = _conv_channels_last(conv1, self.activations[2 * i].forward_channels_last(x, scratch=True))
+            xt = _conv_channels_last(conv2, self.activations[2 * i + 1].forward_channels_last(xt, scratch=True))
+            x = xt.add_(x)
+        return x
+
+
+def _conv_channels_last(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """``conv`` (stride 1, folded weights) applied to a (B, C, 1, T) channels-last tensor."""
+    weight = conv.weight
+    key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
+    cached = getattr(conv, "_channels_last_weight", None)
+    if cached is None or cached[0] != key:
+        with torch.no_grad():
+            cached = (key, weight.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last))
+        conv._channels_last_weight = cached
+    return F.conv2d(x, cached[1], conv.bias, padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]))
+
+
+def set_channels_last_inference(model: nn.Module, enabled: bool = True) -> int:
+    """Run ``model``'s AMP blocks in channels-last memory with fused anti-aliased SnakeBeta on CPU.
+
+    Inference only, after weight norm is folded: blocks whose convs still carry weight norm, whose
+    activations are not SnakeBeta in the released geometry, or without numba keep the standard path.
+    Applies to CPU float32 calls without autograd; anything else runs :meth:`AMPBlock.forward` as before.
+    Returns the number of blocks switched.
+    """
+    count = 0
+    for module in model.modules():
+        if isinstance(module, AMPBlock):
+            convs = list(module.convs1) + list(module.convs2)
+            ok = (all(a.fused_supported() for a in module.activations)
+                  and not any(has_weight_norm(conv) for conv in convs))
+            module.channels_last = enabled and ok
+            count += int(module.channels_last)
+    return count
+
 
 def build_amp_blocks(channels: Sequence[int], kernel_sizes: Sequence[int],
                      dilations: Sequence[Sequence[int]], activation: str = "snakebeta") -> nn.ModuleList:
@@ -93,6 +143,14 @@ def build_amp_blocks(channels: Sequence[int], kernel_sizes: Sequence[int],
 
 def average_blocks(x: torch.Tensor, blocks: nn.ModuleList, stage: int, n_kernels: int) -> torch.Tensor:
     """Mean of ``blocks[stage * n_kernels + j](x)`` over j (multi-receptive-field fusion)."""
+    stage_blocks = [blocks[stage * n_kernels + j] for j in range(n_kernels)]
+    if all(isinstance(block, AMPBlock) and block.runs_channels_last(x) for block in stage_blocks):
+        # one layout change in and one out per stage; every conv and activation between runs channels-last
+        x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        out = stage_blocks[0].forward_channels_last(x4)
+        for block in stage_blocks[1:]:
+            out = out.add_(block.forward_channels_last(x4))
+        return (out / n_kernels).squeeze(2).contiguous()
     out = blocks[stage * n_kernels](x)
     for j in range(1, n_kernels):
         out = out + blocks[stage * n_kernels + j](x)

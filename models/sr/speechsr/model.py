@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from modules.alias_free import Activation1d, set_polyphase
-from modules.vocoders.amp import average_blocks, build_amp_blocks, make_snake
+from modules.vocoders.amp import average_blocks, build_amp_blocks, make_snake, set_channels_last_inference
 from modules.weight_norm import fold_weight_norm, weight_norm
 from utils.registry import register
 
@@ -165,12 +165,14 @@ class SpeechSR(nn.Module):
     infer = forward
 
     def optimize_for_inference(self, chunk_size: int = 8192) -> "SpeechSR":
-        """Fold weight norm, use polyphase activations and chunked inference (no training afterwards)."""
+        """Fold weight norm, use polyphase activations, channels-last fused AMP blocks on CPU and chunked inference
+        (no training afterwards)."""
         if chunk_size < 0:
             raise ValueError(f"chunk_size must be >= 0, got {chunk_size}")
         self.eval()
         fold_weight_norm(self)
         set_polyphase(self, True)
+        set_channels_last_inference(self, True)
         self.dec.chunk_size = chunk_size
         return self
 

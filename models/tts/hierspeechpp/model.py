@@ -41,6 +41,7 @@ from models.tts.hierspeechpp.generator import HierarchicalGenerator, SourceNetwo
 from modules.alias_free import set_polyphase
 from modules.dit_flow import BiTFlow
 from modules.style_encoder import StyleEncoder
+from modules.vocoders.amp import set_channels_last_inference
 from modules.weight_norm import fold_weight_norm
 from utils.registry import register
 
@@ -104,12 +105,18 @@ class HierSpeechPPSynthesizer(nn.Module):
         self.flow_l.set_leaky_padding(leaky)
         self.emb_g.leaky_padding = leaky
 
-    def prepare_for_inference(self, polyphase: bool = True) -> "HierSpeechPPSynthesizer":
-        """Eval mode, weight norm folded, optional polyphase anti-aliasing (same numbers, faster)."""
+    def prepare_for_inference(self, polyphase: bool = True, channels_last: bool = True) -> "HierSpeechPPSynthesizer":
+        """Eval mode, weight norm folded, and the faster paths that compute the same numbers (to float rounding).
+
+        Args:
+            polyphase: polyphase anti-aliasing (modules/alias_free.py) wherever an activation runs unfused.
+            channels_last: AMP blocks in channels-last memory with the fused anti-aliased SnakeBeta kernel
+                for CPU float32 calls (modules/fused_snake.py); other devices and dtypes are unaffected.
+        """
         self.eval()
         fold_weight_norm(self)
-        if polyphase:
-            set_polyphase(self, True)
+        set_polyphase(self, polyphase)
+        set_channels_last_inference(self, channels_last)
         return self
 
     # ------------------------------------------------------------------ building blocks

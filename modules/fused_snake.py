@@ -1,0 +1,179 @@
+"""Fused anti-aliased SnakeBeta for channels-last CPU inference (a numba kernel).
+
+:class:`modules.alias_free.Activation1d` with a SnakeBeta activation is, per channel:
+2x Kaiser-sinc interpolation (12 taps) -> ``z + 1/beta * sin^2(alpha * z)`` -> 12-tap low-pass with
+stride 2. Run as separate tensor operations it makes ~8 passes over a doubled-rate tensor that does not fit
+in cache, and on CPU those passes cost more than the arithmetic. This kernel does the three steps for a
+short block of time steps at once, so the doubled-rate samples live only in a small scratch block.
+
+It works on channels-last memory, ``(B, T, C)``, the layout in which oneDNN runs the AMP blocks' dilated
+convolutions at full speed (in ``(B, C, T)`` their speed varies by up to 4x with the buffers' addresses).
+Every time step is then a contiguous row of C values, and the per-sample arithmetic vectorises across
+channels.
+
+``sin^2`` is evaluated with a Cody-Waite reduction modulo pi (sin^2 has period pi, so the sign of the
+reduced sine never matters) and a degree-9 odd minimax polynomial; its error is a few float32 ulps, the
+same order as the rounding differences between any two correct float32 implementations. The edge handling
+(replicate padding of the input and of the doubled-rate signal) is that of the reference path, so outputs
+match :meth:`Activation1d.forward` to float rounding (tested in tests/modules/test_fused_snake.py).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+import torch
+
+try:  # numba is a listed dependency; without it the tensor-op paths of Activation1d are used
+    import numba
+except ImportError:  # pragma: no cover - exercised only on installs without numba
+    numba = None
+
+# pi split in three float32 parts of 12 significant bits each, so k * PI_A and k * PI_B are exact for
+# |k| < 2**12 multiples of pi: the reduction stays accurate for |alpha * z| up to ~1e4.
+def _split_12_bits(value: float) -> float:
+    exponent = math.frexp(value)[1]
+    return math.floor(value * 2.0 ** (12 - exponent)) / 2.0 ** (12 - exponent)
+
+
+_PI_A = np.float32(_split_12_bits(math.pi))
+_PI_B = np.float32(_split_12_bits(math.pi - float(_PI_A)))
+_PI_C = np.float32(math.pi - float(_PI_A) - float(_PI_B))
+_INV_PI = np.float32(1.0 / math.pi)
+# minimax coefficients of sin(r) = r + r^3 * (S3 + S5 r^2 + S7 r^4 + S9 r^6) on [-pi/2, pi/2]
+_S3 = np.float32(-0.166666597127914428710938)
+_S5 = np.float32(0.00833307858556509017944336)
+_S7 = np.float32(-0.0001981069071916863322258)
+_S9 = np.float32(2.6083159809786593541503e-06)
+
+_kernel = None
+
+
+def available() -> bool:
+    """True when numba is importable (the fused path can run)."""
+    return numba is not None
+
+
+def _build_kernel():
+    # Reassociation is not allowed: it would undo the Cody-Waite reduction. Contraction to FMA is.
+    flags = {"contract", "nnan", "ninf", "nsz", "arcp"}
+
+    @numba.njit(cache=True, nogil=True, fastmath=flags, inline="always")
+    def snake(z, freq, inv_mag):  # pragma: no cover - compiled
+        v = freq * z
+        k = np.floor(v * _INV_PI + np.float32(0.5))
+        r = ((v - k * _PI_A) - k * _PI_B) - k * _PI_C
+        r2 = r * r
+        p = ((_S9 * r2 + _S7) * r2 + _S5) * r2 + _S3
+        sin_r = r + r * r2 * p
+        return z + inv_mag * (sin_r * sin_r)
+
+    @numba.njit(cache=True, nogil=True, fastmath=flags)
+    def kernel(x, even, odd, down, freq, inv_mag, out, block):  # pragma: no cover - compiled
+        # Notation (per item, per channel): y[2t] = sum_j even[j] x[t+j-3], y[2t+1] = sum_j odd[j] x[t+j-3]
+        # with x clamped at its ends; the doubled-rate signal is clamped too (y[s<0] = y[0],
+        # y[s>2T-1] = y[2T-1]); out[t] = sum_k down[k] snake(y[2t+k-5]).  AE[t] = snake(y[2t]) and
+        # AO[t] = snake(y[2t+1]) are computed for t in [t0-3, t1+3) per block of outputs [t0, t1), every
+        # loop running over the flattened (time, channel) rows so that it vectorises for any C.
+        n_batch, length, channels = x.shape
+        rows = block + 6
+        xp = np.empty((block + 12) * channels, dtype=np.float32)
+        ae = np.empty(rows * channels, dtype=np.float32)
+        ao = np.empty(rows * channels, dtype=np.float32)
+        fr = np.empty(rows * channels, dtype=np.float32)
+        im = np.empty(rows * channels, dtype=np.float32)
+        for q in range(rows):  # per-channel coefficients tiled over a block's rows
+            fr[q * channels:(q + 1) * channels] = freq
+            im[q * channels:(q + 1) * channels] = inv_mag
+        e0, e1, e2, e3, e4, e5 = even[0], even[1], even[2], even[3], even[4], even[5]
+        o1, o2, o3, o4, o5, o6 = odd[1], odd[2], odd[3], odd[4], odd[5], odd[6]
+        d0, d1, d2, d3, d4, d5 = down[0], down[1], down[2], down[3], down[4], down[5]
+        d6, d7, d8, d9, d10, d11 = down[6], down[7], down[8], down[9], down[10], down[11]
+        c = channels
+        for b in range(n_batch):
+            xb = x[b].reshape(length * channels)
+            for t0 in range(0, length, block):
+                t1 = min(t0 + block, length)
+                n_out = t1 - t0
+                n_rows = n_out + 6
+                # input rows t0-6 .. t1+5, replicate-clamped
+                for p in range(n_out + 12):
+                    src = min(max(t0 - 6 + p, 0), length - 1)
+                    xp[p * c:(p + 1) * c] = xb[src * c:(src + 1) * c]
+                n = n_rows * c
+                # shifted views: the loops below index every array with the bare loop counter, which lets
+                # LLVM drop numba's negative-index handling and vectorise
+                x0, x1, x2, x3 = xp[0:n], xp[c:c + n], xp[2 * c:2 * c + n], xp[3 * c:3 * c + n]
+                x4, x5, x6 = xp[4 * c:4 * c + n], xp[5 * c:5 * c + n], xp[6 * c:6 * c + n]
+                for m in range(n):
+                    ze = e0 * x0[m] + e1 * x1[m] + e2 * x2[m] + e3 * x3[m] + e4 * x4[m] + e5 * x5[m]
+                    zo = o1 * x1[m] + o2 * x2[m] + o3 * x3[m] + o4 * x4[m] + o5 * x5[m] + o6 * x6[m]
+                    ae[m] = snake(ze, fr[m], im[m])
+                    ao[m] = snake(zo, fr[m], im[m])
+                # the clamped doubled-rate signal: rows before t=0 repeat snake(y[0]) = AE[0], rows from
+                # t=T on repeat snake(y[2T-1]) = AO[T-1]
+                q_first = 3 - t0  # row of t = 0
+                for q in range(min(q_first, n_rows)):
+                    ae[q * c:(q + 1) * c] = ae[q_first * c:(q_first + 1) * c]
+                    ao[q * c:(q + 1) * c] = ae[q_first * c:(q_first + 1) * c]
+                q_last = length - 1 - t0 + 3  # row of t = T-1
+                for q in range(max(q_last + 1, 0), n_rows):
+                    ae[q * c:(q + 1) * c] = ao[q_last * c:(q_last + 1) * c]
+                    ao[q * c:(q + 1) * c] = ao[q_last * c:(q_last + 1) * c]
+                n = n_out * c
+                ob = out[b].reshape(length * channels)[t0 * c:t1 * c]
+                a0, a1, a2, a3 = ao[0:n], ae[c:c + n], ao[c:c + n], ae[2 * c:2 * c + n]
+                a4, a5, a6, a7 = ao[2 * c:2 * c + n], ae[3 * c:3 * c + n], ao[3 * c:3 * c + n], ae[4 * c:4 * c + n]
+                a8, a9, a10, a11 = ao[4 * c:4 * c + n], ae[5 * c:5 * c + n], ao[5 * c:5 * c + n], ae[6 * c:6 * c + n]
+                for m in range(n):
+                    ob[m] = (d0 * a0[m] + d1 * a1[m] + d2 * a2[m] + d3 * a3[m] + d4 * a4[m] + d5 * a5[m]
+                             + d6 * a6[m] + d7 * a7[m] + d8 * a8[m] + d9 * a9[m] + d10 * a10[m] + d11 * a11[m])
+
+    return kernel
+
+
+def _get_kernel():
+    global _kernel
+    if _kernel is None:
+        if numba is None:
+            raise RuntimeError("fused SnakeBeta needs numba (pip install numba)")
+        _kernel = _build_kernel()
+    return _kernel
+
+
+def block_for(channels: int) -> int:
+    """Output time steps per block: the scratch rows stay around 100 KB (L2 resident)."""
+    return max(8, min(512, 32768 // max(channels, 1)))
+
+
+def anti_aliased_snakebeta_nwc(x: torch.Tensor, even: torch.Tensor, odd: torch.Tensor, down: torch.Tensor,
+                               freq: torch.Tensor, inv_mag: torch.Tensor,
+                               out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Channels-last anti-aliased SnakeBeta on CPU float32.
+
+    Args:
+        x: (B, T, C) contiguous float32 CPU tensor.
+        even, odd: (7,) polyphase taps of the 2x interpolator (see ``alias_free._polyphase_up_taps``);
+            ``even[6]`` and ``odd[0]`` are zero.
+        down: (12,) decimating low-pass taps.
+        freq, inv_mag: (C,) SnakeBeta frequency ``alpha`` and ``1 / (beta + eps)``.
+        out: optional (B, T, C) float32 output tensor.
+    Returns:
+        (B, T, C) float32.
+    """
+    if x.dtype != torch.float32 or x.device.type != "cpu" or x.dim() != 3 or not x.is_contiguous():
+        raise ValueError(f"anti_aliased_snakebeta_nwc: need a contiguous (B, T, C) float32 CPU tensor, got "
+                         f"{x.dtype} {x.device.type} shape {tuple(x.shape)}")
+    if out is None:
+        out = torch.empty_like(x)
+    channels = x.shape[-1]
+
+    def arr(t: torch.Tensor) -> np.ndarray:
+        return t.detach().to(torch.float32).contiguous().numpy()
+
+    if x.numel():
+        _get_kernel()(x.numpy(), arr(even), arr(odd), arr(down), arr(freq.reshape(channels)),
+                      arr(inv_mag.reshape(channels)), out.numpy(), block_for(channels))
+    return out

@@ -1,0 +1,115 @@
+"""The fused channels-last anti-aliased SnakeBeta kernel and the channels-last AMP-block path vs the reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from modules import fused_snake
+from modules.activations import SnakeBeta
+from modules.alias_free import Activation1d, _polyphase_up_taps
+from modules.vocoders.amp import AMPBlock, average_blocks, build_amp_blocks, set_channels_last_inference
+from modules.weight_norm import fold_weight_norm
+
+pytestmark = pytest.mark.skipif(not fused_snake.available(), reason="numba is not installed")
+
+
+def _activation(channels: int, seed: int, spread: float = 1.0) -> Activation1d:
+    torch.manual_seed(seed)
+    module = Activation1d(SnakeBeta(channels, alpha_logscale=True)).eval().requires_grad_(False)
+    module.act.alpha.normal_(0, spread)
+    module.act.beta.normal_(0, 0.5)
+    return module
+
+
+def _fused(module: Activation1d, x: torch.Tensor) -> torch.Tensor:
+    """(B, C, T) in, (B, C, T) out through the kernel's (B, T, C) layout."""
+    even, odd = _polyphase_up_taps(module.upsample.filter)
+    freq, inv_mag = module.act.coefficients()
+    rows = x.transpose(1, 2).contiguous()
+    out = fused_snake.anti_aliased_snakebeta_nwc(rows, even, odd, module.downsample.lowpass.filter.reshape(-1),
+                                                 freq, inv_mag)
+    return out.transpose(1, 2)
+
+
+@pytest.mark.parametrize("channels,length", [(1, 1), (3, 2), (5, 7), (16, 33), (33, 257), (8, 3000)])
+def test_kernel_matches_reference_path(channels, length):
+    module = _activation(channels, length)
+    x = torch.randn(2, channels, length) * 3
+    with torch.no_grad():
+        ref = module(x)
+    got = _fused(module, x)
+    assert got.shape == ref.shape
+    # float32 rounding of ~20 terms and of sin: a few ulps of the output scale
+    assert float((got - ref).abs().max()) <= 2e-6 * float(ref.abs().max()) + 1e-6
+
+
+def test_kernel_accuracy_against_float64_for_large_arguments():
+    """|alpha * x| up to ~3e3: the Cody-Waite reduction must keep sin^2 accurate far from zero."""
+    module = _activation(4, 0, spread=0.0)
+    with torch.no_grad():
+        module.act.alpha.copy_(torch.log(torch.tensor([0.5, 3.0, 20.0, 60.0])))
+    x = torch.randn(1, 4, 500) * 50
+    ref64 = module.double()(x.double())
+    module.float()
+    got = _fused(module, x).double()
+    err = (got - ref64).abs().max().item()
+    assert err <= 3e-6 * ref64.abs().max().item()  # torch.sin in float32 is at ~2.3e-6 here
+
+
+def test_block_edges_do_not_leak():
+    """Outputs near each block boundary equal a one-block computation (block size varies with C)."""
+    module = _activation(4, 3)
+    length = fused_snake.block_for(4) * 2 + 5
+    x = torch.randn(1, 4, length)
+    with torch.no_grad():
+        ref = module(x)
+    assert float((_fused(module, x) - ref).abs().max()) <= 1e-5
+
+
+def _amp_pair(channels: int, kernel: int, seed: int):
+    torch.manual_seed(seed)
+    block = AMPBlock(channels, kernel, (1, 3, 5)).eval().requires_grad_(False)
+    for act in block.activations:
+        act.act.alpha.normal_(0, 0.5)
+        act.act.beta.normal_(0, 0.5)
+    for conv in list(block.convs1) + list(block.convs2):
+        conv.weight_v.normal_(0, 0.3)
+    fold_weight_norm(block)
+    return block
+
+
+@pytest.mark.parametrize("channels,kernel", [(8, 3), (16, 7), (12, 11)])
+def test_amp_block_channels_last_equals_standard(channels, kernel):
+    block = _amp_pair(channels, kernel, kernel)
+    x = torch.randn(2, channels, 301)
+    with torch.no_grad():
+        ref = block(x)
+        assert set_channels_last_inference(block) == 1
+        assert block.runs_channels_last(x)
+        x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        fast = block.forward_channels_last(x4).squeeze(2)
+        again = block.forward_channels_last(x4).squeeze(2)  # scratch buffers reused: same result
+    assert float((fast - ref).abs().max()) <= 1e-5 * float(ref.abs().max())
+    assert torch.equal(fast, again)
+
+
+def test_average_blocks_switches_layout_only_when_allowed():
+    blocks = build_amp_blocks([8], [3, 5], [[1, 3], [1, 2]]).eval()
+    x = torch.randn(1, 8, 120)
+    with torch.no_grad():
+        # weight norm not folded: the switch refuses (the convs' weights are recomputed by hooks)
+        assert set_channels_last_inference(blocks) == 0
+        fold_weight_norm(blocks)
+        ref = average_blocks(x, blocks, 0, 2)
+        assert set_channels_last_inference(blocks) == 2
+        fast = average_blocks(x, blocks, 0, 2)
+    assert fast.is_contiguous() and fast.shape == ref.shape
+    assert float((fast - ref).abs().max()) <= 1e-5 * float(ref.abs().max())
+    # with autograd, or in float64, the standard path runs
+    y = average_blocks(x.requires_grad_(), blocks, 0, 2)
+    assert y.requires_grad
+    with torch.no_grad():
+        assert not blocks[0].runs_channels_last(x.double())
+        set_channels_last_inference(blocks, False)
+        assert not blocks[0].runs_channels_last(x)
