@@ -8,11 +8,14 @@ Stages timed separately on the same real speech (a source tiled to ``--seconds``
 
 Modes, run alternately; each stage's minimum over ``--repeats`` runs is reported and the total is their sum:
 
-* ``official`` — the official arithmetic: weight norm recomputed in every forward, the reference anti-aliasing
-  path (up-sample → act → down-sample as separate convolutions), and all 24 SSL layers computed with
-  ``output_hidden_states`` and ``hidden_states[7]`` picked, as ``Wav2vec2`` in the official code does;
-* ``echelon`` — ``prepare_for_inference()`` (weight norm folded, polyphase anti-aliasing where it is faster)
-  and the SSL encoder truncated after layer 7 (``processors.ssl``).
+* ``official`` — the official arithmetic: amfm_decompy's YAAPT as shipped, weight norm recomputed in every
+  forward, the reference anti-aliasing path (up-sample → act → down-sample as separate convolutions), and all
+  24 SSL layers computed with ``output_hidden_states`` and ``hidden_states[7]`` picked, as ``Wav2vec2`` in the
+  official code does;
+* ``echelon`` — YAAPT with the NCCF step in one compiled loop (``processors/yaapt_nccf.py``, identical F0),
+  the SSL encoder truncated after layer 7 (``processors.ssl``) and ``prepare_for_inference()``: weight norm
+  folded, AMP blocks in channels-last memory with the fused anti-aliased SnakeBeta kernel
+  (``modules/fused_snake.py``).
 
 Both modes share the same (random) weights and noise, so their waveforms must agree (max |diff| printed).
 Weights are random unless ``--ssl-model`` points at a local MMS copy: compute does not depend on the values.
@@ -38,7 +41,6 @@ sys.path.insert(0, str(ROOT))
 
 from models.tts.hierspeechpp.config import HierSpeechPPConfig  # noqa: E402
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer  # noqa: E402
-from modules.alias_free import set_polyphase  # noqa: E402
 from processors.audio import load_audio  # noqa: E402
 from processors.f0 import extract_f0, vc_log_f0, vc_pad_source  # noqa: E402
 from processors.spectrogram import HierSpeechLogMel  # noqa: E402
@@ -90,8 +92,8 @@ class Pipeline:
     """One VC configuration; ``run()`` returns (waveform, {stage: seconds})."""
 
     def __init__(self, model: HierSpeechPPSynthesizer, ssl_fn: Callable[[torch.Tensor], torch.Tensor],
-                 source: np.ndarray, prompt: np.ndarray, device: torch.device):
-        self.model, self.ssl_fn, self.device = model, ssl_fn, device
+                 source: np.ndarray, prompt: np.ndarray, device: torch.device, fast_f0: bool):
+        self.model, self.ssl_fn, self.device, self.fast_f0 = model, ssl_fn, device, fast_f0
         self.source, self.prompt = source, prompt
         self.mel = HierSpeechLogMel().to(device)
 
@@ -104,7 +106,7 @@ class Pipeline:
         times: Dict[str, float] = {}
         t0 = time.perf_counter()
         padded = vc_pad_source(self.source)
-        log_f0 = vc_log_f0(extract_f0(padded, 16000), extract_f0(self.prompt, 16000))
+        log_f0 = vc_log_f0(extract_f0(padded, 16000, fast=self.fast_f0), extract_f0(self.prompt, 16000, fast=self.fast_f0))
         times["F0"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -140,18 +142,6 @@ def echelon_ssl(extractor: SSLFeatureExtractor) -> Callable[[torch.Tensor], torc
     return lambda wav: extractor(wav)[0]
 
 
-def choose_polyphase(model: HierSpeechPPSynthesizer, pipeline: Pipeline) -> bool:
-    """Polyphase anti-aliasing is exact but not always faster on CPU: keep whichever synth time is lower."""
-    best = {}
-    for flag in (True, False):
-        set_polyphase(model, flag)
-        pipeline.run()
-        best[flag] = min(pipeline.run()[1]["synth"] for _ in range(2))
-    choice = best[True] < best[False]
-    set_polyphase(model, choice)
-    return choice
-
-
 def profile_synth(pipeline: Pipeline, rows: int = 15) -> None:
     from torch.profiler import profile
 
@@ -177,7 +167,7 @@ def main() -> None:
     official_model = HierSpeechPPSynthesizer.from_config(HierSpeechPPConfig()).eval()
     echelon_model = HierSpeechPPSynthesizer.from_config(HierSpeechPPConfig())
     echelon_model.load_state_dict(official_model.state_dict())
-    echelon_model.prepare_for_inference(polyphase=False)
+    echelon_model.prepare_for_inference()
     full_ssl, ssl7, ssl_what = build_ssl_models(args.ssl_model)
     params = sum(p.numel() for p in official_model.parameters())
     print(f"synthesizer: full size, {params / 1e6:.2f} M parameters, random weights; SSL: {ssl_what}")
@@ -189,14 +179,13 @@ def main() -> None:
         devices.append(torch.device("cuda"))
     for device in devices:
         pipes = {
-            "official": Pipeline(official_model.to(device), official_ssl(full_ssl.to(device)), source, prompt, device),
-            "echelon": Pipeline(echelon_model.to(device), echelon_ssl(ssl7.to(device)), source, prompt, device),
+            "official": Pipeline(official_model.to(device), official_ssl(full_ssl.to(device)), source, prompt, device,
+                                 fast_f0=False),
+            "echelon": Pipeline(echelon_model.to(device), echelon_ssl(ssl7.to(device)), source, prompt, device,
+                                fast_f0=True),
         }
         for threads in args.threads if device.type == "cpu" else [torch.get_num_threads()]:
             torch.set_num_threads(threads)
-            poly = choose_polyphase(echelon_model, pipes["echelon"]) if device.type == "cpu" else True
-            if device.type != "cpu":
-                set_polyphase(echelon_model, True)
             # Minimum of each stage over the repeats (robust to other processes' bursts on a shared machine);
             # the total is the sum of the stage minima.
             best: Dict[str, Dict[str, float]] = {mode: {} for mode in pipes}
@@ -211,7 +200,7 @@ def main() -> None:
                 times["total"] = times["F0"] + times["SSL"] + times["synth"]
             diff = float((outputs["official"] - outputs["echelon"]).abs().max())
             label = f"{device.type}" + (f", {threads} thread(s)" if device.type == "cpu" else "")
-            print(f"\n[{label}] polyphase anti-aliasing: {'on' if poly else 'off'}; max |wav diff| = {diff:.2e}")
+            print(f"\n[{label}] max |wav diff| = {diff:.2e}")
             print(f"{'mode':>9} {'F0 s':>7} {'SSL s':>7} {'synth s':>8} {'total s':>8} {'RTF':>6}")
             for mode, t in best.items():
                 print(f"{mode:>9} {t['F0']:7.3f} {t['SSL']:7.3f} {t['synth']:8.3f} {t['total']:8.3f} "
