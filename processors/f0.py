@@ -61,14 +61,14 @@ def yaapt_f0(
 
     ``wav`` is mono float audio ``(N,)``; it is processed in float64 like the official code.  On failure
     (YAAPT raises on silence and very short clips) a zero contour of ``N // hop`` frames is returned with a
-    warning, as the official preprocessing does.  ``fast`` runs amfm_decompy's NCCF tracking step as one
-    numba loop (processors/yaapt_nccf.py: same steps, same F0, ~2x faster overall); ``False`` runs the
-    library untouched.
+    warning, as the official preprocessing does.  ``fast`` runs amfm_decompy's spectral and temporal tracking
+    steps without their per-frame Python overhead (processors/yaapt_fast.py: same arithmetic, same F0,
+    ~1.6x faster overall); ``False`` runs the library untouched.
     """
     import amfm_decompy.basic_tools as basic  # lazy: only F0 users need amfm_decompy
     import amfm_decompy.pYAAPT as pYAAPT
 
-    from processors.yaapt_nccf import use_fast_time_track
+    from processors.yaapt_fast import use_fast_yaapt
 
     wav = np.asarray(wav, dtype=np.float64).reshape(-1)
     hop = int(round(frame_space_ms / 1000.0 * sample_rate))
@@ -86,7 +86,7 @@ def yaapt_f0(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # YAAPT divides by zero on silent frames
             warnings.simplefilter("ignore", UserWarning)  # scipy medfilt on very short clips
-            with use_fast_time_track(pYAAPT) if fast else contextlib.nullcontext():
+            with use_fast_yaapt(pYAAPT) if fast else contextlib.nullcontext():
                 pitch = pYAAPT.yaapt(basic.SignalObj(padded, sample_rate), **params)
         f0 = pitch.samp_interp if interpolate else pitch.samp_values
         return np.asarray(f0, dtype=np.float64)

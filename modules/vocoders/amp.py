@@ -150,7 +150,7 @@ def average_blocks(x: torch.Tensor, blocks: nn.ModuleList, stage: int, n_kernels
         out = stage_blocks[0].forward_channels_last(x4)
         for block in stage_blocks[1:]:
             out = out.add_(block.forward_channels_last(x4))
-        return (out / n_kernels).squeeze(2).contiguous()
+        return out.div_(n_kernels).squeeze(2).contiguous()
     out = blocks[stage * n_kernels](x)
     for j in range(1, n_kernels):
         out = out + blocks[stage * n_kernels + j](x)

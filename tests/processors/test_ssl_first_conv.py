@@ -1,34 +1,63 @@
-"""wav2vec2's first front-end conv as one GEMM over unfolded windows: same numbers, same state_dict keys."""
+"""wav2vec2's conv front end computed time-major (one GEMM per layer): same numbers, same state_dict keys."""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
 from torch import nn
 
-from processors.ssl import _MonoStridedConv1d, build_random_ssl
+from processors.ssl import SSLFeatureExtractor, _TimeMajorConv1d, _TimeMajorFeatureEncoder, build_random_ssl
 
 
-@pytest.mark.parametrize("bias", [True, False])
-def test_mono_strided_conv_matches_conv1d(bias: bool) -> None:
+@pytest.mark.parametrize("in_channels,kernel,stride,bias", [(1, 10, 5, True), (1, 10, 5, False), (6, 3, 2, True),
+                                                           (6, 2, 2, False), (3, 4, 1, True)])
+def test_time_major_conv_matches_conv1d(in_channels, kernel, stride, bias) -> None:
     torch.manual_seed(0)
-    conv = nn.Conv1d(1, 8, 10, stride=5, bias=bias)
-    fast = _MonoStridedConv1d(conv)
-    x = torch.randn(3, 1, 1003)
+    conv = nn.Conv1d(in_channels, 8, kernel, stride=stride, bias=bias)
+    fast = _TimeMajorConv1d(conv)
+    x = torch.randn(3, in_channels, 1003)
     with torch.no_grad():
-        assert torch.allclose(fast(x), conv(x), atol=1e-6)
+        ref = conv(x)
+        got = fast(x)
+        got_tm = fast.forward_time_major(x.transpose(1, 2).contiguous())
+    assert got.shape == ref.shape
+    assert torch.allclose(got, ref, atol=1e-5)
+    assert torch.equal(got_tm, got.transpose(1, 2))
     assert set(fast.state_dict()) == set(conv.state_dict())
-    assert not _MonoStridedConv1d.supports(nn.Conv1d(1, 8, 10, stride=5, padding=2))
-    assert not _MonoStridedConv1d.supports(nn.Conv1d(2, 8, 10, stride=5))
+    # with autograd the same numbers and a gradient to the conv's own weight
+    y = fast(x)
+    y.sum().backward()
+    assert torch.allclose(y.detach(), ref, atol=1e-5) and conv.weight.grad is not None
+    assert not _TimeMajorConv1d.supports(nn.Conv1d(1, 8, 10, stride=5, padding=2))
+    assert not _TimeMajorConv1d.supports(nn.Conv1d(2, 8, 3, dilation=2))
+    with pytest.raises(ValueError, match="shorter than the conv kernel"):
+        fast.forward_time_major(torch.randn(1, kernel - 1, in_channels))
 
 
-def test_extractor_uses_it_and_loads_plain_checkpoints() -> None:
-    extractor = build_random_ssl()
-    assert isinstance(extractor.model.feature_extractor.conv_layers[0].conv, _MonoStridedConv1d)
-    plain = build_random_ssl(seed=1)
-    plain.model.feature_extractor.conv_layers[0].conv = nn.Conv1d(1, 16, 10, stride=5, bias=False)
-    plain.model.feature_extractor.conv_layers[0].conv.load_state_dict(
-        extractor.model.feature_extractor.conv_layers[0].conv.state_dict(), strict=True)
-    plain.model.load_state_dict(extractor.model.state_dict(), strict=True)
+@pytest.mark.parametrize("stable", [True, False])
+def test_extractor_front_end_equals_transformers_and_loads_plain_checkpoints(stable: bool) -> None:
+    extractor = build_random_ssl(stable_layer_norm=stable)
+    encoder = extractor.model.feature_extractor
+    # layer-norm front ends run whole time-major; group-norm ones get only the first conv as a GEMM
+    assert isinstance(encoder, _TimeMajorFeatureEncoder) == stable
+    assert isinstance(encoder.conv_layers[0].conv, _TimeMajorConv1d)
+    # the same weights in transformers' own front end (the official arithmetic)
+    from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2FeatureEncoder
+
+    reference = copy.deepcopy(extractor)
+    plain = Wav2Vec2FeatureEncoder(extractor.model.config).eval()
+    plain.load_state_dict(encoder.state_dict(), strict=True)
+    reference.model.feature_extractor = plain
+    assert type(reference.model.feature_extractor.conv_layers[0].conv) is nn.Conv1d
     wav = torch.randn(2, 3200)
-    assert torch.allclose(extractor(wav)[0], plain(wav)[0], atol=1e-5)
+    lengths = torch.tensor([3200, 2500])
+    got, frames = extractor(wav, lengths)
+    want, frames_ref = reference(wav, lengths)
+    assert torch.equal(frames, frames_ref)
+    assert torch.allclose(got, want, atol=1e-5)
+    # and the state_dict round-trips into a fresh extractor
+    other = build_random_ssl(stable_layer_norm=stable, seed=1)
+    other.model.load_state_dict(copy.deepcopy(extractor.model.state_dict()), strict=True)
+    assert torch.allclose(other(wav)[0], extractor(wav)[0], atol=1e-6)
