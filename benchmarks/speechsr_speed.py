@@ -3,7 +3,7 @@
 Reference = ``SpeechSR`` as loaded (weight norm recomputed on every call, zero-stuffing transposed conv and
 depthwise low-pass per anti-aliased activation, one-shot tensors): the same operations, in the same order,
 as the released ``speechsr.py`` (it reproduces the official outputs to ~1e-7, tests/models/sr).
-Optimized = ``SpeechSR.optimize_for_inference()`` (folded weight norm, polyphase block-Toeplitz SnakeBeta,
+Optimized = ``SpeechSR.optimize_for_inference()`` (folded weight norm, channels-last fused SnakeBeta,
 cache-sized chunks). Both run on the same real speech, alternating, best of ``--repeats``.
 
 Usage: python benchmarks/speechsr_speed.py [--seconds 5] [--threads 1 2] [--rates 24000 48000]

@@ -126,42 +126,38 @@ _path_kernel = None
 
 
 def _build_path_kernel():
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def last_argmin(values):  # pragma: no cover - compiled
+        """``len - 1 - np.argmin(values[::-1])``: the last minimum, or the last NaN if there is one."""
+        best = -1
+        best_value = 0.0
+        for b in range(len(values) - 1, -1, -1):
+            value = values[b]
+            if np.isnan(value):
+                return b
+            if best < 0 or value < best_value:
+                best = b
+                best_value = value
+        return best
+
     @numba.njit(cache=True, nogil=True)
     def best_path(local, trans, n_lin, n_col):  # pragma: no cover - compiled
         pred = np.zeros((n_lin, n_col), dtype=np.int64)
         path = np.ones(n_col, dtype=np.int64)
         p_small = np.zeros(n_col, dtype=np.int64)
         cost = np.empty(n_lin)
+        step = np.empty(n_lin)
         for i in range(1, n_col):
             for a in range(n_lin):
-                # last index of the minimum of cost_prev[b] + trans[b, a, i] (np.argmin on the reversed row:
-                # a NaN wins, the last one)
-                best = -1
-                best_value = 0.0
-                for b in range(n_lin - 1, -1, -1):
-                    value = local[b, 0] + trans[b, a, i]
-                    if np.isnan(value):
-                        best = b
-                        break
-                    if best < 0 or value < best_value:
-                        best = b
-                        best_value = value
+                for b in range(n_lin):
+                    step[b] = local[b, 0] + trans[b, a, i]
+                best = last_argmin(step)
                 pred[a, i] = best
                 cost[a] = local[best, 0] + trans[best, a, i] + local[a, i]
             # the original's running cost is a view of local[:, 0]: it is overwritten in place
             for a in range(n_lin):
                 local[a, 0] = cost[a]
-            best = -1
-            best_value = 0.0
-            for a in range(n_lin - 1, -1, -1):
-                value = cost[a]
-                if np.isnan(value):
-                    best = a
-                    break
-                if best < 0 or value < best_value:
-                    best = a
-                    best_value = value
-            p_small[i] = best
+            p_small[i] = last_argmin(cost)
         path[n_col - 1] = p_small[n_col - 1]
         for i in range(n_col - 2, -1, -1):
             path[i] = pred[path[i + 1], i + 1]
