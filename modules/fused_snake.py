@@ -56,11 +56,23 @@ def available() -> bool:
     return numba is not None
 
 
+def cached_njit(**options):
+    """``numba.njit(cache=True, nogil=True, **options)``, compiled in memory only where no cache directory is
+    writable (numba refuses to build a caching dispatcher then)."""
+    def decorate(function):
+        try:
+            return numba.njit(cache=True, nogil=True, **options)(function)
+        except RuntimeError:
+            return numba.njit(cache=False, nogil=True, **options)(function)
+
+    return decorate
+
+
 def _build_kernel():
     # Reassociation is not allowed: it would undo the Cody-Waite reduction. Contraction to FMA is.
     flags = {"contract", "nnan", "ninf", "nsz", "arcp"}
 
-    @numba.njit(cache=True, nogil=True, fastmath=flags, inline="always")
+    @cached_njit(fastmath=flags, inline="always")
     def snake(z, freq, inv_mag):  # pragma: no cover - compiled
         v = freq * z
         k = np.floor(v * _INV_PI + np.float32(0.5))
@@ -70,7 +82,7 @@ def _build_kernel():
         sin_r = r + r * r2 * p
         return z + inv_mag * (sin_r * sin_r)
 
-    @numba.njit(cache=True, nogil=True, fastmath=flags)
+    @cached_njit(fastmath=flags)
     def kernel(x, even, odd, down, freq, inv_mag, out, block):  # pragma: no cover - compiled
         # Notation (per item, per channel): y[2t] = sum_j even[j] x[t+j-3], y[2t+1] = sum_j odd[j] x[t+j-3]
         # with x clamped at its ends; the doubled-rate signal is clamped too (y[s<0] = y[0],

@@ -25,10 +25,7 @@ from typing import Iterator, Tuple
 
 import numpy as np
 
-try:  # numba is a listed dependency; without it amfm_decompy's own time_track runs
-    import numba
-except ImportError:  # pragma: no cover - exercised only on installs without numba
-    numba = None
+from modules.fused_snake import available, cached_njit
 
 _kernel = None
 _PATCH_LOCK = threading.Lock()
@@ -45,12 +42,8 @@ def _original(name: str):
     return getattr(pYAAPT, name)
 
 
-def available() -> bool:
-    return numba is not None
-
-
 def _build_kernel():
-    @numba.njit(cache=True, nogil=True)
+    @cached_njit()
     def pick_peaks(phi, lag_min, lag_max, fs, maxcands, center, thresh1, thresh2, pitch_out, merit_out):
         # pragma: no cover - compiled
         n_frames, frame_length = phi.shape
@@ -126,7 +119,7 @@ _path_kernel = None
 
 
 def _build_path_kernel():
-    @numba.njit(cache=True, nogil=True, inline="always")
+    @cached_njit(inline="always")
     def last_argmin(values):  # pragma: no cover - compiled
         """``len - 1 - np.argmin(values[::-1])``: the last minimum, or the last NaN if there is one."""
         best = -1
@@ -140,7 +133,7 @@ def _build_path_kernel():
                 best_value = value
         return best
 
-    @numba.njit(cache=True, nogil=True)
+    @cached_njit()
     def best_path(local, trans, n_lin, n_col):  # pragma: no cover - compiled
         pred = np.zeros((n_lin, n_col), dtype=np.int64)
         path = np.ones(n_col, dtype=np.int64)
