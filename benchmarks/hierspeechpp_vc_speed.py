@@ -12,7 +12,7 @@ Modes, run alternately; each stage's minimum over ``--repeats`` runs is reported
   forward, the reference anti-aliasing path (up-sample → act → down-sample as separate convolutions), and all
   24 SSL layers computed with ``output_hidden_states`` and ``hidden_states[7]`` picked, as ``Wav2vec2`` in the
   official code does;
-* ``echelon`` — YAAPT with the NCCF step in one compiled loop (``processors.yaapt_fast.py``, identical F0),
+* ``echelon`` — YAAPT without its per-frame interpreter overhead (``processors/yaapt_fast.py``, identical F0),
   the SSL encoder truncated after layer 7 (``processors.ssl``) and ``prepare_for_inference()``: weight norm
   folded, AMP blocks in channels-last memory with the fused anti-aliased SnakeBeta kernel
   (``modules/fused_snake.py``).

@@ -34,6 +34,7 @@ from torch import nn
 
 from modules import fused_snake
 from modules.activations import SnakeBeta
+from modules.commons import cached_derived
 
 
 def kaiser_sinc_filter1d(cutoff: float, half_width: float, kernel_size: int) -> torch.Tensor:
@@ -224,23 +225,19 @@ class Activation1d(nn.Module):
         """
         b, c, _, t = x.shape
         rows = x.permute(0, 2, 3, 1).reshape(b, t, c)  # a view when x is channels-last
-        even, odd = _polyphase_up_taps(self.upsample.filter.to(x.dtype))
+        up, down = self.upsample.filter, self.downsample.lowpass.filter
+        even, odd = cached_derived(self, "_fused_taps", (up,), lambda: _polyphase_up_taps(up.float()))
         freq, inv_mag = self.act.coefficients()
         out = _Workspace.get(3, rows.numel(), x.dtype, x.device).view(b, t, c) if scratch else None
-        out = fused_snake.anti_aliased_snakebeta_nwc(rows, even, odd, self.downsample.lowpass.filter.reshape(-1),
-                                                     freq, inv_mag, out=out)
+        out = fused_snake.anti_aliased_snakebeta_nwc(rows, even, odd, down.reshape(-1), freq, inv_mag, out=out)
         return out.view(b, 1, t, c).permute(0, 3, 1, 2)
 
     def _matrices(self, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Block-Toeplitz filter matrices, cached until a filter buffer changes (e.g. a state_dict load)."""
         up, down = self.upsample.filter, self.downsample.lowpass.filter
-        key = (self.BLOCK, dtype, device, up.data_ptr(), up._version, down.data_ptr(), down._version)
-        if getattr(self, "_matrix_key", None) != key:
-            with torch.no_grad():
-                self._matrix_cache = (_block_toeplitz_up(up.to(dtype), self.BLOCK),
-                                      _block_toeplitz_down(down.to(dtype), self.BLOCK))
-            self._matrix_key = key
-        return self._matrix_cache
+        return cached_derived(self, "_matrix_cache", (up, down), extra=(self.BLOCK, dtype, device),
+                              build=lambda: (_block_toeplitz_up(up.to(dtype), self.BLOCK),
+                                             _block_toeplitz_down(down.to(dtype), self.BLOCK)))
 
     def _forward_polyphase_scratch(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`_forward_polyphase`'s arithmetic with every doubled-rate tensor in reused scratch memory.

@@ -1,11 +1,12 @@
-"""Small tensor helpers shared by the VITS-family models (masks, segment slicing, alignment paths).
+"""Small tensor helpers shared by the VITS-family models (masks, segment slicing, alignment paths) and the
+inference fast paths (tensors derived from weights, cached until the weights change).
 
 Shapes follow the VITS convention: channel-first ``(B, C, T)`` tensors with ``(B, 1, T)`` masks.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +15,22 @@ import torch.nn.functional as F
 def get_padding(kernel_size: int, dilation: int = 1) -> int:
     """'Same' padding of a stride-1 convolution with an odd effective kernel."""
     return (kernel_size * dilation - dilation) // 2
+
+
+def cached_derived(owner: Any, name: str, sources: Sequence[torch.Tensor], build: Callable[[], Any],
+                   extra: Tuple = ()) -> Any:
+    """``build()`` (run without autograd) cached as ``owner.<name>`` until a source tensor changes.
+
+    A change is another storage, an in-place write (version counter; a state_dict load is one), dtype or
+    device; ``extra`` adds anything else the result depends on (e.g. the dtype it is built for).
+    """
+    key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in sources) + tuple(extra)
+    cached = getattr(owner, name, None)
+    if cached is None or cached[0] != key:
+        with torch.no_grad():
+            cached = (key, build())
+        setattr(owner, name, cached)
+    return cached[1]
 
 
 def sequence_mask(lengths: torch.Tensor, max_len: Optional[int] = None) -> torch.Tensor:

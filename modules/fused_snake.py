@@ -20,6 +20,7 @@ match :meth:`Activation1d.forward` to float rounding (tested in tests/modules/te
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional
 
@@ -48,9 +49,6 @@ _S5 = np.float32(0.00833307858556509017944336)
 _S7 = np.float32(-0.0001981069071916863322258)
 _S9 = np.float32(2.6083159809786593541503e-06)
 
-_kernel = None
-
-
 def available() -> bool:
     """True when numba is importable (the fused path can run)."""
     return numba is not None
@@ -68,7 +66,10 @@ def cached_njit(**options):
     return decorate
 
 
-def _build_kernel():
+@functools.lru_cache(maxsize=None)
+def _kernel():
+    if numba is None:
+        raise RuntimeError("fused SnakeBeta needs numba (pip install numba)")
     # Reassociation is not allowed: it would undo the Cody-Waite reduction. Contraction to FMA is.
     flags = {"contract", "nnan", "ninf", "nsz", "arcp"}
 
@@ -146,17 +147,8 @@ def _build_kernel():
     return kernel
 
 
-def _get_kernel():
-    global _kernel
-    if _kernel is None:
-        if numba is None:
-            raise RuntimeError("fused SnakeBeta needs numba (pip install numba)")
-        _kernel = _build_kernel()
-    return _kernel
-
-
 def block_for(channels: int) -> int:
-    """Output time steps per block: the scratch rows stay around 100 KB (L2 resident)."""
+    """Output time steps per block: at most 512, and at most 32768 values per scratch array (128 KB)."""
     return max(8, min(512, 32768 // max(channels, 1)))
 
 
@@ -186,6 +178,6 @@ def anti_aliased_snakebeta_nwc(x: torch.Tensor, even: torch.Tensor, odd: torch.T
         return t.detach().to(torch.float32).contiguous().numpy()
 
     if x.numel():
-        _get_kernel()(x.numpy(), arr(even), arr(odd), arr(down), arr(freq.reshape(channels)),
+        _kernel()(x.numpy(), arr(even), arr(odd), arr(down), arr(freq.reshape(channels)),
                       arr(inv_mag.reshape(channels)), out.numpy(), block_for(channels))
     return out

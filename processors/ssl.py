@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from modules.commons import cached_derived
 from processors.f0 import VC_PAD_MULTIPLE, vc_pad_source
 
 __all__ = ["DEFAULT_SSL_MODEL", "DEFAULT_SSL_LAYER", "SSLModelError", "SSLFeatureExtractor", "official_ssl_input", "build_random_ssl"]
@@ -76,7 +77,6 @@ class _TimeMajorConv1d(nn.Module):
         super().__init__()
         self.weight, self.bias = conv.weight, conv.bias
         self.kernel_size, self.stride = conv.kernel_size[0], conv.stride[0]
-        self._matrix_key = None
 
     @staticmethod
     def supports(conv: nn.Module) -> bool:
@@ -85,13 +85,7 @@ class _TimeMajorConv1d(nn.Module):
 
     def _matrix(self) -> Tensor:
         """The kernel as ``(kernel * C_in, C_out)``: row ``j * C_in + i`` holds tap j of input channel i."""
-        weight = self.weight
-        key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
-        if self._matrix_key != key:
-            with torch.no_grad():
-                self._matrix_cache = weight.permute(2, 1, 0).reshape(-1, weight.size(0)).contiguous()
-            self._matrix_key = key
-        return self._matrix_cache
+        return self.weight.permute(2, 1, 0).reshape(-1, self.weight.size(0))
 
     def forward_time_major(self, x: Tensor) -> Tensor:
         """``(B, T, C_in)`` -> ``(B, T', C_out)`` with ``T' = (T - kernel) // stride + 1``."""
@@ -100,12 +94,11 @@ class _TimeMajorConv1d(nn.Module):
         frames = (length - self.kernel_size) // self.stride + 1
         if frames <= 0:
             raise ValueError(f"input of {length} frames is shorter than the conv kernel ({self.kernel_size})")
-        weight = self._matrix() if not torch.is_grad_enabled() else self.weight.permute(2, 1, 0).reshape(
-            -1, self.weight.size(0))
-        width = self.kernel_size * channels
-        windows = [item.as_strided((frames, width), (self.stride * channels, 1)) for item in x]
-        if torch.is_grad_enabled():
+        windows = [item.as_strided((frames, self.kernel_size * channels), (self.stride * channels, 1)) for item in x]
+        if torch.is_grad_enabled():  # differentiable, allocating path
+            weight = self._matrix()
             return torch.stack([w @ weight if self.bias is None else torch.addmm(self.bias, w, weight) for w in windows])
+        weight = cached_derived(self, "_matrix_cache", (self.weight,), lambda: self._matrix().contiguous())
         out = x.new_empty(batch, frames, weight.size(1))
         for item, w in enumerate(windows):
             if self.bias is None:

@@ -20,6 +20,7 @@ test_yaapt_fast.py checks candidates, merits and final F0 for equality on every 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from typing import Iterator, Tuple
 
@@ -27,7 +28,6 @@ import numpy as np
 
 from modules.fused_snake import available, cached_njit
 
-_kernel = None
 _PATCH_LOCK = threading.Lock()
 
 
@@ -42,7 +42,8 @@ def _original(name: str):
     return getattr(pYAAPT, name)
 
 
-def _build_kernel():
+@functools.lru_cache(maxsize=None)
+def _peak_kernel():
     @cached_njit()
     def pick_peaks(phi, lag_min, lag_max, fs, maxcands, center, thresh1, thresh2, pitch_out, merit_out):
         # pragma: no cover - compiled
@@ -115,10 +116,8 @@ def _build_kernel():
     return pick_peaks
 
 
-_path_kernel = None
-
-
-def _build_path_kernel():
+@functools.lru_cache(maxsize=None)
+def _path_kernel():
     @cached_njit(inline="always")
     def last_argmin(values):  # pragma: no cover - compiled
         """``len - 1 - np.argmin(values[::-1])``: the last minimum, or the last NaN if there is one."""
@@ -161,20 +160,10 @@ def _build_path_kernel():
 
 def path1(local, trans, n_lin, n_col) -> np.ndarray:
     """``amfm_decompy.pYAAPT.path1`` (the DP of both trackers) as one numba loop: same sums, same tie rules."""
-    global _path_kernel
     if (not isinstance(local, np.ndarray) or local.dtype != np.float64 or trans.dtype != np.float64
             or local.shape != (n_lin, n_col) or trans.shape != (n_lin, n_lin, n_col) or n_col < 1):
         return _original("path1")(local, trans, n_lin, n_col)
-    if _path_kernel is None:
-        _path_kernel = _build_path_kernel()
-    return _path_kernel(local, np.ascontiguousarray(trans), int(n_lin), int(n_col)).astype(int)
-
-
-def _get_kernel():
-    global _kernel
-    if _kernel is None:
-        _kernel = _build_kernel()
-    return _kernel
+    return _path_kernel()(local, np.ascontiguousarray(trans), int(n_lin), int(n_col)).astype(int)
 
 
 def time_track(signal, spec_pitch, pitch_std, pitch, parameters) -> Tuple[np.ndarray, np.ndarray]:
@@ -222,7 +211,7 @@ def time_track(signal, spec_pitch, pitch_std, pitch, parameters) -> Tuple[np.nda
         lagged = np.ndarray((hi - lo, n), dtype=data.dtype, buffer=data, offset=(start + lo) * itemsize,
                             strides=(itemsize, itemsize))
         phi[frame, lo:hi] = dot(lagged, x_j) / sqrt(add_reduce(lagged * lagged, axis=1) * energy + 0.0)
-    _get_kernel()(phi, lag_min, lag_max, float(signal.new_fs), maxcands, half_width,
+    _peak_kernel()(phi, lag_min, lag_max, float(signal.new_fs), maxcands, half_width,
                   float(parameters["nccf_thresh1"]), float(parameters["nccf_thresh2"]), time_pitch, time_merit)
     diff = np.abs(time_pitch - spec_pitch)
     match = (1 - diff / freq_thresh) * (diff < freq_thresh)

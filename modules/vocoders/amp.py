@@ -22,6 +22,7 @@ from torch import nn
 
 from modules.activations import Snake, SnakeBeta
 from modules.alias_free import Activation1d
+from modules.commons import cached_derived
 from modules.weight_norm import fold_weight_norm, has_weight_norm, weight_norm
 
 
@@ -104,14 +105,9 @@ class AMPBlock(nn.Module):
 
 def _conv_channels_last(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     """``conv`` (stride 1, folded weights) applied to a (B, C, 1, T) channels-last tensor."""
-    weight = conv.weight
-    key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
-    cached = getattr(conv, "_channels_last_weight", None)
-    if cached is None or cached[0] != key:
-        with torch.no_grad():
-            cached = (key, weight.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last))
-        conv._channels_last_weight = cached
-    return F.conv2d(x, cached[1], conv.bias, padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]))
+    weight = cached_derived(conv, "_channels_last_weight", (conv.weight,),
+                            lambda: conv.weight.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last))
+    return F.conv2d(x, weight, conv.bias, padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]))
 
 
 def set_channels_last_inference(model: nn.Module, enabled: bool = True) -> int:
