@@ -1,6 +1,7 @@
 """One registry for every pluggable piece of Echelon.
 
-Kinds: ``model``, ``trainer``, ``inference``, ``preparer`` (dataset preparers) and ``metric``.
+Kinds: ``model``, ``trainer``, ``inference``, ``preparer`` (dataset preparers), ``metric``, ``feature``
+(feature extractors) and ``pipeline`` (task-level multi-checkpoint inference, :mod:`models.base.tasks`).
 
 A class or function registers itself with ``@register("model", "vits")``.  The registry is *lazy*:
 :func:`discover` scans the source tree for ``@register(...)`` lines without importing anything, so
@@ -17,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Dict, Tuple
 
-KINDS = ("model", "trainer", "inference", "preparer", "metric")
+KINDS = ("model", "trainer", "inference", "preparer", "metric", "feature", "pipeline")
 
 # Packages scanned for registrations (relative to the repository root).
 _SCAN_PACKAGES = ("models", "processors", "evaluation", "modules")

@@ -1,0 +1,106 @@
+"""Task-level APIs: what every model family offers for a task, whatever its checkpoints look like.
+
+The benchmark, the demo and user code drive every system through these methods only::
+
+    tts = load_task_pipeline(...)                    # see models/base/pipeline.py (multi-checkpoint specs)
+    out = tts.synthesize(["Hello there."], prompts=["ref.wav"], prompt_texts=["Reference words."])
+    out[0].waveform, out[0].sample_rate               # float32 mono (T,), Hz
+
+* :class:`TextToSpeech` — ``synthesize(texts, prompts=None, prompt_texts=None, speakers=None, seed=None)``.
+  ``capabilities`` says what the system can use: a zero-shot audio prompt, the prompt's transcript
+  (VALL-E continuation/cross-sentence needs it), named speakers.
+* :class:`VoiceConversion` — ``convert(sources, prompts, seed=None)``.
+* :class:`SpeechSuperResolution` — ``upsample(waveforms, seed=None)``.
+
+Inputs may be paths or :class:`Audio`; implementations resample prompts to the rate they need. Every method
+returns one :class:`Audio` per input in input order; a bad input raises an error naming it (batch CLIs catch
+it per item, list it and go on).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import FrozenSet, List, Optional, Sequence, Union
+
+import numpy as np
+
+
+@dataclass
+class Audio:
+    """A mono waveform and its sample rate. ``waveform``: float32 (T,)."""
+
+    waveform: np.ndarray
+    sample_rate: int
+
+    def __post_init__(self) -> None:
+        self.waveform = np.asarray(self.waveform, dtype=np.float32).reshape(-1)
+        if int(self.sample_rate) <= 0:
+            raise ValueError(f"sample_rate must be positive, got {self.sample_rate}")
+        self.sample_rate = int(self.sample_rate)
+
+    @property
+    def seconds(self) -> float:
+        return self.waveform.shape[0] / self.sample_rate
+
+
+AudioInput = Union[str, Path, Audio]
+
+
+def load_input(item: AudioInput, sample_rate: Optional[int] = None) -> Audio:
+    """Read a path (or pass an :class:`Audio` through), resampled to ``sample_rate`` when given."""
+    from processors.audio import audio_info, load_audio, resample
+
+    if isinstance(item, Audio):
+        if sample_rate is None or sample_rate == item.sample_rate:
+            return item
+        return Audio(resample(item.waveform, item.sample_rate, sample_rate), sample_rate)
+    rate = sample_rate if sample_rate is not None else audio_info(item).samplerate
+    return Audio(load_audio(item, rate), rate)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a pipeline can take. ``tasks`` ⊆ {"tts", "vc", "sr"}."""
+
+    tasks: FrozenSet[str]
+    audio_prompt: bool = False  # zero-shot: a reference recording sets the voice
+    prompt_text: bool = False  # needs the prompt's transcript (codec language models)
+    speakers: Sequence[str] = field(default_factory=tuple)  # named speakers of a multi-speaker model
+    continuation: bool = False  # can continue a prompt's audio (VALL-E's 3 s prefix protocol)
+
+
+class TaskPipeline(abc.ABC):
+    """Common part: one output rate and a capability description."""
+
+    sample_rate: int
+
+    @property
+    @abc.abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+
+class TextToSpeech(TaskPipeline):
+    @abc.abstractmethod
+    def synthesize(
+        self,
+        texts: Sequence[str],
+        prompts: Optional[Sequence[AudioInput]] = None,
+        prompt_texts: Optional[Sequence[str]] = None,
+        speakers: Optional[Sequence[Union[int, str]]] = None,
+        seed: Optional[int] = None,
+    ) -> List[Audio]:
+        """One waveform per text. ``prompts``/``prompt_texts``/``speakers`` align with ``texts``."""
+
+
+class VoiceConversion(TaskPipeline):
+    @abc.abstractmethod
+    def convert(self, sources: Sequence[AudioInput], prompts: Sequence[AudioInput], seed: Optional[int] = None) -> List[Audio]:
+        """Say each source's words in the voice of the matching prompt."""
+
+
+class SpeechSuperResolution(TaskPipeline):
+    @abc.abstractmethod
+    def upsample(self, waveforms: Sequence[AudioInput], seed: Optional[int] = None) -> List[Audio]:
+        """Raise each input to ``self.sample_rate``."""
