@@ -141,7 +141,10 @@ class StochasticDurationPredictor(nn.Module):
 
 
 class DurationPredictor(nn.Module):
-    """Deterministic log-duration regressor: 2 x [conv -> ReLU -> LayerNorm -> dropout] -> 1x1 projection."""
+    """Deterministic log-duration regressor: 2 x [conv -> ReLU -> LayerNorm -> dropout] -> 1x1 projection.
+
+    ``norm_eps``: LayerNorm epsilon (VITS 1e-5; the Glow-TTS predictor, otherwise identical, uses 1e-4).
+    """
 
     def __init__(
         self,
@@ -150,13 +153,14 @@ class DurationPredictor(nn.Module):
         kernel_size: int,
         p_dropout: float,
         gin_channels: int = 0,
+        norm_eps: float = 1e-5,
     ):
         super().__init__()
         self.drop = nn.Dropout(p_dropout)
         self.conv_1 = nn.Conv1d(in_channels, filter_channels, kernel_size, padding=kernel_size // 2)
-        self.norm_1 = LayerNorm(filter_channels)
+        self.norm_1 = LayerNorm(filter_channels, norm_eps)
         self.conv_2 = nn.Conv1d(filter_channels, filter_channels, kernel_size, padding=kernel_size // 2)
-        self.norm_2 = LayerNorm(filter_channels)
+        self.norm_2 = LayerNorm(filter_channels, norm_eps)
         self.proj = nn.Conv1d(filter_channels, 1, 1)
         if gin_channels > 0:
             self.cond = nn.Conv1d(gin_channels, in_channels, 1)

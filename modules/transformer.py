@@ -78,7 +78,8 @@ class MultiHeadAttention(nn.Module):
     """Multi-head dot-product attention over channel-first sequences (1x1 conv projections).
 
     ``window_size`` enables relative-position embeddings (self-attention only); ``proximal_bias`` adds
-    ``-log(1+|i-j|)`` to the logits; ``proximal_init`` starts ``conv_k`` equal to ``conv_q``.
+    ``-log(1+|i-j|)`` to the logits; ``proximal_init`` starts ``conv_k`` equal to ``conv_q``; ``block_length``
+    (Glow-TTS) masks keys farther than that many positions from the query (with the padding mask).
     Masked logits are set to -1e4 (not -inf) like the original, so fully masked rows stay finite.
     """
 
@@ -92,6 +93,7 @@ class MultiHeadAttention(nn.Module):
         heads_share: bool = True,
         proximal_bias: bool = False,
         proximal_init: bool = False,
+        block_length: Optional[int] = None,
     ):
         super().__init__()
         if channels % n_heads != 0:
@@ -100,6 +102,7 @@ class MultiHeadAttention(nn.Module):
         self.k_channels = channels // n_heads
         self.window_size = window_size
         self.proximal_bias = proximal_bias
+        self.block_length = block_length
         self.conv_q = nn.Conv1d(channels, channels, 1)
         self.conv_k = nn.Conv1d(channels, channels, 1)
         self.conv_v = nn.Conv1d(channels, channels, 1)
@@ -143,6 +146,9 @@ class MultiHeadAttention(nn.Module):
             scores = scores + _proximal_bias(t_k, scores.device, scores.dtype)
         if attn_mask is not None:
             scores = scores.masked_fill(attn_mask == 0, -1e4)
+            if self.block_length is not None:
+                band = torch.ones_like(scores).triu(-self.block_length).tril(self.block_length)
+                scores = scores * band + -1e4 * (1 - band)
         p_attn = self.drop(F.softmax(scores, dim=-1))
         out = torch.matmul(p_attn, v)
         if self.window_size is not None:
@@ -188,7 +194,11 @@ class FFN(nn.Module):
 
 
 class RelPositionEncoder(nn.Module):
-    """Post-norm Transformer encoder with relative-position self-attention (VITS ``attentions.Encoder``)."""
+    """Post-norm Transformer encoder with relative-position self-attention (VITS ``attentions.Encoder``).
+
+    ``norm_eps``: LayerNorm epsilon (VITS 1e-5; Glow-TTS, the same encoder otherwise, uses 1e-4);
+    ``block_length``: banded attention (Glow-TTS option, None = full).
+    """
 
     def __init__(
         self,
@@ -199,6 +209,8 @@ class RelPositionEncoder(nn.Module):
         kernel_size: int = 1,
         p_dropout: float = 0.0,
         window_size: Optional[int] = 4,
+        norm_eps: float = 1e-5,
+        block_length: Optional[int] = None,
     ):
         super().__init__()
         self.n_layers = n_layers
@@ -210,14 +222,15 @@ class RelPositionEncoder(nn.Module):
         for _ in range(n_layers):
             self.attn_layers.append(
                 MultiHeadAttention(
-                    hidden_channels, hidden_channels, n_heads, p_dropout=p_dropout, window_size=window_size
+                    hidden_channels, hidden_channels, n_heads, p_dropout=p_dropout, window_size=window_size,
+                    block_length=block_length,
                 )
             )
-            self.norm_layers_1.append(LayerNorm(hidden_channels))
+            self.norm_layers_1.append(LayerNorm(hidden_channels, norm_eps))
             self.ffn_layers.append(
                 FFN(hidden_channels, hidden_channels, filter_channels, kernel_size, p_dropout=p_dropout)
             )
-            self.norm_layers_2.append(LayerNorm(hidden_channels))
+            self.norm_layers_2.append(LayerNorm(hidden_channels, norm_eps))
 
     def forward(self, x: torch.Tensor, x_mask: torch.Tensor) -> torch.Tensor:
         """``x (B, H, T)``, ``x_mask (B, 1, T)`` -> ``(B, H, T)`` (masked)."""

@@ -21,6 +21,9 @@ class WaveNet(nn.Module):
     Layer ``i`` uses dilation ``dilation_rate ** i``. The residual half of every layer except the last
     updates the running input; the skip halves are summed into the output. ``g`` (global conditioning)
     enters every layer through one shared 1x1 ``cond_layer`` whose output is split per layer.
+
+    ``dropout_before_gate``: VITS drops the gate's output; Glow-TTS drops the dilated conv's output before
+    the gate (same modules and weights, different training-time noise).
     """
 
     def __init__(
@@ -31,6 +34,7 @@ class WaveNet(nn.Module):
         n_layers: int,
         gin_channels: int = 0,
         p_dropout: float = 0.0,
+        dropout_before_gate: bool = False,
     ):
         super().__init__()
         if kernel_size % 2 != 1:
@@ -38,6 +42,7 @@ class WaveNet(nn.Module):
         self.hidden_channels = hidden_channels
         self.n_layers = n_layers
         self.gin_channels = gin_channels
+        self.dropout_before_gate = dropout_before_gate
         self.drop = nn.Dropout(p_dropout)
         self.in_layers = nn.ModuleList()
         self.res_skip_layers = nn.ModuleList()
@@ -64,8 +69,12 @@ class WaveNet(nn.Module):
         cond = self.cond_layer(g) if (g is not None and self.gin_channels > 0) else None
         for i in range(self.n_layers):
             x_in = self.in_layers[i](x)
+            if self.dropout_before_gate:
+                x_in = self.drop(x_in)
             g_l = cond[:, 2 * h * i:2 * h * (i + 1)] if cond is not None else torch.zeros_like(x_in)
-            acts = self.drop(fused_add_tanh_sigmoid_multiply(x_in, g_l, h))
+            acts = fused_add_tanh_sigmoid_multiply(x_in, g_l, h)
+            if not self.dropout_before_gate:
+                acts = self.drop(acts)
             res_skip = self.res_skip_layers[i](acts)
             if i < self.n_layers - 1:
                 x = (x + res_skip[:, :h]) * x_mask

@@ -1,0 +1,96 @@
+"""Stage 2 (Glow-TTS flow model on a latent) vs the official jaywalnut310/glow-tts run in
+glow_wavegan/glowtts_latent_tiny.pt.
+
+The model is built only from the fixture's stored ``config`` (FlowGenerator keyword arguments) and its weights
+load strictly under the official key names.  Tolerances (fixture README / blueprint §5.4): text-side outputs
+1e-6, flow outputs and log-determinants 1e-5, alignments exact, losses 1e-6, reverse flow and generation 1e-5.
+The official alignment is stored tokens x frames; ours is frames x tokens.
+"""
+
+import pytest
+import torch
+
+from models.tts.glow_wavegan.acoustic import GlowTTS
+from models.tts.glow_wavegan.checkpoint import GlowTTSCheckpointError, load_state_dict_strict
+from tests.helpers import float_state_dict, load_fixture
+
+FIXTURES = ["glow_wavegan/glowtts_latent_tiny.pt"]
+GENERATION_PREFIX = "gen_"
+
+
+def _close(name, got, expected, tol):
+    assert got.shape == expected.shape, f"{name}: shape {tuple(got.shape)} vs {tuple(expected.shape)}"
+    torch.testing.assert_close(got.float(), expected.float(), rtol=tol, atol=tol, msg=lambda m: f"{name}: {m}")
+
+
+def _exact(name, got, expected):
+    assert got.shape == expected.shape, f"{name}: shape {tuple(got.shape)} vs {tuple(expected.shape)}"
+    assert torch.equal(got.float(), expected.float()), f"{name}: differs"
+
+
+def _model(fx) -> GlowTTS:
+    model = GlowTTS(**fx["config"])
+    load_state_dict_strict(model, float_state_dict(fx["state_dict"]), "fixture")
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_training_path_matches_official(name):
+    fx = load_fixture(name)
+    model = _model(fx)
+    inp, ref = fx["inputs"], fx["outputs"]["train"]
+    with torch.no_grad():
+        out = model(inp["x"], inp["x_lengths"], inp["y"], inp["y_lengths"])
+        mle, dur = model.losses(out, inp["x_lengths"])
+    for key in ("x_m", "x_logs", "logw", "logw_"):
+        _close(key, out[key], ref[key], 1e-6)
+    for key in ("z", "z_m", "z_logs", "logdet"):
+        _close(key, out[key], ref[key], 1e-5)
+    for key in ("x_mask", "z_mask"):
+        _exact(key, out[key], ref[key])
+    _exact("attn", out["attn"].transpose(2, 3), ref["attn"])
+    _close("mle_loss", mle, ref["mle_loss"], 1e-6)
+    _close("duration_loss", dur, ref["duration_loss"], 1e-6)
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_flow_forward_and_reverse_match_official(name):
+    fx = load_fixture(name)
+    model = _model(fx)
+    ref = fx["outputs"]["flow"]
+    with torch.no_grad():
+        z, logdet = model.decoder(ref["y"], ref["mask"])
+        y_back = model.decoder(z, ref["mask"], reverse=True)
+    _close("flow z", z, ref["z"], 1e-5)
+    _close("flow logdet", logdet, ref["logdet"], 1e-5)
+    _close("flow y_back", y_back, ref["y_back"], 1e-5)
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_generation_with_stored_noise_matches_official(name):
+    fx = load_fixture(name)
+    model = _model(fx)
+    inp = fx["inputs"]
+    runs = {k: v for k, v in fx["outputs"].items() if k.startswith(GENERATION_PREFIX)}
+    assert runs, "fixture holds no generation runs"
+    for key, ref in runs.items():
+        out = model.infer(inp["x"], inp["x_lengths"], noise_scale=float(ref["noise_scale"]),
+                          length_scale=float(ref["length_scale"]), noise=ref["eps"])
+        _exact(f"{key} z_mask", out["z_mask"], ref["z_mask"])
+        _exact(f"{key} attn", out["attn"].transpose(2, 3), ref["attn"])
+        _close(f"{key} z_m", out["z_m"], ref["z_m"], 1e-6)
+        _close(f"{key} z_logs", out["z_logs"], ref["z_logs"], 1e-6)
+        _close(f"{key} y", out["y"], ref["y"], 1e-5)
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_official_weights_load_strictly_and_refuse_a_mismatch(name):
+    fx = load_fixture(name)
+    model = GlowTTS(**fx["config"])
+    state = float_state_dict(fx["state_dict"])
+    load_state_dict_strict(model, state, "fixture")
+    broken = dict(state)
+    broken.pop(next(iter(broken)))
+    broken["decoder.flows.0.extra"] = torch.zeros(1)
+    with pytest.raises(GlowTTSCheckpointError, match="missing 1 .*unexpected 1"):
+        load_state_dict_strict(model, broken, "broken.pth")
