@@ -104,7 +104,9 @@ class InvConvNear(nn.Module):
         if x.size(1) != self.channels:
             raise ValueError(f"InvConvNear: expected {self.channels} channels, got {x.size(1)}")
         if reverse:
-            weight = torch.linalg.inv(self.weight.float()).to(self.weight.dtype)
+            # Inverted in at least float32 (half-precision weights would lose the inverse), as the original.
+            precision = torch.promote_types(self.weight.dtype, torch.float32)
+            weight = torch.linalg.inv(self.weight.to(precision)).to(self.weight.dtype)
         else:
             weight = self.weight
         y = torch.einsum("ij,bjct->bict", weight, self._to_groups(x))
