@@ -20,8 +20,8 @@ from models.tts.glow_wavegan.acoustic import GlowTTS
 from models.tts.glow_wavegan.acoustic_config import GlowTTSConfig
 
 
-class GlowTTSCheckpointError(RuntimeError):
-    """An official Glow-TTS checkpoint does not match the model built from its config."""
+class CheckpointMismatchError(RuntimeError):
+    """Weights (an official Glow-TTS file or an Echelon checkpoint) do not match the model built from the config."""
 
 
 def read_glowtts_state_dict(path: str | Path) -> Dict[str, torch.Tensor]:
@@ -32,10 +32,10 @@ def read_glowtts_state_dict(path: str | Path) -> Dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling errors come in many types
-        raise GlowTTSCheckpointError(f"{path}: not a weights-only torch file ({type(err).__name__}: {err})") from err
+        raise CheckpointMismatchError(f"{path}: not a weights-only torch file ({type(err).__name__}: {err})") from err
     state = obj.get("model", obj) if isinstance(obj, Mapping) else None
     if not isinstance(state, Mapping) or not all(torch.is_tensor(v) for v in state.values()):
-        raise GlowTTSCheckpointError(f"{path}: no state dict of tensors (expected {{'model': state_dict}})")
+        raise CheckpointMismatchError(f"{path}: no state dict of tensors (expected {{'model': state_dict}})")
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
@@ -48,7 +48,7 @@ def load_state_dict_strict(model: torch.nn.Module, state: Mapping[str, torch.Ten
     if missing or unexpected or mismatched:
         parts = [f"{name} {len(keys)} (first: {keys[0]})" for name, keys in
                  (("missing", missing), ("unexpected", unexpected), ("shape-mismatched", mismatched)) if keys]
-        raise GlowTTSCheckpointError(f"{source}: does not match the model: " + "; ".join(parts))
+        raise CheckpointMismatchError(f"{source}: does not match the model: " + "; ".join(parts))
     model.load_state_dict(state, strict=True)
 
 

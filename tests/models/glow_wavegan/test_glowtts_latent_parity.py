@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from models.tts.glow_wavegan.acoustic import GlowTTS
-from models.tts.glow_wavegan.checkpoint import GlowTTSCheckpointError, load_state_dict_strict
+from models.tts.glow_wavegan.checkpoint import CheckpointMismatchError, load_state_dict_strict
 from tests.helpers import float_state_dict, load_fixture
 
 FIXTURES = ["glow_wavegan/glowtts_latent_tiny.pt"]
@@ -92,5 +92,5 @@ def test_official_weights_load_strictly_and_refuse_a_mismatch(name):
     broken = dict(state)
     broken.pop(next(iter(broken)))
     broken["decoder.flows.0.extra"] = torch.zeros(1)
-    with pytest.raises(GlowTTSCheckpointError, match="missing 1 .*unexpected 1"):
+    with pytest.raises(CheckpointMismatchError, match="missing 1 .*unexpected 1"):
         load_state_dict_strict(model, broken, "broken.pth")

@@ -1,0 +1,142 @@
+"""Config schemas of both Glow-WaveGAN stages.
+
+* Stage 1, ``model_type: "glow_wavegan_vae"`` (:class:`WaveGANExperimentConfig`): waveform encoder + HiFi-GAN
+  decoder + MPD/MSD, trained on audio only.
+* Stage 2, ``model_type: "glow_wavegan"`` (:class:`GlowWaveGANExperimentConfig`): the Glow-TTS flow model
+  (:class:`GlowTTSConfig`, official names) trained on latents of a frozen stage-1 checkpoint; its inference
+  decodes with that checkpoint, so the stage-2 experiment is the TTS system.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import List, Literal, Optional
+
+from models.base.trainer import TrainConfig
+from models.tts.glow_wavegan.acoustic_config import GlowTTSConfig
+
+
+# ----------------------------------------------------------------------------------------------- stage 1
+@dataclass
+class WaveGANModelConfig:
+    latent_channels: int = 128  # D (blueprint proposal; even so the stage-2 squeeze/couplings can split it)
+    encoder_initial_channels: int = 32
+    encoder_max_channels: int = 512
+    context_frames: int = 4  # encoder context on each side of a training segment (frames), dropped before decoding
+    # HiFi-GAN V1 decoder; the encoder mirrors its strides.
+    upsample_rates: List[int] = field(default_factory=lambda: [8, 8, 2, 2])
+    upsample_kernel_sizes: List[int] = field(default_factory=lambda: [16, 16, 4, 4])
+    upsample_initial_channel: int = 512
+    resblock: str = "1"
+    resblock_kernel_sizes: List[int] = field(default_factory=lambda: [3, 7, 11])
+    resblock_dilation_sizes: List[List[int]] = field(default_factory=lambda: [[1, 3, 5], [1, 3, 5], [1, 3, 5]])
+
+    def __post_init__(self) -> None:
+        if self.latent_channels < 1:
+            raise ValueError(f"model.latent_channels must be positive, got {self.latent_channels}")
+        if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
+            raise ValueError("model.upsample_rates and upsample_kernel_sizes differ in length")
+        if len(self.resblock_kernel_sizes) != len(self.resblock_dilation_sizes):
+            raise ValueError("model.resblock_kernel_sizes and resblock_dilation_sizes differ in length")
+        if self.context_frames < 0:
+            raise ValueError(f"model.context_frames must be >= 0, got {self.context_frames}")
+
+    @property
+    def hop_length(self) -> int:
+        return math.prod(self.upsample_rates)
+
+
+@dataclass
+class WaveGANDiscriminatorConfig:
+    periods: List[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])  # HiFi-GAN MPD
+    period_channels: List[int] = field(default_factory=lambda: [32, 128, 512, 1024, 1024])
+    msd_scales: int = 3  # HiFi-GAN MSD scales (0 = no MSD)
+
+
+@dataclass
+class AudioDataConfig:
+    train_manifest: str = ""  # JSONL manifest (processors/data/manifest.py); text is not needed in stage 1
+    valid_manifest: Optional[str] = None
+    sampling_rate: int = 22050
+    filter_length: int = 1024
+    hop_length: int = 256
+    win_length: int = 1024
+    n_mel_channels: int = 80
+    mel_fmin: float = 0.0
+    mel_fmax: Optional[float] = None
+    segment_size: int = 8192  # decoded training segment in samples (a multiple of hop_length)
+    max_valid_seconds: float = 10.0
+
+
+@dataclass
+class WaveGANTrainConfig(TrainConfig):
+    learning_rate: float = 2e-4
+    betas: List[float] = field(default_factory=lambda: [0.8, 0.99])
+    eps: float = 1e-9
+    lr_decay: float = 0.999  # ExponentialLR per epoch
+    c_mel: float = 45.0
+    c_fm: float = 1.0  # on top of the x2 inside feature_matching_loss (HiFi-GAN)
+    c_kl: float = 1.0  # per-element mean KL to N(0, I) (see the README for the scale)
+    adversarial_start_step: int = 0  # generator-only (mel + KL) steps before the discriminators join
+
+
+@dataclass
+class WaveGANExperimentConfig:
+    model_type: str = "glow_wavegan_vae"
+    model: WaveGANModelConfig = field(default_factory=WaveGANModelConfig)
+    discriminator: WaveGANDiscriminatorConfig = field(default_factory=WaveGANDiscriminatorConfig)
+    data: AudioDataConfig = field(default_factory=AudioDataConfig)
+    train: WaveGANTrainConfig = field(default_factory=WaveGANTrainConfig)
+
+    def __post_init__(self) -> None:
+        hop = self.model.hop_length
+        if hop != self.data.hop_length:
+            raise ValueError(f"product of model.upsample_rates ({hop}) != data.hop_length {self.data.hop_length}")
+        if self.data.segment_size % hop != 0:
+            raise ValueError(f"data.segment_size {self.data.segment_size} is not a multiple of hop_length {hop}")
+        if not self.discriminator.periods and self.discriminator.msd_scales <= 0:
+            raise ValueError("discriminator: give at least one period or msd_scales > 0")
+
+
+# ----------------------------------------------------------------------------------------------- stage 2
+@dataclass
+class LatentDataConfig:
+    train_manifest: str = ""  # JSONL manifest with transcripts; ids name the latent files
+    valid_manifest: Optional[str] = None
+    latent_dir: str = ""  # written by `python -m models.tts.glow_wavegan.latents` from the stage-1 checkpoint
+    stage1_ckpt: str = ""  # stage-1 experiment/checkpoint dir: its latents are the target, its decoder the vocoder
+    target: Literal["sample", "mean"] = "sample"  # fresh z ~ q(z|x) per step, or the posterior mean (ablation)
+    text_cleaners: List[str] = field(default_factory=lambda: ["english_cleaners2"])
+    add_blank: bool = True
+    cleaned_text: bool = False
+    min_text_len: int = 1
+    max_text_len: int = 190
+    speakers: List[str] = field(default_factory=list)  # name -> id for multi-speaker models
+
+
+@dataclass
+class GlowTrainConfig(TrainConfig):
+    # glow-tts base.json: Adam(0.9, 0.98, eps 1e-9), Noam schedule with lr scale 1.0 and 4000 warm-up steps.
+    learning_rate: float = 1.0
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.98])
+    eps: float = 1e-9
+    warmup_steps: int = 4000
+    scheduler: Literal["noam", "constant"] = "noam"
+    ddi: bool = True  # ActNorm data-dependent init on the first batch of a fresh run
+    scheduler_interval: Literal["step", "epoch"] = "step"
+
+
+@dataclass
+class GlowWaveGANExperimentConfig:
+    model_type: str = "glow_wavegan"
+    model: GlowTTSConfig = field(default_factory=GlowTTSConfig)
+    data: LatentDataConfig = field(default_factory=LatentDataConfig)
+    train: GlowTrainConfig = field(default_factory=GlowTrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.train.scheduler == "noam" and self.train.scheduler_interval != "step":
+            raise ValueError("train.scheduler 'noam' is a per-step schedule: set train.scheduler_interval to 'step'")
+        if self.data.speakers and len(self.data.speakers) > max(self.model.n_speakers, 1):
+            raise ValueError(f"data.speakers lists {len(self.data.speakers)} speakers but model.n_speakers is "
+                             f"{self.model.n_speakers}")

@@ -1,0 +1,156 @@
+"""Training data of both stages.
+
+* :class:`WaveCrops` (stage 1): frame-aligned random crops of ``segment_size`` samples plus ``context_frames``
+  of encoder context on each side (the clip is zero-padded by that context, as the encoder's own padding does at
+  extraction time); validation items are whole clips cut to whole hops.  Crops depend only on
+  ``(seed, epoch, index)`` so a resumed run sees the same data.
+* :class:`LatentTextDataset` (stage 2): symbol ids + the stored posterior ``mean, log_std (D, T)`` of the frozen
+  stage-1 encoder (:mod:`models.tts.glow_wavegan.latents`); rows without usable text or latents are skipped and
+  listed in ``skipped``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from models.tts.glow_wavegan.config import AudioDataConfig, LatentDataConfig
+from models.tts.glow_wavegan.latents import LatentStore
+from processors.audio import load_audio
+from processors.data.manifest import read_manifest
+from processors.text.frontend import TextError, TextFrontend, cleaned_to_ids, intersperse
+
+log = logging.getLogger(__name__)
+
+
+class WaveCrops(Dataset):
+    """Items: ``(1, segment + 2 * context * hop)`` float crops (``random_crop``) or ``(1, T * hop)`` whole clips."""
+
+    def __init__(self, manifest: str, data: AudioDataConfig, context_frames: int, seed: int, random_crop: bool):
+        self.entries = read_manifest(manifest)
+        if not self.entries:
+            raise ValueError(f"{manifest}: no items")
+        self.data = data
+        self.context = context_frames * data.hop_length
+        self.seed = seed
+        self.random_crop = random_crop
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def lengths(self) -> List[int]:
+        return [int(e.duration * self.data.sampling_rate) for e in self.entries]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        wav = load_audio(self.entries[index].path, self.data.sampling_rate)
+        hop, seg = self.data.hop_length, self.data.segment_size
+        if self.random_crop:
+            wav = np.pad(wav, (self.context, self.context + max(0, seg - len(wav))))
+            n_starts = (len(wav) - seg - 2 * self.context) // hop + 1
+            start = hop * int(np.random.default_rng((self.seed, self.epoch, index)).integers(0, n_starts))
+            wav = wav[start:start + seg + 2 * self.context]
+        else:
+            limit = int(self.data.max_valid_seconds * self.data.sampling_rate)
+            wav = wav[: max(hop, min(len(wav), limit) // hop * hop)]
+            wav = np.pad(wav, (0, max(0, hop - len(wav))))
+        return torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)).unsqueeze(0)
+
+
+def collate_clips(items: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """``(1, T_i)`` clips -> ``wav (B, 1, max T)`` zero-padded and ``lengths (B,)``."""
+    lengths = torch.tensor([x.size(-1) for x in items], dtype=torch.long)
+    wav = torch.zeros(len(items), 1, int(lengths.max()))
+    for b, x in enumerate(items):
+        wav[b, :, : x.size(-1)] = x
+    return {"wav": wav, "lengths": lengths}
+
+
+def speaker_index(speaker: str, speakers: Sequence[str], n_speakers: int) -> int:
+    """Position of ``speaker`` in ``data.speakers`` (0 for single-speaker models)."""
+    if n_speakers <= 1:
+        return 0
+    if speaker not in speakers:
+        raise ValueError(f"speaker {speaker!r} is not in data.speakers ({len(speakers)} listed)")
+    return list(speakers).index(speaker)
+
+
+def text_to_ids(text: str, data: LatentDataConfig, frontend: TextFrontend) -> List[int]:
+    """Transcript (or phonemes when ``cleaned_text``) -> symbol ids, blanks interspersed when ``add_blank``."""
+    if data.cleaned_text:
+        ids = cleaned_to_ids(text, source=text)
+        if not ids:
+            raise TextError(f"empty phoneme string {text!r}")
+        return intersperse(ids) if data.add_blank else ids
+    return list(frontend(text)["ids_blank"])
+
+
+class LatentTextDataset(Dataset):
+    """Items ``{"id", "text" (Tx,) long, "mean", "log_std" (D, T), "sid"}`` for stage-2 training."""
+
+    def __init__(self, manifest: str, data: LatentDataConfig, store: LatentStore, n_speakers: int):
+        self.store = store
+        frontend = TextFrontend(add_blank=data.add_blank)
+        self.items: List[Tuple[str, List[int], int]] = []
+        self.skipped: List[Tuple[str, str]] = []
+        for entry in read_manifest(manifest):
+            try:
+                ids = text_to_ids(entry.text, data, frontend)
+                n_symbols = len(ids) if not data.add_blank else (len(ids) - 1) // 2
+                if not data.min_text_len <= n_symbols <= data.max_text_len:
+                    raise ValueError(f"{n_symbols} symbols outside [{data.min_text_len}, {data.max_text_len}]")
+                if not store.has(entry.id):
+                    raise ValueError(f"no latent file {store.path(entry.id)}")
+                sid = speaker_index(entry.speaker, data.speakers, n_speakers)
+            except (TextError, ValueError) as err:
+                self.skipped.append((entry.id, str(err)))
+                continue
+            self.items.append((entry.id, ids, sid))
+        if self.skipped:
+            log.warning("%s: skipped %d item(s), e.g. %s", manifest, len(self.skipped), self.skipped[0])
+        if not self.items:
+            raise ValueError(f"{manifest}: no usable items ({len(self.skipped)} skipped, e.g. {self.skipped[:1]})")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def lengths(self) -> List[int]:
+        return [len(ids) for _, ids, _ in self.items]
+
+    def __getitem__(self, index: int) -> Dict[str, object]:
+        item_id, ids, sid = self.items[index]
+        mean, log_std = self.store.load(item_id)
+        return {"id": item_id, "text": torch.tensor(ids, dtype=torch.long), "mean": mean, "log_std": log_std, "sid": sid}
+
+
+def collate_latents(items: List[Dict[str, object]]) -> Dict[str, torch.Tensor]:
+    """Pad into ``text (B, Tx)``, ``mean, log_std (B, D, Ty)`` (log_std padded with 0) + lengths and ``sid``."""
+    text_len = torch.tensor([len(it["text"]) for it in items], dtype=torch.long)
+    frames = torch.tensor([it["mean"].size(1) for it in items], dtype=torch.long)
+    channels = items[0]["mean"].size(0)
+    text = torch.zeros(len(items), int(text_len.max()), dtype=torch.long)
+    mean = torch.zeros(len(items), channels, int(frames.max()))
+    log_std = torch.zeros_like(mean)
+    for b, it in enumerate(items):
+        text[b, : text_len[b]] = it["text"]
+        mean[b, :, : frames[b]] = it["mean"]
+        log_std[b, :, : frames[b]] = it["log_std"]
+    return {"text": text, "text_lengths": text_len, "mean": mean, "log_std": log_std, "latent_lengths": frames,
+            "sid": torch.tensor([int(it["sid"]) for it in items], dtype=torch.long)}  # fmt: skip
+
+
+def load_latent_datasets(data: LatentDataConfig, n_speakers: int, expected_channels: int
+                         ) -> Tuple[LatentTextDataset, Optional[LatentTextDataset]]:
+    store = LatentStore.open(Path(data.latent_dir), expected_channels=expected_channels,
+                             stage1_ckpt=data.stage1_ckpt or None)
+    train = LatentTextDataset(data.train_manifest, data, store, n_speakers)
+    valid = LatentTextDataset(data.valid_manifest, data, store, n_speakers) if data.valid_manifest else None
+    return train, valid
