@@ -1,0 +1,139 @@
+"""Glow-WaveGAN two-stage pipeline on real clips: stage-1 latents -> stage-2 training (likelihood falls, exact
+resume) -> two-checkpoint inference (audio of the predicted length, seeds, CLI) and the latent contract."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from safetensors.torch import load_file
+
+from bins.infer import main as infer_main
+from models.base import checkpoint as ckpt
+from models.base.tracker import read_log
+from models.tts.glow_wavegan.config import GlowWaveGANExperimentConfig, WaveGANExperimentConfig
+from models.tts.glow_wavegan.inference import GlowWaveGANSynthesizer
+from models.tts.glow_wavegan.latents import LatentError, LatentStore, extract_latents
+from models.tts.glow_wavegan.trainer import GlowWaveGANTrainer
+from models.tts.glow_wavegan.trainer_vae import WaveGANTrainer
+from processors.audio import load_audio
+from processors.data.manifest import ManifestEntry, write_manifest
+from tests.helpers import MINI_CORPUS, REPO_ROOT
+from utils.config import load_config, validate
+
+CONFIGS = REPO_ROOT / "models/tts/glow_wavegan/configs"
+STEPS = 24
+
+
+@pytest.fixture(scope="module")
+def stage1(tmp_path_factory):
+    """A briefly trained tiny stage 1 and the latents of the LJSpeech clips of the mini corpus."""
+    root = tmp_path_factory.mktemp("gwg")
+    entries = []
+    with open(MINI_CORPUS / "manifest.csv", encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["path"].startswith("ljspeech/"):
+                entries.append(ManifestEntry(id=row["path"][len("ljspeech/"):-4], path=str(MINI_CORPUS / row["path"]),
+                                             speaker="ljspeech", text=row["transcript"],
+                                             duration=float(row["duration"]), sample_rate=int(row["sr"])))
+    manifest = write_manifest(entries, root / "train.jsonl")
+    raw = load_config(CONFIGS / "vae_tiny.json5", [f"data.train_manifest={manifest}", "train.max_steps=2",
+                                                   "train.adversarial_start_step=100", "train.batch_size=2"])
+    WaveGANTrainer(validate(raw, WaveGANExperimentConfig), root / "stage1", cpu=True).train()
+    written, bad = extract_latents(root / "stage1", [manifest], root / "latents")
+    assert len(written) == len(entries) == 6 and not bad
+    return {"root": root, "manifest": manifest}
+
+
+def _stage2_cfg(stage1, *overrides):
+    root = stage1["root"]
+    raw = load_config(CONFIGS / "tiny.json5", [
+        f"data.train_manifest={stage1['manifest']}", f"data.latent_dir={root / 'latents'}",
+        f"data.stage1_ckpt={root / 'stage1'}", "train.log_every=1", *overrides])
+    return validate(raw, GlowWaveGANExperimentConfig)
+
+
+@pytest.fixture(scope="module")
+def stage2(stage1):
+    exp = stage1["root"] / "stage2"
+    torch.manual_seed(0)
+    GlowWaveGANTrainer(_stage2_cfg(stage1, f"train.max_steps={STEPS}", f"train.save_every={STEPS}"), exp, cpu=True).train()
+    return exp
+
+
+def test_latents_are_frame_exact_posteriors(stage1):
+    store = LatentStore.open(stage1["root"] / "latents", expected_channels=8, stage1_ckpt=str(stage1["root"] / "stage1"))
+    mean, log_std = store.load("LJ001-0002")
+    samples = len(load_audio(MINI_CORPUS / "ljspeech" / "LJ001-0002.wav", 16000))
+    assert mean.shape == log_std.shape == (8, samples // 256)
+    assert torch.isfinite(mean).all() and torch.isfinite(log_std).all()
+
+
+def test_stage2_likelihood_falls_on_stage1_latents(stage2):
+    log = read_log(stage2)
+    mle = [log[s]["loss_mle"] for s in sorted(log)]
+    dur = [log[s]["loss_dur"] for s in sorted(log)]
+    assert len(mle) == STEPS
+    assert np.mean(mle[-4:]) < np.mean(mle[:4]) - 0.02, f"MLE did not fall: {mle}"
+    assert np.mean(dur[-4:]) < np.mean(dur[:4]), f"duration loss did not fall: {dur}"
+
+
+def test_stage2_resume_is_exact(stage1, tmp_path):
+    GlowWaveGANTrainer(_stage2_cfg(stage1, "train.max_steps=4", "train.save_every=0"), tmp_path / "a", cpu=True).train()
+    GlowWaveGANTrainer(_stage2_cfg(stage1, "train.max_steps=2", "train.save_every=2"), tmp_path / "b", cpu=True).train()
+    resumed = GlowWaveGANTrainer(_stage2_cfg(stage1, "train.max_steps=4", "train.save_every=0"), tmp_path / "b",
+                                 resume=True, cpu=True)
+    assert resumed.step == 2
+    resumed.train()
+    la, lb = read_log(tmp_path / "a"), read_log(tmp_path / "b")
+    assert [la[s]["loss"] for s in range(1, 5)] == [lb[s]["loss"] for s in range(1, 5)]
+    wa = load_file(str(ckpt.latest_checkpoint(tmp_path / "a" / "checkpoints") / "acoustic.safetensors"))
+    wb = load_file(str(ckpt.latest_checkpoint(tmp_path / "b" / "checkpoints") / "acoustic.safetensors"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_inference_gives_audio_of_the_predicted_length(stage1, stage2):
+    tts = GlowWaveGANSynthesizer.from_checkpoints(stage2, stage1["root"] / "stage1")
+    text = "Printing, in the only sense with which we are concerned."
+    for length_scale in (1.0, 1.7):
+        ids = torch.tensor([tts.frontend(text)["ids_blank"]])
+        with torch.no_grad():
+            _, _, logw, _ = tts.acoustic.encoder(ids, torch.tensor([ids.size(1)]))
+        total = int(torch.ceil(torch.exp(logw) * length_scale).sum())
+        expected = max(2, total // 2 * 2)  # trimmed to whole squeeze groups (n_sqz = 2)
+        wav, frames = tts.synthesize_one(text, length_scale=length_scale)
+        assert frames == expected and wav.shape == (frames * tts.hop_length,)
+        assert np.isfinite(wav).all() and np.abs(wav).max() <= 1.0
+    first, again = tts.synthesize([text], seed=3)[0], tts.synthesize([text], seed=3)[0]
+    other = tts.synthesize([text], seed=4)[0]
+    assert first.sample_rate == 16000 and np.array_equal(first.waveform, again.waveform)
+    assert not np.array_equal(first.waveform, other.waveform)
+    tts.noise_scale = 0.0
+    assert np.array_equal(tts.synthesize([text], seed=3)[0].waveform, tts.synthesize([text], seed=4)[0].waveform)
+    with pytest.raises(ValueError, match="prompt"):
+        tts.synthesize([text], prompts=["x.wav"])
+
+
+def test_cli_writes_wavs_and_lists_bad_texts(stage1, stage2, tmp_path):
+    out = tmp_path / "out"
+    code = infer_main(["--ckpt_dir", str(stage2), "--stage1_ckpt", str(stage1["root"] / "stage1"),
+                       "--text", "in being comparatively modern.", "--text", "   ", "--output_dir", str(out)])
+    assert code == 0
+    wav, sr = sf.read(out / "text_000.wav")
+    assert sr == 16000 and len(wav) > 0 and len(wav) % 256 == 0
+    assert "text_001" in (out / "bad_items.tsv").read_text()
+
+
+def test_stage2_refuses_latents_of_another_stage1_or_size(stage1, tmp_path):
+    latents = tmp_path / "latents"
+    shutil.copytree(stage1["root"] / "latents", latents)
+    with pytest.raises(LatentError, match="meta.json.*16"):
+        LatentStore.open(latents, expected_channels=16)
+    meta = json.loads((latents / "meta.json").read_text())
+    meta["stage1_fingerprint"] = "0000@1"
+    (latents / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(LatentError, match="meta.json.*stage-1 checkpoint"):
+        GlowWaveGANTrainer(_stage2_cfg(stage1, f"data.latent_dir={latents}"), tmp_path / "exp", cpu=True)
