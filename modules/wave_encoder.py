@@ -1,9 +1,11 @@
 """Waveform -> frame-rate Gaussian posterior ``q(z|x)``: the Glow-WaveGAN stage-1 encoder.
 
-A mirror of the HiFi-GAN generator: ``conv_pre`` (k 7) -> per stage [LeakyReLU -> strided conv ``downs.{i}``
-(kernel ``2 s``, stride ``s``, channels doubled up to ``max_channels``) -> mean of the stage's HiFi-GAN
-residual blocks] -> LeakyReLU -> ``conv_post`` (k 3) -> ``(mean, log_std)``.  All convolutions are weight-normed
-(legacy ``weight_g``/``weight_v`` names) and initialised N(0, 0.01) like the generator.
+A mirror of the HiFi-GAN generator: ``conv_pre`` (k 7) -> per stage [mean of the stage's HiFi-GAN residual blocks
+-> LeakyReLU -> strided conv ``downs.{i}`` (kernel ``2 s``, stride ``s``, channels doubled up to
+``max_channels``)] -> LeakyReLU -> ``conv_post`` (k 3) -> ``(mean, log_std)``.  The residual blocks run at the
+widths and rates of the generator's (32 channels at the sample rate ... 256 channels at 1/32 for HiFi-GAN V1),
+so encoder and decoder cost about the same.  All convolutions are weight-normed (legacy ``weight_g``/``weight_v``
+names) and initialised N(0, 0.01) like the generator.
 """
 
 from __future__ import annotations
@@ -52,11 +54,11 @@ class WaveEncoder(nn.Module):
         self.resblocks = nn.ModuleList()
         channels = initial_channels
         for stride in self.downsample_rates:
+            for k, d in zip(resblock_kernel_sizes, resblock_dilation_sizes):
+                self.resblocks.append(make_resblock(resblock, channels, k, d))
             out = min(2 * channels, max_channels)
             self.downs.append(weight_norm(nn.Conv1d(channels, out, 2 * stride, stride)))
             channels = out
-            for k, d in zip(resblock_kernel_sizes, resblock_dilation_sizes):
-                self.resblocks.append(make_resblock(resblock, channels, k, d))
         self.conv_post = weight_norm(nn.Conv1d(channels, 2 * out_channels, 3, padding=1))
         init_conv_weights(self)
         self.out_channels = out_channels
@@ -68,9 +70,9 @@ class WaveEncoder(nn.Module):
             raise ValueError(f"WaveEncoder: length {wav.size(-1)} is not a multiple of the hop {self.hop_length}")
         x = self.conv_pre(wav)
         for i, (down, stride) in enumerate(zip(self.downs, self.downsample_rates)):
+            x = average_blocks(x, self.resblocks, i, self.num_kernels)
             # Pad by s//2 and s - s//2 so a kernel of 2s with stride s yields exactly L / s frames.
             x = down(F.pad(F.leaky_relu(x, LRELU_SLOPE), (stride // 2, stride - stride // 2)))
-            x = average_blocks(x, self.resblocks, i, self.num_kernels)
         stats = self.conv_post(F.leaky_relu(x, LRELU_SLOPE))
         mean, log_std = torch.split(stats, self.out_channels, dim=1)
         return mean, log_std

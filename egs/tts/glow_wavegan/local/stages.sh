@@ -1,0 +1,82 @@
+# shellcheck shell=bash
+# Glow-WaveGAN stages of egs/tts/glow_wavegan/run.sh (sourced after the shared data stages).
+
+# ------------------------------------------------------------------------------------------------ stage 2
+# Stage-1 WaveGAN on every clip of the train split (audio only: clips without transcripts are used too).
+# train_model appends the recipe's dotted overrides, which belong to stage 4: run this one without them.
+stage_train_vae() {
+    require_python_module models.tts.glow_wavegan.trainer_vae "the Glow-WaveGAN stage-1 trainer"
+    local config_overrides=()
+    train_model stage1 "$vae_config" "data.train_manifest=$manifests/train.jsonl" \
+        "data.valid_manifest=$manifests/valid.jsonl" ${vae_extra[@]+"${vae_extra[@]}"}
+}
+
+# ------------------------------------------------------------------------------------------------ stage 3
+stage_latents() {
+    [ -d "$exp_dir/stage1/checkpoints" ] || die "no trained stage 1 in $exp_dir/stage1: run stage 2 first"
+    py_module models.tts.glow_wavegan.latents --stage1_ckpt "$exp_dir/stage1" --out_dir "$exp_dir/latents" \
+        --overwrite --device "$(infer_device "$ngpu")" --manifest "$manifests/train.jsonl" \
+        --manifest "$manifests/valid.jsonl" --manifest "$manifests/test.jsonl"
+}
+
+# ------------------------------------------------------------------------------------------------ stage 4
+stage_train_glow() {
+    local overrides=() table line
+    require_python_module models.tts.glow_wavegan.trainer "the Glow-WaveGAN stage-2 trainer"
+    require_command espeak-ng "phonemising the transcripts"
+    [ -f "$exp_dir/latents/meta.json" ] || die "no latents in $exp_dir/latents: run stage 3 first"
+    # Speaker table from the transcribed training clips (the VITS recipe's helper: same rule, same ids).
+    table="$("$python" "$repo_root/egs/tts/vits/local/speakers.py" --manifest "$manifests/train.jsonl")" ||
+        die "could not build the speaker table from $manifests/train.jsonl"
+    while IFS= read -r line; do [ -z "$line" ] || overrides+=("$line"); done <<<"$table"
+    [ ${#overrides[@]} -gt 0 ] || die "no speaker table for $manifests/train.jsonl (are there transcripts?)"
+    printf '%s\n' "${overrides[@]}" >"$exp_dir/speaker_overrides"
+    log "speaker table: ${overrides[*]}"
+    train_model stage2 "$config" "data.train_manifest=$manifests/train.jsonl" \
+        "data.valid_manifest=$manifests/valid.jsonl" "data.latent_dir=$exp_dir/latents" \
+        "data.stage1_ckpt=$exp_dir/stage1" "${overrides[@]}" ${train_extra[@]+"${train_extra[@]}"}
+}
+
+# ------------------------------------------------------------------------------------------------ stage 5
+stage_inference_glow_wavegan() {
+    local lists="$exp_dir/infer/lists" speakers
+    require_python_module models.tts.glow_wavegan.inference "the Glow-WaveGAN inference pipeline"
+    [ -d "$exp_dir/stage2/checkpoints" ] || die "no trained stage 2 in $exp_dir/stage2: run stage 4 first"
+    speakers="$(sed -n 's/^data\.speakers=//p' "$exp_dir/speaker_overrides")"
+    "$python" "$repo_root/egs/tts/hierspeechpp/local/make_eval_lists.py" --manifest_dir "$manifests" \
+        --out_dir "$lists/shared" --seed "$seed"
+    "$python" "$repo_root/egs/tts/vits/local/make_jobs.py" --lists "$lists/shared" \
+        --test_manifest "$manifests/test.jsonl" --speakers "${speakers:-[]}" --out_dir "$lists"
+    [ -s "$lists/tts_jobs.jsonl" ] || die "no TTS jobs in $lists (see $lists/skipped.tsv)"
+    rm -rf "$exp_dir/infer/tts"
+    py_module bins.infer --ckpt_dir "$exp_dir/stage2" --stage1_ckpt "$exp_dir/stage1" \
+        --device "$(infer_device "$ngpu")" --jobs "$lists/tts_jobs.jsonl" --output_dir "$exp_dir/infer/tts" \
+        --seed "$seed" ${infer_extra[@]+"${infer_extra[@]}"}
+}
+
+# ------------------------------------------------------------------------------------------------ stage 6
+stage_evaluation_glow_wavegan() {
+    local out="$exp_dir/eval" lists="$exp_dir/infer/lists" results
+    require_python_module bins.evaluate "the evaluation CLI (echelon-evaluate)"
+    [ -s "$lists/tts.jsonl" ] && [ -d "$exp_dir/infer/tts" ] || die "no TTS outputs in $exp_dir/infer: run stage 5"
+    results="$out/results.md"
+    mkdir -p "$out"
+    rm -rf "${out:?}/tts"
+    py_module bins.evaluate --system "glow_wavegan_tts=$exp_dir/infer/tts" --manifest "$lists/tts.jsonl" \
+        --out_dir "$out/tts" --device "$(infer_device "$ngpu")" ${eval_extra[@]+"${eval_extra[@]}"} >/dev/null
+    {
+        echo "# Glow-WaveGAN recipe results: dataset $dataset"
+        echo
+        echo "Experiment: \`$exp_dir\` (seed $seed). Metrics and their definitions: evaluation/README.md."
+        printf '\n## TTS (test-split text; reference = the real recording)\n\n'
+        sed -n '/^|/,$p' "$out/tts/summary.md"
+    } >"$results.tmp"
+    mv -f "$results.tmp" "$results"
+}
+
+print_summary_glow_wavegan() {
+    [ -d "$exp_dir/infer/tts" ] &&
+        printf '  tts wavs: %s (%s files)\n' "$exp_dir/infer/tts" "$(find "$exp_dir/infer/tts" -name '*.wav' | wc -l | tr -d ' ')"
+    [ -f "$exp_dir/eval/results.md" ] && { printf '  table:    %s\n\n' "$exp_dir/eval/results.md"; cat "$exp_dir/eval/results.md"; }
+    return 0
+}
