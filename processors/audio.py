@@ -94,7 +94,7 @@ def load_audio(
     return data
 
 
-def save_audio(path: PathLike, wav: np.ndarray, sr: int, subtype: str = "PCM_16") -> Path:
+def save_audio(path: PathLike, wav: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> Path:
     """Write ``wav`` (``(T,)`` or ``(C, T)`` float in [-1, 1], or a torch tensor) atomically.
 
     Samples outside [-1, 1] are clipped for integer subtypes (soundfile would wrap them otherwise).
@@ -113,7 +113,7 @@ def save_audio(path: PathLike, wav: np.ndarray, sr: int, subtype: str = "PCM_16"
         wav = np.clip(wav, -1.0, 1.0)
     fmt = (path.suffix or ".wav").lstrip(".").upper()
     with atomic_path(path, suffix=path.suffix or ".wav") as tmp:
-        sf.write(str(tmp), wav, sr, subtype=subtype, format=fmt)
+        sf.write(str(tmp), wav, sample_rate, subtype=subtype, format=fmt)
     return path
 
 
