@@ -1,18 +1,20 @@
 """The feature-extractor interface (registry kind ``feature``) and settings parsing.
 
 A feature extractor turns one utterance's waveform into one tensor stored as ``<features_dir>/<name>/<id>.pt``
-(:mod:`processors.features.store`).  To add one::
+(:mod:`processors.features.store`).  To add one, subclass :class:`FeatureExtractor`, give it a ``Settings``
+frozen dataclass (typed fields with defaults; ``sample_rate`` is required: the driver loads the audio at that
+rate), implement ``extract`` (or ``extract_batch``) and decorate the class with
+``register("feature", "<name>")`` from :mod:`utils.registry` in any file under ``processors/`` or ``models/``::
 
     @dataclass(frozen=True)
     class EnergySettings:
-        sample_rate: int = 16000          # required field: the rate the driver loads the audio at
+        sample_rate: int = 16000
         hop_length: int = 320
 
-    @register("feature", "energy")
-    class EnergyFeature(FeatureExtractor):
+    class EnergyFeature(FeatureExtractor):          # registered as "energy"
         Settings = EnergySettings
 
-        def extract(self, wav: np.ndarray) -> torch.Tensor:     # (N,) float32 at sample_rate -> tensor
+        def extract(self, wav: np.ndarray) -> torch.Tensor:     # (N,) float32 at sample_rate -> (T,)
             ...
 
 Class attributes say how the driver runs and stores it:

@@ -143,3 +143,9 @@ def test_other_settings_on_existing_features_are_refused(folder, tmp_path):
         extract_features(entries, out, [build_extractor("mel", {"n_mels": 40})])
     report = extract_features(entries, out, [build_extractor("mel", {"n_mels": 40})], overwrite=True)
     assert report.done == ["good0"] and _load(feature_path(out, "mel", "good0")).shape[0] == 40
+
+
+def test_list_imports_every_registered_feature(capsys):
+    assert extract_cli(["--list"]) == 0
+    listed = {line.split(":")[0] for line in capsys.readouterr().out.splitlines()}
+    assert {"mel", "linear", "f0", "ssl"} <= listed
