@@ -149,23 +149,13 @@ class VitsLinearSpectrogram(nn.Module):
         self.win_length = win_length
         self.eps = eps
         self.pad = (n_fft - hop_length) // 2
-        self.register_buffer("window", torch.hann_window(win_length), persistent=False)
+        self.stft = Spectrogram(n_fft, hop_length, win_length, power=None, center=False, persistent_window=False)
 
     def frame_lengths(self, lengths: Tensor) -> Tensor:
         return (lengths + 2 * self.pad - self.n_fft) // self.hop_length + 1
 
     def forward(self, wav: Tensor, lengths: Optional[Tensor] = None) -> Tensor | Tuple[Tensor, Tensor]:
-        padded = pad_each(as_batch(wav), lengths, self.pad, self.pad, "reflect")
-        spec = torch.stft(
-            padded,
-            self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            window=self.window.to(padded.dtype),
-            center=False,
-            onesided=True,
-            return_complex=True,
-        )
+        spec = self.stft(pad_each(as_batch(wav), lengths, self.pad, self.pad, "reflect"))  # complex, uncentred
         mag = torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + self.eps)
         if lengths is None:
             return mag

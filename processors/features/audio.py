@@ -24,22 +24,18 @@ F0_STEPS_PER_FRAME = 4  # 5 ms F0 steps per 20 ms (hop 320 at 16 kHz) latent fra
 
 
 @dataclass(frozen=True)
-class MelSettings:
-    sample_rate: int = 16000
-    n_fft: int = 1280
-    win_length: int = 1280
-    hop_length: int = 320
-    n_mels: int = 80
-    f_min: float = 0.0
-    f_max: float = 8000.0
-
-
-@dataclass(frozen=True)
 class LinearSettings:
     sample_rate: int = 16000
     n_fft: int = 1280
     win_length: int = 1280
     hop_length: int = 320
+
+
+@dataclass(frozen=True)
+class MelSettings(LinearSettings):
+    n_mels: int = 80
+    f_min: float = 0.0
+    f_max: float = 8000.0
 
 
 @dataclass(frozen=True)
