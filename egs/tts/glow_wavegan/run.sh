@@ -25,7 +25,8 @@ are skipped on a rerun; --force or deleting a marker reruns them):
   0 data         as the VITS / HierSpeech++ recipes (mini corpus, public corpora, custom folder)
   1 manifests    JSONL manifests with seeded train/valid/test splits (the shared splits)
   2 stage1       train the WaveGAN VAE on audio only (bins/train.py) -> EXP_DIR/stage1
-  3 latents      posterior (mean, log_std) of every clip from the frozen encoder -> EXP_DIR/latents
+  3 latents      posterior (mean, log_std) of every clip from the frozen encoder (registered feature
+                 glow_wavegan_latent, bins/extract_features.py) -> EXP_DIR/features
   4 stage2       train Glow-TTS on the latents (a fresh sample per step) -> EXP_DIR/stage2
   5 inference    TTS of the test sentences: stage 2 -> latent -> stage-1 decoder (bins/infer.py)
   6 evaluation   WER/CER, speaker similarity, F0, MCD, ... -> EXP_DIR/eval/results.md

@@ -104,7 +104,7 @@ class WaveGANExperimentConfig:
 class LatentDataConfig:
     train_manifest: str = ""  # JSONL manifest with transcripts; ids name the latent files
     valid_manifest: Optional[str] = None
-    latent_dir: str = ""  # written by `python -m models.tts.glow_wavegan.latents` from the stage-1 checkpoint
+    features_dir: str = ""  # bins.extract_features --out_dir holding the glow_wavegan_latent feature of stage1_ckpt
     stage1_ckpt: str = ""  # stage-1 experiment/checkpoint dir: its latents are the target, its decoder the vocoder
     target: Literal["sample", "mean"] = "sample"  # fresh z ~ q(z|x) per step, or the posterior mean (ablation)
     text_cleaners: List[str] = field(default_factory=lambda: ["english_cleaners2"])

@@ -5,7 +5,7 @@
   extraction time); validation items are whole clips cut to whole hops.  Crops depend only on
   ``(seed, epoch, index)`` so a resumed run sees the same data.
 * :class:`LatentTextDataset` (stage 2): symbol ids + the stored posterior ``mean, log_std (D, T)`` of the frozen
-  stage-1 encoder (:mod:`models.tts.glow_wavegan.latents`); rows without usable text or latents are skipped and
+  stage-1 encoder (the ``glow_wavegan_latent`` feature, :mod:`models.tts.glow_wavegan.latents`); rows without usable text or latents are skipped and
   listed in ``skipped``.
 """
 
@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from models.tts.glow_wavegan.config import AudioDataConfig, LatentDataConfig
-from models.tts.glow_wavegan.latents import LatentStore
+from models.tts.glow_wavegan.latents import LATENT_FEATURE, LatentStore
 from processors.audio import load_audio
 from processors.data.manifest import read_manifest
 from processors.text.frontend import TextError, TextFrontend, cleaned_to_ids, intersperse
@@ -108,7 +108,7 @@ class LatentTextDataset(Dataset):
                 if not data.min_text_len <= n_symbols <= data.max_text_len:
                     raise ValueError(f"{n_symbols} symbols outside [{data.min_text_len}, {data.max_text_len}]")
                 if not store.has(entry.id):
-                    raise ValueError(f"no latent file {store.path(entry.id)}")
+                    raise ValueError(f"no {LATENT_FEATURE} feature under {store.features_dir}")
                 sid = speaker_index(entry.speaker, data.speakers, n_speakers)
             except (TextError, ValueError) as err:
                 self.skipped.append((entry.id, str(err)))
@@ -149,7 +149,7 @@ def collate_latents(items: List[Dict[str, object]]) -> Dict[str, torch.Tensor]:
 
 def load_latent_datasets(data: LatentDataConfig, n_speakers: int, expected_channels: int
                          ) -> Tuple[LatentTextDataset, Optional[LatentTextDataset]]:
-    store = LatentStore.open(Path(data.latent_dir), expected_channels=expected_channels,
+    store = LatentStore.open(Path(data.features_dir), expected_channels=expected_channels,
                              stage1_ckpt=data.stage1_ckpt or None)
     train = LatentTextDataset(data.train_manifest, data, store, n_speakers)
     valid = LatentTextDataset(data.valid_manifest, data, store, n_speakers) if data.valid_manifest else None

@@ -1,144 +1,134 @@
-"""Stage-1 latents for stage-2 training: the frozen encoder's posterior ``(mean, log_std)`` per utterance.
+"""Stage-1 latents for stage-2 training: the registered feature ``glow_wavegan_latent``.
 
-Layout of a latent directory (written by :func:`extract_latents`, registered as the feature
-``glow_wavegan_latent``)::
+For an utterance of N samples the frozen stage-1 encoder gives the posterior ``(mean, log_std)``, stored as one
+``(2, D, N // hop)`` float32 tensor (``[0]`` mean, ``[1]`` log-std) at ``<features_dir>/glow_wavegan_latent/<id>.pt``
+by the generic extraction driver (parallel, resumable, sharded: processors/data/extract.py)::
 
-    <dir>/meta.json      latent_channels, hop_length, sample_rate, stage1_ckpt, stage1_fingerprint
-    <dir>/<id>.pt        {"mean": (D, T) float32, "log_std": (D, T) float32},  T = samples // hop
-    <dir>/bad_items.tsv  items that could not be read (id, reason), when any
+    python -m bins.extract_features --manifest data/train.jsonl --out_dir exp/gwg/features \\
+        --features glow_wavegan_latent --set glow_wavegan_latent.stage1_ckpt=exp/gwg/stage1
 
 Storing the posterior (not a sample) lets stage 2 draw a fresh ``z ~ q(z|x)`` every step without running the
-waveform encoder.  :class:`LatentStore` refuses latents whose ``D`` or stage-1 checkpoint differ from what the
-stage-2 config names (one-line error naming ``meta.json``): the acoustic model must learn exactly the
-distribution the decoder was trained on.  Resumable: existing files are kept; every file is written atomically.
-
-CLI::
-
-    python -m models.tts.glow_wavegan.latents --stage1_ckpt exp/s1 --manifest data/train.jsonl --out_dir exp/latents
+waveform encoder.  The feature's description (``feature.json``) records ``D``, the hop and the stage-1
+checkpoint's fingerprint (config hash @ step), so the driver refuses to mix latents of two checkpoints and
+:class:`LatentStore` refuses latents whose ``D`` or checkpoint differ from the stage-2 config (one line naming
+``feature.json``): the acoustic model must learn exactly the distribution the decoder was trained on.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from models.base import checkpoint as ckpt
-from processors.audio import AudioError, load_audio
-from processors.data.manifest import ManifestError, read_manifest
-from utils.io import atomic_torch_save, atomic_write_text
+from processors.features.base import FeatureError, FeatureExtractor
+from processors.features.store import FEATURE_INFO, feature_path, load_feature
+from utils.config import validate
 from utils.registry import register
 
-log = logging.getLogger(__name__)
-META_FILE = "meta.json"
+LATENT_FEATURE = "glow_wavegan_latent"
 
 
 class LatentError(ValueError):
     """A latent directory or file does not match what the stage-2 config expects."""
 
 
-@dataclass
-class LatentStore:
-    root: Path
-    meta: Dict[str, object]
+@dataclass(frozen=True)
+class LatentSettings:
+    stage1_ckpt: str = ""  # stage-1 experiment or checkpoint dir (required)
+    sample_rate: int = 0  # 0: the stage-1 checkpoint's rate (any other value must equal it)
 
-    @classmethod
-    def open(cls, root: Path, expected_channels: Optional[int] = None, stage1_ckpt: Optional[str] = None) -> "LatentStore":
-        """Read ``meta.json`` and check ``D`` and (when given) the stage-1 checkpoint's fingerprint."""
-        from models.tts.glow_wavegan.vae import stage1_fingerprint
 
-        meta_path = Path(root) / META_FILE
-        if not meta_path.is_file():
-            raise LatentError(f"{meta_path}: not found (extract latents with models.tts.glow_wavegan.latents)")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if expected_channels is not None and int(meta["latent_channels"]) != expected_channels:
-            raise LatentError(f"{meta_path}: latents have {meta['latent_channels']} channels but model.out_channels "
-                              f"is {expected_channels}")
-        if stage1_ckpt:
-            found = stage1_fingerprint(ckpt.resolve_checkpoint_dir(stage1_ckpt))
-            if meta["stage1_fingerprint"] != found:
-                raise LatentError(f"{meta_path}: latents come from stage-1 checkpoint {meta['stage1_fingerprint']} "
-                                  f"({meta['stage1_ckpt']}), but data.stage1_ckpt is {found} ({stage1_ckpt})")
-        return cls(Path(root), meta)
+def stage1_description(stage1_ckpt: str | Path) -> Dict[str, Any]:
+    """What identifies latents of a stage-1 checkpoint: its resolved dir, fingerprint, ``D``, hop and rate."""
+    from models.tts.glow_wavegan.config import WaveGANExperimentConfig
+    from models.tts.glow_wavegan.vae import stage1_fingerprint
 
-    def path(self, item_id: str) -> Path:
-        return self.root / f"{item_id}.pt"
-
-    def has(self, item_id: str) -> bool:
-        return self.path(item_id).is_file()
-
-    def load(self, item_id: str) -> Tuple[torch.Tensor, torch.Tensor]:
-        path = self.path(item_id)
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-        mean, log_std = obj["mean"].float(), obj["log_std"].float()
-        if mean.dim() != 2 or mean.shape != log_std.shape or mean.size(0) != int(self.meta["latent_channels"]):
-            raise LatentError(f"{path}: mean {tuple(mean.shape)} / log_std {tuple(log_std.shape)} do not match "
-                              f"D={self.meta['latent_channels']}")
-        return mean, log_std
+    ckpt_dir = ckpt.resolve_checkpoint_dir(stage1_ckpt)
+    cfg = validate(ckpt.read_config(ckpt_dir), WaveGANExperimentConfig)
+    return {"stage1_ckpt": str(ckpt_dir), "stage1_fingerprint": stage1_fingerprint(ckpt_dir),
+            "latent_channels": cfg.model.latent_channels, "hop_length": cfg.model.hop_length,
+            "stage1_sample_rate": cfg.data.sampling_rate}
 
 
 @register("feature", "glow_wavegan_latent")
-@torch.no_grad()
-def extract_latents(stage1_ckpt: str | Path, manifests: Sequence[str | Path], out_dir: str | Path,
-                    device: str = "cpu", overwrite: bool = False) -> Tuple[List[Path], List[Tuple[str, str]]]:
-    """Encode every manifest item with the stage-1 encoder; returns (written files, bad items (id, reason))."""
-    from models.tts.glow_wavegan.vae import load_vae_checkpoint, stage1_fingerprint
+class GlowWaveGANLatentFeature(FeatureExtractor):
+    """``(N,)`` audio -> ``(2, D, N // hop)``: posterior mean and log-std of the frozen stage-1 encoder."""
 
-    model, cfg, ckpt_dir = load_vae_checkpoint(stage1_ckpt, device)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"latent_channels": model.latent_channels, "hop_length": model.hop_length,
-            "sample_rate": cfg.data.sampling_rate, "stage1_ckpt": str(ckpt_dir),
-            "stage1_fingerprint": stage1_fingerprint(ckpt_dir)}
-    meta_path = out_dir / META_FILE
-    if meta_path.is_file() and not overwrite:
-        old = json.loads(meta_path.read_text(encoding="utf-8"))
-        if old.get("stage1_fingerprint") != meta["stage1_fingerprint"]:
-            raise LatentError(f"{meta_path}: holds latents of another stage-1 checkpoint; use a new out_dir or overwrite")
-    atomic_write_text(meta_path, json.dumps(meta, indent=2))
-    written, bad = [], []
-    for manifest in manifests:
-        for entry in read_manifest(manifest):
-            target = out_dir / f"{entry.id}.pt"
-            if target.is_file() and not overwrite:
-                continue
-            try:
-                wav = torch.from_numpy(load_audio(entry.path, cfg.data.sampling_rate)).float().to(device)
-                mean, log_std = model.encode(wav.view(1, 1, -1))
-            except (AudioError, ValueError, OSError) as err:
-                bad.append((entry.id, str(err)))
-                continue
-            written.append(atomic_torch_save(target, {"mean": mean[0].cpu().contiguous(),
-                                                      "log_std": log_std[0].cpu().contiguous()}))
-    if bad:
-        atomic_write_text(out_dir / "bad_items.tsv", "".join(f"{i}\t{r}\n" for i, r in bad))
-        log.warning("%d item(s) could not be encoded, listed in %s", len(bad), out_dir / "bad_items.tsv")
-    return written, bad
+    Settings = LatentSettings
+    batched = True  # a neural model: one copy, in the calling process, on ``device``
 
+    def __init__(self, settings: Any = None, device: str = "cpu") -> None:
+        super().__init__(settings, device)
+        if not self.settings.stage1_ckpt:
+            raise FeatureError(f"{LATENT_FEATURE}: set stage1_ckpt (--set {LATENT_FEATURE}.stage1_ckpt=DIR)")
+        self.stage1 = stage1_description(self.settings.stage1_ckpt)
+        rate = self.settings.sample_rate
+        if rate and rate != self.stage1["stage1_sample_rate"]:
+            raise FeatureError(f"{LATENT_FEATURE}: sample_rate {rate} differs from the stage-1 checkpoint's "
+                               f"{self.stage1['stage1_sample_rate']} Hz")
+        self._model = None
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="Extract Glow-WaveGAN stage-1 latents (mean, log_std) per item")
-    parser.add_argument("--stage1_ckpt", required=True, help="stage-1 experiment or checkpoint dir")
-    parser.add_argument("--manifest", action="append", required=True, help="JSONL manifest (repeatable)")
-    parser.add_argument("--out_dir", required=True)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--overwrite", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        written, bad = extract_latents(args.stage1_ckpt, args.manifest, args.out_dir, args.device, args.overwrite)
-    except (ckpt.CheckpointError, ManifestError, LatentError, FileNotFoundError) as err:
-        print(f"glow_wavegan latents: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {len(written)} latent file(s) to {args.out_dir}; {len(bad)} bad item(s)")
-    return 0
+    @property
+    def sample_rate(self) -> int:
+        return int(self.stage1["stage1_sample_rate"])
+
+    def describe(self) -> Dict[str, Any]:
+        return {**super().describe(), **self.stage1}
+
+    @torch.no_grad()
+    def extract_batch(self, wavs: Sequence[np.ndarray]) -> List[torch.Tensor]:
+        from models.tts.glow_wavegan.vae import load_vae_checkpoint
+
+        if self._model is None:
+            self._model, _, _ = load_vae_checkpoint(self.stage1["stage1_ckpt"], self.device)
+        out = []
+        for wav in wavs:  # one at a time: no padding enters the encoder's receptive field
+            mean, log_std = self._model.encode(torch.from_numpy(np.asarray(wav, np.float32)).to(self.device).view(1, 1, -1))
+            out.append(torch.stack([mean[0], log_std[0]]).cpu())
+        return out
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+@dataclass
+class LatentStore:
+    """Read side of the latents of one stage-1 checkpoint under ``features_dir``."""
+
+    features_dir: Path
+    description: Dict[str, Any]
+
+    @classmethod
+    def open(cls, features_dir: str | Path, expected_channels: Optional[int] = None,
+             stage1_ckpt: Optional[str] = None) -> "LatentStore":
+        """Check the recorded ``D`` and (when given) the stage-1 checkpoint's fingerprint."""
+        info = Path(features_dir) / LATENT_FEATURE / FEATURE_INFO
+        if not info.is_file():
+            raise LatentError(f"{info}: not found (extract the {LATENT_FEATURE} feature with bins.extract_features)")
+        description = json.loads(info.read_text(encoding="utf-8"))
+        channels = int(description["latent_channels"])
+        if expected_channels is not None and channels != expected_channels:
+            raise LatentError(f"{info}: latents have {channels} channels but model.out_channels is {expected_channels}")
+        if stage1_ckpt:
+            found = stage1_description(stage1_ckpt)["stage1_fingerprint"]
+            if description["stage1_fingerprint"] != found:
+                raise LatentError(f"{info}: latents come from stage-1 checkpoint {description['stage1_fingerprint']} "
+                                  f"({description['stage1_ckpt']}), but data.stage1_ckpt is {found} ({stage1_ckpt})")
+        return cls(Path(features_dir), description)
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.description["latent_channels"])
+
+    def has(self, item_id: str) -> bool:
+        return feature_path(self.features_dir, LATENT_FEATURE, item_id).is_file()
+
+    def load(self, item_id: str) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(mean, log_std)``, each ``(D, T)`` float32."""
+        value = load_feature(self.features_dir, LATENT_FEATURE, item_id).float()
+        if value.dim() != 3 or value.size(0) != 2 or value.size(1) != self.latent_channels:
+            raise LatentError(f"{LATENT_FEATURE}/{item_id}: shape {tuple(value.shape)} is not (2, "
+                              f"{self.latent_channels}, T)")
+        return value[0], value[1]

@@ -16,7 +16,8 @@ from models.base import checkpoint as ckpt
 from models.base.tracker import read_log
 from models.tts.glow_wavegan.config import GlowWaveGANExperimentConfig, WaveGANExperimentConfig
 from models.tts.glow_wavegan.inference import GlowWaveGANSynthesizer
-from models.tts.glow_wavegan.latents import LatentError, LatentStore, extract_latents
+from bins.extract_features import main as extract_main
+from models.tts.glow_wavegan.latents import LATENT_FEATURE, LatentError, LatentStore
 from models.tts.glow_wavegan.trainer import GlowWaveGANTrainer
 from models.tts.glow_wavegan.trainer_vae import WaveGANTrainer
 from processors.audio import load_audio
@@ -43,15 +44,20 @@ def stage1(tmp_path_factory):
     raw = load_config(CONFIGS / "vae_tiny.json5", [f"data.train_manifest={manifest}", "train.max_steps=2",
                                                    "train.adversarial_start_step=100", "train.batch_size=2"])
     WaveGANTrainer(validate(raw, WaveGANExperimentConfig), root / "stage1", cpu=True).train()
-    written, bad = extract_latents(root / "stage1", [manifest], root / "latents")
-    assert len(written) == len(entries) == 6 and not bad
+    assert extract_main(_extract_args(manifest, root / "features", root / "stage1")) == 0
+    assert len(list((root / "features" / LATENT_FEATURE).glob("*.pt"))) == len(entries) == 6
     return {"root": root, "manifest": manifest}
+
+
+def _extract_args(manifest, out_dir, stage1_ckpt):
+    return ["--manifest", str(manifest), "--out_dir", str(out_dir), "--features", LATENT_FEATURE,
+            "--set", f"{LATENT_FEATURE}.stage1_ckpt={stage1_ckpt}"]
 
 
 def _stage2_cfg(stage1, *overrides):
     root = stage1["root"]
     raw = load_config(CONFIGS / "tiny.json5", [
-        f"data.train_manifest={stage1['manifest']}", f"data.latent_dir={root / 'latents'}",
+        f"data.train_manifest={stage1['manifest']}", f"data.features_dir={root / 'features'}",
         f"data.stage1_ckpt={root / 'stage1'}", "train.log_every=1", *overrides])
     return validate(raw, GlowWaveGANExperimentConfig)
 
@@ -65,7 +71,7 @@ def stage2(stage1):
 
 
 def test_latents_are_frame_exact_posteriors(stage1):
-    store = LatentStore.open(stage1["root"] / "latents", expected_channels=8, stage1_ckpt=str(stage1["root"] / "stage1"))
+    store = LatentStore.open(stage1["root"] / "features", expected_channels=8, stage1_ckpt=str(stage1["root"] / "stage1"))
     mean, log_std = store.load("LJ001-0002")
     samples = len(load_audio(MINI_CORPUS / "ljspeech" / "LJ001-0002.wav", 16000))
     assert mean.shape == log_std.shape == (8, samples // 256)
@@ -127,13 +133,16 @@ def test_cli_writes_wavs_and_lists_bad_texts(stage1, stage2, tmp_path):
     assert "text_001" in (out / "bad_items.tsv").read_text()
 
 
-def test_stage2_refuses_latents_of_another_stage1_or_size(stage1, tmp_path):
-    latents = tmp_path / "latents"
-    shutil.copytree(stage1["root"] / "latents", latents)
-    with pytest.raises(LatentError, match="meta.json.*16"):
-        LatentStore.open(latents, expected_channels=16)
-    meta = json.loads((latents / "meta.json").read_text())
-    meta["stage1_fingerprint"] = "0000@1"
-    (latents / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(LatentError, match="meta.json.*stage-1 checkpoint"):
-        GlowWaveGANTrainer(_stage2_cfg(stage1, f"data.latent_dir={latents}"), tmp_path / "exp", cpu=True)
+def test_latents_of_another_stage1_or_size_are_refused(stage1, tmp_path):
+    features = tmp_path / "features"
+    shutil.copytree(stage1["root"] / "features", features)
+    with pytest.raises(LatentError, match="feature.json.*16"):
+        LatentStore.open(features, expected_channels=16)
+    info = features / LATENT_FEATURE / "feature.json"
+    description = json.loads(info.read_text())
+    description["stage1_fingerprint"] = "0000@1"
+    info.write_text(json.dumps(description))
+    with pytest.raises(LatentError, match="feature.json.*stage-1 checkpoint"):
+        GlowWaveGANTrainer(_stage2_cfg(stage1, f"data.features_dir={features}"), tmp_path / "exp", cpu=True)
+    # the extraction driver does not add this checkpoint's latents to the other one's
+    assert extract_main(_extract_args(stage1["manifest"], features, stage1["root"] / "stage1")) != 0

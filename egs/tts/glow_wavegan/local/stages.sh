@@ -14,9 +14,11 @@ stage_train_vae() {
 # ------------------------------------------------------------------------------------------------ stage 3
 stage_latents() {
     [ -d "$exp_dir/stage1/checkpoints" ] || die "no trained stage 1 in $exp_dir/stage1: run stage 2 first"
-    py_module models.tts.glow_wavegan.latents --stage1_ckpt "$exp_dir/stage1" --out_dir "$exp_dir/latents" \
-        --overwrite --device "$(infer_device "$ngpu")" --manifest "$manifests/train.jsonl" \
-        --manifest "$manifests/valid.jsonl" --manifest "$manifests/test.jsonl"
+    # The registered feature glow_wavegan_latent through the generic driver; --overwrite: a rerun of stage 2
+    # makes a new checkpoint, whose latents must replace the old ones.
+    py_module bins.extract_features --manifest "$manifests/train.jsonl" --manifest "$manifests/valid.jsonl" \
+        --manifest "$manifests/test.jsonl" --out_dir "$exp_dir/features" --features glow_wavegan_latent \
+        --set "glow_wavegan_latent.stage1_ckpt=$exp_dir/stage1" --device "$(infer_device "$ngpu")" --overwrite
 }
 
 # ------------------------------------------------------------------------------------------------ stage 4
@@ -24,7 +26,7 @@ stage_train_glow() {
     local overrides=() table line
     require_python_module models.tts.glow_wavegan.trainer "the Glow-WaveGAN stage-2 trainer"
     require_command espeak-ng "phonemising the transcripts"
-    [ -f "$exp_dir/latents/meta.json" ] || die "no latents in $exp_dir/latents: run stage 3 first"
+    [ -f "$exp_dir/features/glow_wavegan_latent/feature.json" ] || die "no latents in $exp_dir/features: run stage 3 first"
     # Speaker table from the transcribed training clips (the VITS recipe's helper: same rule, same ids).
     table="$("$python" "$repo_root/egs/tts/vits/local/speakers.py" --manifest "$manifests/train.jsonl")" ||
         die "could not build the speaker table from $manifests/train.jsonl"
@@ -33,7 +35,7 @@ stage_train_glow() {
     printf '%s\n' "${overrides[@]}" >"$exp_dir/speaker_overrides"
     log "speaker table: ${overrides[*]}"
     train_model stage2 "$config" "data.train_manifest=$manifests/train.jsonl" \
-        "data.valid_manifest=$manifests/valid.jsonl" "data.latent_dir=$exp_dir/latents" \
+        "data.valid_manifest=$manifests/valid.jsonl" "data.features_dir=$exp_dir/features" \
         "data.stage1_ckpt=$exp_dir/stage1" "${overrides[@]}" ${train_extra[@]+"${train_extra[@]}"}
 }
 
