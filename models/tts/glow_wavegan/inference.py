@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -44,9 +45,27 @@ from utils.registry import register
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class GlowWaveGANInferSettings:
+    """Inference-time settings (the ``infer`` section of a pipeline spec)."""
+
+    noise_scale: float = 0.667  # std of the prior sample (glow-tts notebook default; re-tune for the latent)
+    length_scale: float = 1.0  # > 1 speaks slower
+
+
 @register("pipeline", "glow_wavegan")
 class GlowWaveGANSynthesizer(TextToSpeech):
-    """A stage-2 flow model and the stage-1 VAE whose decoder turns its latents into audio."""
+    """A stage-2 flow model and the stage-1 VAE whose decoder turns its latents into audio.
+
+    Pipeline declaration (the multi-checkpoint spec convention of models/base/pipeline.py): components
+    ``acoustic`` (the stage-2 checkpoint, required) and ``decoder`` (the stage-1 checkpoint; default: the stage-2
+    config's ``data.stage1_ckpt``), settings :class:`GlowWaveGANInferSettings`.
+    """
+
+    task = "tts"
+    settings_class = GlowWaveGANInferSettings
+    components = {"acoustic": True, "decoder": False}
+    main_component = "acoustic"
 
     def __init__(self, acoustic: GlowTTS, vae: WaveGANVAE, data: LatentDataConfig, sample_rate: int,
                  device: str | torch.device = "cpu", noise_scale: float = 0.667, length_scale: float = 1.0):
@@ -76,6 +95,15 @@ class GlowWaveGANSynthesizer(TextToSpeech):
             raise ValueError(f"{path}: config has no data.stage1_ckpt; give the stage-1 checkpoint explicitly")
         vae, vae_cfg, _ = load_vae_checkpoint(stage1, device)
         return cls(acoustic, vae, cfg.data, vae_cfg.data.sampling_rate, device)
+
+    @classmethod
+    def from_components(cls, components, settings: Optional[GlowWaveGANInferSettings] = None,
+                        device: str = "cpu") -> "GlowWaveGANSynthesizer":
+        """Build from ``{"acoustic": stage-2 dir, "decoder": stage-1 dir or None}`` and the ``infer`` settings."""
+        synth = cls.from_checkpoints(components["acoustic"], components.get("decoder"), device)
+        settings = settings or GlowWaveGANInferSettings()
+        synth.noise_scale, synth.length_scale = settings.noise_scale, settings.length_scale
+        return synth
 
     @property
     def capabilities(self) -> Capabilities:

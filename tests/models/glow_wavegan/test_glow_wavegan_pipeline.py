@@ -3,6 +3,7 @@ resume) -> two-checkpoint inference (audio of the predicted length, seeds, CLI) 
 
 import csv
 import json
+import os
 import shutil
 
 import numpy as np
@@ -30,7 +31,17 @@ STEPS = 24
 
 
 @pytest.fixture(scope="module")
-def stage1(tmp_path_factory):
+def one_thread():
+    """Module fixtures run before the suite's per-test one-thread setting (tests/conftest.py): set it here too,
+    or on a loaded machine the extra intra-op threads make the training steps many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("ECHELON_TEST_THREADS", "1")))
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def stage1(tmp_path_factory, one_thread):
     """A briefly trained tiny stage 1 and the latents of the LJSpeech clips of the mini corpus."""
     root = tmp_path_factory.mktemp("gwg")
     entries = []
@@ -146,3 +157,16 @@ def test_latents_of_another_stage1_or_size_are_refused(stage1, tmp_path):
         GlowWaveGANTrainer(_stage2_cfg(stage1, f"data.features_dir={features}"), tmp_path / "exp", cpu=True)
     # the extraction driver does not add this checkpoint's latents to the other one's
     assert extract_main(_extract_args(stage1["manifest"], features, stage1["root"] / "stage1")) != 0
+
+
+def test_pipeline_declaration_builds_from_components(stage1, stage2):
+    from models.tts.glow_wavegan.inference import GlowWaveGANInferSettings
+    from utils.registry import get
+
+    cls = get("pipeline", "glow_wavegan")
+    assert cls.task == "tts" and cls.components == {"acoustic": True, "decoder": False}
+    tts = cls.from_components({"acoustic": str(stage2), "decoder": None},
+                              GlowWaveGANInferSettings(noise_scale=0.0, length_scale=1.5))
+    assert tts.capabilities.tasks == frozenset({"tts"}) and tts.length_scale == 1.5
+    a, b = tts.synthesize(["in being comparatively modern."], seed=1), tts.synthesize(["in being comparatively modern."], seed=2)
+    assert np.array_equal(a[0].waveform, b[0].waveform)  # noise_scale 0 from the settings
