@@ -60,7 +60,7 @@ def sample_tokens(logits: torch.Tensor, cfg: ValleDecodingConfig, generator: Opt
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-class _ArStepper:
+class ArStepper:
     """Next-token logits of every item: with a KV cache (new rows only) or recomputing the whole sequence."""
 
     def __init__(self, model: Valle, text, text_lens, prompt, prompt_lens, capacity: int, use_cache: bool):
@@ -114,7 +114,7 @@ def generate_first_codebook(
         prompt_lens = prompt_lens + 1
     caps = cfg.max_frames_per_token * text_lens
     capacity = text.shape[1] + prompt.shape[1] + int(caps.max()) + 2
-    stepper = _ArStepper(model, text, text_lens, prompt, prompt_lens, capacity, cfg.use_kv_cache)
+    stepper = ArStepper(model, text, text_lens, prompt, prompt_lens, capacity, cfg.use_kv_cache)
     logits = stepper.first()
     alive = torch.ones(batch, dtype=torch.bool, device=text.device)
     lengths = torch.zeros(batch, dtype=torch.long, device=text.device)

@@ -1,0 +1,215 @@
+"""Neural audio codec as a frozen component: EnCodec 24 kHz through ``transformers.EncodecModel``.
+
+VALL-E's codes are EnCodec 24 kHz at 6 kbps: 8 residual codebooks of 1024 entries at 75 frames/s (hop 320).
+``facebook/encodec_24khz`` on the Hugging Face hub is the converted ``encodec_24khz`` checkpoint that the
+lifeiteng/Amphion models were trained with (identical codes, checked in the VALL-E blueprint §6).
+
+* :class:`EncodecCodec` — ``encode(wav, sample_rate) -> (frames, Q)`` int64 (any input rate is resampled to
+  24 kHz mono), ``decode(codes) -> waveform``; parameters frozen, eval mode.
+* ``EncodecCodec.load("facebook/encodec_24khz")`` reads the local HF cache or the hub; when neither has it the
+  error says so in one line. ``EncodecCodec.load("tiny-random")`` builds a tiny random codec (168 k parameters,
+  same hop, frame rate and codebook layout) for tests and CPU smoke runs, announced with a warning: its codes
+  carry no speech.
+* :func:`extract_codec_codes` (registered feature ``codec_codes``) writes ``<out_dir>/codes/<id>.pt`` — int16
+  ``(frames, Q)`` tensors — resumable, atomic, shardable (``shard``/``num_shards``), bad items listed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from processors.audio import AudioError, load_audio, resample
+from utils.io import atomic_torch_save, atomic_write_text
+from utils.registry import register
+
+logger = logging.getLogger(__name__)
+
+ENCODEC_24KHZ = "facebook/encodec_24khz"
+TINY_RANDOM = "tiny-random"
+CODES_KIND = "codes"
+BAD_ITEMS = "bad_items.tsv"
+
+
+class CodecError(RuntimeError):
+    """The codec cannot be loaded or given input it cannot encode; the message names the culprit."""
+
+
+def tiny_encodec_config():
+    """A tiny EnCodec with the real layout: 24 kHz, hop 320 (75 Hz), 1024-entry codebooks, 8 codebooks at 6 kbps."""
+    from transformers import EncodecConfig
+
+    return EncodecConfig(
+        num_filters=4, hidden_size=16, codebook_dim=16, codebook_size=1024, num_lstm_layers=1,
+        target_bandwidths=[1.5, 6.0],
+    )  # fmt: skip
+
+
+class EncodecCodec:
+    """Frozen EnCodec wrapper. Codes are ``(frames, Q)`` (VALL-E's layout), waveforms float32 mono."""
+
+    def __init__(self, model, bandwidth: float = 6.0, name: str = ""):
+        self.model = model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        cfg = model.config
+        if bandwidth not in cfg.target_bandwidths:
+            raise CodecError(f"codec {name or cfg.name_or_path}: bandwidth {bandwidth} not in {cfg.target_bandwidths}")
+        self.name = name
+        self.bandwidth = bandwidth
+        self.sample_rate = int(cfg.sampling_rate)
+        self.hop_length = int(np.prod(cfg.upsampling_ratios))
+        self.frame_rate = self.sample_rate / self.hop_length
+        self.num_quantizers = int(model.quantizer.get_num_quantizers_for_bandwidth(bandwidth))
+        self.codebook_size = int(cfg.codebook_size)
+
+    @classmethod
+    def load(cls, name: str = ENCODEC_24KHZ, bandwidth: float = 6.0, device: str = "cpu", seed: int = 0) -> "EncodecCodec":
+        """``name``: a hub id or local folder, or ``"tiny-random"`` (tests only)."""
+        if name == TINY_RANDOM:
+            return cls.tiny_random(bandwidth, seed).to(device)
+        from transformers import EncodecModel
+
+        try:
+            model = EncodecModel.from_pretrained(name)
+        except (OSError, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CodecError(
+                f"codec {name!r} is neither in the local Hugging Face cache nor reachable ({first}); download it "
+                f"once where the hub is reachable (huggingface-cli download {name}) or pass a local folder"
+            ) from None
+        return cls(model, bandwidth, name).to(device)
+
+    @classmethod
+    def tiny_random(cls, bandwidth: float = 6.0, seed: int = 0) -> "EncodecCodec":
+        from transformers import EncodecModel
+
+        logger.warning("using a TINY RANDOM EnCodec (tests/smoke runs only): its codes carry no speech")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = EncodecModel(tiny_encodec_config()).eval()
+            _seed_codebooks(model)
+        return cls(model, bandwidth, TINY_RANDOM)
+
+    def to(self, device: Union[str, torch.device]) -> "EncodecCodec":
+        self.model.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def frames_for(self, num_samples: int) -> int:
+        return math.ceil(num_samples / self.hop_length)
+
+    @torch.no_grad()
+    def encode(self, wav: Union[np.ndarray, torch.Tensor], sample_rate: int) -> torch.Tensor:
+        """Mono ``wav (T,)`` at ``sample_rate`` -> codes ``(frames, Q)`` int64 (resampled to the codec's rate)."""
+        wav = wav.detach().cpu().numpy() if isinstance(wav, torch.Tensor) else np.asarray(wav)
+        wav = wav.astype(np.float32).reshape(-1)
+        if wav.size == 0:
+            raise CodecError("cannot encode an empty waveform")
+        if sample_rate != self.sample_rate:
+            wav = resample(wav, sample_rate, self.sample_rate)
+        x = torch.from_numpy(np.ascontiguousarray(wav)).to(self.device).view(1, 1, -1)
+        codes = self.model.encode(x, bandwidth=self.bandwidth).audio_codes  # (chunks=1, 1, Q, frames)
+        return codes[0, 0].transpose(0, 1).long().cpu()
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor) -> np.ndarray:
+        """Codes ``(frames, Q)`` -> float32 waveform ``(frames * hop,)`` at ``self.sample_rate``."""
+        if codes.dim() != 2 or codes.shape[1] != self.num_quantizers:
+            raise CodecError(f"codes must be (frames, {self.num_quantizers}), got {tuple(codes.shape)}")
+        audio_codes = codes.long().transpose(0, 1).reshape(1, 1, self.num_quantizers, -1).to(self.device)
+        wav = self.model.decode(audio_codes, [None]).audio_values
+        return wav.reshape(-1).float().cpu().numpy()
+
+
+@torch.no_grad()
+def _seed_codebooks(model) -> None:
+    """Codebooks of a random EnCodec from its own encoder outputs (transformers initialises them to zeros, and
+    random vectors of the wrong scale map every frame to one code): each residual stage picks its entries
+    among the residual frames of a seeded noise/tone signal, so codes follow the input."""
+    rate = model.config.sampling_rate
+    t = torch.arange(8 * rate) / rate
+    envelope = 0.05 + 0.5 * torch.rand(t.numel() // 2400).repeat_interleave(2400)[: t.numel()]
+    signal = envelope * (torch.sin(2 * torch.pi * (100 + 300 * torch.rand(1)) * t * (1 + t)) + torch.randn(t.numel()) * 0.3)
+    residual = model.encoder(signal.view(1, 1, -1))  # (1, D, frames)
+    for layer in model.quantizer.layers:
+        frames = residual[0].transpose(0, 1)
+        pick = torch.randint(0, frames.shape[0], (layer.codebook.embed.shape[0],))
+        layer.codebook.embed.copy_(frames[pick] + 0.01 * frames.std() * torch.randn_like(frames[pick]))
+        layer.codebook.embed_avg.copy_(layer.codebook.embed)
+        residual = residual - layer.decode(layer.encode(residual))
+
+
+@dataclass
+class CodesReport:
+    done: List[str] = field(default_factory=list)
+    skipped: List[str] = field(default_factory=list)
+    bad: Dict[str, str] = field(default_factory=dict)
+
+
+def codes_path(out_dir: Union[str, Path], item_id: str) -> Path:
+    return Path(out_dir) / CODES_KIND / f"{item_id}.pt"
+
+
+def load_codes(out_dir: Union[str, Path], item_id: str) -> torch.Tensor:
+    """Stored codes of one item as int64 ``(frames, Q)``."""
+    return torch.load(codes_path(out_dir, item_id), map_location="cpu", weights_only=True).long()
+
+
+@register("feature", "codec_codes")
+def extract_codec_codes(
+    entries: Sequence, out_dir: Union[str, Path], codec: EncodecCodec, overwrite: bool = False,
+    shard: int = 0, num_shards: int = 1, min_duration: float = 0.05,
+) -> CodesReport:  # fmt: skip
+    """Encode manifest ``entries`` (``id``, ``path``) to ``<out_dir>/codes/<id>.pt`` int16 ``(frames, Q)``.
+
+    Only entries with ``index % num_shards == shard`` are handled (parallel jobs). Existing files are kept
+    (resumable) unless ``overwrite``; each file is written atomically; unreadable or too short audio is skipped
+    and listed in ``<out_dir>/bad_items.tsv`` (id, path, reason), together with the rows other runs wrote.
+    """
+    if not 0 <= shard < num_shards:
+        raise ValueError(f"shard {shard} outside 0..{num_shards - 1}")
+    if codec.codebook_size > 32767:
+        raise CodecError(f"codebook size {codec.codebook_size} does not fit int16 storage")
+    out_dir = Path(out_dir)
+    report = CodesReport()
+    for index, entry in enumerate(entries):
+        if index % num_shards != shard:
+            continue
+        target = codes_path(out_dir, entry.id)
+        if target.is_file() and not overwrite:
+            report.skipped.append(entry.id)
+            continue
+        try:
+            wav = load_audio(entry.path, codec.sample_rate)
+            if wav.size < min_duration * codec.sample_rate:
+                raise CodecError(f"shorter than {min_duration} s")
+            codes = codec.encode(wav, codec.sample_rate)
+        except (AudioError, CodecError, FileNotFoundError, RuntimeError) as err:
+            report.bad[entry.id] = f"{entry.path}\t{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+            continue
+        atomic_torch_save(target, codes.to(torch.int16).contiguous())
+        report.done.append(entry.id)
+    if report.bad:
+        _merge_bad_items(out_dir / BAD_ITEMS, report.bad)
+        logger.warning("%d items skipped, listed in %s", len(report.bad), out_dir / BAD_ITEMS)
+    return report
+
+
+def _merge_bad_items(path: Path, bad: Dict[str, str]) -> None:
+    rows: Dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rows[line.split("\t", 1)[0]] = line
+    rows.update({item: f"{item}\t{reason}" for item, reason in bad.items()})
+    atomic_write_text(path, "\n".join(rows.values()) + "\n")
