@@ -200,12 +200,12 @@ def extract_codec_codes(
         atomic_torch_save(target, codes.to(torch.int16).contiguous())
         report.done.append(entry.id)
     if report.bad:
-        _merge_bad_items(out_dir / BAD_ITEMS, report.bad)
+        merge_bad_items(out_dir / BAD_ITEMS, report.bad)
         logger.warning("%d items skipped, listed in %s", len(report.bad), out_dir / BAD_ITEMS)
     return report
 
 
-def _merge_bad_items(path: Path, bad: Dict[str, str]) -> None:
+def merge_bad_items(path: Path, bad: Dict[str, str]) -> None:
     rows: Dict[str, str] = {}
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import List, Literal, Optional, Tuple
+
+from models.base.trainer import TrainConfig
 
 
 @dataclass
@@ -40,3 +43,47 @@ class ValleDecodingConfig:
     max_frames_per_token: int = 16  # length cap: stop once generated > this * text length (prompt's included)
     stop_on_argmax_eos: bool = True  # reference rule: stop when argmax is EOS even if the sample is not
     use_kv_cache: bool = True
+
+
+@dataclass
+class ValleDataConfig:
+    """Manifests (processors.data.manifest JSONL) and the features written by :mod:`models.tts.valle.prepare`."""
+
+    train_manifest: str = ""
+    valid_manifest: Optional[str] = None
+    features_dir: str = ""  # holds codes/<id>.pt (int16 (frames, Q)) and phonemes.jsonl
+    symbols: List[str] = field(default_factory=list)  # the model's text symbol table (<pad>, <bos>, <eos>, ...)
+    language: str = "en-us"
+    codec: str = "facebook/encodec_24khz"  # or a local folder, or "tiny-random" (tests only)
+    codec_bandwidth: float = 6.0
+    min_frames: int = 8
+    max_frames: int = 1050  # 14 s at 75 Hz (the references filter 0.5-14 s)
+
+
+@dataclass
+class ValleTrainConfig(TrainConfig):
+    """AdamW + linear warmup + cosine decay (Amphion's recipe); losses are divided by the batch's frames."""
+
+    train_stage: int = 0  # 0: AR and NAR jointly (loss = mean of the two), 1: AR only, 2: NAR only
+    learning_rate: float = 1e-4
+    betas: Tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.01
+    eps: float = 1e-8
+    warmup_steps: int = 16000
+    decay_steps: Optional[int] = None  # cosine length after warmup; default max_steps - warmup_steps
+    min_lr_ratio: float = 0.0
+    max_prefix_frames: int = 225  # prefix mode 1: the NAR prompt is at most 3 s
+    scheduler_interval: Literal["step", "epoch"] = "step"
+
+    def __post_init__(self) -> None:
+        if self.train_stage not in (0, 1, 2):
+            raise ValueError(f"train.train_stage must be 0, 1 or 2, got {self.train_stage}")
+
+
+@dataclass
+class ValleExperimentConfig:
+    model_type: str = "valle"
+    model: ValleModelConfig = field(default_factory=ValleModelConfig)
+    data: ValleDataConfig = field(default_factory=ValleDataConfig)
+    train: ValleTrainConfig = field(default_factory=ValleTrainConfig)
+    decoding: ValleDecodingConfig = field(default_factory=ValleDecodingConfig)

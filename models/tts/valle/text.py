@@ -1,0 +1,95 @@
+"""VALL-E text front end: espeak-ng phonemes split into the reference's tokens, and the symbol table.
+
+lifeiteng/Amphion phonemise with ``EspeakBackend("en-us", preserve_punctuation=True, with_stress=False,
+tie=False, language_switch="keep-flags", words_mismatch="ignore")`` and separators word ``_``, syllable ``-``,
+phone ``|``; each word is split into ``\\w+`` runs and single punctuation marks (phone separators removed) and
+``_`` stays as a word-boundary token. Ids: ``<pad>`` 0, ``<bos>`` 1, ``<eos>`` 2, then the sorted unique tokens of
+the training corpus — so the table belongs to the checkpoint (stored in its config), never rebuilt at inference.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Iterable, List, Sequence
+
+from processors.text.frontend import TextError
+
+SPECIAL_SYMBOLS = ("<pad>", "<bos>", "<eos>")
+PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
+WORD, SYLLABLE, PHONE = "_", "-", "|"
+_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+@functools.lru_cache(maxsize=4)
+def _espeak(language: str):
+    from phonemizer.backend import EspeakBackend
+
+    return EspeakBackend(
+        language, preserve_punctuation=True, with_stress=False, tie=False, language_switch="keep-flags",
+        words_mismatch="ignore",
+    )  # fmt: skip
+
+
+def split_phonemized(phonemized: str) -> List[str]:
+    """``"h|ə|l|oʊ,_w|ɜː|l|d!"`` -> ``["h", "ə", "l", "oʊ", ",", "_", "w", "ɜː", "l", "d", "!"]``."""
+    tokens: List[str] = []
+    for word in phonemized.split(WORD):
+        tokens.extend(t for t in _TOKEN.findall(word) if t != PHONE)
+        tokens.append(WORD)
+    return tokens[:-1]
+
+
+def phoneme_tokens(text: str, language: str = "en-us") -> List[str]:
+    """Text -> the reference's phoneme tokens (one espeak call on the whole string)."""
+    if not text.strip():
+        raise TextError("empty text")
+    from phonemizer.separator import Separator
+
+    separator = Separator(word=WORD, syllable=SYLLABLE, phone=PHONE)
+    phonemized = _espeak(language).phonemize([text.strip()], separator=separator, strip=True, njobs=1)[0]
+    tokens = split_phonemized(phonemized)
+    if not tokens:
+        raise TextError(f"text phonemises to nothing: {text!r}")
+    return tokens
+
+
+def build_symbols(token_lists: Iterable[Sequence[str]]) -> List[str]:
+    """Symbol table of a training corpus: specials, then its sorted unique tokens."""
+    return list(SPECIAL_SYMBOLS) + sorted({t for tokens in token_lists for t in tokens} - set(SPECIAL_SYMBOLS))
+
+
+def read_symbol_file(path: str | Path) -> List[str]:
+    """A reference symbol file (lifeiteng ``unique_text_tokens.k2symbols`` / Amphion ``symbols.dict``):
+    one ``symbol id`` per line -> symbols ordered by id (ids must be 0..N-1)."""
+    rows = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.rsplit(maxsplit=1)
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise TextError(f"{path}:{number}: expected 'symbol id', got {line!r}")
+        rows[int(parts[1])] = parts[0]
+    if sorted(rows) != list(range(len(rows))):
+        raise TextError(f"{path}: ids are not 0..{len(rows) - 1}")
+    return [rows[i] for i in range(len(rows))]
+
+
+class SymbolTable:
+    def __init__(self, symbols: Sequence[str]):
+        if tuple(symbols[:3]) != SPECIAL_SYMBOLS:
+            raise TextError(f"symbol table must start with {SPECIAL_SYMBOLS}, got {tuple(symbols[:3])}")
+        self.symbols = list(symbols)
+        self.ids = {s: i for i, s in enumerate(symbols)}
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+    def encode(self, tokens: Sequence[str], source: str = "") -> List[int]:
+        """``<bos>`` + token ids + ``<eos>``; unknown tokens raise :class:`TextError` listing them."""
+        unknown = sorted({t for t in tokens if t not in self.ids})
+        if unknown:
+            where = f" in {source}" if source else ""
+            raise TextError(f"phoneme tokens not in the model's symbol table{where}: {' '.join(unknown)}")
+        return [BOS_ID] + [self.ids[t] for t in tokens] + [EOS_ID]
