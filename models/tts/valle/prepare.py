@@ -1,5 +1,5 @@
 """VALL-E features for manifests: phoneme tokens (``phonemes.jsonl``), the symbol table (``symbols.json``, from
-the training manifest) and codec codes (``codes/<id>.pt``, registered feature ``codec_codes``).
+the training manifest, or the transcripts of ``--symbols_from``) and codec codes (``codes/<id>.pt``, registered feature ``codec_codes``).
 
 Usage: ``python -m models.tts.valle.prepare --manifests train.jsonl valid.jsonl --out_dir feats
 [--codec facebook/encodec_24khz|tiny-random] [--symbols_from train.jsonl]``. Resumable (existing phonemes and
@@ -41,7 +41,7 @@ def read_phonemes(path: Path) -> Dict[str, List[str]]:
 
 
 def prepare(manifests: List[str], out_dir: Path, codec_name: str, language: str = "en-us",
-            symbols_from: Optional[str] = None, bandwidth: float = 6.0) -> Dict[str, int]:  # fmt: skip
+            symbols_from: Optional[List[str]] = None, bandwidth: float = 6.0) -> Dict[str, int]:  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = [e for m in manifests for e in read_manifest(m)]
     phonemes = read_phonemes(out_dir / PHONEMES)
@@ -55,7 +55,7 @@ def prepare(manifests: List[str], out_dir: Path, codec_name: str, language: str 
             bad[entry.id] = f"{entry.path}\t{err}"
     lines = [json.dumps({"id": k, "tokens": v}, ensure_ascii=False) for k, v in phonemes.items()]
     atomic_write_text(out_dir / PHONEMES, "\n".join(lines) + "\n")
-    train_ids = [e.id for e in read_manifest(symbols_from or manifests[0])]
+    train_ids = [e.id for m in (symbols_from or manifests[:1]) for e in read_manifest(m)]
     symbols = build_symbols(phonemes[i] for i in train_ids if i in phonemes)
     atomic_write_text(out_dir / SYMBOLS, json.dumps(symbols, ensure_ascii=False) + "\n")
     codec = EncodecCodec.load(codec_name, bandwidth)
@@ -75,7 +75,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--codec", default="facebook/encodec_24khz")
     parser.add_argument("--bandwidth", type=float, default=6.0)
     parser.add_argument("--language", default="en-us")
-    parser.add_argument("--symbols_from", default=None, help="manifest whose tokens form the table [first]")
+    parser.add_argument("--symbols_from", nargs="+", default=None,
+                        help="manifests whose transcripts' tokens form the symbol table [the first manifest]")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -10,6 +10,7 @@ the training corpus — so the table belongs to the checkpoint (stored in its co
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from pathlib import Path
 from typing import Iterable, List, Sequence
@@ -26,9 +27,12 @@ _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 def _espeak(language: str):
     from phonemizer.backend import EspeakBackend
 
+    # words_mismatch="ignore" (the reference's choice) still logs a warning per line; keep only errors.
+    quiet = logging.getLogger("echelon.valle.espeak")
+    quiet.setLevel(logging.ERROR)
     return EspeakBackend(
         language, preserve_punctuation=True, with_stress=False, tie=False, language_switch="keep-flags",
-        words_mismatch="ignore",
+        words_mismatch="ignore", logger=quiet,
     )  # fmt: skip
 
 
