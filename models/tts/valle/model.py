@@ -118,8 +118,7 @@ class Valle(nn.Module):
         return [
             (f"nar_predict_layers.{j}.weight", f"nar_audio_embeddings.{j + 2}.word_embeddings.weight")
             for j in range(self.num_quantizers - 2)
-            if self.num_quantizers > 1
-            and self.nar_predict_layers[j].weight is self.nar_audio_embeddings[j + 2].word_embeddings.weight
+            if self.nar_predict_layers[j].weight is self.nar_audio_embeddings[j + 2].word_embeddings.weight
         ]
 
     def ar_parameters(self):

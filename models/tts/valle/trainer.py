@@ -46,12 +46,15 @@ class ValleTrainer(BaseTrainer):
         m = self.cfg.model
         if len(self.cfg.data.symbols) > m.num_text_tokens:
             raise ValueError(f"data.symbols has {len(self.cfg.data.symbols)} entries > model.num_text_tokens {m.num_text_tokens}")
-        return {"valle": Valle.from_config(m)}
+        model = Valle.from_config(m)
+        # Stage 1 / 2 train one half; the other is frozen (no gradients, none unused under DDP).
+        frozen = {1: model.nar_parameters(), 2: model.ar_parameters()}.get(self.cfg.train.train_stage, [])
+        for p in frozen:
+            p.requires_grad_(False)
+        return {"valle": model}
 
     def trained_parameters(self, model: Valle):
-        stage = self.cfg.train.train_stage
-        params = {1: model.ar_parameters(), 2: model.nar_parameters()}.get(stage, list(model.parameters()))
-        return [p for p in params if p.requires_grad]
+        return [p for p in model.parameters() if p.requires_grad]
 
     def build_optimizers(self, models):
         t = self.cfg.train
