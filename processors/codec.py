@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from processors.audio import AudioError, load_audio, resample
-from utils.io import atomic_torch_save, atomic_write_text
+from processors.data.extract import _update_bad_items as update_bad_items
+from utils.io import atomic_torch_save
 from utils.registry import register
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 ENCODEC_24KHZ = "facebook/encodec_24khz"
 TINY_RANDOM = "tiny-random"
 CODES_KIND = "codes"
-BAD_ITEMS = "bad_items.tsv"
+BAD_ITEMS = "bad_items.tsv"  # rows "id<TAB>path<TAB>reason", as processors.data.extract writes them
 
 
 class CodecError(RuntimeError):
@@ -195,21 +196,12 @@ def extract_codec_codes(
                 raise CodecError(f"shorter than {min_duration} s")
             codes = codec.encode(wav, codec.sample_rate)
         except (AudioError, CodecError, FileNotFoundError, RuntimeError) as err:
-            report.bad[entry.id] = f"{entry.path}\t{str(err).splitlines()[0] if str(err) else type(err).__name__}"
+            report.bad[entry.id] = str(err).splitlines()[0] if str(err) else type(err).__name__
             continue
         atomic_torch_save(target, codes.to(torch.int16).contiguous())
         report.done.append(entry.id)
+    # rows of this shard's items are replaced by this run's (an item fixed since is no longer listed)
+    update_bad_items(out_dir, [e for i, e in enumerate(entries) if i % num_shards == shard], report.bad)
     if report.bad:
-        merge_bad_items(out_dir / BAD_ITEMS, report.bad)
         logger.warning("%d items skipped, listed in %s", len(report.bad), out_dir / BAD_ITEMS)
     return report
-
-
-def merge_bad_items(path: Path, bad: Dict[str, str]) -> None:
-    rows: Dict[str, str] = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rows[line.split("\t", 1)[0]] = line
-    rows.update({item: f"{item}\t{reason}" for item, reason in bad.items()})
-    atomic_write_text(path, "\n".join(rows.values()) + "\n")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from models.tts.valle.text import build_symbols, phoneme_tokens
-from processors.codec import EncodecCodec, extract_codec_codes, merge_bad_items
+from processors.codec import EncodecCodec, extract_codec_codes, update_bad_items
 from processors.data.manifest import read_manifest
 from utils.io import atomic_write_text
 
@@ -52,7 +52,7 @@ def prepare(manifests: List[str], out_dir: Path, codec_name: str, language: str 
         try:
             phonemes[entry.id] = phoneme_tokens(entry.text, language)
         except ValueError as err:
-            bad[entry.id] = f"{entry.path}\t{err}"
+            bad[entry.id] = f"phonemes: {err}"
     lines = [json.dumps({"id": k, "tokens": v}, ensure_ascii=False) for k, v in phonemes.items()]
     atomic_write_text(out_dir / PHONEMES, "\n".join(lines) + "\n")
     train_ids = [e.id for m in (symbols_from or manifests[:1]) for e in read_manifest(m)]
@@ -60,8 +60,8 @@ def prepare(manifests: List[str], out_dir: Path, codec_name: str, language: str 
     atomic_write_text(out_dir / SYMBOLS, json.dumps(symbols, ensure_ascii=False) + "\n")
     codec = EncodecCodec.load(codec_name, bandwidth)
     report = extract_codec_codes([e for e in entries if e.id not in bad], out_dir, codec)
-    if bad:
-        merge_bad_items(out_dir / "bad_items.tsv", bad)
+    if bad:  # after the codec's pass, which rewrites the rows of these entries
+        update_bad_items(out_dir, [e for e in entries if e.id in bad], bad)
     counts = {"items": len(entries), "codes_written": len(report.done), "codes_kept": len(report.skipped),
               "bad": len(bad) + len(report.bad), "symbols": len(symbols)}  # fmt: skip
     log.info("prepared %s", counts)

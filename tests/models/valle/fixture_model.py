@@ -9,7 +9,7 @@ from models.tts.valle.model import Valle
 
 def model_from_fixture(fixture: Dict[str, Any], prefix_mode: int) -> Valle:
     c = fixture["config"]
-    if c.get("add_prenet") or not c.get("norm_first", True):
+    if c.get("add_prenet"):
         raise AssertionError(f"fixture config outside what the tests cover: {c}")
     model = Valle(
         c["d_model"], c["nhead"], c["num_layers"], c["num_quantizers"], c["num_text_tokens"], c["num_audio_tokens"],
