@@ -65,6 +65,7 @@ class Valle(nn.Module):
         self.num_audio_tokens = num_audio_tokens
         self.prepend_bos = prepend_bos
         self.prefix_mode = prefix_mode
+        self.share_embedding = share_embedding
         nar_d = int(d_model * nar_scale_factor)
         ffn = 4 * d_model
         self.ar_text_embedding = TokenEmbedding(d_model, num_text_tokens)
@@ -114,11 +115,12 @@ class Valle(nn.Module):
         return self.num_audio_tokens + 1
 
     def tied_pairs(self) -> list[tuple[str, str]]:
-        """(output layer key, embedding key) pairs that are one Parameter."""
+        """(output layer key, embedding key) pairs that are one Parameter (``share_embedding``)."""
+        if not self.share_embedding:
+            return []
         return [
             (f"nar_predict_layers.{j}.weight", f"nar_audio_embeddings.{j + 2}.word_embeddings.weight")
             for j in range(self.num_quantizers - 2)
-            if self.nar_predict_layers[j].weight is self.nar_audio_embeddings[j + 2].word_embeddings.weight
         ]
 
     def ar_parameters(self):
