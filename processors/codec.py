@@ -10,32 +10,32 @@ lifeiteng/Amphion models were trained with (identical codes, checked in the VALL
   error says so in one line. ``EncodecCodec.load("tiny-random")`` builds a tiny random codec (168 k parameters,
   same hop, frame rate and codebook layout) for tests and CPU smoke runs, announced with a warning: its codes
   carry no speech.
-* :func:`extract_codec_codes` (registered feature ``codec_codes``) writes ``<out_dir>/codes/<id>.pt`` — int16
-  ``(frames, Q)`` tensors — resumable, atomic, shardable (``shard``/``num_shards``), bad items listed.
+* :class:`EncodecCodes` — registered feature ``encodec_codes`` (a :class:`~processors.features.base.CodeExtractor`):
+  ``<features_dir>/encodec_codes/<id>.pt`` int16 ``(Q, frames)`` through the generic sharded, resumable
+  extraction (``bins/extract_features.py --features encodec_codes --set encodec_codes.model=tiny-random``);
+  :func:`load_codes` reads one back as ``(frames, Q)``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
-from processors.audio import AudioError, load_audio, resample
-from processors.data.extract import _update_bad_items as update_bad_items
-from utils.io import atomic_torch_save
+from processors.audio import resample
+from processors.features.base import CodeExtractor, FeatureError
+from processors.features.store import load_feature
 from utils.registry import register
 
 logger = logging.getLogger(__name__)
 
 ENCODEC_24KHZ = "facebook/encodec_24khz"
 TINY_RANDOM = "tiny-random"
-CODES_KIND = "codes"
-BAD_ITEMS = "bad_items.tsv"  # rows "id<TAB>path<TAB>reason", as processors.data.extract writes them
 
 
 class CodecError(RuntimeError):
@@ -150,58 +150,42 @@ def _seed_codebooks(model) -> None:
         residual = residual - layer.decode(layer.encode(residual))
 
 
-@dataclass
-class CodesReport:
-    done: List[str] = field(default_factory=list)
-    skipped: List[str] = field(default_factory=list)
-    bad: Dict[str, str] = field(default_factory=dict)
+@dataclass(frozen=True)
+class EncodecCodesSettings:
+    """``model``: hub id, local folder or ``tiny-random``; ``sample_rate`` must be the codec's (24 kHz)."""
+
+    sample_rate: int = 24000
+    model: str = ENCODEC_24KHZ
+    bandwidth: float = 6.0
 
 
-def codes_path(out_dir: Union[str, Path], item_id: str) -> Path:
-    return Path(out_dir) / CODES_KIND / f"{item_id}.pt"
+@register("feature", "encodec_codes")
+class EncodecCodes(CodeExtractor):
+    """EnCodec codes ``(Q, frames)`` int16 (Q = 8 at 6 kbps), one item at a time (no padding effects).
 
-
-def load_codes(out_dir: Union[str, Path], item_id: str) -> torch.Tensor:
-    """Stored codes of one item as int64 ``(frames, Q)``."""
-    return torch.load(codes_path(out_dir, item_id), map_location="cpu", weights_only=True).long()
-
-
-@register("feature", "codec_codes")
-def extract_codec_codes(
-    entries: Sequence, out_dir: Union[str, Path], codec: EncodecCodec, overwrite: bool = False,
-    shard: int = 0, num_shards: int = 1, min_duration: float = 0.05,
-) -> CodesReport:  # fmt: skip
-    """Encode manifest ``entries`` (``id``, ``path``) to ``<out_dir>/codes/<id>.pt`` int16 ``(frames, Q)``.
-
-    Only entries with ``index % num_shards == shard`` are handled (parallel jobs). Existing files are kept
-    (resumable) unless ``overwrite``; each file is written atomically; unreadable or too short audio is skipped
-    and listed in ``<out_dir>/bad_items.tsv`` (id, path, reason), together with the rows other runs wrote.
+    The codec loads on first use (``describe`` needs no model); a model whose rate differs from
+    ``sample_rate`` is refused, since the driver loads the audio at ``sample_rate``.
     """
-    if not 0 <= shard < num_shards:
-        raise ValueError(f"shard {shard} outside 0..{num_shards - 1}")
-    if codec.codebook_size > 32767:
-        raise CodecError(f"codebook size {codec.codebook_size} does not fit int16 storage")
-    out_dir = Path(out_dir)
-    report = CodesReport()
-    for index, entry in enumerate(entries):
-        if index % num_shards != shard:
-            continue
-        target = codes_path(out_dir, entry.id)
-        if target.is_file() and not overwrite:
-            report.skipped.append(entry.id)
-            continue
-        try:
-            wav = load_audio(entry.path, codec.sample_rate)
-            if wav.size < min_duration * codec.sample_rate:
-                raise CodecError(f"shorter than {min_duration} s")
-            codes = codec.encode(wav, codec.sample_rate)
-        except (AudioError, CodecError, FileNotFoundError, RuntimeError) as err:
-            report.bad[entry.id] = str(err).splitlines()[0] if str(err) else type(err).__name__
-            continue
-        atomic_torch_save(target, codes.to(torch.int16).contiguous())
-        report.done.append(entry.id)
-    # rows of this shard's items are replaced by this run's (an item fixed since is no longer listed)
-    update_bad_items(out_dir, [e for i, e in enumerate(entries) if i % num_shards == shard], report.bad)
-    if report.bad:
-        logger.warning("%d items skipped, listed in %s", len(report.bad), out_dir / BAD_ITEMS)
-    return report
+
+    Settings = EncodecCodesSettings
+
+    def __init__(self, settings=None, device: str = "cpu", codec: Optional[EncodecCodec] = None):
+        super().__init__(settings, device)
+        self._codec = codec
+
+    @property
+    def codec(self) -> EncodecCodec:
+        if self._codec is None:
+            self._codec = EncodecCodec.load(self.settings.model, self.settings.bandwidth, self.device)
+        if self._codec.sample_rate != self.sample_rate:
+            raise FeatureError(f"encodec_codes: codec {self.settings.model!r} runs at {self._codec.sample_rate} Hz, "
+                               f"settings say sample_rate={self.sample_rate}")  # fmt: skip
+        return self._codec
+
+    def extract_batch(self, wavs: Sequence[np.ndarray]) -> List[torch.Tensor]:
+        return [self.codec.encode(wav, self.sample_rate).transpose(0, 1) for wav in wavs]
+
+
+def load_codes(features_dir: Union[str, Path], item_id: str, kind: str = "encodec_codes") -> torch.Tensor:
+    """Stored codes of one item as int64 ``(frames, Q)`` (VALL-E's layout)."""
+    return load_feature(features_dir, kind, item_id).long().transpose(0, 1)

@@ -51,7 +51,7 @@ class ValleDataConfig:
 
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
-    features_dir: str = ""  # holds codes/<id>.pt (int16 (frames, Q)) and phonemes.jsonl
+    features_dir: str = ""  # holds encodec_codes/<id>.pt (int16 (Q, frames)) and phonemes.jsonl
     symbols: List[str] = field(default_factory=list)  # the model's text symbol table (<pad>, <bos>, <eos>, ...)
     language: str = "en-us"
     codec: str = "facebook/encodec_24khz"  # or a local folder, or "tiny-random" (tests only)

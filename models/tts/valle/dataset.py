@@ -11,10 +11,12 @@ from torch.utils.data import Dataset
 
 from models.tts.valle.prepare import PHONEMES, read_phonemes
 from models.tts.valle.text import PAD_ID, SymbolTable
-from processors.codec import codes_path, load_codes
+from processors.codec import load_codes
+from processors.features.store import feature_path
 from processors.data.manifest import read_manifest
 
 log = logging.getLogger("echelon.valle.data")
+CODES = "encodec_codes"  # the registered feature (processors/codec.py) whose files hold the codes
 
 
 class ValleCodesDataset(Dataset):
@@ -31,12 +33,12 @@ class ValleCodesDataset(Dataset):
         self.items: List[Dict] = []
         left_out: Dict[str, str] = {}
         for entry in read_manifest(manifest):
-            if entry.id not in phonemes or not codes_path(features, entry.id).is_file():
+            if entry.id not in phonemes or not feature_path(features, CODES, entry.id).is_file():
                 left_out[entry.id] = "no phonemes or codes"
                 continue
             codes = load_codes(features, entry.id)
             if codes.shape[1] < num_quantizers:
-                raise ValueError(f"{codes_path(features, entry.id)}: {codes.shape[1]} codebooks, the model needs {num_quantizers}")
+                raise ValueError(f"{feature_path(features, CODES, entry.id)}: {codes.shape[1]} codebooks, the model needs {num_quantizers}")
             if not min_frames <= codes.shape[0] <= max_frames:
                 left_out[entry.id] = f"{codes.shape[0]} frames outside [{min_frames}, {max_frames}]"
                 continue

@@ -1,10 +1,11 @@
 """VALL-E features for manifests: phoneme tokens (``phonemes.jsonl``), the symbol table (``symbols.json``, from
-the training manifest, or the transcripts of ``--symbols_from``) and codec codes (``codes/<id>.pt``, registered feature ``codec_codes``).
+the training manifest, or the transcripts of ``--symbols_from``) and codec codes (``encodec_codes/<id>.pt``,
+registered feature ``encodec_codes``, through the generic extraction of :mod:`processors.data.extract`).
 
 Usage: ``python -m models.tts.valle.prepare --manifests train.jsonl valid.jsonl --out_dir feats
 [--codec facebook/encodec_24khz|tiny-random] [--symbols_from train.jsonl]``. Resumable (existing phonemes and
-codes are kept); items that fail are skipped and listed in ``<out_dir>/bad_items.tsv``; exits non-zero only
-when nothing could be prepared.
+codes are kept); items that fail are skipped and listed (phonemes: ``<out_dir>/phonemes_bad_items.tsv``;
+audio: ``<out_dir>/bad_items.tsv``); exits non-zero only when nothing could be prepared.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from models.tts.valle.text import build_symbols, phoneme_tokens
-from processors.codec import EncodecCodec, extract_codec_codes, update_bad_items
+from processors.data.extract import extract_features
+from processors.features.base import build_extractor
 from processors.data.manifest import read_manifest
 from utils.io import atomic_write_text
 
@@ -52,16 +54,16 @@ def prepare(manifests: List[str], out_dir: Path, codec_name: str, language: str 
         try:
             phonemes[entry.id] = phoneme_tokens(entry.text, language)
         except ValueError as err:
-            bad[entry.id] = f"phonemes: {err}"
+            bad[entry.id] = str(err).replace("\t", " ").replace("\n", " ")
     lines = [json.dumps({"id": k, "tokens": v}, ensure_ascii=False) for k, v in phonemes.items()]
     atomic_write_text(out_dir / PHONEMES, "\n".join(lines) + "\n")
     train_ids = [e.id for m in (symbols_from or manifests[:1]) for e in read_manifest(m)]
     symbols = build_symbols(phonemes[i] for i in train_ids if i in phonemes)
     atomic_write_text(out_dir / SYMBOLS, json.dumps(symbols, ensure_ascii=False) + "\n")
-    codec = EncodecCodec.load(codec_name, bandwidth)
-    report = extract_codec_codes([e for e in entries if e.id not in bad], out_dir, codec)
-    if bad:  # after the codec's pass, which rewrites the rows of these entries
-        update_bad_items(out_dir, [e for e in entries if e.id in bad], bad)
+    rows = "".join(f"{item}\t{reason}\n" for item, reason in sorted(bad.items()))
+    atomic_write_text(out_dir / "phonemes_bad_items.tsv", rows)
+    codec = build_extractor("encodec_codes", {"model": codec_name, "bandwidth": bandwidth})
+    report = extract_features([e for e in entries if e.id not in bad], out_dir, [codec])
     counts = {"items": len(entries), "codes_written": len(report.done), "codes_kept": len(report.skipped),
               "bad": len(bad) + len(report.bad), "symbols": len(symbols)}  # fmt: skip
     log.info("prepared %s", counts)

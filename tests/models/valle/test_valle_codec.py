@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from processors.codec import CodecError, EncodecCodec, extract_codec_codes, load_codes
+from processors.codec import CodecError, EncodecCodec, load_codes
 from processors.data.manifest import ManifestEntry
 from tests.helpers import MINI_CORPUS
 
@@ -39,22 +39,22 @@ def test_offline_hub_id_is_a_one_line_error(monkeypatch):
     assert "\n" not in str(err.value) and "encodec_24khz_not_cached_here" in str(err.value)
 
 
-def test_extract_codes_resumable_sharded_and_bad_items(codec, tmp_path):
+def test_registered_codes_feature_through_the_generic_extraction(codec, tmp_path):
+    from processors.audio import load_audio
+    from processors.data.extract import extract_features
+    from processors.features import build_extractor
+
     wavs = sorted((MINI_CORPUS / "ljspeech").glob("*.wav"))[:2]
     entries = [ManifestEntry(w.stem, str(w), "lj", "", 1.0, 22050) for w in wavs]
     entries.append(ManifestEntry("missing", str(tmp_path / "nope.wav"), "lj", "", 1.0, 22050))
-    first = extract_codec_codes(entries, tmp_path, codec, shard=0, num_shards=2)
-    second = extract_codec_codes(entries, tmp_path, codec, shard=1, num_shards=2)
-    assert first.done == [entries[0].id] and second.done == [entries[1].id]
-    assert "missing" in first.bad and (tmp_path / "bad_items.tsv").read_text().startswith("missing\t")
-    stored = torch.load(tmp_path / "codes" / f"{entries[0].id}.pt", weights_only=True)
-    assert stored.dtype == torch.int16 and stored.shape[1] == 8
-    assert torch.equal(load_codes(tmp_path, entries[0].id), codec.encode(*_read(entries[0].path, codec)))
-    again = extract_codec_codes(entries, tmp_path, codec)
+    extractor = build_extractor("encodec_codes", {"model": "tiny-random"})
+    report = extract_features(entries, tmp_path, [extractor])
+    assert sorted(report.done) == sorted(e.id for e in entries[:2]) and "missing" in report.bad
+    stored = torch.load(tmp_path / "encodec_codes" / f"{entries[0].id}.pt", weights_only=True)
+    assert stored.dtype == torch.int16 and stored.shape[0] == 8  # (Q, frames), 2 bytes a code
+    expected = codec.encode(load_audio(entries[0].path, 24000), 24000)
+    assert torch.equal(load_codes(tmp_path, entries[0].id), expected)  # read back as (frames, Q)
+    again = extract_features(entries, tmp_path, [extractor])
     assert sorted(again.skipped) == sorted(e.id for e in entries[:2]) and not again.done
-
-
-def _read(path, codec):
-    from processors.audio import load_audio
-
-    return load_audio(path, codec.sample_rate), codec.sample_rate
+    with pytest.raises(Exception, match="sample_rate"):
+        build_extractor("encodec_codes", {"model": "tiny-random", "sample_rate": 16000}).extract_batch([np.zeros(1600, np.float32)])

@@ -13,7 +13,10 @@ stage_features_valle() {
         "$manifests/test.jsonl" --out_dir "$features" --codec "$codec" \
         --symbols_from "$manifests/train.jsonl" "$manifests/valid.jsonl" "$manifests/test.jsonl" \
         ${features_extra[@]+"${features_extra[@]}"} || die "stage 2: no features could be prepared"
-    [ -f "$features/bad_items.tsv" ] && log "items without features: $features/bad_items.tsv"
+    local list
+    for list in "$features/phonemes_bad_items.tsv" "$features/bad_items.tsv"; do
+        [ -s "$list" ] && log "items left out: $(wc -l <"$list" | tr -d ' ') in $list"
+    done
     return 0
 }
 
