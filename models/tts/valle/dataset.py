@@ -59,6 +59,10 @@ class ValleCodesDataset(Dataset):
     def frames(self) -> List[int]:
         return [int(item["codes"].shape[0]) for item in self.items]
 
+    def durations(self, frame_rate: float = 75.0) -> List[float]:
+        """Seconds per item (codec frames / frame rate), for duration-budget batching."""
+        return [frames / frame_rate for frames in self.frames()]
+
 
 def collate_codes(items: List[Dict]) -> Dict[str, torch.Tensor]:
     """Right-pad: ``text (B, S)`` with <pad>, ``codes (B, T, Q)`` with 0; lengths ``(B,)``."""

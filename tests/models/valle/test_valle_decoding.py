@@ -10,9 +10,9 @@ from models.tts.valle.decoding import filter_logits, generate_first_codebook, sa
 from models.tts.valle.model import Valle
 
 
-def tiny(prefix_mode=1, prepend_bos=False, seed=0):
+def tiny(prefix_mode=1, prepend_bos=False, seed=0, **sizes):
     torch.manual_seed(seed)
-    model = Valle(32, 2, 2, 4, 20, 24, prefix_mode=prefix_mode, prepend_bos=prepend_bos).eval()
+    model = Valle(32, 2, 2, 4, 20, 24, prefix_mode=prefix_mode, prepend_bos=prepend_bos, **sizes).eval()
     with torch.no_grad():  # a sharper output layer so that greedy decoding is far from ties
         model.ar_predict_layer.weight.mul_(3.0)
     return model
@@ -38,10 +38,12 @@ def inputs(seed=1):
     return text, text_lens, prompt, prompt_lens
 
 
-@pytest.mark.parametrize("prefix_mode,prepend_bos", [(0, False), (1, False), (1, True)])
-def test_kv_cache_equals_recomputation_and_batch_equals_single(prefix_mode, prepend_bos):
+@pytest.mark.parametrize("prefix_mode,prepend_bos,sizes", [
+    (0, False, {}), (1, False, {}), (1, True, {}), (0, False, {"norm_first": False}), (1, False, {"nar_scale_factor": 0.5}),
+])  # fmt: skip
+def test_kv_cache_equals_recomputation_and_batch_equals_single(prefix_mode, prepend_bos, sizes):
     torch.set_num_threads(1)
-    model = tiny(prefix_mode, prepend_bos)
+    model = tiny(prefix_mode, prepend_bos, **sizes)
     text, text_lens, prompt, prompt_lens = inputs()
     greedy = ValleDecodingConfig(top_k=1, max_frames_per_token=3)
     cached, ar_c = synthesize_codes(model, text, text_lens, prompt, prompt_lens, greedy)
