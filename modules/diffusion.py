@@ -10,8 +10,8 @@ Conventions (WaveGrad; Chen et al. 2020, 2021):
   :attr:`NoiseSchedule.sqrt_alphas_cumprod`, equal to ``noise_levels[t + 1]``), estimates ``y0`` from the
   predicted noise (optionally clipped to [-1, 1]), and draws from the DDPM posterior ``q(y_{t-1} | y_t, y0)``.
 
-Tables are computed in float32 in the same order as the public WaveGrad/WaveGrad 2 code so that checkpoints
-trained there reproduce bit for bit (the parity tests compare them exactly). Schedules are plain data:
+Tables are computed in float64 and stored as float32; ``precision="float32"`` reproduces the float32 arithmetic of
+the public WaveGrad/WaveGrad 2 code bit for bit (the parity tests compare those tables exactly). Schedules are plain data:
 ``named_schedule("linear_1000")``, ``linear_betas(...)``, ``cosine_betas(...)`` or an explicit list, and
 ``save_schedule``/``load_schedule`` read and write the JSON schedule files that inference accepts.
 """
@@ -22,7 +22,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Literal, Optional, Sequence, Union
 
 import torch
 
@@ -93,26 +93,37 @@ class NoiseSchedule:
     posterior_mean_coef2: torch.Tensor
 
     @classmethod
-    def from_betas(cls, betas: Union[torch.Tensor, Sequence[float]]) -> "NoiseSchedule":
-        betas = torch.as_tensor(betas, dtype=torch.float32).flatten()
+    def from_betas(cls, betas: Union[torch.Tensor, Sequence[float]],
+                   precision: Literal["float64", "float32"] = "float64") -> "NoiseSchedule":
+        """Tables of ``betas``, stored as float32.
+
+        ``precision="float32"`` computes them in float32 in the order of the public WaveGrad code (bit-exact with
+        its checkpoints' samplers); the default computes in float64 first. The difference matters for tiny betas:
+        in float32 ``1 - (1 - 1e-6)`` is off by 1.3 %, so the last refinement step scales its output by 0.987
+        instead of 1 with the 1000-step training schedule.
+        """
+        dtype = torch.float64 if precision == "float64" else torch.float32
+        betas = torch.as_tensor(betas).to(torch.float32).flatten()
         if betas.numel() == 0:
             raise ValueError("noise schedule: empty list of betas")
         if not bool(((betas > 0) & (betas < 1)).all()):
             raise ValueError(f"noise schedule: every beta must lie in (0, 1), got {betas.tolist()[:8]}...")
-        one = torch.ones(1, dtype=torch.float32)
-        alphas = 1 - betas
+        b = betas.to(dtype)
+        one = torch.ones(1, dtype=dtype)
+        alphas = 1 - b
         cumprod = alphas.cumprod(dim=0)
         cumprod_prev = torch.cat([one, cumprod[:-1]])
         recip = (1.0 / cumprod).sqrt()
-        variance = betas * (1 - cumprod_prev) / (1 - cumprod)
-        return cls(
-            betas=betas, alphas=alphas, alphas_cumprod=cumprod, alphas_cumprod_prev=cumprod_prev,
+        variance = b * (1 - cumprod_prev) / (1 - cumprod)
+        tables = dict(
+            alphas=alphas, alphas_cumprod=cumprod, alphas_cumprod_prev=cumprod_prev,
             noise_levels=torch.cat([one, cumprod]).sqrt(), sqrt_alphas_cumprod=cumprod.sqrt(),
             sqrt_recip_alphas_cumprod=recip, sqrt_recipm1_alphas_cumprod=(1.0 - cumprod).sqrt() * recip,
             posterior_log_variance=variance.clamp(min=_VARIANCE_FLOOR).log(),
-            posterior_mean_coef1=betas * cumprod_prev.sqrt() / (1 - cumprod),
+            posterior_mean_coef1=b * cumprod_prev.sqrt() / (1 - cumprod),
             posterior_mean_coef2=(1 - cumprod_prev) * alphas.sqrt() / (1 - cumprod),
         )  # fmt: skip
+        return cls(betas=betas, **{k: v.to(torch.float32) for k, v in tables.items()})
 
     @property
     def steps(self) -> int:
@@ -120,6 +131,38 @@ class NoiseSchedule:
 
     def to(self, device: Union[str, torch.device]) -> "NoiseSchedule":
         return NoiseSchedule(**{k: v.to(device) for k, v in vars(self).items()})
+
+
+def schedule_for_steps(steps: int, final_noise_level: float, beta_start: float = 1e-6, linear_from: int = 50) -> torch.Tensor:
+    """Betas of a ``steps``-step schedule ending at ``sqrt(alpha_bar_S) = final_noise_level``.
+
+    ``steps >= linear_from``: linear from ``beta_start * 1000 / steps`` (the training schedule's spacing, scaled);
+    fewer steps: geometric from ``beta_start`` (few-step WaveGrad schedules grow by roughly a constant factor).
+    The last beta is found by bisection. With ``steps=1000`` and the training floor this returns the training
+    schedule to within float precision.
+    """
+    if steps < 1:
+        raise ValueError(f"schedule_for_steps: steps must be >= 1, got {steps}")
+    if not 0.0 < final_noise_level < 1.0:
+        raise ValueError(f"schedule_for_steps: final noise level must lie in (0, 1), got {final_noise_level}")
+    start = beta_start * 1000 / steps if steps >= linear_from else beta_start
+    target = math.log(final_noise_level) * 2  # log alpha_bar_S
+
+    def betas_for(end: float) -> torch.Tensor:
+        if steps == 1:
+            return torch.tensor([end], dtype=torch.float64)
+        if steps >= linear_from:
+            return torch.linspace(start, end, steps, dtype=torch.float64)
+        return torch.logspace(math.log10(start), math.log10(end), steps, dtype=torch.float64)
+
+    low, high = start, 1.0 - 1e-9
+    for _ in range(200):  # log alpha_bar falls monotonically as the last beta grows
+        mid = 0.5 * (low + high)
+        if float(torch.log1p(-betas_for(mid)).sum()) > target:
+            low = mid
+        else:
+            high = mid
+    return betas_for(0.5 * (low + high)).to(torch.float32)
 
 
 def resolve_schedule(spec: Union[str, Path, Sequence[float], torch.Tensor]) -> NoiseSchedule:

@@ -109,10 +109,10 @@ def test_decoder_noise_prediction_and_film_encoding(case):
 def test_schedule_tables_and_continuous_noise_level(case):
     fx, _ = case
     for which in ("train_schedule", "infer_schedule"):
-        ours = NoiseSchedule.from_betas(fx[which]["betas"])
+        ours = NoiseSchedule.from_betas(fx[which]["betas"], precision="float32")
         for key, field in SCHEDULE_KEYS.items():
             assert torch.equal(getattr(ours, field), fx[which][key]), f"{which}.{key}"
-    train = NoiseSchedule.from_betas(fx["train_schedule"]["betas"])
+    train = NoiseSchedule.from_betas(fx["train_schedule"]["betas"], precision="float32")
     torch.manual_seed(int(fx["seed"]) + 3)  # the draw order of the fixture script
     levels = sample_continuous_noise_level(train, fx["outputs"]["cont_noise_level_steps"])
     _close(levels, fx["outputs"]["cont_noise_level"], 1e-7, "cont_noise_level")
@@ -121,7 +121,7 @@ def test_schedule_tables_and_continuous_noise_level(case):
 def test_refinement_chain_with_stored_noise(case):
     fx, model = case
     ref = fx["outputs"]["refine"]
-    schedule = NoiseSchedule.from_betas(fx["infer_schedule"]["betas"])
+    schedule = NoiseSchedule.from_betas(fx["infer_schedule"]["betas"], precision="float32")
     res = refine(lambda y, level: model.decoder(y, ref["hidden"], level), schedule, ref["y_T"],
                  step_noise=list(ref["step_noise"]), clip_denoised=bool(ref["clip_denoised"]), return_states=True)
     _close(res["log_variances"], ref["log_variances"], 1e-6, "log_variances")
