@@ -35,6 +35,7 @@ class WaveGrad2Config:
     duration_unit: Literal["log_frames", "seconds"] = "log_frames"  # predictor target (maum-ai: seconds)
     frame_offset: float = 0.0  # index of the first frame in Gaussian upsampling (0 = maum-ai, 1 = keonlee)
     sampling_rate: int = 24000
+    aligner_mel_channels: int = 0  # > 0: internal MAS aligner on log-mels of this size (durations = "aligner")
     window_frames: int = 64  # training window (0.8 s at 80 Hz; the paper's other setting is 256)
     # WaveGrad decoder
     factors: List[int] = field(default_factory=lambda: [5, 5, 3, 2, 2])
@@ -80,7 +81,6 @@ class WaveGrad2DataConfig:
     add_blank: bool = False  # WaveGrad 2 has no blank tokens
     speakers: List[str] = field(default_factory=list)
     max_seconds: float = 20.0
-    aligner_mel_channels: int = 80  # log-mel features of the aligner (durations = "aligner")
 
 
 @dataclass
@@ -114,6 +114,8 @@ class WaveGrad2ExperimentConfig:
     infer: WaveGrad2InferConfig = field(default_factory=WaveGrad2InferConfig)
 
     def __post_init__(self) -> None:
+        if self.data.durations == "aligner" and self.model.aligner_mel_channels <= 0:
+            raise ValueError("data.durations = 'aligner' needs model.aligner_mel_channels > 0 (e.g. 80)")
         if self.data.speakers and len(self.data.speakers) > max(self.model.n_speakers, 1):
             raise ValueError(f"data.speakers lists {len(self.data.speakers)} speakers, model.n_speakers is "
                              f"{self.model.n_speakers}")

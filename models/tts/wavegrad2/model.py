@@ -19,6 +19,7 @@ from torch import nn
 from models.tts.wavegrad2.config import WaveGrad2Config
 from modules.diffusion import NoiseSchedule, add_noise, named_schedule, refine
 from modules.gaussian_upsampling import gaussian_upsample
+from modules.monotonic_align import search_alignment
 from modules.wavegrad import WaveGradDecoder
 from modules.zoneout_lstm import ZoneoutLSTM
 from utils.registry import register
@@ -79,6 +80,32 @@ class Resampling(nn.Module):
         self.range_parameter_predictor = LSTMPredictor(in_channels + 1, range_channels, positive=True)
 
 
+class MelAligner(nn.Module):
+    """Internal aligner (Glow-TTS style): a unit-variance Gaussian over log-mel frames per token, mean
+    ``proj(token)``; monotonic alignment search picks the most likely path, its frame counts are the durations.
+
+    The loss (negative log-likelihood of the frames along the path, up to a constant) trains the projection
+    and, through it, the encoder; the durations carry no gradient.
+    """
+
+    def __init__(self, in_channels: int, mel_channels: int):
+        super().__init__()
+        self.proj = nn.Linear(in_channels, mel_channels)
+
+    def forward(self, tokens: torch.Tensor, token_mask: torch.Tensor, mel: torch.Tensor,
+                mel_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens ``(B, N, H)``, mel ``(B, M, T)`` -> durations ``(B, N)`` (sum = mel_lengths), loss (scalar)."""
+        if bool((mel_lengths < token_mask.sum(-1)).any()):
+            raise ValueError("aligner: an item has fewer frames than tokens")
+        mu = self.proj(tokens).transpose(1, 2)  # (B, M, N)
+        x_mask = token_mask.unsqueeze(1).to(mel.dtype)
+        y_mask = length_mask(mel_lengths, mel.size(-1)).unsqueeze(1).to(mel.dtype)
+        path = search_alignment(mel, mu.detach(), torch.zeros_like(mu), x_mask, y_mask).squeeze(1)  # (B, T, N)
+        aligned = torch.bmm(path, mu.transpose(1, 2)).transpose(1, 2)  # (B, M, T)
+        loss = 0.5 * (((mel - aligned) ** 2) * y_mask).sum() / (y_mask.sum() * mel.size(1))
+        return path.sum(1), loss
+
+
 @register("model", "wavegrad2")
 class WaveGrad2(nn.Module):
     def __init__(self, cfg: WaveGrad2Config):
@@ -90,6 +117,7 @@ class WaveGrad2(nn.Module):
         self.speaker_embedding = nn.Embedding(cfg.n_speakers, cfg.speaker_channels) if cfg.n_speakers > 0 else None
         cond = cfg.cond_channels
         self.resampling = Resampling(cond, cfg.duration_lstm_channels, cfg.range_lstm_channels)
+        self.aligner = MelAligner(cond, cfg.aligner_mel_channels) if cfg.aligner_mel_channels > 0 else None
         self.decoder = WaveGradDecoder(
             cond, cfg.factors, cfg.up_preconv_channels, cfg.up_channels, cfg.up_dilations, cfg.down_preconv_channels,
             cfg.down_channels, cfg.down_dilations, cfg.pos_emb_scale, cfg.blocks_per_stage)  # fmt: skip
@@ -158,13 +186,15 @@ class WaveGrad2(nn.Module):
         self,
         text: torch.Tensor,
         text_lengths: torch.Tensor,
-        durations: torch.Tensor,
+        durations: Optional[torch.Tensor],
         wav: torch.Tensor,
         noise_level: torch.Tensor,
         speakers: Optional[torch.Tensor] = None,
         eps: Optional[torch.Tensor] = None,
         window_starts: Optional[torch.Tensor] = None,
         generator: Optional[torch.Generator] = None,
+        mel: Optional[torch.Tensor] = None,
+        mel_lengths: Optional[torch.Tensor] = None,
     ) -> Dict[str, torch.Tensor]:
         """Training forward on one window per item.
 
@@ -172,13 +202,21 @@ class WaveGrad2(nn.Module):
             text ``(B, N)``, text_lengths ``(B,)``, durations ``(B, N)`` frames (0 on padding), wav ``(B, L)``
             (zero-padded; cropped/padded to ``sum(durations) * hop``), noise_level ``(B, 1)`` continuous
             sqrt(alpha_bar); eps ``(B, W*hop)`` and window_starts ``(B,)`` replace the random draws
-            (``generator``) when given.
+            (``generator``) when given. ``durations=None``: the internal aligner finds them on ``mel (B, M, T)``
+            with ``mel_lengths (B,)`` (output adds ``durations`` and ``aligner_loss``).
 
         Returns dict: ``eps_pred``, ``eps``, ``wav_window``, ``noisy_window``, ``hidden_window (B, H', W)``,
         ``sample_mask (B, W*hop)``, ``duration_pred (B, N)``, ``token_mask``, ``hidden``, ``weights``, ``sigma``,
         ``frame_lengths``, ``window_starts``.
         """
         tokens, token_mask = self.encode(text, text_lengths, speakers)
+        extra: Dict[str, torch.Tensor] = {}
+        if durations is None:
+            if self.aligner is None or mel is None or mel_lengths is None:
+                raise ValueError("no durations given: the model needs its aligner (model.aligner_mel_channels) "
+                                 "and mel/mel_lengths")
+            durations, extra["aligner_loss"] = self.aligner(tokens, token_mask, mel, mel_lengths)
+        extra["durations"] = durations
         duration_pred = self.resampling.duration_predictor(tokens, text_lengths).masked_fill(~token_mask, 0.0)
         up = self.upsample(tokens, token_mask, durations, text_lengths)
         hop, size = self.hop_length, self.cfg.window_frames
@@ -199,17 +237,22 @@ class WaveGrad2(nn.Module):
         return {
             "eps_pred": eps_pred, "eps": eps, "wav_window": wav_window, "noisy_window": noisy,
             "hidden_window": hidden_window, "sample_mask": length_mask(valid_samples, size * hop),
-            "duration_pred": duration_pred, "token_mask": token_mask, "window_starts": window_starts, **up,
+            "duration_pred": duration_pred, "token_mask": token_mask, "window_starts": window_starts, **up, **extra,
         }  # fmt: skip
 
-    def losses(self, out: Dict[str, torch.Tensor], durations: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """L1 on the noise over valid window samples and MSE of the duration predictor over valid tokens."""
+    def losses(self, out: Dict[str, torch.Tensor], durations: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """L1 on the noise over valid window samples, MSE of the duration predictor over valid tokens (target:
+        ``durations`` or the ones the forward used) and the aligner's loss when it ran."""
+        durations = out["durations"] if durations is None else durations
         mask = out["sample_mask"].to(out["eps"].dtype)
         l1 = ((out["eps_pred"] - out["eps"]).abs() * mask).sum() / mask.sum().clamp(min=1)
         tokens = out["token_mask"]
         target = self.duration_target(durations.to(out["duration_pred"].dtype))
         dur = F.mse_loss(out["duration_pred"][tokens], target[tokens])
-        return {"l1": l1, "duration": dur}
+        losses = {"l1": l1, "duration": dur}
+        if "aligner_loss" in out:
+            losses["aligner"] = out["aligner_loss"]
+        return losses
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
