@@ -53,7 +53,7 @@ def cosine_betas(steps: int, offset: float = 0.008, max_beta: float = 0.999) -> 
 # Named presets. ``linear_1000`` is the WaveGrad training schedule. The few-step lists of the public WaveGrad 2
 # code end far from pure noise (keonlee's 6-step list reaches sqrt(alpha_bar) = 0.96, its 50-step one 0.53), so
 # they cannot start from N(0, I); ours end at or below the training schedule's own floor (0.082) - tested.
-# Better few-step schedules come from ``bins/wavegrad2_schedule_search.py`` (a grid scored on validation items).
+# Better few-step schedules come from a search on validation items (models/tts/wavegrad2/schedule_search.py).
 _PRESETS: Dict[str, Callable[[], torch.Tensor]] = {
     "linear_1000": lambda: linear_betas(1000, 1e-6, 0.01),
     "linear_50": lambda: linear_betas(50, 1e-4, 0.2),

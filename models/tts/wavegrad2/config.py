@@ -98,7 +98,7 @@ class WaveGrad2TrainConfig(TrainConfig):
 
 @dataclass
 class WaveGrad2InferConfig:
-    schedule: str = "fast_6"  # preset name or schedule file (*.json, see bins/wavegrad2_schedule_search.py)
+    schedule: str = "fast_6"  # preset name or schedule file (*.json; models/tts/wavegrad2/schedule_search.py)
     steps: Optional[int] = None  # set: a schedule of this many steps (overrides ``schedule``)
     clip_denoised: bool = True
     pace: float = 1.0  # duration multiplier

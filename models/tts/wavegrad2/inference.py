@@ -13,7 +13,8 @@ CLI (``bins/infer.py``)::
 
 The schedule is, by priority: ``--steps``/``infer.steps`` (a schedule of that many steps ending at the training
 schedule's noise floor, :func:`modules.diffusion.schedule_for_steps`; 1000 = the training schedule), else
-``--schedule``/``infer.schedule`` (preset name or a schedule file written by ``bins/wavegrad2_schedule_search.py``).
+``--schedule``/``infer.schedule`` (preset name or a schedule file written by
+``python -m models.tts.wavegrad2.schedule_search``).
 Texts that fail are skipped and listed in ``<output_dir>/bad_items.tsv``.
 """
 

@@ -13,6 +13,7 @@ from bins import infer, train
 from models.base import checkpoint as ckpt
 from models.tts.wavegrad2.dataset import WaveGrad2Dataset, collate_wavegrad2, fit_durations
 from models.tts.wavegrad2.config import WaveGrad2DataConfig
+from models.tts.wavegrad2 import schedule_search
 from models.tts.wavegrad2.inference import WaveGrad2TTS
 from processors.data.manifest import ManifestEntry, write_manifest
 from tests.helpers import REPO_ROOT
@@ -68,6 +69,18 @@ def test_train_resume_exact_then_infer(tmp_path, corpus):
     wav, sr = sf.read(out / "text_000.wav")
     assert sr == 24000 and len(wav) % 300 == 0 and len(wav) > 0
     assert "text_001" in (out / "bad_items.tsv").read_text()
+
+    schedule_file = tmp_path / "schedule_3.json"
+    rc = schedule_search.main(["--ckpt_dir", str(full), "--manifest", str(corpus), "--steps", "3", "--output",
+                               str(schedule_file), "--max_items", "2", "--first_betas", "1e-4,1e-3",
+                               "--last_betas", "0.5,0.99", "--max_final_level", "0.3"])
+    assert rc == 0
+    saved = json.loads(schedule_file.read_text())
+    assert len(saved["betas"]) == 3 and saved["score"] == min(c["score"] for c in saved["candidates"])
+    assert all(c["betas"][-1] == 0.99 for c in saved["candidates"])  # beta_N = 0.5 ends above level 0.3
+    searched = WaveGrad2TTS.from_checkpoint(full, schedule=str(schedule_file))
+    assert searched.schedule.betas.tolist() == pytest.approx(saved["betas"])
+    assert len(searched.synthesize(["Dogs run far."], seed=2)[0].waveform) % 300 == 0
 
     tts = WaveGrad2TTS.from_checkpoint(full, steps=50)
     assert tts.schedule.steps == 50 and tts.capabilities.tasks == frozenset({"tts"})
