@@ -1,7 +1,8 @@
 """Few-step noise-schedule search for a trained WaveGrad 2 model (as the WaveGrad papers pick their 6-step lists).
 
-Candidates are geometric schedules ``beta_1 .. beta_N`` for every pair (first beta, last beta) of a grid; ones
-that end above ``--max_final_level`` (sqrt(alpha_bar_N): they cannot start from N(0, I)) are dropped. Each
+Candidates are geometric ``beta_1 .. beta_{N-1}`` for every pair (first, second-to-last beta) of a grid, with
+``beta_N`` solved so that the schedule ends at the training schedule's noise floor (sqrt(alpha_bar_N) = 0.081 for
+the 1000-step linear schedule): every candidate starts from N(0, I) at a level the model was trained on. Each
 candidate refines the validation items with the *reference* durations (manifest or internal aligner) and the
 same seeded noise, and is scored by the mean absolute log-mel difference to the recordings. The best schedule is
 written as a schedule file that inference takes (``--schedule FILE`` / ``infer.schedule=FILE``)::
@@ -26,25 +27,32 @@ from models.tts.wavegrad2.dataset import WaveGrad2Dataset, collate_wavegrad2
 from models.tts.wavegrad2.inference import WaveGrad2TTS
 from models.tts.wavegrad2.model import WaveGrad2
 from models.tts.wavegrad2.trainer import aligner_mel
-from modules.diffusion import NoiseSchedule, refine, save_schedule
+from modules.diffusion import NoiseSchedule, refine, save_schedule, schedule_for_steps
 from processors.data.manifest import read_manifest
 
 log = logging.getLogger("echelon.wavegrad2.schedule_search")
 DEFAULT_FIRST = [1e-6, 1e-5, 1e-4, 1e-3]
-DEFAULT_LAST = [0.1, 0.3, 0.5, 0.7, 0.9, 0.99]
+DEFAULT_PENULTIMATE = [1e-2, 5e-2, 0.1, 0.3]
 
 
-def candidate_schedules(steps: int, first_betas: Sequence[float], last_betas: Sequence[float],
-                        max_final_level: float) -> List[List[float]]:
-    """Geometric schedules for every (first, last) pair with first < last ending at or below ``max_final_level``."""
+def candidate_schedules(steps: int, first_betas: Sequence[float], penultimate_betas: Sequence[float],
+                        final_level: float) -> List[List[float]]:
+    """Geometric ``beta_1 .. beta_{N-1}`` per (first, penultimate) pair, ``beta_N`` set to end at ``final_level``.
+
+    Pairs that are not increasing, or that already fall below ``final_level`` before the last step, are skipped.
+    """
+    if steps < 2:
+        return [[float(b) for b in schedule_for_steps(steps, final_level)]] if steps == 1 else []
+    target = 2 * math.log(final_level)  # log alpha_bar_N
     out = []
-    for first, last in itertools.product(first_betas, last_betas):
-        if steps > 1 and not first < last:
+    for first, penultimate in itertools.product(first_betas, penultimate_betas):
+        if steps > 2 and not first < penultimate:
             continue
-        betas = torch.logspace(math.log10(first), math.log10(last), steps, dtype=torch.float64) if steps > 1 else \
-            torch.tensor([last], dtype=torch.float64)
-        if float(torch.log1p(-betas).sum().mul(0.5).exp()) <= max_final_level:
-            out.append([float(b) for b in betas])
+        head = torch.logspace(math.log10(first), math.log10(penultimate), steps - 1, dtype=torch.float64) \
+            if steps > 2 else torch.tensor([first], dtype=torch.float64)
+        last = 1 - math.exp(target - float(torch.log1p(-head).sum()))
+        if 0 < last < 1 and last >= float(head[-1]):
+            out.append([float(b) for b in head] + [last])
     return out
 
 
@@ -84,13 +92,14 @@ def score_schedule(model: WaveGrad2, betas: Sequence[float], items: Sequence[Dic
     return total / len(items)
 
 
-def search(model: WaveGrad2, items, steps: int, first_betas=DEFAULT_FIRST, last_betas=DEFAULT_LAST,
-           max_final_level: float = 0.1, seed: int = 1234) -> List[Dict[str, object]]:
+def search(model: WaveGrad2, items, steps: int, first_betas=DEFAULT_FIRST, penultimate_betas=DEFAULT_PENULTIMATE,
+           seed: int = 1234) -> List[Dict[str, object]]:
     """Scores of every candidate, best (lowest) first."""
     mel_fn = aligner_mel(model.cfg.sampling_rate, model.hop_length, 80)
-    candidates = candidate_schedules(steps, first_betas, last_betas, max_final_level)
+    final_level = float(model.train_schedule.noise_levels[-1])
+    candidates = candidate_schedules(steps, first_betas, penultimate_betas, final_level)
     if not candidates:
-        raise ValueError(f"no {steps}-step candidate ends at or below noise level {max_final_level}: widen the grid")
+        raise ValueError(f"no {steps}-step candidate from this grid reaches noise level {final_level:.3f}: widen it")
     results = []
     for betas in candidates:
         results.append({"betas": betas, "score": score_schedule(model, betas, items, seed, mel_fn)})
@@ -111,8 +120,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--output", required=True, help="schedule file to write (JSON)")
     p.add_argument("--max_items", type=int, default=8)
     p.add_argument("--first_betas", type=parse_floats, default=DEFAULT_FIRST, help="comma-separated grid")
-    p.add_argument("--last_betas", type=parse_floats, default=DEFAULT_LAST, help="comma-separated grid")
-    p.add_argument("--max_final_level", type=float, default=0.1)
+    p.add_argument("--penultimate_betas", type=parse_floats, default=DEFAULT_PENULTIMATE,
+                   help="comma-separated grid of beta_{N-1}")
     p.add_argument("--seed", type=int, default=1234)
     args = p.parse_args(argv)
     try:
@@ -121,7 +130,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         dataset = WaveGrad2Dataset(read_manifest(args.manifest), cfg.data, cfg.model.sampling_rate,
                                    model.hop_length, cfg.model.n_speakers, args.manifest)
         items = reference_batches(model, dataset, args.max_items)
-        results = search(model, items, args.steps, args.first_betas, args.last_betas, args.max_final_level, args.seed)
+        results = search(model, items, args.steps, args.first_betas, args.penultimate_betas, args.seed)
     except (ValueError, FileNotFoundError, ckpt.CheckpointError) as err:
         print(f"wavegrad2-schedule-search: {err}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ from models.tts.wavegrad2.dataset import WaveGrad2Dataset, collate_wavegrad2, fi
 from models.tts.wavegrad2.config import WaveGrad2DataConfig
 from models.tts.wavegrad2 import schedule_search
 from models.tts.wavegrad2.inference import WaveGrad2TTS
+from modules.diffusion import NoiseSchedule, linear_betas
 from processors.data.manifest import ManifestEntry, write_manifest
 from tests.helpers import REPO_ROOT
 
@@ -72,12 +73,15 @@ def test_train_resume_exact_then_infer(tmp_path, corpus):
 
     schedule_file = tmp_path / "schedule_3.json"
     rc = schedule_search.main(["--ckpt_dir", str(full), "--manifest", str(corpus), "--steps", "3", "--output",
-                               str(schedule_file), "--max_items", "2", "--first_betas", "1e-4,1e-3",
-                               "--last_betas", "0.5,0.99", "--max_final_level", "0.3"])
+                               str(schedule_file), "--max_items", "2", "--first_betas", "1e-4,1e-3,0.5",
+                               "--penultimate_betas", "0.05,0.3"])
     assert rc == 0
     saved = json.loads(schedule_file.read_text())
     assert len(saved["betas"]) == 3 and saved["score"] == min(c["score"] for c in saved["candidates"])
-    assert all(c["betas"][-1] == 0.99 for c in saved["candidates"])  # beta_N = 0.5 ends above level 0.3
+    assert len(saved["candidates"]) == 4  # first beta 0.5 is not below the penultimate ones
+    floor = float(NoiseSchedule.from_betas(linear_betas(1000)).noise_levels[-1])
+    for cand in saved["candidates"]:  # every candidate starts where training's noise levels end
+        assert float(NoiseSchedule.from_betas(cand["betas"]).noise_levels[-1]) == pytest.approx(floor, rel=1e-3)
     searched = WaveGrad2TTS.from_checkpoint(full, schedule=str(schedule_file))
     assert searched.schedule.betas.tolist() == pytest.approx(saved["betas"])
     assert len(searched.synthesize(["Dogs run far."], seed=2)[0].waveform) % 300 == 0
