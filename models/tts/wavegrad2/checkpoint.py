@@ -1,4 +1,5 @@
-"""maum-ai/wavegrad2 checkpoints -> :class:`WaveGrad2` (strict, ``weights_only=True``).
+"""maum-ai/wavegrad2 checkpoints -> :class:`WaveGrad2` (strict, ``weights_only=True``); the strict loader of our own
+checkpoints too.
 
 maum-ai wraps every decoder convolution in a ``Conv1dWithInitialization`` module (``...conv.conv1d.weight``);
 ours are plain ``nn.Conv1d`` at the same place, so the only renaming is dropping that ``conv1d`` level. Its
@@ -13,6 +14,7 @@ from typing import Any, Dict, Mapping, Optional
 
 import torch
 
+from models.base import checkpoint as ckpt
 from models.tts.wavegrad2.config import from_maum_config
 from models.tts.wavegrad2.model import WaveGrad2
 
@@ -23,19 +25,13 @@ def maum_to_echelon_keys(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.T
 
 
 def load_state_dict_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
-    """Strict load; on any missing, unexpected or mis-shaped key one line names the first culprits."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
+    """All-or-nothing load; on any missing, unexpected or mis-shaped key one line names the first culprits."""
+    report = ckpt.load_partial(model, state)
+    missing, unexpected, shapes = report["missing"], report["unexpected"], report["mismatched"]
+    if missing or unexpected or shapes:
         raise ValueError(f"{source}: {len(missing)} missing keys (e.g. {missing[:3]}), {len(unexpected)} unexpected "
-                         f"keys (e.g. {unexpected[:3]}) for this model config")
-    shapes = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
-    if shapes:
-        k = shapes[0]
-        raise ValueError(f"{source}: {len(shapes)} shape mismatches, e.g. {k}: checkpoint {tuple(state[k].shape)} "
-                         f"vs model {tuple(own[k].shape)}")
-    model.load_state_dict(state, strict=True)
+                         f"keys (e.g. {unexpected[:3]}), {len(shapes)} shape mismatches (e.g. {shapes[:1]}) for this "
+                         "model config")
 
 
 def model_from_maum(state: Mapping[str, torch.Tensor], hparams: Mapping[str, Any], n_symbols: int,

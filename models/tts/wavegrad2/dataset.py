@@ -30,16 +30,15 @@ _DURATION_SLACK = 2  # frames a manifest's durations may differ from the audio (
 
 
 def speaker_index(speaker: str, speakers: Sequence[str], n_speakers: int) -> int:
+    """Speaker label -> id: its position in ``speakers`` when listed there, else an integer label < n_speakers."""
     if n_speakers <= 0:
         return 0
-    if speakers:
-        if speaker not in speakers:
-            raise ValueError(f"speaker {speaker!r} is not in data.speakers ({len(speakers)} listed)")
+    if speaker in speakers:
         return list(speakers).index(speaker)
     try:
         sid = int(speaker)
     except ValueError as err:
-        raise ValueError(f"speaker {speaker!r}: list the speakers in data.speakers or use integer ids") from err
+        raise ValueError(f"unknown speaker {speaker!r}; known: {list(speakers)[:10]}") from err
     if not 0 <= sid < n_speakers:
         raise ValueError(f"speaker id {sid} outside [0, {n_speakers})")
     return sid

@@ -34,6 +34,7 @@ from models.base.inference import BaseInference
 from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech
 from models.tts.wavegrad2.checkpoint import load_state_dict_strict
 from models.tts.wavegrad2.config import WaveGrad2ExperimentConfig, WaveGrad2InferConfig
+from models.tts.wavegrad2.dataset import speaker_index
 from models.tts.wavegrad2.model import WaveGrad2
 from modules.diffusion import NoiseSchedule, resolve_schedule, schedule_for_steps
 from processors.audio import save_audio
@@ -87,23 +88,15 @@ class WaveGrad2TTS(TextToSpeech):
         return Capabilities(tasks=frozenset({"tts"}), speakers=tuple(self.cfg.data.speakers))
 
     def speaker_id(self, speaker: Union[int, str, None]) -> Optional[torch.Tensor]:
+        """Name (``data.speakers``) or id -> ``(1,)``; None for a single-speaker model."""
         n = self.cfg.model.n_speakers
         if n <= 0:
             if speaker not in (None, "", 0, "0"):
                 raise ValueError(f"this model has a single speaker; got speaker {speaker!r}")
             return None
-        names = self.cfg.data.speakers
         if speaker is None or speaker == "":
             raise ValueError(f"this model has {n} speakers: give a speaker (name or id)")
-        sid = names.index(speaker) if isinstance(speaker, str) and speaker in names else None
-        if sid is None:
-            try:
-                sid = int(speaker)
-            except ValueError as err:
-                raise ValueError(f"unknown speaker {speaker!r}; known: {names[:10]}") from err
-        if not 0 <= sid < n:
-            raise ValueError(f"speaker id {sid} outside [0, {n})")
-        return torch.tensor([sid], device=self.device)
+        return torch.tensor([speaker_index(str(speaker), self.cfg.data.speakers, n)], device=self.device)
 
     @torch.no_grad()
     def synthesize(

@@ -11,7 +11,7 @@ import torch
 
 from bins import infer, train
 from models.base import checkpoint as ckpt
-from models.tts.wavegrad2.dataset import WaveGrad2Dataset, collate_wavegrad2, fit_durations
+from models.tts.wavegrad2.dataset import WaveGrad2Dataset, collate_wavegrad2, fit_durations, speaker_index
 from models.tts.wavegrad2.config import WaveGrad2DataConfig
 from models.tts.wavegrad2 import schedule_search
 from models.tts.wavegrad2.inference import WaveGrad2TTS
@@ -109,6 +109,9 @@ def test_dataset_skips_and_manifest_durations(tmp_path, corpus):
     assert item["wav"].numel() == 64 * 300 and float(item["durations"].sum()) == 64
     batch = collate_wavegrad2([item, item])
     assert batch["durations"].shape == (2, ids_len) and batch["wav"].shape == (2, 64 * 300)
+    assert speaker_index("b", ["a", "b"], 2) == 1 and speaker_index("1", [], 2) == 1 and speaker_index("x", [], 0) == 0
+    with pytest.raises(ValueError, match="unknown speaker 'c'"):
+        speaker_index("c", ["a", "b"], 2)
     assert fit_durations([3, 4, 2], 10) == [3, 4, 3] and fit_durations([3, 4, 2], 8) == [3, 4, 1]
     with pytest.raises(ValueError, match="sum to 9 frames but the audio has 20"):
         fit_durations([3, 4, 2], 20)
