@@ -102,4 +102,4 @@ class WaveGrad2Trainer(BaseTrainer):
                               generator=torch.Generator().manual_seed(self.cfg.train.seed))
             n = int(out["lengths"][0])
             self.tracker.log_audio("valid/tts_6steps", out["wav"][0:1, :n], self.cfg.model.sampling_rate, self.step)
-        return {k: float(v) for k, v in losses.items()} | {"loss": float(self._total(losses))}
+        return {f"loss_{k}": float(v) for k, v in losses.items()} | {"loss": float(self._total(losses))}
