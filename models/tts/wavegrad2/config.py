@@ -34,6 +34,9 @@ class WaveGrad2Config:
     range_lstm_channels: int = 512
     duration_unit: Literal["log_frames", "seconds"] = "log_frames"  # predictor target (maum-ai: seconds)
     frame_offset: float = 0.0  # index of the first frame in Gaussian upsampling (0 = maum-ai, 1 = keonlee)
+    # zero the upsampled frames past each item's length and leave a short item's padded window samples out of
+    # the loss (maum-ai does neither: its padded windows pair Gaussian tails with silence; off for parity)
+    mask_padded_frames: bool = True
     sampling_rate: int = 24000
     aligner_mel_channels: int = 0  # > 0: internal MAS aligner on log-mels of this size (durations = "aligner")
     window_frames: int = 64  # training window (0.8 s at 80 Hz; the paper's other setting is 256)
@@ -129,10 +132,12 @@ def from_maum_config(hp: Mapping[str, Any], n_symbols: int) -> WaveGrad2Config:
         n_speakers = len(hp["data"]["speakers"])
         cfg = WaveGrad2Config(
             n_symbols=n_symbols, encoder_channels=enc["channel"], encoder_kernel=enc["kernel"],
-            encoder_depth=enc["depth"], encoder_dropout=enc["dropout_rate"], encoder_zoneout=0.0, encoder_mask_padding=False,
+            encoder_depth=enc["depth"], encoder_dropout=enc["dropout_rate"], encoder_zoneout=0.0,
+            encoder_mask_padding=False,
             n_speakers=n_speakers, speaker_channels=enc["speaker_emb"],
             duration_lstm_channels=dur["dur_lstm_channel"], range_lstm_channels=dur["range_lstm_channel"],
-            duration_unit="seconds", frame_offset=0.0, sampling_rate=hp["audio"]["sampling_rate"],
+            duration_unit="seconds", frame_offset=0.0, mask_padded_frames=False,
+            sampling_rate=hp["audio"]["sampling_rate"],
             window_frames=hp["window"]["length"], factors=list(wg["scale_factors"]),
             up_preconv_channels=up["preconv_channel"], up_channels=list(up["out_channels"]),
             up_dilations=[list(d) for d in up["dilations"]], down_preconv_channels=down["preconv_channel"],

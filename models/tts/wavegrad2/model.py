@@ -169,7 +169,8 @@ class WaveGrad2(nn.Module):
         sigma = self.resampling.range_parameter_predictor(sigma_in, text_lengths).masked_fill(~token_mask, 1e-8)
         frame_lengths = durations.sum(-1).round().long()
         num_frames = max(int(frame_lengths.max()), 1)
-        hidden, weights = gaussian_upsample(tokens, durations, sigma, num_frames, token_mask, frame_lengths,
+        hidden, weights = gaussian_upsample(tokens, durations, sigma, num_frames, token_mask,
+                                            frame_lengths if self.cfg.mask_padded_frames else None,
                                             self.cfg.frame_offset)
         return {"hidden": hidden.transpose(1, 2), "weights": weights, "sigma": sigma, "frame_lengths": frame_lengths}
 
@@ -230,6 +231,8 @@ class WaveGrad2(nn.Module):
         hidden_window = torch.stack([hidden[b, :, int(s):int(s) + size] for b, s in enumerate(window_starts)])
         wav_window = torch.stack([wav[b, int(s) * hop:(int(s) + size) * hop] for b, s in enumerate(window_starts)])
         valid_samples = ((up["frame_lengths"] - window_starts).clamp(min=0, max=size) * hop)
+        if not self.cfg.mask_padded_frames:  # maum-ai: a short item's padded window counts fully in the loss
+            valid_samples = torch.full_like(valid_samples, size * hop)
         if eps is None:
             eps = torch.randn(wav_window.shape, generator=generator).to(wav_window)
         noisy = add_noise(wav_window, noise_level, eps)

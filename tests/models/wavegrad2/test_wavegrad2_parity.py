@@ -83,7 +83,8 @@ def test_training_forward_and_losses(case):
                 speakers=inp["speakers"], eps=out["eps"], window_starts=out["window_starts"])
     assert torch.equal(res["frame_lengths"], inp["output_lengths"])
     frames = out["hidden_rep"].size(-1)
-    fmask = _frame_mask(fx, frames).unsqueeze(1)  # maum does not mask frames past an item's length; we do
+    # compared on valid frames: past an item's length maum's exp / (sum + 1e-8) underflows, our softmax does not
+    fmask = _frame_mask(fx, frames).unsqueeze(1)
     _close(res["hidden"][..., :frames] * fmask, out["hidden_rep"] * fmask, 1e-6, "hidden_rep")
     _close(res["weights"][..., :frames] * fmask, out["alignment"] * fmask, 1e-6, "alignment")
     _close(res["sigma"], out["sigma"], 1e-6, "sigma")
