@@ -147,6 +147,23 @@ def test_other_factorisations_and_large_stages():
         WaveGradDecoder(6, [4, 4], 8, [8, 8], [[1, 2, 4, 8]] * 2, 4, [6, 6], [[1, 2, 4]] * 2)
 
 
+def test_large_stages_use_maum_large_key_names():
+    """maum-ai's nn_large checkpoints: every stage = basic block + same-resolution block (names from its code)."""
+    dec = WaveGradDecoder(6, [4, 2], 8, [8, 8], [[1, 2, 4, 8]] * 2, 4, [6], [[1, 2, 4]], blocks_per_stage=2)
+    keys = set(dec.state_dict())
+    for key in ("ublocks.0.upsampling_basic_block.first_block_main_branch.upsampling.2.weight",
+                "ublocks.0.upsampling_basic_block.first_block_residual_branch.0.weight",
+                "ublocks.0.first_block_main_branch.noupsampling.1.weight",
+                "ublocks.0.first_block_main_branch.modulation.convolution.weight",
+                "ublocks.0.first_block_residual_branch.0.weight",
+                "ublocks.0.second_block_main_branch.modulation_1.convolution.weight",
+                "dblocks.0.downsampling_basic_block.main_branch.1.convolution.weight",
+                "dblocks.0.downsampling_basic_block.residual_branch.0.weight",
+                "dblocks.0.main_branch.0.convolution.weight", "dblocks.0.residual_branch.0.weight"):
+        assert key in keys, key
+    assert not any(k.startswith("ublocks.0.first_block_main_branch.upsampling") for k in keys)
+
+
 def test_maum_config_errors_name_the_key():
     with pytest.raises(ValueError, match="lacks key 'wavegrad'"):
         from_maum_config({"encoder": {}, "dur_predictor": {}, "ddpm": {}}, 40)
