@@ -172,6 +172,9 @@ class WaveGrad2Inference(BaseInference):
     def run(self, args: argparse.Namespace) -> List[Path]:
         tts: WaveGrad2TTS = self.tts
         if args.set or args.steps is not None or args.schedule is not None:
+            wrong = [item for item in args.set if not item.startswith("infer.")]
+            if wrong:
+                raise SystemExit(f"error: --set changes inference settings only (infer.KEY=VALUE), got {wrong[0]!r}")
             raw = apply_overrides(to_dict(tts.cfg), list(args.set))
             cfg = validate(raw, WaveGrad2ExperimentConfig)
             if args.steps is not None:

@@ -86,6 +86,9 @@ def test_train_resume_exact_then_infer(tmp_path, corpus):
     assert searched.schedule.betas.tolist() == pytest.approx(saved["betas"])
     assert len(searched.synthesize(["Dogs run far."], seed=2)[0].waveform) % 300 == 0
 
+    with pytest.raises(SystemExit, match="infer.KEY=VALUE"):
+        infer.main(["--ckpt_dir", str(full), "--text", "Hi.", "--output_dir", str(out), "--set", "model.factors=[2]"])
+
     tts = WaveGrad2TTS.from_checkpoint(full, steps=50)
     assert tts.schedule.steps == 50 and tts.capabilities.tasks == frozenset({"tts"})
     one, two = tts.synthesize(["A cat sat."], seed=1)[0], tts.synthesize(["A cat sat."], seed=1)[0]
