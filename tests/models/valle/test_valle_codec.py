@@ -58,3 +58,49 @@ def test_registered_codes_feature_through_the_generic_extraction(codec, tmp_path
     assert sorted(again.skipped) == sorted(e.id for e in entries[:2]) and not again.done
     with pytest.raises(Exception, match="sample_rate"):
         build_extractor("encodec_codes", {"model": "tiny-random", "sample_rate": 16000}).extract_batch([np.zeros(1600, np.float32)])
+
+
+def test_reference_checkpoint_with_symbol_file_synthesizes(codec, tmp_path):
+    """A lifeiteng/Amphion-format file + its symbol file + Amphion args.json -> zero-shot TTS (tiny random codec)."""
+    import json
+
+    from models.base.tasks import Audio
+    from models.tts.valle.inference import ValleTTS
+    from models.tts.valle.text import build_symbols, phoneme_tokens
+    from tests.helpers import load_fixture
+
+    fixture = load_fixture("valle/valle_tiny.pt")
+    c = fixture["config"]
+    prompt_text, text = "Oh.", "A tea."  # few distinct phonemes: fits any small text vocabulary
+    symbols = build_symbols([phoneme_tokens(prompt_text), phoneme_tokens(text)])
+    assert len(symbols) <= c["num_text_tokens"]
+    (tmp_path / "symbols.dict").write_text("".join(f"{s}\t{i}\n" for i, s in enumerate(symbols)))
+    model_block = {"decoder_dim": c["d_model"], "nhead": c["nhead"], "num_decoder_layers": c["num_layers"],
+                   "num_quantizers": c["num_quantizers"], "text_token_num": c["num_text_tokens"],
+                   "audio_token_num": c["num_audio_tokens"], "prefix_mode": 1, "add_prenet": False}  # fmt: skip
+    (tmp_path / "args.json").write_text(json.dumps({"model": model_block}))
+    torch.save({"model": fixture["state_dict"]}, tmp_path / "epoch-1.pt")
+    tts = ValleTTS.from_reference(tmp_path / "epoch-1.pt", tmp_path / "symbols.dict", args_json=tmp_path / "args.json",
+                                  codec="tiny-random")  # fmt: skip
+    if c["num_audio_tokens"] != codec.codebook_size:  # the fixture's tiny vocabulary: keep prompt codes in range
+        tts.codec = _ClampedCodec(codec, c["num_audio_tokens"])
+    prompt = Audio(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32), 16000)
+    out = tts.synthesize([text], [prompt], [prompt_text], seed=0)
+    assert out[0].sample_rate == 24000 and out[0].waveform.size > 0 and out[0].waveform.size % 320 == 0
+
+
+class _ClampedCodec:
+    """The tiny random codec with codes folded into a smaller vocabulary (the fixture model has V < 1024)."""
+
+    def __init__(self, codec, vocab):
+        self.inner, self.vocab = codec, vocab
+        self.sample_rate, self.num_quantizers = codec.sample_rate, codec.num_quantizers
+
+    def encode(self, wav, rate):
+        return self.inner.encode(wav, rate) % self.vocab
+
+    def decode(self, codes):
+        return self.inner.decode(codes)
+
+    def to(self, device):
+        return self
