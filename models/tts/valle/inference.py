@@ -13,7 +13,8 @@ followed by its continuation (``continue_speech``). Decoding settings come from 
 section (reference defaults: full-softmax sampling, temperature 1, EOS rule, 16 frames per text token) and can
 be overridden per call.
 
-CLI (``echelon-infer --ckpt_dir exp/valle ...``): ``--text T --prompt P.wav --prompt_text "..."`` (one job),
+CLI (``echelon-infer --ckpt_dir exp/valle ...``; a reference checkpoint with ``--model_type valle``, its
+``args.json`` and symbol file beside it or above): ``--text T --prompt P.wav --prompt_text "..."`` (one job),
 ``--continuation`` (``--prompt`` is the utterance, ``--text`` its transcript) or ``--jobs jobs.jsonl`` with
 objects ``{"id", "text", "prompt", "prompt_text"}`` or ``{"id", "text", "prompt", "continuation": true}``.
 Failing jobs are skipped and listed in ``<output_dir>/bad_items.tsv``.
@@ -36,13 +37,17 @@ from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech, loa
 from models.tts.valle.config import ValleDecodingConfig, ValleExperimentConfig, ValleModelConfig
 from models.tts.valle.decoding import synthesize_codes
 from models.tts.valle.model import Valle
-from models.tts.valle.reference_checkpoint import config_from_amphion_args, load_reference_checkpoint
+from models.tts.valle.reference_checkpoint import (
+    config_from_amphion_args, find_amphion_args, find_beside, load_reference_checkpoint,
+)  # fmt: skip
 from models.tts.valle.text import SymbolTable, phoneme_tokens, read_symbol_file
 from processors.audio import AudioError, save_audio
 from processors.codec import CodecError, EncodecCodec
 from utils.config import validate
 from utils.io import atomic_write_text
 from utils.registry import register
+
+SYMBOL_FILES = ("symbols.dict", "unique_text_tokens.k2symbols")
 
 
 @register("pipeline", "valle")
@@ -139,6 +144,18 @@ class ValleInference(BaseInference):
 
     @classmethod
     def from_checkpoint(cls, ckpt_dir, device="cpu"):
+        """An Echelon checkpoint, or (``--model_type valle``) a reference file/folder with its ``args.json`` and
+        symbol file (``symbols.dict`` / ``unique_text_tokens.k2symbols``) beside it or in a parent folder."""
+        try:
+            ckpt.resolve_checkpoint_dir(ckpt_dir)
+        except ckpt.CheckpointError:
+            args_json, symbols = find_amphion_args(ckpt_dir), find_beside(ckpt_dir, SYMBOL_FILES)
+            if args_json is None or symbols is None:
+                raise ckpt.CheckpointError(
+                    f"{ckpt_dir}: neither an Echelon checkpoint nor a reference checkpoint with args.json and a "
+                    f"symbol file (symbols.dict / unique_text_tokens.k2symbols) beside it"
+                ) from None
+            return cls(ValleTTS.from_reference(ckpt_dir, symbols, args_json=args_json, device=device))
         return cls(ValleTTS.from_echelon(ckpt_dir, device))
 
     @staticmethod

@@ -155,11 +155,16 @@ def config_from_amphion_args(path: str | Path) -> ValleModelConfig:
         raise ValleCheckpointError(f"{path}: {err}") from err
 
 
-def find_amphion_args(path: str | Path) -> Optional[Path]:
-    """``args.json`` of an Amphion experiment: next to or above the checkpoint folder, if present."""
+def find_beside(path: str | Path, names: tuple[str, ...]) -> Optional[Path]:
+    """The first of ``names`` next to a checkpoint file/folder or in one of its parent folders (three up)."""
     path = Path(path).resolve()
     for folder in [path if path.is_dir() else path.parent, *path.parents][:4]:
-        for name in ("args.json", "exp_config.json"):
+        for name in names:
             if (folder / name).is_file():
                 return folder / name
     return None
+
+
+def find_amphion_args(path: str | Path) -> Optional[Path]:
+    """``args.json`` (or ``exp_config.json``) of an Amphion experiment, if present."""
+    return find_beside(path, ("args.json", "exp_config.json"))

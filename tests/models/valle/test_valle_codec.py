@@ -60,7 +60,7 @@ def test_registered_codes_feature_through_the_generic_extraction(codec, tmp_path
         build_extractor("encodec_codes", {"model": "tiny-random", "sample_rate": 16000}).extract_batch([np.zeros(1600, np.float32)])
 
 
-def test_reference_checkpoint_with_symbol_file_synthesizes(codec, tmp_path):
+def test_reference_checkpoint_with_symbol_file_synthesizes(codec, tmp_path, monkeypatch):
     """A lifeiteng/Amphion-format file + its symbol file + Amphion args.json -> zero-shot TTS (tiny random codec)."""
     import json
 
@@ -87,6 +87,19 @@ def test_reference_checkpoint_with_symbol_file_synthesizes(codec, tmp_path):
     prompt = Audio(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32), 16000)
     out = tts.synthesize([text], [prompt], [prompt_text], seed=0)
     assert out[0].sample_rate == 24000 and out[0].waveform.size > 0 and out[0].waveform.size % 320 == 0
+    # echelon-infer --model_type valle finds args.json and the symbol file beside a reference checkpoint
+    folder = tmp_path / "checkpoint" / "final_epoch-0001"
+    folder.mkdir(parents=True)
+    torch.save(fixture["state_dict"], folder / "pytorch_model.bin")
+    from models.tts.valle.inference import ValleInference
+
+    monkeypatch.setattr("models.tts.valle.inference.EncodecCodec.load", lambda *a, **k: codec)
+    assert ValleInference.from_checkpoint(folder).tts.table.symbols == symbols
+    with pytest.raises(Exception, match="elsewhere: no such checkpoint"):  # args.json + symbols found above it
+        ValleInference.from_checkpoint(tmp_path / "elsewhere")
+    (tmp_path / "args.json").unlink()
+    with pytest.raises(Exception, match="neither an Echelon checkpoint"):
+        ValleInference.from_checkpoint(folder)
 
 
 class _ClampedCodec:
