@@ -65,19 +65,25 @@ def build_symbols(token_lists: Iterable[Sequence[str]]) -> List[str]:
 
 
 def read_symbol_file(path: str | Path) -> List[str]:
-    """A reference symbol file (lifeiteng ``unique_text_tokens.k2symbols`` / Amphion ``symbols.dict``):
-    one ``symbol id`` per line -> symbols ordered by id (ids must be 0..N-1)."""
-    rows = {}
+    """The model's symbol table from a reference symbol file (lifeiteng ``unique_text_tokens.k2symbols``,
+    Amphion ``symbols.dict``): a k2 ``SymbolTable`` file, one ``symbol id`` per line, ``<eps> 0`` first.
+
+    The references do not use the file's ids: their collator builds ``<pad>, <bos>, <eos>`` + the sorted symbols
+    of the file — ``<eps>`` included, which therefore gets an id of its own among the sorted tokens.
+    """
+    symbols = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
+        fields = line.split()
+        if not fields:
             continue
-        parts = line.rsplit(maxsplit=1)
-        if len(parts) != 2 or not parts[1].isdigit():
+        if len(fields) != 2 or not fields[1].isdigit():
             raise TextError(f"{path}:{number}: expected 'symbol id', got {line!r}")
-        rows[int(parts[1])] = parts[0]
-    if sorted(rows) != list(range(len(rows))):
-        raise TextError(f"{path}: ids are not 0..{len(rows) - 1}")
-    return [rows[i] for i in range(len(rows))]
+        symbols.append(fields[0])
+    if len(set(symbols)) != len(symbols):
+        raise TextError(f"{path}: duplicated symbols")
+    if "<eps>" not in symbols:  # k2's SymbolTable always holds it, written or not
+        symbols.append("<eps>")
+    return build_symbols([symbols])
 
 
 class SymbolTable:

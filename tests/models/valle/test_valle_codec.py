@@ -72,9 +72,10 @@ def test_reference_checkpoint_with_symbol_file_synthesizes(codec, tmp_path, monk
     fixture = load_fixture("valle/valle_tiny.pt")
     c = fixture["config"]
     prompt_text, text = "Oh.", "A tea."  # few distinct phonemes: fits any small text vocabulary
-    symbols = build_symbols([phoneme_tokens(prompt_text), phoneme_tokens(text)])
+    tokens = sorted(set(phoneme_tokens(prompt_text) + phoneme_tokens(text)))
+    (tmp_path / "symbols.dict").write_text("".join(f"{s}\t{i}\n" for i, s in enumerate(["<eps>", *tokens])))
+    symbols = build_symbols([["<eps>", *tokens]])
     assert len(symbols) <= c["num_text_tokens"]
-    (tmp_path / "symbols.dict").write_text("".join(f"{s}\t{i}\n" for i, s in enumerate(symbols)))
     model_block = {"decoder_dim": c["d_model"], "nhead": c["nhead"], "num_decoder_layers": c["num_layers"],
                    "num_quantizers": c["num_quantizers"], "text_token_num": c["num_text_tokens"],
                    "audio_token_num": c["num_audio_tokens"], "prefix_mode": 1, "add_prenet": False}  # fmt: skip
