@@ -94,3 +94,29 @@ def test_official_weights_load_strictly_and_refuse_a_mismatch(name):
     broken["decoder.flows.0.extra"] = torch.zeros(1)
     with pytest.raises(CheckpointMismatchError, match="missing 1 .*unexpected 1"):
         load_state_dict_strict(model, broken, "broken.pth")
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_official_checkpoint_file_and_config_json_load(name, tmp_path):
+    """A glow-tts ``G_*.pth`` ({'model', 'iteration', 'optimizer', 'learning_rate'}, DataParallel prefixes) and its
+    ``config.json`` (n_vocab and out_channels are not in the model block: they come from the weights)."""
+    import json
+
+    from models.tts.glow_wavegan.checkpoint import load_official_glowtts
+
+    fx = load_fixture(name)
+    state = float_state_dict(fx["state_dict"])
+    torch.save({"model": {f"module.{k}": v for k, v in state.items()}, "iteration": 7, "learning_rate": 1.0,
+                "optimizer": {"state": {}, "param_groups": [{"lr": 1.0, "params": [0]}]}}, tmp_path / "G_7.pth")
+    block = {k: v for k, v in fx["config"].items() if k not in ("n_vocab", "out_channels")}
+    (tmp_path / "config.json").write_text(json.dumps({"train": {}, "data": {}, "model": block}))
+    model = load_official_glowtts(tmp_path / "G_7.pth")
+    inp, ref = fx["inputs"], fx["outputs"]["train"]
+    with torch.no_grad():
+        out = model(inp["x"], inp["x_lengths"], inp["y"], inp["y_lengths"])
+    _close("x_m", out["x_m"], ref["x_m"], 1e-6)
+    _close("z", out["z"], ref["z"], 1e-5)
+    block["n_blocks_dec"] = block["n_blocks_dec"] + 1
+    (tmp_path / "config.json").write_text(json.dumps({"model": block}))
+    with pytest.raises(CheckpointMismatchError, match="G_7.pth: does not match the model: missing"):
+        load_official_glowtts(tmp_path / "G_7.pth")
