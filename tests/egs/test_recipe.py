@@ -162,7 +162,7 @@ def test_recipe_scripts_pass_shellcheck():
     if shellcheck is None:
         pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
     # Every recipe script: the HierSpeech++, VITS and vocoder recipes and the egs/utils pieces they share.
-    scripts = sorted((REPO_ROOT / "egs").rglob("*.sh"))
+    scripts = sorted((REPO_ROOT / "egs").rglob("*.sh")) + sorted((REPO_ROOT / "utils").glob("*.sh"))
     assert RUN_SH in scripts and len(scripts) >= 10, scripts
     # Variables crossing sourced files (SC2154/SC2034), unfollowed sources (SC1091) and the deliberate
     # "check && check || die" idiom (SC2015) are not defects here.
