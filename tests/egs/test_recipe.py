@@ -60,7 +60,38 @@ def test_bad_options_fail_clearly(tmp_path, args, message):
     out = run_recipe(*args, "--exp_dir", str(tmp_path / "exp"), cwd=tmp_path)
     assert out.returncode != 0
     assert message in out.stderr, out.stderr
-    assert not (tmp_path / "exp" / ".done").exists()
+    assert not (tmp_path / "exp").exists(), "a rejected call must not create or bind the exp dir"
+
+
+def test_rejected_call_does_not_bind_the_exp_dir(tmp_path):
+    """Options the recipe checks after the shared ones (--nj, --conf_set, ...) fail before EXP_DIR is bound."""
+    exp = tmp_path / "exp"
+    custom = ("--dataset", "custom", "--data_dir", str(MINI_CORPUS / "vctk"), "--exp_dir", str(exp), "--stop_stage", "0")
+    for bad_option in (("--nj", "0"), ("--conf_set", "huge"), ("--sr_train", "maybe"), ("--sr_weights", "mine")):
+        out = run_recipe(*custom, *bad_option, cwd=tmp_path)
+        assert out.returncode != 0 and bad_option[0] in out.stderr, out.stderr
+        assert not exp.exists(), f"{bad_option}: the rejected call created {exp}"
+    ok = run_recipe("--dataset", "mini", "--exp_dir", str(exp), "--stop_stage", "0", "--synthetic_speakers", "0",
+                    cwd=tmp_path)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert (exp / "recipe_settings").read_text().startswith("dataset=mini\n")
+
+
+@pytest.mark.parametrize("recipe, stages", [
+    ("tts/hierspeechpp", "0 data, 1 manifests, 2 features, 3 synth, 4 ttv, 5 speechsr, 6 inference, 7 evaluation"),
+    ("tts/vits", "0 data, 1 manifests, 2 train, 3 inference, 4 evaluation"),
+    ("vocoder/hifigan", "0 data, 1 manifests, 2 train, 3 inference, 4 evaluation"),
+])
+def test_a_stage_past_the_last_is_named_with_the_stage_list(tmp_path, recipe, stages):
+    script = REPO_ROOT / "egs" / recipe / "run.sh"
+    env = {**os.environ, "ECHELON_PYTHON": sys.executable}
+    for option in ("--stage", "--stop_stage"):
+        out = subprocess.run(["bash", str(script), option, "9", "--exp_dir", str(tmp_path / "exp")], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert out.returncode != 0
+        assert f"there is no stage 9 ({option} 9)" in out.stderr and stages in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1, "one line, no trace"
+        assert not (tmp_path / "exp").exists()
 
 
 def test_stage_range_markers_rerun_and_force(tmp_path):
