@@ -27,7 +27,7 @@ from evaluation.benchmark.config import BenchmarkConfig
 from evaluation.benchmark.protocol import Job, build_protocol, write_jobs
 from evaluation.benchmark.report import write_report
 from evaluation.benchmark.results import BenchmarkReport, Efficiency, ItemMedia, SystemEntry
-from evaluation.benchmark.systems import SystemRun, run_in_child
+from evaluation.benchmark.systems import SystemRun, pipeline_name, preflight, run_in_child
 from evaluation.runner import EvaluationOptions, metric_kwargs
 from utils.io import atomic_write_text
 from utils.registry import get
@@ -115,6 +115,11 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path, timeout: float | None = N
     write_jobs(jobs, skipped, out_dir / "protocol")
     runs: List[SystemRun] = []
     for system in cfg.systems:
+        reason = preflight(system.spec)
+        if reason is not None:
+            logger.warning("system %s skipped: %s", system.name, reason)
+            runs.append(SystemRun(system.name, status="skipped", reason=reason, pipeline=pipeline_name(system.spec)))
+            continue
         logger.info("system %s: generating", system.name)
         runs.append(run_in_child(system.name, system.spec, system.overrides, system.seed, jobs, out_dir / "systems",
                                  cfg.threads, cfg.device, timeout))

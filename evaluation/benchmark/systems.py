@@ -63,6 +63,27 @@ def _load_registered(spec: Any, overrides: Sequence[str], device: str) -> Any:
     return cls.from_components(dict(spec.get("components") or {}), settings, device)
 
 
+def pipeline_name(spec: Any) -> str:
+    """The registered pipeline a spec object names, or the spec file / checkpoint path itself."""
+    return str(spec.get("pipeline", "")) if isinstance(spec, Mapping) else str(spec)
+
+
+def preflight(spec: Any) -> Optional[str]:
+    """Why a system certainly cannot load, found without importing it (missing path, unknown pipeline); else None.
+
+    Saves starting a process (and importing torch) for systems whose experiment does not exist yet.
+    """
+    from utils.registry import names
+
+    if isinstance(spec, str):
+        return None if Path(spec).exists() else f"missing weights: {spec} does not exist"
+    name = spec.get("pipeline")
+    if name not in names("pipeline"):
+        return f"not available: no pipeline named {name!r} in this checkout (known: {', '.join(names('pipeline'))})"
+    absent = [f"{k}={v}" for k, v in (spec.get("components") or {}).items() if isinstance(v, str) and not Path(v).exists()]
+    return f"missing weights: {', '.join(absent)} not found" if absent else None
+
+
 def skip_reason(err: BaseException) -> str:
     """Why a system cannot run, in one line: missing weights, a missing dependency, or the error itself."""
     from utils.registry import RegistryError
@@ -156,7 +177,7 @@ def run_system(name: str, spec: Any, overrides: Sequence[str], seed: int, jobs: 
     import torch
 
     torch.set_num_threads(threads)
-    run = SystemRun(name, pipeline=spec.get("pipeline", "") if isinstance(spec, Mapping) else str(spec))
+    run = SystemRun(name, pipeline=pipeline_name(spec))
     try:
         pipeline = load_system(spec, overrides, device)
     except Exception as err:  # missing weights / dependency: skipped with the reason, the benchmark goes on

@@ -81,9 +81,12 @@ def test_rejected_call_does_not_bind_the_exp_dir(tmp_path):
     ("tts/hierspeechpp", "0 data, 1 manifests, 2 features, 3 synth, 4 ttv, 5 speechsr, 6 inference, 7 evaluation"),
     ("tts/vits", "0 data, 1 manifests, 2 train, 3 inference, 4 evaluation"),
     ("vocoder/hifigan", "0 data, 1 manifests, 2 train, 3 inference, 4 evaluation"),
+    ("benchmark", "0 data, 1 manifests, 2 benchmark"),
 ])
 def test_a_stage_past_the_last_is_named_with_the_stage_list(tmp_path, recipe, stages):
     script = REPO_ROOT / "egs" / recipe / "run.sh"
+    assert "--stage N --stop_stage M" in subprocess.run(["bash", str(script), "--help"], capture_output=True,
+                                                        text=True, timeout=60).stdout
     env = {**os.environ, "ECHELON_PYTHON": sys.executable}
     for option in ("--stage", "--stop_stage"):
         out = subprocess.run(["bash", str(script), option, "9", "--exp_dir", str(tmp_path / "exp")], cwd=tmp_path,

@@ -28,7 +28,7 @@ def run(tmp_path_factory):
     mini_manifests(root / "manifests")
     rows = [json.loads(line) for line in test.read_text().splitlines()]
     test.write_text("".join(json.dumps(r) + "\n" for r in rows if r["text"] and "/vctk/" in r["path"]))
-    (root / "bench.json5").write_text("""{
+    (root / "bench.json5").write_text("""{ // systems: one that runs, one whose pipeline is not in this checkout
       title: "mini benchmark (test)",
       protocol: {manifest: "manifests/test.jsonl", tasks: ["tts", "tts_continuation", "vc"], max_items: 2},
       evaluation: {metrics: ["wer", "dnsmos"], asr: "pocketsphinx"},
@@ -55,8 +55,7 @@ def test_systems_run_or_are_listed_with_a_reason(run):
     assert len(tts["outputs"]) == 2 and tts["failures"] == {}
     assert tts["audio_seconds"] > 1.0 and tts["wall_seconds"] > 0 and tts["cpu_seconds"] > 0  # espeak-ng counted
     assert espeak["peak_memory_mb"] > 50
-    future = json.loads((out / "systems" / "future" / "result.json").read_text())
-    assert future["status"] == "skipped" and "not_landed_yet" in future["reason"]
+    assert not (out / "systems" / "future").exists(), "an unknown pipeline is skipped before starting a process"
     report = (out / "report.md").read_text()
     assert "skipped: not available: no pipeline named 'not_landed_yet'" in report
     assert "Task vc: no available system supports it" in report
