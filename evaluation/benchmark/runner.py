@@ -128,7 +128,11 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path, timeout: float | None = N
     metrics, unavailable, options = build_available_metrics(cfg)
     tasks, notes = [], []
     for task, task_jobs in jobs.items():
-        outputs = {r.name: r.tasks[task]["outputs"] for r in runs if task in r.tasks}
+        outputs = {r.name: r.tasks[task]["outputs"] for r in runs if task in r.tasks and r.tasks[task]["outputs"]}
+        for r in runs:  # a system that failed every item is named, not allowed to empty the comparison
+            if task in r.tasks and not r.tasks[task]["outputs"]:
+                first = next(iter(r.tasks[task]["failures"].values()), "no item")
+                notes.append(f"Task {task}: {r.name} produced no item (first failure: {first})")
         if not outputs:
             notes.append(f"Task {task}: no available system supports it" if task_jobs else f"Task {task}: no items")
             continue

@@ -132,13 +132,21 @@ def supports(capabilities: Any, task: str) -> bool:
     return "tts" in tasks and not capabilities.audio_prompt  # plain "tts": no prompt needed
 
 
-def _call(pipeline: Any, task: str, job: Job, seed: int) -> Any:
+def speaker_for(job: Job, known: Sequence[str], index: int) -> Optional[str]:
+    """A multi-speaker system speaks as the test item's speaker when it knows it, else its speakers in turn."""
+    known = tuple(known)
+    if not known:
+        return None
+    return job.speaker if job.speaker in known else known[index % len(known)]
+
+
+def _call(pipeline: Any, task: str, job: Job, seed: int, index: int) -> Any:
     caps = pipeline.capabilities
     if task == "vc":
         return pipeline.convert([job.source], [job.prompt], seed=seed)[0]
     if task == "tts":
-        speakers = [job.speaker] if job.speaker in tuple(caps.speakers) else None
-        return pipeline.synthesize([job.text], speakers=speakers, seed=seed)[0]
+        speaker = speaker_for(job, caps.speakers, index)
+        return pipeline.synthesize([job.text], speakers=None if speaker is None else [speaker], seed=seed)[0]
     prompt_texts = [job.prompt_text] if caps.prompt_text else None
     return pipeline.synthesize([job.text], prompts=[job.prompt], prompt_texts=prompt_texts, seed=seed)[0]
 
@@ -159,7 +167,7 @@ def generate_task(pipeline: Any, task: str, jobs: Sequence[Job], out_dir: Path, 
     for n, job in enumerate(jobs):
         start_wall, start_cpu = time.perf_counter(), _cpu_seconds()
         try:
-            result = _call(pipeline, task, job, seed + n)
+            result = _call(pipeline, task, job, seed + n, n)
         except Exception as err:  # a bad item is listed and the task goes on
             failures[job.id] = f"{type(err).__name__}: {str(err).strip()[:300]}"
             continue

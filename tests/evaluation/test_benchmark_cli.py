@@ -89,3 +89,12 @@ def test_report_opens_in_chromium(run):
                                       ".concat([...document.images].map(i => [i.naturalWidth > 0 ? 4 : 0, false]))")
     assert seen.console_errors == []
     assert len(seen.value) >= 2 + 2 and all(ready >= 1 and not error for ready, error in seen.value), seen.value
+
+
+def test_multi_speaker_systems_speak_as_the_test_speaker_when_they_know_it():
+    from evaluation.benchmark.systems import speaker_for
+
+    known = ("ann", "bob", "cy")
+    assert speaker_for(Job("x", "hi", speaker="bob"), known, 0) == "bob"
+    assert [speaker_for(Job(str(i), "hi", speaker="zed"), known, i) for i in range(4)] == ["ann", "bob", "cy", "ann"]
+    assert speaker_for(Job("x", "hi", speaker="bob"), (), 0) is None
