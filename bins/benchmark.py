@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out_dir", "--out-dir", type=Path, required=True)
     parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="override a key of the benchmark file, e.g. protocol.max_items=5")
+    parser.add_argument("--var", dest="variables", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
+                        help="value of a @NAME@ placeholder in the benchmark file, e.g. EXP_ROOT=exp")
     parser.add_argument("--timeout", type=float, default=None, help="seconds allowed per system (default: none)")
     return parser
 
@@ -37,7 +39,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
-        cfg = read_benchmark_config(args.config, args.overrides)
+        variables = dict(v.split("=", 1) for v in args.variables if "=" in v)
+        if len(variables) != len(args.variables):
+            raise ConfigError(f"--var takes NAME=VALUE, got {[v for v in args.variables if '=' not in v]}")
+        cfg = read_benchmark_config(args.config, args.overrides, variables)
         paths = run_benchmark(cfg, args.out_dir, args.timeout)
     except (ConfigError, FileNotFoundError, ValueError) as err:
         print(f"echelon-benchmark: {err}", file=sys.stderr)

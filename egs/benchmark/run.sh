@@ -28,8 +28,8 @@ Stages (contiguous range --stage..--stop_stage; finished stages leave EXP_DIR/.d
 Options (defaults in brackets):
 $(corpus_options_help benchmark)
   --seed N                   seed of the split and of the protocol's prompt choices [$seed]
-  --benchmark FILE           benchmark file listing the systems [conf/default.json5]; @EXP_ROOT@ and @DATASET@
-                             in it are replaced by --exp_root and --dataset
+  --benchmark FILE           benchmark file listing the systems [conf/default.json5; make demo: conf/demo.json5];
+                             @EXP_ROOT@ and @DATASET@ in it are replaced by --exp_root and --dataset
   --exp_root DIR             where the other recipes wrote their experiments [$exp_root]
   --max_items N              test items per task [the benchmark file's protocol.max_items]
   --download true|false      allow stage 0 to download public corpora [$download]
@@ -54,12 +54,10 @@ split_forward_args prepare benchmark
 require_python_packages numpy soundfile json5 torch
 
 stage_benchmark() {
-    local rendered="$exp_dir/benchmark.json5" limit=()
+    local limit=()
     [ -s "$manifests/test.jsonl" ] || die "no test split in $manifests: run stage 1 first"
-    sed -e "s#@EXP_ROOT@#$exp_root#g" -e "s#@DATASET@#$dataset#g" "$benchmark" >"$rendered.tmp"
-    mv -f "$rendered.tmp" "$rendered"
     [ -z "$max_items" ] || limit=("protocol.max_items=$max_items")
-    py_module bins.benchmark "$rendered" --out_dir "$exp_dir" \
+    py_module bins.benchmark "$benchmark" --out_dir "$exp_dir" --var "EXP_ROOT=$exp_root" "DATASET=$dataset" \
         --set "protocol.manifest=$manifests/test.jsonl" "protocol.seed=$seed" ${limit[@]+"${limit[@]}"} \
         ${benchmark_extra[@]+"${benchmark_extra[@]}"}
 }

@@ -16,15 +16,17 @@
       ],
     }
 
-Relative paths (manifest, spec files, checkpoint directories) are relative to the benchmark file.
+Relative paths (manifest, spec files, checkpoint directories) are relative to the benchmark file; ``@NAME@``
+in any string is filled from ``--var NAME=VALUE`` (egs/benchmark/run.sh gives ``EXP_ROOT`` and ``DATASET``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from evaluation.runner import DEFAULT_METRICS
 from utils.config import ConfigError, load_config, validate
@@ -103,12 +105,35 @@ def _absolute(path: str, base: Path) -> str:
     return path if not path or os.path.isabs(path) else str((base / path).resolve())
 
 
-def read_benchmark_config(path: str | os.PathLike, overrides: List[str] = ()) -> BenchmarkConfig:
-    """Load and validate a benchmark file; relative paths become absolute (relative to the file)."""
+_PLACEHOLDER = re.compile(r"@([A-Z][A-Z0-9_]*)@")
+
+
+def fill_placeholders(value: Any, variables: Mapping[str, str], where: str = "") -> Any:
+    """Replace ``@NAME@`` in every string of a loaded config; a placeholder without a value is an error."""
+    if isinstance(value, dict):
+        return {k: fill_placeholders(v, variables, f"{where}.{k}" if where else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill_placeholders(v, variables, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: "re.Match[str]") -> str:
+        if match.group(1) not in variables:
+            raise ConfigError(f"'{where}': placeholder {match.group(0)} has no value (give --var {match.group(1)}=...)")
+        return variables[match.group(1)]
+
+    return _PLACEHOLDER.sub(substitute, value)
+
+
+def read_benchmark_config(path: str | os.PathLike, overrides: List[str] = (),
+                          variables: Optional[Mapping[str, str]] = None) -> BenchmarkConfig:
+    """Load and validate a benchmark file (``@NAME@`` placeholders filled from ``variables``); relative paths
+    become absolute (relative to the file)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"benchmark file not found: {path}")
-    cfg: BenchmarkConfig = validate(load_config(path, overrides), BenchmarkConfig)
+    raw = fill_placeholders(load_config(path, overrides), dict(variables or {}))
+    cfg: BenchmarkConfig = validate(raw, BenchmarkConfig)
     base = path.resolve().parent
     if not cfg.protocol.manifest:
         raise ConfigError(f"{path}: protocol.manifest (the test set) is required")

@@ -98,3 +98,24 @@ def test_multi_speaker_systems_speak_as_the_test_speaker_when_they_know_it():
     assert speaker_for(Job("x", "hi", speaker="bob"), known, 0) == "bob"
     assert [speaker_for(Job(str(i), "hi", speaker="zed"), known, i) for i in range(4)] == ["ann", "bob", "cy", "ann"]
     assert speaker_for(Job("x", "hi", speaker="bob"), (), 0) is None
+
+
+def test_benchmark_file_placeholders_and_errors(tmp_path):
+    from evaluation.benchmark.config import read_benchmark_config
+    from utils.config import ConfigError
+
+    path = tmp_path / "b.json5"
+    path.write_text('{protocol: {manifest: "m.jsonl"}, systems: [{name: "v", spec: "@EXP_ROOT@/vits_@DATASET@"},'
+                    ' {name: "e", spec: {pipeline: "espeak_ng", components: {x: "rel/dir"}}}]}')
+    cfg = read_benchmark_config(path, [], {"EXP_ROOT": "/data/exp", "DATASET": "mini"})
+    assert cfg.systems[0].spec == "/data/exp/vits_mini"
+    assert cfg.systems[1].spec["components"]["x"] == str(tmp_path / "rel" / "dir")  # relative to the file
+    assert cfg.protocol.manifest == str(tmp_path / "m.jsonl")
+    with pytest.raises(ConfigError, match="@DATASET@ has no value"):
+        read_benchmark_config(path, [], {"EXP_ROOT": "/data/exp"})
+    with pytest.raises(ConfigError, match="did you mean 'protocol.max_items'"):
+        read_benchmark_config(path, ["protocol.max_item=3"], {"EXP_ROOT": "x", "DATASET": "y"})
+    path.write_text('{protocol: {manifest: "m.jsonl", tasks: ["tts", "sing"]}}')
+    with pytest.raises(ConfigError, match="unknown task"):
+        read_benchmark_config(path)
+    assert benchmark_cli.main([str(path), "--out_dir", str(tmp_path / "o")]) == 2
