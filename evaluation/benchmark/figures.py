@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
 import numpy as np  # noqa: E402
 
 from evaluation.base import Row  # noqa: E402
+from evaluation.plots import save_figure  # noqa: E402
 from evaluation.report import column_label  # noqa: E402
 
 
@@ -43,11 +44,7 @@ def distribution_figure(rows_by_system: Mapping[str, Sequence[Row]], column: str
             ax.plot(position + jitter.uniform(-0.12, 0.12, len(v)), v, "o", ms=3, alpha=0.6, color="tab:blue")
     ax.set_ylabel(f"{column_label(column)} ({'higher' if higher_is_better else 'lower'} is better)")
     ax.set_title(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=80)
 
 
 def task_distributions(rows_by_system: Mapping[str, Sequence[Row]], directions: Mapping[str, bool], task: str,

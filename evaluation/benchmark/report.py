@@ -102,7 +102,7 @@ class _Page:
         self.add(f'<figure><img src="{self.href(path)}" alt="{html.escape(caption)}">'
                  f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
-    def audio(self, path: Optional[Path]) -> str:
+    def audio(self, path: Optional[Path | str]) -> str:
         if path is None:
             return "<td>-</td>"
         return f'<td><audio controls preload="metadata" src="{self.href(path)}"></audio></td>'
@@ -144,7 +144,7 @@ def _html_audio_table(page: _Page, task: TaskReport, max_items: int) -> None:
     out += [f"<th>{html.escape(label)}</th>" for label, _ in used] + [f"<th>{html.escape(s)}</th>" for s in systems]
     out.append("</tr></thead><tbody>")
     for item in items:
-        out.append(f"<tr><td>{html.escape(item.item_id)}</td><td>{html.escape(item.text)}</td>")
+        out.append(f"<tr><td>{html.escape(item.id)}</td><td>{html.escape(item.text)}</td>")
         out += [page.audio(getattr(item, attr)) for _, attr in used]
         out += [page.audio(item.outputs.get(s)) for s in systems]
         out.append("</tr>")

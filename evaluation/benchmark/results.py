@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from evaluation.base import Row
+from evaluation.benchmark.protocol import Job
 
 
 @dataclass
@@ -47,14 +48,9 @@ class Efficiency:
 
 
 @dataclass
-class ItemMedia:
-    """The audio of one test item: its inputs and every system's output (system name -> file)."""
+class ItemMedia(Job):
+    """A protocol item with every system's output (system name -> audio file)."""
 
-    item_id: str
-    text: str = ""
-    reference: Optional[Path] = None
-    prompt: Optional[Path] = None
-    source: Optional[Path] = None
     outputs: Dict[str, Path] = field(default_factory=dict)
 
 

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
@@ -144,9 +145,8 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path, timeout: float | None = N
             continue
         efficiency = {r.name: Efficiency(t["wall_seconds"], t["cpu_seconds"], t["audio_seconds"], len(t["outputs"]),
                                          len(t["failures"])) for r in runs for n, t in r.tasks.items() if n == task}
-        media = [ItemMedia(j.id, j.text, Path(j.reference) if j.reference else None,
-                           Path(j.prompt) if j.prompt else None, Path(j.source) if j.source else None,
-                           {s: Path(o[j.id]) for s, o in outputs.items()}) for j in task_jobs if j.id in ids]
+        media = [ItemMedia(**asdict(j), outputs={s: Path(o[j.id]) for s, o in outputs.items()})
+                 for j in task_jobs if j.id in ids]
         title, description = TITLES[task]
         tasks.append(task_from_evaluation(task, title, description, out_dir / "eval" / task, media, efficiency,
                                           excluded))

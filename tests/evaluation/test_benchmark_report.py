@@ -68,7 +68,7 @@ def report_dir(tmp_path_factory) -> Path:
         shutil.copy(reference, root / "copy" / f"{utt}.wav")
         narrow = soxr.resample(soxr.resample(wav, sr, 8000), 8000, sr)
         sf.write(root / "narrowband" / f"{utt}.wav", narrow, sr)
-        media.append(ItemMedia(utt, rows[utt]["transcript"], reference=reference,
+        media.append(ItemMedia(utt, rows[utt]["transcript"], reference=str(reference),
                                outputs={s: root / s / f"{utt}.wav" for s in SYSTEMS}))
     evaluate({s: root / s for s in SYSTEMS}, root / "test.jsonl", root / "eval", None,
              EvaluationOptions(metrics=("mcd", "f0", "log_mel_l1"), f0_method="dio"))
