@@ -31,7 +31,6 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-@pytest.mark.xfail(strict=True, reason="until x-data lands")  # the lead removes this marker at merge
 def test_saved_wav(tmp_path, umask):
     from processors.audio import save_audio
 
@@ -40,7 +39,6 @@ def test_saved_wav(tmp_path, umask):
     assert mode(path.parent) == 0o777 & ~umask
 
 
-@pytest.mark.xfail(strict=True, reason="until x-data lands")  # the lead removes this marker at merge
 def test_extracted_feature_files(tmp_path, umask):
     """Everything feature extraction writes (features, folders, lists), through the CLI as a user runs it."""
     from bins import extract_features
