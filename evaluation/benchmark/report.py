@@ -139,6 +139,8 @@ def _html_audio_table(page: _Page, task: TaskReport, max_items: int) -> None:
     page.text("h3", f"Listen ({len(items)} of {len(task.items)} items)")
     inputs = [("reference", "reference"), ("prompt", "prompt"), ("source", "source")]
     used = [(label, attr) for label, attr in inputs if any(getattr(i, attr) is not None for i in items)]
+    if all(i.reference == i.source for i in items):  # VC: the source is the reference; one player is enough
+        used = [(label, attr) for label, attr in used if attr != "reference"]
     systems = task.systems or sorted({s for i in items for s in i.outputs})
     out = [f'<table id="audio-{html.escape(task.task)}"><thead><tr><th>item</th><th>text</th>']
     out += [f"<th>{html.escape(label)}</th>" for label, _ in used] + [f"<th>{html.escape(s)}</th>" for s in systems]

@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 
 import pytest
+import safetensors.torch as safetensors_torch
 import torch
+import transformers
 
 from processors.ssl import SSLFeatureExtractor
-
-transformers = pytest.importorskip("transformers")
-safetensors_torch = pytest.importorskip("safetensors.torch")
 
 LAYERS, KEEP = 3, 1
 
