@@ -83,9 +83,14 @@ def plot_item(item: EvalItem, title: str, path: Path, f0_method: str = "yaapt", 
         ax.set_ylabel(f"{name}\nmel bin")
     axes[-1].set_xlabel("time (s)")
     fig.suptitle(title)
+    return save_figure(fig, path, dpi=90)
+
+
+def save_figure(fig: "plt.Figure", path: Path, dpi: int) -> Path:
+    """Lay out, write ``fig`` to ``path`` (PNG, parent folders created) and free it."""
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 

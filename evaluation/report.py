@@ -10,7 +10,7 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from evaluation.base import Metric, Row
 from evaluation.stats import bootstrap_ci95, mean_ci95
@@ -26,6 +26,11 @@ _LABELS = {
     "stoi": "STOI", "pesq": "PESQ-WB",
 }
 _PERCENT = {"wer", "cer", "wer_corpus", "cer_corpus"}
+
+
+def column_label(column: str) -> str:
+    """Human name of a metric column (``mcd`` -> ``MCD dB``); unknown columns keep their name."""
+    return _LABELS.get(column, column)
 
 
 def write_atomic(path: Path, text: str) -> Path:
@@ -117,8 +122,16 @@ def _corpus_cell(stats: Mapping[str, Any], column: str) -> str:
     return text
 
 
-def markdown_table(summary: Mapping[str, Any]) -> str:
-    """One row per system: corpus values (with bootstrap 95 % interval), then per-utterance mean ± 95 % CI."""
+TABLE_NOTES = (
+    "Per-utterance columns: mean ± 95 % CI half-width (Student t); `(n=k)` when some utterances had no value.",
+    "Corpus columns: pooled value [95 % bootstrap interval over utterances, 1000 resamples].",
+    "WER/CER in %, after English normalisation; MCD in dB (c1..cM, DTW); F0 over frames voiced in both.",
+)
+
+
+def summary_cells(summary: Mapping[str, Any]) -> Tuple[List[str], List[List[str]]]:
+    """Header and one row of formatted cells per system: corpus values (with bootstrap 95 % interval), then
+    per-utterance mean ± 95 % CI. What :func:`markdown_table` shows; the benchmark's HTML page reuses it."""
     systems = list(summary)
     corpus_cols: List[str] = []
     metric_cols: List[str] = []
@@ -131,23 +144,25 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
                 metric_cols.append(col)
 
     def label(col: str, higher: bool) -> str:
-        return f"{_LABELS.get(col, col)} {'↑' if higher else '↓'}"
+        return f"{column_label(col)} {'↑' if higher else '↓'}"
 
-    first = summary[systems[0]]
+    first = summary[systems[0]] if systems else {"corpus": {}, "metrics": {}}
     header = ["system", "n"]
     header += [label(c, first["corpus"].get(c, {}).get("higher_is_better", False)) for c in corpus_cols]
     header += [label(c, first["metrics"].get(c, {}).get("higher_is_better", False)) for c in metric_cols]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for system in systems:
         entry = summary[system]
         cells = [system, str(entry["n_items"])]
         cells += [_corpus_cell(entry["corpus"].get(c, {}), c) for c in corpus_cols]
         cells += [_cell(entry["metrics"].get(c, {}), c) for c in metric_cols]
-        lines.append("| " + " | ".join(cells) + " |")
-    notes = [
-        "",
-        "Per-utterance columns: mean ± 95 % CI half-width (Student t); `(n=k)` when some utterances had no value.",
-        "Corpus columns: pooled value [95 % bootstrap interval over utterances, 1000 resamples].",
-        "WER/CER in %, after English normalisation; MCD in dB (c1..cM, DTW); F0 over frames voiced in both.",
-    ]
-    return "\n".join(lines + notes) + "\n"
+        rows.append(cells)
+    return header, rows
+
+
+def markdown_table(summary: Mapping[str, Any]) -> str:
+    """One row per system: corpus values (with bootstrap 95 % interval), then per-utterance mean ± 95 % CI."""
+    header, rows = summary_cells(summary)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines + ["", *TABLE_NOTES]) + "\n"

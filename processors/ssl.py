@@ -19,7 +19,9 @@ logs a warning saying so every time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -166,6 +168,47 @@ def _fast_front_end(model: nn.Module) -> None:
         layers[0].conv = _TimeMajorConv1d(layers[0].conv)
 
 
+class _DropLoadReport(logging.Filter):
+    """Drops transformers' per-key weight-loading report (the 5.x "LOAD REPORT" table, the 4.x "Some weights ...")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        return not ("LOAD REPORT" in message or "Some weights of" in message)
+
+
+@contextlib.contextmanager
+def _quiet_load_report():
+    hf_logger = logging.getLogger("transformers.modeling_utils")
+    report_filter = _DropLoadReport()
+    hf_logger.addFilter(report_filter)
+    try:
+        yield
+    finally:
+        hf_logger.removeFilter(report_filter)
+
+
+def _report_load_differences(model: nn.Module, loading_info: dict, layer: int, name: str) -> None:
+    """Warn about checkpoint/model differences other than the ones truncation makes on purpose.
+
+    Expected, so not reported: encoder layers >= ``layer`` (not built) and keys outside the base model, i.e.
+    heads of other architectures (MMS-300m's pre-training quantizer and projections). Anything else - a missing
+    (freshly initialised) weight, an unexpected key inside the built layers, a shape mismatch - is news.
+    """
+    own = {n for n, _ in model.named_children()} | {n for n, _ in model.named_parameters(recurse=False)}
+    own |= {n for n, _ in model.named_buffers(recurse=False)}
+    surprises = []
+    for key in sorted(loading_info.get("unexpected_keys", ())):
+        dropped = re.match(r"encoder\.layers\.(\d+)\.", key)
+        if (dropped and int(dropped.group(1)) >= layer) or key.split(".")[0] not in own:
+            continue
+        surprises.append(f"unexpected {key}")
+    surprises += [f"missing {key} (randomly initialised)" for key in sorted(loading_info.get("missing_keys", ()))]
+    surprises += [f"shape mismatch {item[0]}" for item in loading_info.get("mismatched_keys", ())]
+    if surprises:
+        logger.warning("SSL model %s: %d weight(s) differ from the checkpoint beyond the %d layers kept: %s",
+                       name, len(surprises), layer, "; ".join(surprises))
+
+
 class SSLFeatureExtractor(nn.Module):
     """Frozen SSL encoder returning one layer's features ``(B, C, frames)`` and frame lengths.
 
@@ -217,9 +260,12 @@ class SSLFeatureExtractor(nn.Module):
             if not 0 <= layer <= full:
                 raise ValueError(f"SSL layer {layer} out of range for {model_id} with {full} layers")
             config.num_hidden_layers = layer  # later layers are neither built nor loaded
-            model = AutoModel.from_pretrained(
-                model_id, config=config, cache_dir=cache_dir, local_files_only=local_files_only
-            )
+            with _quiet_load_report():  # it would list every dropped layer; _report_load_differences says what matters
+                model, loading_info = AutoModel.from_pretrained(
+                    model_id, config=config, cache_dir=cache_dir, local_files_only=local_files_only,
+                    output_loading_info=True,
+                )
+            _report_load_differences(model, loading_info, layer, model_id)
         except OSError as err:
             from huggingface_hub import constants
 

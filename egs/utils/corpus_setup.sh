@@ -42,9 +42,9 @@ abspath() { # absolute path of $1 (which need not exist), relative to the curren
     case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "${1#./}" ;; esac
 }
 
-# Validate the shared options, make exp_dir and data_dir absolute, bind EXP_DIR to one corpus
-# (EXP_DIR/recipe_settings: later stages need not repeat --data_dir), fill in the default corpus location and set
-# manifests. $1 is the experiment name under exp/ when --exp_dir is not given.
+# Validate the shared options, make exp_dir and data_dir absolute, check EXP_DIR against the corpus it is bound
+# to (EXP_DIR/recipe_settings: later stages need not repeat --data_dir), fill in the default corpus location and
+# set manifests. The binding itself is written by bind_exp_dir when the first stage starts. $1 is the experiment name under exp/ when --exp_dir is not given.
 setup_corpus_recipe() {
     local default_name="$1" prev_dataset prev_data_dir
     [ ${#positional_args[@]} -eq 0 ] || die "unexpected argument '${positional_args[0]}' (options look like --name value)"
@@ -76,7 +76,15 @@ setup_corpus_recipe() {
             *) data_dir="$exp_dir/downloads" ;;
         esac
     fi
-    mkdir -p "$exp_dir"
-    printf 'dataset=%s\ndata_dir=%s\n' "$dataset" "$data_dir" >"$exp_dir/recipe_settings"
     manifests="$exp_dir/manifests"
+    # Written by run_stage before the first stage, i.e. only once the recipe's own option checks passed too:
+    # a call rejected for its options leaves EXP_DIR untouched (and not tied to this corpus).
+    before_first_stage=bind_exp_dir
+}
+
+# Create EXP_DIR and record its corpus in EXP_DIR/recipe_settings (checked by setup_corpus_recipe next time).
+bind_exp_dir() {
+    mkdir -p "$exp_dir"
+    printf 'dataset=%s\ndata_dir=%s\n' "$dataset" "$data_dir" >"$exp_dir/recipe_settings.tmp"
+    mv -f "$exp_dir/recipe_settings.tmp" "$exp_dir/recipe_settings"
 }

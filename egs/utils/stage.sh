@@ -37,8 +37,15 @@ stage_selected() {
 }
 
 run_stage() {
-    local number="$1" name="$2" fn="$3" marker rc start elapsed
+    local number="$1" name="$2" fn="$3" marker rc start elapsed hook
     stage_selected "$number" || return 0
+    # The first selected stage: every option check has passed, so the recipe's one-time set-up may write now
+    # (a corpus recipe binds EXP_DIR to its corpus there, egs/utils/corpus_setup.sh: bind_exp_dir).
+    if [ -n "${before_first_stage:-}" ]; then
+        hook="$before_first_stage"
+        before_first_stage=""
+        "$hook"
+    fi
     marker="$(stage_marker "$number" "$name")"
     if [ -f "$marker" ] && [ "${force:-false}" != true ]; then
         log "stage $number ($name): already done ($marker); skipping (remove it or pass --force to rerun)"
@@ -62,14 +69,26 @@ run_stage() {
     log "stage $number ($name): done in ${elapsed}s"
 }
 
-# Check stage/stop_stage are integers in [first, last] and ordered.
+# "0 data, 1 manifests, ...": the stages a recipe documents in its --help text ("  N name  what it does" lines).
+documented_stages() {
+    printf '%s\n' "${help_message:-}" | sed -nE 's/^  ([0-9]+) +([a-z_0-9]+)( .*)?$/\1 \2/p' | paste -sd, - |
+        sed 's/,/, /g'
+}
+
+# Check stage/stop_stage are integers in [first, last] and ordered; a stage that does not exist is named
+# together with the recipe's stage list.
 check_stage_range() {
-    local first="$1" last="$2"
+    local first="$1" last="$2" option value listed
     case "$stage$stop_stage" in
         *[!0-9]*) die "--stage and --stop_stage take integers (got '$stage' and '$stop_stage')" ;;
     esac
-    [ "$stage" -ge "$first" ] && [ "$stop_stage" -le "$last" ] ||
-        die "stages run from $first to $last (got --stage $stage --stop_stage $stop_stage)"
+    for option in stage stop_stage; do
+        value="${!option}"
+        if [ "$value" -lt "$first" ] || [ "$value" -gt "$last" ]; then
+            listed="$(documented_stages)"
+            die "there is no stage $value (--$option $value): stages run from $first to $last${listed:+: $listed}"
+        fi
+    done
     [ "$stage" -le "$stop_stage" ] || die "--stage $stage is after --stop_stage $stop_stage"
 }
 

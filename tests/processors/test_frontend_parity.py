@@ -5,11 +5,13 @@ Every setting is read from the fixture's stored ``config``; tolerances follow fi
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 
 from processors.spectrogram import HierSpeechLinearSpectrogram, HierSpeechLogMel, VitsLinearSpectrogram
-from tests.helpers import load_fixture
+from tests.helpers import assert_yaapt_f0_matches, load_fixture
 
 
 def _logmel_from_config(cfg: dict) -> HierSpeechLogMel:
@@ -86,23 +88,40 @@ def _yaapt_kwargs(cfg: dict) -> dict:
     return {"frame_length_ms": cfg["frame_length"], "frame_space_ms": cfg["frame_space"]}
 
 
-def test_yaapt_f0_of_vc_script_is_exact():
-    from processors.f0 import F0_MAX_TTV, vc_log_f0, vc_pad_source, voiced_stats, yaapt_f0, to_log_f0
+def test_yaapt_f0_of_vc_script_matches():
+    """YAAPT F0 of the VC script: fast port == library bit for bit here; vs the fixture up to the BLAS effect.
+
+    The fixture was computed on one machine's BLAS; another BLAS kernel can flip ties in YAAPT's dynamic
+    programming (see tests/helpers.assert_yaapt_f0_matches for the measured effect and the tolerance).
+    """
+    from processors.f0 import vc_pad_source, yaapt_f0
 
     fx = load_fixture("hierspeechpp/frontend.pt")
     sr = fx["config"]["mel"]["sample_rate"]
     kwargs = _yaapt_kwargs(fx["config"]["yaapt"])
     f0_max = fx["config"]["yaapt"]["f0_max_vc"]
+    f0_max_ttv = float(re.search(r"\d+(\.\d+)?", str(fx["config"]["yaapt"]["f0_max_ttv_preprocessing"]))[0])
     out = fx["outputs"]
 
     padded = vc_pad_source(fx["inputs"]["audio"])
     assert torch.equal(padded, out["src_padded_audio"])
-    src = yaapt_f0(padded[0].numpy(), sr, f0_max=f0_max, **kwargs)
-    trg = yaapt_f0(fx["inputs"]["target_audio"][0].numpy(), sr, f0_max=f0_max, **kwargs)
-    np.testing.assert_array_equal(src, out["src_f0_hz"][0, 0].numpy())
-    np.testing.assert_array_equal(trg, out["trg_f0_hz"][0, 0].numpy())
-    assert src.shape[0] == padded.size(-1) // 80
+    hop = int(kwargs["frame_space_ms"] / 1000 * sr)
+    cases = (("src_f0_hz", padded[0], f0_max), ("trg_f0_hz", fx["inputs"]["target_audio"][0], f0_max),
+             ("ttv_f0_hz", padded[0], f0_max_ttv))
+    for key, wav, top in cases:
+        fast = yaapt_f0(wav.numpy(), sr, f0_max=top, fast=True, **kwargs)
+        library = yaapt_f0(wav.numpy(), sr, f0_max=top, fast=False, **kwargs)
+        np.testing.assert_array_equal(fast, library, err_msg=f"{key}: fast YAAPT differs from amfm_decompy")
+        assert fast.shape[0] == wav.shape[-1] // hop
+        assert_yaapt_f0_matches(fast, out[key][0, 0].numpy(), sr, key)
 
+
+def test_f0_handling_of_vc_script_on_the_official_contours():
+    """Voiced statistics, re-targeting and ln(F0+1) of the VC script, fed the fixture's own YAAPT contours."""
+    from processors.f0 import to_log_f0, vc_log_f0, voiced_stats
+
+    out = load_fixture("hierspeechpp/frontend.pt")["outputs"]
+    src, trg = out["src_f0_hz"][0, 0].numpy(), out["trg_f0_hz"][0, 0].numpy()
     stats = out["stats"]
     for name, f0 in (("src", src), ("trg", trg)):
         mean, std = voiced_stats(f0)
@@ -115,9 +134,6 @@ def test_yaapt_f0_of_vc_script_is_exact():
     assert torch.equal(log_f0 == 0, out["vc_log_f0"][0, 0] == 0)
     plain = to_log_f0(src)
     assert (plain - out["log_f0_plain"][0, 0]).abs().max().item() <= 1e-6
-
-    ttv = yaapt_f0(padded[0].numpy(), sr, f0_max=F0_MAX_TTV, **kwargs)
-    np.testing.assert_array_equal(ttv, out["ttv_f0_hz"][0, 0].numpy())
 
 
 def test_official_ssl_input_padding():

@@ -74,8 +74,9 @@ EOF
 )"
 
 . "$repo_root/egs/utils/parse_options.sh"
-# Checks the shared options, makes paths absolute, binds EXP_DIR to one corpus (EXP_DIR/recipe_settings; later
-# stages need not repeat --data_dir), picks the default corpus location and sets manifests.
+# Checks the shared options, makes paths absolute, checks EXP_DIR against the corpus it is bound to (written when
+# the first stage starts, after every option check: EXP_DIR/recipe_settings; later stages need not repeat
+# --data_dir), picks the default corpus location and sets manifests.
 setup_corpus_recipe "hierspeechpp_$dataset"
 case "$nj" in *[!0-9]* | "" | 0) die "--nj takes a positive integer (got '$nj')" ;; esac
 case "$sr_train" in auto) [ "$dataset" = mini ] && sr_train=true || sr_train=false ;; true | false) ;;

@@ -11,8 +11,7 @@ import torch
 from models.tts.hierspeechpp.checkpoint import load_official_checkpoint, save_official_checkpoint
 from models.tts.hierspeechpp.config import from_official_config
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
-from tests.helpers import fixtures_dir, float_state_dict, load_fixture
-from tests.models.hierspeechpp.test_synth_parity import official_config_of
+from tests.helpers import fixtures_dir, float_state_dict, hierspeech_config_of, load_fixture
 
 
 def _keys_full():
@@ -39,7 +38,7 @@ def test_full_size_keys_shapes_and_counts_equal_official():
 @pytest.mark.parametrize("wrapped", [False, True])
 def test_official_format_checkpoint_loads_strictly(tmp_path, wrapped):
     fx = load_fixture("hierspeechpp/synth_vc_tiny.pt")
-    cfg = official_config_of(fx)
+    cfg = hierspeech_config_of(fx)
     model = HierSpeechPPSynthesizer.from_config(cfg)
     model.load_state_dict(float_state_dict(fx["state_dict"]), strict=True)
     ckpt = tmp_path / "G_1.pth"
@@ -48,7 +47,7 @@ def test_official_format_checkpoint_loads_strictly(tmp_path, wrapped):
     assert set(obj) == ({"model", "iteration"} if wrapped else set(fx["state_dict"]))
     # The official config.json layout next to the checkpoint.
     official = {"data": dict(fx["config"]["data"]), "model": dict(fx["config"]["model"]),
-                "train": {"segment_size": fx["config"]["segment_size_frames"] * 320}}
+                "train": {"segment_size": fx["config"]["segment_size_frames"] * fx["config"]["data"]["hop_length"]}}
     (tmp_path / "config.json").write_text(json.dumps(official))
     loaded = load_official_checkpoint(ckpt)
     assert loaded.config.spec_channels == fx["config"]["spec_channels"]
@@ -72,38 +71,40 @@ def test_checkpoint_errors_are_clear(tmp_path):
     state.pop("emb.weight")
     torch.save(state, tmp_path / "bad.pth")
     with pytest.raises(ValueError, match="missing keys"):
-        load_official_checkpoint(tmp_path / "bad.pth", official_config_of(fx))
+        load_official_checkpoint(tmp_path / "bad.pth", hierspeech_config_of(fx))
     with pytest.raises(FileNotFoundError):
-        load_official_checkpoint(tmp_path / "absent.pth", official_config_of(fx))
+        load_official_checkpoint(tmp_path / "absent.pth", hierspeech_config_of(fx))
 
 
 def test_masked_batch_equals_single_items():
     """Default (masked) padding: each item of a padded B=3 batch equals its B=1 run."""
     fx = load_fixture("hierspeechpp/synth_vc_tiny.pt")
-    model = HierSpeechPPSynthesizer.from_config(official_config_of(fx))
+    model = HierSpeechPPSynthesizer.from_config(hierspeech_config_of(fx))
     model.load_state_dict(float_state_dict(fx["state_dict"]), strict=True)
     model.eval()
     inp = fx["inputs"]
     frames = inp["w2v"].size(2)
-    lengths = torch.tensor([frames, frames - 6, frames - 11])
+    lengths = torch.tensor([frames, frames - max(1, frames // 4), frames - max(2, frames // 2)])  # all sizes from the fixture
+    hop, rate = model.hop_length, inp["log_f0"].size(2) // frames  # samples per frame, F0 frames per frame
     torch.manual_seed(0)
     ssl = torch.stack([torch.roll(inp["w2v"][0], 3 * b, dims=-1) for b in range(3)])
-    f0 = torch.stack([torch.roll(inp["log_f0"][0], 12 * b, dims=-1) for b in range(3)])
+    f0 = torch.stack([torch.roll(inp["log_f0"][0], 3 * rate * b, dims=-1) for b in range(3)])
     mel = inp["prompt_mel_pair"]
     prompts = torch.cat([mel, mel[:1]], dim=0).clone()
-    prompt_len = torch.tensor([150, 150, 120])
-    prompts[2, :, 120:] = 3.0  # padding content must not matter
+    full = mel.size(2)
+    prompt_len = torch.tensor([full, full, full * 4 // 5])
+    prompts[2, :, full * 4 // 5:] = 3.0  # padding content must not matter
     for b in range(3):  # zero padding past each length, as a collate function does
         ssl[b, :, lengths[b]:] = 0
-        f0[b, :, 4 * lengths[b]:] = 0
-    noise = torch.randn(3, 192, frames)
+        f0[b, :, rate * lengths[b]:] = 0
+    noise = torch.randn(3, fx["config"]["model"]["inter_channels"], frames)
     g = model.style(prompts, prompt_len)
     batched = model.convert(ssl, lengths, f0, g, noise_scale=0.5, noise=noise)
     for b in range(3):
         n = int(lengths[b])
         g1 = model.style(prompts[b:b + 1, :, :int(prompt_len[b])], prompt_len[b:b + 1])
-        single = model.convert(ssl[b:b + 1, :, :n], lengths[b:b + 1], f0[b:b + 1, :, :4 * n], g1,
+        single = model.convert(ssl[b:b + 1, :, :n], lengths[b:b + 1], f0[b:b + 1, :, :rate * n], g1,
                                noise_scale=0.5, noise=noise[b:b + 1, :, :n])
-        assert float((batched["wav"][b:b + 1, :, :320 * n] - single["wav"]).abs().max()) <= 1e-5, b
+        assert float((batched["wav"][b:b + 1, :, :hop * n] - single["wav"]).abs().max()) <= 1e-5, b
         if n < frames:
-            assert float(batched["wav"][b, :, 320 * n:].abs().max()) == 0.0
+            assert float(batched["wav"][b, :, hop * n:].abs().max()) == 0.0

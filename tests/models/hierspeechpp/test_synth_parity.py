@@ -11,13 +11,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.tts.hierspeechpp.config import from_official_config
 from models.tts.hierspeechpp.encoders import ProsodyMelDecoder, SourceFilterEncoder
 from models.tts.hierspeechpp.generator import HierarchicalGenerator, SourceNetwork
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
 from modules.dit_flow import BiTFlow
 from modules.style_encoder import StyleEncoder
-from tests.helpers import float_state_dict, load_fixture
+from tests.helpers import float_state_dict, hierspeech_config_of, load_fixture
 
 WAVE_TOL = 1e-4
 
@@ -78,8 +77,10 @@ def test_source_network_block(modules_fx):
 
 def test_bit_flow_block_with_official_padding_leak(modules_fx):
     cfg, sd, inp, out = _block(modules_fx, "ResidualCouplingBlock_Transformer")
+    # n_flows / n_heads are constants of the official class (4, 2) unless the fixture stores them
     flow = _load(BiTFlow(cfg["channels"], cfg["hidden_channels"], cfg["kernel_size"], cfg["n_layers"],
-                         gin_channels=cfg["gin_channels"], n_heads=2, leaky_padding=True), sd)
+                         n_flows=cfg.get("n_flows", 4), gin_channels=cfg["gin_channels"],
+                         n_heads=cfg.get("n_heads", 2), leaky_padding=True), sd)
     x, mask, g = inp["x"], inp["x_mask"], inp["g"]
     with torch.no_grad():
         fwd = flow(x, mask, g)
@@ -132,16 +133,9 @@ def vc_fx():
     return load_fixture("hierspeechpp/synth_vc_tiny.pt")
 
 
-def official_config_of(fx):
-    """The fixture's official constructor arguments as an Echelon config."""
-    cfg = fx["config"]
-    block = dict(cfg["model"], spec_channels=cfg["spec_channels"], segment_size=cfg["segment_size_frames"])
-    return from_official_config({"model": block, "data": cfg.get("data", {})})
-
-
 @pytest.fixture(scope="module")
 def vc_model(vc_fx):
-    model = HierSpeechPPSynthesizer.from_config(official_config_of(vc_fx))
+    model = HierSpeechPPSynthesizer.from_config(hierspeech_config_of(vc_fx))
     model.set_leaky_padding(True)
     model.load_state_dict(float_state_dict(vc_fx["state_dict"]), strict=True)
     return model.eval()

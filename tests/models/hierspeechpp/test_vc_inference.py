@@ -26,7 +26,7 @@ from models.tts.hierspeechpp.inference import (
 )
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
 from processors.audio import load_audio, save_audio
-from tests.helpers import MINI_CORPUS, load_fixture
+from tests.helpers import MINI_CORPUS, assert_yaapt_f0_matches, load_fixture
 from utils.config import to_dict
 from utils.registry import get
 
@@ -71,12 +71,20 @@ def test_front_end_matches_official_vc_script(converter):
     source = converter._source(inp["audio"][0].numpy(), "yaapt")
     assert torch.equal(source.ssl_input, out["vc_w2v_input"][0])
     assert source.frames == int(out["vc_src_length"][0])
-    np.testing.assert_allclose(source.f0_hz, out["src_f0_hz"][0, 0].numpy(), atol=1e-6)
+    assert_yaapt_f0_matches(source.f0_hz, out["src_f0_hz"][0, 0].numpy(), SAMPLE_RATE, "src_f0_hz")
     log_f0 = retargeted_log_f0(out["src_f0_hz"][0, 0].numpy(), out["trg_f0_hz"][0, 0].numpy(), 4 * source.frames)
     assert float((log_f0 - out["vc_log_f0"][0, 0]).abs().max()) <= 1e-6
-    prompt = converter._prompt(inp["target_audio"][0].numpy(), VCOptions())
+    # The official script does not replicate short prompts: parity runs with replication off, so a prompt of
+    # any length goes to the mel unchanged.
+    official = VCOptions(min_prompt_seconds=0.0)
+    target = inp["target_audio"][0].numpy()
+    prompt = converter._prompt(target, official)
+    assert torch.equal(prompt.rows[0], torch.from_numpy(target))
+    assert_yaapt_f0_matches(prompt.f0_hz, out["trg_f0_hz"][0, 0].numpy(), SAMPLE_RATE, "trg_f0_hz")
     mel, _ = converter.mel_fn(prompt.rows, torch.tensor([prompt.rows.shape[-1]] * 2))
     assert float((mel - out["vc_trg_mel"]).abs().max()) <= 1e-4
+    short = target[: target.shape[-1] // 3]
+    assert torch.equal(converter._prompt(short, official).rows[0], torch.from_numpy(short))
 
 
 def test_prompt_replication():

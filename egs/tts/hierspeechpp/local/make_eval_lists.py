@@ -16,82 +16,20 @@ paths relative to the manifest) and writes, under ``--out_dir``:
 The TTS and VC lists are also the reference manifests of ``bins/evaluate.py`` (ids, ``path``, ``text``,
 ``prompt``), so generated files, references and prompts pair strictly by id.
 
-Every choice comes from ``random.Random(seed)`` over id-sorted lists: same manifests + seed = same lists.
+Every choice comes from ``random.Random(seed)`` over id-sorted lists: same manifests + seed = same lists
+(:func:`evaluation.benchmark.protocol.build_lists`, which the benchmark uses for the same protocol).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
-from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List
+from typing import List
 
+from evaluation.benchmark.protocol import build_lists, read_manifest
 from processors.data.manifest import atomic_write_text
-
-
-def read_manifest(path: Path) -> List[dict]:
-    if not path.is_file():
-        raise FileNotFoundError(f"manifest not found: {path}")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            audio = Path(row["path"])
-            row["path"] = str(audio if audio.is_absolute() else (path.parent / audio).resolve())
-            row["speaker"] = str(row["speaker"])
-        except (ValueError, KeyError, TypeError) as err:
-            raise ValueError(f"{path}:{n}: bad manifest line ({err})") from err
-        rows.append(row)
-    return rows
-
-
-def is_synthetic(row: dict) -> bool:
-    return "synth" in str(row.get("source", "")).lower() or str(row["speaker"]).startswith("synth_")
-
-
-def build_lists(test: List[dict], pool: List[dict], seed: int, max_items: int | None) -> Dict[str, List[dict]]:
-    rng = random.Random(seed)
-    by_speaker: Dict[str, List[dict]] = defaultdict(list)
-    for row in sorted(pool, key=lambda r: r["id"]):
-        by_speaker[row["speaker"]].append(row)
-    speakers = sorted(by_speaker)
-    test = sorted(test, key=lambda r: r["id"])
-    if max_items:
-        test = test[:max_items]
-    tts, vc, skipped = [], [], []
-    for row in test:
-        text = (row.get("text") or "").strip()
-        others = [r for r in by_speaker[row["speaker"]] if r["id"] != row["id"]]
-        if text and others:
-            prompt = rng.choice(others)
-            tts.append({"id": row["id"], "text": text, "prompt": prompt["path"], "prompt_id": prompt["id"],
-                        "speaker": row["speaker"], "path": row["path"]})  # fmt: skip
-        elif text:
-            skipped.append({"id": row["id"], "list": "tts", "why": f"speaker {row['speaker']} has no other clip"})
-        # Real target voices when the corpus has any (synthetic ones only train), else whatever there is.
-        targets = [s for s in speakers if s != row["speaker"] and not is_synthetic(by_speaker[s][0])]
-        targets = targets or [s for s in speakers if s != row["speaker"]]
-        if not targets:
-            skipped.append({"id": row["id"], "list": "vc", "why": "the corpus has a single speaker"})
-            continue
-        target = rng.choice(targets)
-        prompt = rng.choice(by_speaker[target])
-        name = f"{Path(row['path']).stem}_to_{Path(prompt['path']).stem}"  # the VC CLI's output name
-        vc.append({"id": name, "path": row["path"], "source_id": row["id"], "text": text,
-                   "prompt": prompt["path"], "prompt_id": prompt["id"], "speaker": target})  # fmt: skip
-    real = [r for r in test if not is_synthetic(r) and int(r.get("sample_rate", 16000)) >= 16000]
-    real.sort(key=lambda r: (float(r.get("duration", 0.0)), r["id"]))  # the shortest: SR at 48 kHz is the slow part
-    sr = [{"id": real[0]["id"], "path": real[0]["path"]}] if real else []
-    ids = [job["id"] for job in vc]
-    clash = sorted({i for i in ids if ids.count(i) > 1})
-    if clash:
-        raise ValueError(f"VC output names collide (same file stems in different folders): {', '.join(clash)}")
-    return {"tts": tts, "vc": vc, "sr": sr, "skipped": skipped}
 
 
 def write_jsonl(rows: List[dict], path: Path) -> None:

@@ -1,0 +1,173 @@
+"""One benchmark run: protocol lists -> every system in its own process -> evaluation per task -> report.
+
+Output folder::
+
+    protocol/<task>.jsonl, skipped.tsv, prefixes/    the exact job lists (and continuation prompts)
+    systems/<system>/<task>/<id>.wav, result.json    generated audio, timing, failures, memory, parameters
+    eval/<task>/                                     an echelon-evaluate folder per task (manifest.jsonl,
+                                                     outputs/<system> links, per_utterance.csv, summary.*)
+    report.md, report.html, figures/                 the report
+
+A task compares its systems on the same items only: an item one system failed is left out for all (named in
+the report). Metrics come from the ``metric`` registry by name; one that cannot be built (not registered yet,
+weights missing offline) is listed in the protocol section and the rest go on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
+
+from evaluation.benchmark.collect import task_from_evaluation
+from evaluation.benchmark.config import BenchmarkConfig
+from evaluation.benchmark.protocol import Job, build_protocol, write_jobs
+from evaluation.benchmark.report import write_report
+from evaluation.benchmark.results import BenchmarkReport, Efficiency, ItemMedia, SystemEntry
+from evaluation.benchmark.systems import SystemRun, pipeline_name, preflight, run_in_child
+from evaluation.runner import EvaluationOptions, metric_kwargs
+from utils.io import atomic_write_text
+from utils.registry import get
+
+logger = logging.getLogger(__name__)
+
+GROUND_TRUTH = "ground_truth"
+# Metrics that compare with a recording of the same words by the same voice: meaningless without one.
+PARALLEL_METRICS = {"mcd", "log_mel_l1", "mrstft", "stoi", "pesq"}
+# Metrics that need some reference audio (prompt or recording): not for prompt-less TTS.
+REFERENCE_METRICS = PARALLEL_METRICS | {"sim", "f0"}
+TITLES = {
+    "tts_cross_sentence": ("Zero-shot TTS, cross-sentence prompt",
+                           "Each test sentence spoken in the voice of another utterance of its speaker."),
+    "tts_continuation": ("Zero-shot TTS, continuation",
+                         "The first seconds of the target recording are the prompt; the system continues it."),
+    "vc": ("Voice conversion", "A test utterance converted to the voice of another real speaker's utterance; F0 "
+                               "and WER are measured against the source."),
+    "tts": ("TTS without prompt", "Plain TTS (single-speaker or named-speaker systems); WER and reference-free "
+                                  "metrics only."),
+}
+
+
+def task_metrics(task: str, names: Sequence[str]) -> List[str]:
+    if task == "tts":
+        return [n for n in names if n not in REFERENCE_METRICS]
+    if task == "vc":
+        return [n for n in names if n not in PARALLEL_METRICS]
+    return list(names)
+
+
+def build_available_metrics(cfg: BenchmarkConfig) -> Tuple[Dict[str, Any], Dict[str, str], EvaluationOptions]:
+    """Each configured metric built once: ``(metrics, unavailable name -> reason, options)``."""
+    ev = cfg.evaluation
+    options = EvaluationOptions(metrics=tuple(ev.metrics), sim_backend=ev.sim_backend, sim_model=ev.sim_model,
+                                f0_method=ev.f0_method, batch_size=ev.batch_size, device=cfg.device, plots=ev.plots,
+                                asr_model=ev.asr_model)
+    if ev.asr:
+        options.asr = ev.asr
+    built, missing = {}, {}
+    for name in ev.metrics:
+        try:
+            built[name] = get("metric", name)(**metric_kwargs(name, options))
+        except Exception as err:  # noqa: BLE001 - an unavailable metric is reported, the others run
+            missing[name] = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+    return built, missing, options
+
+
+def _link(target: Path, link: Path) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(os.path.relpath(target, link.parent), link)
+
+
+def evaluate_task(task: str, jobs: Sequence[Job], outputs: Mapping[str, Mapping[str, str]], eval_dir: Path,
+                  metrics: Mapping[str, Any], options: EvaluationOptions) -> Tuple[List[str], Dict[str, str]]:
+    """Score the items every system produced with :func:`bins.evaluate.evaluate`; ``(ids, excluded)``."""
+    from bins.evaluate import evaluate
+
+    produced = [set(o) for o in outputs.values()]
+    common = [j for j in jobs if all(j.id in p for p in produced)]
+    excluded = {j.id: "not produced by " + ", ".join(s for s, o in outputs.items() if j.id not in o)
+                for j in jobs if j not in common}
+    if not common:
+        return [], excluded
+    rows = [{"id": j.id, "path": j.reference, "speaker": j.speaker, "text": j.text, "prompt": j.prompt}
+            for j in common]
+    atomic_write_text(eval_dir / "manifest.jsonl", "".join(json.dumps({k: v for k, v in r.items() if v}) + "\n"
+                                                            for r in rows))
+    systems = {}
+    for system, files in outputs.items():
+        for job in common:
+            _link(Path(files[job.id]), eval_dir / "outputs" / system / f"{job.id}.wav")
+        systems[system] = eval_dir / "outputs" / system
+    chosen = {n: m for n, m in metrics.items() if n in task_metrics(task, list(metrics))}
+    evaluate(systems, eval_dir / "manifest.jsonl", eval_dir, None, options, chosen)
+    return [j.id for j in common], excluded
+
+
+def run_benchmark(cfg: BenchmarkConfig, out_dir: Path, timeout: float | None = None) -> Dict[str, Path]:
+    """Run everything and write the report; returns the report's paths."""
+    out_dir = Path(out_dir)
+    jobs, skipped = build_protocol(cfg.protocol, out_dir / "protocol")
+    write_jobs(jobs, skipped, out_dir / "protocol")
+    runs: List[SystemRun] = []
+    for system in cfg.systems:
+        reason = preflight(system.spec)
+        if reason is not None:
+            logger.warning("system %s skipped: %s", system.name, reason)
+            runs.append(SystemRun(system.name, status="skipped", reason=reason, pipeline=pipeline_name(system.spec)))
+            continue
+        logger.info("system %s: generating", system.name)
+        runs.append(run_in_child(system.name, system.spec, system.overrides, system.seed, jobs, out_dir / "systems",
+                                 cfg.threads, cfg.device, timeout))
+        if runs[-1].status != "ok":
+            logger.warning("system %s %s: %s", system.name, runs[-1].status, runs[-1].reason)
+    metrics, unavailable, options = build_available_metrics(cfg)
+    tasks, notes = [], []
+    for task, task_jobs in jobs.items():
+        outputs = {r.name: r.tasks[task]["outputs"] for r in runs if task in r.tasks and r.tasks[task]["outputs"]}
+        for r in runs:  # a system that failed every item is named, not allowed to empty the comparison
+            if task in r.tasks and not r.tasks[task]["outputs"]:
+                first = next(iter(r.tasks[task]["failures"].values()), "no item")
+                notes.append(f"Task {task}: {r.name} produced no item (first failure: {first})")
+        if not outputs:
+            notes.append(f"Task {task}: no available system supports it" if task_jobs else f"Task {task}: no items")
+            continue
+        if cfg.protocol.ground_truth and task != "vc" and all(j.reference for j in task_jobs):
+            outputs = {GROUND_TRUTH: {j.id: j.reference for j in task_jobs}, **outputs}
+        ids, excluded = evaluate_task(task, task_jobs, outputs, out_dir / "eval" / task, metrics, options)
+        if not ids:
+            notes.append(f"Task {task}: no item was produced by every system")
+            continue
+        efficiency = {r.name: Efficiency(t["wall_seconds"], t["cpu_seconds"], t["audio_seconds"], len(t["outputs"]),
+                                         len(t["failures"])) for r in runs for n, t in r.tasks.items() if n == task}
+        media = [ItemMedia(**asdict(j), outputs={s: Path(o[j.id]) for s, o in outputs.items()})
+                 for j in task_jobs if j.id in ids]
+        title, description = TITLES[task]
+        tasks.append(task_from_evaluation(task, title, description, out_dir / "eval" / task, media, efficiency,
+                                          excluded))
+    entries = [SystemEntry(r.name, r.pipeline, r.status == "ok", "" if r.status == "ok" else r.reason,
+                           r.parameters, r.peak_memory_mb, sorted(r.tasks)) for r in runs]
+    protocol = protocol_lines(cfg, jobs, skipped, unavailable) + notes
+    report = BenchmarkReport(cfg.title, protocol, entries, tasks, created=time.strftime("%Y-%m-%d %H:%M:%S"))
+    return write_report(report, out_dir, cfg.max_audio_items)
+
+
+def protocol_lines(cfg: BenchmarkConfig, jobs: Mapping[str, Sequence[Job]], skipped: Sequence[dict],
+                   unavailable: Mapping[str, str]) -> List[str]:
+    p = cfg.protocol
+    lines = [f"Test set: {p.manifest} (seed {p.seed}{f', first {p.max_items} items' if p.max_items else ''})",
+             "Items per task: " + ", ".join(f"{t} {len(j)}" for t, j in jobs.items())
+             + (f"; {len(skipped)} left out (protocol/skipped.tsv)" if skipped else ""),
+             f"Continuation prompt: the first {p.prefix_seconds:g} s of the target recording",
+             f"Every system in its own process, {cfg.threads} thread(s), device {cfg.device}; RTF = compute seconds "
+             f"per second of generated audio (wall clock and process CPU time)",
+             "Metrics: " + ", ".join(cfg.evaluation.metrics)]
+    lines += [f"Metric {name} unavailable: {why}" for name, why in unavailable.items()]
+    if p.ground_truth:
+        lines.append(f"'{GROUND_TRUTH}' is the recordings themselves (upper bound; not for VC)")
+    return lines
