@@ -49,13 +49,13 @@ def test_resume_continues_exactly(tmp_path, toy_manifest):
 
 
 def test_scheduler_steps_per_optimizer_step(tmp_path, toy_manifest):
-    trainer = ToyTrainer(make_cfg(toy_manifest, "train.max_steps=6", "train.lr_decay=0.5"), tmp_path)
+    trainer = ToyTrainer(make_cfg(toy_manifest, "train.max_steps=6", "train.schedulers.default.gamma=0.5"), tmp_path)
     trainer.train()
     log = read_log(tmp_path)
     # logged after the step's scheduler update: lr_k = lr0 * 0.5**k
     for step in range(1, 7):
         assert math.isclose(log[step]["lr_autoencoder"], 2e-3 * 0.5**step, rel_tol=1e-9)
-    trainer = ToyTrainer(make_cfg(toy_manifest, "train.max_steps=6", "train.lr_decay=0.5",
+    trainer = ToyTrainer(make_cfg(toy_manifest, "train.max_steps=6", "train.schedulers.default.gamma=0.5",
                                   "train.scheduler_interval=epoch"), tmp_path / "epoch")  # fmt: skip
     trainer.train()
     log = read_log(tmp_path / "epoch")
