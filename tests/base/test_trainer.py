@@ -150,3 +150,38 @@ def test_kill_9_then_resume_matches_straight_run(tmp_path, toy_manifest):
     assert all(a[s]["l1"] == b[s]["l1"] for s in range(1, 401))
     wa, wb = final_weights(tmp_path / "straight"), final_weights(tmp_path / "killed")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_kill_9_then_resume_matches_straight_run_with_duration_batches(tmp_path, toy_manifest):
+    """The same guarantee with train.batching by duration (batches of 1-2 clips of 5.6-7.7 s)."""
+    import soundfile as sf
+
+    rows = [json.loads(line) for line in toy_manifest.read_text().splitlines()]
+    with open(tmp_path / "timed.jsonl", "w") as fh:
+        for row in rows:
+            fh.write(json.dumps({**row, "duration": sf.info(row["path"]).duration}) + "\n")
+    cfg = tmp_path / "toy.json5"
+    cfg.write_text(json.dumps({"base_config": str(TOY_CONFIG), "data": {"train_manifest": str(tmp_path / "timed.jsonl")},
+                               "train": {"tensorboard": False, "max_steps": 300, "save_every": 20, "keep_last": 100,
+                                         "valid_every": 0,
+                                         "batching": {"type": "duration", "max_seconds": 14.0, "buckets": 3}}}))  # fmt: skip
+    trainer = ToyTrainer(validate(load_config(cfg), ToyExperimentConfig), tmp_path / "probe")
+    sizes = [len(b) for b in trainer.sampler]
+    assert len(set(sizes)) > 1 and sum(sizes) == 8, sizes  # really batched by duration, every clip once
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    subprocess.run(_train_cmd(cfg, tmp_path / "straight"), cwd=REPO_ROOT, env=env, check=True, capture_output=True)
+    proc = subprocess.Popen(_train_cmd(cfg, tmp_path / "killed"), cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and len(ckpt.list_checkpoints(tmp_path / "killed/checkpoints")) < 2:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = ckpt.list_checkpoints(tmp_path / "killed/checkpoints")
+    assert saved and ckpt.read_meta(saved[-1])["step"] < 300, "the run finished before it could be killed"
+    subprocess.run(_train_cmd(cfg, tmp_path / "killed", "--resume"), cwd=REPO_ROOT, env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    a, b = read_log(tmp_path / "straight"), read_log(tmp_path / "killed")
+    assert all(a[s]["l1"] == b[s]["l1"] for s in range(1, 301))
+    wa, wb = final_weights(tmp_path / "straight"), final_weights(tmp_path / "killed")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
