@@ -3,11 +3,12 @@
 Launch N processes on one machine with either of::
 
     torchrun --nproc_per_node N -m bins.train --config ... --exp_dir ...
-    accelerate launch --multi_cpu --num_processes N -m bins.train ...     # CPU (gloo)
-    accelerate launch --multi_gpu --num_processes N -m bins.train ...     # GPUs (nccl)
+    accelerate launch --multi_gpu --num_processes N -m bins.train ...
 
-``accelerate launch --cpu --num_processes N`` without ``--multi_cpu`` starts ONE process; the trainer warns
-when the environment shows that more were asked for than the run has.
+On a machine without a GPU both run N CPU processes over gloo (the trainer asks accelerate for CPU there;
+accelerate 1.x has no ``--multi_cpu`` flag, an accelerate config with ``distributed_type: MULTI_CPU`` works
+too). ``accelerate launch --cpu --num_processes N`` starts ONE process; the trainer warns when the environment
+shows that more were asked for than the run has.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ def check_world_size(num_processes: int) -> None:
     wanted = launcher_world_size()
     if wanted is not None and wanted > num_processes:
         log.warning(
-            "the launcher asked for %s%d processes but this run has %d: on CPU use `torchrun --nproc_per_node N` "
-            "or `accelerate launch --multi_cpu --num_processes N`; every process would otherwise train alone",
+            "the launcher asked for %s%d processes but this run has %d: use `torchrun --nproc_per_node N` or "
+            "`accelerate launch --multi_gpu --num_processes N` (gloo on a machine without GPUs)",
             "at least " if "WORLD_SIZE" not in os.environ else "", wanted, num_processes,
         )  # fmt: skip
 

@@ -35,7 +35,7 @@ them. Together with the RNG states of every rank saved in each checkpoint this m
 exactly as an uninterrupted run would (tested, also with two processes).
 
 Multiple processes (:mod:`models.base.distributed`): ``torchrun --nproc_per_node N -m bins.train ...`` or
-``accelerate launch --multi_cpu|--multi_gpu --num_processes N -m bins.train ...``; on a machine without a GPU
+``accelerate launch --multi_gpu --num_processes N -m bins.train ...``; on a machine without a GPU
 the processes talk through gloo. Each process takes its shard of every epoch's batches, accelerate wraps the
 trained models in DDP, only the main process writes.
 """
