@@ -155,9 +155,12 @@ class BaseTrainer:
 
         self.train_set, self.valid_set = self.build_datasets()
         self.sampler = self.build_sampler(self.train_set, train=True)
+        # built now so that a validation set the batching cannot use fails before training starts
+        self.valid_sampler = self.build_sampler(self.valid_set, train=False) if self.valid_set is not None else None
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
+        self.saved_step: Optional[int] = None  # step of the checkpoint this run last wrote or resumed from
         self.skipped: Dict[str, int] = {name: 0 for name in self.optimizers}
 
         self.exp_dir.mkdir(parents=True, exist_ok=True)
@@ -321,8 +324,7 @@ class BaseTrainer:
         finally:
             if bar is not None:
                 bar.close()
-        latest = ckpt.latest_checkpoint(self.ckpt_root)
-        if latest is None or ckpt.read_meta(latest)["step"] != self.step:
+        if self.saved_step != self.step:  # decided from this process's own state: the same on every rank
             self.save()
         self.tracker.close()
         return last
@@ -344,14 +346,13 @@ class BaseTrainer:
     @torch.no_grad()
     def validate(self) -> Dict[str, float]:
         """Average ``valid_step`` over the validation set; training RNG is left untouched."""
-        sampler = self.build_sampler(self.valid_set, train=False)
         totals: Dict[str, float] = {}
         count = 0
         devices = [self.device.index] if self.device.type == "cuda" and self.device.index is not None else []
         with torch.random.fork_rng(devices=devices):
             for model in self.models.values():
                 model.eval()
-            for index, batch in enumerate(self._loader(self.valid_set, sampler)):
+            for index, batch in enumerate(self._loader(self.valid_set, self.valid_sampler)):
                 with self.accelerator.autocast():
                     out = self.valid_step(self._to_device(batch), index)
                 if not out:
@@ -427,6 +428,7 @@ class BaseTrainer:
             )  # fmt: skip
             ckpt.prune_checkpoints(self.ckpt_root, self.train_cfg.keep_last)
             log.info("saved %s", path)
+        self.saved_step = self.step
         self.accelerator.wait_for_everyone()
         return path
 
@@ -444,6 +446,7 @@ class BaseTrainer:
         for name, sched in self.schedulers.items():
             sched.load_state_dict(ckpt.load_torch_state(latest / f"scheduler_{name}.pt"))
         self._restore_trainer_state(ckpt.load_torch_state(latest / "trainer_state.pt"))
+        self.saved_step = self.step
         log.info("resumed from %s (step %d, epoch %d)", latest, self.step, self.epoch)
 
     def load_weights(self, path: str | Path, strict: bool) -> Dict[str, Dict[str, list]]:
