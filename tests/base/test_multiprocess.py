@@ -15,6 +15,8 @@ from models.base.tracker import read_log
 from tests.helpers import REPO_ROOT
 
 TOY_CONFIG = REPO_ROOT / "models/example/toy_autoencoder/configs/toy.json5"
+ACCELERATE_2 = ("accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0")
 
 
 def run_train(exp_dir, config, *overrides, launcher=("torch.distributed.run", "--standalone", "--nproc_per_node", "2"),
@@ -41,7 +43,9 @@ def test_torchrun_two_ranks_write_one_checkpoint_and_resume_exactly(tmp_path, to
     cfg = tmp_path / "toy.json5"
     cfg.write_text(json.dumps({"base_config": str(TOY_CONFIG), "data": {"train_manifest": str(toy_manifest)},
                                "train": {"tensorboard": False, "valid_every": 0, "keep_last": 5}}))  # fmt: skip
-    run_train(tmp_path / "straight", cfg, "train.max_steps=8", "train.save_every=0")
+    # the straight run through accelerate (1.x has no --multi_cpu: --multi_gpu starts the processes, the
+    # trainer picks gloo without a GPU), the interrupted one through torchrun: interchangeable
+    run_train(tmp_path / "straight", cfg, "train.max_steps=8", "train.save_every=0", launcher=ACCELERATE_2)
     (meta,) = only_checkpoint_meta(tmp_path / "straight")
     # 8 clips in batches of 4: one batch per rank and epoch, so step 8 is in epoch 7 (epoch 3 with one process)
     assert meta["world_size"] == 2 and meta["step"] == 8 and meta["epoch"] == 7
