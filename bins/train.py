@@ -3,7 +3,8 @@
 The config's ``model_type`` picks the trainer from the registry; the trainer's schema validates the whole
 config (unknown keys fail with their path and the closest valid key). ``--resume`` continues the latest
 checkpoint in ``DIR/checkpoints`` exactly; ``--init_from`` / ``--finetune_from`` load weights only.
-Multi-GPU: ``accelerate launch --num_processes N -m bins.train ...``.
+Several processes (GPUs, or CPU through gloo): ``torchrun --nproc_per_node N -m bins.train ...`` or
+``accelerate launch --multi_gpu --num_processes N -m bins.train ...`` (see ``models/base/distributed.py``).
 """
 
 from __future__ import annotations

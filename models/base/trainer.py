@@ -6,27 +6,38 @@ Contract for a model's trainer (see ``models/example/toy_autoencoder/trainer.py`
     class MyTrainer(BaseTrainer):
         config_class = MyExperimentConfig           # dataclass: model_type, model, data, train (TrainConfig subclass)
 
-        def build_models(self) -> dict[str, nn.Module]          # e.g. {"generator": G, "discriminator": D}
-        def build_optimizers(self, models) -> dict[str, Optimizer]   # same keys as the models they update
-        def build_schedulers(self, optimizers) -> dict[str, LRScheduler]   # optional, default none
+        def build_models(self) -> dict[str, nn.Module]          # trained: {"generator": G, "discriminator": D}
+        def build_frozen(self) -> dict[str, nn.Module | FrozenComponent]   # optional: used, never trained
         def build_datasets(self) -> tuple[Dataset, Dataset | None]   # train, valid
         def collate(self, items) -> batch                            # optional, default torch default_collate
         def train_step(self, batch) -> dict[str, float | Tensor]     # calls self.optimize(name, loss)
         def valid_step(self, batch, index) -> dict[str, float]       # optional; may call self.tracker.log_*
+        # optional, config-driven by default:
+        def build_optimizers(self, models) -> dict[str, Optimizer]   # train.optimizers (models.base.optim)
+        def build_schedulers(self, optimizers) -> dict[str, LRScheduler]   # train.schedulers
+        def build_sampler(self, dataset, train) -> batch sampler     # train.batching (models.base.sampler)
 
-Inside ``train_step`` use the prepared models from ``self.models[name]`` and call ``self.optimize(name, loss)``
-once per optimizer: it handles mixed precision, gradient accumulation, clipping (``train.grad_clip_norm``),
-skipping and counting non-finite losses or gradients, and stepping per-step schedulers only when the
-optimizer really stepped. For a GAN, compute the generator's adversarial loss inside
-``with self.frozen("discriminator"):`` so the discriminator's accumulated gradients stay clean.
+Inside ``train_step`` use the prepared models from ``self.models[name]`` and the frozen ones from
+``self.frozen_modules[name]``, and call ``self.optimize(name, loss)`` once per optimizer: it handles mixed
+precision, gradient accumulation, clipping (``train.grad_clip_norm``), skipping and counting non-finite losses
+or gradients, and stepping per-step schedulers only when the optimizer really stepped. A GAN calls
+:func:`models.base.adversarial.adversarial_step` (discriminator update, then the generator's adversarial and
+feature-matching losses with the discriminator frozen).
 
-Randomness: the batch order of epoch ``e`` depends only on ``train.seed + e`` (:mod:`models.base.sampler`);
-datasets with random crops should draw from ``np.random.default_rng((seed, epoch, index))`` using the
-``set_epoch(epoch)`` hook that the trainer calls on them. Together with the RNG states saved in every
-checkpoint this makes ``--resume`` continue exactly as an uninterrupted run would (tested).
+Frozen components (:mod:`models.base.frozen`: an SSL model, a codec, a stage-1 encoder) stay in eval mode
+without gradients, are moved to the device once, are neither wrapped by accelerate/DDP nor saved; each
+checkpoint's ``meta.json`` records where they came from, and the run's ``world_size``.
 
-Multi-GPU / multi-node: run ``accelerate launch --num_processes N -m bins.train ...``; each process takes
-its shard of every epoch's batches, accelerate wraps the models in DDP, only the main process writes.
+Randomness: the batch order of epoch ``e`` depends only on ``train.seed + e`` (:mod:`models.base.sampler`,
+fixed-size or duration-bucketed batches); datasets with random crops should draw from
+``np.random.default_rng((seed, epoch, index))`` using the ``set_epoch(epoch)`` hook that the trainer calls on
+them. Together with the RNG states of every rank saved in each checkpoint this makes ``--resume`` continue
+exactly as an uninterrupted run would (tested, also with two processes).
+
+Multiple processes (:mod:`models.base.distributed`): ``torchrun --nproc_per_node N -m bins.train ...`` or
+``accelerate launch --multi_gpu --num_processes N -m bins.train ...``; on a machine without a GPU
+the processes talk through gloo. Each process takes its shard of every epoch's batches, accelerate wraps the
+trained models in DDP, only the main process writes.
 """
 
 from __future__ import annotations
@@ -36,9 +47,9 @@ import logging
 import math
 import random
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, Literal, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Literal, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -47,7 +58,10 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.dataloader import default_collate
 
 from models.base import checkpoint as ckpt
-from models.base.sampler import ResumableBatchSampler
+from models.base import optim
+from models.base.distributed import check_world_size, gather_objects
+from models.base.frozen import FrozenComponent, FrozenModules
+from models.base.sampler import BatchingConfig, build_batch_sampler
 from models.base.tracker import Tracker
 from utils.config import to_dict
 
@@ -61,7 +75,11 @@ class TrainConfig:
     seed: int = 1234
     max_steps: int = 100000
     max_epochs: Optional[int] = None
-    batch_size: int = 8
+    batch_size: int = 8  # items per batch and process when train.batching.type is "fixed"
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+    # per model name (or "default"): see models/base/optim.py
+    optimizers: Dict[str, optim.OptimizerConfig] = field(default_factory=lambda: {"default": optim.OptimizerConfig()})
+    schedulers: Dict[str, optim.SchedulerConfig] = field(default_factory=dict)
     num_workers: int = 0
     grad_accum_steps: int = 1
     grad_clip_norm: Optional[float] = None
@@ -105,14 +123,22 @@ class BaseTrainer:
 
         AcceleratorState._reset_state(reset_partial_state=False)
         GradientState._reset_state()
+        # Without cpu=True accelerate ignores torchrun's WORLD_SIZE on a machine with no GPU: every process
+        # would then train alone and all of them would write the same checkpoints.
         self.accelerator = Accelerator(
-            mixed_precision=tc.mixed_precision, gradient_accumulation_steps=tc.grad_accum_steps, cpu=cpu
-        )
+            mixed_precision=tc.mixed_precision, gradient_accumulation_steps=tc.grad_accum_steps,
+            cpu=cpu or not torch.cuda.is_available(),
+        )  # fmt: skip
+        check_world_size(self.accelerator.num_processes)
         self.device = self.accelerator.device
         self.is_main = self.accelerator.is_main_process
         set_seed(tc.seed)
 
+        self.frozen_modules = FrozenModules(self.build_frozen(), self.device)
         models = self.build_models()
+        clash = sorted(set(models) & set(self.frozen_modules))
+        if clash:
+            raise ValueError(f"{clash} are both trained (build_models) and frozen (build_frozen)")
         optimizers = self.build_optimizers(models)
         unknown = set(optimizers) - set(models)
         if unknown:
@@ -128,14 +154,13 @@ class BaseTrainer:
         self.schedulers = self.build_schedulers({n: o.optimizer for n, o in self.optimizers.items()})
 
         self.train_set, self.valid_set = self.build_datasets()
-        self.sampler = ResumableBatchSampler(
-            len(self.train_set), tc.batch_size, seed=tc.seed, shuffle=True,
-            rank=self.accelerator.process_index, world_size=self.accelerator.num_processes,
-            lengths=self.item_lengths(self.train_set),
-        )  # fmt: skip
+        self.sampler = self.build_sampler(self.train_set, train=True)
+        # built now so that a validation set the batching cannot use fails before training starts
+        self.valid_sampler = self.build_sampler(self.valid_set, train=False) if self.valid_set is not None else None
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
+        self.saved_step: Optional[int] = None  # step of the checkpoint this run last wrote or resumed from
         self.skipped: Dict[str, int] = {name: 0 for name in self.optimizers}
 
         self.exp_dir.mkdir(parents=True, exist_ok=True)
@@ -149,11 +174,19 @@ class BaseTrainer:
     def build_models(self) -> Dict[str, nn.Module]:
         raise NotImplementedError
 
+    def build_frozen(self) -> Dict[str, Union[nn.Module, FrozenComponent]]:
+        """Modules used but not trained (see :mod:`models.base.frozen`); called before ``build_models``."""
+        return {}
+
     def build_optimizers(self, models: Mapping[str, nn.Module]) -> Dict[str, torch.optim.Optimizer]:
-        raise NotImplementedError
+        """One optimizer per model from ``train.optimizers`` (an entry per model name, or ``default``)."""
+        return optim.build_optimizers(models, self.train_cfg.optimizers)
 
     def build_schedulers(self, optimizers: Mapping[str, torch.optim.Optimizer]) -> Dict[str, Any]:
-        return {}
+        """Schedulers from ``train.schedulers`` (none by default); stepped per ``train.scheduler_interval``."""
+        tc = self.train_cfg
+        total = tc.max_steps if tc.scheduler_interval == "step" else tc.max_epochs
+        return optim.build_schedulers(optimizers, tc.schedulers, total)
 
     def build_datasets(self) -> Tuple[Dataset, Optional[Dataset]]:
         raise NotImplementedError
@@ -162,8 +195,26 @@ class BaseTrainer:
         return default_collate(items)
 
     def item_lengths(self, dataset: Dataset) -> Optional[list]:
-        """Optional per-item lengths for length-bucketed batches."""
+        """Optional per-item lengths for length-bucketed fixed-size batches."""
         return None
+
+    def item_durations(self, dataset: Dataset) -> List[float]:
+        """Seconds per item for ``train.batching.type: duration``: the dataset's ``durations()``."""
+        if not hasattr(dataset, "durations"):
+            raise ValueError(f"train.batching type 'duration': {type(dataset).__name__} has no durations() "
+                             "method (seconds per item, from the manifest's 'duration')")  # fmt: skip
+        return list(dataset.durations())
+
+    def build_sampler(self, dataset: Dataset, train: bool) -> Any:
+        """Batches of ``dataset`` indices: shuffled per epoch and sharded across processes when ``train``."""
+        tc, acc = self.train_cfg, self.accelerator
+        duration = tc.batching.type == "duration"
+        return build_batch_sampler(
+            tc.batching, num_items=len(dataset), batch_size=tc.batch_size, seed=tc.seed, train=train,
+            rank=acc.process_index, world_size=acc.num_processes,
+            lengths=self.item_lengths(dataset) if train and not duration else None,
+            durations=self.item_durations(dataset) if duration else None,
+        )  # fmt: skip
 
     def train_step(self, batch: Any) -> Dict[str, Any]:
         raise NotImplementedError
@@ -273,8 +324,7 @@ class BaseTrainer:
         finally:
             if bar is not None:
                 bar.close()
-        latest = ckpt.latest_checkpoint(self.ckpt_root)
-        if latest is None or ckpt.read_meta(latest)["step"] != self.step:
+        if self.saved_step != self.step:  # decided from this process's own state: the same on every rank
             self.save()
         self.tracker.close()
         return last
@@ -296,14 +346,13 @@ class BaseTrainer:
     @torch.no_grad()
     def validate(self) -> Dict[str, float]:
         """Average ``valid_step`` over the validation set; training RNG is left untouched."""
-        sampler = ResumableBatchSampler(len(self.valid_set), self.train_cfg.batch_size, shuffle=False)
         totals: Dict[str, float] = {}
         count = 0
         devices = [self.device.index] if self.device.type == "cuda" and self.device.index is not None else []
         with torch.random.fork_rng(devices=devices):
             for model in self.models.values():
                 model.eval()
-            for index, batch in enumerate(self._loader(self.valid_set, sampler)):
+            for index, batch in enumerate(self._loader(self.valid_set, self.valid_sampler)):
                 with self.accelerator.autocast():
                     out = self.valid_step(self._to_device(batch), index)
                 if not out:
@@ -317,11 +366,10 @@ class BaseTrainer:
         return means
 
     # ------------------------------------------------------------------ checkpoints
-    def trainer_state(self) -> Dict[str, Any]:
+    @staticmethod
+    def _rng_states() -> Dict[str, Any]:
         np_state = np.random.get_state()
         state = {
-            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-            "skipped": dict(self.skipped),
             "rng_python": random.getstate(),
             "rng_numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
                           "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
@@ -331,11 +379,8 @@ class BaseTrainer:
             state["rng_cuda"] = torch.cuda.get_rng_state_all()
         return state
 
-    def _restore_trainer_state(self, state: Mapping[str, Any]) -> None:
-        self.step = int(state["step"])
-        self.epoch = int(state["epoch"])
-        self.batch_in_epoch = int(state["batch_in_epoch"])
-        self.skipped.update(state.get("skipped", {}))
+    @staticmethod
+    def _set_rng_states(state: Mapping[str, Any]) -> None:
         py = state["rng_python"]
         random.setstate((py[0], tuple(py[1]), py[2]))
         npst = state["rng_numpy"]
@@ -345,19 +390,45 @@ class BaseTrainer:
         if "rng_cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
 
+    def trainer_state(self) -> Dict[str, Any]:
+        """Counters and RNG states; with several processes every rank's RNG states (``rng_ranks``).
+
+        Every process must call it (it gathers across ranks); only the main one saves the result.
+        """
+        state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                 "skipped": dict(self.skipped), **self._rng_states()}  # fmt: skip
+        if self.accelerator.num_processes > 1:
+            state["rng_ranks"] = gather_objects(self._rng_states(), self.accelerator.num_processes)
+        return state
+
+    def _restore_trainer_state(self, state: Mapping[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.epoch = int(state["epoch"])
+        self.batch_in_epoch = int(state["batch_in_epoch"])
+        self.skipped.update(state.get("skipped", {}))
+        ranks = state.get("rng_ranks") or [state]
+        if len(ranks) != self.accelerator.num_processes:
+            log.warning("resuming %d process(es) from a %d-process checkpoint: batches and RNG streams differ "
+                        "from an uninterrupted run", self.accelerator.num_processes, len(ranks))  # fmt: skip
+        self._set_rng_states(ranks[self.accelerator.process_index % len(ranks)])
+
     def save(self) -> Optional[Path]:
+        """Write a checkpoint (main process only); every process must call it."""
         self.accelerator.wait_for_everyone()
         path = None
+        state = self.trainer_state()
         if self.is_main:
             path = ckpt.save_checkpoint(
                 self.ckpt_root, self.step,
                 models={n: self.unwrap(n) for n in self.models},
                 config={**to_dict(self.cfg)},
                 optimizers={n: o.optimizer for n, o in self.optimizers.items()},
-                schedulers=self.schedulers, trainer_state=self.trainer_state(), epoch=self.epoch,
+                schedulers=self.schedulers, trainer_state=state, epoch=self.epoch,
+                extra_meta={"world_size": self.accelerator.num_processes, "frozen": self.frozen_modules.sources()},
             )  # fmt: skip
             ckpt.prune_checkpoints(self.ckpt_root, self.train_cfg.keep_last)
             log.info("saved %s", path)
+        self.saved_step = self.step
         self.accelerator.wait_for_everyone()
         return path
 
@@ -375,6 +446,7 @@ class BaseTrainer:
         for name, sched in self.schedulers.items():
             sched.load_state_dict(ckpt.load_torch_state(latest / f"scheduler_{name}.pt"))
         self._restore_trainer_state(ckpt.load_torch_state(latest / "trainer_state.pt"))
+        self.saved_step = self.step
         log.info("resumed from %s (step %d, epoch %d)", latest, self.step, self.epoch)
 
     def load_weights(self, path: str | Path, strict: bool) -> Dict[str, Dict[str, list]]:

@@ -49,13 +49,13 @@ def test_resume_continues_exactly(tmp_path, toy_manifest):
 
 
 def test_scheduler_steps_per_optimizer_step(tmp_path, toy_manifest):
-    trainer = ToyTrainer(make_cfg(toy_manifest, "train.max_steps=6", "train.lr_decay=0.5"), tmp_path)
+    trainer = ToyTrainer(make_cfg(toy_manifest, "train.max_steps=6", "train.schedulers.default.gamma=0.5"), tmp_path)
     trainer.train()
     log = read_log(tmp_path)
     # logged after the step's scheduler update: lr_k = lr0 * 0.5**k
     for step in range(1, 7):
         assert math.isclose(log[step]["lr_autoencoder"], 2e-3 * 0.5**step, rel_tol=1e-9)
-    trainer = ToyTrainer(make_cfg(toy_manifest, "train.max_steps=6", "train.lr_decay=0.5",
+    trainer = ToyTrainer(make_cfg(toy_manifest, "train.max_steps=6", "train.schedulers.default.gamma=0.5",
                                   "train.scheduler_interval=epoch"), tmp_path / "epoch")  # fmt: skip
     trainer.train()
     log = read_log(tmp_path / "epoch")
@@ -128,11 +128,12 @@ def _train_cmd(cfg_path, exp_dir, *extra):
     return [sys.executable, "-m", "bins.train", "--config", str(cfg_path), "--exp_dir", str(exp_dir), *extra]
 
 
-def test_kill_9_then_resume_matches_straight_run(tmp_path, toy_manifest):
+def _kill_9_then_resume_matches_straight_run(tmp_path, manifest, steps, save_every, **train):
+    """Train straight; train again, SIGKILL after the 2nd checkpoint, --resume: same losses and weights."""
     cfg = tmp_path / "toy.json5"
-    cfg.write_text(json.dumps({"base_config": str(TOY_CONFIG), "data": {"train_manifest": str(toy_manifest)},
-                               "train": {"tensorboard": False, "max_steps": 400, "save_every": 25,
-                                         "keep_last": 100, "valid_every": 0}}))  # fmt: skip
+    cfg.write_text(json.dumps({"base_config": str(TOY_CONFIG), "data": {"train_manifest": str(manifest)},
+                               "train": {"tensorboard": False, "max_steps": steps, "save_every": save_every,
+                                         "keep_last": 100, "valid_every": 0, **train}}))  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
     subprocess.run(_train_cmd(cfg, tmp_path / "straight"), cwd=REPO_ROOT, env=env, check=True, capture_output=True)
     proc = subprocess.Popen(_train_cmd(cfg, tmp_path / "killed"), cwd=REPO_ROOT, env=env,
@@ -143,10 +144,28 @@ def test_kill_9_then_resume_matches_straight_run(tmp_path, toy_manifest):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     saved = ckpt.list_checkpoints(tmp_path / "killed/checkpoints")
-    assert saved and ckpt.read_meta(saved[-1])["step"] < 400, "the run finished before it could be killed"
+    assert saved and ckpt.read_meta(saved[-1])["step"] < steps, "the run finished before it could be killed"
     subprocess.run(_train_cmd(cfg, tmp_path / "killed", "--resume"), cwd=REPO_ROOT, env=env, check=True,
                    capture_output=True)  # fmt: skip
     a, b = read_log(tmp_path / "straight"), read_log(tmp_path / "killed")
-    assert all(a[s]["l1"] == b[s]["l1"] for s in range(1, 401))
+    assert all(a[s]["l1"] == b[s]["l1"] for s in range(1, steps + 1))
     wa, wb = final_weights(tmp_path / "straight"), final_weights(tmp_path / "killed")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_kill_9_then_resume_matches_straight_run(tmp_path, toy_manifest):
+    _kill_9_then_resume_matches_straight_run(tmp_path, toy_manifest, steps=400, save_every=25)
+
+
+def test_kill_9_then_resume_matches_straight_run_with_duration_batches(tmp_path, toy_manifest):
+    """The same guarantee with train.batching by duration (batches of 1-2 clips of 5.6-7.7 s)."""
+    import soundfile as sf
+
+    rows = [json.loads(line) for line in toy_manifest.read_text().splitlines()]
+    timed = tmp_path / "timed.jsonl"
+    timed.write_text("".join(json.dumps({**row, "duration": sf.info(row["path"]).duration}) + "\n" for row in rows))
+    batching = {"type": "duration", "max_seconds": 14.0, "buckets": 3}
+    cfg = make_cfg(timed, f"train.batching={json.dumps(batching)}")
+    sizes = [len(b) for b in ToyTrainer(cfg, tmp_path / "probe").sampler]
+    assert len(set(sizes)) > 1 and sum(sizes) == 8, sizes  # really batched by duration, every clip once
+    _kill_9_then_resume_matches_straight_run(tmp_path, timed, steps=300, save_every=20, batching=batching)

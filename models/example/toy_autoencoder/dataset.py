@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List
 
 import numpy as np
 import torch
@@ -30,6 +30,10 @@ class WaveCropDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def durations(self) -> List[float]:
+        """Seconds per item from the manifest (for duration batching)."""
+        return [entry.duration for entry in self.entries]
 
     def __getitem__(self, index: int) -> torch.Tensor:
         if index not in self._cache:

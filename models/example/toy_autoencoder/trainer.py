@@ -1,4 +1,8 @@
-"""Trainer of the toy autoencoder: one model, one optimizer, L1 reconstruction."""
+"""Trainer of the toy autoencoder: one model, L1 reconstruction.
+
+Everything else comes from the base trainer and the config: the optimizer and its schedule
+(``train.optimizers`` / ``train.schedulers``), fixed-size or duration batches (``train.batching``).
+"""
 
 from __future__ import annotations
 
@@ -22,17 +26,11 @@ class ToyDataConfig:
 
 
 @dataclass
-class ToyTrainConfig(TrainConfig):
-    learning_rate: float = 2e-3
-    lr_decay: float = 0.999
-
-
-@dataclass
 class ToyExperimentConfig:
     model_type: str = "toy_autoencoder"
     model: ToyAutoencoderConfig = field(default_factory=ToyAutoencoderConfig)
     data: ToyDataConfig = field(default_factory=ToyDataConfig)
-    train: ToyTrainConfig = field(default_factory=ToyTrainConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 @register("trainer", "toy_autoencoder")
@@ -42,12 +40,6 @@ class ToyTrainer(BaseTrainer):
     def build_models(self):
         m = self.cfg.model
         return {"autoencoder": ToyWaveAutoencoder(m.channels, m.kernel_size, m.stride)}
-
-    def build_optimizers(self, models):
-        return {"autoencoder": torch.optim.AdamW(models["autoencoder"].parameters(), lr=self.cfg.train.learning_rate)}
-
-    def build_schedulers(self, optimizers):
-        return {"autoencoder": torch.optim.lr_scheduler.ExponentialLR(optimizers["autoencoder"], self.cfg.train.lr_decay)}
 
     def build_datasets(self):
         d, seed = self.cfg.data, self.cfg.train.seed

@@ -51,6 +51,10 @@ class SuperResolutionDataset(Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
+    def durations(self) -> List[float]:
+        """Seconds per item from the manifest (for ``train.batching`` by duration)."""
+        return [e.duration for e in self.entries]
+
     def _pair(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
         if index not in self._cache:
             target = load_audio(self.entries[index].path, self.target_rate)

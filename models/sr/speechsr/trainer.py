@@ -1,7 +1,9 @@
 """SpeechSR trainer (HierSpeech++ recipe): mel L1 x45 + LSGAN + feature matching against MPD + MS-STFT.
 
-Official settings (``speechsr{24k,48k}/config.json``): AdamW lr 1e-4, betas (0.8, 0.99), eps 1e-9,
-lr decay 0.999 (24 kHz) / 0.995 (48 kHz) per epoch, batch 32, segment 9600 target samples, c_mel 45.
+Official settings (``speechsr{24k,48k}/config.json``, in ``configs/*.json5`` as ``train.optimizers`` /
+``train.schedulers``): AdamW lr 1e-4, betas (0.8, 0.99), eps 1e-9, ExponentialLR 0.999 (24 kHz) / 0.995
+(48 kHz) per epoch, batch 32, segment 9600 target samples, c_mel 45. The GAN step is
+:func:`models.base.adversarial.adversarial_step`; the loss mel is a frozen component.
 Discriminator: 5 STFT resolutions + MPD(2,3,5,7,11) for 24 kHz, 6 resolutions for 48 kHz
 (``modules.discriminators.combined.speechsr_discriminator``). Mel for the loss per rate:
 24 kHz 960/240/100 mels/fmax 12 k; 48 kHz 1280/320/128 mels/fmax 24 k (``processors.spectrogram.speechsr_mel``).
@@ -14,12 +16,12 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from models.base.adversarial import adversarial_step
 from models.base.trainer import BaseTrainer, TrainConfig
 from models.sr.speechsr.dataset import SuperResolutionDataset, collate_pairs
 from models.sr.speechsr.model import SpeechSR
 from modules.discriminators.combined import (DEFAULT_PERIODS, HIERSPEECHPP_RESOLUTIONS, SPEECHSR48K_RESOLUTIONS,
                                               hierspeechpp_discriminator, speechsr_discriminator)
-from modules.losses import discriminator_loss, feature_matching_loss, generator_loss
 from processors.spectrogram import speechsr_mel
 from utils.registry import register
 
@@ -49,10 +51,6 @@ class SpeechSRDiscriminatorConfig:
 
 @dataclass
 class SpeechSRTrainConfig(TrainConfig):
-    learning_rate: float = 1e-4
-    betas: List[float] = field(default_factory=lambda: [0.8, 0.99])
-    eps: float = 1e-9
-    lr_decay: float = 0.995
     c_mel: float = 45.0
     batch_size: int = 32
 
@@ -70,11 +68,13 @@ class SpeechSRExperimentConfig:
 class SpeechSRTrainer(BaseTrainer):
     config_class = SpeechSRExperimentConfig
 
+    def build_frozen(self):
+        return {"mel": speechsr_mel(self.cfg.model.target_rate)}
+
     def build_models(self):
         m = self.cfg.model
         generator = SpeechSR(m.target_rate, m.upsample_initial_channel, m.resblock_kernel_sizes,
                              m.resblock_dilation_sizes)
-        self.mel = speechsr_mel(m.target_rate).to(self.device)
         d = self.cfg.discriminator
         if d.periods is None and d.resolutions is None:
             discriminator = speechsr_discriminator(m.target_rate)
@@ -84,15 +84,6 @@ class SpeechSRTrainer(BaseTrainer):
             periods = d.periods if d.periods is not None else DEFAULT_PERIODS
             discriminator = hierspeechpp_discriminator(resolutions, periods)
         return {"generator": generator, "discriminator": discriminator}
-
-    def build_optimizers(self, models):
-        t = self.cfg.train
-        return {name: torch.optim.AdamW(model.parameters(), lr=t.learning_rate, betas=tuple(t.betas), eps=t.eps)
-                for name, model in models.items()}
-
-    def build_schedulers(self, optimizers):
-        return {name: torch.optim.lr_scheduler.ExponentialLR(opt, self.cfg.train.lr_decay)
-                for name, opt in optimizers.items()}
 
     def build_datasets(self):
         d, m, seed = self.cfg.data, self.cfg.model, self.cfg.train.seed
@@ -107,19 +98,9 @@ class SpeechSRTrainer(BaseTrainer):
     def train_step(self, batch: Tuple[torch.Tensor, torch.Tensor]) -> Dict[str, torch.Tensor]:
         x, y = batch
         y_hat = self.models["generator"](x)
-        # discriminator on detached output
-        real, fake, _, _ = self.models["discriminator"](y, y_hat.detach())
-        loss_d, _, _ = discriminator_loss(real, fake)
-        self.optimize("discriminator", loss_d)
-        # generator: mel L1 x c_mel + adversarial + feature matching
-        with self.frozen("discriminator"):
-            _, fake, fmap_real, fmap_fake = self.models["discriminator"](y, y_hat)
-            loss_mel = torch.nn.functional.l1_loss(self.mel(y_hat.squeeze(1)), self.mel(y.squeeze(1)))
-            loss_adv, _ = generator_loss(fake)
-            loss_fm = feature_matching_loss(fmap_real, fmap_fake)
-            loss_g = self.cfg.train.c_mel * loss_mel + loss_adv + loss_fm
-            self.optimize("generator", loss_g)
-        return {"loss_d": loss_d, "loss_g": loss_g, "mel_l1": loss_mel, "adv": loss_adv, "fm": loss_fm}
+        mel = self.frozen_modules["mel"]
+        loss_mel = torch.nn.functional.l1_loss(mel(y_hat.squeeze(1)), mel(y.squeeze(1)))
+        return adversarial_step(self, y, y_hat, {"loss_mel": self.cfg.train.c_mel * loss_mel})
 
     @torch.no_grad()
     def valid_step(self, batch: Tuple[torch.Tensor, torch.Tensor], index: int) -> Dict[str, float]:
@@ -127,4 +108,5 @@ class SpeechSRTrainer(BaseTrainer):
         y_hat = self.models["generator"](x)
         if index == 0:
             self.tracker.log_audio("valid/sr", y_hat[0], self.cfg.model.target_rate, self.step)
-        return {"mel_l1": float(torch.nn.functional.l1_loss(self.mel(y_hat.squeeze(1)), self.mel(y.squeeze(1))))}
+        mel = self.frozen_modules["mel"]
+        return {"mel_l1": float(torch.nn.functional.l1_loss(mel(y_hat.squeeze(1)), mel(y.squeeze(1))))}

@@ -83,6 +83,10 @@ class HierSpeechTrainDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
+    def durations(self) -> List[float]:
+        """Seconds per item from the manifest (for ``train.batching`` by duration)."""
+        return [float(row.duration or 0.0) for row in self.rows]
+
     def frame_lengths(self) -> List[int]:
         """Approximate item lengths in frames from the manifest durations (for length-bucketed batches)."""
         frames = []

@@ -26,6 +26,7 @@ from modules.losses import discriminator_loss, feature_matching_loss, generator_
 __all__ = [
     "LossWeights",
     "hierarchical_kl",
+    "reconstruction_objective",
     "generator_objective",
     "discriminator_objective",
 ]
@@ -69,6 +70,17 @@ def hierarchical_kl(
     }
 
 
+def reconstruction_objective(terms: Dict[str, Tensor], weights: LossWeights) -> Tensor:
+    """The weighted non-adversarial part of ``L_G`` (mel, both KL directions at both levels, F0, prosody)."""
+    return (
+        weights.c_mel * terms["mel"]
+        + weights.c_kl * (terms["kl_a"] + terms["kl_s"])
+        + weights.c_bi_kl * (terms["kl_a_rev"] + terms["kl_s_rev"])
+        + weights.c_f0 * terms["f0"]
+        + weights.c_prosody * terms["prosody"]
+    )
+
+
 def generator_objective(
     terms: Dict[str, Tensor],
     disc_fake: Sequence[Tensor],
@@ -91,15 +103,7 @@ def generator_objective(
         fm = feature_matching_loss(fmap_real, fmap_fake)
     else:  # before the discriminator starts
         adv = fm = terms["mel"].new_zeros(())
-    total = (
-        weights.c_mel * terms["mel"]
-        + weights.c_kl * (terms["kl_a"] + terms["kl_s"])
-        + weights.c_bi_kl * (terms["kl_a_rev"] + terms["kl_s_rev"])
-        + weights.c_f0 * terms["f0"]
-        + weights.c_prosody * terms["prosody"]
-        + weights.c_adv * adv
-        + weights.c_fm * fm
-    )
+    total = reconstruction_objective(terms, weights) + weights.c_adv * adv + weights.c_fm * fm
     return {"loss": total, **terms, "adv": adv, "fm": fm}
 
 

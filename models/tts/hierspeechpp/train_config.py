@@ -61,13 +61,8 @@ class DiscriminatorConfig:
 
 @dataclass
 class HierSpeechTrainConfig(TrainConfig, LossWeights):
-    """Shared trainer settings + the loss weights ``c_*`` (:class:`LossWeights`) + the optimiser."""
+    """Shared trainer settings (optimisers in ``optimizers`` / ``schedulers``) + the loss weights ``c_*``."""
 
-    learning_rate: float = 1e-4
-    betas: List[float] = field(default_factory=lambda: [0.8, 0.99])
-    eps: float = 1e-9
-    weight_decay: float = 0.01
-    lr_decay: float = 0.999
     uncond_ratio: float = 0.1
     # Discriminator off for the first N steps (0 = adversarial from the start, as the released recipe).
     disc_start_step: int = 0

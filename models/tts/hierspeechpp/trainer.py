@@ -2,24 +2,29 @@
 
 Two models / two optimizers: ``generator`` (the full ``SynthesizerTrn``, official key names, so the
 ``generator.safetensors`` of a checkpoint is the official state_dict layout) and ``discriminator`` (MPD + MS-STFT).
-Each step: generator forward (:func:`training_forward`) -> discriminator LSGAN step on the detached window ->
-generator step with the discriminator frozen. The SSL model (frozen, stopped at the feature layer) and the
-spectrogram front ends live on the trainer, not in the checkpointed models.
+Each step: generator forward (:func:`training_forward`) -> :func:`models.base.adversarial.adversarial_step`
+(discriminator LSGAN step on the detached window, generator step with the discriminator frozen). The SSL model
+(stopped at the feature layer, built on first use: only needed when SSL features were not precomputed) and the
+spectrogram front ends are frozen components (``build_frozen``), not in the checkpointed models; meta.json
+records where the SSL weights came from. Optimisers and schedules come from ``train.optimizers`` /
+``train.schedulers``.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import numpy as np
 import torch
 from torch import nn
 
+from models.base.adversarial import adversarial_step
+from models.base.frozen import FrozenComponent, pretrained_source
 from models.base.trainer import BaseTrainer
 from models.tts.hierspeechpp.dataset import HierSpeechTrainDataset, collate
-from models.tts.hierspeechpp.losses import discriminator_objective, generator_objective
-from models.tts.hierspeechpp.train_config import HierSpeechExperimentConfig
+from models.tts.hierspeechpp.losses import reconstruction_objective
+from models.tts.hierspeechpp.train_config import HierSpeechExperimentConfig, SSLConfig
 from models.tts.hierspeechpp.training import HierSpeechPPForTraining
 from modules.discriminators import hierspeechpp_discriminator
 from modules.losses import mel_l1_loss
@@ -34,33 +39,51 @@ def log_f0_of(wav: np.ndarray, sample_rate: int, method: str, f0_max: float) -> 
     return to_log_f0(extract_f0(wav, sample_rate, method=method, f0_max=f0_max)).numpy()
 
 
+def ssl_component(cfg: SSLConfig) -> FrozenComponent:
+    """The frozen SSL feature model of ``data.ssl``, built on first use (stopped at ``cfg.layer``)."""
+    from processors.ssl import SSLFeatureExtractor, build_random_ssl
+
+    if cfg.random_tiny_dim > 0:
+        def build() -> nn.Module:
+            return build_random_ssl(layer=cfg.layer, num_layers=cfg.layer, hidden_size=cfg.random_tiny_dim)
+
+        source = {"kind": "random", "note": f"tiny wav2vec2, {cfg.random_tiny_dim}-dim, seed 0 (tests only)"}
+    else:
+        def build() -> nn.Module:
+            return SSLFeatureExtractor.from_pretrained(cfg.model, cfg.layer)
+
+        source = pretrained_source(cfg.model)
+    return FrozenComponent.lazy(build, {**source, "layer": cfg.layer})
+
+
 @register("trainer", "hierspeechpp")
 class HierSpeechTrainer(BaseTrainer):
     config_class = HierSpeechExperimentConfig
 
     # ------------------------------------------------------------------ construction
-    def build_models(self) -> Dict[str, nn.Module]:
-        d, disc = self.cfg.data, self.cfg.discriminator
-        generator = HierSpeechPPForTraining.from_config(self.cfg.model)
-        discriminator = hierspeechpp_discriminator(resolutions=[list(r) for r in disc.resolutions], periods=list(disc.periods))
-        self.linear_spec = HierSpeechLinearSpectrogram(d.filter_length, d.win_length, d.hop_length).to(self.device)
-        self.log_mel = HierSpeechLogMel(
-            d.sample_rate, d.filter_length, d.win_length, d.hop_length, d.mel_fmin, d.mel_fmax, d.n_mel_channels
-        ).to(self.device)
-        self._ssl: Optional[nn.Module] = None
-        return {"generator": generator, "discriminator": discriminator}
-
-    def build_optimizers(self, models):
-        t = self.cfg.train
+    def build_frozen(self) -> Dict[str, Any]:
+        d = self.cfg.data
         return {
-            name: torch.optim.AdamW(
-                models[name].parameters(), lr=t.learning_rate, betas=tuple(t.betas), eps=t.eps, weight_decay=t.weight_decay
-            )
-            for name in ("generator", "discriminator")
+            "linear_spec": HierSpeechLinearSpectrogram(d.filter_length, d.win_length, d.hop_length),
+            "log_mel": HierSpeechLogMel(
+                d.sample_rate, d.filter_length, d.win_length, d.hop_length, d.mel_fmin, d.mel_fmax, d.n_mel_channels
+            ),
+            "ssl": ssl_component(d.ssl),
         }
 
-    def build_schedulers(self, optimizers):
-        return {n: torch.optim.lr_scheduler.ExponentialLR(o, gamma=self.cfg.train.lr_decay) for n, o in optimizers.items()}
+    def build_models(self) -> Dict[str, nn.Module]:
+        disc = self.cfg.discriminator
+        generator = HierSpeechPPForTraining.from_config(self.cfg.model)
+        discriminator = hierspeechpp_discriminator(resolutions=[list(r) for r in disc.resolutions], periods=list(disc.periods))
+        return {"generator": generator, "discriminator": discriminator}
+
+    @property
+    def linear_spec(self) -> nn.Module:
+        return self.frozen_modules["linear_spec"]
+
+    @property
+    def log_mel(self) -> nn.Module:
+        return self.frozen_modules["log_mel"]
 
     def _dataset(self, manifest: str, train: bool) -> HierSpeechTrainDataset:
         d = self.cfg.data
@@ -93,15 +116,6 @@ class HierSpeechTrainer(BaseTrainer):
         return dataset.frame_lengths()
 
     # ------------------------------------------------------------------ features on the device
-    @property
-    def ssl(self) -> nn.Module:
-        if self._ssl is None:
-            from models.tts.hierspeechpp.inference import VoiceConverter
-
-            cfg = self.cfg.data.ssl
-            self._ssl = VoiceConverter.build_ssl(cfg.model, cfg.layer, cfg.random_tiny_dim).to(self.device).eval()
-        return self._ssl
-
     @torch.no_grad()
     def _ssl_features(self, audio: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """SSL of (B, 1, hop·T) audio with the official padding (1280-multiple + 40 reflect) per item -> (B, C, T)."""
@@ -112,7 +126,7 @@ class HierSpeechTrainer(BaseTrainer):
         width = max(r.size(-1) for r in rows)
         padded = torch.cat([nn.functional.pad(r, (0, width - r.size(-1))) for r in rows])
         sizes = torch.tensor([r.size(-1) for r in rows], device=audio.device)
-        feats, _ = self.ssl(padded, sizes)
+        feats, _ = self.frozen_modules["ssl"](padded, sizes)
         if feats.size(-1) < frames:
             feats = nn.functional.pad(feats, (0, frames - feats.size(-1)))
         return feats[..., :frames]
@@ -152,22 +166,11 @@ class HierSpeechTrainer(BaseTrainer):
         t = self.cfg.train
         out = self.generator_forward(batch, t.uncond_ratio)
         terms = {k: out[k] for k in ("mel", "kl_a", "kl_a_rev", "kl_s", "kl_s_rev", "f0", "prosody")}
-        disc = self.models["discriminator"]
-        adversarial = self.step >= t.disc_start_step
-        values: Dict[str, Any] = {}
-        if adversarial:
-            real, fake, _, _ = disc(out["audio_slice"], out["audio_hat"].detach())
-            loss_d = discriminator_objective(real, fake)
-            self.optimize("discriminator", loss_d)
-            values["disc"] = loss_d.detach()
-            with self.frozen("discriminator"):
-                _, fake, fmap_real, fmap_fake = disc(out["audio_slice"], out["audio_hat"])
-                gen = generator_objective(terms, fake, fmap_real, fmap_fake, self.cfg.train)
-        else:
-            gen = generator_objective(terms, [], [], [], self.cfg.train)
-        self.optimize("generator", gen["loss"])
-        values.update({k: v.detach() for k, v in gen.items()})
-        return values
+        losses = adversarial_step(
+            self, out["audio_slice"], out["audio_hat"], {"loss_recon": reconstruction_objective(terms, t)},
+            adv_weight=t.c_adv, fm_weight=t.c_fm, use_discriminator=self.step >= t.disc_start_step,
+        )  # fmt: skip
+        return {**{k: v.detach() for k, v in terms.items()}, **losses}
 
     @torch.no_grad()
     def valid_step(self, batch: Dict[str, Any], index: int) -> Dict[str, float]:

@@ -89,10 +89,6 @@ class VITSDataConfig:
 
 @dataclass
 class VITSTrainConfig(TrainConfig):
-    learning_rate: float = 2e-4
-    betas: List[float] = field(default_factory=lambda: [0.8, 0.99])
-    eps: float = 1e-9
-    lr_decay: float = 0.999  # ExponentialLR gamma per epoch (train.scheduler_interval)
     segment_size: int = 8192  # samples cut for the decoder / discriminator
     c_mel: float = 45.0
     c_kl: float = 1.0

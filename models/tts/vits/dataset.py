@@ -94,6 +94,10 @@ class VITSDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def durations(self) -> List[float]:
+        """Seconds per item from the manifest (for ``train.batching`` by duration)."""
+        return [duration for *_, duration in self.items]
+
     def lengths(self) -> List[int]:
         """Approximate spectrogram frames per item (for length-bucketed batches)."""
         return [int(duration * self.data.sampling_rate / self.data.hop_length) for *_, duration in self.items]

@@ -6,7 +6,9 @@ Per step, with a random ``segment_size``-sample window of each utterance:
 * generator: LSGAN adversarial + feature matching (x2) + mel L1 x ``c_mel`` (45) + duration loss (SDP NLL or
   deterministic L2) + KL x ``c_kl`` (1) between the flowed posterior and the aligned text prior.
 
-Optimisers AdamW(lr 2e-4, betas (0.8, 0.99), eps 1e-9) for both, ExponentialLR(0.999) stepped per epoch.
+The GAN step is :func:`models.base.adversarial.adversarial_step`. Optimisers and schedules come from
+``train.optimizers`` / ``train.schedulers``: the official AdamW(lr 2e-4, betas (0.8, 0.99), eps 1e-9) for both,
+ExponentialLR(0.999) stepped per epoch (``configs/*.json5``). The mel front end is a frozen component.
 Single- and multi-speaker (``model.n_speakers > 1`` uses the manifest's speakers through ``data.speakers``).
 """
 
@@ -16,13 +18,14 @@ from typing import Dict, Optional
 
 import torch
 
+from models.base.adversarial import adversarial_step
 from models.base.trainer import BaseTrainer
 from models.tts.vits.config import VITSExperimentConfig
 from models.tts.vits.dataset import collate_vits, load_datasets
 from models.tts.vits.model import VITS
 from modules.commons import slice_segments
 from modules.discriminators import vits_discriminator
-from modules.losses import discriminator_loss, feature_matching_loss, generator_loss, kl_loss, mel_l1_loss
+from modules.losses import kl_loss, mel_l1_loss
 from processors.spectrogram import VitsMelSpectrogram
 from utils.registry import register
 
@@ -32,24 +35,16 @@ class VITSTrainer(BaseTrainer):
     config_class = VITSExperimentConfig
 
     # ------------------------------------------------------------------ construction
+    def build_frozen(self):
+        d = self.cfg.data
+        return {"mel": VitsMelSpectrogram(d.sampling_rate, d.filter_length, d.hop_length, d.win_length,
+                                          d.n_mel_channels, d.mel_fmin, d.mel_fmax)}  # fmt: skip
+
     def build_models(self):
         cfg = self.cfg
-        d = cfg.data
-        self.mel = VitsMelSpectrogram(d.sampling_rate, d.filter_length, d.hop_length, d.win_length,
-                                      d.n_mel_channels, d.mel_fmin, d.mel_fmax)
         t = cfg.train
         disc = vits_discriminator(cfg.model.use_spectral_norm, t.disc_periods, t.disc_period_channels, t.disc_use_scale)
         return {"generator": VITS.from_config(cfg.model), "discriminator": disc}
-
-    def build_optimizers(self, models):
-        t = self.cfg.train
-        return {
-            name: torch.optim.AdamW(model.parameters(), t.learning_rate, betas=tuple(t.betas), eps=t.eps)
-            for name, model in models.items()
-        }
-
-    def build_schedulers(self, optimizers):
-        return {name: torch.optim.lr_scheduler.ExponentialLR(opt, self.cfg.train.lr_decay) for name, opt in optimizers.items()}
 
     def build_datasets(self):
         return load_datasets(self.cfg.data, self.cfg.model.n_speakers, self.cfg.train.segment_size)
@@ -67,8 +62,8 @@ class VITSTrainer(BaseTrainer):
     def train_step(self, batch) -> Dict[str, torch.Tensor]:
         hop = self.cfg.data.hop_length
         seg = self.cfg.train.segment_size
-        mel_fn = self.mel.to(self.device)
-        gen, disc = self.models["generator"], self.models["discriminator"]
+        mel_fn = self.frozen_modules["mel"]
+        gen = self.models["generator"]
         out = gen(batch["text"], batch["text_lengths"], batch["spec"], batch["spec_lengths"], sid=self._sid(batch))
         y_hat = out["wav"]
         y = slice_segments(batch["wav"], out["ids_slice"] * hop, seg)
@@ -76,26 +71,13 @@ class VITSTrainer(BaseTrainer):
             mel_real = mel_fn.spec_to_mel(slice_segments(batch["spec"], out["ids_slice"], seg // hop))
         mel_fake = mel_fn(y_hat.squeeze(1).float())
 
-        # Discriminator on real vs detached fake.
-        real, fake, _, _ = disc(y, y_hat.detach())
-        loss_disc, _, _ = discriminator_loss(real, fake)
-        self.optimize("discriminator", loss_disc)
-
-        # Generator; the discriminator's parameters are frozen so its gradients stay clean.
         t = self.cfg.train
-        with self.frozen("discriminator"):
-            _, fake, fmap_real, fmap_fake = disc(y, y_hat)
-            loss_adv, _ = generator_loss(fake)
-            loss_fm = feature_matching_loss(fmap_real, fmap_fake)
-        loss_mel = mel_l1_loss(mel_real, mel_fake) * t.c_mel
-        loss_dur = torch.sum(out["l_length"].float())
-        loss_kl = kl_loss(out["z_p"], out["logs_q"], out["m_p"], out["logs_p"], out["y_mask"]) * t.c_kl
-        loss_gen = loss_adv + loss_fm + loss_mel + loss_dur + loss_kl
-        self.optimize("generator", loss_gen)
-        return {
-            "loss_disc": loss_disc, "loss_gen": loss_gen, "loss_adv": loss_adv, "loss_fm": loss_fm,
-            "loss_mel": loss_mel, "loss_dur": loss_dur, "loss_kl": loss_kl,
-        }  # fmt: skip
+        terms = {
+            "loss_mel": mel_l1_loss(mel_real, mel_fake) * t.c_mel,
+            "loss_dur": torch.sum(out["l_length"].float()),
+            "loss_kl": kl_loss(out["z_p"], out["logs_q"], out["m_p"], out["logs_p"], out["y_mask"]) * t.c_kl,
+        }
+        return adversarial_step(self, y, y_hat, terms)
 
     @torch.no_grad()
     def valid_step(self, batch, index: int) -> Dict[str, float]:
@@ -106,7 +88,7 @@ class VITSTrainer(BaseTrainer):
         g = gen.speaker_embedding(sid)
         z, _, _, y_mask = gen.enc_q(batch["spec"], batch["spec_lengths"], g=g)
         wav = gen.dec(z * y_mask, g=g)
-        mel_fn = self.mel.to(self.device)
+        mel_fn = self.frozen_modules["mel"]
         frames = min(wav.size(-1) // self.cfg.data.hop_length, batch["spec"].size(-1))
         mel_real = mel_fn.spec_to_mel(batch["spec"])[..., :frames]
         mel_fake = mel_fn(wav.squeeze(1))[..., :frames]

@@ -1,7 +1,7 @@
 """TTV trainer (``train_ttv_v1.py`` recipe, fixed): w2v L1 x10, KL x0.1, F0 L1 x1, SDP NLL, CTC.
 
-Official: AdamW lr 2e-4, betas (0.8, 0.99), eps 1e-9, ExponentialLR 0.999 per epoch, batch 32, no gradient
-clipping, no GAN. Fixed relative to the official script: the alignment search is imported (numba/torch, no
+Official: AdamW lr 2e-4, betas (0.8, 0.99), eps 1e-9, ExponentialLR 0.999 per epoch (``train.optimizers`` /
+``train.schedulers`` in ``configs/ttv_v1.json5``), batch 32, no gradient clipping, no GAN. Fixed relative to the official script: the alignment search is imported (numba/torch, no
 compile step), it runs on CPU or GPU through the base trainer (no NCCL-only launch), every config key it
 reads exists, and short batches are padded to the pitch predictor's 60-frame window.
 ``train.masked_w2v`` chooses the masked w2v L1 (see ``losses.py``); the default is the released unmasked one.
@@ -10,7 +10,7 @@ reads exists, and short batches are padded to the pitch predictor's 60-frame win
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import torch
 
@@ -35,10 +35,6 @@ class TTVDataConfig:
 
 @dataclass
 class TTVTrainConfig(TrainConfig):
-    learning_rate: float = 2e-4
-    betas: List[float] = field(default_factory=lambda: [0.8, 0.99])
-    eps: float = 1e-9
-    lr_decay: float = 0.999
     c_w2v: float = 10.0  # official key c_mel
     c_kl: float = 0.1
     c_f0: float = 1.0
@@ -62,14 +58,6 @@ class TTVTrainer(BaseTrainer):
 
     def build_models(self):
         return {"ttv": TextToVec.from_config(self.cfg.model)}
-
-    def build_optimizers(self, models):
-        t = self.cfg.train
-        return {"ttv": torch.optim.AdamW(models["ttv"].parameters(), lr=t.learning_rate, betas=tuple(t.betas),
-                                         eps=t.eps)}
-
-    def build_schedulers(self, optimizers):
-        return {"ttv": torch.optim.lr_scheduler.ExponentialLR(optimizers["ttv"], self.cfg.train.lr_decay)}
 
     def _dataset(self, manifest: str) -> TTVDataset:
         d = self.cfg.data

@@ -62,10 +62,6 @@ class VocoderDataConfig:
 
 @dataclass
 class VocoderTrainConfig(TrainConfig):
-    learning_rate: float = 2e-4
-    betas: List[float] = field(default_factory=lambda: [0.8, 0.99])
-    eps: float = 1e-9
-    lr_decay: float = 0.999
     c_mel: float = 45.0
     c_fm: float = 1.0  # multiplies the feature-matching loss (itself x2 as in HiFi-GAN)
 

@@ -35,6 +35,10 @@ class VocoderClips(Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
+    def durations(self) -> List[float]:
+        """Seconds per item from the manifest (for ``train.batching`` by duration)."""
+        return [e.duration for e in self.entries]
+
     def lengths(self) -> List[int]:
         return [int(e.duration * self.data.sampling_rate) for e in self.entries]
 

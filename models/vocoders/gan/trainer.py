@@ -2,8 +2,10 @@
 
 Per step, on random ``segment_size`` crops: mel (VITS/HiFi-GAN log-mel) -> generator -> waveform;
 discriminator LSGAN loss on real vs detached fake; generator LSGAN + feature matching x ``c_fm`` + mel L1 x
-``c_mel`` (45).  AdamW (0.8, 0.99) for both, ExponentialLR(``lr_decay``) per epoch.  Validation: copy synthesis
-of whole clips, mel L1 over their valid frames.
+``c_mel`` (45), through :func:`models.base.adversarial.adversarial_step`. Optimisers and schedules come from
+``train.optimizers`` / ``train.schedulers`` (configs: AdamW (0.8, 0.99) for both, ExponentialLR 0.999 per
+epoch). The mel front end is a frozen component. Validation: copy synthesis of whole clips, mel L1 over their
+valid frames.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from typing import Dict, List
 
 import torch
 
+from models.base.adversarial import adversarial_step
 from models.base.trainer import BaseTrainer
 from models.vocoders.gan.config import VocoderExperimentConfig
 from models.vocoders.gan.dataset import VocoderClips
 from models.vocoders.gan.model import build_discriminator, build_generator
 from modules.commons import sequence_mask
-from modules.losses import discriminator_loss, feature_matching_loss, generator_loss, mel_l1_loss
+from modules.losses import mel_l1_loss
 from processors.spectrogram import VitsMelSpectrogram
 from utils.registry import register
 
@@ -40,21 +43,15 @@ def mel_extractor(data) -> VitsMelSpectrogram:
 class GANVocoderTrainer(BaseTrainer):
     config_class = VocoderExperimentConfig
 
+    def build_frozen(self):
+        return {"mel": mel_extractor(self.cfg.data)}
+
     def build_models(self):
         cfg = self.cfg
-        self.mel = mel_extractor(cfg.data)
         return {
             "generator": build_generator(cfg.model.generator, cfg.data.n_mel_channels),
             "discriminator": build_discriminator(cfg.model.discriminator),
         }
-
-    def build_optimizers(self, models):
-        t = self.cfg.train
-        return {n: torch.optim.AdamW(m.parameters(), t.learning_rate, betas=tuple(t.betas), eps=t.eps)
-                for n, m in models.items()}  # fmt: skip
-
-    def build_schedulers(self, optimizers):
-        return {n: torch.optim.lr_scheduler.ExponentialLR(o, self.cfg.train.lr_decay) for n, o in optimizers.items()}
 
     def build_datasets(self):
         d, seed = self.cfg.data, self.cfg.train.seed
@@ -66,30 +63,17 @@ class GANVocoderTrainer(BaseTrainer):
         return collate_clips(items)
 
     def train_step(self, batch) -> Dict[str, torch.Tensor]:
-        mel_fn = self.mel.to(self.device)
+        mel_fn = self.frozen_modules["mel"]
         y = batch["wav"]
         mel = mel_fn(y.squeeze(1))
         y_hat = self.models["generator"](mel)
         mel_hat = mel_fn(y_hat.squeeze(1).float())
-
-        real, fake, _, _ = self.models["discriminator"](y, y_hat.detach())
-        loss_disc, _, _ = discriminator_loss(real, fake)
-        self.optimize("discriminator", loss_disc)
-
         t = self.cfg.train
-        with self.frozen("discriminator"):
-            _, fake, fmap_real, fmap_fake = self.models["discriminator"](y, y_hat)
-            loss_adv, _ = generator_loss(fake)
-            loss_fm = feature_matching_loss(fmap_real, fmap_fake) * t.c_fm
-        loss_mel = mel_l1_loss(mel, mel_hat) * t.c_mel
-        loss_gen = loss_adv + loss_fm + loss_mel
-        self.optimize("generator", loss_gen)
-        return {"loss_disc": loss_disc, "loss_gen": loss_gen, "loss_adv": loss_adv, "loss_fm": loss_fm,
-                "loss_mel": loss_mel}  # fmt: skip
+        return adversarial_step(self, y, y_hat, {"loss_mel": mel_l1_loss(mel, mel_hat) * t.c_mel}, fm_weight=t.c_fm)
 
     @torch.no_grad()
     def valid_step(self, batch, index: int) -> Dict[str, float]:
-        mel_fn = self.mel.to(self.device)
+        mel_fn = self.frozen_modules["mel"]
         hop = self.cfg.data.hop_length
         frames = batch["lengths"] // hop
         mel = mel_fn(batch["wav"].squeeze(1))

@@ -194,7 +194,7 @@ def test_tiny_model_learns_on_real_clips(short_corpus: Path, tmp_path: Path) -> 
     trainer.train()
     mel = [v["mel"] for v in logged]
     assert len(mel) == LEARN_STEPS
-    assert all(np.isfinite(v["loss"]) and np.isfinite(v["disc"]) for v in logged)
+    assert all(np.isfinite(v["loss_gen_total"]) and np.isfinite(v["loss_disc"]) for v in logged)
     first, last = float(np.mean(mel[:5])), float(np.mean(mel[-5:]))
     print(f"mel L1 first-5 mean {first:.3f} -> last-5 mean {last:.3f}")
     assert last < 0.85 * first, f"mel L1 did not fall clearly: {first:.3f} -> {last:.3f}"
@@ -214,7 +214,7 @@ def test_resume_continues_identically(short_corpus: Path, tmp_path: Path) -> Non
     assert resumed.step == 2
     resumed_log = _record(resumed)
     resumed.train()
-    assert [v["loss"] for v in resumed_log] == [v["loss"] for v in full_log[2:]]
+    assert [v["loss_gen_total"] for v in resumed_log] == [v["loss_gen_total"] for v in full_log[2:]]
     for name in ("generator", "discriminator"):
         a, b = full.unwrap(name).state_dict(), resumed.unwrap(name).state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a), f"{name} weights differ after resume"

@@ -40,7 +40,7 @@ def test_tiny_speechsr_trains_with_falling_mel_loss(tmp_path) -> None:
         f"data.train_manifest={_manifest(tmp_path)}", "data.segment_size=2400",
         "model.upsample_initial_channel=8", "model.resblock_kernel_sizes=[3]",
         "model.resblock_dilation_sizes=[[1,3,5]]", "train.batch_size=2", "train.max_steps=6",
-        "train.learning_rate=2e-3", "train.log_every=1", "train.save_every=6", "train.tensorboard=false",
+        "train.optimizers.default.lr=2e-3", "train.log_every=1", "train.save_every=6", "train.tensorboard=false",
         "train.progress_bar=false",
         # the official 41.6 M-parameter MPD + MS-STFT is too slow for a unit test: one small STFT resolution
         "discriminator.periods=[]", "discriminator.resolutions=[[256,64,256]]"])
@@ -48,7 +48,7 @@ def test_tiny_speechsr_trains_with_falling_mel_loss(tmp_path) -> None:
     trainer = SpeechSRTrainer(cfg, tmp_path / "exp", cpu=True)
     trainer.train()
     log = read_log(tmp_path / "exp")
-    mel = [log[s]["mel_l1"] for s in sorted(log)]
+    mel = [log[s]["loss_mel"] for s in sorted(log)]
     assert len(mel) == 6 and all(np.isfinite(mel))
     assert np.mean(mel[-2:]) < np.mean(mel[:2])
     # the saved checkpoint serves the inference pipeline
@@ -62,7 +62,7 @@ def test_official_discriminator_layout() -> None:
     """Default config builds the released discriminator: 5 (24 kHz) STFT resolutions then 5 periods."""
     cfg = validate(load_config(REPO_ROOT / "models/sr/speechsr/configs/speechsr24k.json5", []), SpeechSRExperimentConfig)
     assert cfg.discriminator.periods is None and cfg.discriminator.resolutions is None
-    assert cfg.train.c_mel == 45.0 and cfg.train.lr_decay == 0.999 and cfg.data.segment_size == 9600
+    assert cfg.train.c_mel == 45.0 and cfg.train.schedulers["default"].gamma == 0.999 and cfg.data.segment_size == 9600
     # build it the way the trainer does (no trainer run needed: build_models only reads cfg and device)
     models = SpeechSRTrainer.build_models(SimpleNamespace(cfg=cfg, device=torch.device("cpu")))
     subs = list(models["discriminator"].discriminators)

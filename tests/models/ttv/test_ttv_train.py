@@ -62,7 +62,7 @@ def test_tiny_ttv_trains_with_falling_loss(corpus, tmp_path) -> None:
     raw = load_config(REPO_ROOT / "models/ttv/hierspeechpp_ttv/configs/ttv_v1.json5", [
         f"data.train_manifest={manifest}", f"data.features_dir={feats}", "model.inter_channels=16",
         "model.hidden_channels=16", f"model.ssl_channels={SSL_DIM}", "train.batch_size=1", "train.max_steps=6",
-        "train.learning_rate=1e-3", "train.log_every=1", "train.save_every=6", "train.tensorboard=false",
+        "train.optimizers.default.lr=1e-3", "train.log_every=1", "train.save_every=6", "train.tensorboard=false",
         "train.progress_bar=false"])
     cfg = validate(raw, TTVExperimentConfig)
     torch.manual_seed(0)

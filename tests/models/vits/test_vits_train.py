@@ -36,7 +36,7 @@ def test_tiny_vits_trains_and_decodes(tmp_path):
     manifest = _manifest(tmp_path)
     raw = load_config(REPO_ROOT / "models/tts/vits/configs/tiny.json5", [
         f"data.train_manifest={manifest}", f"train.max_steps={STEPS}", "train.log_every=1",
-        "train.learning_rate=1e-3", "train.save_every=1000", f"data.valid_manifest={manifest}",
+        "train.optimizers.default.lr=1e-3", "train.save_every=1000", f"data.valid_manifest={manifest}",
         f"train.valid_every={STEPS}",
     ])
     cfg = validate(raw, VITSExperimentConfig)
@@ -47,7 +47,7 @@ def test_tiny_vits_trains_and_decodes(tmp_path):
     assert len(log) == STEPS
     mel = [log[s]["loss_mel"] for s in sorted(log)]
     kl = [log[s]["loss_kl"] for s in sorted(log)]
-    assert all(torch.isfinite(torch.tensor([log[s]["loss_gen"], log[s]["loss_disc"]])).all() for s in log)
+    assert all(torch.isfinite(torch.tensor([log[s]["loss_gen_total"], log[s]["loss_disc"]])).all() for s in log)
     first, last = sum(mel[:3]) / 3, sum(mel[-3:]) / 3
     assert last < first, f"mel loss did not fall: {mel}"
     assert sum(kl[-3:]) < sum(kl[:3]), f"KL did not fall: {kl}"
@@ -84,7 +84,7 @@ def test_tiny_single_speaker_vits_trains_on_ljspeech(tmp_path):
     manifest = _manifest(tmp_path, "ljspeech", per_speaker=4)
     raw = load_config(REPO_ROOT / "models/tts/vits/configs/tiny.json5", [
         f"data.train_manifest={manifest}", f"train.max_steps={STEPS}", "train.log_every=1",
-        "train.learning_rate=1e-3", "model.n_speakers=0", "data.speakers=[]", "data.sampling_rate=22050",
+        "train.optimizers.default.lr=1e-3", "model.n_speakers=0", "data.speakers=[]", "data.sampling_rate=22050",
     ])
     cfg = validate(raw, VITSExperimentConfig)
     torch.manual_seed(0)

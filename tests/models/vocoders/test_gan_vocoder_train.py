@@ -36,7 +36,7 @@ def test_tiny_vocoder_trains_and_vocodes(tmp_path, name):
     manifest = _manifest(tmp_path)
     raw = load_config(REPO_ROOT / f"models/vocoders/gan/configs/{name}.json5", [
         f"data.train_manifest={manifest}", f"data.valid_manifest={manifest}", f"train.max_steps={STEPS}",
-        "train.log_every=1", f"train.valid_every={STEPS}", "train.learning_rate=2e-3",
+        "train.log_every=1", f"train.valid_every={STEPS}", "train.optimizers.default.lr=2e-3",
     ])
     cfg = validate(raw, VocoderExperimentConfig)
     torch.manual_seed(0)
