@@ -21,7 +21,7 @@ from utils.registry import get
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_METRICS = ("wer", "sim", "f0", "mcd", "log_mel_l1", "mrstft")
+DEFAULT_METRICS = ("wer", "sim", "dnsmos", "f0", "mcd", "log_mel_l1", "mrstft")
 
 
 @dataclass
