@@ -37,6 +37,7 @@ setup(
             "echelon-train=bins.train:main",
             "echelon-infer=bins.infer:main",
             "echelon-evaluate=bins.evaluate:main",
+            "echelon-convert-piper=bins.convert_piper:main",
         ]
     },
 )
