@@ -5,8 +5,9 @@ voice.  Piper phonemises clause by clause with espeak-ng (IPA, stress marks kept
 punctuation (``, `` ``: `` ``; `` after a clause, ``.`` ``?`` ``!`` at a sentence end), splits the result into
 Unicode code points after NFD decomposition (``ç`` -> ``c`` + combining cedilla), and frames the symbols as
 ``^ _ p1 _ p2 _ ... pn _ $`` (BOS ``^``, PAD ``_`` after each symbol, EOS ``$``).  This module does the same
-with the phonemizer/espeak-ng pair that :mod:`processors.text.g2p` already uses; nothing of the GPL
-``piper-tts`` package is used or needed.
+with phonemizer's wrapper of the libespeak-ng that :mod:`processors.text.g2p` already uses (the clause text goes
+to espeak-ng as it is, so numbers and abbreviations read as espeak reads them); nothing of the GPL ``piper-tts``
+package is used or needed.  espeak-ng's language-switch flags (``(fr)``) are removed.
 
 Clauses end where espeak-ng ends them for ordinary text: at ``, . ; : ! ?`` (or a run of them) followed by
 white space or the end of the text, so ``1,234`` and ``3.5`` stay numbers.  espeak-ng's abbreviation rules
@@ -20,6 +21,7 @@ and logs them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -27,7 +29,7 @@ from typing import Dict, List, Mapping, Sequence
 
 from processors.text.cleaners import collapse_whitespace
 from processors.text.frontend import TextError, UnknownSymbolError
-from processors.text.g2p import phonemize
+from processors.text.g2p import PhonemizerError
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,29 @@ CLAUSE_END = re.compile(r"([,.;:!?]+)(?=\s|$)")
 #: what Piper appends to a clause's phonemes, by the clause's punctuation
 _CLAUSE_SUFFIX = {",": ", ", ":": ": ", ";": "; ", ".": ".", "?": "?", "!": "!"}
 _SENTENCE_END = {".", "?", "!"}
+_LANGUAGE_FLAG = re.compile(r"\([a-z\-]+\)")  # espeak's "(fr)" ... "(en)" language switches
+
+
+@functools.lru_cache(maxsize=4)
+def _espeak(voice: str):
+    """phonemizer's ctypes wrapper of libespeak-ng, set to ``voice`` (one per voice, created once)."""
+    try:
+        from phonemizer.backend.espeak.wrapper import EspeakWrapper
+    except ImportError as err:
+        raise PhonemizerError(f"phonemizer is not installed ({err}); pip install phonemizer==3.2.1") from err
+    try:
+        wrapper = EspeakWrapper()
+        wrapper.set_voice(voice)
+    except RuntimeError as err:
+        raise PhonemizerError(f"espeak-ng cannot load voice {voice!r} ({err}); install espeak-ng") from err
+    return wrapper
+
+
+def clause_ipa(clause: str, voice: str = "en-us") -> str:
+    """espeak-ng's IPA (stress marks kept) of one clause, as its ``TextToPhonemes`` gives it: the clause text
+    goes to espeak untouched (phonemizer's punctuation handling would split ``1,234``)."""
+    phones = _espeak(voice).text_to_phonemes(clause).replace("_", "")  # "_" = the wrapper's phoneme separator
+    return collapse_whitespace(_LANGUAGE_FLAG.sub("", phones)).strip()
 
 
 def clause_mark(punctuation: str) -> str:
@@ -63,7 +88,7 @@ def piper_phonemes(text: str, espeak_voice: str = "en-us") -> str:
     """Piper's phoneme string of ``text`` (clauses with their punctuation, sentences joined by a space)."""
     out = []
     for words, mark in split_clauses(text):
-        phones = phonemize(words, espeak_voice)
+        phones = clause_ipa(words, espeak_voice)
         out.append(phones + _CLAUSE_SUFFIX.get(mark, ""))
         if mark in _SENTENCE_END or not mark:
             out.append(" ")

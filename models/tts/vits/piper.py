@@ -14,7 +14,8 @@ Where a weight is found:
   (``onnx::Conv_NNNN``) and the text embedding may be called ``sid``; the consuming node's name is the module
   path (``/flow/flows.6/enc/in_layers.0/Conv`` input 1 -> ``flow.flows.6.enc.in_layers.0.weight``, input 2 ->
   ``.bias``; a ``Gather``'s input 0 -> ``.weight``);
-* the duration predictor's first affine flow is folded: ``/dp/flows.0/Exp_output_0`` holds ``exp(-logs)``.
+* the duration predictor's first affine flow is folded: ``/dp/flows.0/Exp_output_0`` holds ``exp(-logs)``
+  (or, less folded, the input of ``/dp/flows.0/Exp`` holds ``-logs``).
 
 The training-only parts are not in the graph: the posterior encoder ``enc_q``, the duration predictor's
 posterior branch (``dp.post_*``) and its unused-at-inference flow ``dp.flows.1``.  They are freshly
@@ -94,6 +95,8 @@ class PiperGraph:
         if "." in name and not name.startswith(("/", "onnx::")):
             return name, array
         for node, index in consumers:
+            if node.op_type == "Exp" and index == 0 and node.name.startswith("/"):  # exp(-logs), Neg folded
+                return f"{_module_path(node.name)}.logs", -array
             role = _WEIGHT_INPUT.get(node.op_type, {}).get(index)
             if role and node.name.startswith("/"):
                 return f"{_module_path(node.name)}.{role}", array
