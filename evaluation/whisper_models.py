@@ -127,10 +127,14 @@ def _hub_model(repo_id: str) -> str:
 
 
 def main(argv: Optional[list] = None) -> int:
-    parser = argparse.ArgumentParser(description="join the installed Whisper-base halves into the cache once")
+    parser = argparse.ArgumentParser(description="join the installed Whisper-base halves into the cache once and "
+                                                 "check the joined file's sha256")
     parser.parse_args(argv)
     try:
         path = whisper_base_dir()
+        if sha256_of(path / "model.bin") != WHISPER_BASE_SHA256:  # joined earlier, damaged since: join again
+            (path / "model.bin").unlink()
+            path = whisper_base_dir()
     except ModelUnavailableError as err:
         print(f"whisper_models: {err}", file=sys.stderr)
         return 2

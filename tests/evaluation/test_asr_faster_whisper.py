@@ -83,6 +83,15 @@ def test_whisper_base_is_joined_once_and_checked(tmp_path, monkeypatch) -> None:
     assert (path / "model.bin").stat().st_mtime_ns == stamp  # not joined a second time
 
 
+def test_install_step_rejoins_a_damaged_model(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("ECHELON_CACHE", str(tmp_path))
+    path = whisper_models.whisper_base_dir()
+    with (path / "model.bin").open("r+b") as handle:
+        handle.write(b"damage")
+    assert whisper_models.main([]) == 0
+    assert whisper_models.sha256_of(path / "model.bin") == whisper_models.WHISPER_BASE_SHA256
+
+
 def test_wrong_checksum_is_an_error_and_leaves_no_model(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("ECHELON_CACHE", str(tmp_path))
     monkeypatch.setattr(whisper_models, "WHISPER_BASE_SHA256", "0" * 64)
