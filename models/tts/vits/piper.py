@@ -269,6 +269,18 @@ def convert_piper(onnx_path: str | Path, out_dir: str | Path) -> Path:
     return ckpt.resolve_checkpoint_dir(out_dir)
 
 
+def warn_if_reinitialised(path: str | Path) -> List[str]:
+    """When ``path`` is a converted Piper voice, log (and return) the training-only parts it never had: a
+    fine-tuning run starts them from the converter's fresh initialisation."""
+    meta = ckpt.read_meta(ckpt.resolve_checkpoint_dir(path))
+    parts = list(meta.get("piper", {}).get("reinitialised", []))
+    if parts:
+        log.warning("%s is a converted Piper voice: %s were not in the voice and start from a fresh initialisation "
+                    "(the text encoder, flow, duration predictor and decoder start from the voice)",
+                    path, ", ".join(p.rstrip(".") for p in parts))
+    return parts
+
+
 def summary(cfg: VITSExperimentConfig) -> str:
     """One line describing a converted voice's architecture."""
     m = cfg.model

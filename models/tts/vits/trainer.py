@@ -20,6 +20,7 @@ from models.base.trainer import BaseTrainer
 from models.tts.vits.config import VITSExperimentConfig
 from models.tts.vits.dataset import collate_vits, load_datasets
 from models.tts.vits.model import VITS
+from models.tts.vits.piper import warn_if_reinitialised
 from modules.commons import slice_segments
 from modules.discriminators import vits_discriminator
 from modules.losses import discriminator_loss, feature_matching_loss, generator_loss, kl_loss, mel_l1_loss
@@ -40,6 +41,11 @@ class VITSTrainer(BaseTrainer):
         t = cfg.train
         disc = vits_discriminator(cfg.model.use_spectral_norm, t.disc_periods, t.disc_period_channels, t.disc_use_scale)
         return {"generator": VITS.from_config(cfg.model), "discriminator": disc}
+
+    def load_weights(self, path, strict: bool):
+        reports = super().load_weights(path, strict)
+        warn_if_reinitialised(path)  # a converted Piper voice: say which parts start from scratch
+        return reports
 
     def build_optimizers(self, models):
         t = self.cfg.train

@@ -20,7 +20,13 @@ from bins import convert_piper as convert_cli
 from bins import infer as infer_cli
 from models.base import checkpoint as ckpt
 from models.tts.vits.model import VITS
-from models.tts.vits.piper import PiperConversionError, TRAINING_ONLY, convert_piper, installed_voice
+from models.tts.vits.piper import (
+    TRAINING_ONLY,
+    PiperConversionError,
+    convert_piper,
+    installed_voice,
+    warn_if_reinitialised,
+)
 from models.tts.vits.inference import VITSInference
 from modules.weight_norm import fold_weight_norm
 from processors.text.piper_phonemes import CLAUSE_END, PiperPhonemeFrontend
@@ -103,10 +109,13 @@ def test_joe_waveform_equals_onnxruntime_at_zero_noise(joe_dir) -> None:
         assert np.abs(ours - reference).max() <= 1e-3
 
 
-def test_converted_checkpoint_says_what_was_reinitialised(joe_dir) -> None:
+def test_converted_checkpoint_says_what_was_reinitialised(joe_dir, caplog) -> None:
     path = ckpt.resolve_checkpoint_dir(joe_dir)
     meta = ckpt.read_meta(path)
     assert set(meta["piper"]["reinitialised"]) == set(TRAINING_ONLY)
+    with caplog.at_level("WARNING"):
+        assert set(warn_if_reinitialised(joe_dir)) == set(TRAINING_ONLY)  # what the VITS trainer calls on init
+    assert "enc_q" in caplog.text and "fresh initialisation" in caplog.text
     config = ckpt.read_config(path)
     assert config["data"]["text_frontend"] == "piper" and config["model"]["resblock"] == "2"
     assert config["model"]["upsample_rates"] == [8, 8, 4]
