@@ -15,8 +15,9 @@ hsp="$exp_dir/hierspeechpp"
 systems="$exp_dir/systems"
 jobs="$hsp/infer/lists/tts.jsonl"
 
-# 1. HierSpeech++ end to end: data, features, training, TTS/VC, SpeechSR (its own evaluation is the table below).
-bash "$repo_root/egs/tts/hierspeechpp/run.sh" --dataset mini --exp_dir "$hsp" --stop_stage 6
+# 1. HierSpeech++ end to end: data, features, training, TTS/VC, 48 kHz with the released SpeechSR (no SpeechSR
+#    training here, to stay within 10 minutes on 2 cores; its own evaluation stage is replaced by the table below).
+bash "$repo_root/egs/tts/hierspeechpp/run.sh" --dataset mini --exp_dir "$hsp" --stop_stage 6 --sr_train false
 [ -s "$jobs" ] || die "the HierSpeech++ run wrote no TTS job list ($jobs)"
 [ -d "$hsp/infer/tts" ] || die "the HierSpeech++ run wrote no TTS outputs ($hsp/infer/tts)"
 
