@@ -69,7 +69,10 @@ class PiperGraph:
         from onnx import numpy_helper
 
         self.path = onnx_path
-        graph = onnx.load(str(onnx_path)).graph
+        try:
+            graph = onnx.load(str(onnx_path)).graph
+        except Exception as err:  # noqa: BLE001 - protobuf decode errors have no common public base
+            raise PiperConversionError(f"{onnx_path}: not a readable ONNX model ({type(err).__name__}: {err})") from err
         arrays = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
         consumers: Dict[str, List[Tuple[Any, int]]] = {}
         self.attributes: Dict[str, Dict[str, List[int]]] = {}
@@ -234,8 +237,9 @@ def build_from_piper(onnx_path: str | Path, seed: int = 0) -> Tuple[VITS, VITSEx
     graph = PiperGraph(onnx_path)
     model_cfg = model_config(graph)
     cfg = experiment_config(model_cfg, voice)
-    torch.manual_seed(seed)  # training-only parts: reproducible fresh initialisation
-    model = VITS.from_config(model_cfg)
+    with torch.random.fork_rng(devices=[]):  # training-only parts: reproducible, caller's RNG untouched
+        torch.manual_seed(seed)
+        model = VITS.from_config(model_cfg)
     kept = load_weights(model, graph)
     return model.eval(), cfg, kept
 

@@ -211,3 +211,8 @@ def test_bad_inputs_are_one_line_errors(tiny_voice, tmp_path, capsys) -> None:
     with pytest.raises(PiperConversionError, match="not empty"):
         convert_piper(tiny_voice, busy)
     assert convert_cli.main([str(tmp_path / "missing.onnx"), str(tmp_path / "b")]) == 2
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x00not onnx at all" * 10)
+    Path(str(garbage) + ".json").write_text(Path(str(tiny_voice) + ".json").read_text())
+    assert convert_cli.main([str(garbage), str(tmp_path / "c")]) == 2
+    assert "garbage.onnx" in capsys.readouterr().err
