@@ -5,34 +5,41 @@ Python API::
     sr = SpeechSRInference.pretrained()                 # bundled released weights, fast CPU path
     wav48 = sr.upsample(wav16k_array, target_rate=48000)
     sr.upsample_file("in.wav", "out_48k.wav", 48000)    # any input rate: resampled to 16 kHz first
+    up = load_pipeline({"pipeline": "speechsr", "infer": {"target_rate": 24000}})   # task API
+    up.upsample(["in.wav"])[0]                          # -> Audio at 24 kHz
 
-CLI (``bins/infer.py``)::
+CLI (``bins/infer.py``; the pipeline ``speechsr``, component ``model`` optional = bundled release)::
 
-    python -m bins.infer --model_type speechsr --inputs a.wav b.wav --output_dir out --target_rate 48000
-    python -m bins.infer --ckpt_dir exp/speechsr48k --inputs a.wav --output_dir out   # own trained model
+    echelon-infer --model_type speechsr --inputs a.wav b.wav --output_dir out --target_rate 48000
+    echelon-infer --ckpt_dir exp/speechsr48k --inputs a.wav --output_dir out   # own trained model
+
+Long inputs: after the (linear) interpolation the network runs in windows (``SpeechSR.optimize_for_inference``,
+``chunk_samples``), so memory grows only with the waveforms themselves, not with the network's activations.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from models.base import checkpoint as ckpt
-from models.base.inference import BaseInference
-from models.sr.speechsr.model import INPUT_RATE, SpeechSR
-from processors.audio import AudioError, load_audio, save_audio
+from models.base.pipeline import PipelineMixin
+from models.base.tasks import Audio, AudioInput, Capabilities, SpeechSuperResolution, load_input
+from models.sr.speechsr.model import INPUT_RATE, SpeechSR, build_model
+from models.sr.speechsr.trainer import SpeechSRModelConfig
+from processors.audio import load_audio, save_audio
+from utils.config import validate
 from utils.registry import register
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
 
-@register("inference", "speechsr")
-class SpeechSRInference(BaseInference):
+class SpeechSRInference:
     """Holds one SpeechSR per target rate (bundled release by default, or an Echelon checkpoint).
 
     Args:
@@ -41,9 +48,12 @@ class SpeechSRInference(BaseInference):
     """
 
     def __init__(self, models: Dict[str, SpeechSR], device: str | torch.device = "cpu", fast: bool = True,
-                 config: Optional[dict] = None, allow_bundled: bool = True):
-        super().__init__(config or {}, models, device)
+                 config: Optional[dict] = None, allow_bundled: bool = True, chunk_samples: int = 8192):
+        self.config = config or {}
+        self.models = dict(models)
+        self.device = torch.device(device)
         self.fast = fast
+        self.chunk_samples = chunk_samples
         self.allow_bundled = allow_bundled
         for model in self.models.values():
             self._prepare(model)
@@ -51,34 +61,36 @@ class SpeechSRInference(BaseInference):
     def _prepare(self, model: SpeechSR) -> SpeechSR:
         model.to(self.device).eval()
         if self.fast:
-            model.optimize_for_inference()
+            model.optimize_for_inference(self.chunk_samples)
         return model
 
     @classmethod
-    def pretrained(cls, device: str = "cpu", fast: bool = True) -> "SpeechSRInference":
+    def pretrained(cls, device: str = "cpu", fast: bool = True, chunk_samples: int = 8192) -> "SpeechSRInference":
         """Bundled released checkpoints (loaded on first use of each rate)."""
-        return cls({}, device, fast)
+        return cls({}, device, fast, chunk_samples=chunk_samples)
 
     @classmethod
-    def from_checkpoint(cls, ckpt_dir: Optional[str | Path], device: str = "cpu") -> "SpeechSRInference":
+    def from_checkpoint(cls, ckpt_dir: Optional[str | Path], device: str = "cpu", fast: bool = True,
+                        chunk_samples: int = 8192) -> "SpeechSRInference":
         """``None`` -> bundled release; an official ``G_*.pth`` file; or an Echelon checkpoint directory."""
+        opts = dict(fast=fast, chunk_samples=chunk_samples)
         if ckpt_dir is None:
-            return cls.pretrained(device)
+            return cls.pretrained(device, **opts)
         path = Path(ckpt_dir)
         if path.is_file():
             # official layout: speechsr48k/G_100000.pth next to speechsr48k/config.json (the rate is only there)
             config = path.parent / "config.json"
             if not config.is_file():
-                raise FileNotFoundError(f"official SpeechSR checkpoint {path} needs its config.json alongside "
+                raise ckpt.CheckpointNotFoundError(f"official SpeechSR checkpoint {path} needs its config.json alongside "
                                         "(it holds the sampling rate)")
             rate = int(json.loads(config.read_text(encoding="utf-8"))["data"]["sampling_rate"])
             model = SpeechSR.from_pretrained(rate, checkpoint=path, config=config)
-            return cls({str(rate): model}, device, allow_bundled=False)
+            return cls({str(rate): model}, device, allow_bundled=False, **opts)
         cdir = ckpt.resolve_checkpoint_dir(path)
-        raw = ckpt.read_config(cdir)
-        model = SpeechSR(**raw["model"])
-        model.load_state_dict(ckpt.load_model_weights(cdir, "generator"), strict=True)
-        return cls({str(model.target_rate): model}, device, config=raw, allow_bundled=False)
+        raw = ckpt.expect_model_type(cdir, "speechsr")
+        model = build_model(validate(raw.get("model", {}), SpeechSRModelConfig, "model"))
+        ckpt.load_state_dict_strict(model, ckpt.load_model_weights(cdir, "generator"), str(cdir))
+        return cls({str(model.target_rate): model}, device, config=raw, allow_bundled=False, **opts)
 
     def model_for(self, target_rate: int) -> SpeechSR:
         key = str(int(target_rate))
@@ -112,24 +124,43 @@ class SpeechSRInference(BaseInference):
         wav = load_audio(src, INPUT_RATE)
         return save_audio(dst, self.upsample(wav, rate), rate)
 
-    @staticmethod
-    def add_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--inputs", nargs="+", required=True, help="audio files (resampled to 16 kHz first)")
-        parser.add_argument("--output_dir", required=True)
-        parser.add_argument("--target_rate", type=int, choices=(24000, 48000), default=None,
-                            help="default: the checkpoint's rate, else 48000")
 
-    def run(self, args: argparse.Namespace) -> List[Path]:
-        out_dir = Path(args.output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        rate = self.default_rate if args.target_rate is None else args.target_rate
-        written, bad = [], []
-        for item in args.inputs:
-            try:
-                written.append(self.upsample_file(item, out_dir / f"{Path(item).stem}_{rate // 1000}k.wav", rate))
-            except (AudioError, FileNotFoundError, ValueError) as err:
-                bad.append(f"{item}\t{err}")
-        if bad:
-            (out_dir / "bad_items.tsv").write_text("\n".join(bad) + "\n", encoding="utf-8")
-        return written
+@dataclass
+class SpeechSRSettings:
+    target_rate: Optional[int] = None  # 24000 | 48000; default: the checkpoint's rate, else 48000
+    chunk_samples: int = 8192  # output samples per window of the chunked network (0 = one shot)
+    fast: bool = True  # folded weight norm, polyphase activations (same output up to ~1e-6)
 
+
+@register("pipeline", "speechsr")
+class SpeechSRPipeline(SpeechSuperResolution, PipelineMixin):
+    """Task API: any-rate speech -> ``sample_rate`` (24/48 kHz). Component ``model``: Echelon dir or official
+    ``G_*.pth`` (+ config.json); absent: the bundled release."""
+
+    task = "sr"
+    settings_class = SpeechSRSettings
+    components = {"model": False}
+    main_component = "model"
+
+    def __init__(self, inference: SpeechSRInference, settings: SpeechSRSettings):
+        self.inference = inference
+        self.settings = settings
+        rate = settings.target_rate if settings.target_rate is not None else inference.default_rate
+        if rate not in (24000, 48000):
+            raise ckpt.CheckpointError(f"infer.target_rate must be 24000 or 48000, got {rate}")
+        inference.model_for(rate)  # a checkpoint without that rate fails now, not per item
+        self.sample_rate = int(rate)
+
+    @classmethod
+    def from_components(cls, components, settings: SpeechSRSettings, device: str = "cpu") -> "SpeechSRPipeline":
+        inference = SpeechSRInference.from_checkpoint(components.get("model"), device, settings.fast,
+                                                      settings.chunk_samples)
+        return cls(inference, settings)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(tasks=frozenset({"sr"}))
+
+    def upsample(self, waveforms: Sequence[AudioInput], seed: Optional[int] = None) -> List[Audio]:
+        return [Audio(self.inference.upsample(load_input(w, INPUT_RATE).waveform, self.sample_rate), self.sample_rate)
+                for w in waveforms]

@@ -16,7 +16,7 @@ import torch
 
 from models.base.trainer import BaseTrainer, TrainConfig
 from models.sr.speechsr.dataset import SuperResolutionDataset, collate_pairs
-from models.sr.speechsr.model import SpeechSR
+from models.sr.speechsr.model import build_model
 from modules.discriminators.combined import (DEFAULT_PERIODS, HIERSPEECHPP_RESOLUTIONS, SPEECHSR48K_RESOLUTIONS,
                                               hierspeechpp_discriminator, speechsr_discriminator)
 from modules.losses import discriminator_loss, feature_matching_loss, generator_loss
@@ -72,8 +72,7 @@ class SpeechSRTrainer(BaseTrainer):
 
     def build_models(self):
         m = self.cfg.model
-        generator = SpeechSR(m.target_rate, m.upsample_initial_channel, m.resblock_kernel_sizes,
-                             m.resblock_dilation_sizes)
+        generator = build_model(m)
         self.mel = speechsr_mel(m.target_rate).to(self.device)
         d = self.cfg.discriminator
         if d.periods is None and d.resolutions is None:

@@ -1,4 +1,4 @@
-"""Splitting long text into sentences the TTV can speak (it was trained on <= 200 symbols, <= 12 s).
+"""Splitting long text into sentences a TTS model can speak (e.g. the TTV was trained on <= 200 symbols, <= 12 s).
 
 Official users hit failures and random pauses on long inputs (HierSpeech++ issues #38/#40): the whole text
 went through the TTV in one pass. Here text is cut at sentence ends (. ! ? … followed by optional closing
