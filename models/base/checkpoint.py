@@ -37,7 +37,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 import torch
 from safetensors.torch import load_file, save_file
 
-from utils.io import atomic_torch_save, make_temp_dir, publish_dir
+from utils.io import atomic_torch_save, current_umask, make_temp_dir, publish_dir
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,9 @@ def save_checkpoint(
 
 
 def _fsync_all(folder: Path) -> None:
+    mode = 0o666 & ~current_umask()  # safetensors and torch.save may create private (0600) files
     for path in folder.iterdir():
+        os.chmod(path, mode)
         with open(path, "rb") as fh:
             os.fsync(fh.fileno())
 
