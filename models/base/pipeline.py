@@ -29,14 +29,13 @@ and ``main_component`` and implements :meth:`PipelineMixin.from_components`.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Mapping, Optional
 
 from models.base import checkpoint as ckpt
-from utils.config import ConfigError, apply_overrides, load_config, to_dict, validate
+from utils.config import ConfigError, apply_overrides, load_config, validate
 from utils.registry import RegistryError, get, names
 
 SPEC_KEYS = ("pipeline", "components", "infer")
@@ -122,8 +121,8 @@ def resolve_spec(spec_or_dir: str | os.PathLike | Mapping[str, Any], overrides: 
 
 
 def pipeline_class(spec: PipelineSpec) -> Any:
-    cls = get("pipeline", spec.pipeline)
-    return cls
+    """The registered pipeline class a spec names."""
+    return get("pipeline", spec.pipeline)
 
 
 def validate_settings(cls: Any, infer: Mapping[str, Any]) -> Any:
@@ -156,7 +155,3 @@ def build_pipeline(spec: PipelineSpec, device: str = "cpu") -> Any:
     components = check_components(cls, spec)
     settings = validate_settings(cls, spec.infer)
     return cls.from_components(components, settings, device)
-
-
-def settings_dict(settings: Any) -> Dict[str, Any]:
-    return to_dict(settings) if dataclasses.is_dataclass(settings) else dict(settings)

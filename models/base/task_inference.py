@@ -22,10 +22,10 @@ import dataclasses
 import json
 import typing
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from models.base.inference import BaseInference, InferenceError, Item, file_item_ids, file_items
-from models.base.tasks import Audio, SpeechSuperResolution, TaskPipeline, TextToSpeech, VoiceConversion
+from models.base.tasks import Audio, TaskPipeline, TextToSpeech, VoiceConversion
 
 SETTINGS_DEST = "infer__"
 
@@ -183,7 +183,14 @@ def pair_items(pairs: List[Tuple[str, str]]) -> List[Item]:
 
 
 class VoiceConversionInference(TaskInference):
+    """Pairs go to the pipeline ``settings.batch_size`` at a time when its item seeds allow it (a batch from item
+    ``k`` called with ``item_seed(s, k)`` must give each item the seed it would get alone)."""
+
     task = "vc"
+
+    def __init__(self, pipeline: TaskPipeline, device: str = "cpu"):
+        super().__init__(pipeline, device)
+        self.batch_size = max(1, int(getattr(pipeline.settings, "batch_size", 1)))
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -193,9 +200,16 @@ class VoiceConversionInference(TaskInference):
         return pair_items(pairs_from_args(args))
 
     def process(self, item: Item) -> Audio:
-        d = item.data
+        return self.process_batch([item])[0]
+
+    def process_batch(self, items: Sequence[Item]) -> List[Audio]:
         pipeline: VoiceConversion = self.pipeline
-        return pipeline.convert([d["source"]], [d["prompt"]], seed=pipeline.item_seed(self.base_seed, d["index"]))[0]
+        first = items[0].data["index"]
+        seed = pipeline.item_seed(self.base_seed, first)
+        if len(items) > 1 and any(pipeline.item_seed(seed, j) != pipeline.item_seed(self.base_seed, first + j)
+                                  for j in range(len(items))):
+            return [self.process(item) for item in items]
+        return pipeline.convert([i.data["source"] for i in items], [i.data["prompt"] for i in items], seed=seed)
 
 
 # ---------------------------------------------------------------------- SR

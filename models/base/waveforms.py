@@ -53,3 +53,10 @@ def split_points(wav: np.ndarray, max_samples: int, frame: int = 320, min_tail: 
             and pieces[-1][1] - pieces[-2][0] <= max_samples:
         pieces[-2:] = [(pieces[-2][0], pieces[-1][1])]
     return pieces
+
+
+def progress(iterable, total: int, desc: str):
+    """A tqdm bar for the pieces of one long item (shown on a terminal only, removed when done)."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="piece", leave=False, disable=None if total > 1 else True)

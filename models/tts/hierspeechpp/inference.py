@@ -40,7 +40,7 @@ from models.base import checkpoint as ckpt
 from models.base.inference import InferenceError
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, VoiceConversion, load_input
-from models.base.waveforms import normalize_level, replicate_prompt, split_points
+from models.base.waveforms import normalize_level, progress, replicate_prompt, split_points
 from models.tts.hierspeechpp.checkpoint import load_official_checkpoint
 from models.tts.hierspeechpp.config import HierSpeechPPConfig
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
@@ -313,7 +313,8 @@ class HierSpeechVC(VoiceConversion, PipelineMixin):
         """Pieces of at most ``limit`` samples (cut at pauses), one conversion each, joined, then levelled."""
         opts = replace(self.settings.options(seed), scale_norm="none", batch_size=1)
         pieces = []
-        for k, (start, stop) in enumerate(split_points(source, limit)):
+        spans = split_points(source, limit)
+        for k, (start, stop) in progress(enumerate(spans), len(spans), "vc pieces"):
             pieces.extend(self.converter.convert([source[start:stop]], [prompt],
                                                  replace(opts, seed=seed + PIECE_SEED_STRIDE * k)))
         return normalize_level(np.concatenate(pieces), self.settings.scale_norm, float(np.abs(prompt).max()))

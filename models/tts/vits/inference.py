@@ -42,6 +42,7 @@ from models.base.pipeline import PipelineMixin
 from models.base.task_inference import TextToSpeechInference, read_jsonl
 from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech
 from models.base.text_split import split_sentences
+from models.base.waveforms import progress
 from models.tts.vits.checkpoint import load_official_generator
 from models.tts.vits.config import VITSConfig, VITSDataConfig, VITSExperimentConfig, from_official_config
 from models.tts.vits.model import VITS
@@ -224,7 +225,7 @@ class VITSTextToSpeech(TextToSpeech, PipelineMixin):
         parts: List[np.ndarray] = []
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            for piece in pieces:
+            for piece in progress(pieces, len(pieces), "sentences"):
                 parts.extend([pause] if parts else [])
                 parts.append(self.synth.synthesize([piece], speaker, s.noise_scale, s.noise_scale_w,
                                                    s.length_scale)[0])

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from models.base.tasks import Audio
-from models.base.waveforms import normalize_level, replicate_prompt
+from models.base.waveforms import normalize_level, progress, replicate_prompt
 from models.ttv.hierspeechpp_ttv.model import TextToVec
 from models.base.text_split import split_sentences
 from processors.audio import AudioError
@@ -145,7 +145,7 @@ class ZeroShotTTS:
         g_ttv, g_syn, peak = self._styles(prompt, opts)
         pause = np.zeros(int(round(opts.pause_seconds * SAMPLE_RATE)), dtype=np.float32)
         parts: List[np.ndarray] = []
-        for i, ids in enumerate(token_lists):
+        for i, ids in progress(enumerate(token_lists), len(token_lists), "sentences"):
             if parts:
                 parts.append(pause)
             parts.append(self._sentence(ids, g_ttv, g_syn, opts, opts.seed + 1000 * text_index + i))
