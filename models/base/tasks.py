@@ -61,6 +61,8 @@ def load_input(item: AudioInput, sample_rate: Optional[int] = None) -> Audio:
         if sample_rate is None or sample_rate == item.sample_rate:
             return item
         return Audio(resample(item.waveform, item.sample_rate, sample_rate), sample_rate)
+    if not isinstance(item, (str, Path)):
+        raise TypeError(f"audio inputs are paths or Audio(waveform, sample_rate), got {type(item).__name__}")
     rate = sample_rate if sample_rate is not None else audio_info(item).samplerate
     return Audio(load_audio(item, rate), rate)
 

@@ -13,8 +13,11 @@ CLI (``bins/infer.py``; the pipeline ``speechsr``, component ``model`` optional 
     echelon-infer --model_type speechsr --inputs a.wav b.wav --output_dir out --target_rate 48000
     echelon-infer --ckpt_dir exp/speechsr48k --inputs a.wav --output_dir out   # own trained model
 
-Long inputs: after the (linear) interpolation the network runs in windows (``SpeechSR.optimize_for_inference``,
-``chunk_samples``), so memory grows only with the waveforms themselves, not with the network's activations.
+Long inputs: inputs longer than ``window_seconds`` run window by window (with a halo of context larger than the
+receptive field), and inside a window the network after the interpolation runs in ``chunk_samples`` pieces
+(``SpeechSR.optimize_for_inference``), so memory grows only with the waveforms themselves. (When ``N * factor``
+is not an integer, a one-shot run spreads the rounding over the whole interpolation grid; windows keep the
+exact ``factor``, so the two differ by that sub-sample drift.)
 """
 
 from __future__ import annotations
@@ -30,11 +33,14 @@ import torch
 from models.base import checkpoint as ckpt
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, SpeechSuperResolution, load_input
+from models.base.waveforms import progress
 from models.sr.speechsr.model import INPUT_RATE, SpeechSR, build_model
 from models.sr.speechsr.trainer import SpeechSRModelConfig
 from processors.audio import load_audio, save_audio
 from utils.config import validate
 from utils.registry import register
+
+WINDOW_HALO = 256  # input samples of context per side for windowed inputs (receptive radius: ~70)
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -48,12 +54,14 @@ class SpeechSRInference:
     """
 
     def __init__(self, models: Dict[str, SpeechSR], device: str | torch.device = "cpu", fast: bool = True,
-                 config: Optional[dict] = None, allow_bundled: bool = True, chunk_samples: int = 8192):
+                 config: Optional[dict] = None, allow_bundled: bool = True, chunk_samples: int = 8192,
+                 window_seconds: float = 10.0):
         self.config = config or {}
         self.models = dict(models)
         self.device = torch.device(device)
         self.fast = fast
         self.chunk_samples = chunk_samples
+        self.window_samples = int(window_seconds * INPUT_RATE)  # longer inputs go window by window (0 = never)
         self.allow_bundled = allow_bundled
         for model in self.models.values():
             self._prepare(model)
@@ -65,15 +73,16 @@ class SpeechSRInference:
         return model
 
     @classmethod
-    def pretrained(cls, device: str = "cpu", fast: bool = True, chunk_samples: int = 8192) -> "SpeechSRInference":
-        """Bundled released checkpoints (loaded on first use of each rate)."""
-        return cls({}, device, fast, chunk_samples=chunk_samples)
+    def pretrained(cls, device: str = "cpu", fast: bool = True, **opts) -> "SpeechSRInference":
+        """Bundled released checkpoints (loaded on first use of each rate); ``opts``: ``chunk_samples``,
+        ``window_seconds``."""
+        return cls({}, device, fast, **opts)
 
     @classmethod
     def from_checkpoint(cls, ckpt_dir: Optional[str | Path], device: str = "cpu", fast: bool = True,
-                        chunk_samples: int = 8192) -> "SpeechSRInference":
+                        **opts) -> "SpeechSRInference":
         """``None`` -> bundled release; an official ``G_*.pth`` file; or an Echelon checkpoint directory."""
-        opts = dict(fast=fast, chunk_samples=chunk_samples)
+        opts = dict(fast=fast, **opts)
         if ckpt_dir is None:
             return cls.pretrained(device, **opts)
         path = Path(ckpt_dir)
@@ -115,9 +124,30 @@ class SpeechSRInference:
             raise ValueError(f"upsample expects a non-empty (N,) or (B, N) 16 kHz waveform, got {tuple(x.shape)}")
         if not torch.isfinite(x).all():
             raise ValueError("upsample: input waveform contains NaN or Inf")
-        batch = x.view(-1, 1, x.shape[-1]).to(self.device)
-        y = self.model_for(rate)(batch).squeeze(1).cpu().numpy()
+        batch = x.view(-1, 1, x.shape[-1])
+        model = self.model_for(rate)
+        if self.window_samples <= 0 or batch.shape[-1] <= self.window_samples + 2 * WINDOW_HALO:
+            y = model(batch.to(self.device)).squeeze(1).cpu().numpy()
+        else:
+            y = self._windowed(model, batch).squeeze(1).numpy()
         return y[0] if x.dim() == 1 else y
+
+    def _windowed(self, model: SpeechSR, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, N) -> (B, 1, int(N * factor)) window by window, each with ``WINDOW_HALO`` input samples of
+        context on both sides (more than the network's receptive radius): the hidden signal after the
+        interpolation, 32 channels at the output rate, is never held for the whole input (3.7 GB for 10 min at
+        48 kHz). Window starts are even, so each window's first output sample lies on the output grid."""
+        factor = model.target_rate / INPUT_RATE
+        total, step = x.shape[-1], self.window_samples - self.window_samples % 2
+        pieces = []
+        for start in progress(range(0, total, step), -(-total // step), "sr windows"):
+            stop = min(start + step, total)
+            lo, hi = max(0, start - WINDOW_HALO), min(total, stop + WINDOW_HALO)
+            y = model(x[..., lo:hi].to(self.device)).cpu()
+            first = round((start - lo) * factor)
+            count = int(stop * factor) - int(start * factor)
+            pieces.append(y[..., first:first + count])
+        return torch.cat(pieces, dim=-1)
 
     def upsample_file(self, src: str | Path, dst: str | Path, target_rate: Optional[int] = None) -> Path:
         rate = self.default_rate if target_rate is None else int(target_rate)
@@ -129,6 +159,7 @@ class SpeechSRInference:
 class SpeechSRSettings:
     target_rate: Optional[int] = None  # 24000 | 48000; default: the checkpoint's rate, else 48000
     chunk_samples: int = 8192  # output samples per window of the chunked network (0 = one shot)
+    window_seconds: float = 10.0  # longer inputs run window by window (bounded memory; 0 = one shot)
     fast: bool = True  # folded weight norm, polyphase activations (same output up to ~1e-6)
 
 
@@ -154,7 +185,8 @@ class SpeechSRPipeline(SpeechSuperResolution, PipelineMixin):
     @classmethod
     def from_components(cls, components, settings: SpeechSRSettings, device: str = "cpu") -> "SpeechSRPipeline":
         inference = SpeechSRInference.from_checkpoint(components.get("model"), device, settings.fast,
-                                                      settings.chunk_samples)
+                                                      chunk_samples=settings.chunk_samples,
+                                                      window_seconds=settings.window_seconds)
         return cls(inference, settings)
 
     @property
