@@ -3,6 +3,7 @@ overwrite, checkpoint integrity and fallback, one-line errors (no traceback) fro
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -205,3 +206,24 @@ def test_unreadable_input_is_listed_not_a_traceback(toy_ckpt, tmp_path, capsys):
     listed = next((tmp_path / "o").glob("bad_items_*.tsv")).read_text()
     assert "x.wav" in listed and "cannot read audio header" in listed
     assert np.isfinite(sf.read(tmp_path / "o" / f"{CLIP.stem}.wav")[0]).all()
+
+
+def test_evaluate_lists_unreadable_outputs_and_fails(tmp_path, capsys):
+    from bins import evaluate
+
+    clips = sorted((MINI_CORPUS / "vctk" / "p225").glob("*.wav"))[:2]
+    manifest = tmp_path / "test.jsonl"
+    manifest.write_text("".join(json.dumps({"id": c.stem, "path": str(c), "speaker": "p225", "text": "",
+                                            "duration": sf.info(c).duration, "sample_rate": 16000}) + "\n"
+                                for c in clips))
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    sf.write(gen / f"{clips[0].stem}.wav", sf.read(clips[0], dtype="float32")[0], 16000)
+    _corrupt(gen / f"{clips[1].stem}.wav")
+    args = ["--system", f"sys={gen}", "--manifest", str(manifest), "--out_dir", str(tmp_path / "eval"),
+            "--metrics", "log_mel_l1", "--no_plots"]
+    assert evaluate.main(args) == 1
+    line, _ = _last_line(capsys)
+    (bad_list,) = (tmp_path / "eval").glob("bad_items_*.tsv")
+    assert line == f"1 written, 1 failed: see {bad_list}" and f"sys/{clips[1].stem}" in bad_list.read_text()
+    assert evaluate.main(args + ["--allow_failures"]) == 0
