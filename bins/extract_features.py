@@ -1,12 +1,21 @@
-"""Extract training features (log-mel, linear spectrogram, log-F0, SSL) for a manifest or a folder of audio.
+"""Extract registered features (mel, linear, f0, ssl, codec codes, ...) for manifests or a folder of audio.
 
-    python -m bins.extract_features --manifest data/train.jsonl --out_dir exp/features --nj 4 \\
-        --ssl_model facebook/mms-300m --ssl_layer 7
+    python -m bins.extract_features --manifest data/train.jsonl --out_dir exp/features --features mel f0 ssl \\
+        --set f0.method=dio f0.f0_max=400 ssl.model=facebook/mms-300m ssl.layer=7 --nj 4
+    python -m bins.extract_features --list                       # registered features and their settings
 
-Resumable (finished items are skipped), every file is written atomically, and bad items are listed with their
-reason in ``<out_dir>/bad_items.tsv`` while all other items are processed.  See processors/data/extract.py.
+Sharded over processes or machines (each shard takes a fixed, disjoint share of the items), then merged:
+
+    python -m bins.extract_features ... --shard 0/2  &  python -m bins.extract_features ... --shard 1/2
+    python -m bins.extract_features ... --merge              # same manifests and features; checks all shards
+    torchrun --nproc_per_node 4 -m bins.extract_features ... --device cuda   # RANK/WORLD_SIZE give the shard,
+                                                     # LOCAL_RANK the GPU; rank 0 waits for the others and merges
+
+Resumable (finished files are skipped), atomic, bad items listed with reasons in a new file per run
+(``runs/<job>/``) and in the current ``<out_dir>/bad_items.tsv``; see processors/data/extract.py and shards.py.
 Exit status: 0 when the run finished (bad items included; with ``--strict`` 3 if any item was bad), 2 on usage
-errors (unreadable manifest, unknown feature, SSL model not loadable).
+errors (unreadable manifest, unknown feature or setting, model not loadable), 4 when a merge finds a shard
+unfinished or a file missing.
 """
 
 from __future__ import annotations
@@ -14,36 +23,74 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
+from collections import defaultdict
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
-from processors.data.extract import ALL_KINDS, AudioFeatureSettings, extract_features
+from processors.data.extract import check_unique, extract_features
 from processors.data.manifest import ManifestEntry, ManifestError, read_manifest
 from processors.data.preparers import PreparerError, scan_folder
-from processors.f0 import F0_MAX_VC
-from processors.ssl import SSLModelError
+from processors.data.shards import Shard, ShardError, local_rank_from_env, merge_shards, shard_from_env, shards_finished
+from processors.features.base import FeatureError, build_extractor
 
-EXIT_BAD_ITEMS = 3
+EXIT_USAGE, EXIT_BAD_ITEMS, EXIT_INCOMPLETE = 2, 3, 4
+DEFAULT_FEATURES = ("mel", "linear", "f0", "ssl")  # what HierSpeech++ trains on
+# Shorthands kept from the HierSpeech-only CLI: flag -> (feature, setting); --sample_rate sets every feature's.
+SHORTHANDS = {"f0_method": ("f0", "method"), "f0_max": ("f0", "f0_max"), "ssl_model": ("ssl", "model"),
+              "ssl_layer": ("ssl", "layer")}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--manifest", type=Path, action="append", help="JSONL manifest (repeatable)")
     source.add_argument("--input_dir", type=Path, help="a folder of audio files instead of a manifest")
-    parser.add_argument("--out_dir", type=Path, required=True)
-    parser.add_argument("--features", default=",".join(ALL_KINDS), help=f"comma list of {','.join(ALL_KINDS)}")
-    parser.add_argument("--nj", type=int, default=1, help="worker processes for the audio features")
-    parser.add_argument("--f0_method", default="yaapt", choices=["yaapt", "dio", "harvest"])
-    parser.add_argument("--f0_max", type=float, default=F0_MAX_VC, help="1100 as the VC script, 400 as TTV prep")
-    parser.add_argument("--ssl_model", default=None, help="hub id or local directory (needed for 'ssl')")
-    parser.add_argument("--ssl_layer", type=int, default=7)
-    parser.add_argument("--ssl_batch_size", type=int, default=4)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--sample_rate", type=int, default=16000)
+    parser.add_argument("--out_dir", type=Path)
+    parser.add_argument("--features", nargs="+", default=list(DEFAULT_FEATURES),
+                        help=f"registered feature names, space or comma separated (default: {' '.join(DEFAULT_FEATURES)})")
+    parser.add_argument("--set", dest="settings", nargs="+", action="extend", default=[], metavar="FEATURE.KEY=VALUE",
+                        help="per-feature settings, e.g. f0.method=dio ssl.layer=7 (see --list)")
+    parser.add_argument("--list", action="store_true", help="print the registered features and their settings")
+    parser.add_argument("--nj", type=int, default=1, help="worker processes for the per-item features")
+    parser.add_argument("--batch_size", "--ssl_batch_size", type=int, default=4, help="batch of batched features")
+    parser.add_argument("--device", default="cpu", help="device of batched features; 'cuda' + LOCAL_RANK -> cuda:<rank>")
+    parser.add_argument("--min_duration", type=float, default=0.1, help="seconds; shorter items are bad")
+    parser.add_argument("--shard", type=Shard.parse, default=None, metavar="I/N", help="process shard I of N (0-based)")
+    parser.add_argument("--merge", action="store_true", help="check all shards finished and write the summary")
+    parser.add_argument("--merge_wait", type=float, default=3600.0,
+                        help="seconds rank 0 of a launcher waits for the other ranks before merging (0: do not merge)")
+    parser.add_argument("--run_id", default=None, help="names this run's bad-item list (default: UTC time + pid)")
     parser.add_argument("--overwrite", action="store_true", help="recompute existing features")
     parser.add_argument("--strict", action="store_true", help=f"exit {EXIT_BAD_ITEMS} when any item was bad")
+    for flag in SHORTHANDS:
+        parser.add_argument(f"--{flag}", default=None, help=f"= --set {'.'.join(SHORTHANDS[flag])}=...")
+    parser.add_argument("--sample_rate", default=None, help="= --set <feature>.sample_rate=... for every feature")
     return parser
+
+
+def feature_names(values: List[str]) -> List[str]:
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+def feature_options(args: argparse.Namespace, names: List[str]) -> Dict[str, Dict[str, str]]:
+    """``--set`` and the shorthands as {feature: {key: value}}; a setting for an unselected feature fails."""
+    options: Dict[str, Dict[str, str]] = defaultdict(dict)
+    if args.sample_rate is not None:
+        for name in names:
+            options[name]["sample_rate"] = args.sample_rate
+    for flag, (feature, key) in SHORTHANDS.items():
+        if getattr(args, flag) is not None and feature in names:
+            options[feature][key] = getattr(args, flag)
+    for item in args.settings:
+        target, sep, value = item.partition("=")
+        feature, dot, key = target.partition(".")
+        if not sep or not dot or not key:
+            raise FeatureError(f"--set {item!r}: expected FEATURE.KEY=VALUE, e.g. f0.method=dio")
+        if feature not in names:
+            raise FeatureError(f"--set {item!r}: feature {feature!r} is not among --features {' '.join(names)}")
+        options[feature][key] = value
+    return options
 
 
 def _entries(args: argparse.Namespace) -> List[ManifestEntry]:
@@ -55,32 +102,84 @@ def _entries(args: argparse.Namespace) -> List[ManifestEntry]:
     return entries
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    kinds = [k.strip() for k in args.features.split(",") if k.strip()]
-    try:
-        entries = _entries(args)
-        report = extract_features(
-            entries,
-            args.out_dir,
-            kinds=kinds,
-            settings=AudioFeatureSettings(sample_rate=args.sample_rate, f0_method=args.f0_method, f0_max=args.f0_max),
-            ssl_model=args.ssl_model,
-            ssl_layer=args.ssl_layer,
-            num_workers=args.nj,
-            device=args.device,
-            ssl_batch_size=args.ssl_batch_size,
-            overwrite=args.overwrite,
-        )
-    except (ManifestError, PreparerError, SSLModelError, ValueError) as err:
-        print(f"extract_features: {err}", file=sys.stderr)
-        return 2
-    print(
-        f"extract_features: {len(report.done)} computed, {len(report.skipped)} already done, "
-        f"{len(report.bad)} bad (listed in {report.bad_items_path})"
-    )
+def _device(device: str) -> str:
+    local_rank = local_rank_from_env()
+    return f"cuda:{local_rank}" if device == "cuda" and local_rank is not None else device
+
+
+def _list_features() -> int:
+    import dataclasses
+
+    from utils.registry import get, names
+
+    for name in names("feature"):
+        cls = get("feature", name)
+        settings = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Settings))
+        kind = "batched" if cls.batched else "per item"
+        print(f"{name}: {cls.__module__}.{cls.__name__} ({kind}, {str(cls.storage_dtype).replace('torch.', '')}) {settings}")
+    return 0
+
+
+def _wait_and_merge(args, entries, descriptions, job: str, shard: Shard) -> Optional[dict]:
+    """Rank 0 of a launcher: poll for the other shards' reports, then merge (None if they did not finish)."""
+    deadline = time.monotonic() + args.merge_wait
+    while not shards_finished(args.out_dir, job, shard.count):
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(2.0)
+    return merge_shards(args.out_dir, entries, descriptions, args.run_id)
+
+
+def run(args: argparse.Namespace) -> int:
+    names = feature_names(args.features)
+    options = feature_options(args, names)
+    entries = _entries(args)
+    device = _device(args.device)
+    extractors = [build_extractor(name, options.get(name, {}), device=device) for name in names]
+    check_unique(entries, extractors)
+    descriptions = [x.describe() for x in extractors]
+    if args.merge:
+        summary = merge_shards(args.out_dir, entries, descriptions, args.run_id)
+        print(f"extract_features: merged {summary['num_shards']} shard(s) of job {summary['job']}: "
+              f"{summary['done']} items done, {summary['bad']} bad (listed in {args.out_dir / summary['bad_items']})")
+        return EXIT_BAD_ITEMS if summary["bad"] and args.strict else 0
+    from_env = shard_from_env()
+    shard = args.shard or from_env or Shard()
+    report = extract_features(entries, args.out_dir, extractors, num_workers=args.nj, batch_size=args.batch_size,
+                              min_duration=args.min_duration, overwrite=args.overwrite, shard=shard, run_id=args.run_id)
+    print(f"extract_features: {shard.tag}: {len(report.done)} computed, {len(report.skipped)} already done, "
+          f"{len(report.bad)} bad (listed in {report.bad_items_path})")
+    merged = report.merged
+    if merged is None and args.shard is None and from_env is not None and shard.index == 0 and args.merge_wait > 0:
+        merged = _wait_and_merge(args, entries, descriptions, report.job, shard)
+        if merged is None:
+            print(f"extract_features: the other shards did not finish within {args.merge_wait:.0f} s; "
+                  f"run with --merge later", file=sys.stderr)
+            return EXIT_INCOMPLETE
+    if merged is not None:
+        print(f"extract_features: job {merged['job']}: {merged['done']} of {merged['items']} items done, "
+              f"{merged['bad']} bad (current list: {args.out_dir / 'bad_items.tsv'})")
+    elif shard.count > 1 and from_env is None:
+        print(f"extract_features: {shard.tag} finished; merge when all {shard.count} are done: same command with --merge")
     return EXIT_BAD_ITEMS if report.bad and args.strict else 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.list:
+        return _list_features()
+    if args.out_dir is None or (args.manifest is None and args.input_dir is None):
+        parser.error("--out_dir and one of --manifest/--input_dir are required")
+    try:
+        return run(args)
+    except ShardError as err:
+        print(f"extract_features: {err}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    except (ManifestError, PreparerError, FeatureError, ValueError, OSError) as err:
+        print(f"extract_features: {err}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

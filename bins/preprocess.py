@@ -3,7 +3,7 @@
 ``NAME`` is any registered preparer (ljspeech, vctk, libritts, folder, kaldi, mini, ...); it writes
 ``train.jsonl``, ``valid.jsonl`` and ``test.jsonl`` with seeded, deterministic splits, and lists unreadable
 files in ``rejected.tsv``. Offline, ``--data_dir`` must hold the corpus; ``--download`` fetches the public
-archive when a network is there. Feature extraction is the next step: ``python -m bins.extract_features``.
+archive when a network is there. Feature extraction is the next step: ``python -m bins.extract_features`` (see its ``--help`` and ``--list``).
 """
 
 from __future__ import annotations

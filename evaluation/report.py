@@ -1,6 +1,6 @@
 """Write the evaluation outputs: per-utterance CSV, summary JSON and a Markdown table (mean ± 95 % CI).
 
-All files are written atomically (temporary file + ``os.replace``).
+All files are written atomically (:mod:`utils.io`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Mapping, Sequence
 
 from evaluation.base import Metric, Row
 from evaluation.stats import bootstrap_ci95, mean_ci95
-from processors.data.manifest import atomic_write_text
+from utils.io import atomic_write_text
 
 _ID_COLUMNS = ("system", "id", "speaker")
 _TEXT_COLUMNS = ("reference_text", "hypothesis")
@@ -29,10 +29,8 @@ _PERCENT = {"wer", "cer", "wer_corpus", "cer_corpus"}
 
 
 def write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (:func:`processors.data.manifest.atomic_write_text`); returns it."""
-    path = Path(path)
-    atomic_write_text(path, text)
-    return path
+    """Write ``text`` to ``path`` atomically (:func:`utils.io.atomic_write_text`); returns it."""
+    return atomic_write_text(path, text)
 
 
 def csv_columns(rows: Sequence[Row]) -> List[str]:

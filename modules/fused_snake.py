@@ -27,10 +27,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-try:  # numba is a listed dependency; without it the tensor-op paths of Activation1d are used
-    import numba
-except ImportError:  # pragma: no cover - exercised only on installs without numba
-    numba = None
+from utils.numba import available, cached_njit
 
 # pi split in three float32 parts of 12 significant bits each, so k * PI_A and k * PI_B are exact for
 # |k| < 2**12 multiples of pi: the reduction stays accurate for |alpha * z| up to ~1e4.
@@ -49,26 +46,10 @@ _S5 = np.float32(0.00833307858556509017944336)
 _S7 = np.float32(-0.0001981069071916863322258)
 _S9 = np.float32(2.6083159809786593541503e-06)
 
-def available() -> bool:
-    """True when numba is importable (the fused path can run)."""
-    return numba is not None
-
-
-def cached_njit(**options):
-    """``numba.njit(cache=True, nogil=True, **options)``, compiled in memory only where no cache directory is
-    writable (numba refuses to build a caching dispatcher then)."""
-    def decorate(function):
-        try:
-            return numba.njit(cache=True, nogil=True, **options)(function)
-        except RuntimeError:
-            return numba.njit(cache=False, nogil=True, **options)(function)
-
-    return decorate
-
 
 @functools.lru_cache(maxsize=None)
 def _kernel():
-    if numba is None:
+    if not available():
         raise RuntimeError("fused SnakeBeta needs numba (pip install numba)")
     # Reassociation is not allowed: it would undo the Cody-Waite reduction. Contraction to FMA is.
     flags = {"contract", "nnan", "ninf", "nsz", "arcp"}

@@ -21,13 +21,9 @@ import math
 import numpy as np
 import torch
 
-try:  # numba is a listed dependency, but MAS must keep working without it.
-    import numba
+from utils.numba import available, numba  # MAS keeps working without numba (torch path)
 
-    _HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised only on installs without numba
-    numba = None
-    _HAVE_NUMBA = False
+_HAVE_NUMBA = available()
 
 _NEG = -1e9
 

@@ -3,8 +3,8 @@
 * :func:`load_audio` reads any sample rate, channel count or bit depth, down-mixes to mono (channel mean),
   resamples with soxr (``HQ``) and checks the result.  Every failure is an :class:`AudioError` whose one-line
   message names the file: missing, empty, unreadable/corrupt, NaN/inf samples, or shorter than asked.
-* :func:`save_audio` writes atomically (temporary file in the same folder, then ``os.replace``), so a crash
-  never leaves a half-written wav under the final name.
+* :func:`save_audio` writes atomically (:func:`utils.io.atomic_path`), so a crash never leaves a half-written
+  wav under the final name.
 * :func:`peak_normalize` / :func:`rms_normalize` are the two level helpers the recipes use.
 
 Samples are kept in [-1, 1] float; integer PCM is scaled by soundfile (PCM16 -> x / 32768, as the official
@@ -14,13 +14,14 @@ HierSpeech++ and VITS loaders do).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 import soundfile as sf
 import soxr
+
+from utils.io import atomic_path
 
 PathLike = Union[str, os.PathLike]
 
@@ -93,7 +94,7 @@ def load_audio(
     return data
 
 
-def save_audio(path: PathLike, wav: np.ndarray, sr: int, subtype: str = "PCM_16") -> Path:
+def save_audio(path: PathLike, wav: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> Path:
     """Write ``wav`` (``(T,)`` or ``(C, T)`` float in [-1, 1], or a torch tensor) atomically.
 
     Samples outside [-1, 1] are clipped for integer subtypes (soundfile would wrap them otherwise).
@@ -110,16 +111,9 @@ def save_audio(path: PathLike, wav: np.ndarray, sr: int, subtype: str = "PCM_16"
         raise AudioError(f"{path}: refusing to write audio with NaN/inf samples")
     if subtype.startswith("PCM"):
         wav = np.clip(wav, -1.0, 1.0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".wav", dir=path.parent)
-    os.close(fd)
-    try:
-        fmt = (path.suffix or ".wav").lstrip(".").upper()
-        sf.write(tmp, wav, sr, subtype=subtype, format=fmt)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    fmt = (path.suffix or ".wav").lstrip(".").upper()
+    with atomic_path(path, suffix=path.suffix or ".wav") as tmp:
+        sf.write(str(tmp), wav, sample_rate, subtype=subtype, format=fmt)
     return path
 
 

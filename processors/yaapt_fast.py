@@ -26,7 +26,7 @@ from typing import Iterator, Tuple
 
 import numpy as np
 
-from modules.fused_snake import available, cached_njit
+from utils.numba import available, cached_njit
 
 _PATCH_LOCK = threading.Lock()
 

@@ -13,13 +13,14 @@ import dataclasses
 import difflib
 import json
 import os
-import tempfile
 import types
 import typing
 from pathlib import Path
 from typing import Any, Dict, Iterable, Mapping
 
 import json5
+
+from utils.io import atomic_write_text
 
 BASE_KEY = "base_config"
 
@@ -112,13 +113,7 @@ def save_config(cfg: Mapping[str, Any] | Any, path: str | os.PathLike) -> None:
     """Write the resolved config as JSON, atomically."""
     if dataclasses.is_dataclass(cfg):
         cfg = to_dict(cfg)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cfg-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(cfg, fh, indent=2, sort_keys=False)
-        fh.write("\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(cfg, indent=2, sort_keys=False) + "\n")
 
 
 # --------------------------------------------------------------------------- validation

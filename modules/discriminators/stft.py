@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from modules.discriminators.norms import conv_stack, norm_layer
-from processors.spectrogram import Spectrogram
+from modules.stft import Spectrogram
 
 
 class DiscriminatorR(nn.Module):

@@ -6,14 +6,14 @@ fails with a one-line message naming the URL when it cannot be reached.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
+
+from utils.io import atomic_path
 
 CORPUS_URLS = {
     "ljspeech": ["https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2"],
@@ -35,18 +35,13 @@ def fetch_and_extract(url: str, dest: Path, timeout: float = 30.0) -> Path:
     name = url.rstrip("/").split("/")[-1]
     archive = dest / name
     if not archive.is_file():
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=dest)
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            with atomic_path(archive) as tmp, open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
                 shutil.copyfileobj(response, out, length=1 << 20)
-            os.replace(tmp, archive)
         except (urllib.error.URLError, OSError) as err:
             raise DownloadError(
                 f"could not download {url} ({err}); without network, download it elsewhere and pass its local path"
             ) from err
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:

@@ -1,13 +1,18 @@
-"""One manifest format for every corpus: JSON lines with ``id, path, speaker, text, duration, sample_rate``.
+"""One manifest format for every corpus: JSON lines with ``id, path, speaker, text, duration, sample_rate``
+and an optional ``extra``.
 
 * ``id`` — unique, filesystem-safe (it names feature files ``<features>/<kind>/<id>.pt``);
 * ``path`` — audio file, written relative to the manifest's folder when it lies below it, absolute otherwise;
   readers resolve relative paths against the manifest's folder;
 * ``speaker`` — corpus speaker label (string); ``text`` — transcript or ``""``;
-* ``duration`` (s) and ``sample_rate`` (Hz) of the file as stored (read from the header).
+* ``duration`` (s) and ``sample_rate`` (Hz) of the file as stored (read from the header);
+* ``extra`` — optional free-form JSON object for what a model or tool adds per item (e.g. per-phoneme
+  durations from an aligner); it round-trips unchanged and is omitted when empty.
+
+Every other field is an error naming the file and line (a typo must not pass silently).
 
 :func:`split_entries` makes seeded, deterministic train/valid/test splits (independent of input order), and
-:func:`write_manifest` writes atomically.
+:func:`write_manifest` writes atomically (:func:`utils.io.atomic_write_text`, re-exported here).
 """
 
 from __future__ import annotations
@@ -16,14 +21,15 @@ import json
 import os
 import random
 import re
-import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence
+from typing import Any, Dict, Iterable, List, Sequence
+
+from utils.io import atomic_write_text
 
 __all__ = ["ManifestEntry", "ManifestError", "read_manifest", "write_manifest", "split_entries", "safe_id", "atomic_write_text"]
 
-FIELDS = ("id", "path", "speaker", "text", "duration", "sample_rate")
+FIELDS = ("id", "path", "speaker", "text", "duration", "sample_rate", "extra")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\-]+")
 
 
@@ -39,25 +45,13 @@ class ManifestEntry:
     text: str
     duration: float
     sample_rate: int
+    extra: Dict[str, Any] = field(default_factory=dict)
 
 
 def safe_id(*parts: str) -> str:
     """Join parts with ``_`` and replace anything outside ``[A-Za-z0-9._-]`` (ids name files)."""
     joined = "_".join(p for p in parts if p)
     return _UNSAFE.sub("-", joined).strip("-") or "item"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _relative_if_below(path: str, folder: Path) -> str:
@@ -78,6 +72,8 @@ def write_manifest(entries: Iterable[ManifestEntry], path: str | os.PathLike) ->
         seen.add(entry.id)
         row = asdict(entry)
         row["path"] = _relative_if_below(entry.path, path.parent)
+        if not row["extra"]:
+            del row["extra"]
         lines.append(json.dumps(row, ensure_ascii=False))
     atomic_write_text(path, "".join(line + "\n" for line in lines))
     return path
@@ -101,6 +97,9 @@ def read_manifest(path: str | os.PathLike) -> List[ManifestEntry]:
         unknown = set(row) - set(FIELDS)
         if unknown:
             raise ManifestError(f"{path}:{number}: unknown field(s) {sorted(unknown)}; expected {list(FIELDS)}")
+        extra = row.get("extra", {})
+        if not isinstance(extra, dict):
+            raise ManifestError(f"{path}:{number}: 'extra' must be a JSON object, got {type(extra).__name__}")
         item_id = str(row["id"])
         if item_id in seen:
             raise ManifestError(f"{path}:{number}: duplicate id {item_id!r}")
@@ -114,6 +113,7 @@ def read_manifest(path: str | os.PathLike) -> List[ManifestEntry]:
                 text=str(row.get("text", "") or ""),
                 duration=float(row.get("duration") or 0.0),
                 sample_rate=int(row.get("sample_rate") or 0),
+                extra=extra,
             )
         )
     return entries

@@ -28,7 +28,8 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from processors.audio import AudioError, audio_info
 from processors.data.download import CORPUS_URLS, fetch_and_extract
-from processors.data.manifest import ManifestEntry, atomic_write_text, safe_id, split_entries, write_manifest
+from processors.data.manifest import ManifestEntry, safe_id, split_entries, write_manifest
+from utils.io import atomic_write_text
 from utils.registry import register
 
 logger = logging.getLogger(__name__)

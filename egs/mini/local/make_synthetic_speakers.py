@@ -7,7 +7,7 @@ variants, pitches and rates) give voice conversion more identities to move betwe
 Writes ``<out_dir>/<speaker>/<speaker>_<n>.wav`` and ``<out_dir>/manifest.csv`` with the same columns as
 ``egs/mini/corpus/manifest.csv``. Deterministic: the same arguments give the same files.
 
-    python egs/mini/local/make_synthetic_speakers.py --out_dir exp/demo/data/synthetic --num_speakers 2
+    PYTHONPATH=. python egs/mini/local/make_synthetic_speakers.py --out_dir exp/demo/data/synthetic --num_speakers 2
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import List, NamedTuple
 
 import soundfile as sf
+
+from utils.io import atomic_path
 
 # Harvard sentences (IEEE 1969, public domain): phonetically balanced and unlike the real clips' texts.
 SENTENCES = (
@@ -67,19 +68,14 @@ def engine_version(engine: str) -> str:
 
 def synthesise(engine: str, voice: Voice, text: str, wav_path: Path) -> None:
     """Run the engine once, writing ``wav_path`` atomically; raises with the engine's message on failure."""
-    wav_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".wav", dir=wav_path.parent)
-    os.close(fd)
-    if engine == "espeak-ng":
-        cmd = ["espeak-ng", "-v", voice.voice, "-p", str(voice.pitch), "-s", str(voice.rate), "-w", tmp, text]
-    else:
-        cmd = ["flite", "-voice", voice.voice, "-t", text, "-o", tmp]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if result.returncode != 0 or os.path.getsize(tmp) <= 44:
-        os.unlink(tmp)
-        raise RuntimeError(f"{' '.join(cmd[:-1])} failed: {result.stderr.strip() or 'no audio written'}")
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
-    os.replace(tmp, wav_path)
+    with atomic_path(wav_path) as tmp:  # removed again if the engine fails
+        if engine == "espeak-ng":
+            cmd = ["espeak-ng", "-v", voice.voice, "-p", str(voice.pitch), "-s", str(voice.rate), "-w", str(tmp), text]
+        else:
+            cmd = ["flite", "-voice", voice.voice, "-t", text, "-o", str(tmp)]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0 or os.path.getsize(tmp) <= 44:
+            raise RuntimeError(f"{' '.join(cmd[:-1])} failed: {result.stderr.strip() or 'no audio written'}")
 
 
 def pick_engine(requested: str) -> str | None:
@@ -116,12 +112,10 @@ def build(out_dir: Path, num_speakers: int, num_sentences: int, engine: str) -> 
 
 
 def write_manifest(rows: List[dict], path: Path) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def main(argv: List[str] | None = None) -> int:

@@ -13,7 +13,8 @@ Item fields (numpy -> torch in :func:`collate`):
 * ``log_f0`` (4T,) float32 ln(F0 + 1) at 200 Hz, unvoiced 0 — precomputed file or ``f0_fn(audio)``
 * ``ssl`` (C, T) / ``ssl_aug`` (C, T) float32 — only when precomputed files exist
 
-Precomputed features are looked up as ``<features_dir>/<kind>/<id>.pt`` (kind ``ssl``, ``ssl_aug``, ``f0``),
+Precomputed features are looked up as ``<features_dir>/<kind>/<id>.pt`` (kind ``ssl``, ``ssl_aug``, ``f0``;
+:func:`processors.features.store.feature_path`),
 each a float tensor saved with ``torch.save``, the layout written by the feature-extraction CLI; they must
 cover the whole utterance at the frame rates above (a few trailing frames of padding are cut).
 """
@@ -30,6 +31,7 @@ from torch.utils.data import Dataset
 from processors.audio import load_audio
 from processors.data.manifest import read_manifest
 from processors.f0 import align_f0_length
+from processors.features.store import load_feature
 from processors.perturb import PerturbConfig, perturb
 
 F0_PER_FRAME = 4  # F0 lives at 4x the latent frame rate (hop 80 vs 320)
@@ -93,12 +95,9 @@ class HierSpeechTrainDataset(Dataset):
     def _feature(self, kind: str, item_id: str) -> Optional[np.ndarray]:
         if self.features_dir is None:
             return None
-        path = self.features_dir / kind / f"{item_id}.pt"
-        if not path.is_file():
+        value = load_feature(self.features_dir, kind, item_id, required=False)
+        if value is None:
             return None
-        value = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(value, torch.Tensor):
-            raise ValueError(f"{path}: expected a tensor, got {type(value).__name__}")
         return value.float().squeeze(0).numpy() if value.dim() == 3 else value.float().numpy()
 
     def _load(self, index: int) -> Dict[str, np.ndarray]:

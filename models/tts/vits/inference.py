@@ -41,7 +41,7 @@ from models.base.inference import Item, file_items
 from models.base.pipeline import PipelineMixin
 from models.base.task_inference import TextToSpeechInference, read_jsonl
 from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech
-from models.base.text_split import split_sentences
+from models.base.text_split import front_end_ids, split_sentences
 from models.base.waveforms import progress
 from models.tts.vits.checkpoint import load_official_generator
 from models.tts.vits.config import VITSConfig, VITSDataConfig, VITSExperimentConfig, from_official_config
@@ -112,13 +112,7 @@ class VITSSynthesizer:
         return torch.tensor([sid], device=self.device)
 
     def text_ids(self, text: str) -> List[int]:
-        """Symbol ids (with blanks when the model uses them); text without speakable symbols is an error."""
-        if not isinstance(text, str):
-            raise TextError(f"text must be a string, got {type(text).__name__}")
-        try:
-            return self.frontend(text)["ids_blank"]
-        except TextError as err:
-            raise TextError(f"the English front end cannot read this text: {text[:80]!r} ({err})") from err
+        return front_end_ids(self.frontend, text)
 
     # ------------------------------------------------------------------ API
     @torch.no_grad()

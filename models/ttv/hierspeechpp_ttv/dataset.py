@@ -1,6 +1,6 @@
 """TTV training data: phoneme ids, SSL features, log-F0 and the prompt log-mel of each utterance.
 
-Features are precomputed by the feature-extraction CLI (``processors/data/extract.py``) as
+Features are precomputed by the feature-extraction CLI (``bins/extract_features.py``) as
 ``<features_dir>/{ssl,f0}/<id>.pt``: ``ssl`` (C, T) SSL layer features, ``f0`` (4T,) ln(F0 + 1) with 0 for
 unvoiced frames (the official TTV preprocessing uses YAAPT with f0_max 400). The log-mel (80, T) is read
 from ``<features_dir>/mel/<id>.pt`` when present, else computed from the audio. Text comes from the
@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from processors.audio import load_audio
 from processors.data.manifest import read_manifest
+from processors.features.store import load_feature
 from processors.spectrogram import HierSpeechLogMel
 from processors.text.frontend import TextError, TextFrontend
 
@@ -48,8 +49,8 @@ class TTVDataset(Dataset):
             raise ValueError(f"TTV dataset {manifest}: no usable items (see the warnings above)")
 
     def _feature(self, kind: str, item_id: str) -> Optional[torch.Tensor]:
-        path = self.features_dir / kind / f"{item_id}.pt"
-        return torch.load(path, map_location="cpu", weights_only=True).float() if path.is_file() else None
+        value = load_feature(self.features_dir, kind, item_id, required=False)
+        return None if value is None else value.float()
 
     def _load(self, entry, min_frames: int, max_frames: int, max_tokens: int) -> Optional[str]:
         if not entry.text.strip():

@@ -12,8 +12,10 @@ import torch
 from models.base.tracker import read_log
 from models.ttv.hierspeechpp_ttv.dataset import MIN_BATCH_FRAMES, TTVDataset, collate_ttv
 from models.ttv.hierspeechpp_ttv.trainer import TTVExperimentConfig, TTVTrainer
-from processors.data.extract import AudioFeatureSettings, extract_features
+from processors.data.extract import extract_features
 from processors.data.manifest import read_manifest
+from processors.features import build_extractor
+from processors.features.ssl import SSLFeature
 from processors.ssl import build_random_ssl
 from tests.helpers import MINI_CORPUS, REPO_ROOT
 from utils.config import load_config, validate
@@ -32,9 +34,9 @@ def corpus(tmp_path_factory):
     manifest.write_text("".join(json.dumps({"id": f"{i}_{r['speaker']}", "path": str(MINI_CORPUS / r["path"]),
                                             "text": r["transcript"], "speaker": r["speaker"]}) + "\n"
                                 for i, r in enumerate(rows)))
-    extract_features(read_manifest(manifest), root / "features", kinds=("f0", "ssl"),
-                     settings=AudioFeatureSettings(f0_method="dio", f0_max=400.0),
-                     ssl_extractor=build_random_ssl(layer=2, hidden_size=SSL_DIM))
+    extract_features(read_manifest(manifest), root / "features",
+                     [build_extractor("f0", {"method": "dio", "f0_max": 400.0}),
+                      SSLFeature(module=build_random_ssl(layer=2, hidden_size=SSL_DIM))])
     return manifest, root / "features"
 
 

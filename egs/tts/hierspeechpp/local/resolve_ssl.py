@@ -18,7 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from processors.data.manifest import atomic_write_text
+from utils.io import atomic_write_text, make_temp_dir, publish_dir
 
 REAL_DEFAULT = "facebook/mms-300m"
 RANDOM_SEED = 0
@@ -48,11 +48,13 @@ def save_random_model(out_dir: Path) -> int:
 
     if not (out_dir / "config.json").is_file():
         extractor = build_random_ssl(layer=RANDOM_LAYERS, num_layers=RANDOM_LAYERS, seed=RANDOM_SEED)
-        tmp = out_dir.with_name(out_dir.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        extractor.model.save_pretrained(str(tmp))
-        shutil.rmtree(out_dir, ignore_errors=True)  # a partial directory from an interrupted run
-        os.replace(tmp, out_dir)
+        tmp = make_temp_dir(out_dir.parent)
+        try:
+            extractor.model.save_pretrained(str(tmp))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        publish_dir(tmp, out_dir)  # replaces a partial directory from an interrupted run
     return int(json.loads((out_dir / "config.json").read_text())["hidden_size"])
 
 

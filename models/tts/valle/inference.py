@@ -1,0 +1,208 @@
+"""VALL-E inference: zero-shot TTS (prompt audio + its transcript + target text) and continuation.
+
+Python API (task contract :class:`models.base.tasks.TextToSpeech`)::
+
+    tts = ValleTTS.from_echelon("exp/valle")                       # Echelon checkpoint / experiment dir
+    tts = ValleTTS.from_reference("ckpt_folder_or_file", "symbols.dict", args_json="args.json")  # lifeiteng/Amphion
+    out = tts.synthesize(["Target words."], prompts=["prompt.wav"], prompt_texts=["Words of the prompt."], seed=1)
+    out = tts.continue_speech(["utterance.wav"], ["Transcript of the whole utterance."], prompt_seconds=3.0)
+
+The text is phonemised as one string ``prompt_text + " " + text`` (the reference's way); prompts at any sample
+rate are resampled to the codec's 24 kHz. Outputs hold the new audio only (``synthesize``) or the prompt
+followed by its continuation (``continue_speech``). Decoding settings come from the checkpoint's ``decoding``
+section (reference defaults: full-softmax sampling, temperature 1, EOS rule, 16 frames per text token) and can
+be overridden per call.
+
+CLI (``echelon-infer --ckpt_dir exp/valle ...``; a reference checkpoint with ``--model_type valle``, its
+``args.json`` and symbol file beside it or above): ``--text T --prompt P.wav --prompt_text "..."`` (one job),
+``--continuation`` (``--prompt`` is the utterance, ``--text`` its transcript) or ``--jobs jobs.jsonl`` with
+objects ``{"id", "text", "prompt", "prompt_text"}`` or ``{"id", "text", "prompt", "continuation": true}``.
+Decoding overrides are settings (:class:`ValleSettings`: ``--top_k``, ``--temperature``, ``--use_kv_cache
+false``, ...). Failing jobs are skipped and listed in the run's bad-item list (``models/base/inference.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Mapping, Optional, Sequence
+
+import torch
+
+from models.base import checkpoint as ckpt
+from models.base.inference import Item
+from models.base.pipeline import PipelineMixin
+from models.base.task_inference import TextToSpeechInference, read_jsonl
+from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech, load_input
+from models.tts.valle.config import ValleDecodingConfig, ValleExperimentConfig, ValleModelConfig
+from models.tts.valle.decoding import synthesize_codes
+from models.tts.valle.model import Valle
+from models.tts.valle.reference_checkpoint import (
+    config_from_amphion_args, find_amphion_args, find_beside, load_reference_checkpoint,
+)  # fmt: skip
+from models.tts.valle.text import SymbolTable, phoneme_tokens, read_symbol_file
+from processors.codec import CodecError, EncodecCodec
+from utils.config import validate
+from utils.registry import register
+
+SYMBOL_FILES = ("symbols.dict", "unique_text_tokens.k2symbols")
+
+
+@dataclass
+class ValleSettings:
+    """Inference settings of the ``valle`` pipeline; unset decoding fields keep the checkpoint's ``decoding``."""
+
+    top_k: Optional[int] = None
+    top_p: Optional[float] = None
+    temperature: Optional[float] = None
+    use_kv_cache: Optional[bool] = None
+    prompt_seconds: float = 3.0  # continuation: seconds of the utterance used as the prompt
+    codec: Optional[str] = None  # codec hub id or local dir (default: the checkpoint's data.codec)
+    seed: int = 1234  # item i of a call draws from seed + i
+
+
+@register("pipeline", "valle")
+class ValleTTS(TextToSpeech, PipelineMixin):
+    task = "tts"
+    settings_class = ValleSettings
+    components = {"model": True}  # Echelon checkpoint dir, or a reference file/folder (args.json, symbols beside)
+    main_component = "model"
+    settings = ValleSettings()
+
+    def __init__(self, model: Valle, symbols: Sequence[str], codec: EncodecCodec, decoding: ValleDecodingConfig,
+                 language: str = "en-us", device: str | torch.device = "cpu"):  # fmt: skip
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+        self.table = SymbolTable(symbols)
+        self.codec = codec.to(self.device)
+        if codec.num_quantizers < model.num_quantizers:
+            raise CodecError(f"codec gives {codec.num_quantizers} codebooks, the model needs {model.num_quantizers}")
+        self.decoding = decoding
+        self.language = language
+        self.sample_rate = codec.sample_rate
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(frozenset({"tts"}), audio_prompt=True, prompt_text=True, continuation=True)
+
+    @classmethod
+    def from_echelon(cls, ckpt_dir, device: str = "cpu", codec: Optional[str] = None) -> "ValleTTS":
+        path = ckpt.resolve_checkpoint_dir(ckpt_dir)
+        cfg = read_experiment_config(path)
+        model = Valle.from_config(cfg.model)
+        model.load_state_dict(ckpt.load_model_weights(path, "valle"), strict=True)
+        codec_model = EncodecCodec.load(codec or cfg.data.codec, cfg.data.codec_bandwidth)
+        return cls(model, cfg.data.symbols, codec_model, cfg.decoding, cfg.data.language, device)
+
+    from_checkpoint = from_echelon
+
+    @classmethod
+    def from_path(cls, path, device: str = "cpu", codec: Optional[str] = None) -> "ValleTTS":
+        """An Echelon checkpoint, or a reference file/folder with its ``args.json`` and symbol file
+        (``symbols.dict`` / ``unique_text_tokens.k2symbols``) beside it or in a parent folder."""
+        try:
+            ckpt.resolve_checkpoint_dir(path)
+        except ckpt.CheckpointError:
+            args_json, symbols = find_amphion_args(path), find_beside(path, SYMBOL_FILES)
+            if args_json is None or symbols is None:
+                raise ckpt.CheckpointError(
+                    f"{path}: neither an Echelon checkpoint nor a reference checkpoint with args.json and a "
+                    f"symbol file (symbols.dict / unique_text_tokens.k2symbols) beside it"
+                ) from None
+            return cls.from_reference(path, symbols, args_json=args_json, device=device,
+                                      **({"codec": codec} if codec else {}))
+        return cls.from_echelon(path, device, codec)
+
+    @classmethod
+    def from_components(cls, components: Mapping[str, Optional[str]], settings: ValleSettings,
+                        device: str = "cpu") -> "ValleTTS":
+        tts = cls.from_path(components["model"], device, settings.codec)
+        overrides = {k: getattr(settings, k) for k in ("top_k", "top_p", "temperature", "use_kv_cache")
+                     if getattr(settings, k) is not None}
+        tts.decoding = dataclasses.replace(tts.decoding, **overrides)
+        tts.settings = settings
+        return tts
+
+    @classmethod
+    def from_reference(cls, weights, symbols_file, args_json=None, model_config: Optional[ValleModelConfig] = None,
+                       codec: str = "facebook/encodec_24khz", device: str = "cpu") -> "ValleTTS":  # fmt: skip
+        """A lifeiteng/Amphion checkpoint (file or accelerate folder) with its symbol file; sizes from Amphion's
+        ``args.json`` or ``model_config``."""
+        if model_config is None and args_json is None:
+            raise ValueError("from_reference needs args_json (Amphion) or model_config (sizes, heads, prefix mode)")
+        cfg = model_config if model_config is not None else config_from_amphion_args(args_json)
+        model = Valle.from_config(cfg)
+        load_reference_checkpoint(model, weights)
+        return cls(model, read_symbol_file(symbols_file), EncodecCodec.load(codec), ValleDecodingConfig(), device=device)
+
+    # ------------------------------------------------------------------ generation
+    def _ids(self, text: str, where: str) -> torch.Tensor:
+        return torch.tensor(self.table.encode(phoneme_tokens(text, self.language), source=where))
+
+    def _codes(self, audio: AudioInput, seconds: Optional[float] = None) -> torch.Tensor:
+        wav = load_input(audio, self.codec.sample_rate).waveform
+        if seconds is not None:
+            wav = wav[: int(seconds * self.codec.sample_rate)]
+        return self.codec.encode(wav, self.codec.sample_rate)[:, : self.model.num_quantizers]
+
+    @torch.no_grad()
+    def generate_codes(self, texts: Sequence[torch.Tensor], prompts: Sequence[torch.Tensor], seed: Optional[int] = None,
+                       decoding: Optional[ValleDecodingConfig] = None) -> List[torch.Tensor]:  # fmt: skip
+        """Batched: phoneme ids ``(S_b,)`` and prompt codes ``(P_b, Q)`` -> new codes ``(G_b, Q)`` per item."""
+        text = torch.nn.utils.rnn.pad_sequence(list(texts), batch_first=True).to(self.device)
+        prompt = torch.nn.utils.rnn.pad_sequence(list(prompts), batch_first=True).to(self.device)
+        text_lens = torch.tensor([len(t) for t in texts], device=self.device)
+        prompt_lens = torch.tensor([len(p) for p in prompts], device=self.device)
+        generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
+        codes, _ = synthesize_codes(self.model, text, text_lens, prompt, prompt_lens, decoding or self.decoding, generator)
+        return codes
+
+    def synthesize(self, texts, prompts=None, prompt_texts=None, speakers=None, seed=None) -> List[Audio]:
+        if prompts is None or prompt_texts is None or len(prompts) != len(texts) or len(prompt_texts) != len(texts):
+            raise ValueError("VALL-E needs one prompt audio and one prompt transcript (prompt_text) per text")
+        ids = [self._ids(f"{p.strip()} {t.strip()}", f"text {i}") for i, (p, t) in enumerate(zip(prompt_texts, texts))]
+        codes = self.generate_codes(ids, [self._codes(p) for p in prompts], seed)
+        return [Audio(self.codec.decode(c), self.sample_rate) for c in codes]
+
+    def continue_speech(self, prompts: Sequence[AudioInput], transcripts: Sequence[str], prompt_seconds: float = 3.0,
+                        seed: Optional[int] = None) -> List[Audio]:  # fmt: skip
+        """Continuation (the paper's protocol): the first ``prompt_seconds`` of each utterance + its whole
+        transcript; returns prompt + continuation decoded together."""
+        ids = [self._ids(t, f"transcript {i}") for i, t in enumerate(transcripts)]
+        heads = [self._codes(p, prompt_seconds) for p in prompts]
+        codes = self.generate_codes(ids, heads, seed)
+        return [Audio(self.codec.decode(torch.cat([h, c.cpu()])), self.sample_rate) for h, c in zip(heads, codes)]
+
+
+def read_experiment_config(path: Path) -> ValleExperimentConfig:
+    return validate(ckpt.read_config(path), ValleExperimentConfig)
+
+
+@register("inference", "valle")
+class ValleInference(TextToSpeechInference):
+    """``echelon-infer`` runner of VALL-E: the TTS inputs plus continuation (``--continuation``, or jobs with
+    ``"continuation": true``: ``prompt`` is the utterance, ``text`` its whole transcript)."""
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        TextToSpeechInference.add_arguments(parser)
+        parser.add_argument("--continuation", action="store_true", help="continue --prompt's first prompt_seconds")
+
+    def items(self, args: argparse.Namespace) -> List[Item]:
+        items = super().items(args)
+        jobs = [j for j in read_jsonl(args.jobs, ("id",)) if "text" in j] if args.jobs else []
+        flags = [False] * (len(items) - len(jobs)) + [bool(j.get("continuation")) for j in jobs]
+        for item, flag in zip(items, flags):
+            item.data["continuation"] = flag or args.continuation
+        return items
+
+    def process(self, item: Item) -> Audio:
+        d, tts = item.data, self.pipeline
+        if not d["continuation"]:
+            return super().process(item)
+        if d["prompt"] is None:
+            raise ValueError("continuation needs the utterance as its prompt")
+        seed = tts.item_seed(self.base_seed, d["index"])
+        return tts.continue_speech([d["prompt"]], [d["text"]], tts.settings.prompt_seconds, seed)[0]

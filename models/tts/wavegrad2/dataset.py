@@ -1,0 +1,155 @@
+"""WaveGrad 2 training data: (phoneme ids, waveform cropped to whole frames, durations?, speaker id) per row.
+
+Durations come from one of two places (``data.durations``):
+
+* ``"manifest"`` — frames per phoneme in the row's ``extra["durations"]`` (a forced aligner's output or a
+  synthetic corpus; the manifest's free-form ``extra`` field). They must sum to the clip's frame count
+  (``len(wav) // hop``, a difference of up to 2 frames is absorbed by the last phoneme) and match the phoneme
+  count of the text, else the row is skipped and listed.
+* ``"aligner"`` — none here: the model's internal aligner (MAS on log-mel frames) finds them while training.
+
+Rows whose text does not phonemise, that are longer than ``max_seconds``, or that have fewer frames than
+phonemes (no monotonic alignment exists) are skipped and listed in ``self.skipped`` (id, reason).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch.utils.data import Dataset
+
+from models.tts.wavegrad2.config import WaveGrad2DataConfig
+from processors.audio import AudioError, load_audio
+from processors.data.manifest import ManifestEntry, read_manifest
+from processors.text.frontend import TextError, TextFrontend
+
+log = logging.getLogger(__name__)
+_DURATION_SLACK = 2  # frames a manifest's durations may differ from the audio (edge rounding of aligners)
+
+
+def speaker_index(speaker: str, speakers: Sequence[str], n_speakers: int) -> int:
+    """Speaker label -> id: its position in ``speakers`` when listed there, else an integer label < n_speakers."""
+    if n_speakers <= 0:
+        return 0
+    if speaker in speakers:
+        return list(speakers).index(speaker)
+    try:
+        sid = int(speaker)
+    except ValueError as err:
+        raise ValueError(f"unknown speaker {speaker!r}; known: {list(speakers)[:10]}") from err
+    if not 0 <= sid < n_speakers:
+        raise ValueError(f"speaker id {sid} outside [0, {n_speakers})")
+    return sid
+
+
+def manifest_durations(entry: ManifestEntry) -> Optional[List[float]]:
+    """``extra["durations"]`` of a manifest row, if the row has one."""
+    extra = getattr(entry, "extra", None) or {}
+    durations = extra.get("durations") if isinstance(extra, dict) else None
+    return None if durations is None else [float(d) for d in durations]
+
+
+def fit_durations(durations: Sequence[float], frames: int) -> List[float]:
+    """Make ``durations`` sum to ``frames`` by adjusting the last phonemes (within the slack)."""
+    fitted = [max(0.0, round(d)) for d in durations]
+    diff = frames - int(sum(fitted))
+    if abs(diff) > _DURATION_SLACK:
+        raise ValueError(f"durations sum to {int(sum(fitted))} frames but the audio has {frames}")
+    index = len(fitted) - 1
+    while diff < 0 and index >= 0:  # take frames from the end, never below 0
+        take = min(-diff, fitted[index])
+        fitted[index] -= take
+        diff += take
+        index -= 1
+    fitted[-1] += max(diff, 0)
+    return fitted
+
+
+class WaveGrad2Dataset(Dataset):
+    """Items ``{"id", "text" (N,) long, "wav" (T*hop,), "durations" (N,) float or None, "sid" int}``."""
+
+    def __init__(self, entries: Sequence[ManifestEntry], data: WaveGrad2DataConfig, sampling_rate: int,
+                 hop_length: int, n_speakers: int, source: str = "manifest"):
+        self.data, self.sampling_rate, self.hop = data, sampling_rate, hop_length
+        frontend = TextFrontend(add_blank=data.add_blank)
+        self.items: List[Tuple[str, str, List[int], Optional[List[float]], int, float]] = []
+        self.skipped: List[Tuple[str, str]] = []
+        for entry in entries:
+            try:
+                self.items.append(self._item(entry, frontend, n_speakers))
+            except (TextError, ValueError) as err:
+                self.skipped.append((entry.id, str(err)))
+        if self.skipped:
+            log.warning("%s: skipped %d item(s), e.g. %s", source, len(self.skipped), self.skipped[0])
+        if not self.items:
+            raise ValueError(f"{source}: no usable items ({len(self.skipped)} skipped, e.g. {self.skipped[:1]})")
+
+    def _item(self, entry: ManifestEntry, frontend: TextFrontend, n_speakers: int):
+        ids = list(frontend(entry.text)["ids_blank"])
+        if entry.duration and entry.duration > self.data.max_seconds:
+            raise ValueError(f"{entry.duration:.1f} s is longer than data.max_seconds={self.data.max_seconds}")
+        frames = int(entry.duration * self.sampling_rate) // self.hop if entry.duration else None
+        if frames is not None and frames < len(ids):
+            raise ValueError(f"{frames} frames for {len(ids)} phonemes: too short to align")
+        durations = None
+        if self.data.durations == "manifest":
+            durations = manifest_durations(entry)
+            if durations is None:
+                raise ValueError("no extra['durations'] in the manifest row (data.durations = 'manifest')")
+            if len(durations) != len(ids):
+                raise ValueError(f"{len(durations)} durations for {len(ids)} phonemes")
+        sid = speaker_index(entry.speaker, self.data.speakers, n_speakers)
+        return entry.id, entry.path, ids, durations, sid, entry.duration
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def lengths(self) -> List[int]:
+        """Frames per item (for length-bucketed batches)."""
+        return [int(seconds * self.sampling_rate) // self.hop for *_, seconds in self.items]
+
+    def __getitem__(self, index: int) -> Dict[str, object]:
+        item_id, path, ids, durations, sid, _ = self.items[index]
+        try:
+            wav = load_audio(path, self.sampling_rate)
+        except AudioError as err:
+            raise AudioError(f"{item_id}: {err}") from err
+        frames = len(wav) // self.hop
+        if frames < len(ids):
+            raise ValueError(f"{item_id}: {frames} frames for {len(ids)} phonemes")
+        wav = torch.from_numpy(wav[: frames * self.hop].copy()).float()
+        if durations is not None:
+            durations = torch.tensor(fit_durations(durations, frames))
+        return {"id": item_id, "text": torch.tensor(ids, dtype=torch.long), "wav": wav, "durations": durations,
+                "sid": sid}
+
+
+def collate_wavegrad2(items: List[Dict[str, object]]) -> Dict[str, object]:
+    """Zero-pad into ``text (B, N)``, ``text_lengths``, ``wav (B, L)``, ``wav_lengths``, ``durations (B, N)``
+    (or None when the items carry none), ``sid (B,)``, ``ids``."""
+    batch = len(items)
+    text_len = torch.tensor([len(it["text"]) for it in items], dtype=torch.long)
+    wav_len = torch.tensor([it["wav"].numel() for it in items], dtype=torch.long)
+    text = torch.zeros(batch, int(text_len.max()), dtype=torch.long)
+    wav = torch.zeros(batch, int(wav_len.max()))
+    has_durations = all(it["durations"] is not None for it in items)
+    durations = torch.zeros(batch, text.size(1)) if has_durations else None
+    for b, it in enumerate(items):
+        text[b, : text_len[b]] = it["text"]
+        wav[b, : wav_len[b]] = it["wav"]
+        if durations is not None:
+            durations[b, : text_len[b]] = it["durations"]
+    return {"text": text, "text_lengths": text_len, "wav": wav, "wav_lengths": wav_len, "durations": durations,
+            "sid": torch.tensor([int(it["sid"]) for it in items], dtype=torch.long), "ids": [it["id"] for it in items]}
+
+
+def load_datasets(data: WaveGrad2DataConfig, sampling_rate: int, hop_length: int, n_speakers: int):
+    train = WaveGrad2Dataset(read_manifest(data.train_manifest), data, sampling_rate, hop_length, n_speakers,
+                             data.train_manifest)
+    valid = None
+    if data.valid_manifest:
+        valid = WaveGrad2Dataset(read_manifest(data.valid_manifest), data, sampling_rate, hop_length, n_speakers,
+                                 data.valid_manifest)
+    return train, valid

@@ -1,0 +1,142 @@
+"""WaveGrad 2 inference: text -> speech with any refinement schedule.
+
+Python (task-level API, :class:`models.base.tasks.TextToSpeech`)::
+
+    tts = WaveGrad2TTS.from_checkpoint("exp/wavegrad2", steps=6)      # or schedule="linear_1000" / "best.json"
+    out = tts.synthesize(["Hello there."], seed=1)                     # [Audio(waveform, 24000)]
+
+CLI (``bins/infer.py``; pipeline ``wavegrad2``, settings = the checkpoint's ``infer`` section + overrides)::
+
+    echelon-infer --ckpt_dir exp/wavegrad2 --text "Hello." --output_dir out --set infer.steps=50
+    echelon-infer --ckpt_dir exp/wavegrad2 --text_file lines.txt --schedule exp/wavegrad2/schedule_6.json
+    echelon-infer --ckpt_dir exp/wavegrad2 --jobs jobs.jsonl --output_dir out     # {"id", "text", "speaker"?}
+
+The schedule is, by priority: ``--steps``/``infer.steps`` (a schedule of that many steps ending at the training
+schedule's noise floor, :func:`modules.diffusion.schedule_for_steps`; 1000 = the training schedule), else
+``--schedule``/``infer.schedule`` (preset name or a schedule file written by
+``python -m models.tts.wavegrad2.schedule_search``; ``--steps null`` drops steps a checkpoint saved).
+Texts that fail are skipped and listed in the run's bad-item list (``models/base/inference.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import torch
+
+from models.base import checkpoint as ckpt
+from models.base.pipeline import PipelineMixin
+from models.base.text_split import front_end_ids
+from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech
+from models.tts.wavegrad2.checkpoint import load_state_dict_strict
+from models.tts.wavegrad2.config import WaveGrad2ExperimentConfig, WaveGrad2InferConfig
+from models.tts.wavegrad2.dataset import speaker_index
+from models.tts.wavegrad2.model import WaveGrad2
+from modules.diffusion import NoiseSchedule, resolve_schedule, schedule_for_steps
+from processors.text.frontend import TextFrontend
+from utils.config import apply_overrides, validate
+from utils.registry import register
+
+log = logging.getLogger(__name__)
+
+
+def inference_schedule(model: WaveGrad2, infer: WaveGrad2InferConfig) -> NoiseSchedule:
+    """The schedule ``infer`` asks for (see the module doc)."""
+    if infer.steps is not None:
+        if infer.steps < 1:
+            raise ValueError(f"infer.steps must be >= 1, got {infer.steps}")
+        train = model.train_schedule
+        if infer.steps == train.steps:
+            return train
+        return NoiseSchedule.from_betas(schedule_for_steps(infer.steps, float(train.noise_levels[-1])))
+    return resolve_schedule(infer.schedule)
+
+
+@register("pipeline", "wavegrad2")
+class WaveGrad2TTS(TextToSpeech, PipelineMixin):
+    """A loaded model with its front end, speaker table and sampling settings (task API, pipeline ``wavegrad2``:
+    component ``model`` = an Echelon checkpoint dir, settings :class:`WaveGrad2InferConfig`)."""
+
+    task = "tts"
+    settings_class = WaveGrad2InferConfig
+    components = {"model": True}
+    main_component = "model"
+
+    def __init__(self, model: WaveGrad2, cfg: WaveGrad2ExperimentConfig, device: Union[str, torch.device] = "cpu"):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.cfg = cfg
+        self.sample_rate = cfg.model.sampling_rate
+        self.frontend = TextFrontend(add_blank=cfg.data.add_blank)
+        self.schedule = inference_schedule(self.model, cfg.infer)
+        self.settings = cfg.infer
+
+    @classmethod
+    def saved_settings(cls, components: Mapping[str, Optional[str]]) -> Dict[str, Any]:
+        return dict(ckpt.read_config(ckpt.resolve_checkpoint_dir(components["model"])).get("infer") or {})
+
+    @classmethod
+    def from_components(cls, components: Mapping[str, Optional[str]], settings: WaveGrad2InferConfig,
+                        device: str = "cpu") -> "WaveGrad2TTS":
+        tts = cls.from_checkpoint(components["model"], device)
+        tts.cfg.infer = settings
+        return cls(tts.model, tts.cfg, device)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt_dir: str | Path, device: str = "cpu", overrides: Sequence[str] = (),
+                        steps: Optional[int] = None, schedule: Optional[str] = None) -> "WaveGrad2TTS":
+        """Echelon checkpoint/experiment dir; ``overrides`` like ``infer.steps=50`` change the saved config."""
+        path = ckpt.resolve_checkpoint_dir(ckpt_dir)
+        raw = apply_overrides(ckpt.expect_model_type(path, "wavegrad2"), list(overrides))
+        cfg = validate(raw, WaveGrad2ExperimentConfig)
+        if steps is not None or schedule is not None:
+            changes = {"steps": steps} if steps is not None else {"schedule": schedule, "steps": None}
+            cfg.infer = dataclasses.replace(cfg.infer, **changes)
+        model = WaveGrad2.from_config(cfg.model)
+        load_state_dict_strict(model, ckpt.load_model_weights(path, "model"), str(path))
+        return cls(model, cfg, device)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(tasks=frozenset({"tts"}), speakers=tuple(self.cfg.data.speakers))
+
+    def speaker_id(self, speaker: Union[int, str, None]) -> Optional[torch.Tensor]:
+        """Name (``data.speakers``) or id -> ``(1,)``; None for a single-speaker model."""
+        n = self.cfg.model.n_speakers
+        if n <= 0:
+            if speaker not in (None, "", 0, "0"):
+                raise ValueError(f"this model has a single speaker; got speaker {speaker!r}")
+            return None
+        if speaker is None or speaker == "":
+            raise ValueError(f"this model has {n} speakers: give a speaker (name or id)")
+        return torch.tensor([speaker_index(str(speaker), self.cfg.data.speakers, n)], device=self.device)
+
+    def text_ids(self, text: str) -> List[int]:
+        return front_end_ids(self.frontend, text)
+
+    @torch.no_grad()
+    def synthesize(
+        self,
+        texts: Sequence[str],
+        prompts: Optional[Sequence[AudioInput]] = None,
+        prompt_texts: Optional[Sequence[str]] = None,
+        speakers: Optional[Sequence[Union[int, str]]] = None,
+        seed: Optional[int] = None,
+    ) -> List[Audio]:
+        """One waveform per text; ``seed`` (default ``infer.seed``) fixes every draw. Prompts are not used."""
+        if prompts:
+            raise ValueError("WaveGrad 2 has no zero-shot prompt; use a speaker of a multi-speaker model")
+        seed = self.seed_or_default(seed)
+        outputs = []
+        for index, text in enumerate(texts):
+            generator = torch.Generator().manual_seed(self.item_seed(seed, index))  # item i alone == in a call
+            ids = torch.tensor([self.text_ids(text)], dtype=torch.long, device=self.device)
+            sid = self.speaker_id(speakers[index] if speakers else None)
+            out = self.model.infer(ids, torch.tensor([ids.size(1)], device=self.device), self.schedule, speakers=sid,
+                                   generator=generator, clip_denoised=self.cfg.infer.clip_denoised,
+                                   pace=self.cfg.infer.pace)
+            outputs.append(Audio(out["wav"][0, : int(out["lengths"][0])].float().cpu().numpy(), self.sample_rate))
+        return outputs

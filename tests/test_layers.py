@@ -1,0 +1,113 @@
+"""The layer rule, checked on the source of every package (imports inside functions included):
+
+* ``modules/`` imports neither ``processors/`` nor ``models/``;
+* ``processors/`` and ``utils/`` do not import ``models/`` (and ``utils/`` none of the three packages);
+* a model package (``models/<group>/<name>/``) imports no other model package; shared code comes from
+  ``models/base`` and other models are reached through the registry (``utils.registry.get``).
+
+Each finding is reported as ``file:line`` with the offending import.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Iterator, List, Optional, Tuple
+
+from tests.helpers import REPO_ROOT
+
+# Known model -> model imports still to be removed, as (file, imported package): none left.
+KNOWN_MODEL_CROSS_IMPORTS = frozenset()  # empty: models share code through models/base and the registry
+
+FORBIDDEN = {
+    "modules": ("processors", "models"),
+    "processors": ("models",),
+    "utils": ("models", "processors", "modules"),
+}
+
+
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts)
+
+
+def _imported(node: ast.AST, module: str, is_package: bool) -> Iterator[str]:
+    """Absolute names imported by an ``import``/``from`` node of ``module`` (relative imports resolved)."""
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            yield alias.name
+    elif isinstance(node, ast.ImportFrom):
+        if node.level:
+            parts = module.split(".")
+            base = parts if is_package else parts[:-1]
+            base = base[: len(base) - (node.level - 1)]
+            prefix = ".".join(base + ([node.module] if node.module else []))
+        else:
+            prefix = node.module or ""
+        if node.module:
+            yield prefix
+        else:  # ``from . import x``: each name may be a submodule
+            for alias in node.names:
+                yield f"{prefix}.{alias.name}"
+
+
+def model_package(name: str) -> Optional[str]:
+    """``models.tts.vits.model`` -> ``models.tts.vits``; ``models.base...`` and group packages -> None."""
+    parts = name.split(".")
+    if len(parts) < 3 or parts[0] != "models" or parts[1] == "base":
+        return None
+    return ".".join(parts[:3])
+
+
+def _is_within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def findings() -> List[Tuple[str, int, str, str]]:
+    """(file, line, imported module, rule) for every forbidden import in the repository."""
+    found = []
+    for top in ("modules", "processors", "utils", "models"):
+        for path in sorted((REPO_ROOT / top).rglob("*.py")):
+            module = _module_name(path)
+            own_model = model_package(module)
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            for node in ast.walk(tree):
+                for name in _imported(node, module, path.name == "__init__.py"):
+                    rel = path.relative_to(REPO_ROOT).as_posix()
+                    for banned in FORBIDDEN.get(top, ()):
+                        if _is_within(name, banned):
+                            found.append((rel, node.lineno, name, f"{top}/ must not import {banned}/"))
+                    other = model_package(name)
+                    if own_model and other and other != own_model:
+                        found.append((rel, node.lineno, name, f"{own_model} must not import another model ({other})"))
+    return found
+
+
+def _allowed(finding: Tuple[str, int, str, str]) -> bool:
+    rel, _, name, _ = finding
+    return any(rel == f and _is_within(name, prefix) for f, prefix in KNOWN_MODEL_CROSS_IMPORTS)
+
+
+def test_no_import_crosses_a_layer():
+    bad = [f for f in findings() if not _allowed(f)]
+    report = "\n".join(f"{rel}:{line}: imports {name} ({rule})" for rel, line, name, rule in bad)
+    assert not bad, f"{len(bad)} forbidden import(s):\n{report}"
+
+
+def test_allow_list_only_holds_live_findings():
+    """An allow-list entry whose import is gone must be deleted, so the list only ever shrinks."""
+    live = {(rel, name) for rel, _, name, _ in findings()}
+    stale = [(f, p) for f, p in KNOWN_MODEL_CROSS_IMPORTS if not any(r == f and _is_within(n, p) for r, n in live)]
+    assert not stale, f"allow-list entries no longer needed (delete them): {stale}"
+
+
+def test_the_checker_sees_relative_function_level_and_cross_model_imports(tmp_path):
+    """The rule itself on known snippets: a relative import resolves to its package, imports inside a function
+    count, and ``models.ttv.x`` importing ``models.tts.y`` is a cross-model import while ``models.base`` is not."""
+    source = "def f():\n    from ..hierspeechpp import model\nfrom models.base import trainer\nimport models.tts.vits.model\n"
+    tree = ast.parse(source)
+    names = [n for node in ast.walk(tree) for n in _imported(node, "models.tts.vits.dataset", False)]
+    assert sorted(names) == ["models.base", "models.tts.hierspeechpp", "models.tts.vits.model"]
+    assert model_package("models.tts.hierspeechpp") == "models.tts.hierspeechpp"
+    assert model_package("models.base.trainer") is None and model_package("models.tts") is None
+    from_init = [n for node in ast.walk(ast.parse("from . import dataset\n")) for n in _imported(node, "models.tts.vits", True)]
+    assert from_init == ["models.tts.vits.dataset"]
