@@ -15,6 +15,22 @@ The tiny random models make TTS/VC timings a measure of the pipeline's own overh
 chunking); SR uses the real released weights. Not a test: run by hand, e.g.::
 
     OMP_NUM_THREADS=1 python benchmarks/long_inference.py --cases tts vits vc sr --minutes 10 --chars 10000
+
+Measured on the shared 2-core CPU box (one thread, load average ~9 from other jobs, so wall times are
+inflated and noisy; memory is the point), after bounding oneDNN's primitive cache (models/base/pipeline.py):
+
+| case | input | audio s | wall s | RSS after load MB | peak RSS MB |
+|---|---|---|---|---|---|
+| tts | 2,000 chars | 186 | 15 | 474 | 679 |
+| tts | 10,000 chars | 920 | 121 | 474 | 949 |
+| vits | 10,000 chars | 480 | 113 | 470 | 646 |
+| vc | 2 min | 120 | 19 | 542 | 1273 |
+| vc | 10 min | 600 | 300 | 573 | 1409 |
+| sr (released 48 kHz) | 10 min | 600 | 1316 | 470 | 742 |
+
+Before that bound, 10 min of VC peaked at 2538 MB and 10,000 characters of TTS at 1444 MB (oneDNN kept
+buffers for every new input length); before SpeechSR ran long inputs window by window, 10 min of SR passed
+4 GB (the interpolated 32-channel signal) and was stopped.
 """
 
 from __future__ import annotations
