@@ -32,7 +32,7 @@ import platform
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -314,12 +314,6 @@ def load_partial(model: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> D
         "unexpected": sorted(k for k in state if k not in own),
         "mismatched": mismatched,
     }
-
-
-def files_present(ckpt_dir: Path, names: Iterable[str]) -> None:
-    missing = [n for n in names if not (ckpt_dir / n).is_file()]
-    if missing:
-        raise CheckpointError(f"checkpoint {ckpt_dir} is incomplete: missing {', '.join(missing)}")
 
 
 # ---------------------------------------------------------------------- plain state-dict files (official formats)
