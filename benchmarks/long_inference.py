@@ -97,7 +97,7 @@ def _tiny_checkpoints(tmp: Path) -> None:
                           upsample_initial_channel=16, upsample_kernel_sizes=[16, 16, 8])
     save_checkpoint(tmp / "vits" / "checkpoints", 1, models={"generator": VITS.from_config(vits_cfg)},
                     config={"model_type": "vits", "model": to_dict(vits_cfg),
-                            "data": {"sampling_rate": 22050, "hop_length": 256, "filter_length": 1024,
+                            "data": {"sample_rate": 22050, "hop_length": 256, "filter_length": 1024,
                                      "win_length": 1024}})
 
 

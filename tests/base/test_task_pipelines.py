@@ -18,7 +18,7 @@ from models.base.pipeline import load_pipeline
 from models.base.tasks import Audio, SpeechSuperResolution, TextToSpeech, VoiceConversion
 from models.base.waveforms import split_points
 from models.sr.speechsr.model import SpeechSR
-from models.tts.vits.config import from_official_config
+from models.tts.vits.config import data_from_official_config, from_official_config
 from models.tts.vits.model import VITS
 from models.ttv.hierspeechpp_ttv.tts import TTSOptions, ZeroShotTTS
 from processors.audio import load_audio, save_audio
@@ -38,8 +38,8 @@ def _save_vits(root, n_speakers=3):
     official["data"]["n_speakers"] = n_speakers
     official["model"]["gin_channels"] = 8
     model = VITS.from_config(from_official_config(official))
-    data = {k: v for k, v in official["data"].items() if k in ("sampling_rate", "filter_length", "hop_length",
-                                                              "win_length", "add_blank")}
+    data = {k: v for k, v in to_dict(data_from_official_config(official)).items()
+            if k in ("sample_rate", "filter_length", "hop_length", "win_length", "add_blank")}
     cfg = {"model_type": "vits", "model": to_dict(model.config),
            "data": {**data, "speakers": ["ann", "bob", "cy"][:n_speakers]}}
     return save_checkpoint(root / "checkpoints", 1, models={"generator": model}, config=cfg)

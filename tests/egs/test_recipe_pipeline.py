@@ -20,7 +20,7 @@ from tests.helpers import MINI_CORPUS, REPO_ROOT
 
 SHARED_LIBRISPEECH = REPO_ROOT.parent / "shared" / "data" / "real" / "librispeech_test_other"
 # Keep CI fast: one generator step on the smallest windows the tiny config allows, logged.
-SYNTH_ARGS = "data.max_frames=24 data.min_frames=16 model.segment_size=8"
+SYNTH_ARGS = "data.max_frames=24 data.min_frames=16 model.segment_frames=8"
 # --ngpu 0: the recipe picks the tiny configurations itself (conf_set auto without a GPU).
 TINY_TRAIN = ["--train.max_steps", "1", "--train.log_every", "1", "--synth_args", SYNTH_ARGS]
 

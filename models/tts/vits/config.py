@@ -2,12 +2,14 @@
 
 :class:`VITSConfig` holds the constructor arguments of :class:`models.tts.vits.model.VITS`; field names follow
 the official ``model`` block, plus the sizes the official code passes positionally (``n_vocab``,
-``spec_channels`` = filter_length // 2 + 1, ``segment_size`` in latent frames) and ``n_speakers``.
-:func:`from_official_config` converts an official ``config.json`` (``{"train", "data", "model"}``).
+``spec_channels`` = filter_length // 2 + 1, ``segment_frames`` = the official train.segment_size // hop) and
+``n_speakers``. :func:`from_official_config` converts an official ``config.json`` (``{"train", "data", "model"}``):
+it alone knows the official names (``sampling_rate``, ``segment_size`` in samples, the unread ``n_layers_q``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ class VITSConfig:
 
     n_vocab: int = 178  # symbol table size (processors/text: 178 symbols)
     spec_channels: int = 513  # linear-spectrogram bins = filter_length // 2 + 1
-    segment_size: int = 32  # decoder training window in latent frames (8192 samples at hop 256)
+    segment_frames: int = 32  # decoder training window in latent frames (8192 samples at hop 256)
     inter_channels: int = 192
     hidden_channels: int = 192
     filter_channels: int = 768
@@ -41,7 +43,6 @@ class VITSConfig:
     gin_channels: int = 0
     use_sdp: bool = True  # stochastic (True) or deterministic duration predictor
     use_spectral_norm: bool = False  # discriminator normalisation (read by the trainer)
-    n_layers_q: int = 3  # present in the official configs, never read by the official model
 
     def __post_init__(self) -> None:
         if str(self.resblock) not in ("1", "2"):
@@ -71,16 +72,14 @@ class VITSDataConfig:
 
     train_manifest: str = ""  # JSONL/CSV manifest (see models/tts/vits/dataset.py)
     valid_manifest: Optional[str] = None
-    text_cleaners: List[str] = field(default_factory=lambda: ["english_cleaners2"])
     add_blank: bool = True
-    sampling_rate: int = 22050
+    sample_rate: int = 22050
     filter_length: int = 1024
     hop_length: int = 256
     win_length: int = 1024
     n_mel_channels: int = 80
     mel_fmin: float = 0.0
     mel_fmax: Optional[float] = None
-    max_wav_value: float = 32768.0  # official int16 scaling; our loader already returns [-1, 1]
     min_text_len: int = 1
     max_text_len: int = 190
     cleaned_text: bool = False  # True: manifest text is already phonemised
@@ -100,7 +99,7 @@ class VITSDataConfig:
 
 @dataclass
 class VITSTrainConfig(TrainConfig):
-    segment_size: int = 8192  # samples cut for the decoder / discriminator
+    segment_samples: int = 8192  # samples cut for the decoder / discriminator
     c_mel: float = 45.0
     c_kl: float = 1.0
     # Discriminator layout; the defaults are the official MultiPeriodDiscriminator (S + P2..P11). Smaller
@@ -125,9 +124,9 @@ class VITSExperimentConfig:
             )
         if m.hop_length != d.hop_length:
             raise ValueError(f"product of model.upsample_rates ({m.hop_length}) != data.hop_length {d.hop_length}")
-        if self.train.segment_size != m.segment_size * d.hop_length:
+        if self.train.segment_samples != m.segment_frames * d.hop_length:
             raise ValueError(
-                f"train.segment_size {self.train.segment_size} != model.segment_size {m.segment_size} x hop "
+                f"train.segment_samples {self.train.segment_samples} != model.segment_frames {m.segment_frames} x hop "
                 f"{d.hop_length}"
             )
         if d.speakers and len(d.speakers) > max(m.n_speakers, 1):
@@ -137,8 +136,23 @@ class VITSExperimentConfig:
 _OFFICIAL_MODEL_KEYS = {
     "inter_channels", "hidden_channels", "filter_channels", "n_heads", "n_layers", "kernel_size", "p_dropout",
     "resblock", "resblock_kernel_sizes", "resblock_dilation_sizes", "upsample_rates", "upsample_initial_channel",
-    "upsample_kernel_sizes", "n_layers_q", "use_spectral_norm", "gin_channels", "use_sdp",
+    "upsample_kernel_sizes", "use_spectral_norm", "gin_channels", "use_sdp",
 }  # fmt: skip
+# In the official model block but never read by the official model: accepted here, dropped.
+_OFFICIAL_UNREAD_MODEL_KEYS = {"n_layers_q"}
+
+
+# Official data-block names that differ from Echelon's. Official keys Echelon never reads are dropped by
+# data_from_official_config: the file lists, ``text_cleaners`` (the front end is fixed by ``text_frontend``) and
+# ``max_wav_value`` (int16 scaling; processors/audio already returns [-1, 1]).
+_OFFICIAL_DATA_RENAMES = {"sampling_rate": "sample_rate"}
+
+
+def data_from_official_config(official: Mapping[str, Any]) -> VITSDataConfig:
+    """Front-end config from an official ``config.json`` dict; keys Echelon does not use (file lists) are dropped."""
+    names = {f.name for f in dataclasses.fields(VITSDataConfig)} - {"speakers"}
+    data = {_OFFICIAL_DATA_RENAMES.get(k, k): v for k, v in official["data"].items()}
+    return VITSDataConfig(**{k: v for k, v in data.items() if k in names})
 
 
 def from_official_config(official: Mapping[str, Any] | str | Path, n_vocab: int = 178) -> VITSConfig:
@@ -152,13 +166,13 @@ def from_official_config(official: Mapping[str, Any] | str | Path, n_vocab: int 
         if section not in official:
             raise ValueError(f"official VITS config lacks its {section!r} block")
     model, data, train = official["model"], official["data"], official["train"]
-    unknown = sorted(set(model) - _OFFICIAL_MODEL_KEYS)
+    unknown = sorted(set(model) - _OFFICIAL_MODEL_KEYS - _OFFICIAL_UNREAD_MODEL_KEYS)
     if unknown:
         raise ValueError(f"official VITS config: unknown model keys {unknown}")
     return VITSConfig(
         n_vocab=n_vocab,
         spec_channels=data["filter_length"] // 2 + 1,
-        segment_size=train["segment_size"] // data["hop_length"],
+        segment_frames=train["segment_size"] // data["hop_length"],  # official: samples
         n_speakers=data.get("n_speakers", 0),
-        **dict(model),
+        **{k: v for k, v in model.items() if k not in _OFFICIAL_UNREAD_MODEL_KEYS},
     )

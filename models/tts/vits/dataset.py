@@ -70,7 +70,7 @@ class VITSDataset(Dataset):
                 n_symbols = len(ids) if not data.add_blank else (len(ids) - 1) // 2
                 if not data.min_text_len <= n_symbols <= data.max_text_len:
                     reason = f"{n_symbols} symbols outside [{data.min_text_len}, {data.max_text_len}]"
-                elif entry.duration and entry.duration * data.sampling_rate < min_samples:
+                elif entry.duration and entry.duration * data.sample_rate < min_samples:
                     reason = f"{entry.duration:.2f} s is shorter than one training segment"
             if reason is not None:
                 self.skipped.append((entry.id, reason))
@@ -101,11 +101,11 @@ class VITSDataset(Dataset):
 
     def lengths(self) -> List[int]:
         """Approximate spectrogram frames per item (for length-bucketed batches)."""
-        return [int(duration * self.data.sampling_rate / self.data.hop_length) for *_, duration in self.items]
+        return [int(duration * self.data.sample_rate / self.data.hop_length) for *_, duration in self.items]
 
     def __getitem__(self, index: int) -> Dict[str, object]:
         item_id, path, ids, sid, _ = self.items[index]
-        wav = torch.from_numpy(load_audio(path, self.data.sampling_rate)).float()
+        wav = torch.from_numpy(load_audio(path, self.data.sample_rate)).float()
         spec = self.spectrogram(wav.unsqueeze(0))[0]  # (F, frames)
         return {"id": item_id, "text": torch.tensor(ids, dtype=torch.long), "spec": spec, "wav": wav, "sid": sid}
 
@@ -130,7 +130,7 @@ def collate_vits(items: List[Dict[str, object]]) -> Dict[str, torch.Tensor]:
     }  # fmt: skip
 
 
-def load_datasets(data: VITSDataConfig, n_speakers: int, segment_size: int) -> Tuple[VITSDataset, Optional[VITSDataset]]:
-    train = VITSDataset(data.train_manifest, data, n_speakers, min_samples=segment_size)
+def load_datasets(data: VITSDataConfig, n_speakers: int, segment_samples: int) -> Tuple[VITSDataset, Optional[VITSDataset]]:
+    train = VITSDataset(data.train_manifest, data, n_speakers, min_samples=segment_samples)
     valid = VITSDataset(data.valid_manifest, data, n_speakers) if data.valid_manifest else None
     return train, valid

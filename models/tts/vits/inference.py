@@ -26,7 +26,6 @@ spoken sentence by sentence (bounded memory), joined with ``pause_seconds`` of s
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech
 from models.base.text_split import front_end_ids, split_sentences
 from models.base.waveforms import progress
 from models.tts.vits.checkpoint import load_official_generator
-from models.tts.vits.config import VITSConfig, VITSDataConfig, VITSExperimentConfig, from_official_config
+from models.tts.vits.config import VITSConfig, VITSDataConfig, VITSExperimentConfig, data_from_official_config, from_official_config
 from models.tts.vits.model import VITS
 from models.tts.vits.text import text_frontend
 from processors.audio import AudioError, load_audio
@@ -64,7 +63,7 @@ class VITSSynthesizer:
         self.device = torch.device(device)
         self.model = model.to(self.device).prepare_for_inference()
         self.data = data
-        self.sample_rate = data.sampling_rate
+        self.sample_rate = data.sample_rate
         self.frontend = text_frontend(data)
         self.spectrogram = VitsLinearSpectrogram(data.filter_length, data.hop_length, data.win_length).to(self.device)
 
@@ -87,9 +86,7 @@ class VITSSynthesizer:
             raise ckpt.CheckpointNotFoundError(f"official VITS config not found: {config_json} (pass it explicitly)")
         official = json.loads(config_json.read_text(encoding="utf-8"))
         model_cfg: VITSConfig = from_official_config(official)
-        names = {f.name for f in dataclasses.fields(VITSDataConfig)}
-        data = VITSDataConfig(**{k: v for k, v in official["data"].items() if k in names and k != "speakers"})
-        return cls(load_official_generator(pth, model_cfg), data, device)
+        return cls(load_official_generator(pth, model_cfg), data_from_official_config(official), device)
 
     # ------------------------------------------------------------------ helpers
     def speaker_id(self, speaker: Speaker) -> Optional[torch.Tensor]:

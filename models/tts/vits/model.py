@@ -85,7 +85,7 @@ class VITS(nn.Module):
         cfg = VITSConfig(**kwargs)
         self.config = cfg
         self.hop_length = cfg.hop_length
-        self.segment_size = cfg.segment_size
+        self.segment_frames = cfg.segment_frames
         self.n_speakers = cfg.n_speakers
         self.use_sdp = cfg.use_sdp
         gin = cfg.gin_channels if cfg.n_speakers > 1 else 0
@@ -149,7 +149,7 @@ class VITS(nn.Module):
             y: ``(B, spec_channels, Ty)`` linear spectrogram; ``y_lengths (B,)``.
             sid: ``(B,)`` speaker ids (multi-speaker models).
 
-        Returns a dict: ``wav`` ``(B, 1, segment_size * hop)`` decoded from a random latent window starting at
+        Returns a dict: ``wav`` ``(B, 1, segment_frames * hop)`` decoded from a random latent window starting at
         frame ``ids_slice (B,)``; ``l_length (B,)`` duration loss; ``attn (B, 1, Ty, Tx)``; masks ``x_mask``,
         ``y_mask``; ``z, z_p, m_q, logs_q`` and the expanded prior ``m_p, logs_p`` ``(B, C, Ty)``.
         """
@@ -169,7 +169,7 @@ class VITS(nn.Module):
 
         m_p = self.expand_prior(attn, m_p)
         logs_p = self.expand_prior(attn, logs_p)
-        z_slice, ids_slice = rand_slice_segments(z, y_lengths, self.segment_size)
+        z_slice, ids_slice = rand_slice_segments(z, y_lengths, self.segment_frames)
         wav = self.dec(z_slice, g=g)
         return {
             "wav": wav, "l_length": l_length, "attn": attn, "ids_slice": ids_slice, "x_mask": x_mask,

@@ -141,7 +141,7 @@ def model_config(graph: PiperGraph) -> VITSConfig:
     return VITSConfig(
         n_vocab=n_vocab,
         spec_channels=PIPER_FILTER_LENGTH // 2 + 1,
-        segment_size=SEGMENT_FRAMES,
+        segment_frames=SEGMENT_FRAMES,
         inter_channels=graph.shape("enc_p.proj.weight")[0] // 2,
         hidden_channels=hidden,
         filter_channels=filter_channels,
@@ -190,12 +190,12 @@ def experiment_config(model: VITSConfig, voice: Mapping[str, Any]) -> VITSExperi
     speakers = [name for name, _ in sorted(speaker_ids.items(), key=lambda item: item[1])]
     hop = model.hop_length
     data = VITSDataConfig(
-        sampling_rate=int(voice["audio"]["sample_rate"]), filter_length=PIPER_FILTER_LENGTH, hop_length=hop,
-        win_length=PIPER_FILTER_LENGTH, add_blank=False, text_cleaners=[], speakers=speakers,
+        sample_rate=int(voice["audio"]["sample_rate"]), filter_length=PIPER_FILTER_LENGTH, hop_length=hop,
+        win_length=PIPER_FILTER_LENGTH, add_blank=False, speakers=speakers,
         text_frontend="piper", phoneme_id_map={k: list(v) for k, v in voice["phoneme_id_map"].items()},
         espeak_voice=str(voice.get("espeak", {}).get("voice", "en-us")),
     )
-    return VITSExperimentConfig(model=model, data=data, train=VITSTrainConfig(segment_size=SEGMENT_FRAMES * hop))
+    return VITSExperimentConfig(model=model, data=data, train=VITSTrainConfig(segment_samples=SEGMENT_FRAMES * hop))
 
 
 def load_weights(model: VITS, graph: PiperGraph) -> List[str]:
@@ -289,4 +289,4 @@ def summary(cfg: VITSExperimentConfig) -> str:
     """One line describing a converted voice's architecture."""
     m = cfg.model
     return (f"VITS n_vocab {m.n_vocab}, hidden {m.hidden_channels}, resblock {m.resblock}, upsample "
-            f"{m.upsample_rates}, {max(m.n_speakers, 1)} speaker(s), {cfg.data.sampling_rate} Hz")
+            f"{m.upsample_rates}, {max(m.n_speakers, 1)} speaker(s), {cfg.data.sample_rate} Hz")

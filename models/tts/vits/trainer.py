@@ -1,6 +1,6 @@
 """VITS trainer on the shared BaseTrainer (the official ``train.py`` / ``train_ms.py`` recipe).
 
-Per step, with a random ``segment_size``-sample window of each utterance:
+Per step, with a random ``segment_samples``-sample window of each utterance:
 
 * discriminator (VITS ``MultiPeriodDiscriminator``): LSGAN loss on real vs detached generated windows;
 * generator: LSGAN adversarial + feature matching (x2) + mel L1 x ``c_mel`` (45) + duration loss (SDP NLL or
@@ -38,7 +38,7 @@ class VITSTrainer(BaseTrainer):
     # ------------------------------------------------------------------ construction
     def build_frozen(self):
         d = self.cfg.data
-        return {"mel": VitsMelSpectrogram(d.sampling_rate, d.filter_length, d.hop_length, d.win_length,
+        return {"mel": VitsMelSpectrogram(d.sample_rate, d.filter_length, d.hop_length, d.win_length,
                                           d.n_mel_channels, d.mel_fmin, d.mel_fmax)}  # fmt: skip
 
     def build_models(self):
@@ -53,7 +53,7 @@ class VITSTrainer(BaseTrainer):
         return reports
 
     def build_datasets(self):
-        return load_datasets(self.cfg.data, self.cfg.model.n_speakers, self.cfg.train.segment_size)
+        return load_datasets(self.cfg.data, self.cfg.model.n_speakers, self.cfg.train.segment_samples)
 
     def collate(self, items):
         return collate_vits(items)
@@ -67,7 +67,7 @@ class VITSTrainer(BaseTrainer):
 
     def train_step(self, batch) -> Dict[str, torch.Tensor]:
         hop = self.cfg.data.hop_length
-        seg = self.cfg.train.segment_size
+        seg = self.cfg.train.segment_samples
         mel_fn = self.frozen_modules["mel"]
         gen = self.models["generator"]
         out = gen(batch["text"], batch["text_lengths"], batch["spec"], batch["spec_lengths"], sid=self._sid(batch))
@@ -103,5 +103,5 @@ class VITSTrainer(BaseTrainer):
             tts = gen.infer(batch["text"][:1], batch["text_lengths"][:1], sid=None if sid is None else sid[:1],
                             noise_scale=0.667, noise_scale_w=0.8)
             n = int(tts["lengths"][0])
-            self.tracker.log_audio("valid/tts", tts["wav"][0, :, :n], self.cfg.data.sampling_rate, self.step)
+            self.tracker.log_audio("valid/tts", tts["wav"][0, :, :n], self.cfg.data.sample_rate, self.step)
         return {"mel_l1": float(mel_l1_loss(mel_real, mel_fake, mask))}

@@ -180,7 +180,7 @@ def test_multispeaker_resblock1_16k_voice_converts_exactly(tiny_voice, tmp_path)
     assert (m.resblock, m.upsample_rates, m.upsample_kernel_sizes) == ("1", [8, 4, 2], [16, 8, 4])
     assert m.resblock_dilation_sizes == [[1, 3, 5], [1, 2, 4]] and m.resblock_kernel_sizes == [3, 5]
     assert (m.n_speakers, m.gin_channels, m.hidden_channels, m.n_layers) == (3, 8, 16, 2)
-    assert d.sampling_rate == 16000 and d.speakers == ["ann", "bob", "cid"] and d.hop_length == 64
+    assert d.sample_rate == 16000 and d.speakers == ["ann", "bob", "cid"] and d.hop_length == 64
     ids = pipeline.synth.frontend(TINY_TEXT)["ids_blank"]
     ours, reference = echelon_waveform(pipeline, ids, TINY_SID), onnx_waveform(tiny_voice, ids, TINY_SID)
     assert ours.shape == reference.shape and np.abs(reference).max() > 1e-2

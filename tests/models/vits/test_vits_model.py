@@ -12,7 +12,7 @@ def _model(n_speakers=3, use_sdp=True):
     cfg = VITSConfig(inter_channels=8, hidden_channels=8, filter_channels=16, n_layers=1, resblock_kernel_sizes=[3],
                      resblock_dilation_sizes=[[1, 3, 5]], upsample_rates=[8, 4], upsample_initial_channel=16,
                      upsample_kernel_sizes=[16, 8], n_speakers=n_speakers, gin_channels=4, spec_channels=33,
-                     segment_size=4, use_sdp=use_sdp)
+                     segment_frames=4, use_sdp=use_sdp)
     return VITS.from_config(cfg)
 
 

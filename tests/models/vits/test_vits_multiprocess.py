@@ -21,7 +21,7 @@ def test_tiny_vits_two_ranks_resume_exactly(tmp_path):
     cfg.write_text(json.dumps({
         "base_config": str(REPO_ROOT / "models/tts/vits/configs/tiny.json5"),
         "model": {"n_speakers": 0},
-        "data": {"train_manifest": str(manifest), "speakers": [], "sampling_rate": 22050},
+        "data": {"train_manifest": str(manifest), "speakers": [], "sample_rate": 22050},
         "train": {"batch_size": 1, "log_every": 1, "valid_every": 0, "keep_last": 5},
     }))  # fmt: skip
     run_train(tmp_path / "straight", cfg, "train.max_steps=3", "train.save_every=0")

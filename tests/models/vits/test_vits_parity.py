@@ -4,10 +4,12 @@ Sizes come from each fixture's ``config``; weights load strictly; every stored o
 README tolerances (waveforms 1e-4 max abs, other floats allclose 1e-4, discrete outputs exact).
 """
 
+import math
+
 import pytest
 import torch
 
-from models.tts.vits.config import VITSConfig
+from models.tts.vits.config import from_official_config
 from models.tts.vits.model import VITS
 from tests.helpers import float_state_dict, load_fixture
 
@@ -17,14 +19,14 @@ DISCRETE = {"attn", "y_mask", "w_ceil"}
 
 def build_from_fixture(fx) -> VITS:
     cfg = fx["config"]
-    model_cfg = {k: v for k, v in cfg["model"].items()}
-    config = VITSConfig(
-        n_vocab=cfg["n_vocab"],
-        spec_channels=cfg["spec_channels"],
-        segment_size=cfg["segment_size_frames"],
-        n_speakers=cfg["n_speakers"],
-        **model_cfg,
-    )
+    # Through the official-format converter: the fixture's model block holds official names (n_layers_q).
+    hop = math.prod(cfg["model"]["upsample_rates"])
+    official = {"model": dict(cfg["model"]),
+                "data": {"filter_length": 2 * (cfg["spec_channels"] - 1), "hop_length": hop,
+                         "n_speakers": cfg["n_speakers"]},
+                "train": {"segment_size": cfg["segment_size_frames"] * hop}}
+    config = from_official_config(official, n_vocab=cfg["n_vocab"])
+    assert config.spec_channels == cfg["spec_channels"] and config.segment_frames == cfg["segment_size_frames"]
     model = VITS.from_config(config)
     model.load_state_dict(float_state_dict(fx["state_dict"]), strict=True)
     return model.eval()

@@ -85,7 +85,7 @@ def test_tiny_single_speaker_vits_trains_on_ljspeech(tmp_path):
     manifest = _manifest(tmp_path, "ljspeech", per_speaker=4)
     raw = load_config(REPO_ROOT / "models/tts/vits/configs/tiny.json5", [
         f"data.train_manifest={manifest}", f"train.max_steps={STEPS}", "train.log_every=1",
-        "train.optimizers.default.lr=1e-3", "model.n_speakers=0", "data.speakers=[]", "data.sampling_rate=22050",
+        "train.optimizers.default.lr=1e-3", "model.n_speakers=0", "data.speakers=[]", "data.sample_rate=22050",
     ])
     cfg = validate(raw, VITSExperimentConfig)
     torch.manual_seed(0)
