@@ -40,7 +40,7 @@ def hierspeech_config_of(fx: Dict[str, Any]):
     from models.tts.hierspeechpp.config import from_official_config
 
     cfg = fx["config"]
-    block = dict(cfg["model"], spec_channels=cfg["spec_channels"], segment_size=cfg["segment_size_frames"])
+    block = dict(cfg["model"], spec_channels=cfg["spec_channels"], segment_frames=cfg["segment_size_frames"])
     return from_official_config({"model": block, "data": cfg.get("data", {})})
 
 # YAAPT F0 against a stored official contour.  amfm_decompy's NCCF (crs_corr) uses BLAS dot products, whose

@@ -1,8 +1,8 @@
 """Model configuration of the HierSpeech++ synthesizer.
 
-Field names follow the ``model`` block of the official ``config.json`` so a released config converts
-one to one (:func:`from_official_config`). Fields the official model accepts but never reads are kept so
-that such files validate; they are marked "unused" below (see README.md for the full list of quirks).
+Field names follow the ``model`` block of the official ``config.json``; :func:`from_official_config` converts
+a released config (it alone accepts, and drops, the official keys the model never reads; see README.md for the
+full list of quirks).
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ from utils.config import ConfigError, validate
 # Keys of the official ``data`` block that determine the model's input sizes.
 _OFFICIAL_SPEC_KEY = "filter_length"
 _OFFICIAL_HOP_KEY = "hop_length"
+# In the official ``model`` block, never read by the official synthesizer (its text/mel blocks hard-code these,
+# the SSL layer is the extractor's business): accepted by :func:`from_official_config` and dropped.
+OFFICIAL_UNREAD_MODEL_KEYS = ("n_heads", "n_layers", "kernel_size", "p_dropout", "resblock", "n_layers_q",
+                              "use_spectral_norm", "wav2vec_feature_layer")
 
 
 @dataclass
@@ -37,19 +41,10 @@ class HierSpeechPPConfig:
     uncond_ratio: float = 0.1  # training only: probability of replacing the style by the null style
     prosody_size: int = 20  # mel bins predicted by the prosody decoder
     spec_channels: int = 641  # linear-spectrogram bins (n_fft // 2 + 1) of the acoustic encoder
-    segment_size: int = 192  # training window in latent frames (61,440 samples at hop 320)
+    segment_frames: int = 192  # training window in latent frames (61,440 samples at hop 320)
     ssl_channels: int = 1024  # SSL feature dim (MMS-300m)
     n_mel_channels: int = 80  # style-encoder input bins
     leaky_padding: bool = False  # True: official unmasked padding behaviour (parity with batched official runs)
-    # Accepted for compatibility with the official file, not read by the model:
-    n_heads: int = 2
-    n_layers: int = 6
-    kernel_size: int = 3
-    p_dropout: float = 0.1
-    resblock: str = "1"
-    n_layers_q: int = 3
-    use_spectral_norm: bool = False
-    wav2vec_feature_layer: int = 7
 
     def __post_init__(self) -> None:
         rates = list(self.upsample_rates)
@@ -77,16 +72,16 @@ class HierSpeechPPConfig:
 def from_official_config(official: Mapping[str, Any]) -> HierSpeechPPConfig:
     """Build a config from an official ``config.json`` dict (``{"train", "data", "model"}``) or its model block.
 
-    ``spec_channels`` = filter_length // 2 + 1 and ``segment_size`` = train.segment_size // hop_length, as
-    the official scripts pass them to the constructor.
+    ``spec_channels`` = filter_length // 2 + 1 and ``segment_frames`` = train.segment_size (samples) // hop_length,
+    as the official scripts pass them to the constructor; the official keys the model never reads are dropped.
     """
-    model = dict(official.get("model", official))
+    model = {k: v for k, v in official.get("model", official).items() if k not in OFFICIAL_UNREAD_MODEL_KEYS}
     data = official.get("data", {})
     train = official.get("train", {})
     if _OFFICIAL_SPEC_KEY in data:
         model.setdefault("spec_channels", int(data[_OFFICIAL_SPEC_KEY]) // 2 + 1)
     if "segment_size" in train and _OFFICIAL_HOP_KEY in data:
-        model.setdefault("segment_size", int(train["segment_size"]) // int(data[_OFFICIAL_HOP_KEY]))
+        model.setdefault("segment_frames", int(train["segment_size"]) // int(data[_OFFICIAL_HOP_KEY]))
     if "n_mel_channels" in data:
         model.setdefault("n_mel_channels", int(data["n_mel_channels"]))
     return validate(model, HierSpeechPPConfig, path="model")

@@ -1,6 +1,6 @@
 """Config schema of a HierSpeech++ synthesizer training experiment (validated by ``utils.config.validate``).
 
-Sections: ``model`` (the synthesizer's own config, owned by the model code; its ``segment_size`` is the
+Sections: ``model`` (the synthesizer's own config, owned by the model code; its ``segment_frames`` is the
 generator window in latent frames, 192 = 61,440 samples), ``data`` (front end, features,
 perturbation), ``discriminator`` (MPD periods, MS-STFT resolutions) and ``train`` (shared trainer settings +
 optimiser and loss weights of the released ``config.json``).

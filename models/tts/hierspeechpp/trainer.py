@@ -153,7 +153,7 @@ class HierSpeechTrainer(BaseTrainer):
             audio=batch["audio"],
             log_f0=batch["log_f0"],
             lengths=batch["lengths"],
-            segment_frames=self.cfg.model.segment_size,
+            segment_frames=self.cfg.model.segment_frames,
             hop_length=self.cfg.data.hop_length,
             prosody_size=self.cfg.model.prosody_size,
             uncond_ratio=uncond_ratio,

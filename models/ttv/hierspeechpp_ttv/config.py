@@ -1,14 +1,20 @@
 """Model configuration of the HierSpeech++ TTV (official ``ttv_v1/config.json`` model block).
 
-Only ``inter_channels`` and ``hidden_channels`` change the official network; every other official key is
-accepted (so a released config validates) but, as in the official code, not read: the text encoder always
-uses 4*inter filter channels, 4 heads, 3+3 layers, kernel 9 and dropout 0.2.
+Only ``inter_channels`` and ``hidden_channels`` change the official network. The official file's other model
+keys are, as in the official code, never read (the text encoder always uses 4*inter filter channels, 4 heads,
+3+3 layers, kernel 9 and dropout 0.2): :func:`from_official_config` accepts and drops them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import List
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from utils.config import validate
+
+# Keys of the official ``model`` block that the official TTV never reads: accepted from official files, dropped.
+OFFICIAL_UNREAD_MODEL_KEYS = ("filter_channels", "n_heads", "n_layers", "kernel_size", "p_dropout", "resblock",
+                              "resblock_kernel_sizes", "resblock_dilation_sizes", "use_spectral_norm")
 
 
 @dataclass
@@ -20,16 +26,6 @@ class TTVConfig:
     n_mel_channels: int = 80  # prosody-prompt log-mel bins
     gin_channels: int = 256  # style size (fixed by the official code)
     leaky_padding: bool = False  # True: official unmasked padding in flow attention and style pooling
-    # Accepted for compatibility with the official file, not read by the model:
-    filter_channels: int = 1024
-    n_heads: int = 4
-    n_layers: int = 6
-    kernel_size: int = 3
-    p_dropout: float = 0.1
-    resblock: str = "1"
-    resblock_kernel_sizes: List[int] = field(default_factory=lambda: [3, 7, 11])
-    resblock_dilation_sizes: List[List[int]] = field(default_factory=lambda: [[1, 3, 5], [1, 3, 5], [1, 3, 5]])
-    use_spectral_norm: bool = False
 
     def __post_init__(self) -> None:
         if self.inter_channels % 4 != 0 or self.inter_channels <= 0:
@@ -39,3 +35,9 @@ class TTVConfig:
         if self.gin_channels != 256:
             raise ValueError(f"gin_channels is fixed to 256 by the TTV text encoder and pitch predictor, "
                              f"got {self.gin_channels}")
+
+
+def from_official_config(model: Mapping[str, Any], **overrides: Any) -> TTVConfig:
+    """TTV config from the official ``model`` block (``ttv_v1/config.json``), its unread keys dropped."""
+    kept = {k: v for k, v in model.items() if k not in OFFICIAL_UNREAD_MODEL_KEYS}
+    return validate({**kept, **overrides}, TTVConfig, "model")

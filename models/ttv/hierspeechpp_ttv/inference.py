@@ -34,7 +34,7 @@ from models.base import checkpoint as ckpt
 from models.base.inference import InferenceError
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech, load_input
-from models.ttv.hierspeechpp_ttv.config import TTVConfig
+from models.ttv.hierspeechpp_ttv.config import TTVConfig, from_official_config
 from models.ttv.hierspeechpp_ttv.model import TextToVec
 from models.ttv.hierspeechpp_ttv.tts import SAMPLE_RATE, TTSOptions, ZeroShotTTS
 from utils.config import validate
@@ -50,8 +50,7 @@ def load_ttv(path: str | Path) -> TextToVec:
         config = path.parent / "config.json"
         if not config.is_file():
             raise ckpt.CheckpointNotFoundError(f"official TTV checkpoint {path} needs its config.json alongside")
-        model = TextToVec.from_config(validate(json.loads(config.read_text(encoding="utf-8"))["model"], TTVConfig,
-                                               "model"))
+        model = TextToVec.from_config(from_official_config(json.loads(config.read_text(encoding="utf-8"))["model"]))
         ckpt.load_state_dict_strict(model, ckpt.read_state_dict_file(path), str(path))
         return model.eval()
     cdir = ckpt.resolve_checkpoint_dir(path)

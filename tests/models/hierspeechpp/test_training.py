@@ -32,7 +32,7 @@ SUBMODULES = ("emb_g", "enc_q", "enc_p", "enc_p_l", "flow", "flow_l", "mel_decod
 
 def tiny_model_config(ssl_channels: int = 32, segment: int = 8) -> HierSpeechPPConfig:
     raw = load_config(TINY_CONFIG)["model"]
-    return HierSpeechPPConfig(**{**raw, "ssl_channels": ssl_channels, "segment_size": segment})
+    return HierSpeechPPConfig(**{**raw, "ssl_channels": ssl_channels, "segment_frames": segment})
 
 
 def real_batch(frames: int = 24, ssl_channels: int = 32) -> Dict[str, torch.Tensor]:
@@ -188,7 +188,7 @@ def test_tiny_model_learns_on_real_clips(short_corpus: Path, tmp_path: Path) -> 
     first-5-step mean 3.03 -> last-5-step mean 2.15 after 40 steps (-29 %; 2.37 after 30), F0 L1 2.7 -> ~0.9;
     68 s of CPU for the 40 steps (2.6 min wall on a machine loaded ~9 on 2 cores).
     """
-    overrides = [f"train.max_steps={LEARN_STEPS}", "train.save_every=0", f"model.segment_size={CLIP_FRAMES}"]
+    overrides = [f"train.max_steps={LEARN_STEPS}", "train.save_every=0", f"model.segment_frames={CLIP_FRAMES}"]
     trainer = _trainer(short_corpus, tmp_path / "exp", overrides)
     logged = _record(trainer)
     trainer.train()
@@ -203,7 +203,7 @@ def test_tiny_model_learns_on_real_clips(short_corpus: Path, tmp_path: Path) -> 
 def test_resume_continues_identically(short_corpus: Path, tmp_path: Path) -> None:
     """Stop after step 2, resume through the shared trainer: steps 3-4 equal an uninterrupted run's exactly
     (data order, crops, perturbation, CFG dropout, posterior noise, windows, optimizer and scheduler states)."""
-    overrides = ["train.max_steps=4", "train.save_every=2", "train.keep_last=3", f"model.segment_size={CLIP_FRAMES}"]
+    overrides = ["train.max_steps=4", "train.save_every=2", "train.keep_last=3", f"model.segment_frames={CLIP_FRAMES}"]
     full = _trainer(short_corpus, tmp_path / "full", overrides)
     full_log = _record(full)
     full.train()

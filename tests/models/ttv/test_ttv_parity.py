@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from models.ttv.hierspeechpp_ttv.config import from_official_config
 from models.ttv.hierspeechpp_ttv.losses import ttv_losses
 from models.ttv.hierspeechpp_ttv.model import TextToVec
 from tests.helpers import fixtures_dir, float_state_dict, load_fixture
@@ -23,7 +24,7 @@ def fx():
 @pytest.fixture(scope="module")
 def model(fx):
     torch.manual_seed(0)
-    m = TextToVec(**fx["config"]["model"], leaky_padding=True)
+    m = TextToVec.from_config(from_official_config(fx["config"]["model"], leaky_padding=True))
     m.load_state_dict(float_state_dict(fx["state_dict"]), strict=True)
     return m.eval()
 
@@ -112,7 +113,7 @@ def test_keys_and_shapes_equal_full_release() -> None:
         pytest.skip(f"{path} not available")
     expected = json.loads(path.read_text())["ttv"]
     with torch.device("meta"):
-        model = TextToVec(**expected["config"])
+        model = TextToVec.from_config(from_official_config(expected["config"]))
     got = {k: list(v.shape) for k, v in model.state_dict().items()}
     assert got == expected["keys"]
     assert list(got) == list(expected["keys"])
