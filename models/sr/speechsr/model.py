@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -139,21 +139,17 @@ class SpeechSR(nn.Module):
 
     Args:
         target_rate: 24000 or 48000.
-        upsample_initial_channel, resblock_kernel_sizes, resblock_dilation_sizes: model config values
-            (``resblock``, ``upsample_rates``, ``upsample_kernel_sizes``, ``use_spectral_norm`` of the
-            released config are accepted and ignored, as the official code ignores them).
+        upsample_initial_channel, resblock_kernel_sizes, resblock_dilation_sizes: model config values (an
+            official ``config.json`` goes through :func:`official_model_kwargs`).
     """
-
-    IGNORED_KEYS = ("resblock", "upsample_rates", "upsample_kernel_sizes", "use_spectral_norm")
 
     def __init__(self, target_rate: int = 48000, upsample_initial_channel: int = 32,
                  resblock_kernel_sizes: Sequence[int] = (3, 7, 11),
                  resblock_dilation_sizes: Sequence[Sequence[int]] = ((1, 3, 5), (1, 3, 5), (1, 3, 5)),
-                 **ignored: Any):
+                 **unknown: Any):
         super().__init__()
-        unknown = sorted(set(ignored) - set(self.IGNORED_KEYS))
         if unknown:
-            raise TypeError(f"SpeechSR: unknown config keys {unknown}")
+            raise TypeError(f"SpeechSR: unknown config keys {sorted(unknown)}")
         self.target_rate = int(target_rate)
         self.dec = SpeechSRGenerator(upsample_factor_for(self.target_rate), upsample_initial_channel,
                                      resblock_kernel_sizes, resblock_dilation_sizes)
@@ -197,8 +193,8 @@ class SpeechSR(nn.Module):
         if config is not None:
             with open(config, encoding="utf-8") as fh:
                 full = json.load(fh)
-            model_cfg = dict(full.get("model", {}))
-            rate = int(full.get("data", {}).get("sampling_rate", target_rate))
+            model_cfg = official_model_kwargs(full.get("model", {}))
+            rate = int(full.get("data", {}).get("sampling_rate", target_rate))  # official name
             if rate != target_rate:
                 raise ValueError(f"config {config} is for {rate} Hz but target_rate is {target_rate}")
         model = cls(target_rate=target_rate, **model_cfg)
@@ -207,6 +203,15 @@ class SpeechSR(nn.Module):
             state = state["model"]
         model.load_state_dict(state, strict=True)
         return model.eval()
+
+
+# Keys of the official ``model`` block that the official SpeechSR never reads (its generator hard-codes them).
+OFFICIAL_UNREAD_MODEL_KEYS = ("resblock", "upsample_rates", "upsample_kernel_sizes", "use_spectral_norm")
+
+
+def official_model_kwargs(model_block: Mapping[str, Any]) -> Dict[str, Any]:
+    """Constructor arguments from an official ``config.json`` ``model`` block: its unread keys accepted, dropped."""
+    return {k: v for k, v in model_block.items() if k not in OFFICIAL_UNREAD_MODEL_KEYS}
 
 
 def build_model(cfg: Any) -> SpeechSR:

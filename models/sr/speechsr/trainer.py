@@ -38,7 +38,7 @@ class SpeechSRModelConfig:
 class SpeechSRDataConfig:
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
-    segment_size: int = 9600  # target-rate samples
+    segment_samples: int = 9600  # target-rate samples
 
 
 @dataclass
@@ -86,8 +86,8 @@ class SpeechSRTrainer(BaseTrainer):
 
     def build_datasets(self):
         d, m, seed = self.cfg.data, self.cfg.model, self.cfg.train.seed
-        train = SuperResolutionDataset(d.train_manifest, m.target_rate, d.segment_size, seed, random_crop=True)
-        valid = (SuperResolutionDataset(d.valid_manifest, m.target_rate, d.segment_size, seed, random_crop=False)
+        train = SuperResolutionDataset(d.train_manifest, m.target_rate, d.segment_samples, seed, random_crop=True)
+        valid = (SuperResolutionDataset(d.valid_manifest, m.target_rate, d.segment_samples, seed, random_crop=False)
                  if d.valid_manifest else None)
         return train, valid
 

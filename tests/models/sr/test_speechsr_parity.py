@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.sr.speechsr.model import PRETRAINED, PRETRAINED_DIR, SpeechSR, interpolated_length, receptive_radius
+from models.sr.speechsr.model import (PRETRAINED, PRETRAINED_DIR, SpeechSR, interpolated_length, official_model_kwargs,
+                                      receptive_radius)
 from tests.helpers import fixtures_dir, load_fixture
 
 TAGS = {"24k": 24000, "48k": 48000}
@@ -21,7 +22,7 @@ def fixture():
 
 def _model_from_fixture(fx, tag: str) -> SpeechSR:
     cfg = fx["config"][tag]
-    model = SpeechSR(target_rate=cfg["data"]["sampling_rate"], **cfg["model"])
+    model = SpeechSR(target_rate=cfg["data"]["sampling_rate"], **official_model_kwargs(cfg["model"]))
     model.load_state_dict(fx["state_dict"][tag], strict=True)
     return model.eval()
 
@@ -58,7 +59,7 @@ def test_keys_and_shapes_equal_the_release(tag: str) -> None:
     if not keys_path.is_file():
         pytest.skip(f"{keys_path} not available")
     expected = json.loads(keys_path.read_text())[f"speechsr{tag}"]
-    model = SpeechSR(TAGS[tag], **expected["config"])
+    model = SpeechSR(TAGS[tag], **official_model_kwargs(expected["config"]))
     got = {k: list(v.shape) for k, v in model.state_dict().items()}
     assert list(got) == list(expected["keys"])
     assert got == expected["keys"]
@@ -84,5 +85,7 @@ def test_bad_inputs_raise_clear_errors() -> None:
         model(torch.zeros(2, 100))
     with pytest.raises(TypeError, match="unknown config keys"):
         SpeechSR(24000, hidden_channels=3)
+    with pytest.raises(TypeError, match="unknown config keys"):  # official-only keys: official_model_kwargs drops them
+        SpeechSR(24000, use_spectral_norm=False)
     with pytest.raises(FileNotFoundError, match="not found"):
         SpeechSR.from_pretrained(24000, checkpoint="does/not/exist.pth")

@@ -37,7 +37,7 @@ def test_pairs_are_aligned(tmp_path) -> None:
 def test_tiny_speechsr_trains_with_falling_mel_loss(tmp_path) -> None:
     torch.manual_seed(0)
     raw = load_config(REPO_ROOT / "models/sr/speechsr/configs/speechsr24k.json5", [
-        f"data.train_manifest={_manifest(tmp_path)}", "data.segment_size=2400",
+        f"data.train_manifest={_manifest(tmp_path)}", "data.segment_samples=2400",
         "model.upsample_initial_channel=8", "model.resblock_kernel_sizes=[3]",
         "model.resblock_dilation_sizes=[[1,3,5]]", "train.batch_size=2", "train.max_steps=6",
         "train.optimizers.default.lr=2e-3", "train.log_every=1", "train.save_every=6", "train.tensorboard=false",
@@ -62,7 +62,7 @@ def test_official_discriminator_layout() -> None:
     """Default config builds the released discriminator: 5 (24 kHz) STFT resolutions then 5 periods."""
     cfg = validate(load_config(REPO_ROOT / "models/sr/speechsr/configs/speechsr24k.json5", []), SpeechSRExperimentConfig)
     assert cfg.discriminator.periods is None and cfg.discriminator.resolutions is None
-    assert cfg.train.c_mel == 45.0 and cfg.train.schedulers["default"].gamma == 0.999 and cfg.data.segment_size == 9600
+    assert cfg.train.c_mel == 45.0 and cfg.train.schedulers["default"].gamma == 0.999 and cfg.data.segment_samples == 9600
     # build it the way the trainer does (no trainer run needed: build_models only reads cfg and device)
     models = SpeechSRTrainer.build_models(SimpleNamespace(cfg=cfg, device=torch.device("cpu")))
     subs = list(models["discriminator"].discriminators)
