@@ -61,16 +61,16 @@ def main() -> int:
     cfg = validate(load_config(args.config), WaveGrad2ExperimentConfig)
     torch.manual_seed(0)
     model = WaveGrad2(cfg.model).to(device).eval()
-    frames = int(round(args.seconds * cfg.model.sampling_rate / cfg.model.hop_length))
+    frames = int(round(args.seconds * cfg.model.sample_rate / cfg.model.hop_length))
     n_tokens = max(1, frames // 8)  # ~8 frames (100 ms) per phoneme
     durations = torch.full((1, n_tokens), float(frames // n_tokens), device=device)
     durations[0, -1] += frames - float(durations.sum())
     text = torch.randint(1, cfg.model.n_symbols, (1, n_tokens), device=device)
     lengths = torch.tensor([n_tokens], device=device)
-    audio_seconds = frames * cfg.model.hop_length / cfg.model.sampling_rate
+    audio_seconds = frames * cfg.model.hop_length / cfg.model.sample_rate
     decoder_params = sum(q.numel() for q in model.decoder.parameters())
     print(f"device {device} ({torch.get_num_threads()} threads), model {sum(q.numel() for q in model.parameters())/1e6:.1f} M "
-          f"params (decoder {decoder_params/1e6:.1f} M), {audio_seconds:.2f} s of audio at {cfg.model.sampling_rate} Hz")
+          f"params (decoder {decoder_params/1e6:.1f} M), {audio_seconds:.2f} s of audio at {cfg.model.sample_rate} Hz")
     train = NoiseSchedule.from_betas(linear_betas(1000)) if cfg.model.train_betas is None else \
         NoiseSchedule.from_betas(cfg.model.train_betas)
     with torch.no_grad():

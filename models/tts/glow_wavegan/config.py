@@ -58,14 +58,14 @@ class WaveGANDiscriminatorConfig:
 class AudioDataConfig:
     train_manifest: str = ""  # JSONL manifest (processors/data/manifest.py); text is not needed in stage 1
     valid_manifest: Optional[str] = None
-    sampling_rate: int = 22050
+    sample_rate: int = 22050
     filter_length: int = 1024
     hop_length: int = 256
     win_length: int = 1024
     n_mel_channels: int = 80
     mel_fmin: float = 0.0
     mel_fmax: Optional[float] = None
-    segment_size: int = 8192  # decoded training segment in samples (a multiple of hop_length)
+    segment_samples: int = 8192  # decoded training segment in samples (a multiple of hop_length)
     max_valid_seconds: float = 10.0
 
 
@@ -93,8 +93,8 @@ class WaveGANExperimentConfig:
         hop = self.model.hop_length
         if hop != self.data.hop_length:
             raise ValueError(f"product of model.upsample_rates ({hop}) != data.hop_length {self.data.hop_length}")
-        if self.data.segment_size % hop != 0:
-            raise ValueError(f"data.segment_size {self.data.segment_size} is not a multiple of hop_length {hop}")
+        if self.data.segment_samples % hop != 0:
+            raise ValueError(f"data.segment_samples {self.data.segment_samples} is not a multiple of hop_length {hop}")
         if not self.discriminator.periods and self.discriminator.msd_scales <= 0:
             raise ValueError("discriminator: give at least one period or msd_scales > 0")
 
@@ -107,7 +107,6 @@ class LatentDataConfig:
     features_dir: str = ""  # bins.extract_features --out_dir holding the glow_wavegan_latent feature of stage1_ckpt
     stage1_ckpt: str = ""  # stage-1 experiment/checkpoint dir: its latents are the target, its decoder the vocoder
     target: Literal["sample", "mean"] = "sample"  # fresh z ~ q(z|x) per step, or the posterior mean (ablation)
-    text_cleaners: List[str] = field(default_factory=lambda: ["english_cleaners2"])
     add_blank: bool = True
     cleaned_text: bool = False
     min_text_len: int = 1

@@ -1,6 +1,6 @@
 """Training data of both stages.
 
-* :class:`WaveCrops` (stage 1): frame-aligned random crops of ``segment_size`` samples plus ``context_frames``
+* :class:`WaveCrops` (stage 1): frame-aligned random crops of ``segment_samples`` samples plus ``context_frames``
   of encoder context on each side (the clip is zero-padded by that context, as the encoder's own padding does at
   extraction time); validation items are whole clips cut to whole hops.  Crops depend only on
   ``(seed, epoch, index)`` so a resumed run sees the same data.
@@ -48,18 +48,18 @@ class WaveCrops(Dataset):
         return len(self.entries)
 
     def lengths(self) -> List[int]:
-        return [int(e.duration * self.data.sampling_rate) for e in self.entries]
+        return [int(e.duration * self.data.sample_rate) for e in self.entries]
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        wav = load_audio(self.entries[index].path, self.data.sampling_rate)
-        hop, seg = self.data.hop_length, self.data.segment_size
+        wav = load_audio(self.entries[index].path, self.data.sample_rate)
+        hop, seg = self.data.hop_length, self.data.segment_samples
         if self.random_crop:
             wav = np.pad(wav, (self.context, self.context + max(0, seg - len(wav))))
             n_starts = (len(wav) - seg - 2 * self.context) // hop + 1
             start = hop * int(np.random.default_rng((self.seed, self.epoch, index)).integers(0, n_starts))
             wav = wav[start:start + seg + 2 * self.context]
         else:
-            limit = int(self.data.max_valid_seconds * self.data.sampling_rate)
+            limit = int(self.data.max_valid_seconds * self.data.sample_rate)
             wav = wav[: max(hop, min(len(wav), limit) // hop * hop)]
             wav = np.pad(wav, (0, max(0, hop - len(wav))))
         return torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)).unsqueeze(0)

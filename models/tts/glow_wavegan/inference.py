@@ -94,7 +94,7 @@ class GlowWaveGANSynthesizer(TextToSpeech):
         if not stage1:
             raise ValueError(f"{path}: config has no data.stage1_ckpt; give the stage-1 checkpoint explicitly")
         vae, vae_cfg, _ = load_vae_checkpoint(stage1, device)
-        return cls(acoustic, vae, cfg.data, vae_cfg.data.sampling_rate, device)
+        return cls(acoustic, vae, cfg.data, vae_cfg.data.sample_rate, device)
 
     @classmethod
     def from_components(cls, components, settings: Optional[GlowWaveGANInferSettings] = None,

@@ -52,7 +52,7 @@ def stage1_description(stage1_ckpt: str | Path) -> Dict[str, Any]:
     cfg = validate(ckpt.read_config(ckpt_dir), WaveGANExperimentConfig)
     return {"stage1_ckpt": str(ckpt_dir), "stage1_fingerprint": stage1_fingerprint(ckpt_dir),
             "latent_channels": cfg.model.latent_channels, "hop_length": cfg.model.hop_length,
-            "stage1_sample_rate": cfg.data.sampling_rate}
+            "stage1_sample_rate": cfg.data.sample_rate}
 
 
 @register("feature", "glow_wavegan_latent")

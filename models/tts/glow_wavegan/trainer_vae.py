@@ -2,7 +2,7 @@
 
 Per step, on frame-aligned crops with encoder context (models/tts/glow_wavegan/dataset.py):
 
-* the encoder gives ``q(z|x)`` for the central frames, a sample is decoded to the central ``segment_size``
+* the encoder gives ``q(z|x)`` for the central frames, a sample is decoded to the central ``segment_samples``
   samples;
 * discriminator (HiFi-GAN MPD + MSD): LSGAN on real vs detached generated audio;
 * generator (encoder + decoder): LSGAN adversarial + feature matching x ``c_fm`` + mel L1 x ``c_mel`` + analytic
@@ -45,7 +45,7 @@ class WaveGANTrainer(BaseTrainer):
 
     def build_models(self):
         d = self.cfg.data
-        self.mel = VitsMelSpectrogram(d.sampling_rate, d.filter_length, d.hop_length, d.win_length,
+        self.mel = VitsMelSpectrogram(d.sample_rate, d.filter_length, d.hop_length, d.win_length,
                                       d.n_mel_channels, d.mel_fmin, d.mel_fmax)
         return {"generator": WaveGANVAE.from_config(self.cfg.model),
                 "discriminator": build_discriminator(self.cfg.discriminator)}
@@ -111,6 +111,6 @@ class WaveGANTrainer(BaseTrainer):
         mask = sequence_mask(frames.to(mel.device), n).unsqueeze(1).to(mel.dtype)
         if index == 0:
             self.tracker.log_audio("valid/resynthesis", wav_hat[0, :, : int(batch["lengths"][0])],
-                                   self.cfg.data.sampling_rate, self.step)
+                                   self.cfg.data.sample_rate, self.step)
         return {"mel_l1": float(mel_l1_loss(mel[..., :n], mel_hat[..., :n], mask)),
                 "sigma_mean": float(torch.exp(log_std).mean())}

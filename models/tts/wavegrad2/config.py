@@ -37,7 +37,7 @@ class WaveGrad2Config:
     # zero the upsampled frames past each item's length and leave a short item's padded window samples out of
     # the loss (maum-ai does neither: its padded windows pair Gaussian tails with silence; off for parity)
     mask_padded_frames: bool = True
-    sampling_rate: int = 24000
+    sample_rate: int = 24000
     aligner_mel_channels: int = 0  # > 0: internal MAS aligner on log-mels of this size (durations = "aligner")
     window_frames: int = 64  # training window (0.8 s at 80 Hz; the paper's other setting is 256)
     # WaveGrad decoder
@@ -137,7 +137,7 @@ def from_maum_config(hp: Mapping[str, Any], n_symbols: int) -> WaveGrad2Config:
             n_speakers=n_speakers, speaker_channels=enc["speaker_emb"],
             duration_lstm_channels=dur["dur_lstm_channel"], range_lstm_channels=dur["range_lstm_channel"],
             duration_unit="seconds", frame_offset=0.0, mask_padded_frames=False,
-            sampling_rate=hp["audio"]["sampling_rate"],
+            sample_rate=hp["audio"]["sampling_rate"],  # official hparams name
             window_frames=hp["window"]["length"], factors=list(wg["scale_factors"]),
             up_preconv_channels=up["preconv_channel"], up_channels=list(up["out_channels"]),
             up_dilations=[list(d) for d in up["dilations"]], down_preconv_channels=down["preconv_channel"],

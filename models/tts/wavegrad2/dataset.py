@@ -70,9 +70,9 @@ def fit_durations(durations: Sequence[float], frames: int) -> List[float]:
 class WaveGrad2Dataset(Dataset):
     """Items ``{"id", "text" (N,) long, "wav" (T*hop,), "durations" (N,) float or None, "sid" int}``."""
 
-    def __init__(self, entries: Sequence[ManifestEntry], data: WaveGrad2DataConfig, sampling_rate: int,
+    def __init__(self, entries: Sequence[ManifestEntry], data: WaveGrad2DataConfig, sample_rate: int,
                  hop_length: int, n_speakers: int, source: str = "manifest"):
-        self.data, self.sampling_rate, self.hop = data, sampling_rate, hop_length
+        self.data, self.sample_rate, self.hop = data, sample_rate, hop_length
         frontend = TextFrontend(add_blank=data.add_blank)
         self.items: List[Tuple[str, str, List[int], Optional[List[float]], int, float]] = []
         self.skipped: List[Tuple[str, str]] = []
@@ -90,7 +90,7 @@ class WaveGrad2Dataset(Dataset):
         ids = list(frontend(entry.text)["ids_blank"])
         if entry.duration and entry.duration > self.data.max_seconds:
             raise ValueError(f"{entry.duration:.1f} s is longer than data.max_seconds={self.data.max_seconds}")
-        frames = int(entry.duration * self.sampling_rate) // self.hop if entry.duration else None
+        frames = int(entry.duration * self.sample_rate) // self.hop if entry.duration else None
         if frames is not None and frames < len(ids):
             raise ValueError(f"{frames} frames for {len(ids)} phonemes: too short to align")
         durations = None
@@ -108,12 +108,12 @@ class WaveGrad2Dataset(Dataset):
 
     def lengths(self) -> List[int]:
         """Frames per item (for length-bucketed batches)."""
-        return [int(seconds * self.sampling_rate) // self.hop for *_, seconds in self.items]
+        return [int(seconds * self.sample_rate) // self.hop for *_, seconds in self.items]
 
     def __getitem__(self, index: int) -> Dict[str, object]:
         item_id, path, ids, durations, sid, _ = self.items[index]
         try:
-            wav = load_audio(path, self.sampling_rate)
+            wav = load_audio(path, self.sample_rate)
         except AudioError as err:
             raise AudioError(f"{item_id}: {err}") from err
         frames = len(wav) // self.hop
@@ -145,11 +145,11 @@ def collate_wavegrad2(items: List[Dict[str, object]]) -> Dict[str, object]:
             "sid": torch.tensor([int(it["sid"]) for it in items], dtype=torch.long), "ids": [it["id"] for it in items]}
 
 
-def load_datasets(data: WaveGrad2DataConfig, sampling_rate: int, hop_length: int, n_speakers: int):
-    train = WaveGrad2Dataset(read_manifest(data.train_manifest), data, sampling_rate, hop_length, n_speakers,
+def load_datasets(data: WaveGrad2DataConfig, sample_rate: int, hop_length: int, n_speakers: int):
+    train = WaveGrad2Dataset(read_manifest(data.train_manifest), data, sample_rate, hop_length, n_speakers,
                              data.train_manifest)
     valid = None
     if data.valid_manifest:
-        valid = WaveGrad2Dataset(read_manifest(data.valid_manifest), data, sampling_rate, hop_length, n_speakers,
+        valid = WaveGrad2Dataset(read_manifest(data.valid_manifest), data, sample_rate, hop_length, n_speakers,
                                  data.valid_manifest)
     return train, valid

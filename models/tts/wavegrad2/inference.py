@@ -69,7 +69,7 @@ class WaveGrad2TTS(TextToSpeech, PipelineMixin):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.cfg = cfg
-        self.sample_rate = cfg.model.sampling_rate
+        self.sample_rate = cfg.model.sample_rate
         self.frontend = TextFrontend(add_blank=cfg.data.add_blank)
         self.schedule = inference_schedule(self.model, cfg.infer)
         self.settings = cfg.infer

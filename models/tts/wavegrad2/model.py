@@ -130,7 +130,7 @@ class WaveGrad2(nn.Module):
 
     @property
     def frame_rate(self) -> float:
-        return self.cfg.sampling_rate / self.hop_length
+        return self.cfg.sample_rate / self.hop_length
 
     # ------------------------------------------------------------------ text side
     def encode(self, text: torch.Tensor, text_lengths: torch.Tensor, speakers: Optional[torch.Tensor] = None):

@@ -24,9 +24,9 @@ from processors.spectrogram import VitsMelSpectrogram
 from utils.registry import register
 
 
-def aligner_mel(sampling_rate: int, hop_length: int, n_mels: int) -> VitsMelSpectrogram:
+def aligner_mel(sample_rate: int, hop_length: int, n_mels: int) -> VitsMelSpectrogram:
     """Log-mel at the model's frame rate (one frame per ``hop`` samples, window 4 hops) for the aligner."""
-    return VitsMelSpectrogram(sampling_rate, 4 * hop_length, hop_length, 4 * hop_length, n_mels)
+    return VitsMelSpectrogram(sample_rate, 4 * hop_length, hop_length, 4 * hop_length, n_mels)
 
 
 def decay_factor(step: int, rate: float, start: int, end: int) -> float:
@@ -40,7 +40,7 @@ class WaveGrad2Trainer(BaseTrainer):
 
     def build_models(self):
         m = self.cfg.model
-        self.mel = aligner_mel(m.sampling_rate, m.hop_length, m.aligner_mel_channels) if m.aligner_mel_channels else None
+        self.mel = aligner_mel(m.sample_rate, m.hop_length, m.aligner_mel_channels) if m.aligner_mel_channels else None
         return {"model": WaveGrad2.from_config(m)}
 
     def build_optimizers(self, models):
@@ -55,7 +55,7 @@ class WaveGrad2Trainer(BaseTrainer):
 
     def build_datasets(self):
         m = self.cfg.model
-        return load_datasets(self.cfg.data, m.sampling_rate, m.hop_length, m.n_speakers)
+        return load_datasets(self.cfg.data, m.sample_rate, m.hop_length, m.n_speakers)
 
     def collate(self, items):
         return collate_wavegrad2(items)
@@ -101,5 +101,5 @@ class WaveGrad2Trainer(BaseTrainer):
             out = model.infer(batch["text"][:1], batch["text_lengths"][:1], resolve_schedule("fast_6"), speakers=sid,
                               generator=torch.Generator().manual_seed(self.cfg.train.seed))
             n = int(out["lengths"][0])
-            self.tracker.log_audio("valid/tts_6steps", out["wav"][0:1, :n], self.cfg.model.sampling_rate, self.step)
+            self.tracker.log_audio("valid/tts_6steps", out["wav"][0:1, :n], self.cfg.model.sample_rate, self.step)
         return {f"loss_{k}": float(v) for k, v in losses.items()} | {"loss": float(self._total(losses))}

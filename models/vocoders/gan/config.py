@@ -49,14 +49,14 @@ class VocoderModelConfig:
 class VocoderDataConfig:
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
-    sampling_rate: int = 22050
+    sample_rate: int = 22050
     filter_length: int = 1024
     hop_length: int = 256
     win_length: int = 1024
     n_mel_channels: int = 80
     mel_fmin: float = 0.0
     mel_fmax: Optional[float] = None
-    segment_size: int = 8192  # training crop in samples (a multiple of hop_length)
+    segment_samples: int = 8192  # training crop in samples (a multiple of hop_length)
     max_valid_seconds: float = 10.0  # validation clips are cut to this length
 
 
@@ -77,8 +77,8 @@ class VocoderExperimentConfig:
         hop = self.model.generator.hop_length
         if hop != self.data.hop_length:
             raise ValueError(f"product of model.generator.upsample_rates ({hop}) != data.hop_length {self.data.hop_length}")
-        if self.data.segment_size % hop != 0:
-            raise ValueError(f"data.segment_size {self.data.segment_size} is not a multiple of hop_length {hop}")
+        if self.data.segment_samples % hop != 0:
+            raise ValueError(f"data.segment_samples {self.data.segment_samples} is not a multiple of hop_length {hop}")
         d = self.model.discriminator
         if not d.periods and not d.msd and not d.stft_resolutions:
             raise ValueError("model.discriminator: enable at least one of periods, msd, stft_resolutions")

@@ -1,4 +1,4 @@
-"""Waveform clips for vocoder training: random ``segment_size`` crops (train) or whole clips (valid).
+"""Waveform clips for vocoder training: random ``segment_samples`` crops (train) or whole clips (valid).
 
 Crops depend only on ``(seed, epoch, index)`` so a resumed run sees the same data as an uninterrupted one.
 Audio is read per item (no in-memory cache: corpora can be large); the trainer computes mels on the device.
@@ -18,7 +18,7 @@ from processors.data.manifest import read_manifest
 
 
 class VocoderClips(Dataset):
-    """Items: ``(1, segment_size)`` float crops (``random_crop``) or ``(1, T)`` clips cut to whole hops."""
+    """Items: ``(1, segment_samples)`` float crops (``random_crop``) or ``(1, T)`` clips cut to whole hops."""
 
     def __init__(self, manifest: str, data: VocoderDataConfig, seed: int, random_crop: bool):
         self.entries = read_manifest(manifest)
@@ -40,18 +40,18 @@ class VocoderClips(Dataset):
         return [e.duration for e in self.entries]
 
     def lengths(self) -> List[int]:
-        return [int(e.duration * self.data.sampling_rate) for e in self.entries]
+        return [int(e.duration * self.data.sample_rate) for e in self.entries]
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        wav = load_audio(self.entries[index].path, self.data.sampling_rate)
-        seg, hop = self.data.segment_size, self.data.hop_length
+        wav = load_audio(self.entries[index].path, self.data.sample_rate)
+        seg, hop = self.data.segment_samples, self.data.hop_length
         if self.random_crop:
             if len(wav) < seg:
                 wav = np.pad(wav, (0, seg - len(wav)))
             start = int(np.random.default_rng((self.seed, self.epoch, index)).integers(0, len(wav) - seg + 1))
             wav = wav[start:start + seg]
         else:
-            limit = int(self.data.max_valid_seconds * self.data.sampling_rate)
+            limit = int(self.data.max_valid_seconds * self.data.sample_rate)
             wav = wav[: max(hop, min(len(wav), limit) // hop * hop)]
             if len(wav) < hop:
                 wav = np.pad(wav, (0, hop - len(wav)))

@@ -59,7 +59,7 @@ class GANVocoderInference(BaseInference):
         if path.suffix == ".pt":
             mel = torch.load(path, map_location="cpu", weights_only=True)
             return mel.unsqueeze(0) if mel.dim() == 2 else mel
-        wav = torch.from_numpy(load_audio(path, self.config.data.sampling_rate)).to(self.device)
+        wav = torch.from_numpy(load_audio(path, self.config.data.sample_rate)).to(self.device)
         if wav.numel() < self.config.data.filter_length:
             raise AudioError(f"{path}: shorter than one analysis window ({self.config.data.filter_length} samples)")
         return self.mel(wav.unsqueeze(0))
@@ -73,4 +73,4 @@ class GANVocoderInference(BaseInference):
 
     def process(self, item: Item) -> Audio:
         wav = self.vocode(self._mel_of(item.data))
-        return Audio(wav[0, 0].cpu().numpy(), self.config.data.sampling_rate)
+        return Audio(wav[0, 0].cpu().numpy(), self.config.data.sample_rate)

@@ -1,6 +1,6 @@
 """Trainer of a standalone GAN mel vocoder on the shared BaseTrainer (``model_type: "gan_vocoder"``).
 
-Per step, on random ``segment_size`` crops: mel (VITS/HiFi-GAN log-mel) -> generator -> waveform;
+Per step, on random ``segment_samples`` crops: mel (VITS/HiFi-GAN log-mel) -> generator -> waveform;
 discriminator LSGAN loss on real vs detached fake; generator LSGAN + feature matching x ``c_fm`` + mel L1 x
 ``c_mel`` (45), through :func:`models.base.adversarial.adversarial_step`. Optimisers and schedules come from
 ``train.optimizers`` / ``train.schedulers`` (configs: AdamW (0.8, 0.99) for both, ExponentialLR 0.999 per
@@ -35,7 +35,7 @@ def collate_clips(items: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
 
 
 def mel_extractor(data) -> VitsMelSpectrogram:
-    return VitsMelSpectrogram(data.sampling_rate, data.filter_length, data.hop_length, data.win_length,
+    return VitsMelSpectrogram(data.sample_rate, data.filter_length, data.hop_length, data.win_length,
                               data.n_mel_channels, data.mel_fmin, data.mel_fmax)
 
 
@@ -82,5 +82,5 @@ class GANVocoderTrainer(BaseTrainer):
         mask = sequence_mask(frames.to(mel.device), mel.size(-1)).unsqueeze(1).to(mel.dtype)
         if index == 0:
             n = int(batch["lengths"][0])
-            self.tracker.log_audio("valid/copy_synthesis", y_hat[0, :, :n], self.cfg.data.sampling_rate, self.step)
+            self.tracker.log_audio("valid/copy_synthesis", y_hat[0, :, :n], self.cfg.data.sample_rate, self.step)
         return {"mel_l1": float(mel_l1_loss(mel, mel_hat, mask))}

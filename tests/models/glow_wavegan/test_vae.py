@@ -85,7 +85,7 @@ def test_reconstruction_improves_on_real_clips_and_sigma_is_logged(tmp_path):
 
 def test_resume_is_exact(tmp_path):
     manifest = _manifest(tmp_path)
-    common = ("train.adversarial_start_step=1", "discriminator.msd_scales=0", "data.segment_size=2048")
+    common = ("train.adversarial_start_step=1", "discriminator.msd_scales=0", "data.segment_samples=2048")
     straight = WaveGANTrainer(_cfg(manifest, "train.max_steps=4", "train.save_every=0", *common), tmp_path / "a", cpu=True)
     straight.train()
     WaveGANTrainer(_cfg(manifest, "train.max_steps=2", "train.save_every=2", *common), tmp_path / "b", cpu=True).train()

@@ -23,7 +23,7 @@ RATE = 2400  # 80 frames per second, as the paper's 24 kHz / 300
 def tiny_config(**changes) -> WaveGrad2Config:
     base = dict(
         n_symbols=10, encoder_channels=16, encoder_depth=2, encoder_dropout=0.0, encoder_zoneout=0.0, n_speakers=0,
-        duration_lstm_channels=8, range_lstm_channels=8, sampling_rate=RATE, window_frames=8, factors=[5, 3, 2],
+        duration_lstm_channels=8, range_lstm_channels=8, sample_rate=RATE, window_frames=8, factors=[5, 3, 2],
         up_preconv_channels=16, up_channels=[16, 12, 8], up_dilations=[[1, 2, 4, 8], [1, 2, 1, 2], [1, 2, 1, 2]],
         down_preconv_channels=4, down_channels=[8, 12], down_dilations=[[1, 2, 4], [1, 2, 4]],
     )  # fmt: skip
