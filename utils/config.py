@@ -5,6 +5,8 @@
 * ``validate(cfg, Schema)`` checks the merged dict against a dataclass schema: an unknown or misspelled key
   fails with its full path and the closest valid key, a wrong type fails with the expected type.
 * ``save_config`` writes the resolved config (plain JSON, which json5 reads back) next to checkpoints.
+* ``migrate_renamed_keys`` brings a config saved under older key names (``RENAMED_KEYS``) up to date, so
+  checkpoints written before a rename keep loading; ``validate`` names the new key when a config uses an old one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import logging
 import os
 import types
 import typing
@@ -23,6 +26,28 @@ import json5
 from utils.io import atomic_write_text
 
 BASE_KEY = "base_config"
+
+logger = logging.getLogger(__name__)
+
+# Old dotted key -> new key in the same section, or None where the key was dropped because nothing read it.
+# Sizes carry their unit: ``*_frames`` in latent/spectrogram frames, ``*_samples`` in waveform samples.
+RENAMED_KEYS: Dict[str, str | None] = {
+    "data.sampling_rate": "sample_rate",  # VITS, GAN vocoders, Glow-WaveGAN stage 1
+    "model.sampling_rate": "sample_rate",  # WaveGrad 2
+    "model.segment_size": "segment_frames",  # VITS, HierSpeech++: generator window in latent frames
+    "train.segment_size": "segment_samples",  # VITS: waveform window cut for the decoder/discriminator
+    "data.segment_size": "segment_samples",  # GAN vocoders, SpeechSR, Glow-WaveGAN stage 1: crops in samples
+    "model.n_layers_q": None,  # VITS / HierSpeech++: official key the model never read
+    "data.text_cleaners": None,  # VITS, Glow-WaveGAN: the front end is chosen by data.text_frontend
+    "data.max_wav_value": None,  # VITS: official int16 scaling; Echelon's loader returns [-1, 1]
+}
+# Keys dropped from one model type only (other models read keys of the same name): model_type -> keys.
+_UNREAD = ("n_heads", "n_layers", "kernel_size", "p_dropout", "resblock")
+DROPPED_KEYS_BY_MODEL: Dict[str, tuple[str, ...]] = {
+    "hierspeechpp": tuple(f"model.{k}" for k in (*_UNREAD, "use_spectral_norm", "wav2vec_feature_layer")),
+    "hierspeechpp_ttv": tuple(f"model.{k}" for k in (*_UNREAD, "filter_channels", "resblock_kernel_sizes",
+                                                     "resblock_dilation_sizes", "use_spectral_norm")),
+}
 
 
 class ConfigError(ValueError):
@@ -116,6 +141,29 @@ def save_config(cfg: Mapping[str, Any] | Any, path: str | os.PathLike) -> None:
     atomic_write_text(path, json.dumps(cfg, indent=2, sort_keys=False) + "\n")
 
 
+def migrate_renamed_keys(cfg: Mapping[str, Any], source: str = "config") -> Dict[str, Any]:
+    """Copy of ``cfg`` with every old key of ``RENAMED_KEYS`` moved to its new name (or dropped), one log line each.
+
+    A config holding both the old and the new name of a key fails: which one was meant is not known.
+    """
+    out = json.loads(json.dumps(cfg))
+    dropped = DROPPED_KEYS_BY_MODEL.get(str(out.get("model_type")), ())
+    for old, new in [*RENAMED_KEYS.items(), *((key, None) for key in dropped)]:
+        section, _, key = old.rpartition(".")
+        node = out.get(section) if section else out
+        if not isinstance(node, dict) or key not in node:
+            continue
+        if new is not None and new in node:
+            raise ConfigError(f"{source}: holds both '{old}' and its new name '{section}.{new}'")
+        value = node.pop(key)
+        if new is None:
+            logger.info("%s: dropped '%s' (never read by the model)", source, old)
+        else:
+            node[new] = value
+            logger.info("%s: renamed '%s' to '%s.%s'", source, old, section, new)
+    return out
+
+
 # --------------------------------------------------------------------------- validation
 def validate(cfg: Mapping[str, Any], schema: type, path: str = "") -> Any:
     """Build a ``schema`` dataclass instance from ``cfg``, rejecting unknown keys and wrong types."""
@@ -130,6 +178,9 @@ def validate(cfg: Mapping[str, Any], schema: type, path: str = "") -> Any:
             full = f"{path}.{key}" if path else key
             close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
             hint = f" (did you mean '{path + '.' if path else ''}{close[0]}'?)" if close else ""
+            if full in RENAMED_KEYS:
+                renamed = RENAMED_KEYS[full]
+                hint = f" (renamed to '{path}.{renamed}')" if renamed else " (removed: the model never read it)"
             valid = ", ".join(sorted(fields))
             raise ConfigError(f"unknown config key '{full}'{hint}; valid keys here: {valid}")
     kwargs = {}

@@ -38,6 +38,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from utils.io import atomic_torch_save, current_umask, make_temp_dir, publish_dir
+from utils.config import migrate_renamed_keys
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ def verify_checkpoint(ckpt_dir: str | os.PathLike, hashes: bool = True) -> Optio
             return f"{path}: sha256 differs from meta.json (corrupt)"
     if isinstance(files, dict):  # new-style checkpoints: the config must be the one that was saved
         try:
-            if config_hash(read_config(ckpt_dir)) != meta.get("config_hash"):
+            if config_hash(_read_json(ckpt_dir / CONFIG, "checkpoint config")) != meta.get("config_hash"):
                 return f"{ckpt_dir / CONFIG}: differs from the config_hash in meta.json"
         except (CheckpointError, ValueError) as err:
             return f"{ckpt_dir / CONFIG}: unreadable ({err})"
@@ -243,10 +244,11 @@ def read_meta(ckpt_dir: str | os.PathLike) -> Dict[str, Any]:
 
 
 def read_config(ckpt_dir: str | os.PathLike) -> Dict[str, Any]:
+    """The checkpoint's saved config, with keys renamed since it was written brought up to date."""
     path = Path(ckpt_dir) / CONFIG
     if not path.is_file():
         raise CheckpointError(f"{ckpt_dir} has no {CONFIG}")
-    return _read_json(path, "checkpoint config")
+    return migrate_renamed_keys(_read_json(path, "checkpoint config"), str(path))
 
 
 def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
