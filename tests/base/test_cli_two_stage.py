@@ -47,8 +47,9 @@ def test_two_stage_model_trains_and_infers_through_generic_clis(tmp_path, capsys
     clips = sorted((MINI_CORPUS / "vctk").glob("p22[56]/*.wav"))[:8]
     assert len(clips) == 8, "mini corpus is incomplete"
     manifest = write_manifest(tmp_path / "train.jsonl", clips)
+    held_out = write_manifest(tmp_path / "valid.jsonl", sorted((MINI_CORPUS / "vctk").glob("p227/*.wav"))[:3])
     stage1, stage2 = tmp_path / "stage1", tmp_path / "stage2"
-    data = [f"data.train_manifest={manifest}", f"data.valid_manifest={manifest}", "train.tensorboard=false"]
+    data = [f"data.train_manifest={manifest}", f"data.valid_manifest={held_out}", "train.tensorboard=false"]
     assert train.main(["--config", str(STAGE1_CONFIG), "--exp_dir", str(stage1), *data, "train.max_steps=20"]) == 0
 
     max_seconds, steps = 20.0, 16
@@ -69,9 +70,9 @@ def test_two_stage_model_trains_and_infers_through_generic_clis(tmp_path, capsys
     expected = [cosine_lr(r["step"], opt["lr"], sched["min_lr"], sched["warmup_steps"], steps) for r in train_rows]
     np.testing.assert_allclose([r["lr_refiner"] for r in train_rows], expected, rtol=1e-6)
 
-    # the refiner trained (it starts as the identity: zero last layer) and stays near the identity's error
+    # the refiner learns: on held-out speakers, the frozen decoder turns its codes into audio closer to the original
     valid = [r for r in log if r["split"] == "valid"]
-    assert abs(valid[-1]["code_l1"] - valid[-1]["code_l1_unrefined"]) < 0.1 * valid[-1]["code_l1_unrefined"]
+    assert valid[-1]["wave_l1"] < 0.8 * valid[-1]["wave_l1_unrefined"]
 
     # the frozen stage 1: recorded with its provenance, not saved in the stage-2 checkpoint
     stage1_dir = ckpt.resolve_checkpoint_dir(stage1)
@@ -84,7 +85,6 @@ def test_two_stage_model_trains_and_infers_through_generic_clis(tmp_path, capsys
     assert sorted(p.name for p in stage2_dir.glob("*.safetensors")) == ["refiner.safetensors"]
     with safe_open(str(stage2_dir / "refiner.safetensors"), "pt") as fh:
         assert all(key.startswith("net.") for key in fh.keys())
-        assert fh.get_tensor("net.4.weight").abs().sum() > 0, "the refiner did not train"
     assert not list(stage2_dir.glob("optimizer_stage1*"))
 
     # two-checkpoint inference through a pipeline spec; one bad input is listed, the rest is written

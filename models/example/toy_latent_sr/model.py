@@ -2,8 +2,8 @@
 
 Stage 1 is the toy waveform autoencoder (``models/example/toy_autoencoder``), trained on its own and then
 used frozen: its encoder turns audio into a code, its decoder turns a code back into audio. The refiner
-learns to map the code of band-limited audio (8 kHz resampled to 16 kHz) to the code of the full-band
-original, so stage 1 decoding the refined code is a (toy) speech super-resolution system. See CONTRIBUTING.md.
+learns to change the code of band-limited audio (resampled to 16 kHz) so that the stage-1 decoder turns it
+into the full-band original: stage 1 + refiner is a (toy) speech super-resolution system. See CONTRIBUTING.md.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class LatentRefinerConfig:
 
 @register("model", "toy_latent_sr")
 class LatentRefiner(nn.Module):
-    """(B, C, F) code of band-limited audio -> (B, C, F) estimate of the full-band code (a residual)."""
+    """(B, C, F) stage-1 code of band-limited audio -> (B, C, F) refined code (a residual correction)."""
 
     def __init__(self, code_channels: int = 16, hidden_channels: int = 32, kernel_size: int = 5):
         super().__init__()
@@ -74,7 +74,3 @@ def stage1_component(path: str, code_channels: int) -> FrozenComponent:
         raise CheckpointError("model.stage1_checkpoint is empty: train a toy_autoencoder first and give its dir")
     return from_checkpoint(path, STAGE1_MODEL, build)
 
-
-def code_lengths(lengths: torch.Tensor, stride: int) -> torch.Tensor:
-    """(B,) lengths in samples -> (B,) lengths in code frames (the encoder pads to a multiple of ``stride``)."""
-    return torch.div(lengths + stride - 1, stride, rounding_mode="floor")

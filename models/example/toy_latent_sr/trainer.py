@@ -5,7 +5,8 @@ The parts a model with a frozen component needs, and nothing else:
 * ``build_frozen`` returns the stage-1 autoencoder from its checkpoint; the base trainer keeps it in eval
   mode without gradients, out of DDP, the optimizers and this model's checkpoints, and records its
   checkpoint dir, step and sha256 in every ``meta.json`` under ``frozen``;
-* ``build_models`` returns only what is trained (``refiner``); its optimizer and learning-rate schedule come
+* ``build_models`` returns only what is trained (``refiner``, which learns to change the code of band-limited
+  audio so that the frozen stage-1 decoder turns it into the full-band original); its optimizer and learning-rate schedule come
   from ``train.optimizers`` / ``train.schedulers`` in the config;
 * the dataset has ``durations()`` (from the manifest), so ``train.batching: {type: "duration", ...}`` forms
   batches of whole utterances by padded seconds.
@@ -20,7 +21,7 @@ import torch
 
 from models.base.trainer import BaseTrainer, TrainConfig
 from models.example.toy_latent_sr.dataset import BandLimitedPairs, pad_pairs
-from models.example.toy_latent_sr.model import LatentRefiner, LatentRefinerConfig, code_lengths, stage1_component
+from models.example.toy_latent_sr.model import LatentRefiner, LatentRefinerConfig, stage1_component
 from utils.registry import register
 
 
@@ -41,7 +42,7 @@ class LatentSRExperimentConfig:
 
 
 def masked_l1(estimate: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Mean |estimate - target| over the valid frames of (B, C, F) tensors; ``lengths`` (B,) in frames."""
+    """Mean |estimate - target| over the valid steps of (B, C, T) tensors; ``lengths`` (B,) in steps."""
     mask = (torch.arange(target.shape[-1], device=target.device)[None, :] < lengths[:, None]).unsqueeze(1)
     return (estimate - target).abs().mul(mask).sum() / (mask.sum() * target.shape[1])
 
@@ -66,20 +67,23 @@ class LatentSRTrainer(BaseTrainer):
     def collate(self, items):
         return pad_pairs(items)
 
-    def _codes(self, batch: Dict[str, torch.Tensor]):
+    def _restore(self, batch: Dict[str, torch.Tensor], refine: bool = True) -> torch.Tensor:
+        """Band-limited (B, 1, T) -> stage-1 code -> refined code -> (B, 1, T) through the stage-1 decoder.
+
+        Gradients flow through the frozen decoder into the refiner; the decoder's own weights never change.
+        """
         stage1 = self.frozen_modules["stage1"]
-        frames = code_lengths(batch["lengths"], stage1.stride)
-        return stage1.encode(batch["low"]), stage1.encode(batch["full"]), frames
+        code = stage1.encode(batch["low"])
+        return stage1.decode(self.models["refiner"](code) if refine else code, batch["low"].shape[-1])
 
     def train_step(self, batch: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        low_code, full_code, frames = self._codes(batch)
-        loss = masked_l1(self.models["refiner"](low_code), full_code, frames)
+        loss = masked_l1(self._restore(batch), batch["full"], batch["lengths"])
         self.optimize("refiner", loss)
         # what the duration batching produced: items and padded seconds of this batch
         padded = batch["full"].shape[0] * batch["full"].shape[-1] / self.cfg.data.sample_rate
-        return {"code_l1": loss, "items": float(batch["full"].shape[0]), "padded_seconds": padded}
+        return {"wave_l1": loss, "items": float(batch["full"].shape[0]), "padded_seconds": padded}
 
     def valid_step(self, batch: Dict[str, torch.Tensor], index: int) -> Dict[str, float]:
-        low_code, full_code, frames = self._codes(batch)
-        return {"code_l1": float(masked_l1(self.models["refiner"](low_code), full_code, frames)),
-                "code_l1_unrefined": float(masked_l1(low_code, full_code, frames))}  # fmt: skip
+        full, lengths = batch["full"], batch["lengths"]
+        return {"wave_l1": float(masked_l1(self._restore(batch), full, lengths)),
+                "wave_l1_unrefined": float(masked_l1(self._restore(batch, refine=False), full, lengths))}  # fmt: skip
