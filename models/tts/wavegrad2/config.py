@@ -88,13 +88,7 @@ class WaveGrad2DataConfig:
 
 @dataclass
 class WaveGrad2TrainConfig(TrainConfig):
-    learning_rate: float = 3e-4
-    weight_decay: float = 1e-6
-    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
-    # lr x decay_rate ** clip((step - decay_start) / (decay_end - decay_start), 0, 1) (maum-ai, per step)
-    decay_rate: float = 0.05
-    decay_start: int = 25000
-    decay_end: int = 100000
+    # optimizer, schedule and batching: the shared train.optimizers / schedulers / batching (configs/paper.json5)
     duration_loss_weight: float = 1.0
     aligner_loss_weight: float = 1.0
 

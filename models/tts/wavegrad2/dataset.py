@@ -3,7 +3,9 @@
 Durations come from one of two places (``data.durations``):
 
 * ``"manifest"`` — frames per phoneme in the row's ``extra["durations"]`` (a forced aligner's output or a
-  synthetic corpus; the manifest's free-form ``extra`` field). They must sum to the clip's frame count
+  synthetic corpus; the manifest's free-form ``extra`` field), at the model's hop unless the row's
+  ``extra["frame_seconds"]`` gives another frame length (then they are converted on cumulative boundaries, so
+  rounding never drifts). They must sum to the clip's frame count
   (``len(wav) // hop``, a difference of up to 2 frames is absorbed by the last phoneme) and match the phoneme
   count of the text, else the row is skipped and listed.
 * ``"aligner"`` — none here: the model's internal aligner (MAS on log-mel frames) finds them while training.
@@ -44,11 +46,25 @@ def speaker_index(speaker: str, speakers: Sequence[str], n_speakers: int) -> int
     return sid
 
 
-def manifest_durations(entry: ManifestEntry) -> Optional[List[float]]:
-    """``extra["durations"]`` of a manifest row, if the row has one."""
-    extra = getattr(entry, "extra", None) or {}
-    durations = extra.get("durations") if isinstance(extra, dict) else None
-    return None if durations is None else [float(d) for d in durations]
+def manifest_durations(entry: ManifestEntry, frame_seconds: float) -> Optional[List[float]]:
+    """``extra["durations"]`` of a manifest row in frames of ``frame_seconds`` (None when the row has none).
+
+    A row whose ``extra["frame_seconds"]`` differs (e.g. an aligner at another hop) is converted through the
+    cumulative boundaries ``round(sum(d[:i]) * row_seconds / frame_seconds)``.
+    """
+    durations = entry.extra.get("durations")
+    if durations is None:
+        return None
+    if not isinstance(durations, list) or not all(isinstance(d, (int, float)) and d >= 0 for d in durations):
+        raise ValueError("extra['durations'] must be a list of non-negative numbers (frames per phoneme)")
+    row_seconds = float(entry.extra.get("frame_seconds", frame_seconds))
+    if row_seconds <= 0:
+        raise ValueError(f"extra['frame_seconds'] must be positive, got {row_seconds}")
+    if row_seconds == frame_seconds:
+        return [float(d) for d in durations]
+    ends = torch.tensor(durations, dtype=torch.float64).cumsum(0) * (row_seconds / frame_seconds)
+    bounds = torch.cat([torch.zeros(1, dtype=torch.float64), torch.round(ends)])
+    return bounds.diff().tolist()
 
 
 def fit_durations(durations: Sequence[float], frames: int) -> List[float]:
@@ -95,7 +111,7 @@ class WaveGrad2Dataset(Dataset):
             raise ValueError(f"{frames} frames for {len(ids)} phonemes: too short to align")
         durations = None
         if self.data.durations == "manifest":
-            durations = manifest_durations(entry)
+            durations = manifest_durations(entry, self.hop / self.sampling_rate)
             if durations is None:
                 raise ValueError("no extra['durations'] in the manifest row (data.durations = 'manifest')")
             if len(durations) != len(ids):
@@ -105,6 +121,10 @@ class WaveGrad2Dataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def durations(self) -> List[float]:
+        """Seconds per item from the manifest (for ``train.batching`` by duration; not phoneme durations)."""
+        return [seconds for *_, seconds in self.items]
 
     def lengths(self) -> List[int]:
         """Frames per item (for length-bucketed batches)."""
