@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, List, Literal, Mapping, Optional
 
 from models.base.trainer import TrainConfig
+from modules.diffusion import preset_names
 
 
 @dataclass
@@ -95,11 +97,22 @@ class WaveGrad2TrainConfig(TrainConfig):
 
 @dataclass
 class WaveGrad2InferConfig:
+    """Inference settings (the ``infer`` section; ``--set infer.KEY=VALUE``), checked when they are set."""
+
     schedule: str = "fast_6"  # preset name or schedule file (*.json; models/tts/wavegrad2/schedule_search.py)
     steps: Optional[int] = None  # set: a schedule of this many steps (overrides ``schedule``)
     clip_denoised: bool = True
     pace: float = 1.0  # duration multiplier
     seed: int = 1234
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"infer.steps must be >= 1 (or null to use infer.schedule), got {self.steps}")
+        if self.pace <= 0:
+            raise ValueError(f"infer.pace must be positive, got {self.pace}")
+        if self.steps is None and self.schedule not in preset_names() and not Path(self.schedule).is_file():
+            raise ValueError(f"infer.schedule {self.schedule!r} is neither a preset ({', '.join(preset_names())}) "
+                             "nor an existing schedule file")
 
 
 @dataclass

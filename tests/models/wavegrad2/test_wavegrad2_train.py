@@ -17,15 +17,15 @@ from models.base import checkpoint as ckpt
 from models.base.sampler import DurationBatchSampler
 from models.tts.wavegrad2.dataset import (WaveGrad2Dataset, collate_wavegrad2, fit_durations, load_datasets,
                                           manifest_durations, speaker_index)
-from models.tts.wavegrad2.config import WaveGrad2DataConfig, WaveGrad2ExperimentConfig
+from models.tts.wavegrad2.config import WaveGrad2DataConfig, WaveGrad2ExperimentConfig, WaveGrad2InferConfig
 from models.tts.wavegrad2.trainer import WaveGrad2Trainer
 from models.tts.wavegrad2 import schedule_search
 from models.tts.wavegrad2.inference import WaveGrad2TTS
-from modules.diffusion import NoiseSchedule, linear_betas
+from modules.diffusion import NoiseSchedule, linear_betas, save_schedule
 from processors.data.manifest import ManifestEntry, read_manifest, write_manifest
 from processors.text.frontend import TextFrontend
 from tests.helpers import REPO_ROOT
-from utils.config import load_config, validate
+from utils.config import ConfigError, load_config, validate
 
 TINY = REPO_ROOT / "models/tts/wavegrad2/configs/tiny.json5"
 PAPER = REPO_ROOT / "models/tts/wavegrad2/configs/paper.json5"
@@ -188,3 +188,15 @@ def test_manifest_extra_durations_round_trip(tmp_path, corpus):
     # 10 ms -> 12.5 ms on cumulative boundaries: 30/60/90 ms end at frames round(2.4, 4.8, 7.2) = 2, 5, 7
     row = ManifestEntry("x", wav, "", "", 0.1, 16000, {"durations": [3, 3, 3], "frame_seconds": 0.01})
     assert manifest_durations(row, 0.0125) == [2.0, 3.0, 2.0]
+
+
+def test_inference_settings_are_checked_when_set(tmp_path):
+    """``infer.steps`` / ``infer.schedule`` / ``infer.pace`` fail as one line naming the key, before any model runs."""
+    for bad, needle in [({"steps": 0}, "infer.steps"), ({"pace": 0.0}, "infer.pace"),
+                        ({"schedule": str(tmp_path / "gone.json")}, "infer.schedule"),
+                        ({"schedule": "fast_7"}, "fast_6")]:  # the message lists the presets
+        with pytest.raises(ConfigError, match=needle):
+            validate(bad, WaveGrad2InferConfig, "infer")
+    schedule_file = save_schedule(tmp_path / "s.json", [1e-4, 0.1, 0.5])
+    assert validate({"schedule": str(schedule_file)}, WaveGrad2InferConfig, "infer").schedule == str(schedule_file)
+    assert validate({"steps": 3, "schedule": "gone.json"}, WaveGrad2InferConfig, "infer").steps == 3  # steps win
