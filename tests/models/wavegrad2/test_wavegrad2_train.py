@@ -14,6 +14,7 @@ import torch
 
 from bins import infer, train
 from models.base import checkpoint as ckpt
+from models.base.pipeline import load_pipeline
 from models.base.sampler import DurationBatchSampler
 from models.tts.wavegrad2.dataset import (WaveGrad2Dataset, collate_wavegrad2, fit_durations, load_datasets,
                                           manifest_durations, speaker_index)
@@ -57,7 +58,7 @@ def _weights(exp):
     return ckpt.load_model_weights(ckpt.resolve_checkpoint_dir(exp), "model")
 
 
-def test_train_resume_exact_then_infer(tmp_path, corpus):
+def test_train_resume_exact_then_infer(tmp_path, corpus, capsys):
     def run(exp, *args):
         flags = [a for a in args if a.startswith("--")]
         overrides = [a for a in args if not a.startswith("--")]
@@ -105,6 +106,15 @@ def test_train_resume_exact_then_infer(tmp_path, corpus):
 
     assert infer.main(["--ckpt_dir", str(full), "--text", "Hi.", "--output_dir", str(out), "--set",
                        "model.factors=[2]"]) == 2  # inference settings only: one line, infer.KEY=VALUE
+    for bad, key in ((["--set", "infer.steps=0"], "infer.steps"), (["--schedule", str(tmp_path / "no.json")],
+                                                                 "infer.schedule")):  # typed settings, checked
+        capsys.readouterr()
+        assert infer.main(["--ckpt_dir", str(full), "--text", "Hi.", "--output_dir", str(tmp_path / "o2"), *bad]) == 2
+        assert key in capsys.readouterr().err
+    piped = load_pipeline(full, overrides=[f"infer.schedule={schedule_file}"])  # the registered pipeline
+    assert isinstance(piped, WaveGrad2TTS) and piped.schedule.betas.tolist() == pytest.approx(saved["betas"])
+    spec = {"pipeline": "wavegrad2", "components": {"model": str(full)}, "infer": {"steps": 50, "pace": 1.2}}
+    assert load_pipeline(spec).schedule.steps == 50 and load_pipeline(spec).cfg.infer.pace == 1.2
 
     tts = WaveGrad2TTS.from_checkpoint(full, steps=50)
     assert tts.schedule.steps == 50 and tts.capabilities.tasks == frozenset({"tts"})
