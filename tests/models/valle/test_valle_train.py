@@ -51,11 +51,13 @@ def test_both_losses_fall(features, tmp_path):
 
 
 def test_resume_is_exact(features, tmp_path):
-    straight = ValleTrainer(config(features, ["train.max_steps=4", "train.save_every=2"]), tmp_path / "a", cpu=True)
+    # a schedule of its own length (the interrupted run stops at max_steps 2) that leaves the warm-up at step 2
+    schedule = ["train.schedulers.default.warmup_steps=1", "train.schedulers.default.total_steps=6", "train.save_every=2"]
+    straight = ValleTrainer(config(features, ["train.max_steps=4", *schedule]), tmp_path / "a", cpu=True)
     straight.train()
-    first = ValleTrainer(config(features, ["train.max_steps=2", "train.save_every=2"]), tmp_path / "b", cpu=True)
+    first = ValleTrainer(config(features, ["train.max_steps=2", *schedule]), tmp_path / "b", cpu=True)
     first.train()
-    resumed = ValleTrainer(config(features, ["train.max_steps=4", "train.save_every=2"]), tmp_path / "b", resume=True, cpu=True)
+    resumed = ValleTrainer(config(features, ["train.max_steps=4", *schedule]), tmp_path / "b", resume=True, cpu=True)
     assert resumed.step == 2
     resumed.train()
     for (name, a), (_, b) in zip(straight.unwrap("valle").state_dict().items(), resumed.unwrap("valle").state_dict().items()):
