@@ -22,7 +22,7 @@ from models.tts.valle.trainer import ValleTrainer
 from processors.data.manifest import read_manifest, write_manifest
 from processors.data.preparers import prepare_mini
 from tests.helpers import MINI_CORPUS, REPO_ROOT
-from utils.config import load_config, validate
+from utils.config import ConfigError, load_config, validate
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +155,35 @@ def test_codec_is_frozen_recorded_and_built_only_for_validation_audio(features, 
     meta = json.loads((ckpt_dir / "meta.json").read_text())
     assert meta["frozen"]["codec"]["kind"] == "random" and meta["frozen"]["codec"]["bandwidth"] == 6.0
     assert sorted(meta["models"]) == ["valle"] and not list(ckpt_dir.glob("codec*"))
+
+
+def test_pipeline_spec_declares_model_nar_and_codec_with_typed_settings(features, tmp_path):
+    from bins.infer import main as infer_main
+    from models.base.checkpoint import CheckpointError
+    from models.base.pipeline import load_pipeline
+    from models.tts.valle.inference import ValleTTS
+
+    runs = {name: tmp_path / name for name in ("ar", "nar", "small")}
+    for (name, path), extra in zip(runs.items(), (["train.seed=1"], ["train.seed=2"], ["model.d_model=32"])):
+        overrides = ["train.max_steps=1", "train.save_every=0", "decoding.max_frames_per_token=2", *extra]
+        ValleTrainer(config(features, overrides), path, cpu=True).train()
+    spec = tmp_path / "valle.json5"
+    spec.write_text('{pipeline: "valle", components: {model: "ar", nar: "nar"}, infer: {codec: "tiny-random", top_k: 1}}')
+    tts = load_pipeline(spec, ["infer.temperature=0.5"])
+    ar, nar = (ValleTTS.from_path(runs[name]).model.state_dict() for name in ("ar", "nar"))
+    assert any(not torch.equal(ar[k], nar[k]) for k in ar if k.startswith("nar_"))  # two different NARs
+    for key, value in tts.model.state_dict().items():
+        assert torch.equal(value, (nar if key.startswith("nar_") else ar)[key]), key
+    # settings: the checkpoint's decoding section, then the spec's infer section, then the override
+    assert (tts.decoding.max_frames_per_token, tts.decoding.top_k, tts.decoding.temperature) == (2, 1, 0.5)
+    assert tts.codec.name == "tiny-random"
+    with pytest.raises(ConfigError, match="infer.top_kk"):
+        load_pipeline(spec, ["infer.top_kk=1"])
+    with pytest.raises(ConfigError, match="infer.top_k"):
+        load_pipeline(spec, ["infer.top_k=many"])
+    with pytest.raises(CheckpointError, match="components.nar .*its model differs"):
+        load_pipeline(spec, [f"components.nar={runs['small']}"])
+    a, b = read_manifest(features / "train.jsonl")[:2]
+    args = ["--pipeline", str(spec), "--text", b.text, "--prompt", a.path, "--prompt_text", a.text]
+    assert infer_main([*args, "--output_dir", str(tmp_path / "out"), "--set", "infer.top_p=0.9"]) == 0
+    assert [p.name for p in (tmp_path / "out").glob("*.wav")] == ["tts_0000.wav"]
