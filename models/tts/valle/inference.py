@@ -193,8 +193,10 @@ class ValleTTS(TextToSpeech, PipelineMixin):
         prompt = torch.nn.utils.rnn.pad_sequence(list(prompts), batch_first=True).to(self.device)
         text_lens = torch.tensor([len(t) for t in texts], device=self.device)
         prompt_lens = torch.tensor([len(p) for p in prompts], device=self.device)
-        generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
-        codes, _ = synthesize_codes(self.model, text, text_lens, prompt, prompt_lens, decoding or self.decoding, generator)
+        # one generator per item (seed + i): item i samples the same alone or in any batch
+        start = self.seed_or_default(seed)
+        generators = [torch.Generator(self.device).manual_seed(self.item_seed(start, i)) for i in range(len(texts))]
+        codes, _ = synthesize_codes(self.model, text, text_lens, prompt, prompt_lens, decoding or self.decoding, generators)
         return codes
 
     def synthesize(self, texts, prompts=None, prompt_texts=None, speakers=None, seed=None) -> List[Audio]:

@@ -95,6 +95,10 @@ def test_trained_checkpoint_through_echelon_infer_and_task_api(features, tmp_pat
     first, again = run(7), run(7)
     assert [a.sample_rate for a in first] == [24000, 24000]
     assert all(np.array_equal(a.waveform, b.waveform) and a.waveform.size % 320 == 0 for a, b in zip(first, again))
+    # task contract: item i of a batch (sampled, not greedy) is the one-item call with seed item_seed(7, i)
+    assert tts.decoding.top_k != 1
+    alone = tts.synthesize([c.text], [b.path], [b.text], seed=tts.item_seed(7, 1))[0]
+    assert np.array_equal(alone.waveform, first[1].waveform)
 
 
 def former_factor(k: int, warmup: int, decay: int) -> float:
