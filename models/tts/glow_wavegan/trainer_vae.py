@@ -22,12 +22,13 @@ from torch import nn
 
 from models.base.trainer import BaseTrainer
 from models.tts.glow_wavegan.config import WaveGANDiscriminatorConfig, WaveGANExperimentConfig
-from models.tts.glow_wavegan.dataset import WaveCrops, collate_clips
+from models.tts.glow_wavegan.dataset import WaveCrops
 from models.tts.glow_wavegan.vae import WaveGANVAE
 from modules.commons import sequence_mask
 from modules.discriminators import CombinedDiscriminator, DiscriminatorP, MultiScaleDiscriminator
 from modules.losses import discriminator_loss, feature_matching_loss, generator_loss, mel_l1_loss
 from modules.wave_encoder import gaussian_kl_to_standard_normal
+from processors.data.crops import collate_clips
 from processors.spectrogram import VitsMelSpectrogram
 from utils.registry import register
 
