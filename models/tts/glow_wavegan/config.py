@@ -71,10 +71,7 @@ class AudioDataConfig:
 
 @dataclass
 class WaveGANTrainConfig(TrainConfig):
-    learning_rate: float = 2e-4
-    betas: List[float] = field(default_factory=lambda: [0.8, 0.99])
-    eps: float = 1e-9
-    lr_decay: float = 0.999  # ExponentialLR per epoch
+    # optimizers / schedulers: train.optimizers and train.schedulers (models/base/optim.py; configs/vae_base.json5)
     c_mel: float = 45.0
     c_fm: float = 1.0  # on top of the x2 inside feature_matching_loss (HiFi-GAN)
     c_kl: float = 1.0  # per-element mean KL to N(0, I) (see the README for the scale)
