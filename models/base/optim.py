@@ -19,7 +19,10 @@ Schedules, as a function of ``k`` = how many times the scheduler has stepped (0 
   ``p = (k − warmup)/(total − warmup)`` clamped to [0, 1];
 * ``inverse_sqrt`` (Noam): ``lr·min((k+1)/(warmup+1), sqrt((warmup+1)/(k+1)))`` — peaks at ``lr`` after the
   warm-up, then decays as ``1/sqrt(k)``. The original Noam rate ``d_model^-0.5·min(k^-0.5, k·w^-1.5)`` is this
-  schedule with ``lr = d_model^-0.5·(w+1)^-0.5``.
+  schedule with ``lr = d_model^-0.5·(w+1)^-0.5``;
+* ``noam``: that original rate as Glow-TTS / the Transformer write it, with ``lr`` as its scale (so their configs
+  carry over unchanged): ``lr·d_model^-0.5·min(n^-0.5, n·warmup^-1.5)`` with ``n = k + 1`` — peaks at
+  ``n = warmup``.
 """
 
 from __future__ import annotations
@@ -59,11 +62,12 @@ class OptimizerConfig:
 class SchedulerConfig:
     """One learning-rate schedule (formulas in the module docstring); counts are scheduler steps."""
 
-    type: Literal["none", "exponential", "constant", "cosine", "inverse_sqrt"] = "none"
+    type: Literal["none", "exponential", "constant", "cosine", "inverse_sqrt", "noam"] = "none"
     gamma: float = 0.999  # exponential
-    warmup_steps: int = 0  # constant, cosine, inverse_sqrt
+    warmup_steps: int = 0  # constant, cosine, inverse_sqrt, noam
     total_steps: Optional[int] = None  # cosine; null = train.max_steps (or max_epochs when stepped per epoch)
     min_lr: float = 0.0  # cosine floor
+    d_model: Optional[int] = None  # noam: the model width of its d_model^-0.5 factor
 
     def __post_init__(self) -> None:
         if self.warmup_steps < 0:
@@ -72,6 +76,8 @@ class SchedulerConfig:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
         if self.total_steps is not None and self.total_steps <= self.warmup_steps:
             raise ValueError(f"total_steps {self.total_steps} must exceed warmup_steps {self.warmup_steps}")
+        if self.type == "noam" and (self.warmup_steps < 1 or self.d_model is None or self.d_model < 1):
+            raise ValueError(f"noam needs warmup_steps >= 1 and d_model >= 1, got {self.warmup_steps} and {self.d_model}")
 
 
 def entry_for(table: Mapping[str, object], name: str) -> Optional[object]:
@@ -111,15 +117,18 @@ def build_optimizers(
 
 
 class WarmupFactor:
-    """LambdaLR factor of the ``constant``, ``cosine`` and ``inverse_sqrt`` schedules.
+    """LambdaLR factor of the ``constant``, ``cosine``, ``inverse_sqrt`` and ``noam`` schedules.
 
     A callable object (not a closure) so that LambdaLR's state_dict stores its plain-number settings.
     """
 
-    def __init__(self, kind: str, warmup: int, total: int = 0, floor: float = 0.0):
-        self.kind, self.warmup, self.total, self.floor = kind, warmup, total, floor
+    def __init__(self, kind: str, warmup: int, total: int = 0, floor: float = 0.0, d_model: int = 0):
+        self.kind, self.warmup, self.total, self.floor, self.d_model = kind, warmup, total, floor, d_model
 
     def __call__(self, k: int) -> float:
+        if self.kind == "noam":
+            n = k + 1
+            return self.d_model**-0.5 * min(n**-0.5, n * self.warmup**-1.5)
         ramp = (k + 1) / (self.warmup + 1)
         if self.kind == "inverse_sqrt":
             return min(ramp, math.sqrt((self.warmup + 1) / (k + 1)))
@@ -145,7 +154,7 @@ def build_scheduler(
             raise ValueError(f"cosine schedule: total_steps {total} must be set and exceed warmup_steps")
         base = optimizer.param_groups[0]["lr"]
         floor = cfg.min_lr / base
-    factor = WarmupFactor(cfg.type, cfg.warmup_steps, total, floor)
+    factor = WarmupFactor(cfg.type, cfg.warmup_steps, total, floor, cfg.d_model or 0)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
