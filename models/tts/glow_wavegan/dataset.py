@@ -15,7 +15,6 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -64,6 +63,7 @@ class LatentTextDataset(Dataset):
         self.store = store
         frontend = TextFrontend(add_blank=data.add_blank)
         self.items: List[Tuple[str, List[int], int]] = []
+        self.seconds: List[float] = []  # manifest durations, for train.batching by duration
         self.skipped: List[Tuple[str, str]] = []
         for entry in read_manifest(manifest):
             try:
@@ -78,6 +78,7 @@ class LatentTextDataset(Dataset):
                 self.skipped.append((entry.id, str(err)))
                 continue
             self.items.append((entry.id, ids, sid))
+            self.seconds.append(entry.duration)
         if self.skipped:
             log.warning("%s: skipped %d item(s), e.g. %s", manifest, len(self.skipped), self.skipped[0])
         if not self.items:
@@ -88,6 +89,10 @@ class LatentTextDataset(Dataset):
 
     def lengths(self) -> List[int]:
         return [len(ids) for _, ids, _ in self.items]
+
+    def durations(self) -> List[float]:
+        """Seconds per item from the manifest (for ``train.batching`` by duration)."""
+        return list(self.seconds)
 
     def __getitem__(self, index: int) -> Dict[str, object]:
         item_id, ids, sid = self.items[index]

@@ -2,6 +2,7 @@
 resume) -> two-checkpoint inference (audio of the predicted length, seeds, CLI) and the latent contract."""
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ from safetensors.torch import load_file
 from bins.infer import main as infer_main
 from models.base import checkpoint as ckpt
 from models.base.tracker import read_log
+from models.tts.glow_wavegan.acoustic import GlowTTS
 from models.tts.glow_wavegan.config import GlowWaveGANExperimentConfig, WaveGANExperimentConfig
 from models.tts.glow_wavegan.inference import GlowWaveGANSynthesizer
 from bins.extract_features import main as extract_main
@@ -110,6 +112,29 @@ def test_stage2_resume_is_exact(stage1, tmp_path):
     wa = load_file(str(ckpt.latest_checkpoint(tmp_path / "a" / "checkpoints") / "acoustic.safetensors"))
     wb = load_file(str(ckpt.latest_checkpoint(tmp_path / "b" / "checkpoints") / "acoustic.safetensors"))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_stage2_records_the_frozen_stage1_and_batches_by_duration(stage1, tmp_path):
+    """meta.json names the stage-1 checkpoint the latents came from (dir, step, weights' sha256); duration
+    batching packs the manifest's seconds; building the frozen stage 1 leaves the model init untouched."""
+    budget = 20.0
+    cfg = _stage2_cfg(stage1, "train.max_steps=2", "train.save_every=2",
+                      f"train.batching={{type: 'duration', max_seconds: {budget}, buckets: 2}}")
+    trainer = GlowWaveGANTrainer(cfg, tmp_path / "exp", cpu=True)
+    seconds = trainer.train_set.durations()
+    batches = list(trainer.sampler)
+    assert sorted(i for b in batches for i in b) == list(range(len(seconds)))
+    assert all(len(b) * max(seconds[i] for i in b) <= budget or len(b) == 1 for b in batches)
+    assert len(batches) < len(seconds)  # some batches hold several clips
+    torch.manual_seed(cfg.train.seed)  # what the trainer seeds before building its frozen and trained models
+    plain = GlowTTS.from_config(cfg.model).state_dict()
+    assert all(torch.equal(v, trainer.unwrap("acoustic").state_dict()[k]) for k, v in plain.items())
+    trainer.train()
+    stage1_dir = ckpt.latest_checkpoint(stage1["root"] / "stage1" / "checkpoints")
+    source = ckpt.read_meta(ckpt.latest_checkpoint(tmp_path / "exp" / "checkpoints"))["frozen"]["stage1"]
+    digest = hashlib.sha256((stage1_dir / "generator.safetensors").read_bytes()).hexdigest()
+    assert source == {"kind": "checkpoint", "path": str(stage1_dir.resolve()), "model": "generator",
+                      "step": 2, "sha256": digest}
 
 
 def test_inference_gives_audio_of_the_predicted_length(stage1, stage2):
