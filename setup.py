@@ -38,6 +38,7 @@ setup(
             "echelon-infer=bins.infer:main",
             "echelon-evaluate=bins.evaluate:main",
             "echelon-benchmark=bins.benchmark:main",
+            "echelon-convert-piper=bins.convert_piper:main",
         ]
     },
 )

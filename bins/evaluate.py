@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
+from evaluation.asr import ASR_BACKENDS, DEFAULT_ASR
 from evaluation.hf_loading import ModelUnavailableError
 from evaluation.pairing import PairingError
 from evaluation.plots import best_and_worst, choose_rank_column, plot_best_and_worst
@@ -102,8 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out_dir", "--out-dir", required=True, type=Path)
     parser.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
                         help=f"comma-separated metric names (default {','.join(DEFAULT_METRICS)})")
-    parser.add_argument("--asr", default="pocketsphinx", choices=("pocketsphinx", "whisper", "ctc"))
-    parser.add_argument("--asr_model", "--asr-model", help="hub id or local dir (whisper: openai/whisper-large-v3)")
+    parser.add_argument("--asr", default=DEFAULT_ASR, choices=tuple(ASR_BACKENDS),
+                        help="ASR for WER/CER (default faster-whisper with the installed Whisper base)")
+    parser.add_argument("--asr_model", "--asr-model",
+                        help="faster-whisper: base (default, installed), tiny.en (installed), a CTranslate2 dir or a "
+                             "hub id (Systran/faster-whisper-large-v3); whisper: openai/whisper-large-v3")
     parser.add_argument("--sim_backend", "--sim-backend", default="resemblyzer", choices=("resemblyzer", "wavlm"))
     parser.add_argument("--sim_model", "--sim-model", help="hub id or local dir (wavlm: microsoft/wavlm-base-plus-sv)")
     parser.add_argument("--f0_method", "--f0-method", default="yaapt", choices=("yaapt", "dio", "harvest"))

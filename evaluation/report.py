@@ -24,6 +24,7 @@ _LABELS = {
     "f0_rmse_cents": "F0 RMSE cents", "vuv_f1": "V/UV F1", "vuv_precision": "V/UV P", "vuv_recall": "V/UV R",
     "vuv_f1_pooled": "V/UV F1 (pooled)", "mcd": "MCD dB", "log_mel_l1": "log-mel L1", "mrstft": "MR-STFT",
     "stoi": "STOI", "pesq": "PESQ-WB",
+    "dnsmos_sig": "DNSMOS SIG", "dnsmos_bak": "DNSMOS BAK", "dnsmos_ovrl": "DNSMOS OVRL",
 }
 _PERCENT = {"wer", "cer", "wer_corpus", "cer_corpus"}
 

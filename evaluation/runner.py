@@ -14,13 +14,14 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from evaluation.asr import DEFAULT_ASR
 from evaluation.base import EvalItem, Metric, Row, read_audio
 from evaluation.pairing import PairedPaths, PairingError, pair, read_manifest, read_prompt_mapping, scan_generated
 from utils.registry import get
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_METRICS = ("wer", "sim", "f0", "mcd", "log_mel_l1", "mrstft")
+DEFAULT_METRICS = ("wer", "sim", "dnsmos", "f0", "mcd", "log_mel_l1", "mrstft")
 
 
 @dataclass
@@ -28,7 +29,7 @@ class EvaluationOptions:
     """Which metrics run and how (every field has a command-line flag in ``bins/evaluate.py``)."""
 
     metrics: Sequence[str] = DEFAULT_METRICS
-    asr: str = "pocketsphinx"
+    asr: str = DEFAULT_ASR
     asr_model: Optional[str] = None
     sim_backend: str = "resemblyzer"
     sim_model: Optional[str] = None

@@ -34,10 +34,14 @@ def test_whisper_backend_batches_like_single_items(whisper_dir) -> None:
     assert batched == [asr.transcribe([w])[0] for w in wavs]  # order restored after length sorting
 
 
-def test_whisper_rejects_utterances_over_30_s(whisper_dir) -> None:
+def test_whisper_decodes_utterances_over_30_s_in_pieces(whisper_dir) -> None:
     asr = build_asr("whisper", str(whisper_dir))
-    with pytest.raises(ValueError, match="31.0 s long"):
-        asr.transcribe([np.zeros(31 * 16000, dtype=np.float32)])
+    seen = []
+    decode = asr._transcribe_batched
+    asr._transcribe_batched = lambda wavs: seen.append([len(w) for w in wavs]) or decode(wavs)
+    texts = asr.transcribe([np.zeros(31 * 16000, dtype=np.float32), np.zeros(16000, dtype=np.float32)])
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+    assert len(seen) == 1 and len(seen[0]) == 3 and max(seen[0]) <= 30 * 16000 and sum(seen[0]) == 32 * 16000
 
 
 def test_ctc_backend_batches_like_single_items(ctc_dir) -> None:

@@ -98,7 +98,7 @@ def test_metrics_are_discoverable_through_the_registry() -> None:
     from evaluation.base import Metric
     from utils.registry import get, names
 
-    expected = {"wer", "sim", "f0", "mcd", "log_mel_l1", "mrstft", "stoi", "pesq"}
+    expected = {"wer", "sim", "dnsmos", "f0", "mcd", "log_mel_l1", "mrstft", "stoi", "pesq"}
     assert expected <= set(names("metric"))
     for name in ("f0", "mcd", "log_mel_l1", "mrstft"):  # the ones that load no model
         metric_cls = get("metric", name)

@@ -12,7 +12,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from models.base.trainer import TrainConfig
 
@@ -85,6 +85,17 @@ class VITSDataConfig:
     max_text_len: int = 190
     cleaned_text: bool = False  # True: manifest text is already phonemised
     speakers: List[str] = field(default_factory=list)  # speaker name -> id (index); empty = single speaker
+    # "echelon": cleaners + espeak-ng -> the 178-symbol table (official VITS); "piper": espeak-ng -> the Piper
+    # voice's phoneme_id_map (voices converted by models/tts/vits/piper.py)
+    text_frontend: str = "echelon"
+    phoneme_id_map: Dict[str, List[int]] = field(default_factory=dict)
+    espeak_voice: str = "en-us"
+
+    def __post_init__(self) -> None:
+        if self.text_frontend not in ("echelon", "piper"):
+            raise ValueError(f"data.text_frontend must be 'echelon' or 'piper', got {self.text_frontend!r}")
+        if self.text_frontend == "piper" and not self.phoneme_id_map:
+            raise ValueError("data.text_frontend 'piper' needs data.phoneme_id_map (from the voice's .onnx.json)")
 
 
 @dataclass

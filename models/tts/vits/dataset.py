@@ -17,10 +17,11 @@ import torch
 from torch.utils.data import Dataset
 
 from models.tts.vits.config import VITSDataConfig
+from models.tts.vits.text import Frontend, text_frontend
 from processors.audio import load_audio
 from processors.data.manifest import read_manifest
 from processors.spectrogram import VitsLinearSpectrogram
-from processors.text.frontend import TextError, TextFrontend
+from processors.text.frontend import TextError
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class VITSDataset(Dataset):
         self.data = data
         self.n_speakers = n_speakers
         self.spectrogram = VitsLinearSpectrogram(data.filter_length, data.hop_length, data.win_length)
-        frontend = TextFrontend(add_blank=data.add_blank)
+        frontend = text_frontend(data)
         self.items: List[Tuple[str, str, List[int], int, float]] = []
         self.skipped: List[Tuple[str, str]] = []
         for entry in read_manifest(manifest):
@@ -81,7 +82,7 @@ class VITSDataset(Dataset):
         if not self.items:
             raise ValueError(f"{manifest}: no usable items ({len(self.skipped)} skipped, e.g. {self.skipped[:1]})")
 
-    def _text_ids(self, text: str, frontend: TextFrontend) -> List[int]:
+    def _text_ids(self, text: str, frontend: Frontend) -> List[int]:
         if self.data.cleaned_text:  # already phonemised (official filelists *.cleaned)
             from processors.text.frontend import cleaned_to_ids, intersperse
 

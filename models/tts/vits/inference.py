@@ -40,9 +40,10 @@ from models.tts.hierspeechpp.checkpoint import load_state_dict_strict
 from models.tts.vits.checkpoint import load_official_generator
 from models.tts.vits.config import VITSConfig, VITSDataConfig, VITSExperimentConfig, from_official_config
 from models.tts.vits.model import VITS
+from models.tts.vits.text import text_frontend
 from processors.audio import AudioError, load_audio, save_audio
 from processors.spectrogram import VitsLinearSpectrogram
-from processors.text.frontend import TextError, TextFrontend
+from processors.text.frontend import TextError
 from utils.config import validate
 from utils.registry import register
 
@@ -58,7 +59,7 @@ class VITSSynthesizer:
         self.model = model.to(self.device).prepare_for_inference()
         self.data = data
         self.sample_rate = data.sampling_rate
-        self.frontend = TextFrontend(add_blank=data.add_blank)
+        self.frontend = text_frontend(data)
         self.spectrogram = VitsLinearSpectrogram(data.filter_length, data.hop_length, data.win_length).to(self.device)
 
     # ------------------------------------------------------------------ loading

@@ -23,6 +23,7 @@ from models.base.trainer import BaseTrainer
 from models.tts.vits.config import VITSExperimentConfig
 from models.tts.vits.dataset import collate_vits, load_datasets
 from models.tts.vits.model import VITS
+from models.tts.vits.piper import warn_if_reinitialised
 from modules.commons import slice_segments
 from modules.discriminators import vits_discriminator
 from modules.losses import kl_loss, mel_l1_loss
@@ -45,6 +46,11 @@ class VITSTrainer(BaseTrainer):
         t = cfg.train
         disc = vits_discriminator(cfg.model.use_spectral_norm, t.disc_periods, t.disc_period_channels, t.disc_use_scale)
         return {"generator": VITS.from_config(cfg.model), "discriminator": disc}
+
+    def load_weights(self, path, strict: bool):
+        reports = super().load_weights(path, strict)
+        warn_if_reinitialised(path)  # a converted Piper voice: say which parts start from scratch
+        return reports
 
     def build_datasets(self):
         return load_datasets(self.cfg.data, self.cfg.model.n_speakers, self.cfg.train.segment_size)
