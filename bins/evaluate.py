@@ -9,7 +9,10 @@ spectrograms).  Example::
         --system hierspeechpp=exp/hsp/wavs --system vits=exp/vits/wavs --out_dir exp/eval
 
 Generated files are paired with the manifest by id (file name without extension); a missing or extra id is
-an error that names it.  Metrics and their definitions: ``evaluation/README.md``.
+an error that names it.  An utterance whose audio cannot be read is skipped and listed in
+``<out_dir>/bad_items_<run>.tsv``; the run ends with ``N written, M failed[: see <list>]`` (N = utterance rows
+written) and exits 1 when any failed (``--allow_failures``: 0), 2 when it could not run.  Metrics and their
+definitions: ``evaluation/README.md``.
 """
 
 from __future__ import annotations
@@ -18,14 +21,16 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from bins.common import run_cli
 from evaluation.asr import ASR_BACKENDS, DEFAULT_ASR
 from evaluation.hf_loading import ModelUnavailableError
 from evaluation.pairing import PairingError
 from evaluation.plots import best_and_worst, choose_rank_column, plot_best_and_worst
 from evaluation.report import markdown_table, summarize, write_atomic, write_csv, write_json
 from evaluation.runner import DEFAULT_METRICS, AudioCache, EvaluationOptions, load_items, run_evaluation
+from models.base.inference import summary_line, write_bad_list
 from utils.registry import RegistryError, names
 
 logger = logging.getLogger("echelon.evaluate")
@@ -38,15 +43,17 @@ def evaluate(
     prompts: Optional[Path] = None,
     options: Optional[EvaluationOptions] = None,
     metrics: Optional[Mapping[str, Any]] = None,
+    failed: Optional[List[Tuple[str, str, str]]] = None,
 ) -> Dict[str, Any]:
     """Score every system, write CSV/JSON/Markdown/plots into ``out_dir`` and return the summary payload.
 
     ``metrics`` (name -> metric object) lets a caller reuse already-loaded models; by default they are built
-    from ``options``.
+    from ``options``. With a ``failed`` list, unreadable utterances are skipped and listed there.
     """
     options = options or EvaluationOptions()
     out_dir = Path(out_dir)
-    paired, rows, metrics = run_evaluation(systems, Path(manifest), Path(prompts) if prompts else None, options, metrics)
+    paired, rows, metrics = run_evaluation(systems, Path(manifest), Path(prompts) if prompts else None, options,
+                                           metrics, failed)
     all_rows = [row for system_rows in rows.values() for row in system_rows]
     write_csv(out_dir / "per_utterance.csv", all_rows)
     summary = summarize(rows, metrics)
@@ -117,29 +124,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rank_by", "--rank-by", help="column choosing the best/worst items to plot")
     parser.add_argument("--no_plots", "--no-plots", action="store_true")
+    parser.add_argument("--allow_failures", action="store_true",
+                        help="exit 0 even when some utterances could not be scored (they are still listed)")
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main_unchecked(argv: List[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    systems = parse_systems(args.system)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    unknown = [m for m in metrics if m not in names("metric")]
+    if unknown:
+        raise RegistryError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(names('metric'))}")
+    options = EvaluationOptions(
+        metrics=metrics, asr=args.asr, asr_model=args.asr_model, sim_backend=args.sim_backend,
+        sim_model=args.sim_model, f0_method=args.f0_method, align=args.align, batch_size=args.batch_size,
+        device=args.device, chunk_size=args.chunk_size, plots=not args.no_plots, rank_by=args.rank_by,
+    )
+    failed: List[Tuple[str, str, str]] = []
     try:
-        systems = parse_systems(args.system)
-        metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-        unknown = [m for m in metrics if m not in names("metric")]
-        if unknown:
-            raise ValueError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(names('metric'))}")
-        options = EvaluationOptions(
-            metrics=metrics, asr=args.asr, asr_model=args.asr_model, sim_backend=args.sim_backend,
-            sim_model=args.sim_model, f0_method=args.f0_method, align=args.align, batch_size=args.batch_size,
-            device=args.device, chunk_size=args.chunk_size, plots=not args.no_plots, rank_by=args.rank_by,
-        )
-        evaluate(systems, args.manifest, args.out_dir, args.prompts, options)
-    except (PairingError, ModelUnavailableError, RegistryError, ValueError, ImportError) as err:
+        payload = evaluate(systems, args.manifest, args.out_dir, args.prompts, options, failed=failed)
+    except (PairingError, ModelUnavailableError, ValueError, ImportError) as err:
         print(f"echelon-evaluate: {err}", file=sys.stderr)
         return 2
+    bad_list = write_bad_list(args.out_dir, failed) if failed else None
     print((args.out_dir / "summary.md").read_text(encoding="utf-8"))
-    return 0
+    print(summary_line(sum(s["n_items"] for s in payload["systems"].values()), len(failed), bad_list))
+    return 1 if failed and not args.allow_failures else 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_cli("echelon-evaluate", main_unchecked, argv)
 
 
 if __name__ == "__main__":

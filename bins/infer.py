@@ -1,7 +1,21 @@
-"""Run any registered inference pipeline: ``echelon-infer --ckpt_dir DIR [pipeline options]``.
+"""Run inference with any pipeline: ``echelon-infer --pipeline SPEC_OR_CHECKPOINT [inputs] --output_dir DIR``.
 
-``model_type`` comes from the checkpoint's saved config (or ``--model_type`` for pipelines that load
-official weights themselves); the pipeline adds its own options (see ``--ckpt_dir DIR --help``).
+A pipeline is a json5 spec naming a registered pipeline, its checkpoints and its settings (see
+``models/base/pipeline.py``), or a single Echelon checkpoint/experiment directory (``--ckpt_dir`` is the same
+option). ``--model_type NAME`` picks a pipeline with no checkpoint of its own (``speechsr``: the bundled
+release) or tells how to read an official ``.pth``. Examples::
+
+    echelon-infer --pipeline hsp_tts.json5 --prompt voice.wav --text "Hello there." --output_dir out
+    echelon-infer --ckpt_dir exp/hierspeechpp --source a.wav --prompt voice.wav --output_dir out --set infer.noise_scale=0.5
+    echelon-infer --ckpt_dir exp/ttv --component synthesizer=exp/synth --prompt voice.wav --text_file t.txt --output_dir out
+    echelon-infer --model_type speechsr --inputs a.wav --target_rate 48000 --output_dir out
+
+Settings: ``--set infer.KEY=VALUE`` (repeatable) or ``--KEY VALUE``, validated against the pipeline's settings
+(an unknown key fails naming the closest one). ``--pipeline X --help`` lists the options of that pipeline.
+
+Every run ends with ``N written, M failed[: see <bad-item list>]``. Exit status: 0 when every item was written,
+1 when some failed (``--allow_failures``: 0), 2 when the run could not start (bad option, setting, checkpoint,
+output folder; one line on stderr).
 """
 
 from __future__ import annotations
@@ -9,41 +23,128 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import List, Optional
+from pathlib import Path
+from typing import List, Optional, Tuple
 
+from bins.common import run_cli
 from models.base import checkpoint as ckpt
-from utils.registry import RegistryError, get
+from models.base import pipeline as pl
+from models.base.inference import add_run_arguments
+from models.base.task_inference import add_settings_arguments, runner_for, settings_overrides
+from utils.config import ConfigError, apply_overrides
+from utils.registry import RegistryError, get, names
+
+PROG = "echelon-infer"
+
+
+def _base_parser(add_help: bool) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], add_help=add_help,
+                                     epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    where = parser.add_argument_group("pipeline")
+    where.add_argument("--pipeline", "--ckpt_dir", dest="pipeline", metavar="SPEC_OR_DIR",
+                       help="pipeline spec (.json5) or Echelon checkpoint/experiment dir (or an official .pth "
+                            "with --model_type)")
+    where.add_argument("--model_type", help="registered pipeline to use (default: from the spec / checkpoint)")
+    where.add_argument("--component", action="append", default=[], metavar="NAME=PATH",
+                       help="set one component of the pipeline (e.g. synthesizer=exp/synth); repeatable")
+    where.add_argument("--synthesizer", help=argparse.SUPPRESS)  # older spelling of --component synthesizer=PATH
+    where.add_argument("--set", dest="overrides", action="append", default=[], metavar="infer.KEY=VALUE",
+                       help="inference setting override (repeatable)")
+    where.add_argument("--device", default="cpu")
+    return parser
+
+
+def _components(args: argparse.Namespace) -> List[Tuple[str, str]]:
+    pairs = [("synthesizer", args.synthesizer)] if args.synthesizer else []
+    for item in args.component:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--component {item!r}: expected NAME=PATH")
+        pairs.append((name.strip(), path.strip()))
+    return pairs
+
+
+def resolve(args: argparse.Namespace) -> Tuple[Optional[pl.PipelineSpec], Optional[type]]:
+    """(pipeline spec, None) for task pipelines; (None, runner class) for models with a runner only."""
+    target, model_type = args.pipeline, args.model_type
+    if model_type is None and target is not None and Path(target).suffix == ".pth":
+        raise ConfigError(f"{target} is an official checkpoint file: say which model it is with --model_type")
+    if model_type is None:
+        model_type = ckpt.model_type_of(ckpt.resolve_checkpoint_dir(target)) if not _is_spec(target) else None
+    if model_type is not None and model_type not in names("pipeline"):
+        if model_type not in names("inference"):
+            raise RegistryError(f"no pipeline named {model_type!r} (pipelines: {', '.join(names('pipeline'))})")
+        if args.overrides or args.component or args.synthesizer:
+            raise ConfigError(f"{model_type!r} has no pipeline settings or components (--set/--component)")
+        return None, get("inference", model_type)
+    if _is_spec(target):
+        spec = pl.read_spec(target)
+    else:
+        cls = get("pipeline", model_type)
+        spec = pl.PipelineSpec(model_type, {cls.main_component: target} if target else {}, {}, target or model_type)
+    spec.components.update(_components(args))
+    return spec, None
+
+
+def _is_spec(target: Optional[str]) -> bool:
+    return target is not None and Path(target).suffix in (".json5", ".json")
+
+
+def _general_help() -> int:
+    parser = _base_parser(add_help=True)
+    add_run_arguments(parser)
+    parser.print_help()
+    print(f"\npipelines: {', '.join(names('pipeline'))}\nother checkpoint types: "
+          f"{', '.join(n for n in names('inference') if n not in names('pipeline'))}")
+    return 0
+
+
+def main_unchecked(argv: List[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    known, _ = _base_parser(add_help=False).parse_known_args(argv)
+    asked_help = any(a in ("-h", "--help") for a in argv)
+    if known.pipeline is None and known.model_type is None:
+        if asked_help:
+            return _general_help()
+        raise ConfigError("give --pipeline SPEC_OR_DIR (or --ckpt_dir DIR, or --model_type NAME); see --help")
+    spec, runner_cls = resolve(known)
+    parser = _base_parser(add_help=True)
+    if spec is not None:
+        pipeline_cls = pl.pipeline_class(spec)
+        runner_cls = runner_for(pipeline_cls, _registered_runner(spec.pipeline))
+        runner_cls.add_arguments(parser)
+        add_settings_arguments(parser, pipeline_cls.settings_class)
+    else:
+        runner_cls.add_arguments(parser)
+    add_run_arguments(parser)
+    args = parser.parse_args(argv)
+    if spec is not None:
+        spec.infer = infer_settings(spec.infer, [*args.overrides, *settings_overrides(args)])
+        runner = runner_cls(pl.build_pipeline(spec, args.device), args.device)
+    else:
+        runner = runner_cls.from_checkpoint(args.pipeline, device=args.device)
+    result = runner.run(args)
+    print(result.summary())
+    return result.exit_code(args.allow_failures)
+
+
+def infer_settings(infer: dict, overrides: List[str]) -> dict:
+    """The spec's ``infer`` section with ``--set infer.KEY=VALUE`` overrides applied."""
+    bad = [o for o in overrides if not o.startswith("infer.")]
+    if bad:
+        raise ConfigError(f"--set {bad[0]!r}: inference settings are set as infer.KEY=VALUE")
+    return apply_overrides({"infer": infer}, overrides)["infer"]
+
+
+def _registered_runner(name: str) -> Optional[type]:
+    try:
+        return get("inference", name)
+    except RegistryError:
+        return None
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--ckpt_dir")
-    pre.add_argument("--model_type")
-    known, _ = pre.parse_known_args(argv)
-    parser = argparse.ArgumentParser(prog="echelon-infer", description=__doc__.split("\n")[0])
-    parser.add_argument("--ckpt_dir", help="Echelon checkpoint or experiment dir")
-    parser.add_argument("--model_type", help="registered pipeline name (default: from the checkpoint)")
-    parser.add_argument("--device", default="cpu")
-    try:
-        model_type = known.model_type
-        if model_type is None:
-            if known.ckpt_dir is None:
-                parser.print_help()
-                print("echelon-infer: give --ckpt_dir (or --model_type)", file=sys.stderr)
-                return 2
-            model_type = ckpt.read_config(ckpt.resolve_checkpoint_dir(known.ckpt_dir))["model_type"]
-        pipeline_cls = get("inference", model_type)
-    except (RegistryError, ckpt.CheckpointError, KeyError) as err:
-        print(f"echelon-infer: {err}", file=sys.stderr)
-        return 2
-    pipeline_cls.add_arguments(parser)
-    args = parser.parse_args(argv)
-    pipeline = pipeline_cls.from_checkpoint(args.ckpt_dir, device=args.device)
-    outputs = pipeline.run(args)
-    print(f"wrote {len(outputs)} file(s)" + (f", e.g. {outputs[0]}" if outputs else ""))
-    return 0
+    return run_cli(PROG, main_unchecked, argv)
 
 
 if __name__ == "__main__":

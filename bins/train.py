@@ -14,8 +14,9 @@ import logging
 import sys
 from typing import List, Optional
 
+from bins.common import run_cli
 from utils.config import ConfigError, load_config, validate
-from utils.registry import RegistryError, get
+from utils.registry import get
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,19 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main_unchecked(argv: List[str]) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        raw = load_config(args.config, args.overrides)
-        model_type = raw.get("model_type")
-        if not model_type:
-            raise ConfigError(f"{args.config}: missing 'model_type' (which registered model to train)")
-        trainer_cls = get("trainer", model_type)
-        cfg = validate(raw, trainer_cls.config_class)
-    except (ConfigError, RegistryError) as err:
-        print(f"echelon-train: {err}", file=sys.stderr)
-        return 2
+    raw = load_config(args.config, args.overrides)
+    model_type = raw.get("model_type")
+    if not model_type:
+        raise ConfigError(f"{args.config}: missing 'model_type' (which registered model to train)")
+    trainer_cls = get("trainer", model_type)
+    cfg = validate(raw, trainer_cls.config_class)
+    if not getattr(getattr(cfg, "data", None), "train_manifest", "set"):
+        raise ConfigError(f"data.train_manifest is not set: give it in {args.config} or as data.train_manifest=PATH")
     trainer = trainer_cls(
         cfg, args.exp_dir, resume=args.resume, init_from=args.init_from,
         finetune_from=args.finetune_from, cpu=args.cpu,
@@ -51,6 +50,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     last = trainer.train()
     print(f"finished at step {trainer.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()))
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Known errors (config, manifest, checkpoint, audio) end in one line and exit 2 (bins/common.py)."""
+    return run_cli("echelon-train", main_unchecked, argv)
 
 
 if __name__ == "__main__":

@@ -112,13 +112,36 @@ def load_items(paired: Sequence[PairedPaths], cache: AudioCache) -> List[EvalIte
     return items
 
 
-def score_system(system: str, paired: Sequence[PairedPaths], metrics: Mapping[str, Metric], chunk_size: int) -> List[Row]:
-    """Per-utterance rows (``system``, ``id``, ``speaker`` + every metric's columns) for one system."""
+def _readable(chunk: Sequence[PairedPaths], cache: AudioCache, failed: List[Tuple[str, str, str]],
+              system: str) -> Tuple[List[PairedPaths], List[EvalItem]]:
+    """The utterances of ``chunk`` whose audio can be read; the others are appended to ``failed``."""
+    kept, items = [], []
+    for entry in chunk:
+        try:
+            items.extend(load_items([entry], cache))
+            kept.append(entry)
+        except (ValueError, OSError, RuntimeError) as err:
+            failed.append((f"{system}/{entry.utt_id}", str(entry.generated), f"{type(err).__name__}: {err}"))
+    return kept, items
+
+
+def score_system(system: str, paired: Sequence[PairedPaths], metrics: Mapping[str, Metric], chunk_size: int,
+                 failed: Optional[List[Tuple[str, str, str]]] = None) -> List[Row]:
+    """Per-utterance rows (``system``, ``id``, ``speaker`` + every metric's columns) for one system.
+
+    With a ``failed`` list, utterances whose audio cannot be read are skipped and listed there
+    (``(system/id, path, error)``); without one, the first such error is raised.
+    """
     rows: List[Row] = []
     cache = AudioCache()
     for start in range(0, len(paired), chunk_size):
         chunk = paired[start : start + chunk_size]
-        items = load_items(chunk, cache)
+        if failed is None:
+            items = load_items(chunk, cache)
+        else:
+            chunk, items = _readable(chunk, cache, failed, system)
+            if not items:
+                continue
         chunk_rows: List[Row] = [{"system": system, "id": e.utt_id, "speaker": e.speaker or ""} for e in chunk]
         for name, metric in metrics.items():
             scored = metric.score(items)
@@ -138,9 +161,11 @@ def run_evaluation(
     prompts_path: Optional[Path],
     options: EvaluationOptions,
     metrics: Optional[Mapping[str, Metric]] = None,
+    failed: Optional[List[Tuple[str, str, str]]] = None,
 ) -> Tuple[Dict[str, List[PairedPaths]], Dict[str, List[Row]], Mapping[str, Metric]]:
-    """Pair, build metrics (unless given) and score every system; returns (pairs, rows by system, metrics)."""
+    """Pair, build metrics (unless given) and score every system; returns (pairs, rows by system, metrics).
+    Unreadable generated/reference audio: see :func:`score_system` (``failed``)."""
     paired = pair_systems(systems, manifest_path, prompts_path)
     metrics = metrics if metrics is not None else build_metrics(options)
-    rows = {name: score_system(name, paired[name], metrics, options.chunk_size) for name in paired}
+    rows = {name: score_system(name, paired[name], metrics, options.chunk_size, failed) for name in paired}
     return paired, rows, metrics

@@ -16,15 +16,8 @@ from typing import Iterator, List, Optional, Tuple
 
 from tests.helpers import REPO_ROOT
 
-# Known model -> model imports being removed on other branches (inference/checkpoint/tts files: x-infer;
-# trainers: x-trainer). Removed when branches x-infer/x-trainer land. Entries: (file, imported package).
-KNOWN_MODEL_CROSS_IMPORTS = frozenset({
-    ("models/tts/vits/checkpoint.py", "models.tts.hierspeechpp"),
-    ("models/tts/vits/inference.py", "models.tts.hierspeechpp"),
-    ("models/ttv/hierspeechpp_ttv/inference.py", "models.tts.hierspeechpp"),
-    ("models/ttv/hierspeechpp_ttv/tts.py", "models.tts.hierspeechpp"),
-    ("models/ttv/hierspeechpp_ttv/tts.py", "models.sr.speechsr"),
-})
+# Known model -> model imports still to be removed, as (file, imported package): none left.
+KNOWN_MODEL_CROSS_IMPORTS = frozenset()  # empty: models share code through models/base and the registry
 
 FORBIDDEN = {
     "modules": ("processors", "models"),

@@ -1,45 +1,183 @@
-"""BaseInference: what ``bins/infer.py`` needs from a registered inference pipeline.
+"""BaseInference: the one batch loop behind ``echelon-infer`` and ``bins/vc.py``.
 
-::
+A runner turns command-line options into :class:`Item` s (``items``) and one item into audio (``process``);
+:meth:`BaseInference.run` does the rest, the same way for every model:
 
-    @register("inference", "my_model")
+* output names are planned before anything is written: ``<output_dir>/<item id>.wav``; two inputs that would
+  share a name (``a.flac`` and ``a.mp3``) get their extension added (``a_flac``, ``a_mp3``); names that still
+  collide, or outputs that already exist without ``--overwrite``, stop the run before it writes anything;
+* each item runs on its own (a progress bar shows how far it is): an item that fails (unreadable audio, text
+  the front end cannot read, an input too short for the model) is listed and the run goes on; what was
+  written stays;
+* the failures go to ``<output_dir>/bad_items_<run id>.tsv`` (``id<TAB>input<TAB>error``), written atomically,
+  one file per run, so earlier lists are never overwritten;
+* :class:`RunResult` counts what was written and what failed; the CLIs print ``N written, M failed: see
+  <list>`` as their last line and exit 1 when anything failed (``--allow_failures``: exit 0).
+
+Errors that concern the whole run (a bad setting, a missing denoiser, a model/feature width mismatch) are
+:class:`InferenceError`: the run stops with one line, before any item is processed.
+
+Runners::
+
+    @register("inference", "my_model")          # a checkpoint whose model_type has no task pipeline
     class MyInference(BaseInference):
         @classmethod
-        def from_checkpoint(cls, ckpt_dir, device="cpu") -> "MyInference"   # reads config.json + weights
+        def from_checkpoint(cls, ckpt_dir, device="cpu") -> "MyInference"
         @staticmethod
-        def add_arguments(parser)                                           # the pipeline's own CLI options
-        def run(self, args) -> list[Path]                                   # writes outputs, returns paths
+        def add_arguments(parser)                 # the runner's own inputs
+        def items(self, args) -> list[Item]
+        def process(self, item) -> tasks.Audio
 
-The generic CLI reads ``model_type`` from the checkpoint's saved config (the resolved config written by the
-trainer), picks the pipeline from the registry, lets it add its options and calls ``run``. A pipeline that
-processes many inputs should skip bad ones, list them (``bad_items.tsv``) and keep what it already wrote.
+Models with a task-level pipeline (:mod:`models.base.pipeline`) need no runner of their own: the task runners
+of :mod:`models.base.task_inference` drive them.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
 from models.base import checkpoint as ckpt
+from models.base.tasks import Audio
 from utils.config import validate
+from utils.io import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+
+class InferenceError(ValueError):
+    """A problem with a whole inference run (settings, models, output folder); the message names the culprit."""
+
+
+# What one item may raise without stopping the run (bad audio and text are ValueErrors; unreadable files
+# OSErrors; inputs a network cannot take, e.g. shorter than its receptive field, RuntimeErrors).
+ITEM_ERRORS: Tuple[type, ...] = (ValueError, OSError, RuntimeError)
+
+
+@dataclass
+class Item:
+    """One unit of work: ``id`` names the output file and the bad-list row; ``label`` the input(s)."""
+
+    id: str
+    data: Any
+    label: str = ""
+    alternate_id: Optional[str] = None  # used when ``id`` collides with another item's (e.g. stem + extension)
+
+
+@dataclass
+class RunResult:
+    written: List[Path] = field(default_factory=list)
+    failed: List[Tuple[str, str, str]] = field(default_factory=list)  # (id, input, error)
+    bad_list: Optional[Path] = None
+
+    def summary(self) -> str:
+        return summary_line(len(self.written), len(self.failed), self.bad_list)
+
+    def exit_code(self, allow_failures: bool = False) -> int:
+        return 1 if self.failed and not allow_failures else 0
+
+
+def summary_line(written: int, failed: int, bad_list: Optional[Path]) -> str:
+    """The last line of every batch run: ``N written, M failed[: see <bad-item list>]``."""
+    return f"{written} written, {failed} failed" + (f": see {bad_list}" if bad_list is not None else "")
+
+
+def run_id() -> str:
+    """A per-run tag for file names: local time to the second + process id (unique on one machine)."""
+    return time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+
+
+def file_item_ids(paths: Sequence[str | Path]) -> List[Tuple[str, str]]:
+    """(id, alternate id) per input file: the stem, and the stem + extension for when stems collide."""
+    out = []
+    for path in paths:
+        path = Path(path)
+        out.append((path.stem, path.stem + ("_" + path.suffix.lstrip(".") if path.suffix else "")))
+    return out
+
+
+def file_items(paths: Sequence[str | Path], tag: str = "") -> List[Item]:
+    """One :class:`Item` per input file: id = stem (+ ``tag``), data = the path."""
+    return [Item(uid + tag, Path(path), str(path), alt + tag) for path, (uid, alt) in zip(paths, file_item_ids(paths))]
+
+
+def plan_outputs(items: Sequence[Item], out_dir: Path, overwrite: bool, suffix: str = ".wav") -> List[Path]:
+    """One distinct output path per item, or :class:`InferenceError` before anything is written."""
+    counts: Dict[str, int] = {}
+    for item in items:
+        counts[item.id] = counts.get(item.id, 0) + 1
+    names = [item.alternate_id if counts[item.id] > 1 and item.alternate_id else item.id for item in items]
+    seen: Dict[str, Item] = {}
+    for name, item in zip(names, items):
+        if name in seen:
+            raise InferenceError(f"two inputs would both be written to {out_dir / (name + suffix)}: "
+                                 f"{seen[name].label or seen[name].id!s} and {item.label or item.id!s} "
+                                 "(give distinct ids or file names)")
+        seen[name] = item
+    paths = [out_dir / (name + suffix) for name in names]
+    existing = [p for p in paths if p.exists()]
+    if existing and not overwrite:
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise InferenceError(f"{existing[0]}{more} already exist(s); pass --overwrite to replace them")
+    return paths
+
+
+def check_output_dir(out_dir: Path) -> None:
+    """Create ``out_dir`` or fail with one line when it cannot be written."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InferenceError(f"cannot create output directory {out_dir}: {err.strerror or err}") from err
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise InferenceError(f"output directory {out_dir} is not writable")
+
+
+def write_bad_list(out_dir: Path, failed: Sequence[Tuple[str, str, str]]) -> Path:
+    """``bad_items_<run id>.tsv`` (a new file per run), written atomically."""
+    path = out_dir / f"bad_items_{run_id()}.tsv"
+    while path.exists():  # two runs within one second in one process (tests): never replace a list
+        path = path.with_name(path.stem + "_1.tsv")
+    rows = ["id\tinput\terror"] + ["\t".join(_one_line(v) for v in row) for row in failed]
+    return atomic_write_text(path, "\n".join(rows) + "\n")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of every batch run (output folder, overwrite policy, exit code policy)."""
+    group = parser.add_argument_group("batch run")
+    group.add_argument("--output_dir", required=True, help="where the outputs (and the bad-item list) go")
+    group.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
+    group.add_argument("--allow_failures", action="store_true",
+                       help="exit 0 even when some items failed (they are still listed)")
 
 
 class BaseInference:
     config_class: type | None = None  # the experiment dataclass used to validate the saved config
+    batch_size: int = 1  # items handed to process_batch at once
 
-    def __init__(self, config: Any, models: Mapping[str, torch.nn.Module], device: str | torch.device = "cpu"):
+    def __init__(self, config: Any = None, models: Optional[Mapping[str, torch.nn.Module]] = None,
+                 device: str | torch.device = "cpu"):
         self.config = config
-        self.models = dict(models)
+        self.models = dict(models or {})
         self.device = torch.device(device)
 
+    # ------------------------------------------------------------------ loading
     @classmethod
     def load_checkpoint(cls, ckpt_dir: str | Path) -> Tuple[Path, Any, Mapping[str, Any]]:
         """Resolve ``ckpt_dir`` and return (dir, validated config, raw config dict)."""
         path = ckpt.resolve_checkpoint_dir(ckpt_dir)
-        raw = ckpt.read_config(path)
+        key = getattr(cls, "_registry_key", None)
+        raw = ckpt.expect_model_type(path, key[1]) if key else ckpt.read_config(path)
         cfg = validate(raw, cls.config_class) if cls.config_class is not None else raw
         return path, cfg, raw
 
@@ -47,9 +185,76 @@ class BaseInference:
     def from_checkpoint(cls, ckpt_dir: str | Path, device: str = "cpu") -> "BaseInference":
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ what a runner defines
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
-        """Add pipeline-specific options (inputs, outputs, sampling knobs)."""
+        """Add runner-specific options (inputs, settings)."""
 
-    def run(self, args: argparse.Namespace) -> List[Path]:
+    def items(self, args: argparse.Namespace) -> List[Item]:
         raise NotImplementedError
+
+    def process(self, item: Item) -> Audio:
+        raise NotImplementedError
+
+    def process_batch(self, items: Sequence[Item]) -> List[Audio]:
+        """Several items at once (runners with batched models override this); one output per item."""
+        return [self.process(item) for item in items]
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, args: argparse.Namespace) -> RunResult:
+        items = self.items(args)
+        if not items:
+            raise InferenceError("nothing to do: no inputs given")
+        out_dir = Path(args.output_dir)
+        check_output_dir(out_dir)
+        return self.run_items(items, out_dir, overwrite=getattr(args, "overwrite", False))
+
+    def run_items(self, items: Sequence[Item], out_dir: Path, overwrite: bool = False) -> RunResult:
+        from tqdm import tqdm
+
+        paths = plan_outputs(items, out_dir, overwrite)
+        result = RunResult()
+        step = max(1, int(self.batch_size))
+        with tqdm(total=len(items), desc="infer", unit="item", disable=None, dynamic_ncols=True) as bar:
+            for start in range(0, len(items), step):
+                batch = list(zip(items[start:start + step], paths[start:start + step]))
+                for (item, path), audio in zip(batch, self._process_isolated([i for i, _ in batch])):
+                    self._save(item, path, audio, result)
+                bar.update(len(batch))
+                bar.set_postfix(failed=len(result.failed))
+        if result.failed:
+            result.bad_list = write_bad_list(out_dir, result.failed)
+            log.warning("%d item(s) failed, listed in %s", len(result.failed), result.bad_list)
+        return result
+
+    def _process_isolated(self, batch: List[Item]) -> List[Audio | BaseException]:
+        """Outputs of a batch; when the batch fails, each item again on its own so only bad ones fail."""
+        try:
+            return self.process_batch(batch)
+        except InferenceError:
+            raise
+        except ITEM_ERRORS as err:
+            if len(batch) == 1:
+                return [err]
+        outputs: List[Audio | BaseException] = []
+        for item in batch:
+            try:
+                outputs.append(self.process(item))
+            except InferenceError:
+                raise
+            except ITEM_ERRORS as err:
+                outputs.append(err)
+        return outputs
+
+    @staticmethod
+    def _save(item: Item, path: Path, audio: Audio | BaseException, result: RunResult) -> None:
+        from processors.audio import save_audio
+
+        if isinstance(audio, BaseException):
+            log.debug("item %s failed", item.id, exc_info=audio)
+            result.failed.append((item.id, item.label, f"{type(audio).__name__}: {audio}"))
+            return
+        try:
+            result.written.append(save_audio(path, audio.waveform, audio.sample_rate))
+        except ITEM_ERRORS as err:
+            result.failed.append((item.id, item.label, f"{type(err).__name__}: {err}"))

@@ -2,7 +2,7 @@
 
 The benchmark, the demo and user code drive every system through these methods only::
 
-    tts = load_task_pipeline(...)                    # see models/base/pipeline.py (multi-checkpoint specs)
+    tts = load_pipeline("tts.json5")                 # models/base/pipeline.py (specs, checkpoint dirs)
     out = tts.synthesize(["Hello there."], prompts=["ref.wav"], prompt_texts=["Reference words."])
     out[0].waveform, out[0].sample_rate               # float32 mono (T,), Hz
 
@@ -15,6 +15,11 @@ The benchmark, the demo and user code drive every system through these methods o
 Inputs may be paths or :class:`Audio`; implementations resample prompts to the rate they need. Every method
 returns one :class:`Audio` per input in input order; a bad input raises an error naming it (batch CLIs catch
 it per item, list it and go on).
+
+Randomness: ``seed=None`` means ``settings.seed``. Item ``i`` of a call depends only on the call's seed and
+``i``; a one-item call with ``seed=pipeline.item_seed(s, i)`` reproduces it (batch runners use this, so a
+run's item ``i`` is the same whether items go one by one or together). Long inputs are processed in
+bounded pieces (sentences for TTS, chunks for VC/SR), so memory does not grow with their length.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ def load_input(item: AudioInput, sample_rate: Optional[int] = None) -> Audio:
         if sample_rate is None or sample_rate == item.sample_rate:
             return item
         return Audio(resample(item.waveform, item.sample_rate, sample_rate), sample_rate)
+    if not isinstance(item, (str, Path)):
+        raise TypeError(f"audio inputs are paths or Audio(waveform, sample_rate), got {type(item).__name__}")
     rate = sample_rate if sample_rate is not None else audio_info(item).samplerate
     return Audio(load_audio(item, rate), rate)
 
@@ -72,13 +79,21 @@ class Capabilities:
 
 
 class TaskPipeline(abc.ABC):
-    """Common part: one output rate and a capability description."""
+    """Common part: one output rate, the inference settings and a capability description."""
 
     sample_rate: int
+    settings: object = None  # the pipeline's settings dataclass (validated ``infer`` section)
 
     @property
     @abc.abstractmethod
     def capabilities(self) -> Capabilities: ...
+
+    def item_seed(self, seed: int, index: int) -> int:
+        """The seed of a one-item call that reproduces item ``index`` of a call with ``seed``."""
+        return seed + index
+
+    def seed_or_default(self, seed: Optional[int]) -> int:
+        return int(seed if seed is not None else getattr(self.settings, "seed", 0))
 
 
 class TextToSpeech(TaskPipeline):

@@ -433,12 +433,10 @@ class BaseTrainer:
         return path
 
     def _resume(self) -> None:
-        latest = ckpt.latest_checkpoint(self.ckpt_root)
+        latest = ckpt.latest_valid_checkpoint(self.ckpt_root)  # skips (and names) damaged newer ones
         if latest is None:
             log.info("--resume: no checkpoint under %s, starting from scratch", self.ckpt_root)
             return
-        meta = ckpt.read_meta(latest)
-        ckpt.files_present(latest, meta["files"])
         for name in self.models:
             self.unwrap(name).load_state_dict(ckpt.load_model_weights(latest, name), strict=True)
         for name, opt in self.optimizers.items():
@@ -476,5 +474,9 @@ class BaseTrainer:
                     f"{len(report['mismatched'])} shape-mismatched keys (first: "
                     f"{(report['missing'] + report['mismatched'])[0]}); use --init_from for a partial load"
                 )
+        if not any(len(self.unwrap(n).state_dict()) > len(r["missing"]) + len(r["mismatched"])
+                   for n, r in reports.items()):
+            raise ckpt.CheckpointError(f"--init_from {src}: no weight matches this model (by name and shape); "
+                                       f"it holds {ckpt.model_type_of(src)!r} models {sorted(available)}")
         self.load_report = reports
         return reports

@@ -29,11 +29,13 @@ def test_train_then_infer_through_generic_clis(tmp_path, toy_manifest, capsys):
     sf.write(bad, np.zeros(0, dtype=np.float32), 16000)
     out = tmp_path / "out"
     rc = infer.main(["--ckpt_dir", str(exp), "--inputs", str(clip), str(bad), "--output_dir", str(out)])
-    assert rc == 0
+    assert rc == 1  # one input failed
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("1 written, 1 failed: see ")
     wav, sr = sf.read(out / f"{clip.stem}.wav")
     ref, _ = sf.read(clip)
     assert sr == 16000 and len(wav) == len(ref)
-    assert "empty.wav" in (out / "bad_items.tsv").read_text()
+    (bad_list,) = out.glob("bad_items_*.tsv")
+    assert "empty.wav" in bad_list.read_text()
 
 
 def test_train_cli_rejects_misspelled_key(tmp_path, capsys):

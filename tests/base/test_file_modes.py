@@ -55,7 +55,6 @@ def test_extracted_feature_files(tmp_path, umask):
         assert mode(path) == expected, f"{path.relative_to(out)}: {mode(path):o}"
 
 
-@pytest.mark.xfail(strict=True, reason="until x-infer lands")  # the lead removes this marker at merge
 def test_checkpoint_dir_and_files(tmp_path, umask):
     from models.base.checkpoint import save_checkpoint
 

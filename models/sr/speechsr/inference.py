@@ -5,34 +5,47 @@ Python API::
     sr = SpeechSRInference.pretrained()                 # bundled released weights, fast CPU path
     wav48 = sr.upsample(wav16k_array, target_rate=48000)
     sr.upsample_file("in.wav", "out_48k.wav", 48000)    # any input rate: resampled to 16 kHz first
+    up = load_pipeline({"pipeline": "speechsr", "infer": {"target_rate": 24000}})   # task API
+    up.upsample(["in.wav"])[0]                          # -> Audio at 24 kHz
 
-CLI (``bins/infer.py``)::
+CLI (``bins/infer.py``; the pipeline ``speechsr``, component ``model`` optional = bundled release)::
 
-    python -m bins.infer --model_type speechsr --inputs a.wav b.wav --output_dir out --target_rate 48000
-    python -m bins.infer --ckpt_dir exp/speechsr48k --inputs a.wav --output_dir out   # own trained model
+    echelon-infer --model_type speechsr --inputs a.wav b.wav --output_dir out --target_rate 48000
+    echelon-infer --ckpt_dir exp/speechsr48k --inputs a.wav --output_dir out   # own trained model
+
+Long inputs: inputs longer than ``window_seconds`` run window by window (with a halo of context larger than the
+receptive field), and inside a window the network after the interpolation runs in ``chunk_samples`` pieces
+(``SpeechSR.optimize_for_inference``), so memory grows only with the waveforms themselves. (When ``N * factor``
+is not an integer, a one-shot run spreads the rounding over the whole interpolation grid; windows keep the
+exact ``factor``, so the two differ by that sub-sample drift.)
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from models.base import checkpoint as ckpt
-from models.base.inference import BaseInference
-from models.sr.speechsr.model import INPUT_RATE, SpeechSR
-from processors.audio import AudioError, load_audio, save_audio
+from models.base.pipeline import PipelineMixin
+from models.base.tasks import Audio, AudioInput, Capabilities, SpeechSuperResolution, load_input
+from models.base.waveforms import progress
+from models.sr.speechsr.model import INPUT_RATE, SpeechSR, build_model
+from models.sr.speechsr.trainer import SpeechSRModelConfig
+from processors.audio import load_audio, save_audio
+from utils.config import validate
 from utils.registry import register
+
+WINDOW_HALO = 256  # input samples of context per side for windowed inputs (receptive radius: ~70)
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
 
-@register("inference", "speechsr")
-class SpeechSRInference(BaseInference):
+class SpeechSRInference:
     """Holds one SpeechSR per target rate (bundled release by default, or an Echelon checkpoint).
 
     Args:
@@ -41,9 +54,14 @@ class SpeechSRInference(BaseInference):
     """
 
     def __init__(self, models: Dict[str, SpeechSR], device: str | torch.device = "cpu", fast: bool = True,
-                 config: Optional[dict] = None, allow_bundled: bool = True):
-        super().__init__(config or {}, models, device)
+                 config: Optional[dict] = None, allow_bundled: bool = True, chunk_samples: int = 8192,
+                 window_seconds: float = 10.0):
+        self.config = config or {}
+        self.models = dict(models)
+        self.device = torch.device(device)
         self.fast = fast
+        self.chunk_samples = chunk_samples
+        self.window_samples = int(window_seconds * INPUT_RATE)  # longer inputs go window by window (0 = never)
         self.allow_bundled = allow_bundled
         for model in self.models.values():
             self._prepare(model)
@@ -51,34 +69,37 @@ class SpeechSRInference(BaseInference):
     def _prepare(self, model: SpeechSR) -> SpeechSR:
         model.to(self.device).eval()
         if self.fast:
-            model.optimize_for_inference()
+            model.optimize_for_inference(self.chunk_samples)
         return model
 
     @classmethod
-    def pretrained(cls, device: str = "cpu", fast: bool = True) -> "SpeechSRInference":
-        """Bundled released checkpoints (loaded on first use of each rate)."""
-        return cls({}, device, fast)
+    def pretrained(cls, device: str = "cpu", fast: bool = True, **opts) -> "SpeechSRInference":
+        """Bundled released checkpoints (loaded on first use of each rate); ``opts``: ``chunk_samples``,
+        ``window_seconds``."""
+        return cls({}, device, fast, **opts)
 
     @classmethod
-    def from_checkpoint(cls, ckpt_dir: Optional[str | Path], device: str = "cpu") -> "SpeechSRInference":
+    def from_checkpoint(cls, ckpt_dir: Optional[str | Path], device: str = "cpu", fast: bool = True,
+                        **opts) -> "SpeechSRInference":
         """``None`` -> bundled release; an official ``G_*.pth`` file; or an Echelon checkpoint directory."""
+        opts = dict(fast=fast, **opts)
         if ckpt_dir is None:
-            return cls.pretrained(device)
+            return cls.pretrained(device, **opts)
         path = Path(ckpt_dir)
         if path.is_file():
             # official layout: speechsr48k/G_100000.pth next to speechsr48k/config.json (the rate is only there)
             config = path.parent / "config.json"
             if not config.is_file():
-                raise FileNotFoundError(f"official SpeechSR checkpoint {path} needs its config.json alongside "
+                raise ckpt.CheckpointNotFoundError(f"official SpeechSR checkpoint {path} needs its config.json alongside "
                                         "(it holds the sampling rate)")
             rate = int(json.loads(config.read_text(encoding="utf-8"))["data"]["sampling_rate"])
             model = SpeechSR.from_pretrained(rate, checkpoint=path, config=config)
-            return cls({str(rate): model}, device, allow_bundled=False)
+            return cls({str(rate): model}, device, allow_bundled=False, **opts)
         cdir = ckpt.resolve_checkpoint_dir(path)
-        raw = ckpt.read_config(cdir)
-        model = SpeechSR(**raw["model"])
-        model.load_state_dict(ckpt.load_model_weights(cdir, "generator"), strict=True)
-        return cls({str(model.target_rate): model}, device, config=raw, allow_bundled=False)
+        raw = ckpt.expect_model_type(cdir, "speechsr")
+        model = build_model(validate(raw.get("model", {}), SpeechSRModelConfig, "model"))
+        ckpt.load_state_dict_strict(model, ckpt.load_model_weights(cdir, "generator"), str(cdir))
+        return cls({str(model.target_rate): model}, device, config=raw, allow_bundled=False, **opts)
 
     def model_for(self, target_rate: int) -> SpeechSR:
         key = str(int(target_rate))
@@ -103,33 +124,75 @@ class SpeechSRInference(BaseInference):
             raise ValueError(f"upsample expects a non-empty (N,) or (B, N) 16 kHz waveform, got {tuple(x.shape)}")
         if not torch.isfinite(x).all():
             raise ValueError("upsample: input waveform contains NaN or Inf")
-        batch = x.view(-1, 1, x.shape[-1]).to(self.device)
-        y = self.model_for(rate)(batch).squeeze(1).cpu().numpy()
+        batch = x.view(-1, 1, x.shape[-1])
+        model = self.model_for(rate)
+        if self.window_samples <= 0 or batch.shape[-1] <= self.window_samples + 2 * WINDOW_HALO:
+            y = model(batch.to(self.device)).squeeze(1).cpu().numpy()
+        else:
+            y = self._windowed(model, batch).squeeze(1).numpy()
         return y[0] if x.dim() == 1 else y
+
+    def _windowed(self, model: SpeechSR, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, N) -> (B, 1, int(N * factor)) window by window, each with ``WINDOW_HALO`` input samples of
+        context on both sides (more than the network's receptive radius): the hidden signal after the
+        interpolation, 32 channels at the output rate, is never held for the whole input (3.7 GB for 10 min at
+        48 kHz). Window starts are even, so each window's first output sample lies on the output grid."""
+        factor = model.target_rate / INPUT_RATE
+        total, step = x.shape[-1], self.window_samples - self.window_samples % 2
+        pieces = []
+        for start in progress(range(0, total, step), -(-total // step), "sr windows"):
+            stop = min(start + step, total)
+            lo, hi = max(0, start - WINDOW_HALO), min(total, stop + WINDOW_HALO)
+            y = model(x[..., lo:hi].to(self.device)).cpu()
+            first = round((start - lo) * factor)
+            count = int(stop * factor) - int(start * factor)
+            pieces.append(y[..., first:first + count])
+        return torch.cat(pieces, dim=-1)
 
     def upsample_file(self, src: str | Path, dst: str | Path, target_rate: Optional[int] = None) -> Path:
         rate = self.default_rate if target_rate is None else int(target_rate)
         wav = load_audio(src, INPUT_RATE)
         return save_audio(dst, self.upsample(wav, rate), rate)
 
-    @staticmethod
-    def add_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--inputs", nargs="+", required=True, help="audio files (resampled to 16 kHz first)")
-        parser.add_argument("--output_dir", required=True)
-        parser.add_argument("--target_rate", type=int, choices=(24000, 48000), default=None,
-                            help="default: the checkpoint's rate, else 48000")
 
-    def run(self, args: argparse.Namespace) -> List[Path]:
-        out_dir = Path(args.output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        rate = self.default_rate if args.target_rate is None else args.target_rate
-        written, bad = [], []
-        for item in args.inputs:
-            try:
-                written.append(self.upsample_file(item, out_dir / f"{Path(item).stem}_{rate // 1000}k.wav", rate))
-            except (AudioError, FileNotFoundError, ValueError) as err:
-                bad.append(f"{item}\t{err}")
-        if bad:
-            (out_dir / "bad_items.tsv").write_text("\n".join(bad) + "\n", encoding="utf-8")
-        return written
+@dataclass
+class SpeechSRSettings:
+    target_rate: Optional[int] = None  # 24000 | 48000; default: the checkpoint's rate, else 48000
+    chunk_samples: int = 8192  # output samples per window of the chunked network (0 = one shot)
+    window_seconds: float = 10.0  # longer inputs run window by window (bounded memory; 0 = one shot)
+    fast: bool = True  # folded weight norm, polyphase activations (same output up to ~1e-6)
 
+
+@register("pipeline", "speechsr")
+class SpeechSRPipeline(SpeechSuperResolution, PipelineMixin):
+    """Task API: any-rate speech -> ``sample_rate`` (24/48 kHz). Component ``model``: Echelon dir or official
+    ``G_*.pth`` (+ config.json); absent: the bundled release."""
+
+    task = "sr"
+    settings_class = SpeechSRSettings
+    components = {"model": False}
+    main_component = "model"
+
+    def __init__(self, inference: SpeechSRInference, settings: SpeechSRSettings):
+        self.inference = inference
+        self.settings = settings
+        rate = settings.target_rate if settings.target_rate is not None else inference.default_rate
+        if rate not in (24000, 48000):
+            raise ckpt.CheckpointError(f"infer.target_rate must be 24000 or 48000, got {rate}")
+        inference.model_for(rate)  # a checkpoint without that rate fails now, not per item
+        self.sample_rate = int(rate)
+
+    @classmethod
+    def from_components(cls, components, settings: SpeechSRSettings, device: str = "cpu") -> "SpeechSRPipeline":
+        inference = SpeechSRInference.from_checkpoint(components.get("model"), device, settings.fast,
+                                                      chunk_samples=settings.chunk_samples,
+                                                      window_seconds=settings.window_seconds)
+        return cls(inference, settings)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(tasks=frozenset({"sr"}))
+
+    def upsample(self, waveforms: Sequence[AudioInput], seed: Optional[int] = None) -> List[Audio]:
+        return [Audio(self.inference.upsample(load_input(w, INPUT_RATE).waveform, self.sample_rate), self.sample_rate)
+                for w in waveforms]

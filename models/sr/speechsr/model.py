@@ -207,3 +207,9 @@ class SpeechSR(nn.Module):
             state = state["model"]
         model.load_state_dict(state, strict=True)
         return model.eval()
+
+
+def build_model(cfg: Any) -> SpeechSR:
+    """The one constructor of trainer and inference; ``cfg``: a ``SpeechSRModelConfig`` (the ``model`` section)."""
+    return SpeechSR(cfg.target_rate, cfg.upsample_initial_channel, cfg.resblock_kernel_sizes,
+                    cfg.resblock_dilation_sizes)

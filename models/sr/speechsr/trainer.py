@@ -19,7 +19,7 @@ import torch
 from models.base.adversarial import adversarial_step
 from models.base.trainer import BaseTrainer, TrainConfig
 from models.sr.speechsr.dataset import SuperResolutionDataset, collate_pairs
-from models.sr.speechsr.model import SpeechSR
+from models.sr.speechsr.model import build_model
 from modules.discriminators.combined import (DEFAULT_PERIODS, HIERSPEECHPP_RESOLUTIONS, SPEECHSR48K_RESOLUTIONS,
                                               hierspeechpp_discriminator, speechsr_discriminator)
 from processors.spectrogram import speechsr_mel
@@ -73,8 +73,7 @@ class SpeechSRTrainer(BaseTrainer):
 
     def build_models(self):
         m = self.cfg.model
-        generator = SpeechSR(m.target_rate, m.upsample_initial_channel, m.resblock_kernel_sizes,
-                             m.resblock_dilation_sizes)
+        generator = build_model(m)
         d = self.cfg.discriminator
         if d.periods is None and d.resolutions is None:
             discriminator = speechsr_discriminator(m.target_rate)

@@ -15,26 +15,36 @@ Pipeline per (source, prompt) pair, following the official ``inference_vc.py``:
 
 Many pairs run in batches; with the default masked padding an item's output does not depend on its batch,
 and the prior noise of pair ``i`` is drawn from ``seed + i``, so results are identical batched or not.
+
+Task API (pipeline ``hierspeechpp``; components ``synthesizer`` = Echelon dir or official ``.pth``)::
+
+    vc = load_pipeline("exp/hierspeechpp")                     # or {"pipeline": "hierspeechpp", ...}
+    vc.convert(["src.wav"], ["voice.wav"])[0]                  # -> Audio at 16 kHz
+
+Sources longer than ``chunk_seconds`` are converted in pieces cut at pauses (bounded memory), joined, then
+level-normalised as a whole.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from models.base import checkpoint as ckpt
-from models.base.inference import BaseInference
-from models.tts.hierspeechpp.checkpoint import load_official_checkpoint, load_state_dict_strict
+from models.base.inference import InferenceError
+from models.base.pipeline import PipelineMixin
+from models.base.tasks import Audio, AudioInput, Capabilities, VoiceConversion, load_input
+from models.base.waveforms import normalize_level, progress, replicate_prompt, split_points
+from models.tts.hierspeechpp.checkpoint import load_official_checkpoint
 from models.tts.hierspeechpp.config import HierSpeechPPConfig
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
-from processors.audio import AudioError, load_audio, save_audio
+from processors.audio import AudioError
 from processors.f0 import align_f0_length, extract_f0, vc_log_f0, vc_pad_source
 from processors.spectrogram import HierSpeechLogMel
 from processors.ssl import DEFAULT_SSL_LAYER, DEFAULT_SSL_MODEL, SSLFeatureExtractor, build_random_ssl, official_ssl_input
@@ -66,29 +76,6 @@ def retargeted_log_f0(src_f0_hz: np.ndarray, trg_f0_hz: np.ndarray, frames: int)
     return align_f0_length(vc_log_f0(src_f0_hz, trg_f0_hz), frames)
 
 
-def replicate_prompt(wav: np.ndarray, min_samples: int) -> np.ndarray:
-    """Repeat a short prompt end to end until it lasts at least ``min_samples`` (whole copies)."""
-    if wav.shape[-1] == 0:
-        raise AudioError("empty prompt")
-    if wav.shape[-1] >= min_samples:
-        return wav
-    copies = -(-min_samples // wav.shape[-1])
-    return np.tile(wav, copies)
-
-
-def normalize_level(wav: np.ndarray, mode: str, prompt_peak: float) -> np.ndarray:
-    """Official output scaling: ``max`` -> peak 0.999, ``prompt`` -> the prompt's peak, ``none`` -> unchanged."""
-    if mode == "none":
-        return wav
-    if mode not in ("max", "prompt"):
-        raise ValueError(f"scale_norm must be 'max', 'prompt' or 'none', got {mode!r}")
-    peak = float(np.abs(wav).max()) if wav.size else 0.0
-    if peak <= 0.0:
-        return wav
-    target = 0.999 if mode == "max" else prompt_peak
-    return (wav / peak * target).astype(np.float32)
-
-
 @dataclass
 class _Source:
     ssl_input: torch.Tensor  # (N' + 80,) padded + reflect-padded waveform
@@ -104,6 +91,20 @@ class _Prompt:
     peak: float
 
 
+def load_echelon_synthesizer(ckpt_dir: str | Path) -> tuple[HierSpeechPPSynthesizer, dict]:
+    """The synthesizer of an Echelon ``hierspeechpp`` checkpoint and the checkpoint's config."""
+    path = ckpt.resolve_checkpoint_dir(ckpt_dir)
+    raw = ckpt.expect_model_type(path, "hierspeechpp")
+    model = HierSpeechPPSynthesizer.from_config(validate(raw.get("model", {}), HierSpeechPPConfig, "model"))
+    ckpt.load_state_dict_strict(model, ckpt.load_model_weights(path, "generator"), str(path))
+    return model, raw
+
+
+def load_synthesizer(path: str | Path) -> HierSpeechPPSynthesizer:
+    """Official ``.pth`` (+ ``config.json`` beside it) or an Echelon checkpoint/experiment directory."""
+    return load_official_checkpoint(path) if Path(path).suffix == ".pth" else load_echelon_synthesizer(path)[0]
+
+
 class VoiceConverter:
     """Zero-shot VC around a :class:`HierSpeechPPSynthesizer` and an SSL feature extractor.
 
@@ -117,8 +118,8 @@ class VoiceConverter:
     def __init__(self, model: HierSpeechPPSynthesizer, ssl: torch.nn.Module, denoiser: Optional[Denoiser] = None,
                  device: str | torch.device = "cpu"):
         if getattr(ssl, "dim", model.config.ssl_channels) != model.config.ssl_channels:
-            raise ValueError(f"SSL features are {ssl.dim}-dim but the synthesizer expects "
-                             f"ssl_channels={model.config.ssl_channels}")
+            raise InferenceError(f"the SSL model gives {ssl.dim}-dim features but the synthesizer expects "
+                                 f"ssl_channels={model.config.ssl_channels} (use the SSL model it was trained with)")
         self.device = torch.device(device)
         self.model = model.to(self.device).prepare_for_inference()
         self.ssl = ssl.to(self.device).eval()
@@ -138,18 +139,14 @@ class VoiceConverter:
     def from_official(cls, ckpt_path: str | Path, config_json: str | Path | None = None,
                       ssl: Optional[torch.nn.Module] = None, device: str = "cpu", **kwargs) -> "VoiceConverter":
         """Official ``.pth`` + its ``config.json`` (default: next to it); SSL defaults to MMS-300m layer 7."""
-        model = load_official_checkpoint(ckpt_path, config_json)
+        model = load_official_checkpoint(ckpt_path, config_json)  # a missing .pth fails before any SSL load
         return cls(model, ssl if ssl is not None else cls.build_ssl(), device=device, **kwargs)
 
     @classmethod
     def from_echelon(cls, ckpt_dir: str | Path, ssl: Optional[torch.nn.Module] = None, device: str = "cpu",
                      **kwargs) -> "VoiceConverter":
         """Echelon checkpoint dir (``config.json`` + ``generator.safetensors``); SSL from its ``data.ssl``."""
-        path = ckpt.resolve_checkpoint_dir(ckpt_dir)
-        raw = ckpt.read_config(path)
-        cfg = validate(raw.get("model", {}), HierSpeechPPConfig, "model")
-        model = HierSpeechPPSynthesizer.from_config(cfg)
-        load_state_dict_strict(model, ckpt.load_model_weights(path, "generator"), str(path))
+        model, raw = load_echelon_synthesizer(ckpt_dir)
         if ssl is None:
             ssl_cfg = raw.get("data", {}).get("ssl", {})
             ssl = cls.build_ssl(ssl_cfg.get("model", DEFAULT_SSL_MODEL), ssl_cfg.get("layer", DEFAULT_SSL_LAYER),
@@ -176,7 +173,7 @@ class VoiceConverter:
         if opts.denoise_ratio == 0:
             denoised = prompt
         elif self.denoiser is None:
-            raise ValueError("denoise_ratio > 0 needs a denoiser hook (none ships with Echelon)")
+            raise InferenceError("--denoise_ratio > 0 needs a denoiser hook (none ships with Echelon)")
         else:
             with torch.no_grad():
                 padded = vc_pad_source(prompt, DENOISE_PAD_MULTIPLE).to(self.device)
@@ -241,85 +238,86 @@ class VoiceConverter:
             outputs.extend(self._convert_batch(src, prm, opts, start))
         return outputs
 
-    def convert_files(self, pairs: Sequence[Tuple[str | Path, str | Path]], output_dir: str | Path,
-                      options: Optional[VCOptions] = None) -> List[Path]:
-        """Convert ``(source_wav, prompt_wav)`` file pairs; writes ``<source>_to_<prompt>.wav`` (16 kHz).
 
-        Unreadable files are skipped and listed in ``bad_items.tsv``; what was written is returned.
-        """
-        opts = options or VCOptions()
-        out_dir = Path(output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        good, sources, prompts, bad = [], [], [], []
-        for src, prm in pairs:
-            try:
-                sources.append(load_audio(src, SAMPLE_RATE))
-                prompts.append(load_audio(prm, SAMPLE_RATE))
-                good.append((Path(src), Path(prm)))
-            except (AudioError, FileNotFoundError) as err:
-                sources, prompts = sources[:len(good)], prompts[:len(good)]
-                bad.append(f"{src}\t{prm}\t{err}")
-        written = []
-        for (src, prm), wav in zip(good, self.convert(sources, prompts, opts) if good else []):
-            written.append(save_audio(out_dir / f"{src.stem}_to_{prm.stem}.wav", wav, SAMPLE_RATE))
-        if bad:
-            (out_dir / "bad_items.tsv").write_text("\n".join(bad) + "\n", encoding="utf-8")
-        return written
+@dataclass
+class VCSettings(VCOptions):
+    """Inference settings of the ``hierspeechpp`` VC pipeline: :class:`VCOptions` plus the SSL model."""
+
+    ssl_model: Optional[str] = None  # hub id or local dir; default: the checkpoint's data.ssl, else MMS-300m
+    ssl_layer: Optional[int] = None  # default: the checkpoint's data.ssl.layer, else 7
+    random_ssl_dim: int = 0  # TESTS ONLY: a randomly initialised tiny wav2vec2 of this width
+    chunk_seconds: float = 30.0  # longer sources are converted in pieces cut at pauses (0 = never)
+
+    def options(self, seed: int) -> VCOptions:
+        """The per-call :class:`VCOptions` of these settings with ``seed``."""
+        values = {f.name: getattr(self, f.name) for f in fields(VCOptions)}
+        return VCOptions(**{**values, "seed": seed})
 
 
-def add_vc_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``bins/vc.py`` and the generic ``bins/infer.py`` dispatch."""
-    parser.add_argument("--source", nargs="+", default=[], help="source wav(s) (content)")
-    parser.add_argument("--prompt", nargs="+", default=[], help="prompt wav: one for all sources, or one per source")
-    parser.add_argument("--pairs", help="TSV file of 'source<TAB>prompt' lines (adds to --source/--prompt)")
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--noise_scale", type=float, default=0.333)
-    parser.add_argument("--denoise_ratio", type=float, default=0.0)
-    parser.add_argument("--f0_method", choices=["yaapt", "dio", "harvest"], default="yaapt")
-    parser.add_argument("--scale_norm", choices=["max", "prompt", "none"], default="max")
-    parser.add_argument("--batch_size", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=1111)
+@register("pipeline", "hierspeechpp")
+class HierSpeechVC(VoiceConversion, PipelineMixin):
+    """Task API of HierSpeech++ voice conversion (16 kHz). Component ``synthesizer``: an Echelon
+    ``hierspeechpp`` checkpoint dir or an official ``.pth`` (+ its config.json, component ``config``)."""
 
+    task = "vc"
+    settings_class = VCSettings
+    components = {"synthesizer": True, "config": False}  # config: an official .pth's config.json (default: beside it)
+    main_component = "synthesizer"
+    sample_rate = SAMPLE_RATE
 
-def pairs_from_args(args: argparse.Namespace) -> List[Tuple[str, str]]:
-    """Resolve ``--source/--prompt/--pairs`` into (source, prompt) pairs, with clear errors."""
-    sources, prompts = list(args.source), list(args.prompt)
-    if sources and len(prompts) == 1:
-        prompts = prompts * len(sources)
-    if len(sources) != len(prompts):
-        raise SystemExit(f"error: {len(sources)} --source files but {len(prompts)} --prompt files")
-    pairs = list(zip(sources, prompts))
-    if args.pairs:
-        for n, line in enumerate(Path(args.pairs).read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                fields = line.split("\t")
-                if len(fields) != 2:
-                    raise SystemExit(f"error: {args.pairs}:{n}: expected 'source<TAB>prompt', got {line!r}")
-                pairs.append((fields[0].strip(), fields[1].strip()))
-    if not pairs:
-        raise SystemExit("error: nothing to convert (give --source and --prompt, or --pairs)")
-    return pairs
+    def __init__(self, converter: VoiceConverter, settings: VCSettings):
+        if settings.denoise_ratio > 0 and converter.denoiser is None:
+            raise InferenceError("--denoise_ratio > 0 needs a denoiser hook (none ships with Echelon); "
+                                 "use --denoise_ratio 0")
+        self.converter = converter
+        self.settings = settings
 
-
-def options_from_args(args: argparse.Namespace) -> VCOptions:
-    return VCOptions(noise_scale=args.noise_scale, denoise_ratio=args.denoise_ratio, f0_method=args.f0_method,
-                     scale_norm=args.scale_norm, batch_size=args.batch_size, seed=args.seed)
-
-
-@register("inference", "hierspeechpp")
-class HierSpeechPPInference(BaseInference):
-    """``bins/infer.py`` entry: voice conversion from an Echelon checkpoint directory."""
+    load_synthesizer = staticmethod(load_synthesizer)  # for pipelines that reuse the synthesizer (TTS)
 
     @classmethod
-    def from_checkpoint(cls, ckpt_dir, device="cpu") -> "HierSpeechPPInference":
-        converter = VoiceConverter.from_echelon(ckpt_dir, device=device)
-        pipeline = cls(converter.model.config, {"generator": converter.model}, device)
-        pipeline.converter = converter
-        return pipeline
+    def from_components(cls, components: Mapping[str, Optional[str]], settings: VCSettings,
+                        device: str = "cpu") -> "HierSpeechVC":
+        path = Path(components["synthesizer"])
+        if path.suffix == ".pth":
+            model, ssl_cfg = load_official_checkpoint(path, components.get("config")), {}
+        else:
+            model, raw = load_echelon_synthesizer(path)
+            ssl_cfg = raw.get("data", {}).get("ssl", {})
+        ssl = VoiceConverter.build_ssl(
+            settings.ssl_model or ssl_cfg.get("model", DEFAULT_SSL_MODEL),
+            settings.ssl_layer if settings.ssl_layer is not None else ssl_cfg.get("layer", DEFAULT_SSL_LAYER),
+            settings.random_ssl_dim or ssl_cfg.get("random_tiny_dim", 0))
+        return cls(VoiceConverter(model, ssl, device=device), settings)
 
-    @staticmethod
-    def add_arguments(parser: argparse.ArgumentParser) -> None:
-        add_vc_arguments(parser)
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(tasks=frozenset({"vc"}), audio_prompt=True)
 
-    def run(self, args: argparse.Namespace) -> List[Path]:
-        return self.converter.convert_files(pairs_from_args(args), args.output_dir, options_from_args(args))
+    def convert(self, sources: Sequence[AudioInput], prompts: Sequence[AudioInput],
+                seed: Optional[int] = None) -> List[Audio]:
+        if len(prompts) == 1 and len(sources) > 1:
+            prompts = list(prompts) * len(sources)
+        if len(prompts) != len(sources):
+            raise ValueError(f"{len(sources)} sources but {len(prompts)} prompts (give one or one per source)")
+        seed = self.seed_or_default(seed)
+        src = [load_input(s, SAMPLE_RATE).waveform for s in sources]
+        prm = [load_input(p, SAMPLE_RATE).waveform for p in prompts]
+        limit = int(self.settings.chunk_seconds * SAMPLE_RATE)
+        if limit <= 0 or all(w.shape[-1] <= limit for w in src):
+            wavs = self.converter.convert(src, prm, self.settings.options(seed))
+        else:
+            wavs = [self._convert_long(s, p, seed + i, limit) for i, (s, p) in enumerate(zip(src, prm))]
+        return [Audio(w, SAMPLE_RATE) for w in wavs]
+
+    def _convert_long(self, source: np.ndarray, prompt: np.ndarray, seed: int, limit: int) -> np.ndarray:
+        """Pieces of at most ``limit`` samples (cut at pauses), one conversion each, joined, then levelled."""
+        opts = replace(self.settings.options(seed), scale_norm="none", batch_size=1)
+        pieces = []
+        spans = split_points(source, limit)
+        for k, (start, stop) in progress(enumerate(spans), len(spans), "vc pieces"):
+            pieces.extend(self.converter.convert([source[start:stop]], [prompt],
+                                                 replace(opts, seed=seed + PIECE_SEED_STRIDE * k)))
+        return normalize_level(np.concatenate(pieces), self.settings.scale_norm, float(np.abs(prompt).max()))
+
+
+PIECE_SEED_STRIDE = 1_000_003  # piece k of a long source: its own noise, unlike any other item's seed

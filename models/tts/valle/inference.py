@@ -17,22 +17,24 @@ CLI (``echelon-infer --ckpt_dir exp/valle ...``; a reference checkpoint with ``-
 ``args.json`` and symbol file beside it or above): ``--text T --prompt P.wav --prompt_text "..."`` (one job),
 ``--continuation`` (``--prompt`` is the utterance, ``--text`` its transcript) or ``--jobs jobs.jsonl`` with
 objects ``{"id", "text", "prompt", "prompt_text"}`` or ``{"id", "text", "prompt", "continuation": true}``.
-Failing jobs are skipped and listed in ``<output_dir>/bad_items.tsv``.
+Decoding overrides are settings (:class:`ValleSettings`: ``--top_k``, ``--temperature``, ``--use_kv_cache
+false``, ...). Failing jobs are skipped and listed in the run's bad-item list (``models/base/inference.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence
 
-import numpy as np
 import torch
 
 from models.base import checkpoint as ckpt
-from models.base.inference import BaseInference
+from models.base.inference import Item
+from models.base.pipeline import PipelineMixin
+from models.base.task_inference import TextToSpeechInference, read_jsonl
 from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech, load_input
 from models.tts.valle.config import ValleDecodingConfig, ValleExperimentConfig, ValleModelConfig
 from models.tts.valle.decoding import synthesize_codes
@@ -41,17 +43,34 @@ from models.tts.valle.reference_checkpoint import (
     config_from_amphion_args, find_amphion_args, find_beside, load_reference_checkpoint,
 )  # fmt: skip
 from models.tts.valle.text import SymbolTable, phoneme_tokens, read_symbol_file
-from processors.audio import AudioError, save_audio
 from processors.codec import CodecError, EncodecCodec
 from utils.config import validate
-from utils.io import atomic_write_text
 from utils.registry import register
 
 SYMBOL_FILES = ("symbols.dict", "unique_text_tokens.k2symbols")
 
 
+@dataclass
+class ValleSettings:
+    """Inference settings of the ``valle`` pipeline; unset decoding fields keep the checkpoint's ``decoding``."""
+
+    top_k: Optional[int] = None
+    top_p: Optional[float] = None
+    temperature: Optional[float] = None
+    use_kv_cache: Optional[bool] = None
+    prompt_seconds: float = 3.0  # continuation: seconds of the utterance used as the prompt
+    codec: Optional[str] = None  # codec hub id or local dir (default: the checkpoint's data.codec)
+    seed: int = 1234  # item i of a call draws from seed + i
+
+
 @register("pipeline", "valle")
-class ValleTTS(TextToSpeech):
+class ValleTTS(TextToSpeech, PipelineMixin):
+    task = "tts"
+    settings_class = ValleSettings
+    components = {"model": True}  # Echelon checkpoint dir, or a reference file/folder (args.json, symbols beside)
+    main_component = "model"
+    settings = ValleSettings()
+
     def __init__(self, model: Valle, symbols: Sequence[str], codec: EncodecCodec, decoding: ValleDecodingConfig,
                  language: str = "en-us", device: str | torch.device = "cpu"):  # fmt: skip
         self.device = torch.device(device)
@@ -78,6 +97,33 @@ class ValleTTS(TextToSpeech):
         return cls(model, cfg.data.symbols, codec_model, cfg.decoding, cfg.data.language, device)
 
     from_checkpoint = from_echelon
+
+    @classmethod
+    def from_path(cls, path, device: str = "cpu", codec: Optional[str] = None) -> "ValleTTS":
+        """An Echelon checkpoint, or a reference file/folder with its ``args.json`` and symbol file
+        (``symbols.dict`` / ``unique_text_tokens.k2symbols``) beside it or in a parent folder."""
+        try:
+            ckpt.resolve_checkpoint_dir(path)
+        except ckpt.CheckpointError:
+            args_json, symbols = find_amphion_args(path), find_beside(path, SYMBOL_FILES)
+            if args_json is None or symbols is None:
+                raise ckpt.CheckpointError(
+                    f"{path}: neither an Echelon checkpoint nor a reference checkpoint with args.json and a "
+                    f"symbol file (symbols.dict / unique_text_tokens.k2symbols) beside it"
+                ) from None
+            return cls.from_reference(path, symbols, args_json=args_json, device=device,
+                                      **({"codec": codec} if codec else {}))
+        return cls.from_echelon(path, device, codec)
+
+    @classmethod
+    def from_components(cls, components: Mapping[str, Optional[str]], settings: ValleSettings,
+                        device: str = "cpu") -> "ValleTTS":
+        tts = cls.from_path(components["model"], device, settings.codec)
+        overrides = {k: getattr(settings, k) for k in ("top_k", "top_p", "temperature", "use_kv_cache")
+                     if getattr(settings, k) is not None}
+        tts.decoding = dataclasses.replace(tts.decoding, **overrides)
+        tts.settings = settings
+        return tts
 
     @classmethod
     def from_reference(cls, weights, symbols_file, args_json=None, model_config: Optional[ValleModelConfig] = None,
@@ -115,7 +161,7 @@ class ValleTTS(TextToSpeech):
 
     def synthesize(self, texts, prompts=None, prompt_texts=None, speakers=None, seed=None) -> List[Audio]:
         if prompts is None or prompt_texts is None or len(prompts) != len(texts) or len(prompt_texts) != len(texts):
-            raise ValueError("VALL-E needs one prompt audio and one prompt transcript per text")
+            raise ValueError("VALL-E needs one prompt audio and one prompt transcript (prompt_text) per text")
         ids = [self._ids(f"{p.strip()} {t.strip()}", f"text {i}") for i, (p, t) in enumerate(zip(prompt_texts, texts))]
         codes = self.generate_codes(ids, [self._codes(p) for p in prompts], seed)
         return [Audio(self.codec.decode(c), self.sample_rate) for c in codes]
@@ -135,75 +181,28 @@ def read_experiment_config(path: Path) -> ValleExperimentConfig:
 
 
 @register("inference", "valle")
-class ValleInference(BaseInference):
-    config_class = ValleExperimentConfig
-
-    def __init__(self, tts: ValleTTS):
-        super().__init__(None, {"valle": tts.model}, tts.device)
-        self.tts = tts
-
-    @classmethod
-    def from_checkpoint(cls, ckpt_dir, device="cpu"):
-        """An Echelon checkpoint, or (``--model_type valle``) a reference file/folder with its ``args.json`` and
-        symbol file (``symbols.dict`` / ``unique_text_tokens.k2symbols``) beside it or in a parent folder."""
-        try:
-            ckpt.resolve_checkpoint_dir(ckpt_dir)
-        except ckpt.CheckpointError:
-            args_json, symbols = find_amphion_args(ckpt_dir), find_beside(ckpt_dir, SYMBOL_FILES)
-            if args_json is None or symbols is None:
-                raise ckpt.CheckpointError(
-                    f"{ckpt_dir}: neither an Echelon checkpoint nor a reference checkpoint with args.json and a "
-                    f"symbol file (symbols.dict / unique_text_tokens.k2symbols) beside it"
-                ) from None
-            return cls(ValleTTS.from_reference(ckpt_dir, symbols, args_json=args_json, device=device))
-        return cls(ValleTTS.from_echelon(ckpt_dir, device))
+class ValleInference(TextToSpeechInference):
+    """``echelon-infer`` runner of VALL-E: the TTS inputs plus continuation (``--continuation``, or jobs with
+    ``"continuation": true``: ``prompt`` is the utterance, ``text`` its whole transcript)."""
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--text", help="target text (or the transcript with --continuation)")
-        parser.add_argument("--prompt", help="prompt audio (any rate; resampled)")
-        parser.add_argument("--prompt_text", help="transcript of the prompt audio")
-        parser.add_argument("--continuation", action="store_true", help="continue --prompt's first 3 s")
-        parser.add_argument("--prompt_seconds", type=float, default=3.0)
-        parser.add_argument("--jobs", help="JSONL: {id, text, prompt, prompt_text} or {id, text, prompt, continuation}")
-        parser.add_argument("--output_dir", required=True)
-        parser.add_argument("--top_k", type=int)
-        parser.add_argument("--top_p", type=float)
-        parser.add_argument("--temperature", type=float)
-        parser.add_argument("--no_kv_cache", action="store_true")
-        parser.add_argument("--seed", type=int, default=None)
+        TextToSpeechInference.add_arguments(parser)
+        parser.add_argument("--continuation", action="store_true", help="continue --prompt's first prompt_seconds")
 
-    def _jobs(self, args) -> List[dict]:
-        if args.jobs:
-            lines = Path(args.jobs).read_text(encoding="utf-8").splitlines()
-            return [json.loads(line) for line in lines if line.strip()]
-        if not (args.text and args.prompt):
-            raise SystemExit("echelon-infer valle: give --text and --prompt (+ --prompt_text), or --jobs")
-        return [{"id": "valle_0", "text": args.text, "prompt": args.prompt, "prompt_text": args.prompt_text,
-                 "continuation": args.continuation}]  # fmt: skip
+    def items(self, args: argparse.Namespace) -> List[Item]:
+        items = super().items(args)
+        jobs = [j for j in read_jsonl(args.jobs, ("id",)) if "text" in j] if args.jobs else []
+        flags = [False] * (len(items) - len(jobs)) + [bool(j.get("continuation")) for j in jobs]
+        for item, flag in zip(items, flags):
+            item.data["continuation"] = flag or args.continuation
+        return items
 
-    def run(self, args: argparse.Namespace) -> List[Path]:
-        overrides = {k: getattr(args, k) for k in ("top_k", "top_p", "temperature") if getattr(args, k) is not None}
-        if args.no_kv_cache:
-            overrides["use_kv_cache"] = False
-        self.tts.decoding = dataclasses.replace(self.tts.decoding, **overrides)
-        out_dir = Path(args.output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        written, bad = [], []
-        for index, job in enumerate(self._jobs(args)):
-            name = str(job.get("id", f"valle_{index}"))
-            seed = None if args.seed is None else args.seed + index
-            try:
-                if job.get("continuation"):
-                    audio = self.tts.continue_speech([job["prompt"]], [job["text"]], args.prompt_seconds, seed)[0]
-                else:
-                    if not job.get("prompt_text"):
-                        raise ValueError("no prompt_text (VALL-E needs the prompt's transcript)")
-                    audio = self.tts.synthesize([job["text"]], [job["prompt"]], [job["prompt_text"]], seed=seed)[0]
-            except (ValueError, KeyError, AudioError, CodecError, FileNotFoundError) as err:
-                bad.append(f"{name}\t{str(err).splitlines()[0] if str(err) else type(err).__name__}")
-                continue
-            written.append(save_audio(out_dir / f"{name}.wav", np.clip(audio.waveform, -1, 1), audio.sample_rate))
-        if bad:
-            atomic_write_text(out_dir / "bad_items.tsv", "\n".join(bad) + "\n")
-        return written
+    def process(self, item: Item) -> Audio:
+        d, tts = item.data, self.pipeline
+        if not d["continuation"]:
+            return super().process(item)
+        if d["prompt"] is None:
+            raise ValueError("continuation needs the utterance as its prompt")
+        seed = tts.item_seed(self.base_seed, d["index"])
+        return tts.continue_speech([d["prompt"]], [d["text"]], tts.settings.prompt_seconds, seed)[0]

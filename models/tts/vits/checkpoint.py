@@ -14,8 +14,7 @@ from typing import Any, Mapping, Optional
 import torch
 from torch import nn
 
-from models.tts.hierspeechpp.checkpoint import load_state_dict_strict, read_official_state_dict
-from models.tts.hierspeechpp.checkpoint import save_official_checkpoint as write_official_checkpoint
+from models.base.checkpoint import load_state_dict_strict, read_state_dict_file, save_state_dict_file
 from models.tts.vits.config import VITSConfig, from_official_config
 from models.tts.vits.model import VITS
 from modules.discriminators import CombinedDiscriminator, vits_discriminator
@@ -32,14 +31,14 @@ def load_official_generator(
         config = path.parent / "config.json"
     cfg = config if isinstance(config, VITSConfig) else from_official_config(config)
     model = VITS.from_config(cfg)
-    load_state_dict_strict(model, read_official_state_dict(path), str(path))
+    load_state_dict_strict(model, read_state_dict_file(path), str(path))
     return model.to(device).eval()
 
 
 def load_official_discriminator(path: str | Path, use_spectral_norm: bool = False) -> CombinedDiscriminator:
     """The official ``MultiPeriodDiscriminator`` of a ``D_*.pth`` file, loaded strictly."""
     disc = vits_discriminator(use_spectral_norm)
-    load_state_dict_strict(disc, read_official_state_dict(path), str(path))
+    load_state_dict_strict(disc, read_state_dict_file(path), str(path))
     return disc
 
 
@@ -51,7 +50,7 @@ def save_official_checkpoint(
 
     A model whose weight norm was folded has no ``weight_g``/``weight_v`` and is refused.
     """
-    write_official_checkpoint(
+    save_state_dict_file(
         model, path, wrap=True, iteration=int(iteration),
         optimizer=optimizer.state_dict() if optimizer is not None else None, learning_rate=float(learning_rate),
     )

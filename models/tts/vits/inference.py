@@ -6,6 +6,8 @@ Python API::
     synth = VITSSynthesizer.from_official("G_800000.pth", "config.json")  # jaywalnut310/vits files
     wavs = synth.synthesize(["Hello there."], speaker="p225")             # list of float32 arrays
     wav = synth.convert("source.wav", src_speaker="p225", tgt_speaker="p226")
+    tts = load_pipeline("exp/vits_vctk")                                  # task API (pipeline "vits")
+    tts.synthesize(["Hello there."], speakers=["p225"])[0]                # -> Audio
 
 CLI (``bins/infer.py``)::
 
@@ -17,9 +19,8 @@ CLI (``bins/infer.py``)::
 
 A jobs file has one JSON object per line: ``{"id", "text", "speaker"?}`` is a TTS job; ``{"id", "path",
 "source_speaker", "speaker"}`` a voice-conversion job (source file, its speaker, target speaker). Outputs are
-``<output_dir>/<id>.wav``.
-
-Inputs that fail (bad text, unreadable audio) are skipped and listed in ``<output_dir>/bad_items.tsv``.
+``<output_dir>/<id>.wav`` (plain texts: ``tts_0000.wav``, ...). Texts longer than ``max_sentence_chars`` are
+spoken sentence by sentence (bounded memory), joined with ``pause_seconds`` of silence.
 """
 
 from __future__ import annotations
@@ -28,20 +29,25 @@ import argparse
 import dataclasses
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from models.base import checkpoint as ckpt
-from models.base.inference import BaseInference
-from models.tts.hierspeechpp.checkpoint import load_state_dict_strict
+from models.base.inference import Item, file_items
+from models.base.pipeline import PipelineMixin
+from models.base.task_inference import TextToSpeechInference, read_jsonl
+from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech
+from models.base.text_split import front_end_ids, split_sentences
+from models.base.waveforms import progress
 from models.tts.vits.checkpoint import load_official_generator
 from models.tts.vits.config import VITSConfig, VITSDataConfig, VITSExperimentConfig, from_official_config
 from models.tts.vits.model import VITS
 from models.tts.vits.text import text_frontend
-from processors.audio import AudioError, load_audio, save_audio
+from processors.audio import AudioError, load_audio
 from processors.spectrogram import VitsLinearSpectrogram
 from processors.text.frontend import TextError
 from utils.config import validate
@@ -66,17 +72,19 @@ class VITSSynthesizer:
     @classmethod
     def from_echelon(cls, ckpt_dir: str | Path, device: str = "cpu") -> "VITSSynthesizer":
         path = ckpt.resolve_checkpoint_dir(ckpt_dir)
-        cfg = validate(ckpt.read_config(path), VITSExperimentConfig)
+        cfg = validate(ckpt.expect_model_type(path, "vits"), VITSExperimentConfig)
         model = VITS.from_config(cfg.model)
-        load_state_dict_strict(model, ckpt.load_model_weights(path, "generator"), str(path))
+        ckpt.load_state_dict_strict(model, ckpt.load_model_weights(path, "generator"), str(path))
         return cls(model, cfg.data, device)
 
     @classmethod
     def from_official(cls, pth: str | Path, config_json: str | Path | None = None, device: str = "cpu") -> "VITSSynthesizer":
         """Official ``G_*.pth`` + its ``config.json`` (default: next to the checkpoint)."""
         config_json = Path(config_json) if config_json is not None else Path(pth).parent / "config.json"
+        if not Path(pth).is_file():
+            raise ckpt.CheckpointNotFoundError(f"checkpoint not found: {pth}")
         if not config_json.is_file():
-            raise FileNotFoundError(f"official VITS config not found: {config_json} (pass it explicitly)")
+            raise ckpt.CheckpointNotFoundError(f"official VITS config not found: {config_json} (pass it explicitly)")
         official = json.loads(config_json.read_text(encoding="utf-8"))
         model_cfg: VITSConfig = from_official_config(official)
         names = {f.name for f in dataclasses.fields(VITSDataConfig)}
@@ -104,6 +112,9 @@ class VITSSynthesizer:
             raise ValueError(f"speaker id {sid} outside [0, {n})")
         return torch.tensor([sid], device=self.device)
 
+    def text_ids(self, text: str) -> List[int]:
+        return front_end_ids(self.frontend, text)
+
     # ------------------------------------------------------------------ API
     @torch.no_grad()
     def synthesize(
@@ -117,7 +128,7 @@ class VITSSynthesizer:
     ) -> List[np.ndarray]:
         """Texts -> float32 waveforms at ``self.sample_rate`` (one per text, batched internally)."""
         sid = self.speaker_id(speaker)
-        ids = [torch.tensor(self.frontend(t)["ids_blank"], dtype=torch.long) for t in texts]
+        ids = [torch.tensor(self.text_ids(t), dtype=torch.long) for t in texts]
         wavs: List[np.ndarray] = []
         for start in range(0, len(ids), batch_size):
             chunk = ids[start:start + batch_size]
@@ -147,102 +158,105 @@ class VITSSynthesizer:
         return out["wav"][0, 0].float().cpu().numpy()
 
 
-def read_jobs(path: str | Path) -> List[dict]:
-    """JSONL jobs (see the module doc); each needs an ``id`` and either ``text`` or ``path`` + ``source_speaker``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"jobs file not found: {path}")
-    jobs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            job = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}:{number}: not valid JSON: {err}") from err
-        if "id" not in job or not ("text" in job or ("path" in job and "source_speaker" in job)):
-            raise ValueError(f"{path}:{number}: a job needs 'id' and 'text' (TTS) or 'path' + 'source_speaker' (VC)")
-        if "path" in job and not Path(job["path"]).is_absolute():
-            job["path"] = str(path.parent / job["path"])
-        jobs.append(job)
-    return jobs
+@dataclass
+class VITSSettings:
+    """Inference settings of the ``vits`` pipeline (the ``infer`` section / ``--set infer.KEY=VALUE``)."""
+
+    noise_scale: float = 0.667  # prior temperature
+    noise_scale_w: float = 0.8  # duration-predictor temperature
+    length_scale: float = 1.0  # > 1 slower speech
+    seed: int = 1234  # text k of a call draws from seed + k
+    max_sentence_chars: int = 300  # longer texts are spoken sentence by sentence
+    pause_seconds: float = 0.3  # silence between those sentences
 
 
-def _text_items(args: argparse.Namespace) -> List[Tuple[str, str]]:
-    items = [(f"text_{i:03d}", t) for i, t in enumerate(args.text or [])]
-    if args.text_file:
-        for number, line in enumerate(Path(args.text_file).read_text(encoding="utf-8").splitlines()):
-            if not line.strip():
-                continue
-            uid, sep, text = line.partition("|")
-            items.append((uid.strip(), text.strip()) if sep else (f"line_{number:04d}", line.strip()))
-    return items
+@register("pipeline", "vits")
+class VITSTextToSpeech(TextToSpeech, PipelineMixin):
+    """TTS task API of VITS. Component ``model``: an Echelon ``vits`` checkpoint dir or an official ``G_*.pth``
+    (+ config.json). Multi-speaker models take ``speakers`` (names from ``data.speakers`` or ids)."""
+
+    task = "tts"
+    settings_class = VITSSettings
+    components = {"model": True}
+    main_component = "model"
+
+    def __init__(self, synth: VITSSynthesizer, settings: VITSSettings):
+        self.synth = synth
+        self.settings = settings
+        self.sample_rate = synth.sample_rate
+
+    @classmethod
+    def from_components(cls, components: Mapping[str, Optional[str]], settings: VITSSettings,
+                        device: str = "cpu") -> "VITSTextToSpeech":
+        path = Path(components["model"])
+        synth = VITSSynthesizer.from_official(path, device=device) if path.suffix == ".pth" else \
+            VITSSynthesizer.from_echelon(path, device=device)
+        return cls(synth, settings)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        names = tuple(self.synth.data.speakers) if self.synth.model.n_speakers > 1 else ()
+        return Capabilities(tasks=frozenset({"tts"}), speakers=names)
+
+    def synthesize(self, texts: Sequence[str], prompts: Optional[Sequence[AudioInput]] = None,
+                   prompt_texts: Optional[Sequence[str]] = None, speakers: Optional[Sequence[Speaker]] = None,
+                   seed: Optional[int] = None) -> List[Audio]:
+        if prompts:
+            raise ValueError("VITS speaks with its training speakers: give speakers, not audio prompts")
+        speakers = list(speakers) if speakers else [None] * len(texts)
+        speakers = speakers * len(texts) if len(speakers) == 1 else speakers
+        if len(speakers) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(speakers)} speakers (give one or one per text)")
+        seed = self.seed_or_default(seed)
+        return [Audio(self._one(text, speaker, seed + k), self.sample_rate)
+                for k, (text, speaker) in enumerate(zip(texts, speakers))]
+
+    def _one(self, text: str, speaker: Speaker, seed: int) -> np.ndarray:
+        s = self.settings
+        pieces = split_sentences(text, s.max_sentence_chars) if len(text) > s.max_sentence_chars else [text]
+        if not pieces:
+            raise TextError(f"the English front end cannot read this text: {text[:80]!r}")
+        pause = np.zeros(int(round(s.pause_seconds * self.sample_rate)), dtype=np.float32)
+        parts: List[np.ndarray] = []
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for piece in progress(pieces, len(pieces), "sentences"):
+                parts.extend([pause] if parts else [])
+                parts.append(self.synth.synthesize([piece], speaker, s.noise_scale, s.noise_scale_w,
+                                                   s.length_scale)[0])
+        return np.concatenate(parts)
 
 
 @register("inference", "vits")
-class VITSInference(BaseInference):
-    """``bins/infer.py`` entry: TTS and voice conversion from an Echelon checkpoint or an official ``.pth``."""
-
-    config_class = VITSExperimentConfig
-
-    @classmethod
-    def from_checkpoint(cls, ckpt_dir, device="cpu") -> "VITSInference":
-        if ckpt_dir is None:
-            raise ValueError("vits inference: give --ckpt_dir (Echelon checkpoint/experiment dir or official .pth)")
-        path = Path(ckpt_dir)
-        synth = VITSSynthesizer.from_official(path, device=device) if path.suffix == ".pth" else \
-            VITSSynthesizer.from_echelon(path, device=device)
-        pipeline = cls(synth.model.config, {"generator": synth.model}, device)
-        pipeline.synth = synth
-        return pipeline
+class VITSInference(TextToSpeechInference):
+    """``echelon-infer`` runner of VITS: the TTS inputs plus conversion between training speakers
+    (``--vc_source`` + ``--vc_src_speaker``/``--vc_tgt_speaker``, or jobs with ``path`` + ``source_speaker``)."""
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--text", action="append", help="text to speak (repeatable)")
-        parser.add_argument("--text_file", help="one utterance per line, 'utt_id|text' or plain text")
-        parser.add_argument("--speaker", help="speaker name (data.speakers) or id for multi-speaker models")
-        parser.add_argument("--jobs", help="JSONL of TTS / VC jobs (see models/tts/vits/inference.py)")
-        parser.add_argument("--vc_source", action="append", help="wav to convert (repeatable)")
-        parser.add_argument("--vc_src_speaker", help="speaker of the --vc_source files")
-        parser.add_argument("--vc_tgt_speaker", help="target speaker of the conversion")
-        parser.add_argument("--output_dir", default="vits_out")
-        parser.add_argument("--noise_scale", type=float, default=0.667)
-        parser.add_argument("--noise_scale_w", type=float, default=0.8)
-        parser.add_argument("--length_scale", type=float, default=1.0)
-        parser.add_argument("--seed", type=int, default=1234)
+        TextToSpeechInference.add_arguments(parser)
+        group = parser.add_argument_group("VITS voice conversion between training speakers")
+        group.add_argument("--vc_source", nargs="+", action="extend", default=[], help="wav(s) to convert")
+        group.add_argument("--vc_src_speaker", help="speaker of the --vc_source files")
+        group.add_argument("--vc_tgt_speaker", help="target speaker of the conversion")
 
-    def run(self, args: argparse.Namespace) -> List[Path]:
-        out_dir = Path(args.output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(args.seed)
-        synth: VITSSynthesizer = self.synth
-        written: List[Path] = []
-        bad: List[Tuple[str, str]] = []
-        texts = [(uid, text, args.speaker) for uid, text in _text_items(args)]
-        vc_jobs = [(Path(s).stem + f"_to_{args.vc_tgt_speaker if args.vc_tgt_speaker is not None else 'tgt'}", s,
-                    args.vc_src_speaker, args.vc_tgt_speaker) for s in args.vc_source or []]
-        for job in read_jobs(args.jobs) if args.jobs else []:
-            if "source_speaker" in job:
-                vc_jobs.append((str(job["id"]), job["path"], job["source_speaker"], job.get("speaker")))
-            else:
-                texts.append((str(job["id"]), job["text"], job.get("speaker", args.speaker)))
-        if not texts and not vc_jobs:
-            raise SystemExit("error: nothing to do (give --text, --text_file, --vc_source or --jobs)")
-        for uid, text, speaker in texts:
-            try:
-                wav = synth.synthesize([text], speaker, args.noise_scale, args.noise_scale_w, args.length_scale)[0]
-            except (TextError, ValueError) as err:
-                bad.append((uid, str(err)))
-                continue
-            written.append(save_audio(out_dir / f"{uid}.wav", wav, synth.sample_rate))
-        for uid, source, src, tgt in vc_jobs:
-            try:
-                wav = synth.convert(source, src, tgt, args.noise_scale)
-            except (AudioError, ValueError) as err:
-                bad.append((uid, str(err)))
-                continue
-            written.append(save_audio(out_dir / f"{uid}.wav", wav, synth.sample_rate))
-        if bad:
-            (out_dir / "bad_items.tsv").write_text("".join(f"{u}\t{r}\n" for u, r in bad), encoding="utf-8")
-            log.warning("%d input(s) failed, listed in %s", len(bad), out_dir / "bad_items.tsv")
-        return written
+    def items(self, args: argparse.Namespace) -> List[Item]:
+        items = super().items(args)
+        target = args.vc_tgt_speaker if args.vc_tgt_speaker is not None else "tgt"
+        for item in file_items(args.vc_source, tag=f"_to_{target}"):
+            item.data = {"path": item.data, "source_speaker": args.vc_src_speaker, "speaker": args.vc_tgt_speaker}
+            items.append(item)
+        if args.jobs:
+            for job in read_jsonl(args.jobs, ("id",)):
+                if "source_speaker" in job and "path" in job:
+                    items.append(Item(str(job["id"]), job, str(job["path"])))
+        return items
+
+    def process(self, item: Item) -> Audio:
+        if "path" not in item.data:
+            return super().process(item)
+        d, synth = item.data, self.pipeline.synth
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.base_seed)
+            wav = synth.convert(d["path"], d["source_speaker"], d.get("speaker"), self.pipeline.settings.noise_scale)
+        return Audio(wav, synth.sample_rate)

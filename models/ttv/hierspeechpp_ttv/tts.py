@@ -14,8 +14,8 @@ Pipeline (official ``inference.py`` ``tts()``, plus the fixes users asked for):
 4. sentences joined with ``pause_seconds`` of silence -> SpeechSR to 24/48 kHz (optional) -> level
    normalisation (``max``: peak 0.999 as released; ``prompt``: the prompt's peak; ``none``).
 
-Bad text: empty or punctuation-only text raises :class:`processors.text.frontend.TextError`; pieces of a longer
-text without speakable content are skipped; symbols outside the table are dropped with a warning
+Bad text: empty or punctuation-only text raises :class:`processors.text.frontend.TextError` ("the English
+front end cannot read this text"); pieces of a longer text without speakable content are skipped; symbols outside the table are dropped with a warning
 (``on_unknown="warn"``) or raise (``"error"``); 10,000 characters are split into ~300-character sentences.
 """
 
@@ -24,19 +24,21 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
-from models.sr.speechsr.inference import SpeechSRInference
-from models.tts.hierspeechpp.inference import Denoiser, normalize_level, replicate_prompt
-from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
+from models.base.tasks import Audio
+from models.base.waveforms import normalize_level, progress, replicate_prompt
 from models.ttv.hierspeechpp_ttv.model import TextToVec
-from models.ttv.hierspeechpp_ttv.text_split import split_sentences
+from models.base.text_split import split_sentences
 from processors.audio import AudioError
 from processors.spectrogram import HierSpeechLogMel
 from processors.text.frontend import TextError, TextFrontend
+from utils.registry import get
+
+Denoiser = Callable[[torch.Tensor], torch.Tensor]  # (N,) -> (N,) at 16 kHz
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +65,16 @@ class ZeroShotTTS:
     """Text-to-speech from a TTV, a hierarchical synthesizer and (optionally) SpeechSR.
 
     Args:
-        ttv, synthesizer: the two models (their SSL sizes must agree); prepared for inference here.
-        speechsr: SpeechSR pipeline for 24/48 kHz output (default: the bundled released weights, loaded lazily).
+        ttv, synthesizer: the two models (their SSL sizes must agree); prepared for inference here. The
+            synthesizer is a ``HierSpeechPPSynthesizer`` (``get("model", "hierspeechpp")``).
+        speechsr: a SpeechSR task pipeline (``upsample`` to its ``sample_rate``) for 24/48 kHz output; default:
+            the bundled released weights of the asked rate, loaded lazily through the registry.
         frontend: text front end (default: blanks on, unknown symbols dropped with a warning).
         denoiser: optional prompt denoiser hook ``(N,) tensor -> (N,) tensor`` at 16 kHz.
     """
 
-    def __init__(self, ttv: TextToVec, synthesizer: HierSpeechPPSynthesizer,
-                 speechsr: Optional[SpeechSRInference] = None, frontend: Optional[TextFrontend] = None,
+    def __init__(self, ttv: TextToVec, synthesizer: torch.nn.Module,
+                 speechsr: Optional[Any] = None, frontend: Optional[TextFrontend] = None,
                  denoiser: Optional[Denoiser] = None, device: str | torch.device = "cpu"):
         if ttv.config.ssl_channels != synthesizer.config.ssl_channels:
             raise ValueError(f"TTV emits {ttv.config.ssl_channels}-dim features but the synthesizer expects "
@@ -78,7 +82,8 @@ class ZeroShotTTS:
         self.device = torch.device(device)
         self.ttv = ttv.to(self.device).prepare_for_inference()
         self.synthesizer = synthesizer.to(self.device).prepare_for_inference()
-        self.speechsr = speechsr
+        self.upsamplers: Dict[int, Any] = {} if speechsr is None else {int(speechsr.sample_rate): speechsr}
+        self.bundled_sr = speechsr is None
         self.frontend = frontend or TextFrontend(add_blank=True, on_unknown="warn")
         self.denoiser = denoiser
         self.mel_fn = HierSpeechLogMel().to(self.device)
@@ -136,20 +141,29 @@ class ZeroShotTTS:
             except TextError as err:  # a piece without speakable phonemes inside a longer text
                 logger.warning("skipping text piece %r: %s", piece, err)
         if not token_lists:
-            raise TextError(f"text {text[:80]!r} has no speakable content")
+            raise TextError(f"the English front end cannot read this text: {text[:80]!r}")
         g_ttv, g_syn, peak = self._styles(prompt, opts)
         pause = np.zeros(int(round(opts.pause_seconds * SAMPLE_RATE)), dtype=np.float32)
         parts: List[np.ndarray] = []
-        for i, ids in enumerate(token_lists):
+        for i, ids in progress(enumerate(token_lists), len(token_lists), "sentences"):
             if parts:
                 parts.append(pause)
             parts.append(self._sentence(ids, g_ttv, g_syn, opts, opts.seed + 1000 * text_index + i))
         wav = np.concatenate(parts)
         if opts.output_rate != SAMPLE_RATE:
-            if self.speechsr is None:
-                self.speechsr = SpeechSRInference.pretrained(str(self.device))
-            wav = self.speechsr.upsample(wav, opts.output_rate)
+            wav = self.upsampler(opts.output_rate).upsample([Audio(wav, SAMPLE_RATE)])[0].waveform
         return normalize_level(wav, opts.scale_norm, peak)
+
+    def upsampler(self, rate: int) -> Any:
+        """The SpeechSR pipeline for ``rate``: the one given, or the bundled release (through the registry)."""
+        if rate not in self.upsamplers:
+            if not self.bundled_sr:
+                have = ", ".join(str(r) for r in self.upsamplers)
+                raise ValueError(f"output_rate {rate}: the SpeechSR component upsamples to {have} Hz only")
+            sr_cls = get("pipeline", "speechsr")
+            self.upsamplers[rate] = sr_cls.from_components({"model": None}, sr_cls.settings_class(target_rate=rate),
+                                                           str(self.device))
+        return self.upsamplers[rate]
 
     def synthesize_many(self, texts: Sequence[str], prompt: np.ndarray,
                         options: Optional[TTSOptions] = None) -> List[np.ndarray]:

@@ -2,25 +2,26 @@
 
 ``echelon-infer --ckpt_dir exp/hifigan --inputs a.wav b.pt --output_dir out`` or ``--jobs list.jsonl``
 (``{"id", "path"}`` per line, e.g. a manifest; relative paths resolve against its folder). A ``.pt`` input holds a ``(n_mels, T)`` or ``(1, n_mels, T)`` log-mel tensor in this
-vocoder's front end. Failing inputs are listed in ``bad_items.tsv``.
+vocoder's front end. Failing inputs are listed in ``bad_items_<run>.tsv`` (see models/base/inference.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
-from typing import List, Tuple
+from typing import List
 
 import torch
 
 from models.base import checkpoint as ckpt
-from models.base.inference import BaseInference
+from models.base.inference import BaseInference, Item, file_items
+from models.base.task_inference import read_jsonl
+from models.base.tasks import Audio
 from models.vocoders.gan.config import VocoderExperimentConfig
 from models.vocoders.gan.model import build_generator
 from models.vocoders.gan.trainer import mel_extractor
-from processors.audio import AudioError, load_audio, save_audio
+from processors.audio import AudioError, load_audio
 from utils.registry import register
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,9 @@ class GANVocoderInference(BaseInference):
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--inputs", nargs="+", default=[], help="wav files or saved log-mel .pt files")
-        parser.add_argument("--jobs", help='JSONL with {"id", "path"} per line')
-        parser.add_argument("--output_dir", required=True)
+        parser.add_argument("--inputs", nargs="+", action="extend", default=[],
+                            help="wav files or saved log-mel .pt files")
+        parser.add_argument("--jobs", help='JSONL with {"id", "path"} per line (relative paths: from its folder)')
 
     @torch.no_grad()
     def vocode(self, mel: torch.Tensor) -> torch.Tensor:
@@ -63,28 +64,13 @@ class GANVocoderInference(BaseInference):
             raise AudioError(f"{path}: shorter than one analysis window ({self.config.data.filter_length} samples)")
         return self.mel(wav.unsqueeze(0))
 
-    def run(self, args: argparse.Namespace) -> List[Path]:
-        out_dir = Path(args.output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        items: List[Tuple[str, Path]] = [(Path(p).stem, Path(p)) for p in args.inputs]
+    def items(self, args: argparse.Namespace) -> List[Item]:
+        items = file_items(args.inputs)
         if args.jobs:
-            jobs = Path(args.jobs)
-            for line in jobs.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    job = json.loads(line)
-                    path = Path(job["path"])  # relative paths are relative to the jobs file (manifest convention)
-                    items.append((str(job["id"]), path if path.is_absolute() else jobs.parent / path))
-        if not items:
-            raise SystemExit("error: nothing to vocode (give --inputs or --jobs)")
-        written, bad = [], []
-        for uid, path in items:
-            try:
-                wav = self.vocode(self._mel_of(path))
-            except (AudioError, ValueError, OSError, RuntimeError) as err:
-                bad.append((uid, str(err)))
-                continue
-            written.append(save_audio(out_dir / f"{uid}.wav", wav[0, 0].cpu().numpy(), self.config.data.sampling_rate))
-        if bad:
-            (out_dir / "bad_items.tsv").write_text("".join(f"{u}\t{r}\n" for u, r in bad), encoding="utf-8")
-            log.warning("%d input(s) failed, listed in %s", len(bad), out_dir / "bad_items.tsv")
-        return written
+            jobs = read_jsonl(args.jobs, ("id", "path"))
+            items += [Item(str(job["id"]), Path(job["path"]), str(job["path"])) for job in jobs]
+        return items
+
+    def process(self, item: Item) -> Audio:
+        wav = self.vocode(self._mel_of(item.data))
+        return Audio(wav[0, 0].cpu().numpy(), self.config.data.sampling_rate)

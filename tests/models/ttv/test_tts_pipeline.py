@@ -11,7 +11,7 @@ from models.base.checkpoint import save_checkpoint
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
 from models.ttv.hierspeechpp_ttv.inference import load_tts, tts as tts_call
 from models.ttv.hierspeechpp_ttv.model import TextToVec
-from models.ttv.hierspeechpp_ttv.text_split import split_sentences
+from models.base.text_split import split_sentences
 from models.ttv.hierspeechpp_ttv.tts import TTSOptions, ZeroShotTTS
 from processors.audio import load_audio
 from processors.text.frontend import TextError, TextFrontend
@@ -101,11 +101,12 @@ def test_cli_writes_one_file_per_text(tmp_path, prompt) -> None:
     rc = infer_cli.main(["--ckpt_dir", str(tmp_path / "ttv"), "--synthesizer", str(tmp_path / "syn"),
                          "--prompt", str(prompt_path), "--text", "Hello there.", "?!", "--output_dir",
                          str(tmp_path / "out")])
-    assert rc == 0
+    assert rc == 1  # one text failed
     written = load_audio(tmp_path / "out" / "tts_0000.wav", 16000)
     assert written.size == direct.size and np.abs(written - direct).max() < 1e-3  # PCM16 rounding
     assert "tts_0001" not in {p.stem for p in (tmp_path / "out").glob("*.wav")}
-    assert "?!" in (tmp_path / "out" / "bad_items.tsv").read_text()
+    (bad_list,) = (tmp_path / "out").glob("bad_items_*.tsv")
+    assert "?!" in bad_list.read_text() and "the English front end cannot read this text" in bad_list.read_text()
     # one-call API with paths, at 24 kHz: same speech as the 16 kHz pipeline output, upsampled
     up = tts_call("Hello there.", prompt_path, tmp_path / "ttv", tmp_path / "syn", output_rate=24000)
     assert up.size == int(direct.size * 1.5) and np.isclose(np.abs(up).max(), 0.999, atol=1e-4)

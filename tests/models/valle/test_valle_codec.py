@@ -92,15 +92,15 @@ def test_reference_checkpoint_with_symbol_file_synthesizes(codec, tmp_path, monk
     folder = tmp_path / "checkpoint" / "final_epoch-0001"
     folder.mkdir(parents=True)
     torch.save(fixture["state_dict"], folder / "pytorch_model.bin")
-    from models.tts.valle.inference import ValleInference
+    from models.tts.valle.inference import ValleTTS
 
     monkeypatch.setattr("models.tts.valle.inference.EncodecCodec.load", lambda *a, **k: codec)
-    assert ValleInference.from_checkpoint(folder).tts.table.symbols == symbols
+    assert ValleTTS.from_path(folder).table.symbols == symbols
     with pytest.raises(Exception, match="elsewhere: no such checkpoint"):  # args.json + symbols found above it
-        ValleInference.from_checkpoint(tmp_path / "elsewhere")
+        ValleTTS.from_path(tmp_path / "elsewhere")
     (tmp_path / "args.json").unlink()
     with pytest.raises(Exception, match="neither an Echelon checkpoint"):
-        ValleInference.from_checkpoint(folder)
+        ValleTTS.from_path(folder)
 
 
 class _ClampedCodec:

@@ -76,9 +76,10 @@ def test_trained_checkpoint_through_echelon_infer_and_task_api(features, tmp_pat
         {"id": "bad", "text": b.text, "prompt": str(tmp_path / "missing.wav"), "prompt_text": a.text},
     ]) + "\n")  # fmt: skip
     out = tmp_path / "out"
-    assert infer_main(["--ckpt_dir", str(exp), "--jobs", str(jobs), "--output_dir", str(out), "--seed", "3"]) == 0
+    assert infer_main(["--ckpt_dir", str(exp), "--jobs", str(jobs), "--output_dir", str(out), "--seed", "3"]) == 1
     assert sorted(p.name for p in out.glob("*.wav")) == ["cont.wav", "tts.wav"]
-    assert (out / "bad_items.tsv").read_text().startswith("bad\t")
+    (bad_list,) = out.glob("bad_items_*.tsv")  # one list per run; exit 1 because a job failed
+    assert bad_list.read_text().splitlines()[1].startswith("bad\t")
     tts = ValleTTS.from_echelon(exp)
     assert tts.capabilities.audio_prompt and tts.capabilities.prompt_text and tts.capabilities.continuation
     run = lambda seed: tts.synthesize([b.text, c.text], [a.path, b.path], [a.text, b.text], seed=seed)

@@ -8,7 +8,9 @@ import torch
 
 from models.tts.vits.checkpoint import save_official_checkpoint
 from models.tts.vits.config import from_official_config
-from models.tts.vits.inference import VITSInference, VITSSynthesizer
+from models.base.pipeline import load_pipeline
+from models.base.tasks import TextToSpeech
+from models.tts.vits.inference import VITSSynthesizer
 from models.tts.vits.model import VITS
 
 OFFICIAL = {
@@ -49,7 +51,7 @@ def test_synthesize_from_official_checkpoint(official_files):
 
 
 def test_pipeline_accepts_official_pth(official_files, tmp_path):
-    pipeline = VITSInference.from_checkpoint(official_files / "G_1000.pth")
-    assert pipeline.synth.model.config.inter_channels == 8
+    pipeline = load_pipeline({"pipeline": "vits", "components": {"model": str(official_files / "G_1000.pth")}})
+    assert isinstance(pipeline, TextToSpeech) and pipeline.synth.model.config.inter_channels == 8
     with pytest.raises(FileNotFoundError, match="config"):
         VITSSynthesizer.from_official(official_files / "G_1000.pth", tmp_path / "missing.json")

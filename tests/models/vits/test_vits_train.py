@@ -71,12 +71,13 @@ def test_tiny_vits_trains_and_decodes(tmp_path):
     rc = infer_main(["--ckpt_dir", str(tmp_path / "exp"), "--text", "Ask her to bring these things.",
                      "--text", "   ", "--speaker", "vctk_p226", "--vc_source", str(source),
                      "--vc_src_speaker", "vctk_p225", "--vc_tgt_speaker", "vctk_p227", "--output_dir", str(out_dir)])
-    assert rc == 0
-    tts_wav, sr = sf.read(out_dir / "text_000.wav")
+    assert rc == 1  # the blank text failed
+    tts_wav, sr = sf.read(out_dir / "tts_0000.wav")
     assert sr == 16000 and len(tts_wav) > 0
     vc_wav, _ = sf.read(out_dir / "p225_003_to_vctk_p227.wav")
     assert abs(len(vc_wav) - sf.info(source).frames) < 256
-    assert "text_001" in (out_dir / "bad_items.tsv").read_text()
+    (bad_list,) = out_dir.glob("bad_items_*.tsv")
+    assert "tts_0001" in bad_list.read_text()
 
 
 @pytest.mark.slow
@@ -96,5 +97,5 @@ def test_tiny_single_speaker_vits_trains_on_ljspeech(tmp_path):
     out_dir = tmp_path / "out"
     assert infer_main(["--ckpt_dir", str(tmp_path / "exp"), "--text", "Printing, in the only sense.",
                        "--output_dir", str(out_dir)]) == 0
-    wav, sr = sf.read(out_dir / "text_000.wav")
+    wav, sr = sf.read(out_dir / "tts_0000.wav")
     assert sr == 22050 and len(wav) > 0

@@ -130,7 +130,7 @@ PY
         py_module bins.infer --ckpt_dir "$exp_dir/ttv" --synthesizer "$exp_dir/synth" --prompt "$prompt" \
             --text_file "$work/$id.txt" --output_dir "$work/$id" --seed "$seed" --device "$device" \
             ${tts_extra[@]+"${tts_extra[@]}"} </dev/null
-        [ -f "$work/$id/tts_0000.wav" ] || die "TTS wrote nothing for $id (see $work/$id/bad_items.tsv)"
+        [ -f "$work/$id/tts_0000.wav" ] || die "TTS wrote nothing for $id (see the bad-item list in $work/$id)"
         mv -f "$work/$id/tts_0000.wav" "$out/tts/$id.wav"
     done <"$work/jobs.tsv"
     rm -rf "$work"

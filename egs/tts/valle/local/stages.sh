@@ -43,7 +43,7 @@ stage_inference_valle() {
     for kind in tts cont; do
         [ -s "$lists/${kind}_jobs.jsonl" ] || continue
         py_module bins.infer --ckpt_dir "$exp_dir/valle" --device "$device" --jobs "$lists/${kind}_jobs.jsonl" \
-            --output_dir "$out/$kind" --seed "$seed" ${infer_extra[@]+"${infer_extra[@]}"}
+            --output_dir "$out/$kind" --seed "$seed" --overwrite ${infer_extra[@]+"${infer_extra[@]}"}
     done
 }
 

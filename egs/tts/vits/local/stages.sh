@@ -33,11 +33,11 @@ stage_inference_vits() {
         --speakers "${speakers:-[]}" --out_dir "$lists"
     if [ -s "$lists/tts_jobs.jsonl" ]; then
         py_module bins.infer --ckpt_dir "$exp_dir/vits" --device "$device" --jobs "$lists/tts_jobs.jsonl" \
-            --output_dir "$out/tts" --seed "$seed" ${infer_extra[@]+"${infer_extra[@]}"}
+            --output_dir "$out/tts" --seed "$seed" --overwrite ${infer_extra[@]+"${infer_extra[@]}"}
     fi
     if [ -s "$lists/vc_jobs.jsonl" ]; then
         py_module bins.infer --ckpt_dir "$exp_dir/vits" --device "$device" --jobs "$lists/vc_jobs.jsonl" \
-            --output_dir "$out/vc" --seed "$seed" ${infer_extra[@]+"${infer_extra[@]}"}
+            --output_dir "$out/vc" --seed "$seed" --overwrite ${infer_extra[@]+"${infer_extra[@]}"}
     fi
 }
 

@@ -43,10 +43,10 @@ stage_inference_wavegrad2() {
     [ -s "$lists/tts_jobs.jsonl" ] || die "no TTS jobs in $lists (does the test split have transcripts?)"
     if [ -n "$schedule" ]; then
         py_module bins.infer --ckpt_dir "$exp_dir/wavegrad2" --device "$device" --jobs "$lists/tts_jobs.jsonl" \
-            --output_dir "$out/tts" --seed "$seed" --schedule "$schedule" ${infer_extra[@]+"${infer_extra[@]}"}
+            --output_dir "$out/tts" --seed "$seed" --overwrite --schedule "$schedule" ${infer_extra[@]+"${infer_extra[@]}"}
     else
         py_module bins.infer --ckpt_dir "$exp_dir/wavegrad2" --device "$device" --jobs "$lists/tts_jobs.jsonl" \
-            --output_dir "$out/tts" --seed "$seed" --steps "$infer_steps" ${infer_extra[@]+"${infer_extra[@]}"}
+            --output_dir "$out/tts" --seed "$seed" --overwrite --steps "$infer_steps" ${infer_extra[@]+"${infer_extra[@]}"}
     fi
 }
 

@@ -1,4 +1,4 @@
-"""Splitting long text into sentences the TTV can speak (it was trained on <= 200 symbols, <= 12 s).
+"""Splitting long text into sentences a TTS model can speak (e.g. the TTV was trained on <= 200 symbols, <= 12 s).
 
 Official users hit failures and random pauses on long inputs (HierSpeech++ issues #38/#40): the whole text
 went through the TTV in one pass. Here text is cut at sentence ends (. ! ? … followed by optional closing
@@ -10,7 +10,7 @@ letter or digit (e.g. "..." or "--") are dropped; the caller joins the spoken pi
 from __future__ import annotations
 
 import re
-from typing import List
+from typing import Any, List
 
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n")
 _CLAUSE_END = re.compile(r"(?<=[,;:—–])\s+|\s+-\s+")
@@ -74,3 +74,16 @@ def split_sentences(text: str, max_chars: int = 300) -> List[str]:
             continue
         pieces.extend(p for p in _split_long(sentence, max_chars) if _SPEAKABLE.search(p))
     return pieces
+
+
+def front_end_ids(frontend: Any, text: str) -> List[int]:
+    """Symbol ids (with blanks) of ``text`` through a ``processors.text.frontend.TextFrontend``; text it cannot
+    speak raises ``TextError`` saying so ("the English front end cannot read this text")."""
+    from processors.text.frontend import TextError
+
+    if not isinstance(text, str):
+        raise TextError(f"text must be a string, got {type(text).__name__}")
+    try:
+        return frontend(text)["ids_blank"]
+    except TextError as err:
+        raise TextError(f"the English front end cannot read this text: {text[:80]!r} ({err})") from err

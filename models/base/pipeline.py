@@ -1,0 +1,172 @@
+"""Inference pipelines: one declaration for systems made of one or several checkpoints.
+
+A pipeline spec (json5) names a registered pipeline, the checkpoints it is made of and its inference settings::
+
+    // hsp_tts.json5: zero-shot TTS = TTV + synthesizer (+ SpeechSR for 24/48 kHz)
+    {
+      pipeline: "hierspeechpp_tts",
+      components: {ttv: "exp/ttv", synthesizer: "exp/synth", sr: "exp/speechsr48k"},  // sr optional
+      infer: {output_rate: 48000, noise_scale_vc: 0.5},
+    }
+
+Component paths are Echelon checkpoint/experiment directories or official ``.pth`` files (with their
+``config.json`` beside them); relative paths are relative to the spec file. A spec may also start from
+another one (``base_config``, as training configs do). A single Echelon checkpoint directory is a pipeline
+too: its ``model_type``'s pipeline with the directory as its main component.
+
+``infer`` is validated against the pipeline's settings dataclass exactly like a training config (an unknown
+key fails naming the closest valid key) after the dotted overrides (``infer.steps=6``) are applied; a
+pipeline whose checkpoint saves inference settings (WaveGrad 2's ``infer`` section) starts from those.
+
+Python::
+
+    tts = load_pipeline("hsp_tts.json5", overrides=["infer.noise_scale_vc=0.5"])   # -> a TextToSpeech
+    vc = load_pipeline("exp/hierspeechpp")                                         # -> a VoiceConversion
+
+A pipeline is a :class:`models.base.tasks.TaskPipeline` subclass registered with
+``@register("pipeline", NAME)`` that sets ``task``, ``settings_class``, ``components`` (name -> required)
+and ``main_component`` and implements :meth:`PipelineMixin.from_components`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, Mapping, Optional
+
+from models.base import checkpoint as ckpt
+from utils.config import ConfigError, apply_overrides, deep_merge, load_config, validate
+from utils.registry import RegistryError, get, names
+
+SPEC_KEYS = ("pipeline", "components", "infer")
+
+# oneDNN (PyTorch's CPU convolutions) keeps a compiled primitive, with its buffers, for every input shape it
+# has seen, up to 1024 by default: items of many different lengths (TTS sentences, VC pieces) made the
+# resident memory of a long run grow by ~25 MB per new length (10 minutes of VC: +2 GB). A small cache keeps
+# memory bounded at no measurable speed cost. Read when oneDNN first runs, so this must happen before any
+# model runs; an explicit setting in the environment wins.
+ONEDNN_CACHE_CAPACITY = "64"
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", ONEDNN_CACHE_CAPACITY)
+
+
+class PipelineMixin:
+    """What a registered pipeline declares besides its task method."""
+
+    task: str = ""  # "tts" | "vc" | "sr"
+    settings_class: type = type(None)  # dataclass of inference-time settings (the ``infer`` section)
+    components: Mapping[str, bool] = {}  # component name -> required
+    main_component: str = ""  # the component a lone checkpoint directory fills
+
+    @classmethod
+    def from_components(cls, components: Mapping[str, Optional[str]], settings: Any,
+                        device: str = "cpu") -> "PipelineMixin":
+        raise NotImplementedError
+
+    @classmethod
+    def saved_settings(cls, components: Mapping[str, Optional[str]]) -> Dict[str, Any]:
+        """Settings a checkpoint carries (e.g. its config's ``infer`` section): the defaults the spec's
+        ``infer`` section and ``--set`` overrides start from. None by default."""
+        return {}
+
+
+@dataclass
+class PipelineSpec:
+    """A resolved spec: which pipeline, its component paths (absolute or as given) and its raw settings."""
+
+    pipeline: str
+    components: Dict[str, Optional[str]] = field(default_factory=dict)
+    infer: Dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # where the spec came from (for messages)
+
+
+def _is_spec_file(path: Path) -> bool:
+    return path.is_file() and path.suffix in (".json5", ".json") and path.name != ckpt.CONFIG
+
+
+def read_spec(path: str | os.PathLike, overrides: Iterable[str] = ()) -> PipelineSpec:
+    """Read a json5 pipeline spec (with ``base_config``) and apply dotted overrides."""
+    path = Path(path)
+    raw = load_config(path, overrides)
+    unknown = sorted(set(raw) - set(SPEC_KEYS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown pipeline spec key(s) {unknown}; valid keys: {', '.join(SPEC_KEYS)}")
+    if not isinstance(raw.get("pipeline"), str):
+        raise ConfigError(f"{path}: 'pipeline' must name a registered pipeline ({', '.join(names('pipeline'))})")
+    components = raw.get("components") or {}
+    if not isinstance(components, Mapping):
+        raise ConfigError(f"{path}: 'components' must be an object of name: checkpoint path")
+    resolved = {}
+    for name, value in components.items():
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{path}: components.{name} must be a path, got {value!r}")
+        resolved[name] = value if value is None or os.path.isabs(value) else str(path.parent / value)
+    return PipelineSpec(raw["pipeline"], resolved, dict(raw.get("infer") or {}), str(path))
+
+
+def spec_for_checkpoint(path: str | os.PathLike, overrides: Iterable[str] = ()) -> PipelineSpec:
+    """A lone Echelon checkpoint/experiment directory as a spec: its model_type's pipeline."""
+    cdir = ckpt.resolve_checkpoint_dir(path)
+    model_type = ckpt.model_type_of(cdir)
+    try:
+        cls = get("pipeline", model_type)
+    except RegistryError as err:
+        raise ckpt.CheckpointError(f"{path} holds a {model_type!r} checkpoint, which has no inference pipeline "
+                                   f"of its own (pipelines: {', '.join(names('pipeline'))})") from err
+    raw = apply_overrides({"infer": {}}, overrides)
+    return PipelineSpec(model_type, {cls.main_component: str(path)}, raw.get("infer") or {}, str(path))
+
+
+def resolve_spec(spec_or_dir: str | os.PathLike | Mapping[str, Any], overrides: Iterable[str] = ()) -> PipelineSpec:
+    """A spec file, a spec dict or a checkpoint directory -> :class:`PipelineSpec` (overrides applied)."""
+    overrides = list(overrides)
+    bad = [o for o in overrides if not o.split("=", 1)[0].startswith(("infer.", "components."))]
+    if bad:
+        raise ConfigError(f"override {bad[0]!r}: pipeline overrides start with 'infer.' or 'components.'")
+    if isinstance(spec_or_dir, Mapping):
+        raw = apply_overrides(dict(spec_or_dir), overrides)
+        return PipelineSpec(str(raw.get("pipeline")), dict(raw.get("components") or {}),
+                            dict(raw.get("infer") or {}), "<dict>")
+    path = Path(spec_or_dir)
+    if _is_spec_file(path):
+        return read_spec(path, overrides)
+    if not path.exists():
+        raise ckpt.CheckpointNotFoundError(f"pipeline spec or checkpoint not found: {path}")
+    return spec_for_checkpoint(path, overrides)
+
+
+def pipeline_class(spec: PipelineSpec) -> Any:
+    """The registered pipeline class a spec names."""
+    return get("pipeline", spec.pipeline)
+
+
+def validate_settings(cls: Any, infer: Mapping[str, Any]) -> Any:
+    """The pipeline's settings dataclass from the ``infer`` section (unknown key -> closest key)."""
+    return validate(dict(infer), cls.settings_class, "infer")
+
+
+def check_components(cls: Any, spec: PipelineSpec) -> Dict[str, Optional[str]]:
+    """Every required component given, no unknown one; absent optional components are None."""
+    unknown = sorted(set(spec.components) - set(cls.components))
+    if unknown:
+        raise ConfigError(f"{spec.source}: pipeline {spec.pipeline!r} has no component(s) {unknown}; "
+                          f"it takes {', '.join(cls.components)}")
+    missing = [n for n, required in cls.components.items() if required and not spec.components.get(n)]
+    if missing:
+        raise ConfigError(f"{spec.source}: pipeline {spec.pipeline!r} needs component(s) {missing} "
+                          f"(write a pipeline spec or pass --component {missing[0]}=PATH)")
+    return {name: spec.components.get(name) for name in cls.components}
+
+
+def load_pipeline(spec_or_dir: str | os.PathLike | Mapping[str, Any], overrides: Iterable[str] = (),
+                  device: str = "cpu") -> Any:
+    """Build the task object of a spec file, spec dict or checkpoint directory (see the module docstring)."""
+    spec = resolve_spec(spec_or_dir, overrides)
+    return build_pipeline(spec, device)
+
+
+def build_pipeline(spec: PipelineSpec, device: str = "cpu") -> Any:
+    cls = pipeline_class(spec)
+    components = check_components(cls, spec)
+    settings = validate_settings(cls, deep_merge(cls.saved_settings(components), spec.infer))
+    return cls.from_components(components, settings, device)

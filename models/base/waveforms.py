@@ -1,0 +1,62 @@
+"""Waveform helpers shared by inference pipelines: prompt replication, output level, long-input pieces."""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import numpy as np
+
+from processors.audio import AudioError
+
+
+def replicate_prompt(wav: np.ndarray, min_samples: int) -> np.ndarray:
+    """Repeat a short prompt end to end until it lasts at least ``min_samples`` (whole copies)."""
+    if wav.shape[-1] == 0:
+        raise AudioError("empty prompt")
+    if wav.shape[-1] >= min_samples:
+        return wav
+    copies = -(-min_samples // wav.shape[-1])
+    return np.tile(wav, copies)
+
+
+def normalize_level(wav: np.ndarray, mode: str, prompt_peak: float) -> np.ndarray:
+    """Official output scaling: ``max`` -> peak 0.999, ``prompt`` -> the prompt's peak, ``none`` -> unchanged."""
+    if mode == "none":
+        return wav
+    if mode not in ("max", "prompt"):
+        raise ValueError(f"scale_norm must be 'max', 'prompt' or 'none', got {mode!r}")
+    peak = float(np.abs(wav).max()) if wav.size else 0.0
+    if peak <= 0.0:
+        return wav
+    target = 0.999 if mode == "max" else prompt_peak
+    return (wav / peak * target).astype(np.float32)
+
+
+def split_points(wav: np.ndarray, max_samples: int, frame: int = 320, min_tail: int = 16000) -> List[Tuple[int, int]]:
+    """Cut ``(N,)`` into pieces of at most ``max_samples``, each cut at the quietest ``frame`` of the last
+    fifth of its window (a pause rather than the middle of a word). A last piece shorter than ``min_tail``
+    samples joins the one before when both fit in ``max_samples`` (else it stays on its own)."""
+    total = wav.shape[-1]
+    if max_samples <= 0 or total <= max_samples:
+        return [(0, total)]
+    pieces, start = [], 0
+    while total - start > max_samples:
+        lo, hi = start + (4 * max_samples) // 5, start + max_samples
+        window = wav[lo:hi]
+        frames = window[: (window.shape[-1] // frame) * frame].reshape(-1, frame)
+        cut = lo + frame * int(np.argmin((frames ** 2).mean(axis=1))) if frames.size else hi
+        cut = max(cut, start + frame)
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, total))
+    if len(pieces) > 1 and pieces[-1][1] - pieces[-1][0] < min_tail \
+            and pieces[-1][1] - pieces[-2][0] <= max_samples:
+        pieces[-2:] = [(pieces[-2][0], pieces[-1][1])]
+    return pieces
+
+
+def progress(iterable, total: int, desc: str):
+    """A tqdm bar for the pieces of one long item (shown on a terminal only, removed when done)."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="piece", leave=False, disable=None if total > 1 else True)
