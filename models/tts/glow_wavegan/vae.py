@@ -97,6 +97,7 @@ def build_stage1(config: Mapping[str, Any]) -> WaveGANVAE:
 def frozen_stage1(path: str | Path) -> FrozenComponent:
     """The VAE of a stage-1 experiment/checkpoint dir as a frozen component: weights loaded strictly, source =
     the checkpoint dir, its step and the weights' sha256 (recorded in meta.json / feature.json by its users)."""
+    ckpt.expect_model_type(ckpt.resolve_checkpoint_dir(path), "glow_wavegan_vae")  # a stage-2 dir fails naming it
     # The module's random init is overwritten by the checkpoint: keep it from moving the caller's RNG (a trainer
     # builds its own models after its frozen ones, and their init must not depend on the frozen ones).
     with torch.random.fork_rng(devices=[]):
