@@ -34,7 +34,6 @@ from models.base import checkpoint as ckpt
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech
 from models.tts.glow_wavegan.acoustic import GlowTTS
-from models.tts.glow_wavegan.checkpoint import load_state_dict_strict
 from models.tts.glow_wavegan.config import GlowWaveGANExperimentConfig, LatentDataConfig
 from models.tts.glow_wavegan.dataset import text_to_ids
 from models.tts.glow_wavegan.vae import WaveGANVAE, load_vae_checkpoint
@@ -88,7 +87,7 @@ class GlowWaveGANSynthesizer(TextToSpeech, PipelineMixin):
         path = ckpt.resolve_checkpoint_dir(components["acoustic"])
         cfg = validate(ckpt.expect_model_type(path, "glow_wavegan"), GlowWaveGANExperimentConfig)
         acoustic = GlowTTS.from_config(cfg.model)
-        load_state_dict_strict(acoustic, ckpt.load_model_weights(path, "acoustic"), str(path))
+        ckpt.load_state_dict_strict(acoustic, ckpt.load_model_weights(path, "acoustic"), str(path))
         stage1 = components.get("decoder") or cfg.data.stage1_ckpt
         if not stage1:
             raise ValueError(f"{path}: config has no data.stage1_ckpt; give the decoder component (stage-1 dir)")
