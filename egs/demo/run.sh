@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: the HierSpeech++ plumbing run on the mini corpus (untrained: tiny configs, a few dozen CPU steps),
 # a pretrained Piper voice converted into Echelon's VITS speaking the same test sentences, its 48 kHz version
-# from the released SpeechSR, and one table of Whisper WER, speaker similarity and DNSMOS for every system.
+# from the released SpeechSR, one table of Whisper WER, speaker similarity and DNSMOS for every system, and the
+# benchmark report (egs/benchmark) over the systems it has.
 # Usage: egs/demo/run.sh [EXP_DIR]   (default exp/demo; finished steps are kept and skipped on a rerun)
 set -euo pipefail
 
@@ -53,3 +54,8 @@ py_module bins.evaluate --manifest "$jobs" --out_dir "$exp_dir/eval" --metrics w
 echo
 cat "$exp_dir/results.md"
 echo "Audio: $systems/<system>/<id>.wav; per utterance (with Whisper transcripts): $exp_dir/eval/per_utterance.csv"
+
+# 5. The side-by-side benchmark of every system the demo has (one protocol, one HTML report).
+bash "$repo_root/egs/benchmark/run.sh" --dataset mini --exp_root "$exp_dir" --exp_dir "$exp_dir/benchmark" \
+    --benchmark "$repo_root/egs/benchmark/conf/demo.json5"
+echo "Benchmark report: $exp_dir/benchmark/report.html (open it from disk; Markdown: $exp_dir/benchmark/report.md)"

@@ -113,6 +113,16 @@ def test_noam_is_the_glow_tts_rate():
         optim.SchedulerConfig(type="noam", warmup_steps=4)
 
 
+def test_geometric_schedule_follows_its_formula():
+    """Warm-up, flat until decay_start, log-linear down to min_lr at total_steps, flat afterwards."""
+    geo = _lrs(optim.SchedulerConfig(type="geometric", warmup_steps=1, decay_start=3, total_steps=7, min_lr=0.001), 10)
+    expected = [0.05, 0.1, 0.1] + [0.1 * 0.01 ** ((k - 3) / 4) for k in range(3, 8)] + [0.001, 0.001]
+    assert geo == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="min_lr > 0"):
+        optim.SchedulerConfig(type="geometric", total_steps=10)
+    with pytest.raises(ValueError, match="decay_start"):
+        _lrs(optim.SchedulerConfig(type="geometric", decay_start=10, min_lr=0.01), 1, total=10)
+
 def test_optimizer_types_and_entries():
     models = {"generator": nn.Linear(2, 2), "discriminator": nn.Linear(2, 2)}
     table = {"default": optim.OptimizerConfig(type="adam", lr=1e-3),
