@@ -20,6 +20,9 @@ Schedules, as a function of ``k`` = how many times the scheduler has stepped (0 
 * ``inverse_sqrt`` (Noam): ``lr·min((k+1)/(warmup+1), sqrt((warmup+1)/(k+1)))`` — peaks at ``lr`` after the
   warm-up, then decays as ``1/sqrt(k)``. The original Noam rate ``d_model^-0.5·min(k^-0.5, k·w^-1.5)`` is this
   schedule with ``lr = d_model^-0.5·(w+1)^-0.5``;
+* ``noam``: that original rate as Glow-TTS / the Transformer write it, with ``lr`` as its scale (so their configs
+  carry over unchanged): ``lr·d_model^-0.5·min(n^-0.5, n·warmup^-1.5)`` with ``n = k + 1`` — peaks at
+  ``n = warmup``;
 * ``geometric``: the warm-up above, ``lr`` until ``decay_start``, then ``lr·(min_lr/lr)^p`` with
   ``p = (k − decay_start)/(total − decay_start)`` clamped to [0, 1] — a straight line in log(lr) from ``lr`` to
   ``min_lr``, flat afterwards. maum-ai's WaveGrad 2 decay ``lr·0.05^clip((k − 25k)/75k, 0, 1)`` is
@@ -63,12 +66,13 @@ class OptimizerConfig:
 class SchedulerConfig:
     """One learning-rate schedule (formulas in the module docstring); counts are scheduler steps."""
 
-    type: Literal["none", "exponential", "constant", "cosine", "inverse_sqrt", "geometric"] = "none"
+    type: Literal["none", "exponential", "constant", "cosine", "inverse_sqrt", "geometric", "noam"] = "none"
     gamma: float = 0.999  # exponential
-    warmup_steps: int = 0  # constant, cosine, inverse_sqrt, geometric
+    warmup_steps: int = 0  # constant, cosine, inverse_sqrt, geometric, noam
     total_steps: Optional[int] = None  # cosine, geometric; null = train.max_steps (or max_epochs per epoch)
     min_lr: float = 0.0  # cosine floor; geometric end (> 0)
     decay_start: int = 0  # geometric: the decay begins here
+    d_model: Optional[int] = None  # noam: the model width of its d_model^-0.5 factor
 
     def __post_init__(self) -> None:
         if self.warmup_steps < 0:
@@ -80,6 +84,8 @@ class SchedulerConfig:
         if self.type == "geometric" and (self.min_lr <= 0 or self.decay_start < self.warmup_steps):
             raise ValueError(f"geometric schedule needs min_lr > 0 (got {self.min_lr}) and decay_start >= "
                              f"warmup_steps (got {self.decay_start} < {self.warmup_steps})")
+        if self.type == "noam" and (self.warmup_steps < 1 or self.d_model is None or self.d_model < 1):
+            raise ValueError(f"noam needs warmup_steps >= 1 and d_model >= 1, got {self.warmup_steps} and {self.d_model}")
 
 
 def entry_for(table: Mapping[str, object], name: str) -> Optional[object]:
@@ -119,15 +125,19 @@ def build_optimizers(
 
 
 class WarmupFactor:
-    """LambdaLR factor of the ``constant``, ``cosine``, ``inverse_sqrt`` and ``geometric`` schedules.
+    """LambdaLR factor of the ``constant``, ``cosine``, ``inverse_sqrt``, ``geometric`` and ``noam`` schedules.
 
     A callable object (not a closure) so that LambdaLR's state_dict stores its plain-number settings.
     """
 
-    def __init__(self, kind: str, warmup: int, total: int = 0, floor: float = 0.0, start: int = 0):
+    def __init__(self, kind: str, warmup: int, total: int = 0, floor: float = 0.0, start: int = 0, d_model: int = 0):
         self.kind, self.warmup, self.total, self.floor, self.start = kind, warmup, total, floor, start
+        self.d_model = d_model
 
     def __call__(self, k: int) -> float:
+        if self.kind == "noam":
+            n = k + 1
+            return self.d_model**-0.5 * min(n**-0.5, n * self.warmup**-1.5)
         ramp = (k + 1) / (self.warmup + 1)
         if self.kind == "inverse_sqrt":
             return min(ramp, math.sqrt((self.warmup + 1) / (k + 1)))
@@ -157,7 +167,7 @@ def build_scheduler(
                              f"(and decay_start), here {after}")
         base = optimizer.param_groups[0]["lr"]
         floor = cfg.min_lr / base
-    factor = WarmupFactor(cfg.type, cfg.warmup_steps, total, floor, cfg.decay_start)
+    factor = WarmupFactor(cfg.type, cfg.warmup_steps, total, floor, cfg.decay_start, cfg.d_model or 0)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 

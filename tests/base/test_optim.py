@@ -99,6 +99,19 @@ def test_warmup_schedules_follow_their_formulas():
         _lrs(optim.SchedulerConfig(type="cosine", warmup_steps=2), 1, total=None)
 
 
+def test_noam_is_the_glow_tts_rate():
+    """glow-tts commons.Adam: step_num starts at 1 and the rate is recomputed after every optimizer step."""
+    d, w, scale = 192, 5, 1.0
+    noam = _lrs(optim.SchedulerConfig(type="noam", warmup_steps=w, d_model=d), 12, lr=scale)
+    expected = [scale * d**-0.5 * min(n**-0.5, n * w**-1.5) for n in range(1, 13)]
+    assert noam == pytest.approx(expected, rel=1e-12)
+    assert max(range(12), key=noam.__getitem__) == w - 1  # the peak: n = warmup
+    # the same rate as inverse_sqrt with one warm-up step less and the peak as lr
+    same = _lrs(optim.SchedulerConfig(type="inverse_sqrt", warmup_steps=w - 1), 12, lr=scale * d**-0.5 * w**-0.5)
+    assert same == pytest.approx(noam, rel=1e-12)
+    with pytest.raises(ValueError, match="d_model"):
+        optim.SchedulerConfig(type="noam", warmup_steps=4)
+
 
 def test_geometric_schedule_follows_its_formula():
     """Warm-up, flat until decay_start, log-linear down to min_lr at total_steps, flat afterwards."""
