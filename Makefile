@@ -14,7 +14,7 @@ help:
 	@echo "make install  - create $(VENV) with $(TORCH_SPEC) and all dependencies"
 	@echo "make test     - run the test suite"
 	@echo "make demo     - mini HierSpeech++ recipe end to end + a pretrained Piper voice in Echelon's VITS, SpeechSR-48k,"
-	@echo "                one table of Whisper WER / SIM / DNSMOS (exp/demo/results.md)"
+	@echo "                one table of Whisper WER / SIM / DNSMOS (exp/demo/results.md), benchmark report (exp/demo/benchmark/report.html)"
 
 install: $(STAMP)
 
@@ -38,7 +38,7 @@ test: install
 
 # HierSpeech++ plumbing run (untrained) + the Piper voice in Echelon's VITS + SpeechSR-48k, one metrics table
 demo: install
-	bash egs/demo/run.sh exp/demo
+	bash egs/demo/run.sh --exp_dir exp/demo
 
 clean-venv:
 	rm -rf $(VENV)

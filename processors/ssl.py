@@ -196,13 +196,21 @@ def _report_load_differences(model: nn.Module, loading_info: dict, layer: int, n
     """
     own = {n for n, _ in model.named_children()} | {n for n, _ in model.named_parameters(recurse=False)}
     own |= {n for n, _ in model.named_buffers(recurse=False)}
+    stable = bool(getattr(model.config, "do_stable_layer_norm", False))
+
+    def discarded(key: str) -> bool:
+        # _truncate drops these: layers past ``layer`` and, for pre-LN encoders, the final LayerNorm (so a
+        # model saved after truncation, like the random test encoder, legitimately lacks it).
+        dropped = re.match(r"encoder\.layers\.(\d+)\.", key)
+        return bool(dropped and int(dropped.group(1)) >= layer) or (stable and key.startswith("encoder.layer_norm."))
+
     surprises = []
     for key in sorted(loading_info.get("unexpected_keys", ())):
-        dropped = re.match(r"encoder\.layers\.(\d+)\.", key)
-        if (dropped and int(dropped.group(1)) >= layer) or key.split(".")[0] not in own:
+        if discarded(key) or key.split(".")[0] not in own:
             continue
         surprises.append(f"unexpected {key}")
-    surprises += [f"missing {key} (randomly initialised)" for key in sorted(loading_info.get("missing_keys", ()))]
+    surprises += [f"missing {key} (randomly initialised)" for key in sorted(loading_info.get("missing_keys", ()))
+                  if not discarded(key)]
     surprises += [f"shape mismatch {item[0]}" for item in loading_info.get("mismatched_keys", ())]
     if surprises:
         logger.warning("SSL model %s: %d weight(s) differ from the checkpoint beyond the %d layers kept: %s",

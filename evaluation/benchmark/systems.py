@@ -41,26 +41,9 @@ class SystemRun:
 
 def load_system(spec: Any, overrides: Sequence[str] = (), device: str = "cpu") -> Any:
     """A task pipeline from a spec object, spec file or checkpoint directory (models/base/pipeline.py)."""
-    try:
-        from models.base.pipeline import load_pipeline
-    except ImportError:  # a checkout without models/base/pipeline.py: registered pipelines from spec objects
-        return _load_registered(spec, overrides, device)
+    from models.base.pipeline import load_pipeline
+
     return load_pipeline(spec, overrides=list(overrides), device=device)
-
-
-def _load_registered(spec: Any, overrides: Sequence[str], device: str) -> Any:
-    import dataclasses
-
-    from utils.config import apply_overrides, validate
-    from utils.registry import get
-
-    if not isinstance(spec, Mapping):
-        raise FileNotFoundError(f"{spec}: loading checkpoint directories and spec files needs models/base/pipeline.py")
-    spec = apply_overrides(dict(spec), overrides)
-    cls = get("pipeline", spec["pipeline"])
-    infer = dict(spec.get("infer") or {})
-    settings = validate(infer, cls.settings_class, "infer") if dataclasses.is_dataclass(cls.settings_class) else infer
-    return cls.from_components(dict(spec.get("components") or {}), settings, device)
 
 
 def pipeline_name(spec: Any) -> str:

@@ -19,7 +19,14 @@ Schedules, as a function of ``k`` = how many times the scheduler has stepped (0 
   ``p = (k − warmup)/(total − warmup)`` clamped to [0, 1];
 * ``inverse_sqrt`` (Noam): ``lr·min((k+1)/(warmup+1), sqrt((warmup+1)/(k+1)))`` — peaks at ``lr`` after the
   warm-up, then decays as ``1/sqrt(k)``. The original Noam rate ``d_model^-0.5·min(k^-0.5, k·w^-1.5)`` is this
-  schedule with ``lr = d_model^-0.5·(w+1)^-0.5``.
+  schedule with ``lr = d_model^-0.5·(w+1)^-0.5``;
+* ``noam``: that original rate as Glow-TTS / the Transformer write it, with ``lr`` as its scale (so their configs
+  carry over unchanged): ``lr·d_model^-0.5·min(n^-0.5, n·warmup^-1.5)`` with ``n = k + 1`` — peaks at
+  ``n = warmup``;
+* ``geometric``: the warm-up above, ``lr`` until ``decay_start``, then ``lr·(min_lr/lr)^p`` with
+  ``p = (k − decay_start)/(total − decay_start)`` clamped to [0, 1] — a straight line in log(lr) from ``lr`` to
+  ``min_lr``, flat afterwards. maum-ai's WaveGrad 2 decay ``lr·0.05^clip((k − 25k)/75k, 0, 1)`` is
+  ``{type: "geometric", decay_start: 25000, total_steps: 100000, min_lr: 0.05·lr}``.
 """
 
 from __future__ import annotations
@@ -59,11 +66,13 @@ class OptimizerConfig:
 class SchedulerConfig:
     """One learning-rate schedule (formulas in the module docstring); counts are scheduler steps."""
 
-    type: Literal["none", "exponential", "constant", "cosine", "inverse_sqrt"] = "none"
+    type: Literal["none", "exponential", "constant", "cosine", "inverse_sqrt", "geometric", "noam"] = "none"
     gamma: float = 0.999  # exponential
-    warmup_steps: int = 0  # constant, cosine, inverse_sqrt
-    total_steps: Optional[int] = None  # cosine; null = train.max_steps (or max_epochs when stepped per epoch)
-    min_lr: float = 0.0  # cosine floor
+    warmup_steps: int = 0  # constant, cosine, inverse_sqrt, geometric, noam
+    total_steps: Optional[int] = None  # cosine, geometric; null = train.max_steps (or max_epochs per epoch)
+    min_lr: float = 0.0  # cosine floor; geometric end (> 0)
+    decay_start: int = 0  # geometric: the decay begins here
+    d_model: Optional[int] = None  # noam: the model width of its d_model^-0.5 factor
 
     def __post_init__(self) -> None:
         if self.warmup_steps < 0:
@@ -72,6 +81,11 @@ class SchedulerConfig:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
         if self.total_steps is not None and self.total_steps <= self.warmup_steps:
             raise ValueError(f"total_steps {self.total_steps} must exceed warmup_steps {self.warmup_steps}")
+        if self.type == "geometric" and (self.min_lr <= 0 or self.decay_start < self.warmup_steps):
+            raise ValueError(f"geometric schedule needs min_lr > 0 (got {self.min_lr}) and decay_start >= "
+                             f"warmup_steps (got {self.decay_start} < {self.warmup_steps})")
+        if self.type == "noam" and (self.warmup_steps < 1 or self.d_model is None or self.d_model < 1):
+            raise ValueError(f"noam needs warmup_steps >= 1 and d_model >= 1, got {self.warmup_steps} and {self.d_model}")
 
 
 def entry_for(table: Mapping[str, object], name: str) -> Optional[object]:
@@ -111,20 +125,26 @@ def build_optimizers(
 
 
 class WarmupFactor:
-    """LambdaLR factor of the ``constant``, ``cosine`` and ``inverse_sqrt`` schedules.
+    """LambdaLR factor of the ``constant``, ``cosine``, ``inverse_sqrt``, ``geometric`` and ``noam`` schedules.
 
     A callable object (not a closure) so that LambdaLR's state_dict stores its plain-number settings.
     """
 
-    def __init__(self, kind: str, warmup: int, total: int = 0, floor: float = 0.0):
-        self.kind, self.warmup, self.total, self.floor = kind, warmup, total, floor
+    def __init__(self, kind: str, warmup: int, total: int = 0, floor: float = 0.0, start: int = 0, d_model: int = 0):
+        self.kind, self.warmup, self.total, self.floor, self.start = kind, warmup, total, floor, start
+        self.d_model = d_model
 
     def __call__(self, k: int) -> float:
+        if self.kind == "noam":
+            n = k + 1
+            return self.d_model**-0.5 * min(n**-0.5, n * self.warmup**-1.5)
         ramp = (k + 1) / (self.warmup + 1)
         if self.kind == "inverse_sqrt":
             return min(ramp, math.sqrt((self.warmup + 1) / (k + 1)))
         if k < self.warmup or self.kind == "constant":
             return min(1.0, ramp)
+        if self.kind == "geometric":
+            return self.floor ** min(1.0, max(0.0, (k - self.start) / max(1, self.total - self.start)))
         progress = min(1.0, (k - self.warmup) / max(1, self.total - self.warmup))
         return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
@@ -139,13 +159,15 @@ def build_scheduler(
         return torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.gamma)
     total = 0
     floor = 0.0
-    if cfg.type == "cosine":
+    if cfg.type in ("cosine", "geometric"):
         total = cfg.total_steps if cfg.total_steps is not None else default_total
-        if total is None or total <= cfg.warmup_steps:
-            raise ValueError(f"cosine schedule: total_steps {total} must be set and exceed warmup_steps")
+        after = max(cfg.warmup_steps, cfg.decay_start if cfg.type == "geometric" else 0)
+        if total is None or total <= after:
+            raise ValueError(f"{cfg.type} schedule: total_steps {total} must be set and exceed warmup_steps "
+                             f"(and decay_start), here {after}")
         base = optimizer.param_groups[0]["lr"]
         floor = cfg.min_lr / base
-    factor = WarmupFactor(cfg.type, cfg.warmup_steps, total, floor)
+    factor = WarmupFactor(cfg.type, cfg.warmup_steps, total, floor, cfg.decay_start, cfg.d_model or 0)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 

@@ -99,6 +99,30 @@ def test_warmup_schedules_follow_their_formulas():
         _lrs(optim.SchedulerConfig(type="cosine", warmup_steps=2), 1, total=None)
 
 
+def test_noam_is_the_glow_tts_rate():
+    """glow-tts commons.Adam: step_num starts at 1 and the rate is recomputed after every optimizer step."""
+    d, w, scale = 192, 5, 1.0
+    noam = _lrs(optim.SchedulerConfig(type="noam", warmup_steps=w, d_model=d), 12, lr=scale)
+    expected = [scale * d**-0.5 * min(n**-0.5, n * w**-1.5) for n in range(1, 13)]
+    assert noam == pytest.approx(expected, rel=1e-12)
+    assert max(range(12), key=noam.__getitem__) == w - 1  # the peak: n = warmup
+    # the same rate as inverse_sqrt with one warm-up step less and the peak as lr
+    same = _lrs(optim.SchedulerConfig(type="inverse_sqrt", warmup_steps=w - 1), 12, lr=scale * d**-0.5 * w**-0.5)
+    assert same == pytest.approx(noam, rel=1e-12)
+    with pytest.raises(ValueError, match="d_model"):
+        optim.SchedulerConfig(type="noam", warmup_steps=4)
+
+
+def test_geometric_schedule_follows_its_formula():
+    """Warm-up, flat until decay_start, log-linear down to min_lr at total_steps, flat afterwards."""
+    geo = _lrs(optim.SchedulerConfig(type="geometric", warmup_steps=1, decay_start=3, total_steps=7, min_lr=0.001), 10)
+    expected = [0.05, 0.1, 0.1] + [0.1 * 0.01 ** ((k - 3) / 4) for k in range(3, 8)] + [0.001, 0.001]
+    assert geo == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="min_lr > 0"):
+        optim.SchedulerConfig(type="geometric", total_steps=10)
+    with pytest.raises(ValueError, match="decay_start"):
+        _lrs(optim.SchedulerConfig(type="geometric", decay_start=10, min_lr=0.01), 1, total=10)
+
 def test_optimizer_types_and_entries():
     models = {"generator": nn.Linear(2, 2), "discriminator": nn.Linear(2, 2)}
     table = {"default": optim.OptimizerConfig(type="adam", lr=1e-3),

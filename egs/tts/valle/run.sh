@@ -41,7 +41,7 @@ $(corpus_options_help valle)
 
 Forwarding options to the Python CLIs:
   --a.b.c VALUE              any dotted key is a config override for stage 3, e.g. --train.max_steps 20
-  --train_args "..."         extra overrides for stage 3's bins/train.py (e.g. "train.batch_size=8")
+  --train_args "..."         extra overrides for stage 3's bins/train.py (e.g. "train.batching.max_seconds=60")
   --prepare_args "..." --features_args "..." --infer_args "..." --eval_args "..."   stages 1, 2, 4, 5
 Any other option is rejected. Environment: ECHELON_PYTHON picks the interpreter [.venv/bin/python].
 

@@ -25,8 +25,8 @@ Stages (run the contiguous range --stage..--stop_stage; finished stages leave EX
 are skipped on a rerun; --force or deleting a marker reruns them):
   0 data         as the VITS / HierSpeech++ recipes (mini + synthetic speakers, public corpora, custom folder)
   1 manifests    JSONL manifests with seeded train/valid/test splits (the same splits as those recipes)
-  2 train        train WaveGrad 2 (bins/train.py); durations from the internal aligner; speakers with
-                 transcripts become the speaker table
+  2 train        train WaveGrad 2 (bins/train.py, duration-bucketed batches); durations from the internal
+                 aligner (the corpora here carry none); speakers with transcripts become the speaker table
   3 schedule     search a --infer_steps schedule on the validation items (models/tts/wavegrad2/schedule_search.py)
   4 inference    TTS of the test sentences with their speakers (bins/infer.py), the searched schedule
   5 evaluation   WER/CER, speaker similarity, F0, MCD, ... -> EXP_DIR/eval/tts/summary.md
@@ -45,11 +45,11 @@ $(corpus_options_help wavegrad2)
 
 Forwarding options to the Python CLIs:
   --a.b.c VALUE              any dotted key is a config override for stage 2, e.g. --train.max_steps 20
-  --train_args "..."         extra overrides for stage 2's bins/train.py (e.g. "train.batch_size=8")
+  --train_args "..."         extra overrides for stage 2's bins/train.py (e.g. "train.batching.max_seconds=48")
   --prepare_args "..." --infer_args "..." --eval_args "..."   stages 1, 4, 5
 Any other option is rejected. Environment: ECHELON_PYTHON picks the interpreter [.venv/bin/python].
 
-Example: $0 --dataset ljspeech --data_dir /data/LJSpeech-1.1 --stage 0 --stop_stage 2 --train.batch_size 12
+Example: $0 --dataset ljspeech --data_dir /data/LJSpeech-1.1 --stage 0 --stop_stage 2 --train.batching.max_seconds 120
 EOF2
 )"
 

@@ -34,9 +34,14 @@ class ToyWaveAutoencoder(nn.Module):
         self.encoder = nn.Conv1d(1, channels, kernel_size, stride=stride, padding=pad)
         self.decoder = nn.ConvTranspose1d(channels, 1, kernel_size, stride=stride, padding=pad)
 
+    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, 1, T) -> (B, C, ceil(T/stride)) code in (-1, 1)."""
+        pad = (-wav.shape[-1]) % self.stride
+        return torch.tanh(self.encoder(nn.functional.pad(wav, (0, pad))))
+
+    def decode(self, code: torch.Tensor, length: int) -> torch.Tensor:
+        """(B, C, F) code -> (B, 1, length) waveform (length <= F·stride)."""
+        return self.decoder(code)[..., :length]
+
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        length = wav.shape[-1]
-        pad = (-length) % self.stride
-        x = nn.functional.pad(wav, (0, pad))
-        out = self.decoder(torch.tanh(self.encoder(x)))
-        return out[..., :length]
+        return self.decode(self.encode(wav), wav.shape[-1])

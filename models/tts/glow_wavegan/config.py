@@ -71,10 +71,7 @@ class AudioDataConfig:
 
 @dataclass
 class WaveGANTrainConfig(TrainConfig):
-    learning_rate: float = 2e-4
-    betas: List[float] = field(default_factory=lambda: [0.8, 0.99])
-    eps: float = 1e-9
-    lr_decay: float = 0.999  # ExponentialLR per epoch
+    # optimizers / schedulers: train.optimizers and train.schedulers (models/base/optim.py; configs/vae_base.json5)
     c_mel: float = 45.0
     c_fm: float = 1.0  # on top of the x2 inside feature_matching_loss (HiFi-GAN)
     c_kl: float = 1.0  # per-element mean KL to N(0, I) (see the README for the scale)
@@ -116,12 +113,8 @@ class LatentDataConfig:
 
 @dataclass
 class GlowTrainConfig(TrainConfig):
-    # glow-tts base.json: Adam(0.9, 0.98, eps 1e-9), Noam schedule with lr scale 1.0 and 4000 warm-up steps.
-    learning_rate: float = 1.0
-    betas: List[float] = field(default_factory=lambda: [0.9, 0.98])
-    eps: float = 1e-9
-    warmup_steps: int = 4000
-    scheduler: Literal["noam", "constant"] = "noam"
+    # optimizers / schedulers: train.optimizers and train.schedulers (models/base/optim.py); configs/base.json5
+    # has glow-tts base.json's Adam(0.9, 0.98, eps 1e-9) and its Noam schedule (scale 1.0, 4000 warm-up steps).
     ddi: bool = True  # ActNorm data-dependent init on the first batch of a fresh run
     scheduler_interval: Literal["step", "epoch"] = "step"
 
@@ -134,8 +127,10 @@ class GlowWaveGANExperimentConfig:
     train: GlowTrainConfig = field(default_factory=GlowTrainConfig)
 
     def __post_init__(self) -> None:
-        if self.train.scheduler == "noam" and self.train.scheduler_interval != "step":
-            raise ValueError("train.scheduler 'noam' is a per-step schedule: set train.scheduler_interval to 'step'")
+        per_step = [name for name, sched in self.train.schedulers.items() if sched.type in ("noam", "inverse_sqrt")]
+        if per_step and self.train.scheduler_interval != "step":
+            raise ValueError(f"train.schedulers {per_step}: a Noam schedule counts optimizer steps; set "
+                             "train.scheduler_interval to 'step'")
         if self.data.speakers and len(self.data.speakers) > max(self.model.n_speakers, 1):
             raise ValueError(f"data.speakers lists {len(self.data.speakers)} speakers but model.n_speakers is "
                              f"{self.model.n_speakers}")

@@ -1,9 +1,9 @@
 """Training data of both stages.
 
-* :class:`WaveCrops` (stage 1): frame-aligned random crops of ``segment_samples`` samples plus ``context_frames``
-  of encoder context on each side (the clip is zero-padded by that context, as the encoder's own padding does at
-  extraction time); validation items are whole clips cut to whole hops.  Crops depend only on
-  ``(seed, epoch, index)`` so a resumed run sees the same data.
+* :class:`WaveCrops` (stage 1): the shared :class:`processors.data.crops.AudioCrops` with frame-aligned random
+  crops of ``segment_samples`` samples plus ``context_frames`` of encoder context on each side (the clip is
+  zero-padded by that context, as the encoder's own padding does at extraction time); validation items are whole
+  clips cut to whole hops.  Crops depend only on ``(seed, epoch, index)`` so a resumed run sees the same data.
 * :class:`LatentTextDataset` (stage 2): symbol ids + the stored posterior ``mean, log_std (D, T)`` of the frozen
   stage-1 encoder (the ``glow_wavegan_latent`` feature, :mod:`models.tts.glow_wavegan.latents`); rows without usable text or latents are skipped and
   listed in ``skipped``.
@@ -15,63 +15,26 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from models.tts.glow_wavegan.config import AudioDataConfig, LatentDataConfig
 from models.tts.glow_wavegan.latents import LATENT_FEATURE, LatentStore
-from processors.audio import load_audio
+from processors.data.crops import AudioCrops
 from processors.data.manifest import read_manifest
 from processors.text.frontend import TextError, TextFrontend, cleaned_to_ids, intersperse
 
 log = logging.getLogger(__name__)
 
 
-class WaveCrops(Dataset):
-    """Items: ``(1, segment + 2 * context * hop)`` float crops (``random_crop``) or ``(1, T * hop)`` whole clips."""
+class WaveCrops(AudioCrops):
+    """Items: ``(1, segment + 2 * context * hop)`` frame-aligned crops (``random_crop``) or ``(1, T * hop)`` clips."""
 
     def __init__(self, manifest: str, data: AudioDataConfig, context_frames: int, seed: int, random_crop: bool):
-        self.entries = read_manifest(manifest)
-        if not self.entries:
-            raise ValueError(f"{manifest}: no items")
-        self.data = data
-        self.context = context_frames * data.hop_length
-        self.seed = seed
-        self.random_crop = random_crop
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def lengths(self) -> List[int]:
-        return [int(e.duration * self.data.sample_rate) for e in self.entries]
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        wav = load_audio(self.entries[index].path, self.data.sample_rate)
-        hop, seg = self.data.hop_length, self.data.segment_samples
-        if self.random_crop:
-            wav = np.pad(wav, (self.context, self.context + max(0, seg - len(wav))))
-            n_starts = (len(wav) - seg - 2 * self.context) // hop + 1
-            start = hop * int(np.random.default_rng((self.seed, self.epoch, index)).integers(0, n_starts))
-            wav = wav[start:start + seg + 2 * self.context]
-        else:
-            limit = int(self.data.max_valid_seconds * self.data.sample_rate)
-            wav = wav[: max(hop, min(len(wav), limit) // hop * hop)]
-            wav = np.pad(wav, (0, max(0, hop - len(wav))))
-        return torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)).unsqueeze(0)
-
-
-def collate_clips(items: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """``(1, T_i)`` clips -> ``wav (B, 1, max T)`` zero-padded and ``lengths (B,)``."""
-    lengths = torch.tensor([x.size(-1) for x in items], dtype=torch.long)
-    wav = torch.zeros(len(items), 1, int(lengths.max()))
-    for b, x in enumerate(items):
-        wav[b, :, : x.size(-1)] = x
-    return {"wav": wav, "lengths": lengths}
+        super().__init__(manifest, sample_rate=data.sample_rate, segment_samples=data.segment_samples,
+                         hop_length=data.hop_length, seed=seed, random_crop=random_crop,
+                         max_valid_seconds=data.max_valid_seconds, context=context_frames * data.hop_length,
+                         crop_step=data.hop_length)  # fmt: skip
 
 
 def speaker_index(speaker: str, speakers: Sequence[str], n_speakers: int) -> int:
@@ -100,6 +63,7 @@ class LatentTextDataset(Dataset):
         self.store = store
         frontend = TextFrontend(add_blank=data.add_blank)
         self.items: List[Tuple[str, List[int], int]] = []
+        self.seconds: List[float] = []  # manifest durations, for train.batching by duration
         self.skipped: List[Tuple[str, str]] = []
         for entry in read_manifest(manifest):
             try:
@@ -114,6 +78,7 @@ class LatentTextDataset(Dataset):
                 self.skipped.append((entry.id, str(err)))
                 continue
             self.items.append((entry.id, ids, sid))
+            self.seconds.append(entry.duration)
         if self.skipped:
             log.warning("%s: skipped %d item(s), e.g. %s", manifest, len(self.skipped), self.skipped[0])
         if not self.items:
@@ -124,6 +89,10 @@ class LatentTextDataset(Dataset):
 
     def lengths(self) -> List[int]:
         return [len(ids) for _, ids, _ in self.items]
+
+    def durations(self) -> List[float]:
+        """Seconds per item from the manifest (for ``train.batching`` by duration)."""
+        return list(self.seconds)
 
     def __getitem__(self, index: int) -> Dict[str, object]:
         item_id, ids, sid = self.items[index]

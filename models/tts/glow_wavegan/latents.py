@@ -8,10 +8,12 @@ by the generic extraction driver (parallel, resumable, sharded: processors/data/
         --features glow_wavegan_latent --set glow_wavegan_latent.stage1_ckpt=exp/gwg/stage1
 
 Storing the posterior (not a sample) lets stage 2 draw a fresh ``z ~ q(z|x)`` every step without running the
-waveform encoder.  The feature's description (``feature.json``) records ``D``, the hop and the stage-1
-checkpoint's fingerprint (config hash @ step), so the driver refuses to mix latents of two checkpoints and
-:class:`LatentStore` refuses latents whose ``D`` or checkpoint differ from the stage-2 config (one line naming
-``feature.json``): the acoustic model must learn exactly the distribution the decoder was trained on.
+waveform encoder.  The encoder is the stage-1 checkpoint's VAE loaded as a frozen component
+(:func:`models.tts.glow_wavegan.vae.frozen_stage1`).  The feature's description (``feature.json``) records ``D``,
+the hop, the stage-1 checkpoint's fingerprint (config hash @ step) and its source (dir, step, weights' sha256),
+so the driver refuses to mix latents of two checkpoints and :class:`LatentStore` refuses latents whose ``D`` or
+checkpoint differ from the stage-2 config (one line naming ``feature.json``): the acoustic model must learn
+exactly the distribution the decoder was trained on.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class GlowWaveGANLatentFeature(FeatureExtractor):
     batched = True  # a neural model: one copy, in the calling process, on ``device``
 
     def __init__(self, settings: Any = None, device: str = "cpu") -> None:
+        from models.tts.glow_wavegan.vae import load_vae_checkpoint
+
         super().__init__(settings, device)
         if not self.settings.stage1_ckpt:
             raise FeatureError(f"{LATENT_FEATURE}: set stage1_ckpt (--set {LATENT_FEATURE}.stage1_ckpt=DIR)")
@@ -71,21 +75,19 @@ class GlowWaveGANLatentFeature(FeatureExtractor):
         if rate and rate != self.stage1["stage1_sample_rate"]:
             raise FeatureError(f"{LATENT_FEATURE}: sample_rate {rate} differs from the stage-1 checkpoint's "
                                f"{self.stage1['stage1_sample_rate']} Hz")
-        self._model = None
+        # the frozen stage-1 VAE; its source (checkpoint dir, step, weights' sha256) goes into feature.json
+        self._model, _, component = load_vae_checkpoint(self.stage1["stage1_ckpt"], self.device)
+        self.stage1_source = component.source
 
     @property
     def sample_rate(self) -> int:
         return int(self.stage1["stage1_sample_rate"])
 
     def describe(self) -> Dict[str, Any]:
-        return {**super().describe(), **self.stage1}
+        return {**super().describe(), **self.stage1, "stage1_source": self.stage1_source}
 
     @torch.no_grad()
     def extract_batch(self, wavs: Sequence[np.ndarray]) -> List[torch.Tensor]:
-        from models.tts.glow_wavegan.vae import load_vae_checkpoint
-
-        if self._model is None:
-            self._model, _, _ = load_vae_checkpoint(self.stage1["stage1_ckpt"], self.device)
         out = []
         for wav in wavs:  # one at a time: no padding enters the encoder's receptive field
             mean, log_std = self._model.encode(torch.from_numpy(np.asarray(wav, np.float32)).to(self.device).view(1, 1, -1))

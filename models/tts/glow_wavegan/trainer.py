@@ -4,9 +4,13 @@ Per step the target is a fresh sample ``z = mean + exp(log_std) * eps`` of the s
 "sample"``; ``"mean"`` uses the posterior mean), so the flow learns the distribution the stage-1 decoder was
 trained on.  Loss = Glow-TTS ``mle_loss`` + ``duration_loss``.  A fresh run starts with the ActNorm
 data-dependent init on its first batch (``train.ddi``; glow-tts runs it as a separate pass).
-Optimiser: Adam(0.9, 0.98, eps 1e-9) with the Noam schedule ``lr * d^-0.5 * min(n^-0.5, n * warmup^-1.5)``
-(``n`` = optimizer step from 1, ``d`` = encoder width), as glow-tts ``commons.Adam``; ``scheduler: "constant"``
-keeps ``lr`` fixed (tiny CPU runs).  glow-tts clips gradient values at 5; here ``train.grad_clip_norm`` applies.
+
+Optimiser and schedule come from ``train.optimizers`` / ``train.schedulers`` (configs/base.json5: glow-tts's
+Adam(0.9, 0.98, eps 1e-9) with the ``noam`` schedule, stepped per optimizer step); ``train.batching`` may batch by
+duration (the manifest's).  glow-tts clips gradient values at 5; here ``train.grad_clip_norm`` applies.
+
+The stage-1 VAE of ``data.stage1_ckpt`` is a frozen component: its source (dir, step, weights' sha256) is in
+every checkpoint's ``meta.json``, and validation decodes one text-to-speech sample with it.
 """
 
 from __future__ import annotations
@@ -19,36 +23,25 @@ from models.base.trainer import BaseTrainer
 from models.tts.glow_wavegan.acoustic import GlowTTS
 from models.tts.glow_wavegan.config import GlowWaveGANExperimentConfig
 from models.tts.glow_wavegan.dataset import collate_latents, load_latent_datasets
+from models.tts.glow_wavegan.vae import frozen_stage1
 from modules.commons import sequence_mask
 from utils.registry import register
 
-
-def noam_factor(step_index: int, d_model: int, warmup_steps: int) -> float:
-    """Noam multiplier for the ``step_index``-th optimizer step (0-based, as LambdaLR counts)."""
-    n = step_index + 1
-    return d_model**-0.5 * min(n**-0.5, n * warmup_steps**-1.5)
+# the glow-tts notebook's prior temperature, for the validation sample
+VALID_NOISE_SCALE = 0.667
 
 
 @register("trainer", "glow_wavegan")
 class GlowWaveGANTrainer(BaseTrainer):
     config_class = GlowWaveGANExperimentConfig
 
+    def build_frozen(self):
+        stage1 = self.cfg.data.stage1_ckpt
+        return {"stage1": frozen_stage1(stage1)} if stage1 else {}
+
     def build_models(self):
         self._ddi_pending = self.cfg.train.ddi
         return {"acoustic": GlowTTS.from_config(self.cfg.model)}
-
-    def build_optimizers(self, models):
-        t = self.cfg.train
-        return {"acoustic": torch.optim.Adam(models["acoustic"].parameters(), t.learning_rate, betas=tuple(t.betas),
-                                             eps=t.eps)}
-
-    def build_schedulers(self, optimizers):
-        t = self.cfg.train
-        if t.scheduler == "constant":
-            return {}
-        d_model = self.cfg.model.encoder_channels
-        return {"acoustic": torch.optim.lr_scheduler.LambdaLR(
-            optimizers["acoustic"], lambda i: noam_factor(i, d_model, t.warmup_steps))}
 
     def build_datasets(self):
         return load_latent_datasets(self.cfg.data, self.cfg.model.n_speakers, self.cfg.model.out_channels)
@@ -85,10 +78,23 @@ class GlowWaveGANTrainer(BaseTrainer):
 
     @torch.no_grad()
     def valid_step(self, batch, index: int) -> Dict[str, float]:
-        """Both losses on the posterior means (deterministic), in eval mode."""
+        """Both losses on the posterior means (deterministic), in eval mode; the first batch's first text is also
+        spoken through the frozen stage-1 decoder (logged audio)."""
         model: GlowTTS = self.unwrap("acoustic")
         mask = sequence_mask(batch["latent_lengths"], batch["mean"].size(-1)).unsqueeze(1).to(batch["mean"].dtype)
         out = model(batch["text"], batch["text_lengths"], batch["mean"] * mask, batch["latent_lengths"],
                     sid=self._sid(batch))
         loss_mle, loss_dur = GlowTTS.losses(out, batch["text_lengths"])
+        if index == 0 and "stage1" in self.frozen_modules:
+            self._log_tts_sample(model, batch)
         return {"loss_mle": float(loss_mle), "loss_dur": float(loss_dur)}
+
+    def _log_tts_sample(self, model: GlowTTS, batch) -> None:
+        sid = self._sid(batch)
+        n_text = int(batch["text_lengths"][0])
+        gen = model.infer(batch["text"][:1, :n_text], batch["text_lengths"][:1], sid=None if sid is None else sid[:1],
+                          noise_scale=VALID_NOISE_SCALE)
+        frames = int(gen["y_lengths"][0])
+        wav = self.frozen_modules["stage1"].decode(gen["y"][:, :, :frames])
+        rate = int(self.train_set.store.description["stage1_sample_rate"])
+        self.tracker.log_audio("valid/tts", wav[0], rate, self.step)

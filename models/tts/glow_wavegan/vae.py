@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
 
 from models.base import checkpoint as ckpt
-from models.tts.glow_wavegan.checkpoint import load_state_dict_strict
+from models.base import frozen
+from models.base.frozen import FrozenComponent
 from models.tts.glow_wavegan.config import WaveGANExperimentConfig, WaveGANModelConfig
-from utils.config import validate
 from modules.vocoders.hifigan import HiFiGANGenerator
 from modules.wave_encoder import WaveEncoder
 from modules.weight_norm import fold_weight_norm
+from utils.config import validate
 from utils.registry import register
 
 
@@ -88,11 +89,24 @@ def stage1_fingerprint(ckpt_dir: Path) -> str:
     return f"{meta['config_hash']}@{meta['step']}"
 
 
+def build_stage1(config: Mapping[str, Any]) -> WaveGANVAE:
+    """The stage-1 VAE (untrained) of a stage-1 checkpoint's resolved config."""
+    return WaveGANVAE.from_config(validate(config, WaveGANExperimentConfig).model)
+
+
+def frozen_stage1(path: str | Path) -> FrozenComponent:
+    """The VAE of a stage-1 experiment/checkpoint dir as a frozen component: weights loaded strictly, source =
+    the checkpoint dir, its step and the weights' sha256 (recorded in meta.json / feature.json by its users)."""
+    ckpt.expect_model_type(ckpt.resolve_checkpoint_dir(path), "glow_wavegan_vae")  # a stage-2 dir fails naming it
+    # The module's random init is overwritten by the checkpoint: keep it from moving the caller's RNG (a trainer
+    # builds its own models after its frozen ones, and their init must not depend on the frozen ones).
+    with torch.random.fork_rng(devices=[]):
+        return frozen.from_checkpoint(path, "generator", build_stage1)
+
+
 def load_vae_checkpoint(path: str | Path, device: str | torch.device = "cpu"
-                        ) -> Tuple[WaveGANVAE, WaveGANExperimentConfig, Path]:
-    """Stage-1 experiment/checkpoint dir -> (model in eval mode, its config, the resolved checkpoint dir)."""
-    ckpt_dir = ckpt.resolve_checkpoint_dir(path)
-    cfg = validate(ckpt.read_config(ckpt_dir), WaveGANExperimentConfig)
-    model = WaveGANVAE.from_config(cfg.model)
-    load_state_dict_strict(model, ckpt.load_model_weights(ckpt_dir, "generator"), str(ckpt_dir))
-    return model.to(device).eval(), cfg, ckpt_dir
+                        ) -> Tuple[WaveGANVAE, WaveGANExperimentConfig, FrozenComponent]:
+    """Stage-1 experiment/checkpoint dir -> (frozen model on ``device``, its config, the frozen component)."""
+    component = frozen_stage1(path)
+    cfg = validate(ckpt.read_config(Path(component.source["path"])), WaveGANExperimentConfig)
+    return frozen.freeze(component.module).to(device), cfg, component

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Literal, Optional, Tuple
+from typing import Dict, List, Literal, Optional
 
+from models.base.optim import OptimizerConfig, SchedulerConfig
 from models.base.trainer import TrainConfig
 
 
@@ -60,19 +61,25 @@ class ValleDataConfig:
     max_frames: int = 1050  # 14 s at 75 Hz (the references filter 0.5-14 s)
 
 
+def _default_optimizers() -> Dict[str, OptimizerConfig]:
+    return {"default": OptimizerConfig(type="adamw", lr=1e-4, betas=[0.9, 0.95], eps=1e-8, weight_decay=0.01)}
+
+
+def _default_schedulers() -> Dict[str, SchedulerConfig]:
+    return {"default": SchedulerConfig(type="cosine", warmup_steps=16000)}
+
+
 @dataclass
 class ValleTrainConfig(TrainConfig):
-    """AdamW + linear warmup + cosine decay (Amphion's recipe); losses are divided by the batch's frames."""
+    """Amphion's recipe by default: AdamW 1e-4, betas (0.9, 0.95), weight decay 0.01, linear warm-up over 16k
+    optimizer steps then cosine decay to 0 at ``max_steps`` (``train.optimizers`` / ``train.schedulers``, see
+    :mod:`models.base.optim`); losses are divided by the batch's frames."""
 
     train_stage: int = 0  # 0: AR and NAR jointly (loss = mean of the two), 1: AR only, 2: NAR only
-    learning_rate: float = 1e-4
-    betas: Tuple[float, float] = (0.9, 0.95)
-    weight_decay: float = 0.01
-    eps: float = 1e-8
-    warmup_steps: int = 16000
-    decay_steps: Optional[int] = None  # cosine length after warmup; default max_steps - warmup_steps
-    min_lr_ratio: float = 0.0
     max_prefix_frames: int = 225  # prefix mode 1: the NAR prompt is at most 3 s
+    valid_audio: bool = True  # log one generated validation clip (decoded by the frozen codec) per validation
+    optimizers: Dict[str, OptimizerConfig] = field(default_factory=_default_optimizers)
+    schedulers: Dict[str, SchedulerConfig] = field(default_factory=_default_schedulers)
     scheduler_interval: Literal["step", "epoch"] = "step"
 
     def __post_init__(self) -> None:

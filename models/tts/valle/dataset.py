@@ -17,6 +17,9 @@ from processors.data.manifest import read_manifest
 
 log = logging.getLogger("echelon.valle.data")
 CODES = "encodec_codes"  # the registered feature (processors/codec.py) whose files hold the codes
+# Frames per second of those codes: the feature only accepts 24 kHz EnCodec models, whose hop is 320 samples
+# (the trainer checks the codec it loads against this).
+CODE_FRAME_RATE = 75.0
 
 
 class ValleCodesDataset(Dataset):
@@ -59,9 +62,9 @@ class ValleCodesDataset(Dataset):
     def frames(self) -> List[int]:
         return [int(item["codes"].shape[0]) for item in self.items]
 
-    def durations(self, frame_rate: float = 75.0) -> List[float]:
-        """Seconds per item (codec frames / frame rate), for duration-budget batching."""
-        return [frames / frame_rate for frames in self.frames()]
+    def durations(self) -> List[float]:
+        """Seconds per item (code frames / :data:`CODE_FRAME_RATE`), for ``train.batching`` type duration."""
+        return [frames / CODE_FRAME_RATE for frames in self.frames()]
 
 
 def collate_codes(items: List[Dict]) -> Dict[str, torch.Tensor]:

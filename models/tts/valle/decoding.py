@@ -12,7 +12,7 @@ step's token is dropped. Stopping before the first frame is an error (the refere
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -52,12 +52,18 @@ def filter_logits(logits: torch.Tensor, top_k: int, top_p: float, temperature: f
     return logits
 
 
-def sample_tokens(logits: torch.Tensor, cfg: ValleDecodingConfig, generator: Optional[torch.Generator]) -> torch.Tensor:
-    """``(B, V)`` -> ``(B,)`` sampled ids; ``top_k == 1`` is argmax (greedy, no RNG use)."""
+Generators = Union[torch.Generator, Sequence[torch.Generator], None]
+
+
+def sample_tokens(logits: torch.Tensor, cfg: ValleDecodingConfig, generator: Generators) -> torch.Tensor:
+    """``(B, V)`` -> ``(B,)`` sampled ids; ``top_k == 1`` is argmax (greedy, no RNG use). ``generator``: one
+    for the batch, or one per row (row ``b`` then draws from its own only, whatever the other rows are)."""
     if cfg.top_k == 1:
         return logits.argmax(dim=-1)
     probs = torch.softmax(filter_logits(logits.float(), cfg.top_k, cfg.top_p, cfg.temperature), dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return torch.cat([torch.multinomial(row, 1, generator=g) for row, g in zip(probs, generator)])
 
 
 class ArStepper:
@@ -104,7 +110,7 @@ class ArStepper:
 @torch.no_grad()
 def generate_first_codebook(
     model: Valle, text: torch.Tensor, text_lens: torch.Tensor, prompt: torch.Tensor, prompt_lens: torch.Tensor,
-    cfg: ValleDecodingConfig, generator: Optional[torch.Generator] = None, keep_logits: bool = False,
+    cfg: ValleDecodingConfig, generator: Generators = None, keep_logits: bool = False,
 ) -> ArResult:  # fmt: skip
     """AR decoding of codebook 1. ``text (B, S)``, ``prompt (B, P)`` codebook-1 ids of the acoustic prompts."""
     batch = text.shape[0]
@@ -191,7 +197,7 @@ def fill_codebooks(
 @torch.no_grad()
 def synthesize_codes(
     model: Valle, text: torch.Tensor, text_lens: torch.Tensor, prompt: torch.Tensor, prompt_lens: torch.Tensor,
-    cfg: ValleDecodingConfig, generator: Optional[torch.Generator] = None,
+    cfg: ValleDecodingConfig, generator: Generators = None,
 ) -> tuple[List[torch.Tensor], ArResult]:  # fmt: skip
     """Zero-shot TTS in codes: ``text`` = phonemes of prompt text + target text, ``prompt (B, P, Q)`` the prompt
     audio's codes. Returns the new frames per item ``(G_b, Q)`` and the AR result (stop reasons, steps)."""

@@ -2,23 +2,30 @@
 
 Python API (task contract :class:`models.base.tasks.TextToSpeech`)::
 
-    tts = ValleTTS.from_echelon("exp/valle")                       # Echelon checkpoint / experiment dir
-    tts = ValleTTS.from_reference("ckpt_folder_or_file", "symbols.dict", args_json="args.json")  # lifeiteng/Amphion
+    tts = load_pipeline("exp/valle")                               # Echelon checkpoint / experiment dir
+    tts = load_pipeline("valle.json5", ["infer.top_k=1"])          # a pipeline spec (below), settings overridden
+    tts = ValleTTS.from_path("ckpt_folder_or_file")                # lifeiteng/Amphion file or accelerate folder
     out = tts.synthesize(["Target words."], prompts=["prompt.wav"], prompt_texts=["Words of the prompt."], seed=1)
     out = tts.continue_speech(["utterance.wav"], ["Transcript of the whole utterance."], prompt_seconds=3.0)
 
+A pipeline spec declares the AR + NAR checkpoint, optionally a separately trained NAR (the references' two-run
+recipe) and the codec once::
+
+    {pipeline: "valle", components: {model: "exp/valle_ar", nar: "exp/valle_nar"},
+     infer: {codec: "facebook/encodec_24khz", top_k: -100, temperature: 1.0, seed: 7}}
+
 The text is phonemised as one string ``prompt_text + " " + text`` (the reference's way); prompts at any sample
 rate are resampled to the codec's 24 kHz. Outputs hold the new audio only (``synthesize``) or the prompt
-followed by its continuation (``continue_speech``). Decoding settings come from the checkpoint's ``decoding``
-section (reference defaults: full-softmax sampling, temperature 1, EOS rule, 16 frames per text token) and can
-be overridden per call.
+followed by its continuation (``continue_speech``). Settings (:class:`ValleSettings`) start from the
+checkpoint's ``decoding`` section (reference defaults: full-softmax sampling, temperature 1, EOS rule, 16
+frames per text token).
 
-CLI (``echelon-infer --ckpt_dir exp/valle ...``; a reference checkpoint with ``--model_type valle``, its
-``args.json`` and symbol file beside it or above): ``--text T --prompt P.wav --prompt_text "..."`` (one job),
-``--continuation`` (``--prompt`` is the utterance, ``--text`` its transcript) or ``--jobs jobs.jsonl`` with
-objects ``{"id", "text", "prompt", "prompt_text"}`` or ``{"id", "text", "prompt", "continuation": true}``.
-Decoding overrides are settings (:class:`ValleSettings`: ``--top_k``, ``--temperature``, ``--use_kv_cache
-false``, ...). Failing jobs are skipped and listed in the run's bad-item list (``models/base/inference.py``).
+CLI (``echelon-infer --pipeline exp/valle|valle.json5|reference_folder --model_type valle ...``, through the
+shared batch runner): ``--text T --prompt P.wav --prompt_text "..."`` (one job), ``--continuation``
+(``--prompt`` is the utterance, ``--text`` its transcript) or ``--jobs jobs.jsonl`` with objects ``{"id",
+"text", "prompt", "prompt_text"}`` or ``{"id", "text", "prompt", "continuation": true}``. Settings are options
+too (``--top_k 1``, ``--use_kv_cache false``, ``--set infer.temperature=0.8``). Failing jobs are skipped and
+listed in the run's bad-item list (``models/base/inference.py``).
 """
 
 from __future__ import annotations
@@ -27,16 +34,16 @@ import argparse
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
 from models.base import checkpoint as ckpt
 from models.base.inference import Item
-from models.base.pipeline import PipelineMixin
+from models.base.pipeline import PipelineMixin, load_pipeline
 from models.base.task_inference import TextToSpeechInference, read_jsonl
 from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech, load_input
-from models.tts.valle.config import ValleDecodingConfig, ValleExperimentConfig, ValleModelConfig
+from models.tts.valle.config import ValleDataConfig, ValleDecodingConfig, ValleExperimentConfig, ValleModelConfig
 from models.tts.valle.decoding import synthesize_codes
 from models.tts.valle.model import Valle
 from models.tts.valle.reference_checkpoint import (
@@ -51,23 +58,64 @@ SYMBOL_FILES = ("symbols.dict", "unique_text_tokens.k2symbols")
 
 
 @dataclass
-class ValleSettings:
-    """Inference settings of the ``valle`` pipeline; unset decoding fields keep the checkpoint's ``decoding``."""
+class ValleSettings(ValleDecodingConfig):
+    """Inference settings of the ``valle`` pipeline (a spec's ``infer`` section, ``--set infer.NAME=VALUE``).
 
-    top_k: Optional[int] = None
-    top_p: Optional[float] = None
-    temperature: Optional[float] = None
-    use_kv_cache: Optional[bool] = None
+    The decoding fields start from the checkpoint's ``decoding`` section (the reference's defaults for a
+    reference checkpoint); ``codec`` null = the checkpoint's ``data.codec``.
+    """
+
     prompt_seconds: float = 3.0  # continuation: seconds of the utterance used as the prompt
     codec: Optional[str] = None  # codec hub id or local dir (default: the checkpoint's data.codec)
     seed: int = 1234  # item i of a call draws from seed + i
 
+    def decoding(self) -> ValleDecodingConfig:
+        return ValleDecodingConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ValleDecodingConfig)})
+
+
+def load_valle(path: str | Path) -> Tuple[Valle, ValleExperimentConfig]:
+    """The model and config of an Echelon checkpoint, or of a reference file/folder with its ``args.json`` and
+    symbol file (``symbols.dict`` / ``unique_text_tokens.k2symbols``) beside it or in a parent folder."""
+    try:
+        cdir = ckpt.resolve_checkpoint_dir(path)
+    except ckpt.CheckpointError:
+        args_json, symbols = find_amphion_args(path), find_beside(path, SYMBOL_FILES)
+        if args_json is None or symbols is None:
+            raise ckpt.CheckpointError(
+                f"{path}: neither an Echelon checkpoint nor a reference checkpoint with args.json and a "
+                f"symbol file (symbols.dict / unique_text_tokens.k2symbols) beside it"
+            ) from None
+        cfg = ValleExperimentConfig(model=config_from_amphion_args(args_json),
+                                    data=ValleDataConfig(symbols=read_symbol_file(symbols)))  # fmt: skip
+        model = Valle.from_config(cfg.model)
+        load_reference_checkpoint(model, path)
+        return model, cfg
+    cfg = read_experiment_config(cdir)
+    model = Valle.from_config(cfg.model)
+    model.load_state_dict(ckpt.load_model_weights(cdir, "valle"), strict=True)
+    return model, cfg
+
+
+def take_nar(model: Valle, cfg: ValleExperimentConfig, nar_path: str | Path) -> None:
+    """Replace ``model``'s NAR half by the one of checkpoint ``nar_path`` (the references' two-run recipe: an
+    AR run, then a NAR run); sizes and symbol tables must agree."""
+    nar, nar_cfg = load_valle(nar_path)
+    for what, mine, theirs in (("model", cfg.model, nar_cfg.model), ("symbol table", cfg.data.symbols, nar_cfg.data.symbols)):
+        if mine != theirs:
+            raise ckpt.CheckpointError(f"components.nar {nar_path}: its {what} differs from components.model's")
+    state = {k: v for k, v in nar.state_dict().items() if k.startswith("nar_")}
+    model.load_state_dict({**model.state_dict(), **state}, strict=True)
+
 
 @register("pipeline", "valle")
 class ValleTTS(TextToSpeech, PipelineMixin):
+    """Zero-shot TTS and continuation. Pipeline components: ``model`` (AR + NAR: an Echelon checkpoint or a
+    reference file/folder) and optionally ``nar`` (a checkpoint whose NAR half replaces ``model``'s); the codec
+    is the ``codec`` setting (default: the one the model was trained on)."""
+
     task = "tts"
     settings_class = ValleSettings
-    components = {"model": True}  # Echelon checkpoint dir, or a reference file/folder (args.json, symbols beside)
+    components = {"model": True, "nar": False}
     main_component = "model"
     settings = ValleSettings()
 
@@ -88,42 +136,32 @@ class ValleTTS(TextToSpeech, PipelineMixin):
         return Capabilities(frozenset({"tts"}), audio_prompt=True, prompt_text=True, continuation=True)
 
     @classmethod
-    def from_echelon(cls, ckpt_dir, device: str = "cpu", codec: Optional[str] = None) -> "ValleTTS":
-        path = ckpt.resolve_checkpoint_dir(ckpt_dir)
-        cfg = read_experiment_config(path)
-        model = Valle.from_config(cfg.model)
-        model.load_state_dict(ckpt.load_model_weights(path, "valle"), strict=True)
-        codec_model = EncodecCodec.load(codec or cfg.data.codec, cfg.data.codec_bandwidth)
-        return cls(model, cfg.data.symbols, codec_model, cfg.decoding, cfg.data.language, device)
-
-    from_checkpoint = from_echelon
-
-    @classmethod
-    def from_path(cls, path, device: str = "cpu", codec: Optional[str] = None) -> "ValleTTS":
-        """An Echelon checkpoint, or a reference file/folder with its ``args.json`` and symbol file
-        (``symbols.dict`` / ``unique_text_tokens.k2symbols``) beside it or in a parent folder."""
+    def saved_settings(cls, components: Mapping[str, Optional[str]]) -> Dict[str, Any]:
+        """The decoding section of an Echelon checkpoint's config (none for a reference checkpoint)."""
         try:
-            ckpt.resolve_checkpoint_dir(path)
+            cdir = ckpt.resolve_checkpoint_dir(components["model"])
         except ckpt.CheckpointError:
-            args_json, symbols = find_amphion_args(path), find_beside(path, SYMBOL_FILES)
-            if args_json is None or symbols is None:
-                raise ckpt.CheckpointError(
-                    f"{path}: neither an Echelon checkpoint nor a reference checkpoint with args.json and a "
-                    f"symbol file (symbols.dict / unique_text_tokens.k2symbols) beside it"
-                ) from None
-            return cls.from_reference(path, symbols, args_json=args_json, device=device,
-                                      **({"codec": codec} if codec else {}))
-        return cls.from_echelon(path, device, codec)
+            return {}
+        return dict(ckpt.read_config(cdir).get("decoding") or {})
 
     @classmethod
     def from_components(cls, components: Mapping[str, Optional[str]], settings: ValleSettings,
                         device: str = "cpu") -> "ValleTTS":
-        tts = cls.from_path(components["model"], device, settings.codec)
-        overrides = {k: getattr(settings, k) for k in ("top_k", "top_p", "temperature", "use_kv_cache")
-                     if getattr(settings, k) is not None}
-        tts.decoding = dataclasses.replace(tts.decoding, **overrides)
+        model, cfg = load_valle(components["model"])
+        if components.get("nar"):
+            take_nar(model, cfg, components["nar"])
+        codec = EncodecCodec.load(settings.codec or cfg.data.codec, cfg.data.codec_bandwidth)
+        tts = cls(model, cfg.data.symbols, codec, settings.decoding(), cfg.data.language, device)
         tts.settings = settings
         return tts
+
+    @classmethod
+    def from_path(cls, path, device: str = "cpu", codec: Optional[str] = None) -> "ValleTTS":
+        """An Echelon checkpoint or a reference file/folder (see :func:`load_valle`) with its saved settings."""
+        return load_pipeline({"pipeline": "valle", "components": {"model": str(path)}},
+                             [f"infer.codec={codec}"] if codec else [], device)
+
+    from_echelon = from_checkpoint = from_path
 
     @classmethod
     def from_reference(cls, weights, symbols_file, args_json=None, model_config: Optional[ValleModelConfig] = None,
@@ -155,8 +193,10 @@ class ValleTTS(TextToSpeech, PipelineMixin):
         prompt = torch.nn.utils.rnn.pad_sequence(list(prompts), batch_first=True).to(self.device)
         text_lens = torch.tensor([len(t) for t in texts], device=self.device)
         prompt_lens = torch.tensor([len(p) for p in prompts], device=self.device)
-        generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
-        codes, _ = synthesize_codes(self.model, text, text_lens, prompt, prompt_lens, decoding or self.decoding, generator)
+        # one generator per item (seed + i): item i samples the same alone or in any batch
+        start = self.seed_or_default(seed)
+        generators = [torch.Generator(self.device).manual_seed(self.item_seed(start, i)) for i in range(len(texts))]
+        codes, _ = synthesize_codes(self.model, text, text_lens, prompt, prompt_lens, decoding or self.decoding, generators)
         return codes
 
     def synthesize(self, texts, prompts=None, prompt_texts=None, speakers=None, seed=None) -> List[Audio]:

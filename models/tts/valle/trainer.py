@@ -3,8 +3,13 @@
 ``train.train_stage`` 0 trains AR and NAR together (loss = their mean), 1 the AR only, 2 the NAR only (the
 reference's two-run recipe: AR, then NAR from the AR checkpoint via ``--init_from``). Losses are summed
 cross-entropies divided by the batch's frames (Amphion; lifeiteng back-propagates the sum, which only its
-scale-invariant ScaledAdam tolerates). AdamW with linear warmup + cosine decay, stepped per optimizer step.
-Batches are length-bucketed by frames (``item_lengths``).
+scale-invariant ScaledAdam tolerates). Optimizer and schedule come from ``train.optimizers`` /
+``train.schedulers`` (default: AdamW with linear warm-up + cosine decay, stepped per optimizer step); batches
+from ``train.batching`` (default: duration buckets, seconds = code frames / 75 Hz).
+
+The codec is a frozen component (``build_frozen``), built only when validation logs a generated clip
+(``train.valid_audio`` with TensorBoard on); it is never checkpointed, and meta.json records where it came
+from (hub id, local folder, or the tiny random one).
 
 Randomness: the NAR stage (uniform over 1..Q-1) and the prefix-mode-1 prompt length are drawn from
 ``numpy.random.default_rng((seed, epoch, batch_in_epoch))`` — a function of the trainer's position, so a resumed
@@ -13,59 +18,59 @@ run draws exactly what the uninterrupted one drew (the reference's private ``ran
 
 from __future__ import annotations
 
-import math
 from typing import Dict, Tuple
 
 import numpy as np
 import torch
 
+from models.base.frozen import FrozenComponent, pretrained_source
 from models.base.trainer import BaseTrainer
-from models.tts.valle.config import ValleExperimentConfig
-from models.tts.valle.dataset import ValleCodesDataset, collate_codes
+from models.tts.valle.config import ValleDataConfig, ValleExperimentConfig
+from models.tts.valle.dataset import CODE_FRAME_RATE, ValleCodesDataset, collate_codes
+from models.tts.valle.decoding import continuation_prompt_len, synthesize_codes
 from models.tts.valle.model import Valle, prefix_len_bounds
+from processors.codec import TINY_RANDOM, CodecError, EncodecCodec
 from utils.registry import register
 
 
-def warmup_cosine(warmup: int, decay: int, min_ratio: float):
-    """LR multiplier: linear 0 -> 1 over ``warmup`` steps, then cosine 1 -> ``min_ratio`` over ``decay`` steps."""
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, decay))
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
+def codec_component(data: ValleDataConfig) -> FrozenComponent:
+    """The frozen EnCodec model of ``data.codec`` (hub id, local folder or ``tiny-random``), built on first use."""
+    if data.codec == TINY_RANDOM:
+        source = {"kind": "random", "note": "tiny EnCodec (processors.codec.tiny_encodec_config), seed 0"}
+    else:
+        source = pretrained_source(data.codec)
+    build = lambda: EncodecCodec.load(data.codec, data.codec_bandwidth).model  # noqa: E731
+    return FrozenComponent.lazy(build, {**source, "bandwidth": data.codec_bandwidth})
 
 
 @register("trainer", "valle")
 class ValleTrainer(BaseTrainer):
     config_class = ValleExperimentConfig
 
+    def build_frozen(self):
+        return {"codec": codec_component(self.cfg.data)}
+
     def build_models(self):
         m = self.cfg.model
         if len(self.cfg.data.symbols) > m.num_text_tokens:
             raise ValueError(f"data.symbols has {len(self.cfg.data.symbols)} entries > model.num_text_tokens {m.num_text_tokens}")
         model = Valle.from_config(m)
-        # Stage 1 / 2 train one half; the other is frozen (no gradients, none unused under DDP).
+        # Stage 1 / 2 train one half; the other is frozen (no gradients, none unused under DDP; AdamW skips
+        # parameters without gradients, weight decay included).
         frozen = {1: model.nar_parameters(), 2: model.ar_parameters()}.get(self.cfg.train.train_stage, [])
         for p in frozen:
             p.requires_grad_(False)
         return {"valle": model}
 
-    def trained_parameters(self, model: Valle):
-        return [p for p in model.parameters() if p.requires_grad]
-
-    def build_optimizers(self, models):
-        t = self.cfg.train
-        params = self.trained_parameters(models["valle"])
-        return {"valle": torch.optim.AdamW(params, lr=t.learning_rate, betas=t.betas, eps=t.eps, weight_decay=t.weight_decay)}
-
-    def build_schedulers(self, optimizers):
-        t = self.cfg.train
-        decay = t.decay_steps if t.decay_steps is not None else max(1, t.max_steps - t.warmup_steps)
-        factor = warmup_cosine(max(1, t.warmup_steps), decay, t.min_lr_ratio)
-        return {"valle": torch.optim.lr_scheduler.LambdaLR(optimizers["valle"], factor)}
+    @property
+    def codec(self) -> EncodecCodec:
+        """The frozen codec (loaded on first use); it must match the codes' layout."""
+        d = self.cfg.data
+        codec = EncodecCodec(self.frozen_modules["codec"], d.codec_bandwidth, d.codec)
+        if codec.frame_rate != CODE_FRAME_RATE or codec.num_quantizers != self.cfg.model.num_quantizers:
+            raise CodecError(f"data.codec {d.codec!r}: {codec.num_quantizers} codebooks at {codec.frame_rate} Hz, "
+                             f"the codes have {self.cfg.model.num_quantizers} at {CODE_FRAME_RATE} Hz")  # fmt: skip
+        return codec
 
     def build_datasets(self):
         d, m = self.cfg.data, self.cfg.model
@@ -102,4 +107,17 @@ class ValleTrainer(BaseTrainer):
         return values
 
     def valid_step(self, batch, index):
+        if index == 0 and self.train_cfg.valid_audio and self.train_cfg.tensorboard and self.is_main:
+            self.log_continuation(batch)
         return {k: float(v) for k, v in self.losses(batch, (2**31, index)).items()}
+
+    def log_continuation(self, batch) -> None:
+        """Continue the first validation item from its first half (<= 3 s) and log prompt + continuation."""
+        frames = int(batch["code_lens"][0])
+        prompt = batch["codes"][:1, : continuation_prompt_len(frames)]
+        generator = torch.Generator(self.device).manual_seed(self.cfg.train.seed)
+        codes, _ = synthesize_codes(self.unwrap("valle"), batch["text"][:1], batch["text_lens"][:1], prompt,
+                                    torch.tensor([prompt.shape[1]], device=self.device), self.cfg.decoding, generator)  # fmt: skip
+        codec, rate = self.codec, self.codec.sample_rate
+        self.tracker.log_audio("valid/continuation", codec.decode(torch.cat([prompt[0], codes[0]])), rate, self.step)
+        self.tracker.log_audio("valid/target", codec.decode(batch["codes"][0, :frames]), rate, self.step)

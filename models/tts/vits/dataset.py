@@ -130,7 +130,8 @@ def collate_vits(items: List[Dict[str, object]]) -> Dict[str, torch.Tensor]:
     }  # fmt: skip
 
 
-def load_datasets(data: VITSDataConfig, n_speakers: int, segment_samples: int) -> Tuple[VITSDataset, Optional[VITSDataset]]:
+def load_datasets(data: VITSDataConfig, n_speakers: int,
+                  segment_samples: int) -> Tuple[VITSDataset, Optional[VITSDataset]]:
     train = VITSDataset(data.train_manifest, data, n_speakers, min_samples=segment_samples)
     valid = VITSDataset(data.valid_manifest, data, n_speakers) if data.valid_manifest else None
     return train, valid

@@ -43,7 +43,8 @@ from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech
 from models.base.text_split import front_end_ids, split_sentences
 from models.base.waveforms import progress
 from models.tts.vits.checkpoint import load_official_generator
-from models.tts.vits.config import VITSConfig, VITSDataConfig, VITSExperimentConfig, data_from_official_config, from_official_config
+from models.tts.vits.config import (VITSConfig, VITSDataConfig, VITSExperimentConfig, data_from_official_config,
+                                    from_official_config)
 from models.tts.vits.model import VITS
 from models.tts.vits.text import text_frontend
 from processors.audio import AudioError, load_audio

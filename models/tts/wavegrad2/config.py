@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, List, Literal, Mapping, Optional
 
 from models.base.trainer import TrainConfig
+from modules.diffusion import preset_names
 
 
 @dataclass
@@ -88,24 +90,29 @@ class WaveGrad2DataConfig:
 
 @dataclass
 class WaveGrad2TrainConfig(TrainConfig):
-    learning_rate: float = 3e-4
-    weight_decay: float = 1e-6
-    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
-    # lr x decay_rate ** clip((step - decay_start) / (decay_end - decay_start), 0, 1) (maum-ai, per step)
-    decay_rate: float = 0.05
-    decay_start: int = 25000
-    decay_end: int = 100000
+    # optimizer, schedule and batching: the shared train.optimizers / schedulers / batching (configs/paper.json5)
     duration_loss_weight: float = 1.0
     aligner_loss_weight: float = 1.0
 
 
 @dataclass
 class WaveGrad2InferConfig:
+    """Inference settings (the ``infer`` section; ``--set infer.KEY=VALUE``), checked when they are set."""
+
     schedule: str = "fast_6"  # preset name or schedule file (*.json; models/tts/wavegrad2/schedule_search.py)
     steps: Optional[int] = None  # set: a schedule of this many steps (overrides ``schedule``)
     clip_denoised: bool = True
     pace: float = 1.0  # duration multiplier
     seed: int = 1234
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"infer.steps must be >= 1 (or null to use infer.schedule), got {self.steps}")
+        if self.pace <= 0:
+            raise ValueError(f"infer.pace must be positive, got {self.pace}")
+        if self.steps is None and self.schedule not in preset_names() and not Path(self.schedule).is_file():
+            raise ValueError(f"infer.schedule {self.schedule!r} is neither a preset ({', '.join(preset_names())}) "
+                             "nor an existing schedule file")
 
 
 @dataclass

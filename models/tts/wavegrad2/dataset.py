@@ -3,9 +3,12 @@
 Durations come from one of two places (``data.durations``):
 
 * ``"manifest"`` — frames per phoneme in the row's ``extra["durations"]`` (a forced aligner's output or a
-  synthetic corpus; the manifest's free-form ``extra`` field). They must sum to the clip's frame count
-  (``len(wav) // hop``, a difference of up to 2 frames is absorbed by the last phoneme) and match the phoneme
-  count of the text, else the row is skipped and listed.
+  synthetic corpus; the manifest's free-form ``extra`` field), at the model's hop unless the row's
+  ``extra["frame_seconds"]`` gives another frame length (then they are converted on cumulative boundaries, so
+  rounding never drifts). Durations over another phoneme sequence (a synthetic corpus's voice with blanks or
+  Piper's framing, named by ``extra["phonemes"]``) are moved onto this model's phonemes
+  (:mod:`models.tts.wavegrad2.durations`). They must sum to the clip's frame count (``len(wav) // hop``, a
+  difference of up to 2 frames is absorbed by the last phoneme), else the row is skipped and listed.
 * ``"aligner"`` — none here: the model's internal aligner (MAS on log-mel frames) finds them while training.
 
 Rows whose text does not phonemise, that are longer than ``max_seconds``, or that have fewer frames than
@@ -21,12 +24,12 @@ import torch
 from torch.utils.data import Dataset
 
 from models.tts.wavegrad2.config import WaveGrad2DataConfig
+from models.tts.wavegrad2.durations import fit_durations, manifest_durations
 from processors.audio import AudioError, load_audio
 from processors.data.manifest import ManifestEntry, read_manifest
 from processors.text.frontend import TextError, TextFrontend
 
 log = logging.getLogger(__name__)
-_DURATION_SLACK = 2  # frames a manifest's durations may differ from the audio (edge rounding of aligners)
 
 
 def speaker_index(speaker: str, speakers: Sequence[str], n_speakers: int) -> int:
@@ -42,29 +45,6 @@ def speaker_index(speaker: str, speakers: Sequence[str], n_speakers: int) -> int
     if not 0 <= sid < n_speakers:
         raise ValueError(f"speaker id {sid} outside [0, {n_speakers})")
     return sid
-
-
-def manifest_durations(entry: ManifestEntry) -> Optional[List[float]]:
-    """``extra["durations"]`` of a manifest row, if the row has one."""
-    extra = getattr(entry, "extra", None) or {}
-    durations = extra.get("durations") if isinstance(extra, dict) else None
-    return None if durations is None else [float(d) for d in durations]
-
-
-def fit_durations(durations: Sequence[float], frames: int) -> List[float]:
-    """Make ``durations`` sum to ``frames`` by adjusting the last phonemes (within the slack)."""
-    fitted = [max(0.0, round(d)) for d in durations]
-    diff = frames - int(sum(fitted))
-    if abs(diff) > _DURATION_SLACK:
-        raise ValueError(f"durations sum to {int(sum(fitted))} frames but the audio has {frames}")
-    index = len(fitted) - 1
-    while diff < 0 and index >= 0:  # take frames from the end, never below 0
-        take = min(-diff, fitted[index])
-        fitted[index] -= take
-        diff += take
-        index -= 1
-    fitted[-1] += max(diff, 0)
-    return fitted
 
 
 class WaveGrad2Dataset(Dataset):
@@ -87,7 +67,8 @@ class WaveGrad2Dataset(Dataset):
             raise ValueError(f"{source}: no usable items ({len(self.skipped)} skipped, e.g. {self.skipped[:1]})")
 
     def _item(self, entry: ManifestEntry, frontend: TextFrontend, n_speakers: int):
-        ids = list(frontend(entry.text)["ids_blank"])
+        symbols = frontend(entry.text)
+        ids = list(symbols["ids_blank"])
         if entry.duration and entry.duration > self.data.max_seconds:
             raise ValueError(f"{entry.duration:.1f} s is longer than data.max_seconds={self.data.max_seconds}")
         frames = int(entry.duration * self.sample_rate) // self.hop if entry.duration else None
@@ -95,16 +76,19 @@ class WaveGrad2Dataset(Dataset):
             raise ValueError(f"{frames} frames for {len(ids)} phonemes: too short to align")
         durations = None
         if self.data.durations == "manifest":
-            durations = manifest_durations(entry)
+            phonemes = symbols["cleaned"] if len(symbols["cleaned"]) == len(ids) else None  # one id per character
+            durations = manifest_durations(entry, self.hop / self.sample_rate, phonemes, len(ids))
             if durations is None:
                 raise ValueError("no extra['durations'] in the manifest row (data.durations = 'manifest')")
-            if len(durations) != len(ids):
-                raise ValueError(f"{len(durations)} durations for {len(ids)} phonemes")
         sid = speaker_index(entry.speaker, self.data.speakers, n_speakers)
         return entry.id, entry.path, ids, durations, sid, entry.duration
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def durations(self) -> List[float]:
+        """Seconds per item from the manifest (for ``train.batching`` by duration; not phoneme durations)."""
+        return [seconds for *_, seconds in self.items]
 
     def lengths(self) -> List[int]:
         """Frames per item (for length-bucketed batches)."""

@@ -20,7 +20,6 @@ Texts that fail are skipped and listed in the run's bad-item list (``models/base
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
@@ -37,7 +36,7 @@ from models.tts.wavegrad2.dataset import speaker_index
 from models.tts.wavegrad2.model import WaveGrad2
 from modules.diffusion import NoiseSchedule, resolve_schedule, schedule_for_steps
 from processors.text.frontend import TextFrontend
-from utils.config import apply_overrides, validate
+from utils.config import apply_overrides, to_dict, validate
 from utils.registry import register
 
 log = logging.getLogger(__name__)
@@ -45,9 +44,7 @@ log = logging.getLogger(__name__)
 
 def inference_schedule(model: WaveGrad2, infer: WaveGrad2InferConfig) -> NoiseSchedule:
     """The schedule ``infer`` asks for (see the module doc)."""
-    if infer.steps is not None:
-        if infer.steps < 1:
-            raise ValueError(f"infer.steps must be >= 1, got {infer.steps}")
+    if infer.steps is not None:  # >= 1: checked by WaveGrad2InferConfig
         train = model.train_schedule
         if infer.steps == train.steps:
             return train
@@ -81,20 +78,24 @@ class WaveGrad2TTS(TextToSpeech, PipelineMixin):
     @classmethod
     def from_components(cls, components: Mapping[str, Optional[str]], settings: WaveGrad2InferConfig,
                         device: str = "cpu") -> "WaveGrad2TTS":
-        tts = cls.from_checkpoint(components["model"], device)
-        tts.cfg.infer = settings
-        return cls(tts.model, tts.cfg, device)
+        """The pipeline's way in: the validated ``settings`` replace the checkpoint's ``infer`` section."""
+        return cls.from_checkpoint(components["model"], device, settings=settings)
 
     @classmethod
     def from_checkpoint(cls, ckpt_dir: str | Path, device: str = "cpu", overrides: Sequence[str] = (),
-                        steps: Optional[int] = None, schedule: Optional[str] = None) -> "WaveGrad2TTS":
-        """Echelon checkpoint/experiment dir; ``overrides`` like ``infer.steps=50`` change the saved config."""
+                        steps: Optional[int] = None, schedule: Optional[str] = None,
+                        settings: Optional[WaveGrad2InferConfig] = None) -> "WaveGrad2TTS":
+        """Echelon checkpoint/experiment dir; ``overrides`` like ``infer.steps=50`` change the saved config,
+        ``settings`` replace its ``infer`` section, then ``steps`` or ``schedule`` (each checked on validation:
+        a schedule file the saved section names but that is gone does not block ``steps``)."""
         path = ckpt.resolve_checkpoint_dir(ckpt_dir)
         raw = apply_overrides(ckpt.expect_model_type(path, "wavegrad2"), list(overrides))
-        cfg = validate(raw, WaveGrad2ExperimentConfig)
+        if settings is not None:
+            raw["infer"] = to_dict(settings)
         if steps is not None or schedule is not None:
             changes = {"steps": steps} if steps is not None else {"schedule": schedule, "steps": None}
-            cfg.infer = dataclasses.replace(cfg.infer, **changes)
+            raw["infer"] = {**(raw.get("infer") or {}), **changes}
+        cfg = validate(raw, WaveGrad2ExperimentConfig)
         model = WaveGrad2.from_config(cfg.model)
         load_state_dict_strict(model, ckpt.load_model_weights(path, "model"), str(path))
         return cls(model, cfg, device)

@@ -3,16 +3,18 @@
 Per step: a continuous noise level per item (a step ``s ~ U{1..S}`` of the training schedule, then a level
 uniformly inside ``[sqrt(abar_s), sqrt(abar_{s-1})]``), one window of ``model.window_frames`` frames inside each
 item's valid frames, loss = L1(eps_pred, eps) + ``duration_loss_weight`` x duration MSE (+ the aligner's loss
-when durations come from the internal aligner). Adam (lr 3e-4, weight decay 1e-6) with maum-ai's per-step decay
-``lr x decay_rate ** clip((step - decay_start) / (decay_end - decay_start), 0, 1)``; ``train.grad_clip_norm``
-clips. All draws use the global torch RNG, which every checkpoint saves, so ``--resume`` is exact.
+when durations come from the internal aligner). Optimizer, schedule and batching come from the config
+(``train.optimizers`` / ``train.schedulers`` / ``train.batching``; ``configs/paper.json5``: maum-ai's Adam 3e-4,
+weight decay 1e-6, its per-step decay ``lr x 0.05 ** clip((step - 25k) / 75k, 0, 1)`` as the shared ``geometric``
+schedule, duration-bucketed batches from the manifest's seconds). The aligner's log-mel front end is a frozen
+component. ``train.grad_clip_norm`` clips. All draws use the global torch RNG, which every checkpoint saves, so
+``--resume`` is exact.
 """
 
 from __future__ import annotations
 
 from typing import Dict, Optional
 
-import numpy as np
 import torch
 
 from models.base.trainer import BaseTrainer
@@ -29,29 +31,18 @@ def aligner_mel(sample_rate: int, hop_length: int, n_mels: int) -> VitsMelSpectr
     return VitsMelSpectrogram(sample_rate, 4 * hop_length, hop_length, 4 * hop_length, n_mels)
 
 
-def decay_factor(step: int, rate: float, start: int, end: int) -> float:
-    progress = (step - start) / max(end - start, 1)
-    return rate ** float(np.clip(progress, 0.0, 1.0))
-
-
 @register("trainer", "wavegrad2")
 class WaveGrad2Trainer(BaseTrainer):
     config_class = WaveGrad2ExperimentConfig
 
-    def build_models(self):
+    def build_frozen(self):
         m = self.cfg.model
-        self.mel = aligner_mel(m.sample_rate, m.hop_length, m.aligner_mel_channels) if m.aligner_mel_channels else None
-        return {"model": WaveGrad2.from_config(m)}
+        if not m.aligner_mel_channels:
+            return {}
+        return {"mel": aligner_mel(m.sample_rate, m.hop_length, m.aligner_mel_channels)}
 
-    def build_optimizers(self, models):
-        t = self.cfg.train
-        return {"model": torch.optim.Adam(models["model"].parameters(), t.learning_rate, betas=tuple(t.betas),
-                                          weight_decay=t.weight_decay)}
-
-    def build_schedulers(self, optimizers):
-        t = self.cfg.train
-        return {"model": torch.optim.lr_scheduler.LambdaLR(
-            optimizers["model"], lambda step: decay_factor(step, t.decay_rate, t.decay_start, t.decay_end))}
+    def build_models(self):
+        return {"model": WaveGrad2.from_config(self.cfg.model)}
 
     def build_datasets(self):
         m = self.cfg.model
@@ -68,7 +59,7 @@ class WaveGrad2Trainer(BaseTrainer):
         mel = mel_lengths = None
         if batch["durations"] is None:
             mel_lengths = batch["wav_lengths"] // model.hop_length
-            mel = self.mel.to(batch["wav"].device)(batch["wav"])[..., : int(mel_lengths.max())]
+            mel = self.frozen_modules["mel"](batch["wav"])[..., : int(mel_lengths.max())]
         sid = batch["sid"] if self.cfg.model.n_speakers > 0 else None
         out = model(batch["text"], batch["text_lengths"], batch["durations"], batch["wav"], noise_level,
                     speakers=sid, generator=generator, mel=mel, mel_lengths=mel_lengths)

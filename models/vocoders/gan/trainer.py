@@ -10,7 +10,7 @@ valid frames.
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict
 
 import torch
 
@@ -21,17 +21,9 @@ from models.vocoders.gan.dataset import VocoderClips
 from models.vocoders.gan.model import build_discriminator, build_generator
 from modules.commons import sequence_mask
 from modules.losses import mel_l1_loss
+from processors.data.crops import collate_clips
 from processors.spectrogram import VitsMelSpectrogram
 from utils.registry import register
-
-
-def collate_clips(items: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """``(1, T_i)`` clips -> ``wav (B, 1, max T)`` zero-padded and ``lengths (B,)``."""
-    lengths = torch.tensor([x.size(-1) for x in items], dtype=torch.long)
-    wav = torch.zeros(len(items), 1, int(lengths.max()))
-    for b, x in enumerate(items):
-        wav[b, :, : x.size(-1)] = x
-    return {"wav": wav, "lengths": lengths}
 
 
 def mel_extractor(data) -> VitsMelSpectrogram:

@@ -2,6 +2,7 @@
 resume) -> two-checkpoint inference (audio of the predicted length, seeds, CLI) and the latent contract."""
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -15,8 +16,9 @@ from safetensors.torch import load_file
 from bins.infer import main as infer_main
 from models.base import checkpoint as ckpt
 from models.base.tracker import read_log
+from models.tts.glow_wavegan.acoustic import GlowTTS
 from models.tts.glow_wavegan.config import GlowWaveGANExperimentConfig, WaveGANExperimentConfig
-from models.tts.glow_wavegan.inference import GlowWaveGANSynthesizer
+from models.base.pipeline import load_pipeline
 from bins.extract_features import main as extract_main
 from models.tts.glow_wavegan.latents import LATENT_FEATURE, LatentError, LatentStore
 from models.tts.glow_wavegan.trainer import GlowWaveGANTrainer
@@ -112,8 +114,36 @@ def test_stage2_resume_is_exact(stage1, tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def test_stage2_records_the_frozen_stage1_and_batches_by_duration(stage1, tmp_path):
+    """meta.json names the stage-1 checkpoint the latents came from (dir, step, weights' sha256); duration
+    batching packs the manifest's seconds; building the frozen stage 1 leaves the model init untouched."""
+    budget = 20.0
+    cfg = _stage2_cfg(stage1, "train.max_steps=2", "train.save_every=2",
+                      f"train.batching={{type: 'duration', max_seconds: {budget}, buckets: 2}}")
+    trainer = GlowWaveGANTrainer(cfg, tmp_path / "exp", cpu=True)
+    seconds = trainer.train_set.durations()
+    batches = list(trainer.sampler)
+    assert sorted(i for b in batches for i in b) == list(range(len(seconds)))
+    assert all(len(b) * max(seconds[i] for i in b) <= budget or len(b) == 1 for b in batches)
+    assert len(batches) < len(seconds)  # some batches hold several clips
+    torch.manual_seed(cfg.train.seed)  # what the trainer seeds before building its frozen and trained models
+    plain = GlowTTS.from_config(cfg.model).state_dict()
+    assert all(torch.equal(v, trainer.unwrap("acoustic").state_dict()[k]) for k, v in plain.items())
+    trainer.train()
+    stage1_dir = ckpt.latest_checkpoint(stage1["root"] / "stage1" / "checkpoints")
+    source = ckpt.read_meta(ckpt.latest_checkpoint(tmp_path / "exp" / "checkpoints"))["frozen"]["stage1"]
+    digest = hashlib.sha256((stage1_dir / "generator.safetensors").read_bytes()).hexdigest()
+    assert source == {"kind": "checkpoint", "path": str(stage1_dir.resolve()), "model": "generator",
+                      "step": 2, "sha256": digest}
+
+
+def _pipeline(stage1, stage2, *overrides):
+    spec = {"pipeline": "glow_wavegan", "components": {"acoustic": str(stage2), "decoder": str(stage1["root"] / "stage1")}}
+    return load_pipeline(spec, overrides)
+
+
 def test_inference_gives_audio_of_the_predicted_length(stage1, stage2):
-    tts = GlowWaveGANSynthesizer.from_checkpoints(stage2, stage1["root"] / "stage1")
+    tts = _pipeline(stage1, stage2)
     text = "Printing, in the only sense with which we are concerned."
     for length_scale in (1.0, 1.7):
         ids = torch.tensor([tts.frontend(text)["ids_blank"]])
@@ -121,27 +151,45 @@ def test_inference_gives_audio_of_the_predicted_length(stage1, stage2):
             _, _, logw, _ = tts.acoustic.encoder(ids, torch.tensor([ids.size(1)]))
         total = int(torch.ceil(torch.exp(logw) * length_scale).sum())
         expected = max(2, total // 2 * 2)  # trimmed to whole squeeze groups (n_sqz = 2)
-        wav, frames = tts.synthesize_one(text, length_scale=length_scale)
+        tts.settings.length_scale = length_scale
+        wav, frames = tts.synthesize_one(text)
         assert frames == expected and wav.shape == (frames * tts.hop_length,)
         assert np.isfinite(wav).all() and np.abs(wav).max() <= 1.0
-    first, again = tts.synthesize([text], seed=3)[0], tts.synthesize([text], seed=3)[0]
+    texts = [text, "in being comparatively modern."]
+    first, again = tts.synthesize(texts, seed=3), tts.synthesize(texts, seed=3)
     other = tts.synthesize([text], seed=4)[0]
-    assert first.sample_rate == 16000 and np.array_equal(first.waveform, again.waveform)
-    assert not np.array_equal(first.waveform, other.waveform)
-    tts.noise_scale = 0.0
+    assert first[0].sample_rate == 16000 and np.array_equal(first[0].waveform, again[0].waveform)
+    assert not np.array_equal(first[0].waveform, other.waveform)
+    # item k of a call is the one-item call with item_seed(seed, k) (what the batch runner relies on)
+    alone = tts.synthesize([texts[1]], seed=tts.item_seed(3, 1))[0]
+    assert np.array_equal(first[1].waveform, alone.waveform)
+    tts.settings.noise_scale = 0.0
     assert np.array_equal(tts.synthesize([text], seed=3)[0].waveform, tts.synthesize([text], seed=4)[0].waveform)
     with pytest.raises(ValueError, match="prompt"):
         tts.synthesize([text], prompts=["x.wav"])
 
 
-def test_cli_writes_wavs_and_lists_bad_texts(stage1, stage2, tmp_path):
+def test_cli_writes_wavs_lists_bad_texts_and_takes_a_spec(stage1, stage2, tmp_path):
     out = tmp_path / "out"
-    code = infer_main(["--ckpt_dir", str(stage2), "--stage1_ckpt", str(stage1["root"] / "stage1"),
-                       "--text", "in being comparatively modern.", "--text", "   ", "--output_dir", str(out)])
-    assert code == 0
-    wav, sr = sf.read(out / "text_000.wav")
+    args = ["--ckpt_dir", str(stage2), "--component", f"decoder={stage1['root'] / 'stage1'}",
+            "--text", "in being comparatively modern.", "   ", "--output_dir", str(out)]
+    assert infer_main(args) == 1  # one text failed: listed, the other written
+    wav, sr = sf.read(out / "tts_0000.wav")
     assert sr == 16000 and len(wav) > 0 and len(wav) % 256 == 0
-    assert "text_001" in (out / "bad_items.tsv").read_text()
+    (bad_list,) = out.glob("bad_items_*.tsv")
+    assert "tts_0001" in bad_list.read_text() and not (out / "tts_0001.wav").exists()
+    assert infer_main([*args, "--allow_failures"]) == 2  # outputs exist: refused without --overwrite
+    assert infer_main([*args, "--allow_failures", "--overwrite"]) == 0
+    # one spec declares both checkpoints (paths relative to it) and the settings
+    spec = tmp_path / "gwg.json5"
+    spec.write_text('{pipeline: "glow_wavegan", components: {acoustic: "%s", decoder: "%s"}, infer: {noise_scale: 0}}'
+                    % (os.path.relpath(stage2, tmp_path), os.path.relpath(stage1["root"] / "stage1", tmp_path)))
+    for seed in (1, 2):
+        code = infer_main(["--pipeline", str(spec), "--text", "in being comparatively modern.", "--seed", str(seed),
+                           "--set", "infer.length_scale=1.5", "--output_dir", str(tmp_path / f"spec{seed}")])
+        assert code == 0
+    a, b = sf.read(tmp_path / "spec1" / "tts_0000.wav")[0], sf.read(tmp_path / "spec2" / "tts_0000.wav")[0]
+    assert np.array_equal(a, b)  # noise_scale 0 from the spec: the seed does not matter
 
 
 def test_latents_of_another_stage1_or_size_are_refused(stage1, tmp_path):
@@ -159,14 +207,17 @@ def test_latents_of_another_stage1_or_size_are_refused(stage1, tmp_path):
     assert extract_main(_extract_args(stage1["manifest"], features, stage1["root"] / "stage1")) != 0
 
 
-def test_pipeline_declaration_builds_from_components(stage1, stage2):
-    from models.tts.glow_wavegan.inference import GlowWaveGANInferSettings
-    from utils.registry import get
-
-    cls = get("pipeline", "glow_wavegan")
-    assert cls.task == "tts" and cls.components == {"acoustic": True, "decoder": False}
-    tts = cls.from_components({"acoustic": str(stage2), "decoder": None},
-                              GlowWaveGANInferSettings(noise_scale=0.0, length_scale=1.5))
-    assert tts.capabilities.tasks == frozenset({"tts"}) and tts.length_scale == 1.5
+def test_stage2_dir_alone_is_the_system(stage1, stage2):
+    """The stage-2 checkpoint names its stage 1 (data.stage1_ckpt): load_pipeline on it alone builds both,
+    the decoder as a frozen component with its provenance; a stage-1 dir as the acoustic model is refused."""
+    tts = load_pipeline(str(stage2), ["infer.noise_scale=0.0", "infer.length_scale=1.5"])
+    assert type(tts).__name__ == "GlowWaveGANSynthesizer" and tts.capabilities.tasks == frozenset({"tts"})
+    assert tts.settings.length_scale == 1.5 and tts.decoder_source["step"] == 2
+    stage1_dir = ckpt.latest_checkpoint(stage1["root"] / "stage1" / "checkpoints")
+    assert tts.decoder_source["sha256"] == hashlib.sha256((stage1_dir / "generator.safetensors").read_bytes()).hexdigest()
     a, b = tts.synthesize(["in being comparatively modern."], seed=1), tts.synthesize(["in being comparatively modern."], seed=2)
-    assert np.array_equal(a[0].waveform, b[0].waveform)  # noise_scale 0 from the settings
+    assert np.array_equal(a[0].waveform, b[0].waveform)  # noise_scale 0 from the overrides
+    with pytest.raises(ckpt.CheckpointError, match="glow_wavegan_vae"):
+        load_pipeline({"pipeline": "glow_wavegan", "components": {"acoustic": str(stage1["root"] / "stage1")}})
+    with pytest.raises(ckpt.CheckpointError, match="'glow_wavegan'.*glow_wavegan_vae"):
+        load_pipeline({"pipeline": "glow_wavegan", "components": {"acoustic": str(stage2), "decoder": str(stage2)}})

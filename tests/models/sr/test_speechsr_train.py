@@ -62,7 +62,8 @@ def test_official_discriminator_layout() -> None:
     """Default config builds the released discriminator: 5 (24 kHz) STFT resolutions then 5 periods."""
     cfg = validate(load_config(REPO_ROOT / "models/sr/speechsr/configs/speechsr24k.json5", []), SpeechSRExperimentConfig)
     assert cfg.discriminator.periods is None and cfg.discriminator.resolutions is None
-    assert cfg.train.c_mel == 45.0 and cfg.train.schedulers["default"].gamma == 0.999 and cfg.data.segment_samples == 9600
+    assert cfg.train.c_mel == 45.0 and cfg.train.schedulers["default"].gamma == 0.999
+    assert cfg.data.segment_samples == 9600
     # build it the way the trainer does (no trainer run needed: build_models only reads cfg and device)
     models = SpeechSRTrainer.build_models(SimpleNamespace(cfg=cfg, device=torch.device("cpu")))
     subs = list(models["discriminator"].discriminators)

@@ -90,6 +90,11 @@ def test_sampling_filters_and_seeds():
     draws = lambda seed: [int(sample_tokens(logits.expand(64, -1), cfg, torch.Generator().manual_seed(seed))[i]) for i in range(64)]
     assert draws(5) == draws(5) and draws(5) != draws(6)
     assert set(draws(5)) <= {0, 1, 2}
+    # one generator per row: a row's draws depend on its own generator only
+    rows = lambda seeds: sample_tokens(logits.expand(len(seeds), -1), cfg, [torch.Generator().manual_seed(s) for s in seeds])
+    assert [int(rows([5 + i, 9])[0]) for i in range(20)] == [int(rows([5 + i, 1])[0]) for i in range(20)]
+    assert [int(rows([5 + i, 9])[0]) for i in range(20)] == [int(rows([5 + i])[0]) for i in range(20)]
+    assert len({int(rows([5 + i])[0]) for i in range(20)}) > 1
 
 
 def test_sampled_generation_is_seeded():

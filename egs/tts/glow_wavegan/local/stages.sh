@@ -51,7 +51,8 @@ stage_inference_glow_wavegan() {
         --test_manifest "$manifests/test.jsonl" --speakers "${speakers:-[]}" --out_dir "$lists"
     [ -s "$lists/tts_jobs.jsonl" ] || die "no TTS jobs in $lists (see $lists/skipped.tsv)"
     rm -rf "$exp_dir/infer/tts"
-    py_module bins.infer --ckpt_dir "$exp_dir/stage2" --stage1_ckpt "$exp_dir/stage1" \
+    # the two-checkpoint pipeline glow_wavegan: stage 2 (acoustic) + the stage-1 decoder
+    py_module bins.infer --ckpt_dir "$exp_dir/stage2" --component "decoder=$exp_dir/stage1" \
         --device "$(infer_device "$ngpu")" --jobs "$lists/tts_jobs.jsonl" --output_dir "$exp_dir/infer/tts" \
         --seed "$seed" ${infer_extra[@]+"${infer_extra[@]}"}
 }
