@@ -15,6 +15,7 @@ from typing import List, Mapping, Optional, Sequence, Union
 import numpy as np
 import soundfile as sf
 
+from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech
 from utils.registry import register
 
@@ -27,13 +28,12 @@ class EspeakSettings:
 
 
 @register("pipeline", "espeak_ng")
-class EspeakNG(TextToSpeech):
+class EspeakNG(TextToSpeech, PipelineMixin):
     """espeak-ng as a TTS system: no prompt, one voice, output at espeak-ng's 22.05 kHz."""
 
     task = "tts"
     settings_class = EspeakSettings
     components: Mapping[str, bool] = {}
-    main_component = ""
     sample_rate = 22050
 
     def __init__(self, settings: EspeakSettings) -> None:

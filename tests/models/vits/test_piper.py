@@ -28,7 +28,8 @@ from models.tts.vits.piper import (
     installed_voice,
     warn_if_reinitialised,
 )
-from models.tts.vits.inference import VITSInference
+from models.base.pipeline import load_pipeline
+from models.tts.vits.inference import VITSTextToSpeech
 from modules.weight_norm import fold_weight_norm
 from processors.text.piper_phonemes import CLAUSE_END, PiperPhonemeFrontend
 
@@ -71,7 +72,7 @@ def onnx_waveform(onnx_path: Path, ids: List[int], sid: int | None = None) -> np
     return session.run(None, feeds)[0].reshape(-1)
 
 
-def echelon_waveform(pipeline: VITSInference, ids: List[int], sid: int | None = None) -> np.ndarray:
+def echelon_waveform(pipeline: VITSTextToSpeech, ids: List[int], sid: int | None = None) -> np.ndarray:
     model = pipeline.synth.model
     with torch.no_grad():
         out = model.infer(torch.tensor([ids]), torch.tensor([len(ids)]),
@@ -101,7 +102,7 @@ def joe_dir(tmp_path_factory) -> Path:
 
 def test_joe_waveform_equals_onnxruntime_at_zero_noise(joe_dir) -> None:
     torch.set_num_threads(1)
-    pipeline = VITSInference.from_checkpoint(joe_dir)
+    pipeline = load_pipeline(joe_dir)
     assert pipeline.synth.sample_rate == 22050
     for text in SENTENCES[:2]:
         ids = pipeline.synth.frontend(text)["ids_blank"]
@@ -175,7 +176,7 @@ def tiny_voice(tmp_path_factory) -> Path:
 def test_multispeaker_resblock1_16k_voice_converts_exactly(tiny_voice, tmp_path) -> None:
     out = tmp_path / "tiny"
     convert_piper(tiny_voice, out)
-    pipeline = VITSInference.from_checkpoint(out)
+    pipeline = load_pipeline(out)
     m, d = pipeline.synth.model.config, pipeline.synth.data
     assert (m.resblock, m.upsample_rates, m.upsample_kernel_sizes) == ("1", [8, 4, 2], [16, 8, 4])
     assert m.resblock_dilation_sizes == [[1, 3, 5], [1, 2, 4]] and m.resblock_kernel_sizes == [3, 5]
