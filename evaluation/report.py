@@ -26,7 +26,7 @@ _LABELS = {
     "stoi": "STOI", "pesq": "PESQ-WB",
     "dnsmos_sig": "DNSMOS SIG", "dnsmos_bak": "DNSMOS BAK", "dnsmos_ovrl": "DNSMOS OVRL",
 }
-_PERCENT = {"wer", "cer", "wer_corpus", "cer_corpus"}
+PERCENT_COLUMNS = {"wer", "cer", "wer_corpus", "cer_corpus"}  # stored as fractions, shown in %
 
 
 def column_label(column: str) -> str:
@@ -98,7 +98,7 @@ def write_json(path: Path, payload: Mapping[str, Any]) -> Path:
 
 
 def _cell(stats: Mapping[str, Any], column: str) -> str:
-    scale = 100.0 if column in _PERCENT else 1.0
+    scale = 100.0 if column in PERCENT_COLUMNS else 1.0
     mean = stats.get("mean", math.nan)
     if mean is None or not math.isfinite(mean):
         return "n/a"
@@ -112,7 +112,7 @@ def _cell(stats: Mapping[str, Any], column: str) -> str:
 
 
 def _corpus_cell(stats: Mapping[str, Any], column: str) -> str:
-    scale = 100.0 if column in _PERCENT else 1.0
+    scale = 100.0 if column in PERCENT_COLUMNS else 1.0
     value = stats.get("value", math.nan)
     if value is None or not math.isfinite(value):
         return "n/a"

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 
 from evaluation.base import Row  # noqa: E402
 from evaluation.plots import save_figure  # noqa: E402
-from evaluation.report import column_label  # noqa: E402
+from evaluation.report import PERCENT_COLUMNS, column_label  # noqa: E402
 
 
 SECONDARY_COLUMNS = {"vuv_precision", "vuv_recall"}  # their F1 is drawn; in the table they stay
@@ -32,7 +32,8 @@ def distribution_figure(rows_by_system: Mapping[str, Sequence[Row]], column: str
                         title: str, path: Path) -> Path:
     """Box plot + points of ``column`` for every system into ``path`` (PNG)."""
     systems = list(rows_by_system)
-    values = [finite_values(rows_by_system[s], column) for s in systems]
+    scale = 100.0 if column in PERCENT_COLUMNS else 1.0  # plotted in the unit the tables print (WER in %)
+    values = [[scale * x for x in finite_values(rows_by_system[s], column)] for s in systems]
     labels = [f"{s}\n(n={len(v)}/{len(rows_by_system[s])})" for s, v in zip(systems, values)]
     fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(systems) + 1.5), 3.4))
     drawn = [v if v else [math.nan] for v in values]
