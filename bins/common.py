@@ -38,6 +38,10 @@ def run_cli(prog: str, main: Callable[[List[str]], int], argv: Optional[List[str
     argv = [a for a in argv if a != DEBUG_FLAG]
     try:
         return main(argv)
+    except BrokenPipeError:
+        # The reader went away (``echelon-infer --help | head``): not an error of ours; stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as err:  # noqa: BLE001 - re-raised unless it is one of ours (see is_known_error)
         if debug or not is_known_error(err):
             raise

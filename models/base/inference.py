@@ -19,7 +19,7 @@ Errors that concern the whole run (a bad setting, a missing denoiser, a model/fe
 
 Runners::
 
-    @register("inference", "my_model")          # a checkpoint whose model_type has no task pipeline
+    @register("inference", "<my_model>")        # a checkpoint whose model_type has no task pipeline
     class MyInference(BaseInference):
         @classmethod
         def from_checkpoint(cls, ckpt_dir, device="cpu") -> "MyInference"

@@ -2,7 +2,7 @@
 
 Contract for a model's trainer (see ``models/example/toy_autoencoder/trainer.py`` for a complete small one)::
 
-    @register("trainer", "my_model")
+    @register("trainer", "<my_model>")
     class MyTrainer(BaseTrainer):
         config_class = MyExperimentConfig           # dataclass: model_type, model, data, train (TrainConfig subclass)
 

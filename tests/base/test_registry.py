@@ -53,3 +53,13 @@ def test_duplicate_registration_rejected():
             return 2
 
     registry._registered.pop(("metric", "_test_dup"))
+
+
+def test_every_discovered_entry_of_the_inference_side_really_registers():
+    """What `echelon-infer --help` lists must load: a docstring example such as `@register("inference", ...)`
+    in a base class must not be indexed as a real entry."""
+    from utils.registry import discover, get
+
+    for kind, name in sorted(discover(refresh=True)):
+        if kind in ("inference", "pipeline", "trainer"):
+            assert get(kind, name) is not None, (kind, name)
