@@ -150,3 +150,21 @@ def split_entries(
         "valid": [e for e in ordered if e.id in valid_ids],
         "test": [e for e in ordered if e.id in test_ids],
     }
+
+
+def speaker_index(speaker: str, speakers: Sequence[str], n_speakers: int) -> int:
+    """Speaker label -> id of a model with ``n_speakers``: its position in ``speakers`` (a config's speaker list)
+    when one is given, else an integer label below ``n_speakers`` (official filelists); 0 for one speaker."""
+    if n_speakers <= 1:
+        return 0
+    if speakers:
+        if speaker not in speakers:
+            raise ValueError(f"unknown speaker {speaker!r}: not in data.speakers ({len(speakers)} listed)")
+        return list(speakers).index(speaker)
+    try:
+        sid = int(speaker)
+    except ValueError as err:
+        raise ValueError(f"speaker {speaker!r}: list the speakers in data.speakers or use integer ids") from err
+    if not 0 <= sid < n_speakers:
+        raise ValueError(f"speaker id {sid} outside [0, {n_speakers})")
+    return sid

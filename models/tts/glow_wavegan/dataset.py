@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch.utils.data import Dataset
@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from models.tts.glow_wavegan.config import AudioDataConfig, LatentDataConfig
 from models.tts.glow_wavegan.latents import LATENT_FEATURE, LatentStore
 from processors.data.crops import AudioCrops
-from processors.data.manifest import read_manifest
+from processors.data.manifest import read_manifest, speaker_index
 from processors.text.frontend import TextError, TextFrontend, cleaned_to_ids, intersperse
 
 log = logging.getLogger(__name__)
@@ -36,14 +36,6 @@ class WaveCrops(AudioCrops):
                          max_valid_seconds=data.max_valid_seconds, context=context_frames * data.hop_length,
                          crop_step=data.hop_length)  # fmt: skip
 
-
-def speaker_index(speaker: str, speakers: Sequence[str], n_speakers: int) -> int:
-    """Position of ``speaker`` in ``data.speakers`` (0 for single-speaker models)."""
-    if n_speakers <= 1:
-        return 0
-    if speaker not in speakers:
-        raise ValueError(f"speaker {speaker!r} is not in data.speakers ({len(speakers)} listed)")
-    return list(speakers).index(speaker)
 
 
 def text_to_ids(text: str, data: LatentDataConfig, frontend: TextFrontend) -> List[int]:

@@ -11,7 +11,7 @@ in ``self.skipped`` (id, reason) — the same filter as the official ``TextAudio
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch.utils.data import Dataset
@@ -19,28 +19,12 @@ from torch.utils.data import Dataset
 from models.tts.vits.config import VITSDataConfig
 from models.tts.vits.text import Frontend, text_frontend
 from processors.audio import load_audio
-from processors.data.manifest import read_manifest
+from processors.data.manifest import read_manifest, speaker_index
 from processors.spectrogram import VitsLinearSpectrogram
 from processors.text.frontend import TextError
 
 log = logging.getLogger(__name__)
 
-
-def speaker_index(speaker: str, speakers: Sequence[str], n_speakers: int) -> int:
-    """Speaker label -> id: position in ``speakers`` if listed, else an integer label (official filelists)."""
-    if n_speakers <= 1:
-        return 0
-    if speakers:
-        if speaker not in speakers:
-            raise ValueError(f"speaker {speaker!r} is not in data.speakers ({len(speakers)} listed)")
-        return list(speakers).index(speaker)
-    try:
-        sid = int(speaker)
-    except ValueError as err:
-        raise ValueError(f"speaker {speaker!r}: list the speakers in data.speakers or use integer ids") from err
-    if not 0 <= sid < n_speakers:
-        raise ValueError(f"speaker id {sid} outside [0, {n_speakers})")
-    return sid
 
 
 class VITSDataset(Dataset):

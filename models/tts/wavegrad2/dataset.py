@@ -26,25 +26,11 @@ from torch.utils.data import Dataset
 from models.tts.wavegrad2.config import WaveGrad2DataConfig
 from models.tts.wavegrad2.durations import fit_durations, manifest_durations
 from processors.audio import AudioError, load_audio
-from processors.data.manifest import ManifestEntry, read_manifest
+from processors.data.manifest import ManifestEntry, read_manifest, speaker_index
 from processors.text.frontend import TextError, TextFrontend
 
 log = logging.getLogger(__name__)
 
-
-def speaker_index(speaker: str, speakers: Sequence[str], n_speakers: int) -> int:
-    """Speaker label -> id: its position in ``speakers`` when listed there, else an integer label < n_speakers."""
-    if n_speakers <= 0:
-        return 0
-    if speaker in speakers:
-        return list(speakers).index(speaker)
-    try:
-        sid = int(speaker)
-    except ValueError as err:
-        raise ValueError(f"unknown speaker {speaker!r}; known: {list(speakers)[:10]}") from err
-    if not 0 <= sid < n_speakers:
-        raise ValueError(f"speaker id {sid} outside [0, {n_speakers})")
-    return sid
 
 
 class WaveGrad2Dataset(Dataset):

@@ -32,7 +32,7 @@ from models.base.text_split import front_end_ids
 from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech
 from models.tts.wavegrad2.checkpoint import load_state_dict_strict
 from models.tts.wavegrad2.config import WaveGrad2ExperimentConfig, WaveGrad2InferConfig
-from models.tts.wavegrad2.dataset import speaker_index
+from processors.data.manifest import speaker_index
 from models.tts.wavegrad2.model import WaveGrad2
 from modules.diffusion import NoiseSchedule, resolve_schedule, schedule_for_steps
 from processors.text.frontend import TextFrontend

@@ -16,8 +16,9 @@ from bins import infer, train
 from models.base import checkpoint as ckpt
 from models.base.pipeline import load_pipeline
 from models.base.sampler import DurationBatchSampler
+from processors.data.manifest import speaker_index
 from models.tts.wavegrad2.dataset import (WaveGrad2Dataset, collate_wavegrad2, fit_durations, load_datasets,
-                                          manifest_durations, speaker_index)
+                                          manifest_durations)
 from models.tts.wavegrad2.config import WaveGrad2DataConfig, WaveGrad2ExperimentConfig, WaveGrad2InferConfig
 from models.tts.wavegrad2.durations import per_phoneme, transfer
 from models.tts.wavegrad2.trainer import WaveGrad2Trainer
