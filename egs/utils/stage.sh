@@ -55,7 +55,13 @@ run_stage() {
     start=$(date +%s)
     rm -f "$marker"
     set +e
-    ("$fn")
+    # errexit must be switched on inside the subshell: it inherits the "set +e" that lets us read its status,
+    # and without it a failing command in the middle of a stage went unnoticed (the stage returned its last
+    # command's status).
+    (
+        set -e
+        "$fn"
+    )
     rc=$?
     set -e
     elapsed=$(($(date +%s) - start))
@@ -114,4 +120,22 @@ print(" ".join(n for n in sys.argv[1:] if importlib.util.find_spec(n) is None))'
 # Fail clearly when a program is not installed: require_command espeak-ng "phonemes for TTV"
 require_command() {
     command -v "$1" >/dev/null 2>&1 || die "$1 is not installed (needed for $2); e.g. apt-get install $1"
+}
+
+# Evaluate one kind of recipe output (EXP_DIR/infer/<kind> against its job list EXP_DIR/infer/lists/<kind>.jsonl)
+# with echelon-evaluate into <out_dir>/<kind>, and append its table under "## <heading>" to <results_file>; a kind
+# that did not run is noted as such. Uses the recipe's exp_dir and eval_extra.
+#     evaluate_kind hierspeechpp_tts tts "TTS (...)" "$out" "$device" "$results.tmp"
+evaluate_kind() {
+    local system="$1" kind="$2" heading="$3" out_dir="$4" device="$5" results_file="$6"
+    local outputs="$exp_dir/infer/$kind" jobs="$exp_dir/infer/lists/$kind.jsonl"
+    if [ ! -s "$jobs" ] || [ ! -d "$outputs" ]; then
+        printf '\n## %s\n\nnot run (no %s outputs in %s)\n' "$kind" "$kind" "$exp_dir/infer" >>"$results_file"
+        return 0
+    fi
+    rm -rf "${out_dir:?}/$kind"
+    py_module bins.evaluate --system "$system=$outputs" --manifest "$jobs" --out_dir "$out_dir/$kind" \
+        --device "$device" ${eval_extra[@]+"${eval_extra[@]}"} >/dev/null
+    printf '\n## %s\n\n' "$heading" >>"$results_file"
+    sed -n '/^|/,$p' "$out_dir/$kind/summary.md" >>"$results_file"
 }

@@ -64,16 +64,13 @@ stage_evaluation_glow_wavegan() {
     [ -s "$lists/tts.jsonl" ] && [ -d "$exp_dir/infer/tts" ] || die "no TTS outputs in $exp_dir/infer: run stage 5"
     results="$out/results.md"
     mkdir -p "$out"
-    rm -rf "${out:?}/tts"
-    py_module bins.evaluate --system "glow_wavegan_tts=$exp_dir/infer/tts" --manifest "$lists/tts.jsonl" \
-        --out_dir "$out/tts" --device "$(infer_device "$ngpu")" ${eval_extra[@]+"${eval_extra[@]}"} >/dev/null
     {
         echo "# Glow-WaveGAN recipe results: dataset $dataset"
         echo
         echo "Experiment: \`$exp_dir\` (seed $seed). Metrics and their definitions: evaluation/README.md."
-        printf '\n## TTS (test-split text; reference = the real recording)\n\n'
-        sed -n '/^|/,$p' "$out/tts/summary.md"
     } >"$results.tmp"
+    evaluate_kind glow_wavegan_tts tts "TTS (test-split text; reference = the real recording)" \
+        "$out" "$(infer_device "$ngpu")" "$results.tmp"
     mv -f "$results.tmp" "$results"
 }
 

@@ -185,7 +185,7 @@ stage_inference() {
 
 # ------------------------------------------------------------------------------------------------ stage 7
 stage_evaluation() {
-    local out="$exp_dir/eval" kind device results
+    local out="$exp_dir/eval" device results
     require_python_module bins.evaluate "the evaluation CLI (echelon-evaluate)"
     device="$(infer_device "$ngpu")"
     results="$out/results.md"
@@ -200,21 +200,12 @@ stage_evaluation() {
             echo "pipeline, not the model (see EXP_DIR/ssl/ssl.json)."
         fi
     } >"$results.tmp"
-    for kind in tts vc; do
-        if [ ! -s "$exp_dir/infer/lists/$kind.jsonl" ] || [ ! -d "$exp_dir/infer/$kind" ]; then
-            printf '\n## %s\n\nnot run (no %s outputs in %s)\n' "$kind" "$kind" "$exp_dir/infer" >>"$results.tmp"
-            continue
-        fi
-        rm -rf "${out:?}/$kind"
-        py_module bins.evaluate --system "hierspeechpp_$kind=$exp_dir/infer/$kind" \
-            --manifest "$exp_dir/infer/lists/$kind.jsonl" --out_dir "$out/$kind" --device "$device" \
-            ${eval_extra[@]+"${eval_extra[@]}"} >/dev/null
-        case "$kind" in
-            tts) printf '\n## TTS (test-split text, prompt = another clip of the same speaker; reference = the real recording)\n\n' ;;
-            vc) printf '\n## Voice conversion (source = test utterance, prompt = another real speaker; reference = the source)\n\n' ;;
-        esac >>"$results.tmp"
-        sed -n '/^|/,$p' "$out/$kind/summary.md" >>"$results.tmp"
-    done
+    evaluate_kind hierspeechpp_tts tts \
+        "TTS (test-split text, prompt = another clip of the same speaker; reference = the real recording)" \
+        "$out" "$device" "$results.tmp"
+    evaluate_kind hierspeechpp_vc vc \
+        "Voice conversion (source = test utterance, prompt = another real speaker; reference = the source)" \
+        "$out" "$device" "$results.tmp"
     mv -f "$results.tmp" "$results"
 }
 

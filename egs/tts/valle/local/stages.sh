@@ -49,7 +49,7 @@ stage_inference_valle() {
 
 # ------------------------------------------------------------------------------------------------ stage 5
 stage_evaluation_valle() {
-    local out="$exp_dir/eval" kind device results="$exp_dir/eval/results.md"
+    local out="$exp_dir/eval" device results="$exp_dir/eval/results.md"
     require_python_module bins.evaluate "the evaluation CLI (echelon-evaluate)"
     device="$(infer_device "$ngpu")"
     mkdir -p "$out"
@@ -62,21 +62,12 @@ stage_evaluation_valle() {
             echo "**Codes came from a tiny RANDOM EnCodec**: these numbers check the pipeline, not VALL-E."
         fi
     } >"$results.tmp"
-    for kind in tts cont; do
-        if [ ! -s "$exp_dir/infer/lists/$kind.jsonl" ] || [ ! -d "$exp_dir/infer/$kind" ]; then
-            printf '\n## %s\n\nnot run (no %s outputs in %s)\n' "$kind" "$kind" "$exp_dir/infer" >>"$results.tmp"
-            continue
-        fi
-        rm -rf "${out:?}/$kind"
-        py_module bins.evaluate --system "valle_$kind=$exp_dir/infer/$kind" \
-            --manifest "$exp_dir/infer/lists/$kind.jsonl" --out_dir "$out/$kind" --device "$device" \
-            ${eval_extra[@]+"${eval_extra[@]}"} >/dev/null
-        case "$kind" in
-            tts) printf '\n## Zero-shot TTS (cross-sentence: prompt = another clip of the speaker + its transcript)\n\n' ;;
-            cont) printf '\n## Continuation (first 3 s of the test clip + its whole transcript; reference = the clip)\n\n' ;;
-        esac >>"$results.tmp"
-        sed -n '/^|/,$p' "$out/$kind/summary.md" >>"$results.tmp"
-    done
+    evaluate_kind valle_tts tts \
+        "Zero-shot TTS (cross-sentence: prompt = another clip of the speaker + its transcript)" \
+        "$out" "$device" "$results.tmp"
+    evaluate_kind valle_cont cont \
+        "Continuation (first 3 s of the test clip + its whole transcript; reference = the clip)" \
+        "$out" "$device" "$results.tmp"
     mv -f "$results.tmp" "$results"
 }
 
