@@ -117,3 +117,18 @@ def test_missing_python_side_of_a_stage_is_named(tmp_path):
     assert out.returncode != 0 and "reached" not in out.stdout
     assert "the Text-to-Vec trainer is missing" in out.stderr
     assert str(tmp_path / "models/ttv/hierspeechpp_ttv/trainer.py") in out.stderr
+
+
+def test_a_failing_command_inside_a_stage_fails_the_stage(tmp_path):
+    """run_stage must not report a stage done when a command before its last one failed."""
+    script = f"""
+        . "{REPO_ROOT}/egs/utils/stage.sh"
+        exp_dir="{tmp_path}"; stage=0; stop_stage=0
+        halfway() {{ false; echo "reached the end"; }}
+        run_stage 0 halfway halfway
+    """
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "reached the end" not in out.stdout
+    assert "stage 0 (halfway) failed" in out.stderr
+    assert not (tmp_path / ".done" / "stage0.halfway.done").exists()
