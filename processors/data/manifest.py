@@ -23,7 +23,7 @@ import random
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from utils.io import atomic_write_text
 
@@ -168,3 +168,15 @@ def speaker_index(speaker: str, speakers: Sequence[str], n_speakers: int) -> int
     if not 0 <= sid < n_speakers:
         raise ValueError(f"speaker id {sid} outside [0, {n_speakers})")
     return sid
+
+
+def model_speaker_id(speaker: Any, speakers: Sequence[str], n_speakers: int, has_embedding: bool) -> Optional[int]:
+    """The speaker id an inference call passes to a model: None for a model without a speaker embedding (which
+    accepts no speaker but an empty/0 one), else :func:`speaker_index` of the required name or integer label."""
+    if not has_embedding:
+        if speaker not in (None, "", 0, "0"):
+            raise ValueError(f"this model has a single speaker; got speaker {speaker!r}")
+        return None
+    if speaker is None or speaker == "":
+        raise ValueError(f"this model has {n_speakers} speakers: give a speaker (name or id)")
+    return speaker_index(str(speaker), speakers, n_speakers)

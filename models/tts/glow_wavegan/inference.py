@@ -37,6 +37,7 @@ from models.tts.glow_wavegan.acoustic import GlowTTS
 from models.tts.glow_wavegan.config import GlowWaveGANExperimentConfig, LatentDataConfig
 from models.tts.glow_wavegan.dataset import text_to_ids
 from models.tts.glow_wavegan.vae import WaveGANVAE, load_vae_checkpoint
+from processors.data.manifest import model_speaker_id
 from processors.text.frontend import TextFrontend
 from utils.config import validate
 from utils.registry import register
@@ -103,19 +104,8 @@ class GlowWaveGANSynthesizer(TextToSpeech, PipelineMixin):
 
     def _speaker_id(self, speaker: Speaker) -> Optional[torch.Tensor]:
         n = self.acoustic.n_speakers
-        if n <= 1:
-            if speaker not in (None, "", 0, "0"):
-                raise ValueError(f"this model has a single speaker; got speaker {speaker!r}")
-            return None
-        if isinstance(speaker, str) and speaker in self.data.speakers:
-            return torch.tensor([self.data.speakers.index(speaker)], device=self.device)
-        try:
-            sid = int(speaker)  # type: ignore[arg-type]
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"unknown speaker {speaker!r}; known: {list(self.data.speakers)[:10]}") from err
-        if not 0 <= sid < n:
-            raise ValueError(f"speaker id {sid} outside [0, {n})")
-        return torch.tensor([sid], device=self.device)
+        sid = model_speaker_id(speaker, self.data.speakers, n, has_embedding=n > 1)
+        return None if sid is None else torch.tensor([sid], device=self.device)
 
     @torch.no_grad()
     def synthesize_one(self, text: str, speaker: Speaker = None) -> Tuple[np.ndarray, int]:

@@ -90,9 +90,10 @@ def load_valle(path: str | Path) -> Tuple[Valle, ValleExperimentConfig]:
         model = Valle.from_config(cfg.model)
         load_reference_checkpoint(model, path)
         return model, cfg
+    ckpt.expect_model_type(cdir, "valle")
     cfg = read_experiment_config(cdir)
     model = Valle.from_config(cfg.model)
-    model.load_state_dict(ckpt.load_model_weights(cdir, "valle"), strict=True)
+    ckpt.load_state_dict_strict(model, ckpt.load_model_weights(cdir, "valle"), str(cdir))
     return model, cfg
 
 

@@ -1,5 +1,5 @@
-"""maum-ai/wavegrad2 checkpoints -> :class:`WaveGrad2` (strict, ``weights_only=True``); the strict loader of our own
-checkpoints too.
+"""maum-ai/wavegrad2 checkpoints -> :class:`WaveGrad2` (strict, ``weights_only=True``, through
+:func:`models.base.checkpoint.load_state_dict_strict`).
 
 maum-ai wraps every decoder convolution in a ``Conv1dWithInitialization`` module (``...conv.conv1d.weight``);
 ours are plain ``nn.Conv1d`` at the same place, so the only renaming is dropping that ``conv1d`` level. Its
@@ -24,21 +24,11 @@ def maum_to_echelon_keys(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.T
     return {key.replace(".conv1d.", "."): value for key, value in state.items()}
 
 
-def load_state_dict_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
-    """All-or-nothing load; on any missing, unexpected or mis-shaped key one line names the first culprits."""
-    report = ckpt.load_partial(model, state)
-    missing, unexpected, shapes = report["missing"], report["unexpected"], report["mismatched"]
-    if missing or unexpected or shapes:
-        raise ValueError(f"{source}: {len(missing)} missing keys (e.g. {missing[:3]}), {len(unexpected)} unexpected "
-                         f"keys (e.g. {unexpected[:3]}), {len(shapes)} shape mismatches (e.g. {shapes[:1]}) for this "
-                         "model config")
-
-
 def model_from_maum(state: Mapping[str, torch.Tensor], hparams: Mapping[str, Any], n_symbols: int,
                     source: str = "maum-ai checkpoint") -> WaveGrad2:
     """Build from maum-ai's hyper-parameters and load its (maum-named) weights strictly; eval mode."""
     model = WaveGrad2(from_maum_config(hparams, n_symbols))
-    load_state_dict_strict(model, maum_to_echelon_keys(state), source)
+    ckpt.load_state_dict_strict(model, maum_to_echelon_keys(state), source)
     return model.eval()
 
 
@@ -50,11 +40,11 @@ def load_maum_checkpoint(path: str | Path, hparams: Optional[Mapping[str, Any]] 
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"maum-ai wavegrad2 checkpoint not found: {path}")
+        raise ckpt.CheckpointNotFoundError(f"maum-ai wavegrad2 checkpoint not found: {path}")
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure is one bad file
-        raise ValueError(f"{path}: cannot be read with weights_only=True ({type(err).__name__}: {err})") from err
+        raw = ckpt.load_torch_state(path)
+    except (RuntimeError, EOFError, OSError, ValueError) as err:  # truncated zip, pickle with code, ...
+        raise ckpt.CheckpointError(f"{path}: cannot read checkpoint ({str(err).splitlines()[0]})") from err
     state = raw.get("state_dict", raw) if isinstance(raw, dict) else None
     if not isinstance(state, dict) or "encoder.embedding.weight" not in state:
         raise ValueError(f"{path}: no maum-ai wavegrad2 weights (missing 'encoder.embedding.weight')")

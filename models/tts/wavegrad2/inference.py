@@ -30,9 +30,8 @@ from models.base import checkpoint as ckpt
 from models.base.pipeline import PipelineMixin
 from models.base.text_split import front_end_ids
 from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech
-from models.tts.wavegrad2.checkpoint import load_state_dict_strict
 from models.tts.wavegrad2.config import WaveGrad2ExperimentConfig, WaveGrad2InferConfig
-from processors.data.manifest import speaker_index
+from processors.data.manifest import model_speaker_id
 from models.tts.wavegrad2.model import WaveGrad2
 from modules.diffusion import NoiseSchedule, resolve_schedule, schedule_for_steps
 from processors.text.frontend import TextFrontend
@@ -97,7 +96,7 @@ class WaveGrad2TTS(TextToSpeech, PipelineMixin):
             raw["infer"] = {**(raw.get("infer") or {}), **changes}
         cfg = validate(raw, WaveGrad2ExperimentConfig)
         model = WaveGrad2.from_config(cfg.model)
-        load_state_dict_strict(model, ckpt.load_model_weights(path, "model"), str(path))
+        ckpt.load_state_dict_strict(model, ckpt.load_model_weights(path, "model"), str(path))
         return cls(model, cfg, device)
 
     @property
@@ -107,13 +106,8 @@ class WaveGrad2TTS(TextToSpeech, PipelineMixin):
     def speaker_id(self, speaker: Union[int, str, None]) -> Optional[torch.Tensor]:
         """Name (``data.speakers``) or id -> ``(1,)``; None for a single-speaker model."""
         n = self.cfg.model.n_speakers
-        if n <= 0:
-            if speaker not in (None, "", 0, "0"):
-                raise ValueError(f"this model has a single speaker; got speaker {speaker!r}")
-            return None
-        if speaker is None or speaker == "":
-            raise ValueError(f"this model has {n} speakers: give a speaker (name or id)")
-        return torch.tensor([speaker_index(str(speaker), self.cfg.data.speakers, n)], device=self.device)
+        sid = model_speaker_id(speaker, self.cfg.data.speakers, n, has_embedding=n > 0)
+        return None if sid is None else torch.tensor([sid], device=self.device)
 
     def text_ids(self, text: str) -> List[int]:
         return front_end_ids(self.frontend, text)
