@@ -13,7 +13,8 @@ Sharded over processes or machines (each shard takes a fixed, disjoint share of 
 
 Resumable (finished files are skipped), atomic, bad items listed with reasons in a new file per run
 (``runs/<job>/``) and in the current ``<out_dir>/bad_items.tsv``; see processors/data/extract.py and shards.py.
-Exit status: 0 when the run finished (bad items included; with ``--strict`` 3 if any item was bad), 2 on usage
+Exit status: 0 when every item was extracted, 3 when any item was bad (listed; the others are kept; with
+``--allow_failures`` 0), 2 on usage
 errors (unreadable manifest, unknown feature or setting, model not loadable), 4 when a merge finds a shard
 unfinished or a file missing.
 """
@@ -62,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds rank 0 of a launcher waits for the other ranks before merging (0: do not merge)")
     parser.add_argument("--run_id", default=None, help="names this run's bad-item list (default: UTC time + pid)")
     parser.add_argument("--overwrite", action="store_true", help="recompute existing features")
-    parser.add_argument("--strict", action="store_true", help=f"exit {EXIT_BAD_ITEMS} when any item was bad")
+    parser.add_argument("--allow_failures", action="store_true",
+                        help=f"exit 0 although some items were bad (they are listed); default: exit {EXIT_BAD_ITEMS}")
+    parser.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)  # the former opt-in; now default
     for flag in SHORTHANDS:
         parser.add_argument(f"--{flag}", default=None, help=f"= --set {'.'.join(SHORTHANDS[flag])}=...")
     parser.add_argument("--sample_rate", default=None, help="= --set <feature>.sample_rate=... for every feature")
@@ -142,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         summary = merge_shards(args.out_dir, entries, descriptions, args.run_id)
         print(f"extract_features: merged {summary['num_shards']} shard(s) of job {summary['job']}: "
               f"{summary['done']} items done, {summary['bad']} bad (listed in {args.out_dir / summary['bad_items']})")
-        return EXIT_BAD_ITEMS if summary["bad"] and args.strict else 0
+        return _bad_items_status(summary["bad"], args)
     from_env = shard_from_env()
     shard = args.shard or from_env or Shard()
     report = extract_features(entries, args.out_dir, extractors, num_workers=args.nj, batch_size=args.batch_size,
@@ -161,7 +164,12 @@ def run(args: argparse.Namespace) -> int:
               f"{merged['bad']} bad (current list: {args.out_dir / 'bad_items.tsv'})")
     elif shard.count > 1 and from_env is None:
         print(f"extract_features: {shard.tag} finished; merge when all {shard.count} are done: same command with --merge")
-    return EXIT_BAD_ITEMS if report.bad and args.strict else 0
+    return _bad_items_status(len(report.bad), args)
+
+
+def _bad_items_status(bad: int, args: argparse.Namespace) -> int:
+    """Like every batch CLI: a run with bad items exits non-zero unless the user allowed failures."""
+    return EXIT_BAD_ITEMS if bad and not args.allow_failures else 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -47,8 +47,9 @@ def _load(path: Path) -> torch.Tensor:
 
 def test_cli_on_folder_with_corrupt_and_empty_wav(folder, tmp_path, capsys):
     out = tmp_path / "features"
-    code = extract_cli(["--input_dir", str(folder), "--out_dir", str(out), "--features", "mel,linear,f0", "--nj", "1"])
-    assert code == 0
+    args = ["--input_dir", str(folder), "--out_dir", str(out), "--features", "mel,linear,f0", "--nj", "1"]
+    code = extract_cli(args)
+    assert code == 3  # bad items are a failure unless allowed, as in every batch CLI
     assert "3 computed, 0 already done, 2 bad" in capsys.readouterr().out
     rows = [line.split("\t") for line in (out / "bad_items.tsv").read_text().splitlines()]
     run_lists = sorted((out / "runs").glob("*/bad_items.shard-*.tsv"))
@@ -74,6 +75,8 @@ def test_cli_on_folder_with_corrupt_and_empty_wav(folder, tmp_path, capsys):
     assert "0 computed, 3 already done, 2 bad" in capsys.readouterr().out
     assert stamps == {p: p.stat().st_mtime_ns for p in out.rglob("*.pt")}
     assert len(list((out / "runs").glob("*/bad_items.shard-*.tsv"))) == 2  # the first run's list is kept
+    assert extract_cli(["--input_dir", str(folder), "--out_dir", str(out), "--features", "mel,linear,f0",
+                        "--allow_failures"]) == 0  # the user accepted the listed failures
 
 
 def test_partial_items_resume_only_missing_kinds_in_parallel(folder, tmp_path):
