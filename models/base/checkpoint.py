@@ -173,19 +173,20 @@ def verify_checkpoint(ckpt_dir: str | os.PathLike, hashes: bool = True) -> Optio
     return None
 
 
-def latest_valid_checkpoint(root: str | os.PathLike) -> Optional[Path]:
+def latest_valid_checkpoint(root: str | os.PathLike, hashes: bool = True) -> Optional[Path]:
     """The newest intact checkpoint under ``root`` (None if there is none at all).
 
     A damaged newer checkpoint is skipped with a warning that names the bad file; when checkpoints exist but
-    none is intact, :class:`CheckpointError` lists what is wrong with the newest one.
+    none is intact, :class:`CheckpointError` lists what is wrong with the newest one. ``hashes=False`` checks
+    presence and sizes only (what loading for inference needs; ``--resume`` checks the sha256 too).
     """
     found = list_checkpoints(root)
     problems = []
     for path in reversed(found):
-        problem = verify_checkpoint(path)
+        problem = verify_checkpoint(path, hashes)
         if problem is None:
             if problems:
-                log.warning("resuming from %s instead", path)
+                log.warning("using %s instead", path)
             return path
         problems.append(problem)
         log.warning("checkpoint %s is damaged, skipping it: %s", path, problem)
@@ -206,8 +207,8 @@ def list_checkpoints(root: str | os.PathLike) -> List[Path]:
         if path.is_dir() and not path.name.startswith(".") and meta.is_file():
             try:
                 found.append((json.loads(meta.read_text())["step"], path))
-            except (ValueError, KeyError):
-                continue  # unreadable meta: not a checkpoint we wrote
+            except (ValueError, KeyError) as err:  # a checkpoint whose meta.json was damaged: say so, skip it
+                log.warning("ignoring %s: unreadable %s (%s)", path, META, err)
     return [p for _, p in sorted(found)]
 
 
@@ -255,15 +256,19 @@ def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
     """Accept a checkpoint dir, a ``checkpoints/`` dir or an experiment dir; return the checkpoint dir.
 
     In a ``checkpoints/`` or experiment dir the newest *intact* checkpoint is chosen (see
-    :func:`latest_valid_checkpoint`).
+    :func:`latest_valid_checkpoint`); files are checked by presence and size here, since this runs on every
+    load (hashing every file, optimizer states included, each time cost more than the load).
     """
     path = Path(path)
     if (path / META).is_file():
+        problem = verify_checkpoint(path, hashes=False)
+        if problem is not None:
+            raise CheckpointError(f"damaged checkpoint: {problem}")
         return path
     if not path.exists():
         raise CheckpointNotFoundError(f"checkpoint not found: {path}")
     for candidate in (path, path / "checkpoints"):
-        latest = latest_valid_checkpoint(candidate)
+        latest = latest_valid_checkpoint(candidate, hashes=False)
         if latest is not None:
             return latest
     raise CheckpointError(f"no Echelon checkpoint found at {path}")

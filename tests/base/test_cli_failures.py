@@ -127,6 +127,23 @@ def test_meta_records_sizes_and_hashes_and_a_damaged_newest_checkpoint_is_skippe
         ckpt.latest_valid_checkpoint(root)
 
 
+def test_loading_checks_sizes_without_hashing_and_names_a_damaged_step_dir(tmp_path, toy_manifest, monkeypatch):
+    """resolve_checkpoint_dir runs on every load: it skips a truncated newest checkpoint and refuses a damaged
+    step dir named directly, without hashing every file (only --resume pays for the sha256)."""
+    ToyTrainer(_toy_run(tmp_path, toy_manifest), tmp_path / "exp").train()
+    steps = ckpt.list_checkpoints(tmp_path / "exp" / "checkpoints")
+    weights = steps[-1] / "autoencoder.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+
+    def no_hashing(path):
+        raise AssertionError(f"hashed {path} while resolving a checkpoint to load")
+
+    monkeypatch.setattr(ckpt, "sha256_of", no_hashing)
+    assert ckpt.resolve_checkpoint_dir(tmp_path / "exp") == steps[-2]
+    with pytest.raises(ckpt.CheckpointError, match="damaged checkpoint: .*autoencoder.safetensors.*truncated"):
+        ckpt.resolve_checkpoint_dir(steps[-1])
+
+
 # ---------------------------------------------------------------------- one-line errors
 def _cli(module, *args, env_extra=None):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", **(env_extra or {})}
