@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from bins.common import run_cli
 from evaluation.benchmark.config import read_benchmark_config
 from evaluation.benchmark.runner import run_benchmark
 from utils.config import ConfigError
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main_unchecked(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
@@ -49,6 +50,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     print(f"report: {paths['html']}\nmarkdown: {paths['markdown']}")
     return 0
+
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_cli("echelon-benchmark", main_unchecked, argv)
 
 
 if __name__ == "__main__":

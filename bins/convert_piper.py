@@ -17,13 +17,14 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from bins.common import run_cli
 from models.base import checkpoint as ckpt
 from models.tts.vits.config import VITSExperimentConfig
 from models.tts.vits.piper import PiperConversionError, convert_piper, installed_voice, summary
 from utils.config import validate
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main_unchecked(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="echelon-convert-piper", description=__doc__.split("\n")[0])
     parser.add_argument("voice", help="Piper VOICE.onnx (its VOICE.onnx.json beside it), or 'joe' (installed)")
@@ -37,6 +38,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     cfg = validate(ckpt.read_config(path), VITSExperimentConfig)
     print(f"wrote {path}: {summary(cfg)}")
     return 0
+
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_cli("echelon-convert-piper", main_unchecked, argv)
 
 
 if __name__ == "__main__":
