@@ -163,24 +163,23 @@ class EncodecCodesSettings:
 class EncodecCodes(CodeExtractor):
     """EnCodec codes ``(Q, frames)`` int16 (Q = 8 at 6 kbps), one item at a time (no padding effects).
 
-    The codec loads on first use (``describe`` needs no model); a model whose rate differs from
-    ``sample_rate`` is refused, since the driver loads the audio at ``sample_rate``.
+    The codec loads when the extractor is built, so a missing model or a rate that differs from ``sample_rate``
+    (the driver loads the audio at ``sample_rate``) fails the run once, before any item, instead of every item.
     """
 
     Settings = EncodecCodesSettings
 
     def __init__(self, settings=None, device: str = "cpu", codec: Optional[EncodecCodec] = None):
         super().__init__(settings, device)
-        self._codec = codec
-
-    @property
-    def codec(self) -> EncodecCodec:
-        if self._codec is None:
-            self._codec = EncodecCodec.load(self.settings.model, self.settings.bandwidth, self.device)
-        if self._codec.sample_rate != self.sample_rate:
-            raise FeatureError(f"encodec_codes: codec {self.settings.model!r} runs at {self._codec.sample_rate} Hz, "
+        if codec is None:
+            try:
+                codec = EncodecCodec.load(self.settings.model, self.settings.bandwidth, self.device)
+            except CodecError as err:
+                raise FeatureError(f"encodec_codes: {err}") from err
+        if codec.sample_rate != self.sample_rate:
+            raise FeatureError(f"encodec_codes: codec {self.settings.model!r} runs at {codec.sample_rate} Hz, "
                                f"settings say sample_rate={self.sample_rate}")  # fmt: skip
-        return self._codec
+        self.codec = codec
 
     def extract_batch(self, wavs: Sequence[np.ndarray]) -> List[torch.Tensor]:
         return [self.codec.encode(wav, self.sample_rate).transpose(0, 1) for wav in wavs]
