@@ -6,7 +6,7 @@ would have. On any failure the temporary file (or folder) is removed and the des
 
     with atomic_path(out / "a.wav") as tmp:      # write anything to tmp; renamed onto the target on success
         soundfile.write(tmp, wav, sr)
-    atomic_write_text(path, text); atomic_write_bytes(path, data); atomic_torch_save(path, obj)
+    atomic_write_text(path, text); atomic_torch_save(path, obj)
     tmp_dir = make_temp_dir(parent)  ...  publish_dir(tmp_dir, final)    # directories (checkpoints)
 """
 
@@ -56,12 +56,6 @@ def atomic_path(path: PathLike, suffix: str = "") -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
-
-
-def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
 
 
 def atomic_write_text(path: PathLike, text: str) -> Path:

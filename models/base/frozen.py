@@ -17,7 +17,6 @@ precomputed.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Union
@@ -80,14 +79,6 @@ def from_pretrained_ref(module: nn.Module, ref: str) -> FrozenComponent:
     return FrozenComponent(module, pretrained_source(ref))
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def from_checkpoint(
     path: str | Path, model: str, build: Callable[[Dict[str, Any]], nn.Module]
 ) -> FrozenComponent:
@@ -98,15 +89,14 @@ def from_checkpoint(
     """
     src = ckpt.resolve_checkpoint_dir(path)
     module = build(ckpt.read_config(src))
-    state = ckpt.load_model_weights(src, model)
-    result = module.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        keys = (result.missing_keys + result.unexpected_keys)[:5]
-        raise ckpt.CheckpointError(f"frozen component from {src}: model {model!r} does not match the built "
-                                   f"module ({len(result.missing_keys)} missing, {len(result.unexpected_keys)} "
-                                   f"unexpected keys, e.g. {', '.join(keys)})")  # fmt: skip
-    source = {"kind": "checkpoint", "path": str(src.resolve()), "model": model,
-              "step": int(ckpt.read_meta(src)["step"]), "sha256": file_sha256(src / f"{model}.safetensors")}  # fmt: skip
+    ckpt.load_state_dict_strict(module, ckpt.load_model_weights(src, model),
+                                f"frozen component from {src}: model {model!r} does not match the built module")
+    recorded = ckpt.read_meta(src)
+    files = recorded.get("files")
+    weights = f"{model}.safetensors"
+    sha = files[weights]["sha256"] if isinstance(files, dict) else ckpt.sha256_of(src / weights)  # recorded at save
+    source = {"kind": "checkpoint", "path": str(src.resolve()), "model": model, "step": int(recorded["step"]),
+              "sha256": sha}
     return FrozenComponent(module, source)
 
 

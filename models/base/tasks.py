@@ -27,7 +27,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import FrozenSet, List, Optional, Sequence, Union
+from typing import Any, FrozenSet, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -65,6 +65,16 @@ def load_input(item: AudioInput, sample_rate: Optional[int] = None) -> Audio:
         raise TypeError(f"audio inputs are paths or Audio(waveform, sample_rate), got {type(item).__name__}")
     rate = sample_rate if sample_rate is not None else audio_info(item).samplerate
     return Audio(load_audio(item, rate), rate)
+
+
+def speakers_per_text(speakers: Optional[Sequence[Union[int, str]]], texts: Sequence[str]) -> List[Any]:
+    """``speakers`` aligned with ``texts``: None for each when not given, one speaker for all, or one per text."""
+    chosen = list(speakers) if speakers else [None] * len(texts)
+    if len(chosen) == 1:
+        chosen = chosen * len(texts)
+    if len(chosen) != len(texts):
+        raise ValueError(f"{len(texts)} texts but {len(chosen)} speakers (give one or one per text)")
+    return chosen
 
 
 @dataclass(frozen=True)

@@ -96,8 +96,9 @@ def prepare_piper_corpus(data_dir, out_dir, seed: int = 1234, valid: float = 0.0
     entries, rejected = synthesise(voice, items, wav_dir, speaker, int(seed), str(ckpt_dir))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Written on every run (empty when nothing was left out), so a rerun never shows an earlier run's list.
+    atomic_write_text(out_dir / "rejected.tsv", "".join(f"{i}\t\t{r}\n" for i, r in rejected))
     if rejected:
-        atomic_write_text(out_dir / "rejected.tsv", "".join(f"{i}\t\t{r}\n" for i, r in rejected))
         logger.warning("piper_corpus: %d sentence(s) left out; see %s", len(rejected), out_dir / "rejected.tsv")
     if not entries:
         raise ValueError(f"piper_corpus: no sentence could be synthesised ({rejected[:1]})")

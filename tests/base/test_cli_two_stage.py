@@ -14,7 +14,6 @@ from safetensors import safe_open
 
 from bins import infer, train
 from models.base import checkpoint as ckpt
-from models.base.frozen import file_sha256
 from tests.helpers import MINI_CORPUS, REPO_ROOT
 
 STAGE1_CONFIG = REPO_ROOT / "models/example/toy_autoencoder/configs/toy.json5"
@@ -81,7 +80,7 @@ def test_two_stage_model_trains_and_infers_through_generic_clis(tmp_path, capsys
     assert meta["world_size"] == 1 and meta["models"] == ["refiner"]
     source = meta["frozen"]["stage1"]
     assert source["kind"] == "checkpoint" and source["path"] == str(stage1_dir.resolve())
-    assert source["sha256"] == file_sha256(stage1_dir / "autoencoder.safetensors")
+    assert source["sha256"] == ckpt.sha256_of(stage1_dir / "autoencoder.safetensors")
     assert sorted(p.name for p in stage2_dir.glob("*.safetensors")) == ["refiner.safetensors"]
     with safe_open(str(stage2_dir / "refiner.safetensors"), "pt") as fh:
         assert all(key.startswith("net.") for key in fh.keys())

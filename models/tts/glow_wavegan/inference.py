@@ -32,7 +32,7 @@ import torch
 
 from models.base import checkpoint as ckpt
 from models.base.pipeline import PipelineMixin
-from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech
+from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech, speakers_per_text
 from models.tts.glow_wavegan.acoustic import GlowTTS
 from models.tts.glow_wavegan.config import GlowWaveGANExperimentConfig, LatentDataConfig
 from models.tts.glow_wavegan.dataset import text_to_ids
@@ -124,13 +124,12 @@ class GlowWaveGANSynthesizer(TextToSpeech, PipelineMixin):
         """One waveform per text; text ``k`` draws its prior sample from ``seed + k`` (default ``infer.seed``)."""
         if prompts or prompt_texts:
             raise ValueError("glow_wavegan takes no audio prompt (named speakers only)")
-        if speakers is not None and len(speakers) != len(texts):
-            raise ValueError(f"{len(speakers)} speakers for {len(texts)} texts")
+        speakers = speakers_per_text(speakers, texts)
         seed = self.seed_or_default(seed)
         out = []
         for k, text in enumerate(texts):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.item_seed(seed, k))
-                wav, _ = self.synthesize_one(text, None if speakers is None else speakers[k])
+                wav, _ = self.synthesize_one(text, speakers[k])
             out.append(Audio(wav, self.sample_rate))
         return out

@@ -39,7 +39,7 @@ from models.base import checkpoint as ckpt
 from models.base.inference import Item, file_items
 from models.base.pipeline import PipelineMixin
 from models.base.task_inference import TextToSpeechInference, read_jsonl
-from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech
+from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech, speakers_per_text
 from models.base.text_split import front_end_ids, split_sentences
 from models.base.waveforms import progress
 from models.tts.vits.checkpoint import load_official_generator
@@ -201,10 +201,7 @@ class VITSTextToSpeech(TextToSpeech, PipelineMixin):
                    seed: Optional[int] = None) -> List[Audio]:
         if prompts:
             raise ValueError("VITS speaks with its training speakers: give speakers, not audio prompts")
-        speakers = list(speakers) if speakers else [None] * len(texts)
-        speakers = speakers * len(texts) if len(speakers) == 1 else speakers
-        if len(speakers) != len(texts):
-            raise ValueError(f"{len(texts)} texts but {len(speakers)} speakers (give one or one per text)")
+        speakers = speakers_per_text(speakers, texts)
         seed = self.seed_or_default(seed)
         return [Audio(self._one(text, speaker, seed + k), self.sample_rate)
                 for k, (text, speaker) in enumerate(zip(texts, speakers))]

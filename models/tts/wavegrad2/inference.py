@@ -29,7 +29,7 @@ import torch
 from models.base import checkpoint as ckpt
 from models.base.pipeline import PipelineMixin
 from models.base.text_split import front_end_ids
-from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech
+from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech, speakers_per_text
 from models.tts.wavegrad2.config import WaveGrad2ExperimentConfig, WaveGrad2InferConfig
 from processors.data.manifest import model_speaker_id
 from models.tts.wavegrad2.model import WaveGrad2
@@ -124,12 +124,13 @@ class WaveGrad2TTS(TextToSpeech, PipelineMixin):
         """One waveform per text; ``seed`` (default ``infer.seed``) fixes every draw. Prompts are not used."""
         if prompts:
             raise ValueError("WaveGrad 2 has no zero-shot prompt; use a speaker of a multi-speaker model")
+        speakers = speakers_per_text(speakers, texts)
         seed = self.seed_or_default(seed)
         outputs = []
         for index, text in enumerate(texts):
             generator = torch.Generator().manual_seed(self.item_seed(seed, index))  # item i alone == in a call
             ids = torch.tensor([self.text_ids(text)], dtype=torch.long, device=self.device)
-            sid = self.speaker_id(speakers[index] if speakers else None)
+            sid = self.speaker_id(speakers[index])
             out = self.model.infer(ids, torch.tensor([ids.size(1)], device=self.device), self.schedule, speakers=sid,
                                    generator=generator, clip_denoised=self.cfg.infer.clip_denoised,
                                    pace=self.cfg.infer.pace)
