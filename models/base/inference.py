@@ -251,7 +251,13 @@ class BaseInference:
         from processors.audio import save_audio
 
         if isinstance(audio, BaseException):
-            log.debug("item %s failed", item.id, exc_info=audio)
+            # Bad input (ValueError and our own error types, unreadable files) is listed in one line. A plain
+            # RuntimeError (torch's shape and dtype errors) is likely a bug that would fail every item: the run's
+            # first one shows its traceback, so the cause is on screen and not only in "N failed" and the list.
+            if type(audio) is RuntimeError and not any(row[2].startswith("RuntimeError:") for row in result.failed):
+                log.warning("item %s failed with an unexpected error", item.id, exc_info=audio)
+            else:
+                log.debug("item %s failed", item.id, exc_info=audio)
             result.failed.append((item.id, item.label, f"{type(audio).__name__}: {audio}"))
             return
         try:

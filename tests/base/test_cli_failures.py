@@ -244,3 +244,23 @@ def test_evaluate_lists_unreadable_outputs_and_fails(tmp_path, capsys):
     (bad_list,) = (tmp_path / "eval").glob("bad_items_*.tsv")
     assert line == f"1 written, 1 failed: see {bad_list}" and f"sys/{clips[1].stem}" in bad_list.read_text()
     assert evaluate.main(args + ["--allow_failures"]) == 0
+
+
+def test_an_unexpected_item_error_shows_its_traceback_once(tmp_path, caplog):
+    """Bad input is one line in the list; a plain RuntimeError (a bug failing every item) also shows its
+    traceback, once per run, so the cause is not hidden behind 'N failed'."""
+    from models.base.inference import BaseInference, Item, RunResult
+    from processors.audio import AudioError
+
+    result = RunResult()
+    with caplog.at_level("WARNING"):
+        BaseInference._save(Item("bad", None, "bad.wav"), tmp_path / "bad.wav", AudioError("bad.wav: corrupt"), result)
+        assert not caplog.records
+        for name in ("a", "b"):
+            try:
+                raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+            except RuntimeError as err:
+                BaseInference._save(Item(name, None, name), tmp_path / f"{name}.wav", err, result)
+    assert [r.exc_info is not None for r in caplog.records] == [True]
+    assert "item a failed" in caplog.records[0].getMessage()
+    assert [row[0] for row in result.failed] == ["bad", "a", "b"]
