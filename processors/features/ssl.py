@@ -14,16 +14,19 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 
-from processors.features.base import FeatureExtractor
+from processors.features.base import FeatureError, FeatureExtractor
 from processors.ssl import DEFAULT_SSL_LAYER, DEFAULT_SSL_MODEL, SSLFeatureExtractor, official_ssl_input
 from utils.registry import register
+
+
+SSL_SAMPLE_RATE = 16000  # the rate every wav2vec 2.0-family model here was trained at
 
 
 @dataclass(frozen=True)
 class SSLSettings:
     model: str = DEFAULT_SSL_MODEL  # hub id or local directory
     layer: int = DEFAULT_SSL_LAYER
-    sample_rate: int = 16000
+    sample_rate: int = SSL_SAMPLE_RATE
     hop_length: int = 320
 
 
@@ -43,6 +46,12 @@ class SSLFeature(FeatureExtractor):
         else:
             self.settings = replace(self.settings, model=module.name or type(module).__name__, layer=module.layer)
         self.module = module.to(device)
+        # Frames are cut as N // hop_length and the audio is loaded at sample_rate: settings the model cannot
+        # honour would give silently mis-sized or mis-rated features, so they are refused here.
+        stride = int(np.prod(module.model.config.conv_stride))
+        if self.settings.hop_length != stride or self.settings.sample_rate != SSL_SAMPLE_RATE:
+            raise FeatureError(f"ssl: {self.settings.model} needs sample_rate={SSL_SAMPLE_RATE} and "
+                               f"hop_length={stride} (got {self.settings.sample_rate} and {self.settings.hop_length})")
 
     def extract_batch(self, wavs: Sequence[np.ndarray]) -> List[torch.Tensor]:
         """``(N_b,)`` waveforms -> ``(C, N_b // hop_length)`` each, computed as one padded batch."""

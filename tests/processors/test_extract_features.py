@@ -152,3 +152,17 @@ def test_list_imports_every_registered_feature(capsys):
     assert extract_cli(["--list"]) == 0
     listed = {line.split(":")[0] for line in capsys.readouterr().out.splitlines()}
     assert {"mel", "linear", "f0", "ssl"} <= listed
+
+
+def test_ssl_feature_refuses_settings_its_model_cannot_honour():
+    """hop_length must be the encoder's frame stride and sample_rate 16 kHz, else the features would be
+    silently mis-sized (N // hop frames of a 320-sample-stride model) or fed audio at the wrong rate."""
+    from processors.features.base import FeatureError
+    from processors.features.ssl import SSLFeature, SSLSettings
+    from processors.ssl import build_random_ssl
+
+    module = build_random_ssl()
+    assert SSLFeature(None, module=module).settings.hop_length == 320
+    for settings in (SSLSettings(hop_length=160), SSLSettings(sample_rate=22050)):
+        with pytest.raises(FeatureError, match="needs sample_rate=16000 and hop_length=320"):
+            SSLFeature(settings, module=module)
