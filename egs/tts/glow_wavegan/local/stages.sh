@@ -26,32 +26,21 @@ stage_latents() {
 
 # ------------------------------------------------------------------------------------------------ stage 4
 stage_train_glow() {
-    local overrides=() table line
     require_python_module models.tts.glow_wavegan.trainer "the Glow-WaveGAN stage-2 trainer"
     require_command espeak-ng "phonemising the transcripts"
     [ -f "$exp_dir/features/glow_wavegan_latent/feature.json" ] || die "no latents in $exp_dir/features: run stage 3 first"
-    # Speaker table from the transcribed training clips (the VITS recipe's helper: same rule, same ids).
-    table="$("$python" "$repo_root/egs/tts/vits/local/speakers.py" --manifest "$manifests/train.jsonl")" ||
-        die "could not build the speaker table from $manifests/train.jsonl"
-    while IFS= read -r line; do [ -z "$line" ] || overrides+=("$line"); done <<<"$table"
-    [ ${#overrides[@]} -gt 0 ] || die "no speaker table for $manifests/train.jsonl (are there transcripts?)"
-    printf '%s\n' "${overrides[@]}" >"$exp_dir/speaker_overrides"
-    log "speaker table: ${overrides[*]}"
+    build_speaker_table
     train_model stage2 "$config" "data.train_manifest=$manifests/train.jsonl" \
         "data.valid_manifest=$manifests/valid.jsonl" "data.features_dir=$exp_dir/features" \
-        "data.stage1_ckpt=$exp_dir/stage1" "${overrides[@]}" ${train_extra[@]+"${train_extra[@]}"}
+        "data.stage1_ckpt=$exp_dir/stage1" "${speaker_table[@]}" ${train_extra[@]+"${train_extra[@]}"}
 }
 
 # ------------------------------------------------------------------------------------------------ stage 5
 stage_inference_glow_wavegan() {
-    local lists="$exp_dir/infer/lists" speakers
+    local lists="$exp_dir/infer/lists"
     require_python_module models.tts.glow_wavegan.inference "the Glow-WaveGAN inference pipeline"
     [ -d "$exp_dir/stage2/checkpoints" ] || die "no trained stage 2 in $exp_dir/stage2: run stage 4 first"
-    speakers="$(sed -n 's/^data\.speakers=//p' "$exp_dir/speaker_overrides")"
-    "$python" "$repo_root/egs/tts/hierspeechpp/local/make_eval_lists.py" --manifest_dir "$manifests" \
-        --out_dir "$lists/shared" --seed "$seed"
-    "$python" "$repo_root/egs/tts/vits/local/make_jobs.py" --lists "$lists/shared" \
-        --test_manifest "$manifests/test.jsonl" --speakers "${speakers:-[]}" --out_dir "$lists"
+    make_tts_job_lists "$lists"
     [ -s "$lists/tts_jobs.jsonl" ] || die "no TTS jobs in $lists (see $lists/skipped.tsv)"
     rm -rf "$exp_dir/infer/tts"
     # the two-checkpoint pipeline glow_wavegan: stage 2 (acoustic) + the stage-1 decoder

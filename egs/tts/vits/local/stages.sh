@@ -2,35 +2,21 @@
 # VITS-specific stages of egs/tts/vits/run.sh (sourced after the shared HierSpeech++ data stages).
 
 # ------------------------------------------------------------------------------------------------ stage 2
-# Speaker table overrides (model.n_speakers, data.speakers) from the training manifest, one per line.
-speaker_overrides() {
-    "$python" "$recipe_dir/local/speakers.py" --manifest "$manifests/train.jsonl"
-}
-
 stage_train_vits() {
-    local overrides=() table line
     require_python_module models.tts.vits.trainer "the VITS trainer"
     require_command espeak-ng "phonemising the transcripts"
-    table="$(speaker_overrides)" || die "could not build the speaker table from $manifests/train.jsonl"
-    while IFS= read -r line; do [ -z "$line" ] || overrides+=("$line"); done <<<"$table"
-    [ ${#overrides[@]} -gt 0 ] || die "no speaker table for $manifests/train.jsonl (are there transcripts?)"
-    printf '%s\n' "${overrides[@]}" >"$exp_dir/speaker_overrides"
-    log "speaker table: ${overrides[*]}"
+    build_speaker_table
     train_model vits "$config" "data.train_manifest=$manifests/train.jsonl" \
-        "data.valid_manifest=$manifests/valid.jsonl" "${overrides[@]}" ${train_extra[@]+"${train_extra[@]}"}
+        "data.valid_manifest=$manifests/valid.jsonl" "${speaker_table[@]}" ${train_extra[@]+"${train_extra[@]}"}
 }
 
 # ------------------------------------------------------------------------------------------------ stage 3
 stage_inference_vits() {
-    local lists="$exp_dir/infer/lists" out="$exp_dir/infer" device speakers
+    local lists="$exp_dir/infer/lists" out="$exp_dir/infer" device
     device="$(infer_device "$ngpu")"
     require_python_module models.tts.vits.inference "the VITS inference pipeline"
     [ -d "$exp_dir/vits/checkpoints" ] || die "no trained VITS in $exp_dir/vits: run stage 2 first"
-    speakers="$(sed -n 's/^data\.speakers=//p' "$exp_dir/speaker_overrides")"
-    "$python" "$repo_root/egs/tts/hierspeechpp/local/make_eval_lists.py" --manifest_dir "$manifests" \
-        --out_dir "$lists/shared" --seed "$seed"
-    "$python" "$recipe_dir/local/make_jobs.py" --lists "$lists/shared" --test_manifest "$manifests/test.jsonl" \
-        --speakers "${speakers:-[]}" --out_dir "$lists"
+    make_tts_job_lists "$lists"
     if [ -s "$lists/tts_jobs.jsonl" ]; then
         py_module bins.infer --ckpt_dir "$exp_dir/vits" --device "$device" --jobs "$lists/tts_jobs.jsonl" \
             --output_dir "$out/tts" --seed "$seed" --overwrite ${infer_extra[@]+"${infer_extra[@]}"}

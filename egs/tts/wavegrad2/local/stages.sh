@@ -4,17 +4,11 @@
 
 # ------------------------------------------------------------------------------------------------ stage 2
 stage_train_wavegrad2() {
-    local overrides=() table line
     require_python_module models.tts.wavegrad2.trainer "the WaveGrad 2 trainer"
     require_command espeak-ng "phonemising the transcripts"
-    table="$("$python" "$repo_root/egs/tts/vits/local/speakers.py" --manifest "$manifests/train.jsonl")" ||
-        die "could not build the speaker table from $manifests/train.jsonl"
-    while IFS= read -r line; do [ -z "$line" ] || overrides+=("$line"); done <<<"$table"
-    [ ${#overrides[@]} -gt 0 ] || die "no speaker table for $manifests/train.jsonl (are there transcripts?)"
-    printf '%s\n' "${overrides[@]}" >"$exp_dir/speaker_overrides"
-    log "speaker table: ${overrides[*]}"
+    build_speaker_table
     train_model wavegrad2 "$config" "data.train_manifest=$manifests/train.jsonl" \
-        "data.valid_manifest=$manifests/valid.jsonl" "${overrides[@]}" ${train_extra[@]+"${train_extra[@]}"}
+        "data.valid_manifest=$manifests/valid.jsonl" "${speaker_table[@]}" ${train_extra[@]+"${train_extra[@]}"}
 }
 
 # ------------------------------------------------------------------------------------------------ stage 3
@@ -29,40 +23,40 @@ stage_schedule_wavegrad2() {
 
 # ------------------------------------------------------------------------------------------------ stage 4
 stage_inference_wavegrad2() {
-    local lists="$exp_dir/infer/lists" out="$exp_dir/infer" device speakers schedule
+    local lists="$exp_dir/infer/lists" out="$exp_dir/infer" device schedule steps=()
     device="$(infer_device "$ngpu")"
     require_python_module models.tts.wavegrad2.inference "the WaveGrad 2 inference pipeline"
     [ -d "$exp_dir/wavegrad2/checkpoints" ] || die "no trained WaveGrad 2 in $exp_dir/wavegrad2: run stage 2 first"
     schedule="$exp_dir/wavegrad2/schedule_${infer_steps}.json"
     [ -f "$schedule" ] || { log "no searched schedule ($schedule): using $infer_steps steps"; schedule=""; }
-    speakers="$(sed -n 's/^data\.speakers=//p' "$exp_dir/speaker_overrides")"
-    "$python" "$repo_root/egs/tts/hierspeechpp/local/make_eval_lists.py" --manifest_dir "$manifests" \
-        --out_dir "$lists/shared" --seed "$seed"
-    "$python" "$repo_root/egs/tts/vits/local/make_jobs.py" --lists "$lists/shared" \
-        --test_manifest "$manifests/test.jsonl" --speakers "${speakers:-[]}" --out_dir "$lists"
+    make_tts_job_lists "$lists"
     [ -s "$lists/tts_jobs.jsonl" ] || die "no TTS jobs in $lists (does the test split have transcripts?)"
-    if [ -n "$schedule" ]; then
-        py_module bins.infer --ckpt_dir "$exp_dir/wavegrad2" --device "$device" --jobs "$lists/tts_jobs.jsonl" \
-            --output_dir "$out/tts" --seed "$seed" --overwrite --schedule "$schedule" ${infer_extra[@]+"${infer_extra[@]}"}
-    else
-        py_module bins.infer --ckpt_dir "$exp_dir/wavegrad2" --device "$device" --jobs "$lists/tts_jobs.jsonl" \
-            --output_dir "$out/tts" --seed "$seed" --overwrite --steps "$infer_steps" ${infer_extra[@]+"${infer_extra[@]}"}
-    fi
+    if [ -n "$schedule" ]; then steps=(--schedule "$schedule"); else steps=(--steps "$infer_steps"); fi
+    py_module bins.infer --ckpt_dir "$exp_dir/wavegrad2" --device "$device" --jobs "$lists/tts_jobs.jsonl" \
+        --output_dir "$out/tts" --seed "$seed" --overwrite "${steps[@]}" ${infer_extra[@]+"${infer_extra[@]}"}
 }
 
 # ------------------------------------------------------------------------------------------------ stage 5
 stage_evaluation_wavegrad2() {
-    local lists="$exp_dir/infer/lists"
+    local out="$exp_dir/eval" results="$exp_dir/eval/results.md"
     require_python_module bins.evaluate "the evaluation CLI (echelon-evaluate)"
-    [ -s "$lists/tts.jsonl" ] && [ -d "$exp_dir/infer/tts" ] || die "no TTS outputs to evaluate: run stage 4 first"
-    py_module bins.evaluate --system "wavegrad2_tts=$exp_dir/infer/tts" --manifest "$lists/tts.jsonl" \
-        --out_dir "$exp_dir/eval/tts" ${eval_extra[@]+"${eval_extra[@]}"}
+    [ -s "$exp_dir/infer/lists/tts.jsonl" ] && [ -d "$exp_dir/infer/tts" ] ||
+        die "no TTS outputs to evaluate: run stage 4 first"
+    mkdir -p "$out"
+    {
+        echo "# WaveGrad 2 recipe results: dataset $dataset"
+        echo
+        echo "Experiment: \`$exp_dir\` (seed $seed). Metrics and their definitions: evaluation/README.md."
+    } >"$results.tmp"
+    evaluate_kind wavegrad2_tts tts "TTS (test-split text; reference = the real recording)" \
+        "$out" "$(infer_device "$ngpu")" "$results.tmp"
+    mv -f "$results.tmp" "$results"
 }
 
 print_summary_wavegrad2() {
     [ -d "$exp_dir/infer/tts" ] &&
         printf '  tts wavs: %s (%s files)\n' "$exp_dir/infer/tts" \
             "$(find "$exp_dir/infer/tts" -name '*.wav' | wc -l | tr -d ' ')"
-    [ -f "$exp_dir/eval/tts/summary.md" ] && { echo; cat "$exp_dir/eval/tts/summary.md"; }
+    [ -f "$exp_dir/eval/results.md" ] && { printf '  table:    %s\n\n' "$exp_dir/eval/results.md"; cat "$exp_dir/eval/results.md"; }
     return 0
 }
