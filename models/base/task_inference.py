@@ -118,7 +118,7 @@ class TextToSpeechInference(TaskInference):
         for index, job in enumerate(self.text_jobs(args)):
             data = {"text": job["text"], "speaker": job.get("speaker", args.speaker),
                     "prompt": job.get("prompt", args.prompt), "prompt_text": job.get("prompt_text", args.prompt_text),
-                    "index": index}
+                    "index": index, "job": job}  # the whole job: runners read their own extra fields
             uid = str(job["id"]) if "id" in job else f"tts_{index:04d}"
             items.append(Item(uid, data, label=str(job["text"])[:80]))
         return items

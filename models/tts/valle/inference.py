@@ -41,7 +41,7 @@ import torch
 from models.base import checkpoint as ckpt
 from models.base.inference import Item
 from models.base.pipeline import PipelineMixin, load_pipeline
-from models.base.task_inference import TextToSpeechInference, read_jsonl
+from models.base.task_inference import TextToSpeechInference
 from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech, load_input
 from models.tts.valle.config import ValleDataConfig, ValleDecodingConfig, ValleExperimentConfig, ValleModelConfig
 from models.tts.valle.decoding import synthesize_codes
@@ -233,10 +233,8 @@ class ValleInference(TextToSpeechInference):
 
     def items(self, args: argparse.Namespace) -> List[Item]:
         items = super().items(args)
-        jobs = [j for j in read_jsonl(args.jobs, ("id",)) if "text" in j] if args.jobs else []
-        flags = [False] * (len(items) - len(jobs)) + [bool(j.get("continuation")) for j in jobs]
-        for item, flag in zip(items, flags):
-            item.data["continuation"] = flag or args.continuation
+        for item in items:
+            item.data["continuation"] = bool(item.data["job"].get("continuation")) or args.continuation
         return items
 
     def process(self, item: Item) -> Audio:
