@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch.utils.data import Dataset
 
+from models.base.text_split import front_end_ids
 from models.tts.glow_wavegan.config import AudioDataConfig, LatentDataConfig
 from models.tts.glow_wavegan.latents import LATENT_FEATURE, LatentStore
 from processors.data.crops import AudioCrops
@@ -45,7 +46,7 @@ def text_to_ids(text: str, data: LatentDataConfig, frontend: TextFrontend) -> Li
         if not ids:
             raise TextError(f"empty phoneme string {text!r}")
         return intersperse(ids) if data.add_blank else ids
-    return list(frontend(text)["ids_blank"])
+    return list(front_end_ids(frontend, text))  # says "the English front end cannot read this text" when so
 
 
 class LatentTextDataset(Dataset):
