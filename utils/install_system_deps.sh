@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system tools Echelon and its test suite use, with apt-get, when they are missing and we are root:
 # espeak-ng (phonemizer's backend: text front end, TTS), the ShellCheck linter (recipe lint test,
-# tests/egs/test_recipe.py) and chromium (renders the benchmark's HTML report headless in its test).
+# tests/egs/test_recipe.py), chromium (renders the benchmark's HTML report headless in its test) and
+# chromium-driver (selenium drives chromium in the web demo's browser test).
 # Without root or apt-get it names what is missing and how to get it, and exits 0: `make install` goes on.
 set -euo pipefail
 
@@ -9,7 +10,8 @@ set -euo pipefail
 TOOLS=(
   "espeak-ng:espeak-ng:text front-end tests and TTS"
   "shellcheck:shellcheck:the recipe lint test"
-  "chromium:chromium:the HTML report test (headless browser)"
+  "chromium:chromium:the HTML report test and the web demo browser test (headless browser)"
+  "chromedriver:chromium-driver:the web demo browser test (selenium drives chromium)"
 )
 
 missing_packages=()
