@@ -30,7 +30,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence, Union
+from typing import Iterator, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -38,6 +38,7 @@ import torch
 from models.base import checkpoint as ckpt
 from models.base.inference import Item, file_items
 from models.base.pipeline import PipelineMixin
+from models.base.streaming import windowed_decode, with_private_rng
 from models.base.task_inference import TextToSpeechInference, read_jsonl
 from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech, speakers_per_text
 from models.base.text_split import front_end_ids, split_sentences
@@ -142,6 +143,24 @@ class VITSSynthesizer:
         return wavs
 
     @torch.no_grad()
+    def synthesize_windows(self, text: str, speaker: Speaker = None, noise_scale: float = 0.667,
+                           noise_scale_w: float = 0.8, length_scale: float = 1.0, window_frames: int = 64,
+                           context_frames: int = 16) -> Iterator[np.ndarray]:
+        """One text -> its waveform in pieces: the latent is computed whole (the same draws as
+        :meth:`synthesize`), then decoded ``window_frames`` latent frames at a time (see
+        ``models.base.streaming.windowed_decode``)."""
+        sid = self.speaker_id(speaker)
+        ids = torch.tensor([self.text_ids(text)], dtype=torch.long, device=self.device)
+        out = self.model.infer(ids, torch.tensor([ids.size(1)], device=self.device), sid=sid,
+                               noise_scale=noise_scale, length_scale=length_scale, noise_scale_w=noise_scale_w,
+                               decode=False)
+        g = self.model.speaker_embedding(sid)
+        with torch.no_grad():
+            for wav in windowed_decode(lambda z: self.model.dec(z, g=g), out["z"], self.model.hop_length,
+                                       window_frames, context_frames):
+                yield wav[0, 0].float().cpu().numpy()
+
+    @torch.no_grad()
     def convert(self, source: Union[str, Path, np.ndarray], src_speaker: Speaker, tgt_speaker: Speaker,
                 noise_scale: float = 1.0) -> np.ndarray:
         """Voice conversion of one utterance (file path or float waveform at ``sample_rate``)."""
@@ -166,6 +185,8 @@ class VITSSettings:
     seed: int = 1234  # text k of a call draws from seed + k
     max_sentence_chars: int = 300  # longer texts are spoken sentence by sentence
     pause_seconds: float = 0.3  # silence between those sentences
+    stream_window_frames: int = 64  # synthesize_stream decodes long sentences this many latent frames at a time
+    stream_context_frames: int = 16  # ... each with this many frames of context per side (0 = whole sentences)
 
 
 @register("pipeline", "vits")
@@ -206,20 +227,35 @@ class VITSTextToSpeech(TextToSpeech, PipelineMixin):
         return [Audio(self._one(text, speaker, seed + k), self.sample_rate)
                 for k, (text, speaker) in enumerate(zip(texts, speakers))]
 
+    def synthesize_stream(self, text: str, prompt: Optional[AudioInput] = None, prompt_text: Optional[str] = None,
+                          speaker: Speaker = None, seed: Optional[int] = None) -> Iterator[Audio]:
+        """Sentence by sentence, long sentences in decoder windows; joined, equal to :meth:`synthesize` to
+        within 1e-5 (the windows' context; ``stream_window_frames=0`` gives whole sentences, exactly equal)."""
+        if prompt is not None:
+            raise ValueError("VITS speaks with its training speakers: give a speaker, not an audio prompt")
+        chunks = self._chunks(text, speaker, self.settings.stream_window_frames)
+        for wav in with_private_rng(chunks, self.seed_or_default(seed)):
+            yield Audio(wav, self.sample_rate)
+
     def _one(self, text: str, speaker: Speaker, seed: int) -> np.ndarray:
+        return np.concatenate(list(with_private_rng(self._chunks(text, speaker, 0), seed)))
+
+    def _chunks(self, text: str, speaker: Speaker, window_frames: int) -> Iterator[np.ndarray]:
+        """The pieces of one text in order (pauses between sentences included), drawing from torch's global
+        generator; ``window_frames`` > 0 decodes each sentence in windows."""
         s = self.settings
         pieces = split_sentences(text, s.max_sentence_chars) if len(text) > s.max_sentence_chars else [text]
         if not pieces:
             raise TextError(f"the English front end cannot read this text: {text[:80]!r}")
         pause = np.zeros(int(round(s.pause_seconds * self.sample_rate)), dtype=np.float32)
-        parts: List[np.ndarray] = []
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            for piece in progress(pieces, len(pieces), "sentences"):
-                parts.extend([pause] if parts else [])
-                parts.append(self.synth.synthesize([piece], speaker, s.noise_scale, s.noise_scale_w,
-                                                   s.length_scale)[0])
-        return np.concatenate(parts)
+        for i, piece in progress(enumerate(pieces), len(pieces), "sentences"):
+            if i:
+                yield pause
+            if window_frames > 0:
+                yield from self.synth.synthesize_windows(piece, speaker, s.noise_scale, s.noise_scale_w,
+                                                         s.length_scale, window_frames, s.stream_context_frames)
+            else:
+                yield self.synth.synthesize([piece], speaker, s.noise_scale, s.noise_scale_w, s.length_scale)[0]
 
 
 @register("inference", "vits")

@@ -127,6 +127,9 @@ class HierSpeechTTS(TextToSpeech, PipelineMixin):
     def capabilities(self) -> Capabilities:
         return Capabilities(tasks=frozenset({"tts"}), audio_prompt=True)
 
+    def output_rate(self) -> int:
+        return int(self.settings.output_rate)
+
     def item_seed(self, seed: int, index: int) -> int:
         return seed + 1000 * index  # text k's sentence i draws from seed + 1000 k + i
 
