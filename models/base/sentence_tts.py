@@ -15,12 +15,13 @@ rest the same way for every family:
 * joining: ``settings.pause_seconds`` of silence between pieces, at :attr:`piece_rate`;
 * seeds: text ``k`` of a call with seed ``s`` uses ``item_seed(s, k) = s + 1000 k`` and its piece ``i`` draws
   from ``item_seed(s, k) + i``, both through a ``torch.Generator`` handed to the family and through the global
-  torch RNG (forked, so the caller's RNG state is untouched). Item ``k`` of a call is therefore the one-item
+  torch RNG (a private state swapped in per step, so the caller's RNG state is untouched and interleaved
+  streams draw what each draws alone). Item ``k`` of a call is therefore the one-item
   call with ``seed=item_seed(s, k)`` (what the batch runners rely on), and texts of up to 1000 pieces never
   share a seed.
 
-:meth:`SentenceTTS.stream_pieces` yields the pieces one by one (for streaming servers); :meth:`synthesize` is
-the task API of :class:`models.base.tasks.TextToSpeech`.
+:meth:`SentenceTTS.synthesize_stream` yields one text's chunks in order (for streaming servers; joined they
+equal the one-shot result); :meth:`synthesize` is the task API of :class:`models.base.tasks.TextToSpeech`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from models.base.streaming import PrivateRandom
 from models.base.tasks import Audio, AudioInput, TextToSpeech, speakers_per_text
 from models.base.text_split import split_sentences
 from models.base.waveforms import progress
@@ -143,32 +145,59 @@ class SentenceTTS(TextToSpeech):
             raise TextError(f"the English front end cannot read this text: {text[:80]!r}")
         return pieces
 
-    def stream_pieces(self, text: str, voice: Any, seed: int) -> Iterator[np.ndarray]:
-        """The waveform of each readable piece of ``text`` at :attr:`piece_rate`, in order (no pauses, no
-        :meth:`finish`); piece ``i`` is seeded with ``seed + i``."""
+    def piece_chunks(self, text: str, voice: Any, generator: torch.Generator,
+                     streaming: bool) -> Iterator[np.ndarray]:  # fmt: skip
+        """One piece as one or more chunks (default: :meth:`synthesize_piece` whole). A family whose decoder can
+        work in windows overrides this for ``streaming``; joined, the chunks must equal the one-shot piece."""
+        yield self.synthesize_piece(text, voice, generator)
+
+    def text_chunks(self, text: str, voice: Any, seed: int, streaming: bool = False) -> Iterator[np.ndarray]:
+        """The audio of ``text`` at :attr:`piece_rate` as chunks in order, each pause its own chunk (no
+        :meth:`finish`). Piece ``i`` draws from ``seed + i`` through its own generator state
+        (:class:`models.base.streaming.PrivateRandom`): streams advanced in turns draw what each draws alone, and
+        the caller's torch RNG is untouched."""
         from processors.text.frontend import TextError
 
         pieces = self.text_pieces(text)
+        pause = np.zeros(int(round(self.settings.pause_seconds * self.piece_rate)), dtype=np.float32)
         spoken = 0
         for i, piece in progress(enumerate(pieces), len(pieces), "sentences"):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed + i)
+            rng = PrivateRandom(seed + i)
+            chunks = self.piece_chunks(piece, voice, torch.Generator().manual_seed(seed + i), streaming)
+            first = True
+            while True:
                 try:
-                    wav = self.synthesize_piece(piece, voice, torch.Generator().manual_seed(seed + i))
-                except TextError as err:
+                    with rng.active():
+                        chunk = next(chunks, None)
+                except TextError as err:  # raised before the piece's first chunk
                     if len(pieces) == 1:
                         raise
                     log.warning("skipping text piece %r: %s", piece, err)
-                    continue
-            spoken += 1
-            yield np.asarray(wav, dtype=np.float32).reshape(-1)
+                    break
+                if chunk is None:
+                    break
+                if first and spoken:
+                    yield pause
+                first = False
+                yield np.asarray(chunk, dtype=np.float32).reshape(-1)
+            spoken += not first
         if not spoken:
             raise TextError(f"the English front end cannot read this text: {text[:80]!r}")
 
     def synthesize_text(self, text: str, voice: Any, seed: int) -> Audio:
         """One text in a prepared voice: its pieces joined with pauses, then :meth:`finish`."""
-        pause = np.zeros(int(round(self.settings.pause_seconds * self.piece_rate)), dtype=np.float32)
-        parts: List[np.ndarray] = []
-        for wav in self.stream_pieces(text, voice, seed):
-            parts.extend([pause, wav] if parts else [wav])
-        return Audio(self.finish(np.concatenate(parts), voice), self.sample_rate)
+        return Audio(self.finish(np.concatenate(list(self.text_chunks(text, voice, seed))), voice), self.sample_rate)
+
+    def synthesize_stream(self, text: str, prompt: Optional[AudioInput] = None, prompt_text: Optional[str] = None,
+                          speaker: Union[int, str, None] = None, seed: Optional[int] = None) -> Iterator[Audio]:
+        """Sentence by sentence (pauses as their own chunks; windows where :meth:`piece_chunks` has them); joined,
+        equal to ``synthesize([text], ...)[0]``. A family whose :meth:`finish` needs the whole text (resampling,
+        level normalisation) yields that one result."""
+        given = self.voices([text], None if prompt is None else [prompt], None if prompt_text is None else [prompt_text],
+                            None if speaker is None else [speaker])[0]
+        voice, seed = self.voice(given), self.item_seed(self.seed_or_default(seed), 0)
+        if type(self).finish is not SentenceTTS.finish:
+            yield self.synthesize_text(text, voice, seed)
+            return
+        for chunk in self.text_chunks(text, voice, seed, streaming=True):
+            yield Audio(chunk, self.sample_rate)

@@ -54,6 +54,8 @@ def test_long_text_is_spoken_sentence_by_sentence(tts) -> None:
     assert joined.size == first.size + pause + second.size
     assert np.array_equal(joined[: first.size], first) and np.array_equal(joined[first.size + pause:], second)
     assert not joined[first.size: first.size + pause].any()
+    chunks = [c.waveform for c in tts.synthesize_stream(f"{FIRST} {SECOND}", seed=7)]  # streaming: same loop
+    assert len(chunks) == 3 and np.array_equal(np.concatenate(chunks), joined)
     # within the bound the text is spoken whole (the families' single pass), not cut at the sentence end
     tts.settings.max_sentence_chars = 300
     whole = tts.synthesize([f"{FIRST} {SECOND}"], seed=7)[0].waveform

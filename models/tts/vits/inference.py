@@ -31,7 +31,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence, Union
+from typing import Iterator, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -39,6 +39,7 @@ import torch
 from models.base import checkpoint as ckpt
 from models.base.inference import Item, file_items
 from models.base.pipeline import PipelineMixin
+from models.base.streaming import windowed_decode
 from models.base.task_inference import TextToSpeechInference, read_jsonl
 from models.base.sentence_tts import SentenceSettings, SentenceTTS, Voice
 from models.base.tasks import Audio, Capabilities
@@ -142,6 +143,24 @@ class VITSSynthesizer:
         return wavs
 
     @torch.no_grad()
+    def synthesize_windows(self, text: str, speaker: Speaker = None, noise_scale: float = 0.667,
+                           noise_scale_w: float = 0.8, length_scale: float = 1.0, window_frames: int = 64,
+                           context_frames: int = 16) -> Iterator[np.ndarray]:
+        """One text -> its waveform in pieces: the latent is computed whole (the same draws as
+        :meth:`synthesize`), then decoded ``window_frames`` latent frames at a time (see
+        ``models.base.streaming.windowed_decode``)."""
+        sid = self.speaker_id(speaker)
+        ids = torch.tensor([self.text_ids(text)], dtype=torch.long, device=self.device)
+        out = self.model.infer(ids, torch.tensor([ids.size(1)], device=self.device), sid=sid,
+                               noise_scale=noise_scale, length_scale=length_scale, noise_scale_w=noise_scale_w,
+                               decode=False)
+        g = self.model.speaker_embedding(sid)
+        with torch.no_grad():
+            for wav in windowed_decode(lambda z: self.model.dec(z, g=g), out["z"], self.model.hop_length,
+                                       window_frames, context_frames):
+                yield wav[0, 0].float().cpu().numpy()
+
+    @torch.no_grad()
     def convert(self, source: Union[str, Path, np.ndarray], src_speaker: Speaker, tgt_speaker: Speaker,
                 noise_scale: float = 1.0) -> np.ndarray:
         """Voice conversion of one utterance (file path or float waveform at ``sample_rate``)."""
@@ -164,6 +183,8 @@ class VITSSettings(SentenceSettings):
     noise_scale_w: float = 0.8  # duration-predictor temperature
     length_scale: float = 1.0  # > 1 slower speech
     seed: int = 1234  # text k of a call draws from seed + 1000 k (models/base/sentence_tts.py)
+    stream_window_frames: int = 64  # synthesize_stream decodes long sentences this many latent frames at a time
+    stream_context_frames: int = 16  # ... each with this many frames of context per side (0 = whole sentences)
 
 
 @register("pipeline", "vits")
@@ -201,6 +222,17 @@ class VITSTextToSpeech(SentenceTTS, PipelineMixin):
     def synthesize_piece(self, text: str, voice: Speaker, generator: torch.Generator) -> np.ndarray:
         s = self.settings  # VITS draws from the global torch RNG (seeded per piece by the base)
         return self.synth.synthesize([text], voice, s.noise_scale, s.noise_scale_w, s.length_scale)[0]
+
+    def piece_chunks(self, text: str, voice: Speaker, generator: torch.Generator,
+                     streaming: bool) -> Iterator[np.ndarray]:  # fmt: skip
+        """Streaming: a long sentence decoded in windows (equal to the one-shot piece within 1e-5: the windows'
+        context; ``stream_window_frames=0`` gives whole sentences, exactly equal)."""
+        s = self.settings
+        if not streaming or s.stream_window_frames <= 0:
+            yield self.synthesize_piece(text, voice, generator)
+            return
+        yield from self.synth.synthesize_windows(text, voice, s.noise_scale, s.noise_scale_w, s.length_scale,
+                                                 s.stream_window_frames, s.stream_context_frames)
 
 
 @register("inference", "vits")

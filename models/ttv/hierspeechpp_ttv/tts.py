@@ -172,6 +172,9 @@ class ZeroShotSentences(SentenceTTS):
     def piece_rate(self) -> int:
         return SAMPLE_RATE
 
+    def output_rate(self) -> int:
+        return int(self.settings.output_rate)
+
     def voice(self, given: Voice) -> Tuple[torch.Tensor, torch.Tensor, float]:
         """(TTV style, synthesizer style, prompt peak) of the prompt."""
         return self.engine._styles(load_input(given.prompt, SAMPLE_RATE).waveform, self.settings)
