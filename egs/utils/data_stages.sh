@@ -128,13 +128,18 @@ stage_manifests() {
 
 # ------------------------------------------------------------------------------------------------ training
 # Train with bins/train.py; resumes when EXP_DIR/<name>/checkpoints exists (an interrupted or --force rerun).
+# A recipe hook train_data_overrides NAME (optional) prints more overrides, one per line, for that training run:
+# the place for how the data is read (e.g. another data format's data.* keys), common to every training stage.
 train_model() {
     local name="$1" cfg="$2"
     shift 2
-    local resume=()
+    local resume=() data=() line
     [ -f "$cfg" ] || die "config not found: $cfg"
     [ -d "$exp_dir/$name/checkpoints" ] && resume=(--resume) && log "$name: resuming from $exp_dir/$name/checkpoints"
-    py_train "$ngpu" --config "$cfg" --exp_dir "$exp_dir/$name" ${resume[@]+"${resume[@]}"} "train.seed=$seed" "$@" \
-        ${config_overrides[@]+"${config_overrides[@]}"}
+    if declare -F train_data_overrides >/dev/null; then
+        while IFS= read -r line; do [ -z "$line" ] || data+=("$line"); done < <(train_data_overrides "$name")
+    fi
+    py_train "$ngpu" --config "$cfg" --exp_dir "$exp_dir/$name" ${resume[@]+"${resume[@]}"} "train.seed=$seed" \
+        ${data[@]+"${data[@]}"} "$@" ${config_overrides[@]+"${config_overrides[@]}"}
 }
 

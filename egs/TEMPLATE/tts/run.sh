@@ -15,7 +15,8 @@
 #     eval_kind KIND "heading"            a results table section (defaults: tts, vc, cont)
 # Hooks: stage_<name> for a stage the template does not have (or to replace one: the defaults are tts_train,
 # tts_inference, tts_evaluation, which hooks may call with extra arguments), check_options (after the shared
-# checks, before EXP_DIR is bound), results_notes (lines under the results title), summary_notes.
+# checks, before EXP_DIR is bound), train_data_overrides NAME (data.* overrides of every training run, e.g. a
+# --data_format option's), results_notes (lines under the results title), summary_notes.
 set -euo pipefail
 
 template_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -5,8 +5,8 @@
 #     stage_train() { tts_train "data.features_dir=$features"; }
 
 # tts_train [OVERRIDE ...]: train the declared config into EXP_DIR/<model_dir> on the train/valid manifests,
-# with the speaker table of the train manifest (unless the family declared speakers=none), the overrides given,
-# those of a family hook train_data_overrides (one per line; e.g. another data format) and --train_args.
+# with the speaker table of the train manifest (unless the family declared speakers=none), the overrides given
+# and --train_args (train_model adds those of a hook train_data_overrides: e.g. another data format).
 tts_train() {
     local table=() line
     [ -z "$requires_command" ] || require_command "$requires_command" "phonemising the transcripts"
@@ -15,9 +15,6 @@ tts_train() {
             --manifest "$manifests/train.jsonl" || echo "FAILED")
         case " ${table[*]} " in *" FAILED "*) die "could not build the speaker table of $manifests/train.jsonl" ;; esac
         log "speaker table: ${table[*]}"
-    fi
-    if declare -F train_data_overrides >/dev/null; then
-        while IFS= read -r line; do [ -z "$line" ] || table+=("$line"); done < <(train_data_overrides)
     fi
     train_model "$model_dir" "$config" "data.train_manifest=$manifests/train.jsonl" \
         "data.valid_manifest=$manifests/valid.jsonl" ${table[@]+"${table[@]}"} "$@" ${train_extra[@]+"${train_extra[@]}"}
