@@ -47,7 +47,7 @@ import torch
 from models.base import checkpoint as ckpt
 from models.base.tasks import Audio
 from utils.config import validate
-from utils.io import atomic_write_text
+from utils.io import OutputPathError, atomic_write_text, check_writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +130,11 @@ def plan_outputs(items: Sequence[Item], out_dir: Path, overwrite: bool, suffix: 
 
 
 def check_output_dir(out_dir: Path) -> None:
-    """Create ``out_dir`` or fail with one line when it cannot be written."""
+    """Create ``out_dir`` or fail with one line when it cannot be written (a file, no permission)."""
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InferenceError(f"cannot create output directory {out_dir}: {err.strerror or err}") from err
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise InferenceError(f"output directory {out_dir} is not writable")
+        check_writable_dir(out_dir)
+    except OutputPathError as err:
+        raise InferenceError(str(err)) from err
 
 
 def write_bad_list(out_dir: Path, failed: Sequence[Tuple[str, str, str]]) -> Path:
