@@ -3,7 +3,9 @@
 * ``modules/`` imports neither ``processors/`` nor ``models/``;
 * ``processors/`` and ``utils/`` do not import ``models/`` (and ``utils/`` none of the three packages);
 * a model package (``models/<group>/<name>/``) imports no other model package; shared code comes from
-  ``models/base`` and other models are reached through the registry (``utils.registry.get``).
+  ``models/base`` and other models are reached through the registry (``utils.registry.get``);
+* ``serving/`` (the HTTP server, above ``models/``) is imported by none of them and imports no ``bins/`` and no
+  model package: it drives models through ``models.base`` (pipelines, task API) only.
 
 Each finding is reported as ``file:line`` with the offending import.
 """
@@ -20,9 +22,11 @@ from tests.helpers import REPO_ROOT
 KNOWN_MODEL_CROSS_IMPORTS = frozenset()  # empty: models share code through models/base and the registry
 
 FORBIDDEN = {
-    "modules": ("processors", "models"),
-    "processors": ("models",),
-    "utils": ("models", "processors", "modules"),
+    "modules": ("processors", "models", "serving"),
+    "processors": ("models", "serving"),
+    "utils": ("models", "processors", "modules", "serving"),
+    "models": ("serving", "bins"),
+    "serving": ("bins",),
 }
 
 
@@ -65,7 +69,7 @@ def _is_within(name: str, package: str) -> bool:
 def findings() -> List[Tuple[str, int, str, str]]:
     """(file, line, imported module, rule) for every forbidden import in the repository."""
     found = []
-    for top in ("modules", "processors", "utils", "models"):
+    for top in ("modules", "processors", "utils", "models", "serving"):
         for path in sorted((REPO_ROOT / top).rglob("*.py")):
             module = _module_name(path)
             own_model = model_package(module)
@@ -77,6 +81,8 @@ def findings() -> List[Tuple[str, int, str, str]]:
                         if _is_within(name, banned):
                             found.append((rel, node.lineno, name, f"{top}/ must not import {banned}/"))
                     other = model_package(name)
+                    if top == "serving" and other:
+                        found.append((rel, node.lineno, name, "serving/ must reach models through models.base"))
                     if own_model and other and other != own_model:
                         found.append((rel, node.lineno, name, f"{own_model} must not import another model ({other})"))
     return found
