@@ -20,7 +20,9 @@ it per item, list it and go on).
 Randomness: ``seed=None`` means ``settings.seed``. Item ``i`` of a call depends only on the call's seed and
 ``i``; a one-item call with ``seed=pipeline.item_seed(s, i)`` reproduces it (batch runners use this, so a
 run's item ``i`` is the same whether items go one by one or together). Long inputs are processed in
-bounded pieces (sentences for TTS, chunks for VC/SR), so memory does not grow with their length.
+bounded pieces (sentences for TTS, chunks for VC/SR), so memory does not grow with their length. Every TTS
+family speaks through the one per-text loop of :class:`models.base.sentence_tts.SentenceTTS` (splitting,
+pauses, seeds, prompt/speaker checks) and implements only ``synthesize_piece``.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ CLI (``bins/infer.py``)::
 A jobs file has one JSON object per line: ``{"id", "text", "speaker"?}`` is a TTS job; ``{"id", "path",
 "source_speaker", "speaker"}`` a voice-conversion job (source file, its speaker, target speaker). Outputs are
 ``<output_dir>/<id>.wav`` (plain texts: ``tts_0000.wav``, ...). Texts longer than ``max_sentence_chars`` are
-spoken sentence by sentence (bounded memory), joined with ``pause_seconds`` of silence.
+spoken sentence by sentence (bounded memory), joined with ``pause_seconds`` of silence (the loop of
+:class:`models.base.sentence_tts.SentenceTTS`).
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ import torch
 from models.base import checkpoint as ckpt
 from models.base.inference import Item, file_items
 from models.base.pipeline import PipelineMixin
-from models.base.streaming import windowed_decode, with_private_rng
+from models.base.streaming import windowed_decode
 from models.base.task_inference import TextToSpeechInference, read_jsonl
-from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech, speakers_per_text
-from models.base.text_split import front_end_ids, split_sentences
-from models.base.waveforms import progress
+from models.base.sentence_tts import SentenceSettings, SentenceTTS, Voice
+from models.base.tasks import Audio, Capabilities
+from models.base.text_split import front_end_ids
 from models.tts.vits.checkpoint import load_official_generator
 from models.tts.vits.config import (VITSConfig, VITSDataConfig, VITSExperimentConfig, data_from_official_config,
                                     from_official_config)
@@ -50,7 +51,6 @@ from models.tts.vits.model import VITS
 from models.tts.vits.text import text_frontend
 from processors.audio import AudioError, load_audio
 from processors.spectrogram import VitsLinearSpectrogram
-from processors.text.frontend import TextError
 from utils.config import validate
 from utils.registry import register
 
@@ -176,21 +176,19 @@ class VITSSynthesizer:
 
 
 @dataclass
-class VITSSettings:
+class VITSSettings(SentenceSettings):
     """Inference settings of the ``vits`` pipeline (the ``infer`` section / ``--set infer.KEY=VALUE``)."""
 
     noise_scale: float = 0.667  # prior temperature
     noise_scale_w: float = 0.8  # duration-predictor temperature
     length_scale: float = 1.0  # > 1 slower speech
-    seed: int = 1234  # text k of a call draws from seed + k
-    max_sentence_chars: int = 300  # longer texts are spoken sentence by sentence
-    pause_seconds: float = 0.3  # silence between those sentences
+    seed: int = 1234  # text k of a call draws from seed + 1000 k (models/base/sentence_tts.py)
     stream_window_frames: int = 64  # synthesize_stream decodes long sentences this many latent frames at a time
     stream_context_frames: int = 16  # ... each with this many frames of context per side (0 = whole sentences)
 
 
 @register("pipeline", "vits")
-class VITSTextToSpeech(TextToSpeech, PipelineMixin):
+class VITSTextToSpeech(SentenceTTS, PipelineMixin):
     """TTS task API of VITS. Component ``model``: an Echelon ``vits`` checkpoint dir or an official ``G_*.pth``
     (+ config.json). Multi-speaker models take ``speakers`` (names from ``data.speakers`` or ids)."""
 
@@ -217,45 +215,24 @@ class VITSTextToSpeech(TextToSpeech, PipelineMixin):
         names = tuple(self.synth.data.speakers) if self.synth.model.n_speakers > 1 else ()
         return Capabilities(tasks=frozenset({"tts"}), speakers=names)
 
-    def synthesize(self, texts: Sequence[str], prompts: Optional[Sequence[AudioInput]] = None,
-                   prompt_texts: Optional[Sequence[str]] = None, speakers: Optional[Sequence[Speaker]] = None,
-                   seed: Optional[int] = None) -> List[Audio]:
-        if prompts:
-            raise ValueError("VITS speaks with its training speakers: give speakers, not audio prompts")
-        speakers = speakers_per_text(speakers, texts)
-        seed = self.seed_or_default(seed)
-        return [Audio(self._one(text, speaker, seed + k), self.sample_rate)
-                for k, (text, speaker) in enumerate(zip(texts, speakers))]
+    def voice(self, given: Voice) -> Speaker:
+        self.synth.speaker_id(given.speaker)  # an unknown speaker fails before any synthesis
+        return given.speaker
 
-    def synthesize_stream(self, text: str, prompt: Optional[AudioInput] = None, prompt_text: Optional[str] = None,
-                          speaker: Speaker = None, seed: Optional[int] = None) -> Iterator[Audio]:
-        """Sentence by sentence, long sentences in decoder windows; joined, equal to :meth:`synthesize` to
-        within 1e-5 (the windows' context; ``stream_window_frames=0`` gives whole sentences, exactly equal)."""
-        if prompt is not None:
-            raise ValueError("VITS speaks with its training speakers: give a speaker, not an audio prompt")
-        chunks = self._chunks(text, speaker, self.settings.stream_window_frames)
-        for wav in with_private_rng(chunks, self.seed_or_default(seed)):
-            yield Audio(wav, self.sample_rate)
+    def synthesize_piece(self, text: str, voice: Speaker, generator: torch.Generator) -> np.ndarray:
+        s = self.settings  # VITS draws from the global torch RNG (seeded per piece by the base)
+        return self.synth.synthesize([text], voice, s.noise_scale, s.noise_scale_w, s.length_scale)[0]
 
-    def _one(self, text: str, speaker: Speaker, seed: int) -> np.ndarray:
-        return np.concatenate(list(with_private_rng(self._chunks(text, speaker, 0), seed)))
-
-    def _chunks(self, text: str, speaker: Speaker, window_frames: int) -> Iterator[np.ndarray]:
-        """The pieces of one text in order (pauses between sentences included), drawing from torch's global
-        generator; ``window_frames`` > 0 decodes each sentence in windows."""
+    def piece_chunks(self, text: str, voice: Speaker, generator: torch.Generator,
+                     streaming: bool) -> Iterator[np.ndarray]:  # fmt: skip
+        """Streaming: a long sentence decoded in windows (equal to the one-shot piece within 1e-5: the windows'
+        context; ``stream_window_frames=0`` gives whole sentences, exactly equal)."""
         s = self.settings
-        pieces = split_sentences(text, s.max_sentence_chars) if len(text) > s.max_sentence_chars else [text]
-        if not pieces:
-            raise TextError(f"the English front end cannot read this text: {text[:80]!r}")
-        pause = np.zeros(int(round(s.pause_seconds * self.sample_rate)), dtype=np.float32)
-        for i, piece in progress(enumerate(pieces), len(pieces), "sentences"):
-            if i:
-                yield pause
-            if window_frames > 0:
-                yield from self.synth.synthesize_windows(piece, speaker, s.noise_scale, s.noise_scale_w,
-                                                         s.length_scale, window_frames, s.stream_context_frames)
-            else:
-                yield self.synth.synthesize([piece], speaker, s.noise_scale, s.noise_scale_w, s.length_scale)[0]
+        if not streaming or s.stream_window_frames <= 0:
+            yield self.synthesize_piece(text, voice, generator)
+            return
+        yield from self.synth.synthesize_windows(text, voice, s.noise_scale, s.noise_scale_w, s.length_scale,
+                                                 s.stream_window_frames, s.stream_context_frames)
 
 
 @register("inference", "vits")
