@@ -52,6 +52,7 @@ from models.tts.vits.model import VITS
 from models.tts.vits.onnx_runtime import OnnxVITS, runtime_for_checkpoint, runtime_for_weights
 from models.tts.vits.text import text_frontend
 from processors.audio import AudioError, load_audio
+from processors.data.manifest import model_speaker_id
 from processors.spectrogram import VitsLinearSpectrogram
 from utils.config import validate
 from utils.registry import register
@@ -106,22 +107,8 @@ class VITSSynthesizer:
     def speaker_id(self, speaker: Speaker) -> Optional[torch.Tensor]:
         """Name (from ``data.speakers``) or integer id -> ``(1,)`` tensor; None for single-speaker models."""
         n = self.model.n_speakers
-        if n <= 1:
-            if speaker not in (None, "", 0, "0"):
-                raise ValueError(f"this model has a single speaker; got speaker {speaker!r}")
-            return None
-        if speaker is None or speaker == "":
-            raise ValueError(f"this model has {n} speakers: give a speaker (name or id)")
-        if isinstance(speaker, str) and speaker in self.data.speakers:
-            sid = self.data.speakers.index(speaker)
-        else:
-            try:
-                sid = int(speaker)
-            except ValueError as err:
-                raise ValueError(f"unknown speaker {speaker!r}; known: {self.data.speakers[:10]}") from err
-        if not 0 <= sid < n:
-            raise ValueError(f"speaker id {sid} outside [0, {n})")
-        return torch.tensor([sid], device=self.device)
+        sid = model_speaker_id(speaker, self.data.speakers, n, has_embedding=n > 1)
+        return None if sid is None else torch.tensor([sid], device=self.device)
 
     def text_ids(self, text: str) -> List[int]:
         return front_end_ids(self.frontend, text)
