@@ -41,7 +41,8 @@ def main_unchecked(argv: List[str]) -> int:
         raise ConfigError(f"{args.config}: missing 'model_type' (which registered model to train)")
     trainer_cls = get("trainer", model_type)
     cfg = validate(raw, trainer_cls.config_class)
-    if not getattr(getattr(cfg, "data", None), "train_manifest", "set"):
+    data = getattr(cfg, "data", None)
+    if getattr(data, "format", "files") == "files" and not getattr(data, "train_manifest", "set"):
         raise ConfigError(f"data.train_manifest is not set: give it in {args.config} or as data.train_manifest=PATH")
     trainer = trainer_cls(
         cfg, args.exp_dir, resume=args.resume, init_from=args.init_from,

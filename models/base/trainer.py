@@ -54,7 +54,7 @@ from typing import Any, Dict, Iterator, List, Literal, Mapping, Optional, Tuple,
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 from torch.utils.data.dataloader import default_collate
 
 from models.base import checkpoint as ckpt
@@ -62,6 +62,7 @@ from models.base import optim
 from models.base.distributed import check_world_size, gather_objects
 from models.base.frozen import FrozenComponent, FrozenModules
 from models.base.sampler import BatchingConfig, build_batch_sampler
+from models.base.streaming import build_stream, check_resume_layout, data_format
 from models.base.tracker import Tracker
 from utils.config import to_dict
 
@@ -153,8 +154,12 @@ class BaseTrainer:
         # Schedulers are stepped by us (not accelerate) so that a step means one optimizer step.
         self.schedulers = self.build_schedulers({n: o.optimizer for n, o in self.optimizers.items()})
 
-        self.train_set, self.valid_set = self.build_datasets()
-        self.sampler = self.build_sampler(self.train_set, train=True)
+        if data_format(config) == "shar":  # streamed shards: the stream is its own sampler
+            self.train_set = self.sampler = build_stream(self)
+            self.valid_set = self.build_valid_dataset()
+        else:
+            self.train_set, self.valid_set = self.build_datasets()
+            self.sampler = self.build_sampler(self.train_set, train=True)
         # built now so that a validation set the batching cannot use fails before training starts
         self.valid_sampler = self.build_sampler(self.valid_set, train=False) if self.valid_set is not None else None
         self.step = 0
@@ -190,6 +195,16 @@ class BaseTrainer:
 
     def build_datasets(self) -> Tuple[Dataset, Optional[Dataset]]:
         raise NotImplementedError
+
+    def item_from_cut(self, cut: Any) -> Any:
+        """``data.format: "shar"``: one streamed Lhotse cut -> the item the family's train set would give."""
+        raise NotImplementedError(f"{type(self).__name__} cannot train from shards: it has no item_from_cut")
+
+    shar_fields: Optional[List[str]] = None  # Shar fields item_from_cut reads (None: all)
+
+    def build_valid_dataset(self) -> Optional[Dataset]:
+        """``data.format: "shar"``: the validation set (map-style); none by default."""
+        return None
 
     def collate(self, items: list) -> Any:
         return default_collate(items)
@@ -273,6 +288,8 @@ class BaseTrainer:
 
     # ------------------------------------------------------------------ loop
     def _loader(self, dataset: Dataset, sampler: Any) -> DataLoader:
+        if isinstance(dataset, IterableDataset):
+            return dataset.loader()
         # A private generator keeps DataLoader start-up from consuming the global torch RNG.
         return DataLoader(
             dataset, batch_sampler=sampler, collate_fn=self.collate, num_workers=self.train_cfg.num_workers,
@@ -296,7 +313,7 @@ class BaseTrainer:
         try:
             while self.step < tc.max_steps and (tc.max_epochs is None or self.epoch < tc.max_epochs):
                 self.sampler.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
-                if hasattr(self.train_set, "set_epoch"):
+                if hasattr(self.train_set, "set_epoch") and self.train_set is not self.sampler:
                     self.train_set.set_epoch(self.epoch)
                 for batch in self._loader(self.train_set, self.sampler):
                     for model in self.models.values():
@@ -396,7 +413,7 @@ class BaseTrainer:
         Every process must call it (it gathers across ranks); only the main one saves the result.
         """
         state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                 "skipped": dict(self.skipped), **self._rng_states()}  # fmt: skip
+                 "skipped": dict(self.skipped), "data_workers": self.train_cfg.num_workers, **self._rng_states()}  # fmt: skip
         if self.accelerator.num_processes > 1:
             state["rng_ranks"] = gather_objects(self._rng_states(), self.accelerator.num_processes)
         return state
@@ -407,9 +424,8 @@ class BaseTrainer:
         self.batch_in_epoch = int(state["batch_in_epoch"])
         self.skipped.update(state.get("skipped", {}))
         ranks = state.get("rng_ranks") or [state]
-        if len(ranks) != self.accelerator.num_processes:
-            log.warning("resuming %d process(es) from a %d-process checkpoint: batches and RNG streams differ "
-                        "from an uninterrupted run", self.accelerator.num_processes, len(ranks))  # fmt: skip
+        check_resume_layout(len(ranks), self.accelerator.num_processes, state.get("data_workers"),
+                            self.train_cfg.num_workers, streamed=self.train_set is self.sampler)
         self._set_rng_states(ranks[self.accelerator.process_index % len(ranks)])
 
     def save(self) -> Optional[Path]:

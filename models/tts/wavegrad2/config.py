@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, List, Literal, Mapping, Optional
 
 from models.base.trainer import TrainConfig
+from models.base.streaming import ShardedDataConfig
 from modules.diffusion import preset_names
 
 
@@ -78,7 +79,7 @@ class WaveGrad2Config:
 
 
 @dataclass
-class WaveGrad2DataConfig:
+class WaveGrad2DataConfig(ShardedDataConfig):
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
     # where durations come from: the manifest's ``extra.durations`` (frames per symbol), or an internal aligner
