@@ -62,7 +62,7 @@ from models.base import optim
 from models.base.distributed import check_world_size, gather_objects
 from models.base.frozen import FrozenComponent, FrozenModules
 from models.base.sampler import BatchingConfig, build_batch_sampler
-from models.base.streaming import build_stream, check_resume_layout, data_format
+from models.base.shar_stream import build_stream, check_resume_layout, data_format
 from models.base.tracker import Tracker
 from utils.config import to_dict
 

@@ -12,7 +12,7 @@ from typing import Dict, Optional
 import torch
 
 from models.base.trainer import BaseTrainer, TrainConfig
-from models.base.streaming import ShardedDataConfig, cut_crop_rng
+from models.base.shar_stream import ShardedDataConfig, cut_crop_rng
 from models.example.toy_autoencoder.dataset import WaveCropDataset, crop_wave
 from models.example.toy_autoencoder.model import ToyAutoencoderConfig, ToyWaveAutoencoder
 from utils.registry import register

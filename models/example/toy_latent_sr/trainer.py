@@ -20,7 +20,7 @@ from typing import Dict, Optional
 import torch
 
 from models.base.trainer import BaseTrainer, TrainConfig
-from models.base.streaming import ShardedDataConfig
+from models.base.shar_stream import ShardedDataConfig
 from models.example.toy_latent_sr.dataset import BandLimitedPairs, pad_pairs
 from models.example.toy_latent_sr.model import LatentRefiner, LatentRefinerConfig, stage1_component
 from utils.registry import register

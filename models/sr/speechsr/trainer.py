@@ -18,7 +18,7 @@ import torch
 
 from models.base.adversarial import adversarial_step
 from models.base.trainer import BaseTrainer, TrainConfig
-from models.base.streaming import ShardedDataConfig
+from models.base.shar_stream import ShardedDataConfig
 from models.sr.speechsr.dataset import SuperResolutionDataset, collate_pairs
 from models.sr.speechsr.model import build_model
 from modules.discriminators.combined import (DEFAULT_PERIODS, HIERSPEECHPP_RESOLUTIONS, SPEECHSR48K_RESOLUTIONS,

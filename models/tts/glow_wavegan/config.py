@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import List, Literal, Optional
 
 from models.base.trainer import TrainConfig
-from models.base.streaming import ShardedDataConfig
+from models.base.shar_stream import ShardedDataConfig
 from models.tts.glow_wavegan.acoustic_config import GlowTTSConfig
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import List, Literal, Optional
 
 from models.base.trainer import TrainConfig
-from models.base.streaming import ShardedDataConfig
+from models.base.shar_stream import ShardedDataConfig
 from models.tts.hierspeechpp.config import HierSpeechPPConfig
 from models.tts.hierspeechpp.losses import LossWeights
 from processors.perturb import PerturbConfig

@@ -7,7 +7,7 @@ from typing import Dict, List, Literal, Optional
 
 from models.base.optim import OptimizerConfig, SchedulerConfig
 from models.base.trainer import TrainConfig
-from models.base.streaming import ShardedDataConfig
+from models.base.shar_stream import ShardedDataConfig
 
 
 @dataclass

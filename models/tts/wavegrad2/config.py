@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, List, Literal, Mapping, Optional
 
 from models.base.trainer import TrainConfig
-from models.base.streaming import ShardedDataConfig
+from models.base.shar_stream import ShardedDataConfig
 from modules.diffusion import preset_names
 
 

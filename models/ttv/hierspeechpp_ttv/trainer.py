@@ -15,7 +15,7 @@ from typing import Dict, Optional
 import torch
 
 from models.base.trainer import BaseTrainer, TrainConfig
-from models.base.streaming import ShardedDataConfig
+from models.base.shar_stream import ShardedDataConfig
 from models.ttv.hierspeechpp_ttv.config import TTVConfig
 from models.ttv.hierspeechpp_ttv.dataset import TTVDataset, collate_ttv
 from models.ttv.hierspeechpp_ttv.losses import ttv_losses

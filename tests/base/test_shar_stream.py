@@ -16,7 +16,7 @@ from lhotse import CutSet
 
 from models.base import checkpoint as ckpt
 from models.base.sampler import BatchingConfig
-from models.base.streaming import ShardStream, check_resume_layout, round_robin_position
+from models.base.shar_stream import ShardStream, check_resume_layout, round_robin_position
 from models.base.tracker import read_log
 from models.example.toy_autoencoder.trainer import ToyExperimentConfig, ToyTrainer
 from processors.data.manifest import ManifestEntry
