@@ -12,7 +12,8 @@ Generated files are paired with the manifest by id (file name without extension)
 an error that names it.  An utterance whose audio cannot be read is skipped and listed in
 ``<out_dir>/bad_items_<run>.tsv``; the run ends with ``N written, M failed[: see <list>]`` (N = utterance rows
 written) and exits 1 when any failed (``--allow_failures``: 0), 2 when it could not run.  Metrics and their
-definitions: ``evaluation/README.md``.
+definitions: ``evaluation/README.md``. The work is :func:`evaluation.runner.evaluate` (also what the benchmark
+calls); this module is its command line.
 """
 
 from __future__ import annotations
@@ -21,68 +22,17 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from bins.common import run_cli
 from evaluation.asr import ASR_BACKENDS, DEFAULT_ASR
 from evaluation.hf_loading import ModelUnavailableError
 from evaluation.pairing import PairingError
-from evaluation.plots import best_and_worst, choose_rank_column, plot_best_and_worst
-from evaluation.report import markdown_table, summarize, write_atomic, write_csv, write_json
-from evaluation.runner import DEFAULT_METRICS, AudioCache, EvaluationOptions, load_items, run_evaluation
+from evaluation.runner import DEFAULT_METRICS, EvaluationOptions, evaluate
 from models.base.inference import summary_line, write_bad_list
 from utils.registry import RegistryError, names
 
 logger = logging.getLogger("echelon.evaluate")
-
-
-def evaluate(
-    systems: Mapping[str, Path],
-    manifest: Path,
-    out_dir: Path,
-    prompts: Optional[Path] = None,
-    options: Optional[EvaluationOptions] = None,
-    metrics: Optional[Mapping[str, Any]] = None,
-    failed: Optional[List[Tuple[str, str, str]]] = None,
-) -> Dict[str, Any]:
-    """Score every system, write CSV/JSON/Markdown/plots into ``out_dir`` and return the summary payload.
-
-    ``metrics`` (name -> metric object) lets a caller reuse already-loaded models; by default they are built
-    from ``options``. With a ``failed`` list, unreadable utterances are skipped and listed there.
-    """
-    options = options or EvaluationOptions()
-    out_dir = Path(out_dir)
-    paired, rows, metrics = run_evaluation(systems, Path(manifest), Path(prompts) if prompts else None, options,
-                                           metrics, failed)
-    all_rows = [row for system_rows in rows.values() for row in system_rows]
-    write_csv(out_dir / "per_utterance.csv", all_rows)
-    summary = summarize(rows, metrics)
-
-    plots: Dict[str, List[str]] = {}
-    if options.plots:
-        directions = {c: h for m in metrics.values() for c, h in m.columns.items()}
-        for system, system_rows in rows.items():
-            column = choose_rank_column(system_rows, directions, options.rank_by)
-            if column is None:
-                continue
-            wanted = {str(r["id"]) for r in system_rows}
-            by_id = {p.utt_id: p for p in paired[system] if p.utt_id in wanted}
-            picked = best_and_worst(system_rows, column, directions[column])
-            items = {i.utt_id: i for i in load_items([by_id[u] for u in set(picked.values())], AudioCache())}
-            written = plot_best_and_worst(items, system_rows, column, directions[column], out_dir / "plots" / system,
-                                          options.f0_method, options.align)
-            plots[system] = [str(p.relative_to(out_dir)) for p in written]
-
-    payload = {
-        "systems": summary,
-        "plots": plots,
-        "manifest": str(manifest),
-        "prompts": str(prompts) if prompts else None,
-        "options": options.to_dict(),
-    }
-    write_json(out_dir / "summary.json", payload)
-    write_atomic(out_dir / "summary.md", f"# Evaluation\n\nManifest: `{manifest}`\n\n" + markdown_table(summary))
-    return payload
 
 
 def parse_systems(specs: List[str]) -> Dict[str, Path]:

@@ -2,7 +2,8 @@
 
 Order of work: every system is paired with the manifest first (so an id mismatch fails before any model is
 loaded), then each metric is built once (one model load per metric for all systems), then utterances are
-loaded and scored in chunks of ``chunk_size`` (each metric batches internally).
+loaded and scored in chunks of ``chunk_size`` (each metric batches internally). :func:`evaluate` does all that
+and writes the report (``echelon-evaluate`` and the benchmark call it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from evaluation.asr import DEFAULT_ASR
 from evaluation.base import EvalItem, Metric, Row, read_audio
 from evaluation.pairing import PairedPaths, PairingError, pair, read_manifest, read_prompt_mapping, scan_generated
+from evaluation.report import markdown_table, summarize, write_atomic, write_csv, write_json
 from utils.registry import get
 
 logger = logging.getLogger(__name__)
@@ -169,3 +171,54 @@ def run_evaluation(
     metrics = metrics if metrics is not None else build_metrics(options)
     rows = {name: score_system(name, paired[name], metrics, options.chunk_size, failed) for name in paired}
     return paired, rows, metrics
+
+
+def evaluate(
+    systems: Mapping[str, Path],
+    manifest: Path,
+    out_dir: Path,
+    prompts: Optional[Path] = None,
+    options: Optional[EvaluationOptions] = None,
+    metrics: Optional[Mapping[str, Any]] = None,
+    failed: Optional[List[Tuple[str, str, str]]] = None,
+) -> Dict[str, Any]:
+    """Score every system, write CSV/JSON/Markdown/plots into ``out_dir`` and return the summary payload.
+
+    ``metrics`` (name -> metric object) lets a caller reuse already-loaded models; by default they are built
+    from ``options``. With a ``failed`` list, unreadable utterances are skipped and listed there.
+    """
+    options = options or EvaluationOptions()
+    out_dir = Path(out_dir)
+    paired, rows, metrics = run_evaluation(systems, Path(manifest), Path(prompts) if prompts else None, options,
+                                           metrics, failed)
+    all_rows = [row for system_rows in rows.values() for row in system_rows]
+    write_csv(out_dir / "per_utterance.csv", all_rows)
+    summary = summarize(rows, metrics)
+
+    plots: Dict[str, List[str]] = {}
+    if options.plots:
+        from evaluation.plots import best_and_worst, choose_rank_column, plot_best_and_worst  # matplotlib: only here
+
+        directions = {c: h for m in metrics.values() for c, h in m.columns.items()}
+        for system, system_rows in rows.items():
+            column = choose_rank_column(system_rows, directions, options.rank_by)
+            if column is None:
+                continue
+            wanted = {str(r["id"]) for r in system_rows}
+            by_id = {p.utt_id: p for p in paired[system] if p.utt_id in wanted}
+            picked = best_and_worst(system_rows, column, directions[column])
+            items = {i.utt_id: i for i in load_items([by_id[u] for u in set(picked.values())], AudioCache())}
+            written = plot_best_and_worst(items, system_rows, column, directions[column], out_dir / "plots" / system,
+                                          options.f0_method, options.align)
+            plots[system] = [str(p.relative_to(out_dir)) for p in written]
+
+    payload = {
+        "systems": summary,
+        "plots": plots,
+        "manifest": str(manifest),
+        "prompts": str(prompts) if prompts else None,
+        "options": options.to_dict(),
+    }
+    write_json(out_dir / "summary.json", payload)
+    write_atomic(out_dir / "summary.md", f"# Evaluation\n\nManifest: `{manifest}`\n\n" + markdown_table(summary))
+    return payload

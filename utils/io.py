@@ -92,3 +92,24 @@ def publish_dir(tmp: PathLike, final: PathLike) -> Path:
     else:
         os.replace(tmp, final)
     return final
+
+
+class OutputPathError(ValueError):
+    """An output folder that cannot be used (a file of that name, no write permission); names the path."""
+
+
+def check_writable_dir(path: PathLike, what: str = "output directory") -> Path:
+    """Create ``path`` (with parents) or fail with one line saying why, before any work starts."""
+    path = Path(path)
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise OutputPathError(f"{what} {path}: {parent} is a file, not a directory")
+        if parent.exists():
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputPathError(f"cannot create {what} {path}: {err.strerror or err}") from err
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{what} {path} is not writable")
+    return path

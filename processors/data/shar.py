@@ -43,6 +43,7 @@ from processors.data.shards import (BAD_ITEMS, INDEX, Shard, ShardError, ShardRe
                                     _update_current_bad_items, _update_index, job_id, run_stamp)
 from processors.features.base import FeatureError, FeatureExtractor
 from processors.features.store import FEATURE_INFO, as_storage, load_feature
+from utils.interrupt import StopOnSignal
 from utils.io import atomic_write_text, make_temp_dir
 
 __all__ = ["SharOptions", "SharReport", "ShardInfo", "write_shar", "merge_shar", "list_shards", "shard_layout"]
@@ -73,6 +74,8 @@ class SharReport:
     bad: Dict[str, str] = field(default_factory=dict)
     bad_items_path: Optional[Path] = None
     merged: Optional[Dict[str, Any]] = None
+    stopped: Optional[int] = None  # 130/143 when SIGINT/SIGTERM stopped the run (after a complete shard)
+    not_started: List[int] = field(default_factory=list)  # shards a stopped run left for the rerun
 
 
 @dataclass(frozen=True)
@@ -267,33 +270,47 @@ def write_shar(entries: Sequence[ManifestEntry], out_dir: str | os.PathLike, ext
     dtypes = {x.name: x.storage_dtype for x in extractors}
     values = _Values(extractors, features_dir, rate, min_duration, num_workers, batch_size)
     try:
-        for k in mine:
-            info = _read_info(_info_path(out_dir, k))
-            if info is not None and not overwrite:
-                if info.get("job") != report.job:
-                    raise ShardError(f"{_info_path(out_dir, k)} belongs to job {info.get('job')} (other items, "
-                                     f"features or shard size): use a new --out_dir or --overwrite")
-                report.skipped.append(k)
-                report.bad.update(info.get("bad", {}))
-                continue
-            bad: Dict[str, str] = {}
-            group = max(64, batch_size)
-            items = [x for s in range(0, len(shards[k]), group) for x in values.group(shards[k][s : s + group], bad)]
-            files = _write_shard(out_dir, k, items, fields, rate, dtypes) if items else {}
-            record = {"job": report.job, "index": k, "num_shards": len(shards), "items": len(items),
-                      "seconds": round(sum(len(w) for _, w, _ in items) / rate, 3), "files": files, "bad": bad,
-                      "features": descriptions, "layout": layout}
-            atomic_write_text(_info_path(out_dir, k), json.dumps(record, indent=1) + "\n")
-            report.written.append(k)
-            report.bad.update(bad)
-            log.info("shard %d of %d: %d items, %d bad", k, len(shards), len(items), len(bad))
+        with StopOnSignal("the current shard") as stop:
+            report.not_started = _write_shards(out_dir, mine, shards, report, values, fields, rate, dtypes,
+                                               descriptions, layout, overwrite, stop)
+        report.stopped = stop.exit_code
     finally:
         values.close()
+    if report.stopped is not None:  # this process's record stays "running": the rerun finishes it
+        return report
     paths = {e.id: e.path for e in entries}
     report.bad_items_path = progress.finish(len(report.written), len(report.skipped), report.bad, paths)
     if process.count == 1:
         report.merged = merge_shar(out_dir, entries, run_id)
     return report
+
+
+def _write_shards(out_dir: Path, mine: List[int], shards, report: SharReport, values: _Values, fields, rate: int,
+                  dtypes, descriptions, layout, overwrite: bool, stop: StopOnSignal) -> List[int]:
+    """Write the shards ``mine`` not yet complete; returns those left undone when a signal stopped the run."""
+    for position, k in enumerate(mine):
+        if stop.requested:
+            return mine[position:]
+        info = _read_info(_info_path(out_dir, k))
+        if info is not None and not overwrite:
+            if info.get("job") != report.job:
+                raise ShardError(f"{_info_path(out_dir, k)} belongs to job {info.get('job')} (other items, "
+                                 f"features or shard size): use a new --out_dir or --overwrite")
+            report.skipped.append(k)
+            report.bad.update(info.get("bad", {}))
+            continue
+        bad: Dict[str, str] = {}
+        group = max(64, values.batch_size)
+        items = [x for s in range(0, len(shards[k]), group) for x in values.group(shards[k][s : s + group], bad)]
+        files = _write_shard(out_dir, k, items, fields, rate, dtypes) if items else {}
+        record = {"job": report.job, "index": k, "num_shards": len(shards), "items": len(items),
+                  "seconds": round(sum(len(w) for _, w, _ in items) / rate, 3), "files": files, "bad": bad,
+                  "features": descriptions, "layout": layout}
+        atomic_write_text(_info_path(out_dir, k), json.dumps(record, indent=1) + "\n")
+        report.written.append(k)
+        report.bad.update(bad)
+        log.info("shard %d of %d: %d items, %d bad", k, len(shards), len(items), len(bad))
+    return []
 
 
 def merge_shar(out_dir: str | os.PathLike, entries: Sequence[ManifestEntry], run_id: Optional[str] = None) -> Dict[str, Any]:
