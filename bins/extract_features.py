@@ -11,12 +11,14 @@ Sharded over processes or machines (each shard takes a fixed, disjoint share of 
     torchrun --nproc_per_node 4 -m bins.extract_features ... --device cuda   # RANK/WORLD_SIZE give the shard,
                                                      # LOCAL_RANK the GPU; rank 0 waits for the others and merges
 
-Resumable (finished files are skipped), atomic, bad items listed with reasons in a new file per run
-(``runs/<job>/``) and in the current ``<out_dir>/bad_items.tsv``; see processors/data/extract.py and shards.py.
-Exit status: 0 when every item was extracted, 3 when any item was bad (listed; the others are kept; with
-``--allow_failures`` 0), 2 on usage
-errors (unreadable manifest, unknown feature or setting, model not loadable), 4 when a merge finds a shard
-unfinished or a file missing.
+Resumable (finished files are kept: ``--skip_existing`` is the default; ``--overwrite`` recomputes), atomic,
+bad items listed with reasons in a new file per run (``runs/<job>/``) and in the current
+``<out_dir>/bad_items.tsv``, the first five also on the console; see processors/data/extract.py and shards.py.
+Ctrl-C (SIGINT) or SIGTERM stop after the running items (``N extracted, M failed, K not started: rerun with
+--skip_existing``). Exit status, like every Echelon batch CLI: 0 when every item was extracted, 1 when any
+item was bad (listed; the others are kept; with ``--allow_failures`` 0), 2 on usage errors (unreadable
+manifest, unknown feature or setting, model not loadable, unusable device or output folder), 4 when a merge
+finds a shard unfinished or a file missing, 130/143 when stopped by SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ from processors.data.manifest import ManifestEntry, ManifestError, read_manifest
 from processors.data.preparers import PreparerError, scan_folder
 from processors.data.shards import Shard, ShardError, local_rank_from_env, merge_shards, shard_from_env, shards_finished
 from processors.features.base import FeatureError, build_extractor
+from utils.batch import EXIT_PARTIAL, failure_lines, summary_line
+from utils.devices import DeviceError, check_device
+from utils.io import OutputPathError, check_writable_dir
 
-EXIT_USAGE, EXIT_BAD_ITEMS, EXIT_INCOMPLETE = 2, 3, 4
+EXIT_USAGE, EXIT_BAD_ITEMS, EXIT_INCOMPLETE = 2, EXIT_PARTIAL, 4
 DEFAULT_FEATURES = ("mel", "linear", "f0", "ssl")  # what HierSpeech++ trains on
 # Shorthands kept from the HierSpeech-only CLI: flag -> (feature, setting); --sample_rate sets every feature's.
 SHORTHANDS = {"f0_method": ("f0", "method"), "f0_max": ("f0", "f0_max"), "ssl_model": ("ssl", "model"),
@@ -62,7 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--merge_wait", type=float, default=3600.0,
                         help="seconds rank 0 of a launcher waits for the other ranks before merging (0: do not merge)")
     parser.add_argument("--run_id", default=None, help="names this run's bad-item list (default: UTC time + pid)")
-    parser.add_argument("--overwrite", action="store_true", help="recompute existing features")
+    rerun = parser.add_mutually_exclusive_group()
+    rerun.add_argument("--overwrite", action="store_true", help="recompute existing features")
+    rerun.add_argument("--skip_existing", action="store_true",
+                       help="keep features already extracted and do the rest (the default; accepted for symmetry "
+                            "with the other batch CLIs)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or progress lines")
     parser.add_argument("--allow_failures", action="store_true",
                         help=f"exit 0 although some items were bad (they are listed); default: exit {EXIT_BAD_ITEMS}")
     parser.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)  # the former opt-in; now default
@@ -138,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
     options = feature_options(args, names)
     entries = _entries(args)
     device = _device(args.device)
+    check_device(device)
+    check_writable_dir(args.out_dir, "--out_dir")
     extractors = [build_extractor(name, options.get(name, {}), device=device) for name in names]
     check_unique(entries, extractors)
     descriptions = [x.describe() for x in extractors]
@@ -149,7 +161,16 @@ def run(args: argparse.Namespace) -> int:
     from_env = shard_from_env()
     shard = args.shard or from_env or Shard()
     report = extract_features(entries, args.out_dir, extractors, num_workers=args.nj, batch_size=args.batch_size,
-                              min_duration=args.min_duration, overwrite=args.overwrite, shard=shard, run_id=args.run_id)
+                              min_duration=args.min_duration, overwrite=args.overwrite, shard=shard, run_id=args.run_id,
+                              quiet=args.quiet)
+    failures = failure_lines(sorted(report.bad.items()))
+    if report.stopped is not None:
+        print("\n".join([*failures, summary_line(len(report.done), len(report.bad), verb="extracted",
+                                                  kept=len(report.skipped), not_started=len(report.not_started),
+                                                  stopped=True)]))
+        return report.stopped
+    if failures:
+        print("\n".join(failures))
     print(f"extract_features: {shard.tag}: {len(report.done)} computed, {len(report.skipped)} already done, "
           f"{len(report.bad)} bad (listed in {report.bad_items_path})")
     merged = report.merged
@@ -185,7 +206,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ShardError as err:
         print(f"extract_features: {err}", file=sys.stderr)
         return EXIT_INCOMPLETE
-    except (ManifestError, PreparerError, FeatureError, ValueError, OSError) as err:
+    except KeyboardInterrupt:
+        print("\nextract_features: interrupted", file=sys.stderr)
+        return 130
+    except (ManifestError, PreparerError, FeatureError, DeviceError, OutputPathError, ValueError, OSError) as err:
         print(f"extract_features: {err}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -29,7 +29,7 @@ from evaluation.benchmark.protocol import Job, build_protocol, write_jobs
 from evaluation.benchmark.report import write_report
 from evaluation.benchmark.results import BenchmarkReport, Efficiency, ItemMedia, SystemEntry
 from evaluation.benchmark.systems import SystemRun, pipeline_name, preflight, run_in_child
-from evaluation.runner import EvaluationOptions, metric_kwargs
+from evaluation.runner import EvaluationOptions, evaluate, metric_kwargs
 from utils.io import atomic_write_text
 from utils.registry import get
 
@@ -86,9 +86,7 @@ def _link(target: Path, link: Path) -> None:
 
 def evaluate_task(task: str, jobs: Sequence[Job], outputs: Mapping[str, Mapping[str, str]], eval_dir: Path,
                   metrics: Mapping[str, Any], options: EvaluationOptions) -> Tuple[List[str], Dict[str, str]]:
-    """Score the items every system produced with :func:`bins.evaluate.evaluate`; ``(ids, excluded)``."""
-    from bins.evaluate import evaluate
-
+    """Score the items every system produced with :func:`evaluation.runner.evaluate`; ``(ids, excluded)``."""
     produced = [set(o) for o in outputs.values()]
     common = [j for j in jobs if all(j.id in p for p in produced)]
     excluded = {j.id: "not produced by " + ", ".join(s for s, o in outputs.items() if j.id not in o)

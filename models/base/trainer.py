@@ -60,10 +60,13 @@ from torch.utils.data.dataloader import default_collate
 from models.base import checkpoint as ckpt
 from models.base import optim
 from models.base.distributed import check_world_size, gather_objects
+from models.base.experiment import truncate_log
 from models.base.frozen import FrozenComponent, FrozenModules
 from models.base.sampler import BatchingConfig, build_batch_sampler
 from models.base.tracker import Tracker
 from utils.config import to_dict
+from utils.interrupt import StopOnSignal
+from utils.progress import Progress
 
 log = logging.getLogger("echelon.trainer")
 
@@ -166,6 +169,8 @@ class BaseTrainer:
         self.exp_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self._resume()
+            if self.is_main:  # the log keeps the steps up to the checkpoint; later ones are logged again
+                truncate_log(self.exp_dir, self.step)
         elif init_from is not None or finetune_from is not None:
             self.load_weights(init_from or finetune_from, strict=finetune_from is not None)
         self.tracker = Tracker(self.exp_dir, enabled=self.is_main, tensorboard=tc.tensorboard)
@@ -284,16 +289,19 @@ class BaseTrainer:
 
         return send_to_device(batch, self.device)
 
-    def train(self) -> Dict[str, Any]:
-        """Run until ``train.max_steps`` (or ``max_epochs``); returns the last logged values."""
+    def train(self, quiet: bool = False) -> Dict[str, Any]:
+        """Run until ``train.max_steps`` (or ``max_epochs``); returns the last logged values.
+
+        SIGINT/SIGTERM stop after the current step without saving (checkpoints are atomic, so the last one is
+        complete): ``self.interrupted`` is then the signal's exit status (130/143) and ``self.saved_step`` the
+        step ``--resume`` continues from.
+        """
         tc = self.train_cfg
         last: Dict[str, Any] = {}
-        bar = None
-        if tc.progress_bar and self.is_main:
-            from tqdm import tqdm
-
-            bar = tqdm(total=tc.max_steps, initial=self.step, desc="train", dynamic_ncols=True)
-        try:
+        self.interrupted: Optional[int] = None
+        show = tc.progress_bar and self.is_main and not quiet
+        with StopOnSignal("the current step") as stop, \
+                Progress(tc.max_steps, "train", unit="steps", initial=self.step, quiet=not show) as progress:
             while self.step < tc.max_steps and (tc.max_epochs is None or self.epoch < tc.max_epochs):
                 self.sampler.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
                 if hasattr(self.train_set, "set_epoch"):
@@ -308,8 +316,8 @@ class BaseTrainer:
                         continue
                     self.step += 1
                     last = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in values.items()}
-                    self._after_step(last, bar)
-                    if self.step >= tc.max_steps:
+                    self._after_step(last, progress)
+                    if self.step >= tc.max_steps or stop.requested:
                         break
                 else:
                     self.epoch += 1
@@ -321,23 +329,21 @@ class BaseTrainer:
                             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
                             for sched in self.schedulers.values():
                                 sched.step()
-        finally:
-            if bar is not None:
-                bar.close()
-        if self.saved_step != self.step:  # decided from this process's own state: the same on every rank
+                if stop.requested:
+                    break
+        self.interrupted = stop.exit_code
+        if self.saved_step != self.step and self.interrupted is None:  # the same decision on every rank
             self.save()
         self.tracker.close()
         return last
 
-    def _after_step(self, values: Dict[str, float], bar: Any) -> None:
+    def _after_step(self, values: Dict[str, float], progress: Progress) -> None:
         tc = self.train_cfg
         if self.step % tc.log_every == 0 or self.step == 1:
             lrs = {f"lr_{n}": o.optimizer.param_groups[0]["lr"] for n, o in self.optimizers.items()}
             skipped = {f"skipped_{n}": c for n, c in self.skipped.items()}
             self.tracker.log_step(self.step, {**values, **lrs, **skipped})
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in list(values.items())[:4]})
+        progress.update(1, **dict(list(values.items())[:4]))
         if self.valid_set is not None and tc.valid_every > 0 and self.step % tc.valid_every == 0:
             self.validate()
         if tc.save_every > 0 and self.step % tc.save_every == 0:

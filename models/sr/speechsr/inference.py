@@ -193,6 +193,12 @@ class SpeechSRPipeline(SpeechSuperResolution, PipelineMixin):
     def capabilities(self) -> Capabilities:
         return Capabilities(tasks=frozenset({"sr"}))
 
+    def output_rate(self) -> int:
+        rate = self.settings.target_rate if self.settings.target_rate is not None else self.inference.default_rate
+        if rate not in (24000, 48000):
+            raise ValueError(f"target_rate must be 24000 or 48000, got {rate}")
+        return int(rate)
+
     def upsample(self, waveforms: Sequence[AudioInput], seed: Optional[int] = None) -> List[Audio]:
         return [Audio(self.inference.upsample(load_input(w, INPUT_RATE).waveform, self.sample_rate), self.sample_rate)
                 for w in waveforms]

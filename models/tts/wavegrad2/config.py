@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Literal, Mapping, Optional
 
+from models.base.sentence_tts import SentenceSettings
 from models.base.trainer import TrainConfig
 from modules.diffusion import preset_names
 
@@ -96,7 +97,7 @@ class WaveGrad2TrainConfig(TrainConfig):
 
 
 @dataclass
-class WaveGrad2InferConfig:
+class WaveGrad2InferConfig(SentenceSettings):
     """Inference settings (the ``infer`` section; ``--set infer.KEY=VALUE``), checked when they are set."""
 
     schedule: str = "fast_6"  # preset name or schedule file (*.json; models/tts/wavegrad2/schedule_search.py)

@@ -11,7 +11,7 @@ import pytest
 from bins import convert_piper
 from processors.audio import load_audio
 from processors.data.manifest import read_manifest
-from processors.data.piper_corpus import DEFAULT_TEXTS, read_sentences
+from models.tts.vits.piper_corpus import DEFAULT_TEXTS, read_sentences
 from utils.registry import get
 
 

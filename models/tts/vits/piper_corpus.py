@@ -12,9 +12,8 @@ sentence as ``text`` and, in ``extra``, the model's own alignment::
 
 so CPU training tests of new models get real-sounding speech with known text and phoneme timing.
 
-Layering: processors do not import models.  The synthesiser is looked up in the registry
-(``get("pipeline", "vits_aligned")``, :class:`models.tts.vits.aligned.AlignedVITS`), which implements the
-task API of :mod:`models.base.tasks`.
+It lives beside VITS because it runs a VITS model (:class:`models.tts.vits.aligned.AlignedVITS`); the registry
+finds the preparer here like any other (``echelon-preprocess --preparer piper_corpus``).
 
 Options (``echelon-preprocess --preparer piper_corpus ... ckpt_dir=DIR``): ``ckpt_dir`` (required),
 ``texts`` (a text file, one sentence per line, ``#`` comments), ``max_items``, ``speaker`` (multi-speaker
@@ -31,11 +30,12 @@ from typing import Dict, List, Optional, Tuple
 
 from processors.audio import audio_info, save_audio
 from processors.data.manifest import ManifestEntry, atomic_write_text, safe_id, split_entries, write_manifest
-from utils.registry import get, register
+from models.tts.vits.aligned import AlignedVITS
+from utils.registry import register
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TEXTS = Path(__file__).resolve().parent / "texts" / "echelon_sentences.txt"
+DEFAULT_TEXTS = Path(__file__).resolve().parents[3] / "processors" / "data" / "texts" / "echelon_sentences.txt"
 
 
 def read_sentences(path: Path) -> List[str]:
@@ -52,7 +52,7 @@ def _alignment_path(wav: Path) -> Path:
     return wav.with_suffix(".align.json")
 
 
-def synthesise(voice, sentences: List[Tuple[str, str]], wav_dir: Path, speaker: Optional[str], seed: int,
+def synthesise(voice: AlignedVITS, sentences: List[Tuple[str, str]], wav_dir: Path, speaker: Optional[str], seed: int,
                voice_name: str) -> Tuple[List[ManifestEntry], List[Tuple[str, str]]]:
     """Speak every ``(id, text)`` (skipping finished ones); returns (entries, rejected (id, reason))."""
     entries, rejected = [], []
@@ -92,7 +92,7 @@ def prepare_piper_corpus(data_dir, out_dir, seed: int = 1234, valid: float = 0.0
     items = [(safe_id("piper", f"{number:04d}"), text) for number, text in enumerate(sentences, start=1)]
     wav_dir = Path(data_dir) / "wavs"
     wav_dir.mkdir(parents=True, exist_ok=True)
-    voice = get("pipeline", "vits_aligned")(ckpt_dir, device=device)
+    voice = AlignedVITS(ckpt_dir, device=device)
     entries, rejected = synthesise(voice, items, wav_dir, speaker, int(seed), str(ckpt_dir))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
