@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from models.base.sentence_tts import SentenceSettings
 from models.base.trainer import TrainConfig
 from models.example.toy_tts.model import ToyTTSConfig
 from processors.features.audio import MelSettings
@@ -23,7 +24,7 @@ class ToyTTSDataConfig:
 
 
 @dataclass
-class ToyTTSInferConfig:
+class ToyTTSInferConfig(SentenceSettings):  # + max_sentence_chars, pause_seconds (long texts)
     seed: int = 0  # Griffin-Lim's initial phases
     pace: float = 1.0  # > 1 speaks slower
     griffin_lim_iters: int = 60

@@ -53,6 +53,11 @@ class ToyTTS(nn.Module):
         self.mel = nn.Conv1d(hidden, n_mels, 1)
         nn.init.constant_(self.mel.bias, -6.0)  # start near speech's mean log-mel: early steps learn shape, not offset
 
+    @classmethod
+    def from_config(cls, cfg: ToyTTSConfig) -> "ToyTTS":
+        return cls(cfg.n_symbols, cfg.n_mels, cfg.hidden, cfg.ffn, cfg.heads, cfg.encoder_layers, cfg.decoder_layers,
+                   cfg.kernel_size, cfg.duration_filter, cfg.dropout)
+
     def encode(self, ids: torch.Tensor, lengths: torch.Tensor):
         """``ids (B, N)`` -> phoneme states ``(B, H, N)``, mask ``(B, 1, N)``, log(1 + frames) ``(B, N)``."""
         mask = sequence_mask(lengths, ids.size(1)).unsqueeze(1).float()

@@ -18,7 +18,6 @@ from processors.data.durations import fit_durations, text_with_durations
 from processors.data.manifest import read_manifest
 from processors.spectrogram import VitsMelSpectrogram
 from processors.text.frontend import TextFrontend
-from utils.config import to_dict
 from utils.registry import register
 
 log = logging.getLogger(__name__)
@@ -69,7 +68,7 @@ class ToyTTSTrainer(BaseTrainer):
     config_class = ToyTTSExperimentConfig
 
     def build_models(self):
-        return {"tts": ToyTTS(**to_dict(self.cfg.model))}
+        return {"tts": ToyTTS.from_config(self.cfg.model)}
 
     def build_datasets(self):
         d = self.cfg.data

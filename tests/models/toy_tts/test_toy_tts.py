@@ -79,5 +79,11 @@ def test_trains_resumes_exactly_synthesises_and_loads(tmp_path, manifest, capsys
     assert isinstance(tts, TextToSpeech) and tts.capabilities.tasks == {"tts"} and not tts.capabilities.speakers
     first, again = tts.synthesize(["Dogs run far."], seed=3), tts.synthesize(["Dogs run far."], seed=3)
     assert np.array_equal(first[0].waveform, again[0].waveform) and first[0].sample_rate == SR
-    with pytest.raises(ValueError, match="no prompt"):
+    with pytest.raises(ValueError, match="takes no audio prompt"):
         tts.synthesize(["Hi."], prompts=["x.wav"])
+    with pytest.raises(ValueError, match="no speaker"):
+        tts.synthesize(["Hi."], speakers=["joe"])
+    short = load_pipeline(tmp_path / "a", ["infer.griffin_lim_iters=4", "infer.max_sentence_chars=12"])
+    two = short.synthesize(["A cat sat. Dogs run far."], seed=3)[0]  # a long text is spoken sentence by sentence
+    pieces = [len(short.synthesize([t])[0].waveform) for t in ("A cat sat.", "Dogs run far.")]
+    assert len(two.waveform) == sum(pieces) + round(0.3 * SR)  # joined with infer.pause_seconds of silence
