@@ -42,6 +42,10 @@ from processors.data.shar import ShardInfo, list_shards
 BIN_ESTIMATE_SHARDS = 20  # shards whose durations set the bucket bins (the same on every rank)
 
 
+class StreamError(ValueError):
+    """Shards that cannot feed this run (too few for the ranks, a missing field, a resume that cannot be exact)."""
+
+
 @dataclass
 class ShardedDataConfig:
     """Fields every family's ``data`` section inherits: where training items come from."""
@@ -63,7 +67,7 @@ def round_robin_position(counts: Sequence[int], consumed: int) -> Tuple[List[int
     delivered, and which worker delivers next."""
     taken = [0] * len(counts)
     if consumed > sum(counts):
-        raise ValueError(f"resume at batch {consumed} of an epoch that has {sum(counts)} batches")
+        raise StreamError(f"resume at batch {consumed} of an epoch that has {sum(counts)} batches")
     worker = 0
     for _ in range(consumed):
         while taken[worker] >= counts[worker]:
@@ -105,11 +109,11 @@ class ShardStream(IterableDataset):
                  agree: Callable[[int], List[int]] = lambda n: [n]) -> None:
         self.shards: List[ShardInfo] = list_shards(shar_dir)
         if len(self.shards) < world_size:
-            raise ValueError(f"{shar_dir}: {len(self.shards)} shard(s) for {world_size} ranks; every rank needs "
+            raise StreamError(f"{shar_dir}: {len(self.shards)} shard(s) for {world_size} ranks; every rank needs "
                              f"at least one: write smaller shards (--shard_size)")
         missing = sorted({f for s in self.shards for f in (fields or [])} - set(self.shards[0].files))
         if missing:
-            raise ValueError(f"{shar_dir}: the shards have no field(s) {missing} (they hold "
+            raise StreamError(f"{shar_dir}: the shards have no field(s) {missing} (they hold "
                              f"{sorted(self.shards[0].files)}): extract them with --features")
         self.fields = ["cuts", *(fields if fields is not None else [f for f in self.shards[0].files if f != "cuts"])]
         self.to_item, self.collate, self.agree = to_item, collate, agree
@@ -180,7 +184,7 @@ class ShardStream(IterableDataset):
             self.splits.append(take)
             deficit -= take
         if deficit:
-            raise ValueError(f"rank {self.rank} has too few items to match the other ranks' {total} batches in "
+            raise StreamError(f"rank {self.rank} has too few items to match the other ranks' {total} batches in "
                              f"epoch {epoch}: write more, smaller shards (--shard_size) or use fewer ranks")
         self.counts = [len(p) + s for p, s in zip(plans, self.splits)]
 
@@ -231,10 +235,10 @@ def build_stream(trainer: Any) -> ShardStream:
 
     data, tc, acc = trainer.cfg.data, trainer.train_cfg, trainer.accelerator
     if getattr(type(trainer).item_from_cut, "__qualname__", "") == "BaseTrainer.item_from_cut":
-        raise ValueError(f'data.format "shar": model type {trainer.cfg.model_type!r} cannot train from shards yet '
+        raise StreamError(f'data.format "shar": model type {trainer.cfg.model_type!r} cannot train from shards yet '
                          f"(its trainer maps no Lhotse cut to an item: item_from_cut)")
     if not data.shar_dir:
-        raise ValueError('data.format "shar" needs data.shar_dir (written by bins.extract_features --format shar)')
+        raise StreamError('data.format "shar" needs data.shar_dir (written by bins.extract_features --format shar)')
     return ShardStream(data.shar_dir, trainer.shar_fields, trainer.item_from_cut, trainer.collate, tc.batching,
                        tc.batch_size, tc.seed, acc.process_index, acc.num_processes, tc.num_workers, data.shar_buffer,
                        agree=lambda n: gather_objects(n, acc.num_processes))
@@ -245,9 +249,9 @@ def check_resume_layout(saved_ranks: int, ranks: int, saved_workers: Optional[in
     """Refuse a resume whose batches could not continue the interrupted run's: another world size (each rank's
     batches and RNG stream depend on it) or, for streamed shards, another dataloader worker count."""
     if saved_ranks != ranks:
-        raise ValueError(f"cannot resume: the checkpoint was written by {saved_ranks} process(es) and this run has "
+        raise StreamError(f"cannot resume: the checkpoint was written by {saved_ranks} process(es) and this run has "
                          f"{ranks}; batches and RNG streams are per rank, so resume with {saved_ranks} (or start a "
                          f"new run from its weights with --init_from)")
     if streamed and saved_workers is not None and saved_workers != workers:
-        raise ValueError(f"cannot resume: the checkpoint streamed shards with train.num_workers={saved_workers}, this "
+        raise StreamError(f"cannot resume: the checkpoint streamed shards with train.num_workers={saved_workers}, this "
                          f"run has {workers}; shards are assigned per worker, so resume with {saved_workers}")
