@@ -141,7 +141,7 @@ sr_checkpoint() { # the SpeechSR used for 48 kHz output
 }
 
 # hsp_tts JOBS OUT DEVICE: the TTS pipeline over the job list -> OUT/tts/<id>.wav (16 kHz, evaluated) and
-# OUT/tts48k/<id>_48k.wav (SpeechSR). The TTS command line takes one prompt per call, so it runs once per job.
+# OUT/tts48k/<id>.wav (SpeechSR). The TTS command line takes one prompt per call, so it runs once per job.
 hsp_tts() {
     local jobs="$1" out="$2" device="$3" work="$2/tts_work" id prompt
     require_python_module models.ttv.hierspeechpp_ttv.inference "the HierSpeech++ TTS pipeline (TTV inference)"
