@@ -11,7 +11,7 @@ mel (hop 320, float32) and F0 (float32) per clip is stored twice:
 
 Each reader runs one full epoch in its own process with 0 and 2 dataloader workers, batches of 16 items
 (padded audio, mel, F0), and reports items/s, time to the first batch, the number of files, and RSS (process +
-workers, sampled every 0.5 s: peak and the peak of the first vs the last quarter of the epoch — flat means equal).
+workers, psutil: at 25/50/75/100 % of the epoch — flat means equal — and the peak, sampled every 0.5 s).
 The machine may be loaded: wall times are printed with the process CPU time (user+sys) next to them.
 
     nice python benchmarks/data_loading.py --items 2000 --work /tmp/dl      # quick
@@ -70,7 +70,9 @@ def generate(work: Path, items: int, shard_size: int) -> None:
     if not (work / "shar.done").is_file():
         from processors.data.manifest import read_manifest
 
-        extractors = [build_extractor("mel"), build_extractor("f0")]
+        from processors.data.shar import stored_features
+
+        extractors = stored_features(work / "features", ["mel", "f0"])
         write_shar(read_manifest(work / "items.jsonl"), work / "shards", extractors,
                    SharOptions(shard_size=shard_size, audio_format="wav", audio_rate=RATE), features_dir=work / "features")
         (work / "shar.done").write_text("ok\n")
@@ -134,6 +136,11 @@ def loader(kind: str, work: Path, workers: int):
     return stream.loader()
 
 
+def expected_items(work: Path) -> int:
+    with open(work / "items.jsonl", encoding="utf-8") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
 def rss_mb() -> float:
     import psutil
 
@@ -161,23 +168,25 @@ def run_one(kind: str, work: Path, workers: int) -> dict:
     cpu0 = time.process_time()
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
-    first, items = None, 0
+    first, items, total = None, 0, None
+    at_quarters = []
     for wav, _, _ in loader(kind, work, workers):
         items += wav.shape[0]
         if first is None:
-            first = time.perf_counter() - start
+            first, first_items = time.perf_counter() - start, items
+        total = total or expected_items(work)
+        if items >= total * (len(at_quarters) + 1) / 4:
+            at_quarters.append(round(rss_mb(), 1))
     wall = time.perf_counter() - start
     stop.set()
     thread.join()
     children = os.times()
-    quarter = max(1, len(samples) // 4)
     return {"reader": kind, "workers": workers, "items": items, "wall_s": round(wall, 2),
             "items_per_s": round(items / wall, 1), "first_batch_s": round(first, 3),
+            "items_per_s_after_first": round((items - first_items) / (wall - first), 1),
             "cpu_s_main": round(time.process_time() - cpu0, 2),
             "cpu_s_workers": round(children.children_user + children.children_system, 2),
-            "rss_peak_mb": round(max(r for _, r in samples), 1),
-            "rss_first_quarter_mb": round(max(r for _, r in samples[:quarter]), 1),
-            "rss_last_quarter_mb": round(max(r for _, r in samples[-quarter:]), 1)}
+            "rss_peak_mb": round(max(r for _, r in samples), 1), "rss_at_quarters_mb": at_quarters}
 
 
 def main() -> int:
@@ -211,11 +220,13 @@ def main() -> int:
             row["files"] = files[kind]
             results.append(row)
             print(json.dumps(row))
-    print(f"\n| reader | workers | files | items/s | first batch (s) | wall (s) | CPU main+workers (s) | RSS peak / first¼ / last¼ (MB) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| reader | workers | files | items/s (after 1st batch) | first batch (s) | wall (s) | CPU main+workers (s) "
+          "| RSS at 25/50/75/100 % of the epoch (MB) | RSS peak (MB) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['reader']} | {r['workers']} | {r['files']} | {r['items_per_s']} | {r['first_batch_s']} | {r['wall_s']} | "
-              f"{r['cpu_s_main']}+{r['cpu_s_workers']} | {r['rss_peak_mb']} / {r['rss_first_quarter_mb']} / {r['rss_last_quarter_mb']} |")
+        print(f"| {r['reader']} | {r['workers']} | {r['files']} | {r['items_per_s']} ({r['items_per_s_after_first']}) | "
+              f"{r['first_batch_s']} | {r['wall_s']} | {r['cpu_s_main']}+{r['cpu_s_workers']} | "
+              f"{' / '.join(map(str, r['rss_at_quarters_mb']))} | {r['rss_peak_mb']} |")
     print(f"\nfiles: {files['files']} per-item vs {files['shar']} in shards ({files['files'] / files['shar']:.0f}x fewer)")
     if args.out:
         args.out.write_text(json.dumps({"items": args.items, "shard_size": args.shard_size, "results": results}, indent=1))
