@@ -15,6 +15,7 @@ stderr when the checkpoint cannot be read or exported.
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import List, Optional
 from bins.common import run_cli
 from models.base import checkpoint as ckpt
 from models.base.onnx_backend import quantize_int8
+from utils.config import ConfigError
 from utils.registry import get, names
 
 PROG = "echelon-export"
@@ -37,12 +39,17 @@ def main_unchecked(argv: List[str]) -> int:
     parser.add_argument("--model_type", help=f"exporter to use (default: the checkpoint's); one of {names('exporter')}")
     parser.add_argument("--out", type=Path, required=True, help="output FILE.onnx")
     parser.add_argument("--quantize", choices=["int8"], help="also quantise the weights (dynamic int8, onnxruntime)")
+    parser.add_argument("--target_rate", type=int, help="SpeechSR: 24000 or 48000 (bundled release; default 48000)")
     args = parser.parse_args(argv)
     if args.ckpt_dir is None and args.model_type is None:
         parser.error("give --ckpt_dir DIR (or --model_type NAME for a bundled release)")
     model_type = args.model_type or ckpt.model_type_of(ckpt.resolve_checkpoint_dir(args.ckpt_dir))
     exporter = get("exporter", model_type)
-    written = exporter(args.ckpt_dir, args.out)
+    options = {} if args.target_rate is None else {"target_rate": args.target_rate}
+    unknown = [k for k in options if k not in inspect.signature(exporter).parameters]
+    if unknown:
+        raise ConfigError(f"--{unknown[0]} does not apply to {model_type}")
+    written = exporter(args.ckpt_dir, args.out, **options)
     if args.quantize == "int8":
         quantize_int8(args.out)
     for path in written:

@@ -42,7 +42,7 @@ from typing import Dict, List, Optional
 from processors.data.extract import check_unique, extract_features
 from processors.data.manifest import ManifestEntry, ManifestError, read_manifest
 from processors.data.preparers import PreparerError, scan_folder
-from processors.data.shar import AUDIO_FORMATS, SharOptions, merge_shar, shar_finished, write_shar
+from processors.data.shar import AUDIO_FORMATS, SharOptions, merge_shar, shar_finished, stored_features, write_shar
 from processors.data.shards import Shard, ShardError, local_rank_from_env, merge_shards, shard_from_env, shards_finished
 from processors.features.base import FeatureError, build_extractor
 from utils.batch import EXIT_PARTIAL, failure_lines, summary_line
@@ -167,7 +167,12 @@ def run(args: argparse.Namespace) -> int:
     device = _device(args.device)
     check_device(device)
     check_writable_dir(args.out_dir, "--out_dir")
-    extractors = [build_extractor(name, options.get(name, {}), device=device) for name in names]
+    if args.from_features is not None:  # shards from an existing extraction: no model is loaded
+        if args.format != "shar":
+            raise FeatureError("--from_features converts a per-item feature folder to shards: add --format shar")
+        extractors = stored_features(args.from_features, names)
+    else:
+        extractors = [build_extractor(name, options.get(name, {}), device=device) for name in names]
     check_unique(entries, extractors)
     descriptions = [x.describe() for x in extractors]
     if args.format == "shar":

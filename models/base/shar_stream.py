@@ -30,16 +30,20 @@ import itertools
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Literal, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from models.base.sampler import BatchingConfig
-from processors.data.shar import ShardInfo, list_shards
+from processors.data.shar import CutMeta, ShardInfo, list_shards, read_cut_metadata
 
 BIN_ESTIMATE_SHARDS = 20  # shards whose durations set the bucket bins (the same on every rank)
+
+
+class StreamError(ValueError):
+    """Shards that cannot feed this run (too few for the ranks, a missing field, a resume that cannot be exact)."""
 
 
 @dataclass
@@ -63,7 +67,7 @@ def round_robin_position(counts: Sequence[int], consumed: int) -> Tuple[List[int
     delivered, and which worker delivers next."""
     taken = [0] * len(counts)
     if consumed > sum(counts):
-        raise ValueError(f"resume at batch {consumed} of an epoch that has {sum(counts)} batches")
+        raise StreamError(f"resume at batch {consumed} of an epoch that has {sum(counts)} batches")
     worker = 0
     for _ in range(consumed):
         while taken[worker] >= counts[worker]:
@@ -105,37 +109,36 @@ class ShardStream(IterableDataset):
                  agree: Callable[[int], List[int]] = lambda n: [n]) -> None:
         self.shards: List[ShardInfo] = list_shards(shar_dir)
         if len(self.shards) < world_size:
-            raise ValueError(f"{shar_dir}: {len(self.shards)} shard(s) for {world_size} ranks; every rank needs "
+            raise StreamError(f"{shar_dir}: {len(self.shards)} shard(s) for {world_size} ranks; every rank needs "
                              f"at least one: write smaller shards (--shard_size)")
         missing = sorted({f for s in self.shards for f in (fields or [])} - set(self.shards[0].files))
         if missing:
-            raise ValueError(f"{shar_dir}: the shards have no field(s) {missing} (they hold "
+            raise StreamError(f"{shar_dir}: the shards have no field(s) {missing} (they hold "
                              f"{sorted(self.shards[0].files)}): extract them with --features")
         self.fields = ["cuts", *(fields if fields is not None else [f for f in self.shards[0].files if f != "cuts"])]
         self.to_item, self.collate, self.agree = to_item, collate, agree
         self.batching, self.batch_size, self.seed = batching, batch_size, seed
         self.rank, self.world_size, self.num_workers = rank, world_size, num_workers
         self.buffer = buffer
+        self._meta: Dict[int, List[CutMeta]] = {}  # shard -> its cuts' ids and durations (planning reads only these)
         self.duration_bins = self._bins()
         self.epoch, self.start_batch = 0, 0
         self.counts: List[int] = []  # batches per worker this epoch, after balancing
         self.splits: List[int] = []  # batches each worker halves to reach the agreed count
 
     # ------------------------------------------------------------------ the plan (metadata only)
+    def _metadata(self, shard: ShardInfo) -> List[CutMeta]:
+        if shard.index not in self._meta:
+            self._meta[shard.index] = read_cut_metadata(shard.files["cuts"])
+        return self._meta[shard.index]
+
     def _bins(self) -> List[float]:
-        from lhotse import CutSet
         from lhotse.dataset.sampling.dynamic_bucketing import estimate_duration_buckets
 
-        buckets = max(1, self.batching.buckets)
-        if buckets == 1:
+        cuts = [c for shard in self.shards[:BIN_ESTIMATE_SHARDS] for c in self._metadata(shard)]
+        if max(1, self.batching.buckets) == 1 or len({c.duration for c in cuts}) < 2:
             return []
-        cuts = CutSet.from_jsonl_lazy(self.shards[0].files["cuts"])
-        for shard in self.shards[1:BIN_ESTIMATE_SHARDS]:
-            cuts = cuts + CutSet.from_jsonl_lazy(shard.files["cuts"])
-        durations = sorted(c.duration for c in cuts)
-        if len(set(durations)) < 2:
-            return []
-        return [float(b) for b in estimate_duration_buckets(cuts, min(buckets, len(durations)))]
+        return [float(b) for b in estimate_duration_buckets(cuts, min(self.batching.buckets, len(cuts)))]
 
     def worker_shards(self, epoch: int, rank: int, worker: int) -> List[ShardInfo]:
         order = torch.randperm(len(self.shards), generator=torch.Generator().manual_seed(self.seed + epoch)).tolist()
@@ -157,16 +160,16 @@ class ShardStream(IterableDataset):
             rng=random.Random(seed), bucket_rng=random.Random(seed + 1),
         )  # fmt: skip
 
-    def _cuts(self, shards: List[ShardInfo], metadata_only: bool):
+    def _cuts(self, shards: List[ShardInfo]):
         from lhotse import CutSet
 
-        fields = ["cuts"] if metadata_only else self.fields
-        return CutSet.from_shar(fields={f: [str(s.files[f]) for s in shards] for f in fields})
+        return CutSet.from_shar(fields={f: [str(s.files[f]) for s in shards] for f in self.fields})
 
     def _worker_plan(self, worker: int) -> List[int]:
         """Sizes of worker ``worker``'s batches this epoch, from the shards' metadata."""
         shards = self.worker_shards(self.epoch, self.rank, worker)
-        return [len(batch) for batch in self._sampler(self._cuts(shards, True), worker)] if shards else []
+        metadata = [c for shard in shards for c in self._metadata(shard)]
+        return [len(batch) for batch in self._sampler(metadata, worker)] if shards else []
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         """Plan epoch ``epoch`` (every rank calls it at the same time: the ranks agree on the step count)."""
@@ -180,7 +183,7 @@ class ShardStream(IterableDataset):
             self.splits.append(take)
             deficit -= take
         if deficit:
-            raise ValueError(f"rank {self.rank} has too few items to match the other ranks' {total} batches in "
+            raise StreamError(f"rank {self.rank} has too few items to match the other ranks' {total} batches in "
                              f"epoch {epoch}: write more, smaller shards (--shard_size) or use fewer ranks")
         self.counts = [len(p) + s for p, s in zip(plans, self.splits)]
 
@@ -193,7 +196,7 @@ class ShardStream(IterableDataset):
         if not shards:
             return
         to_split = self.splits[worker]
-        for batch in self._sampler(self._cuts(shards, False), worker):
+        for batch in self._sampler(self._cuts(shards), worker):
             cuts = list(batch)
             extra = min(to_split, len(cuts) - 1)
             to_split -= extra
@@ -231,10 +234,10 @@ def build_stream(trainer: Any) -> ShardStream:
 
     data, tc, acc = trainer.cfg.data, trainer.train_cfg, trainer.accelerator
     if getattr(type(trainer).item_from_cut, "__qualname__", "") == "BaseTrainer.item_from_cut":
-        raise ValueError(f'data.format "shar": model type {trainer.cfg.model_type!r} cannot train from shards yet '
+        raise StreamError(f'data.format "shar": model type {trainer.cfg.model_type!r} cannot train from shards yet '
                          f"(its trainer maps no Lhotse cut to an item: item_from_cut)")
     if not data.shar_dir:
-        raise ValueError('data.format "shar" needs data.shar_dir (written by bins.extract_features --format shar)')
+        raise StreamError('data.format "shar" needs data.shar_dir (written by bins.extract_features --format shar)')
     return ShardStream(data.shar_dir, trainer.shar_fields, trainer.item_from_cut, trainer.collate, tc.batching,
                        tc.batch_size, tc.seed, acc.process_index, acc.num_processes, tc.num_workers, data.shar_buffer,
                        agree=lambda n: gather_objects(n, acc.num_processes))
@@ -245,9 +248,9 @@ def check_resume_layout(saved_ranks: int, ranks: int, saved_workers: Optional[in
     """Refuse a resume whose batches could not continue the interrupted run's: another world size (each rank's
     batches and RNG stream depend on it) or, for streamed shards, another dataloader worker count."""
     if saved_ranks != ranks:
-        raise ValueError(f"cannot resume: the checkpoint was written by {saved_ranks} process(es) and this run has "
+        raise StreamError(f"cannot resume: the checkpoint was written by {saved_ranks} process(es) and this run has "
                          f"{ranks}; batches and RNG streams are per rank, so resume with {saved_ranks} (or start a "
                          f"new run from its weights with --init_from)")
     if streamed and saved_workers is not None and saved_workers != workers:
-        raise ValueError(f"cannot resume: the checkpoint streamed shards with train.num_workers={saved_workers}, this "
+        raise StreamError(f"cannot resume: the checkpoint streamed shards with train.num_workers={saved_workers}, this "
                          f"run has {workers}; shards are assigned per worker, so resume with {saved_workers}")
