@@ -142,9 +142,20 @@ def pipeline_class(spec: PipelineSpec) -> Any:
     return get("pipeline", spec.pipeline)
 
 
+# Settings that scale time (speaking rate, durations): zero or negative values give empty or meaningless audio.
+POSITIVE_SETTINGS = ("length_scale", "speed", "speaking_rate", "rate", "pause_seconds_scale")
+
+
 def validate_settings(cls: Any, infer: Mapping[str, Any]) -> Any:
-    """The pipeline's settings dataclass from the ``infer`` section (unknown key -> closest key)."""
-    return validate(dict(infer), cls.settings_class, "infer")
+    """The pipeline's settings dataclass from the ``infer`` section (unknown key -> closest key); time scales
+    (:data:`POSITIVE_SETTINGS`) must be positive."""
+    settings = validate(dict(infer), cls.settings_class, "infer")
+    for name in POSITIVE_SETTINGS:
+        value = getattr(settings, name, None)
+        if isinstance(value, (int, float)) and not value > 0:
+            raise ConfigError(f"infer.{name}={value}: must be positive (> 1 speaks slower, < 1 faster)"
+                              if name == "length_scale" else f"infer.{name}={value}: must be positive")
+    return settings
 
 
 def check_components(cls: Any, spec: PipelineSpec) -> Dict[str, Optional[str]]:
