@@ -15,6 +15,8 @@ import torch
 from safetensors.torch import load_file
 
 from bins import infer, train
+from evaluation.benchmark.discover import discover_systems
+from evaluation.benchmark.systems import load_system
 from models.base import checkpoint as ckpt
 from models.base.pipeline import load_pipeline
 from models.base.tasks import TextToSpeech
@@ -79,10 +81,16 @@ def test_trains_resumes_exactly_synthesises_and_loads(tmp_path, manifest, capsys
     assert isinstance(tts, TextToSpeech) and tts.capabilities.tasks == {"tts"} and not tts.capabilities.speakers
     first, again = tts.synthesize(["Dogs run far."], seed=3), tts.synthesize(["Dogs run far."], seed=3)
     assert np.array_equal(first[0].waveform, again[0].waveform) and first[0].sample_rate == SR
+    batch = tts.synthesize(["A cat sat.", "Dogs run far."], seed=3)  # item k of a call == alone with item_seed
+    assert np.array_equal(batch[1].waveform, tts.synthesize(["Dogs run far."], seed=tts.item_seed(3, 1))[0].waveform)
+    assert not np.array_equal(batch[1].waveform, first[0].waveform)  # another seed: other Griffin-Lim phases
     with pytest.raises(ValueError, match="takes no audio prompt"):
         tts.synthesize(["Hi."], prompts=["x.wav"])
     with pytest.raises(ValueError, match="no speaker"):
         tts.synthesize(["Hi."], speakers=["joe"])
+    systems = discover_systems(tmp_path, baselines=False).systems  # echelon-benchmark finds and loads both runs
+    assert sorted(s.name for s in systems) == ["a", "b"]  # named after their folders when the type repeats
+    assert load_system(systems[0].spec).capabilities.tasks == {"tts"}
     short = load_pipeline(tmp_path / "a", ["infer.griffin_lim_iters=4", "infer.max_sentence_chars=12"])
     two = short.synthesize(["A cat sat. Dogs run far."], seed=3)[0]  # a long text is spoken sentence by sentence
     pieces = [len(short.synthesize([t])[0].waveform) for t in ("A cat sat.", "Dogs run far.")]
