@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 from models.base.trainer import TrainConfig
+from processors.spectrogram import MelConfig
 
 
 @dataclass
@@ -67,19 +68,13 @@ class VITSConfig:
 
 
 @dataclass
-class VITSDataConfig:
-    """Front end (official ``data`` block names) and where the training lists live."""
+class VITSDataConfig(MelConfig):
+    """Front end (official ``data`` block names; the mel fields from :class:`MelConfig`) and where the training
+    lists live."""
 
     train_manifest: str = ""  # JSONL/CSV manifest (see models/tts/vits/dataset.py)
     valid_manifest: Optional[str] = None
     add_blank: bool = True
-    sample_rate: int = 22050
-    filter_length: int = 1024
-    hop_length: int = 256
-    win_length: int = 1024
-    n_mel_channels: int = 80
-    mel_fmin: float = 0.0
-    mel_fmax: Optional[float] = None
     min_text_len: int = 1
     max_text_len: int = 190
     cleaned_text: bool = False  # True: manifest text is already phonemised
