@@ -20,7 +20,7 @@ from serving.speech import Service
 from serving.workers import InferenceQueue
 
 log = logging.getLogger("echelon.serve")
-OPEN_PATHS = ("/health",)  # answered without the API key (liveness probes)
+OPEN_PATHS = ("/", "/health", "/manifest.json", "/favicon.ico")  # no API key needed (liveness probes, the page)
 
 
 def body_limit(config: ServeConfig) -> int:
@@ -51,7 +51,7 @@ def create_app(config: ServeConfig, registry: Optional[ModelRegistry] = None, de
         path = request.url.path
         if queue.draining:
             return error_response(503, "the server is shutting down and takes no new requests")
-        if config.api_key and not path.startswith(OPEN_PATHS) and not path.startswith("/ui"):
+        if config.api_key and path not in OPEN_PATHS and not path.startswith("/ui"):  # /ui: Gradio's login
             if not key_matches(request.headers.get("authorization"), config.api_key):
                 return error_response(401, "missing or wrong API key (send 'Authorization: Bearer KEY')",
                                       headers={"WWW-Authenticate": "Bearer"})
@@ -97,6 +97,14 @@ def create_app(config: ServeConfig, registry: Optional[ModelRegistry] = None, de
         @app.get("/", include_in_schema=False)
         async def root() -> RedirectResponse:
             return RedirectResponse("/ui/")
+
+        @app.get("/manifest.json", include_in_schema=False)
+        async def manifest() -> Dict[str, Any]:  # the demo page links it at the site root
+            return {"name": "Echelon speech demo", "short_name": "Echelon", "start_url": "/ui/", "display": "browser"}
+
+        @app.get("/favicon.ico", include_in_schema=False)
+        async def favicon() -> Response:
+            return Response(status_code=204)
     else:
         @app.get("/", include_in_schema=False)
         async def root_json() -> JSONResponse:

@@ -25,6 +25,7 @@ SLIDERS = [("noise_scale", "noise scale", 0.0, 2.0, 0.01), ("noise_scale_w", "du
            ("noise_scale_ttv", "noise_scale_ttv", 0.0, 1.5, 0.01), ("noise_scale_vc", "noise_scale_vc", 0.0, 1.5, 0.01),
            ("denoise_ratio", "denoise ratio", 0.0, 1.0, 0.05)]
 OUTPUT_RATES = [16000, 24000, 48000]
+PLAYER = {"show_recording_waveform": False}  # the browser's own <audio> player (holds the result's URL)
 NO_DENOISER = "disabled: no denoiser is installed (Echelon ships none), so the prompt is used as it is"
 
 
@@ -47,26 +48,27 @@ def as_output(audio: Audio) -> Tuple[int, np.ndarray]:
     return audio.sample_rate, (np.clip(audio.waveform, -1.0, 1.0) * 32767).astype(np.int16)
 
 
-def _controls(gr: Any, service: Service, name: Optional[str]) -> List[Any]:
-    """Updates of (speaker, prompt, sliders..., output rate) for model ``name``."""
+def control_settings(service: Service, name: Optional[str]) -> List[Dict[str, Any]]:
+    """Constructor/update keywords of (speaker, prompt, sliders..., output rate) for model ``name``."""
     if not name:
-        return [gr.update(visible=False)] * (3 + len(SLIDERS))
+        return [{"visible": False}] * (3 + len(SLIDERS))
     model = service.registry.models[name]
     settings, allowed, caps = model.settings(), model.request_settings(), model.pipeline.capabilities
     speakers = list(caps.speakers)
-    updates = [gr.update(choices=speakers, value=speakers[0] if speakers else None, visible=bool(speakers)),
-               gr.update(visible=bool(caps.audio_prompt))]
+    out: List[Dict[str, Any]] = [
+        {"choices": speakers, "value": speakers[0] if speakers else None, "visible": bool(speakers)},
+        {"visible": bool(caps.audio_prompt)}]
     has_denoiser = model.describe()["denoiser"]
     for key, *_ in SLIDERS:
         if key not in allowed:
-            updates.append(gr.update(visible=False))
+            out.append({"visible": False})
         elif key == "denoise_ratio" and not has_denoiser:
-            updates.append(gr.update(visible=True, interactive=False, value=0.0, info=NO_DENOISER))
+            out.append({"visible": True, "interactive": False, "value": 0.0, "info": NO_DENOISER})
         else:
-            updates.append(gr.update(visible=True, interactive=True, value=settings[key]))
+            out.append({"visible": True, "interactive": True, "value": settings[key]})
     rate = settings.get("output_rate")
-    updates.append(gr.update(visible="output_rate" in allowed, value=rate if rate in OUTPUT_RATES else None))
-    return updates
+    out.append({"visible": "output_rate" in allowed, "value": rate if rate in OUTPUT_RATES else None})
+    return out
 
 
 def build_ui(service: Service) -> Any:
@@ -127,22 +129,23 @@ def build_ui(service: Service) -> Any:
                 model = gr.Dropdown(names, value=names[0] if names else None, label="model", elem_id="tts-model")
                 text = gr.Textbox(label="text", lines=3, elem_id="tts-text",
                                   placeholder="Type a sentence; long texts are spoken sentence by sentence.")
-                speaker = gr.Dropdown([], label="speaker", visible=False, elem_id="tts-speaker")
+                first = control_settings(service, names[0] if names else None)
+                speaker = gr.Dropdown(label="speaker", elem_id="tts-speaker", **first[0])
                 prompt = gr.Audio(sources=["upload", "microphone"], type="numpy", label="voice prompt (zero-shot)",
-                                  visible=False)
+                                  **first[1])
                 with gr.Row():
-                    sliders = [gr.Slider(lo, hi, step=step, label=label, visible=False, elem_id=f"tts-{key}")
-                               for key, label, lo, hi, step in SLIDERS]
+                    sliders = [gr.Slider(lo, hi, step=step, label=label, elem_id=f"tts-{key}", **kw)
+                               for (key, label, lo, hi, step), kw in zip(SLIDERS, first[2:-1])]
                 with gr.Row():
-                    rate = gr.Radio(OUTPUT_RATES, label="output rate (Hz)", visible=False)
+                    rate = gr.Radio(OUTPUT_RATES, label="output rate (Hz)", **first[-1])
                     seed = gr.Number(1234, precision=0, label="seed", minimum=0)
                 go = gr.Button("Generate", variant="primary", elem_id="tts-generate")
                 out = gr.Audio(label="speech", type="numpy", interactive=False, buttons=["download"],
+                               waveform_options=PLAYER,
                                elem_id="tts-output")
                 info = gr.Markdown(elem_id="tts-info")
                 controls = [speaker, prompt, *sliders, rate]
-                model.change(lambda n: _controls(gr, service, n), model, controls)
-                demo.load(lambda n: _controls(gr, service, n), model, controls)
+                model.change(lambda n: [gr.update(**kw) for kw in control_settings(service, n)], model, controls)
                 go.click(tts, [model, text, speaker, prompt, *sliders, rate, seed], [out, info])
             with gr.Tab("Voice conversion", visible=bool(registry.names("vc"))):
                 names = registry.names("vc")
@@ -154,7 +157,8 @@ def build_ui(service: Service) -> Any:
                                        info=NO_DENOISER)
                 vc_seed = gr.Number(1234, precision=0, label="seed", minimum=0)
                 vc_go = gr.Button("Convert", variant="primary")
-                vc_out = gr.Audio(label="converted", type="numpy", interactive=False, buttons=["download"])
+                vc_out = gr.Audio(label="converted", type="numpy", interactive=False, buttons=["download"],
+                               waveform_options=PLAYER)
                 vc_info = gr.Markdown()
                 vc_go.click(vc, [vc_model, source, vc_prompt, vc_scale, vc_denoise, vc_seed], [vc_out, vc_info])
             with gr.Tab("Super-resolution", visible=bool(registry.names("sr"))):
@@ -163,7 +167,8 @@ def build_ui(service: Service) -> Any:
                 sr_in = gr.Audio(sources=["upload", "microphone"], type="numpy", label="speech (any rate)")
                 sr_rate = gr.Radio([24000, 48000], value=48000, label="target rate (Hz)")
                 sr_go = gr.Button("Upsample", variant="primary")
-                sr_out = gr.Audio(label="upsampled", type="numpy", interactive=False, buttons=["download"])
+                sr_out = gr.Audio(label="upsampled", type="numpy", interactive=False, buttons=["download"],
+                               waveform_options=PLAYER)
                 sr_info = gr.Markdown()
                 sr_go.click(sr, [sr_model, sr_in, sr_rate], [sr_out, sr_info])
     return demo

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from models.base import checkpoint as ckpt
 from utils.config import ConfigError, apply_overrides, deep_merge, load_config, validate
@@ -57,17 +57,27 @@ class PipelineMixin:
     settings_class: type = type(None)  # dataclass of inference-time settings (the ``infer`` section)
     components: Mapping[str, bool] = {}  # component name -> required
     main_component: str = ""  # the component a lone checkpoint directory fills
+    backends: Tuple[str, ...] = ("torch",)  # what runs the model: "torch", "onnxruntime" (exported graphs)
 
     @classmethod
     def from_components(cls, components: Mapping[str, Optional[str]], settings: Any,
                         device: str = "cpu") -> "PipelineMixin":
+        """Pipelines with more than one backend also take ``backend=`` (None: the pipeline's default)."""
         raise NotImplementedError
 
     @classmethod
     def saved_settings(cls, components: Mapping[str, Optional[str]]) -> Dict[str, Any]:
-        """Settings a checkpoint carries (e.g. its config's ``infer`` section): the defaults the spec's
-        ``infer`` section and ``--set`` overrides start from. None by default."""
-        return {}
+        """Settings a checkpoint carries: the defaults the spec's ``infer`` section and ``--set`` overrides start
+        from. By default the ``infer`` section of the main component's Echelon checkpoint config (an experiment
+        config with an ``infer`` dataclass: WaveGrad 2, toy_tts); none when it has none or is no Echelon
+        checkpoint directory (an official ``.pth``: building the pipeline then says what is wrong with it)."""
+        path = components.get(cls.main_component)
+        if not path or not os.path.isdir(path):
+            return {}
+        try:
+            return dict(ckpt.read_config(ckpt.resolve_checkpoint_dir(path)).get("infer") or {})
+        except ckpt.CheckpointError:
+            return {}
 
 
 @dataclass
@@ -140,9 +150,20 @@ def pipeline_class(spec: PipelineSpec) -> Any:
     return get("pipeline", spec.pipeline)
 
 
+# Settings that scale time (speaking rate, durations): zero or negative values give empty or meaningless audio.
+POSITIVE_SETTINGS = ("length_scale", "speed", "speaking_rate", "rate", "pause_seconds_scale")
+
+
 def validate_settings(cls: Any, infer: Mapping[str, Any]) -> Any:
-    """The pipeline's settings dataclass from the ``infer`` section (unknown key -> closest key)."""
-    return validate(dict(infer), cls.settings_class, "infer")
+    """The pipeline's settings dataclass from the ``infer`` section (unknown key -> closest key); time scales
+    (:data:`POSITIVE_SETTINGS`) must be positive."""
+    settings = validate(dict(infer), cls.settings_class, "infer")
+    for name in POSITIVE_SETTINGS:
+        value = getattr(settings, name, None)
+        if isinstance(value, (int, float)) and not value > 0:
+            raise ConfigError(f"infer.{name}={value}: must be positive (> 1 speaks slower, < 1 faster)"
+                              if name == "length_scale" else f"infer.{name}={value}: must be positive")
+    return settings
 
 
 def check_components(cls: Any, spec: PipelineSpec) -> Dict[str, Optional[str]]:
@@ -159,14 +180,19 @@ def check_components(cls: Any, spec: PipelineSpec) -> Dict[str, Optional[str]]:
 
 
 def load_pipeline(spec_or_dir: str | os.PathLike | Mapping[str, Any], overrides: Iterable[str] = (),
-                  device: str = "cpu") -> Any:
-    """Build the task object of a spec file, spec dict or checkpoint directory (see the module docstring)."""
+                  device: str = "cpu", backend: Optional[str] = None) -> Any:
+    """Build the task object of a spec file, spec dict or checkpoint directory (see the module docstring).
+    ``backend``: "torch" or "onnxruntime" (exported graphs, CPU) where the pipeline has it; None: its default."""
     spec = resolve_spec(spec_or_dir, overrides)
-    return build_pipeline(spec, device)
+    return build_pipeline(spec, device, backend)
 
 
-def build_pipeline(spec: PipelineSpec, device: str = "cpu") -> Any:
+def build_pipeline(spec: PipelineSpec, device: str = "cpu", backend: Optional[str] = None) -> Any:
     cls = pipeline_class(spec)
     components = check_components(cls, spec)
     settings = validate_settings(cls, deep_merge(cls.saved_settings(components), spec.infer))
-    return cls.from_components(components, settings, device)
+    if backend is None or (backend == "torch" and tuple(cls.backends) == ("torch",)):
+        return cls.from_components(components, settings, device)
+    if backend not in cls.backends:
+        raise ConfigError(f"pipeline {spec.pipeline!r} runs on {', '.join(cls.backends)}, not {backend!r}")
+    return cls.from_components(components, settings, device, backend=backend)

@@ -7,7 +7,8 @@ and an optional ``extra``.
 * ``speaker`` — corpus speaker label (string); ``text`` — transcript or ``""``;
 * ``duration`` (s) and ``sample_rate`` (Hz) of the file as stored (read from the header);
 * ``extra`` — optional free-form JSON object for what a model or tool adds per item (e.g. per-phoneme
-  durations from an aligner); it round-trips unchanged and is omitted when empty.
+  durations from an aligner: schema in :mod:`processors.data.durations`); it round-trips unchanged and is
+  omitted when empty.
 
 Every other field is an error naming the file and line (a typo must not pass silently).
 

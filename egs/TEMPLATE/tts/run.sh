@@ -17,6 +17,8 @@
 # tts_inference, tts_evaluation, which hooks may call with extra arguments), check_options (after the shared
 # checks, before EXP_DIR is bound), train_data_overrides NAME (data.* overrides of every training run, e.g. a
 # --data_format option's), results_notes (lines under the results title), summary_notes.
+# --data_format shar (every family): training streams Lhotse Shar shards (local/shar.sh); a family whose items
+# need per-item features sets shar_features="f0 ssl" (converted from EXP_DIR/features) in `recipe`.
 set -euo pipefail
 
 template_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -41,6 +43,9 @@ else  # the template run directly: the family is the config's model_type
     title="the config's model" about="the TTS template run directly: the family is --config's model_type"
     recipe_config config "the family's training config (json5; its model_type names the family) [required]"
 fi
+recipe_option data_format files "files|shar" "training data: files = the manifests (and per-item features);
+shar = Lhotse Shar shards of the train split (audio + shar_features), written once into EXP_DIR/shar and
+streamed by every training run (data.format=shar)"
 finish_declarations
 
 . "$repo_root/egs/utils/parse_options.sh"
@@ -59,6 +64,7 @@ split_forward_args "${forward_names[@]}"
 features="$exp_dir/features"
 
 . "$repo_root/egs/utils/data_stages.sh"
+. "$template_dir/local/shar.sh"
 require_python_packages numpy soundfile json5 torch
 
 log "$family: dataset=$dataset data_dir=${data_dir:-?} exp_dir=$exp_dir stages $stage..$stop_stage ngpu=$ngpu"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from models.base.shar_stream import ShardedDataConfig
 from models.base.trainer import TrainConfig
 
 
@@ -16,7 +17,7 @@ class ToyAutoencoderConfig:
 
 
 @dataclass
-class ToyDataConfig:
+class ToyDataConfig(ShardedDataConfig):
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
     sample_rate: int = 16000

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from models.base.shar_stream import ShardedDataConfig
 from models.base.trainer import TrainConfig
 
 
@@ -30,7 +31,7 @@ class LatentSRModelConfig(LatentRefinerConfig):
 
 
 @dataclass
-class LatentSRDataConfig:
+class LatentSRDataConfig(ShardedDataConfig):
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
     sample_rate: int = 16000  # stage 1's rate and the output rate

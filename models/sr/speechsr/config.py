@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from models.base.shar_stream import ShardedDataConfig
 from models.base.trainer import TrainConfig
 
 
@@ -18,7 +19,7 @@ class SpeechSRModelConfig:
 
 
 @dataclass
-class SpeechSRDataConfig:
+class SpeechSRDataConfig(ShardedDataConfig):
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
     segment_samples: int = 9600  # target-rate samples

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import List, Literal, Optional
 
 from models.base.trainer import TrainConfig
+from models.base.shar_stream import ShardedDataConfig
 from processors.spectrogram import MelConfig
 from models.tts.glow_wavegan.acoustic_config import GlowTTSConfig
 
@@ -56,7 +57,7 @@ class WaveGANDiscriminatorConfig:
 
 
 @dataclass
-class AudioDataConfig(MelConfig):
+class AudioDataConfig(ShardedDataConfig, MelConfig):
     """Stage-1 training audio and its mel front end (the mel fields from :class:`MelConfig`)."""
 
     train_manifest: str = ""  # JSONL manifest (processors/data/manifest.py); text is not needed in stage 1
@@ -94,7 +95,7 @@ class WaveGANExperimentConfig:
 
 # ----------------------------------------------------------------------------------------------- stage 2
 @dataclass
-class LatentDataConfig:
+class LatentDataConfig(ShardedDataConfig):
     train_manifest: str = ""  # JSONL manifest with transcripts; ids name the latent files
     valid_manifest: Optional[str] = None
     features_dir: str = ""  # bins.extract_features --out_dir holding the glow_wavegan_latent feature of stage1_ckpt

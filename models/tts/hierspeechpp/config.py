@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Literal, Mapping, Optional
 
+from models.base.shar_stream import ShardedDataConfig
 from models.base.trainer import TrainConfig
 from models.tts.hierspeechpp.losses import LossWeights
 from processors.perturb import PerturbConfig
@@ -119,7 +120,7 @@ class SSLConfig:
 
 
 @dataclass
-class HierSpeechDataConfig(MelConfig):
+class HierSpeechDataConfig(ShardedDataConfig, MelConfig):
     """Training data; the mel fields of :class:`MelConfig` with the official 16 kHz values."""
 
     train_manifest: str = ""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 from models.base.trainer import TrainConfig
+from models.base.shar_stream import ShardedDataConfig
 from processors.spectrogram import MelConfig
 
 
@@ -68,7 +69,7 @@ class VITSConfig:
 
 
 @dataclass
-class VITSDataConfig(MelConfig):
+class VITSDataConfig(ShardedDataConfig, MelConfig):
     """Front end (official ``data`` block names; the mel fields from :class:`MelConfig`) and where the training
     lists live."""
 

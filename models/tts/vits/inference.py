@@ -37,9 +37,10 @@ import numpy as np
 import torch
 
 from models.base import checkpoint as ckpt
+from models.base import onnx_backend
 from models.base.inference import Item, file_items
 from models.base.pipeline import PipelineMixin
-from models.base.streaming import windowed_decode
+from models.base.streaming import LatentWindows, windowed_decode
 from models.base.task_inference import TextToSpeechInference, read_jsonl
 from models.base.sentence_tts import SentenceSettings, SentenceTTS, Voice
 from models.base.tasks import Audio, Capabilities
@@ -48,6 +49,7 @@ from models.tts.vits.checkpoint import load_official_generator
 from models.tts.vits.config import (VITSConfig, VITSDataConfig, VITSExperimentConfig, data_from_official_config,
                                     from_official_config)
 from models.tts.vits.model import VITS
+from models.tts.vits.onnx_runtime import OnnxVITS, runtime_for_checkpoint, runtime_for_weights
 from models.tts.vits.text import text_frontend
 from processors.audio import AudioError, load_audio
 from processors.data.manifest import model_speaker_id
@@ -59,12 +61,18 @@ log = logging.getLogger(__name__)
 Speaker = Union[int, str, None]
 
 
+FLOW_CONTEXT_FRAMES = 32  # the flow's receptive field (4 couplings of 4 WaveNet layers, kernel 5): exact at 32
+
+
 class VITSSynthesizer:
     """A loaded VITS model with its front end (text ids, linear spectrogram) and speaker table."""
 
-    def __init__(self, model: VITS, data: VITSDataConfig, device: str | torch.device = "cpu"):
+    def __init__(self, model: VITS, data: VITSDataConfig, device: str | torch.device = "cpu",
+                 runtime: Optional[OnnxVITS] = None):
         self.device = torch.device(device)
         self.model = model.to(self.device).prepare_for_inference()
+        self.runtime = runtime  # exported graphs on onnxruntime (CPU), else None: torch runs ``model``
+        self.backend = "onnxruntime" if runtime is not None else "torch"
         self.data = data
         self.sample_rate = data.sample_rate
         self.frontend = text_frontend(data)
@@ -72,15 +80,17 @@ class VITSSynthesizer:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_echelon(cls, ckpt_dir: str | Path, device: str = "cpu") -> "VITSSynthesizer":
+    def from_echelon(cls, ckpt_dir: str | Path, device: str = "cpu", backend: str = "torch") -> "VITSSynthesizer":
         path = ckpt.resolve_checkpoint_dir(ckpt_dir)
         cfg = validate(ckpt.expect_model_type(path, "vits"), VITSExperimentConfig)
         model = VITS.from_config(cfg.model)
         ckpt.load_state_dict_strict(model, ckpt.load_model_weights(path, "generator"), str(path))
-        return cls(model, cfg.data, device)
+        runtime = runtime_for_checkpoint(model, path) if _onnx(backend, device) else None
+        return cls(model, cfg.data, device, runtime)
 
     @classmethod
-    def from_official(cls, pth: str | Path, config_json: str | Path | None = None, device: str = "cpu") -> "VITSSynthesizer":
+    def from_official(cls, pth: str | Path, config_json: str | Path | None = None, device: str = "cpu",
+                      backend: str = "torch") -> "VITSSynthesizer":
         """Official ``G_*.pth`` + its ``config.json`` (default: next to the checkpoint)."""
         config_json = Path(config_json) if config_json is not None else Path(pth).parent / "config.json"
         if not Path(pth).is_file():
@@ -89,7 +99,12 @@ class VITSSynthesizer:
             raise ckpt.CheckpointNotFoundError(f"official VITS config not found: {config_json} (pass it explicitly)")
         official = json.loads(config_json.read_text(encoding="utf-8"))
         model_cfg: VITSConfig = from_official_config(official)
-        return cls(load_official_generator(pth, model_cfg), data_from_official_config(official), device)
+        model = load_official_generator(pth, model_cfg)
+        runtime = None
+        if _onnx(backend, device):
+            folder = onnx_backend.cached_graph_dir(Path(pth).parent, ckpt.sha256_of(pth))
+            runtime = runtime_for_weights(model, folder)
+        return cls(model, data_from_official_config(official), device, runtime)
 
     # ------------------------------------------------------------------ helpers
     def speaker_id(self, speaker: Speaker) -> Optional[torch.Tensor]:
@@ -122,7 +137,7 @@ class VITSSynthesizer:
             x = torch.zeros(len(chunk), int(lengths.max()), dtype=torch.long, device=self.device)
             for b, c in enumerate(chunk):
                 x[b, : len(c)] = c
-            out = self.model.infer(x, lengths, sid=None if sid is None else sid.expand(len(chunk)),
+            out = (self.runtime or self.model).infer(x, lengths, sid=None if sid is None else sid.expand(len(chunk)),
                                    noise_scale=noise_scale, length_scale=length_scale, noise_scale_w=noise_scale_w,
                                    decode_per_item=True)
             for b in range(len(chunk)):
@@ -133,17 +148,21 @@ class VITSSynthesizer:
     def synthesize_windows(self, text: str, speaker: Speaker = None, noise_scale: float = 0.667,
                            noise_scale_w: float = 0.8, length_scale: float = 1.0, window_frames: int = 64,
                            context_frames: int = 16) -> Iterator[np.ndarray]:
-        """One text -> its waveform in pieces: the latent is computed whole (the same draws as
-        :meth:`synthesize`), then decoded ``window_frames`` latent frames at a time (see
-        ``models.base.streaming.windowed_decode``)."""
+        """One text -> its waveform in pieces: the prior sample is drawn whole (the same draws as
+        :meth:`synthesize`), then the flow and the decoder run ``window_frames`` latent frames at a time (see
+        ``models.base.streaming.windowed_decode``; the flow with :data:`FLOW_CONTEXT_FRAMES` of context)."""
         sid = self.speaker_id(speaker)
         ids = torch.tensor([self.text_ids(text)], dtype=torch.long, device=self.device)
         out = self.model.infer(ids, torch.tensor([ids.size(1)], device=self.device), sid=sid,
                                noise_scale=noise_scale, length_scale=length_scale, noise_scale_w=noise_scale_w,
-                               decode=False)
+                               flow=False)
         g = self.model.speaker_embedding(sid)
+        z_p, mask = out["z_p"], out["y_mask"]
+        latent = LatentWindows.through(
+            lambda a, b: self.model.flow(z_p[..., a:b], mask[..., a:b], g=g, reverse=True) * mask[..., a:b],
+            z_p.size(-1), FLOW_CONTEXT_FRAMES)
         with torch.no_grad():
-            for wav in windowed_decode(lambda z: self.model.dec(z, g=g), out["z"], self.model.hop_length,
+            for wav in windowed_decode(lambda z: self.model.dec(z, g=g), latent, self.model.hop_length,
                                        window_frames, context_frames):
                 yield wav[0, 0].float().cpu().numpy()
 
@@ -160,6 +179,17 @@ class VITSSynthesizer:
         out = self.model.voice_conversion(spec, torch.tensor([spec.size(-1)], device=self.device), src, tgt,
                                           noise_scale=noise_scale)
         return out["wav"][0, 0].float().cpu().numpy()
+
+
+def default_backend(device: str | torch.device) -> str:
+    """onnxruntime on the CPU (faster there, same numbers: see models/tts/vits/README.md), torch elsewhere."""
+    return "onnxruntime" if torch.device(device).type == "cpu" else "torch"
+
+
+def _onnx(backend: str, device: str | torch.device) -> bool:
+    if onnx_backend.check_backend(backend) == "onnxruntime" and torch.device(device).type != "cpu":
+        raise ValueError(f"the onnxruntime backend runs on the CPU; got device {device!r}")
+    return backend == "onnxruntime"
 
 
 @dataclass
@@ -183,6 +213,7 @@ class VITSTextToSpeech(SentenceTTS, PipelineMixin):
     settings_class = VITSSettings
     components = {"model": True}
     main_component = "model"
+    backends = onnx_backend.BACKENDS
 
     def __init__(self, synth: VITSSynthesizer, settings: VITSSettings):
         self.synth = synth
@@ -191,10 +222,11 @@ class VITSTextToSpeech(SentenceTTS, PipelineMixin):
 
     @classmethod
     def from_components(cls, components: Mapping[str, Optional[str]], settings: VITSSettings,
-                        device: str = "cpu") -> "VITSTextToSpeech":
+                        device: str = "cpu", backend: Optional[str] = None) -> "VITSTextToSpeech":
         path = Path(components["model"])
-        synth = VITSSynthesizer.from_official(path, device=device) if path.suffix == ".pth" else \
-            VITSSynthesizer.from_echelon(path, device=device)
+        backend = backend or default_backend(device)
+        synth = VITSSynthesizer.from_official(path, device=device, backend=backend) if path.suffix == ".pth" else \
+            VITSSynthesizer.from_echelon(path, device=device, backend=backend)
         return cls(synth, settings)
 
     @property
@@ -212,8 +244,8 @@ class VITSTextToSpeech(SentenceTTS, PipelineMixin):
 
     def piece_chunks(self, text: str, voice: Speaker, generator: torch.Generator,
                      streaming: bool) -> Iterator[np.ndarray]:  # fmt: skip
-        """Streaming: a long sentence decoded in windows (equal to the one-shot piece within 1e-5: the windows'
-        context; ``stream_window_frames=0`` gives whole sentences, exactly equal)."""
+        """Streaming: a long sentence's flow and decoder run in windows (equal to the one-shot piece within 1e-4:
+        float rounding on other shapes; ``stream_window_frames=0`` gives whole sentences, exactly equal)."""
         s = self.settings
         if not streaming or s.stream_window_frames <= 0:
             yield self.synthesize_piece(text, voice, generator)

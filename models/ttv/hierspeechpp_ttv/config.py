@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from models.base.shar_stream import ShardedDataConfig
 from models.base.trainer import TrainConfig
 from utils.config import validate
 
@@ -46,7 +47,7 @@ def from_official_config(model: Mapping[str, Any], **overrides: Any) -> TTVConfi
 
 
 @dataclass
-class TTVDataConfig:
+class TTVDataConfig(ShardedDataConfig):
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
     features_dir: str = ""

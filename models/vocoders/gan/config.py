@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import List, Literal, Optional
 
 from models.base.trainer import TrainConfig
+from models.base.shar_stream import ShardedDataConfig
 from processors.spectrogram import MelConfig
 
 
@@ -47,7 +48,7 @@ class VocoderModelConfig:
 
 
 @dataclass
-class VocoderDataConfig(MelConfig):
+class VocoderDataConfig(ShardedDataConfig, MelConfig):
     """Training audio and its mel front end (the mel fields from :class:`MelConfig`)."""
 
     train_manifest: str = ""

@@ -141,7 +141,7 @@ sr_checkpoint() { # the SpeechSR used for 48 kHz output
 }
 
 # hsp_tts JOBS OUT DEVICE: the TTS pipeline over the job list -> OUT/tts/<id>.wav (16 kHz, evaluated) and
-# OUT/tts48k/<id>_48k.wav (SpeechSR). The TTS command line takes one prompt per call, so it runs once per job.
+# OUT/tts48k/<id>.wav (SpeechSR). The TTS command line takes one prompt per call, so it runs once per job.
 hsp_tts() {
     local jobs="$1" out="$2" device="$3" work="$2/tts_work" id prompt
     require_python_module models.ttv.hierspeechpp_ttv.inference "the HierSpeech++ TTS pipeline (TTV inference)"
@@ -193,9 +193,8 @@ stage_inference() {
     tts_job_lists  # job_style none: the shared lists are the jobs (prompted TTS, VC pairs, SR inputs)
 
     # Voice conversion: each test utterance into another (real) speaker's voice; 16 kHz, named <src>_to_<prompt>.
-    rm -rf "$out/vc"
     py_module bins.infer --ckpt_dir "$exp_dir/synth" --device "$device" --pairs "$lists/vc_pairs.tsv" \
-        --output_dir "$out/vc" --seed "$seed" ${vc_extra[@]+"${vc_extra[@]}"}
+        --output_dir "$out/vc" --seed "$seed" "$(rerun_flag)" ${vc_extra[@]+"${vc_extra[@]}"}
 
     # Text-to-speech: text + another clip of the same speaker as the prompt -> TTV -> synthesizer (-> SpeechSR).
     if [ -f "$exp_dir/ttv/SKIPPED" ]; then
