@@ -11,6 +11,14 @@ Sharded over processes or machines (each shard takes a fixed, disjoint share of 
     torchrun --nproc_per_node 4 -m bins.extract_features ... --device cuda   # RANK/WORLD_SIZE give the shard,
                                                      # LOCAL_RANK the GPU; rank 0 waits for the others and merges
 
+Lhotse Shar shards instead of one file per item and feature (audio + features + text/speaker/extra; the
+format training streams with ``data.format: "shar"``; see processors/data/shar.py):
+
+    python -m bins.extract_features --manifest data/train.jsonl --out_dir exp/shar --features mel f0 \
+        --format shar --shard_size 1000          # resumable per shard; --shard i/n / RANK split the shards
+    python -m bins.extract_features --manifest data/train.jsonl --out_dir exp/shar --features mel f0 \
+        --format shar --from_features exp/features   # an existing per-item extraction, converted
+
 Resumable (finished files are kept: ``--skip_existing`` is the default; ``--overwrite`` recomputes), atomic,
 bad items listed with reasons in a new file per run (``runs/<job>/``) and in the current
 ``<out_dir>/bad_items.tsv``, the first five also on the console; see processors/data/extract.py and shards.py.
@@ -34,6 +42,7 @@ from typing import Dict, List, Optional
 from processors.data.extract import check_unique, extract_features
 from processors.data.manifest import ManifestEntry, ManifestError, read_manifest
 from processors.data.preparers import PreparerError, scan_folder
+from processors.data.shar import AUDIO_FORMATS, SharOptions, merge_shar, shar_finished, write_shar
 from processors.data.shards import Shard, ShardError, local_rank_from_env, merge_shards, shard_from_env, shards_finished
 from processors.features.base import FeatureError, build_extractor
 from utils.batch import EXIT_PARTIAL, failure_lines, summary_line
@@ -75,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress bars or progress lines")
     parser.add_argument("--allow_failures", action="store_true",
                         help=f"exit 0 although some items were bad (they are listed); default: exit {EXIT_BAD_ITEMS}")
+    parser.add_argument("--format", choices=("files", "shar"), default="files",
+                        help="files: <out_dir>/<feature>/<id>.pt; shar: Lhotse Shar shards (streamed training)")
+    parser.add_argument("--shard_size", type=int, default=1000, help="shar: items per shard")
+    parser.add_argument("--audio_format", choices=AUDIO_FORMATS, default="flac", help="shar: audio encoding")
+    parser.add_argument("--audio_rate", type=int, default=None, help="shar: Hz of the stored audio (default: "
+                        "the first feature's)")
+    parser.add_argument("--from_features", type=Path, default=None, metavar="DIR",
+                        help="shar: read the features from this per-item folder instead of computing them")
     parser.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)  # the former opt-in; now default
     for flag in SHORTHANDS:
         parser.add_argument(f"--{flag}", default=None, help=f"= --set {'.'.join(SHORTHANDS[flag])}=...")
@@ -153,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
     extractors = [build_extractor(name, options.get(name, {}), device=device) for name in names]
     check_unique(entries, extractors)
     descriptions = [x.describe() for x in extractors]
+    if args.format == "shar":
+        return _run_shar(args, entries, extractors)
     if args.merge:
         summary = merge_shards(args.out_dir, entries, descriptions, args.run_id)
         print(f"extract_features: merged {summary['num_shards']} shard(s) of job {summary['job']}: "
@@ -186,6 +205,38 @@ def run(args: argparse.Namespace) -> int:
     elif shard.count > 1 and from_env is None:
         print(f"extract_features: {shard.tag} finished; merge when all {shard.count} are done: same command with --merge")
     return _bad_items_status(len(report.bad), args)
+
+
+def _run_shar(args: argparse.Namespace, entries: List[ManifestEntry], extractors) -> int:
+    """``--format shar``: this process's shards; rank 0 of a launcher (or a single process) merges."""
+    if args.merge:
+        summary = merge_shar(args.out_dir, entries, args.run_id)
+    else:
+        from_env = shard_from_env()
+        process = args.shard or from_env or Shard()
+        options = SharOptions(args.shard_size, args.audio_format, args.audio_rate)
+        report = write_shar(entries, args.out_dir, extractors, options, features_dir=args.from_features,
+                            num_workers=args.nj, batch_size=args.batch_size, min_duration=args.min_duration,
+                            overwrite=args.overwrite, process=process, run_id=args.run_id)
+        if report.stopped is not None:
+            print(f"extract_features: stopped: {len(report.written)} shard(s) written, {len(report.skipped)} already "
+                  f"complete, {len(report.not_started)} not started: rerun the same command to finish")
+            return report.stopped
+        print(f"extract_features: {process.tag}: {len(report.written)} shard(s) written, {len(report.skipped)} "
+              f"already complete, {len(report.bad)} bad item(s) (listed in {report.bad_items_path})")
+        summary = report.merged
+        if summary is None and args.shard is None and from_env is not None and process.index == 0 and args.merge_wait > 0:
+            deadline = time.monotonic() + args.merge_wait
+            while not shar_finished(args.out_dir) and time.monotonic() < deadline:
+                time.sleep(2.0)
+            summary = merge_shar(args.out_dir, entries, args.run_id)
+        if summary is None:
+            print(f"extract_features: {process.tag} finished; merge when all {process.count} are done: "
+                  f"same command with --merge")
+            return _bad_items_status(len(report.bad), args)
+    print(f"extract_features: {summary['num_shards']} shard(s) in {args.out_dir}: {summary['done']} items "
+          f"({summary['seconds'] / 3600:.2f} h), {summary['bad']} bad (listed in {args.out_dir / 'bad_items.tsv'})")
+    return _bad_items_status(summary["bad"], args)
 
 
 def _bad_items_status(bad: int, args: argparse.Namespace) -> int:

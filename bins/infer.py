@@ -52,6 +52,9 @@ def _base_parser(add_help: bool) -> argparse.ArgumentParser:
     where.add_argument("--set", dest="overrides", action="append", default=[], metavar="infer.KEY=VALUE",
                        help="inference setting override (repeatable)")
     where.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N (or gpu), mps")
+    where.add_argument("--backend", choices=("torch", "onnxruntime"),
+                       help="what runs the model: torch, or its exported ONNX graphs on onnxruntime (CPU; VITS, "
+                            "SpeechSR); default: the pipeline's own choice")
     return parser
 
 
@@ -124,8 +127,10 @@ def main_unchecked(argv: List[str]) -> int:
     args.device = known.device
     if spec is not None:
         spec.infer = infer_settings(spec.infer, [*args.overrides, *settings_overrides(args)])
-        runner = runner_cls(pl.build_pipeline(spec, args.device), args.device)
+        runner = runner_cls(pl.build_pipeline(spec, args.device, args.backend), args.device)
     else:
+        if args.backend not in (None, "torch"):
+            raise ConfigError(f"--backend {args.backend}: {args.model_type or args.pipeline} runs on torch only")
         runner = runner_cls.from_checkpoint(args.pipeline, device=args.device)
     result = runner.run(args)
     print(result.summary())

@@ -49,7 +49,8 @@ def main_unchecked(argv: List[str]) -> int:
         raise ConfigError(f"{args.config}: missing 'model_type' (which registered model to train)")
     trainer_cls = get("trainer", model_type)
     cfg = validate(raw, trainer_cls.config_class)
-    if not getattr(getattr(cfg, "data", None), "train_manifest", "set"):
+    data = getattr(cfg, "data", None)
+    if getattr(data, "format", "files") == "files" and not getattr(data, "train_manifest", "set"):
         raise ConfigError(f"data.train_manifest is not set: give it in {args.config} or as data.train_manifest=PATH")
     if args.overwrite and args.resume:
         raise ConfigError("--resume continues the run in exp_dir and --overwrite moves it aside: give one")

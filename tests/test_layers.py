@@ -5,7 +5,9 @@
 * a model package (``models/<group>/<name>/``) imports no other model package; shared code comes from
   ``models/base`` and other models are reached through the registry (``utils.registry.get``);
 * library code (``models/ modules/ processors/ evaluation/ utils/ serving/``) never imports ``bins/`` (the CLIs
-  sit on top of it, not the other way round).
+  sit on top of it, not the other way round);
+* ``serving/`` (the HTTP server, above ``models/``) is imported by none of them and imports no ``bins/`` and no
+  model package: it drives models through ``models.base`` (pipelines, task API) only.
 
 Each finding is reported as ``file:line`` with the offending import.
 """
@@ -22,11 +24,11 @@ from tests.helpers import REPO_ROOT
 KNOWN_MODEL_CROSS_IMPORTS = frozenset()  # empty: models share code through models/base and the registry
 
 FORBIDDEN = {
-    "modules": ("processors", "models", "bins"),
-    "processors": ("models", "bins"),
-    "utils": ("models", "processors", "modules", "bins"),
-    "models": ("bins",),
-    "evaluation": ("bins",),
+    "modules": ("processors", "models", "bins", "serving"),
+    "processors": ("models", "bins", "serving"),
+    "utils": ("models", "processors", "modules", "bins", "serving"),
+    "models": ("bins", "serving"),
+    "evaluation": ("bins", "serving"),
     "serving": ("bins",),
 }
 
@@ -82,6 +84,8 @@ def findings() -> List[Tuple[str, int, str, str]]:
                         if _is_within(name, banned):
                             found.append((rel, node.lineno, name, f"{top}/ must not import {banned}/"))
                     other = model_package(name)
+                    if top == "serving" and other:
+                        found.append((rel, node.lineno, name, "serving/ must reach models through models.base"))
                     if own_model and other and other != own_model:
                         found.append((rel, node.lineno, name, f"{own_model} must not import another model ({other})"))
     return found

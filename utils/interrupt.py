@@ -19,14 +19,15 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class StopOnSignal:
-    def __init__(self, what: str = "the current item"):
+    def __init__(self, what: str = "the current item", signals: Sequence[int] = SIGNALS):
         self.what = what
+        self.signals = tuple(signals)
         self.signum: Optional[int] = None
         self._previous: Dict[int, Any] = {}
 
@@ -56,7 +57,7 @@ class StopOnSignal:
 
     def __enter__(self) -> "StopOnSignal":
         if threading.current_thread() is threading.main_thread():  # handlers can only be set there
-            for signum in SIGNALS:
+            for signum in self.signals:
                 previous = signal.getsignal(signum)  # None: set outside Python; restored as the default
                 signal.signal(signum, self._handle)
                 self._previous[signum] = signal.SIG_DFL if previous is None else previous

@@ -60,20 +60,29 @@ def _reason(err: BaseException, feature: str = "") -> str:
 
 
 # --------------------------------------------------------------------------- per-item extractors (workers)
-_WORKER_EXTRACTORS: Dict[str, FeatureExtractor] = {}
+WORKER_EXTRACTORS: Dict[str, FeatureExtractor] = {}
 
 
-def _init_worker(extractors: Dict[str, FeatureExtractor]) -> None:
+def init_worker(extractors: Dict[str, FeatureExtractor]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides when to stop
     torch.set_num_threads(1)  # workers are the parallelism; avoid oversubscription
-    _WORKER_EXTRACTORS.clear()
-    _WORKER_EXTRACTORS.update(extractors)
+    WORKER_EXTRACTORS.clear()
+    WORKER_EXTRACTORS.update(extractors)
 
 
-def _item_features(entry: ManifestEntry, names: Tuple[str, ...], extractors: Dict[str, FeatureExtractor],
-                   out_dir: Path, min_duration: float) -> Tuple[str, Optional[str]]:
-    """Compute all missing features of one item, then save them; returns (id, reason or None)."""
-    audio: Dict[int, np.ndarray] = {}  # one load per sample rate
+class ItemFailure(Exception):
+    """One item could not be computed; ``reason`` is the line that lists it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def compute_item(entry: ManifestEntry, names: Sequence[str], extractors: Dict[str, FeatureExtractor],
+                 min_duration: float, audio: Optional[Dict[int, np.ndarray]] = None) -> Dict[str, torch.Tensor]:
+    """The named per-item features of one entry; ``audio`` caches one load per sample rate (filled here).
+    Raises :class:`ItemFailure` naming the culprit (unreadable audio, or the feature that failed)."""
+    audio = {} if audio is None else audio
     values = {}
     for name in names:
         extractor = extractors[name]
@@ -82,12 +91,22 @@ def _item_features(entry: ManifestEntry, names: Tuple[str, ...], extractors: Dic
             if rate not in audio:
                 audio[rate] = load_audio(entry.path, rate, min_duration=min_duration)
         except _ITEM_ERRORS as err:
-            return entry.id, _reason(err)
+            raise ItemFailure(_reason(err)) from None
         try:
             with torch.no_grad():
                 values[name] = extractor.extract(audio[rate])
         except _ITEM_ERRORS as err:
-            return entry.id, _reason(err, name)
+            raise ItemFailure(_reason(err, name)) from None
+    return values
+
+
+def _item_features(entry: ManifestEntry, names: Tuple[str, ...], extractors: Dict[str, FeatureExtractor],
+                   out_dir: Path, min_duration: float) -> Tuple[str, Optional[str]]:
+    """Compute all missing features of one item, then save them; returns (id, reason or None)."""
+    try:
+        values = compute_item(entry, names, extractors, min_duration)
+    except ItemFailure as failure:
+        return entry.id, failure.reason
     try:
         for name, value in values.items():
             save_feature(out_dir, name, entry.id, value, extractors[name].storage_dtype)
@@ -97,7 +116,7 @@ def _item_features(entry: ManifestEntry, names: Tuple[str, ...], extractors: Dic
 
 
 def _worker_item(entry, names, out_dir, min_duration):
-    return _item_features(entry, names, _WORKER_EXTRACTORS, out_dir, min_duration)
+    return _item_features(entry, names, WORKER_EXTRACTORS, out_dir, min_duration)
 
 
 def _run_per_item(jobs, extractors, out_dir: Path, num_workers: int, min_duration: float, bad: Dict[str, str],
@@ -117,7 +136,7 @@ def _run_per_item(jobs, extractors, out_dir: Path, num_workers: int, min_duratio
                 progress.update(1, bad=len(bad))
             return []
         context = get_context("spawn")
-        with ProcessPoolExecutor(num_workers, mp_context=context, initializer=_init_worker,
+        with ProcessPoolExecutor(num_workers, mp_context=context, initializer=init_worker,
                                  initargs=(extractors,)) as pool:
             futures = {pool.submit(_worker_item, entry, names, out_dir, min_duration): entry.id for entry, names in jobs}
             finished = set()

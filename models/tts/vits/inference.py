@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from models.base import checkpoint as ckpt
+from models.base import onnx_backend
 from models.base.inference import Item, file_items
 from models.base.pipeline import PipelineMixin
 from models.base.streaming import windowed_decode
@@ -48,8 +49,10 @@ from models.tts.vits.checkpoint import load_official_generator
 from models.tts.vits.config import (VITSConfig, VITSDataConfig, VITSExperimentConfig, data_from_official_config,
                                     from_official_config)
 from models.tts.vits.model import VITS
+from models.tts.vits.onnx_runtime import OnnxVITS, runtime_for_checkpoint, runtime_for_weights
 from models.tts.vits.text import text_frontend
 from processors.audio import AudioError, load_audio
+from processors.data.manifest import model_speaker_id
 from processors.spectrogram import VitsLinearSpectrogram
 from utils.config import validate
 from utils.registry import register
@@ -61,9 +64,12 @@ Speaker = Union[int, str, None]
 class VITSSynthesizer:
     """A loaded VITS model with its front end (text ids, linear spectrogram) and speaker table."""
 
-    def __init__(self, model: VITS, data: VITSDataConfig, device: str | torch.device = "cpu"):
+    def __init__(self, model: VITS, data: VITSDataConfig, device: str | torch.device = "cpu",
+                 runtime: Optional[OnnxVITS] = None):
         self.device = torch.device(device)
         self.model = model.to(self.device).prepare_for_inference()
+        self.runtime = runtime  # exported graphs on onnxruntime (CPU), else None: torch runs ``model``
+        self.backend = "onnxruntime" if runtime is not None else "torch"
         self.data = data
         self.sample_rate = data.sample_rate
         self.frontend = text_frontend(data)
@@ -71,15 +77,17 @@ class VITSSynthesizer:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_echelon(cls, ckpt_dir: str | Path, device: str = "cpu") -> "VITSSynthesizer":
+    def from_echelon(cls, ckpt_dir: str | Path, device: str = "cpu", backend: str = "torch") -> "VITSSynthesizer":
         path = ckpt.resolve_checkpoint_dir(ckpt_dir)
         cfg = validate(ckpt.expect_model_type(path, "vits"), VITSExperimentConfig)
         model = VITS.from_config(cfg.model)
         ckpt.load_state_dict_strict(model, ckpt.load_model_weights(path, "generator"), str(path))
-        return cls(model, cfg.data, device)
+        runtime = runtime_for_checkpoint(model, path) if _onnx(backend, device) else None
+        return cls(model, cfg.data, device, runtime)
 
     @classmethod
-    def from_official(cls, pth: str | Path, config_json: str | Path | None = None, device: str = "cpu") -> "VITSSynthesizer":
+    def from_official(cls, pth: str | Path, config_json: str | Path | None = None, device: str = "cpu",
+                      backend: str = "torch") -> "VITSSynthesizer":
         """Official ``G_*.pth`` + its ``config.json`` (default: next to the checkpoint)."""
         config_json = Path(config_json) if config_json is not None else Path(pth).parent / "config.json"
         if not Path(pth).is_file():
@@ -88,28 +96,19 @@ class VITSSynthesizer:
             raise ckpt.CheckpointNotFoundError(f"official VITS config not found: {config_json} (pass it explicitly)")
         official = json.loads(config_json.read_text(encoding="utf-8"))
         model_cfg: VITSConfig = from_official_config(official)
-        return cls(load_official_generator(pth, model_cfg), data_from_official_config(official), device)
+        model = load_official_generator(pth, model_cfg)
+        runtime = None
+        if _onnx(backend, device):
+            folder = onnx_backend.cached_graph_dir(Path(pth).parent, ckpt.sha256_of(pth))
+            runtime = runtime_for_weights(model, folder)
+        return cls(model, data_from_official_config(official), device, runtime)
 
     # ------------------------------------------------------------------ helpers
     def speaker_id(self, speaker: Speaker) -> Optional[torch.Tensor]:
         """Name (from ``data.speakers``) or integer id -> ``(1,)`` tensor; None for single-speaker models."""
         n = self.model.n_speakers
-        if n <= 1:
-            if speaker not in (None, "", 0, "0"):
-                raise ValueError(f"this model has a single speaker; got speaker {speaker!r}")
-            return None
-        if speaker is None or speaker == "":
-            raise ValueError(f"this model has {n} speakers: give a speaker (name or id)")
-        if isinstance(speaker, str) and speaker in self.data.speakers:
-            sid = self.data.speakers.index(speaker)
-        else:
-            try:
-                sid = int(speaker)
-            except ValueError as err:
-                raise ValueError(f"unknown speaker {speaker!r}; known: {self.data.speakers[:10]}") from err
-        if not 0 <= sid < n:
-            raise ValueError(f"speaker id {sid} outside [0, {n})")
-        return torch.tensor([sid], device=self.device)
+        sid = model_speaker_id(speaker, self.data.speakers, n, has_embedding=n > 1)
+        return None if sid is None else torch.tensor([sid], device=self.device)
 
     def text_ids(self, text: str) -> List[int]:
         return front_end_ids(self.frontend, text)
@@ -135,7 +134,7 @@ class VITSSynthesizer:
             x = torch.zeros(len(chunk), int(lengths.max()), dtype=torch.long, device=self.device)
             for b, c in enumerate(chunk):
                 x[b, : len(c)] = c
-            out = self.model.infer(x, lengths, sid=None if sid is None else sid.expand(len(chunk)),
+            out = (self.runtime or self.model).infer(x, lengths, sid=None if sid is None else sid.expand(len(chunk)),
                                    noise_scale=noise_scale, length_scale=length_scale, noise_scale_w=noise_scale_w,
                                    decode_per_item=True)
             for b in range(len(chunk)):
@@ -175,6 +174,17 @@ class VITSSynthesizer:
         return out["wav"][0, 0].float().cpu().numpy()
 
 
+def default_backend(device: str | torch.device) -> str:
+    """onnxruntime on the CPU (faster there, same numbers: see models/tts/vits/README.md), torch elsewhere."""
+    return "onnxruntime" if torch.device(device).type == "cpu" else "torch"
+
+
+def _onnx(backend: str, device: str | torch.device) -> bool:
+    if onnx_backend.check_backend(backend) == "onnxruntime" and torch.device(device).type != "cpu":
+        raise ValueError(f"the onnxruntime backend runs on the CPU; got device {device!r}")
+    return backend == "onnxruntime"
+
+
 @dataclass
 class VITSSettings(SentenceSettings):
     """Inference settings of the ``vits`` pipeline (the ``infer`` section / ``--set infer.KEY=VALUE``)."""
@@ -196,6 +206,7 @@ class VITSTextToSpeech(SentenceTTS, PipelineMixin):
     settings_class = VITSSettings
     components = {"model": True}
     main_component = "model"
+    backends = onnx_backend.BACKENDS
 
     def __init__(self, synth: VITSSynthesizer, settings: VITSSettings):
         self.synth = synth
@@ -204,10 +215,11 @@ class VITSTextToSpeech(SentenceTTS, PipelineMixin):
 
     @classmethod
     def from_components(cls, components: Mapping[str, Optional[str]], settings: VITSSettings,
-                        device: str = "cpu") -> "VITSTextToSpeech":
+                        device: str = "cpu", backend: Optional[str] = None) -> "VITSTextToSpeech":
         path = Path(components["model"])
-        synth = VITSSynthesizer.from_official(path, device=device) if path.suffix == ".pth" else \
-            VITSSynthesizer.from_echelon(path, device=device)
+        backend = backend or default_backend(device)
+        synth = VITSSynthesizer.from_official(path, device=device, backend=backend) if path.suffix == ".pth" else \
+            VITSSynthesizer.from_echelon(path, device=device, backend=backend)
         return cls(synth, settings)
 
     @property

@@ -14,6 +14,7 @@ from typing import Any, List, Literal, Mapping, Optional
 
 from models.base.sentence_tts import SentenceSettings
 from models.base.trainer import TrainConfig
+from models.base.shar_stream import ShardedDataConfig
 from modules.diffusion import preset_names
 
 
@@ -79,7 +80,7 @@ class WaveGrad2Config:
 
 
 @dataclass
-class WaveGrad2DataConfig:
+class WaveGrad2DataConfig(ShardedDataConfig):
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
     # where durations come from: the manifest's ``extra.durations`` (frames per symbol), or an internal aligner

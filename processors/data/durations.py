@@ -1,17 +1,32 @@
-"""Per-phoneme durations from a manifest row's ``extra``, in the model's frames and over the model's phonemes.
+"""Per-phoneme durations in a manifest row (the ``extra.durations`` schema) and their conversion to a model's frames.
 
-A row carries ``extra["durations"]``: frames per symbol, at the model's hop unless ``extra["frame_seconds"]``
-names another frame length. When the row's symbols are not the model's — a synthetic corpus spoken by a
-Piper voice frames its phoneme string as ``^ _ p1 _ p2 … pn _ $``, an Echelon VITS voice as ``_ p1 _ … pn _`` —
-the row's ``extra["phonemes"]`` says which phoneme string they frame, and the durations are moved onto the
-model's own phonemes of the row's text:
+Schema (the optional ``extra`` object of a manifest row, :mod:`processors.data.manifest`)::
+
+    "extra": {
+      "durations": [4, 1, 2, ...],   # required: non-negative numbers, one per symbol (below), summing to the
+                                     #   clip's frames (up to 2 frames of edge rounding are absorbed)
+      "hop_length": 256,             # unit, preferred: frames of hop_length samples at the row's sample_rate
+      "frame_seconds": 0.01161,      # unit, else: seconds per frame (rounded; hop_length wins when both are set)
+      "phonemes": "ðə kˈɛɾəl ...",   # symbol set, when the durations are not one per model phoneme: the
+                                     #   espeak-ng IPA string the durations frame (see below)
+      "phoneme_ids": [1, 0, 41, ...] # informative: the writer's own ids (e.g. Piper's), not read here
+    }
+
+With neither ``hop_length`` nor ``frame_seconds`` the durations are in the reading model's own frames.
+Symbols: when ``len(durations)`` equals the model's phoneme count they are taken one per phoneme. Otherwise
+``extra.phonemes`` says which phoneme string they count, bare (one per character), blank-interspersed
+(``_ p1 _ … pn _``, VITS with blanks) or Piper-framed (``^ _ p1 _ … pn _ $``); the ``piper_corpus`` preparer
+(:mod:`processors.data.piper_corpus`) writes the latter. They are then moved onto the model's own phonemes of the
+row's text:
 
 1. each framing symbol's frames go to the phoneme it follows (the leading ones to the first phoneme);
 2. the row's phoneme string is aligned to the model's one character by character (``difflib``; both come from
    espeak-ng, so they differ only where the front ends read a number or an abbreviation differently): equal
    stretches keep their frames, a replaced stretch shares its frames evenly, frames of a row-only stretch go
-   to the preceding model phoneme, a model-only stretch gets 0 frames (Gaussian upsampling allows it);
+   to the preceding model phoneme, a model-only stretch gets 0 frames;
 3. the frame length is converted on cumulative boundaries (rounding never drifts).
+
+Readers: WaveGrad 2 (``data.durations: "manifest"``) and toy_tts (:func:`text_with_durations`).
 """
 
 from __future__ import annotations
@@ -35,6 +50,17 @@ def row_durations(entry: ManifestEntry) -> Optional[List[float]]:
     if not isinstance(durations, list) or not all(isinstance(d, (int, float)) and d >= 0 for d in durations):
         raise ValueError("extra['durations'] must be a list of non-negative numbers (frames per phoneme)")
     return [float(d) for d in durations]
+
+
+def row_frame_seconds(entry: ManifestEntry, default: float) -> float:
+    """The length of the row's duration frames: ``extra.hop_length`` samples at the row's ``sample_rate`` (exact),
+    else ``extra.frame_seconds``, else ``default`` (the model's own frame)."""
+    hop = entry.extra.get("hop_length")
+    if hop is not None:
+        if not isinstance(hop, int) or hop <= 0 or not entry.sample_rate:
+            raise ValueError(f"extra['hop_length'] must be a positive integer with the row's sample_rate, got {hop!r}")
+        return hop / entry.sample_rate
+    return float(entry.extra.get("frame_seconds", default))
 
 
 def per_phoneme(durations: Sequence[float], phonemes: str) -> Tuple[List[float], List[str]]:
@@ -100,7 +126,7 @@ def manifest_durations(entry: ManifestEntry, frame_seconds: float, phonemes: Opt
                              "move them onto this model's phonemes)")
         by_char, source = per_phoneme(durations, row_phonemes)
         durations = transfer(by_char, source, list(phonemes))
-    return to_frames(durations, float(entry.extra.get("frame_seconds", frame_seconds)), frame_seconds)
+    return to_frames(durations, row_frame_seconds(entry, frame_seconds), frame_seconds)
 
 
 def fit_durations(durations: Sequence[float], frames: int) -> List[float]:
@@ -117,3 +143,18 @@ def fit_durations(durations: Sequence[float], frames: int) -> List[float]:
         index -= 1
     fitted[-1] += max(diff, 0)
     return fitted
+
+
+def text_with_durations(entry: ManifestEntry, frontend, frame_seconds: float) -> Tuple[List[int], List[float]]:
+    """A row's text as the front end's ids (no blanks) and its ``extra.durations`` moved onto them, in frames
+    of ``frame_seconds`` (not yet fitted to the audio: see :func:`fit_durations`).
+
+    ``frontend``: a :class:`processors.text.frontend.TextFrontend` (``add_blank=False``: one id per phoneme
+    character). Raises ``ValueError`` (``TextError`` is one) naming what is wrong with the row.
+    """
+    symbols = frontend(entry.text)
+    ids = list(symbols["ids"])
+    durations = manifest_durations(entry, frame_seconds, symbols["cleaned"], len(ids))
+    if durations is None:
+        raise ValueError("no extra['durations'] in the manifest row")
+    return ids, durations
