@@ -9,8 +9,9 @@ the same espeak-ng front end (Echelon's Piper phoneme ids, which equal Piper's):
 * ``piper-ort``     -- Piper's ``en_US-joe-medium.onnx`` through onnxruntime (Piper's input names and scales)
 * ``export-ort``    -- the same with ``echelon-export onnx`` of the converted voice instead of Piper's file
 
-All run with noise 0.667 / length 1 / noise_w 0.8; the ratio column is piper-ort's best time over the system's
-(>= 1: at least as fast). Wall times are inflated when the machine is shared; the interleaved ratios are the
+All run with noise 0.667 / length 1 / noise_w 0.8. The sampled durations make each run's audio a little longer
+or shorter, so runs are compared by real-time factor (seconds of compute per second of audio): the best RTF of
+each system is kept, and the ratio column is piper-ort's best RTF over the system's (>= 1: at least as fast). Wall times are inflated when the machine is shared; the interleaved ratios are the
 meaningful figures. CPU time (user+sys of this process) is printed beside each.
 
 Usage: python benchmarks/vits_vs_onnxruntime.py [--threads 1 2] [--repeats 5] [--text "..."] [--quantized]
@@ -57,7 +58,7 @@ def pipeline_system(pipeline) -> Callable[[str], np.ndarray]:
 
 def measure(systems: Dict[str, Callable[[str], np.ndarray]], text: str, repeats: int
             ) -> Dict[str, Tuple[float, float, float]]:
-    """name -> (best wall s, CPU s of that run, audio samples); one warm-up call each first."""
+    """name -> (wall s, CPU s, audio samples) of the run with the best real-time factor; one warm-up call each."""
     best: Dict[str, Tuple[float, float, float]] = {}
     for speak in systems.values():
         speak(text)
@@ -66,7 +67,7 @@ def measure(systems: Dict[str, Callable[[str], np.ndarray]], text: str, repeats:
             wall, cpu = time.perf_counter(), time.process_time()
             audio = speak(text)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            if name not in best or wall < best[name][0]:
+            if name not in best or wall / audio.size < best[name][0] / best[name][2]:
                 best[name] = (wall, cpu, float(audio.size))
     return best
 
@@ -99,13 +100,13 @@ def main() -> None:
             systems["piper-ort"] = onnx_system(piper_file, frontend, threads)
             systems.update({name: onnx_system(path, frontend, threads) for name, path in graphs.items()})
             best = measure(systems, args.text, args.repeats)
-            reference = best["piper-ort"][0]
+            reference = best["piper-ort"][0] / best["piper-ort"][2]
             for name, (wall, cpu, samples) in best.items():
                 seconds = samples / echelon.sample_rate
                 rows.append(f"| {threads} | {name} | {wall:.3f} | {cpu:.3f} | {seconds:.2f} | {wall / seconds:.3f} "
-                            f"| {reference / wall:.2f} |")
+                            f"| {reference / (wall / samples):.2f} |")
     print(f"text: {args.text!r}; best of {args.repeats}, interleaved")
-    print("| threads | system | wall s | CPU s | audio s | RTF | piper-ort / system |")
+    print("| threads | system | wall s | CPU s | audio s | RTF | piper-ort RTF / system RTF |")
     print("|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 

@@ -36,6 +36,18 @@ def check_backend(backend: str) -> str:
     return backend
 
 
+def frame_mask(lengths: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` -> float ``(B, 1, max(lengths))``, the maximum kept a graph value while tracing (a mask built from
+    ``int(lengths.max())`` would freeze the traced length)."""
+    steps = torch.arange(lengths.max(), dtype=lengths.dtype, device=lengths.device)
+    return (steps.unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(1).float()
+
+
+def last_axis_length(x: torch.Tensor) -> torch.Tensor:
+    """``(1,)`` int64 length of ``x``'s last axis, a graph value while tracing."""
+    return torch._shape_as_tensor(x)[-1:].to(torch.long)
+
+
 def export_graph(module: torch.nn.Module, args: Tuple[torch.Tensor, ...], path: str | os.PathLike,
                  input_names: Sequence[str], output_names: Sequence[str],
                  dynamic_axes: Mapping[str, Mapping[int, str]], metadata: Optional[Mapping[str, object]] = None,

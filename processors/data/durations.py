@@ -26,18 +26,27 @@ row's text:
    to the preceding model phoneme, a model-only stretch gets 0 frames;
 3. the frame length is converted on cumulative boundaries (rounding never drifts).
 
-Readers: WaveGrad 2 (``data.durations: "manifest"``) and toy_tts (:func:`text_with_durations`).
+Readers: WaveGrad 2 (``data.durations: "manifest"``) and :class:`PhonemeDurationMels` (toy_tts, and any
+family trained on phoneme ids + durations + log-mels).
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import unicodedata
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import Dataset
 
-from processors.data.manifest import ManifestEntry
+from processors.audio import load_audio
+from processors.data.manifest import ManifestEntry, read_manifest
+from processors.features.audio import MelSettings
+from processors.spectrogram import VitsMelSpectrogram
+
+log = logging.getLogger(__name__)
 
 _DURATION_SLACK = 2  # frames a manifest's durations may differ from the audio (edge rounding of aligners)
 
@@ -158,3 +167,58 @@ def text_with_durations(entry: ManifestEntry, frontend, frame_seconds: float) ->
     if durations is None:
         raise ValueError("no extra['durations'] in the manifest row")
     return ids, durations
+
+
+class PhonemeDurationMels(Dataset):
+    """Manifest rows with ``extra.durations`` -> ``(ids (N,), frames (N,), log-mel (n_mels, T))``, ``frames.sum() == T``.
+
+    Ids: the English front end without blanks; the log-mel: :class:`processors.spectrogram.VitsMelSpectrogram`
+    with ``mel`` (computed once per item, kept in memory). Rows longer than ``max_seconds``, without durations, whose
+    text does not phonemise or whose durations do not fit the audio are skipped and listed in ``self.skipped``.
+    """
+
+    def __init__(self, manifest: str, mel: MelSettings, max_seconds: float):
+        from processors.text.frontend import TextFrontend
+
+        self.sample_rate, hop = mel.sample_rate, mel.hop_length
+        self.mel = VitsMelSpectrogram(mel.sample_rate, mel.n_fft, hop, mel.win_length, mel.n_mels, mel.f_min, mel.f_max)
+        self.rows: List[Tuple[str, List[int], List[float], float]] = []
+        self.skipped: List[Tuple[str, str]] = []
+        self._cache: Dict[int, torch.Tensor] = {}
+        frontend = TextFrontend(add_blank=False)
+        for entry in read_manifest(manifest):
+            try:
+                if entry.duration > max_seconds:
+                    raise ValueError(f"{entry.duration:.1f} s is longer than max_seconds={max_seconds}")
+                ids, durations = text_with_durations(entry, frontend, hop / self.sample_rate)
+                frames = fit_durations(durations, int(entry.duration * self.sample_rate) // hop)
+                self.rows.append((entry.path, ids, frames, entry.duration))
+            except ValueError as err:
+                self.skipped.append((entry.id, str(err)))
+        if self.skipped:
+            log.warning("%s: skipped %d row(s), e.g. %s", manifest, len(self.skipped), self.skipped[0])
+        if not self.rows:
+            raise ValueError(f"{manifest}: no usable row ({self.skipped[:1]})")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def durations(self) -> List[float]:
+        """Seconds per item (``train.batching`` by duration)."""
+        return [row[3] for row in self.rows]
+
+    def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        path, ids, frames, _ = self.rows[index]
+        if index not in self._cache:
+            with torch.no_grad():
+                mel = self.mel(torch.from_numpy(load_audio(path, self.sample_rate)).unsqueeze(0))[0]
+            self._cache[index] = mel[:, : int(sum(frames))]
+        return torch.tensor(ids), torch.tensor(frames), self._cache[index]
+
+
+def collate_phoneme_durations(items) -> Dict[str, torch.Tensor]:
+    """Zero-padded ``ids (B, N)``, ``lengths (B,)``, ``frames (B, N)``, ``mel (B, n_mels, T)``, ``mel_lengths (B,)``."""
+    ids, frames, mels = zip(*items)
+    return {"ids": pad_sequence(ids, True), "lengths": torch.tensor([len(i) for i in ids]),
+            "frames": pad_sequence(frames, True), "mel": pad_sequence([m.t() for m in mels], True).transpose(1, 2),
+            "mel_lengths": torch.tensor([m.size(1) for m in mels])}

@@ -65,3 +65,28 @@ def test_text_with_durations_moves_piper_framed_frames_onto_our_ids():
         text_with_durations(row({}), frontend, 0.01)
     with pytest.raises(TextError):
         text_with_durations(row({"durations": [1]}, text="!!!"), frontend, 0.01)
+
+
+def test_dataset_items_match_their_durations_and_bad_rows_are_listed(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from processors.data.durations import PhonemeDurationMels, collate_phoneme_durations
+    from processors.data.manifest import write_manifest
+    from processors.features.audio import MelSettings
+
+    mel = MelSettings(sample_rate=22050, n_fft=1024, win_length=1024, hop_length=256, n_mels=80, f_max=8000.0)
+    n = len(TextFrontend(add_blank=False)("A cat.")["ids"])
+    wav = tmp_path / "a.wav"
+    sf.write(wav, 0.1 * np.sin(np.arange(3 * n * 256) * 0.05).astype(np.float32), 22050)
+    good = ManifestEntry("good", str(wav), "s", "A cat.", 3 * n * 256 / 22050, 22050, {"durations": [3] * n})
+    rows = [good, ManifestEntry("none", str(wav), "s", "A cat.", good.duration, 22050, {}),
+            ManifestEntry("long", str(wav), "s", "A cat.", 99.0, 22050, {"durations": [3] * n})]
+    data = PhonemeDurationMels(str(write_manifest(rows, tmp_path / "m.jsonl")), mel, max_seconds=20.0)
+    assert len(data) == 1 and [i for i, _ in data.skipped] == ["none", "long"]
+    ids, frames, log_mel = data[0]
+    assert ids.shape == frames.shape == (n,) and log_mel.shape == (80, 3 * n) and frames.sum() == 3 * n
+    batch = collate_phoneme_durations([data[0], data[0]])
+    assert batch["mel"].shape == (2, 80, 3 * n) and batch["lengths"].tolist() == [n, n]
+    with pytest.raises(ValueError, match="no usable row"):
+        PhonemeDurationMels(str(write_manifest(rows[1:], tmp_path / "bad.jsonl")), mel, max_seconds=20.0)

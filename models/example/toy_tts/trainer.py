@@ -2,65 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Dict, List
+from typing import Dict
 
 import torch
-from torch.nn.utils.rnn import pad_sequence
-from torch.utils.data import Dataset
 
 from models.base.trainer import BaseTrainer
-from models.example.toy_tts.config import ToyTTSDataConfig, ToyTTSExperimentConfig
+from models.example.toy_tts.config import ToyTTSExperimentConfig
 from models.example.toy_tts.model import ToyTTS
 from modules.commons import sequence_mask
-from processors.audio import load_audio
-from processors.data.durations import fit_durations, text_with_durations
-from processors.data.manifest import read_manifest
-from processors.spectrogram import VitsMelSpectrogram
-from processors.text.frontend import TextFrontend
+from processors.data.durations import PhonemeDurationMels, collate_phoneme_durations
 from utils.registry import register
-
-log = logging.getLogger(__name__)
-
-
-def mel_extractor(data: ToyTTSDataConfig) -> VitsMelSpectrogram:
-    m = data.mel
-    return VitsMelSpectrogram(m.sample_rate, m.n_fft, m.hop_length, m.win_length, m.n_mels, m.f_min, m.f_max)
-
-
-class DurationTTSDataset(Dataset):
-    """Items ``(ids (N,), frames (N,), log-mel (n_mels, T))`` with ``frames.sum() == T``; the mel is computed once."""
-
-    def __init__(self, manifest: str, data: ToyTTSDataConfig):
-        self.mel, self.sample_rate, hop = mel_extractor(data), data.mel.sample_rate, data.mel.hop_length
-        self.rows, self.skipped, self._cache = [], [], {}
-        frontend = TextFrontend(add_blank=False)
-        for entry in read_manifest(manifest):
-            try:
-                if entry.duration > data.max_seconds:
-                    raise ValueError(f"{entry.duration:.1f} s is longer than data.max_seconds={data.max_seconds}")
-                ids, durations = text_with_durations(entry, frontend, hop / self.sample_rate)
-                self.rows.append((entry.path, ids, fit_durations(durations, int(entry.duration * self.sample_rate) // hop), entry.duration))
-            except ValueError as err:
-                self.skipped.append((entry.id, str(err)))
-        if self.skipped:
-            log.warning("%s: skipped %d row(s), e.g. %s", manifest, len(self.skipped), self.skipped[0])
-        if not self.rows:
-            raise ValueError(f"{manifest}: no usable row ({self.skipped[:1]})")
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def durations(self) -> List[float]:
-        return [row[3] for row in self.rows]
-
-    def __getitem__(self, index: int):
-        path, ids, frames, _ = self.rows[index]
-        if index not in self._cache:
-            with torch.no_grad():
-                mel = self.mel(torch.from_numpy(load_audio(path, self.sample_rate)).unsqueeze(0))[0]
-            self._cache[index] = mel[:, : int(sum(frames))]
-        return torch.tensor(ids), torch.tensor(frames), self._cache[index]
 
 
 @register("trainer", "toy_tts")
@@ -72,14 +23,11 @@ class ToyTTSTrainer(BaseTrainer):
 
     def build_datasets(self):
         d = self.cfg.data
-        return DurationTTSDataset(d.train_manifest, d), DurationTTSDataset(d.valid_manifest, d) if d.valid_manifest else None
+        train = PhonemeDurationMels(d.train_manifest, d.mel, d.max_seconds)
+        return train, PhonemeDurationMels(d.valid_manifest, d.mel, d.max_seconds) if d.valid_manifest else None
 
     def collate(self, items):
-        ids, frames, mels = zip(*items)
-        return {"ids": pad_sequence(ids, True), "lengths": torch.tensor([len(i) for i in ids]),
-                "frames": pad_sequence(frames, True), "mel": pad_sequence([m.t() for m in mels], True).transpose(1, 2),
-                "mel_lengths": torch.tensor([m.size(1) for m in mels])}
-
+        return collate_phoneme_durations(items)
     def losses(self, batch) -> Dict[str, torch.Tensor]:
         out = self.models["tts"](batch["ids"], batch["lengths"], batch["frames"])
         frame_mask = sequence_mask(batch["mel_lengths"], batch["mel"].size(2)).unsqueeze(1)

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from models.base import checkpoint as ckpt
-from models.base.onnx_backend import export_graph
+from models.base.onnx_backend import export_graph, frame_mask
 from models.tts.vits.config import VITSExperimentConfig
 from models.tts.vits.model import VITS
 from modules.commons import generate_path
@@ -41,13 +41,6 @@ log = logging.getLogger(__name__)
 
 PIPER_INPUTS = ("input", "input_lengths", "scales")
 EXAMPLE_SYMBOLS = 24  # length of the tracing example (the graphs are dynamic in it)
-
-
-def _frame_mask(lengths: torch.Tensor) -> torch.Tensor:
-    """``(B,)`` -> ``(B, 1, max(lengths))``; the maximum stays a graph value (``sequence_mask`` makes it a
-    Python int, which the tracer would freeze)."""
-    steps = torch.arange(lengths.max(), dtype=lengths.dtype, device=lengths.device)
-    return (steps.unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(1).float()
 
 
 class _Stages(nn.Module):
@@ -79,8 +72,8 @@ class _Stages(nn.Module):
     def acoustic(self, m_p, logs_p, w_ceil, lengths, scales, noise, g):
         """Expanded prior sample -> inverse flow -> decoder: ``wav (B, 1, frames * hop)``."""
         m = self.model
-        x_mask = _frame_mask(lengths)
-        y_mask = _frame_mask(self.frames(w_ceil))
+        x_mask = frame_mask(lengths)
+        y_mask = frame_mask(self.frames(w_ceil))
         attn = generate_path(w_ceil, x_mask.unsqueeze(2) * y_mask.unsqueeze(-1))
         m_p, logs_p = m.expand_prior(attn, m_p), m.expand_prior(attn, logs_p)
         if noise is None:

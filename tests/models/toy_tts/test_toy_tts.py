@@ -15,6 +15,8 @@ import torch
 from safetensors.torch import load_file
 
 from bins import infer, train
+from evaluation.benchmark.discover import discover_systems
+from evaluation.benchmark.systems import load_system
 from models.base import checkpoint as ckpt
 from models.base.pipeline import load_pipeline
 from models.base.tasks import TextToSpeech
@@ -83,6 +85,9 @@ def test_trains_resumes_exactly_synthesises_and_loads(tmp_path, manifest, capsys
         tts.synthesize(["Hi."], prompts=["x.wav"])
     with pytest.raises(ValueError, match="no speaker"):
         tts.synthesize(["Hi."], speakers=["joe"])
+    systems = discover_systems(tmp_path, baselines=False).systems  # echelon-benchmark finds and loads both runs
+    assert sorted(s.name for s in systems) == ["a", "b"]  # named after their folders when the type repeats
+    assert load_system(systems[0].spec).capabilities.tasks == {"tts"}
     short = load_pipeline(tmp_path / "a", ["infer.griffin_lim_iters=4", "infer.max_sentence_chars=12"])
     two = short.synthesize(["A cat sat. Dogs run far."], seed=3)[0]  # a long text is spoken sentence by sentence
     pieces = [len(short.synthesize([t])[0].waveform) for t in ("A cat sat.", "Dogs run far.")]
