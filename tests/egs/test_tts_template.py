@@ -131,8 +131,12 @@ def test_template_run_directly_needs_a_config_and_checks_it(tmp_path):
     assert not (tmp_path / "e").exists(), "a rejected call must not create or bind the exp dir"
 
 
-@pytest.mark.parametrize("family, config", [("vits", "egs/tts/vits/conf/vits_tiny.json5")])
-def test_template_run_directly_names_the_experiment_after_the_model_type(tmp_path, family, config):
+@pytest.mark.parametrize("family, config, table", [("vits", "egs/tts/vits/conf/vits_tiny.json5", "table"),
+                                                   ("toy_tts", "models/example/toy_tts/configs/mini.json5", "none")])
+def test_template_run_directly_names_the_experiment_after_the_model_type(tmp_path, family, config, table):
+    """A family with no shell of its own (toy_tts) is its config: model_type names it, its config says whether
+    it takes the speaker table."""
+    assert _script("family.py", str(REPO_ROOT / config)).stdout == f"{family}\t{table}\n"
     exp_root = tmp_path / "exp"
     out = subprocess.run(["bash", str(TEMPLATE), "--config", str(REPO_ROOT / config), "--stop_stage", "0",
                           "--synthetic_speakers", "0"], cwd=tmp_path, env=ENV, capture_output=True, text=True,
