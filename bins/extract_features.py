@@ -42,7 +42,7 @@ from typing import Dict, List, Optional
 from processors.data.extract import check_unique, extract_features
 from processors.data.manifest import ManifestEntry, ManifestError, read_manifest
 from processors.data.preparers import PreparerError, scan_folder
-from processors.data.shar import AUDIO_FORMATS, SharOptions, merge_shar, shar_finished, write_shar
+from processors.data.shar import AUDIO_FORMATS, SharOptions, merge_shar, shar_finished, stored_features, write_shar
 from processors.data.shards import Shard, ShardError, local_rank_from_env, merge_shards, shard_from_env, shards_finished
 from processors.features.base import FeatureError, build_extractor
 from utils.batch import EXIT_PARTIAL, failure_lines, summary_line
@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--input_dir", type=Path, help="a folder of audio files instead of a manifest")
     parser.add_argument("--out_dir", type=Path)
     parser.add_argument("--features", nargs="+", default=list(DEFAULT_FEATURES),
-                        help=f"registered feature names, space or comma separated (default: {' '.join(DEFAULT_FEATURES)})")
+                        help=f"registered feature names, space or comma separated, or none (shar: audio alone) "
+                             f"(default: {' '.join(DEFAULT_FEATURES)})")
     parser.add_argument("--set", dest="settings", nargs="+", action="extend", default=[], metavar="FEATURE.KEY=VALUE",
                         help="per-feature settings, e.g. f0.method=dio ssl.layer=7 (see --list)")
     parser.add_argument("--list", action="store_true", help="print the registered features and their settings")
@@ -100,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def feature_names(values: List[str]) -> List[str]:
-    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+    """Names from space/comma separated values; ``none`` alone: no feature (shards of audio alone)."""
+    return [name.strip() for value in values for name in value.split(",") if name.strip() and name.strip() != "none"]
 
 
 def feature_options(args: argparse.Namespace, names: List[str]) -> Dict[str, Dict[str, str]]:
@@ -167,8 +169,13 @@ def run(args: argparse.Namespace) -> int:
     device = _device(args.device)
     check_device(device)
     check_writable_dir(args.out_dir, "--out_dir")
-    extractors = [build_extractor(name, options.get(name, {}), device=device) for name in names]
-    check_unique(entries, extractors)
+    if args.from_features is not None:  # shards from an existing extraction: no model is loaded
+        if args.format != "shar":
+            raise FeatureError("--from_features converts a per-item feature folder to shards: add --format shar")
+        extractors = stored_features(args.from_features, names)
+    else:
+        extractors = [build_extractor(name, options.get(name, {}), device=device) for name in names]
+    check_unique(entries, extractors, allow_none=args.format == "shar")  # shards may hold audio alone
     descriptions = [x.describe() for x in extractors]
     if args.format == "shar":
         return _run_shar(args, entries, extractors)

@@ -38,6 +38,7 @@ from models.base.streaming import PrivateRandom
 from models.base.tasks import Audio, AudioInput, TextToSpeech, speakers_per_text
 from models.base.text_split import split_sentences
 from models.base.waveforms import progress
+from processors.text.speakable import check_speakable
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ class SentenceSettings:
 
     max_sentence_chars: int = 300  # longer texts are spoken sentence by sentence (bounded memory)
     pause_seconds: float = 0.3  # silence between those sentences
+    # characters the voice cannot speak (emoji, letters of other scripts): False fails the item naming them,
+    # True leaves them out with a warning naming them (processors/text/speakable.py)
+    drop_unspeakable: bool = False
 
 
 @dataclass
@@ -76,6 +80,9 @@ class SentenceTTS(TextToSpeech):
     settings: SentenceSettings
     # split texts that fit in max_sentence_chars too (True), or speak them whole as the official code does
     split_every_sentence = False
+    # the scripts (Unicode name prefixes) the voice's language is written in, and the language's name
+    text_scripts: Tuple[str, ...] = ("LATIN",)
+    text_language = "English"
 
     # ------------------------------------------------------------------ what a family implements
     @abc.abstractmethod
@@ -138,6 +145,8 @@ class SentenceTTS(TextToSpeech):
 
         if not isinstance(text, str):
             raise TextError(f"text must be a string, got {type(text).__name__}")
+        text = check_speakable(text, self.text_scripts, getattr(self.settings, "drop_unspeakable", False),
+                               self.text_language)
         limit = self.settings.max_sentence_chars
         whole = not self.split_every_sentence and len(text) <= limit and text.strip()
         pieces = [text] if whole else split_sentences(text, limit)

@@ -205,6 +205,10 @@ class BaseTrainer:
 
     shar_fields: Optional[List[str]] = None  # Shar fields item_from_cut reads (None: all)
 
+    def keep_cut(self, meta: Any) -> bool:
+        """Whether a streamed cut trains (``CutMeta``: id, duration, text, speaker); the manifest dataset's filter."""
+        return True
+
     def build_valid_dataset(self) -> Optional[Dataset]:
         """``data.format: "shar"``: the validation set (map-style); none by default."""
         return None

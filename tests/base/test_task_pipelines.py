@@ -222,4 +222,4 @@ def test_vc_and_sr_runners_through_echelon_infer(tmp_path, capsys):
     _save_speechsr(tmp_path / "sr")
     rc = infer_cli.main(["--ckpt_dir", str(tmp_path / "sr"), "--inputs", str(flac), "--output_dir",
                          str(tmp_path / "up")])
-    assert rc == 0 and load_audio(tmp_path / "up" / "a_24k.wav", None).size == 9000 * 3 // 2
+    assert rc == 0 and load_audio(tmp_path / "up" / "a.wav", None).size == 9000 * 3 // 2

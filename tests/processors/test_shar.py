@@ -16,7 +16,7 @@ from lhotse import CutSet
 
 from bins.extract_features import main as extract_cli
 from processors.data.manifest import ManifestEntry, write_manifest
-from processors.data.shar import list_shards
+from processors.data.shar import cut_audio, list_shards
 from processors.features import load_feature
 from tests.helpers import MINI_CORPUS
 
@@ -65,6 +65,7 @@ def test_shards_hold_audio_features_and_supervision(manifest, tmp_path, capsys):
         wav, sr = sf.read(str(tmp_path / "audio" / f"c{n}.wav"), dtype="float32")
         assert cut.sampling_rate == 16000 == sr and abs(cut.duration - 0.3) < 1e-3
         np.testing.assert_allclose(cut.load_audio()[0], wav, atol=1e-6)
+        np.testing.assert_array_equal(cut_audio(cut), cut.load_audio()[0])  # the fast path decodes the same
         mel = cut.load_custom("mel")
         assert mel.ndim == 2 and mel.shape[0] == 80 and np.isfinite(mel).all()
 

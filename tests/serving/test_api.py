@@ -87,12 +87,12 @@ def test_stream_joined_equals_one_shot(server):
     assert len(chunks) > 2  # sent in pieces (chunked transfer), not at once
     streamed, rate = read_wav(b"".join(chunks))  # a WAV header of unknown length, then 16-bit PCM
     assert rate == 16000 and streamed.shape == whole.shape
-    np.testing.assert_allclose(streamed, whole, atol=2 / 32768)  # windows: 1e-5, then 16-bit rounding
+    np.testing.assert_allclose(streamed, whole, atol=4 / 32768)  # windows: 1e-4, then 16-bit rounding
     sse = post(server, {**body, "stream_format": "sse", "response_format": "pcm"})
     events = [json.loads(line[6:]) for line in sse.text.splitlines() if line.startswith("data: ")]
     assert events[-1]["type"] == "speech.audio.done"
     pcm = b"".join(base64.b64decode(e["audio"]) for e in events[:-1])
-    np.testing.assert_allclose(np.frombuffer(pcm, "<i2") / 32768.0, whole, atol=2 / 32768)
+    np.testing.assert_allclose(np.frombuffer(pcm, "<i2") / 32768.0, whole, atol=4 / 32768)
 
 
 @pytest.mark.parametrize("body, status, words", [

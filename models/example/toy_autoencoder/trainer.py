@@ -11,10 +11,11 @@ from typing import Dict, Optional
 
 import torch
 
-from models.base.trainer import BaseTrainer, TrainConfig
 from models.base.shar_stream import ShardedDataConfig, cut_crop_rng
+from models.base.trainer import BaseTrainer, TrainConfig
 from models.example.toy_autoencoder.dataset import WaveCropDataset, crop_wave
 from models.example.toy_autoencoder.model import ToyAutoencoderConfig, ToyWaveAutoencoder
+from processors.data.shar import cut_audio
 from utils.registry import register
 
 
@@ -53,7 +54,7 @@ class ToyTrainer(BaseTrainer):
         if cut.sampling_rate != self.cfg.data.sample_rate:
             raise ValueError(f"shard audio of {cut.id} is {cut.sampling_rate} Hz, data.sample_rate is "
                              f"{self.cfg.data.sample_rate}: write the shards with --audio_rate {self.cfg.data.sample_rate}")
-        wav = cut.load_audio()[0].astype("float32")
+        wav = cut_audio(cut)
         return crop_wave(wav, self.cfg.data.segment, cut_crop_rng(self.cfg.train.seed, self.epoch, cut.id))
 
     def build_valid_dataset(self):

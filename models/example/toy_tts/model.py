@@ -10,33 +10,17 @@ Every block comes from ``modules/``; this file is the model's own logic.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Dict, Optional
 
 import torch
 from torch import nn
 
+from models.example.toy_tts.config import ToyTTSConfig
 from modules.commons import generate_path, sequence_mask
 from modules.duration_predictor import DurationPredictor
 from modules.positional import sine_table
 from modules.transformer import RelPositionEncoder
 from utils.registry import register
-
-
-@dataclass
-class ToyTTSConfig:
-    """Constructor arguments of :class:`ToyTTS`."""
-
-    n_symbols: int = 178  # processors/text symbol table
-    n_mels: int = 80
-    hidden: int = 128
-    ffn: int = 256
-    heads: int = 2
-    encoder_layers: int = 2
-    decoder_layers: int = 2
-    kernel_size: int = 3  # of the feed-forward convolutions
-    duration_filter: int = 128
-    dropout: float = 0.1
 
 
 @register("model", "toy_tts")

@@ -178,6 +178,7 @@ class SpeechSRPipeline(SpeechSuperResolution, PipelineMixin):
     ``G_*.pth`` (+ config.json); absent: the bundled release."""
 
     task = "sr"
+    input_rate = INPUT_RATE  # inputs at other rates are resampled to it (the runner says so per item)
     settings_class = SpeechSRSettings
     components = {"model": False}
     main_component = "model"

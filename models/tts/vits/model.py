@@ -191,6 +191,7 @@ class VITS(nn.Module):
         duration_noise: Optional[torch.Tensor] = None,
         decode_per_item: bool = False,
         decode: bool = True,
+        flow: bool = True,
     ) -> Dict[str, torch.Tensor]:
         """Text -> waveform.
 
@@ -203,6 +204,8 @@ class VITS(nn.Module):
             decode_per_item: run the (unmasked) decoder on each item's own frames, so that a waveform does not
                 depend on the other items of the batch; False decodes the padded batch as the original does.
             decode: False stops at the latent (``wav`` is None; a streaming caller decodes ``z`` in windows).
+            flow: False stops at the prior sample ``z_p`` (``z`` and ``wav`` are None; a streaming caller runs the
+                flow and the decoder window by window).
 
         Returns a dict: ``wav (B, 1, Ty * hop)``, ``lengths (B,)`` valid samples, ``attn (B, 1, Ty, Tx)``,
         ``y_mask``, ``z`` (flow output = decoder input before masking), ``z_p``, ``m_p``, ``logs_p``
@@ -226,8 +229,9 @@ class VITS(nn.Module):
         elif noise.shape != m_p.shape:
             raise ValueError(f"infer: noise must be {tuple(m_p.shape)}, got {tuple(noise.shape)}")
         z_p = m_p + noise * torch.exp(logs_p) * noise_scale
-        z = self.flow(z_p, y_mask, g=g, reverse=True)
+        z = self.flow(z_p, y_mask, g=g, reverse=True) if flow else None
         frames = y_lengths if max_len is None else torch.clamp_max(y_lengths, max_len)
+        decode = decode and flow
         wav = self.decode((z * y_mask)[:, :, :max_len], g, frames if decode_per_item else None) if decode else None
         lengths = frames * self.hop_length
         return {

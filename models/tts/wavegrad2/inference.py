@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -73,10 +73,6 @@ class WaveGrad2TTS(SentenceTTS, PipelineMixin):
         self.frontend = TextFrontend(add_blank=cfg.data.add_blank)
         self.schedule = inference_schedule(self.model, cfg.infer)
         self.settings = cfg.infer
-
-    @classmethod
-    def saved_settings(cls, components: Mapping[str, Optional[str]]) -> Dict[str, Any]:
-        return dict(ckpt.read_config(ckpt.resolve_checkpoint_dir(components["model"])).get("infer") or {})
 
     @classmethod
     def from_components(cls, components: Mapping[str, Optional[str]], settings: WaveGrad2InferConfig,

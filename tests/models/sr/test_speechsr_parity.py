@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from models.sr.speechsr.model import (PRETRAINED, PRETRAINED_DIR, SpeechSR, interpolated_length, official_model_kwargs,
                                       receptive_radius)
-from tests.helpers import fixtures_dir, load_fixture
+from tests.helpers import assert_waveform_close, fixtures_dir, load_fixture
 
 TAGS = {"24k": 24000, "48k": 48000}
 
@@ -50,7 +50,7 @@ def test_interpolation_arithmetic(fixture) -> None:
     x = fixture["inputs"]["audio"]
     for name, factor in (("interp_probe_x1.5", 1.5), ("interp_probe_x3", 3.0)):
         y = F.interpolate(x, size=interpolated_length(x.shape[-1], factor), mode="linear")
-        assert (y - fixture["outputs"][name]).abs().max().item() <= 1e-6
+        assert_waveform_close(y, fixture["outputs"][name], name)
 
 
 @pytest.mark.parametrize("tag", sorted(TAGS))

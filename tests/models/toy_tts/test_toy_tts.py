@@ -81,6 +81,9 @@ def test_trains_resumes_exactly_synthesises_and_loads(tmp_path, manifest, capsys
     assert isinstance(tts, TextToSpeech) and tts.capabilities.tasks == {"tts"} and not tts.capabilities.speakers
     first, again = tts.synthesize(["Dogs run far."], seed=3), tts.synthesize(["Dogs run far."], seed=3)
     assert np.array_equal(first[0].waveform, again[0].waveform) and first[0].sample_rate == SR
+    batch = tts.synthesize(["A cat sat.", "Dogs run far."], seed=3)  # item k of a call == alone with item_seed
+    assert np.array_equal(batch[1].waveform, tts.synthesize(["Dogs run far."], seed=tts.item_seed(3, 1))[0].waveform)
+    assert not np.array_equal(batch[1].waveform, first[0].waveform)  # another seed: other Griffin-Lim phases
     with pytest.raises(ValueError, match="takes no audio prompt"):
         tts.synthesize(["Hi."], prompts=["x.wav"])
     with pytest.raises(ValueError, match="no speaker"):

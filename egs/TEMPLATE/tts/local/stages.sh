@@ -42,7 +42,7 @@ tts_inference() {
     for kind in $infer_kinds; do
         [ -s "$lists/${kind}_jobs.jsonl" ] || { log "no $kind jobs (see $lists/skipped.tsv)"; continue; }
         py_module bins.infer --ckpt_dir "$exp_dir/$model_dir" --device "$(infer_device "$ngpu")" \
-            --jobs "$lists/${kind}_jobs.jsonl" --output_dir "$exp_dir/infer/$kind" --seed "$seed" --overwrite \
+            --jobs "$lists/${kind}_jobs.jsonl" --output_dir "$exp_dir/infer/$kind" --seed "$seed" "$(rerun_flag)" \
             "$@" ${infer_extra[@]+"${infer_extra[@]}"}
         ran=$((ran + 1))
     done

@@ -146,10 +146,10 @@ sr_upsample() {
     shift 2
     if [ "$sr_weights" = trained ]; then
         py_module bins.infer --ckpt_dir "$(sr_checkpoint)" --device "$device" --inputs "$@" --output_dir "$dest" \
-            --target_rate 48000
+            --target_rate 48000 "$(rerun_flag)"
     else
         py_module bins.infer --model_type speechsr --device "$device" --inputs "$@" --output_dir "$dest" \
-            --target_rate 48000
+            --target_rate 48000 "$(rerun_flag)"
     fi
 }
 
@@ -160,10 +160,9 @@ stage_inference() {
     [ -d "$exp_dir/synth/checkpoints" ] || die "no trained synthesizer in $exp_dir/synth: run stage 3 first"
     device="$(infer_device "$ngpu")"
     tts_job_lists
-    rm -rf "$out/vc" "$out/tts" "$out/tts48k" "$out/sr48k"
     # Voice conversion: each test utterance into another (real) speaker's voice; 16 kHz, named <src>_to_<prompt>.
     py_module bins.infer --ckpt_dir "$exp_dir/synth" --device "$device" --pairs "$lists/vc_pairs.tsv" \
-        --output_dir "$out/vc" --seed "$seed" ${vc_extra[@]+"${vc_extra[@]}"}
+        --output_dir "$out/vc" --seed "$seed" "$(rerun_flag)" ${vc_extra[@]+"${vc_extra[@]}"}
     if [ -f "$exp_dir/ttv/SKIPPED" ]; then
         log "no TTS: $(cat "$exp_dir/ttv/SKIPPED")"
     elif [ ! -s "$lists/tts_jobs.jsonl" ]; then
@@ -172,7 +171,8 @@ stage_inference() {
         [ -d "$exp_dir/ttv/checkpoints" ] || die "no trained TTV in $exp_dir/ttv: run stage 4 first"
         require_command espeak-ng "phonemising the TTS texts"
         py_module bins.infer --ckpt_dir "$exp_dir/ttv" --component "synthesizer=$exp_dir/synth" --device "$device" \
-            --jobs "$lists/tts_jobs.jsonl" --output_dir "$out/tts" --seed "$seed" ${tts_extra[@]+"${tts_extra[@]}"}
+            --jobs "$lists/tts_jobs.jsonl" --output_dir "$out/tts" --seed "$seed" "$(rerun_flag)" \
+            ${tts_extra[@]+"${tts_extra[@]}"}
         sr_upsample "$out/tts48k" "$device" "$out/tts"/*.wav
     fi
     # 48 kHz: a real test clip through SpeechSR (the released weights unless --sr_weights trained).
