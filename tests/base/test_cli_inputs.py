@@ -84,3 +84,16 @@ def test_speechsr_names_outputs_by_id_and_says_what_it_converted(tmp_path):
     assert ("utt_1 (" in run.stderr and "2 channels downmixed to mono, resampled from 48000 Hz to the model's "
             "16000 Hz" in run.stderr)
     assert sf.info(tmp_path / "o" / "utt_1.wav").samplerate == 24000  # <id>.wav: echelon-evaluate pairs it
+
+
+def test_help_without_a_pipeline_lists_every_input_and_its_pipelines(capsys):
+    from bins import infer
+
+    assert infer.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--text", "--text_file", "--jobs", "--speaker", "--prompt", "--prompt_text", "--source", "--pairs",
+                 "--inputs", "--skip_existing", "--overwrite", "--quiet", "--device"):
+        assert f"  {flag} " in out, flag
+    tts = next(line for line in out.splitlines() if line.startswith("text-to-speech pipelines ("))
+    assert "vits" in tts and "hierspeechpp_tts" in tts
+    assert "speech super-resolution pipelines (speechsr" in out and "voice conversion pipelines (hierspeechpp" in out

@@ -38,7 +38,7 @@ def test_joe_speaks_streams_and_serves_concurrent_clients(joe):
     assert response.status_code == 200 and rate == 22050
     assert 1.0 < wav.size / rate < 5.0 and np.sqrt(np.mean(wav ** 2)) > 0.01  # ~2 s of speech, not silence
     streamed = httpx.post(joe.url + "/v1/audio/speech", json={**body, "stream": True}, timeout=60)
-    np.testing.assert_allclose(read_wav(streamed.content)[0], wav, atol=2 / 32768)
+    np.testing.assert_allclose(read_wav(streamed.content)[0], wav, atol=4 / 32768)
 
     def ask(i):
         r = httpx.post(joe.url + "/v1/audio/speech", json={"model": "joe", "input": f"Number {i}.", "seed": i},

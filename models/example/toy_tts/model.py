@@ -10,12 +10,13 @@ Every block comes from ``modules/``; this file is the model's own logic.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Dict, Optional
 
 import torch
 from torch import nn
 
+from models.base.building import BuiltFromConfig, config_of_arguments
+from models.example.toy_tts.config import ToyTTSConfig
 from modules.commons import generate_path, sequence_mask
 from modules.duration_predictor import DurationPredictor
 from modules.positional import sine_table
@@ -23,27 +24,16 @@ from modules.transformer import RelPositionEncoder
 from utils.registry import register
 
 
-@dataclass
-class ToyTTSConfig:
-    """Constructor arguments of :class:`ToyTTS`."""
-
-    n_symbols: int = 178  # processors/text symbol table
-    n_mels: int = 80
-    hidden: int = 128
-    ffn: int = 256
-    heads: int = 2
-    encoder_layers: int = 2
-    decoder_layers: int = 2
-    kernel_size: int = 3  # of the feed-forward convolutions
-    duration_filter: int = 128
-    dropout: float = 0.1
-
-
 @register("model", "toy_tts")
-class ToyTTS(nn.Module):
-    def __init__(self, n_symbols: int, n_mels: int, hidden: int, ffn: int, heads: int, encoder_layers: int,
-                 decoder_layers: int, kernel_size: int, duration_filter: int, dropout: float):
+class ToyTTS(BuiltFromConfig, nn.Module):
+    """Built from a :class:`ToyTTSConfig` by :func:`models.base.building.build_model` / :meth:`from_config`."""
+
+    config_class = ToyTTSConfig
+
+    def __init__(self, *, n_symbols: int, n_mels: int, hidden: int, ffn: int, heads: int, encoder_layers: int,
+                 decoder_layers: int, kernel_size: int, duration_filter: int, dropout: float) -> None:
         super().__init__()
+        self.config = config_of_arguments(ToyTTSConfig, locals())
         self.hidden = hidden
         self.embedding = nn.Embedding(n_symbols, hidden)
         nn.init.normal_(self.embedding.weight, 0.0, hidden ** -0.5)
@@ -52,11 +42,6 @@ class ToyTTS(nn.Module):
         self.decoder = RelPositionEncoder(hidden, ffn, heads, decoder_layers, kernel_size, dropout)
         self.mel = nn.Conv1d(hidden, n_mels, 1)
         nn.init.constant_(self.mel.bias, -6.0)  # start near speech's mean log-mel: early steps learn shape, not offset
-
-    @classmethod
-    def from_config(cls, cfg: ToyTTSConfig) -> "ToyTTS":
-        return cls(cfg.n_symbols, cfg.n_mels, cfg.hidden, cfg.ffn, cfg.heads, cfg.encoder_layers, cfg.decoder_layers,
-                   cfg.kernel_size, cfg.duration_filter, cfg.dropout)
 
     def encode(self, ids: torch.Tensor, lengths: torch.Tensor):
         """``ids (B, N)`` -> phoneme states ``(B, H, N)``, mask ``(B, 1, N)``, log(1 + frames) ``(B, N)``."""

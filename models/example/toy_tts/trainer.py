@@ -28,6 +28,7 @@ class ToyTTSTrainer(BaseTrainer):
 
     def collate(self, items):
         return collate_phoneme_durations(items)
+
     def losses(self, batch) -> Dict[str, torch.Tensor]:
         out = self.models["tts"](batch["ids"], batch["lengths"], batch["frames"])
         frame_mask = sequence_mask(batch["mel_lengths"], batch["mel"].size(2)).unsqueeze(1)
