@@ -3,7 +3,7 @@
 phoneme ids ``(B, N)`` -> embedding -> Transformer encoder -> duration predictor (log frames, trained on the
 manifest's ``extra.durations``, or with ``aligner`` on durations found by monotonic alignment search on the
 log-mel, Glow-TTS style) -> length regulator (each phoneme's vector repeated for its frames) -> sine
-positions -> Transformer decoder -> log-mel ``(B, n_mels, T)``. Audio: Griffin-Lim (:mod:`processors.vocoding`).
+positions -> Transformer decoder -> log-mel ``(B, n_mels, T)``. Audio: Griffin-Lim (:mod:`processors.griffin_lim`).
 
 Every block comes from ``modules/``; this file is the model's own logic.
 """
@@ -16,6 +16,7 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
+from models.base.building import BuiltFromConfig, config_of_arguments
 from models.example.toy_tts.config import ToyTTSConfig
 from modules.commons import generate_path, sequence_mask
 from modules.duration_predictor import DurationPredictor
@@ -26,10 +27,15 @@ from utils.registry import register
 
 
 @register("model", "toy_tts")
-class ToyTTS(nn.Module):
-    def __init__(self, n_symbols: int, n_mels: int, hidden: int, ffn: int, heads: int, encoder_layers: int,
-                 decoder_layers: int, kernel_size: int, duration_filter: int, dropout: float, aligner: bool):
+class ToyTTS(BuiltFromConfig, nn.Module):
+    """Built from a :class:`ToyTTSConfig` by :func:`models.base.building.build_model` / :meth:`from_config`."""
+
+    config_class = ToyTTSConfig
+
+    def __init__(self, *, n_symbols: int, n_mels: int, hidden: int, ffn: int, heads: int, encoder_layers: int,
+                 decoder_layers: int, kernel_size: int, duration_filter: int, dropout: float, aligner: bool) -> None:
         super().__init__()
+        self.config = config_of_arguments(ToyTTSConfig, locals())
         self.hidden = hidden
         self.embedding = nn.Embedding(n_symbols, hidden)
         nn.init.normal_(self.embedding.weight, 0.0, hidden ** -0.5)
@@ -39,11 +45,6 @@ class ToyTTS(nn.Module):
         self.mel = nn.Conv1d(hidden, n_mels, 1)
         nn.init.constant_(self.mel.bias, -6.0)  # start near speech's mean log-mel: early steps learn shape, not offset
         self.prior = nn.Conv1d(hidden, n_mels, 1) if aligner else None  # per-phoneme mel mean the aligner scores
-
-    @classmethod
-    def from_config(cls, cfg: ToyTTSConfig) -> "ToyTTS":
-        return cls(cfg.n_symbols, cfg.n_mels, cfg.hidden, cfg.ffn, cfg.heads, cfg.encoder_layers, cfg.decoder_layers,
-                   cfg.kernel_size, cfg.duration_filter, cfg.dropout, cfg.aligner)
 
     def encode(self, ids: torch.Tensor, lengths: torch.Tensor):
         """``ids (B, N)`` -> phoneme states ``(B, H, N)``, mask ``(B, 1, N)``, log(1 + frames) ``(B, N)``."""
