@@ -67,9 +67,17 @@ class PipelineMixin:
 
     @classmethod
     def saved_settings(cls, components: Mapping[str, Optional[str]]) -> Dict[str, Any]:
-        """Settings a checkpoint carries (e.g. its config's ``infer`` section): the defaults the spec's
-        ``infer`` section and ``--set`` overrides start from. None by default."""
-        return {}
+        """Settings a checkpoint carries: the defaults the spec's ``infer`` section and ``--set`` overrides start
+        from. By default the ``infer`` section of the main component's Echelon checkpoint config (an experiment
+        config with an ``infer`` dataclass: WaveGrad 2, toy_tts); none when it has none or is no Echelon
+        checkpoint directory (an official ``.pth``: building the pipeline then says what is wrong with it)."""
+        path = components.get(cls.main_component)
+        if not path or not os.path.isdir(path):
+            return {}
+        try:
+            return dict(ckpt.read_config(ckpt.resolve_checkpoint_dir(path)).get("infer") or {})
+        except ckpt.CheckpointError:
+            return {}
 
 
 @dataclass

@@ -7,8 +7,24 @@ from typing import Optional
 
 from models.base.sentence_tts import SentenceSettings
 from models.base.trainer import TrainConfig
-from models.example.toy_tts.model import ToyTTSConfig
 from processors.features.audio import MelSettings
+
+
+@dataclass
+class ToyTTSConfig:
+    """Constructor arguments of :class:`ToyTTS`."""
+
+    n_symbols: int = 178  # processors/text symbol table
+    n_mels: int = 80
+    hidden: int = 128
+    ffn: int = 256
+    heads: int = 2
+    encoder_layers: int = 2
+    decoder_layers: int = 2
+    kernel_size: int = 3  # of the feed-forward convolutions
+    duration_filter: int = 128
+    dropout: float = 0.1
+    aligner: bool = False  # learn durations (MAS on the log-mel) for rows without extra.durations
 
 
 def _vits_mel() -> MelSettings:  # 22.05 kHz, hop 256: the frames of Piper / VITS voices' durations

@@ -32,10 +32,6 @@ class ToyTTSPipeline(SentenceTTS, PipelineMixin):
         self.sample_rate, self.frontend = cfg.data.mel.sample_rate, TextFrontend(add_blank=False)
 
     @classmethod
-    def saved_settings(cls, components):
-        return dict(ckpt.read_config(ckpt.resolve_checkpoint_dir(components["model"])).get("infer") or {})
-
-    @classmethod
     def from_components(cls, components, settings: ToyTTSInferConfig, device: str = "cpu") -> "ToyTTSPipeline":
         path = ckpt.resolve_checkpoint_dir(components["model"])
         cfg = validate(ckpt.expect_model_type(path, "toy_tts"), ToyTTSExperimentConfig)
