@@ -90,3 +90,6 @@ def test_dataset_items_match_their_durations_and_bad_rows_are_listed(tmp_path):
     assert batch["mel"].shape == (2, 80, 3 * n) and batch["lengths"].tolist() == [n, n]
     with pytest.raises(ValueError, match="no usable row"):
         PhonemeDurationMels(str(write_manifest(rows[1:], tmp_path / "bad.jsonl")), mel, max_seconds=20.0)
+    aligning = PhonemeDurationMels(str(tmp_path / "m.jsonl"), mel, max_seconds=20.0, need_durations=False)
+    assert len(aligning) == 2 and aligning[1][1] is None and aligning[1][2].shape == (80, 3 * n)
+    assert collate_phoneme_durations([aligning[0], aligning[1]])["frames"] is None  # the model aligns them all

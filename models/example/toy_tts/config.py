@@ -24,6 +24,7 @@ class ToyTTSConfig:
     kernel_size: int = 3  # of the feed-forward convolutions
     duration_filter: int = 128
     dropout: float = 0.1
+    aligner: bool = False  # learn durations (MAS on the log-mel) for rows without extra.durations
 
 
 def _vits_mel() -> MelSettings:  # 22.05 kHz, hop 256: the frames of Piper / VITS voices' durations
