@@ -1,5 +1,9 @@
 """What every Echelon CLI shares: known errors become one line (``prog: message``, exit 2), bugs stay loud.
 
+Exit status of every CLI: 0 all done; 1 some items failed (listed; ``--allow_failures``: 0); 2 the run could
+not start (bad option, input, device, output path: one line); 130/143 stopped by SIGINT/SIGTERM (the batch
+CLIs finish the current item and print what is left: ``rerun with --skip_existing``).
+
 A *known* error is one of the project's own exception classes (``ConfigError``, ``CheckpointError``,
 ``AudioError``, ``ManifestError``, ``InferenceError``, ...: any exception class defined in Echelon's packages)
 or a file-system error (missing or unreadable file, unwritable folder). Anything else — a ``TypeError`` or an
@@ -13,7 +17,7 @@ import os
 import sys
 from typing import Callable, List, Optional
 
-PROJECT_PACKAGES = ("bins.", "models.", "modules.", "processors.", "utils.", "evaluation.")
+PROJECT_PACKAGES = ("bins.", "models.", "modules.", "processors.", "utils.", "evaluation.", "serving.")
 FILE_SYSTEM_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 DEBUG_FLAG = "--debug"
 
@@ -38,6 +42,11 @@ def run_cli(prog: str, main: Callable[[List[str]], int], argv: Optional[List[str
     argv = [a for a in argv if a != DEBUG_FLAG]
     try:
         return main(argv)
+    except KeyboardInterrupt:
+        # A second Ctrl-C (the first one lets a batch finish its current item, utils/interrupt.py), or one
+        # before the batch loop started: nothing half-written is kept (outputs are atomic).
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # The reader went away (``echelon-infer --help | head``): not an error of ours; stop quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

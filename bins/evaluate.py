@@ -10,9 +10,13 @@ spectrograms).  Example::
 
 Generated files are paired with the manifest by id (file name without extension); a missing or extra id is
 an error that names it.  An utterance whose audio cannot be read is skipped and listed in
-``<out_dir>/bad_items_<run>.tsv``; the run ends with ``N written, M failed[: see <list>]`` (N = utterance rows
-written) and exits 1 when any failed (``--allow_failures``: 0), 2 when it could not run.  Metrics and their
-definitions: ``evaluation/README.md``.
+``<out_dir>/bad_items_<run>.tsv`` (the first five also on the console as ``id: reason``); the run ends with
+``N scored, M failed[: see <list>]`` and exits 1 when any failed (``--allow_failures``: 0), 2 when it could
+not run (one line: a bad option, device or ``--out_dir``, a metric whose inputs no utterance has, e.g.
+``--metrics mcd`` without reference audio). Ctrl-C/SIGTERM stop after the current chunk: the rows so far are
+kept in ``per_utterance.csv``, ``--skip_existing`` then scores only the rest (exit 130/143).  Metrics and their
+definitions: ``evaluation/README.md``. The work is :func:`evaluation.runner.evaluate` (also what the benchmark
+calls); this module is its command line.
 """
 
 from __future__ import annotations
@@ -21,68 +25,20 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from bins.common import run_cli
 from evaluation.asr import ASR_BACKENDS, DEFAULT_ASR
 from evaluation.hf_loading import ModelUnavailableError
 from evaluation.pairing import PairingError
-from evaluation.plots import best_and_worst, choose_rank_column, plot_best_and_worst
-from evaluation.report import markdown_table, summarize, write_atomic, write_csv, write_json
-from evaluation.runner import DEFAULT_METRICS, AudioCache, EvaluationOptions, load_items, run_evaluation
-from models.base.inference import summary_line, write_bad_list
+from evaluation.runner import DEFAULT_METRICS, EvaluationOptions, evaluate
+from models.base.inference import write_bad_list
+from utils.batch import exit_status, summary_lines
+from utils.devices import resolve_device
+from utils.io import check_writable_dir
 from utils.registry import RegistryError, names
 
 logger = logging.getLogger("echelon.evaluate")
-
-
-def evaluate(
-    systems: Mapping[str, Path],
-    manifest: Path,
-    out_dir: Path,
-    prompts: Optional[Path] = None,
-    options: Optional[EvaluationOptions] = None,
-    metrics: Optional[Mapping[str, Any]] = None,
-    failed: Optional[List[Tuple[str, str, str]]] = None,
-) -> Dict[str, Any]:
-    """Score every system, write CSV/JSON/Markdown/plots into ``out_dir`` and return the summary payload.
-
-    ``metrics`` (name -> metric object) lets a caller reuse already-loaded models; by default they are built
-    from ``options``. With a ``failed`` list, unreadable utterances are skipped and listed there.
-    """
-    options = options or EvaluationOptions()
-    out_dir = Path(out_dir)
-    paired, rows, metrics = run_evaluation(systems, Path(manifest), Path(prompts) if prompts else None, options,
-                                           metrics, failed)
-    all_rows = [row for system_rows in rows.values() for row in system_rows]
-    write_csv(out_dir / "per_utterance.csv", all_rows)
-    summary = summarize(rows, metrics)
-
-    plots: Dict[str, List[str]] = {}
-    if options.plots:
-        directions = {c: h for m in metrics.values() for c, h in m.columns.items()}
-        for system, system_rows in rows.items():
-            column = choose_rank_column(system_rows, directions, options.rank_by)
-            if column is None:
-                continue
-            wanted = {str(r["id"]) for r in system_rows}
-            by_id = {p.utt_id: p for p in paired[system] if p.utt_id in wanted}
-            picked = best_and_worst(system_rows, column, directions[column])
-            items = {i.utt_id: i for i in load_items([by_id[u] for u in set(picked.values())], AudioCache())}
-            written = plot_best_and_worst(items, system_rows, column, directions[column], out_dir / "plots" / system,
-                                          options.f0_method, options.align)
-            plots[system] = [str(p.relative_to(out_dir)) for p in written]
-
-    payload = {
-        "systems": summary,
-        "plots": plots,
-        "manifest": str(manifest),
-        "prompts": str(prompts) if prompts else None,
-        "options": options.to_dict(),
-    }
-    write_json(out_dir / "summary.json", payload)
-    write_atomic(out_dir / "summary.md", f"# Evaluation\n\nManifest: `{manifest}`\n\n" + markdown_table(summary))
-    return payload
 
 
 def parse_systems(specs: List[str]) -> Dict[str, Path]:
@@ -108,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--manifest", required=True, type=Path, help="reference manifest (JSONL)")
     parser.add_argument("--prompts", type=Path, help="prompt mapping: JSON {id: wav} or TSV id<TAB>wav")
     parser.add_argument("--out_dir", "--out-dir", required=True, type=Path)
-    parser.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
-                        help=f"comma-separated metric names (default {','.join(DEFAULT_METRICS)})")
+    parser.add_argument("--metrics", default=None,
+                        help=f"comma-separated metric names (default {','.join(DEFAULT_METRICS)}, less those whose "
+                             "inputs no utterance has)")
     parser.add_argument("--asr", default=DEFAULT_ASR, choices=tuple(ASR_BACKENDS),
                         help="ASR for WER/CER (default faster-whisper with the installed Whisper base)")
     parser.add_argument("--asr_model", "--asr-model",
@@ -124,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rank_by", "--rank-by", help="column choosing the best/worst items to plot")
     parser.add_argument("--no_plots", "--no-plots", action="store_true")
+    parser.add_argument("--skip_existing", action="store_true",
+                        help="reuse the rows of out_dir/per_utterance.csv that have every metric (an interrupted run)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or progress lines")
     parser.add_argument("--allow_failures", action="store_true",
                         help="exit 0 even when some utterances could not be scored (they are still listed)")
     return parser
@@ -133,25 +93,34 @@ def main_unchecked(argv: List[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     systems = parse_systems(args.system)
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    metrics = [m.strip() for m in (args.metrics or ",".join(DEFAULT_METRICS)).split(",") if m.strip()]
     unknown = [m for m in metrics if m not in names("metric")]
     if unknown:
         raise RegistryError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(names('metric'))}")
     options = EvaluationOptions(
         metrics=metrics, asr=args.asr, asr_model=args.asr_model, sim_backend=args.sim_backend,
         sim_model=args.sim_model, f0_method=args.f0_method, align=args.align, batch_size=args.batch_size,
-        device=args.device, chunk_size=args.chunk_size, plots=not args.no_plots, rank_by=args.rank_by,
+        device=resolve_device(args.device), chunk_size=args.chunk_size, plots=not args.no_plots, rank_by=args.rank_by,
+        explicit_metrics=args.metrics is not None,
     )
+    check_writable_dir(args.out_dir, "--out_dir", create=False)  # before anything is scored
     failed: List[Tuple[str, str, str]] = []
     try:
-        payload = evaluate(systems, args.manifest, args.out_dir, args.prompts, options, failed=failed)
+        payload = evaluate(systems, args.manifest, args.out_dir, args.prompts, options, failed=failed,
+                           skip_existing=args.skip_existing, quiet=args.quiet)
     except (PairingError, ModelUnavailableError, ValueError, ImportError) as err:
         print(f"echelon-evaluate: {err}", file=sys.stderr)
         return 2
     bad_list = write_bad_list(args.out_dir, failed) if failed else None
+    failures = [(uid, err) for uid, _, err in failed]
+    if "stopped" in payload:
+        print(summary_lines(payload["n_scored"] - payload["kept"], failures, bad_list, verb="scored",
+                            kept=payload["kept"], not_started=payload["not_started"], stopped=True))
+        return payload["stopped"]
     print((args.out_dir / "summary.md").read_text(encoding="utf-8"))
-    print(summary_line(sum(s["n_items"] for s in payload["systems"].values()), len(failed), bad_list))
-    return 1 if failed and not args.allow_failures else 0
+    scored = sum(s["n_items"] for s in payload["systems"].values()) - payload["kept"]
+    print(summary_lines(scored, failures, bad_list, verb="scored", kept=payload["kept"]))
+    return exit_status(len(failed), args.allow_failures)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -11,12 +11,22 @@ Sharded over processes or machines (each shard takes a fixed, disjoint share of 
     torchrun --nproc_per_node 4 -m bins.extract_features ... --device cuda   # RANK/WORLD_SIZE give the shard,
                                                      # LOCAL_RANK the GPU; rank 0 waits for the others and merges
 
-Resumable (finished files are skipped), atomic, bad items listed with reasons in a new file per run
-(``runs/<job>/``) and in the current ``<out_dir>/bad_items.tsv``; see processors/data/extract.py and shards.py.
-Exit status: 0 when every item was extracted, 3 when any item was bad (listed; the others are kept; with
-``--allow_failures`` 0), 2 on usage
-errors (unreadable manifest, unknown feature or setting, model not loadable), 4 when a merge finds a shard
-unfinished or a file missing.
+Lhotse Shar shards instead of one file per item and feature (audio + features + text/speaker/extra; the
+format training streams with ``data.format: "shar"``; see processors/data/shar.py):
+
+    python -m bins.extract_features --manifest data/train.jsonl --out_dir exp/shar --features mel f0 \
+        --format shar --shard_size 1000          # resumable per shard; --shard i/n / RANK split the shards
+    python -m bins.extract_features --manifest data/train.jsonl --out_dir exp/shar --features mel f0 \
+        --format shar --from_features exp/features   # an existing per-item extraction, converted
+
+Resumable (finished files are kept: ``--skip_existing`` is the default; ``--overwrite`` recomputes), atomic,
+bad items listed with reasons in a new file per run (``runs/<job>/``) and in the current
+``<out_dir>/bad_items.tsv``, the first five also on the console; see processors/data/extract.py and shards.py.
+Ctrl-C (SIGINT) or SIGTERM stop after the running items (``N extracted, M failed, K not started: rerun with
+--skip_existing``). Exit status, like every Echelon batch CLI: 0 when every item was extracted, 1 when any
+item was bad (listed; the others are kept; with ``--allow_failures`` 0), 2 on usage errors (unreadable
+manifest, unknown feature or setting, model not loadable, unusable device or output folder), 4 when a merge
+finds a shard unfinished or a file missing, 130/143 when stopped by SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -32,10 +42,14 @@ from typing import Dict, List, Optional
 from processors.data.extract import check_unique, extract_features
 from processors.data.manifest import ManifestEntry, ManifestError, read_manifest
 from processors.data.preparers import PreparerError, scan_folder
+from processors.data.shar import AUDIO_FORMATS, SharOptions, merge_shar, shar_finished, stored_features, write_shar
 from processors.data.shards import Shard, ShardError, local_rank_from_env, merge_shards, shard_from_env, shards_finished
 from processors.features.base import FeatureError, build_extractor
+from utils.batch import EXIT_PARTIAL, failure_lines, summary_line
+from utils.devices import DeviceError, check_device
+from utils.io import OutputPathError, check_writable_dir
 
-EXIT_USAGE, EXIT_BAD_ITEMS, EXIT_INCOMPLETE = 2, 3, 4
+EXIT_USAGE, EXIT_BAD_ITEMS, EXIT_INCOMPLETE = 2, EXIT_PARTIAL, 4
 DEFAULT_FEATURES = ("mel", "linear", "f0", "ssl")  # what HierSpeech++ trains on
 # Shorthands kept from the HierSpeech-only CLI: flag -> (feature, setting); --sample_rate sets every feature's.
 SHORTHANDS = {"f0_method": ("f0", "method"), "f0_max": ("f0", "f0_max"), "ssl_model": ("ssl", "model"),
@@ -62,9 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--merge_wait", type=float, default=3600.0,
                         help="seconds rank 0 of a launcher waits for the other ranks before merging (0: do not merge)")
     parser.add_argument("--run_id", default=None, help="names this run's bad-item list (default: UTC time + pid)")
-    parser.add_argument("--overwrite", action="store_true", help="recompute existing features")
+    rerun = parser.add_mutually_exclusive_group()
+    rerun.add_argument("--overwrite", action="store_true", help="recompute existing features")
+    rerun.add_argument("--skip_existing", action="store_true",
+                       help="keep features already extracted and do the rest (the default; accepted for symmetry "
+                            "with the other batch CLIs)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or progress lines")
     parser.add_argument("--allow_failures", action="store_true",
                         help=f"exit 0 although some items were bad (they are listed); default: exit {EXIT_BAD_ITEMS}")
+    parser.add_argument("--format", choices=("files", "shar"), default="files",
+                        help="files: <out_dir>/<feature>/<id>.pt; shar: Lhotse Shar shards (streamed training)")
+    parser.add_argument("--shard_size", type=int, default=1000, help="shar: items per shard")
+    parser.add_argument("--audio_format", choices=AUDIO_FORMATS, default="flac", help="shar: audio encoding")
+    parser.add_argument("--audio_rate", type=int, default=None, help="shar: Hz of the stored audio (default: "
+                        "the first feature's)")
+    parser.add_argument("--from_features", type=Path, default=None, metavar="DIR",
+                        help="shar: read the features from this per-item folder instead of computing them")
     parser.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)  # the former opt-in; now default
     for flag in SHORTHANDS:
         parser.add_argument(f"--{flag}", default=None, help=f"= --set {'.'.join(SHORTHANDS[flag])}=...")
@@ -138,9 +165,18 @@ def run(args: argparse.Namespace) -> int:
     options = feature_options(args, names)
     entries = _entries(args)
     device = _device(args.device)
-    extractors = [build_extractor(name, options.get(name, {}), device=device) for name in names]
+    check_device(device)
+    check_writable_dir(args.out_dir, "--out_dir")
+    if args.from_features is not None:  # shards from an existing extraction: no model is loaded
+        if args.format != "shar":
+            raise FeatureError("--from_features converts a per-item feature folder to shards: add --format shar")
+        extractors = stored_features(args.from_features, names)
+    else:
+        extractors = [build_extractor(name, options.get(name, {}), device=device) for name in names]
     check_unique(entries, extractors)
     descriptions = [x.describe() for x in extractors]
+    if args.format == "shar":
+        return _run_shar(args, entries, extractors)
     if args.merge:
         summary = merge_shards(args.out_dir, entries, descriptions, args.run_id)
         print(f"extract_features: merged {summary['num_shards']} shard(s) of job {summary['job']}: "
@@ -149,7 +185,16 @@ def run(args: argparse.Namespace) -> int:
     from_env = shard_from_env()
     shard = args.shard or from_env or Shard()
     report = extract_features(entries, args.out_dir, extractors, num_workers=args.nj, batch_size=args.batch_size,
-                              min_duration=args.min_duration, overwrite=args.overwrite, shard=shard, run_id=args.run_id)
+                              min_duration=args.min_duration, overwrite=args.overwrite, shard=shard, run_id=args.run_id,
+                              quiet=args.quiet)
+    failures = failure_lines(sorted(report.bad.items()))
+    if report.stopped is not None:
+        print("\n".join([*failures, summary_line(len(report.done), len(report.bad), verb="extracted",
+                                                  kept=len(report.skipped), not_started=len(report.not_started),
+                                                  stopped=True)]))
+        return report.stopped
+    if failures:
+        print("\n".join(failures))
     print(f"extract_features: {shard.tag}: {len(report.done)} computed, {len(report.skipped)} already done, "
           f"{len(report.bad)} bad (listed in {report.bad_items_path})")
     merged = report.merged
@@ -165,6 +210,38 @@ def run(args: argparse.Namespace) -> int:
     elif shard.count > 1 and from_env is None:
         print(f"extract_features: {shard.tag} finished; merge when all {shard.count} are done: same command with --merge")
     return _bad_items_status(len(report.bad), args)
+
+
+def _run_shar(args: argparse.Namespace, entries: List[ManifestEntry], extractors) -> int:
+    """``--format shar``: this process's shards; rank 0 of a launcher (or a single process) merges."""
+    if args.merge:
+        summary = merge_shar(args.out_dir, entries, args.run_id)
+    else:
+        from_env = shard_from_env()
+        process = args.shard or from_env or Shard()
+        options = SharOptions(args.shard_size, args.audio_format, args.audio_rate)
+        report = write_shar(entries, args.out_dir, extractors, options, features_dir=args.from_features,
+                            num_workers=args.nj, batch_size=args.batch_size, min_duration=args.min_duration,
+                            overwrite=args.overwrite, process=process, run_id=args.run_id)
+        if report.stopped is not None:
+            print(f"extract_features: stopped: {len(report.written)} shard(s) written, {len(report.skipped)} already "
+                  f"complete, {len(report.not_started)} not started: rerun the same command to finish")
+            return report.stopped
+        print(f"extract_features: {process.tag}: {len(report.written)} shard(s) written, {len(report.skipped)} "
+              f"already complete, {len(report.bad)} bad item(s) (listed in {report.bad_items_path})")
+        summary = report.merged
+        if summary is None and args.shard is None and from_env is not None and process.index == 0 and args.merge_wait > 0:
+            deadline = time.monotonic() + args.merge_wait
+            while not shar_finished(args.out_dir) and time.monotonic() < deadline:
+                time.sleep(2.0)
+            summary = merge_shar(args.out_dir, entries, args.run_id)
+        if summary is None:
+            print(f"extract_features: {process.tag} finished; merge when all {process.count} are done: "
+                  f"same command with --merge")
+            return _bad_items_status(len(report.bad), args)
+    print(f"extract_features: {summary['num_shards']} shard(s) in {args.out_dir}: {summary['done']} items "
+          f"({summary['seconds'] / 3600:.2f} h), {summary['bad']} bad (listed in {args.out_dir / 'bad_items.tsv'})")
+    return _bad_items_status(summary["bad"], args)
 
 
 def _bad_items_status(bad: int, args: argparse.Namespace) -> int:
@@ -185,7 +262,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ShardError as err:
         print(f"extract_features: {err}", file=sys.stderr)
         return EXIT_INCOMPLETE
-    except (ManifestError, PreparerError, FeatureError, ValueError, OSError) as err:
+    except KeyboardInterrupt:
+        print("\nextract_features: interrupted", file=sys.stderr)
+        return 130
+    except (ManifestError, PreparerError, FeatureError, DeviceError, OutputPathError, ValueError, OSError) as err:
         print(f"extract_features: {err}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -32,6 +32,7 @@ from models.base import pipeline as pl
 from models.base.inference import add_run_arguments
 from models.base.task_inference import add_settings_arguments, runner_for, settings_overrides
 from utils.config import ConfigError, apply_overrides
+from utils.devices import resolve_device
 from utils.registry import RegistryError, get, names
 
 PROG = "echelon-infer"
@@ -50,7 +51,10 @@ def _base_parser(add_help: bool) -> argparse.ArgumentParser:
     where.add_argument("--synthesizer", help=argparse.SUPPRESS)  # older spelling of --component synthesizer=PATH
     where.add_argument("--set", dest="overrides", action="append", default=[], metavar="infer.KEY=VALUE",
                        help="inference setting override (repeatable)")
-    where.add_argument("--device", default="cpu")
+    where.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N (or gpu), mps")
+    where.add_argument("--backend", choices=("torch", "onnxruntime"),
+                       help="what runs the model: torch, or its exported ONNX graphs on onnxruntime (CPU; VITS, "
+                            "SpeechSR); default: the pipeline's own choice")
     return parser
 
 
@@ -103,6 +107,8 @@ def main_unchecked(argv: List[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     known, _ = _base_parser(add_help=False).parse_known_args(argv)
     asked_help = any(a in ("-h", "--help") for a in argv)
+    if not asked_help:
+        known.device = resolve_device(known.device)  # before any model is loaded
     if known.pipeline is None and known.model_type is None:
         if asked_help:
             return _general_help()
@@ -118,10 +124,13 @@ def main_unchecked(argv: List[str]) -> int:
         runner_cls.add_arguments(parser)
     add_run_arguments(parser)
     args = parser.parse_args(argv)
+    args.device = known.device
     if spec is not None:
         spec.infer = infer_settings(spec.infer, [*args.overrides, *settings_overrides(args)])
-        runner = runner_cls(pl.build_pipeline(spec, args.device), args.device)
+        runner = runner_cls(pl.build_pipeline(spec, args.device, args.backend), args.device)
     else:
+        if args.backend not in (None, "torch"):
+            raise ConfigError(f"--backend {args.backend}: {args.model_type or args.pipeline} runs on torch only")
         runner = runner_cls.from_checkpoint(args.pipeline, device=args.device)
     result = runner.run(args)
     print(result.summary())

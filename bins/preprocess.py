@@ -3,7 +3,12 @@
 ``NAME`` is any registered preparer (ljspeech, vctk, libritts, folder, kaldi, mini, ...); it writes
 ``train.jsonl``, ``valid.jsonl`` and ``test.jsonl`` with seeded, deterministic splits, and lists unreadable
 files in ``rejected.tsv``. Offline, ``--data_dir`` must hold the corpus; ``--download`` fetches the public
-archive when a network is there. Feature extraction is the next step: ``python -m bins.extract_features`` (see its ``--help`` and ``--list``).
+archive when a network is there.
+
+Lhotse (processors/data/lhotse_io.py): ``--dataset lhotse:<recipe>`` runs ``lhotse.recipes.prepare_<recipe>`` on
+the local corpus in ``--data_dir`` (LibriTTS-R, LibriSpeech, HiFi-TTS, ... ; recipe options as key=value);
+``--from_lhotse cuts.jsonl.gz`` makes the manifests from a CutSet; ``--to_lhotse`` also writes each split as a
+CutSet (``<split>_cuts.jsonl.gz``).  Feature extraction is the next step: ``python -m bins.extract_features`` (see its ``--help`` and ``--list``).
 """
 
 from __future__ import annotations
@@ -11,17 +16,21 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 import json5
 
+from processors.data.lhotse_io import LhotseError, prepare_from_cuts, prepare_with_lhotse, write_cuts
 from utils.registry import RegistryError, get, names
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="echelon-preprocess", description=__doc__.split("\n")[0])
-    p.add_argument("--dataset", required=True, help=f"registered preparer: {', '.join(names('preparer'))}")
-    p.add_argument("--data_dir", required=True, help="corpus root (or where to download it)")
+    p.add_argument("--dataset", help=f"registered preparer ({', '.join(names('preparer'))}) or lhotse:<recipe>")
+    p.add_argument("--data_dir", help="corpus root (or where to download it)")
+    p.add_argument("--from_lhotse", metavar="CUTS", help="make the manifests from a Lhotse CutSet (cuts.jsonl.gz)")
+    p.add_argument("--to_lhotse", action="store_true", help="also write each split as <split>_cuts.jsonl.gz")
     p.add_argument("--out_dir", required=True, help="where the manifests go")
     p.add_argument("--seed", type=int, default=1234, help="split seed")
     p.add_argument("--valid", type=float, help="validation fraction (or count if >= 1); preparer default if unset")
@@ -45,20 +54,37 @@ def parse_options(items: List[str]) -> dict:
     return options
 
 
+def _prepare(args: argparse.Namespace) -> dict:
+    split_options = {k: v for k, v in (("valid", args.valid), ("test", args.test)) if v is not None}
+    if args.from_lhotse:
+        return prepare_from_cuts(args.from_lhotse, args.out_dir, seed=args.seed, **split_options)
+    if args.dataset.startswith("lhotse:"):
+        if args.download:
+            raise LhotseError("lhotse recipes run offline here: put the corpus in --data_dir (no --download)")
+        return prepare_with_lhotse(args.dataset.split(":", 1)[1], args.data_dir, args.out_dir, seed=args.seed,
+                                   **split_options, **parse_options(args.options))
+    prepare = get("preparer", args.dataset)
+    options = {"seed": args.seed, "download": args.download, **split_options, **parse_options(args.options)}
+    return prepare(args.data_dir, args.out_dir, **options)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.dataset) == bool(args.from_lhotse):
+        parser.error("give one of --dataset NAME (with --data_dir) or --from_lhotse CUTS")
+    if args.dataset and not args.data_dir:
+        parser.error("--dataset needs --data_dir")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        prepare = get("preparer", args.dataset)
+        paths = _prepare(args)
+        if args.to_lhotse:
+            paths.update({f"{split}_cuts": write_cuts(path, Path(args.out_dir) / f"{split}_cuts.jsonl.gz")
+                          for split, path in list(paths.items())})
     except RegistryError as err:
         print(f"echelon-preprocess: {err}", file=sys.stderr)
         return 2
-    try:
-        options = {"seed": args.seed, "download": args.download}
-        options.update({k: v for k, v in (("valid", args.valid), ("test", args.test)) if v is not None})
-        options.update(parse_options(args.options))
-        paths = prepare(args.data_dir, args.out_dir, **options)
-    except (OSError, ValueError, TypeError) as err:  # TypeError: an option this preparer does not take  # PreparerError, ManifestError, DownloadError
+    except (OSError, ValueError, TypeError) as err:  # TypeError: an option this preparer does not take  # PreparerError, ManifestError, DownloadError, LhotseError
         print(f"echelon-preprocess: {err}", file=sys.stderr)
         return 2
     for split, path in paths.items():

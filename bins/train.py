@@ -2,7 +2,10 @@
 
 The config's ``model_type`` picks the trainer from the registry; the trainer's schema validates the whole
 config (unknown keys fail with their path and the closest valid key). ``--resume`` continues the latest
-checkpoint in ``DIR/checkpoints`` exactly; ``--init_from`` / ``--finetune_from`` load weights only.
+checkpoint in ``DIR/checkpoints`` exactly; ``--init_from`` / ``--finetune_from`` load weights only. A DIR that
+already holds checkpoints needs ``--resume`` or ``--overwrite`` (which moves the old run to
+``DIR/previous_runs/<time>/``; see ``models/base/experiment.py``). Ctrl-C (SIGINT) or SIGTERM stop after the
+current step and exit 130/143 naming the last checkpoint (checkpoints are written atomically).
 Several processes (GPUs, or CPU through gloo): ``torchrun --nproc_per_node N -m bins.train ...`` or
 ``accelerate launch --multi_gpu --num_processes N -m bins.train ...`` (see ``models/base/distributed.py``).
 """
@@ -11,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import List, Optional
 
 from bins.common import run_cli
+from models.base.experiment import last_step, prepare_exp_dir
 from utils.config import ConfigError, load_config, validate
 from utils.registry import get
 
@@ -27,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in exp_dir")
     mode.add_argument("--init_from", help="load matching weights from a checkpoint (partial allowed)")
     mode.add_argument("--finetune_from", help="load all weights from a checkpoint (must match)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start again in an exp_dir that holds a run (the old run is moved to exp_dir/previous_runs/)")
     p.add_argument("--cpu", action="store_true", help="force CPU even when a GPU is visible")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.batch_size=8")
     return p
 
@@ -41,15 +49,32 @@ def main_unchecked(argv: List[str]) -> int:
         raise ConfigError(f"{args.config}: missing 'model_type' (which registered model to train)")
     trainer_cls = get("trainer", model_type)
     cfg = validate(raw, trainer_cls.config_class)
-    if not getattr(getattr(cfg, "data", None), "train_manifest", "set"):
+    data = getattr(cfg, "data", None)
+    if getattr(data, "format", "files") == "files" and not getattr(data, "train_manifest", "set"):
         raise ConfigError(f"data.train_manifest is not set: give it in {args.config} or as data.train_manifest=PATH")
+    if args.overwrite and args.resume:
+        raise ConfigError("--resume continues the run in exp_dir and --overwrite moves it aside: give one")
+    moved = prepare_exp_dir(args.exp_dir, args.resume, args.overwrite, main_process=_is_main_process())
+    if moved is not None:
+        print(f"echelon-train: moved the previous run of {args.exp_dir} to {moved}", file=sys.stderr)
     trainer = trainer_cls(
         cfg, args.exp_dir, resume=args.resume, init_from=args.init_from,
         finetune_from=args.finetune_from, cpu=args.cpu,
     )  # fmt: skip
-    last = trainer.train()
+    last = trainer.train(quiet=args.quiet)
+    if trainer.interrupted is not None:
+        saved = last_step(args.exp_dir)
+        where = (f"last checkpoint: step {saved}; --resume continues from it" if saved is not None
+                 else "no checkpoint was saved yet")
+        print(f"echelon-train: interrupted at step {trainer.step}: {where}", file=sys.stderr)
+        return trainer.interrupted
     print(f"finished at step {trainer.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()))
     return 0
+
+
+def _is_main_process() -> bool:
+    """Rank 0 of a torchrun/accelerate launch (or a lone process): the one that may move an old run aside."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -25,6 +25,7 @@ from models.base.inference import add_run_arguments
 from models.base.pipeline import PipelineSpec, build_pipeline
 from models.base.task_inference import VoiceConversionInference, add_settings_arguments, settings_overrides
 from utils.config import apply_overrides
+from utils.devices import resolve_device
 from utils.registry import get
 
 PROG = "bins.vc"
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main_unchecked(argv: List[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    args.device = resolve_device(args.device)
     synthesizer = args.ckpt or args.ckpt_dir
     infer = apply_overrides({"infer": {}}, settings_overrides(args))["infer"]
     components = {"synthesizer": synthesizer, **({"config": args.config} if args.config else {})}

@@ -2,12 +2,12 @@
 
 * Reference manifest: JSONL, one object per line with ``id``, ``path``, ``speaker``, ``text``, ``duration``,
   ``sample_rate`` (Echelon's manifest format; ``path`` may be absent for text-only test sets, and an optional
-  ``prompt`` field names the prompt wav).  Relative paths are resolved against the manifest's folder, then
-  against the current directory.
+  ``prompt`` field names the prompt wav), read by the one JSONL reader
+  (:func:`processors.data.manifest.read_jsonl`): relative paths are relative to the manifest's folder.
 * Generated audio: every ``*.wav``/``*.flac``/``*.ogg`` under the directory (recursively); the id is the file
   name without extension.  Two files with the same id are an error.
 * Prompt mapping (optional): a JSON object ``{"id": "prompt.wav", ...}`` or a two-column TSV/CSV
-  (``id<TAB>path``); relative paths are resolved against the mapping file's folder, then the current directory.
+  (``id<TAB>path``); relative paths are relative to the mapping file's folder (the same rule).
 
 Any mismatch between generated ids and manifest ids is an error that names the missing and the extra ids;
 nothing is paired by listing order.  A manifest id without a prompt (when prompts are used) is an error too.
@@ -32,7 +32,7 @@ class PairingError(ValueError):
 
 
 @dataclass
-class ManifestEntry:
+class ReferenceUtterance:
     """One reference utterance of the manifest."""
 
     utt_id: str
@@ -61,39 +61,36 @@ def _name_ids(ids: Iterable[str], limit: int = 10) -> str:
 
 
 def _resolve(raw: str, base: Path, what: str) -> Path:
+    """``raw`` (relative: to ``base``, the folder of the file that names it) -> an existing file."""
     path = Path(raw).expanduser()
-    if path.is_absolute():
-        candidates = [path]
-    else:
-        candidates = [base / path, Path.cwd() / path]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise PairingError(f"{what}: file {raw!r} not found (looked in {', '.join(str(c.parent) for c in candidates)})")
+    path = path if path.is_absolute() else base / path
+    if not path.is_file():
+        raise PairingError(f"{what}: file {raw!r} not found (looked in {path.parent})")
+    return path
 
 
-def read_manifest(path: Path) -> Dict[str, ManifestEntry]:
-    """Read a JSONL reference manifest into ``{id: entry}``; bad lines and duplicate ids are errors."""
+def read_manifest(path: Path) -> Dict[str, ReferenceUtterance]:
+    """Read a JSONL reference manifest into ``{id: entry}``; bad lines, missing files and duplicate ids are errors."""
+    from processors.data.manifest import ManifestError, numbered_jsonl
+
     path = Path(path)
     if not path.is_file():
         raise PairingError(f"reference manifest not found: {path}")
-    entries: Dict[str, ManifestEntry] = {}
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise PairingError(f"{path}:{line_no}: not valid JSON ({err.msg})") from err
-            if not isinstance(row, dict) or not str(row.get("id", "")).strip():
-                raise PairingError(f"{path}:{line_no}: every manifest line needs an 'id'")
-            utt_id = str(row["id"])
-            if utt_id in entries:
-                raise PairingError(f"{path}:{line_no}: duplicate id {utt_id!r}")
-            audio = _resolve(row["path"], path.parent, f"{path}:{line_no} ({utt_id})") if row.get("path") else None
-            prompt = _resolve(row["prompt"], path.parent, f"{path}:{line_no} ({utt_id})") if row.get("prompt") else None
-            entries[utt_id] = ManifestEntry(utt_id, audio, row.get("speaker"), row.get("text"), prompt)
+    entries: Dict[str, ReferenceUtterance] = {}
+    try:
+        rows = numbered_jsonl(path, ("id",), ())
+    except ManifestError as err:
+        raise PairingError(str(err).replace("a row needs 'id'", "every manifest line needs an 'id'")) from None
+    for line_no, row in rows:
+        utt_id = str(row["id"])
+        if not utt_id.strip():
+            raise PairingError(f"{path}:{line_no}: every manifest line needs an 'id'")
+        if utt_id in entries:
+            raise PairingError(f"{path}:{line_no}: duplicate id {utt_id!r}")
+        where = f"{path}:{line_no} ({utt_id})"
+        audio = _resolve(row["path"], path.parent, where) if row.get("path") else None
+        prompt = _resolve(row["prompt"], path.parent, where) if row.get("prompt") else None
+        entries[utt_id] = ReferenceUtterance(utt_id, audio, row.get("speaker"), row.get("text"), prompt)
     if not entries:
         raise PairingError(f"reference manifest {path} has no entries")
     return entries
@@ -147,7 +144,7 @@ def scan_generated(directory: Path) -> Dict[str, Path]:
 
 def pair(
     generated: Dict[str, Path],
-    manifest: Dict[str, ManifestEntry],
+    manifest: Dict[str, ReferenceUtterance],
     prompts: Optional[Dict[str, Path]] = None,
     system: str = "generated",
 ) -> List[PairedPaths]:

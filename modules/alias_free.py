@@ -83,7 +83,7 @@ class LowPassFilter1d(nn.Module):
         self.register_buffer("filter", kaiser_sinc_filter1d(cutoff, half_width, kernel_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels = x.shape[1]
+        channels = int(x.shape[1])  # a Python int: an exported graph keeps the kernel shape static
         x = F.pad(x, (self.pad_left, self.pad_right), mode="replicate")
         return F.conv1d(x, self.filter.expand(channels, -1, -1), stride=self.stride, groups=channels)
 
@@ -101,7 +101,7 @@ class UpSample1d(nn.Module):
         self.register_buffer("filter", kaiser_sinc_filter1d(0.5 / ratio, 0.6 / ratio, self.kernel_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels = x.shape[1]
+        channels = int(x.shape[1])  # a Python int: an exported graph keeps the kernel shape static
         x = F.pad(x, (self.pad, self.pad), mode="replicate")
         # the zero-stuffed signal has 1/ratio of the energy: scale back by ratio
         x = self.ratio * F.conv_transpose1d(x, self.filter.expand(channels, -1, -1), stride=self.ratio,

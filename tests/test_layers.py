@@ -3,7 +3,11 @@
 * ``modules/`` imports neither ``processors/`` nor ``models/``;
 * ``processors/`` and ``utils/`` do not import ``models/`` (and ``utils/`` none of the three packages);
 * a model package (``models/<group>/<name>/``) imports no other model package; shared code comes from
-  ``models/base`` and other models are reached through the registry (``utils.registry.get``).
+  ``models/base`` and other models are reached through the registry (``utils.registry.get``);
+* library code (``models/ modules/ processors/ evaluation/ utils/ serving/``) never imports ``bins/`` (the CLIs
+  sit on top of it, not the other way round);
+* ``serving/`` (the HTTP server, above ``models/``) is imported by none of them and imports no ``bins/`` and no
+  model package: it drives models through ``models.base`` (pipelines, task API) only.
 
 Each finding is reported as ``file:line`` with the offending import.
 """
@@ -20,9 +24,12 @@ from tests.helpers import REPO_ROOT
 KNOWN_MODEL_CROSS_IMPORTS = frozenset()  # empty: models share code through models/base and the registry
 
 FORBIDDEN = {
-    "modules": ("processors", "models"),
-    "processors": ("models",),
-    "utils": ("models", "processors", "modules"),
+    "modules": ("processors", "models", "bins", "serving"),
+    "processors": ("models", "bins", "serving"),
+    "utils": ("models", "processors", "modules", "bins", "serving"),
+    "models": ("bins", "serving"),
+    "evaluation": ("bins", "serving"),
+    "serving": ("bins",),
 }
 
 
@@ -65,8 +72,8 @@ def _is_within(name: str, package: str) -> bool:
 def findings() -> List[Tuple[str, int, str, str]]:
     """(file, line, imported module, rule) for every forbidden import in the repository."""
     found = []
-    for top in ("modules", "processors", "utils", "models"):
-        for path in sorted((REPO_ROOT / top).rglob("*.py")):
+    for top in FORBIDDEN:
+        for path in sorted((REPO_ROOT / top).rglob("*.py")):  # a package not (yet) in the tree has no files
             module = _module_name(path)
             own_model = model_package(module)
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -77,6 +84,8 @@ def findings() -> List[Tuple[str, int, str, str]]:
                         if _is_within(name, banned):
                             found.append((rel, node.lineno, name, f"{top}/ must not import {banned}/"))
                     other = model_package(name)
+                    if top == "serving" and other:
+                        found.append((rel, node.lineno, name, "serving/ must reach models through models.base"))
                     if own_model and other and other != own_model:
                         found.append((rel, node.lineno, name, f"{own_model} must not import another model ({other})"))
     return found
@@ -91,6 +100,15 @@ def test_no_import_crosses_a_layer():
     bad = [f for f in findings() if not _allowed(f)]
     report = "\n".join(f"{rel}:{line}: imports {name} ({rule})" for rel, line, name, rule in bad)
     assert not bad, f"{len(bad)} forbidden import(s):\n{report}"
+
+
+def test_library_code_never_imports_the_clis():
+    """The rule reaches every library package, and a ``bins`` import in one of them would be a finding."""
+    assert {"models", "modules", "processors", "evaluation", "utils", "serving"} <= {
+        top for top, banned in FORBIDDEN.items() if "bins" in banned}
+    tree = ast.parse("def run():\n    from bins.evaluate import evaluate\n")
+    assert [n for node in ast.walk(tree) for n in _imported(node, "evaluation.benchmark.runner", False)] == [
+        "bins.evaluate"]
 
 
 def test_allow_list_only_holds_live_findings():

@@ -92,3 +92,28 @@ def publish_dir(tmp: PathLike, final: PathLike) -> Path:
     else:
         os.replace(tmp, final)
     return final
+
+
+class OutputPathError(ValueError):
+    """An output folder that cannot be used (a file of that name, no write permission); names the path."""
+
+
+def check_writable_dir(path: PathLike, what: str = "output directory", create: bool = True) -> Path:
+    """Create ``path`` (with parents) or fail with one line saying why, before any work starts.
+
+    ``create=False`` only checks that it could be created (the nearest existing folder is writable)."""
+    path = Path(path)
+    existing = next(p for p in [path, *path.parents] if p.exists() or p == Path(p.anchor or "."))
+    if existing.exists() and not existing.is_dir():
+        raise OutputPathError(f"{what} {path}: {existing} is a file, not a directory")
+    if not create:
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise OutputPathError(f"{what} {path}: {existing} is not writable")
+        return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputPathError(f"cannot create {what} {path}: {err.strerror or err}") from err
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{what} {path} is not writable")
+    return path

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Dict, Tuple
 
-KINDS = ("model", "trainer", "inference", "preparer", "metric", "feature", "pipeline")
+KINDS = ("model", "trainer", "inference", "preparer", "metric", "feature", "pipeline", "exporter")
 
 # Packages scanned for registrations (relative to the repository root).
 _SCAN_PACKAGES = ("models", "processors", "evaluation", "modules")

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Data stages shared by the corpus recipes (egs/tts/*, egs/vocoder/*): stage 0 (corpus check, download, mini +
-# synthetic speakers), stage 1 (registered preparer -> seeded JSONL manifests) and the training launcher.
+# Data stages shared by the corpus recipes (egs/TEMPLATE/tts, so every egs/tts/*, egs/vocoder/*, egs/benchmark):
+# stage 0 (corpus check, download, mini + synthetic speakers), stage 1 (registered preparer -> seeded JSONL
+# manifests) and the training launcher.
 # Source after egs/utils/{env,stage,parse_options,corpus_setup}.sh; uses the recipe's variables dataset,
 # data_dir, exp_dir, manifests, seed, download, synthetic_speakers, ngpu, prepare_extra and config_overrides.
 
@@ -127,39 +128,18 @@ stage_manifests() {
 
 # ------------------------------------------------------------------------------------------------ training
 # Train with bins/train.py; resumes when EXP_DIR/<name>/checkpoints exists (an interrupted or --force rerun).
+# A recipe hook train_data_overrides NAME (optional) prints more overrides, one per line, for that training run:
+# the place for how the data is read (e.g. another data format's data.* keys), common to every training stage.
 train_model() {
     local name="$1" cfg="$2"
     shift 2
-    local resume=()
+    local resume=() data=() line
     [ -f "$cfg" ] || die "config not found: $cfg"
     [ -d "$exp_dir/$name/checkpoints" ] && resume=(--resume) && log "$name: resuming from $exp_dir/$name/checkpoints"
-    py_train "$ngpu" --config "$cfg" --exp_dir "$exp_dir/$name" ${resume[@]+"${resume[@]}"} "train.seed=$seed" "$@" \
-        ${config_overrides[@]+"${config_overrides[@]}"}
+    if declare -F train_data_overrides >/dev/null; then
+        while IFS= read -r line; do [ -z "$line" ] || data+=("$line"); done < <(train_data_overrides "$name")
+    fi
+    py_train "$ngpu" --config "$cfg" --exp_dir "$exp_dir/$name" ${resume[@]+"${resume[@]}"} "train.seed=$seed" \
+        ${data[@]+"${data[@]}"} "$@" ${config_overrides[@]+"${config_overrides[@]}"}
 }
 
-
-# ------------------------------------------------------------------------------------------------ TTS helpers
-# The speaker table of the transcribed training clips (model.n_speakers, data.speakers overrides; the VITS
-# recipe's rule, so every TTS recipe numbers speakers alike) into the array speaker_table, also written to
-# EXP_DIR/speaker_overrides for the inference stage.
-build_speaker_table() {
-    local table line
-    speaker_table=()
-    table="$("$python" "$repo_root/egs/tts/vits/local/speakers.py" --manifest "$manifests/train.jsonl")" ||
-        die "could not build the speaker table from $manifests/train.jsonl"
-    while IFS= read -r line; do [ -z "$line" ] || speaker_table+=("$line"); done <<<"$table"
-    [ ${#speaker_table[@]} -gt 0 ] || die "no speaker table for $manifests/train.jsonl (are there transcripts?)"
-    printf '%s\n' "${speaker_table[@]}" >"$exp_dir/speaker_overrides"
-    log "speaker table: ${speaker_table[*]}"
-}
-
-# The shared evaluation lists and the TTS (and VC) job lists of the test split in <lists> (the VITS recipe's
-# make_jobs.py with the speakers the model was trained with), so every TTS recipe speaks the same items.
-make_tts_job_lists() {
-    local lists="$1" speakers
-    speakers="$(sed -n 's/^data\.speakers=//p' "$exp_dir/speaker_overrides")"
-    "$python" "$repo_root/egs/tts/hierspeechpp/local/make_eval_lists.py" --manifest_dir "$manifests" \
-        --out_dir "$lists/shared" --seed "$seed"
-    "$python" "$repo_root/egs/tts/vits/local/make_jobs.py" --lists "$lists/shared" \
-        --test_manifest "$manifests/test.jsonl" --speakers "${speakers:-[]}" --out_dir "$lists"
-}

@@ -1,7 +1,7 @@
 """Turn an ``echelon-evaluate`` output folder into a :class:`TaskReport` (the benchmark scores through it).
 
 The benchmark writes each task's outputs as a normal evaluation input (manifest, prompts, one folder per
-system) and runs :func:`bins.evaluate.evaluate` on it, so its numbers are exactly what ``echelon-evaluate``
+system) and runs :func:`evaluation.runner.evaluate` on it, so its numbers are exactly what ``echelon-evaluate``
 gives on the same files; this module reads that folder back (``summary.json``, ``per_utterance.csv``, plots).
 """
 

@@ -16,12 +16,16 @@
       ],
     }
 
+Without ``systems`` the benchmark runs every trained experiment found under ``discover.exp_root`` (of the corpus
+``discover.dataset`` when given) plus the checkpoint-free baselines: ``evaluation/benchmark/discover.py``.
+
 Relative paths (manifest, spec files, checkpoint directories) are relative to the benchmark file; ``@NAME@``
 in any string is filled from ``--var NAME=VALUE`` (egs/benchmark/run.sh gives ``EXP_ROOT`` and ``DATASET``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -30,6 +34,8 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from evaluation.runner import DEFAULT_METRICS
 from utils.config import ConfigError, load_config, validate
+
+log = logging.getLogger(__name__)
 
 TASKS = ("tts_cross_sentence", "tts_continuation", "vc", "tts")
 
@@ -81,6 +87,15 @@ class SystemConfig:
 
 
 @dataclass
+class DiscoverConfig:
+    """Where to find the systems when the file lists none (evaluation/benchmark/discover.py)."""
+
+    exp_root: str = ""  # "" = no discovery
+    dataset: str = ""  # only experiments bound to this corpus (their recipe_settings); "" = any
+    baselines: bool = True  # add registered pipelines that need no checkpoint (espeak-ng)
+
+
+@dataclass
 class BenchmarkConfig:
     title: str = "Echelon benchmark"
     threads: int = 1
@@ -88,7 +103,8 @@ class BenchmarkConfig:
     max_audio_items: int = 30  # audio players per task in the HTML page
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
-    systems: List[SystemConfig] = field(default_factory=list)
+    discover: DiscoverConfig = field(default_factory=DiscoverConfig)
+    systems: List[SystemConfig] = field(default_factory=list)  # empty: discovered (see DiscoverConfig)
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.systems]
@@ -126,19 +142,30 @@ def fill_placeholders(value: Any, variables: Mapping[str, str], where: str = "")
 
 
 def read_benchmark_config(path: str | os.PathLike, overrides: List[str] = (),
-                          variables: Optional[Mapping[str, str]] = None) -> BenchmarkConfig:
+                          variables: Optional[Mapping[str, str]] = None,
+                          systems: Optional[List[str]] = None) -> BenchmarkConfig:
     """Load and validate a benchmark file (``@NAME@`` placeholders filled from ``variables``); relative paths
-    become absolute (relative to the file)."""
+    become absolute (relative to the file). ``systems`` (``NAME=SPEC`` strings, paths relative to the current
+    directory) replace the file's list and its discovery."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"benchmark file not found: {path}")
     raw = fill_placeholders(load_config(path, overrides), dict(variables or {}))
     cfg: BenchmarkConfig = validate(raw, BenchmarkConfig)
     base = path.resolve().parent
+    if systems:
+        bad = [s for s in systems if "=" not in s]
+        if bad:
+            raise ConfigError(f"--system takes NAME=SPEC (a checkpoint dir or spec file), got {bad[0]!r}")
+        cfg.systems = [SystemConfig(name=s.split("=", 1)[0], spec=os.path.abspath(s.split("=", 1)[1])) for s in systems]
     if not cfg.protocol.manifest:
         raise ConfigError(f"{path}: protocol.manifest (the test set) is required")
     cfg.protocol.manifest = _absolute(cfg.protocol.manifest, base)
     cfg.protocol.pool = [_absolute(p, base) for p in cfg.protocol.pool]
+    if not cfg.systems and cfg.discover.exp_root:
+        cfg.systems = discovered_systems(_absolute(cfg.discover.exp_root, base), cfg.discover)
+    if not cfg.systems:
+        raise ConfigError(f"{path}: no systems: list them under 'systems' or set discover.exp_root")
     for system in cfg.systems:
         if isinstance(system.spec, str):
             system.spec = _absolute(system.spec, base)
@@ -147,3 +174,15 @@ def read_benchmark_config(path: str | os.PathLike, overrides: List[str] = (),
             system.spec = {**system.spec, "components": {k: _absolute(v, base) if isinstance(v, str) else v
                                                          for k, v in components.items()}}
     return cfg
+
+
+def discovered_systems(exp_root: str, settings: DiscoverConfig) -> List[SystemConfig]:
+    """The systems :func:`evaluation.benchmark.discover.discover_systems` finds; what it leaves out is logged."""
+    from evaluation.benchmark.discover import discover_systems
+
+    found = discover_systems(exp_root, settings.dataset or None, settings.baselines)
+    for where, why in found.left_out:
+        log.info("discovery: left out %s: %s", where, why)
+    log.info("discovery under %s%s: %s", exp_root, f" (dataset {settings.dataset})" if settings.dataset else "",
+             ", ".join(f"{s.name}={s.spec}" for s in found.systems) or "nothing")
+    return found.systems

@@ -23,22 +23,16 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from evaluation.benchmark.config import ProtocolConfig
+from processors.data.manifest import read_jsonl
+
 
 def read_manifest(path: Path) -> List[dict]:
+    """Manifest rows through the one JSONL reader (relative paths: to the manifest's folder), paths absolute."""
     if not path.is_file():
         raise FileNotFoundError(f"manifest not found: {path}")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            audio = Path(row["path"])
-            row["path"] = str(audio if audio.is_absolute() else (path.parent / audio).resolve())
-            row["speaker"] = str(row["speaker"])
-        except (ValueError, KeyError, TypeError) as err:
-            raise ValueError(f"{path}:{n}: bad manifest line ({err})") from err
-        rows.append(row)
+    rows = read_jsonl(path, ("id", "path", "speaker"), ("path",))
+    for row in rows:
+        row["path"], row["speaker"] = str(Path(row["path"]).resolve()), str(row["speaker"])
     return rows
 
 

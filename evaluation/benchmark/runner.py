@@ -29,7 +29,8 @@ from evaluation.benchmark.protocol import Job, build_protocol, write_jobs
 from evaluation.benchmark.report import write_report
 from evaluation.benchmark.results import BenchmarkReport, Efficiency, ItemMedia, SystemEntry
 from evaluation.benchmark.systems import SystemRun, pipeline_name, preflight, run_in_child
-from evaluation.runner import EvaluationOptions, metric_kwargs
+from evaluation.runner import EvaluationOptions, evaluate, metric_kwargs
+from utils.interrupt import StopOnSignal
 from utils.io import atomic_write_text
 from utils.registry import get
 
@@ -86,9 +87,7 @@ def _link(target: Path, link: Path) -> None:
 
 def evaluate_task(task: str, jobs: Sequence[Job], outputs: Mapping[str, Mapping[str, str]], eval_dir: Path,
                   metrics: Mapping[str, Any], options: EvaluationOptions) -> Tuple[List[str], Dict[str, str]]:
-    """Score the items every system produced with :func:`bins.evaluate.evaluate`; ``(ids, excluded)``."""
-    from bins.evaluate import evaluate
-
+    """Score the items every system produced with :func:`evaluation.runner.evaluate`; ``(ids, excluded)``."""
     produced = [set(o) for o in outputs.values()]
     common = [j for j in jobs if all(j.id in p for p in produced)]
     excluded = {j.id: "not produced by " + ", ".join(s for s, o in outputs.items() if j.id not in o)
@@ -109,23 +108,52 @@ def evaluate_task(task: str, jobs: Sequence[Job], outputs: Mapping[str, Mapping[
     return [j.id for j in common], excluded
 
 
-def run_benchmark(cfg: BenchmarkConfig, out_dir: Path, timeout: float | None = None) -> Dict[str, Path]:
-    """Run everything and write the report; returns the report's paths."""
+class NoSystemRan(RuntimeError):
+    """Not one system of the benchmark could run; ``reasons`` says why for each (system -> reason)."""
+
+    def __init__(self, reasons: Mapping[str, str]):
+        super().__init__("no system could run: " + "; ".join(f"{n}: {r}" for n, r in reasons.items()))
+        self.reasons = dict(reasons)
+
+
+def run_benchmark(cfg: BenchmarkConfig, out_dir: Path, timeout: float | None = None, skip_existing: bool = False,
+                  quiet: bool = False) -> Dict[str, Any]:
+    """Run everything and write the report; returns the report's paths.
+
+    ``skip_existing`` keeps the audio an earlier (interrupted) run generated and generates the rest.
+    SIGINT/SIGTERM stop after the current item of the running system, with no report:
+    ``{"stopped": 130|143, "written", "failed", "not_started"}``. :class:`NoSystemRan` when no system could run.
+    """
     out_dir = Path(out_dir)
     jobs, skipped = build_protocol(cfg.protocol, out_dir / "protocol")
     write_jobs(jobs, skipped, out_dir / "protocol")
     runs: List[SystemRun] = []
-    for system in cfg.systems:
-        reason = preflight(system.spec)
-        if reason is not None:
-            logger.warning("system %s skipped: %s", system.name, reason)
-            runs.append(SystemRun(system.name, status="skipped", reason=reason, pipeline=pipeline_name(system.spec)))
-            continue
-        logger.info("system %s: generating", system.name)
-        runs.append(run_in_child(system.name, system.spec, system.overrides, system.seed, jobs, out_dir / "systems",
-                                 cfg.threads, cfg.device, timeout))
-        if runs[-1].status != "ok":
-            logger.warning("system %s %s: %s", system.name, runs[-1].status, runs[-1].reason)
+    with StopOnSignal("the current item") as stop:
+        for system in cfg.systems:
+            if stop.requested:
+                break
+            reason = preflight(system.spec)
+            if reason is not None:
+                logger.warning("system %s skipped: %s", system.name, reason)
+                runs.append(SystemRun(system.name, status="skipped", reason=reason, pipeline=pipeline_name(system.spec)))
+                continue
+            logger.info("system %s: generating", system.name)
+            runs.append(run_in_child(system.name, system.spec, system.overrides, system.seed, jobs, out_dir / "systems",
+                                     cfg.threads, cfg.device, timeout, skip_existing, quiet, stop))
+            if runs[-1].status != "ok":
+                logger.warning("system %s %s: %s", system.name, runs[-1].status, runs[-1].reason)
+    if stop.requested:
+        done = [t for r in runs for t in r.tasks.values()]
+        total = sum(len(j) for j in jobs.values())
+        written = sum(len(t["outputs"]) - t.get("kept", 0) for t in done)
+        return {"stopped": stop.exit_code, "written": written, "failed": [(f"{r.name}/{i}", e) for r in runs
+                                                                          for t in r.tasks.values()
+                                                                          for i, e in t["failures"].items()],
+                "kept": sum(t.get("kept", 0) for t in done),
+                "not_started": sum(t.get("not_started", 0) for t in done)
+                + total * (len(cfg.systems) - len(runs))}
+    if not any(r.status == "ok" for r in runs):
+        raise NoSystemRan({r.name: r.reason for r in runs})
     metrics, unavailable, options = build_available_metrics(cfg)
     tasks, notes = [], []
     for task, task_jobs in jobs.items():

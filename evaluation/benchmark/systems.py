@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import resource
+import signal
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from evaluation.benchmark.protocol import Job
 
 RESULT = "result.json"
+STOP_SIGNAL = signal.SIGUSR1  # parent -> system process: stop after the current item
 
 
 @dataclass
@@ -31,7 +33,7 @@ class SystemRun:
     """What the child reports. ``reason`` is set when the system was skipped or failed as a whole."""
 
     name: str
-    status: str = "ok"  # ok | skipped | failed
+    status: str = "ok"  # ok | skipped | failed | stopped
     reason: str = ""
     pipeline: str = ""
     parameters: Optional[int] = None
@@ -140,32 +142,54 @@ def _cpu_seconds() -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
-def generate_task(pipeline: Any, task: str, jobs: Sequence[Job], out_dir: Path, seed: int) -> Dict[str, Any]:
-    """Generate every job one by one; wall/CPU seconds count only the system's own calls."""
+def generate_task(pipeline: Any, task: str, jobs: Sequence[Job], out_dir: Path, seed: int,
+                  skip_existing: bool = False, stop: Optional[Any] = None, quiet: bool = False) -> Dict[str, Any]:
+    """Generate every job one by one; wall/CPU seconds count only the system's own calls.
+
+    ``skip_existing`` keeps outputs an earlier run wrote (atomically, so complete; not timed again); a
+    signalled ``stop`` (:class:`utils.interrupt.StopOnSignal`) ends the task after the current item."""
     from processors.audio import save_audio
+    from utils.progress import Progress
 
     wall = cpu = audio = 0.0
     outputs: Dict[str, str] = {}
     failures: Dict[str, str] = {}
-    for n, job in enumerate(jobs):
-        start_wall, start_cpu = time.perf_counter(), _cpu_seconds()
-        try:
-            result = _call(pipeline, task, job, seed + n, n)
-        except Exception as err:  # a bad item is listed and the task goes on
-            failures[job.id] = f"{type(err).__name__}: {str(err).strip()[:300]}"
-            continue
-        wall += time.perf_counter() - start_wall
-        cpu += _cpu_seconds() - start_cpu
-        audio += result.seconds
-        outputs[job.id] = str(save_audio(out_dir / task / f"{job.id}.wav", result.waveform, result.sample_rate))
+    kept = not_started = 0
+    with Progress(len(jobs), f"{out_dir.name} {task}", unit="items", quiet=quiet) as progress:
+        for n, job in enumerate(jobs):
+            path = out_dir / task / f"{job.id}.wav"
+            if stop is not None and stop.requested:
+                not_started = len(jobs) - n
+                break
+            if skip_existing and path.is_file():
+                outputs[job.id], kept = str(path), kept + 1
+                progress.update(1)
+                continue
+            progress.start_item(job.id)
+            start_wall, start_cpu = time.perf_counter(), _cpu_seconds()
+            try:
+                result = _call(pipeline, task, job, seed + n, n)
+            except Exception as err:  # a bad item is listed and the task goes on
+                failures[job.id] = f"{type(err).__name__}: {str(err).strip()[:300]}"
+                progress.update(1, failed=len(failures))
+                continue
+            wall += time.perf_counter() - start_wall
+            cpu += _cpu_seconds() - start_cpu
+            audio += result.seconds
+            outputs[job.id] = str(save_audio(path, result.waveform, result.sample_rate))
+            progress.update(1, failed=len(failures))
     return {"wall_seconds": wall, "cpu_seconds": cpu, "audio_seconds": audio, "outputs": outputs,
-            "failures": failures}
+            "failures": failures, "kept": kept, "not_started": not_started}
 
 
 def run_system(name: str, spec: Any, overrides: Sequence[str], seed: int, jobs: Mapping[str, Sequence[Job]],
-               out_dir: Path, threads: int, device: str) -> SystemRun:
-    """Load ``spec`` and run the tasks it supports (in the calling process); see :func:`run_in_child`."""
+               out_dir: Path, threads: int, device: str, skip_existing: bool = False, quiet: bool = False,
+               stop_signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -> SystemRun:
+    """Load ``spec`` and run the tasks it supports (in the calling process); see :func:`run_in_child`.
+    SIGINT/SIGTERM stop it after the current item (``status`` "stopped"; what was generated is kept)."""
     import torch
+
+    from utils.interrupt import StopOnSignal
 
     torch.set_num_threads(threads)
     run = SystemRun(name, pipeline=pipeline_name(spec))
@@ -176,17 +200,24 @@ def run_system(name: str, spec: Any, overrides: Sequence[str], seed: int, jobs: 
         return run
     run.pipeline = getattr(pipeline, "_registry_key", ("", run.pipeline))[1] or run.pipeline
     run.parameters = count_parameters(pipeline)
-    for task, task_jobs in jobs.items():
-        if task_jobs and supports(pipeline.capabilities, task):
-            run.tasks[task] = generate_task(pipeline, task, task_jobs, out_dir / name, seed)
-    if not run.tasks:
+    with StopOnSignal("the current item", stop_signals) as stop:
+        for task, task_jobs in jobs.items():
+            if task_jobs and supports(pipeline.capabilities, task):
+                run.tasks[task] = generate_task(pipeline, task, task_jobs, out_dir / name, seed, skip_existing, stop,
+                                                quiet)
+    if stop.requested:
+        run.status, run.reason = "stopped", f"stopped by {stop.name}"
+    elif not run.tasks:
         run.status, run.reason = "skipped", "supports none of the protocol's tasks"
     return run
 
 
 def _child(kwargs: Dict[str, Any], result_path: str) -> None:
+    # The parent decides when to stop: a Ctrl-C on the terminal reaches the whole process group, so the child
+    # ignores SIGINT and stops after its current item when the parent sends STOP_SIGNAL.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        run = run_system(**kwargs)
+        run = run_system(**kwargs, stop_signals=(STOP_SIGNAL,))
     except Exception as err:  # noqa: BLE001 - reported, not raised: the parent goes on with the next system
         run = SystemRun(kwargs["name"], status="failed", reason=f"{type(err).__name__}: {err}")
         traceback.print_exc()
@@ -198,8 +229,11 @@ def _child(kwargs: Dict[str, Any], result_path: str) -> None:
 
 
 def run_in_child(name: str, spec: Any, overrides: Sequence[str], seed: int, jobs: Mapping[str, Sequence[Job]],
-                 out_dir: Path, threads: int, device: str, timeout: Optional[float] = None) -> SystemRun:
-    """:func:`run_system` in a spawned process with ``threads`` threads; its result file is read back."""
+                 out_dir: Path, threads: int, device: str, timeout: Optional[float] = None,
+                 skip_existing: bool = False, quiet: bool = False, stop: Optional[Any] = None) -> SystemRun:
+    """:func:`run_system` in a spawned process with ``threads`` threads; its result file is read back.
+
+    A signal the parent's ``stop`` caught is passed on to the child (which stops after its current item)."""
     result_path = out_dir / name / RESULT
     result_path.unlink(missing_ok=True)
     env_threads = {k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
@@ -207,10 +241,16 @@ def run_in_child(name: str, spec: Any, overrides: Sequence[str], seed: int, jobs
     os.environ.update(env_threads)  # inherited by the spawned child before it imports numpy/torch
     try:
         kwargs = dict(name=name, spec=spec, overrides=list(overrides), seed=seed, jobs=dict(jobs), out_dir=out_dir,
-                      threads=threads, device=device)
+                      threads=threads, device=device, skip_existing=skip_existing, quiet=quiet)
         process = multiprocessing.get_context("spawn").Process(target=_child, args=(kwargs, str(result_path)))
         process.start()
-        process.join(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        forwarded = False
+        while process.is_alive() and (deadline is None or time.monotonic() < deadline):
+            process.join(0.2)
+            if stop is not None and stop.requested and not forwarded and process.is_alive():
+                os.kill(process.pid, STOP_SIGNAL)
+                forwarded = True
         if process.is_alive():
             process.kill()
             process.join()

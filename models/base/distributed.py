@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, List, Optional
+import random
+from typing import Any, Dict, List, Mapping, Optional
+
+import numpy as np
+import torch
 
 log = logging.getLogger("echelon.trainer")
 
@@ -57,3 +61,29 @@ def gather_objects(obj: Any, num_processes: int) -> List[Any]:
     out: List[Any] = [None] * num_processes
     dist.all_gather_object(out, obj)
     return out
+
+
+def rng_states() -> Dict[str, Any]:
+    """This process's Python, NumPy, torch (and CUDA) RNG states, as tensors and plain values (checkpointable)."""
+    np_state = np.random.get_state()
+    state = {
+        "rng_python": random.getstate(),
+        "rng_numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                      "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "rng_torch": torch.get_rng_state(),
+    }  # fmt: skip
+    if torch.cuda.is_available():
+        state["rng_cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_states(state: Mapping[str, Any]) -> None:
+    """Restore what :func:`rng_states` returned."""
+    py = state["rng_python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    npst = state["rng_numpy"]
+    np.random.set_state(("MT19937", npst["keys"].numpy().astype(np.uint32), npst["pos"],
+                         npst["has_gauss"], npst["cached_gaussian"]))  # fmt: skip
+    torch.set_rng_state(state["rng_torch"])
+    if "rng_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng_cuda"])

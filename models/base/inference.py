@@ -6,13 +6,17 @@ A runner turns command-line options into :class:`Item` s (``items``) and one ite
 * output names are planned before anything is written: ``<output_dir>/<item id>.wav``; two inputs that would
   share a name (``a.flac`` and ``a.mp3``) get their extension added (``a_flac``, ``a_mp3``); names that still
   collide, or outputs that already exist without ``--overwrite``, stop the run before it writes anything;
-* each item runs on its own (a progress bar shows how far it is): an item that fails (unreadable audio, text
+* each item runs on its own: an item that fails (unreadable audio, text
   the front end cannot read, an input too short for the model) is listed and the run goes on; what was
   written stays;
 * the failures go to ``<output_dir>/bad_items_<run id>.tsv`` (``id<TAB>input<TAB>error``), written atomically,
   one file per run, so earlier lists are never overwritten;
-* :class:`RunResult` counts what was written and what failed; the CLIs print ``N written, M failed: see
-  <list>`` as their last line and exit 1 when anything failed (``--allow_failures``: exit 0).
+* :class:`RunResult` counts what was written, failed, kept and not started; the CLIs print the first five
+  failures (``id: reason``) and ``N written, M failed: see <list>`` as their last line and exit 1 when anything
+  failed (``--allow_failures``: exit 0);
+* ``--skip_existing`` keeps outputs that exist (written atomically, so complete) and does the rest;
+  SIGINT/SIGTERM stop after the current item: ``N written, M failed, K not started: rerun with
+  --skip_existing``, exit 130/143 (:mod:`utils.interrupt`); progress: :mod:`utils.progress` (``--quiet``).
 
 Errors that concern the whole run (a bad setting, a missing denoiser, a model/feature width mismatch) are
 :class:`InferenceError`: the run stops with one line, before any item is processed.
@@ -47,7 +51,10 @@ import torch
 from models.base import checkpoint as ckpt
 from models.base.tasks import Audio
 from utils.config import validate
-from utils.io import atomic_write_text
+from utils.batch import exit_status, summary_line, summary_lines  # noqa: F401 (summary_line: public)
+from utils.interrupt import StopOnSignal
+from utils.io import OutputPathError, atomic_write_text, check_writable_dir
+from utils.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +83,18 @@ class RunResult:
     written: List[Path] = field(default_factory=list)
     failed: List[Tuple[str, str, str]] = field(default_factory=list)  # (id, input, error)
     bad_list: Optional[Path] = None
+    kept: int = 0  # outputs already there, kept (--skip_existing)
+    not_started: int = 0  # items left when a signal stopped the run
+    stopped: Optional[int] = None  # exit status of a run stopped by SIGINT/SIGTERM (130/143)
 
-    def summary(self) -> str:
-        return summary_line(len(self.written), len(self.failed), self.bad_list)
+    def summary(self, verb: str = "written") -> str:
+        """The first five failures as ``id: reason`` and the summary line (see :mod:`utils.batch`)."""
+        return summary_lines(len(self.written), [(uid, err) for uid, _, err in self.failed], self.bad_list,
+                             verb=verb, kept=self.kept, not_started=self.not_started,
+                             stopped=self.stopped is not None)
 
     def exit_code(self, allow_failures: bool = False) -> int:
-        return 1 if self.failed and not allow_failures else 0
-
-
-def summary_line(written: int, failed: int, bad_list: Optional[Path]) -> str:
-    """The last line of every batch run: ``N written, M failed[: see <bad-item list>]``."""
-    return f"{written} written, {failed} failed" + (f": see {bad_list}" if bad_list is not None else "")
+        return exit_status(len(self.failed), allow_failures, self.stopped)
 
 
 def run_id() -> str:
@@ -108,8 +116,15 @@ def file_items(paths: Sequence[str | Path], tag: str = "") -> List[Item]:
     return [Item(uid + tag, Path(path), str(path), alt + tag) for path, (uid, alt) in zip(paths, file_item_ids(paths))]
 
 
-def plan_outputs(items: Sequence[Item], out_dir: Path, overwrite: bool, suffix: str = ".wav") -> List[Path]:
-    """One distinct output path per item, or :class:`InferenceError` before anything is written."""
+def plan_outputs(items: Sequence[Item], out_dir: Path, overwrite: bool, suffix: str = ".wav",
+                 skip_existing: bool = False) -> List[Path]:
+    """One distinct output path per item, or :class:`InferenceError` before anything is written.
+
+    Outputs that already exist stop the run unless ``overwrite`` (replace them) or ``skip_existing`` (keep
+    them: outputs are written atomically, so an existing file is complete).
+    """
+    if overwrite and skip_existing:
+        raise InferenceError("--overwrite replaces existing outputs and --skip_existing keeps them: give one")
     counts: Dict[str, int] = {}
     for item in items:
         counts[item.id] = counts.get(item.id, 0) + 1
@@ -123,20 +138,19 @@ def plan_outputs(items: Sequence[Item], out_dir: Path, overwrite: bool, suffix: 
         seen[name] = item
     paths = [out_dir / (name + suffix) for name in names]
     existing = [p for p in paths if p.exists()]
-    if existing and not overwrite:
+    if existing and not (overwrite or skip_existing):
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-        raise InferenceError(f"{existing[0]}{more} already exist(s); pass --overwrite to replace them")
+        raise InferenceError(f"{existing[0]}{more} already exist(s); pass --skip_existing to keep them and do "
+                             "the rest, or --overwrite to replace them")
     return paths
 
 
 def check_output_dir(out_dir: Path) -> None:
-    """Create ``out_dir`` or fail with one line when it cannot be written."""
+    """Create ``out_dir`` or fail with one line when it cannot be written (a file, no permission)."""
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InferenceError(f"cannot create output directory {out_dir}: {err.strerror or err}") from err
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise InferenceError(f"output directory {out_dir} is not writable")
+        check_writable_dir(out_dir)
+    except OutputPathError as err:
+        raise InferenceError(str(err)) from err
 
 
 def write_bad_list(out_dir: Path, failed: Sequence[Tuple[str, str, str]]) -> Path:
@@ -153,12 +167,17 @@ def _one_line(text: str) -> str:
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of every batch run (output folder, overwrite policy, exit code policy)."""
+    """Options of every batch run (output folder, rerun policy, exit code policy, progress)."""
     group = parser.add_argument_group("batch run")
     group.add_argument("--output_dir", required=True, help="where the outputs (and the bad-item list) go")
-    group.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
+    rerun = group.add_mutually_exclusive_group()
+    rerun.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
+    rerun.add_argument("--skip_existing", action="store_true",
+                       help="keep outputs that already exist (complete: they are written atomically) and do the "
+                            "rest: how an interrupted run is finished")
     group.add_argument("--allow_failures", action="store_true",
                        help="exit 0 even when some items failed (they are still listed)")
+    group.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
 
 
 class BaseInference:
@@ -207,21 +226,29 @@ class BaseInference:
             raise InferenceError("nothing to do: no inputs given")
         out_dir = Path(args.output_dir)
         check_output_dir(out_dir)
-        return self.run_items(items, out_dir, overwrite=getattr(args, "overwrite", False))
+        return self.run_items(items, out_dir, overwrite=getattr(args, "overwrite", False),
+                              skip_existing=getattr(args, "skip_existing", False), quiet=getattr(args, "quiet", False))
 
-    def run_items(self, items: Sequence[Item], out_dir: Path, overwrite: bool = False) -> RunResult:
-        from tqdm import tqdm
-
-        paths = plan_outputs(items, out_dir, overwrite)
+    def run_items(self, items: Sequence[Item], out_dir: Path, overwrite: bool = False, skip_existing: bool = False,
+                  quiet: bool = False) -> RunResult:
+        """Every item not already done, ``batch_size`` at a time; SIGINT/SIGTERM stop after the current batch."""
+        paths = plan_outputs(items, out_dir, overwrite, skip_existing=skip_existing)
         result = RunResult()
+        todo = [(item, path) for item, path in zip(items, paths) if not (skip_existing and path.exists())]
+        result.kept = len(items) - len(todo)
         step = max(1, int(self.batch_size))
-        with tqdm(total=len(items), desc="infer", unit="item", disable=None, dynamic_ncols=True) as bar:
-            for start in range(0, len(items), step):
-                batch = list(zip(items[start:start + step], paths[start:start + step]))
+        with StopOnSignal("the current item") as stop, \
+                Progress(len(todo), "infer", unit="items", quiet=quiet) as progress:
+            for start in range(0, len(todo), step):
+                if stop.requested:
+                    result.not_started = len(todo) - start
+                    break
+                batch = todo[start:start + step]
+                progress.start_item(batch[0][0].id)
                 for (item, path), audio in zip(batch, self._process_isolated([i for i, _ in batch])):
                     self._save(item, path, audio, result)
-                bar.update(len(batch))
-                bar.set_postfix(failed=len(result.failed))
+                progress.update(len(batch), failed=len(result.failed))
+        result.stopped = stop.exit_code
         if result.failed:
             result.bad_list = write_bad_list(out_dir, result.failed)
             log.warning("%d item(s) failed, listed in %s", len(result.failed), result.bad_list)

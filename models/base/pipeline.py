@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from models.base import checkpoint as ckpt
 from utils.config import ConfigError, apply_overrides, deep_merge, load_config, validate
@@ -57,10 +57,12 @@ class PipelineMixin:
     settings_class: type = type(None)  # dataclass of inference-time settings (the ``infer`` section)
     components: Mapping[str, bool] = {}  # component name -> required
     main_component: str = ""  # the component a lone checkpoint directory fills
+    backends: Tuple[str, ...] = ("torch",)  # what runs the model: "torch", "onnxruntime" (exported graphs)
 
     @classmethod
     def from_components(cls, components: Mapping[str, Optional[str]], settings: Any,
                         device: str = "cpu") -> "PipelineMixin":
+        """Pipelines with more than one backend also take ``backend=`` (None: the pipeline's default)."""
         raise NotImplementedError
 
     @classmethod
@@ -159,14 +161,19 @@ def check_components(cls: Any, spec: PipelineSpec) -> Dict[str, Optional[str]]:
 
 
 def load_pipeline(spec_or_dir: str | os.PathLike | Mapping[str, Any], overrides: Iterable[str] = (),
-                  device: str = "cpu") -> Any:
-    """Build the task object of a spec file, spec dict or checkpoint directory (see the module docstring)."""
+                  device: str = "cpu", backend: Optional[str] = None) -> Any:
+    """Build the task object of a spec file, spec dict or checkpoint directory (see the module docstring).
+    ``backend``: "torch" or "onnxruntime" (exported graphs, CPU) where the pipeline has it; None: its default."""
     spec = resolve_spec(spec_or_dir, overrides)
-    return build_pipeline(spec, device)
+    return build_pipeline(spec, device, backend)
 
 
-def build_pipeline(spec: PipelineSpec, device: str = "cpu") -> Any:
+def build_pipeline(spec: PipelineSpec, device: str = "cpu", backend: Optional[str] = None) -> Any:
     cls = pipeline_class(spec)
     components = check_components(cls, spec)
     settings = validate_settings(cls, deep_merge(cls.saved_settings(components), spec.infer))
-    return cls.from_components(components, settings, device)
+    if backend is None or (backend == "torch" and tuple(cls.backends) == ("torch",)):
+        return cls.from_components(components, settings, device)
+    if backend not in cls.backends:
+        raise ConfigError(f"pipeline {spec.pipeline!r} runs on {', '.join(cls.backends)}, not {backend!r}")
+    return cls.from_components(components, settings, device, backend=backend)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import typing
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
@@ -49,26 +48,14 @@ def settings_overrides(args: argparse.Namespace) -> List[str]:
 
 
 def read_jsonl(path: str | Path, required: Tuple[str, ...]) -> List[dict]:
-    """JSONL rows with the ``required`` keys; relative ``path``/``prompt`` values resolve against the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InferenceError(f"jobs file not found: {path}")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InferenceError(f"{path}:{number}: not valid JSON: {err.msg}") from err
-        missing = [k for k in required if k not in row] if isinstance(row, dict) else list(required)
-        if missing:
-            raise InferenceError(f"{path}:{number}: a job needs {', '.join(required)} (missing {missing})")
-        for key in ("path", "prompt"):
-            if isinstance(row.get(key), str) and not Path(row[key]).is_absolute():
-                row[key] = str(path.parent / row[key])
-        rows.append(row)
-    return rows
+    """A jobs file through the one JSONL reader (:func:`processors.data.manifest.read_jsonl`: relative ``path``
+    and ``prompt`` values resolve against the file's folder); a problem is an :class:`InferenceError`."""
+    from processors.data.manifest import ManifestError, read_jsonl as read_rows
+
+    try:
+        return read_rows(path, required)
+    except ManifestError as err:
+        raise InferenceError(f"jobs {err}" if str(err).startswith("file not found") else str(err)) from None
 
 
 class TaskInference(BaseInference):

@@ -8,7 +8,8 @@ The benchmark, the demo and user code drive every system through these methods o
 
 * :class:`TextToSpeech` — ``synthesize(texts, prompts=None, prompt_texts=None, speakers=None, seed=None)``.
   ``capabilities`` says what the system can use: a zero-shot audio prompt, the prompt's transcript
-  (VALL-E continuation/cross-sentence needs it), named speakers.
+  (VALL-E continuation/cross-sentence needs it), named speakers. ``synthesize_stream(text, ...)`` yields one
+  text's audio in chunks (sentence by sentence, windows of long sentences; ``models/base/streaming.py``).
 * :class:`VoiceConversion` — ``convert(sources, prompts, seed=None)``.
 * :class:`SpeechSuperResolution` — ``upsample(waveforms, seed=None)``.
 
@@ -19,7 +20,9 @@ it per item, list it and go on).
 Randomness: ``seed=None`` means ``settings.seed``. Item ``i`` of a call depends only on the call's seed and
 ``i``; a one-item call with ``seed=pipeline.item_seed(s, i)`` reproduces it (batch runners use this, so a
 run's item ``i`` is the same whether items go one by one or together). Long inputs are processed in
-bounded pieces (sentences for TTS, chunks for VC/SR), so memory does not grow with their length.
+bounded pieces (sentences for TTS, chunks for VC/SR), so memory does not grow with their length. Every TTS
+family speaks through the one per-text loop of :class:`models.base.sentence_tts.SentenceTTS` (splitting,
+pauses, seeds, prompt/speaker checks) and implements only ``synthesize_piece``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, FrozenSet, List, Optional, Sequence, Union
+from typing import Any, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -105,6 +108,27 @@ class TaskPipeline(abc.ABC):
     def seed_or_default(self, seed: Optional[int]) -> int:
         return int(seed if seed is not None else getattr(self.settings, "seed", 0))
 
+    def with_settings(self, changes: Mapping[str, Any]) -> "TaskPipeline":
+        """A copy that shares the loaded models but uses ``settings`` with ``changes`` (validated like the
+        ``infer`` section: an unknown key names the closest one). The pipeline itself is left as it was, so
+        callers with different settings (server requests) never see each other's."""
+        import copy
+        import dataclasses
+
+        from utils.config import validate
+
+        if not changes:
+            return self
+        current = {f.name: getattr(self.settings, f.name) for f in dataclasses.fields(self.settings) if f.init}
+        variant = copy.copy(self)
+        variant.settings = validate({**current, **dict(changes)}, type(self.settings), "infer")
+        variant.sample_rate = variant.output_rate()
+        return variant
+
+    def output_rate(self) -> int:
+        """The rate this pipeline's current settings produce (pipelines with a rate setting override this)."""
+        return self.sample_rate
+
 
 class TextToSpeech(TaskPipeline):
     @abc.abstractmethod
@@ -117,6 +141,15 @@ class TextToSpeech(TaskPipeline):
         seed: Optional[int] = None,
     ) -> List[Audio]:
         """One waveform per text. ``prompts``/``prompt_texts``/``speakers`` align with ``texts``."""
+
+    def synthesize_stream(self, text: str, prompt: Optional[AudioInput] = None, prompt_text: Optional[str] = None,
+                          speaker: Optional[Union[int, str]] = None, seed: Optional[int] = None) -> Iterator[Audio]:
+        """One text's audio as chunks in order; concatenated they equal ``synthesize([text], ...)[0]`` with the
+        same seed. This default yields that one-shot result as a single chunk; pipelines that can speak
+        sentence by sentence override it (``models/base/streaming.py``)."""
+        yield self.synthesize([text], None if prompt is None else [prompt],
+                              None if prompt_text is None else [prompt_text],
+                              None if speaker is None else [speaker], seed)[0]
 
 
 class VoiceConversion(TaskPipeline):

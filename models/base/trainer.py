@@ -45,25 +45,27 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import random
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Literal, Mapping, Optional, Tuple, Union
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 from torch.utils.data.dataloader import default_collate
 
 from models.base import checkpoint as ckpt
 from models.base import optim
-from models.base.distributed import check_world_size, gather_objects
+from models.base.distributed import check_world_size, gather_objects, rng_states, set_rng_states
+from models.base.experiment import truncate_log
 from models.base.frozen import FrozenComponent, FrozenModules
 from models.base.sampler import BatchingConfig, build_batch_sampler
+from models.base.shar_stream import build_stream, check_resume_layout, data_format
 from models.base.tracker import Tracker
 from utils.config import to_dict
+from utils.interrupt import StopOnSignal
+from utils.progress import Progress
 
 log = logging.getLogger("echelon.trainer")
 
@@ -153,8 +155,12 @@ class BaseTrainer:
         # Schedulers are stepped by us (not accelerate) so that a step means one optimizer step.
         self.schedulers = self.build_schedulers({n: o.optimizer for n, o in self.optimizers.items()})
 
-        self.train_set, self.valid_set = self.build_datasets()
-        self.sampler = self.build_sampler(self.train_set, train=True)
+        if data_format(config) == "shar":  # streamed shards: the stream is its own sampler
+            self.train_set = self.sampler = build_stream(self)
+            self.valid_set = self.build_valid_dataset()
+        else:
+            self.train_set, self.valid_set = self.build_datasets()
+            self.sampler = self.build_sampler(self.train_set, train=True)
         # built now so that a validation set the batching cannot use fails before training starts
         self.valid_sampler = self.build_sampler(self.valid_set, train=False) if self.valid_set is not None else None
         self.step = 0
@@ -166,6 +172,8 @@ class BaseTrainer:
         self.exp_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self._resume()
+            if self.is_main:  # the log keeps the steps up to the checkpoint; later ones are logged again
+                truncate_log(self.exp_dir, self.step)
         elif init_from is not None or finetune_from is not None:
             self.load_weights(init_from or finetune_from, strict=finetune_from is not None)
         self.tracker = Tracker(self.exp_dir, enabled=self.is_main, tensorboard=tc.tensorboard)
@@ -190,6 +198,16 @@ class BaseTrainer:
 
     def build_datasets(self) -> Tuple[Dataset, Optional[Dataset]]:
         raise NotImplementedError
+
+    def item_from_cut(self, cut: Any) -> Any:
+        """``data.format: "shar"``: one streamed Lhotse cut -> the item the family's train set would give."""
+        raise NotImplementedError(f"{type(self).__name__} cannot train from shards: it has no item_from_cut")
+
+    shar_fields: Optional[List[str]] = None  # Shar fields item_from_cut reads (None: all)
+
+    def build_valid_dataset(self) -> Optional[Dataset]:
+        """``data.format: "shar"``: the validation set (map-style); none by default."""
+        return None
 
     def collate(self, items: list) -> Any:
         return default_collate(items)
@@ -273,6 +291,8 @@ class BaseTrainer:
 
     # ------------------------------------------------------------------ loop
     def _loader(self, dataset: Dataset, sampler: Any) -> DataLoader:
+        if isinstance(dataset, IterableDataset):
+            return dataset.loader()
         # A private generator keeps DataLoader start-up from consuming the global torch RNG.
         return DataLoader(
             dataset, batch_sampler=sampler, collate_fn=self.collate, num_workers=self.train_cfg.num_workers,
@@ -284,19 +304,22 @@ class BaseTrainer:
 
         return send_to_device(batch, self.device)
 
-    def train(self) -> Dict[str, Any]:
-        """Run until ``train.max_steps`` (or ``max_epochs``); returns the last logged values."""
+    def train(self, quiet: bool = False) -> Dict[str, Any]:
+        """Run until ``train.max_steps`` (or ``max_epochs``); returns the last logged values.
+
+        SIGINT/SIGTERM stop after the current step without saving (checkpoints are atomic, so the last one is
+        complete): ``self.interrupted`` is then the signal's exit status (130/143) and ``self.saved_step`` the
+        step ``--resume`` continues from.
+        """
         tc = self.train_cfg
         last: Dict[str, Any] = {}
-        bar = None
-        if tc.progress_bar and self.is_main:
-            from tqdm import tqdm
-
-            bar = tqdm(total=tc.max_steps, initial=self.step, desc="train", dynamic_ncols=True)
-        try:
+        self.interrupted: Optional[int] = None
+        show = tc.progress_bar and self.is_main and not quiet
+        with StopOnSignal("the current step") as stop, \
+                Progress(tc.max_steps, "train", unit="steps", initial=self.step, quiet=not show) as progress:
             while self.step < tc.max_steps and (tc.max_epochs is None or self.epoch < tc.max_epochs):
                 self.sampler.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
-                if hasattr(self.train_set, "set_epoch"):
+                if hasattr(self.train_set, "set_epoch") and self.train_set is not self.sampler:
                     self.train_set.set_epoch(self.epoch)
                 for batch in self._loader(self.train_set, self.sampler):
                     for model in self.models.values():
@@ -308,8 +331,8 @@ class BaseTrainer:
                         continue
                     self.step += 1
                     last = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in values.items()}
-                    self._after_step(last, bar)
-                    if self.step >= tc.max_steps:
+                    self._after_step(last, progress)
+                    if self.step >= tc.max_steps or stop.requested:
                         break
                 else:
                     self.epoch += 1
@@ -321,23 +344,21 @@ class BaseTrainer:
                             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
                             for sched in self.schedulers.values():
                                 sched.step()
-        finally:
-            if bar is not None:
-                bar.close()
-        if self.saved_step != self.step:  # decided from this process's own state: the same on every rank
+                if stop.requested:
+                    break
+        self.interrupted = stop.exit_code
+        if self.saved_step != self.step and self.interrupted is None:  # the same decision on every rank
             self.save()
         self.tracker.close()
         return last
 
-    def _after_step(self, values: Dict[str, float], bar: Any) -> None:
+    def _after_step(self, values: Dict[str, float], progress: Progress) -> None:
         tc = self.train_cfg
         if self.step % tc.log_every == 0 or self.step == 1:
             lrs = {f"lr_{n}": o.optimizer.param_groups[0]["lr"] for n, o in self.optimizers.items()}
             skipped = {f"skipped_{n}": c for n, c in self.skipped.items()}
             self.tracker.log_step(self.step, {**values, **lrs, **skipped})
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in list(values.items())[:4]})
+        progress.update(1, **dict(list(values.items())[:4]))
         if self.valid_set is not None and tc.valid_every > 0 and self.step % tc.valid_every == 0:
             self.validate()
         if tc.save_every > 0 and self.step % tc.save_every == 0:
@@ -366,39 +387,15 @@ class BaseTrainer:
         return means
 
     # ------------------------------------------------------------------ checkpoints
-    @staticmethod
-    def _rng_states() -> Dict[str, Any]:
-        np_state = np.random.get_state()
-        state = {
-            "rng_python": random.getstate(),
-            "rng_numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                          "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-            "rng_torch": torch.get_rng_state(),
-        }  # fmt: skip
-        if torch.cuda.is_available():
-            state["rng_cuda"] = torch.cuda.get_rng_state_all()
-        return state
-
-    @staticmethod
-    def _set_rng_states(state: Mapping[str, Any]) -> None:
-        py = state["rng_python"]
-        random.setstate((py[0], tuple(py[1]), py[2]))
-        npst = state["rng_numpy"]
-        np.random.set_state(("MT19937", npst["keys"].numpy().astype(np.uint32), npst["pos"],
-                             npst["has_gauss"], npst["cached_gaussian"]))  # fmt: skip
-        torch.set_rng_state(state["rng_torch"])
-        if "rng_cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
-
     def trainer_state(self) -> Dict[str, Any]:
         """Counters and RNG states; with several processes every rank's RNG states (``rng_ranks``).
 
         Every process must call it (it gathers across ranks); only the main one saves the result.
         """
         state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                 "skipped": dict(self.skipped), **self._rng_states()}  # fmt: skip
+                 "skipped": dict(self.skipped), "data_workers": self.train_cfg.num_workers, **rng_states()}  # fmt: skip
         if self.accelerator.num_processes > 1:
-            state["rng_ranks"] = gather_objects(self._rng_states(), self.accelerator.num_processes)
+            state["rng_ranks"] = gather_objects(rng_states(), self.accelerator.num_processes)
         return state
 
     def _restore_trainer_state(self, state: Mapping[str, Any]) -> None:
@@ -407,10 +404,9 @@ class BaseTrainer:
         self.batch_in_epoch = int(state["batch_in_epoch"])
         self.skipped.update(state.get("skipped", {}))
         ranks = state.get("rng_ranks") or [state]
-        if len(ranks) != self.accelerator.num_processes:
-            log.warning("resuming %d process(es) from a %d-process checkpoint: batches and RNG streams differ "
-                        "from an uninterrupted run", self.accelerator.num_processes, len(ranks))  # fmt: skip
-        self._set_rng_states(ranks[self.accelerator.process_index % len(ranks)])
+        check_resume_layout(len(ranks), self.accelerator.num_processes, state.get("data_workers"),
+                            self.train_cfg.num_workers, streamed=self.train_set is self.sampler)
+        set_rng_states(ranks[self.accelerator.process_index % len(ranks)])
 
     def save(self) -> Optional[Path]:
         """Write a checkpoint (main process only); every process must call it."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import Iterable, Iterator, List, Tuple, TypeVar
 
 import numpy as np
 
 from processors.audio import AudioError
+from utils.progress import report_piece
+
+T = TypeVar("T")
 
 
 def replicate_prompt(wav: np.ndarray, min_samples: int) -> np.ndarray:
@@ -55,8 +58,10 @@ def split_points(wav: np.ndarray, max_samples: int, frame: int = 320, min_tail: 
     return pieces
 
 
-def progress(iterable, total: int, desc: str):
-    """A tqdm bar for the pieces of one long item (shown on a terminal only, removed when done)."""
-    from tqdm import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, unit="piece", leave=False, disable=None if total > 1 else True)
+def progress(iterable: Iterable[T], total: int, desc: str) -> Iterator[T]:
+    """Pieces of one long item, each reported to the open progress reporter (:func:`utils.progress.report_piece`:
+    ``sentences 3/12`` beside the item on the bar or in the plain progress lines)."""
+    for done, value in enumerate(iterable):
+        if total > 1:
+            report_piece(done, total, desc)
+        yield value

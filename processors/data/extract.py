@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import signal
+from concurrent.futures import CancelledError, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -32,6 +33,8 @@ from processors.data.manifest import ManifestEntry
 from processors.data.shards import Shard, ShardReport, job_id, merge_shards, run_stamp
 from processors.features.base import FeatureError, FeatureExtractor
 from processors.features.store import check_feature_settings, feature_path, is_valid_feature_file, save_feature
+from utils.interrupt import StopOnSignal
+from utils.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ class ExtractionReport:
     job: str = ""
     shard: Shard = Shard()
     merged: Optional[Dict[str, Any]] = None  # the merge summary when this run merged (single shard)
+    stopped: Optional[int] = None  # exit status when SIGINT/SIGTERM stopped the run (130/143)
+    not_started: List[str] = field(default_factory=list)  # ids left undone by a stopped run
 
 
 def _reason(err: BaseException, feature: str = "") -> str:
@@ -55,19 +60,29 @@ def _reason(err: BaseException, feature: str = "") -> str:
 
 
 # --------------------------------------------------------------------------- per-item extractors (workers)
-_WORKER_EXTRACTORS: Dict[str, FeatureExtractor] = {}
+WORKER_EXTRACTORS: Dict[str, FeatureExtractor] = {}
 
 
-def _init_worker(extractors: Dict[str, FeatureExtractor]) -> None:
+def init_worker(extractors: Dict[str, FeatureExtractor]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides when to stop
     torch.set_num_threads(1)  # workers are the parallelism; avoid oversubscription
-    _WORKER_EXTRACTORS.clear()
-    _WORKER_EXTRACTORS.update(extractors)
+    WORKER_EXTRACTORS.clear()
+    WORKER_EXTRACTORS.update(extractors)
 
 
-def _item_features(entry: ManifestEntry, names: Tuple[str, ...], extractors: Dict[str, FeatureExtractor],
-                   out_dir: Path, min_duration: float) -> Tuple[str, Optional[str]]:
-    """Compute all missing features of one item, then save them; returns (id, reason or None)."""
-    audio: Dict[int, np.ndarray] = {}  # one load per sample rate
+class ItemFailure(Exception):
+    """One item could not be computed; ``reason`` is the line that lists it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def compute_item(entry: ManifestEntry, names: Sequence[str], extractors: Dict[str, FeatureExtractor],
+                 min_duration: float, audio: Optional[Dict[int, np.ndarray]] = None) -> Dict[str, torch.Tensor]:
+    """The named per-item features of one entry; ``audio`` caches one load per sample rate (filled here).
+    Raises :class:`ItemFailure` naming the culprit (unreadable audio, or the feature that failed)."""
+    audio = {} if audio is None else audio
     values = {}
     for name in names:
         extractor = extractors[name]
@@ -76,12 +91,22 @@ def _item_features(entry: ManifestEntry, names: Tuple[str, ...], extractors: Dic
             if rate not in audio:
                 audio[rate] = load_audio(entry.path, rate, min_duration=min_duration)
         except _ITEM_ERRORS as err:
-            return entry.id, _reason(err)
+            raise ItemFailure(_reason(err)) from None
         try:
             with torch.no_grad():
                 values[name] = extractor.extract(audio[rate])
         except _ITEM_ERRORS as err:
-            return entry.id, _reason(err, name)
+            raise ItemFailure(_reason(err, name)) from None
+    return values
+
+
+def _item_features(entry: ManifestEntry, names: Tuple[str, ...], extractors: Dict[str, FeatureExtractor],
+                   out_dir: Path, min_duration: float) -> Tuple[str, Optional[str]]:
+    """Compute all missing features of one item, then save them; returns (id, reason or None)."""
+    try:
+        values = compute_item(entry, names, extractors, min_duration)
+    except ItemFailure as failure:
+        return entry.id, failure.reason
     try:
         for name, value in values.items():
             save_feature(out_dir, name, entry.id, value, extractors[name].storage_dtype)
@@ -91,30 +116,46 @@ def _item_features(entry: ManifestEntry, names: Tuple[str, ...], extractors: Dic
 
 
 def _worker_item(entry, names, out_dir, min_duration):
-    return _item_features(entry, names, _WORKER_EXTRACTORS, out_dir, min_duration)
+    return _item_features(entry, names, WORKER_EXTRACTORS, out_dir, min_duration)
 
 
-def _run_per_item(jobs, extractors, out_dir: Path, num_workers: int, min_duration: float, bad: Dict[str, str]) -> None:
-    from tqdm import tqdm
-
+def _run_per_item(jobs, extractors, out_dir: Path, num_workers: int, min_duration: float, bad: Dict[str, str],
+                  stop: StopOnSignal, quiet: bool = False) -> List[str]:
+    """Per-item features of ``jobs``; returns the ids not started because a signal stopped the run."""
     if not jobs:
-        return
-    if num_workers <= 1:
-        for entry, names in tqdm(jobs, desc="features", unit="utt", disable=None):
-            item_id, error = _item_features(entry, names, extractors, out_dir, min_duration)
-            if error:
-                bad[item_id] = error
-        return
-    context = get_context("spawn")
-    with ProcessPoolExecutor(num_workers, mp_context=context, initializer=_init_worker, initargs=(extractors,)) as pool:
-        futures = {pool.submit(_worker_item, entry, names, out_dir, min_duration): entry.id for entry, names in jobs}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="features", unit="utt", disable=None):
-            try:
-                item_id, error = future.result()
-            except BrokenProcessPool as err:  # a worker died (e.g. killed for memory): the item is reported
-                item_id, error = futures[future], f"worker crashed: {err}"
-            if error:
-                bad[item_id] = error
+        return []
+    with Progress(len(jobs), "features", unit="items", quiet=quiet) as progress:
+        if num_workers <= 1:
+            for index, (entry, names) in enumerate(jobs):
+                if stop.requested:
+                    return [e.id for e, _ in jobs[index:]]
+                progress.start_item(entry.id)
+                item_id, error = _item_features(entry, names, extractors, out_dir, min_duration)
+                if error:
+                    bad[item_id] = error
+                progress.update(1, bad=len(bad))
+            return []
+        context = get_context("spawn")
+        with ProcessPoolExecutor(num_workers, mp_context=context, initializer=init_worker,
+                                 initargs=(extractors,)) as pool:
+            futures = {pool.submit(_worker_item, entry, names, out_dir, min_duration): entry.id for entry, names in jobs}
+            finished = set()
+            for future in as_completed(futures):
+                try:
+                    item_id, error = future.result()
+                except BrokenProcessPool as err:  # a worker died (e.g. killed for memory): the item is reported
+                    item_id, error = futures[future], f"worker crashed: {err}"
+                except CancelledError:
+                    continue
+                finished.add(item_id)
+                if error:
+                    bad[item_id] = error
+                progress.update(1, bad=len(bad))
+                if stop.requested:  # running items finish; queued ones are dropped
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    finished.update(futures[f] for f in futures if f.done() and not f.cancelled())
+                    return [e.id for e, _ in jobs if e.id not in finished]
+    return []
 
 
 # --------------------------------------------------------------------------- batched extractors (here)
@@ -128,20 +169,25 @@ def _batch(extractor: FeatureExtractor, entries: List[ManifestEntry], out_dir: P
 
 
 def _run_batched(extractor: FeatureExtractor, entries: List[ManifestEntry], out_dir: Path, batch_size: int,
-                 min_duration: float, bad: Dict[str, str]) -> None:
-    from tqdm import tqdm
-
+                 min_duration: float, bad: Dict[str, str], stop: StopOnSignal, quiet: bool = False) -> List[str]:
+    """One batched feature for ``entries``; returns the ids not started because a signal stopped the run."""
     ordered = sorted(entries, key=lambda e: (e.duration, e.id))  # similar lengths per batch, less padding
     chunks = [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
-    for chunk in tqdm(chunks, desc=extractor.name, unit="batch", disable=None):
-        try:
-            _batch(extractor, chunk, out_dir, min_duration)
-        except _ITEM_ERRORS:
-            for entry in chunk:  # isolate the culprit(s)
-                try:
-                    _batch(extractor, [entry], out_dir, min_duration)
-                except _ITEM_ERRORS as err:
-                    bad[entry.id] = _reason(err, extractor.name)
+    with Progress(len(ordered), extractor.name, unit="items", quiet=quiet) as progress:
+        for index, chunk in enumerate(chunks):
+            if stop.requested:
+                return [e.id for c in chunks[index:] for e in c]
+            progress.start_item(chunk[0].id)
+            try:
+                _batch(extractor, chunk, out_dir, min_duration)
+            except _ITEM_ERRORS:
+                for entry in chunk:  # isolate the culprit(s)
+                    try:
+                        _batch(extractor, [entry], out_dir, min_duration)
+                    except _ITEM_ERRORS as err:
+                        bad[entry.id] = _reason(err, extractor.name)
+            progress.update(len(chunk), bad=len(bad))
+    return []
 
 
 # --------------------------------------------------------------------------- driver
@@ -166,11 +212,14 @@ def extract_features(
     overwrite: bool = False,
     shard: Shard = Shard(),
     run_id: Optional[str] = None,
+    quiet: bool = False,
 ) -> ExtractionReport:
     """Extract every extractor's feature for this shard's share of ``entries`` into ``out_dir``.
 
     A single-shard run merges at the end (``bad_items.tsv``, ``index.json``); with several shards call
-    :func:`processors.data.shards.merge_shards` once all have finished.
+    :func:`processors.data.shards.merge_shards` once all have finished. SIGINT/SIGTERM stop after the running
+    items: the report then has ``stopped`` (130/143) and ``not_started``, and the shard is left unfinished (a
+    rerun does the rest).
     """
     out_dir = Path(out_dir)
     check_unique(entries, extractors)
@@ -198,12 +247,22 @@ def extract_features(
     per_item = {x.name: x for x in extractors if not x.batched}
     jobs = [(by_id[i], tuple(n for n in names if n in per_item)) for i, names in todo.items()]
     bad: Dict[str, str] = {}
-    _run_per_item([(e, n) for e, n in jobs if n], per_item, out_dir, num_workers, min_duration, bad)
-    for extractor in (x for x in extractors if x.batched):
-        wanted = [by_id[i] for i, names in todo.items() if extractor.name in names and i not in bad]
-        if wanted:
-            _run_batched(extractor, wanted, out_dir, max(1, batch_size), min_duration, bad)
-
+    with StopOnSignal("the running items") as stop:
+        left = _run_per_item([(e, n) for e, n in jobs if n], per_item, out_dir, num_workers, min_duration, bad,
+                             stop, quiet)
+        for extractor in (x for x in extractors if x.batched):
+            wanted = [by_id[i] for i, names in todo.items() if extractor.name in names and i not in bad]
+            if wanted and not stop.requested:
+                left += _run_batched(extractor, wanted, out_dir, max(1, batch_size), min_duration, bad, stop, quiet)
+            elif wanted:
+                left += [e.id for e in wanted]
+    if stop.requested:
+        report.stopped = stop.exit_code
+        report.not_started = sorted(set(left) | {i for i, names in todo.items() if i not in bad and any(
+            not is_valid_feature_file(feature_path(out_dir, n, i)) for n in names)})
+        report.bad = bad
+        report.done = [i for i in todo if i not in bad and i not in set(report.not_started)]
+        return report
     report.bad = bad
     report.done = [i for i in todo if i not in bad]
     paths = {e.id: e.path for e in mine}

@@ -7,9 +7,16 @@ and an optional ``extra``.
 * ``speaker`` — corpus speaker label (string); ``text`` — transcript or ``""``;
 * ``duration`` (s) and ``sample_rate`` (Hz) of the file as stored (read from the header);
 * ``extra`` — optional free-form JSON object for what a model or tool adds per item (e.g. per-phoneme
-  durations from an aligner); it round-trips unchanged and is omitted when empty.
+  durations from an aligner: schema in :mod:`processors.data.durations`); it round-trips unchanged and is
+  omitted when empty.
 
 Every other field is an error naming the file and line (a typo must not pass silently).
+
+**One JSONL reader, one relative-path rule.** Every JSON-lines file Echelon reads (manifests, ``echelon-infer
+--jobs`` files, evaluation reference manifests, benchmark lists) goes through :func:`read_jsonl`: one JSON object
+per non-empty line, the required keys checked with the file and line named, and every *relative* file path in a
+path field (``path``, ``prompt``) resolved against **the folder of the JSONL file itself** — never the current
+directory — so a manifest and its audio can move together. Absolute paths stay as they are.
 
 :func:`split_entries` makes seeded, deterministic train/valid/test splits (independent of input order), and
 :func:`write_manifest` writes atomically (:func:`utils.io.atomic_write_text`, re-exported here).
@@ -23,11 +30,11 @@ import random
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from utils.io import atomic_write_text
 
-__all__ = ["ManifestEntry", "ManifestError", "read_manifest", "write_manifest", "split_entries", "safe_id", "atomic_write_text"]
+__all__ = ["ManifestEntry", "ManifestError", "read_jsonl", "read_manifest", "write_manifest", "split_entries", "safe_id", "atomic_write_text"]
 
 FIELDS = ("id", "path", "speaker", "text", "duration", "sample_rate", "extra")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\-]+")
@@ -79,21 +86,46 @@ def write_manifest(entries: Iterable[ManifestEntry], path: str | os.PathLike) ->
     return path
 
 
-def read_manifest(path: str | os.PathLike) -> List[ManifestEntry]:
-    """Read a JSONL manifest; relative paths become paths relative to the current directory."""
+def read_jsonl(path: str | os.PathLike, required: Sequence[str] = ("id",),
+               path_keys: Sequence[str] = ("path", "prompt")) -> List[Dict[str, Any]]:  # fmt: skip
+    """The rows of a JSON-lines file (see the module doc for the relative-path rule): each a JSON object with the
+    ``required`` keys; string values of ``path_keys`` that are relative paths become ``<file's folder>/<value>``.
+    A missing file or a bad line raises :class:`ManifestError` naming the file and line."""
+    return [row for _, row in numbered_jsonl(path, required, path_keys)]
+
+
+def numbered_jsonl(path: str | os.PathLike, required: Sequence[str] = ("id",),
+                   path_keys: Sequence[str] = ("path", "prompt")) -> List[Tuple[int, Dict[str, Any]]]:  # fmt: skip
+    """:func:`read_jsonl` with each row's line number (for callers that check more and name the line)."""
     path = Path(path)
     if not path.is_file():
-        raise ManifestError(f"manifest not found: {path}")
-    entries, seen = [], set()
+        raise ManifestError(f"file not found: {path}")
+    rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ManifestError(f"{path}:{number}: not valid JSON: {err}") from err
-        if not isinstance(row, dict) or "id" not in row or "path" not in row:
-            raise ManifestError(f"{path}:{number}: a manifest row needs at least 'id' and 'path'")
+            raise ManifestError(f"{path}:{number}: not valid JSON: {err.msg}") from err
+        missing = [k for k in required if k not in row] if isinstance(row, dict) else list(required)
+        if missing:
+            raise ManifestError(f"{path}:{number}: a row needs {', '.join(map(repr, required))} (missing "
+                                f"{', '.join(map(repr, missing))})")
+        for key in path_keys:
+            if isinstance(row.get(key), str) and row[key] and not Path(row[key]).is_absolute():
+                row[key] = str(path.parent / row[key])
+        rows.append((number, row))
+    return rows
+
+
+def read_manifest(path: str | os.PathLike) -> List[ManifestEntry]:
+    """Read a JSONL manifest (:func:`read_jsonl`: relative audio paths are relative to the manifest's folder)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"manifest not found: {path}")
+    entries, seen = [], set()
+    for number, row in numbered_jsonl(path, ("id", "path"), ("path",)):
         unknown = set(row) - set(FIELDS)
         if unknown:
             raise ManifestError(f"{path}:{number}: unknown field(s) {sorted(unknown)}; expected {list(FIELDS)}")
@@ -104,11 +136,10 @@ def read_manifest(path: str | os.PathLike) -> List[ManifestEntry]:
         if item_id in seen:
             raise ManifestError(f"{path}:{number}: duplicate id {item_id!r}")
         seen.add(item_id)
-        audio = Path(row["path"])
         entries.append(
             ManifestEntry(
                 id=item_id,
-                path=str(audio if audio.is_absolute() else path.parent / audio),
+                path=str(row["path"]),
                 speaker=str(row.get("speaker", "") or ""),
                 text=str(row.get("text", "") or ""),
                 duration=float(row.get("duration") or 0.0),
@@ -172,11 +203,20 @@ def speaker_index(speaker: str, speakers: Sequence[str], n_speakers: int) -> int
 
 def model_speaker_id(speaker: Any, speakers: Sequence[str], n_speakers: int, has_embedding: bool) -> Optional[int]:
     """The speaker id an inference call passes to a model: None for a model without a speaker embedding (which
-    accepts no speaker but an empty/0 one), else :func:`speaker_index` of the required name or integer label."""
+    accepts no speaker but an empty/0 one), else a name's position in ``speakers`` or an integer id below
+    ``n_speakers`` (ids are accepted whether or not the speakers have names)."""
     if not has_embedding:
         if speaker not in (None, "", 0, "0"):
             raise ValueError(f"this model has a single speaker; got speaker {speaker!r}")
         return None
     if speaker is None or speaker == "":
         raise ValueError(f"this model has {n_speakers} speakers: give a speaker (name or id)")
+    if speakers and str(speaker) not in speakers:
+        try:
+            sid = int(speaker)
+        except ValueError:
+            raise ValueError(f"unknown speaker {speaker!r}; known: {list(speakers)[:10]}") from None
+        if not 0 <= sid < n_speakers:
+            raise ValueError(f"speaker id {sid} outside [0, {n_speakers})")
+        return sid
     return speaker_index(str(speaker), speakers, n_speakers)

@@ -19,7 +19,7 @@ import torch
 from processors.features.base import FeatureError
 from utils.io import atomic_torch_save, atomic_write_text
 
-__all__ = ["feature_path", "save_feature", "load_feature", "is_valid_feature_file", "check_feature_settings",
+__all__ = ["feature_path", "as_storage", "save_feature", "load_feature", "is_valid_feature_file", "check_feature_settings",
            "FEATURE_INFO"]
 
 FEATURE_INFO = "feature.json"
@@ -31,7 +31,7 @@ def feature_path(features_dir: PathLike, kind: str, item_id: str) -> Path:
     return Path(features_dir) / kind / f"{item_id}.pt"
 
 
-def _as_storage(tensor: torch.Tensor, dtype: torch.dtype, where: str) -> torch.Tensor:
+def as_storage(tensor: torch.Tensor, dtype: torch.dtype, where: str) -> torch.Tensor:
     """Check ``tensor`` can be stored as ``dtype`` without loss of meaning and convert it."""
     if not isinstance(tensor, torch.Tensor):
         raise FeatureError(f"{where}: extractor returned {type(tensor).__name__}, expected a tensor")
@@ -57,7 +57,7 @@ def save_feature(features_dir: PathLike, kind: str, item_id: str, tensor: torch.
                  dtype: torch.dtype = torch.float32) -> Path:
     """Write one feature atomically as ``dtype`` (checked: finite floats, integers that fit)."""
     path = feature_path(features_dir, kind, item_id)
-    return atomic_torch_save(path, _as_storage(tensor, dtype, f"{kind}/{item_id}"))
+    return atomic_torch_save(path, as_storage(tensor, dtype, f"{kind}/{item_id}"))
 
 
 def load_feature(features_dir: PathLike, kind: str, item_id: str, required: bool = True) -> Optional[torch.Tensor]:

@@ -242,7 +242,7 @@ def test_evaluate_lists_unreadable_outputs_and_fails(tmp_path, capsys):
     assert evaluate.main(args) == 1
     line, _ = _last_line(capsys)
     (bad_list,) = (tmp_path / "eval").glob("bad_items_*.tsv")
-    assert line == f"1 written, 1 failed: see {bad_list}" and f"sys/{clips[1].stem}" in bad_list.read_text()
+    assert line == f"1 scored, 1 failed: see {bad_list}" and f"sys/{clips[1].stem}" in bad_list.read_text()
     assert evaluate.main(args + ["--allow_failures"]) == 0
 
 

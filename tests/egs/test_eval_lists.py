@@ -1,4 +1,4 @@
-"""The recipe's seeded TTS/VC/SR job lists (egs/tts/hierspeechpp/local/make_eval_lists.py) on the mini corpus."""
+"""The recipe's seeded TTS/VC/SR job lists (egs/TEMPLATE/tts/local/make_eval_lists.py) on the mini corpus."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import MINI_CORPUS, REPO_ROOT
 
-SCRIPT = REPO_ROOT / "egs" / "tts" / "hierspeechpp" / "local" / "make_eval_lists.py"
+SCRIPT = REPO_ROOT / "egs" / "TEMPLATE" / "tts" / "local" / "make_eval_lists.py"
 
 
 def load_script():

@@ -49,7 +49,7 @@ def test_cli_on_folder_with_corrupt_and_empty_wav(folder, tmp_path, capsys):
     out = tmp_path / "features"
     args = ["--input_dir", str(folder), "--out_dir", str(out), "--features", "mel,linear,f0", "--nj", "1"]
     code = extract_cli(args)
-    assert code == 3  # bad items are a failure unless allowed, as in every batch CLI
+    assert code == 1  # bad items are a failure unless allowed, as in every batch CLI
     assert "3 computed, 0 already done, 2 bad" in capsys.readouterr().out
     rows = [line.split("\t") for line in (out / "bad_items.tsv").read_text().splitlines()]
     run_lists = sorted((out / "runs").glob("*/bad_items.shard-*.tsv"))
@@ -71,7 +71,7 @@ def test_cli_on_folder_with_corrupt_and_empty_wav(folder, tmp_path, capsys):
 
     # Resume: nothing recomputed, files untouched; the bad items are retried and listed again.
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.pt")}
-    assert extract_cli(["--input_dir", str(folder), "--out_dir", str(out), "--features", "mel,linear,f0", "--strict"]) == 3
+    assert extract_cli(["--input_dir", str(folder), "--out_dir", str(out), "--features", "mel,linear,f0", "--strict"]) == 1
     assert "0 computed, 3 already done, 2 bad" in capsys.readouterr().out
     assert stamps == {p: p.stat().st_mtime_ns for p in out.rglob("*.pt")}
     assert len(list((out / "runs").glob("*/bad_items.shard-*.tsv"))) == 2  # the first run's list is kept

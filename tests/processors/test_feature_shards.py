@@ -80,7 +80,7 @@ def test_two_shards_then_merge(manifest, tmp_path):
         torch.testing.assert_close(load_feature(out, "mel", entry.id), expected)
 
     assert extract_cli(["--manifest", str(manifest), "--out_dir", str(out), "--features", "mel", "--merge",
-                        "--run_id", "m1"]) == 3  # two bad items: a failure unless allowed
+                        "--run_id", "m1"]) == 1  # two bad items: a failure unless allowed
     assert extract_cli(["--manifest", str(manifest), "--out_dir", str(out), "--features", "mel", "--merge",
                         "--run_id", "m1", "--allow_failures"]) == 0
     index = json.loads((out / "index.json").read_text())

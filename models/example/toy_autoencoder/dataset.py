@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -38,12 +38,14 @@ class WaveCropDataset(Dataset):
     def __getitem__(self, index: int) -> torch.Tensor:
         if index not in self._cache:
             self._cache[index] = load_audio(self.entries[index].path, self.sample_rate)
-        wav = self._cache[index]
-        if len(wav) < self.segment:
-            wav = np.pad(wav, (0, self.segment - len(wav)))
-        span = len(wav) - self.segment
-        if self.random_crop:
-            start = int(np.random.default_rng((self.seed, self.epoch, index)).integers(0, span + 1))
-        else:
-            start = span // 2
-        return torch.from_numpy(wav[start : start + self.segment].copy()).unsqueeze(0)
+        rng = np.random.default_rng((self.seed, self.epoch, index)) if self.random_crop else None
+        return crop_wave(self._cache[index], self.segment, rng)
+
+
+def crop_wave(wav: np.ndarray, segment: int, rng: Optional[np.random.Generator]) -> torch.Tensor:
+    """(N,) -> (1, segment): zero-padded when short, a random crop with ``rng``, else the centre one."""
+    if len(wav) < segment:
+        wav = np.pad(wav, (0, segment - len(wav)))
+    span = len(wav) - segment
+    start = int(rng.integers(0, span + 1)) if rng is not None else span // 2
+    return torch.from_numpy(wav[start : start + segment].copy()).unsqueeze(0)

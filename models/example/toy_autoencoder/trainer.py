@@ -11,14 +11,16 @@ from typing import Dict, Optional
 
 import torch
 
+from models.base.shar_stream import ShardedDataConfig, cut_crop_rng
 from models.base.trainer import BaseTrainer, TrainConfig
-from models.example.toy_autoencoder.dataset import WaveCropDataset
+from models.example.toy_autoencoder.dataset import WaveCropDataset, crop_wave
 from models.example.toy_autoencoder.model import ToyAutoencoderConfig, ToyWaveAutoencoder
+from processors.data.shar import cut_audio
 from utils.registry import register
 
 
 @dataclass
-class ToyDataConfig:
+class ToyDataConfig(ShardedDataConfig):
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
     sample_rate: int = 16000
@@ -43,9 +45,21 @@ class ToyTrainer(BaseTrainer):
 
     def build_datasets(self):
         d, seed = self.cfg.data, self.cfg.train.seed
-        train = WaveCropDataset(d.train_manifest, d.sample_rate, d.segment, seed, random_crop=True)
-        valid = WaveCropDataset(d.valid_manifest, d.sample_rate, d.segment, seed, False) if d.valid_manifest else None
-        return train, valid
+        return WaveCropDataset(d.train_manifest, d.sample_rate, d.segment, seed, random_crop=True), self.build_valid_dataset()
+
+    shar_fields = ["recording"]
+
+    def item_from_cut(self, cut) -> torch.Tensor:
+        """A streamed cut -> the same (1, segment) random crop as the manifest dataset's item."""
+        if cut.sampling_rate != self.cfg.data.sample_rate:
+            raise ValueError(f"shard audio of {cut.id} is {cut.sampling_rate} Hz, data.sample_rate is "
+                             f"{self.cfg.data.sample_rate}: write the shards with --audio_rate {self.cfg.data.sample_rate}")
+        wav = cut_audio(cut)
+        return crop_wave(wav, self.cfg.data.segment, cut_crop_rng(self.cfg.train.seed, self.epoch, cut.id))
+
+    def build_valid_dataset(self):
+        d = self.cfg.data
+        return WaveCropDataset(d.valid_manifest, d.sample_rate, d.segment, self.cfg.train.seed, False) if d.valid_manifest else None
 
     def train_step(self, batch: torch.Tensor) -> Dict[str, torch.Tensor]:
         recon = self.models["autoencoder"](batch)

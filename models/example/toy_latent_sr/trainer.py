@@ -20,13 +20,14 @@ from typing import Dict, Optional
 import torch
 
 from models.base.trainer import BaseTrainer, TrainConfig
+from models.base.shar_stream import ShardedDataConfig
 from models.example.toy_latent_sr.dataset import BandLimitedPairs, pad_pairs
 from models.example.toy_latent_sr.model import LatentRefiner, LatentRefinerConfig, stage1_component
 from utils.registry import register
 
 
 @dataclass
-class LatentSRDataConfig:
+class LatentSRDataConfig(ShardedDataConfig):
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
     sample_rate: int = 16000  # stage 1's rate and the output rate

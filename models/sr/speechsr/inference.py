@@ -31,10 +31,12 @@ import numpy as np
 import torch
 
 from models.base import checkpoint as ckpt
+from models.base import onnx_backend
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, SpeechSuperResolution, load_input
 from models.base.waveforms import progress
 from models.sr.speechsr.model import INPUT_RATE, SpeechSR, build_model
+from models.sr.speechsr.onnx_export import runtime_for
 from models.sr.speechsr.trainer import SpeechSRModelConfig
 from processors.audio import load_audio, save_audio
 from utils.config import validate
@@ -55,8 +57,13 @@ class SpeechSRInference:
 
     def __init__(self, models: Dict[str, SpeechSR], device: str | torch.device = "cpu", fast: bool = True,
                  config: Optional[dict] = None, allow_bundled: bool = True, chunk_samples: int = 8192,
-                 window_seconds: float = 10.0):
+                 window_seconds: float = 10.0, backend: str = "torch", source: Optional[Path] = None):
         self.config = config or {}
+        # "onnxruntime": each model runs its exported graph (models/sr/speechsr/onnx_export.py), CPU only
+        self.backend = onnx_backend.check_backend(backend)
+        if backend == "onnxruntime" and torch.device(device).type != "cpu":
+            raise ValueError(f"the onnxruntime backend runs on the CPU; got device {device!r}")
+        self.source = source  # checkpoint dir / .pth the models came from (None: bundled): where graphs are cached
         self.models = dict(models)
         self.device = torch.device(device)
         self.fast = fast
@@ -67,6 +74,8 @@ class SpeechSRInference:
             self._prepare(model)
 
     def _prepare(self, model: SpeechSR) -> SpeechSR:
+        if self.backend == "onnxruntime":
+            return runtime_for(model.eval(), self.source)
         model.to(self.device).eval()
         if self.fast:
             model.optimize_for_inference(self.chunk_samples)
@@ -94,12 +103,12 @@ class SpeechSRInference:
                                         "(it holds the sampling rate)")
             rate = int(json.loads(config.read_text(encoding="utf-8"))["data"]["sampling_rate"])
             model = SpeechSR.from_pretrained(rate, checkpoint=path, config=config)
-            return cls({str(rate): model}, device, allow_bundled=False, **opts)
+            return cls({str(rate): model}, device, allow_bundled=False, source=path, **opts)
         cdir = ckpt.resolve_checkpoint_dir(path)
         raw = ckpt.expect_model_type(cdir, "speechsr")
         model = build_model(validate(raw.get("model", {}), SpeechSRModelConfig, "model"))
         ckpt.load_state_dict_strict(model, ckpt.load_model_weights(cdir, "generator"), str(cdir))
-        return cls({str(model.target_rate): model}, device, config=raw, allow_bundled=False, **opts)
+        return cls({str(model.target_rate): model}, device, config=raw, allow_bundled=False, source=cdir, **opts)
 
     def model_for(self, target_rate: int) -> SpeechSR:
         key = str(int(target_rate))
@@ -172,6 +181,7 @@ class SpeechSRPipeline(SpeechSuperResolution, PipelineMixin):
     settings_class = SpeechSRSettings
     components = {"model": False}
     main_component = "model"
+    backends = onnx_backend.BACKENDS
 
     def __init__(self, inference: SpeechSRInference, settings: SpeechSRSettings):
         self.inference = inference
@@ -183,15 +193,23 @@ class SpeechSRPipeline(SpeechSuperResolution, PipelineMixin):
         self.sample_rate = int(rate)
 
     @classmethod
-    def from_components(cls, components, settings: SpeechSRSettings, device: str = "cpu") -> "SpeechSRPipeline":
+    def from_components(cls, components, settings: SpeechSRSettings, device: str = "cpu",
+                        backend: Optional[str] = None) -> "SpeechSRPipeline":
         inference = SpeechSRInference.from_checkpoint(components.get("model"), device, settings.fast,
                                                       chunk_samples=settings.chunk_samples,
-                                                      window_seconds=settings.window_seconds)
+                                                      window_seconds=settings.window_seconds,
+                                                      backend=backend or "torch")
         return cls(inference, settings)
 
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(tasks=frozenset({"sr"}))
+
+    def output_rate(self) -> int:
+        rate = self.settings.target_rate if self.settings.target_rate is not None else self.inference.default_rate
+        if rate not in (24000, 48000):
+            raise ValueError(f"target_rate must be 24000 or 48000, got {rate}")
+        return int(rate)
 
     def upsample(self, waveforms: Sequence[AudioInput], seed: Optional[int] = None) -> List[Audio]:
         return [Audio(self.inference.upsample(load_input(w, INPUT_RATE).waveform, self.sample_rate), self.sample_rate)

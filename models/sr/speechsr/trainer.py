@@ -18,6 +18,7 @@ import torch
 
 from models.base.adversarial import adversarial_step
 from models.base.trainer import BaseTrainer, TrainConfig
+from models.base.shar_stream import ShardedDataConfig
 from models.sr.speechsr.dataset import SuperResolutionDataset, collate_pairs
 from models.sr.speechsr.model import build_model
 from modules.discriminators.combined import (DEFAULT_PERIODS, HIERSPEECHPP_RESOLUTIONS, SPEECHSR48K_RESOLUTIONS,
@@ -35,7 +36,7 @@ class SpeechSRModelConfig:
 
 
 @dataclass
-class SpeechSRDataConfig:
+class SpeechSRDataConfig(ShardedDataConfig):
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
     segment_samples: int = 9600  # target-rate samples

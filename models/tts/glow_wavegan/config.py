@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import List, Literal, Optional
 
 from models.base.trainer import TrainConfig
+from models.base.shar_stream import ShardedDataConfig
 from models.tts.glow_wavegan.acoustic_config import GlowTTSConfig
 
 
@@ -55,7 +56,7 @@ class WaveGANDiscriminatorConfig:
 
 
 @dataclass
-class AudioDataConfig:
+class AudioDataConfig(ShardedDataConfig):
     train_manifest: str = ""  # JSONL manifest (processors/data/manifest.py); text is not needed in stage 1
     valid_manifest: Optional[str] = None
     sample_rate: int = 22050
@@ -98,7 +99,7 @@ class WaveGANExperimentConfig:
 
 # ----------------------------------------------------------------------------------------------- stage 2
 @dataclass
-class LatentDataConfig:
+class LatentDataConfig(ShardedDataConfig):
     train_manifest: str = ""  # JSONL manifest with transcripts; ids name the latent files
     valid_manifest: Optional[str] = None
     features_dir: str = ""  # bins.extract_features --out_dir holding the glow_wavegan_latent feature of stage1_ckpt

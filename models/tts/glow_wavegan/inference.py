@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
 
 from models.base import checkpoint as ckpt
 from models.base.pipeline import PipelineMixin
-from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech, speakers_per_text
+from models.base.sentence_tts import SentenceSettings, SentenceTTS, Voice
+from models.base.tasks import Capabilities
 from models.tts.glow_wavegan.acoustic import GlowTTS
 from models.tts.glow_wavegan.config import GlowWaveGANExperimentConfig, LatentDataConfig
 from models.tts.glow_wavegan.dataset import text_to_ids
@@ -47,16 +48,16 @@ Speaker = Union[int, str, None]
 
 
 @dataclass
-class GlowWaveGANInferSettings:
+class GlowWaveGANInferSettings(SentenceSettings):
     """Inference settings (the ``infer`` section of a pipeline spec / ``--set infer.KEY=VALUE``)."""
 
     noise_scale: float = 0.667  # std of the prior sample (glow-tts notebook default; re-tune for the latent)
     length_scale: float = 1.0  # > 1 speaks slower
-    seed: int = 1234  # text k of a call draws from seed + k
+    seed: int = 1234  # text k of a call draws from seed + 1000 k (models/base/sentence_tts.py)
 
 
 @register("pipeline", "glow_wavegan")
-class GlowWaveGANSynthesizer(TextToSpeech, PipelineMixin):
+class GlowWaveGANSynthesizer(SentenceTTS, PipelineMixin):
     """A stage-2 flow model and the frozen stage-1 VAE whose decoder turns its latents into audio."""
 
     task = "tts"
@@ -107,6 +108,13 @@ class GlowWaveGANSynthesizer(TextToSpeech, PipelineMixin):
         sid = model_speaker_id(speaker, self.data.speakers, n, has_embedding=n > 1)
         return None if sid is None else torch.tensor([sid], device=self.device)
 
+    def voice(self, given: Voice) -> Speaker:
+        self._speaker_id(given.speaker)  # an unknown speaker fails before any synthesis
+        return given.speaker
+
+    def synthesize_piece(self, text: str, voice: Speaker, generator: torch.Generator) -> np.ndarray:
+        return self.synthesize_one(text, voice)[0]  # the prior sample comes from the (seeded) global torch RNG
+
     @torch.no_grad()
     def synthesize_one(self, text: str, speaker: Speaker = None) -> Tuple[np.ndarray, int]:
         """One text -> (float32 waveform of ``hop * frames`` samples, predicted latent frames); draws from the
@@ -117,19 +125,3 @@ class GlowWaveGANSynthesizer(TextToSpeech, PipelineMixin):
         frames = int(out["y_lengths"][0])
         wav = self.vae.decode(out["y"][:, :, :frames])
         return wav[0, 0].float().cpu().numpy(), frames
-
-    def synthesize(self, texts: Sequence[str], prompts: Optional[Sequence[AudioInput]] = None,
-                   prompt_texts: Optional[Sequence[str]] = None, speakers: Optional[Sequence[Speaker]] = None,
-                   seed: Optional[int] = None) -> List[Audio]:  # fmt: skip
-        """One waveform per text; text ``k`` draws its prior sample from ``seed + k`` (default ``infer.seed``)."""
-        if prompts or prompt_texts:
-            raise ValueError("glow_wavegan takes no audio prompt (named speakers only)")
-        speakers = speakers_per_text(speakers, texts)
-        seed = self.seed_or_default(seed)
-        out = []
-        for k, text in enumerate(texts):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.item_seed(seed, k))
-                wav, _ = self.synthesize_one(text, speakers[k])
-            out.append(Audio(wav, self.sample_rate))
-        return out

@@ -44,7 +44,7 @@ class HierSpeechTrainDataset(Dataset):
 
     def __init__(
         self,
-        manifest: str | Path,
+        manifest: Optional[str | Path],
         *,
         sample_rate: int = 16000,
         hop_length: int = 320,
@@ -58,7 +58,7 @@ class HierSpeechTrainDataset(Dataset):
         random_crop: bool = True,
         cache: bool = True,
     ) -> None:
-        self.rows = read_manifest(manifest)
+        self.rows = read_manifest(manifest) if manifest is not None else []  # None: shapes streamed items only
         self.sample_rate = sample_rate
         self.hop_length = hop_length
         self.max_frames = max_frames
@@ -100,48 +100,54 @@ class HierSpeechTrainDataset(Dataset):
         if self.features_dir is None:
             return None
         value = load_feature(self.features_dir, kind, item_id, required=False)
-        if value is None:
-            return None
-        return value.float().squeeze(0).numpy() if value.dim() == 3 else value.float().numpy()
+        return None if value is None else value.numpy()
 
     def _load(self, index: int) -> Dict[str, np.ndarray]:
         if index in self._cache:
             return self._cache[index]
         row = self.rows[index]
-        item_id = row.id
-        audio = load_audio(row.path, self.sample_rate)
+        out = self.assemble(row.id, load_audio(row.path, self.sample_rate), self._feature("f0", row.id),
+                            {kind: self._feature(kind, row.id) for kind in ("ssl", "ssl_aug")}, where=row.path)
+        if self.cache:
+            self._cache[index] = out
+        return out
+
+    def assemble(self, item_id: str, audio: np.ndarray, f0: Optional[np.ndarray], feats: Dict[str, Optional[np.ndarray]],
+                 where: str = "") -> Dict[str, np.ndarray]:
+        """One whole utterance: audio cut to whole frames, log-F0 (given or computed), the SSL features given."""
         frames = audio.shape[0] // self.hop_length
         if frames < self.min_frames:
-            raise ValueError(f"{row.path}: {frames} frames, shorter than min_frames={self.min_frames}")
+            raise ValueError(f"{where or item_id}: {frames} frames, shorter than min_frames={self.min_frames}")
         out: Dict[str, np.ndarray] = {"audio": audio[: frames * self.hop_length].astype(np.float32)}
-        f0 = self._feature("f0", item_id)
         if f0 is None:
             if self.f0_fn is None:
                 raise FileNotFoundError(f"no precomputed f0 for {item_id!r} under {self.features_dir} and no f0_fn")
             f0 = self.f0_fn(out["audio"])
         out["log_f0"] = align_f0_length(np.asarray(f0, np.float32).reshape(-1), F0_PER_FRAME * frames)
         for kind in ("ssl", "ssl_aug"):
-            feat = self._feature(kind, item_id)
+            feat = feats.get(kind)
             if feat is not None:
+                feat = np.asarray(feat, np.float32)
+                feat = feat[0] if feat.ndim == 3 else feat
                 if feat.ndim != 2 or feat.shape[-1] < frames - 2:
                     raise ValueError(f"{kind} features of {item_id!r} have shape {feat.shape}, expected (C, ~{frames})")
-                out[kind] = align_f0_length(feat.astype(np.float32), frames)
-        if self.cache:
-            self._cache[index] = out
+                out[kind] = align_f0_length(feat, frames)
         return out
 
     # ------------------------------------------------------------------ items
     def __getitem__(self, index: int) -> Dict[str, Any]:
-        full = self._load(index)
+        return self.crop(self._load(index), self.rows[index].id, np.random.default_rng((self.seed, self.epoch, index)))
+
+    def crop(self, full: Dict[str, np.ndarray], item_id: str, rng: np.random.Generator) -> Dict[str, Any]:
+        """The training item of a whole utterance: a window of at most ``max_frames`` (random with ``rng``)."""
         frames = full["audio"].shape[0] // self.hop_length
-        rng = np.random.default_rng((self.seed, self.epoch, index))
         start = 0
         if self.max_frames is not None and frames > self.max_frames:
             start = int(rng.integers(0, frames - self.max_frames + 1)) if self.random_crop else 0
             frames = self.max_frames
         hop = self.hop_length
         item: Dict[str, Any] = {
-            "id": self.rows[index].id,
+            "id": item_id,
             "audio": full["audio"][start * hop : (start + frames) * hop],
             "log_f0": full["log_f0"][F0_PER_FRAME * start : F0_PER_FRAME * (start + frames)],
         }

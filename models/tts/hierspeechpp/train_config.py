@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import List, Literal, Optional
 
 from models.base.trainer import TrainConfig
+from models.base.shar_stream import ShardedDataConfig
 from models.tts.hierspeechpp.config import HierSpeechPPConfig
 from models.tts.hierspeechpp.losses import LossWeights
 from processors.perturb import PerturbConfig
@@ -29,7 +30,7 @@ class SSLConfig:
 
 
 @dataclass
-class HierSpeechDataConfig:
+class HierSpeechDataConfig(ShardedDataConfig):
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
     features_dir: Optional[str] = None

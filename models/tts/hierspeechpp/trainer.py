@@ -21,6 +21,7 @@ from torch import nn
 
 from models.base.adversarial import adversarial_step
 from models.base.frozen import FrozenComponent, pretrained_source
+from models.base.shar_stream import cut_crop_rng
 from models.base.trainer import BaseTrainer
 from models.tts.hierspeechpp.dataset import HierSpeechTrainDataset, collate
 from models.tts.hierspeechpp.losses import reconstruction_objective
@@ -28,6 +29,7 @@ from models.tts.hierspeechpp.train_config import HierSpeechExperimentConfig, SSL
 from models.tts.hierspeechpp.training import HierSpeechPPForTraining
 from modules.discriminators import hierspeechpp_discriminator
 from modules.losses import mel_l1_loss
+from processors.data.shar import cut_audio
 from processors.spectrogram import HierSpeechLinearSpectrogram, HierSpeechLogMel
 from utils.registry import register
 
@@ -106,11 +108,26 @@ class HierSpeechTrainer(BaseTrainer):
         d = self.cfg.data
         if not d.train_manifest:
             raise ValueError("data.train_manifest is empty: give the JSONL manifest to train on")
-        valid = self._dataset(d.valid_manifest, train=False) if d.valid_manifest else None
-        return self._dataset(d.train_manifest, train=True), valid
+        return self._dataset(d.train_manifest, train=True), self.build_valid_dataset()
 
     def collate(self, items):
         return collate(items, self.cfg.data.hop_length)
+
+    def item_from_cut(self, cut) -> Dict[str, Any]:
+        """A streamed cut (audio at data.sample_rate; f0, ssl, ssl_aug arrays when the shards hold them) -> the
+        same item as the manifest dataset's, cropped with an RNG drawn from (seed, epoch, cut id)."""
+        if not hasattr(self, "_shaper"):
+            self._shaper = self._dataset(None, train=True)
+        if cut.sampling_rate != self.cfg.data.sample_rate:
+            raise ValueError(f"shard audio of {cut.id} is {cut.sampling_rate} Hz, data.sample_rate is "
+                             f"{self.cfg.data.sample_rate}: write the shards with --audio_rate {self.cfg.data.sample_rate}")
+        custom = lambda kind: cut.load_custom(kind) if cut.has_custom(kind) else None  # noqa: E731
+        full = self._shaper.assemble(cut.id, cut_audio(cut), custom("f0"), {k: custom(k) for k in ("ssl", "ssl_aug")})
+        return self._shaper.crop(full, cut.id, cut_crop_rng(self.cfg.train.seed, self.epoch, cut.id))
+
+    def build_valid_dataset(self):
+        d = self.cfg.data
+        return self._dataset(d.valid_manifest, train=False) if d.valid_manifest else None
 
     def item_lengths(self, dataset):
         return dataset.frame_lengths()

@@ -7,6 +7,7 @@ from typing import Dict, List, Literal, Optional
 
 from models.base.optim import OptimizerConfig, SchedulerConfig
 from models.base.trainer import TrainConfig
+from models.base.shar_stream import ShardedDataConfig
 
 
 @dataclass
@@ -47,7 +48,7 @@ class ValleDecodingConfig:
 
 
 @dataclass
-class ValleDataConfig:
+class ValleDataConfig(ShardedDataConfig):
     """Manifests (processors.data.manifest JSONL) and the features written by :mod:`models.tts.valle.prepare`."""
 
     train_manifest: str = ""

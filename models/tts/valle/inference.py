@@ -15,7 +15,9 @@ recipe) and the codec once::
      infer: {codec: "facebook/encodec_24khz", top_k: -100, temperature: 1.0, seed: 7}}
 
 The text is phonemised as one string ``prompt_text + " " + text`` (the reference's way); prompts at any sample
-rate are resampled to the codec's 24 kHz. Outputs hold the new audio only (``synthesize``) or the prompt
+rate are resampled to the codec's 24 kHz. A text longer than ``max_sentence_chars`` is spoken sentence by
+sentence, each one phonemised after the prompt transcript, joined with ``pause_seconds`` of silence (the shared
+loop of :class:`models.base.sentence_tts.SentenceTTS`). Outputs hold the new audio only (``synthesize``) or the prompt
 followed by its continuation (``continue_speech``). Settings (:class:`ValleSettings`) start from the
 checkpoint's ``decoding`` section (reference defaults: full-softmax sampling, temperature 1, EOS rule, 16
 frames per text token).
@@ -42,7 +44,8 @@ from models.base import checkpoint as ckpt
 from models.base.inference import Item
 from models.base.pipeline import PipelineMixin, load_pipeline
 from models.base.task_inference import TextToSpeechInference
-from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech, load_input
+from models.base.sentence_tts import SentenceSettings, SentenceTTS, Voice
+from models.base.tasks import Audio, AudioInput, Capabilities, load_input
 from models.tts.valle.config import ValleDataConfig, ValleDecodingConfig, ValleExperimentConfig, ValleModelConfig
 from models.tts.valle.decoding import synthesize_codes
 from models.tts.valle.model import Valle
@@ -58,7 +61,7 @@ SYMBOL_FILES = ("symbols.dict", "unique_text_tokens.k2symbols")
 
 
 @dataclass
-class ValleSettings(ValleDecodingConfig):
+class ValleSettings(SentenceSettings, ValleDecodingConfig):
     """Inference settings of the ``valle`` pipeline (a spec's ``infer`` section, ``--set infer.NAME=VALUE``).
 
     The decoding fields start from the checkpoint's ``decoding`` section (the reference's defaults for a
@@ -67,7 +70,7 @@ class ValleSettings(ValleDecodingConfig):
 
     prompt_seconds: float = 3.0  # continuation: seconds of the utterance used as the prompt
     codec: Optional[str] = None  # codec hub id or local dir (default: the checkpoint's data.codec)
-    seed: int = 1234  # item i of a call draws from seed + i
+    seed: int = 1234  # item i of a call draws from seed + 1000 i (models/base/sentence_tts.py)
 
     def decoding(self) -> ValleDecodingConfig:
         return ValleDecodingConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ValleDecodingConfig)})
@@ -109,7 +112,7 @@ def take_nar(model: Valle, cfg: ValleExperimentConfig, nar_path: str | Path) -> 
 
 
 @register("pipeline", "valle")
-class ValleTTS(TextToSpeech, PipelineMixin):
+class ValleTTS(SentenceTTS, PipelineMixin):
     """Zero-shot TTS and continuation. Pipeline components: ``model`` (AR + NAR: an Echelon checkpoint or a
     reference file/folder) and optionally ``nar`` (a checkpoint whose NAR half replaces ``model``'s); the codec
     is the ``codec`` setting (default: the one the model was trained on)."""
@@ -194,18 +197,21 @@ class ValleTTS(TextToSpeech, PipelineMixin):
         prompt = torch.nn.utils.rnn.pad_sequence(list(prompts), batch_first=True).to(self.device)
         text_lens = torch.tensor([len(t) for t in texts], device=self.device)
         prompt_lens = torch.tensor([len(p) for p in prompts], device=self.device)
-        # one generator per item (seed + i): item i samples the same alone or in any batch
+        # one generator per item (item_seed(seed, i)): item i samples the same alone or in any batch
         start = self.seed_or_default(seed)
         generators = [torch.Generator(self.device).manual_seed(self.item_seed(start, i)) for i in range(len(texts))]
         codes, _ = synthesize_codes(self.model, text, text_lens, prompt, prompt_lens, decoding or self.decoding, generators)
         return codes
 
-    def synthesize(self, texts, prompts=None, prompt_texts=None, speakers=None, seed=None) -> List[Audio]:
-        if prompts is None or prompt_texts is None or len(prompts) != len(texts) or len(prompt_texts) != len(texts):
-            raise ValueError("VALL-E needs one prompt audio and one prompt transcript (prompt_text) per text")
-        ids = [self._ids(f"{p.strip()} {t.strip()}", f"text {i}") for i, (p, t) in enumerate(zip(prompt_texts, texts))]
-        codes = self.generate_codes(ids, [self._codes(p) for p in prompts], seed)
-        return [Audio(self.codec.decode(c), self.sample_rate) for c in codes]
+    def voice(self, given: Voice) -> Tuple[torch.Tensor, str]:
+        """The prompt's codes ``(P, Q)`` (encoded once per prompt) and its transcript."""
+        return self._codes(given.prompt), given.prompt_text.strip()
+
+    def synthesize_piece(self, text: str, voice: Tuple[torch.Tensor, str], generator: torch.Generator):
+        """One sentence after the prompt transcript (cross-sentence prompting, as trained) -> decoded codes."""
+        ids = self._ids(f"{voice[1]} {text.strip()}", f"text {text[:40]!r}")
+        codes = self.generate_codes([ids], [voice[0]], seed=generator.initial_seed())[0]
+        return self.codec.decode(codes)
 
     def continue_speech(self, prompts: Sequence[AudioInput], transcripts: Sequence[str], prompt_seconds: float = 3.0,
                         seed: Optional[int] = None) -> List[Audio]:  # fmt: skip

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional
 from models.tts.valle.text import build_symbols, phoneme_tokens
 from processors.data.extract import extract_features
 from processors.features.base import build_extractor
-from processors.data.manifest import read_manifest
+from processors.data.manifest import read_jsonl, read_manifest
 from utils.io import atomic_write_text
 
 log = logging.getLogger("echelon.valle.prepare")
@@ -29,17 +29,10 @@ SYMBOLS = "symbols.json"
 
 
 def read_phonemes(path: Path) -> Dict[str, List[str]]:
+    """``{id: tokens}`` of an earlier run's phoneme cache (none yet: empty)."""
     if not path.is_file():
         return {}
-    rows = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-                rows[row["id"]] = row["tokens"]
-            except (ValueError, KeyError) as err:
-                raise ValueError(f"{path}:{number}: bad phoneme row ({err})") from err
-    return rows
+    return {row["id"]: row["tokens"] for row in read_jsonl(path, ("id", "tokens"), ())}
 
 
 def prepare(manifests: List[str], out_dir: Path, codec_name: str, language: str = "en-us",

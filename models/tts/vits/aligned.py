@@ -3,7 +3,7 @@
 Implements :class:`models.base.tasks.TextToSpeech` for any Echelon VITS checkpoint (trained, or converted from a
 Piper voice by ``echelon-convert-piper``) and adds :meth:`AlignedVITS.synthesize_aligned`, which also returns,
 for every input symbol, how many latent frames the duration predictor gave it (``w_ceil``; one frame =
-``hop_length`` samples).  :mod:`processors.data.piper_corpus` reaches it through the registry only.
+``hop_length`` samples).  :mod:`models.tts.vits.piper_corpus` uses it.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 from models.base.trainer import TrainConfig
+from models.base.shar_stream import ShardedDataConfig
 
 
 @dataclass
@@ -67,7 +68,7 @@ class VITSConfig:
 
 
 @dataclass
-class VITSDataConfig:
+class VITSDataConfig(ShardedDataConfig):
     """Front end (official ``data`` block names) and where the training lists live."""
 
     train_manifest: str = ""  # JSONL/CSV manifest (see models/tts/vits/dataset.py)

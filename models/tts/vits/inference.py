@@ -20,7 +20,8 @@ CLI (``bins/infer.py``)::
 A jobs file has one JSON object per line: ``{"id", "text", "speaker"?}`` is a TTS job; ``{"id", "path",
 "source_speaker", "speaker"}`` a voice-conversion job (source file, its speaker, target speaker). Outputs are
 ``<output_dir>/<id>.wav`` (plain texts: ``tts_0000.wav``, ...). Texts longer than ``max_sentence_chars`` are
-spoken sentence by sentence (bounded memory), joined with ``pause_seconds`` of silence.
+spoken sentence by sentence (bounded memory), joined with ``pause_seconds`` of silence (the loop of
+:class:`models.base.sentence_tts.SentenceTTS`).
 """
 
 from __future__ import annotations
@@ -30,26 +31,29 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence, Union
+from typing import Iterator, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from models.base import checkpoint as ckpt
+from models.base import onnx_backend
 from models.base.inference import Item, file_items
 from models.base.pipeline import PipelineMixin
+from models.base.streaming import windowed_decode
 from models.base.task_inference import TextToSpeechInference, read_jsonl
-from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech, speakers_per_text
-from models.base.text_split import front_end_ids, split_sentences
-from models.base.waveforms import progress
+from models.base.sentence_tts import SentenceSettings, SentenceTTS, Voice
+from models.base.tasks import Audio, Capabilities
+from models.base.text_split import front_end_ids
 from models.tts.vits.checkpoint import load_official_generator
 from models.tts.vits.config import (VITSConfig, VITSDataConfig, VITSExperimentConfig, data_from_official_config,
                                     from_official_config)
 from models.tts.vits.model import VITS
+from models.tts.vits.onnx_runtime import OnnxVITS, runtime_for_checkpoint, runtime_for_weights
 from models.tts.vits.text import text_frontend
 from processors.audio import AudioError, load_audio
+from processors.data.manifest import model_speaker_id
 from processors.spectrogram import VitsLinearSpectrogram
-from processors.text.frontend import TextError
 from utils.config import validate
 from utils.registry import register
 
@@ -60,9 +64,12 @@ Speaker = Union[int, str, None]
 class VITSSynthesizer:
     """A loaded VITS model with its front end (text ids, linear spectrogram) and speaker table."""
 
-    def __init__(self, model: VITS, data: VITSDataConfig, device: str | torch.device = "cpu"):
+    def __init__(self, model: VITS, data: VITSDataConfig, device: str | torch.device = "cpu",
+                 runtime: Optional[OnnxVITS] = None):
         self.device = torch.device(device)
         self.model = model.to(self.device).prepare_for_inference()
+        self.runtime = runtime  # exported graphs on onnxruntime (CPU), else None: torch runs ``model``
+        self.backend = "onnxruntime" if runtime is not None else "torch"
         self.data = data
         self.sample_rate = data.sample_rate
         self.frontend = text_frontend(data)
@@ -70,15 +77,17 @@ class VITSSynthesizer:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_echelon(cls, ckpt_dir: str | Path, device: str = "cpu") -> "VITSSynthesizer":
+    def from_echelon(cls, ckpt_dir: str | Path, device: str = "cpu", backend: str = "torch") -> "VITSSynthesizer":
         path = ckpt.resolve_checkpoint_dir(ckpt_dir)
         cfg = validate(ckpt.expect_model_type(path, "vits"), VITSExperimentConfig)
         model = VITS.from_config(cfg.model)
         ckpt.load_state_dict_strict(model, ckpt.load_model_weights(path, "generator"), str(path))
-        return cls(model, cfg.data, device)
+        runtime = runtime_for_checkpoint(model, path) if _onnx(backend, device) else None
+        return cls(model, cfg.data, device, runtime)
 
     @classmethod
-    def from_official(cls, pth: str | Path, config_json: str | Path | None = None, device: str = "cpu") -> "VITSSynthesizer":
+    def from_official(cls, pth: str | Path, config_json: str | Path | None = None, device: str = "cpu",
+                      backend: str = "torch") -> "VITSSynthesizer":
         """Official ``G_*.pth`` + its ``config.json`` (default: next to the checkpoint)."""
         config_json = Path(config_json) if config_json is not None else Path(pth).parent / "config.json"
         if not Path(pth).is_file():
@@ -87,28 +96,19 @@ class VITSSynthesizer:
             raise ckpt.CheckpointNotFoundError(f"official VITS config not found: {config_json} (pass it explicitly)")
         official = json.loads(config_json.read_text(encoding="utf-8"))
         model_cfg: VITSConfig = from_official_config(official)
-        return cls(load_official_generator(pth, model_cfg), data_from_official_config(official), device)
+        model = load_official_generator(pth, model_cfg)
+        runtime = None
+        if _onnx(backend, device):
+            folder = onnx_backend.cached_graph_dir(Path(pth).parent, ckpt.sha256_of(pth))
+            runtime = runtime_for_weights(model, folder)
+        return cls(model, data_from_official_config(official), device, runtime)
 
     # ------------------------------------------------------------------ helpers
     def speaker_id(self, speaker: Speaker) -> Optional[torch.Tensor]:
         """Name (from ``data.speakers``) or integer id -> ``(1,)`` tensor; None for single-speaker models."""
         n = self.model.n_speakers
-        if n <= 1:
-            if speaker not in (None, "", 0, "0"):
-                raise ValueError(f"this model has a single speaker; got speaker {speaker!r}")
-            return None
-        if speaker is None or speaker == "":
-            raise ValueError(f"this model has {n} speakers: give a speaker (name or id)")
-        if isinstance(speaker, str) and speaker in self.data.speakers:
-            sid = self.data.speakers.index(speaker)
-        else:
-            try:
-                sid = int(speaker)
-            except ValueError as err:
-                raise ValueError(f"unknown speaker {speaker!r}; known: {self.data.speakers[:10]}") from err
-        if not 0 <= sid < n:
-            raise ValueError(f"speaker id {sid} outside [0, {n})")
-        return torch.tensor([sid], device=self.device)
+        sid = model_speaker_id(speaker, self.data.speakers, n, has_embedding=n > 1)
+        return None if sid is None else torch.tensor([sid], device=self.device)
 
     def text_ids(self, text: str) -> List[int]:
         return front_end_ids(self.frontend, text)
@@ -134,12 +134,30 @@ class VITSSynthesizer:
             x = torch.zeros(len(chunk), int(lengths.max()), dtype=torch.long, device=self.device)
             for b, c in enumerate(chunk):
                 x[b, : len(c)] = c
-            out = self.model.infer(x, lengths, sid=None if sid is None else sid.expand(len(chunk)),
+            out = (self.runtime or self.model).infer(x, lengths, sid=None if sid is None else sid.expand(len(chunk)),
                                    noise_scale=noise_scale, length_scale=length_scale, noise_scale_w=noise_scale_w,
                                    decode_per_item=True)
             for b in range(len(chunk)):
                 wavs.append(out["wav"][b, 0, : int(out["lengths"][b])].float().cpu().numpy())
         return wavs
+
+    @torch.no_grad()
+    def synthesize_windows(self, text: str, speaker: Speaker = None, noise_scale: float = 0.667,
+                           noise_scale_w: float = 0.8, length_scale: float = 1.0, window_frames: int = 64,
+                           context_frames: int = 16) -> Iterator[np.ndarray]:
+        """One text -> its waveform in pieces: the latent is computed whole (the same draws as
+        :meth:`synthesize`), then decoded ``window_frames`` latent frames at a time (see
+        ``models.base.streaming.windowed_decode``)."""
+        sid = self.speaker_id(speaker)
+        ids = torch.tensor([self.text_ids(text)], dtype=torch.long, device=self.device)
+        out = self.model.infer(ids, torch.tensor([ids.size(1)], device=self.device), sid=sid,
+                               noise_scale=noise_scale, length_scale=length_scale, noise_scale_w=noise_scale_w,
+                               decode=False)
+        g = self.model.speaker_embedding(sid)
+        with torch.no_grad():
+            for wav in windowed_decode(lambda z: self.model.dec(z, g=g), out["z"], self.model.hop_length,
+                                       window_frames, context_frames):
+                yield wav[0, 0].float().cpu().numpy()
 
     @torch.no_grad()
     def convert(self, source: Union[str, Path, np.ndarray], src_speaker: Speaker, tgt_speaker: Speaker,
@@ -156,20 +174,31 @@ class VITSSynthesizer:
         return out["wav"][0, 0].float().cpu().numpy()
 
 
+def default_backend(device: str | torch.device) -> str:
+    """onnxruntime on the CPU (faster there, same numbers: see models/tts/vits/README.md), torch elsewhere."""
+    return "onnxruntime" if torch.device(device).type == "cpu" else "torch"
+
+
+def _onnx(backend: str, device: str | torch.device) -> bool:
+    if onnx_backend.check_backend(backend) == "onnxruntime" and torch.device(device).type != "cpu":
+        raise ValueError(f"the onnxruntime backend runs on the CPU; got device {device!r}")
+    return backend == "onnxruntime"
+
+
 @dataclass
-class VITSSettings:
+class VITSSettings(SentenceSettings):
     """Inference settings of the ``vits`` pipeline (the ``infer`` section / ``--set infer.KEY=VALUE``)."""
 
     noise_scale: float = 0.667  # prior temperature
     noise_scale_w: float = 0.8  # duration-predictor temperature
     length_scale: float = 1.0  # > 1 slower speech
-    seed: int = 1234  # text k of a call draws from seed + k
-    max_sentence_chars: int = 300  # longer texts are spoken sentence by sentence
-    pause_seconds: float = 0.3  # silence between those sentences
+    seed: int = 1234  # text k of a call draws from seed + 1000 k (models/base/sentence_tts.py)
+    stream_window_frames: int = 64  # synthesize_stream decodes long sentences this many latent frames at a time
+    stream_context_frames: int = 16  # ... each with this many frames of context per side (0 = whole sentences)
 
 
 @register("pipeline", "vits")
-class VITSTextToSpeech(TextToSpeech, PipelineMixin):
+class VITSTextToSpeech(SentenceTTS, PipelineMixin):
     """TTS task API of VITS. Component ``model``: an Echelon ``vits`` checkpoint dir or an official ``G_*.pth``
     (+ config.json). Multi-speaker models take ``speakers`` (names from ``data.speakers`` or ids)."""
 
@@ -177,6 +206,7 @@ class VITSTextToSpeech(TextToSpeech, PipelineMixin):
     settings_class = VITSSettings
     components = {"model": True}
     main_component = "model"
+    backends = onnx_backend.BACKENDS
 
     def __init__(self, synth: VITSSynthesizer, settings: VITSSettings):
         self.synth = synth
@@ -185,10 +215,11 @@ class VITSTextToSpeech(TextToSpeech, PipelineMixin):
 
     @classmethod
     def from_components(cls, components: Mapping[str, Optional[str]], settings: VITSSettings,
-                        device: str = "cpu") -> "VITSTextToSpeech":
+                        device: str = "cpu", backend: Optional[str] = None) -> "VITSTextToSpeech":
         path = Path(components["model"])
-        synth = VITSSynthesizer.from_official(path, device=device) if path.suffix == ".pth" else \
-            VITSSynthesizer.from_echelon(path, device=device)
+        backend = backend or default_backend(device)
+        synth = VITSSynthesizer.from_official(path, device=device, backend=backend) if path.suffix == ".pth" else \
+            VITSSynthesizer.from_echelon(path, device=device, backend=backend)
         return cls(synth, settings)
 
     @property
@@ -196,30 +227,24 @@ class VITSTextToSpeech(TextToSpeech, PipelineMixin):
         names = tuple(self.synth.data.speakers) if self.synth.model.n_speakers > 1 else ()
         return Capabilities(tasks=frozenset({"tts"}), speakers=names)
 
-    def synthesize(self, texts: Sequence[str], prompts: Optional[Sequence[AudioInput]] = None,
-                   prompt_texts: Optional[Sequence[str]] = None, speakers: Optional[Sequence[Speaker]] = None,
-                   seed: Optional[int] = None) -> List[Audio]:
-        if prompts:
-            raise ValueError("VITS speaks with its training speakers: give speakers, not audio prompts")
-        speakers = speakers_per_text(speakers, texts)
-        seed = self.seed_or_default(seed)
-        return [Audio(self._one(text, speaker, seed + k), self.sample_rate)
-                for k, (text, speaker) in enumerate(zip(texts, speakers))]
+    def voice(self, given: Voice) -> Speaker:
+        self.synth.speaker_id(given.speaker)  # an unknown speaker fails before any synthesis
+        return given.speaker
 
-    def _one(self, text: str, speaker: Speaker, seed: int) -> np.ndarray:
+    def synthesize_piece(self, text: str, voice: Speaker, generator: torch.Generator) -> np.ndarray:
+        s = self.settings  # VITS draws from the global torch RNG (seeded per piece by the base)
+        return self.synth.synthesize([text], voice, s.noise_scale, s.noise_scale_w, s.length_scale)[0]
+
+    def piece_chunks(self, text: str, voice: Speaker, generator: torch.Generator,
+                     streaming: bool) -> Iterator[np.ndarray]:  # fmt: skip
+        """Streaming: a long sentence decoded in windows (equal to the one-shot piece within 1e-5: the windows'
+        context; ``stream_window_frames=0`` gives whole sentences, exactly equal)."""
         s = self.settings
-        pieces = split_sentences(text, s.max_sentence_chars) if len(text) > s.max_sentence_chars else [text]
-        if not pieces:
-            raise TextError(f"the English front end cannot read this text: {text[:80]!r}")
-        pause = np.zeros(int(round(s.pause_seconds * self.sample_rate)), dtype=np.float32)
-        parts: List[np.ndarray] = []
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            for piece in progress(pieces, len(pieces), "sentences"):
-                parts.extend([pause] if parts else [])
-                parts.append(self.synth.synthesize([piece], speaker, s.noise_scale, s.noise_scale_w,
-                                                   s.length_scale)[0])
-        return np.concatenate(parts)
+        if not streaming or s.stream_window_frames <= 0:
+            yield self.synthesize_piece(text, voice, generator)
+            return
+        yield from self.synth.synthesize_windows(text, voice, s.noise_scale, s.noise_scale_w, s.length_scale,
+                                                 s.stream_window_frames, s.stream_context_frames)
 
 
 @register("inference", "vits")

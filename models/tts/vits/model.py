@@ -190,6 +190,7 @@ class VITS(nn.Module):
         noise: Optional[torch.Tensor] = None,
         duration_noise: Optional[torch.Tensor] = None,
         decode_per_item: bool = False,
+        decode: bool = True,
     ) -> Dict[str, torch.Tensor]:
         """Text -> waveform.
 
@@ -201,6 +202,7 @@ class VITS(nn.Module):
             noise: ``(B, C, Ty)`` standard normal for the prior sample; duration_noise: ``(B, 2, Tx)`` for the SDP.
             decode_per_item: run the (unmasked) decoder on each item's own frames, so that a waveform does not
                 depend on the other items of the batch; False decodes the padded batch as the original does.
+            decode: False stops at the latent (``wav`` is None; a streaming caller decodes ``z`` in windows).
 
         Returns a dict: ``wav (B, 1, Ty * hop)``, ``lengths (B,)`` valid samples, ``attn (B, 1, Ty, Tx)``,
         ``y_mask``, ``z`` (flow output = decoder input before masking), ``z_p``, ``m_p``, ``logs_p``
@@ -226,7 +228,7 @@ class VITS(nn.Module):
         z_p = m_p + noise * torch.exp(logs_p) * noise_scale
         z = self.flow(z_p, y_mask, g=g, reverse=True)
         frames = y_lengths if max_len is None else torch.clamp_max(y_lengths, max_len)
-        wav = self.decode((z * y_mask)[:, :, :max_len], g, frames if decode_per_item else None)
+        wav = self.decode((z * y_mask)[:, :, :max_len], g, frames if decode_per_item else None) if decode else None
         lengths = frames * self.hop_length
         return {
             "wav": wav, "lengths": lengths, "attn": attn, "y_mask": y_mask, "z": z, "z_p": z_p, "m_p": m_p,

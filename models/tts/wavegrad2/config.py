@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Literal, Mapping, Optional
 
+from models.base.sentence_tts import SentenceSettings
 from models.base.trainer import TrainConfig
+from models.base.shar_stream import ShardedDataConfig
 from modules.diffusion import preset_names
 
 
@@ -78,7 +80,7 @@ class WaveGrad2Config:
 
 
 @dataclass
-class WaveGrad2DataConfig:
+class WaveGrad2DataConfig(ShardedDataConfig):
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
     # where durations come from: the manifest's ``extra.durations`` (frames per symbol), or an internal aligner
@@ -96,7 +98,7 @@ class WaveGrad2TrainConfig(TrainConfig):
 
 
 @dataclass
-class WaveGrad2InferConfig:
+class WaveGrad2InferConfig(SentenceSettings):
     """Inference settings (the ``infer`` section; ``--set infer.KEY=VALUE``), checked when they are set."""
 
     schedule: str = "fast_6"  # preset name or schedule file (*.json; models/tts/wavegrad2/schedule_search.py)

@@ -7,7 +7,7 @@ Durations come from one of two places (``data.durations``):
   ``extra["frame_seconds"]`` gives another frame length (then they are converted on cumulative boundaries, so
   rounding never drifts). Durations over another phoneme sequence (a synthetic corpus's voice with blanks or
   Piper's framing, named by ``extra["phonemes"]``) are moved onto this model's phonemes
-  (:mod:`models.tts.wavegrad2.durations`). They must sum to the clip's frame count (``len(wav) // hop``, a
+  (:mod:`processors.data.durations`). They must sum to the clip's frame count (``len(wav) // hop``, a
   difference of up to 2 frames is absorbed by the last phoneme), else the row is skipped and listed.
 * ``"aligner"`` — none here: the model's internal aligner (MAS on log-mel frames) finds them while training.
 
@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from models.tts.wavegrad2.config import WaveGrad2DataConfig
-from models.tts.wavegrad2.durations import fit_durations, manifest_durations
+from processors.data.durations import fit_durations, manifest_durations
 from processors.audio import AudioError, load_audio
 from processors.data.manifest import ManifestEntry, read_manifest, speaker_index
 from processors.text.frontend import TextError, TextFrontend

@@ -15,7 +15,9 @@ The schedule is, by priority: ``--steps``/``infer.steps`` (a schedule of that ma
 schedule's noise floor, :func:`modules.diffusion.schedule_for_steps`; 1000 = the training schedule), else
 ``--schedule``/``infer.schedule`` (preset name or a schedule file written by
 ``python -m models.tts.wavegrad2.schedule_search``; ``--steps null`` drops steps a checkpoint saved).
-Texts that fail are skipped and listed in the run's bad-item list (``models/base/inference.py``).
+Texts longer than ``infer.max_sentence_chars`` are spoken sentence by sentence, joined with ``infer.pause_seconds``
+of silence (:class:`models.base.sentence_tts.SentenceTTS`). Texts that fail are skipped and listed in the run's
+bad-item list (``models/base/inference.py``).
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
+import numpy as np
 import torch
 
 from models.base import checkpoint as ckpt
 from models.base.pipeline import PipelineMixin
 from models.base.text_split import front_end_ids
-from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech, speakers_per_text
+from models.base.sentence_tts import SentenceTTS, Voice
+from models.base.tasks import Capabilities
 from models.tts.wavegrad2.config import WaveGrad2ExperimentConfig, WaveGrad2InferConfig
 from processors.data.manifest import model_speaker_id
 from models.tts.wavegrad2.model import WaveGrad2
@@ -52,7 +56,7 @@ def inference_schedule(model: WaveGrad2, infer: WaveGrad2InferConfig) -> NoiseSc
 
 
 @register("pipeline", "wavegrad2")
-class WaveGrad2TTS(TextToSpeech, PipelineMixin):
+class WaveGrad2TTS(SentenceTTS, PipelineMixin):
     """A loaded model with its front end, speaker table and sampling settings (task API, pipeline ``wavegrad2``:
     component ``model`` = an Echelon checkpoint dir, settings :class:`WaveGrad2InferConfig`)."""
 
@@ -109,30 +113,18 @@ class WaveGrad2TTS(TextToSpeech, PipelineMixin):
         sid = model_speaker_id(speaker, self.cfg.data.speakers, n, has_embedding=n > 0)
         return None if sid is None else torch.tensor([sid], device=self.device)
 
+    def voice(self, given: Voice) -> Union[int, str, None]:
+        self.speaker_id(given.speaker)  # an unknown speaker fails before any synthesis
+        return given.speaker
+
     def text_ids(self, text: str) -> List[int]:
         return front_end_ids(self.frontend, text)
 
     @torch.no_grad()
-    def synthesize(
-        self,
-        texts: Sequence[str],
-        prompts: Optional[Sequence[AudioInput]] = None,
-        prompt_texts: Optional[Sequence[str]] = None,
-        speakers: Optional[Sequence[Union[int, str]]] = None,
-        seed: Optional[int] = None,
-    ) -> List[Audio]:
-        """One waveform per text; ``seed`` (default ``infer.seed``) fixes every draw. Prompts are not used."""
-        if prompts:
-            raise ValueError("WaveGrad 2 has no zero-shot prompt; use a speaker of a multi-speaker model")
-        speakers = speakers_per_text(speakers, texts)
-        seed = self.seed_or_default(seed)
-        outputs = []
-        for index, text in enumerate(texts):
-            generator = torch.Generator().manual_seed(self.item_seed(seed, index))  # item i alone == in a call
-            ids = torch.tensor([self.text_ids(text)], dtype=torch.long, device=self.device)
-            sid = self.speaker_id(speakers[index])
-            out = self.model.infer(ids, torch.tensor([ids.size(1)], device=self.device), self.schedule, speakers=sid,
-                                   generator=generator, clip_denoised=self.cfg.infer.clip_denoised,
-                                   pace=self.cfg.infer.pace)
-            outputs.append(Audio(out["wav"][0, : int(out["lengths"][0])].float().cpu().numpy(), self.sample_rate))
-        return outputs
+    def synthesize_piece(self, text: str, voice: Union[int, str, None], generator: torch.Generator) -> np.ndarray:
+        """One sentence -> float32 waveform; every draw of the refinement comes from ``generator``."""
+        ids = torch.tensor([self.text_ids(text)], dtype=torch.long, device=self.device)
+        out = self.model.infer(ids, torch.tensor([ids.size(1)], device=self.device), self.schedule,
+                               speakers=self.speaker_id(voice), generator=generator,
+                               clip_denoised=self.settings.clip_denoised, pace=self.settings.pace)
+        return out["wav"][0, : int(out["lengths"][0])].float().cpu().numpy()

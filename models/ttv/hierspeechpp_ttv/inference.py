@@ -33,10 +33,10 @@ import torch
 from models.base import checkpoint as ckpt
 from models.base.inference import InferenceError
 from models.base.pipeline import PipelineMixin
-from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech, load_input
+from models.base.tasks import load_input
 from models.ttv.hierspeechpp_ttv.config import TTVConfig, from_official_config
 from models.ttv.hierspeechpp_ttv.model import TextToVec
-from models.ttv.hierspeechpp_ttv.tts import SAMPLE_RATE, TTSOptions, ZeroShotTTS
+from models.ttv.hierspeechpp_ttv.tts import SAMPLE_RATE, TTSOptions, ZeroShotSentences, ZeroShotTTS
 from utils.config import validate
 from utils.registry import get, register
 
@@ -92,8 +92,9 @@ def tts(text: str | Sequence[str], prompt: str | Path | np.ndarray, ttv: str | P
 
 @register("pipeline", "hierspeechpp_tts")
 @register("pipeline", "hierspeechpp_ttv")  # a lone TTV checkpoint dir: this pipeline with it as ``ttv``
-class HierSpeechTTS(TextToSpeech, PipelineMixin):
-    """Zero-shot TTS task API: TTV + synthesizer (+ SpeechSR). Settings: :class:`TTSOptions`."""
+class HierSpeechTTS(ZeroShotSentences, PipelineMixin):
+    """Zero-shot TTS task API: TTV + synthesizer (+ SpeechSR). Settings: :class:`TTSOptions`; the sentence loop of
+    :class:`ZeroShotSentences`."""
 
     task = "tts"
     settings_class = TTSOptions
@@ -106,9 +107,7 @@ class HierSpeechTTS(TextToSpeech, PipelineMixin):
         if settings.denoise_ratio > 0 and engine.denoiser is None:
             raise InferenceError("--denoise_ratio > 0 needs a denoiser hook (none ships with Echelon); "
                                  "use --denoise_ratio 0")
-        self.engine = engine
-        self.settings = settings
-        self.sample_rate = settings.output_rate
+        super().__init__(engine, settings)
 
     @classmethod
     def from_components(cls, components: Mapping[str, Optional[str]], settings: TTSOptions,
@@ -122,30 +121,3 @@ class HierSpeechTTS(TextToSpeech, PipelineMixin):
                 raise InferenceError(f"the sr component upsamples to {speechsr.sample_rate} Hz but "
                                      f"infer.output_rate is {settings.output_rate}")
         return cls(ZeroShotTTS(ttv, synthesizer, speechsr=speechsr, device=device), settings)
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(tasks=frozenset({"tts"}), audio_prompt=True)
-
-    def item_seed(self, seed: int, index: int) -> int:
-        return seed + 1000 * index  # text k's sentence i draws from seed + 1000 k + i
-
-    def synthesize(self, texts: Sequence[str], prompts: Optional[Sequence[AudioInput]] = None,
-                   prompt_texts: Optional[Sequence[str]] = None, speakers=None,
-                   seed: Optional[int] = None) -> List[Audio]:
-        if not prompts:
-            raise ValueError("zero-shot TTS needs a voice prompt per text (or one for all)")
-        if speakers and any(s is not None for s in speakers):
-            raise ValueError("this zero-shot TTS takes a voice prompt, not named speakers")
-        prompts = list(prompts) * len(texts) if len(prompts) == 1 else list(prompts)
-        if len(prompts) != len(texts):
-            raise ValueError(f"{len(texts)} texts but {len(prompts)} prompts (give one or one per text)")
-        opts = TTSOptions(**{**vars(self.settings), "seed": self.seed_or_default(seed)})
-        cache: dict = {}
-        out = []
-        for k, (text, prompt) in enumerate(zip(texts, prompts)):
-            key = id(prompt)
-            if key not in cache:
-                cache[key] = load_input(prompt, SAMPLE_RATE).waveform
-            out.append(Audio(self.engine.synthesize(text, cache[key], opts, text_index=k), self.sample_rate))
-        return out

@@ -15,6 +15,7 @@ from typing import Dict, Optional
 import torch
 
 from models.base.trainer import BaseTrainer, TrainConfig
+from models.base.shar_stream import ShardedDataConfig
 from models.ttv.hierspeechpp_ttv.config import TTVConfig
 from models.ttv.hierspeechpp_ttv.dataset import TTVDataset, collate_ttv
 from models.ttv.hierspeechpp_ttv.losses import ttv_losses
@@ -23,7 +24,7 @@ from utils.registry import register
 
 
 @dataclass
-class TTVDataConfig:
+class TTVDataConfig(ShardedDataConfig):
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
     features_dir: str = ""

@@ -2,7 +2,8 @@
 
 Pipeline (official ``inference.py`` ``tts()``, plus the fixes users asked for):
 
-1. text -> sentences (:func:`split_sentences`; long text no longer goes through the TTV in one pass) ->
+1. text -> sentences (the shared loop of :class:`models.base.sentence_tts.SentenceTTS`; long text no longer
+   goes through the TTV in one pass) ->
    ``english_cleaners2`` phonemes -> ids with blanks (:class:`processors.text.frontend.TextFrontend`).
 2. prompt (any rate, resampled to 16 kHz) -> replicated to ``min_prompt_seconds`` when short ("prompt
    replication") -> rows [prompt, denoised prompt] -> log-mel -> one style per model, mixed by
@@ -21,33 +22,32 @@ front end cannot read this text"); pieces of a longer text without speakable con
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from models.base.tasks import Audio
-from models.base.waveforms import normalize_level, progress, replicate_prompt
+from models.base.sentence_tts import SentenceSettings, SentenceTTS, Voice
+from models.base.tasks import Audio, Capabilities, load_input
+from models.base.waveforms import normalize_level, replicate_prompt
 from models.ttv.hierspeechpp_ttv.model import TextToVec
-from models.base.text_split import split_sentences
 from processors.audio import AudioError
 from processors.spectrogram import HierSpeechLogMel
-from processors.text.frontend import TextError, TextFrontend
+from processors.text.frontend import TextFrontend
 from utils.registry import get
 
 Denoiser = Callable[[torch.Tensor], torch.Tensor]  # (N,) -> (N,) at 16 kHz
-
-logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 UNVOICED_LOG_F0 = math.log(55.0)  # TTV pitch below ln(55) -> unvoiced (official clipping)
 
 
 @dataclass
-class TTSOptions:
+class TTSOptions(SentenceSettings):
+    """Settings of the zero-shot TTS (the ``infer`` section of pipeline ``hierspeechpp_tts``)."""
+
     noise_scale_ttv: float = 0.333  # TTV prior temperature
     noise_scale_w: float = 1.0  # duration-predictor temperature
     length_scale: float = 1.0  # > 1 slower speech
@@ -56,8 +56,6 @@ class TTSOptions:
     output_rate: int = 16000  # 16000, 24000 or 48000
     scale_norm: str = "max"  # max | prompt | none
     min_prompt_seconds: float = 3.0
-    pause_seconds: float = 0.3  # silence between sentences
-    max_sentence_chars: int = 300
     seed: int = 1111
 
 
@@ -114,10 +112,9 @@ class ZeroShotTTS:
     # ------------------------------------------------------------------ synthesis
     @torch.no_grad()
     def _sentence(self, ids_blank: List[int], g_ttv: torch.Tensor, g_syn: torch.Tensor, opts: TTSOptions,
-                  seed: int) -> np.ndarray:
+                  gen: torch.Generator) -> np.ndarray:
         text = torch.tensor([ids_blank], dtype=torch.long, device=self.device)
         length = torch.tensor([len(ids_blank)], dtype=torch.long, device=self.device)
-        gen = torch.Generator().manual_seed(seed)
         w2v, pitch, frames = self.ttv.generate(text, length, g_ttv, opts.noise_scale_ttv, opts.noise_scale_w,
                                                opts.length_scale, generator=gen)
         pitch = torch.where(pitch < UNVOICED_LOG_F0, torch.zeros_like(pitch), pitch)
@@ -127,32 +124,11 @@ class ZeroShotTTS:
 
     def synthesize(self, text: str, prompt: np.ndarray, options: Optional[TTSOptions] = None,
                    text_index: int = 0) -> np.ndarray:
-        """One text in the prompt's voice -> float32 waveform at ``options.output_rate``."""
-        opts = options or TTSOptions()
-        if opts.output_rate not in (16000, 24000, 48000):
-            raise ValueError(f"output_rate must be 16000, 24000 or 48000, got {opts.output_rate}")
-        if not isinstance(text, str):
-            raise TextError(f"text must be a string, got {type(text).__name__}")
-        pieces = split_sentences(text, opts.max_sentence_chars)
-        token_lists = []
-        for piece in pieces:
-            try:
-                token_lists.append(self.frontend(piece)["ids_blank"])
-            except TextError as err:  # a piece without speakable phonemes inside a longer text
-                logger.warning("skipping text piece %r: %s", piece, err)
-        if not token_lists:
-            raise TextError(f"the English front end cannot read this text: {text[:80]!r}")
-        g_ttv, g_syn, peak = self._styles(prompt, opts)
-        pause = np.zeros(int(round(opts.pause_seconds * SAMPLE_RATE)), dtype=np.float32)
-        parts: List[np.ndarray] = []
-        for i, ids in progress(enumerate(token_lists), len(token_lists), "sentences"):
-            if parts:
-                parts.append(pause)
-            parts.append(self._sentence(ids, g_ttv, g_syn, opts, opts.seed + 1000 * text_index + i))
-        wav = np.concatenate(parts)
-        if opts.output_rate != SAMPLE_RATE:
-            wav = self.upsampler(opts.output_rate).upsample([Audio(wav, SAMPLE_RATE)])[0].waveform
-        return normalize_level(wav, opts.scale_norm, peak)
+        """One text in the prompt's voice (16 kHz array) -> float32 waveform at ``options.output_rate``; the
+        same as text ``text_index`` of a :class:`ZeroShotSentences` call (the shared sentence loop)."""
+        speaker = ZeroShotSentences(self, options or TTSOptions())
+        voice = speaker.voice(Voice(prompt=Audio(np.asarray(prompt, dtype=np.float32), SAMPLE_RATE)))
+        return speaker.synthesize_text(text, voice, speaker.item_seed(speaker.settings.seed, text_index)).waveform
 
     def upsampler(self, rate: int) -> Any:
         """The SpeechSR pipeline for ``rate``: the one given, or the bundled release (through the registry)."""
@@ -168,4 +144,47 @@ class ZeroShotTTS:
     def synthesize_many(self, texts: Sequence[str], prompt: np.ndarray,
                         options: Optional[TTSOptions] = None) -> List[np.ndarray]:
         """Several texts in one voice; text ``k`` is reproducible on its own (its seed offset is ``1000 k``)."""
-        return [self.synthesize(t, prompt, options, k) for k, t in enumerate(texts)]
+        speaker = ZeroShotSentences(self, options or TTSOptions())
+        voice = Audio(np.asarray(prompt, dtype=np.float32), SAMPLE_RATE)
+        return [out.waveform for out in speaker.synthesize(texts, prompts=[voice])]
+
+
+class ZeroShotSentences(SentenceTTS):
+    """The task API over a :class:`ZeroShotTTS` engine: the base's sentence loop with the prompt's styles as the
+    voice, 16 kHz pieces, SpeechSR and level normalisation as :meth:`finish`. Sentence ``i`` of text ``k`` draws
+    from ``seed + 1000 k + i``."""
+
+    task = "tts"
+    split_every_sentence = True  # the TTV was trained on short sentences
+
+    def __init__(self, engine: ZeroShotTTS, settings: TTSOptions):
+        if settings.output_rate not in (16000, 24000, 48000):
+            raise ValueError(f"output_rate must be 16000, 24000 or 48000, got {settings.output_rate}")
+        self.engine = engine
+        self.settings = settings
+        self.sample_rate = settings.output_rate
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(tasks=frozenset({"tts"}), audio_prompt=True)
+
+    @property
+    def piece_rate(self) -> int:
+        return SAMPLE_RATE
+
+    def output_rate(self) -> int:
+        return int(self.settings.output_rate)
+
+    def voice(self, given: Voice) -> Tuple[torch.Tensor, torch.Tensor, float]:
+        """(TTV style, synthesizer style, prompt peak) of the prompt."""
+        return self.engine._styles(load_input(given.prompt, SAMPLE_RATE).waveform, self.settings)
+
+    def synthesize_piece(self, text: str, voice: Tuple[torch.Tensor, torch.Tensor, float],
+                         generator: torch.Generator) -> np.ndarray:  # fmt: skip
+        return self.engine._sentence(self.engine.frontend(text)["ids_blank"], voice[0], voice[1], self.settings,
+                                     generator)
+
+    def finish(self, waveform: np.ndarray, voice: Tuple[torch.Tensor, torch.Tensor, float]) -> np.ndarray:
+        if self.settings.output_rate != SAMPLE_RATE:
+            waveform = self.engine.upsampler(self.settings.output_rate).upsample([Audio(waveform, SAMPLE_RATE)])[0].waveform
+        return normalize_level(waveform, self.settings.scale_norm, voice[2])

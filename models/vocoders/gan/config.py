@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import List, Literal, Optional
 
 from models.base.trainer import TrainConfig
+from models.base.shar_stream import ShardedDataConfig
 
 
 @dataclass
@@ -46,7 +47,7 @@ class VocoderModelConfig:
 
 
 @dataclass
-class VocoderDataConfig:
+class VocoderDataConfig(ShardedDataConfig):
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
     sample_rate: int = 22050

@@ -20,7 +20,6 @@ from processors.data.manifest import speaker_index
 from models.tts.wavegrad2.dataset import (WaveGrad2Dataset, collate_wavegrad2, fit_durations, load_datasets,
                                           manifest_durations)
 from models.tts.wavegrad2.config import WaveGrad2DataConfig, WaveGrad2ExperimentConfig, WaveGrad2InferConfig
-from models.tts.wavegrad2.durations import per_phoneme, transfer
 from models.tts.wavegrad2.trainer import WaveGrad2Trainer
 from models.tts.wavegrad2 import schedule_search
 from models.tts.wavegrad2.inference import WaveGrad2TTS
@@ -213,21 +212,6 @@ def test_inference_settings_are_checked_when_set(tmp_path):
     schedule_file = save_schedule(tmp_path / "s.json", [1e-4, 0.1, 0.5])
     assert validate({"schedule": str(schedule_file)}, WaveGrad2InferConfig, "infer").schedule == str(schedule_file)
     assert validate({"steps": 3, "schedule": "gone.json"}, WaveGrad2InferConfig, "infer").steps == 3  # steps win
-
-
-def test_durations_over_another_framing_move_onto_our_phonemes():
-    """Bare, blank-interspersed and Piper-framed (^ _ p _ … p _ $) durations -> frames per phoneme; a row whose
-    phoneme string differs from ours keeps the frames of equal stretches and shares a replaced one."""
-    assert per_phoneme([3, 4], "ab") == ([3, 4], ["a", "b"])
-    assert per_phoneme([1, 3, 1, 4, 1], "ab") == ([5, 5], ["a", "b"])
-    assert per_phoneme([2, 1, 3, 1, 4, 1, 5, 1, 3], "abc") == ([7, 5, 9], ["a", "b", "c"])
-    assert per_phoneme([1, 1, 2, 1, 3, 1, 1], "ç") == ([5, 5], ["c", "\u0327"])  # Piper splits NFD code points
-    with pytest.raises(ValueError, match="fit no framing"):
-        per_phoneme([1, 2], "abc")
-    assert transfer([7, 5, 9], "abc", "axbc") == [7, 0, 5, 9]  # ours only: 0 frames
-    assert transfer([7, 5, 9], "abc", "ac") == [12, 9]  # row only: to the preceding phoneme
-    assert transfer([4, 6], "ab", "aYZ") == [4, 3, 3]  # replaced: shared evenly
-    assert transfer([2, 5], "xa", "a") == [7]
 
 
 def test_piper_framed_manifest_row_trains_on_our_phonemes(corpus, tmp_path):

@@ -1,9 +1,39 @@
 # shellcheck shell=bash
-# The stages of egs/tts/hierspeechpp/run.sh (sourced by it; uses its variables). Each stage_* function runs in a
-# subshell with errexit on (egs/utils/stage.sh) and only wraps Python CLIs. Stages 0-1 and the training launcher
-# are shared with the other corpus recipes (egs/utils/data_stages.sh).
+# HierSpeech++'s own stages and checks on the TTS template (sourced by egs/tts/hierspeechpp/run.sh, which
+# declares its options): SSL features, synthesizer, TTV, SpeechSR, and an inference stage of TTS (TTV +
+# synthesizer + SpeechSR, one prompt per call), VC and 48 kHz upsampling. Data, manifests, the training launcher,
+# the job lists and the results table are the template's.
 
-. "$repo_root/egs/utils/data_stages.sh"
+# Option checks after the shared ones (EXP_DIR is not bound yet when they fail) and the configuration set:
+# full-size models need a GPU, so a CPU-only run trains the tiny ones unless told otherwise.
+check_options() {
+    local tiny=""
+    case "$nj" in *[!0-9]* | "" | 0) die "--nj takes a positive integer (got '$nj')" ;; esac
+    case "$sr_train" in auto) [ "$dataset" = mini ] && sr_train=true || sr_train=false ;; true | false) ;;
+        *) die "--sr_train takes auto, true or false (got '$sr_train')" ;;
+    esac
+    case "$sr_weights" in released | trained) ;; *) die "--sr_weights takes released or trained (got '$sr_weights')" ;; esac
+    case "$conf_set" in
+        tiny | full) ;;
+        auto)
+            if [ "$dataset" = mini ]; then
+                conf_set=tiny
+            elif [ "$(infer_device "$ngpu")" = cuda ]; then
+                conf_set=full
+            else
+                conf_set=tiny
+                if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 3 ]; then
+                    announce "no GPU in use: training the TINY configurations (conf/*_tiny.json5, a few dozen steps);" \
+                        "pass --conf_set full (or --config/--ttv_config/--sr_config) for full-size models"
+                fi
+            fi ;;
+        *) die "--conf_set takes auto, tiny or full (got '$conf_set')" ;;
+    esac
+    [ "$conf_set" = tiny ] && tiny="_tiny"
+    config="${config:-$recipe_dir/conf/synth$tiny.json5}"
+    ttv_config="${ttv_config:-$recipe_dir/conf/ttv$tiny.json5}"
+    sr_config="${sr_config:-$recipe_dir/conf/speechsr$tiny.json5}"
+}
 
 # ------------------------------------------------------------------------------------------------ stage 2
 # Resolve the SSL model once per experiment (EXP_DIR/ssl/ssl.json) and load it into ssl_path/ssl_layer/ssl_dim.
@@ -51,7 +81,7 @@ stage_features() {
 }
 
 # ------------------------------------------------------------------------------------------------ stages 3-5
-stage_train_synth() {
+stage_synth() {
     require_python_module models.tts.hierspeechpp.trainer "the HierSpeech++ synthesizer trainer"
     resolve_ssl
     train_model synth "$config" "data.train_manifest=$manifests/train.jsonl" \
@@ -65,7 +95,7 @@ import json, sys
 sys.exit(0 if any((json.loads(l).get("text") or "").strip() for l in open(sys.argv[1]) if l.strip()) else 1)' "$1"
 }
 
-stage_train_ttv() {
+stage_ttv() {
     if ! has_transcripts "$manifests/train.jsonl"; then
         mkdir -p "$exp_dir/ttv"
         echo "no transcripts in $manifests/train.jsonl" >"$exp_dir/ttv/SKIPPED"
@@ -80,6 +110,10 @@ stage_train_ttv() {
     train_model ttv "$ttv_config" "data.train_manifest=$manifests/train.jsonl" \
         "data.valid_manifest=$manifests/valid.jsonl" "data.features_dir=$features" "model.ssl_channels=$ssl_dim" \
         ${ttv_extra[@]+"${ttv_extra[@]}"}
+    # TTS needs both checkpoints: a pipeline spec beside them (paths relative to it) names the system, for
+    # echelon-infer --pipeline and the benchmark's discovery of trained experiments.
+    printf '{pipeline: "hierspeechpp_tts", components: {ttv: "ttv", synthesizer: "synth"}}\n' \
+        >"$exp_dir/hierspeechpp_tts.pipeline.json5"
 }
 
 released_sr48k() {
@@ -106,9 +140,9 @@ sr_checkpoint() { # the SpeechSR used for 48 kHz output
     fi
 }
 
-# stage_tts JOBS OUT DEVICE: the TTS pipeline over the job list -> OUT/tts/<id>.wav (16 kHz, evaluated) and
+# hsp_tts JOBS OUT DEVICE: the TTS pipeline over the job list -> OUT/tts/<id>.wav (16 kHz, evaluated) and
 # OUT/tts48k/<id>_48k.wav (SpeechSR). The TTS command line takes one prompt per call, so it runs once per job.
-stage_tts() {
+hsp_tts() {
     local jobs="$1" out="$2" device="$3" work="$2/tts_work" id prompt
     require_python_module models.ttv.hierspeechpp_ttv.inference "the HierSpeech++ TTS pipeline (TTV inference)"
     require_command espeak-ng "phonemising the TTS texts"
@@ -156,7 +190,7 @@ stage_inference() {
     require_python_module models.sr.speechsr.inference "SpeechSR inference"
     [ -d "$exp_dir/synth/checkpoints" ] || die "no trained synthesizer in $exp_dir/synth: run stage 3 first"
     device="$(infer_device "$ngpu")"
-    "$python" "$recipe_dir/local/make_eval_lists.py" --manifest_dir "$manifests" --out_dir "$lists" --seed "$seed"
+    tts_job_lists  # job_style none: the shared lists are the jobs (prompted TTS, VC pairs, SR inputs)
 
     # Voice conversion: each test utterance into another (real) speaker's voice; 16 kHz, named <src>_to_<prompt>.
     rm -rf "$out/vc"
@@ -169,7 +203,7 @@ stage_inference() {
     elif [ ! -s "$lists/tts.jsonl" ]; then
         log "no TTS: no test utterance has both a transcript and another clip of its speaker ($lists/skipped.tsv)"
     else
-        stage_tts "$lists/tts.jsonl" "$out" "$device"
+        hsp_tts "$lists/tts.jsonl" "$out" "$device"
     fi
 
     # 48 kHz: a real test clip through SpeechSR (the released weights unless --sr_weights trained).
@@ -183,30 +217,12 @@ stage_inference() {
     fi
 }
 
-# ------------------------------------------------------------------------------------------------ stage 7
-stage_evaluation() {
-    local out="$exp_dir/eval" device results
-    require_python_module bins.evaluate "the evaluation CLI (echelon-evaluate)"
-    device="$(infer_device "$ngpu")"
-    results="$out/results.md"
-    mkdir -p "$out"
-    {
-        echo "# HierSpeech++ recipe results: dataset $dataset"
-        echo
-        echo "Experiment: \`$exp_dir\` (seed $seed). Metrics and their definitions: evaluation/README.md."
-        if [ "$(ssl_is_random)" = true ]; then
-            echo
-            echo "**SSL features came from a randomly initialised wav2vec 2.0, not MMS**: these numbers check the"
-            echo "pipeline, not the model (see EXP_DIR/ssl/ssl.json)."
-        fi
-    } >"$results.tmp"
-    evaluate_kind hierspeechpp_tts tts \
-        "TTS (test-split text, prompt = another clip of the same speaker; reference = the real recording)" \
-        "$out" "$device" "$results.tmp"
-    evaluate_kind hierspeechpp_vc vc \
-        "Voice conversion (source = test utterance, prompt = another real speaker; reference = the source)" \
-        "$out" "$device" "$results.tmp"
-    mv -f "$results.tmp" "$results"
+# ------------------------------------------------------------------------------------------------ results
+results_notes() {
+    [ "$(ssl_is_random)" = true ] || return 0
+    echo
+    echo "**SSL features came from a randomly initialised wav2vec 2.0, not MMS**: these numbers check the"
+    echo "pipeline, not the model (see EXP_DIR/ssl/ssl.json)."
 }
 
 ssl_is_random() {
@@ -214,31 +230,8 @@ ssl_is_random() {
         2>/dev/null || echo unknown
 }
 
-# ------------------------------------------------------------------------------------------------ summary
-print_summary() {
-    local dir count
-    [ -d "$exp_dir/infer" ] || [ -d "$exp_dir/eval" ] || return 0
-    echo
-    echo "Outputs of $exp_dir:"
-    for dir in tts vc sr48k; do
-        if [ -d "$exp_dir/infer/$dir" ]; then
-            count="$(find "$exp_dir/infer/$dir" -name '*.wav' | wc -l | tr -d ' ')"
-            printf '  %-6s wavs:    %s (%s files)\n' "$dir" "$exp_dir/infer/$dir" "$count"
-        fi
-    done
-    for dir in tts vc; do
-        if [ -d "$exp_dir/eval/$dir" ]; then
-            printf '  %-6s metrics: %s (per utterance: per_utterance.csv, summary.json)\n' "$dir" "$exp_dir/eval/$dir"
-            [ ! -d "$exp_dir/eval/$dir/plots" ] || printf '  %-6s plots:   %s\n' "$dir" "$exp_dir/eval/$dir/plots"
-        fi
-    done
-    if [ -f "$exp_dir/eval/results.md" ]; then
-        printf '  table:        %s\n\n' "$exp_dir/eval/results.md"
-        cat "$exp_dir/eval/results.md"
-    fi
-    if [ "$(ssl_is_random)" = true ]; then
-        announce "this experiment's SSL features came from a RANDOMLY INITIALISED wav2vec 2.0 ($exp_dir/ssl/ssl.json):" \
-            "its audio and metrics show the pipeline working, not HierSpeech++ quality; use --ssl_model facebook/mms-300m."
-    fi
-    return 0
+summary_notes() {
+    [ "$(ssl_is_random)" = true ] || return 0
+    announce "this experiment's SSL features came from a RANDOMLY INITIALISED wav2vec 2.0 ($exp_dir/ssl/ssl.json):" \
+        "its audio and metrics show the pipeline working, not HierSpeech++ quality; use --ssl_model facebook/mms-300m."
 }

@@ -1,0 +1,75 @@
+"""Serve Echelon models over HTTP with a web demo: ``echelon-serve --ckpt_dir DIR | --pipeline SPEC | --config
+serve.json5 [--host 127.0.0.1] [--port 8000] [--api_key KEY]``.
+
+One ``--ckpt_dir``/``--pipeline`` is served under its directory name / file stem; ``--config`` names several
+models and the limits (``serving/config.py``). The API (``serving/README.md``): ``GET /health``,
+``GET /v1/models``, ``POST /v1/audio/speech`` (OpenAI's shape, streaming), ``POST /v1/audio/conversion``,
+``POST /v1/audio/upsample``; the demo at ``/ui``. Listens on 127.0.0.1 unless ``--host`` says otherwise.
+SIGTERM: new requests get 503, those in flight finish, exit 0. Examples::
+
+    echelon-serve --ckpt_dir exp/joe --port 8000
+    curl -s localhost:8000/v1/audio/speech -H 'Content-Type: application/json' \\
+        -d '{"model": "joe", "input": "Hello there."}' -o hello.wav
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import List, Optional
+
+from bins.common import run_cli
+from utils.config import ConfigError
+
+PROG = "echelon-serve"
+
+
+def parse_args(argv: List[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0],
+                                     epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--ckpt_dir", "--pipeline", dest="pipeline", metavar="DIR_OR_SPEC",
+                      help="one model: an Echelon checkpoint/experiment dir or a pipeline spec (.json5)")
+    what.add_argument("--config", help="serve.json5: several models and the limits")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--api_key", default=os.environ.get("ECHELON_API_KEY", ""),
+                        help="require 'Authorization: Bearer KEY' (default: $ECHELON_API_KEY; empty: no key)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="serve config override, e.g. limits.workers=2 (repeatable)")
+    parser.add_argument("--no_ui", action="store_true", help="do not mount the web demo")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--log_level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    return parser.parse_args(argv)
+
+
+def main_unchecked(argv: List[str]) -> int:
+    args = parse_args(argv)
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port must be in 1..65535, got {args.port}")
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from serving.app import create_app, quiet_gradio
+    from serving.config import ServeConfig, read_serve_config, single_model_config
+    from serving.server import serve
+    from utils.config import apply_overrides, to_dict, validate
+
+    quiet_gradio()
+    config = read_serve_config(args.config, args.overrides) if args.config else single_model_config(args.pipeline)
+    if args.pipeline and args.overrides:
+        config = validate(apply_overrides(to_dict(config), args.overrides), ServeConfig)
+    if args.api_key:
+        config.api_key = args.api_key
+    if args.no_ui:
+        config.ui = False
+    app = create_app(config, device=args.device)
+    return serve(app, args.host, args.port, config.limits.drain_seconds, args.log_level)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_cli(PROG, main_unchecked, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

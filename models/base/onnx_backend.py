@@ -1,0 +1,146 @@
+"""ONNX export and ONNX Runtime sessions shared by every exportable model.
+
+:func:`export_graph` traces a module with PyTorch's TorchScript-based exporter (``dynamo=False``: the dynamo
+exporter needs ``onnxscript``, and the traced graphs of these models already have dynamic lengths), writes the
+file atomically and stores string metadata in the model's ``metadata_props``. :func:`session` opens a graph on
+the CPU with a given number of intra-op threads (default: torch's), :func:`cached_graph_dir` is where a model's
+own runtime graphs live: beside its checkpoint, keyed by the weights' sha256, or under the user cache when the
+checkpoint's folder is read-only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
+
+import torch
+
+from models.base import checkpoint as ckpt
+from utils.io import atomic_path, make_temp_dir, publish_dir
+
+BACKENDS = ("torch", "onnxruntime")
+OPSET = 15  # Piper's opset: its runtime and sherpa-onnx read it
+CACHE_ENV = "ECHELON_ONNX_CACHE"
+
+
+class OnnxExportError(RuntimeError):
+    """A model that cannot be exported (the message says what and why)."""
+
+
+def check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    return backend
+
+
+def frame_mask(lengths: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` -> float ``(B, 1, max(lengths))``, the maximum kept a graph value while tracing (a mask built from
+    ``int(lengths.max())`` would freeze the traced length)."""
+    steps = torch.arange(lengths.max(), dtype=lengths.dtype, device=lengths.device)
+    return (steps.unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(1).float()
+
+
+def last_axis_length(x: torch.Tensor) -> torch.Tensor:
+    """``(1,)`` int64 length of ``x``'s last axis, a graph value while tracing."""
+    return torch._shape_as_tensor(x)[-1:].to(torch.long)
+
+
+def export_graph(module: torch.nn.Module, args: Tuple[torch.Tensor, ...], path: str | os.PathLike,
+                 input_names: Sequence[str], output_names: Sequence[str],
+                 dynamic_axes: Mapping[str, Mapping[int, str]], metadata: Optional[Mapping[str, object]] = None,
+                 opset: int = OPSET) -> Path:
+    """Trace ``module(*args)`` into ``path`` (atomic) with dynamic axes and ``metadata`` (values as strings)."""
+    import onnx
+
+    path = Path(path)
+    module = module.eval()
+    with atomic_path(path, ".onnx") as tmp, torch.no_grad(), warnings.catch_warnings():
+        # the tracer warns about Python values it records as constants (shape checks, error messages)
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, str(tmp), dynamo=False, opset_version=opset, input_names=list(input_names),
+                          output_names=list(output_names), dynamic_axes={k: dict(v) for k, v in dynamic_axes.items()},
+                          do_constant_folding=True)
+        if metadata:
+            graph = onnx.load(str(tmp))
+            for key, value in metadata.items():
+                entry = graph.metadata_props.add()
+                entry.key, entry.value = str(key), str(value)
+            onnx.save(graph, str(tmp))
+    return path
+
+
+def session(path: str | os.PathLike, threads: Optional[int] = None):
+    """An ONNX Runtime CPU session; ``threads`` intra-op threads (default: ``torch.get_num_threads()``)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = int(threads or torch.get_num_threads())
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def weights_sha256(ckpt_dir: Path, component: str) -> str:
+    """sha256 of a checkpoint's weights file of ``component`` (from ``meta.json`` when recorded there)."""
+    record = ckpt.read_meta(ckpt_dir).get("files", {})
+    for name, entry in record.items():
+        if Path(name).stem == component and isinstance(entry, Mapping) and "sha256" in entry:
+            return str(entry["sha256"])
+    files = sorted(ckpt_dir.glob(f"{component}.*"))
+    if not files:
+        raise ckpt.CheckpointNotFoundError(f"{ckpt_dir}: no weights file for {component!r}")
+    return ckpt.sha256_of(files[0])
+
+
+def _writable(folder: Path) -> bool:
+    probe = folder if folder.exists() else folder.parent
+    return os.access(probe, os.W_OK)
+
+
+def cached_graph_dir(source: Path, sha256: str) -> Path:
+    """Where the runtime graphs of the weights with ``sha256`` live: ``<source>/onnx/<sha256[:16]>`` when that
+    folder is writable, else ``$ECHELON_ONNX_CACHE`` (default ``~/.cache/echelon/onnx``)/``<sha256[:16]>``."""
+    beside = source / "onnx" / sha256[:16]
+    if beside.is_dir() or _writable(source):
+        return beside
+    root = Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "echelon" / "onnx"))
+    return root / sha256[:16]
+
+
+def ensure_graphs(folder: Path, names: Sequence[str], write_all: Callable[[Path], None]) -> Dict[str, Path]:
+    """``name -> folder/name.onnx``; when one is missing, ``write_all(tmp)`` writes every graph into a fresh
+    folder that then replaces ``folder`` atomically (a crashed export leaves no half-written cache)."""
+    paths = {name: folder / f"{name}.onnx" for name in names}
+    if not all(path.is_file() for path in paths.values()):
+        tmp = make_temp_dir(folder.parent)
+        try:
+            write_all(tmp)
+            publish_dir(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return paths
+
+
+def quantize_int8(path: str | os.PathLike, op_types: Sequence[str] = ("MatMul", "Conv")) -> Path:
+    """Replace the graph at ``path`` by onnxruntime's dynamic int8 quantisation of ``op_types`` (weights int8,
+    activations quantised per call); metadata is kept."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    path = Path(path)
+    metadata = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    with atomic_path(path, ".onnx") as tmp:
+        quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types))
+        graph = onnx.load(str(tmp))
+        known = {p.key for p in graph.metadata_props}
+        for key, value in metadata.items():
+            if key not in known:
+                entry = graph.metadata_props.add()
+                entry.key, entry.value = key, value
+        onnx.save(graph, str(tmp))
+    return path

@@ -1,0 +1,221 @@
+"""VITS -> ONNX: Piper's graph interface (for Piper and sherpa-onnx) and Echelon's own two-stage runtime graphs.
+
+**Piper interface** (:func:`export_piper`): one graph, inputs ``input`` (int64 ``(1, T)`` phoneme ids),
+``input_lengths`` (int64 ``(1,)``), ``scales`` (float32 ``(3,)``: noise, length, noise_w) and, for
+multi-speaker voices, ``sid`` (int64 ``(1,)``); output ``output`` float32 ``(1, 1, 1, samples)``. The noise of
+the prior and of the stochastic duration predictor is drawn inside the graph (``RandomNormalLike``), so only zero
+noise is reproducible across runtimes. Beside it :func:`voice_config` writes ``FILE.onnx.json`` in Piper's voice
+format and the graph carries the metadata sherpa-onnx reads (``model_type=vits``, ``comment=piper``, ...).
+
+**Runtime graphs** (:func:`export_runtime`): the same arithmetic cut where the output length becomes known, so
+that the caller draws both noises with torch's generator exactly as :meth:`VITS.infer` does (seeded outputs equal
+the torch path):
+
+* ``text``: ids, lengths, scales, ``duration_noise (1, 2, T)``, [sid] -> prior ``m_p, logs_p (1, C, T)`` and
+  ``w_ceil (1, 1, T)`` frames per symbol;
+* ``acoustic``: ``m_p, logs_p, w_ceil``, lengths, scales, ``noise (1, C, frames)``, [sid] -> ``wav (1, 1, samples)``.
+
+Everything of inference is in the graphs; the text front end (espeak-ng) stays in Python, as in Piper.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from models.base import checkpoint as ckpt
+from models.base.onnx_backend import export_graph, frame_mask
+from models.tts.vits.config import VITSExperimentConfig
+from models.tts.vits.model import VITS
+from modules.commons import generate_path
+from utils.config import validate
+from utils.io import atomic_write_text
+from utils.registry import register
+
+log = logging.getLogger(__name__)
+
+PIPER_INPUTS = ("input", "input_lengths", "scales")
+EXAMPLE_SYMBOLS = 24  # length of the tracing example (the graphs are dynamic in it)
+
+
+class _Stages(nn.Module):
+    """The inference arithmetic of :meth:`VITS.infer` in two traceable halves (batch of one)."""
+
+    def __init__(self, model: VITS):
+        super().__init__()
+        self.model = model
+
+    def speaker(self, sid: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        return None if sid is None or self.model.n_speakers <= 1 else self.model.emb_g(sid).unsqueeze(-1)
+
+    def text(self, ids, lengths, scales, duration_noise, g):
+        """-> ``m_p, logs_p (B, C, T)``, ``w_ceil (B, 1, T)``."""
+        m = self.model
+        h, m_p, logs_p, x_mask = m.enc_p(ids, lengths)
+        if m.use_sdp:
+            logw = m.dp(h, x_mask, g=g, reverse=True, noise_scale=scales[2], noise=duration_noise)
+        else:
+            logw = m.dp(h, x_mask, g=g)
+        w_ceil = torch.ceil(torch.exp(logw) * x_mask * scales[1])
+        return m_p, logs_p, w_ceil
+
+    @staticmethod
+    def frames(w_ceil: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` latent frames of each item, as :meth:`VITS.infer` counts them."""
+        return torch.clamp_min(torch.sum(w_ceil, [1, 2]), 1).long()
+
+    def acoustic(self, m_p, logs_p, w_ceil, lengths, scales, noise, g):
+        """Expanded prior sample -> inverse flow -> decoder: ``wav (B, 1, frames * hop)``."""
+        m = self.model
+        x_mask = frame_mask(lengths)
+        y_mask = frame_mask(self.frames(w_ceil))
+        attn = generate_path(w_ceil, x_mask.unsqueeze(2) * y_mask.unsqueeze(-1))
+        m_p, logs_p = m.expand_prior(attn, m_p), m.expand_prior(attn, logs_p)
+        if noise is None:
+            noise = torch.randn_like(m_p)
+        z_p = m_p + noise * torch.exp(logs_p) * scales[0]
+        z = m.flow(z_p, y_mask, g=g, reverse=True)
+        return m.dec(z * y_mask, g=g)
+
+
+class PiperInterface(_Stages):
+    """Piper's graph: ``(input, input_lengths, scales[, sid]) -> output (B, 1, 1, samples)``."""
+
+    def forward(self, ids, lengths, scales, sid=None):
+        g = self.speaker(sid)
+        m_p, logs_p, w_ceil = self.text(ids, lengths, scales, None, g)
+        return self.acoustic(m_p, logs_p, w_ceil, lengths, scales, None, g).unsqueeze(1)
+
+
+class TextStage(_Stages):
+    def forward(self, ids, lengths, scales, duration_noise, sid=None):
+        return self.text(ids, lengths, scales, duration_noise, self.speaker(sid))
+
+
+class AcousticStage(_Stages):
+    def forward(self, m_p, logs_p, w_ceil, lengths, scales, noise, sid=None):
+        return self.acoustic(m_p, logs_p, w_ceil, lengths, scales, noise, self.speaker(sid))
+
+
+def _example(model: VITS) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    vocab = model.enc_p.emb.num_embeddings
+    ids = (torch.arange(EXAMPLE_SYMBOLS) * 7 % max(vocab - 1, 1) + 1).unsqueeze(0)
+    sid = torch.zeros(1, dtype=torch.long) if model.n_speakers > 1 else None
+    return ids, torch.tensor([EXAMPLE_SYMBOLS]), torch.tensor([0.667, 1.0, 0.8]), sid
+
+
+def _for_inference(model: VITS) -> VITS:
+    """The model in eval mode with weight norm folded, in place (the same numbers; what inference does anyway)."""
+    return model.prepare_for_inference()
+
+
+def sherpa_metadata(cfg: VITSExperimentConfig) -> Dict[str, object]:
+    """What sherpa-onnx reads from a Piper graph's metadata (it also needs ``tokens.txt``)."""
+    return {"model_type": "vits", "comment": "piper", "language": _language(cfg)["code"],
+            "voice": cfg.data.espeak_voice, "has_espeak": 1, "n_speakers": max(cfg.model.n_speakers, 1),
+            "sample_rate": cfg.data.sample_rate, "add_blank": 0, "echelon": "vits"}
+
+
+def _language(cfg: VITSExperimentConfig) -> Dict[str, str]:
+    voice = cfg.data.espeak_voice
+    family, _, region = voice.partition("-")
+    return {"code": f"{family}_{region.upper()}" if region else family, "family": family, "region": region.upper()}
+
+
+def phoneme_id_map(cfg: VITSExperimentConfig) -> Dict[str, list]:
+    """The voice's symbol -> ids map: Piper voices keep theirs; Echelon's 178-symbol table maps each symbol to
+    its index (``_`` = 0 is both Piper's pad and VITS's blank)."""
+    if cfg.data.text_frontend == "piper":
+        return {k: list(v) for k, v in cfg.data.phoneme_id_map.items()}
+    from processors.text.symbols import SYMBOLS
+
+    return {symbol: [index] for index, symbol in enumerate(SYMBOLS)}
+
+
+def voice_config(cfg: VITSExperimentConfig, dataset: str = "", source: Optional[Dict[str, Any]] = None
+                 ) -> Dict[str, Any]:
+    """``FILE.onnx.json`` in Piper's voice format; ``source``: the Piper voice config a converted voice came with
+    (its quality, language and dataset names are kept)."""
+    source = source or {}
+    speakers = {name: i for i, name in enumerate(cfg.data.speakers)} if cfg.model.n_speakers > 1 else {}
+    id_map = phoneme_id_map(cfg)
+    return {
+        "audio": {"sample_rate": cfg.data.sample_rate, "quality": source.get("audio", {}).get("quality", "medium")},
+        "espeak": {"voice": cfg.data.espeak_voice},
+        "inference": {"noise_scale": 0.667, "length_scale": 1.0, "noise_w": 0.8},
+        "phoneme_type": "espeak",
+        "phoneme_map": {},
+        "phoneme_id_map": id_map,
+        "num_symbols": cfg.model.n_vocab,
+        "num_speakers": max(cfg.model.n_speakers, 1),
+        "speaker_id_map": speakers,
+        "piper_version": "1.0.0",
+        "language": source.get("language", _language(cfg)),
+        "dataset": source.get("dataset", dataset),
+        "echelon": {"text_frontend": cfg.data.text_frontend, "add_blank": cfg.data.add_blank},
+    }
+
+
+def export_piper(model: VITS, cfg: VITSExperimentConfig, out: str | Path, dataset: str = "",
+                 source: Optional[Dict[str, Any]] = None) -> Path:
+    """Write ``out`` (Piper's graph), ``out.json`` (voice config) and ``tokens.txt`` (sherpa-onnx) beside it."""
+    out = Path(out)
+    if cfg.data.text_frontend != "piper":
+        log.warning("%s: this voice uses Echelon's 178-symbol front end (cleaners + espeak-ng); the .onnx.json maps "
+                    "those symbols, but Piper frames ids with ^/$ and its own phonemisation: use Echelon's "
+                    "onnxruntime backend for exact text handling", out.name)
+    module = PiperInterface(_for_inference(model))
+    ids, lengths, scales, sid = _example(model)
+    args = (ids, lengths, scales) + ((sid,) if sid is not None else ())
+    names = PIPER_INPUTS + (("sid",) if sid is not None else ())
+    axes = {"input": {0: "batch_size", 1: "phonemes"}, "input_lengths": {0: "batch_size"},
+            "output": {0: "batch_size", 3: "time"}}
+    if sid is not None:
+        axes["sid"] = {0: "batch_size"}
+    export_graph(module, args, out, names, ["output"], axes, sherpa_metadata(cfg))
+    voice = voice_config(cfg, dataset or out.stem, source)
+    atomic_write_text(Path(str(out) + ".json"), json.dumps(voice, ensure_ascii=False, indent=2) + "\n")
+    tokens = "".join(f"{symbol} {ids_[0]}\n" for symbol, ids_ in voice["phoneme_id_map"].items() if symbol != "\n")
+    atomic_write_text(out.parent / "tokens.txt", tokens)
+    return out
+
+
+def export_runtime(model: VITS, text_path: Path, acoustic_path: Path) -> None:
+    """Echelon's two runtime graphs (see the module docstring)."""
+    copy = _for_inference(model)
+    ids, lengths, scales, sid = _example(model)
+    extra = (sid,) if sid is not None else ()
+    names_sid = ("sid",) if sid is not None else ()
+    stages = TextStage(copy)
+    duration_noise = torch.zeros(1, 2, EXAMPLE_SYMBOLS)
+    export_graph(stages, (ids, lengths, scales, duration_noise) + extra, text_path,
+                 PIPER_INPUTS + ("duration_noise",) + names_sid, ["m_p", "logs_p", "w_ceil"],
+                 {"input": {1: "phonemes"}, "duration_noise": {2: "phonemes"}, "m_p": {2: "phonemes"},
+                  "logs_p": {2: "phonemes"}, "w_ceil": {2: "phonemes"}})
+    with torch.no_grad():
+        m_p, logs_p, w_ceil = stages(ids, lengths, scales, duration_noise, *extra)
+    noise = torch.zeros(1, m_p.size(1), int(_Stages.frames(w_ceil)))
+    export_graph(AcousticStage(copy), (m_p, logs_p, w_ceil, lengths, scales, noise) + extra, acoustic_path,
+                 ("m_p", "logs_p", "w_ceil", "input_lengths", "scales", "noise") + names_sid, ["wav"],
+                 {"m_p": {2: "phonemes"}, "logs_p": {2: "phonemes"}, "w_ceil": {2: "phonemes"},
+                  "noise": {2: "frames"}, "wav": {2: "samples"}})
+
+
+@register("exporter", "vits")
+def export_checkpoint(ckpt_dir: str | Path, out: str | Path) -> List[Path]:
+    """``echelon-export onnx`` of a VITS checkpoint (Echelon dir, or a converted Piper voice): Piper's graph,
+    its ``.onnx.json`` and sherpa-onnx's ``tokens.txt``; returns the files written."""
+    path = ckpt.resolve_checkpoint_dir(ckpt_dir)
+    cfg = validate(ckpt.expect_model_type(path, "vits"), VITSExperimentConfig)
+    model = VITS.from_config(cfg.model)
+    ckpt.load_state_dict_strict(model, ckpt.load_model_weights(path, "generator"), str(path))
+    out = Path(out)
+    converted = [p / "piper_voice.onnx.json" for p in (Path(ckpt_dir), *path.parents[:2])]
+    source = next((json.loads(p.read_text(encoding="utf-8")) for p in converted if p.is_file()), None)
+    export_piper(model, cfg, out, dataset=Path(ckpt_dir).name, source=source)
+    return [out, Path(str(out) + ".json"), out.parent / "tokens.txt"]

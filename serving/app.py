@@ -1,0 +1,120 @@
+"""The FastAPI app: ``/health``, ``/v1/models``, ``/v1/audio/speech``, ``/v1/audio/conversion``,
+``/v1/audio/upsample``, the Gradio demo at ``/ui`` (``/`` redirects there) and the API key check."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from typing import Any, Dict, Optional
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from serving import errors
+from serving.config import ServeConfig
+from serving.errors import ApiError, error_response
+from serving.models import ModelRegistry
+from serving.requests import ConversionRequest, SpeechRequest, UpsampleRequest, build, read_body
+from serving.speech import Service
+from serving.workers import InferenceQueue
+
+log = logging.getLogger("echelon.serve")
+OPEN_PATHS = ("/", "/health", "/manifest.json", "/favicon.ico")  # no API key needed (liveness probes, the page)
+
+
+def body_limit(config: ServeConfig) -> int:
+    """Largest body a request may send: the text, a base64 prompt (4/3 of the bytes) and some fields."""
+    lim = config.limits
+    return 4 * lim.max_text_chars + (lim.max_upload_bytes * 4) // 3 + 2 * lim.max_upload_bytes + 65536
+
+
+def key_matches(header: Optional[str], api_key: str) -> bool:
+    """``Authorization: Bearer KEY`` against the configured key, in constant time."""
+    scheme, _, given = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), api_key.encode())
+
+
+def create_app(config: ServeConfig, registry: Optional[ModelRegistry] = None, device: str = "cpu") -> FastAPI:
+    """The server of ``config``'s models (loaded here unless a ``registry`` is given)."""
+    registry = registry or ModelRegistry(config.models, device)
+    lim = config.limits
+    queue = InferenceQueue(lim.workers, lim.queue_size, lim.request_timeout_seconds, lim.retry_after_seconds)
+    service = Service(registry, queue, lim)
+    app = FastAPI(title="Echelon speech server", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.service = service
+    errors.install(app)
+    limit = body_limit(config)
+
+    @app.middleware("http")
+    async def gate(request: Request, call_next: Any) -> Response:
+        path = request.url.path
+        if queue.draining:
+            return error_response(503, "the server is shutting down and takes no new requests")
+        if config.api_key and path not in OPEN_PATHS and not path.startswith("/ui"):  # /ui: Gradio's login
+            if not key_matches(request.headers.get("authorization"), config.api_key):
+                return error_response(401, "missing or wrong API key (send 'Authorization: Bearer KEY')",
+                                      headers={"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+    @app.get("/health")
+    async def health() -> Dict[str, Any]:
+        return {"status": "ok", "models": registry.names(), "in_flight": queue.in_flight,
+                "capacity": queue.capacity}
+
+    @app.get("/v1/models")
+    async def models() -> Dict[str, Any]:
+        return {"object": "list", "data": service.models()}
+
+    @app.post("/v1/audio/speech")
+    async def speech(request: Request) -> Response:
+        fields, files = await read_body(request, limit)
+        unknown_files = sorted(set(files) - {"prompt"})
+        if unknown_files:
+            raise ApiError(422, f"unknown file field(s) {unknown_files}; the speech endpoint takes 'prompt'",
+                           unknown_files[0])
+        return await service.speech(build(SpeechRequest, fields), files.get("prompt"), request)
+
+    @app.post("/v1/audio/conversion")
+    async def conversion(request: Request) -> Response:
+        fields, files = await read_body(request, limit)
+        return await service.conversion(build(ConversionRequest, fields), files, request)
+
+    @app.post("/v1/audio/upsample")
+    async def upsample(request: Request) -> Response:
+        fields, files = await read_body(request, limit)
+        return await service.upsample(build(UpsampleRequest, fields), files, request)
+
+    @app.on_event("shutdown")
+    async def _close() -> None:
+        queue.close()
+
+    if config.ui:
+        from serving.ui import mount_ui
+
+        mount_ui(app, service, config.api_key)
+
+        @app.get("/", include_in_schema=False)
+        async def root() -> RedirectResponse:
+            return RedirectResponse("/ui/")
+
+        @app.get("/manifest.json", include_in_schema=False)
+        async def manifest() -> Dict[str, Any]:  # the demo page links it at the site root
+            return {"name": "Echelon speech demo", "short_name": "Echelon", "start_url": "/ui/", "display": "browser"}
+
+        @app.get("/favicon.ico", include_in_schema=False)
+        async def favicon() -> Response:
+            return Response(status_code=204)
+    else:
+        @app.get("/", include_in_schema=False)
+        async def root_json() -> JSONResponse:
+            return JSONResponse({"endpoints": ["/health", "/v1/models", "/v1/audio/speech", "/v1/audio/conversion",
+                                               "/v1/audio/upsample"]})
+    return app
+
+
+def quiet_gradio() -> None:
+    """No analytics, no update checks, nothing sent off this machine by the demo (set before Gradio loads)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")

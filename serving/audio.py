@@ -1,0 +1,107 @@
+"""Audio in and out of the server, in memory only (no upload touches the disk, no request names a path).
+
+Uploads: any file libsndfile reads (wav, flac, ogg, mp3, ...), limited in bytes before decoding and in
+seconds after; several channels are averaged to mono. Responses: ``wav`` (16-bit PCM), ``flac``, ``pcm``
+(raw 16-bit little-endian mono, rate in the ``X-Sample-Rate`` header) and the other containers libsndfile
+writes (``mp3``, ``ogg``, ``opus``, ``aiff``). ``wav`` and ``pcm`` can be streamed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import struct
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import soundfile as sf
+
+from models.base.tasks import Audio
+from serving.errors import ApiError
+
+# response_format -> (libsndfile format, subtype, media type); "pcm" is headerless and written here
+FORMATS: Dict[str, Tuple[str, Optional[str], str]] = {
+    "wav": ("WAV", "PCM_16", "audio/wav"),
+    "flac": ("FLAC", "PCM_16", "audio/flac"),
+    "mp3": ("MP3", "MPEG_LAYER_III", "audio/mpeg"),
+    "ogg": ("OGG", "VORBIS", "audio/ogg"),
+    "opus": ("OGG", "OPUS", "audio/ogg"),
+    "aiff": ("AIFF", "PCM_16", "audio/aiff"),
+    "pcm": ("RAW", "PCM_16", "audio/pcm"),
+}
+STREAMABLE = ("wav", "pcm")
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+
+
+def available_formats() -> Tuple[str, ...]:
+    """The response formats this libsndfile build writes."""
+    have = sf.available_formats()
+    return tuple(name for name, (fmt, subtype, _) in FORMATS.items()
+                 if fmt in have and (subtype is None or subtype in sf.available_subtypes(fmt)))
+
+
+def check_format(name: str, param: str = "response_format") -> str:
+    if name not in available_formats():
+        raise ApiError(422, f"{param} {name!r} is not one of {', '.join(available_formats())}", param)
+    return name
+
+
+def pcm16(waveform: np.ndarray) -> bytes:
+    """float32 (T,) in [-1, 1] -> 16-bit little-endian PCM (clipped)."""
+    return (np.clip(waveform, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+
+
+def encode(audio: Audio, response_format: str) -> Tuple[bytes, str]:
+    """Audio -> (file bytes, media type)."""
+    fmt, subtype, media = FORMATS[check_format(response_format)]
+    if response_format == "pcm":
+        return pcm16(audio.waveform), media
+    if response_format == "opus" and audio.sample_rate not in OPUS_RATES:
+        raise ApiError(422, f"opus needs a rate of {OPUS_RATES} Hz; this model speaks at {audio.sample_rate} Hz "
+                            f"(ask for another response_format)", "response_format")
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(audio.waveform, -1.0, 1.0), audio.sample_rate, format=fmt, subtype=subtype)
+    return buffer.getvalue(), media
+
+
+def streaming_wav_header(sample_rate: int) -> bytes:
+    """A 16-bit mono WAV header whose sizes say "unknown length" (0xFFFFFFFF), as streamed WAV players expect."""
+    unknown = 0xFFFFFFFF
+    return (b"RIFF" + struct.pack("<I", unknown) + b"WAVE" + b"fmt " +
+            struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16) + b"data" + struct.pack("<I", unknown))
+
+
+def decode_upload(data: bytes, max_bytes: int, max_seconds: float, param: str) -> Audio:
+    """Uploaded file bytes -> mono :class:`Audio`, or a 400/413 naming ``param``."""
+    if len(data) == 0:
+        raise ApiError(400, f"{param}: the uploaded audio is empty (0 bytes)", param)
+    if len(data) > max_bytes:
+        raise ApiError(413, f"{param}: {len(data)} bytes is over the limit of {max_bytes} bytes", param)
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as fh:
+            seconds = fh.frames / fh.samplerate
+            if seconds > max_seconds:
+                raise ApiError(413, f"{param}: {seconds:.1f} s of audio is over the limit of {max_seconds:g} s", param)
+            wav = fh.read(dtype="float32", always_2d=True)
+            rate = fh.samplerate
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        raise ApiError(400, f"{param}: not a readable audio file ({' '.join(str(err).split())})", param) from err
+    if wav.shape[0] == 0:
+        raise ApiError(400, f"{param}: the audio holds no samples (zero length)", param)
+    if not np.isfinite(wav).all():
+        raise ApiError(400, f"{param}: the audio holds non-finite samples", param)
+    return Audio(wav.mean(axis=1), rate)
+
+
+def decode_base64_audio(text: str, max_bytes: int, max_seconds: float, param: str) -> Audio:
+    """A base64 string (optionally a ``data:audio/...;base64,`` URL) -> :class:`Audio`."""
+    if "," in text[:100] and text.startswith("data:"):
+        text = text.split(",", 1)[1]
+    if len(text) > max_bytes * 4 // 3 + 4:
+        raise ApiError(413, f"{param}: the base64 audio is over the limit of {max_bytes} bytes", param)
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise ApiError(400, f"{param}: not valid base64 ({err})", param) from err
+    return decode_upload(data, max_bytes, max_seconds, param)

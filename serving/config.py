@@ -1,0 +1,110 @@
+"""``serve.json5``: which models a server loads and its limits (validated like every config: unknown keys fail).
+
+::
+
+    {
+      models: {
+        joe: {pipeline: "exp/joe"},                                   // checkpoint dir or pipeline spec (.json5)
+        hsp: {pipeline: "hsp_tts.json5", overrides: ["infer.output_rate=24000"]},
+        sr48: {model_type: "speechsr", overrides: ["infer.target_rate=48000"]},   // bundled weights
+      },
+      limits: {max_text_chars: 5000, max_upload_bytes: 20000000, workers: 1, queue_size: 16},
+      api_key: "",       // or --api_key / ECHELON_API_KEY; empty = no key
+    }
+
+Relative paths are relative to the file. Only these models can be used: a request names a model by its key,
+never a path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping
+
+from utils.config import ConfigError, load_config, validate
+
+
+@dataclass
+class ModelEntry:
+    """One served pipeline: ``pipeline`` (a spec file or checkpoint dir) or ``model_type`` (a registered
+    pipeline built from ``components`` alone, e.g. ``speechsr`` with its bundled weights)."""
+
+    pipeline: str = ""
+    model_type: str = ""
+    components: Dict[str, str] = field(default_factory=dict)
+    overrides: List[str] = field(default_factory=list)  # "infer.KEY=VALUE", as echelon-infer --set
+
+
+@dataclass
+class Limits:
+    """What one request may ask for, and how much work the server takes on (defaults in brackets)."""
+
+    max_text_chars: int = 5000  # characters of ``input`` [5000]
+    max_upload_bytes: int = 20_000_000  # bytes of one uploaded or base64 audio file [20 MB]
+    max_upload_seconds: float = 120.0  # seconds of one uploaded audio [120]
+    workers: int = 1  # requests computed at once (each step holds the model lock; see workers.py) [1]
+    queue_size: int = 16  # requests admitted beyond those running; more get 429 [16]
+    request_timeout_seconds: float = 120.0  # a request still unfinished after this gets 504 [120]
+    retry_after_seconds: int = 2  # Retry-After of a 429 [2]
+    drain_seconds: float = 60.0  # on SIGTERM, how long in-flight requests may still run [60]
+
+
+@dataclass
+class ServeConfig:
+    models: Dict[str, ModelEntry] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    api_key: str = ""
+    ui: bool = True  # mount the Gradio demo at /ui
+
+
+def _check(cfg: ServeConfig, source: str) -> ServeConfig:
+    if not cfg.models:
+        raise ConfigError(f"{source}: 'models' names no model to serve")
+    for name, entry in cfg.models.items():
+        if not name or "/" in name or name != name.strip():
+            raise ConfigError(f"{source}: model name {name!r} must be non-empty, without '/' or spaces around it")
+        if bool(entry.pipeline) == bool(entry.model_type):
+            raise ConfigError(f"{source}: models.{name} needs exactly one of 'pipeline' (spec or checkpoint dir) "
+                              f"and 'model_type' (a registered pipeline)")
+    lim = cfg.limits
+    for key in ("max_text_chars", "max_upload_bytes", "workers"):
+        if getattr(lim, key) < 1:
+            raise ConfigError(f"{source}: limits.{key} must be >= 1, got {getattr(lim, key)}")
+    for key in ("max_upload_seconds", "request_timeout_seconds"):
+        if getattr(lim, key) <= 0:
+            raise ConfigError(f"{source}: limits.{key} must be > 0, got {getattr(lim, key)}")
+    if lim.queue_size < 0 or lim.retry_after_seconds < 0 or lim.drain_seconds < 0:
+        raise ConfigError(f"{source}: limits.queue_size, retry_after_seconds and drain_seconds must be >= 0")
+    return cfg
+
+
+def _absolute(value: str, base: Path) -> str:
+    return value if not value or os.path.isabs(value) else str(base / value)
+
+
+def read_serve_config(path: str | os.PathLike, overrides: List[str] = ()) -> ServeConfig:
+    """Load and validate ``serve.json5`` (``base_config`` and dotted overrides as for training configs)."""
+    path = Path(path)
+    cfg = validate(load_config(path, overrides), ServeConfig)
+    base = path.parent
+    for entry in cfg.models.values():
+        entry.pipeline = _absolute(entry.pipeline, base)
+        entry.components = {k: _absolute(v, base) for k, v in entry.components.items()}
+    return _check(cfg, str(path))
+
+
+def single_model_config(pipeline: str, raw: Mapping[str, Any] | None = None) -> ServeConfig:
+    """``--ckpt_dir DIR`` / ``--pipeline SPEC``: that one model, named after the directory or the file's stem."""
+    path = Path(pipeline)
+    name = (path.stem if path.is_file() else path.resolve().name) or "model"
+    cfg = validate({"models": {name: {"pipeline": str(path)}}, **dict(raw or {})}, ServeConfig)
+    return _check(cfg, pipeline)
+
+
+def model_spec(entry: ModelEntry) -> Any:
+    """What ``models.base.pipeline.load_pipeline`` takes for an entry: a path or a spec dict."""
+    if entry.pipeline:
+        return entry.pipeline
+    return {"pipeline": entry.model_type, "components": dict(entry.components), "infer": {}}

@@ -1,0 +1,159 @@
+"""Inference off the event loop: a bounded worker pool, a bounded queue, timeouts, disconnects, draining.
+
+* A request is admitted (a *slot*) or refused at once: 429 with Retry-After when ``workers + queue_size``
+  requests are already in progress or waiting, 503 once the server drains for shutdown.
+* Its work runs in the pool's threads as *steps* (one whole call, or one chunk of a stream). Every step holds
+  one model lock: on a CPU one call already uses all cores through torch's threads, and some pipelines seed
+  torch's process-global generator (VITS: ``models/base/streaming.py``), so two steps at the same instant
+  would draw each other's noise. ``workers`` > 1 therefore overlaps only what happens outside steps.
+* The slot is given back when the request's last step has ended: a client that disconnects or times out
+  while waiting frees it at once (its step is cancelled before it starts); one whose step is running frees it
+  when that step returns (a thread cannot be stopped mid-computation), and a stream stops after its current
+  chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from typing import Any, AsyncIterator, Callable, Iterator, Optional
+
+from starlette.requests import Request
+
+from serving.errors import ApiError
+
+_END = object()
+POLL_SECONDS = 0.1  # how often a waiting request checks for its client's disconnect
+
+
+class InferenceQueue:
+    def __init__(self, workers: int, queue_size: int, timeout_seconds: float, retry_after_seconds: int):
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="echelon-infer")
+        self.capacity = workers + queue_size
+        self.timeout_seconds = timeout_seconds
+        self.retry_after_seconds = retry_after_seconds
+        self.model_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self.in_flight = 0
+        self.draining = False
+        self.completed = 0
+
+    # ------------------------------------------------------------------ admission
+    def admit(self) -> "Slot":
+        if self.draining:
+            raise ApiError(503, "the server is shutting down and takes no new requests")
+        with self._count_lock:
+            if self.in_flight >= self.capacity:
+                raise ApiError(429, f"the server is busy ({self.in_flight} requests running or queued, limit "
+                                    f"{self.capacity}); retry later",
+                               headers={"Retry-After": str(self.retry_after_seconds)})
+            self.in_flight += 1
+        return Slot(self)
+
+    def _release(self) -> None:
+        with self._count_lock:
+            self.in_flight -= 1
+            self.completed += 1
+
+    def _step(self, fn: Callable[[], Any]) -> Any:
+        with self.model_lock:
+            return fn()
+
+    # ------------------------------------------------------------------ shutdown
+    async def drain(self, seconds: float) -> bool:
+        """Refuse new requests, wait up to ``seconds`` for those in flight; True when none is left."""
+        self.draining = True
+        deadline = time.monotonic() + seconds
+        while self.in_flight > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(POLL_SECONDS)
+        return self.in_flight == 0
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class Slot:
+    """One admitted request's place in the pool; released exactly once, when its last step has ended."""
+
+    def __init__(self, queue: InferenceQueue):
+        self.queue = queue
+        self.deadline = time.monotonic() + queue.timeout_seconds
+        self._released = False
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        self.queue._release()
+
+    def _submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future:
+        return self.queue.executor.submit(self.queue._step, fn)
+
+    async def _wait(self, future: concurrent.futures.Future, request: Optional[Request]) -> Any:
+        """The step's result; on timeout (504) or disconnect the step is cancelled if it has not started."""
+        wrapped = asyncio.wrap_future(future)
+        while True:
+            done, _ = await asyncio.wait({wrapped}, timeout=POLL_SECONDS)
+            if done:
+                return wrapped.result()
+            gone = request is not None and await request.is_disconnected()
+            if gone or time.monotonic() > self.deadline:
+                future.cancel()
+                if gone:
+                    raise asyncio.CancelledError("client disconnected")
+                raise ApiError(504, f"the request did not finish within {self.queue.timeout_seconds:g} s")
+
+    async def run(self, fn: Callable[[], Any], request: Optional[Request] = None) -> Any:
+        """Run ``fn`` as one step; the slot is released when it ends (or is cancelled before starting)."""
+        future = self._submit(fn)
+        future.add_done_callback(lambda _: self.release())
+        return await self._wait(future, request)
+
+    async def first_and_rest(self, chunks: Iterator[Any], request: Optional[Request] = None) -> tuple:
+        """Compute a stream's first item now (its errors can still be a status) -> (first, async rest)."""
+        future = self._submit(lambda: next(chunks, _END))
+        try:
+            first = await self._wait(future, request)
+        except BaseException:
+            self._finish_later(future, chunks)
+            raise
+        if first is _END:
+            self._finish_later(None, chunks)
+            raise ApiError(400, "the input produced no audio", "input")
+        return first, self._rest(chunks)
+
+    async def _rest(self, chunks: Iterator[Any]) -> AsyncIterator[Any]:
+        future: Optional[concurrent.futures.Future] = None
+        try:
+            while True:
+                if time.monotonic() > self.deadline:
+                    return  # headers are sent: the stream ends early (the log says why)
+                future = self._submit(lambda: next(chunks, _END))
+                item = await asyncio.wrap_future(future)
+                future = None
+                if item is _END:
+                    return
+                yield item
+        finally:
+            self._finish_later(future, chunks)
+
+    def _finish_later(self, running: Optional[concurrent.futures.Future], chunks: Iterator[Any]) -> None:
+        """Close the stream and release the slot once no step of it runs any more."""
+
+        def finish(_: Any = None) -> None:
+            close = getattr(chunks, "close", None)
+            try:
+                if close is not None:
+                    close()
+            finally:
+                self.release()
+
+        if running is not None and not running.done():
+            running.cancel()
+            running.add_done_callback(finish)
+        else:
+            finish()

@@ -1,0 +1,65 @@
+"""SpeechSR -> ONNX with the released weights: the graph equals the torch model for three input lengths (odd
+ones included: the interpolation length stays dynamic), and the task API on onnxruntime equals torch's."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from bins import export as export_cli
+from models.base import onnx_backend
+from models.base.pipeline import load_pipeline
+from models.base.tasks import Audio
+from models.sr.speechsr.model import SpeechSR
+from models.sr.speechsr.onnx_export import OnnxSpeechSR, linear_resize
+
+LENGTHS = (1601, 8000, 16001)
+
+
+@pytest.mark.parametrize("factor", [1.5, 3.0])
+def test_linear_resize_is_pytorchs_interpolation(factor) -> None:
+    for n in (5, 1601, 40001):
+        x = torch.randn(1, 2, n)
+        reference = torch.nn.functional.interpolate(x, size=int(n * factor), mode="linear")
+        assert (linear_resize(x, factor) - reference).abs().max().item() <= 1e-6  # one rounding (fused blend)
+
+
+@pytest.mark.parametrize("rate", [24000, 48000])
+def test_exported_graph_equals_torch_for_three_lengths(tmp_path, capsys, rate) -> None:
+    torch.set_num_threads(1)
+    out = tmp_path / f"sr{rate}.onnx"
+    assert export_cli.main(["onnx", "--model_type", "speechsr", "--target_rate", str(rate), "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    model = SpeechSR.from_pretrained(rate).eval()
+    graph = OnnxSpeechSR(out, rate, threads=1)
+    generator = torch.Generator().manual_seed(0)
+    for n in LENGTHS:
+        x = 0.2 * torch.randn(1, 1, n, generator=generator)
+        with torch.no_grad():
+            reference = model(x)
+        ours = graph(x)
+        assert ours.shape == reference.shape == (1, 1, int(n * rate / 16000))
+        assert (ours - reference).abs().max().item() <= 1e-4
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["sample_rate"] == str(rate) and meta["input_sample_rate"] == "16000"
+
+
+def test_pipeline_on_onnxruntime_equals_torch(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(onnx_backend.CACHE_ENV, str(tmp_path / "cache"))
+    spec = {"pipeline": "speechsr", "infer": {"target_rate": 24000}}
+    fast, slow = load_pipeline(spec, backend="onnxruntime"), load_pipeline(spec, backend="torch")
+    wav = (0.3 * np.sin(np.arange(12000) * 0.05)).astype(np.float32)
+    a, b = fast.upsample([Audio(wav, 16000)])[0], slow.upsample([Audio(wav, 16000)])[0]
+    assert a.sample_rate == b.sample_rate == 24000 and a.waveform.shape == b.waveform.shape == (18000,)
+    assert np.abs(a.waveform - b.waveform).max() <= 1e-4
+    assert len(list((tmp_path / "cache").glob("*-speechsr24k-*/speechsr.onnx"))) == 1
+    with pytest.raises(ValueError, match="CPU"):
+        load_pipeline(spec, device="cuda", backend="onnxruntime")
+
+
+def test_export_refuses_an_option_the_model_does_not_take(tmp_path, capsys) -> None:
+    code = export_cli.main(["onnx", "--model_type", "vits", "--ckpt_dir", str(tmp_path), "--target_rate", "24000",
+                            "--out", str(tmp_path / "x.onnx")])
+    assert code == 2 and capsys.readouterr().err.startswith("echelon-export:")

@@ -1,0 +1,47 @@
+"""Checking ``--device`` before any work starts: one line naming what is wrong, not a traceback mid-run.
+
+``resolve_device("gpu")`` -> ``"cuda"``; ``cpu``, ``cuda``, ``cuda:N`` and ``mps`` are checked against this
+PyTorch build and machine (a CPU-only wheel, no visible GPU, an index past the last GPU).
+"""
+
+from __future__ import annotations
+
+ALIASES = {"gpu": "cuda"}
+
+
+class DeviceError(ValueError):
+    """A device this PyTorch build or machine cannot use; the message names it and why."""
+
+
+def resolve_device(name: str, option: str = "--device") -> str:
+    """The device string to use (aliases resolved), or :class:`DeviceError` when it is unknown or absent."""
+    import torch
+
+    text = ALIASES.get(str(name).strip().lower(), str(name).strip())
+    base, _, index = text.partition(":")
+    base = ALIASES.get(base.lower(), base.lower())
+    text = f"{base}:{index}" if index else base
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise DeviceError(f"{option} {name!r}: unknown device (use cpu, cuda, cuda:N or mps)") from None
+    if device.type == "cuda":
+        if torch.version.cuda is None:
+            raise DeviceError(f"{option} {name}: this PyTorch ({torch.__version__}) is built without CUDA; "
+                              "use --device cpu or install a CUDA build")
+        if not torch.cuda.is_available():
+            raise DeviceError(f"{option} {name}: no CUDA GPU is visible (check the driver and "
+                              "CUDA_VISIBLE_DEVICES); use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"{option} {name}: this machine has {torch.cuda.device_count()} GPU(s) "
+                              f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    elif device.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise DeviceError(f"{option} {name}: Apple MPS is not available here; use --device cpu")
+    elif device.type != "cpu":
+        raise DeviceError(f"{option} {name!r}: unsupported device type {device.type!r} (use cpu, cuda, cuda:N or mps)")
+    return text
+
+
+def check_device(name: str, option: str = "--device") -> None:
+    resolve_device(name, option)
