@@ -74,7 +74,7 @@ class ConvFeedForward(nn.Module):
 
     def forward(self, x: torch.Tensor, x_mask: torch.Tensor) -> torch.Tensor:
         """``x (B, T, C)``, ``x_mask (B, 1, T)`` -> ``(B, T, C)``; the input is *not* masked here."""
-        if not (self.training or torch.is_grad_enabled()):
+        if not (self.training or torch.is_grad_enabled() or torch.jit.is_tracing()):
             return self._forward_time_major(x, x_mask)
         h = self.drop(F.gelu(self.fc1(x.transpose(1, 2)), approximate="tanh"))
         h = self.drop(self.fc2(h * x_mask) * x_mask)

@@ -7,7 +7,7 @@ kernels for whatever CPU it finds and reaches about 190 GFLOP/s on the same prod
 summation order: results agree to float32 rounding (relative ~1e-6), which the parity tolerances absorb.
 
 :func:`linear` takes the oneDNN path for CPU float32 calls without autograd and falls back to ``F.linear``
-otherwise (grad, other dtypes or devices, torch built without oneDNN). :func:`use_onednn_linear` switches the
+otherwise (grad, other dtypes or devices, tracing for ONNX export, torch built without oneDNN). :func:`use_onednn_linear` switches the
 plain ``nn.Linear`` layers of a model to it in place (same parameters, same state-dict keys).
 """
 
@@ -36,7 +36,7 @@ def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
     """``F.linear(x, weight, bias)``: ``x (..., in)``, ``weight (out, in)`` -> ``(..., out)``; oneDNN when it
     applies (CPU, float32, no autograd), else torch's own."""
     if (_AVAILABLE and x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
-            and not torch.is_grad_enabled() and x.numel() > 0):
+            and not torch.is_grad_enabled() and x.numel() > 0 and not torch.jit.is_tracing()):
         return _OP(x, weight, bias, "none", [], "")
     return F.linear(x, weight, bias)
 
