@@ -116,10 +116,11 @@ class VoiceConverter:
         ssl: ``processors.ssl.SSLFeatureExtractor`` whose dim equals ``model.config.ssl_channels``.
         denoiser: optional prompt denoiser hook (see module docstring).
         device: where the networks run.
+        warm_up: run :meth:`warm_up` here, so that the first real call costs about what any later one does.
     """
 
     def __init__(self, model: HierSpeechPPSynthesizer, ssl: torch.nn.Module, denoiser: Optional[Denoiser] = None,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", warm_up: bool = True):
         if getattr(ssl, "dim", model.config.ssl_channels) != model.config.ssl_channels:
             raise InferenceError(f"the SSL model gives {ssl.dim}-dim features but the synthesizer expects "
                                  f"ssl_channels={model.config.ssl_channels} (use the SSL model it was trained with)")
@@ -128,6 +129,21 @@ class VoiceConverter:
         self.ssl = ssl.to(self.device).eval()
         self.denoiser = denoiser
         self.mel_fn = HierSpeechLogMel(sample_rate=SAMPLE_RATE, n_mels=model.config.n_mel_channels).to(self.device)
+        if warm_up:
+            self.warm_up()
+
+    def warm_up(self) -> None:
+        """Convert half a second of a synthetic voiced signal and throw the result away.
+
+        A fresh process's first conversion otherwise pays one-off costs: importing YAAPT (amfm_decompy pulls in
+        scipy.signal and scipy.stats), starting numba's compiler target and loading the YAAPT and fused-SnakeBeta
+        kernels from numba's on-disk cache (compiling them on the very first run), and oneDNN building its
+        convolution and matmul kernels. Uses no global random state.
+        """
+        t = np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE
+        noise = np.random.default_rng(0).standard_normal(t.size)
+        voiced = (0.3 * np.sin(2 * np.pi * 140.0 * t) * np.hanning(t.size) + 0.01 * noise).astype(np.float32)
+        self.convert([voiced], [voiced], VCOptions(batch_size=1, scale_norm="none"))
 
     # ------------------------------------------------------------------ construction
     @staticmethod
