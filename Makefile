@@ -8,13 +8,17 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.echelon-installed
 PYTEST_ARGS ?=
 
-.PHONY: install test demo clean-venv help
+.PHONY: install test demo serve clean-venv help
+SERVE_PORT ?= 8000
+JOE_DIR ?= exp/joe
 
 help:
 	@echo "make install  - create $(VENV) with $(TORCH_SPEC) and all dependencies"
 	@echo "make test     - run the test suite"
 	@echo "make demo     - mini HierSpeech++ recipe end to end + a pretrained Piper voice in Echelon's VITS, SpeechSR-48k,"
 	@echo "                one table of Whisper WER / SIM / DNSMOS (exp/demo/results.md), benchmark report (exp/demo/benchmark/report.html)"
+	@echo "make serve    - the Piper joe voice (converted once into $(JOE_DIR)) over HTTP with the web demo:"
+	@echo "                http://127.0.0.1:$(SERVE_PORT)/ui (API: serving/README.md; SERVE_PORT=... to change the port)"
 
 install: $(STAMP)
 
@@ -39,6 +43,11 @@ test: install
 # HierSpeech++ plumbing run (untrained) + the Piper voice in Echelon's VITS + SpeechSR-48k, one metrics table
 demo: install
 	bash egs/demo/run.sh --exp_dir exp/demo
+
+# The joe voice behind echelon-serve (API + web demo) on 127.0.0.1; converted from the installed Piper voice once.
+serve: install
+	@test -f $(JOE_DIR)/checkpoints/step_00000000/meta.json || $(VENV)/bin/echelon-convert-piper joe $(JOE_DIR)
+	$(VENV)/bin/echelon-serve --ckpt_dir $(JOE_DIR) --port $(SERVE_PORT)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--input_dir", type=Path, help="a folder of audio files instead of a manifest")
     parser.add_argument("--out_dir", type=Path)
     parser.add_argument("--features", nargs="+", default=list(DEFAULT_FEATURES),
-                        help=f"registered feature names, space or comma separated (default: {' '.join(DEFAULT_FEATURES)})")
+                        help=f"registered feature names, space or comma separated, or none (shar: audio alone) "
+                             f"(default: {' '.join(DEFAULT_FEATURES)})")
     parser.add_argument("--set", dest="settings", nargs="+", action="extend", default=[], metavar="FEATURE.KEY=VALUE",
                         help="per-feature settings, e.g. f0.method=dio ssl.layer=7 (see --list)")
     parser.add_argument("--list", action="store_true", help="print the registered features and their settings")
@@ -100,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def feature_names(values: List[str]) -> List[str]:
-    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+    """Names from space/comma separated values; ``none`` alone: no feature (shards of audio alone)."""
+    return [name.strip() for value in values for name in value.split(",") if name.strip() and name.strip() != "none"]
 
 
 def feature_options(args: argparse.Namespace, names: List[str]) -> Dict[str, Dict[str, str]]:
@@ -173,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
         extractors = stored_features(args.from_features, names)
     else:
         extractors = [build_extractor(name, options.get(name, {}), device=device) for name in names]
-    check_unique(entries, extractors)
+    check_unique(entries, extractors, allow_none=args.format == "shar")  # shards may hold audio alone
     descriptions = [x.describe() for x in extractors]
     if args.format == "shar":
         return _run_shar(args, entries, extractors)

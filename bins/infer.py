@@ -13,9 +13,12 @@ release) or tells how to read an official ``.pth``. Examples::
 Settings: ``--set infer.KEY=VALUE`` (repeatable) or ``--KEY VALUE``, validated against the pipeline's settings
 (an unknown key fails naming the closest one). ``--pipeline X --help`` lists the options of that pipeline.
 
-Every run ends with ``N written, M failed[: see <bad-item list>]``. Exit status: 0 when every item was written,
-1 when some failed (``--allow_failures``: 0), 2 when the run could not start (bad option, setting, checkpoint,
-output folder; one line on stderr).
+Every run ends with the first five failures (``id: reason``) and ``N written, M failed[: see <bad-item list>]``.
+Outputs that exist stop the run unless ``--skip_existing`` (keep them, do the rest) or ``--overwrite``; Ctrl-C or
+SIGTERM stop after the current item (``K not started: rerun with --skip_existing``). Progress: a bar on a
+terminal, a line every 30 s otherwise (``--quiet``: none). Exit status: 0 when every item was written, 1 when
+some failed (``--allow_failures``: 0), 2 when the run could not start (bad option, setting, device, checkpoint,
+output folder; one line on stderr), 130/143 when stopped by SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from bins.common import run_cli
 from models.base import checkpoint as ckpt
 from models.base import pipeline as pl
 from models.base.inference import add_run_arguments
-from models.base.task_inference import add_settings_arguments, runner_for, settings_overrides
+from models.base.task_inference import TASK_RUNNERS, add_settings_arguments, runner_for, settings_overrides
 from utils.config import ConfigError, apply_overrides
 from utils.devices import resolve_device
 from utils.registry import RegistryError, get, names
@@ -94,12 +97,30 @@ def _is_spec(target: Optional[str]) -> bool:
     return target is not None and Path(target).suffix in (".json5", ".json")
 
 
+TASK_TITLES = {"tts": "text-to-speech", "vc": "voice conversion", "sr": "speech super-resolution"}
+
+
 def _general_help() -> int:
+    """Every option: the run's, then each task's inputs with the pipelines that take them."""
     parser = _base_parser(add_help=True)
     add_run_arguments(parser)
     parser.print_help()
-    print(f"\npipelines: {', '.join(names('pipeline'))}\nother checkpoint types: "
-          f"{', '.join(n for n in names('inference') if n not in names('pipeline'))}")
+    by_task: dict = {}
+    for name in names("pipeline"):
+        try:
+            by_task.setdefault(get("pipeline", name).task, []).append(name)
+        except Exception:  # noqa: BLE001 - listed below: an optional dependency missing, or no task of its own
+            by_task.setdefault("?", []).append(name)
+    for task, runner in TASK_RUNNERS.items():
+        inputs = argparse.ArgumentParser(prog=PROG, add_help=False, usage=argparse.SUPPRESS)
+        runner.add_arguments(inputs)
+        print(f"\n{TASK_TITLES[task]} pipelines ({', '.join(by_task.get(task, [])) or 'none'}) take:")
+        print(inputs.format_help().split("\n", 1)[-1].rstrip())
+    others = [n for n in names("inference") if n not in names("pipeline")]
+    print(f"\nother checkpoint types (their own inputs): {', '.join(others) or 'none'}"
+          + (f"\nother pipelines: {', '.join(by_task['?'])}" if "?" in by_task else "")
+          + "\n\n--pipeline X --help adds X's inference settings (e.g. --length_scale, --noise_scale, "
+            "--drop_unspeakable) and any inputs of its own.")
     return 0
 
 

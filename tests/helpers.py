@@ -85,3 +85,23 @@ def assert_yaapt_f0_matches(got, expected, sample_rate: int, name: str) -> None:
         assert lags.min() - slack <= lag <= lags.max() + slack, (
             f"{name}: frame {i} has lag {lag:.2f} samples ({got[i]:.2f} Hz); the stored contour has lags "
             f"{np.round(lags, 2).tolist()} around it (more than {YAAPT_LAG_STEPS:g} lag step away)")
+
+
+# Tolerances stated in the fixtures' README ("Suggested test tolerances", ../shared/fixtures/README.md): they
+# hold whatever the machine's BLAS (OPENBLAS_CORETYPE=Haswell and others move float32 sums by ~1e-5).
+WAVEFORM_MAX_ABS = 1e-4  # waveforms, F0/pitch, w2v features, style vectors: max |diff|
+INTERMEDIATE_TOL = 1e-4  # other float intermediates and losses: allclose(rtol=1e-4, atol=1e-4)
+
+
+def assert_waveform_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
+    """Waveform-like outputs: max absolute difference within :data:`WAVEFORM_MAX_ABS`."""
+    actual, expected = torch.as_tensor(actual).double(), torch.as_tensor(expected).double()
+    assert actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    diff = (actual - expected).abs().max().item() if actual.numel() else 0.0
+    assert diff <= WAVEFORM_MAX_ABS, f"{what}: max |diff| {diff:.3g} > {WAVEFORM_MAX_ABS}"
+
+
+def assert_intermediate_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
+    """Float intermediates (hidden states, log-durations, losses): ``allclose(rtol=1e-4, atol=1e-4)``."""
+    torch.testing.assert_close(torch.as_tensor(actual).double(), torch.as_tensor(expected).double(),
+                               rtol=INTERMEDIATE_TOL, atol=INTERMEDIATE_TOL, msg=lambda m: f"{what}: {m}")

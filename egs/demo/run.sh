@@ -65,8 +65,7 @@ stage_speechsr() {
     [ -d "$systems/piper_joe_vits" ] || die "no Piper outputs in $systems/piper_joe_vits: run stage 1 first"
     rm -rf "$systems/piper_joe_vits_speechsr48k"
     py_module bins.infer --model_type speechsr --inputs "$systems/piper_joe_vits"/*.wav \
-        --output_dir "$systems/piper_joe_vits_speechsr48k" --target_rate 48000
-    "$python" "$demo_dir/local/demo_systems.py" strip_suffix "$systems/piper_joe_vits_speechsr48k" _48k
+        --output_dir "$systems/piper_joe_vits_speechsr48k" --target_rate 48000  # <id>.wav, as the manifest
 }
 
 # One table: Whisper-base WER (installed from PyPI), SIM (resemblyzer), DNSMOS (speechmos).

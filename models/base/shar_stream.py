@@ -30,7 +30,7 @@ import itertools
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -101,12 +101,15 @@ class ShardStream(IterableDataset):
         seed, rank, world_size, num_workers: as the trainer's.
         buffer: cuts a worker's sampler holds for bucketing and shuffling.
         agree: this rank's batch count -> every rank's (an all-gather; identity with one process).
+        keep: which cuts train (from their :class:`CutMeta`; the family's filter, e.g. text it can read): the
+            others are left out of the plan and the stream alike, so every kept item is still seen once.
     """
 
     def __init__(self, shar_dir: str | Path, fields: Optional[Sequence[str]], to_item: Callable[[Any], Any],
                  collate: Callable[[List[Any]], Any], batching: BatchingConfig, batch_size: int, seed: int,
                  rank: int = 0, world_size: int = 1, num_workers: int = 0, buffer: int = 500,
-                 agree: Callable[[int], List[int]] = lambda n: [n]) -> None:
+                 agree: Callable[[int], List[int]] = lambda n: [n],
+                 keep: Callable[[CutMeta], bool] = lambda meta: True) -> None:
         self.shards: List[ShardInfo] = list_shards(shar_dir)
         if len(self.shards) < world_size:
             raise StreamError(f"{shar_dir}: {len(self.shards)} shard(s) for {world_size} ranks; every rank needs "
@@ -116,11 +119,10 @@ class ShardStream(IterableDataset):
             raise StreamError(f"{shar_dir}: the shards have no field(s) {missing} (they hold "
                              f"{sorted(self.shards[0].files)}): extract them with --features")
         self.fields = ["cuts", *(fields if fields is not None else [f for f in self.shards[0].files if f != "cuts"])]
-        self.to_item, self.collate, self.agree = to_item, collate, agree
+        self.to_item, self.collate, self.agree, self.keep = to_item, collate, agree, keep
         self.batching, self.batch_size, self.seed = batching, batch_size, seed
         self.rank, self.world_size, self.num_workers = rank, world_size, num_workers
         self.buffer = buffer
-        self._meta: Dict[int, List[CutMeta]] = {}  # shard -> its cuts' ids and durations (planning reads only these)
         self.duration_bins = self._bins()
         self.epoch, self.start_batch = 0, 0
         self.counts: List[int] = []  # batches per worker this epoch, after balancing
@@ -128,9 +130,8 @@ class ShardStream(IterableDataset):
 
     # ------------------------------------------------------------------ the plan (metadata only)
     def _metadata(self, shard: ShardInfo) -> List[CutMeta]:
-        if shard.index not in self._meta:
-            self._meta[shard.index] = read_cut_metadata(shard.files["cuts"])
-        return self._meta[shard.index]
+        """A shard's cut metadata, read again each epoch (kept, at 10,000 hours it would be GBs per rank)."""
+        return read_cut_metadata(shard.files["cuts"])
 
     def _bins(self) -> List[float]:
         from lhotse.dataset.sampling.dynamic_bucketing import estimate_duration_buckets
@@ -168,7 +169,7 @@ class ShardStream(IterableDataset):
     def _worker_plan(self, worker: int) -> List[int]:
         """Sizes of worker ``worker``'s batches this epoch, from the shards' metadata."""
         shards = self.worker_shards(self.epoch, self.rank, worker)
-        metadata = [c for shard in shards for c in self._metadata(shard)]
+        metadata = [c for shard in shards for c in self._metadata(shard) if self.keep(c)]
         return [len(batch) for batch in self._sampler(metadata, worker)] if shards else []
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
@@ -196,7 +197,8 @@ class ShardStream(IterableDataset):
         if not shards:
             return
         to_split = self.splits[worker]
-        for batch in self._sampler(self._cuts(shards), worker):
+        kept = (cut for cut in self._cuts(shards) if self.keep(CutMeta.of(cut)))
+        for batch in self._sampler(kept, worker):
             cuts = list(batch)
             extra = min(to_split, len(cuts) - 1)
             to_split -= extra
@@ -240,7 +242,7 @@ def build_stream(trainer: Any) -> ShardStream:
         raise StreamError('data.format "shar" needs data.shar_dir (written by bins.extract_features --format shar)')
     return ShardStream(data.shar_dir, trainer.shar_fields, trainer.item_from_cut, trainer.collate, tc.batching,
                        tc.batch_size, tc.seed, acc.process_index, acc.num_processes, tc.num_workers, data.shar_buffer,
-                       agree=lambda n: gather_objects(n, acc.num_processes))
+                       agree=lambda n: gather_objects(n, acc.num_processes), keep=trainer.keep_cut)
 
 
 def check_resume_layout(saved_ranks: int, ranks: int, saved_workers: Optional[int], workers: int,

@@ -9,7 +9,8 @@ these) only for extra inputs outside the contract (VITS: conversion between its 
   items that do not set their own. Plain texts are named ``tts_0000``, ``tts_0001``, ... (their index).
 * VC: ``--source``/``--prompt`` (one prompt for all, or one per source) and ``--pairs`` (TSV
   ``source<TAB>prompt``); outputs ``<source stem>_to_<prompt stem>.wav``.
-* SR: ``--inputs``; outputs ``<stem>_<rate/1000>k.wav``.
+* SR: ``--inputs``; outputs ``<stem>.wav`` (the input's id, so ``echelon-evaluate`` pairs them with a manifest);
+  an input at another rate than the model's, or with several channels, is converted with a warning naming it.
 
 Every setting of the pipeline's settings dataclass is also an option (``--noise_scale 0.5`` is
 ``--set infer.noise_scale=0.5``).
@@ -19,12 +20,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
+import sys
 import typing
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
 
 from models.base.inference import BaseInference, InferenceError, Item, file_item_ids, file_items
 from models.base.tasks import Audio, TaskPipeline, TextToSpeech, VoiceConversion
+
+log = logging.getLogger(__name__)
 
 SETTINGS_DEST = "infer__"
 
@@ -37,8 +42,9 @@ def add_settings_arguments(parser: argparse.ArgumentParser, settings_class: type
     for f in dataclasses.fields(settings_class):
         default = f.default if f.default is not dataclasses.MISSING else "(computed)"
         kind = getattr(hints[f.name], "__name__", str(hints[f.name]).replace("typing.", ""))
+        flag = hints[f.name] is bool  # --drop_unspeakable alone means true
         group.add_argument(f"--{f.name}", dest=SETTINGS_DEST + f.name, default=None, metavar=kind.upper(),
-                           help=f"default {default}")
+                           nargs="?" if flag else None, const="true" if flag else None, help=f"default {default}")
 
 
 def settings_overrides(args: argparse.Namespace) -> List[str]:
@@ -73,34 +79,54 @@ class TaskInference(BaseInference):
 
 
 # ---------------------------------------------------------------------- TTS
+def read_text_lines(path: str) -> List[str]:
+    """Non-empty lines of a UTF-8 text file, or of standard input for ``-``."""
+    if path == "-":
+        return [line for line in sys.stdin.read().splitlines() if line.strip()]
+    if not Path(path).is_file():
+        raise InferenceError(f"text file not found: {path}")
+    return [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 class TextToSpeechInference(TaskInference):
     task = "tts"
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
-        group = parser.add_argument_group("text-to-speech inputs")
+        group = parser.add_argument_group("text-to-speech inputs (one of --text, --text_file, --jobs)")
         group.add_argument("--text", nargs="+", action="extend", default=[], help="texts (one output each)")
-        group.add_argument("--text_file", help="UTF-8 file: one text per line, 'id|text' or plain text")
+        group.add_argument("--text_file", help="UTF-8 file ('-': standard input): one text per line, 'id|text' or "
+                                               "plain text")
         group.add_argument("--jobs", help='JSONL: {"id", "text", "speaker"?, "prompt"?, "prompt_text"?} per line')
         group.add_argument("--speaker", help="speaker name or id (multi-speaker models)")
-        group.add_argument("--prompt", help="voice prompt wav (zero-shot models), for items without their own")
+        group.add_argument("--prompt", help="voice prompt wav (zero-shot models only), for items without their own")
         group.add_argument("--prompt_text", help="the prompt's transcript (models that need it)")
 
     def text_jobs(self, args: argparse.Namespace) -> List[dict]:
+        given = [flag for flag, value in (("--text", args.text), ("--text_file", args.text_file),
+                                          ("--jobs", args.jobs)) if value]
+        if len(given) > 1:  # merged silently they would number and name outputs in a surprising way
+            raise InferenceError(f"give one of --text, --text_file, --jobs (got {' and '.join(given)})")
         jobs = [{"text": t} for t in args.text]
         if args.text_file:
-            path = Path(args.text_file)
-            if not path.is_file():
-                raise InferenceError(f"text file not found: {path}")
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    uid, sep, text = line.partition("|")
-                    jobs.append({"id": uid.strip(), "text": text.strip()} if sep else {"text": line.strip()})
+            for line in read_text_lines(args.text_file):
+                uid, sep, text = line.partition("|")
+                jobs.append({"id": uid.strip(), "text": text.strip()} if sep else {"text": line.strip()})
         if args.jobs:
             jobs += [j for j in read_jsonl(args.jobs, ("id",)) if "text" in j]
         return jobs
 
+    def check_voice_options(self, args: argparse.Namespace) -> None:
+        """Options this voice cannot use are errors, not silently dropped."""
+        caps, name = self.pipeline.capabilities, type(self.pipeline).__name__
+        if args.prompt and not caps.audio_prompt:
+            hint = f" (its speakers: {', '.join(map(str, caps.speakers[:5]))}; use --speaker)" if caps.speakers else ""
+            raise InferenceError(f"--prompt: {name} takes no voice prompt{hint}")
+        if args.prompt_text and not caps.prompt_text:
+            raise InferenceError(f"--prompt_text: {name} takes no prompt transcript")
+
     def items(self, args: argparse.Namespace) -> List[Item]:
+        self.check_voice_options(args)
         items = []
         for index, job in enumerate(self.text_jobs(args)):
             data = {"text": job["text"], "speaker": job.get("speaker", args.speaker),
@@ -209,10 +235,23 @@ class SuperResolutionInference(TaskInference):
         group.add_argument("--inputs", nargs="+", action="extend", default=[], help="audio files (any rate)")
 
     def items(self, args: argparse.Namespace) -> List[Item]:
-        return file_items(args.inputs, tag=f"_{self.pipeline.sample_rate // 1000}k")
+        return file_items(args.inputs)
 
     def process(self, item: Item) -> Audio:
+        warn_converted_input(item, getattr(self.pipeline, "input_rate", None))
         return self.pipeline.upsample([item.data])[0]
+
+
+def warn_converted_input(item: Item, rate: Optional[int]) -> None:
+    """Say (naming the item) when an input file is downmixed to mono or resampled to the model's ``rate``."""
+    from processors.audio import audio_info
+
+    info = audio_info(item.data)
+    changes = [f"{info.channels} channels downmixed to mono"] if info.channels > 1 else []
+    if rate and info.samplerate != rate:
+        changes.append(f"resampled from {info.samplerate} Hz to the model's {rate} Hz")
+    if changes:
+        log.warning("%s (%s): %s", item.id, item.label, ", ".join(changes))
 
 
 TASK_RUNNERS = {"tts": TextToSpeechInference, "vc": VoiceConversionInference, "sr": SuperResolutionInference}

@@ -191,14 +191,14 @@ def _run_batched(extractor: FeatureExtractor, entries: List[ManifestEntry], out_
 
 
 # --------------------------------------------------------------------------- driver
-def check_unique(entries: Sequence[ManifestEntry], extractors: Sequence[FeatureExtractor]) -> None:
+def check_unique(entries: Sequence[ManifestEntry], extractors: Sequence[FeatureExtractor], allow_none: bool = False) -> None:
     seen = set()
     for entry in entries:
         if entry.id in seen:
             raise ValueError(f"item id {entry.id!r} appears twice (ids name feature files; check the manifests)")
         seen.add(entry.id)
     names = [x.name for x in extractors]
-    if len(set(names)) != len(names) or not names:
+    if len(set(names)) != len(names) or not (names or allow_none):
         raise ValueError(f"features must be distinct and at least one, got {names}")
 
 

@@ -100,7 +100,7 @@ def test_two_stage_model_trains_and_infers_through_generic_clis(tmp_path, capsys
     rc = infer.main(["--pipeline", str(spec), "--inputs", str(low), str(bad), "--output_dir", str(out)])
     assert rc == 1
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("1 written, 1 failed: see ")
-    wav, sr = sf.read(out / "low_8k_16k.wav")
+    wav, sr = sf.read(out / "low_8k.wav")
     assert sr == 16000 and abs(len(wav) - len(full)) <= 2 and np.abs(wav).max() > 0.01
     (bad_list,) = out.glob("bad_items_*.tsv")
     assert "empty.wav" in bad_list.read_text()

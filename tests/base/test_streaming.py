@@ -39,7 +39,7 @@ def test_stream_joined_equals_one_shot(tts):
     assert sentences == len(chunks) > 5  # several sentences, the long one in several windows
     joined = np.concatenate(chunks)
     assert joined.shape == whole.shape
-    np.testing.assert_allclose(joined, whole, atol=1e-5)  # window context (16 frames) >= decoder receptive field
+    np.testing.assert_allclose(joined, whole, atol=1e-4)  # contexts (flow 32, decoder 16) >= receptive fields
     exact = np.concatenate([c.waveform for c in tts.with_settings({"stream_window_frames": 0})
                             .synthesize_stream(TEXT, seed=7)])
     np.testing.assert_array_equal(exact, whole)  # whole sentences: the very same computation

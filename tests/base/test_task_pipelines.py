@@ -65,7 +65,7 @@ def _save_speechsr(root, rate=24000):
     torch.manual_seed(0)
     model_cfg = {"target_rate": rate, "upsample_initial_channel": 8, "resblock_kernel_sizes": [3],
                  "resblock_dilation_sizes": [[1, 3, 5]]}
-    model = SpeechSR(**model_cfg)
+    model = SpeechSR.from_config(model_cfg)
     return save_checkpoint(root / "checkpoints", 1, models={"generator": model},
                            config={"model_type": "speechsr", "model": model_cfg}), model
 
@@ -222,4 +222,4 @@ def test_vc_and_sr_runners_through_echelon_infer(tmp_path, capsys):
     _save_speechsr(tmp_path / "sr")
     rc = infer_cli.main(["--ckpt_dir", str(tmp_path / "sr"), "--inputs", str(flac), "--output_dir",
                          str(tmp_path / "up")])
-    assert rc == 0 and load_audio(tmp_path / "up" / "a_24k.wav", None).size == 9000 * 3 // 2
+    assert rc == 0 and load_audio(tmp_path / "up" / "a.wav", None).size == 9000 * 3 // 2

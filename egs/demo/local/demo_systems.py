@@ -7,7 +7,6 @@ Subcommands (all write through ``utils/io`` and name the file they fail on):
 * ``clean IN_DIR OUT_DIR``: every wav with its DC offset removed (mean subtracted) and its level set to
   -23 dBFS RMS with peaks kept under -1 dBFS, for outputs of the untrained HierSpeech++ plumbing run, whose raw
   level is arbitrary.
-* ``strip_suffix DIR SUFFIX``: ``<id>SUFFIX.wav`` -> ``<id>.wav`` (SpeechSR names its outputs ``<id>_48k.wav``).
 * ``legend``: the table's legend (which system is what).
 """
 
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from processors.audio import audio_info, load_audio, save_audio
+from processors.data.manifest import read_jsonl
 from utils.io import atomic_write_text
 
 TARGET_RMS_DB, PEAK_LIMIT_DB = -23.0, -1.0
@@ -39,7 +39,7 @@ recording's speaker, so a voice other than the prompt's scores low by design):
 def read_jobs(path: Path) -> list:
     if not path.is_file():
         raise FileNotFoundError(f"TTS job list not found: {path}")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_jsonl(path, (), ())  # the one JSONL reader; job paths are used as written
 
 
 def text_file(jobs: Path, out: Path) -> None:
@@ -78,16 +78,11 @@ def clean(in_dir: Path, out_dir: Path) -> None:
         save_audio(out_dir / path.name, level_clean(load_audio(path, None)), _rate(str(path)))
 
 
-def strip_suffix(directory: Path, suffix: str) -> None:
-    for path in sorted(directory.glob(f"*{suffix}.wav")):
-        path.replace(path.with_name(path.name[: -len(suffix) - 4] + ".wav"))
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, args in (("text_file", ("jobs", "out")), ("references", ("jobs", "out_dir")), ("clean", ("in_dir", "out_dir")),
-                       ("strip_suffix", ("dir", "suffix")), ("legend", ())):
+                       ("legend", ())):
         command = sub.add_parser(name)
         for arg in args:
             command.add_argument(arg)
@@ -99,8 +94,6 @@ def main(argv=None) -> int:
             references(Path(args.jobs), Path(args.out_dir))
         elif args.command == "clean":
             clean(Path(args.in_dir), Path(args.out_dir))
-        elif args.command == "strip_suffix":
-            strip_suffix(Path(args.dir), args.suffix)
         else:
             print(LEGEND)
     except (OSError, ValueError, KeyError) as err:

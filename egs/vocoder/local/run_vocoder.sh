@@ -58,7 +58,7 @@ stage_train_vocoder() {
 stage_copy_synthesis() {
     [ -d "$exp_dir/vocoder/checkpoints" ] || die "no trained vocoder in $exp_dir/vocoder: run stage 2 first"
     py_module bins.infer --ckpt_dir "$exp_dir/vocoder" --device "$(infer_device "$ngpu")" \
-        --jobs "$manifests/test.jsonl" --output_dir "$exp_dir/infer/copy" --overwrite ${infer_extra[@]+"${infer_extra[@]}"}
+        --jobs "$manifests/test.jsonl" --output_dir "$exp_dir/infer/copy" "$(rerun_flag)" ${infer_extra[@]+"${infer_extra[@]}"}
 }
 
 stage_evaluation_vocoder() {

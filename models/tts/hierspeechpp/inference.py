@@ -42,13 +42,11 @@ from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, VoiceConversion, load_input
 from models.base.waveforms import normalize_level, progress, replicate_prompt, split_points
 from models.tts.hierspeechpp.checkpoint import load_official_checkpoint
-from models.tts.hierspeechpp.config import HierSpeechPPConfig
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
 from processors.audio import AudioError
 from processors.f0 import align_f0_length, extract_f0, vc_log_f0, vc_pad_source
 from processors.spectrogram import HierSpeechLogMel
 from processors.ssl import DEFAULT_SSL_LAYER, DEFAULT_SSL_MODEL, SSLFeatureExtractor, build_random_ssl, official_ssl_input
-from utils.config import validate
 from utils.registry import register
 from utils.threads import run_beside, side_by_side_pays
 
@@ -98,7 +96,7 @@ def load_echelon_synthesizer(ckpt_dir: str | Path) -> tuple[HierSpeechPPSynthesi
     """The synthesizer of an Echelon ``hierspeechpp`` checkpoint and the checkpoint's config."""
     path = ckpt.resolve_checkpoint_dir(ckpt_dir)
     raw = ckpt.expect_model_type(path, "hierspeechpp")
-    model = HierSpeechPPSynthesizer.from_config(validate(raw.get("model", {}), HierSpeechPPConfig, "model"))
+    model = HierSpeechPPSynthesizer.from_config(raw.get("model", {}))
     ckpt.load_state_dict_strict(model, ckpt.load_model_weights(path, "generator"), str(path))
     return model, raw
 

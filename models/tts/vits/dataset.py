@@ -37,34 +37,45 @@ class VITSDataset(Dataset):
         min_samples: drop clips shorter than this (one decoder segment).
     """
 
-    def __init__(self, manifest: str, data: VITSDataConfig, n_speakers: int, min_samples: int = 0):
+    def __init__(self, manifest: Optional[str], data: VITSDataConfig, n_speakers: int, min_samples: int = 0):
         self.data = data
         self.n_speakers = n_speakers
         self.spectrogram = VitsLinearSpectrogram(data.filter_length, data.hop_length, data.win_length)
-        frontend = text_frontend(data)
+        self.frontend = text_frontend(data)
+        self.min_samples = min_samples
         self.items: List[Tuple[str, str, List[int], int, float]] = []
         self.skipped: List[Tuple[str, str]] = []
-        for entry in read_manifest(manifest):
-            reason = None
+        for entry in read_manifest(manifest) if manifest is not None else []:  # None: shapes streamed items only
             try:
-                ids = self._text_ids(entry.text, frontend)
-            except TextError as err:
-                reason = f"text: {err}"
-            if reason is None:
-                n_symbols = len(ids) if not data.add_blank else (len(ids) - 1) // 2
-                if not data.min_text_len <= n_symbols <= data.max_text_len:
-                    reason = f"{n_symbols} symbols outside [{data.min_text_len}, {data.max_text_len}]"
-                elif entry.duration and entry.duration * data.sample_rate < min_samples:
-                    reason = f"{entry.duration:.2f} s is shorter than one training segment"
-            if reason is not None:
-                self.skipped.append((entry.id, reason))
+                ids = self.checked_ids(entry.text, entry.duration)
+            except ValueError as err:
+                self.skipped.append((entry.id, str(err)))
                 continue
             sid = speaker_index(entry.speaker, data.speakers, n_speakers)
             self.items.append((entry.id, entry.path, ids, sid, entry.duration))
         if self.skipped:
             log.warning("%s: skipped %d item(s), e.g. %s", manifest, len(self.skipped), self.skipped[0])
-        if not self.items:
+        if not self.items and manifest is not None:
             raise ValueError(f"{manifest}: no usable items ({len(self.skipped)} skipped, e.g. {self.skipped[:1]})")
+
+    def checked_ids(self, text: str, duration: float) -> List[int]:
+        """Symbol ids of ``text``; ValueError with the reason when the official filter drops the item."""
+        data = self.data
+        try:
+            ids = self._text_ids(text, self.frontend)
+        except TextError as err:
+            raise ValueError(f"text: {err}") from None
+        n_symbols = len(ids) if not data.add_blank else (len(ids) - 1) // 2
+        if not data.min_text_len <= n_symbols <= data.max_text_len:
+            raise ValueError(f"{n_symbols} symbols outside [{data.min_text_len}, {data.max_text_len}]")
+        if duration and duration * data.sample_rate < self.min_samples:
+            raise ValueError(f"{duration:.2f} s is shorter than one training segment")
+        return ids
+
+    def item(self, item_id: str, wav: torch.Tensor, ids: List[int], sid: int) -> Dict[str, object]:
+        """The training item of a waveform (T,) at data.sample_rate, its symbol ids and speaker id."""
+        spec = self.spectrogram(wav.unsqueeze(0))[0]  # (F, frames)
+        return {"id": item_id, "text": torch.tensor(ids, dtype=torch.long), "spec": spec, "wav": wav, "sid": sid}
 
     def _text_ids(self, text: str, frontend: Frontend) -> List[int]:
         if self.data.cleaned_text:  # already phonemised (official filelists *.cleaned)
@@ -89,9 +100,7 @@ class VITSDataset(Dataset):
 
     def __getitem__(self, index: int) -> Dict[str, object]:
         item_id, path, ids, sid, _ = self.items[index]
-        wav = torch.from_numpy(load_audio(path, self.data.sample_rate)).float()
-        spec = self.spectrogram(wav.unsqueeze(0))[0]  # (F, frames)
-        return {"id": item_id, "text": torch.tensor(ids, dtype=torch.long), "spec": spec, "wav": wav, "sid": sid}
+        return self.item(item_id, torch.from_numpy(load_audio(path, self.data.sample_rate)).float(), ids, sid)
 
 
 def collate_vits(items: List[Dict[str, object]]) -> Dict[str, torch.Tensor]:

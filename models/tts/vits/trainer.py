@@ -21,12 +21,14 @@ import torch
 from models.base.adversarial import adversarial_step
 from models.base.trainer import BaseTrainer
 from models.tts.vits.config import VITSExperimentConfig
-from models.tts.vits.dataset import collate_vits, load_datasets
+from models.tts.vits.dataset import VITSDataset, collate_vits, load_datasets
 from models.tts.vits.model import VITS
 from models.tts.vits.piper import warn_if_reinitialised
 from modules.commons import slice_segments
 from modules.discriminators import vits_discriminator
 from modules.losses import kl_loss, mel_l1_loss
+from processors.data.manifest import speaker_index
+from processors.data.shar import cut_audio
 from processors.spectrogram import VitsMelSpectrogram
 from utils.registry import register
 
@@ -37,9 +39,7 @@ class VITSTrainer(BaseTrainer):
 
     # ------------------------------------------------------------------ construction
     def build_frozen(self):
-        d = self.cfg.data
-        return {"mel": VitsMelSpectrogram(d.sample_rate, d.filter_length, d.hop_length, d.win_length,
-                                          d.n_mel_channels, d.mel_fmin, d.mel_fmax)}  # fmt: skip
+        return {"mel": VitsMelSpectrogram.from_config(self.cfg.data)}
 
     def build_models(self):
         cfg = self.cfg
@@ -57,6 +57,39 @@ class VITSTrainer(BaseTrainer):
 
     def collate(self, items):
         return collate_vits(items)
+
+    def keep_cut(self, meta) -> bool:
+        """The official filter of the manifest dataset (text that phonemises within the length limits, clips
+        of at least one segment), remembered per cut: it runs before every epoch's plan."""
+        if not hasattr(self, "_kept"):
+            self._kept, self._shaper = {}, VITSDataset(None, self.cfg.data, self.cfg.model.n_speakers,
+                                                       self.cfg.train.segment_samples)
+        if meta.id not in self._kept:
+            try:
+                self._kept[meta.id] = self._shaper.checked_ids(meta.text, meta.duration) is not None
+            except ValueError:
+                self._kept[meta.id] = False
+        return self._kept[meta.id]
+
+    def item_from_cut(self, cut):
+        """A streamed cut (audio at data.sample_rate, supervision text and speaker) -> the manifest dataset's item;
+        an item the official filter would drop stops the run naming it (filter the manifest before sharding)."""
+        if not hasattr(self, "_shaper"):
+            self._shaper = VITSDataset(None, self.cfg.data, self.cfg.model.n_speakers, self.cfg.train.segment_samples)
+        if cut.sampling_rate != self.cfg.data.sample_rate:
+            raise ValueError(f"shard audio of {cut.id} is {cut.sampling_rate} Hz, data.sample_rate is "
+                             f"{self.cfg.data.sample_rate}: write the shards with --audio_rate {self.cfg.data.sample_rate}")
+        sup = cut.supervisions[0]
+        try:
+            ids = self._shaper.checked_ids(sup.text or "", cut.duration)
+        except ValueError as err:
+            raise ValueError(f"shard item {cut.id}: {err}") from None
+        sid = speaker_index(sup.speaker or "", self.cfg.data.speakers, self.cfg.model.n_speakers)
+        return self._shaper.item(cut.id, torch.from_numpy(cut_audio(cut)), ids, sid)
+
+    def build_valid_dataset(self):
+        data = self.cfg.data
+        return VITSDataset(data.valid_manifest, data, self.cfg.model.n_speakers) if data.valid_manifest else None
 
     def item_lengths(self, dataset):
         return dataset.lengths()

@@ -39,7 +39,7 @@ REF = MINI_CORPUS / "hierspeechpp_examples"
 
 def _tiny_model(seed: int = 0) -> HierSpeechPPSynthesizer:
     torch.manual_seed(seed)
-    model = HierSpeechPPSynthesizer(**TINY)
+    model = HierSpeechPPSynthesizer.from_config(TINY)
     with torch.no_grad():  # DiT couplings start as identities; give the flows something to do
         for name, p in model.named_parameters():
             if "adaLN_modulation" in name or ".post." in name:

@@ -45,6 +45,8 @@ def manifest(tmp_path_factory):
         sf.write(path, wav, SR)
         rows.append(ManifestEntry(f"utt{n}", str(path), "toy", text, len(wav) / SR, SR,
                                   {"durations": frames, "hop_length": HOP}))
+    write_manifest([ManifestEntry(r.id, r.path, r.speaker, r.text, r.duration, r.sample_rate) for r in rows],
+                   root / "no_durations.jsonl")  # as the mini corpus: text and audio only
     return write_manifest(rows, root / "train.jsonl")
 
 
@@ -81,6 +83,9 @@ def test_trains_resumes_exactly_synthesises_and_loads(tmp_path, manifest, capsys
     assert isinstance(tts, TextToSpeech) and tts.capabilities.tasks == {"tts"} and not tts.capabilities.speakers
     first, again = tts.synthesize(["Dogs run far."], seed=3), tts.synthesize(["Dogs run far."], seed=3)
     assert np.array_equal(first[0].waveform, again[0].waveform) and first[0].sample_rate == SR
+    batch = tts.synthesize(["A cat sat.", "Dogs run far."], seed=3)  # item k of a call == alone with item_seed
+    assert np.array_equal(batch[1].waveform, tts.synthesize(["Dogs run far."], seed=tts.item_seed(3, 1))[0].waveform)
+    assert not np.array_equal(batch[1].waveform, first[0].waveform)  # another seed: other Griffin-Lim phases
     with pytest.raises(ValueError, match="takes no audio prompt"):
         tts.synthesize(["Hi."], prompts=["x.wav"])
     with pytest.raises(ValueError, match="no speaker"):
@@ -92,3 +97,16 @@ def test_trains_resumes_exactly_synthesises_and_loads(tmp_path, manifest, capsys
     two = short.synthesize(["A cat sat. Dogs run far."], seed=3)[0]  # a long text is spoken sentence by sentence
     pieces = [len(short.synthesize([t])[0].waveform) for t in ("A cat sat.", "Dogs run far.")]
     assert len(two.waveform) == sum(pieces) + round(0.3 * SR)  # joined with infer.pause_seconds of silence
+
+
+def test_aligner_trains_on_rows_without_durations(tmp_path, manifest, capsys):
+    """model.aligner (on in mini.json5, the recipe config): durations by alignment search on the mel."""
+    plain = manifest.parent / "no_durations.jsonl"
+    run_train(tmp_path / "e", plain, 6)
+    log = log_of(tmp_path / "e")
+    assert log[6]["prior_nll"] < log[1]["prior_nll"] and log[6]["mel_l1"] < log[1]["mel_l1"]
+    out = load_pipeline(tmp_path / "e", ["infer.griffin_lim_iters=2"]).synthesize(["We see the sun."])[0]
+    assert out.waveform.size > 0 and out.waveform.size % HOP == 0
+    assert train.main(["--config", str(CONFIG), "--exp_dir", str(tmp_path / "f"), "--cpu",
+                       f"data.train_manifest={plain}", "model.aligner=false", "train.max_steps=1"]) != 0
+    assert "no usable row" in capsys.readouterr().err  # one line, no traceback

@@ -10,7 +10,7 @@ import torch
 from models.ttv.hierspeechpp_ttv.config import from_official_config
 from models.ttv.hierspeechpp_ttv.losses import ttv_losses
 from models.ttv.hierspeechpp_ttv.model import TextToVec
-from tests.helpers import fixtures_dir, float_state_dict, load_fixture
+from tests.helpers import INTERMEDIATE_TOL, fixtures_dir, float_state_dict, load_fixture
 
 WAVE = dict(rtol=0, atol=1e-4)
 INTER = dict(rtol=1e-4, atol=1e-4)
@@ -104,7 +104,8 @@ def test_training_forward_and_losses(model, fx) -> None:
     masked = ttv_losses(out, t["w2v"], log_f0, t["length"], t["text_for_ctc"], t["text_ctc_length"], masked_w2v=True)
     # masked: same absolute-difference sum over fewer (valid) elements
     ratio = t["w2v"].numel() / (out.y_mask.sum() * t["w2v"].size(1))
-    assert torch.allclose(masked["w2v_l1"], losses["w2v_l1"] * ratio, rtol=1e-5)
+    # the fixtures README: TTV training losses rtol 1e-4
+    assert torch.allclose(masked["w2v_l1"], losses["w2v_l1"] * ratio, rtol=INTERMEDIATE_TOL)
 
 
 def test_keys_and_shapes_equal_full_release() -> None:
