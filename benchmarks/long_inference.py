@@ -84,9 +84,10 @@ def _tiny_checkpoints(tmp: Path) -> None:
     from utils.config import to_dict
 
     torch.manual_seed(0)
-    synth = HierSpeechPPSynthesizer(hidden_channels=32, filter_channels=64, upsample_initial_channel=64,
-                                    resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3, 5]], ssl_channels=32)
-    ttv = TextToVec(inter_channels=16, hidden_channels=16, ssl_channels=32)
+    synth = HierSpeechPPSynthesizer.from_config({"hidden_channels": 32, "filter_channels": 64,
+                                                 "upsample_initial_channel": 64, "resblock_kernel_sizes": [3],
+                                                 "resblock_dilation_sizes": [[1, 3, 5]], "ssl_channels": 32})
+    ttv = TextToVec.from_config({"inter_channels": 16, "hidden_channels": 16, "ssl_channels": 32})
     save_checkpoint(tmp / "syn" / "checkpoints", 1, models={"generator": synth},
                     config={"model_type": "hierspeechpp", "model": to_dict(synth.config),
                             "data": {"ssl": {"random_tiny_dim": 32, "layer": 2}}})

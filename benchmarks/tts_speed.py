@@ -40,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1234)
-    tts = ZeroShotTTS(TextToVec(), HierSpeechPPSynthesizer())
+    tts = ZeroShotTTS(TextToVec.from_config({}), HierSpeechPPSynthesizer.from_config({}))
     prompt = load_audio(PROMPT, 16000)
     opts = TTSOptions()
     times = {}

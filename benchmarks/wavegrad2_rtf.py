@@ -60,7 +60,7 @@ def main() -> int:
     device = torch.device(args.device)
     cfg = validate(load_config(args.config), WaveGrad2ExperimentConfig)
     torch.manual_seed(0)
-    model = WaveGrad2(cfg.model).to(device).eval()
+    model = WaveGrad2.from_config(cfg.model).to(device).eval()
     frames = int(round(args.seconds * cfg.model.sample_rate / cfg.model.hop_length))
     n_tokens = max(1, frames // 8)  # ~8 frames (100 ms) per phoneme
     durations = torch.full((1, n_tokens), float(frames // n_tokens), device=device)

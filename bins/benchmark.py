@@ -3,10 +3,10 @@
 The json5 file lists the systems (a registered pipeline with its checkpoints and inference settings, a
 pipeline spec file, or an Echelon checkpoint directory), or says where to discover them (``discover.exp_root``:
 every trained experiment there, ``evaluation/benchmark/discover.py``), and the protocol (test manifest, tasks,
-seed); see ``evaluation/benchmark/config.py``. ``--system NAME=SPEC`` lists the systems on the command line. Every system runs in its own process with the same thread count; one
-whose weights or dependencies are missing is listed with the reason and skipped. Metrics go through
-``evaluation/`` (the same code as ``echelon-evaluate``). Writes ``report.md`` and ``report.html`` (opens from
-disk) into ``--out_dir`` and prints where they are.
+seed); see ``evaluation/benchmark/config.py``. ``--system NAME=SPEC`` lists the systems on the command line.
+Every system runs in its own process with the same thread count; one whose weights or dependencies are missing
+is listed with the reason and skipped. Metrics go through ``evaluation/`` (the same code as ``echelon-evaluate``).
+Writes ``report.md`` and ``report.html`` (opens from disk) into ``--out_dir`` and prints where they are.
 
 An ``--out_dir`` that already holds a benchmark is refused unless ``--skip_existing`` (keep the audio it
 generated, generate the rest: how an interrupted run is finished) or ``--overwrite`` (generate everything again).

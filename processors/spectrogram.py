@@ -22,6 +22,7 @@ is treated as is (this is what the official training code does with zero-padded 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import librosa
@@ -31,6 +32,7 @@ from torch import Tensor, nn
 from modules.stft import Spectrogram, as_batch, pad_each  # noqa: F401  (Spectrogram is re-exported)
 
 __all__ = [
+    "MelConfig",
     "Spectrogram",
     "HierSpeechLogMel",
     "HierSpeechLinearSpectrogram",
@@ -40,6 +42,23 @@ __all__ = [
     "slaney_mel_filterbank",
     "speechsr_mel",
 ]
+
+
+# --------------------------------------------------------------------------- config
+@dataclass
+class MelConfig:
+    """The mel front end of a data config, in the official VITS/HiFi-GAN ``data`` names. Every data config with a
+    mel front end inherits it (VITS, GAN vocoder, Glow-WaveGAN stage 1, HierSpeech++, each with its defaults), so
+    the keys stay flat (``data.hop_length``) and saved configs load unchanged; :meth:`VitsMelSpectrogram.from_config`
+    / :meth:`HierSpeechLogMel.from_config` build the extractor from it."""
+
+    sample_rate: int = 22050
+    filter_length: int = 1024  # n_fft
+    hop_length: int = 256
+    win_length: int = 1024
+    n_mel_channels: int = 80
+    mel_fmin: float = 0.0
+    mel_fmax: Optional[float] = None  # None: sample_rate / 2
 
 
 # --------------------------------------------------------------------------- filterbanks
@@ -101,6 +120,12 @@ class HierSpeechLogMel(nn.Module):
         self.spectrogram = Spectrogram(n_fft, hop_length, win_length, power=2.0, persistent_window=False)
         fb = htk_mel_filterbank(n_fft // 2 + 1, f_min, f_max, n_mels, sample_rate)
         self.register_buffer("mel_fb", fb, persistent=False)
+
+    @classmethod
+    def from_config(cls, cfg: MelConfig) -> "HierSpeechLogMel":
+        f_max = cfg.mel_fmax if cfg.mel_fmax is not None else cfg.sample_rate / 2
+        return cls(cfg.sample_rate, cfg.filter_length, cfg.win_length, cfg.hop_length, cfg.mel_fmin, f_max,
+                   cfg.n_mel_channels)
 
     def frame_lengths(self, lengths: Tensor) -> Tensor:
         return lengths // self.hop_length
@@ -185,6 +210,11 @@ class VitsMelSpectrogram(nn.Module):
         self.clip = clip
         self.linear = VitsLinearSpectrogram(n_fft, hop_length, win_length, eps)
         self.register_buffer("mel_basis", slaney_mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max), persistent=False)
+
+    @classmethod
+    def from_config(cls, cfg: MelConfig) -> "VitsMelSpectrogram":
+        return cls(cfg.sample_rate, cfg.filter_length, cfg.hop_length, cfg.win_length, cfg.n_mel_channels,
+                   cfg.mel_fmin, cfg.mel_fmax)
 
     def frame_lengths(self, lengths: Tensor) -> Tensor:
         return self.linear.frame_lengths(lengths)

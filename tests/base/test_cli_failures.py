@@ -29,7 +29,7 @@ CLIP = sorted((MINI_CORPUS / "vctk" / "p227").glob("*.wav"))[0]
 @pytest.fixture
 def toy_ckpt(tmp_path):
     torch.manual_seed(0)
-    model = ToyWaveAutoencoder(16, 16, 8)
+    model = ToyWaveAutoencoder.from_config({"channels": 16, "kernel_size": 16, "stride": 8})
     ckpt.save_checkpoint(tmp_path / "toy" / "checkpoints", 1, models={"autoencoder": model},
                          config=to_dict(ToyExperimentConfig()))
     return tmp_path / "toy"

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from models.base import checkpoint as ckpt
-from models.tts.hierspeechpp.train_config import HierSpeechExperimentConfig
+from models.tts.hierspeechpp.config import HierSpeechExperimentConfig
 from models.tts.vits.config import VITSConfig, VITSDataConfig, VITSExperimentConfig, VITSTrainConfig
 from models.tts.vits.inference import VITSSynthesizer
 from models.tts.vits.model import VITS

@@ -29,7 +29,7 @@ class DistilTrainer(ToyTrainer):
     def build_frozen(self):
         self.teacher_modes = []  # teacher.training seen at each step
         return {"teacher": from_checkpoint(self.teacher_dir, "autoencoder",
-                                           lambda config: ToyWaveAutoencoder(**config["model"]))}  # fmt: skip
+                                           lambda config: ToyWaveAutoencoder.from_config(config["model"]))}  # fmt: skip
 
     def train_step(self, batch):
         teacher = self.frozen_modules["teacher"]

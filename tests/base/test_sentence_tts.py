@@ -26,7 +26,7 @@ def _wavegrad2() -> WaveGrad2TTS:
     cfg = validate(load_config(REPO_ROOT / "models/tts/wavegrad2/configs/tiny.json5", ["infer.steps=2"]),
                    WaveGrad2ExperimentConfig)
     torch.manual_seed(0)
-    return WaveGrad2TTS(WaveGrad2.from_config(cfg.model), cfg)
+    return WaveGrad2TTS(WaveGrad2.from_config(cfg.model), cfg.data, cfg.infer)
 
 
 def _glow_wavegan() -> GlowWaveGANSynthesizer:

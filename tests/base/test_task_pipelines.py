@@ -65,7 +65,7 @@ def _save_speechsr(root, rate=24000):
     torch.manual_seed(0)
     model_cfg = {"target_rate": rate, "upsample_initial_channel": 8, "resblock_kernel_sizes": [3],
                  "resblock_dilation_sizes": [[1, 3, 5]]}
-    model = SpeechSR(**model_cfg)
+    model = SpeechSR.from_config(model_cfg)
     return save_checkpoint(root / "checkpoints", 1, models={"generator": model},
                            config={"model_type": "speechsr", "model": model_cfg}), model
 

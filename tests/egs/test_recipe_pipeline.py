@@ -125,7 +125,7 @@ def test_no_transcripts_means_vc_only_then_sr_and_evaluation(custom_run):
         assert rate == 16000 and abs(len(wav) - int(sf.info(job["path"]).duration * 16000)) <= 320
         assert Path(job["prompt"]).parent.name != Path(job["path"]).parent.name, "VC targets another speaker"
     # 48 kHz: a real clip through the released SpeechSR, three times the 16 kHz length.
-    (source,) = (exp / "infer" / "lists" / "sr_inputs.txt").read_text().split()
+    (source,) = (exp / "infer" / "lists" / "shared" / "sr_inputs.txt").read_text().split()
     (upsampled,) = sorted((exp / "infer" / "sr48k").glob("*.wav"))
     info = sf.info(str(upsampled))
     assert info.samplerate == 48000

@@ -65,11 +65,18 @@ def _lists_and_manifests(tmp_path: Path) -> tuple[Path, Path]:
     return lists, manifests
 
 
-def test_speaker_jobs_keep_trained_speakers_and_pair_with_evaluation(tmp_path):
+def _make_jobs(tmp_path: Path, style: str) -> tuple[Path, Path]:
+    """make_jobs.py in one job style over the lists above: (its output folder, the shared lists)."""
     lists, manifests = _lists_and_manifests(tmp_path)
     out_dir = tmp_path / "jobs"
-    out = _script("make_jobs.py", "--lists", str(lists), "--manifest_dir", str(manifests), "--out_dir", str(out_dir))
+    out = _script("make_jobs.py", "--lists", str(lists), "--manifest_dir", str(manifests), "--out_dir", str(out_dir),
+                  "--style", style)  # fmt: skip
     assert out.returncode == 0, out.stderr
+    return out_dir, lists
+
+
+def test_speaker_jobs_keep_trained_speakers_and_pair_with_evaluation(tmp_path):
+    out_dir, _ = _make_jobs(tmp_path, "speakers")
     assert _read(out_dir / "tts_jobs.jsonl") == [{"id": "u1", "text": "Hello.", "speaker": "s1"}]
     assert _read(out_dir / "vc_jobs.jsonl") == [{"id": "u1_to_v", "path": "/r/u1.wav", "source_speaker": "s1",
                                                  "speaker": "s2"}]  # fmt: skip
@@ -77,12 +84,17 @@ def test_speaker_jobs_keep_trained_speakers_and_pair_with_evaluation(tmp_path):
     assert len((out_dir / "skipped.tsv").read_text().splitlines()) == 2
 
 
-def test_prompt_jobs_carry_the_prompt_transcript_and_continuations(tmp_path):
-    lists, manifests = _lists_and_manifests(tmp_path)
-    out_dir = tmp_path / "jobs"
-    out = _script("make_jobs.py", "--lists", str(lists), "--manifest_dir", str(manifests), "--out_dir", str(out_dir),
-                  "--style", "prompts")  # fmt: skip
-    assert out.returncode == 0, out.stderr
+def test_prompt_jobs_keep_every_item_and_pair_vc_by_files(tmp_path):
+    out_dir, lists = _make_jobs(tmp_path, "prompts")
+    assert _read(out_dir / "tts_jobs.jsonl") == [{"id": "u1", "text": "Hello.", "prompt": "/r/t2.wav"},
+                                                 {"id": "u2", "text": "Hi.", "prompt": "/r/t9.wav"}]  # fmt: skip
+    assert _read(out_dir / "vc.jsonl") == _read(lists / "vc.jsonl")
+    assert (out_dir / "vc_pairs.tsv").read_text() == "/r/u1.wav\t/p.wav\n/r/u1.wav\t/p.wav\n"
+    assert not (out_dir / "cont_jobs.jsonl").exists()
+
+
+def test_prompt_text_jobs_carry_the_prompt_transcript_and_continuations(tmp_path):
+    out_dir, _ = _make_jobs(tmp_path, "prompts_text")
     assert _read(out_dir / "tts_jobs.jsonl") == [{"id": "u1", "text": "Hello.", "prompt": "/r/t2.wav",
                                                   "prompt_text": "Two."}]  # fmt: skip
     assert _read(out_dir / "cont_jobs.jsonl") == [{"id": "u1_cont", "text": "Hello.", "prompt": "/r/u1.wav",
@@ -114,12 +126,16 @@ def test_template_run_directly_needs_a_config_and_checks_it(tmp_path):
     config = tmp_path / "broken.json5"
     config.write_text("{train: {max_steps: 1}}")
     out = _run(TEMPLATE, "--config", str(config), "--exp_dir", str(tmp_path / "e"), cwd=tmp_path)
-    assert out.returncode != 0 and "not a readable config with a model_type" in out.stderr
+    assert out.returncode != 0 and "not a training config of a registered family" in out.stderr
     assert not (tmp_path / "e").exists(), "a rejected call must not create or bind the exp dir"
 
 
-@pytest.mark.parametrize("family, config", [("vits", "egs/tts/vits/conf/vits_tiny.json5")])
-def test_template_run_directly_names_the_experiment_after_the_model_type(tmp_path, family, config):
+@pytest.mark.parametrize("family, config, table", [("vits", "egs/tts/vits/conf/vits_tiny.json5", "table"),
+                                                   ("toy_tts", "models/example/toy_tts/configs/mini.json5", "none")])
+def test_template_run_directly_names_the_experiment_after_the_model_type(tmp_path, family, config, table):
+    """A family with no shell of its own (toy_tts) is its config: model_type names it, its config says whether
+    it takes the speaker table."""
+    assert _script("family.py", str(REPO_ROOT / config)).stdout == f"{family}\t{table}\n"
     exp_root = tmp_path / "exp"
     out = subprocess.run(["bash", str(TEMPLATE), "--config", str(REPO_ROOT / config), "--stop_stage", "0",
                           "--synthetic_speakers", "0"], cwd=tmp_path, env=ENV, capture_output=True, text=True,

@@ -40,6 +40,17 @@ def make_tiny_voice(folder: Path) -> Path:
     return folder
 
 
+def make_tiny_vc(folder: Path) -> Path:
+    """A tiny random HierSpeech++ synthesizer with a random tiny SSL model (the VC tests' own)."""
+    from tests.models.hierspeechpp.test_vc_inference import SSL_DIM, SSL_LAYER, _tiny_model
+
+    model = _tiny_model(seed=4)
+    cfg = {"model_type": "hierspeechpp", "model": to_dict(model.config),
+           "data": {"ssl": {"random_tiny_dim": SSL_DIM, "layer": SSL_LAYER}}}
+    ckpt.save_checkpoint(folder / "checkpoints", 1, models={"generator": model}, config=cfg)
+    return folder
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from models.base.pipeline import load_pipeline
-from tests.serving.live import SPEAKERS, LiveServer, make_tiny_voice, read_wav, wav_bytes
+from tests.serving.live import SPEAKERS, LiveServer, make_tiny_vc, make_tiny_voice, read_wav, wav_bytes
 
 SPEECH = "/v1/audio/speech"
 TEXT = "Hello there. This is a small test of the speech server, spoken in two sentences!"
@@ -25,10 +25,12 @@ TEXT = "Hello there. This is a small test of the speech server, spoken in two se
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
     make_tiny_voice(root / "tiny")
+    make_tiny_vc(root / "vc")
     (root / "serve.json5").write_text(json.dumps({
         "models": {"tiny": {"pipeline": "tiny", "overrides": ["infer.max_sentence_chars=40",
                                                               "infer.stream_window_frames=16"]},
-                   "sr24": {"model_type": "speechsr", "overrides": ["infer.target_rate=24000"]}},
+                   "sr24": {"model_type": "speechsr", "overrides": ["infer.target_rate=24000"]},
+                   "vc": {"pipeline": "vc", "overrides": ["infer.f0_method=dio"]}},
         "limits": {"max_text_chars": 400, "max_upload_bytes": 200000, "max_upload_seconds": 3.0, "queue_size": 2},
     }))
     live = LiveServer(["--config", str(root / "serve.json5"), "--api_key", "s3cret", "--no_ui"],
@@ -139,9 +141,20 @@ def test_upsample_and_bad_uploads(server):
         response = httpx.post(server.url + "/v1/audio/upsample", data={"model": "sr24"}, headers=auth, timeout=60,
                               files={"audio": ("a.wav", data, "audio/wav")})
         assert words in error(response, status)["message"], words
-    no_vc = httpx.post(server.url + "/v1/audio/conversion", headers=auth, timeout=60,
-                       files={"source": ("a.wav", wav_bytes(tone, 16000)), "prompt": ("b.wav", wav_bytes(tone, 16000))})
-    assert "no vc model" in error(no_vc, 404)["message"]
+    speech = (0.3 * np.sin(2 * np.pi * 150 * np.arange(16000) / 16000) * (1 + np.sin(np.arange(16000) / 800))
+              ).astype(np.float32)
+    files = {"source": ("a.wav", wav_bytes(speech, 16000)), "prompt": ("b.wav", wav_bytes(tone, 16000))}
+    vc = httpx.post(server.url + "/v1/audio/conversion", headers=auth, timeout=120, files=files,
+                    data={"model": "vc", "seed": "3", "noise_scale": "0.5"})
+    assert vc.status_code == 200, vc.text
+    wav, rate = read_wav(vc.content)
+    assert rate == 16000 and wav.size == speech.size and np.abs(wav).max() > 0.01
+    missing = httpx.post(server.url + "/v1/audio/conversion", headers=auth, timeout=60, data={"model": "vc"},
+                         files={"source": ("a.wav", wav_bytes(speech, 16000))})
+    assert "'prompt'" in error(missing, 400)["message"]
+    wrong = httpx.post(server.url + "/v1/audio/conversion", headers=auth, timeout=60, files=files,
+                       data={"model": "vc", "denoise_ratio": "0.5"})
+    assert "denoiser" in error(wrong, 422)["message"]
 
 
 def test_concurrent_requests_each_get_their_own_audio_and_a_full_queue_says_429(server):

@@ -18,7 +18,8 @@
 # checks, before EXP_DIR is bound), train_data_overrides NAME (data.* overrides of every training run, e.g. a
 # --data_format option's), results_notes (lines under the results title), summary_notes.
 # --data_format shar (every family): training streams Lhotse Shar shards (local/shar.sh); a family whose items
-# need per-item features sets shar_features="f0 ssl" (converted from EXP_DIR/features) in `recipe`.
+# need per-item features sets shar_features="f0 ssl" (converted from EXP_DIR/features) in `recipe`, and
+# shar_runs="synth" when only some of its training runs can stream.
 set -euo pipefail
 
 template_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,6 +43,11 @@ if declare -F recipe >/dev/null; then
 else  # the template run directly: the family is the config's model_type
     title="the config's model" about="the TTS template run directly: the family is --config's model_type"
     recipe_config config "the family's training config (json5; its model_type names the family) [required]"
+    recipe_option speakers auto "table|none|auto" "the train manifest's speaker table as model.n_speakers/data.speakers
+(auto: when the family's config takes them)"
+    recipe_option job_style speakers "STYLE" "job lists: speakers (named speakers), prompts (a voice prompt),
+prompts_text (a prompt and its transcript; continuation jobs too)"
+    recipe_option infer_kinds tts "\"KIND ...\"" "what the inference stage runs: tts, vc (speakers style), cont"
 fi
 recipe_option data_format files "files|shar" "training data: files = the manifests (and per-item features);
 shar = Lhotse Shar shards of the train split (audio + shar_features), written once into EXP_DIR/shar and
@@ -54,7 +60,12 @@ resolve_configs
 if [ -z "$family" ]; then
     [ -n "$config" ] || die "--config is required: the template trains the family its config names" \
         "(e.g. --config models/example/toy_tts/configs/mini.json5)"
-    family="$(config_model_type "$config")" title="$(config_model_type "$config")"
+    case "$speakers" in
+        table | none | auto) ;; *) die "--speakers takes table, none or auto (got '$speakers')" ;; esac
+    case "$job_style" in speakers | prompts | prompts_text) ;;
+        *) die "--job_style takes speakers, prompts or prompts_text (got '$job_style')" ;; esac
+    config_family
+    title="$family"
 fi
 model_dir="${model_dir:-$family}"
 setup_corpus_recipe "${family}_$dataset"

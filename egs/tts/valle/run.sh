@@ -3,7 +3,7 @@
 # training -> zero-shot TTS from a prompt and its transcript + continuation -> evaluation.
 recipe() {
     family=valle title=VALL-E about="codec language model, zero-shot TTS from a prompt and its transcript"
-    job_style=prompts infer_kinds="tts cont" speakers=none
+    job_style=prompts_text infer_kinds="tts cont" speakers=none
     stages="data
 manifests
 features     espeak phoneme tokens, the symbol table and EnCodec codes (models/tts/valle/prepare.py)

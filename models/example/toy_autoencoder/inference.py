@@ -11,7 +11,7 @@ from models.base import checkpoint as ckpt
 from models.base.inference import BaseInference, Item, file_items
 from models.base.tasks import Audio
 from models.example.toy_autoencoder.model import ToyWaveAutoencoder
-from models.example.toy_autoencoder.trainer import ToyExperimentConfig
+from models.example.toy_autoencoder.config import ToyExperimentConfig
 from processors.audio import load_audio
 from utils.registry import register
 
@@ -23,8 +23,7 @@ class ToyInference(BaseInference):
     @classmethod
     def from_checkpoint(cls, ckpt_dir, device="cpu"):
         path, cfg, _ = cls.load_checkpoint(ckpt_dir)
-        m = cfg.model
-        model = ToyWaveAutoencoder(m.channels, m.kernel_size, m.stride)
+        model = ToyWaveAutoencoder.from_config(cfg.model)
         model.load_state_dict(ckpt.load_model_weights(path, "autoencoder"), strict=True)
         return cls(cfg, {"autoencoder": model.eval().to(device)}, device)
 

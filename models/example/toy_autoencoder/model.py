@@ -6,27 +6,24 @@ generic CLIs — with nothing model-specific in the way. See CONTRIBUTING.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
+from models.base.building import BuiltFromConfig, config_of_arguments
+from models.example.toy_autoencoder.config import ToyAutoencoderConfig
 from utils.registry import register
 
 
-@dataclass
-class ToyAutoencoderConfig:
-    channels: int = 16
-    kernel_size: int = 16
-    stride: int = 8
-
-
 @register("model", "toy_autoencoder")
-class ToyWaveAutoencoder(nn.Module):
-    """(B, 1, T) waveform -> (B, C, T/stride) code -> (B, 1, T) waveform."""
+class ToyWaveAutoencoder(BuiltFromConfig, nn.Module):
+    """(B, 1, T) waveform -> (B, C, T/stride) code -> (B, 1, T) waveform; built from a :class:`ToyAutoencoderConfig`
+    (:func:`models.base.building.build_model`)."""
 
-    def __init__(self, channels: int = 16, kernel_size: int = 16, stride: int = 8):
+    config_class = ToyAutoencoderConfig
+
+    def __init__(self, *, channels: int, kernel_size: int, stride: int) -> None:
         super().__init__()
+        self.config = config_of_arguments(ToyAutoencoderConfig, locals())
         if kernel_size < stride or (kernel_size - stride) % 2:
             raise ValueError("kernel_size must be >= stride with an even difference (exact lengths)")
         pad = (kernel_size - stride) // 2

@@ -6,33 +6,17 @@ Everything else comes from the base trainer and the config: the optimizer and it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 
-from models.base.shar_stream import ShardedDataConfig, cut_crop_rng
-from models.base.trainer import BaseTrainer, TrainConfig
+from models.base.shar_stream import cut_crop_rng
+from models.base.trainer import BaseTrainer
+from models.example.toy_autoencoder.config import ToyExperimentConfig
 from models.example.toy_autoencoder.dataset import WaveCropDataset, crop_wave
-from models.example.toy_autoencoder.model import ToyAutoencoderConfig, ToyWaveAutoencoder
+from models.example.toy_autoencoder.model import ToyWaveAutoencoder
 from processors.data.shar import cut_audio
 from utils.registry import register
-
-
-@dataclass
-class ToyDataConfig(ShardedDataConfig):
-    train_manifest: str = ""
-    valid_manifest: Optional[str] = None
-    sample_rate: int = 16000
-    segment: int = 4000
-
-
-@dataclass
-class ToyExperimentConfig:
-    model_type: str = "toy_autoencoder"
-    model: ToyAutoencoderConfig = field(default_factory=ToyAutoencoderConfig)
-    data: ToyDataConfig = field(default_factory=ToyDataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 @register("trainer", "toy_autoencoder")
@@ -40,8 +24,7 @@ class ToyTrainer(BaseTrainer):
     config_class = ToyExperimentConfig
 
     def build_models(self):
-        m = self.cfg.model
-        return {"autoencoder": ToyWaveAutoencoder(m.channels, m.kernel_size, m.stride)}
+        return {"autoencoder": ToyWaveAutoencoder.from_config(self.cfg.model)}
 
     def build_datasets(self):
         d, seed = self.cfg.data, self.cfg.train.seed

@@ -24,7 +24,7 @@ from models.base import checkpoint as ckpt
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, SpeechSuperResolution, load_input
 from models.example.toy_latent_sr.model import LatentRefiner, stage1_component
-from models.example.toy_latent_sr.trainer import LatentSRExperimentConfig
+from models.example.toy_latent_sr.config import LatentSRExperimentConfig
 from processors.audio import resample
 from utils.config import validate
 from utils.registry import register
@@ -58,7 +58,7 @@ class ToyLatentSR(SpeechSuperResolution, PipelineMixin):
         refiner_dir = ckpt.resolve_checkpoint_dir(components["refiner"])
         cfg = validate(ckpt.expect_model_type(refiner_dir, "toy_latent_sr"), LatentSRExperimentConfig)
         m = cfg.model
-        refiner = LatentRefiner(m.code_channels, m.hidden_channels, m.kernel_size)
+        refiner = LatentRefiner.from_config(m)
         refiner.load_state_dict(ckpt.load_model_weights(refiner_dir, "refiner"), strict=True)
         stage1 = stage1_component(components["stage1"], m.code_channels)
         # the refiner only makes sense on the codes of the very stage 1 it was trained with

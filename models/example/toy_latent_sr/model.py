@@ -8,36 +8,31 @@ into the full-band original: stage 1 + refiner is a (toy) speech super-resolutio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Dict
 
 import torch
 from torch import nn
 
+from models.base.building import BuiltFromConfig, build_model, config_of_arguments
 from models.base.checkpoint import CheckpointError
 from models.base.frozen import FrozenComponent, from_checkpoint
+from models.example.toy_latent_sr.config import LatentRefinerConfig
 from utils.registry import get, register
 
 STAGE1_TYPE = "toy_autoencoder"  # registered name of the stage-1 model
 STAGE1_MODEL = "autoencoder"  # its model name inside a stage-1 checkpoint
 
 
-@dataclass
-class LatentRefinerConfig:
-    stage1_checkpoint: str = ""  # the trained toy_autoencoder (checkpoint or experiment dir), used frozen
-    code_channels: int = 16  # must equal stage 1's model.channels
-    hidden_channels: int = 32
-    kernel_size: int = 5
-
-
 @register("model", "toy_latent_sr")
-class LatentRefiner(nn.Module):
-    """(B, C, F) stage-1 code of band-limited audio -> (B, C, F) refined code (a residual correction)."""
+class LatentRefiner(BuiltFromConfig, nn.Module):
+    """(B, C, F) stage-1 code of band-limited audio -> (B, C, F) refined code (a residual correction); built from a
+    :class:`LatentRefinerConfig` (:func:`models.base.building.build_model`)."""
 
-    def __init__(self, code_channels: int = 16, hidden_channels: int = 32, kernel_size: int = 5):
+    config_class = LatentRefinerConfig
+
+    def __init__(self, *, code_channels: int, hidden_channels: int, kernel_size: int) -> None:
         super().__init__()
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (same-length convolutions), got {kernel_size}")
+        self.config = config_of_arguments(LatentRefinerConfig, locals())
         pad = kernel_size // 2
         self.net = nn.Sequential(
             nn.Conv1d(code_channels, hidden_channels, kernel_size, padding=pad),
@@ -68,7 +63,7 @@ def stage1_component(path: str, code_channels: int) -> FrozenComponent:
         if config["model"]["channels"] != code_channels:
             raise CheckpointError(f"{path}: stage 1 has {config['model']['channels']} code channels, "
                                   f"model.code_channels is {code_channels}")  # fmt: skip
-        return get("model", STAGE1_TYPE)(**config["model"])
+        return build_model(get("model", STAGE1_TYPE), config["model"])
 
     if not path:
         raise CheckpointError("model.stage1_checkpoint is empty: train a toy_autoencoder first and give its dir")

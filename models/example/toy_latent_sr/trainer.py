@@ -14,32 +14,15 @@ The parts a model with a frozen component needs, and nothing else:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 
-from models.base.trainer import BaseTrainer, TrainConfig
-from models.base.shar_stream import ShardedDataConfig
+from models.base.trainer import BaseTrainer
+from models.example.toy_latent_sr.config import LatentSRExperimentConfig
 from models.example.toy_latent_sr.dataset import BandLimitedPairs, pad_pairs
-from models.example.toy_latent_sr.model import LatentRefiner, LatentRefinerConfig, stage1_component
+from models.example.toy_latent_sr.model import LatentRefiner, stage1_component
 from utils.registry import register
-
-
-@dataclass
-class LatentSRDataConfig(ShardedDataConfig):
-    train_manifest: str = ""
-    valid_manifest: Optional[str] = None
-    sample_rate: int = 16000  # stage 1's rate and the output rate
-    low_rate: int = 8000  # training inputs are band-limited to this rate
-
-
-@dataclass
-class LatentSRExperimentConfig:
-    model_type: str = "toy_latent_sr"
-    model: LatentRefinerConfig = field(default_factory=LatentRefinerConfig)
-    data: LatentSRDataConfig = field(default_factory=LatentSRDataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 def masked_l1(estimate: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -57,8 +40,7 @@ class LatentSRTrainer(BaseTrainer):
         return {"stage1": stage1_component(m.stage1_checkpoint, m.code_channels)}
 
     def build_models(self):
-        m = self.cfg.model
-        return {"refiner": LatentRefiner(m.code_channels, m.hidden_channels, m.kernel_size)}
+        return {"refiner": LatentRefiner.from_config(self.cfg.model)}
 
     def build_datasets(self):
         d = self.cfg.data

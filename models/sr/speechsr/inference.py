@@ -35,11 +35,9 @@ from models.base import onnx_backend
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, SpeechSuperResolution, load_input
 from models.base.waveforms import progress
-from models.sr.speechsr.model import INPUT_RATE, SpeechSR, build_model
+from models.sr.speechsr.model import INPUT_RATE, SpeechSR
 from models.sr.speechsr.onnx_export import runtime_for
-from models.sr.speechsr.trainer import SpeechSRModelConfig
 from processors.audio import load_audio, save_audio
-from utils.config import validate
 from utils.registry import register
 
 WINDOW_HALO = 256  # input samples of context per side for windowed inputs (receptive radius: ~70)
@@ -106,7 +104,7 @@ class SpeechSRInference:
             return cls({str(rate): model}, device, allow_bundled=False, source=path, **opts)
         cdir = ckpt.resolve_checkpoint_dir(path)
         raw = ckpt.expect_model_type(cdir, "speechsr")
-        model = build_model(validate(raw.get("model", {}), SpeechSRModelConfig, "model"))
+        model = SpeechSR.from_config(raw.get("model", {}))
         ckpt.load_state_dict_strict(model, ckpt.load_model_weights(cdir, "generator"), str(cdir))
         return cls({str(model.target_rate): model}, device, config=raw, allow_bundled=False, source=cdir, **opts)
 

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.base.building import BuiltFromConfig, config_of_arguments
+from models.sr.speechsr.config import SpeechSRModelConfig
 from modules.alias_free import Activation1d, set_polyphase
 from modules.vocoders.amp import average_blocks, build_amp_blocks, make_snake, set_channels_last_inference
 from modules.weight_norm import fold_weight_norm, weight_norm
@@ -134,22 +136,17 @@ def receptive_radius(gen: SpeechSRGenerator) -> int:
 
 
 @register("model", "speechsr")
-class SpeechSR(nn.Module):
-    """Official ``SynthesizerTrn`` wrapper: the whole model is ``dec`` (keys ``dec.*``).
+class SpeechSR(BuiltFromConfig, nn.Module):
+    """Official ``SynthesizerTrn`` wrapper: the whole model is ``dec`` (keys ``dec.*``); built by
+    :func:`models.base.building.build_model` / :meth:`from_config` from a :class:`SpeechSRModelConfig`
+    (``target_rate`` 24000 or 48000; an official ``config.json`` goes through :func:`official_model_kwargs`)."""
 
-    Args:
-        target_rate: 24000 or 48000.
-        upsample_initial_channel, resblock_kernel_sizes, resblock_dilation_sizes: model config values (an
-            official ``config.json`` goes through :func:`official_model_kwargs`).
-    """
+    config_class = SpeechSRModelConfig
 
-    def __init__(self, target_rate: int = 48000, upsample_initial_channel: int = 32,
-                 resblock_kernel_sizes: Sequence[int] = (3, 7, 11),
-                 resblock_dilation_sizes: Sequence[Sequence[int]] = ((1, 3, 5), (1, 3, 5), (1, 3, 5)),
-                 **unknown: Any):
+    def __init__(self, *, target_rate: int, upsample_initial_channel: int, resblock_kernel_sizes: List[int],
+                 resblock_dilation_sizes: List[List[int]]) -> None:
         super().__init__()
-        if unknown:
-            raise TypeError(f"SpeechSR: unknown config keys {sorted(unknown)}")
+        self.config = config_of_arguments(SpeechSRModelConfig, locals())
         self.target_rate = int(target_rate)
         self.dec = SpeechSRGenerator(upsample_factor_for(self.target_rate), upsample_initial_channel,
                                      resblock_kernel_sizes, resblock_dilation_sizes)
@@ -197,7 +194,7 @@ class SpeechSR(nn.Module):
             rate = int(full.get("data", {}).get("sampling_rate", target_rate))  # official name
             if rate != target_rate:
                 raise ValueError(f"config {config} is for {rate} Hz but target_rate is {target_rate}")
-        model = cls(target_rate=target_rate, **model_cfg)
+        model = cls.from_config({"target_rate": target_rate, **model_cfg})
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
             state = state["model"]
@@ -214,7 +211,3 @@ def official_model_kwargs(model_block: Mapping[str, Any]) -> Dict[str, Any]:
     return {k: v for k, v in model_block.items() if k not in OFFICIAL_UNREAD_MODEL_KEYS}
 
 
-def build_model(cfg: Any) -> SpeechSR:
-    """The one constructor of trainer and inference; ``cfg``: a ``SpeechSRModelConfig`` (the ``model`` section)."""
-    return SpeechSR(cfg.target_rate, cfg.upsample_initial_channel, cfg.resblock_kernel_sizes,
-                    cfg.resblock_dilation_sizes)

@@ -11,58 +11,19 @@ Discriminator: 5 STFT resolutions + MPD(2,3,5,7,11) for 24 kHz, 6 resolutions fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Tuple
 
 import torch
 
 from models.base.adversarial import adversarial_step
-from models.base.trainer import BaseTrainer, TrainConfig
-from models.base.shar_stream import ShardedDataConfig
+from models.base.trainer import BaseTrainer
 from models.sr.speechsr.dataset import SuperResolutionDataset, collate_pairs
-from models.sr.speechsr.model import build_model
+from models.sr.speechsr.config import SpeechSRExperimentConfig
+from models.sr.speechsr.model import SpeechSR
 from modules.discriminators.combined import (DEFAULT_PERIODS, HIERSPEECHPP_RESOLUTIONS, SPEECHSR48K_RESOLUTIONS,
                                               hierspeechpp_discriminator, speechsr_discriminator)
 from processors.spectrogram import speechsr_mel
 from utils.registry import register
-
-
-@dataclass
-class SpeechSRModelConfig:
-    target_rate: int = 48000
-    upsample_initial_channel: int = 32
-    resblock_kernel_sizes: List[int] = field(default_factory=lambda: [3, 7, 11])
-    resblock_dilation_sizes: List[List[int]] = field(default_factory=lambda: [[1, 3, 5], [1, 3, 5], [1, 3, 5]])
-
-
-@dataclass
-class SpeechSRDataConfig(ShardedDataConfig):
-    train_manifest: str = ""
-    valid_manifest: Optional[str] = None
-    segment_samples: int = 9600  # target-rate samples
-
-
-@dataclass
-class SpeechSRDiscriminatorConfig:
-    """Official by default (null = the released layout for the rate); smaller sets only for quick tests."""
-
-    periods: Optional[List[int]] = None          # null -> [2, 3, 5, 7, 11]
-    resolutions: Optional[List[List[int]]] = None  # null -> 5 (24 kHz) / 6 (48 kHz) STFT resolutions
-
-
-@dataclass
-class SpeechSRTrainConfig(TrainConfig):
-    c_mel: float = 45.0
-    batch_size: int = 32
-
-
-@dataclass
-class SpeechSRExperimentConfig:
-    model_type: str = "speechsr"
-    model: SpeechSRModelConfig = field(default_factory=SpeechSRModelConfig)
-    data: SpeechSRDataConfig = field(default_factory=SpeechSRDataConfig)
-    discriminator: SpeechSRDiscriminatorConfig = field(default_factory=SpeechSRDiscriminatorConfig)
-    train: SpeechSRTrainConfig = field(default_factory=SpeechSRTrainConfig)
 
 
 @register("trainer", "speechsr")
@@ -74,7 +35,7 @@ class SpeechSRTrainer(BaseTrainer):
 
     def build_models(self):
         m = self.cfg.model
-        generator = build_model(m)
+        generator = SpeechSR.from_config(m)
         d = self.cfg.discriminator
         if d.periods is None and d.resolutions is None:
             discriminator = speechsr_discriminator(m.target_rate)

@@ -17,7 +17,6 @@ duration loss into ``emb_g``); forward values are identical.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Dict, Optional, Tuple
 
@@ -25,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.base.building import BuiltFromConfig, config_of_arguments
 from models.tts.glow_wavegan.acoustic_config import GlowTTSConfig
 from modules.commons import generate_path, sequence_mask
 from modules.duration_predictor import DurationPredictor
@@ -41,23 +41,22 @@ _PRENET_KERNEL, _PRENET_LAYERS, _PRENET_DROPOUT = 5, 3, 0.5
 class GlowTextEncoder(nn.Module):
     """Symbol ids ``(B, Tx)`` -> prior mean / log-std ``(B, D, Tx)``, log-durations ``(B, 1, Tx)``, mask ``(B, 1, Tx)``."""
 
-    def __init__(self, cfg: GlowTTSConfig):
+    def __init__(self, n_vocab: int, out_channels: int, hidden: int, filter_channels: int, filter_channels_dp: int,
+                 kernel_size: int, n_heads: int, n_layers: int, p_dropout: float, window_size: Optional[int],
+                 block_length: Optional[int], mean_only: bool, prenet: bool, gin_channels: int):  # fmt: skip
         super().__init__()
-        hidden = cfg.encoder_channels
         self.hidden_channels = hidden
-        self.mean_only = cfg.mean_only
-        self.emb = nn.Embedding(cfg.n_vocab, hidden)
+        self.mean_only = mean_only
+        self.emb = nn.Embedding(n_vocab, hidden)
         nn.init.normal_(self.emb.weight, 0.0, hidden**-0.5)
         self.pre = ConvReluNorm(hidden, hidden, hidden, _PRENET_KERNEL, _PRENET_LAYERS, _PRENET_DROPOUT,
-                                GLOW_TTS_NORM_EPS) if cfg.prenet else None
-        self.encoder = RelPositionEncoder(hidden, cfg.filter_channels, cfg.n_heads, cfg.n_layers_enc, cfg.kernel_size,
-                                          cfg.p_dropout, window_size=cfg.window_size, norm_eps=GLOW_TTS_NORM_EPS,
-                                          block_length=cfg.block_length)
-        self.proj_m = nn.Conv1d(hidden, cfg.out_channels, 1)
-        if not cfg.mean_only:
-            self.proj_s = nn.Conv1d(hidden, cfg.out_channels, 1)
-        gin = cfg.gin_channels if cfg.n_speakers > 1 else 0
-        self.proj_w = DurationPredictor(hidden + gin, cfg.filter_channels_dp, cfg.kernel_size, cfg.p_dropout,
+                                GLOW_TTS_NORM_EPS) if prenet else None
+        self.encoder = RelPositionEncoder(hidden, filter_channels, n_heads, n_layers, kernel_size, p_dropout,
+                                          window_size=window_size, norm_eps=GLOW_TTS_NORM_EPS, block_length=block_length)
+        self.proj_m = nn.Conv1d(hidden, out_channels, 1)
+        if not mean_only:
+            self.proj_s = nn.Conv1d(hidden, out_channels, 1)
+        self.proj_w = DurationPredictor(hidden + gin_channels, filter_channels_dp, kernel_size, p_dropout,
                                         norm_eps=GLOW_TTS_NORM_EPS)
 
     def forward(self, x: torch.Tensor, x_lengths: torch.Tensor, g: Optional[torch.Tensor] = None):
@@ -84,17 +83,27 @@ def expand_to_frames(attn: torch.Tensor, stats: torch.Tensor) -> torch.Tensor:
 
 
 @register("model", "glow_wavegan_acoustic")
-class GlowTTS(nn.Module):
-    """Glow-TTS on a latent target; build with the keyword arguments of :class:`GlowTTSConfig`."""
+class GlowTTS(BuiltFromConfig, nn.Module):
+    """Glow-TTS on a latent target; built by :func:`models.base.building.build_model` / :meth:`from_config` from a
+    :class:`GlowTTSConfig` (the official ``FlowGenerator`` argument names; meaning and defaults are there)."""
 
-    def __init__(self, **kwargs) -> None:
+    config_class = GlowTTSConfig
+
+    def __init__(self, *, n_vocab: int, out_channels: int, hidden_channels: int, filter_channels: int,
+                 filter_channels_dp: int, kernel_size: int, n_heads: int, n_layers_enc: int, p_dropout: float,
+                 n_blocks_dec: int, kernel_size_dec: int, dilation_rate: int, n_block_layers: int, p_dropout_dec: float,
+                 n_speakers: int, gin_channels: int, n_split: int, n_sqz: int, sigmoid_scale: bool,
+                 window_size: Optional[int], block_length: Optional[int], mean_only: bool,
+                 hidden_channels_enc: Optional[int], hidden_channels_dec: Optional[int], prenet: bool) -> None:
         super().__init__()
-        cfg = GlowTTSConfig(**kwargs)
-        self.config = cfg
+        self.config = cfg = config_of_arguments(GlowTTSConfig, locals())
         self.n_sqz = cfg.n_sqz
         self.n_speakers = cfg.n_speakers
         gin = cfg.gin_channels if cfg.n_speakers > 1 else 0
-        self.encoder = GlowTextEncoder(cfg)
+        self.encoder = GlowTextEncoder(cfg.n_vocab, cfg.out_channels, cfg.encoder_channels, cfg.filter_channels,
+                                       cfg.filter_channels_dp, cfg.kernel_size, cfg.n_heads, cfg.n_layers_enc,
+                                       cfg.p_dropout, cfg.window_size, cfg.block_length, cfg.mean_only, cfg.prenet,
+                                       gin)
         self.decoder = GlowDecoder(cfg.out_channels, cfg.decoder_channels, cfg.kernel_size_dec, cfg.dilation_rate,
                                    cfg.n_blocks_dec, cfg.n_block_layers, p_dropout=cfg.p_dropout_dec,
                                    n_split=cfg.n_split, n_sqz=cfg.n_sqz, sigmoid_scale=cfg.sigmoid_scale,
@@ -102,10 +111,6 @@ class GlowTTS(nn.Module):
         if cfg.n_speakers > 1:
             self.emb_g = nn.Embedding(cfg.n_speakers, cfg.gin_channels)
             nn.init.uniform_(self.emb_g.weight, -0.1, 0.1)
-
-    @classmethod
-    def from_config(cls, cfg: GlowTTSConfig) -> "GlowTTS":
-        return cls(**dataclasses.asdict(cfg))
 
     # ------------------------------------------------------------------ helpers
     def speaker_embedding(self, sid: Optional[torch.Tensor]) -> Optional[torch.Tensor]:

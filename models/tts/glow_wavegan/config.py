@@ -15,6 +15,7 @@ from typing import List, Literal, Optional
 
 from models.base.trainer import TrainConfig
 from models.base.shar_stream import ShardedDataConfig
+from processors.spectrogram import MelConfig
 from models.tts.glow_wavegan.acoustic_config import GlowTTSConfig
 
 
@@ -56,16 +57,11 @@ class WaveGANDiscriminatorConfig:
 
 
 @dataclass
-class AudioDataConfig(ShardedDataConfig):
+class AudioDataConfig(ShardedDataConfig, MelConfig):
+    """Stage-1 training audio and its mel front end (the mel fields from :class:`MelConfig`)."""
+
     train_manifest: str = ""  # JSONL manifest (processors/data/manifest.py); text is not needed in stage 1
     valid_manifest: Optional[str] = None
-    sample_rate: int = 22050
-    filter_length: int = 1024
-    hop_length: int = 256
-    win_length: int = 1024
-    n_mel_channels: int = 80
-    mel_fmin: float = 0.0
-    mel_fmax: Optional[float] = None
     segment_samples: int = 8192  # decoded training segment in samples (a multiple of hop_length)
     max_valid_seconds: float = 10.0
 

@@ -48,9 +48,7 @@ class WaveGANTrainer(BaseTrainer):
     config_class = WaveGANExperimentConfig
 
     def build_frozen(self):
-        d = self.cfg.data
-        return {"mel": VitsMelSpectrogram(d.sample_rate, d.filter_length, d.hop_length, d.win_length,
-                                          d.n_mel_channels, d.mel_fmin, d.mel_fmax)}  # fmt: skip
+        return {"mel": VitsMelSpectrogram.from_config(self.cfg.data)}
 
     def build_models(self):
         return {"generator": WaveGANVAE.from_config(self.cfg.model),

@@ -7,15 +7,15 @@ back to the waveform; the prior is N(0, I).  Discriminators live in the trainer.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from torch import nn
 
 from models.base import checkpoint as ckpt
 from models.base import frozen
+from models.base.building import BuiltFromConfig, config_of_arguments
 from models.base.frozen import FrozenComponent
 from models.tts.glow_wavegan.config import WaveGANExperimentConfig, WaveGANModelConfig
 from modules.vocoders.hifigan import HiFiGANGenerator
@@ -26,13 +26,18 @@ from utils.registry import register
 
 
 @register("model", "glow_wavegan_vae")
-class WaveGANVAE(nn.Module):
-    """Waveform ``(B, 1, T * hop)`` <-> latent ``(B, D, T)``; build with :class:`WaveGANModelConfig` arguments."""
+class WaveGANVAE(BuiltFromConfig, nn.Module):
+    """Waveform ``(B, 1, T * hop)`` <-> latent ``(B, D, T)``; built by :func:`models.base.building.build_model` /
+    :meth:`from_config` from a :class:`WaveGANModelConfig` (meaning and defaults are there)."""
 
-    def __init__(self, **kwargs) -> None:
+    config_class = WaveGANModelConfig
+
+    def __init__(self, *, latent_channels: int, encoder_initial_channels: int, encoder_max_channels: int,
+                 context_frames: int, upsample_rates: List[int], upsample_kernel_sizes: List[int],
+                 upsample_initial_channel: int, resblock: str, resblock_kernel_sizes: List[int],
+                 resblock_dilation_sizes: List[List[int]]) -> None:
         super().__init__()
-        cfg = WaveGANModelConfig(**kwargs)
-        self.config = cfg
+        self.config = cfg = config_of_arguments(WaveGANModelConfig, locals())
         self.hop_length = cfg.hop_length
         self.latent_channels = cfg.latent_channels
         self.context_frames = cfg.context_frames
@@ -42,10 +47,6 @@ class WaveGANVAE(nn.Module):
         self.dec = HiFiGANGenerator(cfg.latent_channels, cfg.resblock, cfg.resblock_kernel_sizes,
                                     cfg.resblock_dilation_sizes, cfg.upsample_rates, cfg.upsample_initial_channel,
                                     cfg.upsample_kernel_sizes, weight_norm_io=True, post_bias=True)
-
-    @classmethod
-    def from_config(cls, cfg: WaveGANModelConfig) -> "WaveGANVAE":
-        return cls(**dataclasses.asdict(cfg))
 
     def prepare_for_inference(self) -> "WaveGANVAE":
         self.eval()

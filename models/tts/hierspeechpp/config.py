@@ -1,18 +1,26 @@
-"""Model configuration of the HierSpeech++ synthesizer.
+"""Configuration of the HierSpeech++ synthesizer family (its one config module).
 
-Field names follow the ``model`` block of the official ``config.json``; :func:`from_official_config` converts
-a released config (it alone accepts, and drops, the official keys the model never reads; see README.md for the
-full list of quirks).
+* ``model`` (:class:`HierSpeechPPConfig`): field names follow the ``model`` block of the official
+  ``config.json``; :func:`from_official_config` converts a released config (it alone accepts, and drops, the
+  official keys the model never reads; see README.md for the full list of quirks). Its ``segment_frames`` is the
+  generator window in latent frames (192 = 61,440 samples).
+* the training experiment (:class:`HierSpeechExperimentConfig`): ``data`` (mel front end, features,
+  perturbation), ``discriminator`` (MPD periods, MS-STFT resolutions) and ``train`` (shared trainer settings +
+  optimiser and loss weights of the released ``config.json``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Mapping
+from typing import Any, List, Literal, Mapping, Optional
 
+from models.base.shar_stream import ShardedDataConfig
+from models.base.trainer import TrainConfig
+from models.tts.hierspeechpp.losses import LossWeights
+from processors.perturb import PerturbConfig
+from processors.spectrogram import MelConfig
 from utils.config import ConfigError, validate
 
 # Keys of the official ``data`` block that determine the model's input sizes.
@@ -99,6 +107,62 @@ def load_official_config(path: str | Path) -> HierSpeechPPConfig:
     return from_official_config(raw)
 
 
-def config_kwargs(cfg: HierSpeechPPConfig) -> dict:
-    """The config as plain keyword arguments."""
-    return dataclasses.asdict(cfg)
+# ----------------------------------------------------------------------------------------------- experiment
+@dataclass
+class SSLConfig:
+    """Where SSL features come from when they are not precomputed."""
+
+    model: str = "facebook/mms-300m"  # hub id or local directory (offline: a local copy)
+    layer: int = 7
+    # Tests/offline demos only: a randomly initialised tiny wav2vec2 (processors.ssl.build_random_ssl) of this
+    # hidden size instead of ``model``; 0 = load ``model``. Its features are meaningless.
+    random_tiny_dim: int = 0
+
+
+@dataclass
+class HierSpeechDataConfig(ShardedDataConfig, MelConfig):
+    """Training data; the mel fields of :class:`MelConfig` with the official 16 kHz values."""
+
+    train_manifest: str = ""
+    valid_manifest: Optional[str] = None
+    features_dir: Optional[str] = None
+    sample_rate: int = 16000
+    filter_length: int = 1280
+    hop_length: int = 320
+    win_length: int = 1280
+    mel_fmax: Optional[float] = 8000.0
+    max_frames: Optional[int] = 500  # encoders see at most this many frames of an utterance (10 s)
+    min_frames: int = 32
+    f0_method: Literal["yaapt", "dio", "harvest"] = "yaapt"
+    f0_max: float = 800.0
+    aug: bool = True
+    perturb: PerturbConfig = field(default_factory=PerturbConfig)
+    ssl: SSLConfig = field(default_factory=SSLConfig)
+    cache: bool = True
+
+
+@dataclass
+class DiscriminatorConfig:
+    periods: List[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
+    # [n_fft, hop, win] per MS-STFT sub-discriminator (official DiscriminatorR resolutions)
+    resolutions: List[List[int]] = field(
+        default_factory=lambda: [[2048, 512, 2048], [1024, 256, 1024], [512, 128, 512], [256, 64, 256], [128, 32, 128]]
+    )
+
+
+@dataclass
+class HierSpeechTrainConfig(TrainConfig, LossWeights):
+    """Shared trainer settings (optimisers in ``optimizers`` / ``schedulers``) + the loss weights ``c_*``."""
+
+    uncond_ratio: float = 0.1
+    # Discriminator off for the first N steps (0 = adversarial from the start, as the released recipe).
+    disc_start_step: int = 0
+
+
+@dataclass
+class HierSpeechExperimentConfig:
+    model_type: str = "hierspeechpp"
+    model: HierSpeechPPConfig = field(default_factory=HierSpeechPPConfig)
+    data: HierSpeechDataConfig = field(default_factory=HierSpeechDataConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    train: HierSpeechTrainConfig = field(default_factory=HierSpeechTrainConfig)

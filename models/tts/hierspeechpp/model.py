@@ -25,11 +25,12 @@ batch it is in. ``set_leaky_padding(True)`` reproduces the official numbers for 
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
+from models.base.building import BuiltFromConfig, config_of_arguments
 from models.tts.hierspeechpp.config import HierSpeechPPConfig
 from models.tts.hierspeechpp.encoders import (
     DualAudioEncoder,
@@ -40,6 +41,7 @@ from models.tts.hierspeechpp.encoders import (
 from models.tts.hierspeechpp.generator import HierarchicalGenerator, SourceNetwork
 from modules.alias_free import set_polyphase
 from modules.dit_flow import BiTFlow
+from modules.onednn_linear import use_onednn_linear
 from modules.style_encoder import StyleEncoder
 from modules.vocoders.amp import set_channels_last_inference
 from modules.weight_norm import fold_weight_norm
@@ -51,8 +53,9 @@ _FLOW_KERNEL, _FLOW_BLOCKS, _FLOW_COUPLINGS, _FLOW_HEADS = 5, 3, 4, 2
 
 
 @register("model", "hierspeechpp")
-class HierSpeechPPSynthesizer(nn.Module):
-    """The hierarchical variational synthesizer; build with :meth:`from_config` or keyword arguments.
+class HierSpeechPPSynthesizer(BuiltFromConfig, nn.Module):
+    """The hierarchical variational synthesizer; built by :func:`models.base.building.build_model` /
+    :meth:`from_config` from a :class:`HierSpeechPPConfig` (the fields' meaning and defaults are there).
 
     Training-relevant submodules (call signatures; T latent frames, hop 320):
         ``emb_g(mel (B,80,T'), mask (B,1,T')) -> (B, gin)``;
@@ -63,10 +66,15 @@ class HierSpeechPPSynthesizer(nn.Module):
         ``dec(z, e, g) -> (B, 1, 320T)``; ``null_style(B) -> (B, gin, 1)``.
     """
 
-    def __init__(self, **kwargs) -> None:
+    config_class = HierSpeechPPConfig
+
+    def __init__(self, *, inter_channels: int, hidden_channels: int, filter_channels: int,
+                 resblock_kernel_sizes: List[int], resblock_dilation_sizes: List[List[int]], upsample_rates: List[int],
+                 upsample_initial_channel: int, upsample_kernel_sizes: List[int], gin_channels: int, cfg: bool,
+                 uncond_ratio: float, prosody_size: int, spec_channels: int, segment_frames: int, ssl_channels: int,
+                 n_mel_channels: int, leaky_padding: bool) -> None:
         super().__init__()
-        cfg = HierSpeechPPConfig(**kwargs)
-        self.config = cfg
+        self.config = cfg = config_of_arguments(HierSpeechPPConfig, locals())
         self.hop_length = cfg.hop_length
         gin, inter, hidden = cfg.gin_channels, cfg.inter_channels, cfg.hidden_channels
         self.enc_p_l = SourceFilterEncoder(cfg.ssl_channels, inter, hidden, _ENC_KERNEL, _ENC_DILATION, _ENC_LAYERS, gin)
@@ -91,12 +99,6 @@ class HierSpeechPPSynthesizer(nn.Module):
         return BiTFlow(cfg.inter_channels, cfg.hidden_channels, _FLOW_KERNEL, _FLOW_BLOCKS, _FLOW_COUPLINGS,
                        cfg.gin_channels, n_heads=_FLOW_HEADS, p_dropout=0.1, leaky_padding=cfg.leaky_padding)
 
-    @classmethod
-    def from_config(cls, cfg: HierSpeechPPConfig) -> "HierSpeechPPSynthesizer":
-        import dataclasses
-
-        return cls(**dataclasses.asdict(cfg))
-
     # ------------------------------------------------------------------ switches
     def set_leaky_padding(self, leaky: bool) -> None:
         """True: official padding leaks (flows' attention, style pooling); False: padding-exact batching."""
@@ -112,11 +114,14 @@ class HierSpeechPPSynthesizer(nn.Module):
             polyphase: polyphase anti-aliasing (modules/alias_free.py) wherever an activation runs unfused.
             channels_last: AMP blocks in channels-last memory with the fused anti-aliased SnakeBeta kernel
                 for CPU float32 calls (modules/fused_snake.py); other devices and dtypes are unaffected.
+
+        Linear layers (the flows' attention and adaLN) run through oneDNN on CPU (modules/onednn_linear.py).
         """
         self.eval()
         fold_weight_norm(self)
         set_polyphase(self, polyphase)
         set_channels_last_inference(self, channels_last)
+        use_onednn_linear(self)
         return self
 
     # ------------------------------------------------------------------ building blocks

@@ -25,7 +25,7 @@ from models.base.shar_stream import cut_crop_rng
 from models.base.trainer import BaseTrainer
 from models.tts.hierspeechpp.dataset import HierSpeechTrainDataset, collate
 from models.tts.hierspeechpp.losses import reconstruction_objective
-from models.tts.hierspeechpp.train_config import HierSpeechExperimentConfig, SSLConfig
+from models.tts.hierspeechpp.config import HierSpeechExperimentConfig, SSLConfig
 from models.tts.hierspeechpp.training import HierSpeechPPForTraining
 from modules.discriminators import hierspeechpp_discriminator
 from modules.losses import mel_l1_loss
@@ -67,9 +67,7 @@ class HierSpeechTrainer(BaseTrainer):
         d = self.cfg.data
         return {
             "linear_spec": HierSpeechLinearSpectrogram(d.filter_length, d.win_length, d.hop_length),
-            "log_mel": HierSpeechLogMel(
-                d.sample_rate, d.filter_length, d.win_length, d.hop_length, d.mel_fmin, d.mel_fmax, d.n_mel_channels
-            ),
+            "log_mel": HierSpeechLogMel.from_config(d),
             "ssl": ssl_component(d.ssl),
         }
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.base.building import BuiltFromConfig, config_of_arguments
 from models.tts.valle.config import ValleModelConfig
 from modules.cached_transformer import KVCache, TransformerStack
 from modules.commons import sequence_mask
@@ -52,15 +53,19 @@ def ar_attention_mask(text_valid: torch.Tensor, audio_valid: torch.Tensor) -> to
 
 
 @register("model", "valle")
-class Valle(nn.Module):
+class Valle(BuiltFromConfig, nn.Module):
+    """AR + NAR codec language model; built by :func:`models.base.building.build_model` / :meth:`from_config` from
+    a :class:`ValleModelConfig` (the reference's constructor values, checked there)."""
+
+    config_class = ValleModelConfig
+
     def __init__(
-        self, d_model: int, nhead: int, num_layers: int, num_quantizers: int = 8, num_text_tokens: int = 512,
-        num_audio_tokens: int = 1024, norm_first: bool = True, share_embedding: bool = True,
-        prepend_bos: bool = False, prefix_mode: int = 1, nar_scale_factor: float = 1.0, dropout: float = 0.1,
-    ):  # fmt: skip
+        self, *, d_model: int, nhead: int, num_layers: int, num_quantizers: int, num_text_tokens: int,
+        num_audio_tokens: int, norm_first: bool, share_embedding: bool, prepend_bos: bool, prefix_mode: int,
+        nar_scale_factor: float, dropout: float,
+    ) -> None:  # fmt: skip
         super().__init__()
-        if prefix_mode not in (0, 1):
-            raise ValueError(f"prefix_mode {prefix_mode}: only 0 and 1 are implemented")
+        self.config = config_of_arguments(ValleModelConfig, locals())
         self.num_quantizers = num_quantizers
         self.num_audio_tokens = num_audio_tokens
         self.prepend_bos = prepend_bos
@@ -98,13 +103,6 @@ class Valle(nn.Module):
             # the input of the next stage (the reference's tie; the last layer stays free).
             for j in range(num_quantizers - 2):
                 self.nar_predict_layers[j].weight = self.nar_audio_embeddings[j + 2].word_embeddings.weight
-
-    @classmethod
-    def from_config(cls, cfg: ValleModelConfig) -> "Valle":
-        return cls(
-            cfg.d_model, cfg.nhead, cfg.num_layers, cfg.num_quantizers, cfg.num_text_tokens, cfg.num_audio_tokens,
-            cfg.norm_first, cfg.share_embedding, cfg.prepend_bos, cfg.prefix_mode, cfg.nar_scale_factor, cfg.dropout,
-        )  # fmt: skip
 
     @property
     def eos_id(self) -> int:

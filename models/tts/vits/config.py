@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from models.base.trainer import TrainConfig
 from models.base.shar_stream import ShardedDataConfig
+from processors.spectrogram import MelConfig
 
 
 @dataclass
@@ -68,19 +69,13 @@ class VITSConfig:
 
 
 @dataclass
-class VITSDataConfig(ShardedDataConfig):
-    """Front end (official ``data`` block names) and where the training lists live."""
+class VITSDataConfig(ShardedDataConfig, MelConfig):
+    """Front end (official ``data`` block names; the mel fields from :class:`MelConfig`) and where the training
+    lists live."""
 
     train_manifest: str = ""  # JSONL/CSV manifest (see models/tts/vits/dataset.py)
     valid_manifest: Optional[str] = None
     add_blank: bool = True
-    sample_rate: int = 22050
-    filter_length: int = 1024
-    hop_length: int = 256
-    win_length: int = 1024
-    n_mel_channels: int = 80
-    mel_fmin: float = 0.0
-    mel_fmax: Optional[float] = None
     min_text_len: int = 1
     max_text_len: int = 190
     cleaned_text: bool = False  # True: manifest text is already phonemised

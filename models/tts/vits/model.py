@@ -15,13 +15,13 @@ Methods: :meth:`forward` (training pass with MAS), :meth:`infer` (text -> wavefo
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 from torch import nn
 
+from models.base.building import BuiltFromConfig, config_of_arguments
 from models.tts.vits.config import VITSConfig
 from modules.commons import generate_path, rand_slice_segments, sequence_mask
 from modules.duration_predictor import DurationPredictor, StochasticDurationPredictor
@@ -77,13 +77,20 @@ class TextEncoder(nn.Module):
 
 
 @register("model", "vits")
-class VITS(nn.Module):
-    """VITS; build with keyword arguments of :class:`VITSConfig` or :meth:`from_config`."""
+class VITS(BuiltFromConfig, nn.Module):
+    """VITS; built by :func:`models.base.building.build_model` / :meth:`from_config` from a :class:`VITSConfig`
+    (the official ``model`` block names; meaning and defaults are there)."""
 
-    def __init__(self, **kwargs) -> None:
+    config_class = VITSConfig
+
+    def __init__(self, *, n_vocab: int, spec_channels: int, segment_frames: int, inter_channels: int,
+                 hidden_channels: int, filter_channels: int, n_heads: int, n_layers: int, kernel_size: int,
+                 p_dropout: float, resblock: str, resblock_kernel_sizes: List[int],
+                 resblock_dilation_sizes: List[List[int]], upsample_rates: List[int], upsample_initial_channel: int,
+                 upsample_kernel_sizes: List[int], n_speakers: int, gin_channels: int, use_sdp: bool,
+                 use_spectral_norm: bool) -> None:
         super().__init__()
-        cfg = VITSConfig(**kwargs)
-        self.config = cfg
+        self.config = cfg = config_of_arguments(VITSConfig, locals())
         self.hop_length = cfg.hop_length
         self.segment_frames = cfg.segment_frames
         self.n_speakers = cfg.n_speakers
@@ -105,10 +112,6 @@ class VITS(nn.Module):
             self.dp = DurationPredictor(cfg.hidden_channels, _DP_FILTER, _DP_KERNEL, _DP_DROPOUT, gin_channels=gin)
         if cfg.n_speakers > 1:
             self.emb_g = nn.Embedding(cfg.n_speakers, cfg.gin_channels)
-
-    @classmethod
-    def from_config(cls, cfg: VITSConfig) -> "VITS":
-        return cls(**dataclasses.asdict(cfg))
 
     def prepare_for_inference(self) -> "VITS":
         """Eval mode with weight norm folded into plain weights (same numbers, faster)."""

@@ -39,9 +39,7 @@ class VITSTrainer(BaseTrainer):
 
     # ------------------------------------------------------------------ construction
     def build_frozen(self):
-        d = self.cfg.data
-        return {"mel": VitsMelSpectrogram(d.sample_rate, d.filter_length, d.hop_length, d.win_length,
-                                          d.n_mel_channels, d.mel_fmin, d.mel_fmax)}  # fmt: skip
+        return {"mel": VitsMelSpectrogram.from_config(self.cfg.data)}
 
     def build_models(self):
         cfg = self.cfg

@@ -27,7 +27,7 @@ def maum_to_echelon_keys(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.T
 def model_from_maum(state: Mapping[str, torch.Tensor], hparams: Mapping[str, Any], n_symbols: int,
                     source: str = "maum-ai checkpoint") -> WaveGrad2:
     """Build from maum-ai's hyper-parameters and load its (maum-named) weights strictly; eval mode."""
-    model = WaveGrad2(from_maum_config(hparams, n_symbols))
+    model = WaveGrad2.from_config(from_maum_config(hparams, n_symbols))
     ckpt.load_state_dict_strict(model, maum_to_echelon_keys(state), source)
     return model.eval()
 

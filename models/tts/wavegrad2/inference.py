@@ -34,7 +34,7 @@ from models.base.pipeline import PipelineMixin
 from models.base.text_split import front_end_ids
 from models.base.sentence_tts import SentenceTTS, Voice
 from models.base.tasks import Capabilities
-from models.tts.wavegrad2.config import WaveGrad2ExperimentConfig, WaveGrad2InferConfig
+from models.tts.wavegrad2.config import WaveGrad2DataConfig, WaveGrad2ExperimentConfig, WaveGrad2InferConfig
 from processors.data.manifest import model_speaker_id
 from models.tts.wavegrad2.model import WaveGrad2
 from modules.diffusion import NoiseSchedule, resolve_schedule, schedule_for_steps
@@ -65,14 +65,15 @@ class WaveGrad2TTS(SentenceTTS, PipelineMixin):
     components = {"model": True}
     main_component = "model"
 
-    def __init__(self, model: WaveGrad2, cfg: WaveGrad2ExperimentConfig, device: Union[str, torch.device] = "cpu"):
+    def __init__(self, model: WaveGrad2, data: WaveGrad2DataConfig, settings: WaveGrad2InferConfig,
+                 device: Union[str, torch.device] = "cpu"):  # fmt: skip
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
-        self.cfg = cfg
-        self.sample_rate = cfg.model.sample_rate
-        self.frontend = TextFrontend(add_blank=cfg.data.add_blank)
-        self.schedule = inference_schedule(self.model, cfg.infer)
-        self.settings = cfg.infer
+        self.data = data
+        self.sample_rate = model.sample_rate
+        self.frontend = TextFrontend(add_blank=data.add_blank)
+        self.schedule = inference_schedule(self.model, settings)
+        self.settings = settings
 
     @classmethod
     def from_components(cls, components: Mapping[str, Optional[str]], settings: WaveGrad2InferConfig,
@@ -97,16 +98,16 @@ class WaveGrad2TTS(SentenceTTS, PipelineMixin):
         cfg = validate(raw, WaveGrad2ExperimentConfig)
         model = WaveGrad2.from_config(cfg.model)
         ckpt.load_state_dict_strict(model, ckpt.load_model_weights(path, "model"), str(path))
-        return cls(model, cfg, device)
+        return cls(model, cfg.data, cfg.infer, device)
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(tasks=frozenset({"tts"}), speakers=tuple(self.cfg.data.speakers))
+        return Capabilities(tasks=frozenset({"tts"}), speakers=tuple(self.data.speakers))
 
     def speaker_id(self, speaker: Union[int, str, None]) -> Optional[torch.Tensor]:
         """Name (``data.speakers``) or id -> ``(1,)``; None for a single-speaker model."""
-        n = self.cfg.model.n_speakers
-        sid = model_speaker_id(speaker, self.cfg.data.speakers, n, has_embedding=n > 0)
+        n = self.model.n_speakers
+        sid = model_speaker_id(speaker, self.data.speakers, n, has_embedding=n > 0)
         return None if sid is None else torch.tensor([sid], device=self.device)
 
     def voice(self, given: Voice) -> Union[int, str, None]:

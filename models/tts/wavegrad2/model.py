@@ -10,16 +10,17 @@ Submodule names follow maum-ai/wavegrad2 so that its checkpoints load (``models/
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, List, Literal, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.base.building import BuiltFromConfig, config_of_arguments
 from models.tts.wavegrad2.config import WaveGrad2Config
 from modules.diffusion import NoiseSchedule, add_noise, named_schedule, refine
 from modules.gaussian_upsampling import gaussian_upsample
-from modules.monotonic_align import search_alignment
+from modules.monotonic_align import align_to_mel
 from modules.wavegrad import WaveGradDecoder
 from modules.zoneout_lstm import ZoneoutLSTM
 from utils.registry import register
@@ -100,18 +101,37 @@ class MelAligner(nn.Module):
         mu = self.proj(tokens).transpose(1, 2)  # (B, M, N)
         x_mask = token_mask.unsqueeze(1).to(mel.dtype)
         y_mask = length_mask(mel_lengths, mel.size(-1)).unsqueeze(1).to(mel.dtype)
-        path = search_alignment(mel, mu.detach(), torch.zeros_like(mu), x_mask, y_mask).squeeze(1)  # (B, T, N)
-        aligned = torch.bmm(path, mu.transpose(1, 2)).transpose(1, 2)  # (B, M, T)
-        loss = 0.5 * (((mel - aligned) ** 2) * y_mask).sum() / (y_mask.sum() * mel.size(1))
+        path, loss = align_to_mel(mel, mu, x_mask, y_mask)  # (B, T, N)
         return path.sum(1), loss
 
 
 @register("model", "wavegrad2")
-class WaveGrad2(nn.Module):
-    def __init__(self, cfg: WaveGrad2Config):
+class WaveGrad2(BuiltFromConfig, nn.Module):
+    """Text -> waveform; built by :func:`models.base.building.build_model` / :meth:`from_config` from a
+    :class:`WaveGrad2Config` (meaning and defaults are there). ``forward``/``infer`` read only the attributes
+    set here, never the config."""
+
+    config_class = WaveGrad2Config
+
+    def __init__(self, *, n_symbols: int, encoder_channels: int, encoder_kernel: int, encoder_depth: int,
+                 encoder_dropout: float, encoder_zoneout: float, encoder_mask_padding: bool, n_speakers: int,
+                 speaker_channels: int, duration_lstm_channels: int, range_lstm_channels: int,
+                 duration_unit: Literal["log_frames", "seconds"], frame_offset: float, mask_padded_frames: bool,
+                 sample_rate: int, aligner_mel_channels: int, window_frames: int, factors: List[int],
+                 up_preconv_channels: int, up_channels: List[int], up_dilations: List[List[int]],
+                 down_preconv_channels: int, down_channels: List[int], down_dilations: List[List[int]],
+                 blocks_per_stage: int, pos_emb_scale: float, train_schedule: str,
+                 train_betas: Optional[List[float]]) -> None:
         super().__init__()
-        self.cfg = cfg
+        self.config = cfg = config_of_arguments(WaveGrad2Config, locals())
         self.hop_length = cfg.hop_length
+        self.sample_rate = sample_rate
+        self.n_speakers = n_speakers
+        self.aligner_mel_channels = aligner_mel_channels
+        self.duration_unit = duration_unit
+        self.frame_offset = frame_offset
+        self.mask_padded_frames = mask_padded_frames
+        self.window_frames = window_frames
         self.encoder = Tacotron2Encoder(cfg.n_symbols, cfg.encoder_channels, cfg.encoder_kernel, cfg.encoder_depth,
                                         cfg.encoder_dropout, cfg.encoder_zoneout, cfg.encoder_mask_padding)
         self.speaker_embedding = nn.Embedding(cfg.n_speakers, cfg.speaker_channels) if cfg.n_speakers > 0 else None
@@ -124,13 +144,9 @@ class WaveGrad2(nn.Module):
         betas = cfg.train_betas if cfg.train_betas is not None else named_schedule(cfg.train_schedule)
         self.train_schedule = NoiseSchedule.from_betas(betas)
 
-    @classmethod
-    def from_config(cls, cfg: WaveGrad2Config) -> "WaveGrad2":
-        return cls(cfg)
-
     @property
     def frame_rate(self) -> float:
-        return self.cfg.sample_rate / self.hop_length
+        return self.sample_rate / self.hop_length
 
     # ------------------------------------------------------------------ text side
     def encode(self, text: torch.Tensor, text_lengths: torch.Tensor, speakers: Optional[torch.Tensor] = None):
@@ -138,20 +154,20 @@ class WaveGrad2(nn.Module):
         tokens = self.encoder(text, text_lengths)
         if self.speaker_embedding is not None:
             if speakers is None:
-                raise ValueError(f"this model has {self.cfg.n_speakers} speakers: pass speaker ids")
+                raise ValueError(f"this model has {self.n_speakers} speakers: pass speaker ids")
             spk = self.speaker_embedding(speakers).unsqueeze(1).expand(-1, tokens.size(1), -1)
             tokens = torch.cat([tokens, spk], dim=-1)
         return tokens, length_mask(text_lengths, text.size(1))
 
     def duration_target(self, frames: torch.Tensor) -> torch.Tensor:
         """Frames per token -> the predictor's target domain (seconds or log(1 + frames))."""
-        if self.cfg.duration_unit == "seconds":
+        if self.duration_unit == "seconds":
             return frames / self.frame_rate
         return torch.log1p(frames)
 
     def predicted_frames(self, prediction: torch.Tensor, pace: float = 1.0) -> torch.Tensor:
         """Predictor output -> whole frames per token (>= 0), scaled by ``pace``."""
-        if self.cfg.duration_unit == "seconds":
+        if self.duration_unit == "seconds":
             frames = prediction * pace * self.frame_rate
         else:
             frames = torch.expm1(prediction).clamp(min=0) * pace
@@ -170,8 +186,8 @@ class WaveGrad2(nn.Module):
         frame_lengths = durations.sum(-1).round().long()
         num_frames = max(int(frame_lengths.max()), 1)
         hidden, weights = gaussian_upsample(tokens, durations, sigma, num_frames, token_mask,
-                                            frame_lengths if self.cfg.mask_padded_frames else None,
-                                            self.cfg.frame_offset)
+                                            frame_lengths if self.mask_padded_frames else None,
+                                            self.frame_offset)
         return {"hidden": hidden.transpose(1, 2), "weights": weights, "sigma": sigma, "frame_lengths": frame_lengths}
 
     # ------------------------------------------------------------------ training
@@ -180,7 +196,7 @@ class WaveGrad2(nn.Module):
         """Window starts inside valid frames: ``floor(u * (len - W + 1))``, 0 for items shorter than W."""
         if uniform is None:
             uniform = torch.rand(frame_lengths.shape, generator=generator)
-        span = (frame_lengths - self.cfg.window_frames + 1).clamp(min=1)
+        span = (frame_lengths - self.window_frames + 1).clamp(min=1)
         return (uniform.to(frame_lengths.device) * span).long().clamp(max=span - 1)
 
     def forward(
@@ -220,7 +236,7 @@ class WaveGrad2(nn.Module):
         extra["durations"] = durations
         duration_pred = self.resampling.duration_predictor(tokens, text_lengths).masked_fill(~token_mask, 0.0)
         up = self.upsample(tokens, token_mask, durations, text_lengths)
-        hop, size = self.hop_length, self.cfg.window_frames
+        hop, size = self.hop_length, self.window_frames
         if window_starts is None:
             window_starts = self.window_starts(up["frame_lengths"], generator=generator)
         hidden = F.pad(up["hidden"], (0, max(0, size - up["hidden"].size(-1))))
@@ -231,7 +247,7 @@ class WaveGrad2(nn.Module):
         hidden_window = torch.stack([hidden[b, :, int(s):int(s) + size] for b, s in enumerate(window_starts)])
         wav_window = torch.stack([wav[b, int(s) * hop:(int(s) + size) * hop] for b, s in enumerate(window_starts)])
         valid_samples = ((up["frame_lengths"] - window_starts).clamp(min=0, max=size) * hop)
-        if not self.cfg.mask_padded_frames:  # maum-ai: a short item's padded window counts fully in the loss
+        if not self.mask_padded_frames:  # maum-ai: a short item's padded window counts fully in the loss
             valid_samples = torch.full_like(valid_samples, size * hop)
         if eps is None:
             eps = torch.randn(wav_window.shape, generator=generator).to(wav_window)

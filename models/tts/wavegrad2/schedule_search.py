@@ -59,11 +59,11 @@ def candidate_schedules(steps: int, first_betas: Sequence[float], penultimate_be
 @torch.no_grad()
 def reference_batches(model: WaveGrad2, dataset: WaveGrad2Dataset, max_items: int) -> List[Dict[str, torch.Tensor]]:
     """Validation items with their conditioning from reference durations: ``cond (1, H', T)``, ``wav (1, T*hop)``."""
-    mel_fn = aligner_mel(model.cfg.sample_rate, model.hop_length, model.cfg.aligner_mel_channels or 80)
+    mel_fn = aligner_mel(model.sample_rate, model.hop_length, model.aligner_mel_channels or 80)
     items = []
     for index in range(min(max_items, len(dataset))):
         batch = collate_wavegrad2([dataset[index]])
-        sid = batch["sid"] if model.cfg.n_speakers > 0 else None
+        sid = batch["sid"] if model.n_speakers > 0 else None
         tokens, token_mask = model.encode(batch["text"], batch["text_lengths"], sid)
         durations = batch["durations"]
         if durations is None:
@@ -95,7 +95,7 @@ def score_schedule(model: WaveGrad2, betas: Sequence[float], items: Sequence[Dic
 def search(model: WaveGrad2, items, steps: int, first_betas=DEFAULT_FIRST, penultimate_betas=DEFAULT_PENULTIMATE,
            seed: int = 1234) -> List[Dict[str, object]]:
     """Scores of every candidate, best (lowest) first."""
-    mel_fn = aligner_mel(model.cfg.sample_rate, model.hop_length, 80)
+    mel_fn = aligner_mel(model.sample_rate, model.hop_length, 80)
     final_level = float(model.train_schedule.noise_levels[-1])
     candidates = candidate_schedules(steps, first_betas, penultimate_betas, final_level)
     if not candidates:
@@ -126,9 +126,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = p.parse_args(argv)
     try:
         tts = WaveGrad2TTS.from_checkpoint(args.ckpt_dir)
-        cfg, model = tts.cfg, tts.model
-        dataset = WaveGrad2Dataset(read_manifest(args.manifest), cfg.data, cfg.model.sample_rate,
-                                   model.hop_length, cfg.model.n_speakers, args.manifest)
+        model = tts.model
+        dataset = WaveGrad2Dataset(read_manifest(args.manifest), tts.data, model.sample_rate, model.hop_length,
+                                   model.n_speakers, args.manifest)
         items = reference_batches(model, dataset, args.max_items)
         results = search(model, items, args.steps, args.first_betas, args.penultimate_betas, args.seed)
     except (ValueError, FileNotFoundError, ckpt.CheckpointError) as err:

@@ -1,4 +1,5 @@
-"""Model configuration of the HierSpeech++ TTV (official ``ttv_v1/config.json`` model block).
+"""Configuration of the HierSpeech++ TTV: the model (official ``ttv_v1/config.json`` model block), data, training
+and the experiment config that holds them (the family's one config module).
 
 Only ``inter_channels`` and ``hidden_channels`` change the official network. The official file's other model
 keys are, as in the official code, never read (the text encoder always uses 4*inter filter channels, 4 heads,
@@ -7,9 +8,11 @@ keys are, as in the official code, never read (the text encoder always uses 4*in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
 
+from models.base.shar_stream import ShardedDataConfig
+from models.base.trainer import TrainConfig
 from utils.config import validate
 
 # Keys of the official ``model`` block that the official TTV never reads: accepted from official files, dropped.
@@ -41,3 +44,33 @@ def from_official_config(model: Mapping[str, Any], **overrides: Any) -> TTVConfi
     """TTV config from the official ``model`` block (``ttv_v1/config.json``), its unread keys dropped."""
     kept = {k: v for k, v in model.items() if k not in OFFICIAL_UNREAD_MODEL_KEYS}
     return validate({**kept, **overrides}, TTVConfig, "model")
+
+
+@dataclass
+class TTVDataConfig(ShardedDataConfig):
+    train_manifest: str = ""
+    valid_manifest: Optional[str] = None
+    features_dir: str = ""
+    min_frames: int = 32
+    max_frames: int = 600
+    max_tokens: int = 200
+    on_unknown: str = "warn"  # symbols outside the table: "warn" (drop) or "error"
+
+
+@dataclass
+class TTVTrainConfig(TrainConfig):
+    c_w2v: float = 10.0  # official key c_mel
+    c_kl: float = 0.1
+    c_f0: float = 1.0
+    c_dur: float = 1.0
+    c_ctc: float = 1.0
+    masked_w2v: bool = False
+    batch_size: int = 32
+
+
+@dataclass
+class TTVExperimentConfig:
+    model_type: str = "hierspeechpp_ttv"
+    model: TTVConfig = field(default_factory=TTVConfig)
+    data: TTVDataConfig = field(default_factory=TTVDataConfig)
+    train: TTVTrainConfig = field(default_factory=TTVTrainConfig)

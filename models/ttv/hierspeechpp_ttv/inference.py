@@ -34,10 +34,9 @@ from models.base import checkpoint as ckpt
 from models.base.inference import InferenceError
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import load_input
-from models.ttv.hierspeechpp_ttv.config import TTVConfig, from_official_config
+from models.ttv.hierspeechpp_ttv.config import from_official_config
 from models.ttv.hierspeechpp_ttv.model import TextToVec
 from models.ttv.hierspeechpp_ttv.tts import SAMPLE_RATE, TTSOptions, ZeroShotSentences, ZeroShotTTS
-from utils.config import validate
 from utils.registry import get, register
 
 OUTPUT_RATES = (16000, 24000, 48000)
@@ -55,7 +54,7 @@ def load_ttv(path: str | Path) -> TextToVec:
         return model.eval()
     cdir = ckpt.resolve_checkpoint_dir(path)
     raw = ckpt.expect_model_type(cdir, "hierspeechpp_ttv")
-    model = TextToVec.from_config(validate(raw.get("model", {}), TTVConfig, "model"))
+    model = TextToVec.from_config(raw.get("model", {}))
     ckpt.load_state_dict_strict(model, ckpt.load_model_weights(cdir, "ttv"), str(cdir))
     return model.eval()
 

@@ -22,13 +22,13 @@ see padded frames); the default masks them so results do not depend on batch com
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import torch
 from torch import nn
 
+from models.base.building import BuiltFromConfig, config_of_arguments
 from models.ttv.hierspeechpp_ttv.config import TTVConfig
 from models.ttv.hierspeechpp_ttv.modules import PitchPredictor, TextEncoder, W2VDecoder
 from modules.commons import generate_path, rand_slice_segments, sequence_mask
@@ -66,13 +66,16 @@ class TTVTrainOutput:
 
 
 @register("model", "hierspeechpp_ttv")
-class TextToVec(nn.Module):
-    """HierSpeech++ TTV; build with keyword arguments of :class:`TTVConfig` or :meth:`from_config`."""
+class TextToVec(BuiltFromConfig, nn.Module):
+    """HierSpeech++ TTV; built by :func:`models.base.building.build_model` / :meth:`from_config` from a
+    :class:`TTVConfig` (the fields' meaning and defaults are there)."""
 
-    def __init__(self, **kwargs) -> None:
+    config_class = TTVConfig
+
+    def __init__(self, *, inter_channels: int, hidden_channels: int, n_vocab: int, ssl_channels: int,
+                 n_mel_channels: int, gin_channels: int, leaky_padding: bool) -> None:
         super().__init__()
-        cfg = TTVConfig(**kwargs)
-        self.config = cfg
+        self.config = cfg = config_of_arguments(TTVConfig, locals())
         inter, hidden, gin = cfg.inter_channels, cfg.hidden_channels, cfg.gin_channels
         self.enc_q = PosteriorEncoder(cfg.ssl_channels, inter, hidden, 5, 1, 16, gin_channels=gin)
         self.enc_p = TextEncoder(cfg.n_vocab, inter, gin)
@@ -83,10 +86,6 @@ class TextToVec(nn.Module):
         self.dp = StochasticDurationPredictor(inter, inter, 3, 0.5, 4, gin_channels=gin)
         self.pp = PitchPredictor(cfg.ssl_channels, 256, gin)
         self.phoneme_classifier = nn.Conv1d(inter, cfg.n_vocab, 1, bias=False)
-
-    @classmethod
-    def from_config(cls, cfg: TTVConfig) -> "TextToVec":
-        return cls(**dataclasses.asdict(cfg))
 
     def set_leaky_padding(self, leaky: bool) -> None:
         """True: official padding leaks (flow attention, style pooling); False: padding-exact batching."""

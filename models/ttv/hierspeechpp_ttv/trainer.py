@@ -9,48 +9,16 @@ reads exists, and short batches are padded to the pitch predictor's 60-frame win
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 
-from models.base.trainer import BaseTrainer, TrainConfig
-from models.base.shar_stream import ShardedDataConfig
-from models.ttv.hierspeechpp_ttv.config import TTVConfig
+from models.base.trainer import BaseTrainer
+from models.ttv.hierspeechpp_ttv.config import TTVExperimentConfig
 from models.ttv.hierspeechpp_ttv.dataset import TTVDataset, collate_ttv
 from models.ttv.hierspeechpp_ttv.losses import ttv_losses
 from models.ttv.hierspeechpp_ttv.model import TextToVec
 from utils.registry import register
-
-
-@dataclass
-class TTVDataConfig(ShardedDataConfig):
-    train_manifest: str = ""
-    valid_manifest: Optional[str] = None
-    features_dir: str = ""
-    min_frames: int = 32
-    max_frames: int = 600
-    max_tokens: int = 200
-    on_unknown: str = "warn"  # symbols outside the table: "warn" (drop) or "error"
-
-
-@dataclass
-class TTVTrainConfig(TrainConfig):
-    c_w2v: float = 10.0  # official key c_mel
-    c_kl: float = 0.1
-    c_f0: float = 1.0
-    c_dur: float = 1.0
-    c_ctc: float = 1.0
-    masked_w2v: bool = False
-    batch_size: int = 32
-
-
-@dataclass
-class TTVExperimentConfig:
-    model_type: str = "hierspeechpp_ttv"
-    model: TTVConfig = field(default_factory=TTVConfig)
-    data: TTVDataConfig = field(default_factory=TTVDataConfig)
-    train: TTVTrainConfig = field(default_factory=TTVTrainConfig)
 
 
 @register("trainer", "hierspeechpp_ttv")

@@ -14,6 +14,7 @@ from typing import List, Literal, Optional
 
 from models.base.trainer import TrainConfig
 from models.base.shar_stream import ShardedDataConfig
+from processors.spectrogram import MelConfig
 
 
 @dataclass
@@ -47,16 +48,11 @@ class VocoderModelConfig:
 
 
 @dataclass
-class VocoderDataConfig(ShardedDataConfig):
+class VocoderDataConfig(ShardedDataConfig, MelConfig):
+    """Training audio and its mel front end (the mel fields from :class:`MelConfig`)."""
+
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
-    sample_rate: int = 22050
-    filter_length: int = 1024
-    hop_length: int = 256
-    win_length: int = 1024
-    n_mel_channels: int = 80
-    mel_fmin: float = 0.0
-    mel_fmax: Optional[float] = None
     segment_samples: int = 8192  # training crop in samples (a multiple of hop_length)
     max_valid_seconds: float = 10.0  # validation clips are cut to this length
 

@@ -20,8 +20,8 @@ from models.base.task_inference import read_jsonl
 from models.base.tasks import Audio
 from models.vocoders.gan.config import VocoderExperimentConfig
 from models.vocoders.gan.model import build_generator
-from models.vocoders.gan.trainer import mel_extractor
 from processors.audio import AudioError, load_audio
+from processors.spectrogram import VitsMelSpectrogram
 from utils.registry import register
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class GANVocoderInference(BaseInference):
         gen.load_state_dict(ckpt.load_model_weights(path, "generator"), strict=True)
         gen.fold_weight_norm()
         pipeline = cls(cfg, {"generator": gen.eval().to(device)}, device)
-        pipeline.mel = mel_extractor(cfg.data).to(device)
+        pipeline.mel = VitsMelSpectrogram.from_config(cfg.data).to(device)
         return pipeline
 
     @staticmethod

@@ -26,17 +26,12 @@ from processors.spectrogram import VitsMelSpectrogram
 from utils.registry import register
 
 
-def mel_extractor(data) -> VitsMelSpectrogram:
-    return VitsMelSpectrogram(data.sample_rate, data.filter_length, data.hop_length, data.win_length,
-                              data.n_mel_channels, data.mel_fmin, data.mel_fmax)
-
-
 @register("trainer", "gan_vocoder")
 class GANVocoderTrainer(BaseTrainer):
     config_class = VocoderExperimentConfig
 
     def build_frozen(self):
-        return {"mel": mel_extractor(self.cfg.data)}
+        return {"mel": VitsMelSpectrogram.from_config(self.cfg.data)}
 
     def build_models(self):
         cfg = self.cfg

@@ -30,7 +30,7 @@ def _exact(name, got, expected):
 
 
 def _model(fx) -> GlowTTS:
-    model = GlowTTS(**fx["config"])
+    model = GlowTTS.from_config(fx["config"])
     load_state_dict_strict(model, float_state_dict(fx["state_dict"]), "fixture")
     return model.eval()
 
@@ -85,7 +85,7 @@ def test_generation_with_stored_noise_matches_official(name):
 @pytest.mark.parametrize("name", FIXTURES)
 def test_official_weights_load_strictly_and_refuse_a_mismatch(name):
     fx = load_fixture(name)
-    model = GlowTTS(**fx["config"])
+    model = GlowTTS.from_config(fx["config"])
     state = float_state_dict(fx["state_dict"])
     load_state_dict_strict(model, state, "fixture")
     broken = dict(state)

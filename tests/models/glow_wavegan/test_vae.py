@@ -34,9 +34,10 @@ def _cfg(manifest, *overrides):
 @pytest.mark.parametrize("frames", [1, 7, 32])
 def test_encoder_and_decoder_lengths_are_frame_exact(frames):
     torch.manual_seed(0)
-    model = WaveGANVAE(latent_channels=6, encoder_initial_channels=4, encoder_max_channels=8, upsample_rates=[5, 4, 3],
-                       upsample_kernel_sizes=[11, 8, 7], upsample_initial_channel=16, resblock_kernel_sizes=[3],
-                       resblock_dilation_sizes=[[1, 3]], context_frames=0)
+    model = WaveGANVAE.from_config(dict(latent_channels=6, encoder_initial_channels=4, encoder_max_channels=8,
+                                        upsample_rates=[5, 4, 3], upsample_kernel_sizes=[11, 8, 7],
+                                        upsample_initial_channel=16, resblock_kernel_sizes=[3],
+                                        resblock_dilation_sizes=[[1, 3]], context_frames=0))
     hop = model.hop_length
     wav = torch.randn(2, 1, frames * hop + hop // 2)  # a partial hop at the end is dropped
     mean, log_std = model.encode(wav)

@@ -11,7 +11,7 @@ import torch
 from lhotse import CutSet
 
 from models.tts.hierspeechpp.dataset import HierSpeechTrainDataset
-from models.tts.hierspeechpp.train_config import HierSpeechExperimentConfig
+from models.tts.hierspeechpp.config import HierSpeechExperimentConfig
 from models.tts.hierspeechpp.trainer import HierSpeechTrainer
 from processors.data.manifest import read_manifest
 from processors.data.shar import SharOptions, stored_features, write_shar

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from models.sr.speechsr.model import (PRETRAINED, PRETRAINED_DIR, SpeechSR, interpolated_length, official_model_kwargs,
                                       receptive_radius)
 from tests.helpers import assert_waveform_close, fixtures_dir, load_fixture
+from utils.config import ConfigError
 
 TAGS = {"24k": 24000, "48k": 48000}
 
@@ -22,7 +23,7 @@ def fixture():
 
 def _model_from_fixture(fx, tag: str) -> SpeechSR:
     cfg = fx["config"][tag]
-    model = SpeechSR(target_rate=cfg["data"]["sampling_rate"], **official_model_kwargs(cfg["model"]))
+    model = SpeechSR.from_config({"target_rate": cfg["data"]["sampling_rate"], **official_model_kwargs(cfg["model"])})
     model.load_state_dict(fx["state_dict"][tag], strict=True)
     return model.eval()
 
@@ -59,7 +60,7 @@ def test_keys_and_shapes_equal_the_release(tag: str) -> None:
     if not keys_path.is_file():
         pytest.skip(f"{keys_path} not available")
     expected = json.loads(keys_path.read_text())[f"speechsr{tag}"]
-    model = SpeechSR(TAGS[tag], **official_model_kwargs(expected["config"]))
+    model = SpeechSR.from_config({"target_rate": TAGS[tag], **official_model_kwargs(expected["config"])})
     got = {k: list(v.shape) for k, v in model.state_dict().items()}
     assert list(got) == list(expected["keys"])
     assert got == expected["keys"]
@@ -79,13 +80,13 @@ def test_bundled_checkpoints_load_and_equal_fixture(fixture, rate: int) -> None:
 
 def test_bad_inputs_raise_clear_errors() -> None:
     with pytest.raises(ValueError, match="24000 and 48000"):
-        SpeechSR(22050)
-    model = SpeechSR(24000)
+        SpeechSR.from_config({"target_rate": 22050})
+    model = SpeechSR.from_config({"target_rate": 24000})
     with pytest.raises(ValueError, match=r"\(B, 1, N\)"):
         model(torch.zeros(2, 100))
-    with pytest.raises(TypeError, match="unknown config keys"):
-        SpeechSR(24000, hidden_channels=3)
-    with pytest.raises(TypeError, match="unknown config keys"):  # official-only keys: official_model_kwargs drops them
-        SpeechSR(24000, use_spectral_norm=False)
+    with pytest.raises(ConfigError, match="hidden_channels"):
+        SpeechSR.from_config({"target_rate": 24000, "hidden_channels": 3})
+    with pytest.raises(ConfigError, match="use_spectral_norm"):  # official-only keys: official_model_kwargs drops them
+        SpeechSR.from_config({"target_rate": 24000, "use_spectral_norm": False})
     with pytest.raises(FileNotFoundError, match="not found"):
         SpeechSR.from_pretrained(24000, checkpoint="does/not/exist.pth")

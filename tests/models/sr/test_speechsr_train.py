@@ -10,7 +10,8 @@ import torch
 
 from models.base.tracker import read_log
 from models.sr.speechsr.dataset import SuperResolutionDataset
-from models.sr.speechsr.trainer import SpeechSRExperimentConfig, SpeechSRTrainer
+from models.sr.speechsr.config import SpeechSRExperimentConfig
+from models.sr.speechsr.trainer import SpeechSRTrainer
 from tests.helpers import MINI_CORPUS, REPO_ROOT
 from utils.config import load_config, validate
 

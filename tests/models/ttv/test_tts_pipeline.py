@@ -26,7 +26,7 @@ TTV = dict(inter_channels=16, hidden_channels=16, ssl_channels=SSL)
 
 def _models():
     torch.manual_seed(0)
-    return TextToVec(**TTV), HierSpeechPPSynthesizer(**SYNTH)
+    return TextToVec.from_config(TTV), HierSpeechPPSynthesizer.from_config(SYNTH)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import torch
 
 from models.base.tracker import read_log
 from models.ttv.hierspeechpp_ttv.dataset import MIN_BATCH_FRAMES, TTVDataset, collate_ttv
-from models.ttv.hierspeechpp_ttv.trainer import TTVExperimentConfig, TTVTrainer
+from models.ttv.hierspeechpp_ttv.config import TTVExperimentConfig
+from models.ttv.hierspeechpp_ttv.trainer import TTVTrainer
 from processors.data.extract import extract_features
 from processors.data.manifest import read_manifest
 from processors.features import build_extractor

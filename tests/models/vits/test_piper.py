@@ -158,7 +158,7 @@ def export_like_piper(model: VITS, path: Path, ids: List[int], sid: int) -> None
 def tiny_voice(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny_piper")
     torch.manual_seed(3)
-    model = VITS(**TINY).eval()
+    model = VITS.from_config(TINY).eval()
     with torch.no_grad():  # like trained weights, no two tensors equal (the exporter merges equal initializers)
         for parameter in model.parameters():
             parameter.add_(0.02 * torch.randn_like(parameter))

@@ -45,7 +45,7 @@ def tone_batch(text, durations):
 
 def test_shapes_and_lengths():
     torch.manual_seed(0)
-    model = WaveGrad2(tiny_config(n_speakers=3, speaker_channels=4)).eval()
+    model = WaveGrad2.from_config(tiny_config(n_speakers=3, speaker_channels=4)).eval()
     text = torch.tensor([[1, 2, 3, 4, 5], [6, 7, 8, 0, 0]])
     lengths = torch.tensor([5, 3])
     durations = torch.tensor([[2.0, 3, 1, 4, 2], [3, 0, 4, 0, 0]])
@@ -60,7 +60,7 @@ def test_shapes_and_lengths():
 
 
 def test_window_lies_inside_valid_frames_and_short_items_are_masked():
-    model = WaveGrad2(tiny_config())
+    model = WaveGrad2.from_config(tiny_config())
     lengths = torch.tensor([8, 9, 30, 5])
     for u in (0.0, 0.5, 0.9999):
         starts = model.window_starts(lengths, torch.full((4,), u))
@@ -74,7 +74,7 @@ def test_window_lies_inside_valid_frames_and_short_items_are_masked():
 
 def test_batched_item_equals_the_item_alone():
     torch.manual_seed(1)
-    model = WaveGrad2(tiny_config()).eval()
+    model = WaveGrad2.from_config(tiny_config()).eval()
     text = torch.tensor([[1, 2, 3, 4, 5, 6], [7, 8, 9, 0, 0, 0]])
     lengths = torch.tensor([6, 3])
     schedule = NoiseSchedule.from_betas(named_schedule("fast_6"))
@@ -171,7 +171,7 @@ def test_maum_config_errors_name_the_key():
 
 def test_six_step_sampling_length_range_calls_and_seed():
     torch.manual_seed(3)
-    model = WaveGrad2(tiny_config()).eval()
+    model = WaveGrad2.from_config(tiny_config()).eval()
     calls = []
     model.decoder.register_forward_hook(lambda *_: calls.append(1))
     text, lengths = torch.tensor([[1, 5, 2, 7]]), torch.tensor([4])
@@ -190,7 +190,7 @@ def test_six_step_sampling_length_range_calls_and_seed():
 
 def test_aligner_durations_cover_every_frame():
     torch.manual_seed(4)
-    model = WaveGrad2(tiny_config(aligner_mel_channels=6))
+    model = WaveGrad2.from_config(tiny_config(aligner_mel_channels=6))
     tokens = torch.randn(2, 4, 16)
     token_mask = torch.tensor([[True] * 4, [True, True, True, False]])
     mel, mel_lengths = torch.randn(2, 6, 11), torch.tensor([11, 7])
@@ -203,7 +203,7 @@ def test_aligner_durations_cover_every_frame():
 
 def test_tiny_model_lowers_its_noise_prediction_loss():
     torch.manual_seed(0)
-    model = WaveGrad2(tiny_config(window_frames=8))
+    model = WaveGrad2.from_config(tiny_config(window_frames=8))
     gen = torch.Generator().manual_seed(1)
     text = torch.randint(1, 10, (4, 6), generator=gen)
     durations = torch.randint(2, 5, (4, 6), generator=gen).float()

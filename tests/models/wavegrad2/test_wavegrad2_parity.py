@@ -104,7 +104,7 @@ def test_decoder_noise_prediction_and_film_encoding(case):
     out, level = fx["outputs"], fx["inputs"]["noise_level"]
     _close(model.decoder(out["dec_y_noisy"], out["hidden_sliced"], level), out["dec_eps_pred"], "dec_eps_pred")
     channels = out["film0_posenc"].size(-1)
-    _close(noise_level_encoding(level, channels, model.cfg.pos_emb_scale), out["film0_posenc"], "film0_posenc")
+    _close(noise_level_encoding(level, channels, model.config.pos_emb_scale), out["film0_posenc"], "film0_posenc")
 
 
 def test_schedule_tables_and_continuous_noise_level(case):

@@ -114,7 +114,7 @@ def test_train_resume_exact_then_infer(tmp_path, corpus, capsys):
     piped = load_pipeline(full, overrides=[f"infer.schedule={schedule_file}"])  # the registered pipeline
     assert isinstance(piped, WaveGrad2TTS) and piped.schedule.betas.tolist() == pytest.approx(saved["betas"])
     spec = {"pipeline": "wavegrad2", "components": {"model": str(full)}, "infer": {"steps": 50, "pace": 1.2}}
-    assert load_pipeline(spec).schedule.steps == 50 and load_pipeline(spec).cfg.infer.pace == 1.2
+    assert load_pipeline(spec).schedule.steps == 50 and load_pipeline(spec).settings.pace == 1.2
 
     tts = WaveGrad2TTS.from_checkpoint(full, steps=50)
     assert tts.schedule.steps == 50 and tts.capabilities.tasks == frozenset({"tts"})

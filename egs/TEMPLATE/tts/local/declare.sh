@@ -161,9 +161,12 @@ resolve_configs() {
     done
 }
 
-# The model_type of a training config (json5, base_config followed).
-config_model_type() {
-    [ -f "$1" ] || die "config not found: $1"
-    "$python" -c 'import sys; from utils.config import load_config; print(load_config(sys.argv[1]).get("model_type", ""))' \
-        "$1" 2>/dev/null | grep . || die "$1: not a readable config with a model_type"
+# The family of a config run through the template directly: family (its model_type) and, for --speakers auto,
+# whether its experiment config takes a speaker table (local/family.py).
+config_family() {
+    local found
+    [ -f "$config" ] || die "config not found: $config"
+    found="$("$python" "$template_dir/local/family.py" "$config")" || exit 1
+    family="${found%%$'\t'*}"
+    [ "$speakers" != auto ] || speakers="${found#*$'\t'}"
 }

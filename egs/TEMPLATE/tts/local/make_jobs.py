@@ -10,12 +10,16 @@ inference and evaluation pair id for id); items left out are listed with the rea
   model was not trained on are skipped);
 * ``vc``: ``{"id", "path", "source_speaker", "speaker"}`` between trained speakers (multi-speaker models only).
 
-``--style prompts`` (zero-shot models that take a prompt and its transcript):
+``--style prompts`` (zero-shot models: a voice prompt sets the voice):
 
-* ``tts``: cross-sentence ``{"id", "text", "prompt", "prompt_text"}`` (the prompt is another clip of the same
-  speaker; items whose prompt has no transcript are skipped);
-* ``cont``: continuation ``{"id", "text", "prompt", "continuation": true}``: the first ``--prompt_seconds`` of
-  the test clip itself and its whole transcript (clips not longer than the prompt are skipped).
+* ``tts``: cross-sentence ``{"id", "text", "prompt"}`` (the prompt is another clip of the same speaker);
+* ``vc``: the shared VC items as they are (source + another speaker's clip as the prompt); their jobs are
+  ``vc_pairs.tsv`` (``source<TAB>prompt``, for ``bins/infer.py --pairs``, which names outputs by the ids).
+
+``--style prompts_text`` (codec language models that also take the prompt's transcript): ``tts`` jobs add
+``prompt_text`` (items whose prompt has no transcript are skipped), and ``cont`` is the continuation protocol
+``{"id", "text", "prompt", "continuation": true}``: the first ``--prompt_seconds`` of the test clip itself and its
+whole transcript (clips not longer than the prompt are skipped).
 """
 
 from __future__ import annotations
@@ -26,21 +30,15 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from processors.data.manifest import atomic_write_text
+from processors.data.manifest import atomic_write_text, read_jsonl
 from speakers import speaker_table
 
 Skipped = List[Tuple[str, str]]
 
 
 def read_rows(path: Path) -> List[dict]:
-    """JSONL rows; a relative ``path`` resolves against the file's folder (the manifests' rule)."""
-    if not path.is_file():
-        return []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    for row in rows:
-        if "path" in row and not Path(row["path"]).is_absolute():
-            row["path"] = str((path.parent / row["path"]).resolve())
-    return rows
+    """JSONL rows (the one reader: a relative ``path`` resolves against the file's folder), paths absolute."""
+    return read_jsonl(path.resolve(), (), ("path",)) if path.is_file() else []
 
 
 def write_rows(path: Path, rows: List[dict]) -> None:
@@ -69,18 +67,24 @@ def speaker_jobs(lists: Path, manifests: Path, skipped: Skipped) -> Dict[str, Tu
     return {"tts": tts, "vc": vc}
 
 
-def prompt_jobs(lists: Path, manifests: Path, skipped: Skipped,
+def prompt_jobs(lists: Path, manifests: Path, skipped: Skipped, with_text: bool,
                 prompt_seconds: float) -> Dict[str, Tuple[List[dict], List[dict]]]:
     texts = {str(r["id"]): r.get("text", "") for split in ("train", "valid", "test")
              for r in read_rows(manifests / f"{split}.jsonl")}  # fmt: skip
-    tts, cont = ([], []), ([], [])
+    tts: Tuple[List[dict], List[dict]] = ([], [])
     for row in read_rows(lists / "tts.jsonl"):
-        prompt_text = texts.get(str(row.get("prompt_id")), "")
-        if not prompt_text:
-            skipped.append((row["id"], f"prompt {row.get('prompt_id')} has no transcript"))
-            continue
-        tts[0].append({"id": row["id"], "text": row["text"], "prompt": row["prompt"], "prompt_text": prompt_text})
+        job = {"id": row["id"], "text": row["text"], "prompt": row["prompt"]}
+        if with_text:
+            job["prompt_text"] = texts.get(str(row.get("prompt_id")), "")
+            if not job["prompt_text"]:
+                skipped.append((row["id"], f"prompt {row.get('prompt_id')} has no transcript"))
+                continue
+        tts[0].append(job)
         tts[1].append(row)
+    if not with_text:
+        vc = read_rows(lists / "vc.jsonl")
+        return {"tts": tts, "vc": ([{"path": r["path"], "prompt": r["prompt"]} for r in vc], vc)}
+    cont: Tuple[List[dict], List[dict]] = ([], [])
     for row in read_rows(manifests / "test.jsonl"):
         if not row.get("text") or float(row.get("duration", 0)) <= prompt_seconds + 0.5:
             skipped.append((row["id"], "no transcript or too short for a continuation"))
@@ -96,7 +100,7 @@ def main() -> int:
     parser.add_argument("--lists", required=True, type=Path, help="folder with the shared tts.jsonl / vc.jsonl")
     parser.add_argument("--manifest_dir", required=True, type=Path, help="train/valid/test JSONL manifests")
     parser.add_argument("--out_dir", required=True, type=Path)
-    parser.add_argument("--style", choices=("speakers", "prompts"), default="speakers")
+    parser.add_argument("--style", choices=("speakers", "prompts", "prompts_text"), default="speakers")
     parser.add_argument("--prompt_seconds", type=float, default=3.0)
     args = parser.parse_args()
     skipped: Skipped = []
@@ -104,13 +108,17 @@ def main() -> int:
         if args.style == "speakers":
             kinds = speaker_jobs(args.lists, args.manifest_dir, skipped)
         else:
-            kinds = prompt_jobs(args.lists, args.manifest_dir, skipped, args.prompt_seconds)
+            kinds = prompt_jobs(args.lists, args.manifest_dir, skipped, args.style == "prompts_text",
+                                args.prompt_seconds)
     except (OSError, ValueError) as err:
         print(f"make_jobs.py: {err}", file=sys.stderr)
         return 1
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for kind, (jobs, evaluation) in kinds.items():
-        write_rows(args.out_dir / f"{kind}_jobs.jsonl", jobs)
+        if args.style == "prompts" and kind == "vc":
+            atomic_write_text(args.out_dir / "vc_pairs.tsv", "".join(f"{j['path']}\t{j['prompt']}\n" for j in jobs))
+        else:
+            write_rows(args.out_dir / f"{kind}_jobs.jsonl", jobs)
         write_rows(args.out_dir / f"{kind}.jsonl", evaluation)
     atomic_write_text(args.out_dir / "skipped.tsv", "".join(f"{i}\t{why}\n" for i, why in skipped))
     print(", ".join(f"{len(jobs)} {kind} jobs" for kind, (jobs, _) in kinds.items()) + f", {len(skipped)} skipped")

@@ -21,15 +21,14 @@ tts_train() {
 }
 
 # The shared seeded evaluation lists (EXP_DIR/infer/lists/shared: tts, vc, vc_pairs.tsv, sr_inputs.txt) and,
-# from them, the job lists of the declared job_style (make_jobs.py), so every family speaks the same items. With
-# job_style none the shared lists are written to EXP_DIR/infer/lists itself: they are the jobs (prompted TTS).
+# from them, the job and evaluation lists of the declared job_style (make_jobs.py: speakers, prompts or
+# prompts_text) in EXP_DIR/infer/lists, so every family speaks the same items.
 tts_job_lists() {
-    local lists="$exp_dir/infer/lists" shared="$exp_dir/infer/lists/shared"
-    [ "$job_style" != none ] || shared="$lists"
-    "$python" "$template_dir/local/make_eval_lists.py" --manifest_dir "$manifests" --out_dir "$shared" \
+    local lists="$exp_dir/infer/lists"
+    "$python" "$template_dir/local/make_eval_lists.py" --manifest_dir "$manifests" --out_dir "$lists/shared" \
         --seed "$seed" || die "could not make the evaluation lists from $manifests"
-    [ "$job_style" = none ] || "$python" "$template_dir/local/make_jobs.py" --lists "$shared" \
-        --manifest_dir "$manifests" --out_dir "$lists" --style "$job_style" || die "could not make the job lists"
+    "$python" "$template_dir/local/make_jobs.py" --lists "$lists/shared" --manifest_dir "$manifests" \
+        --out_dir "$lists" --style "$job_style" || die "could not make the job lists"
 }
 
 # tts_inference [BINS.INFER OPTION ...]: every declared kind (infer_kinds) that has jobs, through bins/infer.py

@@ -140,75 +140,44 @@ sr_checkpoint() { # the SpeechSR used for 48 kHz output
     fi
 }
 
-# hsp_tts JOBS OUT DEVICE: the TTS pipeline over the job list -> OUT/tts/<id>.wav (16 kHz, evaluated) and
-# OUT/tts48k/<id>.wav (SpeechSR). The TTS command line takes one prompt per call, so it runs once per job.
-hsp_tts() {
-    local jobs="$1" out="$2" device="$3" work="$2/tts_work" id prompt
-    require_python_module models.ttv.hierspeechpp_ttv.inference "the HierSpeech++ TTS pipeline (TTV inference)"
-    require_command espeak-ng "phonemising the TTS texts"
-    [ -d "$exp_dir/ttv/checkpoints" ] || die "no trained TTV in $exp_dir/ttv: run stage 4 first"
-    rm -rf "$out/tts" "$out/tts48k" "$work"
-    mkdir -p "$out/tts" "$work"
-    # One text file per job (a text starting with '-' must not look like an option).
-    "$python" - "$jobs" "$work" >"$work/jobs.tsv" <<'PY'
-import json, sys
-from pathlib import Path
-
-for line in open(sys.argv[1], encoding="utf-8"):
-    if line.strip():
-        job = json.loads(line)
-        (Path(sys.argv[2]) / f"{job['id']}.txt").write_text(job["text"] + "\n", encoding="utf-8")
-        print(f"{job['id']}\t{job['prompt']}")
-PY
-    while IFS=$'\t' read -r id prompt; do
-        py_module bins.infer --ckpt_dir "$exp_dir/ttv" --synthesizer "$exp_dir/synth" --prompt "$prompt" \
-            --text_file "$work/$id.txt" --output_dir "$work/$id" --seed "$seed" --device "$device" \
-            ${tts_extra[@]+"${tts_extra[@]}"} </dev/null
-        [ -f "$work/$id/tts_0000.wav" ] || die "TTS wrote nothing for $id (see the bad-item list in $work/$id)"
-        mv -f "$work/$id/tts_0000.wav" "$out/tts/$id.wav"
-    done <"$work/jobs.tsv"
-    rm -rf "$work"
-    sr_upsample "$out/tts48k" "$device" "$out/tts"/*.wav
-}
-
 # sr_upsample OUT_DIR DEVICE WAV...: 16 kHz -> 48 kHz with the released SpeechSR (or the trained one).
 sr_upsample() {
     local dest="$1" device="$2"
     shift 2
     if [ "$sr_weights" = trained ]; then
         py_module bins.infer --ckpt_dir "$(sr_checkpoint)" --device "$device" --inputs "$@" --output_dir "$dest" \
-            --target_rate 48000
+            --target_rate 48000 "$(rerun_flag)"
     else
         py_module bins.infer --model_type speechsr --device "$device" --inputs "$@" --output_dir "$dest" \
-            --target_rate 48000
+            --target_rate 48000 "$(rerun_flag)"
     fi
 }
 
+# TTS (TTV + synthesizer, prompt = another clip of the speaker) of the template's job lists (job_style prompts),
+# VC of its pairs, 48 kHz SpeechSR of the TTS outputs and of one real clip.
 stage_inference() {
     local lists="$exp_dir/infer/lists" out="$exp_dir/infer" device sr_source
-    require_python_module models.tts.hierspeechpp.inference "HierSpeech++ voice conversion (inference pipeline)"
-    require_python_module models.sr.speechsr.inference "SpeechSR inference"
     [ -d "$exp_dir/synth/checkpoints" ] || die "no trained synthesizer in $exp_dir/synth: run stage 3 first"
     device="$(infer_device "$ngpu")"
-    tts_job_lists  # job_style none: the shared lists are the jobs (prompted TTS, VC pairs, SR inputs)
-
+    tts_job_lists
     # Voice conversion: each test utterance into another (real) speaker's voice; 16 kHz, named <src>_to_<prompt>.
     py_module bins.infer --ckpt_dir "$exp_dir/synth" --device "$device" --pairs "$lists/vc_pairs.tsv" \
         --output_dir "$out/vc" --seed "$seed" "$(rerun_flag)" ${vc_extra[@]+"${vc_extra[@]}"}
-
-    # Text-to-speech: text + another clip of the same speaker as the prompt -> TTV -> synthesizer (-> SpeechSR).
     if [ -f "$exp_dir/ttv/SKIPPED" ]; then
         log "no TTS: $(cat "$exp_dir/ttv/SKIPPED")"
-    elif [ ! -s "$lists/tts.jsonl" ]; then
-        log "no TTS: no test utterance has both a transcript and another clip of its speaker ($lists/skipped.tsv)"
+    elif [ ! -s "$lists/tts_jobs.jsonl" ]; then
+        log "no TTS: no test utterance has both a transcript and another clip of its speaker ($lists/shared/skipped.tsv)"
     else
-        hsp_tts "$lists/tts.jsonl" "$out" "$device"
+        [ -d "$exp_dir/ttv/checkpoints" ] || die "no trained TTV in $exp_dir/ttv: run stage 4 first"
+        require_command espeak-ng "phonemising the TTS texts"
+        py_module bins.infer --ckpt_dir "$exp_dir/ttv" --component "synthesizer=$exp_dir/synth" --device "$device" \
+            --jobs "$lists/tts_jobs.jsonl" --output_dir "$out/tts" --seed "$seed" "$(rerun_flag)" \
+            ${tts_extra[@]+"${tts_extra[@]}"}
+        sr_upsample "$out/tts48k" "$device" "$out/tts"/*.wav
     fi
-
     # 48 kHz: a real test clip through SpeechSR (the released weights unless --sr_weights trained).
-    rm -rf "$out/sr48k"
-    if [ -s "$lists/sr_inputs.txt" ]; then
-        sr_source="$(head -n 1 "$lists/sr_inputs.txt")"
+    if [ -s "$lists/shared/sr_inputs.txt" ]; then
+        sr_source="$(head -n 1 "$lists/shared/sr_inputs.txt")"
         sr_upsample "$out/sr48k" "$device" "$sr_source"
         log "48 kHz SpeechSR output of the real clip $sr_source: $(ls "$out/sr48k"/*.wav)"
     else

@@ -1,0 +1,81 @@
+"""The worker queue on its own (serving/workers.py): admission (429 with Retry-After, 503 when draining), a
+client that disconnects or times out while queued frees its slot at once and its work never runs, a stream
+abandoned mid-way is closed and frees its slot, draining waits for the requests in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from serving.errors import ApiError
+from serving.workers import InferenceQueue
+
+
+class FakeRequest:
+    def __init__(self):
+        self.gone = False
+
+    async def is_disconnected(self) -> bool:
+        return self.gone
+
+
+def test_admission_disconnect_timeout_and_drain():
+    async def scenario():
+        queue = InferenceQueue(workers=1, queue_size=1, timeout_seconds=30, retry_after_seconds=3)
+        release = threading.Event()
+        ran = []
+        first = queue.admit()
+        running = asyncio.ensure_future(first.run(lambda: release.wait(10) and ran.append("first")))
+        second = queue.admit()
+        with pytest.raises(ApiError) as busy:
+            queue.admit()
+        assert busy.value.status == 429 and busy.value.headers["Retry-After"] == "3"
+        client = FakeRequest()
+        waiting = asyncio.ensure_future(second.run(lambda: ran.append("second"), client))
+        await asyncio.sleep(0.3)
+        client.gone = True  # the queued client hangs up: its slot comes back before the running one ends
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert queue.in_flight == 1
+        late = queue.admit()
+        late.deadline = 0  # already past its timeout while queued behind the running request
+        with pytest.raises(ApiError) as timeout:
+            await late.run(lambda: ran.append("late"))
+        assert timeout.value.status == 504 and queue.in_flight == 1
+        drained = asyncio.ensure_future(queue.drain(10))
+        await asyncio.sleep(0.2)
+        with pytest.raises(ApiError) as closing:
+            queue.admit()
+        assert closing.value.status == 503 and not drained.done()
+        release.set()
+        await running
+        assert await drained and queue.in_flight == 0
+        assert ran == ["first"]  # the abandoned and timed-out requests never ran
+        queue.close()
+
+    asyncio.run(scenario())
+
+
+def test_abandoned_stream_is_closed_and_frees_its_slot():
+    async def scenario():
+        queue = InferenceQueue(workers=1, queue_size=0, timeout_seconds=30, retry_after_seconds=1)
+        closed = []
+
+        def chunks():
+            try:
+                for i in range(100):
+                    yield i
+            finally:
+                closed.append(True)
+
+        slot = queue.admit()
+        first, rest = await slot.first_and_rest(chunks())
+        assert first == 0 and await rest.__anext__() == 1
+        await rest.aclose()  # the client went away after two chunks
+        await asyncio.sleep(0.1)
+        assert closed == [True] and queue.in_flight == 0
+        queue.close()
+
+    asyncio.run(scenario())
