@@ -61,6 +61,28 @@ def write_csv(path: Path, rows: Sequence[Row]) -> Path:
     return write_atomic(path, buffer.getvalue())
 
 
+TEXT_COLUMNS = {"system", "id", "speaker", *_TEXT_COLUMNS}  # never read back as numbers
+
+
+def read_csv(path: Path) -> Dict[str, List[Row]]:
+    """A per-utterance CSV written by :func:`write_csv` -> ``{system: [row, ...]}``; metric cells as floats
+    (empty = NaN), text columns as written."""
+    by_system: Dict[str, List[Row]] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        for raw in csv.DictReader(fh):
+            row: Row = {}
+            for key, value in raw.items():
+                if key in TEXT_COLUMNS:
+                    row[key] = value
+                    continue
+                try:
+                    row[key] = float(value) if value not in ("", None) else math.nan
+                except ValueError:
+                    row[key] = value
+            by_system.setdefault(row["system"], []).append(row)
+    return by_system
+
+
 def summarize(rows_by_system: Mapping[str, Sequence[Row]], metrics: Mapping[str, Metric]) -> Dict[str, Any]:
     """``{system: {"n_items", "metrics": {col: stats}, "corpus": {col: {value, ci95_low, ci95_high}}}}``."""
     out: Dict[str, Any] = {}

@@ -18,7 +18,7 @@ import numpy as np
 from evaluation.asr import DEFAULT_ASR
 from evaluation.base import EvalItem, Metric, Row, read_audio
 from evaluation.pairing import PairedPaths, PairingError, pair, read_manifest, read_prompt_mapping, scan_generated
-from evaluation.report import markdown_table, summarize, write_atomic, write_csv, write_json
+from evaluation.report import markdown_table, read_csv, summarize, write_atomic, write_csv, write_json
 from utils.interrupt import StopOnSignal
 from utils.progress import Progress, report_piece
 from utils.registry import get
@@ -226,28 +226,10 @@ def run_evaluation(
 
 def read_scored_rows(path: Path, metrics: Sequence[str]) -> Dict[str, List[Row]]:
     """Rows of an earlier ``per_utterance.csv`` that have every column of ``metrics`` (``--skip_existing``)."""
-    import csv
-    import math
-
     if not path.is_file():
         return {}
     wanted = [c for name in metrics for c in get("metric", name).columns]
-    out: Dict[str, List[Row]] = {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        for raw in csv.DictReader(fh):
-            if any(c not in raw for c in wanted):
-                continue
-            row: Row = {}
-            for key, value in raw.items():
-                if key in ("system", "id", "speaker"):
-                    row[key] = value
-                    continue
-                try:
-                    row[key] = float(value) if value != "" else math.nan
-                except ValueError:
-                    row[key] = value
-            out.setdefault(row["system"], []).append(row)
-    return out
+    return {system: [r for r in rows if all(c in r for c in wanted)] for system, rows in read_csv(path).items()}
 
 
 def evaluate(

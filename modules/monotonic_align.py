@@ -11,7 +11,8 @@ maximising the summed score.  Two implementations with identical results:
   (one step per frame); used when numba is unavailable and for tensors that live on an accelerator.
 
 :func:`maximum_path` picks one of them; :func:`gaussian_scores` builds the VITS score matrix and
-:func:`search_alignment` runs the whole step (scores -> path) as the VITS-family models do in training.
+:func:`search_alignment` runs the whole step (scores -> path) as the VITS-family models do in training;
+:func:`align_to_mel` is the Glow-TTS-style aligner of models trained on log-mels without given durations.
 """
 
 from __future__ import annotations
@@ -163,3 +164,14 @@ def search_alignment(
     scores = gaussian_scores(z_p, m_p, logs_p)
     mask = x_mask.unsqueeze(2) * y_mask.unsqueeze(-1)  # (B, 1, Ty, Tx)
     return maximum_path(scores, mask.squeeze(1)).unsqueeze(1)
+
+
+def align_to_mel(mel: torch.Tensor, mu: torch.Tensor, x_mask: torch.Tensor,
+                 y_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames ``mel (B, M, T)`` under a unit-variance Gaussian per token with mean ``mu (B, M, N)``: the most likely
+    monotonic path ``(B, T, N)`` (no gradient; ``path.sum(1)`` are the durations) and the loss that trains ``mu``
+    (negative log-likelihood of the frames along the path up to a constant, mean over frames and channels).
+    Masks ``(B, 1, N)`` / ``(B, 1, T)``."""
+    path = search_alignment(mel, mu.detach(), torch.zeros_like(mu), x_mask, y_mask).squeeze(1)
+    aligned = torch.bmm(path, mu.transpose(1, 2)).transpose(1, 2)  # (B, M, T)
+    return path, 0.5 * (((mel - aligned) ** 2) * y_mask).sum() / (y_mask.sum() * mel.size(1))

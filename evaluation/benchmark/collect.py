@@ -7,32 +7,12 @@ gives on the same files; this module reads that folder back (``summary.json``, `
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
-from evaluation.base import Row
 from evaluation.benchmark.results import Efficiency, ItemMedia, TaskReport
-
-_TEXT_COLUMNS = {"system", "id", "speaker", "reference_text", "hypothesis"}
-
-
-def read_rows(path: Path) -> Dict[str, List[Row]]:
-    """``per_utterance.csv`` -> ``{system: [row, ...]}``; metric cells as floats (empty = NaN)."""
-    by_system: Dict[str, List[Row]] = {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        for raw in csv.DictReader(fh):
-            row: Row = {}
-            for key, value in raw.items():
-                if key in _TEXT_COLUMNS:
-                    row[key] = value
-                else:
-                    row[key] = float(value) if value not in ("", None) else math.nan
-            by_system.setdefault(row["system"], []).append(row)
-    return by_system
-
+from evaluation.report import read_csv
 
 def task_from_evaluation(
     task: str,
@@ -50,6 +30,6 @@ def task_from_evaluation(
                   for entry in summary.values() for column, stats in entry["metrics"].items()}
     plots = {system: [eval_dir / p for p in paths] for system, paths in payload.get("plots", {}).items()}
     return TaskReport(task=task, title=title, description=description, summary=summary,
-                      rows=read_rows(eval_dir / "per_utterance.csv"), directions=directions,
+                      rows=read_csv(eval_dir / "per_utterance.csv"), directions=directions,
                       efficiency=dict(efficiency or {}), items=list(items), item_plots=plots,
                       excluded=dict(excluded or {}))

@@ -121,7 +121,9 @@ def build_protocol(cfg: ProtocolConfig, out_dir: Path) -> Tuple[Dict[str, List[J
     lists = build_lists(test, pool, cfg.seed, cfg.max_items or None)
     chosen = sorted(test, key=lambda r: r["id"])[: cfg.max_items or None]
     jobs: Dict[str, List[Job]] = {}
-    skipped = list(lists["skipped"])
+    # a list's skips count only for the tasks asked for ("tts" lists feed tts_cross_sentence)
+    asked = {"tts": "tts_cross_sentence" in cfg.tasks, "vc": "vc" in cfg.tasks}
+    skipped = [row for row in lists["skipped"] if asked.get(row["list"], True)]
     if "tts_cross_sentence" in cfg.tasks:
         jobs["tts_cross_sentence"] = [Job(j["id"], j["text"], j["path"], j["prompt"], texts.get(j["prompt_id"], ""),
                                           speaker=j["speaker"]) for j in lists["tts"]]
@@ -129,7 +131,8 @@ def build_protocol(cfg: ProtocolConfig, out_dir: Path) -> Tuple[Dict[str, List[J
         jobs["vc"] = [Job(j["id"], j["text"], j["path"], j["prompt"], texts.get(j["prompt_id"], ""), j["path"],
                           j["speaker"]) for j in lists["vc"]]
     if "tts" in cfg.tasks:
-        jobs["tts"] = [Job(r["id"], texts[r["id"]], None, speaker=r["speaker"]) for r in chosen if texts[r["id"]]]
+        # the recording of the same words is kept as the reference: the ground-truth row (no metric uses it)
+        jobs["tts"] = [Job(r["id"], texts[r["id"]], r["path"], speaker=r["speaker"]) for r in chosen if texts[r["id"]]]
     if "tts_continuation" in cfg.tasks:
         jobs["tts_continuation"] = []
         for row in chosen:

@@ -17,7 +17,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import quote
 
 from evaluation.benchmark.figures import task_distributions
-from evaluation.benchmark.results import BenchmarkReport, SystemEntry, TaskReport
+from evaluation.benchmark.results import GROUND_TRUTH, BenchmarkReport, SystemEntry, TaskReport
 from evaluation.report import TABLE_NOTES, column_label, summary_cells, write_atomic
 
 CSS = """
@@ -32,7 +32,13 @@ figure img { max-width: 680px; border: 1px solid #ddd; }
 figcaption { font-size: 0.85em; color: #555; }
 audio { width: 230px; height: 32px; }
 .note { color: #555; font-size: 0.9em; }
+.caution { color: #8a5a00; font-size: 0.9em; }
+.asr { font-size: 0.8em; color: #444; max-width: 230px; }
 """
+
+SMALL_N = 10  # below this many items a 95 % interval is too wide (and too unstable) to rank systems on
+# the columns a leaderboard line ranks on, when the task has them (corpus values before per-item means)
+LEADERBOARD_COLUMNS = ("wer_corpus", "sim", "dnsmos_ovrl", "mcd")
 
 
 def _format_count(parameters: Optional[int]) -> str:
@@ -71,6 +77,57 @@ def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> List[str]
         ["| " + " | ".join(map(clean, r)) + " |" for r in rows]
 
 
+def _stats(entry: Mapping, column: str) -> Mapping:
+    return entry.get("corpus", {}).get(column) or entry.get("metrics", {}).get(column) or {}
+
+
+def _value(entry: Mapping, column: str) -> float:
+    stats = _stats(entry, column)
+    value = stats.get("value", stats.get("mean", math.nan))
+    return float(value) if isinstance(value, (int, float)) and value is not None else math.nan
+
+
+def _ranking(task: TaskReport, column: str) -> Optional[str]:
+    """``WER ↓: a 3.1 > b 7.4 (recordings 2.0)`` over the task's systems, or None when none has the column."""
+    values = {s: _value(e, column) for s, e in task.summary.items() if s != GROUND_TRUTH}
+    values = {s: v for s, v in values.items() if math.isfinite(v)}
+    if not values:
+        return None
+    first = next(e for s, e in task.summary.items() if s in values)
+    higher = bool(_stats(first, column).get("higher_is_better", task.directions.get(column, False)))
+    scale = 100.0 if column.startswith(("wer", "cer")) else 1.0
+    order = sorted(values, key=values.__getitem__, reverse=higher)
+    text = f"{column_label(column)} {'↑' if higher else '↓'}: " + " > ".join(f"{s} {scale * values[s]:.3g}" for s in order)
+    truth = _value(task.summary.get(GROUND_TRUTH, {}), column)
+    return text + (f" (recordings {scale * truth:.3g})" if math.isfinite(truth) else "")
+
+
+def leaderboard_lines(report: BenchmarkReport) -> List[str]:
+    """One line per task: its systems ranked on each main column (the recordings shown apart, never ranked)."""
+    lines = []
+    for task in report.tasks:
+        rankings = [r for r in (_ranking(task, c) for c in LEADERBOARD_COLUMNS) if r]
+        if rankings:
+            n = min((int(e.get("n_items", 0)) for e in task.summary.values()), default=0)
+            lines.append(f"{task.title} (n = {n}): " + "; ".join(rankings))
+    return lines
+
+
+def ci_caution(task: TaskReport) -> Optional[str]:
+    """A caution when the items are too few for the 95 % intervals to separate systems."""
+    n = min((int(e.get("n_items", 0)) for e in task.summary.values()), default=0)
+    if 0 < n < SMALL_N:
+        return (f"Caution: only n = {n} item(s) per system; 95 % intervals this wide (or unstable) cannot tell "
+                "systems apart: read the numbers as a smoke test, not a ranking.")
+    return None
+
+
+def _transcripts(task: TaskReport) -> Dict[Tuple[str, str], str]:
+    """(system, id) -> what the ASR heard (the WER metric's hypothesis), when the task ran it."""
+    return {(system, str(r["id"])): str(r["hypothesis"]) for system, rows in task.rows.items() for r in rows
+            if isinstance(r.get("hypothesis"), str)}
+
+
 class _Page:
     """Collects HTML fragments; every text is escaped and every file path made relative to the page."""
 
@@ -102,10 +159,11 @@ class _Page:
         self.add(f'<figure><img src="{self.href(path)}" alt="{html.escape(caption)}">'
                  f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
-    def audio(self, path: Optional[Path | str]) -> str:
+    def audio(self, path: Optional[Path | str], transcript: Optional[str] = None) -> str:
         if path is None:
             return "<td>-</td>"
-        return f'<td><audio controls preload="metadata" src="{self.href(path)}"></audio></td>'
+        heard = f'<div class="asr">ASR: {html.escape(transcript)}</div>' if transcript is not None else ""
+        return f'<td><audio controls preload="metadata" src="{self.href(path)}"></audio>{heard}</td>'
 
 
 def _html_task(page: _Page, task: TaskReport, distributions: Mapping[str, Path], max_items: int) -> None:
@@ -116,6 +174,9 @@ def _html_task(page: _Page, task: TaskReport, distributions: Mapping[str, Path],
     page.table(header, rows, f"results-{task.task}")
     for note in TABLE_NOTES:
         page.text("p", note, class_="note")
+    caution = ci_caution(task)
+    if caution:
+        page.text("p", caution, class_="caution")
     if task.excluded:
         listed = ", ".join(f"{i} ({why})" for i, why in sorted(task.excluded.items()))
         page.text("p", f"Left out of the comparison (not produced by every system): {listed}", class_="note")
@@ -123,9 +184,12 @@ def _html_task(page: _Page, task: TaskReport, distributions: Mapping[str, Path],
         page.text("h3", "Metric distributions")
         for column, path in distributions.items():
             page.figure(path, f"{column_label(column)} per system")
-    if any(task.item_plots.values()):
-        page.text("h3", "Best and worst items (F0 overlay, mel spectrograms)")
-        for system, paths in task.item_plots.items():
+    plots = {s: p for s, p in task.item_plots.items() if s != GROUND_TRUTH and p}  # recordings are not ranked
+    if plots:
+        with_f0 = any(item.reference for item in task.items)  # the F0 panel needs a reference recording
+        page.text("h3", "Best and worst items" + (" (F0 overlay, mel spectrograms)" if with_f0 else
+                                                  " (mel spectrograms)"))
+        for system, paths in plots.items():
             for path in paths:
                 page.figure(path, f"{system}: {Path(path).stem}")
     _html_audio_table(page, task, max_items)
@@ -139,16 +203,17 @@ def _html_audio_table(page: _Page, task: TaskReport, max_items: int) -> None:
     page.text("h3", f"Listen ({len(items)} of {len(task.items)} items)")
     inputs = [("reference", "reference"), ("prompt", "prompt"), ("source", "source")]
     used = [(label, attr) for label, attr in inputs if any(getattr(i, attr) is not None for i in items)]
-    if all(i.reference == i.source for i in items):  # VC: the source is the reference; one player is enough
-        used = [(label, attr) for label, attr in used if attr != "reference"]
     systems = task.systems or sorted({s for i in items for s in i.outputs})
+    if all(i.reference == i.source for i in items) or GROUND_TRUTH in systems:  # one player per recording
+        used = [(label, attr) for label, attr in used if attr != "reference"]
+    heard = _transcripts(task)
     out = [f'<table id="audio-{html.escape(task.task)}"><thead><tr><th>item</th><th>text</th>']
     out += [f"<th>{html.escape(label)}</th>" for label, _ in used] + [f"<th>{html.escape(s)}</th>" for s in systems]
     out.append("</tr></thead><tbody>")
     for item in items:
         out.append(f"<tr><td>{html.escape(item.id)}</td><td>{html.escape(item.text)}</td>")
         out += [page.audio(getattr(item, attr)) for _, attr in used]
-        out += [page.audio(item.outputs.get(s)) for s in systems]
+        out += [page.audio(item.outputs.get(s), heard.get((s, item.id))) for s in systems]
         out.append("</tr>")
     page.add("".join(out) + "</tbody></table>")
 
@@ -161,6 +226,10 @@ def render_html(report: BenchmarkReport, page_dir: Path, distributions: Mapping[
     page.text("h1", report.title)
     if report.created:
         page.text("p", f"Created {report.created}", class_="note")
+    board = leaderboard_lines(report)
+    if board:
+        page.text("h2", "Leaderboard")
+        page.add('<ul id="leaderboard">' + "".join(f"<li>{html.escape(line)}</li>" for line in board) + "</ul>")
     page.text("h2", "Protocol")
     page.add("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in report.protocol) + "</ul>")
     page.text("h2", "Systems")
@@ -179,15 +248,22 @@ def render_markdown(report: BenchmarkReport, page_dir: Path, distributions: Mapp
     lines = [f"# {report.title}", ""]
     if report.created:
         lines += [f"Created {report.created}", ""]
+    board = leaderboard_lines(report)
+    if board:
+        lines += ["## Leaderboard", ""] + [f"* {line}" for line in board] + [""]
     lines += ["## Protocol", ""] + [f"* {line}" for line in report.protocol] + ["", "## Systems", ""]
     lines += _md_table(*_system_rows(report.systems)) + [""]
     for task in report.tasks:
         lines += [f"## {task.title}", "", task.description, ""]
         lines += _md_table(*task_table(task)) + [""] + list(TABLE_NOTES) + [""]
+        caution = ci_caution(task)
+        if caution:
+            lines += [f"**{caution}**", ""]
         if task.excluded:
             lines += ["Left out of the comparison: " + ", ".join(f"{i} ({w})" for i, w in sorted(task.excluded.items())), ""]
         figures = [(column_label(c), p) for c, p in distributions.get(task.task, {}).items()]
-        figures += [(f"{s}: {Path(p).stem}", p) for s, paths in task.item_plots.items() for p in paths]
+        figures += [(f"{s}: {Path(p).stem}", p) for s, paths in task.item_plots.items() if s != GROUND_TRUTH
+                    for p in paths]
         lines += [f"![{label}]({rel(path)})" for label, path in figures] + [""]
     lines.append("Audio players: report.html.")
     return "\n".join(lines) + "\n"

@@ -15,6 +15,9 @@ from evaluation.base import Row
 from evaluation.benchmark.protocol import Job
 
 
+GROUND_TRUTH = "ground_truth"  # the recordings themselves, compared like a system (an upper bound, never ranked)
+
+
 @dataclass
 class SystemEntry:
     """One system of the benchmark file. ``reason`` says why it was skipped (missing weights, dependency...)."""

@@ -27,7 +27,7 @@ from evaluation.benchmark.collect import task_from_evaluation
 from evaluation.benchmark.config import BenchmarkConfig
 from evaluation.benchmark.protocol import Job, build_protocol, write_jobs
 from evaluation.benchmark.report import write_report
-from evaluation.benchmark.results import BenchmarkReport, Efficiency, ItemMedia, SystemEntry
+from evaluation.benchmark.results import GROUND_TRUTH, BenchmarkReport, Efficiency, ItemMedia, SystemEntry
 from evaluation.benchmark.systems import SystemRun, pipeline_name, preflight, run_in_child
 from evaluation.runner import EvaluationOptions, evaluate, metric_kwargs
 from utils.interrupt import StopOnSignal
@@ -36,7 +36,6 @@ from utils.registry import get
 
 logger = logging.getLogger(__name__)
 
-GROUND_TRUTH = "ground_truth"
 # Metrics that compare with a recording of the same words by the same voice: meaningless without one.
 PARALLEL_METRICS = {"mcd", "log_mel_l1", "mrstft", "stoi", "pesq"}
 # Metrics that need some reference audio (prompt or recording): not for prompt-less TTS.
@@ -180,6 +179,9 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path, timeout: float | None = N
                                           excluded))
     entries = [SystemEntry(r.name, r.pipeline, r.status == "ok", "" if r.status == "ok" else r.reason,
                            r.parameters, r.peak_memory_mb, sorted(r.tasks)) for r in runs]
+    truth_tasks = sorted(t.task for t in tasks if GROUND_TRUTH in t.summary)
+    if truth_tasks:
+        entries.insert(0, SystemEntry(GROUND_TRUTH, "recordings (upper bound)", True, tasks=truth_tasks))
     protocol = protocol_lines(cfg, jobs, skipped, unavailable) + notes
     report = BenchmarkReport(cfg.title, protocol, entries, tasks, created=time.strftime("%Y-%m-%d %H:%M:%S"))
     return write_report(report, out_dir, cfg.max_audio_items)
@@ -190,12 +192,13 @@ def protocol_lines(cfg: BenchmarkConfig, jobs: Mapping[str, Sequence[Job]], skip
     p = cfg.protocol
     lines = [f"Test set: {p.manifest} (seed {p.seed}{f', first {p.max_items} items' if p.max_items else ''})",
              "Items per task: " + ", ".join(f"{t} {len(j)}" for t, j in jobs.items())
-             + (f"; {len(skipped)} left out (protocol/skipped.tsv)" if skipped else ""),
-             f"Continuation prompt: the first {p.prefix_seconds:g} s of the target recording",
-             f"Every system in its own process, {cfg.threads} thread(s), device {cfg.device}; RTF = compute seconds "
-             f"per second of generated audio (wall clock and process CPU time)",
-             "Metrics: " + ", ".join(cfg.evaluation.metrics)]
+             + (f"; {len(skipped)} left out (protocol/skipped.tsv)" if skipped else "")]
+    if jobs.get("tts_continuation"):
+        lines.append(f"Continuation prompt: the first {p.prefix_seconds:g} s of the target recording")
+    lines += [f"Every system in its own process, {cfg.threads} thread(s), device {cfg.device}; RTF = compute seconds "
+              f"per second of generated audio (wall clock and process CPU time)",
+              "Metrics: " + ", ".join(cfg.evaluation.metrics)]
     lines += [f"Metric {name} unavailable: {why}" for name, why in unavailable.items()]
     if p.ground_truth:
-        lines.append(f"'{GROUND_TRUTH}' is the recordings themselves (upper bound; not for VC)")
+        lines.append(f"'{GROUND_TRUTH}' is the recordings themselves (an upper bound, not ranked; not for VC)")
     return lines

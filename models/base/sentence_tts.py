@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from models.base.streaming import PrivateRandom
-from models.base.tasks import Audio, AudioInput, TextToSpeech, speakers_per_text
+from models.base.tasks import Audio, AudioInput, TextToSpeech, per_text
 from models.base.text_split import split_sentences
 from models.base.waveforms import progress
 from processors.text.speakable import check_speakable
@@ -63,15 +63,6 @@ class Voice:
     prompt: Optional[AudioInput] = None
     prompt_text: Optional[str] = None
     speaker: Union[int, str, None] = None
-
-
-def _aligned(values: Optional[Sequence[Any]], texts: Sequence[str], what: str) -> List[Any]:
-    chosen = list(values) if values else [None] * len(texts)
-    if len(chosen) == 1:
-        chosen = chosen * len(texts)
-    if len(chosen) != len(texts):
-        raise ValueError(f"{len(texts)} texts but {len(chosen)} {what} (give one or one per text)")
-    return chosen
 
 
 class SentenceTTS(TextToSpeech):
@@ -122,9 +113,9 @@ class SentenceTTS(TextToSpeech):
             raise ValueError(f"{name} is zero-shot: it needs a voice prompt (one for all texts or one per text)")
         if caps.prompt_text and prompts and not prompt_texts:
             raise ValueError(f"{name} needs the transcript of each voice prompt (prompt_texts)")
-        return [Voice(p, t, s) for p, t, s in zip(_aligned(prompts, texts, "prompts"),
-                                                  _aligned(prompt_texts, texts, "prompt transcripts"),
-                                                  speakers_per_text(speakers, texts))]
+        return [Voice(p, t, s) for p, t, s in zip(per_text(prompts, texts, "prompts"),
+                                                  per_text(prompt_texts, texts, "prompt transcripts"),
+                                                  per_text(speakers, texts, "speakers"))]
 
     def synthesize(self, texts: Sequence[str], prompts: Optional[Sequence[AudioInput]] = None,
                    prompt_texts: Optional[Sequence[str]] = None, speakers: Optional[Sequence[Union[int, str]]] = None,

@@ -30,7 +30,7 @@ import itertools
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Literal, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -123,7 +123,6 @@ class ShardStream(IterableDataset):
         self.batching, self.batch_size, self.seed = batching, batch_size, seed
         self.rank, self.world_size, self.num_workers = rank, world_size, num_workers
         self.buffer = buffer
-        self._meta: Dict[int, List[CutMeta]] = {}  # shard -> its cuts' ids and durations (planning reads only these)
         self.duration_bins = self._bins()
         self.epoch, self.start_batch = 0, 0
         self.counts: List[int] = []  # batches per worker this epoch, after balancing
@@ -131,9 +130,8 @@ class ShardStream(IterableDataset):
 
     # ------------------------------------------------------------------ the plan (metadata only)
     def _metadata(self, shard: ShardInfo) -> List[CutMeta]:
-        if shard.index not in self._meta:
-            self._meta[shard.index] = read_cut_metadata(shard.files["cuts"])
-        return self._meta[shard.index]
+        """A shard's cut metadata, read again each epoch (kept, at 10,000 hours it would be GBs per rank)."""
+        return read_cut_metadata(shard.files["cuts"])
 
     def _bins(self) -> List[float]:
         from lhotse.dataset.sampling.dynamic_bucketing import estimate_duration_buckets

@@ -70,13 +70,14 @@ def load_input(item: AudioInput, sample_rate: Optional[int] = None) -> Audio:
     return Audio(load_audio(item, rate), rate)
 
 
-def speakers_per_text(speakers: Optional[Sequence[Union[int, str]]], texts: Sequence[str]) -> List[Any]:
-    """``speakers`` aligned with ``texts``: None for each when not given, one speaker for all, or one per text."""
-    chosen = list(speakers) if speakers else [None] * len(texts)
+def per_text(values: Optional[Sequence[Any]], texts: Sequence[str], what: str = "speakers") -> List[Any]:
+    """``values`` (speakers, prompts, ...) aligned with ``texts``: None for each when not given, one for all, or
+    one per text."""
+    chosen = list(values) if values else [None] * len(texts)
     if len(chosen) == 1:
         chosen = chosen * len(texts)
     if len(chosen) != len(texts):
-        raise ValueError(f"{len(texts)} texts but {len(chosen)} speakers (give one or one per text)")
+        raise ValueError(f"{len(texts)} texts but {len(chosen)} {what} (give one or one per text)")
     return chosen
 
 

@@ -42,9 +42,8 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
 from processors.audio import load_audio
-from processors.data.manifest import ManifestEntry, read_manifest
-from processors.features.audio import MelSettings
-from processors.spectrogram import VitsMelSpectrogram
+from processors.data.manifest import ManifestEntry, ManifestError, read_manifest
+from processors.spectrogram import MelConfig, VitsMelSpectrogram
 
 log = logging.getLogger(__name__)
 
@@ -170,19 +169,21 @@ def text_with_durations(entry: ManifestEntry, frontend, frame_seconds: float) ->
 
 
 class PhonemeDurationMels(Dataset):
-    """Manifest rows with ``extra.durations`` -> ``(ids (N,), frames (N,), log-mel (n_mels, T))``, ``frames.sum() == T``.
+    """Manifest rows -> ``(ids (N,), frames (N,) or None, log-mel (n_mels, T))``; given frames sum to ``T``.
 
-    Ids: the English front end without blanks; the log-mel: :class:`processors.spectrogram.VitsMelSpectrogram`
-    with ``mel`` (computed once per item, kept in memory). Rows longer than ``max_seconds``, without durations, whose
-    text does not phonemise or whose durations do not fit the audio are skipped and listed in ``self.skipped``.
+    Ids: the English front end without blanks; frames: the row's ``extra.durations`` (:func:`text_with_durations`,
+    fitted to the audio); the log-mel: :class:`processors.spectrogram.VitsMelSpectrogram` with ``mel`` (computed
+    once per item, kept in memory). With ``need_durations=False`` a row without durations gives ``None`` frames
+    (for a model that aligns by itself). Rows longer than ``max_seconds``, lacking needed durations, whose text
+    does not phonemise or whose durations do not fit the audio are skipped and listed in ``self.skipped``.
     """
 
-    def __init__(self, manifest: str, mel: MelSettings, max_seconds: float):
+    def __init__(self, manifest: str, mel: MelConfig, max_seconds: float, need_durations: bool = True):
         from processors.text.frontend import TextFrontend
 
         self.sample_rate, hop = mel.sample_rate, mel.hop_length
-        self.mel = VitsMelSpectrogram(mel.sample_rate, mel.n_fft, hop, mel.win_length, mel.n_mels, mel.f_min, mel.f_max)
-        self.rows: List[Tuple[str, List[int], List[float], float]] = []
+        self.mel = VitsMelSpectrogram.from_config(mel)
+        self.rows: List[Tuple[str, List[int], Optional[List[float]], float]] = []
         self.skipped: List[Tuple[str, str]] = []
         self._cache: Dict[int, torch.Tensor] = {}
         frontend = TextFrontend(add_blank=False)
@@ -190,15 +191,21 @@ class PhonemeDurationMels(Dataset):
             try:
                 if entry.duration > max_seconds:
                     raise ValueError(f"{entry.duration:.1f} s is longer than max_seconds={max_seconds}")
-                ids, durations = text_with_durations(entry, frontend, hop / self.sample_rate)
-                frames = fit_durations(durations, int(entry.duration * self.sample_rate) // hop)
+                n_frames = int(entry.duration * self.sample_rate) // hop
+                if need_durations or entry.extra.get("durations") is not None:
+                    ids, durations = text_with_durations(entry, frontend, hop / self.sample_rate)
+                    frames: Optional[List[float]] = fit_durations(durations, n_frames)
+                else:
+                    ids, frames = list(frontend(entry.text)["ids"]), None
+                    if n_frames < len(ids):
+                        raise ValueError(f"{n_frames} frames for {len(ids)} phonemes: too short to align")
                 self.rows.append((entry.path, ids, frames, entry.duration))
             except ValueError as err:
                 self.skipped.append((entry.id, str(err)))
         if self.skipped:
             log.warning("%s: skipped %d row(s), e.g. %s", manifest, len(self.skipped), self.skipped[0])
         if not self.rows:
-            raise ValueError(f"{manifest}: no usable row ({self.skipped[:1]})")
+            raise ManifestError(f"{manifest}: no usable row ({len(self.skipped)} skipped, e.g. {self.skipped[:1]})")
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -207,18 +214,21 @@ class PhonemeDurationMels(Dataset):
         """Seconds per item (``train.batching`` by duration)."""
         return [row[3] for row in self.rows]
 
-    def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> Tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
         path, ids, frames, _ = self.rows[index]
         if index not in self._cache:
             with torch.no_grad():
                 mel = self.mel(torch.from_numpy(load_audio(path, self.sample_rate)).unsqueeze(0))[0]
-            self._cache[index] = mel[:, : int(sum(frames))]
-        return torch.tensor(ids), torch.tensor(frames), self._cache[index]
+            self._cache[index] = mel if frames is None else mel[:, : int(sum(frames))]
+        return torch.tensor(ids), None if frames is None else torch.tensor(frames), self._cache[index]
 
 
-def collate_phoneme_durations(items) -> Dict[str, torch.Tensor]:
-    """Zero-padded ``ids (B, N)``, ``lengths (B,)``, ``frames (B, N)``, ``mel (B, n_mels, T)``, ``mel_lengths (B,)``."""
+def collate_phoneme_durations(items) -> Dict[str, Optional[torch.Tensor]]:
+    """Zero-padded ``ids (B, N)``, ``lengths (B,)``, ``frames (B, N)`` (None unless every item has them),
+    ``mel (B, n_mels, T)``, ``mel_lengths (B,)``."""
     ids, frames, mels = zip(*items)
+    given = all(f is not None for f in frames)
     return {"ids": pad_sequence(ids, True), "lengths": torch.tensor([len(i) for i in ids]),
-            "frames": pad_sequence(frames, True), "mel": pad_sequence([m.t() for m in mels], True).transpose(1, 2),
+            "frames": pad_sequence(frames, True) if given else None,
+            "mel": pad_sequence([m.t() for m in mels], True).transpose(1, 2),
             "mel_lengths": torch.tensor([m.size(1) for m in mels])}

@@ -19,8 +19,9 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Tuple
 
-from processors.data.manifest import ManifestEntry, read_manifest, safe_id, split_entries, write_manifest
-from utils.io import atomic_path, atomic_write_text
+from processors.data.manifest import ManifestEntry, read_manifest, safe_id, split_entries
+from processors.data.preparers import write_splits
+from utils.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +70,7 @@ def _write_splits(parts: Mapping[str, List[ManifestEntry]], rejected: List[Tuple
         splits = {s: [e for n, p in parts.items() if _split_of(n) == s for e in p] for s in ("train", "valid", "test")}
     else:
         splits = split_entries(everything, valid, test, seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: write_manifest(items, out_dir / f"{name}.jsonl") for name, items in splits.items()}
-    rejected_path = out_dir / "rejected.tsv"
-    if rejected:
-        atomic_write_text(rejected_path, "".join(f"{i}\t{p}\t{r}\n" for i, p, r in rejected))
-        log.warning("%d cut(s) left out; see %s", len(rejected), rejected_path)
-    elif rejected_path.exists():
-        rejected_path.unlink()
-    return paths
+    return write_splits(splits, rejected, out_dir)
 
 
 def _cut_parts(manifests: Mapping[str, Any]) -> Dict[str, Any]:

@@ -87,20 +87,26 @@ def _finish(
         entries.append(ManifestEntry(item_id, path, speaker, text, round(info.frames / info.samplerate, 4), info.samplerate))
         if split is not None:
             fixed[item_id] = split
-    out_dir.mkdir(parents=True, exist_ok=True)
     if fixed and {"valid", "test"} <= set(fixed.values()):
         splits = {name: [e for e in entries if fixed.get(e.id, "train") == name] for name in ("train", "valid", "test")}
     else:
         splits = split_entries(entries, valid, test, seed)
+    paths = write_splits(splits, rejected, out_dir)
+    counts = ", ".join(f"{name} {len(items)}" for name, items in splits.items())
+    logger.info("%s: %s items (%s) -> %s", source, len(entries), counts, out_dir)
+    return paths
+
+
+def write_splits(splits: Dict[str, List[ManifestEntry]], rejected: List[Tuple[str, str, str]], out_dir: Path) -> Dict[str, Path]:
+    """``<split>.jsonl`` per split and ``rejected.tsv`` (id, path, reason; removed when nothing was rejected)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: write_manifest(items, out_dir / f"{name}.jsonl") for name, items in splits.items()}
     rejected_path = out_dir / "rejected.tsv"
     if rejected:
         atomic_write_text(rejected_path, "".join(f"{i}\t{p}\t{r}\n" for i, p, r in rejected))
-        logger.warning("%d unreadable file(s) left out; see %s", len(rejected), rejected_path)
+        logger.warning("%d item(s) left out; see %s", len(rejected), rejected_path)
     elif rejected_path.exists():
         rejected_path.unlink()
-    counts = ", ".join(f"{name} {len(items)}" for name, items in splits.items())
-    logger.info("%s: %s items (%s) -> %s", source, len(entries), counts, out_dir)
     return paths
 
 

@@ -31,6 +31,10 @@ def test_every_model_takes_its_config_fields_as_explicit_arguments(name, model_c
     assert args == fields, f"model {name!r}: constructor arguments {sorted(args ^ fields)} differ from its config"
     unannotated = [p.name for p in params.values() if p.name != "self" and p.annotation is inspect.Parameter.empty]
     assert not unannotated, f"model {name!r}: untyped constructor arguments {unannotated}"
+    # keyword-only, no defaults: the defaults live once, in the config dataclass
+    loose = [p.name for p in params.values() if p.name != "self" and
+             (p.kind is not p.KEYWORD_ONLY or p.default is not inspect.Parameter.empty)]
+    assert not loose, f"model {name!r}: arguments {loose} are positional or carry a default of their own"
 
 
 def test_build_model_validates_the_section() -> None:

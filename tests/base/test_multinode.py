@@ -61,3 +61,27 @@ def test_two_nodes_on_loopback_equal_one_node_and_a_resume_with_another_world_si
     assert "Traceback" not in done.stderr
     assert torch.equal(two["encoder.weight"], ckpt.load_model_weights(
         ckpt.latest_checkpoint(tmp_path / "two_nodes/checkpoints"), "autoencoder")["encoder.weight"])
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_two_workers_stream_shards_in_equal_steps(tmp_path):
+    """A real 2-process launch streaming shards with 2 dataloader workers each: both ranks run the planned
+    number of steps for one epoch (no rank waits on another) and write one checkpoint."""
+    from models.base.sampler import BatchingConfig
+    from models.base.shar_stream import ShardStream
+    from tests.base.test_shar_stream import RATE, make_shards
+
+    shar_dir = make_shards(tmp_path)
+    cfg = tmp_path / "toy.json5"
+    cfg.write_text(json.dumps({"base_config": str(TOY_CONFIG),
+                               "data": {"format": "shar", "shar_dir": str(shar_dir), "sample_rate": RATE, "segment": 2000},
+                               "train": {"tensorboard": False, "valid_every": 0, "save_every": 0, "num_workers": 2,
+                                         "max_epochs": 1, "max_steps": 1000}}))  # fmt: skip
+    run_train(tmp_path / "exp", cfg)
+    streams = [ShardStream(shar_dir, ["recording"], str, list, BatchingConfig(), 4, seed=1234, rank=r, world_size=2,
+                           num_workers=2) for r in range(2)]  # fmt: skip
+    for stream in streams:
+        stream.set_epoch(0)
+    planned = max(sum(s.counts) for s in streams)
+    (meta,) = [ckpt.read_meta(p) for p in ckpt.list_checkpoints(tmp_path / "exp/checkpoints")]
+    assert meta["world_size"] == 2 and meta["epoch"] == 1 and meta["step"] == planned

@@ -30,8 +30,11 @@ BATCHINGS = [BatchingConfig(), BatchingConfig(type="duration", max_seconds=2.0, 
 
 @pytest.fixture(scope="module")
 def shar_dir(tmp_path_factory) -> Path:
+    return make_shards(tmp_path_factory.mktemp("stream"))
+
+
+def make_shards(root: Path) -> Path:
     """42 noise clips of 0.3-1.5 s in 9 shards of 5 (the last has 2)."""
-    root = tmp_path_factory.mktemp("stream")
     rng = np.random.default_rng(0)
     entries = []
     for i in range(42):

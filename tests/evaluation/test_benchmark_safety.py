@@ -57,3 +57,30 @@ def test_no_system_can_run_is_exit_1_with_every_reason(run, tmp_path):  # noqa: 
     assert not (tmp_path / "out" / "report.md").exists()
     device = _cli(bench, "--out_dir", tmp_path / "o2", "--set", "device=gpu")
     assert device.returncode == 2 and len(device.stderr.strip().splitlines()) == 1 and "gpu" in device.stderr
+
+
+def test_report_with_ground_truth_leaderboard_transcripts_and_caution(run, tmp_path):  # noqa: F811
+    root, _ = run
+    bench = tmp_path / "gt.json5"
+    bench.write_text(f"""{{
+      title: "ground truth (test)",
+      protocol: {{manifest: "{root / 'manifests' / 'test.jsonl'}", tasks: ["tts"], max_items: 2, ground_truth: true}},
+      evaluation: {{metrics: ["wer"], asr: "pocketsphinx"}},
+      systems: [{{name: "espeak", spec: {{pipeline: "espeak_ng", infer: {{rate: 170}}}}}}],
+    }}""")
+    out = tmp_path / "out"
+    assert benchmark_cli.main([str(bench), "--out_dir", str(out), "--quiet"]) == 0
+    md = (out / "report.md").read_text()
+    board = md.index("## Leaderboard")
+    assert board < md.index("## Protocol")  # the summary comes first
+    line = md[board:].splitlines()[2]
+    assert line.startswith("* TTS without prompt (n = 2): WER") and "espeak" in line and "(recordings " in line
+    assert "| ground_truth | recordings (upper bound) | ran | tts |" in md  # its row in the systems table
+    assert "Continuation prompt" not in md  # no continuation task was run
+    assert "left out" not in md.split("## Systems")[0]  # the VC/cross-sentence lists were not asked for
+    assert "Caution: only n = 2 item(s)" in md
+    assert "ground_truth: best" not in md and "ground_truth: worst" not in md  # recordings are never ranked
+    page = (out / "report.html").read_text()
+    listen = page[page.index('id="audio-tts"'):]
+    assert listen.count("<audio") == 4 and listen.count('class="asr">ASR: ') == 4  # 2 items x (truth, espeak)
+    assert "<th>ground_truth</th>" in listen and "<th>reference</th>" not in listen

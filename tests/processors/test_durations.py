@@ -73,9 +73,9 @@ def test_dataset_items_match_their_durations_and_bad_rows_are_listed(tmp_path):
 
     from processors.data.durations import PhonemeDurationMels, collate_phoneme_durations
     from processors.data.manifest import write_manifest
-    from processors.features.audio import MelSettings
+    from processors.spectrogram import MelConfig
 
-    mel = MelSettings(sample_rate=22050, n_fft=1024, win_length=1024, hop_length=256, n_mels=80, f_max=8000.0)
+    mel = MelConfig(mel_fmax=8000.0)  # 22.05 kHz, hop 256
     n = len(TextFrontend(add_blank=False)("A cat.")["ids"])
     wav = tmp_path / "a.wav"
     sf.write(wav, 0.1 * np.sin(np.arange(3 * n * 256) * 0.05).astype(np.float32), 22050)
@@ -90,3 +90,6 @@ def test_dataset_items_match_their_durations_and_bad_rows_are_listed(tmp_path):
     assert batch["mel"].shape == (2, 80, 3 * n) and batch["lengths"].tolist() == [n, n]
     with pytest.raises(ValueError, match="no usable row"):
         PhonemeDurationMels(str(write_manifest(rows[1:], tmp_path / "bad.jsonl")), mel, max_seconds=20.0)
+    aligning = PhonemeDurationMels(str(tmp_path / "m.jsonl"), mel, max_seconds=20.0, need_durations=False)
+    assert len(aligning) == 2 and aligning[1][1] is None and aligning[1][2].shape == (80, 3 * n)
+    assert collate_phoneme_durations([aligning[0], aligning[1]])["frames"] is None  # the model aligns them all

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from processors.audio import audio_info, load_audio, save_audio
+from processors.data.manifest import read_jsonl
 from utils.io import atomic_write_text
 
 TARGET_RMS_DB, PEAK_LIMIT_DB = -23.0, -1.0
@@ -38,7 +39,7 @@ recording's speaker, so a voice other than the prompt's scores low by design):
 def read_jobs(path: Path) -> list:
     if not path.is_file():
         raise FileNotFoundError(f"TTS job list not found: {path}")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_jsonl(path, (), ())  # the one JSONL reader; job paths are used as written
 
 
 def text_file(jobs: Path, out: Path) -> None:

@@ -23,23 +23,24 @@ class ToyTTSTrainer(BaseTrainer):
 
     def build_datasets(self):
         d = self.cfg.data
-        train = PhonemeDurationMels(d.train_manifest, d.mel, d.max_seconds)
-        return train, PhonemeDurationMels(d.valid_manifest, d.mel, d.max_seconds) if d.valid_manifest else None
+        def read(manifest):  # rows without durations are used only by a model with an aligner
+            return PhonemeDurationMels(manifest, d, d.max_seconds, need_durations=not self.cfg.model.aligner)
+        return read(d.train_manifest), read(d.valid_manifest) if d.valid_manifest else None
 
     def collate(self, items):
         return collate_phoneme_durations(items)
 
     def losses(self, batch) -> Dict[str, torch.Tensor]:
-        out = self.models["tts"](batch["ids"], batch["lengths"], batch["frames"])
+        out = self.models["tts"](batch["ids"], batch["lengths"], batch["frames"], batch["mel"], batch["mel_lengths"])
         frame_mask = sequence_mask(batch["mel_lengths"], batch["mel"].size(2)).unsqueeze(1)
-        mel = (out["mel"] - batch["mel"]).abs().masked_select(frame_mask).mean()
-        target = torch.log1p(batch["frames"].float())
-        duration = (out["log_durations"] - target).pow(2).masked_select(out["mask"].bool()).mean()
-        return {"mel_l1": mel, "duration_mse": duration}
+        losses = {"mel_l1": (out["mel"] - batch["mel"]).abs().masked_select(frame_mask).mean()}
+        target = torch.log1p(out["frames"].float())
+        losses["duration_mse"] = (out["log_durations"] - target).pow(2).masked_select(out["mask"].bool()).mean()
+        return {**losses, "prior_nll": out["prior_loss"]} if "prior_loss" in out else losses
 
     def train_step(self, batch):
         losses = self.losses(batch)
-        self.optimize("tts", losses["mel_l1"] + losses["duration_mse"])
+        self.optimize("tts", sum(losses.values()))
         return losses
 
     def valid_step(self, batch, index: int):

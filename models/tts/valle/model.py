@@ -60,9 +60,9 @@ class Valle(BuiltFromConfig, nn.Module):
     config_class = ValleModelConfig
 
     def __init__(
-        self, d_model: int, nhead: int, num_layers: int, num_quantizers: int = 8, num_text_tokens: int = 512,
-        num_audio_tokens: int = 1024, norm_first: bool = True, share_embedding: bool = True,
-        prepend_bos: bool = False, prefix_mode: int = 1, nar_scale_factor: float = 1.0, dropout: float = 0.1,
+        self, *, d_model: int, nhead: int, num_layers: int, num_quantizers: int, num_text_tokens: int,
+        num_audio_tokens: int, norm_first: bool, share_embedding: bool, prepend_bos: bool, prefix_mode: int,
+        nar_scale_factor: float, dropout: float,
     ) -> None:  # fmt: skip
         super().__init__()
         self.config = config_of_arguments(ValleModelConfig, locals())

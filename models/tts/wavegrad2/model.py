@@ -20,7 +20,7 @@ from models.base.building import BuiltFromConfig, config_of_arguments
 from models.tts.wavegrad2.config import WaveGrad2Config
 from modules.diffusion import NoiseSchedule, add_noise, named_schedule, refine
 from modules.gaussian_upsampling import gaussian_upsample
-from modules.monotonic_align import search_alignment
+from modules.monotonic_align import align_to_mel
 from modules.wavegrad import WaveGradDecoder
 from modules.zoneout_lstm import ZoneoutLSTM
 from utils.registry import register
@@ -101,9 +101,7 @@ class MelAligner(nn.Module):
         mu = self.proj(tokens).transpose(1, 2)  # (B, M, N)
         x_mask = token_mask.unsqueeze(1).to(mel.dtype)
         y_mask = length_mask(mel_lengths, mel.size(-1)).unsqueeze(1).to(mel.dtype)
-        path = search_alignment(mel, mu.detach(), torch.zeros_like(mu), x_mask, y_mask).squeeze(1)  # (B, T, N)
-        aligned = torch.bmm(path, mu.transpose(1, 2)).transpose(1, 2)  # (B, M, T)
-        loss = 0.5 * (((mel - aligned) ** 2) * y_mask).sum() / (y_mask.sum() * mel.size(1))
+        path, loss = align_to_mel(mel, mu, x_mask, y_mask)  # (B, T, N)
         return path.sum(1), loss
 
 

@@ -45,6 +45,8 @@ def manifest(tmp_path_factory):
         sf.write(path, wav, SR)
         rows.append(ManifestEntry(f"utt{n}", str(path), "toy", text, len(wav) / SR, SR,
                                   {"durations": frames, "hop_length": HOP}))
+    write_manifest([ManifestEntry(r.id, r.path, r.speaker, r.text, r.duration, r.sample_rate) for r in rows],
+                   root / "no_durations.jsonl")  # as the mini corpus: text and audio only
     return write_manifest(rows, root / "train.jsonl")
 
 
@@ -95,3 +97,16 @@ def test_trains_resumes_exactly_synthesises_and_loads(tmp_path, manifest, capsys
     two = short.synthesize(["A cat sat. Dogs run far."], seed=3)[0]  # a long text is spoken sentence by sentence
     pieces = [len(short.synthesize([t])[0].waveform) for t in ("A cat sat.", "Dogs run far.")]
     assert len(two.waveform) == sum(pieces) + round(0.3 * SR)  # joined with infer.pause_seconds of silence
+
+
+def test_aligner_trains_on_rows_without_durations(tmp_path, manifest, capsys):
+    """model.aligner (on in mini.json5, the recipe config): durations by alignment search on the mel."""
+    plain = manifest.parent / "no_durations.jsonl"
+    run_train(tmp_path / "e", plain, 6)
+    log = log_of(tmp_path / "e")
+    assert log[6]["prior_nll"] < log[1]["prior_nll"] and log[6]["mel_l1"] < log[1]["mel_l1"]
+    out = load_pipeline(tmp_path / "e", ["infer.griffin_lim_iters=2"]).synthesize(["We see the sun."])[0]
+    assert out.waveform.size > 0 and out.waveform.size % HOP == 0
+    assert train.main(["--config", str(CONFIG), "--exp_dir", str(tmp_path / "f"), "--cpu",
+                       f"data.train_manifest={plain}", "model.aligner=false", "train.max_steps=1"]) != 0
+    assert "no usable row" in capsys.readouterr().err  # one line, no traceback

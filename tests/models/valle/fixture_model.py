@@ -11,10 +11,8 @@ def model_from_fixture(fixture: Dict[str, Any], prefix_mode: int) -> Valle:
     c = fixture["config"]
     if c.get("add_prenet"):
         raise AssertionError(f"fixture config outside what the tests cover: {c}")
-    model = Valle(
-        c["d_model"], c["nhead"], c["num_layers"], c["num_quantizers"], c["num_text_tokens"], c["num_audio_tokens"],
-        norm_first=c["norm_first"], share_embedding=c["share_embedding"], prepend_bos=c["prepend_bos"],
-        prefix_mode=prefix_mode, nar_scale_factor=c["nar_scale_factor"],
-    )  # fmt: skip
+    keys = ("d_model", "nhead", "num_layers", "num_quantizers", "num_text_tokens", "num_audio_tokens", "norm_first",
+            "share_embedding", "prepend_bos", "nar_scale_factor")
+    model = Valle.from_config({**{k: c[k] for k in keys}, "prefix_mode": prefix_mode})
     model.load_state_dict(fixture["state_dict"], strict=True)
     return model.eval()

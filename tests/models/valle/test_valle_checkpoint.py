@@ -26,7 +26,8 @@ def full_size_keys():
 
 def meta_model(prepend_bos: bool, text_vocab: int, audio_vocab: int) -> Valle:
     with torch.device("meta"):
-        return Valle(1024, 16, 12, 8, text_vocab, audio_vocab, prepend_bos=prepend_bos)
+        return Valle.from_config(dict(d_model=1024, nhead=16, num_layers=12, num_quantizers=8,
+                                      num_text_tokens=text_vocab, num_audio_tokens=audio_vocab, prepend_bos=prepend_bos))
 
 
 @pytest.mark.parametrize("variant", ["lifeiteng_default_valle", "lifeiteng_default_valle_prepend_bos"])

@@ -12,7 +12,8 @@ from models.tts.valle.model import Valle
 
 def tiny(prefix_mode=1, prepend_bos=False, seed=0, **sizes):
     torch.manual_seed(seed)
-    model = Valle(32, 2, 2, 4, 20, 24, prefix_mode=prefix_mode, prepend_bos=prepend_bos, **sizes).eval()
+    model = Valle.from_config(dict(d_model=32, nhead=2, num_layers=2, num_quantizers=4, num_text_tokens=20,
+                                   num_audio_tokens=24, prefix_mode=prefix_mode, prepend_bos=prepend_bos, **sizes)).eval()
     with torch.no_grad():  # a sharper output layer so that greedy decoding is far from ties
         model.ar_predict_layer.weight.mul_(3.0)
     return model

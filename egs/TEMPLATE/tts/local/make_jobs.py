@@ -30,21 +30,15 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from processors.data.manifest import atomic_write_text
+from processors.data.manifest import atomic_write_text, read_jsonl
 from speakers import speaker_table
 
 Skipped = List[Tuple[str, str]]
 
 
 def read_rows(path: Path) -> List[dict]:
-    """JSONL rows; a relative ``path`` resolves against the file's folder (the manifests' rule)."""
-    if not path.is_file():
-        return []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    for row in rows:
-        if "path" in row and not Path(row["path"]).is_absolute():
-            row["path"] = str((path.parent / row["path"]).resolve())
-    return rows
+    """JSONL rows (the one reader: a relative ``path`` resolves against the file's folder), paths absolute."""
+    return read_jsonl(path.resolve(), (), ("path",)) if path.is_file() else []
 
 
 def write_rows(path: Path, rows: List[dict]) -> None:

@@ -14,15 +14,15 @@ import sys
 from pathlib import Path
 from typing import List
 
+from processors.data.manifest import read_jsonl
+
 
 def speaker_table(manifest: Path) -> List[str]:
     """Sorted speakers with a transcribed utterance in ``manifest``; [] for a single-speaker corpus."""
     speakers = set()
-    for line in manifest.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            if (row.get("text") or "").strip():
-                speakers.add(str(row.get("speaker", "")))
+    for row in read_jsonl(manifest, (), ()):
+        if (row.get("text") or "").strip():
+            speakers.add(str(row.get("speaker", "")))
     if not speakers:
         raise ValueError(f"no transcribed utterances in {manifest}: a TTS model needs transcripts")
     return sorted(speakers) if len(speakers) > 1 else []
