@@ -43,8 +43,7 @@ from torch.utils.data import Dataset
 
 from processors.audio import load_audio
 from processors.data.manifest import ManifestEntry, ManifestError, read_manifest
-from processors.features.audio import MelSettings
-from processors.spectrogram import VitsMelSpectrogram
+from processors.spectrogram import MelConfig, VitsMelSpectrogram
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +178,11 @@ class PhonemeDurationMels(Dataset):
     does not phonemise or whose durations do not fit the audio are skipped and listed in ``self.skipped``.
     """
 
-    def __init__(self, manifest: str, mel: MelSettings, max_seconds: float, need_durations: bool = True):
+    def __init__(self, manifest: str, mel: MelConfig, max_seconds: float, need_durations: bool = True):
         from processors.text.frontend import TextFrontend
 
         self.sample_rate, hop = mel.sample_rate, mel.hop_length
-        self.mel = VitsMelSpectrogram(mel.sample_rate, mel.n_fft, hop, mel.win_length, mel.n_mels, mel.f_min, mel.f_max)
+        self.mel = VitsMelSpectrogram.from_config(mel)
         self.rows: List[Tuple[str, List[int], Optional[List[float]], float]] = []
         self.skipped: List[Tuple[str, str]] = []
         self._cache: Dict[int, torch.Tensor] = {}

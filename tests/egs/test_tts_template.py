@@ -65,11 +65,18 @@ def _lists_and_manifests(tmp_path: Path) -> tuple[Path, Path]:
     return lists, manifests
 
 
-def test_speaker_jobs_keep_trained_speakers_and_pair_with_evaluation(tmp_path):
+def _make_jobs(tmp_path: Path, style: str, *more: str) -> tuple[Path, Path]:
+    """make_jobs.py in one job style over the lists above: (its output folder, the shared lists)."""
     lists, manifests = _lists_and_manifests(tmp_path)
     out_dir = tmp_path / "jobs"
-    out = _script("make_jobs.py", "--lists", str(lists), "--manifest_dir", str(manifests), "--out_dir", str(out_dir))
+    out = _script("make_jobs.py", "--lists", str(lists), "--manifest_dir", str(manifests), "--out_dir", str(out_dir),
+                  "--style", style, *more)  # fmt: skip
     assert out.returncode == 0, out.stderr
+    return out_dir, lists
+
+
+def test_speaker_jobs_keep_trained_speakers_and_pair_with_evaluation(tmp_path):
+    out_dir, _ = _make_jobs(tmp_path, "speakers")
     assert _read(out_dir / "tts_jobs.jsonl") == [{"id": "u1", "text": "Hello.", "speaker": "s1"}]
     assert _read(out_dir / "vc_jobs.jsonl") == [{"id": "u1_to_v", "path": "/r/u1.wav", "source_speaker": "s1",
                                                  "speaker": "s2"}]  # fmt: skip
@@ -77,12 +84,15 @@ def test_speaker_jobs_keep_trained_speakers_and_pair_with_evaluation(tmp_path):
     assert len((out_dir / "skipped.tsv").read_text().splitlines()) == 2
 
 
+def test_single_voice_jobs_have_no_speaker_and_no_vc(tmp_path):
+    """A family trained without a speaker table (toy_tts) speaks every test text in its one voice."""
+    out_dir, _ = _make_jobs(tmp_path, "speakers", "--single_voice")
+    assert _read(out_dir / "tts_jobs.jsonl") == [{"id": "u1", "text": "Hello."}, {"id": "u2", "text": "Hi."}]
+    assert _read(out_dir / "vc_jobs.jsonl") == [] and _read(out_dir / "vc.jsonl") == []
+
+
 def test_prompt_jobs_keep_every_item_and_pair_vc_by_files(tmp_path):
-    lists, manifests = _lists_and_manifests(tmp_path)
-    out_dir = tmp_path / "jobs"
-    out = _script("make_jobs.py", "--lists", str(lists), "--manifest_dir", str(manifests), "--out_dir", str(out_dir),
-                  "--style", "prompts")  # fmt: skip
-    assert out.returncode == 0, out.stderr
+    out_dir, lists = _make_jobs(tmp_path, "prompts")
     assert _read(out_dir / "tts_jobs.jsonl") == [{"id": "u1", "text": "Hello.", "prompt": "/r/t2.wav"},
                                                  {"id": "u2", "text": "Hi.", "prompt": "/r/t9.wav"}]  # fmt: skip
     assert _read(out_dir / "vc.jsonl") == _read(lists / "vc.jsonl")
@@ -91,11 +101,7 @@ def test_prompt_jobs_keep_every_item_and_pair_vc_by_files(tmp_path):
 
 
 def test_prompt_text_jobs_carry_the_prompt_transcript_and_continuations(tmp_path):
-    lists, manifests = _lists_and_manifests(tmp_path)
-    out_dir = tmp_path / "jobs"
-    out = _script("make_jobs.py", "--lists", str(lists), "--manifest_dir", str(manifests), "--out_dir", str(out_dir),
-                  "--style", "prompts_text")  # fmt: skip
-    assert out.returncode == 0, out.stderr
+    out_dir, _ = _make_jobs(tmp_path, "prompts_text")
     assert _read(out_dir / "tts_jobs.jsonl") == [{"id": "u1", "text": "Hello.", "prompt": "/r/t2.wav",
                                                   "prompt_text": "Two."}]  # fmt: skip
     assert _read(out_dir / "cont_jobs.jsonl") == [{"id": "u1_cont", "text": "Hello.", "prompt": "/r/u1.wav",

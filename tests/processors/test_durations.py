@@ -73,9 +73,9 @@ def test_dataset_items_match_their_durations_and_bad_rows_are_listed(tmp_path):
 
     from processors.data.durations import PhonemeDurationMels, collate_phoneme_durations
     from processors.data.manifest import write_manifest
-    from processors.features.audio import MelSettings
+    from processors.spectrogram import MelConfig
 
-    mel = MelSettings(sample_rate=22050, n_fft=1024, win_length=1024, hop_length=256, n_mels=80, f_max=8000.0)
+    mel = MelConfig(mel_fmax=8000.0)  # 22.05 kHz, hop 256
     n = len(TextFrontend(add_blank=False)("A cat.")["ids"])
     wav = tmp_path / "a.wav"
     sf.write(wav, 0.1 * np.sin(np.arange(3 * n * 256) * 0.05).astype(np.float32), 22050)

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from models.base.sentence_tts import SentenceSettings
+from models.base.shar_stream import ShardedDataConfig
 from models.base.trainer import TrainConfig
-from processors.features.audio import MelSettings
+from processors.spectrogram import MelConfig
 
 
 @dataclass
@@ -27,15 +28,11 @@ class ToyTTSConfig:
     aligner: bool = False  # learn durations (MAS on the log-mel) for rows without extra.durations
 
 
-def _vits_mel() -> MelSettings:  # 22.05 kHz, hop 256: the frames of Piper / VITS voices' durations
-    return MelSettings(sample_rate=22050, n_fft=1024, win_length=1024, hop_length=256, n_mels=80, f_max=8000.0)
-
-
 @dataclass
-class ToyTTSDataConfig:
+class ToyTTSDataConfig(ShardedDataConfig, MelConfig):  # + the mel front end (22.05 kHz, hop 256: the frames of Piper / VITS durations)
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
-    mel: MelSettings = field(default_factory=_vits_mel)
+    mel_fmax: Optional[float] = 8000.0
     max_seconds: float = 15.0  # longer rows are skipped (and listed)
 
 
@@ -54,3 +51,7 @@ class ToyTTSExperimentConfig:
     data: ToyTTSDataConfig = field(default_factory=ToyTTSDataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     infer: ToyTTSInferConfig = field(default_factory=ToyTTSInferConfig)
+
+    def __post_init__(self) -> None:
+        if self.model.n_mels != self.data.n_mel_channels:
+            raise ValueError(f"model.n_mels {self.model.n_mels} != data.n_mel_channels {self.data.n_mel_channels}")

@@ -29,7 +29,7 @@ class ToyTTSPipeline(SentenceTTS, PipelineMixin):
 
     def __init__(self, model: ToyTTS, cfg: ToyTTSExperimentConfig, settings: ToyTTSInferConfig, device: str = "cpu"):
         self.model, self.cfg, self.settings, self.device = model.to(device).eval(), cfg, settings, device
-        self.sample_rate, self.frontend = cfg.data.mel.sample_rate, TextFrontend(add_blank=False)
+        self.sample_rate, self.frontend = cfg.data.sample_rate, TextFrontend(add_blank=False)
 
     @classmethod
     def from_components(cls, components, settings: ToyTTSInferConfig, device: str = "cpu") -> "ToyTTSPipeline":
@@ -50,6 +50,6 @@ class ToyTTSPipeline(SentenceTTS, PipelineMixin):
     def synthesize_piece(self, text: str, voice: None, generator: torch.Generator) -> np.ndarray:
         ids = torch.tensor([front_end_ids(self.frontend, text)], device=self.device)
         log_mel = self.model.infer(ids, pace=self.settings.pace)[0]
-        m, s = self.cfg.data.mel, self.settings
-        return griffin_lim(log_mel, m.sample_rate, m.n_fft, m.hop_length, m.win_length, m.f_min, m.f_max,
-                           s.griffin_lim_iters, s.griffin_lim_power, generator.initial_seed())
+        d, s = self.cfg.data, self.settings
+        return griffin_lim(log_mel, d.sample_rate, d.filter_length, d.hop_length, d.win_length, d.mel_fmin,
+                           d.mel_fmax, s.griffin_lim_iters, s.griffin_lim_power, generator.initial_seed())

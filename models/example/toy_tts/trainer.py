@@ -24,7 +24,7 @@ class ToyTTSTrainer(BaseTrainer):
     def build_datasets(self):
         d = self.cfg.data
         def read(manifest):  # rows without durations are used only by a model with an aligner
-            return PhonemeDurationMels(manifest, d.mel, d.max_seconds, need_durations=not self.cfg.model.aligner)
+            return PhonemeDurationMels(manifest, d, d.max_seconds, need_durations=not self.cfg.model.aligner)
         return read(d.train_manifest), read(d.valid_manifest) if d.valid_manifest else None
 
     def collate(self, items):
