@@ -25,9 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from modules.commons import cached_derived
 from modules.flows import Flip
-from modules.onednn_linear import conv_weight_matrix, linear, time_major_conv1d
+from modules.onednn_linear import linear, time_major_conv1d, time_major_kernel
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -83,8 +82,7 @@ class ConvFeedForward(nn.Module):
     def _forward_time_major(self, x: torch.Tensor, x_mask: torch.Tensor) -> torch.Tensor:
         """Inference: both convolutions as GEMMs on the time-major input, no transposes (same products)."""
         pad = self.fc1.padding[0]
-        fc1 = cached_derived(self.fc1, "_matrix", (self.fc1.weight,), lambda: conv_weight_matrix(self.fc1.weight).contiguous())
-        fc2 = cached_derived(self.fc2, "_matrix", (self.fc2.weight,), lambda: self.fc2.weight[..., 0].contiguous())
+        fc1, fc2 = time_major_kernel(self.fc1), self.fc2.weight.detach()[..., 0]  # views, no weight copies
         h = time_major_conv1d(F.pad(x, (0, 0, pad, pad)), fc1, self.fc1.bias, self.fc1.kernel_size[0])
         mask = x_mask.transpose(1, 2)  # (B, T, 1)
         h = F.gelu(h, approximate="tanh").mul_(mask)

@@ -83,3 +83,17 @@ def time_major_conv1d(x: Tensor, matrix: Tensor, bias: Optional[Tensor], kernel_
     if batch == 1:
         return linear(windows[0], matrix, bias).unsqueeze(0)
     return torch.stack([linear(w, matrix, bias) for w in windows])
+
+
+def time_major_kernel(conv: nn.Conv1d) -> Tensor:
+    """``conv``'s kernel as the :func:`time_major_conv1d` matrix ``(C_out, k * C_in)``, without a copy.
+
+    The parameter is re-laid out in place once (same values and shape, memory ordered ``(C_out, k, C_in)``),
+    after which the matrix is a view: no second copy of the weights is kept. That memory order is also what
+    oneDNN's channels-last convolutions read, so ``conv`` itself keeps working (inference only).
+    """
+    weight = conv.weight
+    if not weight.detach().permute(0, 2, 1).is_contiguous():
+        with torch.no_grad():
+            weight.data = weight.detach().permute(0, 2, 1).contiguous().permute(0, 2, 1)
+    return weight.detach().permute(0, 2, 1).reshape(weight.size(0), -1)

@@ -51,3 +51,20 @@ def test_conv_feed_forward_inference_path_equals_reference():
     ffn.eval()
     with torch.inference_mode():
         torch.testing.assert_close(ffn(x, mask), reference, rtol=1e-5, atol=1e-5)
+
+
+def test_time_major_kernel_is_a_view_of_the_relaid_weight():
+    """No second copy of the weights: the GEMM matrix and the channels-last conv weight view the parameter."""
+    from modules.onednn_linear import time_major_kernel
+
+    torch.manual_seed(3)
+    conv = nn.Conv1d(6, 10, 5, padding=2)
+    x = torch.randn(2, 6, 40)
+    with torch.no_grad():
+        reference = conv(x)
+        matrix = time_major_kernel(conv)
+        assert matrix.data_ptr() == conv.weight.data_ptr() and time_major_kernel(conv).data_ptr() == matrix.data_ptr()
+        assert conv.weight.unsqueeze(2).is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(conv(x), reference, rtol=1e-5, atol=1e-5)  # same conv, new memory order
+        out = time_major_conv1d(F.pad(x.transpose(1, 2), (0, 0, 2, 2)), matrix, conv.bias, 5)
+        torch.testing.assert_close(out.transpose(1, 2), reference, rtol=1e-5, atol=1e-5)

@@ -47,6 +47,7 @@ from processors.audio import AudioError
 from processors.f0 import align_f0_length, extract_f0, vc_log_f0, vc_pad_source
 from processors.spectrogram import HierSpeechLogMel
 from processors.ssl import DEFAULT_SSL_LAYER, DEFAULT_SSL_MODEL, SSLFeatureExtractor, build_random_ssl, official_ssl_input
+from utils.memory import release_freed_memory
 from utils.registry import register
 from utils.threads import run_beside, side_by_side_pays
 
@@ -129,6 +130,7 @@ class VoiceConverter:
         self.mel_fn = HierSpeechLogMel(sample_rate=SAMPLE_RATE, n_mels=model.config.n_mel_channels).to(self.device)
         if warm_up:
             self.warm_up()
+        release_freed_memory()  # the loaded state dict, the weight-norm factors folded away
 
     def warm_up(self) -> None:
         """Convert half a second of a synthetic voiced signal and throw the result away.
@@ -156,7 +158,7 @@ class VoiceConverter:
     def from_official(cls, ckpt_path: str | Path, config_json: str | Path | None = None,
                       ssl: Optional[torch.nn.Module] = None, device: str = "cpu", **kwargs) -> "VoiceConverter":
         """Official ``.pth`` + its ``config.json`` (default: next to it); SSL defaults to MMS-300m layer 7."""
-        model = load_official_checkpoint(ckpt_path, config_json)  # a missing .pth fails before any SSL load
+        model = load_official_checkpoint(ckpt_path, config_json, inference_only=True)  # fails before any SSL load
         return cls(model, ssl if ssl is not None else cls.build_ssl(), device=device, **kwargs)
 
     @classmethod
@@ -310,7 +312,7 @@ class HierSpeechVC(VoiceConversion, PipelineMixin):
                         device: str = "cpu") -> "HierSpeechVC":
         path = Path(components["synthesizer"])
         if path.suffix == ".pth":
-            model, ssl_cfg = load_official_checkpoint(path, components.get("config")), {}
+            model, ssl_cfg = load_official_checkpoint(path, components.get("config"), inference_only=True), {}
         else:
             model, raw = load_echelon_synthesizer(path)
             ssl_cfg = raw.get("data", {}).get("ssl", {})

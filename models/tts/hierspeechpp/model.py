@@ -94,6 +94,15 @@ class HierSpeechPPSynthesizer(BuiltFromConfig, nn.Module):
             self.emb = nn.Embedding(1, gin)
             nn.init.normal_(self.emb.weight, 0.0, gin**-0.5)
 
+    TRAINING_ONLY = ("enc_p", "enc_q", "mel_decoder")  # submodules no inference path calls
+
+    def drop_training_modules(self) -> "HierSpeechPPSynthesizer":
+        """Remove ``enc_p``, ``enc_q`` and ``mel_decoder`` (33.4 M of the released model's 97 M parameters), which
+        only training and ``f0_extraction`` use: for inference-only copies (VC, TTS), before their weights load."""
+        for name in self.TRAINING_ONLY:
+            setattr(self, name, None)
+        return self
+
     @staticmethod
     def _make_flow(cfg: HierSpeechPPConfig) -> BiTFlow:
         return BiTFlow(cfg.inter_channels, cfg.hidden_channels, _FLOW_KERNEL, _FLOW_BLOCKS, _FLOW_COUPLINGS,
