@@ -200,8 +200,8 @@ def main() -> None:
               flush=True)
         reference: Optional[List[str]] = None
         total = 0
-        print("| concurrency | requests | errors | mixed | wall s | req/s | p50 s | p95 s | p99 s | server CPU s |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("| concurrency | requests | errors | mixed | wall s | req/s | p50 s | p95 s | p99 s | server CPU s | RSS MB |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         rows = []
         for conc in args.concurrency:
             row = load_pass(server, args.requests, conc, deadline, reference)
@@ -210,7 +210,8 @@ def main() -> None:
             rows.append(row)
             print(f"| {conc} | {row['sent']}{' (time limit)' if row['stopped_early'] else ''} | {row['errors']} | "
                   f"{row['mixed']} | {row['wall_s']:.1f} | {row['throughput']:.2f} | {row['p50']:.3f} | "
-                  f"{row['p95']:.3f} | {row['p99']:.3f} | {row['server_cpu_s']:.1f} |", flush=True)
+                  f"{row['p95']:.3f} | {row['p99']:.3f} | {row['server_cpu_s']:.1f} | {rss_mb(server.proc.pid):.0f} |",
+                  flush=True)
         ttfa = first_chunk(server, args.ttfa_runs)
         rss_after = rss_mb(server.proc.pid)
         print(f"first audio chunk of a {len(LONG_TEXT)}-character request (median of {args.ttfa_runs}): streamed "

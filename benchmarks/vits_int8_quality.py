@@ -5,7 +5,7 @@ Both graphs speak the same 20 Harvard sentences (IEEE 1969 lists 1-2, public dom
 (noise 0.667, length 1, noise_w 0.8; the noise is drawn inside the graphs, so the two runs do not share it).
 Quality: Whisper WER (faster-whisper ``base``, :mod:`evaluation.asr`) pooled over the sentences, and DNSMOS
 P.835 (:mod:`evaluation.dnsmos`) averaged; plus, at zero noise (deterministic, paired), the largest waveform
-difference. Speed: the summed compute time of all sentences, float32 and int8 interleaved per sentence, best of
+difference (int8 can round a duration to another frame count; such sentences are counted instead). Speed: the summed compute time of all sentences, float32 and int8 interleaved per sentence, best of
 ``--repeats`` passes; CPU time beside it. The figures depend on the machine's load (see benchmarks/README.md).
 
 Usage: python benchmarks/vits_int8_quality.py [--threads 1] [--repeats 3] [--sentences 20]
@@ -89,12 +89,14 @@ def main() -> None:
                     totals[name][1] += time.process_time() - cpu
             for name in sessions:
                 best[name] = min(best[name], totals[name])
-        paired = max(float(np.abs(speak(sessions["float32"], s, ZERO) - speak(sessions["int8"], s, ZERO)).max())
-                     for s in ids[:5])
+        pairs = [(speak(sessions["float32"], s, ZERO), speak(sessions["int8"], s, ZERO)) for s in ids[:5]]
+        same = [float(np.abs(a - b).max()) for a, b in pairs if a.size == b.size]
+        lengths = [abs(a.size - b.size) / 256 for a, b in pairs]
     wer, dnsmos = WordErrorRate(), DNSMOS()
     rate = cfg.data.sample_rate
-    print(f"{len(texts)} sentences, {args.threads} thread(s), best of {args.repeats}; zero-noise max |f32 - int8| "
-          f"over 5 sentences: {paired:.3f}")
+    print(f"{len(texts)} sentences, {args.threads} thread(s), best of {args.repeats}; at zero noise, 5 sentences: "
+          f"{sum(x > 0 for x in lengths)} changed length (by {max(lengths):.0f} frames at most); max |f32 - int8| "
+          f"of the others: {max(same) if same else float('nan'):.3f}")
     print("| graph | MB | wall s | CPU s | audio s | WER % | DNSMOS OVRL | SIG | BAK |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in sessions:

@@ -6,8 +6,11 @@ the same espeak-ng front end (Echelon's Piper phoneme ids, which equal Piper's):
 
 * ``echelon``       -- ``load_pipeline(joe_dir)``: Echelon's default CPU path (its runtime graphs on onnxruntime)
 * ``echelon-torch`` -- ``load_pipeline(joe_dir, backend="torch")``: the PyTorch path
-* ``piper-ort``     -- Piper's ``en_US-joe-medium.onnx`` through onnxruntime (Piper's input names and scales)
-* ``export-ort``    -- the same with ``echelon-export onnx`` of the converted voice instead of Piper's file
+* ``piper-ort``     -- Piper's ``en_US-joe-medium.onnx`` through onnxruntime with its default session options
+  (only the thread count set), as Piper and most deployments run it (Piper's input names and scales)
+* ``piper-ort-same-settings`` -- Piper's file with Echelon's session options (``models.base.onnx_backend.session``:
+  no spinning workers when threads > 1): separates the graph's share of a difference from the settings' share
+* ``export-ort``    -- ``echelon-export onnx`` of the converted voice with Echelon's session options
 
 All run with noise 0.667 / length 1 / noise_w 0.8. The sampled durations make each run's audio a little longer
 or shorter, so runs are compared by real-time factor (seconds of compute per second of audio): the best RTF of
@@ -42,8 +45,17 @@ DEFAULT_TEXT = ("The birch canoe slid on the smooth planks. Glue the sheet to th
 SCALES = np.array([0.667, 1.0, 0.8], dtype=np.float32)
 
 
-def onnx_system(path: Path, frontend, threads: int) -> Callable[[str], np.ndarray]:
-    session = onnx_backend.session(path, threads)
+def default_session(path: Path, threads: int):
+    """onnxruntime's defaults, the thread count set (what `piper` and most deployments do)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def onnx_system(path: Path, frontend, threads: int, defaults: bool = False) -> Callable[[str], np.ndarray]:
+    session = default_session(path, threads) if defaults else onnx_backend.session(path, threads)
 
     def speak(text: str) -> np.ndarray:
         ids = np.array([frontend(text)["ids"]], dtype=np.int64)
@@ -97,7 +109,8 @@ def main() -> None:
             systems = {"echelon": pipeline_system(echelon)}
             if not args.no_torch:
                 systems["echelon-torch"] = pipeline_system(load_pipeline(joe, backend="torch"))
-            systems["piper-ort"] = onnx_system(piper_file, frontend, threads)
+            systems["piper-ort"] = onnx_system(piper_file, frontend, threads, defaults=True)
+            systems["piper-ort-same-settings"] = onnx_system(piper_file, frontend, threads)
             systems.update({name: onnx_system(path, frontend, threads) for name, path in graphs.items()})
             best = measure(systems, args.text, args.repeats)
             reference = best["piper-ort"][0] / best["piper-ort"][2]

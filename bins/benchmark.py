@@ -14,7 +14,8 @@ Ctrl-C (SIGINT) or SIGTERM stop after the current item of the running system (no
 failed, K not started: rerun with --skip_existing``). Progress: a bar on a terminal, a line every 30 s
 otherwise (``--quiet``: none).
 
-Exit status: 0 when the report was written, 1 when no system could run (each reason listed), 2 for a bad
+Exit status: 0 when the report was written, 1 when a system failed some items (the first five listed, all in
+the report; ``--allow_failures``: 0) or no system could run (each reason listed), 2 for a bad
 benchmark file, test set, device or output folder, 130/143 when stopped by SIGINT/SIGTERM.
 """
 
@@ -29,7 +30,7 @@ from typing import List, Optional
 from bins.common import run_cli
 from evaluation.benchmark.config import read_benchmark_config
 from evaluation.benchmark.runner import NoSystemRan, run_benchmark
-from utils.batch import summary_lines
+from utils.batch import exit_status, failure_lines, summary_lines
 from utils.config import ConfigError
 from utils.devices import resolve_device
 from utils.io import check_writable_dir
@@ -51,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     rerun.add_argument("--skip_existing", action="store_true",
                        help="keep the audio an earlier run of this out_dir generated and generate the rest")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or progress lines")
+    parser.add_argument("--allow_failures", action="store_true",
+                        help="exit 0 even when a system failed some items (they are listed and in the report)")
     return parser
 
 
@@ -76,8 +79,10 @@ def main_unchecked(argv: Optional[List[str]] = None) -> int:
         print(summary_lines(paths["written"], paths["failed"], kept=paths["kept"],
                             not_started=paths["not_started"], stopped=True))
         return paths["stopped"]
+    if paths["failed"]:
+        print("\n".join(failure_lines(paths["failed"])))
     print(f"report: {paths['html']}\nmarkdown: {paths['markdown']}")
-    return 0
+    return exit_status(len(paths["failed"]), args.allow_failures)
 
 
 def check_out_dir(out_dir: Path, allowed: bool) -> None:

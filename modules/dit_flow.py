@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from modules.flows import Flip
+from modules.onednn_linear import linear, time_major_conv1d, time_major_kernel
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -72,9 +73,20 @@ class ConvFeedForward(nn.Module):
 
     def forward(self, x: torch.Tensor, x_mask: torch.Tensor) -> torch.Tensor:
         """``x (B, T, C)``, ``x_mask (B, 1, T)`` -> ``(B, T, C)``; the input is *not* masked here."""
+        if not (self.training or torch.is_grad_enabled() or torch.jit.is_tracing()):
+            return self._forward_time_major(x, x_mask)
         h = self.drop(F.gelu(self.fc1(x.transpose(1, 2)), approximate="tanh"))
         h = self.drop(self.fc2(h * x_mask) * x_mask)
         return h.transpose(1, 2)
+
+    def _forward_time_major(self, x: torch.Tensor, x_mask: torch.Tensor) -> torch.Tensor:
+        """Inference: both convolutions as GEMMs on the time-major input, no transposes (same products)."""
+        pad = self.fc1.padding[0]
+        fc1, fc2 = time_major_kernel(self.fc1), self.fc2.weight.detach()[..., 0]  # views, no weight copies
+        h = time_major_conv1d(F.pad(x, (0, 0, pad, pad)), fc1, self.fc1.bias, self.fc1.kernel_size[0])
+        mask = x_mask.transpose(1, 2)  # (B, T, 1)
+        h = F.gelu(h, approximate="tanh").mul_(mask)
+        return linear(h, fc2, self.fc2.bias).mul_(mask)
 
 
 class DiTConvBlock(nn.Module):

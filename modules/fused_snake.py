@@ -47,15 +47,14 @@ _S7 = np.float32(-0.0001981069071916863322258)
 _S9 = np.float32(2.6083159809786593541503e-06)
 
 
-@functools.lru_cache(maxsize=None)
-def _kernel():
-    if not available():
-        raise RuntimeError("fused SnakeBeta needs numba (pip install numba)")
-    # Reassociation is not allowed: it would undo the Cody-Waite reduction. Contraction to FMA is.
-    flags = {"contract", "nnan", "ninf", "nsz", "arcp"}
+# Reassociation is not allowed: it would undo the Cody-Waite reduction. Contraction to FMA is.
+_FAST_MATH = {"contract", "nnan", "ninf", "nsz", "arcp"}
 
-    @cached_njit(fastmath=flags, inline="always")
-    def snake(z, freq, inv_mag):  # pragma: no cover - compiled
+if available():
+    # Module level, not a closure of _kernel(): numba keys its on-disk cache on the pickled closure
+    # variables, and a captured dispatcher pickles differently in every process (the cache never hit).
+    @cached_njit(fastmath=_FAST_MATH, inline="always")
+    def _snake(z, freq, inv_mag):  # pragma: no cover - compiled
         v = freq * z
         k = np.floor(v * _INV_PI + np.float32(0.5))
         r = ((v - k * _PI_A) - k * _PI_B) - k * _PI_C
@@ -64,7 +63,13 @@ def _kernel():
         sin_r = r + r * r2 * p
         return z + inv_mag * (sin_r * sin_r)
 
-    @cached_njit(fastmath=flags)
+
+@functools.lru_cache(maxsize=None)
+def _kernel():
+    if not available():
+        raise RuntimeError("fused SnakeBeta needs numba (pip install numba)")
+
+    @cached_njit(fastmath=_FAST_MATH)
     def kernel(x, even, odd, down, freq, inv_mag, out, block):  # pragma: no cover - compiled
         # Notation (per item, per channel): y[2t] = sum_j even[j] x[t+j-3], y[2t+1] = sum_j odd[j] x[t+j-3]
         # with x clamped at its ends; the doubled-rate signal is clamped too (y[s<0] = y[0],
@@ -104,8 +109,8 @@ def _kernel():
                 for m in range(n):
                     ze = e0 * x0[m] + e1 * x1[m] + e2 * x2[m] + e3 * x3[m] + e4 * x4[m] + e5 * x5[m]
                     zo = o1 * x1[m] + o2 * x2[m] + o3 * x3[m] + o4 * x4[m] + o5 * x5[m] + o6 * x6[m]
-                    ae[m] = snake(ze, fr[m], im[m])
-                    ao[m] = snake(zo, fr[m], im[m])
+                    ae[m] = _snake(ze, fr[m], im[m])
+                    ao[m] = _snake(zo, fr[m], im[m])
                 # the clamped doubled-rate signal: rows before t=0 repeat snake(y[0]) = AE[0], rows from
                 # t=T on repeat snake(y[2T-1]) = AO[T-1]
                 q_first = 3 - t0  # row of t = 0

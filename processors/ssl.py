@@ -22,14 +22,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import types
 from pathlib import Path
 from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from modules.commons import cached_derived
+from modules.onednn_linear import conv_weight_matrix, time_major_conv1d, use_onednn_linear
 from processors.f0 import VC_PAD_MULTIPLE, vc_pad_source
 
 __all__ = ["DEFAULT_SSL_MODEL", "DEFAULT_SSL_LAYER", "SSLModelError", "SSLFeatureExtractor", "official_ssl_input", "build_random_ssl"]
@@ -65,13 +68,10 @@ def _truncate(model: nn.Module, layer: int) -> nn.Module:
 
 
 class _TimeMajorConv1d(nn.Module):
-    """An unpadded, undilated ``nn.Conv1d`` computed on time-major input as one GEMM over overlapping windows.
-
-    In (B, T, C_in) memory the window of output frame t is the contiguous run of ``kernel * C_in`` values
-    starting at ``stride * t * C_in``, so the convolution is ``windows @ W`` with ``windows`` a strided view
-    (no copy) and ``W`` the kernel laid out as ``(kernel * C_in, C_out)``. For wav2vec2's front end this is
-    faster than the convolution kernels on CPU (the first layer, 1 -> 512 channels at the waveform rate, ~3x)
-    and, chained time-major, needs no transposes around the LayerNorms. Holds the conv's own ``weight``/``bias``
+    """An unpadded, undilated ``nn.Conv1d`` computed on time-major input as one GEMM over overlapping windows
+    (``modules.onednn_linear.time_major_conv1d``). For wav2vec2's front end this is faster than the
+    convolution kernels on CPU (the first layer, 1 -> 512 channels at the waveform rate, ~3x) and, chained
+    time-major, needs no transposes around the LayerNorms. Holds the conv's own ``weight``/``bias``
     parameters, so state_dict keys are unchanged.
     """
 
@@ -85,29 +85,13 @@ class _TimeMajorConv1d(nn.Module):
         return (type(conv) is nn.Conv1d and conv.groups == 1 and conv.dilation == (1,)
                 and conv.padding == (0,) and conv.padding_mode == "zeros")
 
-    def _matrix(self) -> Tensor:
-        """The kernel as ``(kernel * C_in, C_out)``: row ``j * C_in + i`` holds tap j of input channel i."""
-        return self.weight.permute(2, 1, 0).reshape(-1, self.weight.size(0))
-
     def forward_time_major(self, x: Tensor) -> Tensor:
         """``(B, T, C_in)`` -> ``(B, T', C_out)`` with ``T' = (T - kernel) // stride + 1``."""
-        x = x.contiguous()
-        batch, length, channels = x.shape
-        frames = (length - self.kernel_size) // self.stride + 1
-        if frames <= 0:
-            raise ValueError(f"input of {length} frames is shorter than the conv kernel ({self.kernel_size})")
-        windows = [item.as_strided((frames, self.kernel_size * channels), (self.stride * channels, 1)) for item in x]
-        if torch.is_grad_enabled():  # differentiable, allocating path
-            weight = self._matrix()
-            return torch.stack([w @ weight if self.bias is None else torch.addmm(self.bias, w, weight) for w in windows])
-        weight = cached_derived(self, "_matrix_cache", (self.weight,), lambda: self._matrix().contiguous())
-        out = x.new_empty(batch, frames, weight.size(1))
-        for item, w in enumerate(windows):
-            if self.bias is None:
-                torch.mm(w, weight, out=out[item])
-            else:
-                torch.addmm(self.bias, w, weight, out=out[item])
-        return out
+        if torch.is_grad_enabled():  # differentiable path (the cached matrix is built without autograd)
+            matrix = conv_weight_matrix(self.weight)
+        else:
+            matrix = cached_derived(self, "_matrix_cache", (self.weight,), lambda: conv_weight_matrix(self.weight).contiguous())
+        return time_major_conv1d(x, matrix, self.bias, self.kernel_size, self.stride)
 
     def forward(self, x: Tensor) -> Tensor:
         """Drop-in for the conv: ``(B, C_in, T)`` -> ``(B, C_out, T')`` (a transposed view)."""
@@ -166,6 +150,28 @@ def _fast_front_end(model: nn.Module) -> None:
     layers = getattr(encoder, "conv_layers", None)
     if layers is not None and len(layers) and _TimeMajorConv1d.supports(getattr(layers[0], "conv", None)):
         layers[0].conv = _TimeMajorConv1d(layers[0].conv)
+
+
+def _folded_conv_forward(conv: nn.Conv1d, x: Tensor) -> Tensor:
+    """The parametrized conv's forward with its weight computed once per parameter change (no autograd)."""
+    if torch.is_grad_enabled():
+        return type(conv).forward(conv, x)
+    params = conv.parametrizations.weight
+    weight = cached_derived(conv, "_folded_weight", (params.original0, params.original1), lambda: conv.weight)
+    return conv._conv_forward(x, weight, conv.bias)
+
+
+def _fold_positional_weight_norm(model: nn.Module) -> None:
+    """Compute the weight-normed positional convolution's ``g * v / ||v||`` once, not in every forward.
+
+    transformers recomputes that norm over 8.4 M weights in every call (~25 ms for MMS-300m). The module and its
+    state-dict keys stay as they are (a model saved afterwards reloads unchanged); only this instance's
+    forward is rebound (a bound method, so a deep copy rebinds it to the copy).
+    """
+    conv = getattr(getattr(getattr(model, "encoder", None), "pos_conv_embed", None), "conv", None)
+    if isinstance(conv, nn.Conv1d) and parametrize.is_parametrized(conv, "weight") and \
+            hasattr(conv.parametrizations.weight, "original1"):
+        conv.forward = types.MethodType(_folded_conv_forward, conv)
 
 
 class _DropLoadReport(logging.Filter):
@@ -238,6 +244,8 @@ class SSLFeatureExtractor(nn.Module):
         self.layer = layer
         self.model = _truncate(model, layer).eval().requires_grad_(False)
         _fast_front_end(self.model)
+        _fold_positional_weight_norm(self.model)
+        use_onednn_linear(self.model)
         # Group-norm feature extractors (wav2vec2-base, HuBERT-base) normalise over time, so padding changes
         # every frame: such models are run one item at a time to keep batched == unbatched.
         self.supports_padding_mask = getattr(model.config, "feat_extract_norm", "layer") == "layer"

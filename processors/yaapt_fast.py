@@ -116,10 +116,11 @@ def _peak_kernel():
     return pick_peaks
 
 
-@functools.lru_cache(maxsize=None)
-def _path_kernel():
+if available():
+    # Module level, not a closure of _path_kernel(): numba keys its on-disk cache on the pickled closure
+    # variables, and a captured dispatcher pickles differently in every process (the cache never hit).
     @cached_njit(inline="always")
-    def last_argmin(values):  # pragma: no cover - compiled
+    def _last_argmin(values):  # pragma: no cover - compiled
         """``len - 1 - np.argmin(values[::-1])``: the last minimum, or the last NaN if there is one."""
         best = -1
         best_value = 0.0
@@ -132,6 +133,9 @@ def _path_kernel():
                 best_value = value
         return best
 
+
+@functools.lru_cache(maxsize=None)
+def _path_kernel():
     @cached_njit()
     def best_path(local, trans, n_lin, n_col):  # pragma: no cover - compiled
         pred = np.zeros((n_lin, n_col), dtype=np.int64)
@@ -143,13 +147,13 @@ def _path_kernel():
             for a in range(n_lin):
                 for b in range(n_lin):
                     step[b] = local[b, 0] + trans[b, a, i]
-                best = last_argmin(step)
+                best = _last_argmin(step)
                 pred[a, i] = best
                 cost[a] = local[best, 0] + trans[best, a, i] + local[a, i]
             # the original's running cost is a view of local[:, 0]: it is overwritten in place
             for a in range(n_lin):
                 local[a, 0] = cost[a]
-            p_small[i] = last_argmin(cost)
+            p_small[i] = _last_argmin(cost)
         path[n_col - 1] = p_small[n_col - 1]
         for i in range(n_col - 2, -1, -1):
             path[i] = pred[path[i + 1], i + 1]

@@ -64,7 +64,9 @@ stage_benchmark() {
     [ -s "$manifests/test.jsonl" ] || die "no test split in $manifests: run stage 1 first"
     [ -z "$max_items" ] || limit=("protocol.max_items=$max_items")
     for system in $systems; do listed+=(--system "$system"); done
+    # a rerun keeps the audio already generated (--force: everything again); failed items are in the report
     py_module bins.benchmark "$benchmark" --out_dir "$exp_dir" --var "EXP_ROOT=$exp_root" "DATASET=$dataset" \
+        "$(rerun_flag)" --allow_failures \
         --set "protocol.manifest=$manifests/test.jsonl" "protocol.seed=$seed" ${limit[@]+"${limit[@]}"} \
         ${listed[@]+"${listed[@]}"} ${benchmark_extra[@]+"${benchmark_extra[@]}"}
 }

@@ -117,7 +117,8 @@ class NoSystemRan(RuntimeError):
 
 def run_benchmark(cfg: BenchmarkConfig, out_dir: Path, timeout: float | None = None, skip_existing: bool = False,
                   quiet: bool = False) -> Dict[str, Any]:
-    """Run everything and write the report; returns the report's paths.
+    """Run everything and write the report; returns the report's paths (and ``failed``: the items a system
+    could not generate, as ``(system/id, reason)``).
 
     ``skip_existing`` keeps the audio an earlier (interrupted) run generated and generates the rest.
     SIGINT/SIGTERM stop after the current item of the running system, with no report:
@@ -184,7 +185,8 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path, timeout: float | None = N
         entries.insert(0, SystemEntry(GROUND_TRUTH, "recordings (upper bound)", True, tasks=truth_tasks))
     protocol = protocol_lines(cfg, jobs, skipped, unavailable) + notes
     report = BenchmarkReport(cfg.title, protocol, entries, tasks, created=time.strftime("%Y-%m-%d %H:%M:%S"))
-    return write_report(report, out_dir, cfg.max_audio_items)
+    failed = [(f"{r.name}/{i}", e) for r in runs for t in r.tasks.values() for i, e in t["failures"].items()]
+    return {**write_report(report, out_dir, cfg.max_audio_items), "failed": failed}
 
 
 def protocol_lines(cfg: BenchmarkConfig, jobs: Mapping[str, Sequence[Job]], skipped: Sequence[dict],

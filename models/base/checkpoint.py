@@ -31,6 +31,7 @@ import os
 import platform
 import shutil
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
@@ -337,13 +338,17 @@ def extract_state_dict(obj: Any, source: str = "checkpoint") -> Dict[str, torch.
     return dict(obj)
 
 
-def read_state_dict_file(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
-    """A ``.pth`` file (plain state dict or ``{'model': ...}``) loaded with ``weights_only=True``."""
+def read_state_dict_file(path: str | os.PathLike, mmap: bool = False) -> Dict[str, torch.Tensor]:
+    """A ``.pth`` file (plain state dict or ``{'model': ...}``) loaded with ``weights_only=True``.
+
+    ``mmap``: tensors map the file instead of being read into memory (zip-format files; a legacy file is read):
+    loading them into a model then holds one copy of the weights in memory, not two.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointNotFoundError(f"checkpoint not found: {path}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipfile.is_zipfile(path))
     except (RuntimeError, EOFError, OSError, ValueError) as err:  # truncated zip, pickle with code, ...
         raise CheckpointError(f"{path}: cannot read checkpoint ({str(err).splitlines()[0]})") from err
     return extract_state_dict(obj, str(path))

@@ -58,11 +58,13 @@ def with_private_rng(steps: Iterator[T], seed: int) -> Iterator[T]:
 
 
 def windowed_decode(decode: Callable[[torch.Tensor], torch.Tensor], z: Union[torch.Tensor, LatentWindows], hop: int,
-                    window: int, context: int) -> Iterator[torch.Tensor]:
+                    window: int, context: int, max_window: int = 0) -> Iterator[torch.Tensor]:
     """Latent ``(1, C, T)`` -> waveform pieces ``(1, 1, n * hop)``, window by window.
 
     Window ``[start, stop)`` is decoded on ``z[..., start - context : stop + context]`` (clipped at the ends,
     where the one-shot decode sees the same edges) and its own ``(stop - start) * hop`` samples are kept.
+    Windows start at ``window`` frames (a small first window: early first audio) and double up to
+    ``max_window`` (few windows: little context recomputed; default: all of ``window`` frames).
     ``z`` may also be :class:`LatentWindows`, which computes each slice when asked (a flow run window by window).
     ``window <= 0`` or a latent no longer than one window: a single one-shot decode.
     """
@@ -73,11 +75,13 @@ def windowed_decode(decode: Callable[[torch.Tensor], torch.Tensor], z: Union[tor
         return
     if context < 0:
         raise ValueError(f"context must be >= 0 frames, got {context}")
-    for start in range(0, frames, window):
-        stop = min(start + window, frames)
+    start, size = 0, window
+    while start < frames:
+        stop = min(start + size, frames)
         lo, hi = max(0, start - context), min(frames, stop + context)
         wav = decode(latent(lo, hi))
         yield wav[..., (start - lo) * hop:(stop - lo) * hop]
+        start, size = stop, min(2 * size, max(window, max_window))
 
 
 class LatentWindows:

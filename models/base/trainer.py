@@ -16,6 +16,10 @@ Contract for a model's trainer (see ``models/example/toy_autoencoder/trainer.py`
         def build_optimizers(self, models) -> dict[str, Optimizer]   # train.optimizers (models.base.optim)
         def build_schedulers(self, optimizers) -> dict[str, LRScheduler]   # train.schedulers
         def build_sampler(self, dataset, train) -> batch sampler     # train.batching (models.base.sampler)
+        # data.format "shar" (streamed Lhotse Shar shards, models/base/shar_stream.py) instead of build_datasets:
+        def item_from_cut(self, cut) -> item                         # the item build_datasets' train set gives
+        def keep_cut(self, meta) -> bool                             # optional: its filter (id, duration, text)
+        def build_valid_dataset(self) -> Dataset | None              # optional: validation stays map-style
 
 Inside ``train_step`` use the prepared models from ``self.models[name]`` and the frozen ones from
 ``self.frozen_modules[name]``, and call ``self.optimize(name, loss)`` once per optimizer: it handles mixed

@@ -22,7 +22,7 @@ from torch import nn
 
 from modules.activations import Snake, SnakeBeta
 from modules.alias_free import Activation1d
-from modules.commons import cached_derived
+from modules.onednn_linear import time_major_kernel
 from modules.weight_norm import fold_weight_norm, has_weight_norm, weight_norm
 
 
@@ -105,8 +105,8 @@ class AMPBlock(nn.Module):
 
 def _conv_channels_last(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     """``conv`` (stride 1, folded weights) applied to a (B, C, 1, T) channels-last tensor."""
-    weight = cached_derived(conv, "_channels_last_weight", (conv.weight,),
-                            lambda: conv.weight.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last))
+    time_major_kernel(conv)  # the weight re-laid out in place once: (C_out, C_in, 1, k) channels-last is then a view
+    weight = conv.weight.detach().unsqueeze(2)
     return F.conv2d(x, weight, conv.bias, padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]))
 
 

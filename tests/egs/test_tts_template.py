@@ -65,12 +65,12 @@ def _lists_and_manifests(tmp_path: Path) -> tuple[Path, Path]:
     return lists, manifests
 
 
-def _make_jobs(tmp_path: Path, style: str) -> tuple[Path, Path]:
+def _make_jobs(tmp_path: Path, style: str, *more: str) -> tuple[Path, Path]:
     """make_jobs.py in one job style over the lists above: (its output folder, the shared lists)."""
     lists, manifests = _lists_and_manifests(tmp_path)
     out_dir = tmp_path / "jobs"
     out = _script("make_jobs.py", "--lists", str(lists), "--manifest_dir", str(manifests), "--out_dir", str(out_dir),
-                  "--style", style)  # fmt: skip
+                  "--style", style, *more)  # fmt: skip
     assert out.returncode == 0, out.stderr
     return out_dir, lists
 
@@ -82,6 +82,13 @@ def test_speaker_jobs_keep_trained_speakers_and_pair_with_evaluation(tmp_path):
                                                  "speaker": "s2"}]  # fmt: skip
     assert [r["id"] for r in _read(out_dir / "tts.jsonl")] == ["u1"] and [r["id"] for r in _read(out_dir / "vc.jsonl")] == ["u1_to_v"]
     assert len((out_dir / "skipped.tsv").read_text().splitlines()) == 2
+
+
+def test_single_voice_jobs_have_no_speaker_and_no_vc(tmp_path):
+    """A family trained without a speaker table (toy_tts) speaks every test text in its one voice."""
+    out_dir, _ = _make_jobs(tmp_path, "speakers", "--single_voice")
+    assert _read(out_dir / "tts_jobs.jsonl") == [{"id": "u1", "text": "Hello."}, {"id": "u2", "text": "Hi."}]
+    assert _read(out_dir / "vc_jobs.jsonl") == [] and _read(out_dir / "vc.jsonl") == []
 
 
 def test_prompt_jobs_keep_every_item_and_pair_vc_by_files(tmp_path):

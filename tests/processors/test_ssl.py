@@ -79,3 +79,21 @@ def test_unreachable_model_names_the_id(monkeypatch, tmp_path):
 def test_layer_out_of_range(saved_model):
     with pytest.raises(ValueError, match="layer 9"):
         SSLFeatureExtractor.from_pretrained(str(saved_model[0]), layer=9)
+
+
+def test_positional_conv_norm_computed_once_same_features_and_keys():
+    """The weight-normed positional conv is folded for inference only: same features, same state-dict keys,
+    and a deep copy (the VC benchmark copies the encoder) computes with its own weights."""
+    import copy
+
+    extractor = build_random_ssl(layer=2, num_layers=3, seed=3)
+    conv = extractor.model.encoder.pos_conv_embed.conv
+    assert "forward" in vars(conv) and any("parametrizations" in k for k in extractor.state_dict())
+    wav = official_ssl_input(_speech(0.5).unsqueeze(0))
+    feats, _ = extractor(wav)
+    twin = copy.deepcopy(extractor)
+    with torch.no_grad():
+        twin.model.encoder.pos_conv_embed.conv.parametrizations.weight.original0.mul_(2.0)
+    assert (twin(wav)[0] - feats).abs().max() > 1e-3  # the copy's own (changed) weights, not a stale cache
+    del vars(conv)["forward"]  # torch's own forward recomputes the norm
+    torch.testing.assert_close(extractor(wav)[0], feats, rtol=1e-5, atol=1e-5)

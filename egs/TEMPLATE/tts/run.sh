@@ -18,7 +18,8 @@
 # checks, before EXP_DIR is bound), train_data_overrides NAME (data.* overrides of every training run, e.g. a
 # --data_format option's), results_notes (lines under the results title), summary_notes.
 # --data_format shar (every family): training streams Lhotse Shar shards (local/shar.sh); a family whose items
-# need per-item features sets shar_features="f0 ssl" (converted from EXP_DIR/features) in `recipe`.
+# need per-item features sets shar_features="f0 ssl" (converted from EXP_DIR/features) in `recipe`, and
+# shar_runs="synth" when only some of its training runs can stream.
 set -euo pipefail
 
 template_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -4,7 +4,7 @@
 recipe() {
     family=hierspeechpp title=HierSpeech++ about="data, features, training, TTS/VC, 48 kHz SR, evaluation"
     synthetic_speakers=2 model_dir=synth infer_kinds="tts vc tts48k sr48k" job_style=prompts standard_args="prepare eval"
-    shar_features="f0 ssl"  # --data_format shar: what the synthesizer's items need besides audio
+    shar_features="f0 ssl" shar_runs=synth  # --data_format shar: the synthesizer streams (TTV, SpeechSR read files)
     stages="data
 manifests
 features     SSL (layer 7), log-F0 (YAAPT) and spectrogram features; picks the SSL model (see --ssl_model)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from models.base.sentence_tts import SentenceSettings
+from models.base.shar_stream import ShardedDataConfig
 from models.base.trainer import TrainConfig
 from processors.spectrogram import MelConfig
 
@@ -28,7 +29,7 @@ class ToyTTSConfig:
 
 
 @dataclass
-class ToyTTSDataConfig(MelConfig):  # + the mel front end (22.05 kHz, hop 256: the frames of Piper / VITS durations)
+class ToyTTSDataConfig(ShardedDataConfig, MelConfig):  # + the mel front end (22.05 kHz, hop 256: the frames of Piper / VITS durations)
     train_manifest: str = ""
     valid_manifest: Optional[str] = None
     mel_fmax: Optional[float] = 8000.0

@@ -19,18 +19,23 @@ from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
 
 
 def load_official_checkpoint(path: str | Path, config_json: str | Path | HierSpeechPPConfig | None = None,
-                             device: str | torch.device = "cpu") -> HierSpeechPPSynthesizer:
+                             device: str | torch.device = "cpu", inference_only: bool = False) -> HierSpeechPPSynthesizer:
     """Build the synthesizer from an official ``config.json`` and load an official ``.pth`` strictly.
 
     ``config_json`` defaults to ``config.json`` next to the checkpoint (where the official scripts look).
     Returns the model in eval mode on ``device`` (weight norm not folded; see ``prepare_for_inference``).
+    ``inference_only``: the training-only submodules are dropped before loading and their weights never read
+    (the file is memory-mapped, so they are not even paged in); every other key is still checked strictly.
     """
     path = Path(path)
-    state = read_state_dict_file(path)  # a missing file is named before the config is looked for
+    state = read_state_dict_file(path, mmap=True)  # a missing file is named before the config is looked for
     if config_json is None:
         config_json = path.parent / "config.json"
     cfg = config_json if isinstance(config_json, HierSpeechPPConfig) else load_official_config(config_json)
     model = HierSpeechPPSynthesizer.from_config(cfg)
+    if inference_only:
+        model.drop_training_modules()
+        state = {k: v for k, v in state.items() if k.split(".", 1)[0] not in model.TRAINING_ONLY}
     load_state_dict_strict(model, state, str(path))
     return model.to(device).eval()
 

@@ -47,7 +47,9 @@ from processors.audio import AudioError
 from processors.f0 import align_f0_length, extract_f0, vc_log_f0, vc_pad_source
 from processors.spectrogram import HierSpeechLogMel
 from processors.ssl import DEFAULT_SSL_LAYER, DEFAULT_SSL_MODEL, SSLFeatureExtractor, build_random_ssl, official_ssl_input
+from utils.memory import release_freed_memory
 from utils.registry import register
+from utils.threads import run_beside, side_by_side_pays
 
 logger = logging.getLogger(__name__)
 
@@ -77,16 +79,18 @@ def retargeted_log_f0(src_f0_hz: np.ndarray, trg_f0_hz: np.ndarray, frames: int)
 @dataclass
 class _Source:
     ssl_input: torch.Tensor  # (N' + 80,) padded + reflect-padded waveform
-    f0_hz: np.ndarray  # (N' / 80,)
+    padded: np.ndarray  # (N',) zero-padded waveform, F0's input
     frames: int  # N' / 320
     n_samples: int  # original length
+    f0_hz: Optional[np.ndarray] = None  # (N' / 80,), from _fill_f0
 
 
 @dataclass
 class _Prompt:
     rows: torch.Tensor  # (2, N_p) original and denoised prompt (replicated if short)
-    f0_hz: np.ndarray  # F0 of the unpadded, unreplicated prompt
+    wav: np.ndarray  # the unpadded, unreplicated prompt, F0's input
     peak: float
+    f0_hz: Optional[np.ndarray] = None  # from _fill_f0
 
 
 def load_echelon_synthesizer(ckpt_dir: str | Path) -> tuple[HierSpeechPPSynthesizer, dict]:
@@ -111,10 +115,11 @@ class VoiceConverter:
         ssl: ``processors.ssl.SSLFeatureExtractor`` whose dim equals ``model.config.ssl_channels``.
         denoiser: optional prompt denoiser hook (see module docstring).
         device: where the networks run.
+        warm_up: run :meth:`warm_up` here, so that the first real call costs about what any later one does.
     """
 
     def __init__(self, model: HierSpeechPPSynthesizer, ssl: torch.nn.Module, denoiser: Optional[Denoiser] = None,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", warm_up: bool = True):
         if getattr(ssl, "dim", model.config.ssl_channels) != model.config.ssl_channels:
             raise InferenceError(f"the SSL model gives {ssl.dim}-dim features but the synthesizer expects "
                                  f"ssl_channels={model.config.ssl_channels} (use the SSL model it was trained with)")
@@ -123,6 +128,22 @@ class VoiceConverter:
         self.ssl = ssl.to(self.device).eval()
         self.denoiser = denoiser
         self.mel_fn = HierSpeechLogMel(sample_rate=SAMPLE_RATE, n_mels=model.config.n_mel_channels).to(self.device)
+        if warm_up:
+            self.warm_up()
+        release_freed_memory()  # the loaded state dict, the weight-norm factors folded away
+
+    def warm_up(self) -> None:
+        """Convert half a second of a synthetic voiced signal and throw the result away.
+
+        A fresh process's first conversion otherwise pays one-off costs: importing YAAPT (amfm_decompy pulls in
+        scipy.signal and scipy.stats), starting numba's compiler target and loading the YAAPT and fused-SnakeBeta
+        kernels from numba's on-disk cache (compiling them on the very first run), and oneDNN building its
+        convolution and matmul kernels. Uses no global random state.
+        """
+        t = np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE
+        noise = np.random.default_rng(0).standard_normal(t.size)
+        voiced = (0.3 * np.sin(2 * np.pi * 140.0 * t) * np.hanning(t.size) + 0.01 * noise).astype(np.float32)
+        self.convert([voiced], [voiced], VCOptions(batch_size=1, scale_norm="none"))
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -137,7 +158,7 @@ class VoiceConverter:
     def from_official(cls, ckpt_path: str | Path, config_json: str | Path | None = None,
                       ssl: Optional[torch.nn.Module] = None, device: str = "cpu", **kwargs) -> "VoiceConverter":
         """Official ``.pth`` + its ``config.json`` (default: next to it); SSL defaults to MMS-300m layer 7."""
-        model = load_official_checkpoint(ckpt_path, config_json)  # a missing .pth fails before any SSL load
+        model = load_official_checkpoint(ckpt_path, config_json, inference_only=True)  # fails before any SSL load
         return cls(model, ssl if ssl is not None else cls.build_ssl(), device=device, **kwargs)
 
     @classmethod
@@ -152,19 +173,18 @@ class VoiceConverter:
         return cls(model, ssl, device=device, **kwargs)
 
     # ------------------------------------------------------------------ front end
-    def _source(self, wav: np.ndarray, f0_method: str) -> _Source:
+    def _source(self, wav: np.ndarray) -> _Source:
+        """The padded source (F0 is filled in by :meth:`_fill_f0`)."""
         if wav.ndim != 1 or wav.size == 0:
             raise AudioError(f"source must be a non-empty mono waveform, got shape {wav.shape}")
-        padded = vc_pad_source(wav.astype(np.float32))
-        frames = padded.shape[-1] // self.model.hop_length
-        f0 = extract_f0(padded, SAMPLE_RATE, method=f0_method)
-        ssl_input = official_ssl_input(torch.from_numpy(wav.astype(np.float32)).unsqueeze(0))[0]
-        return _Source(ssl_input, np.asarray(f0), frames, wav.shape[-1])
+        wav = wav.astype(np.float32)
+        padded = vc_pad_source(wav)
+        ssl_input = official_ssl_input(torch.from_numpy(wav).unsqueeze(0))[0]
+        return _Source(ssl_input, padded, padded.shape[-1] // self.model.hop_length, wav.shape[-1])
 
     def _prompt(self, wav: np.ndarray, opts: VCOptions) -> _Prompt:
         if wav.ndim != 1 or wav.size == 0:
             raise AudioError(f"prompt must be a non-empty mono waveform, got shape {wav.shape}")
-        f0 = extract_f0(wav.astype(np.float32), SAMPLE_RATE, method=opts.f0_method)
         peak = float(np.abs(wav).max())
         prompt = torch.from_numpy(replicate_prompt(wav.astype(np.float32),
                                                    int(opts.min_prompt_seconds * SAMPLE_RATE)))
@@ -178,23 +198,38 @@ class VoiceConverter:
                 denoised = self.denoiser(padded).reshape(-1)[: prompt.shape[-1]].float().cpu()
             if denoised.shape[-1] != prompt.shape[-1]:
                 raise ValueError(f"denoiser returned {denoised.shape[-1]} samples for a {prompt.shape[-1]}-sample prompt")
-        return _Prompt(torch.stack([prompt, denoised]), f0, peak)
+        return _Prompt(torch.stack([prompt, denoised]), wav.astype(np.float32), peak)
+
+    @staticmethod
+    def _fill_f0(sources: List[_Source], prompts: List[_Prompt], method: str) -> None:
+        for item in sources:
+            item.f0_hz = np.asarray(extract_f0(item.padded, SAMPLE_RATE, method=method))
+        for item in prompts:
+            item.f0_hz = np.asarray(extract_f0(item.wav, SAMPLE_RATE, method=method))
+
+    def _ssl(self, sources: List[_Source]) -> tuple[torch.Tensor, torch.Tensor]:
+        """SSL features ``(B, C, T)`` and frame lengths ``(B,)`` of the padded sources."""
+        dev = self.device
+        # Each item padded as officially, then zero-padded to the batch (frames past an item are masked).
+        in_lens = torch.tensor([s.ssl_input.shape[-1] for s in sources])
+        wav_in = torch.stack([F.pad(s.ssl_input, (0, int(in_lens.max()) - s.ssl_input.shape[-1])) for s in sources])
+        with torch.inference_mode():
+            feats, frames = self.ssl(wav_in.to(dev), in_lens.to(dev))
+        lengths = torch.tensor([s.frames for s in sources], device=dev)
+        if not torch.equal(frames.to(dev), lengths):
+            raise RuntimeError(f"SSL frames {frames.tolist()} differ from padded-source frames {lengths.tolist()}")
+        return feats[..., :int(lengths.max())], lengths
 
     # ------------------------------------------------------------------ conversion
-    @torch.no_grad()
+    @torch.inference_mode()
     def _convert_batch(self, sources: List[_Source], prompts: List[_Prompt], opts: VCOptions,
                        first_index: int) -> List[np.ndarray]:
         dev, batch = self.device, len(sources)
         inter = self.model.config.inter_channels
-        # SSL: each item padded as officially, then zero-padded to the batch (frames past an item are masked).
-        in_lens = torch.tensor([s.ssl_input.shape[-1] for s in sources])
-        wav_in = torch.stack([F.pad(s.ssl_input, (0, int(in_lens.max()) - s.ssl_input.shape[-1])) for s in sources])
-        feats, frames = self.ssl(wav_in.to(dev), in_lens.to(dev))
-        lengths = torch.tensor([s.frames for s in sources], device=dev)
-        if not torch.equal(frames.to(dev), lengths):
-            raise RuntimeError(f"SSL frames {frames.tolist()} differ from padded-source frames {lengths.tolist()}")
+        # F0 (numba/numpy, releases the GIL) in a worker thread while the SSL encoder runs, when that pays
+        _, (feats, lengths) = run_beside(lambda: self._fill_f0(sources, prompts, opts.f0_method),
+                                         lambda: self._ssl(sources), parallel=side_by_side_pays(dev))
         t_max = int(lengths.max())
-        feats = feats[..., :t_max]
         log_f0 = torch.zeros(batch, 1, 4 * t_max, device=dev)
         noise = torch.zeros(batch, inter, t_max, device=dev)
         for b, (src, prm) in enumerate(zip(sources, prompts)):
@@ -231,7 +266,7 @@ class VoiceConverter:
         outputs: List[np.ndarray] = []
         for start in range(0, len(sources), opts.batch_size):
             stop = min(start + opts.batch_size, len(sources))
-            src = [self._source(np.asarray(w), opts.f0_method) for w in sources[start:stop]]
+            src = [self._source(np.asarray(w)) for w in sources[start:stop]]
             prm = [self._prompt(np.asarray(w), opts) for w in prompts[start:stop]]
             outputs.extend(self._convert_batch(src, prm, opts, start))
         return outputs
@@ -277,7 +312,7 @@ class HierSpeechVC(VoiceConversion, PipelineMixin):
                         device: str = "cpu") -> "HierSpeechVC":
         path = Path(components["synthesizer"])
         if path.suffix == ".pth":
-            model, ssl_cfg = load_official_checkpoint(path, components.get("config")), {}
+            model, ssl_cfg = load_official_checkpoint(path, components.get("config"), inference_only=True), {}
         else:
             model, raw = load_echelon_synthesizer(path)
             ssl_cfg = raw.get("data", {}).get("ssl", {})

@@ -41,6 +41,7 @@ from models.tts.hierspeechpp.encoders import (
 from models.tts.hierspeechpp.generator import HierarchicalGenerator, SourceNetwork
 from modules.alias_free import set_polyphase
 from modules.dit_flow import BiTFlow
+from modules.onednn_linear import use_onednn_linear
 from modules.style_encoder import StyleEncoder
 from modules.vocoders.amp import set_channels_last_inference
 from modules.weight_norm import fold_weight_norm
@@ -93,6 +94,15 @@ class HierSpeechPPSynthesizer(BuiltFromConfig, nn.Module):
             self.emb = nn.Embedding(1, gin)
             nn.init.normal_(self.emb.weight, 0.0, gin**-0.5)
 
+    TRAINING_ONLY = ("enc_p", "enc_q", "mel_decoder")  # submodules no inference path calls
+
+    def drop_training_modules(self) -> "HierSpeechPPSynthesizer":
+        """Remove ``enc_p``, ``enc_q`` and ``mel_decoder`` (33.4 M of the released model's 97 M parameters), which
+        only training and ``f0_extraction`` use: for inference-only copies (VC, TTS), before their weights load."""
+        for name in self.TRAINING_ONLY:
+            setattr(self, name, None)
+        return self
+
     @staticmethod
     def _make_flow(cfg: HierSpeechPPConfig) -> BiTFlow:
         return BiTFlow(cfg.inter_channels, cfg.hidden_channels, _FLOW_KERNEL, _FLOW_BLOCKS, _FLOW_COUPLINGS,
@@ -113,11 +123,14 @@ class HierSpeechPPSynthesizer(BuiltFromConfig, nn.Module):
             polyphase: polyphase anti-aliasing (modules/alias_free.py) wherever an activation runs unfused.
             channels_last: AMP blocks in channels-last memory with the fused anti-aliased SnakeBeta kernel
                 for CPU float32 calls (modules/fused_snake.py); other devices and dtypes are unaffected.
+
+        Linear layers (the flows' attention and adaLN) run through oneDNN on CPU (modules/onednn_linear.py).
         """
         self.eval()
         fold_weight_norm(self)
         set_polyphase(self, polyphase)
         set_channels_last_inference(self, channels_last)
+        use_onednn_linear(self)
         return self
 
     # ------------------------------------------------------------------ building blocks

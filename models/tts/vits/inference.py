@@ -146,10 +146,11 @@ class VITSSynthesizer:
 
     @torch.no_grad()
     def synthesize_windows(self, text: str, speaker: Speaker = None, noise_scale: float = 0.667,
-                           noise_scale_w: float = 0.8, length_scale: float = 1.0, window_frames: int = 64,
-                           context_frames: int = 16) -> Iterator[np.ndarray]:
+                           noise_scale_w: float = 0.8, length_scale: float = 1.0, window_frames: int = 32,
+                           context_frames: int = 16, max_window_frames: int = 256) -> Iterator[np.ndarray]:
         """One text -> its waveform in pieces: the prior sample is drawn whole (the same draws as
-        :meth:`synthesize`), then the flow and the decoder run ``window_frames`` latent frames at a time (see
+        :meth:`synthesize`), then the flow and the decoder run window by window, ``window_frames`` latent frames
+        first, doubling up to ``max_window_frames`` (see
         ``models.base.streaming.windowed_decode``; the flow with :data:`FLOW_CONTEXT_FRAMES` of context)."""
         sid = self.speaker_id(speaker)
         ids = torch.tensor([self.text_ids(text)], dtype=torch.long, device=self.device)
@@ -163,7 +164,7 @@ class VITSSynthesizer:
             z_p.size(-1), FLOW_CONTEXT_FRAMES)
         with torch.no_grad():
             for wav in windowed_decode(lambda z: self.model.dec(z, g=g), latent, self.model.hop_length,
-                                       window_frames, context_frames):
+                                       window_frames, context_frames, max_window_frames):
                 yield wav[0, 0].float().cpu().numpy()
 
     @torch.no_grad()
@@ -200,7 +201,8 @@ class VITSSettings(SentenceSettings):
     noise_scale_w: float = 0.8  # duration-predictor temperature
     length_scale: float = 1.0  # > 1 slower speech
     seed: int = 1234  # text k of a call draws from seed + 1000 k (models/base/sentence_tts.py)
-    stream_window_frames: int = 64  # synthesize_stream decodes long sentences this many latent frames at a time
+    stream_window_frames: int = 32  # synthesize_stream's first window of a sentence (latent frames; 0 = whole)
+    stream_max_window_frames: int = 256  # ... later windows double up to this many frames
     stream_context_frames: int = 16  # ... each with this many frames of context per side (0 = whole sentences)
 
 
@@ -251,7 +253,8 @@ class VITSTextToSpeech(SentenceTTS, PipelineMixin):
             yield self.synthesize_piece(text, voice, generator)
             return
         yield from self.synth.synthesize_windows(text, voice, s.noise_scale, s.noise_scale_w, s.length_scale,
-                                                 s.stream_window_frames, s.stream_context_frames)
+                                                 s.stream_window_frames, s.stream_context_frames,
+                                                 s.stream_max_window_frames)
 
 
 @register("inference", "vits")

@@ -35,6 +35,7 @@ from modules.commons import generate_path, rand_slice_segments, sequence_mask
 from modules.dit_flow import BiTFlow
 from modules.duration_predictor import StochasticDurationPredictor
 from modules.monotonic_align import search_alignment
+from modules.onednn_linear import use_onednn_linear
 from modules.posterior_encoder import PosteriorEncoder
 from modules.style_encoder import StyleEncoder
 from modules.weight_norm import fold_weight_norm
@@ -94,8 +95,10 @@ class TextToVec(BuiltFromConfig, nn.Module):
         self.emb_g.leaky_padding = leaky
 
     def prepare_for_inference(self) -> "TextToVec":
+        """Eval mode, weight norm folded, linear layers through oneDNN on CPU (modules/onednn_linear.py)."""
         self.eval()
         fold_weight_norm(self)
+        use_onednn_linear(self)
         return self
 
     # ------------------------------------------------------------------ pieces

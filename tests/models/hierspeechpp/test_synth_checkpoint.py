@@ -56,6 +56,14 @@ def test_official_format_checkpoint_loads_strictly(tmp_path, wrapped):
     wav = loaded.voice_conversion_noise_control(inp["w2v"], inp["length"], inp["prompt_mel_same"],
                                                 inp["prompt_length"], inp["log_f0"], noise_scale=0.0)
     assert float((wav - out["vc_wav"]).abs().max()) <= 1e-4
+    # Inference-only loading: training-only modules dropped before loading, same VC numbers.
+    lean = load_official_checkpoint(ckpt, inference_only=True)
+    assert lean.enc_p is None and lean.enc_q is None and lean.mel_decoder is None
+    assert not any(k.split(".")[0] in lean.TRAINING_ONLY for k in lean.state_dict())
+    lean.set_leaky_padding(True)
+    wav_lean = lean.voice_conversion_noise_control(inp["w2v"], inp["length"], inp["prompt_mel_same"],
+                                                   inp["prompt_length"], inp["log_f0"], noise_scale=0.0)
+    assert torch.equal(wav_lean, wav)
     if not wrapped:
         return
     # Folding weight norm and the polyphase activation path keep the numbers.

@@ -69,7 +69,11 @@ def clips():
 def test_front_end_matches_official_vc_script(converter):
     fx = load_fixture("hierspeechpp/frontend.pt")
     inp, out = fx["inputs"], fx["outputs"]
-    source = converter._source(inp["audio"][0].numpy(), "yaapt")
+    source = converter._source(inp["audio"][0].numpy())
+    official = VCOptions(min_prompt_seconds=0.0)
+    target = inp["target_audio"][0].numpy()
+    prompt = converter._prompt(target, official)
+    converter._fill_f0([source], [prompt], "yaapt")
     assert torch.equal(source.ssl_input, out["vc_w2v_input"][0])
     assert source.frames == int(out["vc_src_length"][0])
     assert_yaapt_f0_matches(source.f0_hz, out["src_f0_hz"][0, 0].numpy(), SAMPLE_RATE, "src_f0_hz")
@@ -77,9 +81,6 @@ def test_front_end_matches_official_vc_script(converter):
     assert float((log_f0 - out["vc_log_f0"][0, 0]).abs().max()) <= 1e-6
     # The official script does not replicate short prompts: parity runs with replication off, so a prompt of
     # any length goes to the mel unchanged.
-    official = VCOptions(min_prompt_seconds=0.0)
-    target = inp["target_audio"][0].numpy()
-    prompt = converter._prompt(target, official)
     assert torch.equal(prompt.rows[0], torch.from_numpy(target))
     assert_yaapt_f0_matches(prompt.f0_hz, out["trg_f0_hz"][0, 0].numpy(), SAMPLE_RATE, "trg_f0_hz")
     mel, _ = converter.mel_fn(prompt.rows, torch.tensor([prompt.rows.shape[-1]] * 2))
@@ -108,6 +109,19 @@ def test_batched_conversion_equals_one_by_one(converter, clips):
     cold = converter.convert(sources[:1], prompts[:1], VCOptions(noise_scale=0.0, scale_norm="prompt"))[0]
     assert abs(float(np.abs(cold).max()) - float(np.abs(prompts[0]).max())) < 1e-5
     assert float(np.abs(cold / np.abs(cold).max() * 0.999 - batched[0]).max()) > 1e-3
+
+
+def test_f0_beside_ssl_equals_one_after_the_other(converter, clips, monkeypatch):
+    """F0 in a worker thread while the SSL encoder runs (what >= 2 threads get) changes nothing."""
+    import models.tts.hierspeechpp.inference as vc_inference
+
+    sources, prompts = clips
+    outputs = {}
+    for parallel in (False, True):
+        monkeypatch.setattr(vc_inference, "side_by_side_pays", lambda device, on=parallel: on)
+        outputs[parallel] = converter.convert(sources[:2], prompts[:2], VCOptions(batch_size=2))
+    for a, b in zip(outputs[False], outputs[True]):
+        assert np.array_equal(a, b)
 
 
 def test_denoise_hook(clips):

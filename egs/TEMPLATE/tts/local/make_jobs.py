@@ -10,6 +10,9 @@ inference and evaluation pair id for id); items left out are listed with the rea
   model was not trained on are skipped);
 * ``vc``: ``{"id", "path", "source_speaker", "speaker"}`` between trained speakers (multi-speaker models only).
 
+``--single_voice``: the model was trained without a speaker table (the family declared ``speakers=none``): every
+TTS item, no speaker, no VC.
+
 ``--style prompts`` (zero-shot models: a voice prompt sets the voice):
 
 * ``tts``: cross-sentence ``{"id", "text", "prompt"}`` (the prompt is another clip of the same speaker);
@@ -45,8 +48,9 @@ def write_rows(path: Path, rows: List[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def speaker_jobs(lists: Path, manifests: Path, skipped: Skipped) -> Dict[str, Tuple[List[dict], List[dict]]]:
-    speakers = speaker_table(manifests / "train.jsonl")
+def speaker_jobs(lists: Path, manifests: Path, skipped: Skipped,
+                 single_voice: bool) -> Dict[str, Tuple[List[dict], List[dict]]]:
+    speakers = [] if single_voice else speaker_table(manifests / "train.jsonl")
     source_speaker = {str(r["id"]): str(r["speaker"]) for r in read_rows(manifests / "test.jsonl")}
     tts, vc = ([], []), ([], [])
     for row in read_rows(lists / "tts.jsonl"):
@@ -102,11 +106,13 @@ def main() -> int:
     parser.add_argument("--out_dir", required=True, type=Path)
     parser.add_argument("--style", choices=("speakers", "prompts", "prompts_text"), default="speakers")
     parser.add_argument("--prompt_seconds", type=float, default=3.0)
+    parser.add_argument("--single_voice", action="store_true",
+                        help="speakers style: a model trained without a speaker table (every text, no speaker, no VC)")
     args = parser.parse_args()
     skipped: Skipped = []
     try:
         if args.style == "speakers":
-            kinds = speaker_jobs(args.lists, args.manifest_dir, skipped)
+            kinds = speaker_jobs(args.lists, args.manifest_dir, skipped, args.single_voice)
         else:
             kinds = prompt_jobs(args.lists, args.manifest_dir, skipped, args.style == "prompts_text",
                                 args.prompt_seconds)

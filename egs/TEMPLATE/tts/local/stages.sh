@@ -27,8 +27,10 @@ tts_job_lists() {
     local lists="$exp_dir/infer/lists"
     "$python" "$template_dir/local/make_eval_lists.py" --manifest_dir "$manifests" --out_dir "$lists/shared" \
         --seed "$seed" || die "could not make the evaluation lists from $manifests"
+    local single=()
+    [ "$speakers" = table ] || single=(--single_voice)
     "$python" "$template_dir/local/make_jobs.py" --lists "$lists/shared" --manifest_dir "$manifests" \
-        --out_dir "$lists" --style "$job_style" || die "could not make the job lists"
+        --out_dir "$lists" --style "$job_style" ${single[@]+"${single[@]}"} || die "could not make the job lists"
 }
 
 # tts_inference [BINS.INFER OPTION ...]: every declared kind (infer_kinds) that has jobs, through bins/infer.py

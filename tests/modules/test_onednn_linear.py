@@ -1,0 +1,70 @@
+"""modules.onednn_linear: the oneDNN inference paths compute what torch's reference layers compute."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from modules.dit_flow import ConvFeedForward
+from modules.onednn_linear import OneDNNLinear, conv_weight_matrix, linear, time_major_conv1d, use_onednn_linear
+
+
+def test_switched_linear_equals_nn_linear_and_keeps_keys():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(48, 96), nn.GELU(), nn.Linear(96, 24, bias=False))
+    x = torch.randn(3, 17, 48)
+    with torch.no_grad():
+        expected = model(x)
+    keys = list(model.state_dict())
+    assert use_onednn_linear(model) == 2
+    assert all(type(m) is OneDNNLinear for m in (model[0], model[2])) and list(model.state_dict()) == keys
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-5)
+    out = model(x.requires_grad_())  # autograd takes torch's own path and still differentiates
+    out.sum().backward()
+    assert x.grad is not None
+    assert use_onednn_linear(model, enabled=False) == 2 and type(model[0]) is nn.Linear
+
+
+@pytest.mark.parametrize("kernel, stride, batch", [(10, 5, 1), (3, 2, 2), (5, 1, 2)])
+def test_time_major_conv_equals_conv1d(kernel, stride, batch):
+    torch.manual_seed(1)
+    conv = nn.Conv1d(8, 12, kernel, stride=stride)
+    x = torch.randn(batch, 8, 200)
+    with torch.no_grad():
+        out = time_major_conv1d(x.transpose(1, 2), conv_weight_matrix(conv.weight).contiguous(), conv.bias, kernel, stride)
+        torch.testing.assert_close(out.transpose(1, 2), conv(x), rtol=1e-5, atol=1e-5)
+    assert linear(torch.zeros(0, 8), torch.ones(3, 8)).shape == (0, 3)
+
+
+def test_conv_feed_forward_inference_path_equals_reference():
+    """The time-major GEMM path (inference) against the (B, C, T) convolutions (the training path, dropout 0)."""
+    torch.manual_seed(2)
+    ffn = ConvFeedForward(16, 64, kernel_size=5, p_dropout=0.0)
+    x = torch.randn(2, 30, 16)
+    mask = torch.ones(2, 1, 30)
+    mask[1, :, 21:] = 0
+    ffn.train()
+    reference = ffn(x, mask).detach()
+    ffn.eval()
+    with torch.inference_mode():
+        torch.testing.assert_close(ffn(x, mask), reference, rtol=1e-5, atol=1e-5)
+
+
+def test_time_major_kernel_is_a_view_of_the_relaid_weight():
+    """No second copy of the weights: the GEMM matrix and the channels-last conv weight view the parameter."""
+    from modules.onednn_linear import time_major_kernel
+
+    torch.manual_seed(3)
+    conv = nn.Conv1d(6, 10, 5, padding=2)
+    x = torch.randn(2, 6, 40)
+    with torch.no_grad():
+        reference = conv(x)
+        matrix = time_major_kernel(conv)
+        assert matrix.data_ptr() == conv.weight.data_ptr() and time_major_kernel(conv).data_ptr() == matrix.data_ptr()
+        assert conv.weight.unsqueeze(2).is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(conv(x), reference, rtol=1e-5, atol=1e-5)  # same conv, new memory order
+        out = time_major_conv1d(F.pad(x.transpose(1, 2), (0, 0, 2, 2)), matrix, conv.bias, 5)
+        torch.testing.assert_close(out.transpose(1, 2), reference, rtol=1e-5, atol=1e-5)
