@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
+from models.base.experiment_config import experiment_config
 from models.base.shar_stream import ShardedDataConfig
 from models.base.trainer import TrainConfig
 
@@ -24,9 +25,6 @@ class ToyDataConfig(ShardedDataConfig):
     segment: int = 4000
 
 
-@dataclass
+@experiment_config("toy_autoencoder", model=ToyAutoencoderConfig, data=ToyDataConfig, train=TrainConfig)
 class ToyExperimentConfig:
-    model_type: str = "toy_autoencoder"
-    model: ToyAutoencoderConfig = field(default_factory=ToyAutoencoderConfig)
-    data: ToyDataConfig = field(default_factory=ToyDataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    """The toy autoencoder experiment (configs under ``models/example/toy_autoencoder``)."""

@@ -3,9 +3,10 @@ model section (those plus the frozen stage 1) and the experiment."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
+from models.base.experiment_config import experiment_config
 from models.base.shar_stream import ShardedDataConfig
 from models.base.trainer import TrainConfig
 
@@ -38,9 +39,6 @@ class LatentSRDataConfig(ShardedDataConfig):
     low_rate: int = 8000  # training inputs are band-limited to this rate
 
 
-@dataclass
+@experiment_config("toy_latent_sr", model=LatentSRModelConfig, data=LatentSRDataConfig, train=TrainConfig)
 class LatentSRExperimentConfig:
-    model_type: str = "toy_latent_sr"
-    model: LatentSRModelConfig = field(default_factory=LatentSRModelConfig)
-    data: LatentSRDataConfig = field(default_factory=LatentSRDataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    """The toy latent super-resolution experiment."""

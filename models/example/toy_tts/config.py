@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
+from models.base.experiment_config import experiment_config
 from models.base.sentence_tts import SentenceSettings
 from models.base.shar_stream import ShardedDataConfig
 from models.base.trainer import TrainConfig
@@ -44,13 +45,10 @@ class ToyTTSInferConfig(SentenceSettings):  # + max_sentence_chars, pause_second
     griffin_lim_power: float = 1.2  # magnitude exponent before phase recovery (sharpens predicted spectra)
 
 
-@dataclass
+@experiment_config("toy_tts", model=ToyTTSConfig, data=ToyTTSDataConfig, train=TrainConfig,
+                   infer=ToyTTSInferConfig)
 class ToyTTSExperimentConfig:
-    model_type: str = "toy_tts"
-    model: ToyTTSConfig = field(default_factory=ToyTTSConfig)
-    data: ToyTTSDataConfig = field(default_factory=ToyTTSDataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    infer: ToyTTSInferConfig = field(default_factory=ToyTTSInferConfig)
+    """The toy TTS experiment; checks that model and data agree on the mel channels."""
 
     def __post_init__(self) -> None:
         if self.model.n_mels != self.data.n_mel_channels:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from models.base.experiment_config import experiment_config
 from models.base.shar_stream import ShardedDataConfig
 from models.base.trainer import TrainConfig
 
@@ -39,10 +40,7 @@ class SpeechSRTrainConfig(TrainConfig):
     batch_size: int = 32
 
 
-@dataclass
+@experiment_config("speechsr", model=SpeechSRModelConfig, data=SpeechSRDataConfig,
+                   discriminator=SpeechSRDiscriminatorConfig, train=SpeechSRTrainConfig)
 class SpeechSRExperimentConfig:
-    model_type: str = "speechsr"
-    model: SpeechSRModelConfig = field(default_factory=SpeechSRModelConfig)
-    data: SpeechSRDataConfig = field(default_factory=SpeechSRDataConfig)
-    discriminator: SpeechSRDiscriminatorConfig = field(default_factory=SpeechSRDiscriminatorConfig)
-    train: SpeechSRTrainConfig = field(default_factory=SpeechSRTrainConfig)
+    """A SpeechSR experiment: generator, data, discriminators and training."""

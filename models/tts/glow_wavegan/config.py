@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import List, Literal, Optional
 
+from models.base.experiment_config import experiment_config
 from models.base.trainer import TrainConfig
 from models.base.shar_stream import ShardedDataConfig
 from processors.spectrogram import MelConfig
@@ -75,13 +76,10 @@ class WaveGANTrainConfig(TrainConfig):
     adversarial_start_step: int = 0  # generator-only (mel + KL) steps before the discriminators join
 
 
-@dataclass
+@experiment_config("glow_wavegan_vae", model=WaveGANModelConfig, discriminator=WaveGANDiscriminatorConfig,
+                   data=AudioDataConfig, train=WaveGANTrainConfig)
 class WaveGANExperimentConfig:
-    model_type: str = "glow_wavegan_vae"
-    model: WaveGANModelConfig = field(default_factory=WaveGANModelConfig)
-    discriminator: WaveGANDiscriminatorConfig = field(default_factory=WaveGANDiscriminatorConfig)
-    data: AudioDataConfig = field(default_factory=AudioDataConfig)
-    train: WaveGANTrainConfig = field(default_factory=WaveGANTrainConfig)
+    """The Glow-WaveGAN VAE (stage 1) experiment; checks hop and crop lengths agree."""
 
     def __post_init__(self) -> None:
         hop = self.model.hop_length
@@ -116,12 +114,9 @@ class GlowTrainConfig(TrainConfig):
     scheduler_interval: Literal["step", "epoch"] = "step"
 
 
-@dataclass
+@experiment_config("glow_wavegan", model=GlowTTSConfig, data=LatentDataConfig, train=GlowTrainConfig)
 class GlowWaveGANExperimentConfig:
-    model_type: str = "glow_wavegan"
-    model: GlowTTSConfig = field(default_factory=GlowTTSConfig)
-    data: LatentDataConfig = field(default_factory=LatentDataConfig)
-    train: GlowTrainConfig = field(default_factory=GlowTrainConfig)
+    """The Glow-WaveGAN acoustic (stage 2) experiment; checks the schedule interval and speakers."""
 
     def __post_init__(self) -> None:
         per_step = [name for name, sched in self.train.schedulers.items() if sched.type in ("noam", "inverse_sqrt")]

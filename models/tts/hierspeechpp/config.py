@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Literal, Mapping, Optional
 
+from models.base.experiment_config import experiment_config
 from models.base.shar_stream import ShardedDataConfig
 from models.base.trainer import TrainConfig
 from models.tts.hierspeechpp.losses import LossWeights
@@ -159,10 +160,7 @@ class HierSpeechTrainConfig(TrainConfig, LossWeights):
     disc_start_step: int = 0
 
 
-@dataclass
+@experiment_config("hierspeechpp", model=HierSpeechPPConfig, data=HierSpeechDataConfig,
+                   discriminator=DiscriminatorConfig, train=HierSpeechTrainConfig)
 class HierSpeechExperimentConfig:
-    model_type: str = "hierspeechpp"
-    model: HierSpeechPPConfig = field(default_factory=HierSpeechPPConfig)
-    data: HierSpeechDataConfig = field(default_factory=HierSpeechDataConfig)
-    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
-    train: HierSpeechTrainConfig = field(default_factory=HierSpeechTrainConfig)
+    """A HierSpeech++ VC experiment: model, data, discriminators and training."""

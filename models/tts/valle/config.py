@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Literal, Optional
 
+from models.base.experiment_config import experiment_config
 from models.base.optim import OptimizerConfig, SchedulerConfig
 from models.base.trainer import TrainConfig
 from models.base.shar_stream import ShardedDataConfig
@@ -88,10 +89,7 @@ class ValleTrainConfig(TrainConfig):
             raise ValueError(f"train.train_stage must be 0, 1 or 2, got {self.train_stage}")
 
 
-@dataclass
+@experiment_config("valle", model=ValleModelConfig, data=ValleDataConfig, train=ValleTrainConfig,
+                   decoding=ValleDecodingConfig)
 class ValleExperimentConfig:
-    model_type: str = "valle"
-    model: ValleModelConfig = field(default_factory=ValleModelConfig)
-    data: ValleDataConfig = field(default_factory=ValleDataConfig)
-    train: ValleTrainConfig = field(default_factory=ValleTrainConfig)
-    decoding: ValleDecodingConfig = field(default_factory=ValleDecodingConfig)
+    """A VALL-E experiment: model, data, training and decoding."""

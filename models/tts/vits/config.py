@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
+from models.base.experiment_config import experiment_config
 from models.base.trainer import TrainConfig
 from models.base.shar_stream import ShardedDataConfig
 from processors.spectrogram import MelConfig
@@ -105,12 +106,9 @@ class VITSTrainConfig(TrainConfig):
     disc_use_scale: bool = True
 
 
-@dataclass
+@experiment_config("vits", model=VITSConfig, data=VITSDataConfig, train=VITSTrainConfig)
 class VITSExperimentConfig:
-    model_type: str = "vits"
-    model: VITSConfig = field(default_factory=VITSConfig)
-    data: VITSDataConfig = field(default_factory=VITSDataConfig)
-    train: VITSTrainConfig = field(default_factory=VITSTrainConfig)
+    """A VITS experiment; checks that model, data and training crops agree."""
 
     def __post_init__(self) -> None:
         d, m = self.data, self.model

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Literal, Mapping, Optional
 
+from models.base.experiment_config import experiment_config
 from models.base.sentence_tts import SentenceSettings
 from models.base.trainer import TrainConfig
 from models.base.shar_stream import ShardedDataConfig
@@ -117,13 +118,10 @@ class WaveGrad2InferConfig(SentenceSettings):
                              "nor an existing schedule file")
 
 
-@dataclass
+@experiment_config("wavegrad2", model=WaveGrad2Config, data=WaveGrad2DataConfig, train=WaveGrad2TrainConfig,
+                   infer=WaveGrad2InferConfig)
 class WaveGrad2ExperimentConfig:
-    model_type: str = "wavegrad2"
-    model: WaveGrad2Config = field(default_factory=WaveGrad2Config)
-    data: WaveGrad2DataConfig = field(default_factory=WaveGrad2DataConfig)
-    train: WaveGrad2TrainConfig = field(default_factory=WaveGrad2TrainConfig)
-    infer: WaveGrad2InferConfig = field(default_factory=WaveGrad2InferConfig)
+    """A WaveGrad 2 experiment; checks that the duration source fits the model."""
 
     def __post_init__(self) -> None:
         if self.data.durations == "aligner" and self.model.aligner_mel_channels <= 0:

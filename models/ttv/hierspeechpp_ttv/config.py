@@ -8,9 +8,10 @@ keys are, as in the official code, never read (the text encoder always uses 4*in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+from models.base.experiment_config import experiment_config
 from models.base.shar_stream import ShardedDataConfig
 from models.base.trainer import TrainConfig
 from utils.config import validate
@@ -68,9 +69,6 @@ class TTVTrainConfig(TrainConfig):
     batch_size: int = 32
 
 
-@dataclass
+@experiment_config("hierspeechpp_ttv", model=TTVConfig, data=TTVDataConfig, train=TTVTrainConfig)
 class TTVExperimentConfig:
-    model_type: str = "hierspeechpp_ttv"
-    model: TTVConfig = field(default_factory=TTVConfig)
-    data: TTVDataConfig = field(default_factory=TTVDataConfig)
-    train: TTVTrainConfig = field(default_factory=TTVTrainConfig)
+    """A HierSpeech++ text-to-vec experiment."""

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import List, Literal, Optional
 
+from models.base.experiment_config import experiment_config
 from models.base.trainer import TrainConfig
 from models.base.shar_stream import ShardedDataConfig
 from processors.spectrogram import MelConfig
@@ -63,12 +64,9 @@ class VocoderTrainConfig(TrainConfig):
     c_fm: float = 1.0  # multiplies the feature-matching loss (itself x2 as in HiFi-GAN)
 
 
-@dataclass
+@experiment_config("gan_vocoder", model=VocoderModelConfig, data=VocoderDataConfig, train=VocoderTrainConfig)
 class VocoderExperimentConfig:
-    model_type: str = "gan_vocoder"
-    model: VocoderModelConfig = field(default_factory=VocoderModelConfig)
-    data: VocoderDataConfig = field(default_factory=VocoderDataConfig)
-    train: VocoderTrainConfig = field(default_factory=VocoderTrainConfig)
+    """A GAN vocoder experiment; checks hop, crop and discriminator settings agree."""
 
     def __post_init__(self) -> None:
         hop = self.model.generator.hop_length
