@@ -2,15 +2,73 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any, Dict
+from types import ModuleType
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import pytest
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MINI_CORPUS = REPO_ROOT / "egs" / "mini" / "corpus"
+
+
+
+def write_clip_manifest(tmp_path: Path, n_clips: int, seconds: float, bad: Sequence[str] = (),
+                        labelled: bool = False) -> Path:
+    """``n_clips`` real mini-corpus clips cut to ``seconds`` plus unreadable files named ``bad``, as a manifest.
+
+    ``labelled``: clip n has speaker ``spk{n % 2}``, text ``text {n}`` and extra ``{"n": n}`` (else speaker "s",
+    no text). Audio goes to ``tmp_path/audio``, the manifest to ``tmp_path/items.jsonl``.
+    """
+    import soundfile as sf
+
+    from processors.data.manifest import ManifestEntry, write_manifest
+
+    root = tmp_path / "audio"
+    root.mkdir()
+    entries = []
+    for n, src in enumerate(sorted((MINI_CORPUS / "vctk").rglob("*.wav"))[:n_clips]):
+        wav, sr = sf.read(str(src), dtype="float32")
+        sf.write(str(root / f"c{n}.wav"), wav[: int(seconds * sr)], sr)
+        labels = (f"spk{n % 2}", f"text {n}", {"n": n}) if labelled else ("s", "", {})
+        entries.append(ManifestEntry(f"c{n}", str(root / f"c{n}.wav"), labels[0], labels[1], seconds, sr, labels[2]))
+    for name in bad:
+        (root / f"{name}.wav").write_bytes(b"RIFF0000WAVEjunk")
+        entries.append(ManifestEntry(name, str(root / f"{name}.wav"), "s", "", 0.0, 0))
+    return write_manifest(entries, tmp_path / "items.jsonl")
+
+def run_recipe(run_sh: Path, *args: str, cwd: Optional[Path] = None, env: Optional[Mapping[str, str]] = None,
+               timeout: int = 120) -> subprocess.CompletedProcess:
+    """``bash run_sh *args`` with this test's Python as ECHELON_PYTHON; stdout/stderr captured as text."""
+    full_env = {**os.environ, "ECHELON_PYTHON": sys.executable, **(env or {})}
+    return subprocess.run(["bash", str(run_sh), *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+
+def assert_recipe_cli(run_sh: Path, cwd: Path, help_needles: Sequence[str],
+                      errors: Mapping[tuple[str, ...], str]) -> None:
+    """``run_sh --help`` succeeds and lists ``help_needles``; an unknown option and each of ``errors``' argument
+    lists fail with the mapped text in stderr."""
+    out = run_recipe(run_sh, "--help", cwd=cwd)
+    assert out.returncode == 0, out.stderr
+    for needle in help_needles:
+        assert needle in out.stdout, needle
+    for args, needle in {("--no_such_option", "1"): "no_such_option", **errors}.items():
+        bad = run_recipe(run_sh, *args, cwd=cwd)
+        assert bad.returncode != 0 and needle in bad.stderr, (args, bad.stderr)
+
+def load_script(path: Path) -> ModuleType:
+    """Import a recipe's stand-alone script (``egs/**/local/*.py``, not a package) from its path."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def fixtures_dir() -> Path:

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import MINI_CORPUS, REPO_ROOT
+from tests.helpers import MINI_CORPUS, REPO_ROOT, load_script
 
 SCRIPT = REPO_ROOT / "egs" / "TEMPLATE" / "tts" / "local" / "make_eval_lists.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("make_eval_lists", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def mini_manifests(root: Path, synthetic: int = 0) -> Path:
@@ -44,7 +36,7 @@ def mini_manifests(root: Path, synthetic: int = 0) -> Path:
 
 
 def test_lists_are_seeded_and_never_leak_the_target(tmp_path):
-    lists = load_script()
+    lists = load_script(SCRIPT)
     manifests = mini_manifests(tmp_path / "m", synthetic=3)
     test = lists.read_manifest(manifests / "test.jsonl")
     pool = [r for s in ("train", "valid", "test") for r in lists.read_manifest(manifests / f"{s}.jsonl")]
@@ -69,7 +61,7 @@ def test_lists_are_seeded_and_never_leak_the_target(tmp_path):
 
 
 def test_cli_writes_lists_and_rejects_missing_manifest(tmp_path, capsys):
-    lists = load_script()
+    lists = load_script(SCRIPT)
     manifests = mini_manifests(tmp_path / "m")
     out = tmp_path / "lists"
     assert lists.main(["--manifest_dir", str(manifests), "--out_dir", str(out), "--seed", "3"]) == 0
@@ -82,7 +74,7 @@ def test_cli_writes_lists_and_rejects_missing_manifest(tmp_path, capsys):
 
 
 def test_single_speaker_corpus_has_no_vc_jobs(tmp_path):
-    lists = load_script()
+    lists = load_script(SCRIPT)
     rows = [{"id": f"u{i}", "path": str(MINI_CORPUS / "ljspeech" / f"LJ001-000{i}.wav"), "speaker": "lj",
              "text": "words", "sample_rate": 22050, "duration": 2.0} for i in range(1, 5)]  # fmt: skip
     result = lists.build_lists(rows[:1], rows, seed=1, max_items=None)

@@ -20,14 +20,13 @@ import pytest
 import soundfile as sf
 
 from tests.helpers import MINI_CORPUS, REPO_ROOT
+from tests.helpers import run_recipe as run_script
 
 RUN_SH = REPO_ROOT / "egs" / "tts" / "hierspeechpp" / "run.sh"
 
 
 def run_recipe(*args: str, cwd: Path, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "ECHELON_PYTHON": sys.executable, **(env or {})}
-    return subprocess.run(["bash", str(RUN_SH), *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+    return run_script(RUN_SH, *args, cwd=cwd, env=env, timeout=timeout)
 
 
 def markers(exp: Path) -> list[str]:

@@ -3,28 +3,20 @@ announced random one that every stage then loads from the same directory."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import torch
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, load_script
 
 SCRIPT = REPO_ROOT / "egs" / "tts" / "hierspeechpp" / "local" / "resolve_ssl.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("resolve_ssl", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_offline_auto_falls_back_to_a_saved_random_model(tmp_path, monkeypatch, capsys):
     from processors.ssl import SSLFeatureExtractor, build_random_ssl
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    resolve = load_script()
+    resolve = load_script(SCRIPT)
     assert resolve.main(["--exp_dir", str(tmp_path)]) == 0
     record = json.loads((tmp_path / "ssl" / "ssl.json").read_text())
     assert record["random"] is True and record["layer"] == 7 and "HF_HUB_OFFLINE" in record["why"]

@@ -7,30 +7,15 @@ its model, trainer and inference pieces are tested in tests/models/vits.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, assert_recipe_cli
 
 RECIPE = REPO_ROOT / "egs" / "tts" / "vits"
 
 
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ECHELON_PYTHON": sys.executable}
-    return subprocess.run(["bash", str(RECIPE / "run.sh"), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=120)
-
-
 def test_help_and_option_errors(tmp_path):
-    out = _run("--help", cwd=tmp_path)
-    assert out.returncode == 0
-    for needle in ("--stage N --stop_stage M", "--dataset NAME", "2 train", "4 evaluation", "--train_args"):
-        assert needle in out.stdout, needle
-    bad = _run("--no_such_option", "1", cwd=tmp_path)
-    assert bad.returncode != 0 and "no_such_option" in bad.stderr
-    bad = _run("--dataset", "timit", "--exp_dir", str(tmp_path / "e"), cwd=tmp_path)
-    assert bad.returncode != 0 and "--dataset must be one of" in bad.stderr
-    bad = _run("--stage", "3", "--stop_stage", "1", "--exp_dir", str(tmp_path / "e"), cwd=tmp_path)
-    assert bad.returncode != 0 and "after --stop_stage" in bad.stderr
+    exp = ("--exp_dir", str(tmp_path / "e"))
+    assert_recipe_cli(RECIPE / "run.sh", tmp_path,
+                      ("--stage N --stop_stage M", "--dataset NAME", "2 train", "4 evaluation", "--train_args"),
+                      {("--dataset", "timit", *exp): "--dataset must be one of",
+                       ("--stage", "3", "--stop_stage", "1", *exp): "after --stop_stage"})

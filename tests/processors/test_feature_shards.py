@@ -12,35 +12,23 @@ import sys
 from pathlib import Path
 
 import pytest
-import soundfile as sf
 import torch
 
 from bins.extract_features import main as extract_cli
 from processors.audio import load_audio
 from processors.data.extract import extract_features
-from processors.data.manifest import ManifestEntry, read_manifest, write_manifest
+from processors.data.manifest import read_manifest
 from processors.data.shards import Shard, ShardError, merge_shards, shard_from_env
 from processors.features import build_extractor, feature_path, load_feature
 from processors.spectrogram import HierSpeechLogMel
-from tests.helpers import MINI_CORPUS, REPO_ROOT
+from tests.helpers import REPO_ROOT, write_clip_manifest
 
-CLIPS = sorted((MINI_CORPUS / "vctk").rglob("*.wav"))[:6]
 
 
 @pytest.fixture()
 def manifest(tmp_path) -> Path:
     """6 short real clips (0.4 s) and 2 unreadable files, as a manifest."""
-    root = tmp_path / "audio"
-    root.mkdir()
-    entries = []
-    for n, src in enumerate(CLIPS):
-        wav, sr = sf.read(str(src), dtype="float32")
-        sf.write(str(root / f"c{n}.wav"), wav[: int(0.4 * sr)], sr)
-        entries.append(ManifestEntry(f"c{n}", str(root / f"c{n}.wav"), "s", "", 0.4, sr))
-    for name in ("bad_a", "bad_b"):
-        (root / f"{name}.wav").write_bytes(b"RIFF0000WAVEjunk")
-        entries.append(ManifestEntry(name, str(root / f"{name}.wav"), "s", "", 0.0, 0))
-    return write_manifest(entries, tmp_path / "items.jsonl")
+    return write_clip_manifest(tmp_path, 6, 0.4, bad=("bad_a", "bad_b"))
 
 
 def _mel():

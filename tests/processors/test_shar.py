@@ -15,28 +15,16 @@ import torch
 from lhotse import CutSet
 
 from bins.extract_features import main as extract_cli
-from processors.data.manifest import ManifestEntry, write_manifest
 from processors.data.shar import cut_audio, list_shards
 from processors.features import load_feature
-from tests.helpers import MINI_CORPUS
+from tests.helpers import write_clip_manifest
 
-CLIPS = sorted((MINI_CORPUS / "vctk").rglob("*.wav"))[:5]
 
 
 @pytest.fixture()
 def manifest(tmp_path) -> Path:
     """5 short real clips (0.3 s, with text, speaker and extra) and one unreadable file."""
-    root = tmp_path / "audio"
-    root.mkdir()
-    entries = []
-    for n, src in enumerate(CLIPS):
-        wav, sr = sf.read(str(src), dtype="float32")
-        sf.write(str(root / f"c{n}.wav"), wav[: int(0.3 * sr)], sr)
-        entries.append(ManifestEntry(f"c{n}", str(root / f"c{n}.wav"), f"spk{n % 2}", f"text {n}", 0.3, sr,
-                                     {"n": n}))
-    (root / "bad.wav").write_bytes(b"RIFF0000WAVEjunk")
-    entries.append(ManifestEntry("bad", str(root / "bad.wav"), "s", "", 0.0, 0))
-    return write_manifest(entries, tmp_path / "items.jsonl")
+    return write_clip_manifest(tmp_path, 5, 0.3, bad=("bad",), labelled=True)
 
 
 def _cli(manifest, out, *extra):
