@@ -18,13 +18,12 @@ from typing import Dict, List
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from processors.audio import load_audio
-from processors.data.manifest import read_manifest
+from processors.data.manifest_dataset import ManifestDataset
 
 
-class AudioCrops(Dataset):
+class AudioCrops(ManifestDataset):
     """Items: ``(1, segment_samples + 2 * context)`` crops (``random_crop``) or ``(1, k * hop_length)`` whole clips.
 
     Args:
@@ -43,7 +42,7 @@ class AudioCrops(Dataset):
                  random_crop: bool, max_valid_seconds: float, context: int = 0, crop_step: int = 1):  # fmt: skip
         if crop_step < 1 or context < 0:
             raise ValueError(f"crop_step must be >= 1 and context >= 0, got {crop_step} and {context}")
-        self.entries = read_manifest(manifest)
+        super().__init__(manifest)
         if not self.entries:
             raise ValueError(f"{manifest}: no items")
         self.sample_rate = sample_rate
@@ -54,17 +53,6 @@ class AudioCrops(Dataset):
         self.max_valid_seconds = max_valid_seconds
         self.context = context
         self.crop_step = crop_step
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def durations(self) -> List[float]:
-        """Seconds per item from the manifest (for ``train.batching`` by duration)."""
-        return [e.duration for e in self.entries]
 
     def lengths(self) -> List[int]:
         return [int(e.duration * self.sample_rate) for e in self.entries]

@@ -3,37 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from processors.audio import load_audio
-from processors.data.manifest import read_manifest
+from processors.data.manifest_dataset import ManifestDataset
 
 
-class WaveCropDataset(Dataset):
+class WaveCropDataset(ManifestDataset):
     """Item = (1, segment) float32 crop; the crop start depends only on (seed, epoch, index)."""
 
     def __init__(self, manifest: str | Path, sample_rate: int, segment: int, seed: int, random_crop: bool):
-        self.entries = read_manifest(manifest)
+        super().__init__(manifest)
         self.sample_rate = sample_rate
         self.segment = segment
         self.seed = seed
         self.random_crop = random_crop
-        self.epoch = 0
         self._cache: Dict[int, np.ndarray] = {}
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def durations(self) -> List[float]:
-        """Seconds per item from the manifest (for duration batching)."""
-        return [entry.duration for entry in self.entries]
 
     def __getitem__(self, index: int) -> torch.Tensor:
         if index not in self._cache:

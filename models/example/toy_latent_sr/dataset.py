@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from processors.audio import load_audio, resample
-from processors.data.manifest import read_manifest
+from processors.data.manifest_dataset import ManifestDataset
 
 
 def band_limit(wav: np.ndarray, sample_rate: int, low_rate: int) -> np.ndarray:
@@ -19,21 +18,14 @@ def band_limit(wav: np.ndarray, sample_rate: int, low_rate: int) -> np.ndarray:
     return np.pad(low, (0, max(len(wav) - len(low), 0)))[: len(wav)]
 
 
-class BandLimitedPairs(Dataset):
+class BandLimitedPairs(ManifestDataset):
     """Item = (full-band (T,), band-limited (T,)) float32 tensors of one whole utterance."""
 
     def __init__(self, manifest: str | Path, sample_rate: int, low_rate: int):
-        self.entries = read_manifest(manifest)
+        super().__init__(manifest)
         self.sample_rate = sample_rate
         self.low_rate = low_rate
         self._cache: Dict[int, Tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def durations(self) -> List[float]:
-        """Seconds per item from the manifest: ``train.batching.type: duration`` forms batches from these."""
-        return [entry.duration for entry in self.entries]
 
     def __getitem__(self, index: int) -> Tuple[torch.Tensor, torch.Tensor]:
         if index not in self._cache:

@@ -7,14 +7,13 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from models.sr.speechsr.model import INPUT_RATE
 from processors.audio import load_audio, resample
-from processors.data.manifest import read_manifest
+from processors.data.manifest_dataset import ManifestDataset
 
 
-class SuperResolutionDataset(Dataset):
+class SuperResolutionDataset(ManifestDataset):
     """Item = (x16 (1, segment * 16000 / rate), y (1, segment)) aligned crops of one clip.
 
     The target is the clip at ``target_rate`` (resampled from the file's rate), the input its 16 kHz
@@ -29,7 +28,7 @@ class SuperResolutionDataset(Dataset):
     """
 
     def __init__(self, manifest: str, target_rate: int, segment: int, seed: int, random_crop: bool = True):
-        self.entries = read_manifest(manifest)
+        super().__init__(manifest)
         if not self.entries:
             raise ValueError(f"manifest {manifest} has no items")
         self.target_rate = target_rate
@@ -42,18 +41,7 @@ class SuperResolutionDataset(Dataset):
         self.segment_in = segment // self.step_out * self.step_in
         self.seed = seed
         self.random_crop = random_crop
-        self.epoch = 0
         self._cache: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def durations(self) -> List[float]:
-        """Seconds per item from the manifest (for ``train.batching`` by duration)."""
-        return [e.duration for e in self.entries]
 
     def _pair(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
         if index not in self._cache:
