@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -39,6 +40,7 @@ from utils.devices import resolve_device
 from utils.registry import RegistryError, get, names
 
 PROG = "echelon-infer"
+LOAD_NOTICE_SECONDS = 3.0
 
 
 def _base_parser(add_help: bool) -> argparse.ArgumentParser:
@@ -146,13 +148,24 @@ def main_unchecked(argv: List[str]) -> int:
     add_run_arguments(parser)
     args = parser.parse_args(argv)
     args.device = known.device
-    if spec is not None:
-        spec.infer = infer_settings(spec.infer, [*args.overrides, *settings_overrides(args)])
-        runner = runner_cls(pl.build_pipeline(spec, args.device, args.backend), args.device)
-    else:
-        if args.backend not in (None, "torch"):
-            raise ConfigError(f"--backend {args.backend}: {args.model_type or args.pipeline} runs on torch only")
-        runner = runner_cls.from_checkpoint(args.pipeline, device=args.device)
+    # Loading can take a while (big checkpoints, a loaded machine): a load still running after a few seconds
+    # says so (settings errors, found first, stay one line); the batch then reports its own progress.
+    what = spec.pipeline if spec is not None else args.model_type or args.pipeline
+    notice = threading.Timer(LOAD_NOTICE_SECONDS, logging.getLogger("echelon.infer").info,
+                             ("loading %s on %s ...", what, args.device))
+    notice.daemon = True
+    if not args.quiet:
+        notice.start()
+    try:
+        if spec is not None:
+            spec.infer = infer_settings(spec.infer, [*args.overrides, *settings_overrides(args)])
+            runner = runner_cls(pl.build_pipeline(spec, args.device, args.backend), args.device)
+        else:
+            if args.backend not in (None, "torch"):
+                raise ConfigError(f"--backend {args.backend}: {args.model_type or args.pipeline} runs on torch only")
+            runner = runner_cls.from_checkpoint(args.pipeline, device=args.device)
+    finally:
+        notice.cancel()
     result = runner.run(args)
     print(result.summary())
     return result.exit_code(args.allow_failures)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 import time
 from typing import Any, AsyncIterator, Callable, Iterator, Optional
@@ -24,6 +25,7 @@ from starlette.requests import Request
 
 from serving.errors import ApiError
 
+log = logging.getLogger("echelon.serve")
 _END = object()
 POLL_SECONDS = 0.1  # how often a waiting request checks for its client's disconnect
 
@@ -130,8 +132,9 @@ class Slot:
         future: Optional[concurrent.futures.Future] = None
         try:
             while True:
-                if time.monotonic() > self.deadline:
-                    return  # headers are sent: the stream ends early (the log says why)
+                if time.monotonic() > self.deadline:  # headers are sent: the stream ends early, said in the log
+                    log.warning("a stream ran past its %g s timeout and was cut", self.queue.timeout_seconds)
+                    return
                 future = self._submit(lambda: next(chunks, _END))
                 item = await asyncio.wrap_future(future)
                 future = None

@@ -1,9 +1,9 @@
 """Progress of long jobs, the one reporter every Echelon CLI uses (train, infer, evaluate, benchmark, features).
 
 On a terminal it is a tqdm bar. Anywhere else (a log file, CI, a pipe) a bar would be one unreadable line
-updated in place, so the reporter prints a plain line instead, at least every ``interval`` seconds (30 by
-default; ``ECHELON_PROGRESS_INTERVAL`` overrides it) from a background timer, also while one long item is
-still running::
+updated in place, so the reporter prints plain lines instead: one when the work starts, then one at least
+every ``interval`` seconds (30 by default; ``ECHELON_PROGRESS_INTERVAL`` overrides it) from a background
+timer, also while one long item is still running::
 
     infer: 12/40 items (30%), 0.41 items/s, ETA 1m08s, failed=1; tts_0012: piece 3/9
 
@@ -75,6 +75,7 @@ class Progress:
                              file=self.stream, dynamic_ncols=True)
         else:
             self.interval = progress_interval() if interval is None else interval
+            self._print(f"{desc}: {total} {unit} to do" if total is not None else f"{desc}: started")
             self._timer = threading.Thread(target=self._tick, name=f"progress-{desc}", daemon=True)
             self._timer.start()
 

@@ -211,5 +211,5 @@ def test_sigterm_finishes_in_flight_requests_then_exits_zero(tmp_path):
     wav, _ = read_wav(result["bytes"])
     whole = load_pipeline(str(tmp_path / "tiny")).synthesize([long_text], speakers=["ann"])[0].waveform
     assert wav.shape == whole.shape  # the in-flight stream was finished, not cut
-    if refused is not None:
+    if refused is not None:  # the listener stays open while draining (here: 503 seen on the loaded machine)
         assert "shutting down" in error(refused, 503)["message"]
