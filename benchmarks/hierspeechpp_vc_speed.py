@@ -13,9 +13,13 @@ Modes, run alternately; each stage's minimum over ``--repeats`` runs is reported
   24 SSL layers computed with ``output_hidden_states`` and ``hidden_states[7]`` picked, as ``Wav2vec2`` in the
   official code does;
 * ``echelon`` — YAAPT without its per-frame interpreter overhead (``processors/yaapt_fast.py``, identical F0),
-  the SSL encoder truncated after layer 7 (``processors.ssl``) and ``prepare_for_inference()``: weight norm
-  folded, AMP blocks in channels-last memory with the fused anti-aliased SnakeBeta kernel
-  (``modules/fused_snake.py``).
+  the SSL encoder truncated after layer 7 (``processors.ssl``; linear layers and its time-major front end through
+  oneDNN, ``modules/onednn_linear.py``) and ``prepare_for_inference()``: weight norm folded, AMP blocks in
+  channels-last memory with the fused anti-aliased SnakeBeta kernel (``modules/fused_snake.py``), the flows'
+  linear layers and MLPs as oneDNN GEMMs. With >= 2 threads F0 runs in a worker thread beside SSL
+  ("F0+SSL" column), as the VC pipeline does.
+
+CPU s is the process CPU time of a whole run (all threads): on a shared machine it is steadier than wall time.
 
 Both modes share the same (random) weights and noise, so their waveforms must agree (max |diff| printed).
 Weights are random unless ``--ssl-model`` points at a local MMS copy: compute does not depend on the values.

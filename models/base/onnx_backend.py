@@ -125,7 +125,10 @@ def ensure_graphs(folder: Path, names: Sequence[str], write_all: Callable[[Path]
         tmp = make_temp_dir(folder.parent)
         try:
             write_all(tmp)
-            publish_dir(tmp, folder)
+            if all(path.is_file() for path in paths.values()):  # another process finished first: keep its graphs
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                publish_dir(tmp, folder)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

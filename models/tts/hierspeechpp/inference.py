@@ -128,9 +128,10 @@ class VoiceConverter:
         self.ssl = ssl.to(self.device).eval()
         self.denoiser = denoiser
         self.mel_fn = HierSpeechLogMel(sample_rate=SAMPLE_RATE, n_mels=model.config.n_mel_channels).to(self.device)
+        release_freed_memory()  # the loaded state dict and the weight-norm factors folded away, before any work
         if warm_up:
             self.warm_up()
-        release_freed_memory()  # the loaded state dict, the weight-norm factors folded away
+            release_freed_memory()
 
     def warm_up(self) -> None:
         """Convert half a second of a synthetic voiced signal and throw the result away.
