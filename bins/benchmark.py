@@ -30,7 +30,7 @@ from typing import List, Optional
 from bins.common import run_cli
 from evaluation.benchmark.config import read_benchmark_config
 from evaluation.benchmark.runner import NoSystemRan, run_benchmark
-from utils.batch import exit_status, failure_lines, summary_lines
+from utils.batch import add_rerun_arguments, exit_status, failure_lines, summary_lines
 from utils.config import ConfigError
 from utils.devices import resolve_device
 from utils.io import check_writable_dir
@@ -47,13 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--system", dest="systems", action="append", default=[], metavar="NAME=SPEC",
                         help="a system to run instead of the file's list or discovery (repeatable)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds allowed per system (default: none)")
-    rerun = parser.add_mutually_exclusive_group()
-    rerun.add_argument("--overwrite", action="store_true", help="run again into an out_dir that holds a benchmark")
-    rerun.add_argument("--skip_existing", action="store_true",
-                       help="keep the audio an earlier run of this out_dir generated and generate the rest")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or progress lines")
-    parser.add_argument("--allow_failures", action="store_true",
-                        help="exit 0 even when a system failed some items (they are listed and in the report)")
+    add_rerun_arguments(
+        parser, overwrite="run again into an out_dir that holds a benchmark",
+        skip_existing="keep the audio an earlier run of this out_dir generated and generate the rest",
+        allow_failures="exit 0 even when a system failed some items (they are listed and in the report)")
     return parser
 
 

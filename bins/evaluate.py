@@ -33,7 +33,7 @@ from evaluation.hf_loading import ModelUnavailableError
 from evaluation.pairing import PairingError
 from evaluation.runner import DEFAULT_METRICS, EvaluationOptions, evaluate
 from models.base.inference import write_bad_list
-from utils.batch import exit_status, summary_lines
+from utils.batch import add_rerun_arguments, exit_status, summary_lines
 from utils.devices import resolve_device
 from utils.io import check_writable_dir
 from utils.registry import RegistryError, names
@@ -81,11 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rank_by", "--rank-by", help="column choosing the best/worst items to plot")
     parser.add_argument("--no_plots", "--no-plots", action="store_true")
-    parser.add_argument("--skip_existing", action="store_true",
-                        help="reuse the rows of out_dir/per_utterance.csv that have every metric (an interrupted run)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or progress lines")
-    parser.add_argument("--allow_failures", action="store_true",
-                        help="exit 0 even when some utterances could not be scored (they are still listed)")
+    add_rerun_arguments(
+        parser, skip_existing="reuse the rows of out_dir/per_utterance.csv that have every metric (an interrupted run)",
+        allow_failures="exit 0 even when some utterances could not be scored (they are still listed)")
     return parser
 
 

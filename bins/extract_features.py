@@ -45,7 +45,7 @@ from processors.data.preparers import PreparerError, scan_folder
 from processors.data.shar import AUDIO_FORMATS, SharOptions, merge_shar, shar_finished, stored_features, write_shar
 from processors.data.shards import Shard, ShardError, local_rank_from_env, merge_shards, shard_from_env, shards_finished
 from processors.features.base import FeatureError, build_extractor
-from utils.batch import EXIT_PARTIAL, failure_lines, summary_line
+from utils.batch import EXIT_PARTIAL, add_rerun_arguments, failure_lines, summary_line
 from utils.devices import DeviceError, check_device
 from utils.io import OutputPathError, check_writable_dir
 
@@ -77,14 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--merge_wait", type=float, default=3600.0,
                         help="seconds rank 0 of a launcher waits for the other ranks before merging (0: do not merge)")
     parser.add_argument("--run_id", default=None, help="names this run's bad-item list (default: UTC time + pid)")
-    rerun = parser.add_mutually_exclusive_group()
-    rerun.add_argument("--overwrite", action="store_true", help="recompute existing features")
-    rerun.add_argument("--skip_existing", action="store_true",
-                       help="keep features already extracted and do the rest (the default; accepted for symmetry "
-                            "with the other batch CLIs)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or progress lines")
-    parser.add_argument("--allow_failures", action="store_true",
-                        help=f"exit 0 although some items were bad (they are listed); default: exit {EXIT_BAD_ITEMS}")
+    add_rerun_arguments(
+        parser, overwrite="recompute existing features",
+        skip_existing="keep features already extracted and do the rest (the default; accepted for symmetry with the "
+                      "other batch CLIs)",
+        allow_failures=f"exit 0 although some items were bad (they are listed); default: exit {EXIT_BAD_ITEMS}")
     parser.add_argument("--format", choices=("files", "shar"), default="files",
                         help="files: <out_dir>/<feature>/<id>.pt; shar: Lhotse Shar shards (streamed training)")
     parser.add_argument("--shard_size", type=int, default=1000, help="shar: items per shard")

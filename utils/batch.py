@@ -17,11 +17,25 @@ comes from ``bins/common.py``.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 FAILURES_SHOWN = 5
 EXIT_PARTIAL = 1
+
+
+def add_rerun_arguments(parser: Union[argparse.ArgumentParser, argparse._ArgumentGroup], *, skip_existing: str,
+                        allow_failures: str, overwrite: Optional[str] = None) -> None:
+    """The options every batch CLI shares, with its own help texts: how a rerun treats earlier outputs
+    (``--overwrite`` / ``--skip_existing``, exclusive; no ``--overwrite`` where ``overwrite`` is None),
+    ``--quiet`` and ``--allow_failures`` (exit 0 although some items failed)."""
+    rerun = parser.add_mutually_exclusive_group()
+    if overwrite is not None:
+        rerun.add_argument("--overwrite", action="store_true", help=overwrite)
+    rerun.add_argument("--skip_existing", action="store_true", help=skip_existing)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or progress lines")
+    parser.add_argument("--allow_failures", action="store_true", help=allow_failures)
 
 
 def one_line(text: object) -> str:

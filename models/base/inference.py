@@ -51,7 +51,8 @@ import torch
 from models.base import checkpoint as ckpt
 from models.base.tasks import Audio
 from utils.config import validate
-from utils.batch import exit_status, summary_line, summary_lines  # noqa: F401 (summary_line: public)
+from utils.batch import (add_rerun_arguments, exit_status, summary_line,  # noqa: F401 (summary_line: public)
+                         summary_lines)
 from utils.interrupt import StopOnSignal
 from utils.io import OutputPathError, atomic_write_text, check_writable_dir
 from utils.progress import Progress
@@ -170,14 +171,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of every batch run (output folder, rerun policy, exit code policy, progress)."""
     group = parser.add_argument_group("batch run")
     group.add_argument("--output_dir", required=True, help="where the outputs (and the bad-item list) go")
-    rerun = group.add_mutually_exclusive_group()
-    rerun.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
-    rerun.add_argument("--skip_existing", action="store_true",
-                       help="keep outputs that already exist (complete: they are written atomically) and do the "
-                            "rest: how an interrupted run is finished")
-    group.add_argument("--allow_failures", action="store_true",
-                       help="exit 0 even when some items failed (they are still listed)")
-    group.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
+    add_rerun_arguments(
+        group, overwrite="replace output files that already exist",
+        skip_existing="keep outputs that already exist (complete: they are written atomically) and do the rest: how "
+                      "an interrupted run is finished",
+        allow_failures="exit 0 even when some items failed (they are still listed)")
 
 
 class BaseInference:
