@@ -72,8 +72,10 @@ def test_bad_text(tts, prompt) -> None:
             tts.synthesize(text, prompt)
     with pytest.raises(TextError, match="string"):
         tts.synthesize(None, prompt)  # type: ignore[arg-type]
-    # symbols outside the table are dropped (with a warning), not a crash
-    assert tts.synthesize("Snow ☃ and 漢字 fall.", prompt).size > 0
+    # characters an English voice cannot speak are an error naming them, unless the user asks to drop them
+    with pytest.raises(TextError, match="SNOWMAN"):
+        tts.synthesize("Snow ☃ and 漢字 fall.", prompt)
+    assert tts.synthesize("Snow ☃ and 漢字 fall.", prompt, TTSOptions(drop_unspeakable=True)).size > 0
     with pytest.raises(ValueError, match="output_rate"):
         tts.synthesize("Hi.", prompt, TTSOptions(output_rate=22050))
 
