@@ -4,7 +4,7 @@ Contract for a model's trainer (see ``models/example/toy_autoencoder/trainer.py`
 
     @register("trainer", "<my_model>")
     class MyTrainer(BaseTrainer):
-        config_class = MyExperimentConfig           # dataclass: model_type, model, data, train (TrainConfig subclass)
+        config_class = MyExperimentConfig  # @experiment_config(...): model_type, model, data, train (TrainConfig subclass)
 
         def build_models(self) -> dict[str, nn.Module]          # trained: {"generator": G, "discriminator": D}
         def build_frozen(self) -> dict[str, nn.Module | FrozenComponent]   # optional: used, never trained
