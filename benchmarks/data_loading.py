@@ -14,8 +14,8 @@ Each reader runs one full epoch in its own process with 0 and 2 dataloader worke
 workers, psutil: at 25/50/75/100 % of the epoch — flat means equal — and the peak, sampled every 0.5 s).
 The machine may be loaded: wall times are printed with the process CPU time (user+sys) next to them.
 
-    nice python benchmarks/data_loading.py --items 2000 --work /tmp/dl      # quick
-    nice python benchmarks/data_loading.py --items 20000 --work /tmp/dl     # the issue's size
+    nice python benchmarks/data_loading.py --items 2000 --work DIR      # quick
+    nice python benchmarks/data_loading.py --items 20000 --work DIR     # the issue's size
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -193,7 +194,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--items", type=int, default=20000)
     p.add_argument("--shard_size", type=int, default=1000)
-    p.add_argument("--work", type=Path, default=Path("/tmp/echelon_data_loading"))
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "echelon_data_loading")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     p.add_argument("--run", nargs=2, metavar=("READER", "WORKERS"), help=argparse.SUPPRESS)  # one measurement

@@ -16,7 +16,7 @@ Weights are random (MMS-300m is not available offline): a randomly initialised M
 (safetensors directory, official ``.pth`` + ``config.json``); SpeechSR-48k uses the bundled release.
 The official code's own figure on this machine type (blueprint §8.2) was 3.0 GB.
 
-Usage: python benchmarks/hierspeechpp_memory.py [--workdir /tmp/hsp_memory] [--threads 1]
+Usage: python benchmarks/hierspeechpp_memory.py [--workdir DIR] [--threads 1]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +97,7 @@ def run(mode: str, workdir: Path, threads: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/hsp_memory"))
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "hsp_memory")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--child", choices=["echelon", "official"], help=argparse.SUPPRESS)
     args = parser.parse_args()
