@@ -33,7 +33,6 @@ family trained on phoneme ids + durations + log-mels).
 from __future__ import annotations
 
 import difflib
-import logging
 import unicodedata
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -42,10 +41,9 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
 from processors.audio import load_audio
-from processors.data.manifest import ManifestEntry, ManifestError, read_manifest
+from processors.data.manifest import ManifestEntry, check_usable, read_manifest
 from processors.spectrogram import MelConfig, VitsMelSpectrogram
 
-log = logging.getLogger(__name__)
 
 _DURATION_SLACK = 2  # frames a manifest's durations may differ from the audio (edge rounding of aligners)
 
@@ -202,10 +200,7 @@ class PhonemeDurationMels(Dataset):
                 self.rows.append((entry.path, ids, frames, entry.duration))
             except ValueError as err:
                 self.skipped.append((entry.id, str(err)))
-        if self.skipped:
-            log.warning("%s: skipped %d row(s), e.g. %s", manifest, len(self.skipped), self.skipped[0])
-        if not self.rows:
-            raise ManifestError(f"{manifest}: no usable row ({len(self.skipped)} skipped, e.g. {self.skipped[:1]})")
+        check_usable(manifest, len(self.rows), self.skipped, "row")
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -25,6 +25,7 @@ directory — so a manifest and its audio can move together. Absolute paths stay
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import re
@@ -53,6 +54,14 @@ class ManifestEntry:
     duration: float
     sample_rate: int
     extra: Dict[str, Any] = field(default_factory=dict)
+
+
+def check_usable(source: object, kept: int, skipped: Sequence[Tuple[str, str]], what: str = "item") -> None:
+    """A dataset built from ``source``: log the rows it skipped ((id, reason) pairs) and refuse an empty one."""
+    if skipped:
+        logging.getLogger(__name__).warning("%s: skipped %d %s(s), e.g. %s", source, len(skipped), what, skipped[0])
+    if not kept:
+        raise ManifestError(f"{source}: no usable {what} ({len(skipped)} skipped, e.g. {list(skipped[:1])})")
 
 
 def safe_id(*parts: str) -> str:

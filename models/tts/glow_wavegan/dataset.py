@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -22,10 +21,8 @@ from models.base.text_split import front_end_ids
 from models.tts.glow_wavegan.config import AudioDataConfig, LatentDataConfig
 from models.tts.glow_wavegan.latents import LATENT_FEATURE, LatentStore
 from processors.data.crops import AudioCrops
-from processors.data.manifest import read_manifest, speaker_index
+from processors.data.manifest import check_usable, read_manifest, speaker_index
 from processors.text.frontend import TextError, TextFrontend, cleaned_to_ids, intersperse
-
-log = logging.getLogger(__name__)
 
 
 class WaveCrops(AudioCrops):
@@ -36,7 +33,6 @@ class WaveCrops(AudioCrops):
                          hop_length=data.hop_length, seed=seed, random_crop=random_crop,
                          max_valid_seconds=data.max_valid_seconds, context=context_frames * data.hop_length,
                          crop_step=data.hop_length)  # fmt: skip
-
 
 
 def text_to_ids(text: str, data: LatentDataConfig, frontend: TextFrontend) -> List[int]:
@@ -72,10 +68,7 @@ class LatentTextDataset(Dataset):
                 continue
             self.items.append((entry.id, ids, sid))
             self.seconds.append(entry.duration)
-        if self.skipped:
-            log.warning("%s: skipped %d item(s), e.g. %s", manifest, len(self.skipped), self.skipped[0])
-        if not self.items:
-            raise ValueError(f"{manifest}: no usable items ({len(self.skipped)} skipped, e.g. {self.skipped[:1]})")
+        check_usable(manifest, len(self.items), self.skipped)
 
     def __len__(self) -> int:
         return len(self.items)

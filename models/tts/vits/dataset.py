@@ -10,7 +10,6 @@ in ``self.skipped`` (id, reason) — the same filter as the official ``TextAudio
 
 from __future__ import annotations
 
-import logging
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -19,12 +18,9 @@ from torch.utils.data import Dataset
 from models.tts.vits.config import VITSDataConfig
 from models.tts.vits.text import Frontend, text_frontend
 from processors.audio import load_audio
-from processors.data.manifest import read_manifest, speaker_index
+from processors.data.manifest import check_usable, read_manifest, speaker_index
 from processors.spectrogram import VitsLinearSpectrogram
 from processors.text.frontend import TextError
-
-log = logging.getLogger(__name__)
-
 
 
 class VITSDataset(Dataset):
@@ -53,10 +49,8 @@ class VITSDataset(Dataset):
                 continue
             sid = speaker_index(entry.speaker, data.speakers, n_speakers)
             self.items.append((entry.id, entry.path, ids, sid, entry.duration))
-        if self.skipped:
-            log.warning("%s: skipped %d item(s), e.g. %s", manifest, len(self.skipped), self.skipped[0])
-        if not self.items and manifest is not None:
-            raise ValueError(f"{manifest}: no usable items ({len(self.skipped)} skipped, e.g. {self.skipped[:1]})")
+        if manifest is not None:  # None: items come from shards (item_from_cut)
+            check_usable(manifest, len(self.items), self.skipped)
 
     def checked_ids(self, text: str, duration: float) -> List[int]:
         """Symbol ids of ``text``; ValueError with the reason when the official filter drops the item."""

@@ -17,7 +17,6 @@ phonemes (no monotonic alignment exists) are skipped and listed in ``self.skippe
 
 from __future__ import annotations
 
-import logging
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -26,11 +25,8 @@ from torch.utils.data import Dataset
 from models.tts.wavegrad2.config import WaveGrad2DataConfig
 from processors.data.durations import fit_durations, manifest_durations
 from processors.audio import AudioError, load_audio
-from processors.data.manifest import ManifestEntry, read_manifest, speaker_index
+from processors.data.manifest import ManifestEntry, check_usable, read_manifest, speaker_index
 from processors.text.frontend import TextError, TextFrontend
-
-log = logging.getLogger(__name__)
-
 
 
 class WaveGrad2Dataset(Dataset):
@@ -47,10 +43,7 @@ class WaveGrad2Dataset(Dataset):
                 self.items.append(self._item(entry, frontend, n_speakers))
             except (TextError, ValueError) as err:
                 self.skipped.append((entry.id, str(err)))
-        if self.skipped:
-            log.warning("%s: skipped %d item(s), e.g. %s", source, len(self.skipped), self.skipped[0])
-        if not self.items:
-            raise ValueError(f"{source}: no usable items ({len(self.skipped)} skipped, e.g. {self.skipped[:1]})")
+        check_usable(source, len(self.items), self.skipped)
 
     def _item(self, entry: ManifestEntry, frontend: TextFrontend, n_speakers: int):
         symbols = frontend(entry.text)
