@@ -7,7 +7,7 @@ import asyncio
 import base64
 import json
 import logging
-from typing import Any, AsyncIterator, Dict, List, Optional
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional
 
 from fastapi.responses import Response, StreamingResponse
 from starlette.requests import Request
@@ -129,7 +129,7 @@ class Service:
         except ValueError as err:
             raise model_error(err) from err
         rate = pipeline.output_rate()
-        body = self._stream_bytes(first, rest, rate, req.response_format)
+        body = self._stream_bytes(first, rest, rate, req.response_format, lambda: slot.abandon(chunks))
         headers = {"X-Sample-Rate": str(rate), "Cache-Control": "no-store"}
         if req.stream_format == "sse":
             return StreamingResponse(self._sse(body), media_type="text/event-stream", headers=headers)
@@ -137,15 +137,21 @@ class Service:
         return StreamingResponse(body, media_type=media, headers=headers)
 
     @staticmethod
-    async def _stream_bytes(first: Audio, rest: AsyncIterator[Audio], rate: int, fmt: str) -> AsyncIterator[bytes]:
-        if fmt == "wav":
-            yield streaming_wav_header(rate)
-        yield pcm16(first.waveform)
+    async def _stream_bytes(first: Audio, rest: AsyncIterator[Audio], rate: int, fmt: str,
+                            on_end: Callable[[], None]) -> AsyncIterator[bytes]:
+        """The stream's bytes; ``on_end`` frees its slot however it ends, also when the client leaves during the
+        first sends (then ``rest`` never started and its own clean-up never runs)."""
         try:
+            if fmt == "wav":
+                yield streaming_wav_header(rate)
+            yield pcm16(first.waveform)
             async for chunk in rest:
                 yield pcm16(chunk.waveform)
         except ValueError as err:  # a later sentence the model refuses: the stream ends there
             log.warning("stream ended early: %s", err)
+        finally:
+            await rest.aclose()  # type: ignore[attr-defined]
+            on_end()
 
     @staticmethod
     async def _sse(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -128,6 +128,12 @@ class Slot:
             raise ApiError(400, "the input produced no audio", "input")
         return first, self._rest(chunks)
 
+    def abandon(self, chunks: Iterator[Any]) -> None:
+        """The stream's consumer is gone (e.g. the client left while the first chunk was being sent, before
+        :meth:`_rest` ever ran, so its ``finally`` never will): close the stream and release the slot. Safe to
+        call after a normal end too (closing and releasing happen once)."""
+        self._finish_later(None, chunks)
+
     async def _rest(self, chunks: Iterator[Any]) -> AsyncIterator[Any]:
         future: Optional[concurrent.futures.Future] = None
         try:

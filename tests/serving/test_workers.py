@@ -79,3 +79,37 @@ def test_abandoned_stream_is_closed_and_frees_its_slot():
         queue.close()
 
     asyncio.run(scenario())
+
+
+def test_stream_dropped_during_its_first_sends_frees_its_slot():
+    """The body is dropped after its first bytes, before the rest of the stream ever started (its own clean-up
+    never runs): the endpoint's body generator still closes the stream and frees the slot."""
+    from models.base.tasks import Audio
+    from serving.speech import Service
+
+    async def scenario():
+        queue = InferenceQueue(workers=1, queue_size=0, timeout_seconds=30, retry_after_seconds=1)
+        closed = []
+
+        def chunks():
+            try:
+                for _ in range(100):
+                    yield Audio([0.1] * 160, 16000)
+            finally:
+                closed.append(True)
+
+        stream = chunks()
+        slot = queue.admit()
+        first, rest = await slot.first_and_rest(stream)
+        body = Service._stream_bytes(first, rest, 16000, "wav", lambda: slot.abandon(stream))
+        header = await body.__anext__()
+        assert header[:4] == b"RIFF" and queue.in_flight == 1
+        await body.aclose()  # the client hung up after the header
+        await asyncio.sleep(0.1)
+        assert closed == [True] and queue.in_flight == 0
+        queue.admit()  # the one slot is free again (a second request is refused: capacity 1)
+        with pytest.raises(ApiError):
+            queue.admit()
+        queue.close()
+
+    asyncio.run(scenario())
