@@ -340,7 +340,8 @@ class BaseTrainer:
                     self.step += 1
                     last = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in values.items()}
                     self._after_step(last, progress)
-                    if self.step >= tc.max_steps or stop.requested:
+                    self.interrupted = self._agreed_stop(stop.exit_code)
+                    if self.step >= tc.max_steps or self.interrupted is not None:
                         break
                 else:
                     self.epoch += 1
@@ -352,13 +353,22 @@ class BaseTrainer:
                             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
                             for sched in self.schedulers.values():
                                 sched.step()
-                if stop.requested:
+                if self.interrupted is not None:
                     break
-        self.interrupted = stop.exit_code
         if self.saved_step != self.step and self.interrupted is None:  # the same decision on every rank
             self.save()
         self.tracker.close()
         return last
+
+    def _agreed_stop(self, exit_code: Optional[int]) -> Optional[int]:
+        """The signal's exit status once any rank was asked to stop, the same on every rank (a signal reaches the
+        processes at slightly different moments: a rank leaving the loop alone would leave the others waiting in
+        their next collective). One all-reduce of one number per step; nothing with a single process."""
+        if self.accelerator.num_processes == 1 or not torch.distributed.is_initialized():
+            return exit_code
+        code = torch.tensor([exit_code or 0], device=self.device)
+        torch.distributed.all_reduce(code, op=torch.distributed.ReduceOp.MAX)
+        return int(code.item()) or None
 
     def _after_step(self, values: Dict[str, float], progress: Progress) -> None:
         tc = self.train_cfg
