@@ -46,7 +46,7 @@ from processors.data.shar import AUDIO_FORMATS, SharOptions, merge_shar, shar_fi
 from processors.data.shards import Shard, ShardError, local_rank_from_env, merge_shards, shard_from_env, shards_finished
 from processors.features.base import FeatureError, build_extractor
 from utils.batch import EXIT_PARTIAL, add_rerun_arguments, failure_lines, summary_line
-from utils.devices import DeviceError, check_device
+from utils.devices import DeviceError, resolve_device
 from utils.io import OutputPathError, check_writable_dir
 
 EXIT_USAGE, EXIT_BAD_ITEMS, EXIT_INCOMPLETE = 2, EXIT_PARTIAL, 4
@@ -163,8 +163,7 @@ def run(args: argparse.Namespace) -> int:
     names = feature_names(args.features)
     options = feature_options(args, names)
     entries = _entries(args)
-    device = _device(args.device)
-    check_device(device)
+    device = _device(resolve_device(args.device))  # 'gpu' -> 'cuda', checked; under a launcher cuda:LOCAL_RANK
     check_writable_dir(args.out_dir, "--out_dir")
     if args.from_features is not None:  # shards from an existing extraction: no model is loaded
         if args.format != "shar":

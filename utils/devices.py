@@ -41,7 +41,3 @@ def resolve_device(name: str, option: str = "--device") -> str:
     elif device.type != "cpu":
         raise DeviceError(f"{option} {name!r}: unsupported device type {device.type!r} (use cpu, cuda, cuda:N or mps)")
     return text
-
-
-def check_device(name: str, option: str = "--device") -> None:
-    resolve_device(name, option)

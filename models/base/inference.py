@@ -51,8 +51,7 @@ import torch
 from models.base import checkpoint as ckpt
 from models.base.tasks import Audio
 from utils.config import validate
-from utils.batch import (add_rerun_arguments, exit_status, summary_line,  # noqa: F401 (summary_line: public)
-                         summary_lines)
+from utils.batch import add_rerun_arguments, exit_status, summary_lines
 from utils.interrupt import StopOnSignal
 from utils.io import OutputPathError, atomic_write_text, check_writable_dir
 from utils.progress import Progress

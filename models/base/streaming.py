@@ -11,7 +11,7 @@ by 5e-2), so the first audio does not wait for the whole sentence's latent. Join
 one-shot output to within 1e-4 (joe voice: 5e-5, the float rounding of convolutions run on other shapes).
 
 Randomness: a stream draws from torch's process-global generator like the one-shot call does, but through
-:func:`with_private_rng`, which swaps the stream's own generator state in for each step and out again. Two
+:class:`PrivateRandom`, which swaps the stream's own generator state in for each step and out again. Two
 streams advanced in turns (a server interleaving requests) therefore draw exactly what each would alone, and
 the caller's generator is untouched. Steps of different streams must not run at the same instant in two
 threads (the generator is one per process): a server runs them one at a time.
@@ -20,11 +20,9 @@ threads (the generator is one per process): a server runs them one at a time.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator, TypeVar, Union
+from typing import Callable, Iterator, Union
 
 import torch
-
-T = TypeVar("T")
 
 
 class PrivateRandom:
@@ -43,18 +41,6 @@ class PrivateRandom:
                 yield
             finally:
                 self.state = torch.get_rng_state()
-
-
-def with_private_rng(steps: Iterator[T], seed: int) -> Iterator[T]:
-    """Advance ``steps`` (a generator that draws from torch's global generator) with its own seeded state."""
-    rng = PrivateRandom(seed)
-    while True:
-        with rng.active():
-            try:
-                item = next(steps)
-            except StopIteration:
-                return
-        yield item
 
 
 def windowed_decode(decode: Callable[[torch.Tensor], torch.Tensor], z: Union[torch.Tensor, LatentWindows], hop: int,

@@ -77,7 +77,7 @@ def test_progress_lines_reach_a_non_terminal(joe, lines, tmp_path):
     assert proc.returncode == 0, stderr
     progress = [line for line in stderr.splitlines() if line.startswith("infer: ")]
     assert progress, stderr
-    assert f"/{LINES} items (" in progress[-1] and "items/s" in progress[-1] or "elapsed" in progress[-1]
+    assert f"/{LINES} items (" in progress[-1] and ("items/s" in progress[-1] or "elapsed" in progress[-1])
 
     quiet = _infer(joe, lines, tmp_path / "quiet", "--quiet", env={"ECHELON_PROGRESS_INTERVAL": "1"})
     _, stderr = quiet.communicate(timeout=300)

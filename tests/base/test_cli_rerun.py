@@ -38,6 +38,8 @@ def test_second_train_refuses_then_resume_and_overwrite(tmp_path, toy_manifest):
                                     f"--overwrite to start again (the old run is moved to {exp}/previous_runs/)")
     assert {p.name: (p / "meta.json").read_bytes() for p in ckpt.list_checkpoints(exp / "checkpoints")} == before
 
+    # a run killed after logging step 5 but before its next checkpoint: the resume from step 4 logs 5 again
+    (exp / "train_log.jsonl").write_text((exp / "train_log.jsonl").read_text() + '{"step": 5, "l1": 9.0}\n')
     resumed = _train(exp, toy_manifest, "--resume", steps=6)
     assert resumed.returncode == 0, resumed.stderr
     assert _steps(exp) == [1, 2, 3, 4, 5, 6]  # no step logged twice

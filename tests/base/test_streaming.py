@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from models.base.pipeline import load_pipeline
-from models.base.streaming import windowed_decode, with_private_rng
+from models.base.streaming import PrivateRandom, windowed_decode
 from models.tts.vits.checkpoint import save_official_checkpoint
 from models.tts.vits.config import from_official_config
 from models.tts.vits.model import VITS
@@ -35,14 +35,12 @@ def tts(tmp_path_factory):
 def test_stream_joined_equals_one_shot(tts):
     whole = tts.synthesize([TEXT], seed=7)[0].waveform
     chunks = [c.waveform for c in tts.synthesize_stream(TEXT, seed=7)]
-    sentences = len([p for p in tts.synthesize_stream(TEXT, seed=7)])
-    assert sentences == len(chunks) > 5  # several sentences, the long one in several windows
+    per_sentence = [c.waveform for c in tts.with_settings({"stream_window_frames": 0}).synthesize_stream(TEXT, seed=7)]
+    assert len(chunks) > len(per_sentence) >= 3  # several sentences (and pauses), the long one in several windows
     joined = np.concatenate(chunks)
     assert joined.shape == whole.shape
     np.testing.assert_allclose(joined, whole, atol=1e-4)  # contexts (flow 32, decoder 16) >= receptive fields
-    exact = np.concatenate([c.waveform for c in tts.with_settings({"stream_window_frames": 0})
-                            .synthesize_stream(TEXT, seed=7)])
-    np.testing.assert_array_equal(exact, whole)  # whole sentences: the very same computation
+    np.testing.assert_array_equal(np.concatenate(per_sentence), whole)  # whole sentences: the very same computation
     other = tts.synthesize([TEXT], seed=8)[0].waveform
     n = min(other.size, whole.size)
     assert np.abs(other[:n] - whole[:n]).max() > 1e-3  # the seed matters (the test could tell a wrong one)
@@ -68,7 +66,10 @@ def test_interleaved_streams_draw_what_each_draws_alone(tts):
 
 
 def test_private_rng_and_windows_on_plain_tensors():
-    draws = list(with_private_rng((torch.rand(2) for _ in range(3)), seed=3))
+    rng, draws = PrivateRandom(3), []
+    for _ in range(3):
+        with rng.active():
+            draws.append(torch.rand(2))
     torch.manual_seed(3)
     np.testing.assert_array_equal(torch.cat(draws).numpy(), torch.rand(6).numpy())
     conv = torch.nn.Conv1d(1, 4, 5, padding=2)

@@ -162,10 +162,9 @@ class VITSSynthesizer:
         latent = LatentWindows.through(
             lambda a, b: self.model.flow(z_p[..., a:b], mask[..., a:b], g=g, reverse=True) * mask[..., a:b],
             z_p.size(-1), FLOW_CONTEXT_FRAMES)
-        with torch.no_grad():
-            for wav in windowed_decode(lambda z: self.model.dec(z, g=g), latent, self.model.hop_length,
-                                       window_frames, context_frames, max_window_frames):
-                yield wav[0, 0].float().cpu().numpy()
+        for wav in windowed_decode(lambda z: self.model.dec(z, g=g), latent, self.model.hop_length,
+                                   window_frames, context_frames, max_window_frames):
+            yield wav[0, 0].float().cpu().numpy()
 
     @torch.no_grad()
     def convert(self, source: Union[str, Path, np.ndarray], src_speaker: Speaker, tgt_speaker: Speaker,
