@@ -51,14 +51,12 @@ def main_unchecked(argv: List[str]) -> int:
         raise ConfigError(f"--port must be in 1..65535, got {args.port}")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from serving.app import create_app, quiet_gradio
-    from serving.config import ServeConfig, read_serve_config, single_model_config
+    from serving.config import read_serve_config, single_model_config
     from serving.server import serve
-    from utils.config import apply_overrides, to_dict, validate
 
     quiet_gradio()
-    config = read_serve_config(args.config, args.overrides) if args.config else single_model_config(args.pipeline)
-    if args.pipeline and args.overrides:
-        config = validate(apply_overrides(to_dict(config), args.overrides), ServeConfig)
+    config = read_serve_config(args.config, args.overrides) if args.config else \
+        single_model_config(args.pipeline, args.overrides)
     if args.api_key:
         config.api_key = args.api_key
     if args.no_ui:

@@ -21,9 +21,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List
 
-from utils.config import ConfigError, load_config, validate
+from utils.config import ConfigError, apply_overrides, load_config, validate
 
 
 @dataclass
@@ -95,11 +95,12 @@ def read_serve_config(path: str | os.PathLike, overrides: List[str] = ()) -> Ser
     return _check(cfg, str(path))
 
 
-def single_model_config(pipeline: str, raw: Mapping[str, Any] | None = None) -> ServeConfig:
-    """``--ckpt_dir DIR`` / ``--pipeline SPEC``: that one model, named after the directory or the file's stem."""
+def single_model_config(pipeline: str, overrides: List[str] = ()) -> ServeConfig:
+    """``--ckpt_dir DIR`` / ``--pipeline SPEC``: that one model, named after the directory or the file's stem;
+    ``overrides`` (``--set limits.workers=2``) are applied before the checks, as for a ``serve.json5``."""
     path = Path(pipeline)
     name = (path.stem if path.is_file() else path.resolve().name) or "model"
-    cfg = validate({"models": {name: {"pipeline": str(path)}}, **dict(raw or {})}, ServeConfig)
+    cfg = validate(apply_overrides({"models": {name: {"pipeline": str(path)}}}, overrides), ServeConfig)
     return _check(cfg, pipeline)
 
 

@@ -33,3 +33,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "bad.json5").write_text('{models: {}}')
     assert serve_cli.main(["--config", str(tmp_path / "bad.json5")]) == 2
     assert "names no model" in capsys.readouterr().err
+
+
+def test_overrides_of_a_single_model_are_checked(tmp_path):
+    """``echelon-serve --ckpt_dir DIR --set ...``: the overrides go through the same checks as a serve.json5."""
+    assert single_model_config(str(tmp_path / "voice"), ["limits.workers=2"]).limits.workers == 2
+    with pytest.raises(ConfigError, match="limits.workers must be >= 1"):
+        single_model_config(str(tmp_path / "voice"), ["limits.workers=0"])
