@@ -261,8 +261,9 @@ def evaluate(
     write_csv(out_dir / "per_utterance.csv", all_rows)
     if stop.requested:
         bad = {uid for uid, _, _ in failed or []}
+        scored = {name: {str(r["id"]) for r in rows.get(name, ())} for name in paired}
         left = sum(1 for name, entries in paired.items() for p in entries
-                   if f"{name}/{p.utt_id}" not in bad and p.utt_id not in {str(r["id"]) for r in rows[name]})
+                   if f"{name}/{p.utt_id}" not in bad and p.utt_id not in scored[name])
         return {"stopped": stop.exit_code, "n_scored": len(all_rows), "not_started": left,
                 "kept": sum(len(v) for v in (kept or {}).values())}
     summary = summarize(rows, metrics)

@@ -107,14 +107,19 @@ def _writable(folder: Path) -> bool:
     return os.access(probe, os.W_OK)
 
 
+def user_cache_dir(sha256: str) -> Path:
+    """``$ECHELON_ONNX_CACHE`` (default ``~/.cache/echelon/onnx``)/``<sha256[:16]>``: graphs of weights whose
+    own folder is read-only (a package's bundled release)."""
+    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "echelon" / "onnx")) / sha256[:16]
+
+
 def cached_graph_dir(source: Path, sha256: str) -> Path:
     """Where the runtime graphs of the weights with ``sha256`` live: ``<source>/onnx/<sha256[:16]>`` when that
-    folder is writable, else ``$ECHELON_ONNX_CACHE`` (default ``~/.cache/echelon/onnx``)/``<sha256[:16]>``."""
+    folder is writable, else :func:`user_cache_dir`."""
     beside = source / "onnx" / sha256[:16]
     if beside.is_dir() or _writable(source):
         return beside
-    root = Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "echelon" / "onnx"))
-    return root / sha256[:16]
+    return user_cache_dir(sha256)
 
 
 def ensure_graphs(folder: Path, names: Sequence[str], write_all: Callable[[Path], None]) -> Dict[str, Path]:

@@ -16,7 +16,7 @@ With neither ``hop_length`` nor ``frame_seconds`` the durations are in the readi
 Symbols: when ``len(durations)`` equals the model's phoneme count they are taken one per phoneme. Otherwise
 ``extra.phonemes`` says which phoneme string they count, bare (one per character), blank-interspersed
 (``_ p1 _ … pn _``, VITS with blanks) or Piper-framed (``^ _ p1 _ … pn _ $``); the ``piper_corpus`` preparer
-(:mod:`processors.data.piper_corpus`) writes the latter. They are then moved onto the model's own phonemes of the
+(``models/tts/vits/piper_corpus.py``) writes the latter. They are then moved onto the model's own phonemes of the
 row's text:
 
 1. each framing symbol's frames go to the phoneme it follows (the leading ones to the first phoneme);

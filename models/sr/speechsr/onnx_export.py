@@ -14,7 +14,6 @@ called on ``(B, 1, N)`` tensors), so windowing of long inputs stays the same.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -105,9 +104,7 @@ def runtime_for(model: SpeechSR, source: Optional[Path]) -> OnnxSpeechSR:
     bundled release, cached under the user cache since the package folder may be read-only)."""
     if source is None:
         name = PRETRAINED[model.target_rate][0]
-        sha = ckpt.sha256_of(PRETRAINED_DIR / name)
-        root = Path(os.environ.get(onnx_backend.CACHE_ENV, Path.home() / ".cache" / "echelon" / "onnx"))
-        folder = root / sha[:16]
+        folder = onnx_backend.user_cache_dir(ckpt.sha256_of(PRETRAINED_DIR / name))
     elif source.is_file():
         folder = onnx_backend.cached_graph_dir(source.parent, ckpt.sha256_of(source))
     else:
