@@ -120,6 +120,17 @@ def conv_time_major(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     return _conv_channels_last(conv, x.unsqueeze(2)).squeeze(2)
 
 
+def activation_then_conv(activation: Activation1d, conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """``conv(activation(x))``, the end of an AMP vocoder. For CPU inference on ``x`` in time-major memory
+    (what ``average_blocks(..., time_major_out=True)`` returns) both run channels-last: the fused activation,
+    then :func:`conv_time_major`; the result is (B, C_out, T) in time-major memory."""
+    time_major = x.dim() == 3 and x.size(1) > 1 and x.stride(1) == 1
+    if (time_major and activation.fused_supported() and not torch.is_grad_enabled() and x.device.type == "cpu"
+            and x.dtype == torch.float32 and not has_weight_norm(conv) and conv.stride == (1,) and conv.groups == 1):
+        return conv_time_major(conv, activation.forward_channels_last(x.unsqueeze(2)).squeeze(2))
+    return conv(activation(x))
+
+
 def transposed_conv_time_major(up: nn.ConvTranspose1d, x: torch.Tensor) -> torch.Tensor:
     """``up(x)``, (B, C_in, T) -> (B, C_out, T'), computed as a channels-last 2-D transposed convolution
     (inference); the result's memory is time-major, the layout :func:`average_blocks` runs in.
