@@ -132,11 +132,14 @@ def iter_shar_cuts(fields: Dict[str, Sequence[str | os.PathLike]]) -> Iterator[o
         yield from CutSet.from_shar(fields={f: [str(p) for p in paths] for f, paths in fields.items()})
         return
     for shard, cuts_path in enumerate(fields["cuts"]):
-        streams = [_field_manifests(Path(fields[f][shard])) for f in names]
-        for cut, *values in zip(LazyManifestIterator(cuts_path), *streams, strict=True):
-            for field, (manifest, data_name) in zip(names, values):
+        streams = {f: _field_manifests(Path(fields[f][shard])) for f in names}
+        for cut in LazyManifestIterator(cuts_path):
+            for field, stream in streams.items():
+                manifest, data_name = next(stream, (None, None))
+                if data_name is None:
+                    raise SharReadError(f"{fields[field][shard]}: ends before {cuts_path} does (at cut {cut.id!r})")
                 if manifest is None:
-                    continue
+                    continue  # this cut has no value for the field
                 if data_name.rpartition(".")[0] != cut.id:
                     raise SharReadError(f"{fields[field][shard]}: holds {data_name} where {cuts_path} has cut "
                                         f"{cut.id!r} (shards out of step)")
@@ -144,4 +147,6 @@ def iter_shar_cuts(fields: Dict[str, Sequence[str | os.PathLike]]) -> Iterator[o
             cut.shard_origin = cuts_path
             cut.shar_epoch = 0
             yield cut
-
+        for field, stream in streams.items():
+            if next(stream, None) is not None:
+                raise SharReadError(f"{fields[field][shard]}: holds more items than {cuts_path}")

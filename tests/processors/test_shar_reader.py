@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import tarfile
 
@@ -84,3 +85,9 @@ def test_damaged_and_mismatched_shards_fail_naming_the_file(shar_fields, tmp_pat
     with pytest.raises(SharReadError, match=r"mel\.000001\.tar: holds d0\.npy where .*cuts\.000000\.jsonl\.gz has "
                                             r"cut 'a' \(shards out of step\)"):
         list(iter_shar_cuts(swapped))
+    lines = gzip.decompress(open(shar_fields["cuts"][0], "rb").read()).splitlines(keepends=True)
+    for name, kept, message in (("more.jsonl.gz", lines + lines[:1], r"mel\.000000\.tar: ends before .*more"),
+                                ("fewer.jsonl.gz", lines[:2], r"mel\.000000\.tar: holds more items than .*fewer")):
+        (tmp_path / name).write_bytes(gzip.compress(b"".join(kept)))
+        with pytest.raises(SharReadError, match=message):
+            list(iter_shar_cuts({"cuts": [str(tmp_path / name)], "mel": shar_fields["mel"][:1]}))
