@@ -83,6 +83,18 @@ def count_files(folder: Path) -> int:
     return sum(len(files) for _, _, files in os.walk(folder))
 
 
+def read_all(folder: Path) -> int:
+    """Read every file under ``folder`` once (bytes): both layouts then start from the page cache, the per-item
+    files' best case (a cold cache favours the shards' sequential reads; not measured by default)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    total += len(chunk)
+    return total
+
+
 # --------------------------------------------------------------------------- readers
 def collate(items):
     """Pad audio (B, T), mel (B, 80, F) and F0 (B, F) to the longest item."""
@@ -196,6 +208,8 @@ def main() -> int:
     p.add_argument("--shard_size", type=int, default=1000)
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "echelon_data_loading")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    p.add_argument("--repeat", type=int, default=1, help="measure each (reader, workers) this many times, interleaved")
+    p.add_argument("--cold", action="store_true", help="skip reading every file once before measuring")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     p.add_argument("--run", nargs=2, metavar=("READER", "WORKERS"), help=argparse.SUPPRESS)  # one measurement
     args = p.parse_args()
@@ -208,8 +222,13 @@ def main() -> int:
     print(f"corpus: {args.items} items in {time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU")
     files = {"files": count_files(work / "wavs") + count_files(work / "features"),
              "shar": count_files(work / "shards" / "shar")}
+    if not args.cold:
+        t0 = time.perf_counter()
+        size = sum(read_all(work / d) for d in ("wavs", "features", "shards/shar"))
+        print(f"page cache: read {size / 2**30:.2f} GB (both layouts) in {time.perf_counter() - t0:.0f} s")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     results = []
-    for workers in args.workers:
+    for workers, _ in ((w, r) for r in range(args.repeat) for w in args.workers):
         for kind in ("files", "shar"):  # interleaved, so load changes hit both
             env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
             done = subprocess.run([sys.executable, __file__, "--items", str(args.items), "--work", str(args.work),
@@ -229,6 +248,14 @@ def main() -> int:
               f"{r['first_batch_s']} | {r['wall_s']} | {r['cpu_s_main']}+{r['cpu_s_workers']} | "
               f"{' / '.join(map(str, r['rss_at_quarters_mb']))} | {r['rss_peak_mb']} |")
     print(f"\nfiles: {files['files']} per-item vs {files['shar']} in shards ({files['files'] / files['shar']:.0f}x fewer)")
+    for workers in args.workers:
+        rows = {k: [r for r in results if r["reader"] == k and r["workers"] == workers] for k in ("files", "shar")}
+        median = lambda key, kind: float(np.median([r[key] for r in rows[kind]]))  # noqa: E731
+        cpu = {k: float(np.median([r["cpu_s_main"] + r["cpu_s_workers"] for r in rows[k]])) for k in rows}
+        print(f"{workers} workers: shards/files items/s {median('items_per_s', 'shar') / median('items_per_s', 'files'):.2f}x "
+              f"(after the 1st batch {median('items_per_s_after_first', 'shar') / median('items_per_s_after_first', 'files'):.2f}x), "
+              f"CPU s per epoch files/shards {cpu['files'] / cpu['shar']:.2f}x (medians of {args.repeat})")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.out:
         args.out.write_text(json.dumps({"items": args.items, "shard_size": args.shard_size, "results": results}, indent=1))
     return 0
