@@ -129,10 +129,10 @@ class PerItemFiles(torch.utils.data.Dataset):
 
 
 def from_cut(cut):
-    from processors.data.shar import cut_audio
+    from processors.data.shar_reader import cut_array, cut_audio
 
-    return (torch.from_numpy(cut_audio(cut)), torch.from_numpy(cut.load_custom("mel")),
-            torch.from_numpy(cut.load_custom("f0")))
+    return (torch.from_numpy(cut_audio(cut)), torch.from_numpy(cut_array(cut, "mel")),
+            torch.from_numpy(cut_array(cut, "f0")))
 
 
 def loader(kind: str, work: Path, workers: int):

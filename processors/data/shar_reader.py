@@ -12,15 +12,24 @@ own code (:func:`lhotse.shar.utils.fill_shar_placeholder`), so the cuts are Lhot
 arrays: ``tests/processors/test_shar_reader.py`` compares them with ``CutSet.from_shar``).
 
 Paths that are not local ``.tar`` files (``.tar.gz``, URLs, ``pipe:``) are read by Lhotse's reader.
+
+A family's ``item_from_cut`` decodes the attached bytes with :func:`cut_audio` and :func:`cut_array`: what
+``cut.load_audio()`` / ``cut.load_custom(name)`` give, straight from the in-memory bytes (the ``.npy`` header of
+each distinct shape parsed once: numpy's ``literal_eval`` of it was half of decoding a small array).
 """
 
 from __future__ import annotations
 
+import ast
+import functools
+import io
 import os
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
-__all__ = ["SharReadError", "iter_tar_members", "iter_shar_cuts"]
+import numpy as np
+
+__all__ = ["SharReadError", "iter_tar_members", "iter_shar_cuts", "cut_audio", "cut_array"]
 
 BLOCK = 512
 READ_BUFFER = 1 << 20  # bytes per read(): sequential reads of the shard, as the format intends
@@ -150,3 +159,56 @@ def iter_shar_cuts(fields: Dict[str, Sequence[str | os.PathLike]]) -> Iterator[o
         for field, stream in streams.items():
             if next(stream, None) is not None:
                 raise SharReadError(f"{fields[field][shard]}: holds more items than {cuts_path}")
+
+
+def cut_audio(cut) -> np.ndarray:
+    """``(N,)`` float32 audio of a cut read from shards: decoded straight from the shard's bytes when the cut is a
+    whole in-memory recording (what :func:`write_shar` writes), through Lhotse's general loader otherwise."""
+    import soundfile
+
+    rec = cut.recording
+    if (len(rec.sources) == 1 and rec.sources[0].type == "memory" and cut.start == 0 and not rec.transforms
+            and abs(cut.duration - rec.duration) < 1e-6):
+        wav, _ = soundfile.read(io.BytesIO(rec.sources[0].source), dtype="float32", always_2d=True)
+        return wav[:, 0]
+    return cut.load_audio()[0].astype(np.float32)
+
+
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+@functools.lru_cache(maxsize=4096)
+def _npy_header(header: bytes) -> Tuple[np.dtype, bool, Tuple[int, ...]]:
+    """dtype, Fortran order and shape of an ``.npy`` header dict; parsed once per distinct header (arrays of one
+    shape share it): numpy's own parse (``ast.literal_eval``) is most of what decoding a small array costs."""
+    fields = ast.literal_eval(header.decode("latin1"))
+    return np.lib.format.descr_to_dtype(fields["descr"]), bool(fields["fortran_order"]), tuple(fields["shape"])
+
+
+def _npy_array(raw: bytes) -> Optional[np.ndarray]:
+    """A writable copy of the array of ``.npy`` bytes; None when the bytes are not a plain array (np.load's case)."""
+    if raw[:6] != NPY_MAGIC or raw[6] not in (1, 2, 3):
+        return None
+    width = 2 if raw[6] == 1 else 4
+    start = 8 + width + int.from_bytes(raw[8 : 8 + width], "little")
+    dtype, fortran, shape = _npy_header(raw[8 + width : start])
+    if dtype.hasobject:
+        return None
+    flat = np.frombuffer(raw, dtype=dtype, count=int(np.prod(shape, dtype=np.int64)), offset=start)
+    return flat.reshape(shape[::-1]).T.copy(order="F") if fortran else flat.reshape(shape).copy()
+
+
+def cut_array(cut, name: str) -> Optional[np.ndarray]:
+    """``cut.load_custom(name)`` (None when the cut has no such field), decoded straight from the shard's ``.npy``
+    bytes when it is a whole in-memory array (what Shar gives); through Lhotse's loader otherwise."""
+    from lhotse.array import Array
+
+    if not cut.has_custom(name):
+        return None
+    value = cut.custom[name]
+    if isinstance(value, Array) and value.storage_type == "memory_npy":
+        array = _npy_array(value.storage_key)
+        if array is not None:
+            return array
+    return cut.load_custom(name)

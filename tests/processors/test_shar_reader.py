@@ -14,12 +14,12 @@ import soundfile as sf
 from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
 from lhotse.shar import SharWriter
 
-from processors.data.shar_reader import SharReadError, iter_shar_cuts, iter_tar_members
+from processors.data.shar_reader import SharReadError, cut_array, cut_audio, iter_shar_cuts, iter_tar_members
 
 LONG_ID = "spk_é_" + "x" * 120  # > 100 characters and not ASCII: tarfile writes a PAX header for it
 
 
-def _cut(cut_id: str, seconds: float, rng: np.random.Generator, with_f0: bool = True) -> MonoCut:
+def _cut(cut_id: str, seconds: float, rng: np.random.Generator, with_f0: bool = True, arrays: bool = True) -> MonoCut:
     buffer = io.BytesIO()
     sf.write(buffer, (rng.standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32), 16000, format="WAV",
              subtype="PCM_16")
@@ -28,8 +28,9 @@ def _cut(cut_id: str, seconds: float, rng: np.random.Generator, with_f0: bool = 
                   supervisions=[SupervisionSegment(id=cut_id, recording_id=cut_id, start=0.0,
                                                    duration=recording.duration, text=f"text of {cut_id}", speaker="s")])
     frames = int(seconds * 50) + 1
-    cut = cut.attach_tensor("mel", rng.standard_normal((80, frames)).astype(np.float32))
-    return cut.attach_tensor("f0", rng.uniform(80, 300, frames).astype(np.float32)) if with_f0 else cut
+    if arrays:
+        cut = cut.attach_tensor("mel", rng.standard_normal((80, frames)).astype(np.float32))
+    return cut.attach_tensor("f0", rng.uniform(80, 300, frames).astype(np.float32)) if arrays and with_f0 else cut
 
 
 @pytest.fixture()
@@ -53,8 +54,28 @@ def test_reads_the_cuts_lhotse_reads(shar_fields):
         assert (mine.shard_origin, mine.shar_epoch) == (theirs.shard_origin, theirs.shar_epoch)
         np.testing.assert_array_equal(mine.load_audio(), theirs.load_audio())
         assert mine.has_custom("f0") == theirs.has_custom("f0") == (mine.id != "c")
+        np.testing.assert_array_equal(cut_audio(mine), theirs.load_audio()[0])
         for name in ("mel", "f0") if mine.id != "c" else ("mel",):
             np.testing.assert_array_equal(mine.load_custom(name), theirs.load_custom(name))
+        assert cut_array(mine, "f0") is None if mine.id == "c" else cut_array(mine, "f0").dtype == np.float32
+
+
+@pytest.mark.parametrize("array", [np.arange(24, dtype=np.float16).reshape(2, 3, 4),
+                                   np.asfortranarray(np.arange(12, dtype=np.int32).reshape(3, 4)),
+                                   np.array([1.5, -2.0], dtype=">f8"), np.zeros((0, 80), np.float32)],
+                         ids=["float16-3d", "fortran-int32", "big-endian", "empty"])
+def test_cut_array_gives_what_load_custom_gives(array, tmp_path):
+    rng = np.random.default_rng(1)
+    with SharWriter(str(tmp_path), fields={"recording": "wav", "x": "numpy"}, shard_size=None) as w:
+        w.write(_cut("a", 0.1, rng, arrays=False).attach_tensor("x", array))
+    (cut,) = iter_shar_cuts({"cuts": [str(tmp_path / "cuts.jsonl.gz")], "x": [str(tmp_path / "x.tar")]})
+    mine, theirs = cut_array(cut, "x"), cut.load_custom("x")
+    np.testing.assert_array_equal(mine, theirs)
+    assert (mine.dtype, mine.shape, mine.flags.f_contiguous, mine.flags.writeable) == \
+        (theirs.dtype, theirs.shape, theirs.flags.f_contiguous, True)
+    temporal = _cut("b", 0.1, rng, arrays=False).attach_tensor("t", np.ones((5, 2), np.float32), frame_shift=0.02,
+                                                                temporal_dim=0)
+    np.testing.assert_array_equal(cut_array(temporal, "t"), np.ones((5, 2), np.float32))  # Lhotse's loader
 
 
 def test_a_subset_of_fields_is_read_like_lhotse(shar_fields):
