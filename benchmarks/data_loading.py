@@ -1,21 +1,27 @@
 """Training-data loading: Lhotse Shar shards vs one file per item and feature (not a timed test).
 
-A generated corpus of ``--items`` short clips (0.5-1.5 s noise at 16 kHz, flac-free 16-bit wav) with an 80-bin
-mel (hop 320, float32) and F0 (float32) per clip is stored twice:
+A generated corpus of ``--items`` short clips (0.5-1.5 s noise at 16 kHz, 16-bit wav) with an 80-bin mel
+(hop 320, float32) and F0 (float32) per clip is stored as:
 
 * **files** — Echelon's per-item layout: ``wavs/<id>.wav``, ``features/mel/<id>.pt``, ``features/f0/<id>.pt``
-  (3 files per item), read by a map-style dataset through a shuffled DataLoader;
+  (3 files per item), read as the trainers read it (soundfile, ``load_feature``) by a map-style dataset
+  through a shuffled DataLoader;
 * **shar** — the same items converted to shards by ``processors.data.shar.write_shar(features_dir=...)``
-  (``--shard_size`` items per shard; audio as 16-bit wav; 4 files per shard), read by the trainer's
-  :class:`models.base.shar_stream.ShardStream` (disjoint shards per worker, Lhotse dynamic bucketing).
+  (``--shard_size`` items per shard; audio as 16-bit wav like the files; 4 files per shard), read by the
+  trainer's :class:`models.base.shar_stream.ShardStream` (disjoint shards per worker, Lhotse dynamic
+  bucketing) and decoded as the trainers decode (``cut_audio``, ``cut_array``);
+* **shar-flac** (``--readers ... shar-flac``) — the same shards with flac audio (the extractor's default).
 
-Each reader runs one full epoch in its own process with 0 and 2 dataloader workers, batches of 16 items
-(padded audio, mel, F0), and reports items/s, time to the first batch, the number of files, and RSS (process +
-workers, psutil: at 25/50/75/100 % of the epoch — flat means equal — and the peak, sampled every 0.5 s).
-The machine may be loaded: wall times are printed with the process CPU time (user+sys) next to them.
+Before measuring, every file of every layout measured is read once, so all start from the page cache (the
+per-item files' best case; ``--cold`` skips this). Each reader then runs one full epoch in its own process with
+0 and 2 dataloader workers (readers interleaved, ``--repeat`` times), batches of 16 items (padded audio, mel,
+F0), and reports items/s, time to the first batch, the number of files, and RSS (process + workers, psutil:
+at 25/50/75/100 % of the epoch — flat means equal — and the peak, sampled every 0.5 s). The machine may be
+loaded: wall times are printed with the CPU time (user+sys, main process + workers) next to them, and the
+summary gives both ratios (medians over the repeats).
 
     nice python benchmarks/data_loading.py --items 2000 --work DIR      # quick
-    nice python benchmarks/data_loading.py --items 20000 --work DIR     # the issue's size
+    nice python benchmarks/data_loading.py --items 20000 --work DIR --repeat 3 --readers files shar shar-flac
 """
 
 from __future__ import annotations
@@ -37,11 +43,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 RATE, HOP, MELS, BATCH = 16000, 320, 80, 16
+SHARDS = {"shar": ("shards", "wav"), "shar-flac": ("shards_flac", "flac")}  # reader: (folder, stored audio)
 
 
 # --------------------------------------------------------------------------- corpus
-def generate(work: Path, items: int, shard_size: int) -> None:
-    """Write the per-item corpus, then convert it to shards (skipped when already there)."""
+def generate(work: Path, items: int, shard_size: int, readers=("shar",)) -> None:
+    """Write the per-item corpus, then convert it to the shards the readers read (each skipped when there)."""
     import soundfile as sf
 
     from processors.data.manifest import ManifestEntry, write_manifest
@@ -68,19 +75,33 @@ def generate(work: Path, items: int, shard_size: int) -> None:
             info = build_extractor(name).describe()
             (work / "features" / name / FEATURE_INFO).write_text(json.dumps(info))
         done.write_text("ok\n")
-    if not (work / "shar.done").is_file():
+    for folder, audio in (SHARDS[r] for r in readers if r in SHARDS):
+        if (work / f"{folder}.done").is_file() or (folder == "shards" and (work / "shar.done").is_file()):
+            continue
         from processors.data.manifest import read_manifest
 
         from processors.data.shar import stored_features
 
         extractors = stored_features(work / "features", ["mel", "f0"])
-        write_shar(read_manifest(work / "items.jsonl"), work / "shards", extractors,
-                   SharOptions(shard_size=shard_size, audio_format="wav", audio_rate=RATE), features_dir=work / "features")
-        (work / "shar.done").write_text("ok\n")
+        write_shar(read_manifest(work / "items.jsonl"), work / folder, extractors,
+                   SharOptions(shard_size=shard_size, audio_format=audio, audio_rate=RATE), features_dir=work / "features")
+        (work / f"{folder}.done").write_text("ok\n")
 
 
 def count_files(folder: Path) -> int:
     return sum(len(files) for _, _, files in os.walk(folder))
+
+
+def read_all(folder: Path) -> int:
+    """Read every file under ``folder`` once (bytes): both layouts then start from the page cache, the per-item
+    files' best case (a cold cache favours the shards' sequential reads; not measured by default)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    total += len(chunk)
+    return total
 
 
 # --------------------------------------------------------------------------- readers
@@ -117,10 +138,10 @@ class PerItemFiles(torch.utils.data.Dataset):
 
 
 def from_cut(cut):
-    from processors.data.shar import cut_audio
+    from processors.data.shar_reader import cut_array, cut_audio
 
-    return (torch.from_numpy(cut_audio(cut)), torch.from_numpy(cut.load_custom("mel")),
-            torch.from_numpy(cut.load_custom("f0")))
+    return (torch.from_numpy(cut_audio(cut)), torch.from_numpy(cut_array(cut, "mel")),
+            torch.from_numpy(cut_array(cut, "f0")))
 
 
 def loader(kind: str, work: Path, workers: int):
@@ -131,7 +152,7 @@ def loader(kind: str, work: Path, workers: int):
     from models.base.sampler import BatchingConfig
     from models.base.shar_stream import ShardStream
 
-    stream = ShardStream(work / "shards", ["recording", "mel", "f0"], from_cut, collate, BatchingConfig(), BATCH,
+    stream = ShardStream(work / SHARDS[kind][0], ["recording", "mel", "f0"], from_cut, collate, BatchingConfig(), BATCH,
                          seed=0, num_workers=workers, buffer=256)  # fmt: skip
     stream.set_epoch(0)
     return stream.loader()
@@ -196,6 +217,10 @@ def main() -> int:
     p.add_argument("--shard_size", type=int, default=1000)
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "echelon_data_loading")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    p.add_argument("--readers", nargs="+", default=["files", "shar"], choices=["files", *SHARDS],
+                   help="shar: shards with 16-bit wav audio (as the per-item files); shar-flac: flac audio")
+    p.add_argument("--repeat", type=int, default=1, help="measure each (reader, workers) this many times, interleaved")
+    p.add_argument("--cold", action="store_true", help="skip reading every file once before measuring")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     p.add_argument("--run", nargs=2, metavar=("READER", "WORKERS"), help=argparse.SUPPRESS)  # one measurement
     args = p.parse_args()
@@ -204,13 +229,18 @@ def main() -> int:
         print(json.dumps(run_one(args.run[0], work, int(args.run[1]))))
         return 0
     t0, c0 = time.perf_counter(), time.process_time()
-    generate(work, args.items, args.shard_size)
+    generate(work, args.items, args.shard_size, args.readers)
     print(f"corpus: {args.items} items in {time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU")
-    files = {"files": count_files(work / "wavs") + count_files(work / "features"),
-             "shar": count_files(work / "shards" / "shar")}
+    folders = {"files": ["wavs", "features"], **{r: [f"{SHARDS[r][0]}/shar"] for r in SHARDS}}
+    files = {r: sum(count_files(work / d) for d in folders[r]) for r in args.readers}
+    if not args.cold:
+        t0 = time.perf_counter()
+        size = sum(read_all(work / d) for r in args.readers for d in folders[r])
+        print(f"page cache: read {size / 2**30:.2f} GB (every layout measured) in {time.perf_counter() - t0:.0f} s")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     results = []
-    for workers in args.workers:
-        for kind in ("files", "shar"):  # interleaved, so load changes hit both
+    for workers, _ in ((w, r) for r in range(args.repeat) for w in args.workers):
+        for kind in args.readers:  # interleaved, so load changes hit all
             env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
             done = subprocess.run([sys.executable, __file__, "--items", str(args.items), "--work", str(args.work),
                                    "--run", kind, str(workers)], env=env, capture_output=True, text=True)
@@ -228,7 +258,18 @@ def main() -> int:
         print(f"| {r['reader']} | {r['workers']} | {r['files']} | {r['items_per_s']} ({r['items_per_s_after_first']}) | "
               f"{r['first_batch_s']} | {r['wall_s']} | {r['cpu_s_main']}+{r['cpu_s_workers']} | "
               f"{' / '.join(map(str, r['rss_at_quarters_mb']))} | {r['rss_peak_mb']} |")
-    print(f"\nfiles: {files['files']} per-item vs {files['shar']} in shards ({files['files'] / files['shar']:.0f}x fewer)")
+    print()
+    for shar in (r for r in args.readers if r in SHARDS and "files" in args.readers):
+        print(f"files: {files['files']} per-item vs {files[shar]} in {shar} ({files['files'] / files[shar]:.0f}x fewer)")
+        for workers in args.workers:
+            def median(key, kind):
+                return float(np.median([key(r) for r in results if r["reader"] == kind and r["workers"] == workers]))
+
+            ratio = lambda key: median(key, shar) / median(key, "files")  # noqa: E731
+            print(f"  {workers} workers: {shar}/files items/s {ratio(lambda r: r['items_per_s']):.2f}x (after the 1st "
+                  f"batch {ratio(lambda r: r['items_per_s_after_first']):.2f}x); CPU s per epoch files/{shar} "
+                  f"{1 / ratio(lambda r: r['cpu_s_main'] + r['cpu_s_workers']):.2f}x (medians of {args.repeat})")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.out:
         args.out.write_text(json.dumps({"items": args.items, "shard_size": args.shard_size, "results": results}, indent=1))
     return 0

@@ -8,7 +8,9 @@ Starts ``echelon-serve --ckpt_dir VOICE`` on 127.0.0.1 (a free port; nothing is 
   every request the very same bytes (output is deterministic per text and seed, so another request's audio,
   or audio of two requests spliced, shows as a mismatch);
 * time to the first audio chunk of a 300-character request, streamed vs. not (``--ttfa_runs`` each);
-* server RSS after 5 warm-up requests and after the last request (VmRSS of the server process), its CPU time;
+* server RSS (VmRSS of the server process) after 5 warm-up requests, after each pass (the issue's figure: after
+  the first >= 500 one-shot requests, so ``--requests 200`` at 3 concurrencies) and after the long requests of
+  the first-chunk test; the server's CPU time per pass;
 * the CLI's batch throughput on the same texts (``echelon-infer --text_file``, its start-up subtracted: a
   1-text run is timed too) for the ratio server@8 / CLI.
 
@@ -200,7 +202,8 @@ def main() -> None:
               flush=True)
         reference: Optional[List[str]] = None
         total = 0
-        print("| concurrency | requests | errors | mixed | wall s | req/s | p50 s | p95 s | p99 s | server CPU s | RSS MB |")
+        print("| concurrency | requests | errors | mixed | wall s | req/s | p50 s | p95 s | p99 s | server CPU s | "
+              "RSS MB after (requests so far) |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         rows = []
         for conc in args.concurrency:
@@ -210,14 +213,18 @@ def main() -> None:
             rows.append(row)
             print(f"| {conc} | {row['sent']}{' (time limit)' if row['stopped_early'] else ''} | {row['errors']} | "
                   f"{row['mixed']} | {row['wall_s']:.1f} | {row['throughput']:.2f} | {row['p50']:.3f} | "
-                  f"{row['p95']:.3f} | {row['p99']:.3f} | {row['server_cpu_s']:.1f} | {rss_mb(server.proc.pid):.0f} |",
-                  flush=True)
+                  f"{row['p95']:.3f} | {row['p99']:.3f} | {row['server_cpu_s']:.1f} | {rss_mb(server.proc.pid):.0f} "
+                  f"({total}) |", flush=True)
+        rss_one_shot = rss_mb(server.proc.pid)
         ttfa = first_chunk(server, args.ttfa_runs)
         rss_after = rss_mb(server.proc.pid)
         print(f"first audio chunk of a {len(LONG_TEXT)}-character request (median of {args.ttfa_runs}): streamed "
               f"{ttfa['streamed']:.3f} s, not streamed {ttfa['one_shot']:.3f} s")
-        print(f"server RSS: {rss_before:.0f} MB before, {rss_after:.0f} MB after {total + 2 * args.ttfa_runs} requests "
-              f"({100 * (rss_after / rss_before - 1):+.1f} %)")
+        few = "" if total >= 500 else "; fewer than the issue's 500"
+        print(f"server RSS: {rss_before:.0f} MB after the warm-up, {rss_one_shot:.0f} MB after {total} one-shot "
+              f"requests ({100 * (rss_one_shot / rss_before - 1):+.1f} %{few}), {rss_after:.0f} MB after "
+              f"{2 * args.ttfa_runs} more {len(LONG_TEXT)}-character ones, half of them streamed "
+              f"({100 * (rss_after / rss_before - 1):+.1f} % from the warm-up)")
         print(f"server exit status after SIGTERM: {server.stop()}")
     finally:
         if server.proc.poll() is None:

@@ -47,7 +47,7 @@ from utils.interrupt import StopOnSignal
 from utils.io import atomic_write_text, make_temp_dir
 
 __all__ = ["SharOptions", "StoredFeature", "stored_features", "SharReport", "ShardInfo", "CutMeta", "write_shar", "merge_shar", "list_shards", "shard_layout",
-           "read_cut_metadata", "cut_audio"]
+           "read_cut_metadata"]
 
 log = logging.getLogger(__name__)
 AUDIO_FORMATS = ("flac", "wav")
@@ -418,17 +418,4 @@ def read_cut_metadata(cuts_path: str | os.PathLike) -> List[CutMeta]:
 
     with gzip.open(cuts_path, "rt", encoding="utf-8") as handle:
         return [meta(row) for row in map(json.loads, handle) if row]
-
-
-def cut_audio(cut) -> np.ndarray:
-    """``(N,)`` float32 audio of a cut read from shards: decoded straight from the shard's bytes when the cut is a
-    whole in-memory recording (what :func:`write_shar` writes), through Lhotse's general loader otherwise."""
-    import soundfile
-
-    rec = cut.recording
-    if (len(rec.sources) == 1 and rec.sources[0].type == "memory" and cut.start == 0 and not rec.transforms
-            and abs(cut.duration - rec.duration) < 1e-6):
-        wav, _ = soundfile.read(io.BytesIO(rec.sources[0].source), dtype="float32", always_2d=True)
-        return wav[:, 0]
-    return cut.load_audio()[0].astype(np.float32)
 

@@ -15,7 +15,8 @@ import torch
 from lhotse import CutSet
 
 from bins.extract_features import main as extract_cli
-from processors.data.shar import cut_audio, list_shards
+from processors.data.shar import list_shards
+from processors.data.shar_reader import cut_audio
 from processors.features import load_feature
 from tests.helpers import write_clip_manifest
 

@@ -1,6 +1,7 @@
 """The worker queue on its own (serving/workers.py): admission (429 with Retry-After, 503 when draining), a
 client that disconnects or times out while queued frees its slot at once and its work never runs, a stream
-abandoned mid-way is closed and frees its slot, draining waits for the requests in flight."""
+abandoned mid-way is closed and frees its slot (and its freed heap is given back once), draining waits for the
+requests in flight."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 
 import pytest
 
+from serving import workers
 from serving.errors import ApiError
 from serving.workers import InferenceQueue
 
@@ -58,7 +60,15 @@ def test_admission_disconnect_timeout_and_drain():
     asyncio.run(scenario())
 
 
-def test_abandoned_stream_is_closed_and_frees_its_slot():
+@pytest.fixture
+def trims(monkeypatch):
+    """The heap releases requested (counted instead of done)."""
+    calls = []
+    monkeypatch.setattr(workers, "release_freed_memory", lambda: calls.append(threading.current_thread().name))
+    return calls
+
+
+def test_abandoned_stream_is_closed_and_frees_its_slot(trims):
     async def scenario():
         queue = InferenceQueue(workers=1, queue_size=0, timeout_seconds=30, retry_after_seconds=1)
         closed = []
@@ -76,12 +86,13 @@ def test_abandoned_stream_is_closed_and_frees_its_slot():
         await rest.aclose()  # the client went away after two chunks
         await asyncio.sleep(0.1)
         assert closed == [True] and queue.in_flight == 0
+        assert len(trims) == 1 and trims[0].startswith("echelon-infer")  # in the pool, off the event loop
         queue.close()
 
     asyncio.run(scenario())
 
 
-def test_stream_dropped_during_its_first_sends_frees_its_slot():
+def test_stream_dropped_during_its_first_sends_frees_its_slot(trims):
     """The body is dropped after its first bytes, before the rest of the stream ever started (its own clean-up
     never runs): the endpoint's body generator still closes the stream and frees the slot."""
     from models.base.tasks import Audio
@@ -107,6 +118,7 @@ def test_stream_dropped_during_its_first_sends_frees_its_slot():
         await body.aclose()  # the client hung up after the header
         await asyncio.sleep(0.1)
         assert closed == [True] and queue.in_flight == 0
+        assert len(trims) == 1  # the slot released, the heap given back: once
         queue.admit()  # the one slot is free again (a second request is refused: capacity 1)
         with pytest.raises(ApiError):
             queue.admit()

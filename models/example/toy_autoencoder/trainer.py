@@ -15,7 +15,7 @@ from models.base.trainer import BaseTrainer
 from models.example.toy_autoencoder.config import ToyExperimentConfig
 from models.example.toy_autoencoder.dataset import WaveCropDataset, crop_wave
 from models.example.toy_autoencoder.model import ToyWaveAutoencoder
-from processors.data.shar import cut_audio
+from processors.data.shar_reader import cut_audio
 from utils.registry import register
 
 

@@ -29,7 +29,7 @@ from models.tts.hierspeechpp.config import HierSpeechExperimentConfig, SSLConfig
 from models.tts.hierspeechpp.training import HierSpeechPPForTraining
 from modules.discriminators import hierspeechpp_discriminator
 from modules.losses import mel_l1_loss
-from processors.data.shar import cut_audio
+from processors.data.shar_reader import cut_array, cut_audio
 from processors.spectrogram import HierSpeechLinearSpectrogram, HierSpeechLogMel
 from utils.registry import register
 
@@ -119,8 +119,8 @@ class HierSpeechTrainer(BaseTrainer):
         if cut.sampling_rate != self.cfg.data.sample_rate:
             raise ValueError(f"shard audio of {cut.id} is {cut.sampling_rate} Hz, data.sample_rate is "
                              f"{self.cfg.data.sample_rate}: write the shards with --audio_rate {self.cfg.data.sample_rate}")
-        custom = lambda kind: cut.load_custom(kind) if cut.has_custom(kind) else None  # noqa: E731
-        full = self._shaper.assemble(cut.id, cut_audio(cut), custom("f0"), {k: custom(k) for k in ("ssl", "ssl_aug")})
+        full = self._shaper.assemble(cut.id, cut_audio(cut), cut_array(cut, "f0"),
+                                     {k: cut_array(cut, k) for k in ("ssl", "ssl_aug")})
         return self._shaper.crop(full, cut.id, cut_crop_rng(self.cfg.train.seed, self.epoch, cut.id))
 
     def build_valid_dataset(self):

@@ -28,7 +28,7 @@ from modules.commons import slice_segments
 from modules.discriminators import vits_discriminator
 from modules.losses import kl_loss, mel_l1_loss
 from processors.data.manifest import speaker_index
-from processors.data.shar import cut_audio
+from processors.data.shar_reader import cut_audio
 from processors.spectrogram import VitsMelSpectrogram
 from utils.registry import register
 
