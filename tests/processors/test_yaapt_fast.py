@@ -30,6 +30,15 @@ def _compare_steps(monkeypatch: pytest.MonkeyPatch, wav: np.ndarray, f0_max: flo
 
     def checked(name):
         def both(*args):
+            if name == "nlfer":  # returns nothing: it sets the pitch object's energy, voicing and frame positions
+                ours = copy.deepcopy(args)
+                FAST_STEPS[name](*ours)
+                originals[name](*args)
+                assert vars(ours[1]).keys() == vars(args[1]).keys()
+                for key, want in vars(args[1]).items():
+                    np.testing.assert_array_equal(vars(ours[1])[key], want, err_msg=key)
+                calls.append(name)
+                return None
             got = FAST_STEPS[name](*copy.deepcopy(args))  # path1 overwrites its cost matrix in place
             expected = originals[name](*args)
             pairs = zip((expected,), (got,)) if name == "path1" else zip(expected, got)
