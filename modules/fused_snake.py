@@ -97,10 +97,15 @@ def _kernel():
                 t1 = min(t0 + block, length)
                 n_out = t1 - t0
                 n_rows = n_out + 6
-                # input rows t0-6 .. t1+5, replicate-clamped
-                for p in range(n_out + 12):
-                    src = min(max(t0 - 6 + p, 0), length - 1)
-                    xp[p * c:(p + 1) * c] = xb[src * c:(src + 1) * c]
+                # input rows t0-6 .. t1+5, replicate-clamped: the rows inside the signal in one copy (a copy
+                # per row cost more than the arithmetic for small C), the clamped ones at the ends row by row
+                lo, hi = t0 - 6, t1 + 6
+                a, z = max(lo, 0), min(hi, length)
+                xp[(a - lo) * c:(z - lo) * c] = xb[a * c:z * c]
+                for p in range(a - lo):
+                    xp[p * c:(p + 1) * c] = xb[0:c]
+                for p in range(z - lo, hi - lo):
+                    xp[p * c:(p + 1) * c] = xb[(length - 1) * c:length * c]
                 n = n_rows * c
                 # shifted views: the loops below index every array with the bare loop counter, which lets
                 # LLVM drop numba's negative-index handling and vectorise

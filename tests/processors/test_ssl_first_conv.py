@@ -61,3 +61,18 @@ def test_extractor_front_end_equals_transformers_and_loads_plain_checkpoints(sta
     other = build_random_ssl(stable_layer_norm=stable, seed=1)
     other.model.load_state_dict(copy.deepcopy(extractor.model.state_dict()), strict=True)
     assert torch.allclose(other(wav)[0], extractor(wav)[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("samples", [6400 + 123, 9600, 12_345])
+def test_front_end_in_pieces_equals_one_pass(samples: int, monkeypatch) -> None:
+    """Inference computes the front end in pieces of output frames; every piece reads the same windows."""
+    extractor = build_random_ssl(stable_layer_norm=True)
+    encoder = extractor.model.feature_extractor
+    wav = torch.randn(2, samples)
+    with torch.no_grad():
+        monkeypatch.setattr(_TimeMajorFeatureEncoder, "frames_per_piece", 10**9)
+        whole = encoder(wav)
+        monkeypatch.setattr(_TimeMajorFeatureEncoder, "frames_per_piece", 3)
+        pieces = encoder(wav)
+    assert pieces.shape == whole.shape == (2, 16, extractor.frame_lengths(torch.tensor([samples])).item())
+    assert torch.allclose(pieces, whole, atol=1e-6)

@@ -34,7 +34,8 @@ from torch import nn
 from models.base.building import BuiltFromConfig, config_of_arguments
 from models.sr.speechsr.config import SpeechSRModelConfig
 from modules.alias_free import Activation1d, set_polyphase
-from modules.vocoders.amp import average_blocks, build_amp_blocks, make_snake, set_channels_last_inference
+from modules.vocoders.amp import (activation_then_conv, average_blocks, build_amp_blocks, make_snake, runs_time_major,
+                                  set_channels_last_inference)
 from modules.weight_norm import fold_weight_norm, weight_norm
 from utils.registry import register
 
@@ -93,8 +94,9 @@ class SpeechSRGenerator(nn.Module):
         return self._post_interpolation(x)
 
     def _post_interpolation(self, x: torch.Tensor) -> torch.Tensor:
-        x = average_blocks(x, self.resblocks, 0, self.num_kernels)
-        return torch.tanh(self.conv_post(self.activation_post(x)))
+        # channels-last inference: the blocks' output stays time-major for the fused final activation and conv
+        x = average_blocks(x, self.resblocks, 0, self.num_kernels, time_major_out=runs_time_major(self.resblocks, x))
+        return torch.tanh(activation_then_conv(self.activation_post, self.conv_post, x))
 
     def _chunked(self, h: torch.Tensor, chunk: int) -> torch.Tensor:
         """Post-interpolation network on windows of ``chunk`` samples plus a halo (see module docstring).

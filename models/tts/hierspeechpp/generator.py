@@ -19,7 +19,8 @@ from torch import nn
 
 from modules.activations import SnakeBeta
 from modules.alias_free import Activation1d
-from modules.vocoders.amp import average_blocks, build_amp_blocks, init_conv_weights
+from modules.vocoders.amp import (activation_then_conv, average_blocks, build_amp_blocks, init_conv_weights,
+                                  runs_time_major, transposed_conv_time_major)
 from modules.weight_norm import weight_norm
 
 LRELU_SLOPE = 0.1
@@ -142,10 +143,12 @@ class HierarchicalGenerator(nn.Module):
         x = self.conv_pre(x) + self.downs(excitation)
         if g is not None:
             x = x + self.cond(g)
+        # CPU inference with channels-last AMP blocks: the whole up-sampling chain stays in time-major memory
+        # (transposed convs, blocks, final activation and conv), with no layout change between stages
+        time_major = runs_time_major(self.resblocks, x)
         for i, up in enumerate(self.ups):
-            x = up(x)
+            x = transposed_conv_time_major(up, x) if time_major else up(x)
             if i == 0:
                 x = x + self.proj(excitation)
-            x = average_blocks(x, self.resblocks, i, self.num_kernels)
-        x = self.conv_post(self.activation_post(x))
-        return torch.tanh(x)
+            x = average_blocks(x, self.resblocks, i, self.num_kernels, time_major_out=time_major)
+        return torch.tanh(activation_then_conv(self.activation_post, self.conv_post, x))

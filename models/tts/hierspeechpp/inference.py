@@ -237,13 +237,15 @@ class VoiceConverter:
             log_f0[b, 0, :4 * src.frames] = retargeted_log_f0(src.f0_hz, prm.f0_hz, 4 * src.frames).to(dev)
             gen = torch.Generator().manual_seed(opts.seed + first_index + b)
             noise[b, :, :src.frames] = torch.randn(inter, src.frames, generator=gen).to(dev)
-        # Style rows: [originals..., denoised...] -> g = (1 - r) g + r g_denoised.
-        rows = [p.rows[0] for p in prompts] + [p.rows[1] for p in prompts]
+        # Style rows: [originals..., denoised...] -> g = (1 - r) g + r g_denoised; with r = 0 that is g, and
+        # the denoised rows are not run.
+        rows = [p.rows[0] for p in prompts] + ([p.rows[1] for p in prompts] if opts.denoise_ratio else [])
         row_lens = torch.tensor([r.shape[-1] for r in rows], device=dev)
         rows_t = torch.stack([F.pad(r, (0, int(row_lens.max()) - r.shape[-1])) for r in rows]).to(dev)
         mel, mel_lens = self.mel_fn(rows_t, row_lens)
         g = self.model.style(mel, mel_lens)
-        g = (1 - opts.denoise_ratio) * g[:batch] + opts.denoise_ratio * g[batch:]
+        if opts.denoise_ratio:
+            g = (1 - opts.denoise_ratio) * g[:batch] + opts.denoise_ratio * g[batch:]
         wav = self.model.convert(feats, lengths, log_f0, g, opts.noise_scale, noise=noise)["wav"]
         outputs = []
         for b, (src, prm) in enumerate(zip(sources, prompts)):

@@ -219,8 +219,11 @@ class HierSpeechPPSynthesizer(BuiltFromConfig, nn.Module):
         if trg_mel.size(0) != 2 * batch:
             raise ValueError(f"voice_conversion_noise_control: trg_mel needs 2 x {batch} rows (original, "
                              f"denoised), got {trg_mel.size(0)}")
-        g = self.style(trg_mel, trg_length)
-        g = (1 - denoise_ratio) * g[:batch] + denoise_ratio * g[batch:]
+        if denoise_ratio == 0:  # (1 - 0) g + 0 g_denoised is g: the denoised rows need not be run
+            g = self.style(trg_mel[:batch], trg_length[:batch])
+        else:
+            g = self.style(trg_mel, trg_length)
+            g = (1 - denoise_ratio) * g[:batch] + denoise_ratio * g[batch:]
         return self.convert(src, src_length, f0, g, noise_scale, noise=noise)["wav"]
 
     @torch.no_grad()
