@@ -152,25 +152,28 @@ def build_ui(service: Service) -> Any:
             with gr.Tab("Voice conversion", visible=bool(registry.names("vc"))):
                 names = registry.names("vc")
                 vc_model = gr.Dropdown(names, value=names[0] if names else None, label="model")
-                source = gr.Audio(sources=["upload", "microphone"], type="numpy", label="source speech")
-                vc_prompt = gr.Audio(sources=["upload", "microphone"], type="numpy", label="voice prompt")
+                source = gr.Audio(sources=["upload", "microphone"], type="numpy", label="source speech",
+                                  elem_id="vc-source")
+                vc_prompt = gr.Audio(sources=["upload", "microphone"], type="numpy", label="voice prompt",
+                                     elem_id="vc-prompt")
                 vc_scale = gr.Slider(0.0, 1.5, value=0.333, step=0.01, label="noise_scale_vc")
                 vc_denoise = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="denoise ratio", interactive=False,
                                        info=NO_DENOISER)
                 vc_seed = gr.Number(1234, precision=0, label="seed", minimum=0)
-                vc_go = gr.Button("Convert", variant="primary")
+                vc_go = gr.Button("Convert", variant="primary", elem_id="vc-convert")
                 vc_out = gr.Audio(label="converted", type="numpy", interactive=False, buttons=["download"],
-                               waveform_options=PLAYER)
+                                  waveform_options=PLAYER, elem_id="vc-output")
                 vc_info = gr.Markdown()
                 vc_go.click(vc, [vc_model, source, vc_prompt, vc_scale, vc_denoise, vc_seed], [vc_out, vc_info])
             with gr.Tab("Super-resolution", visible=bool(registry.names("sr"))):
                 names = registry.names("sr")
                 sr_model = gr.Dropdown(names, value=names[0] if names else None, label="model")
-                sr_in = gr.Audio(sources=["upload", "microphone"], type="numpy", label="speech (any rate)")
-                sr_rate = gr.Radio([24000, 48000], value=48000, label="target rate (Hz)")
-                sr_go = gr.Button("Upsample", variant="primary")
+                sr_in = gr.Audio(sources=["upload", "microphone"], type="numpy", label="speech (any rate)",
+                                 elem_id="sr-input")
+                sr_rate = gr.Radio([24000, 48000], value=48000, label="target rate (Hz)", elem_id="sr-rate")
+                sr_go = gr.Button("Upsample", variant="primary", elem_id="sr-upsample")
                 sr_out = gr.Audio(label="upsampled", type="numpy", interactive=False, buttons=["download"],
-                               waveform_options=PLAYER)
+                                  waveform_options=PLAYER, elem_id="sr-output")
                 sr_info = gr.Markdown()
                 sr_go.click(sr, [sr_model, sr_in, sr_rate], [sr_out, sr_info])
     return demo
