@@ -91,6 +91,12 @@ class AMPBlock(nn.Module):
             x = x * x_mask
         return x
 
+    def receptive_radius(self) -> int:
+        """Input samples on each side that one output depends on: the convs' reach plus 6 per anti-aliased
+        activation (its 12-tap filters at the doubled rate; modules/fused_snake.py)."""
+        convs = list(self.convs1) + list(self.convs2)
+        return sum((c.kernel_size[0] - 1) // 2 * c.dilation[0] for c in convs) + 6 * len(self.activations)
+
     def forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` on (B, C, 1, T) channels-last tensors (inference only; see ``set_channels_last_inference``).
 
@@ -173,6 +179,39 @@ def build_amp_blocks(channels: Sequence[int], kernel_sizes: Sequence[int],
     return nn.ModuleList(AMPBlock(ch, k, d, activation) for ch in channels for k, d in zip(kernel_sizes, dilations))
 
 
+PIECE_BYTES = 2 << 20  # bytes of one (C, piece) activation in the piecewise AMP stage
+
+
+def _sum_blocks(blocks: Sequence["AMPBlock"], x4: torch.Tensor) -> torch.Tensor:
+    out = blocks[0].forward_channels_last(x4)
+    for block in blocks[1:]:
+        out = out.add_(block.forward_channels_last(x4))
+    return out
+
+
+def _sum_in_pieces(blocks: Sequence["AMPBlock"], x4: torch.Tensor) -> torch.Tensor:
+    """``sum(block(x4))`` for a (B, C, 1, T) channels-last ``x4``, computed in time pieces of ~PIECE_BYTES.
+
+    Each piece runs the blocks on its samples plus ``halo`` on each side, the blocks' receptive radius, so
+    what it keeps never sees the piece's own edges: the same values as one pass (convolution outputs do not
+    depend on the width they are computed over). The stage's temporaries are then a few piece-sized
+    tensors instead of several whole-signal ones (5 MB each per 5 s at 16 kHz): measured on the HierSpeech++
+    generator, the same speed and ~60 MB less memory kept by the allocator after a 5 s conversion.
+    """
+    length = x4.size(-1)
+    piece = max(4096, PIECE_BYTES // (4 * x4.size(1) * x4.size(0)))
+    halo = max(block.receptive_radius() for block in blocks)
+    if length <= 2 * piece:
+        return _sum_blocks(blocks, x4)
+    out = torch.empty_like(x4, memory_format=torch.channels_last)
+    for start in range(0, length, piece):
+        stop = min(start + piece, length)
+        lo, hi = max(start - halo, 0), min(stop + halo, length)
+        part = x4[..., lo:hi].contiguous(memory_format=torch.channels_last)  # a view when B == 1
+        out[..., start:stop] = _sum_blocks(blocks, part)[..., start - lo:stop - lo]
+    return out
+
+
 def runs_time_major(blocks: nn.ModuleList, x: torch.Tensor) -> bool:
     """Whether :func:`average_blocks` runs ``blocks`` channels-last for an input like ``x``."""
     return all(isinstance(block, AMPBlock) and block.runs_channels_last(x) for block in blocks)
@@ -190,10 +229,7 @@ def average_blocks(x: torch.Tensor, blocks: nn.ModuleList, stage: int, n_kernels
     if runs_time_major(nn.ModuleList(stage_blocks), x):
         # one layout change in and one out per stage; every conv and activation between runs channels-last
         x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        out = stage_blocks[0].forward_channels_last(x4)
-        for block in stage_blocks[1:]:
-            out = out.add_(block.forward_channels_last(x4))
-        out = out.div_(n_kernels).squeeze(2)
+        out = _sum_in_pieces(stage_blocks, x4).div_(n_kernels).squeeze(2)
         return out if time_major_out else out.contiguous()
     out = blocks[stage * n_kernels](x)
     for j in range(1, n_kernels):

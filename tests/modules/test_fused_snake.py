@@ -113,3 +113,26 @@ def test_average_blocks_switches_layout_only_when_allowed():
         assert not blocks[0].runs_channels_last(x.double())
         set_channels_last_inference(blocks, False)
         assert not blocks[0].runs_channels_last(x)
+
+
+def test_average_blocks_in_time_pieces_equal_one_pass(monkeypatch):
+    """Long stages run in pieces with a halo of the blocks' receptive radius: the same values as one pass, in
+    either output layout; a halo one sample short would change the outputs next to the piece edges."""
+    import modules.vocoders.amp as amp
+
+    blocks = build_amp_blocks([4], [3, 11], [[1, 3, 5], [1, 3, 5]]).eval()
+    fold_weight_norm(blocks)
+    set_channels_last_inference(blocks)
+    x = torch.randn(2, 4, 20_000)
+    with torch.no_grad():
+        monkeypatch.setattr(amp, "PIECE_BYTES", 1 << 40)
+        whole = average_blocks(x, blocks, 0, 2)
+        monkeypatch.setattr(amp, "PIECE_BYTES", 4096 * 4 * 4 * 2)  # pieces of 4096 samples
+        pieces = average_blocks(x, blocks, 0, 2)
+        pieces_tm = average_blocks(x, blocks, 0, 2, time_major_out=True)
+        assert torch.equal(pieces, whole) and torch.equal(pieces_tm, whole)
+        assert pieces_tm.stride(1) == 1 and pieces.is_contiguous()
+        radius = blocks[1].receptive_radius()
+        assert radius == 5 * (1 + 3 + 5) + 5 * 3 + 6 * 6
+        monkeypatch.setattr(AMPBlock, "receptive_radius", lambda self: 8)
+        assert not torch.equal(average_blocks(x, blocks, 0, 2), whole)
