@@ -30,9 +30,11 @@ LENGTHS = (3, 17, 60)
 ZERO_NOISE = np.array([0.0, 1.0, 0.0], dtype=np.float32)
 
 
-def tiny_checkpoint(root: Path, **model_overrides) -> Path:
+def tiny_checkpoint(root: Path, data: dict | None = None, **model_overrides) -> Path:
+    """The tiny config with ``model_overrides`` (and ``data`` overrides), random weights (seed 0), saved."""
     raw = load_config(TINY)
     raw["model"].update(model_overrides)
+    raw["data"].update(data or {})
     if raw["model"].get("n_speakers", 0) <= 1:
         raw["data"]["speakers"] = []
     cfg = validate(raw, VITSExperimentConfig)
