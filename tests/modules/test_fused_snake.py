@@ -131,6 +131,15 @@ def test_average_blocks_in_time_pieces_equal_one_pass(monkeypatch):
         pieces = average_blocks(x, blocks, 0, 2)
         pieces_tm = average_blocks(x, blocks, 0, 2, time_major_out=True)
         assert torch.equal(pieces, whole) and torch.equal(pieces_tm, whole)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(2)  # pieces dealt to two streams of one torch thread each
+        try:
+            with torch.inference_mode():
+                two_streams = average_blocks(x, blocks, 0, 2)
+            assert torch.get_num_threads() == 2
+        finally:
+            torch.set_num_threads(threads)
+        assert torch.equal(two_streams, whole)
         assert pieces_tm.stride(1) == 1 and pieces.is_contiguous()
         radius = blocks[1].receptive_radius()
         assert radius == 5 * (1 + 3 + 5) + 5 * 3 + 6 * 6
