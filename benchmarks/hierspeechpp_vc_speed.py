@@ -16,7 +16,8 @@ Modes, run alternately; each stage's minimum over ``--repeats`` runs is reported
   the SSL encoder truncated after layer 7 (``processors.ssl``; linear layers and its time-major front end through
   oneDNN, ``modules/onednn_linear.py``) and ``prepare_for_inference()``: weight norm folded, AMP blocks in
   channels-last memory with the fused anti-aliased SnakeBeta kernel (``modules/fused_snake.py``), the flows'
-  linear layers and MLPs as oneDNN GEMMs. With >= 2 threads F0 runs in a worker thread beside SSL
+  linear layers and MLPs as oneDNN GEMMs. With >= 2 threads F0 runs in a worker thread beside SSL (whose conv
+  front end then uses one thread fewer)
   ("F0+SSL" column), as the VC pipeline does.
 
 CPU s is the process CPU time of a whole run (all threads): on a shared machine it is steadier than wall time.
@@ -35,7 +36,7 @@ import copy
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer  # noqa: E402
 from processors.audio import load_audio  # noqa: E402
 from processors.f0 import extract_f0, vc_log_f0, vc_pad_source  # noqa: E402
 from processors.spectrogram import HierSpeechLogMel  # noqa: E402
-from processors.ssl import SSLFeatureExtractor, official_ssl_input  # noqa: E402
+from processors.ssl import SSLFeatureExtractor, official_ssl_input, ssl_front_end_beside  # noqa: E402
 from utils.threads import run_beside  # noqa: E402
 
 CORPUS = ROOT / "egs" / "mini" / "corpus"
@@ -97,8 +98,10 @@ class Pipeline:
     """One VC configuration; ``run()`` returns (waveform, {stage: seconds})."""
 
     def __init__(self, model: HierSpeechPPSynthesizer, ssl_fn: Callable[[torch.Tensor], torch.Tensor],
-                 source: np.ndarray, prompt: np.ndarray, device: torch.device, fast_f0: bool):
+                 source: np.ndarray, prompt: np.ndarray, device: torch.device, fast_f0: bool,
+                 ssl_module: Optional[torch.nn.Module] = None):
         self.model, self.ssl_fn, self.device, self.fast_f0 = model, ssl_fn, device, fast_f0
+        self.ssl_module = ssl_module
         self.source, self.prompt = source, prompt
         self.mel = HierSpeechLogMel().to(device)
 
@@ -126,7 +129,8 @@ class Pipeline:
         frames = padded.shape[-1] // 320
         if beside:
             t0 = time.perf_counter()
-            log_f0, feats = run_beside(lambda: self._f0(padded), lambda: self._ssl(frames))
+            with ssl_front_end_beside(self.ssl_module, self.device.type == "cpu"):  # as the VC pipeline does
+                log_f0, feats = run_beside(lambda: self._f0(padded), lambda: self._ssl(frames))
             times["F0+SSL"] = time.perf_counter() - t0
         else:
             t0 = time.perf_counter()
@@ -204,7 +208,7 @@ def main() -> None:
             "official": Pipeline(official_model.to(device), official_ssl(full_ssl.to(device)), source, prompt, device,
                                  fast_f0=False),
             "echelon": Pipeline(echelon_model.to(device), echelon_ssl(ssl7.to(device)), source, prompt, device,
-                                fast_f0=True),
+                                fast_f0=True, ssl_module=ssl7),
         }
         for threads in args.threads if device.type == "cpu" else [torch.get_num_threads()]:
             torch.set_num_threads(threads)

@@ -35,7 +35,8 @@ from modules.commons import cached_derived
 from modules.onednn_linear import conv_weight_matrix, time_major_conv1d, use_onednn_linear
 from processors.f0 import VC_PAD_MULTIPLE, vc_pad_source
 
-__all__ = ["DEFAULT_SSL_MODEL", "DEFAULT_SSL_LAYER", "SSLModelError", "SSLFeatureExtractor", "official_ssl_input", "build_random_ssl"]
+__all__ = ["DEFAULT_SSL_MODEL", "DEFAULT_SSL_LAYER", "SSLModelError", "SSLFeatureExtractor", "official_ssl_input",
+           "build_random_ssl", "ssl_front_end_beside"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,8 @@ class _TimeMajorFeatureEncoder(nn.Module):
     # largest mmap threshold, so each one was fresh pages (~8,000 page faults), and it did not fit in cache.
     # Measured on the MMS-300m shapes, 5 s, 1 thread: front end 185 -> 145 ms CPU, identical output.
     frames_per_piece = 50
+    # torch threads for this front end (None: the caller's); see SSLFeatureExtractor.front_end_threads
+    threads: Optional[int] = None
 
     def _receptive_field(self) -> Tuple[int, int]:
         """(hop, window) in input samples of one output frame: frame f reads samples [f*hop, f*hop + window)."""
@@ -159,6 +162,16 @@ class _TimeMajorFeatureEncoder(nn.Module):
         piece starts at a multiple of the total stride; LayerNorm and GELU work per frame), so the result is
         the one-pass result up to the GEMMs' float rounding.
         """
+        if self.threads is None or self.threads == torch.get_num_threads():
+            return self._forward(input_values)
+        caller = torch.get_num_threads()
+        torch.set_num_threads(self.threads)  # per calling thread (OpenMP): other threads keep theirs
+        try:
+            return self._forward(input_values)
+        finally:
+            torch.set_num_threads(caller)
+
+    def _forward(self, input_values: Tensor) -> Tensor:
         samples = input_values[:, :, None]
         hop, window = self._receptive_field()
         frames = (input_values.size(1) - window) // hop + 1
@@ -333,6 +346,24 @@ class SSLFeatureExtractor(nn.Module):
         logger.info("SSL features: %s hidden_states[%d] (%d-dim)", model_id, layer, extractor.dim)
         return extractor
 
+    @contextlib.contextmanager
+    def front_end_threads(self, threads: Optional[int]):
+        """Run the conv front end on ``threads`` torch threads inside the block (None: no change).
+
+        For a caller that runs CPU work beside this extractor for about as long as the front end takes (the
+        VC pipeline's F0 with >= 2 threads): the front end leaves it a core, and the transformer layers after
+        it get every thread again. Only the time-major front end (layer-norm models) takes the hint.
+        """
+        encoder = getattr(self.model, "feature_extractor", None)
+        if threads is None or not isinstance(encoder, _TimeMajorFeatureEncoder):
+            yield
+            return
+        encoder.threads = max(1, int(threads))
+        try:
+            yield
+        finally:
+            encoder.threads = None
+
     def frame_lengths(self, lengths: Tensor) -> Tensor:
         """Frames the convolutional front end produces for each input length."""
         return self.model._get_feat_extract_output_lengths(lengths).long()
@@ -363,6 +394,15 @@ class SSLFeatureExtractor(nn.Module):
         feats = feats.transpose(1, 2)  # (B, C, F)
         valid = torch.arange(feats.size(-1), device=feats.device).unsqueeze(0) < frames.unsqueeze(1)
         return feats * valid.unsqueeze(1).to(feats.dtype), frames
+
+
+def ssl_front_end_beside(ssl: nn.Module, beside: bool):
+    """Context for running F0 (one CPU thread) beside ``ssl``: its front end then uses one torch thread fewer,
+    so the two do not fight over the cores (with 2 threads: 0.45 -> ~0.35 s for F0 + SSL of 5 s, measured in
+    benchmarks/hierspeechpp_vc_speed.py). A no-op for other modules or when nothing runs beside."""
+    if not beside or not isinstance(ssl, SSLFeatureExtractor):
+        return contextlib.nullcontext()
+    return ssl.front_end_threads(max(1, torch.get_num_threads() - 1))
 
 
 def build_random_ssl(

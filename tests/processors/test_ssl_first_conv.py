@@ -76,3 +76,29 @@ def test_front_end_in_pieces_equals_one_pass(samples: int, monkeypatch) -> None:
         pieces = encoder(wav)
     assert pieces.shape == whole.shape == (2, 16, extractor.frame_lengths(torch.tensor([samples])).item())
     assert torch.allclose(pieces, whole, atol=1e-6)
+
+
+def test_front_end_threads_hint_applies_inside_and_restores(monkeypatch) -> None:
+    """The VC pipeline runs F0 beside the SSL encoder: the front end then uses one torch thread fewer."""
+    from processors.ssl import ssl_front_end_beside
+
+    extractor = build_random_ssl(stable_layer_norm=True)
+    seen = []
+    run_layers = _TimeMajorFeatureEncoder._run_layers
+    monkeypatch.setattr(_TimeMajorFeatureEncoder, "_run_layers",
+                        lambda self, hidden: seen.append(torch.get_num_threads()) or run_layers(self, hidden))
+    wav = torch.randn(1, 4000)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        plain = extractor(wav)[0]
+        with ssl_front_end_beside(extractor, beside=True):
+            hinted = extractor(wav)[0]
+        assert torch.get_num_threads() == 2
+        with ssl_front_end_beside(extractor, beside=False):
+            extractor(wav)
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [2, 1, 2]
+    assert torch.allclose(hinted, plain, atol=1e-6)
+    assert extractor.model.feature_extractor.threads is None

@@ -46,7 +46,8 @@ from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
 from processors.audio import AudioError
 from processors.f0 import align_f0_length, extract_f0, vc_log_f0, vc_pad_source
 from processors.spectrogram import HierSpeechLogMel
-from processors.ssl import DEFAULT_SSL_LAYER, DEFAULT_SSL_MODEL, SSLFeatureExtractor, build_random_ssl, official_ssl_input
+from processors.ssl import (DEFAULT_SSL_LAYER, DEFAULT_SSL_MODEL, SSLFeatureExtractor, build_random_ssl,
+                            official_ssl_input, ssl_front_end_beside)
 from utils.memory import release_freed_memory
 from utils.registry import register
 from utils.threads import run_beside, side_by_side_pays
@@ -228,8 +229,10 @@ class VoiceConverter:
         dev, batch = self.device, len(sources)
         inter = self.model.config.inter_channels
         # F0 (numba/numpy, releases the GIL) in a worker thread while the SSL encoder runs, when that pays
-        _, (feats, lengths) = run_beside(lambda: self._fill_f0(sources, prompts, opts.f0_method),
-                                         lambda: self._ssl(sources), parallel=side_by_side_pays(dev))
+        beside = side_by_side_pays(dev)
+        with ssl_front_end_beside(self.ssl, beside and dev.type == "cpu"):
+            _, (feats, lengths) = run_beside(lambda: self._fill_f0(sources, prompts, opts.f0_method),
+                                             lambda: self._ssl(sources), parallel=beside)
         t_max = int(lengths.max())
         log_f0 = torch.zeros(batch, 1, 4 * t_max, device=dev)
         noise = torch.zeros(batch, inter, t_max, device=dev)
