@@ -33,6 +33,7 @@ import torch
 from evaluation.base import EvalItem, Metric, Row, at_rate, is_silent, length_batches
 from evaluation.hf_loading import load_pretrained
 from utils.registry import register
+from utils.threads import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -61,19 +62,15 @@ class ResemblyzerEmbedder(SpeakerEmbedder):
         from resemblyzer import preprocess_wav
 
         out = []
-        threads = torch.get_num_threads()
         # a 3-layer, 256-unit LSTM gains nothing from intra-op threads, and on a busy CPU their spin-waits
         # made it ~100x slower (measured: 0.15 s -> 20 s per 6 s clip); the setting is restored afterwards
-        torch.set_num_threads(1)
-        try:
+        with torch_threads(1):
             for wav in wavs:
                 prepared = preprocess_wav(np.asarray(wav, dtype=np.float32))
                 if prepared.size < self.sample_rate // 4:
                     # the VAD found (almost) no speech: embed the whole clip rather than nothing
                     prepared = np.asarray(wav, dtype=np.float32)
                 out.append(self.encoder.embed_utterance(prepared))
-        finally:
-            torch.set_num_threads(threads)
         return _l2_normalize(np.stack(out))
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import threading
 import types
 from pathlib import Path
 from typing import Optional, Tuple
@@ -34,6 +35,7 @@ from torch.nn.utils import parametrize
 from modules.commons import cached_derived
 from modules.onednn_linear import conv_weight_matrix, time_major_conv1d, use_onednn_linear
 from processors.f0 import VC_PAD_MULTIPLE, vc_pad_source
+from utils.threads import torch_threads
 
 __all__ = ["DEFAULT_SSL_MODEL", "DEFAULT_SSL_LAYER", "SSLModelError", "SSLFeatureExtractor", "official_ssl_input",
            "build_random_ssl", "ssl_front_end_beside"]
@@ -99,6 +101,9 @@ class _TimeMajorConv1d(nn.Module):
         return self.forward_time_major(x.transpose(1, 2)).transpose(1, 2)
 
 
+_FRONT_END_THREADS = threading.local()  # .count: torch threads for the front end in this thread (None: the caller's)
+
+
 class _TimeMajorFeatureEncoder(nn.Module):
     """wav2vec2's layer-norm conv front end (conv -> LayerNorm over channels -> GELU, x7) run time-major.
 
@@ -134,8 +139,6 @@ class _TimeMajorFeatureEncoder(nn.Module):
     # largest mmap threshold, so each one was fresh pages (~8,000 page faults), and it did not fit in cache.
     # Measured on the MMS-300m shapes, 5 s, 1 thread: front end 185 -> 145 ms CPU, identical output.
     frames_per_piece = 50
-    # torch threads for this front end (None: the caller's); see SSLFeatureExtractor.front_end_threads
-    threads: Optional[int] = None
 
     def _receptive_field(self) -> Tuple[int, int]:
         """(hop, window) in input samples of one output frame: frame f reads samples [f*hop, f*hop + window)."""
@@ -162,30 +165,19 @@ class _TimeMajorFeatureEncoder(nn.Module):
         piece starts at a multiple of the total stride; LayerNorm and GELU work per frame), so the result is
         the one-pass result up to the GEMMs' float rounding.
         """
-        if self.threads is None or self.threads == torch.get_num_threads():
-            return self._forward(input_values)
-        caller = torch.get_num_threads()
-        torch.set_num_threads(self.threads)  # per calling thread (OpenMP): other threads keep theirs
-        try:
-            return self._forward(input_values)
-        finally:
-            torch.set_num_threads(caller)
-
-    def _forward(self, input_values: Tensor) -> Tensor:
-        samples = input_values[:, :, None]
-        hop, window = self._receptive_field()
-        frames = (input_values.size(1) - window) // hop + 1
-        piece = self.frames_per_piece
-        if torch.is_grad_enabled() or frames <= 2 * piece:
-            return self._run_layers(samples).transpose(1, 2)
-        out = None
-        for start in range(0, frames, piece):
-            stop = min(start + piece, frames)
-            part = self._run_layers(samples[:, start * hop:(stop - 1) * hop + window])
-            if out is None:
-                out = part.new_empty(part.size(0), frames, part.size(2))
-            out[:, start:stop] = part
-        return out.transpose(1, 2)
+        with torch_threads(getattr(_FRONT_END_THREADS, "count", None)):
+            samples = input_values[:, :, None]
+            hop, window = self._receptive_field()
+            frames = (input_values.size(1) - window) // hop + 1
+            piece = self.frames_per_piece
+            if torch.is_grad_enabled() or frames <= 2 * piece:
+                return self._run_layers(samples).transpose(1, 2)
+            channels = self.conv_layers[-1].conv.weight.size(0)
+            out = samples.new_empty(samples.size(0), frames, channels)
+            for start in range(0, frames, piece):
+                stop = min(start + piece, frames)
+                out[:, start:stop] = self._run_layers(samples[:, start * hop:(stop - 1) * hop + window])
+            return out.transpose(1, 2)
 
 
 def _fast_front_end(model: nn.Module) -> None:
@@ -354,15 +346,16 @@ class SSLFeatureExtractor(nn.Module):
         VC pipeline's F0 with >= 2 threads): the front end leaves it a core, and the transformer layers after
         it get every thread again. Only the time-major front end (layer-norm models) takes the hint.
         """
-        encoder = getattr(self.model, "feature_extractor", None)
-        if threads is None or not isinstance(encoder, _TimeMajorFeatureEncoder):
+        if threads is None or not isinstance(getattr(self.model, "feature_extractor", None), _TimeMajorFeatureEncoder):
             yield
             return
-        encoder.threads = max(1, int(threads))
+        # per calling thread, like torch's thread count: a concurrent call in another thread is unaffected
+        previous = getattr(_FRONT_END_THREADS, "count", None)
+        _FRONT_END_THREADS.count = max(1, int(threads))
         try:
             yield
         finally:
-            encoder.threads = None
+            _FRONT_END_THREADS.count = previous
 
     def frame_lengths(self, lengths: Tensor) -> Tensor:
         """Frames the convolutional front end produces for each input length."""

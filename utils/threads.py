@@ -1,13 +1,16 @@
-"""Running two independent pieces of inference work side by side."""
+"""Threads for inference: two independent pieces of work side by side, a shared worker pool, and torch's
+intra-op thread count set for one block of code."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Tuple, TypeVar
+from typing import Callable, Iterator, Optional, Tuple, TypeVar
 
 import torch
 
-__all__ = ["run_beside", "side_by_side_pays"]
+__all__ = ["run_beside", "shared_pool", "side_by_side_pays", "torch_threads"]
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -31,3 +34,34 @@ def run_beside(side: Callable[[], A], main: Callable[[], B], parallel: bool = Tr
         future = pool.submit(side)
         result = main()  # should it raise, leaving the block still waits for ``side``
         return future.result(), result
+
+
+@contextlib.contextmanager
+def torch_threads(count: Optional[int]) -> Iterator[None]:
+    """Run the block with ``count`` torch intra-op threads in this thread, then restore the previous count.
+
+    OpenMP keeps the count per calling thread, so other threads running torch work at the same time keep
+    theirs. ``None`` (or the current count) changes nothing.
+    """
+    previous = torch.get_num_threads()
+    if count is None or count == previous:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+_POOL_LOCK = threading.Lock()
+_pool: Optional[ThreadPoolExecutor] = None
+
+
+def shared_pool(workers: int) -> ThreadPoolExecutor:
+    """The process's pool for inference work split across threads, grown to at least ``workers`` threads."""
+    global _pool
+    with _POOL_LOCK:
+        if _pool is None or _pool._max_workers < workers:
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="echelon-inference")
+        return _pool

@@ -14,8 +14,6 @@ Checkpoint names: ``convs1.{i}``, ``convs2.{i}`` (legacy weight norm ``weight_g`
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Optional, Sequence
 
 import torch
@@ -24,9 +22,9 @@ from torch import nn
 
 from modules.activations import Snake, SnakeBeta
 from modules.alias_free import Activation1d
-from modules.commons import cached_derived
 from modules.onednn_linear import time_major_kernel
 from modules.weight_norm import fold_weight_norm, has_weight_norm, weight_norm
+from utils.threads import shared_pool, torch_threads
 
 
 def make_snake(kind: str, channels: int) -> nn.Module:
@@ -146,8 +144,9 @@ def transposed_conv_time_major(up: nn.ConvTranspose1d, x: torch.Tensor) -> torch
     oneDNN's transposed convolution in (B, C, T) layout ran 1.2-7x slower on the HierSpeech++ up-sampling
     shapes than in channels-last (same values: tested).
     """
-    weight = cached_derived(up, "_channels_last_weight", (up.weight,),
-                            lambda: up.weight.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last))
+    if not has_weight_norm(up):
+        time_major_kernel(up)  # re-laid out in place once (as the AMP convs are): then a channels-last view
+    weight = up.weight.detach().unsqueeze(2)
     x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
     out = F.conv_transpose2d(x4, weight, up.bias, stride=(1, up.stride[0]), padding=(0, up.padding[0]),
                              output_padding=(0, up.output_padding[0]), dilation=(1, up.dilation[0]))
@@ -182,16 +181,6 @@ def build_amp_blocks(channels: Sequence[int], kernel_sizes: Sequence[int],
 
 
 PIECE_BYTES = 2 << 20  # bytes of one (C, piece) activation in the piecewise AMP stage
-_POOL_LOCK = threading.Lock()
-_pool: Optional[ThreadPoolExecutor] = None
-
-
-def _workers(count: int) -> ThreadPoolExecutor:
-    global _pool
-    with _POOL_LOCK:
-        if _pool is None or _pool._max_workers < count:
-            _pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="amp-pieces")
-        return _pool
 
 
 def _sum_blocks(blocks: Sequence["AMPBlock"], x4: torch.Tensor) -> torch.Tensor:
@@ -204,18 +193,12 @@ def _sum_blocks(blocks: Sequence["AMPBlock"], x4: torch.Tensor) -> torch.Tensor:
 def _run_pieces(blocks: Sequence["AMPBlock"], x4: torch.Tensor, out: torch.Tensor, bounds: Sequence[int],
                 halo: int, one_thread: bool) -> None:
     """Pieces ``[bounds[i], bounds[i + 1])`` of the stage into ``out``, each on its samples plus ``halo``."""
-    threads = torch.get_num_threads()
-    if one_thread:
-        torch.set_num_threads(1)  # OpenMP's thread count is per calling thread: the other streams keep theirs
-    try:
-        length = x4.size(-1)
+    length = x4.size(-1)
+    with torch_threads(1 if one_thread else None):
         for start, stop in zip(bounds[:-1], bounds[1:]):
             lo, hi = max(start - halo, 0), min(stop + halo, length)
             part = x4[..., lo:hi].contiguous(memory_format=torch.channels_last)  # a view when B == 1
             out[..., start:stop] = _sum_blocks(blocks, part)[..., start - lo:stop - lo]
-    finally:
-        if one_thread:
-            torch.set_num_threads(threads)
 
 
 def _sum_in_pieces(blocks: Sequence["AMPBlock"], x4: torch.Tensor) -> torch.Tensor:
@@ -250,7 +233,7 @@ def _sum_in_pieces(blocks: Sequence["AMPBlock"], x4: torch.Tensor) -> torch.Tens
         with torch.inference_mode(inference), torch.no_grad():
             _run_pieces(blocks, x4, out, group, halo, True)
 
-    pending = [_workers(streams - 1).submit(stream, group) for group in groups[1:]]
+    pending = [shared_pool(streams - 1).submit(stream, group) for group in groups[1:]]
     try:
         _run_pieces(blocks, x4, out, groups[0], halo, streams > 1)
     finally:
@@ -259,7 +242,7 @@ def _sum_in_pieces(blocks: Sequence["AMPBlock"], x4: torch.Tensor) -> torch.Tens
     return out
 
 
-def runs_time_major(blocks: nn.ModuleList, x: torch.Tensor) -> bool:
+def runs_time_major(blocks: Sequence[nn.Module], x: torch.Tensor) -> bool:
     """Whether :func:`average_blocks` runs ``blocks`` channels-last for an input like ``x``."""
     return all(isinstance(block, AMPBlock) and block.runs_channels_last(x) for block in blocks)
 
@@ -273,7 +256,7 @@ def average_blocks(x: torch.Tensor, blocks: nn.ModuleList, stage: int, n_kernels
     runs channels-last), instead of being copied back to (B, C, T) memory.
     """
     stage_blocks = [blocks[stage * n_kernels + j] for j in range(n_kernels)]
-    if runs_time_major(nn.ModuleList(stage_blocks), x):
+    if runs_time_major(stage_blocks, x):
         # one layout change in and one out per stage; every conv and activation between runs channels-last
         x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
         out = _sum_in_pieces(stage_blocks, x4).div_(n_kernels).squeeze(2)

@@ -6,8 +6,9 @@ import threading
 import time
 
 import pytest
+import torch
 
-from utils.threads import run_beside
+from utils.threads import run_beside, torch_threads
 
 
 def test_side_runs_in_a_worker_thread_beside_main():
@@ -29,3 +30,15 @@ def test_errors_are_raised_after_both_finished():
     assert finished == ["side"]
     with pytest.raises(KeyError):
         run_beside(lambda: {}["missing"], lambda: None)
+
+
+def test_torch_threads_sets_this_thread_only_and_restores():
+    before = torch.get_num_threads()
+    with torch_threads(before + 1):
+        inside = torch.get_num_threads()
+    assert inside == before + 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError):
+        with torch_threads(1):
+            raise RuntimeError("boom")
+    assert torch.get_num_threads() == before

@@ -38,6 +38,7 @@ from modules.vocoders.amp import (activation_then_conv, average_blocks, build_am
                                   set_channels_last_inference)
 from modules.weight_norm import fold_weight_norm, weight_norm
 from utils.registry import register
+from utils.threads import torch_threads
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 PRETRAINED = {
@@ -111,16 +112,11 @@ class SpeechSRGenerator(nn.Module):
         if total <= chunk + 2 * halo:
             return self._post_interpolation(h)
         out = h.new_empty(h.shape[0], 1, total)
-        threads = torch.get_num_threads()
-        if self.chunk_threads > 0 and h.device.type == "cpu":
-            torch.set_num_threads(self.chunk_threads)
-        try:
+        with torch_threads(self.chunk_threads if self.chunk_threads > 0 and h.device.type == "cpu" else None):
             for start in range(0, total, chunk):
                 stop = min(start + chunk, total)
                 lo, hi = max(0, start - halo), min(total, stop + halo)
                 out[..., start:stop] = self._post_interpolation(h[..., lo:hi])[..., start - lo:stop - lo]
-        finally:
-            torch.set_num_threads(threads)
         return out
 
 
