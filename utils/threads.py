@@ -56,12 +56,16 @@ def torch_threads(count: Optional[int]) -> Iterator[None]:
 
 _POOL_LOCK = threading.Lock()
 _pool: Optional[ThreadPoolExecutor] = None
+_pool_size = 0
 
 
 def shared_pool(workers: int) -> ThreadPoolExecutor:
-    """The process's pool for inference work split across threads, grown to at least ``workers`` threads."""
-    global _pool
+    """The process's pool for inference work split across threads, grown to at least ``workers`` threads
+    (a smaller pool it replaces finishes its queued work, then its threads end)."""
+    global _pool, _pool_size
     with _POOL_LOCK:
-        if _pool is None or _pool._max_workers < workers:
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="echelon-inference")
+        if _pool is None or _pool_size < workers:
+            old, _pool, _pool_size = _pool, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="echelon-inference"), workers
+            if old is not None:
+                old.shutdown(wait=False)
         return _pool

@@ -10,7 +10,9 @@
 #   - skips it, saying so, when "$exp_dir/.done/stage<N>.<name>.done" exists and force is false;
 #   - runs the function in a subshell with errexit on; on success writes the marker (atomically) with the time
 #     taken, on failure stops the recipe naming the stage and how to resume.
-# Removing a marker (or --force) reruns that stage. Stages talk to each other through files only.
+# Removing a marker (or --force) reruns that stage. A stage that started but did not finish (Ctrl-C, a killed
+# job, a failure) leaves "stage<N>.<name>.started": the next run resumes it (see rerun_flag). Stages talk to
+# each other through files only.
 
 log() {
     printf '%s [%s] %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" "${0##*/}" "$*" >&2
@@ -27,10 +29,12 @@ announce() {
     printf '%s\n' "$line" "NOTICE: $*" "$line" >&2
 }
 
-# The rerun option of a batch CLI (bins/infer.py, echelon-benchmark) inside a stage: --overwrite under --force,
-# else --skip_existing, so a stage stopped midway (Ctrl-C, a killed job) finishes only what is missing.
+# The rerun option of a batch CLI (bins/infer.py, echelon-benchmark) inside a stage: --skip_existing when the
+# stage is resuming a run that stopped midway (Ctrl-C, a killed job, a failure), so it finishes only what is
+# missing; --overwrite when it runs afresh (first run, a removed marker, --force), so outputs of an earlier
+# model are replaced, never reused.
 rerun_flag() {
-    if [ "${force:-false}" = true ]; then echo --overwrite; else echo --skip_existing; fi
+    if [ "${stage_resuming:-false}" = true ]; then echo --skip_existing; else echo --overwrite; fi
 }
 
 stage_marker() {
@@ -57,9 +61,17 @@ run_stage() {
         log "stage $number ($name): already done ($marker); skipping (remove it or pass --force to rerun)"
         return 0
     fi
-    log "stage $number ($name): start"
+    stage_resuming=false
+    if [ -f "${marker%.done}.started" ] && [ "${force:-false}" != true ]; then
+        stage_resuming=true
+        log "stage $number ($name): resuming (it started before and did not finish)"
+    else
+        log "stage $number ($name): start"
+    fi
     start=$(date +%s)
     rm -f "$marker"
+    mkdir -p "$(dirname "$marker")"
+    : >"${marker%.done}.started"
     set +e
     # errexit must be switched on inside the subshell: it inherits the "set +e" that lets us read its status,
     # and without it a failing command in the middle of a stage went unnoticed (the stage returned its last
@@ -74,10 +86,10 @@ run_stage() {
     if [ "$rc" -ne 0 ]; then
         die "stage $number ($name) failed (exit $rc) after ${elapsed}s; fix it, then rerun with --stage $number"
     fi
-    mkdir -p "$(dirname "$marker")"
     printf 'stage=%s name=%s seconds=%s finished=%s\n' "$number" "$name" "$elapsed" "$(date '+%Y-%m-%dT%H:%M:%S')" \
         >"$marker.tmp"
     mv -f "$marker.tmp" "$marker"
+    rm -f "${marker%.done}.started"
     log "stage $number ($name): done in ${elapsed}s"
 }
 

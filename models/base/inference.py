@@ -137,6 +137,11 @@ def plan_outputs(items: Sequence[Item], out_dir: Path, overwrite: bool, suffix: 
                                  "(give distinct ids or file names)")
         seen[name] = item
     paths = [out_dir / (name + suffix) for name in names]
+    for path, item in zip(paths, items):
+        # an input file read from the output folder (e.g. SR's <stem>.wav next to <stem>.wav) is never replaced
+        if isinstance(item.data, Path) and path.resolve() == item.data.resolve():
+            raise InferenceError(f"the output for {item.data} would replace that input file: "
+                                 "write to another --output_dir")
     existing = [p for p in paths if p.exists()]
     if existing and not (overwrite or skip_existing):
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""

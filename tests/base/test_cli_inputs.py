@@ -84,6 +84,13 @@ def test_speechsr_names_outputs_by_id_and_says_what_it_converted(tmp_path):
     assert ("utt_1 (" in run.stderr and "2 channels downmixed to mono, resampled from 48000 Hz to the model's "
             "16000 Hz" in run.stderr)
     assert sf.info(tmp_path / "o" / "utt_1.wav").samplerate == 24000  # <id>.wav: echelon-evaluate pairs it
+    # outputs named like their inputs: writing into the inputs' own folder would replace them, so it is refused
+    before = (tmp_path / "utt_1.wav").read_bytes()
+    run = _infer("--model_type", "speechsr", "--inputs", tmp_path / "utt_1.wav", "--output_dir", tmp_path,
+                 "--target_rate", "24000", "--overwrite", "--quiet")
+    _one_line(run, f"the output for {tmp_path / 'utt_1.wav'} would replace that input file: write to another "
+                   "--output_dir")
+    assert (tmp_path / "utt_1.wav").read_bytes() == before
 
 
 def test_help_without_a_pipeline_lists_every_input_and_its_pipelines(capsys):

@@ -131,3 +131,27 @@ def test_a_failing_command_inside_a_stage_fails_the_stage(tmp_path):
     assert "reached the end" not in out.stdout
     assert "stage 0 (halfway) failed" in out.stderr
     assert not (tmp_path / ".done" / "stage0.halfway.done").exists()
+
+
+def test_rerun_flag_resumes_only_an_unfinished_stage(tmp_path):
+    """--skip_existing only when the stage stopped midway before; a fresh run, a removed marker or --force
+    replace earlier outputs (--overwrite), so a retrained model's outputs are never mixed with old ones."""
+    def run(fails: bool, force: bool = False) -> str:
+        script = f"""
+            . "{REPO_ROOT}/egs/utils/stage.sh"
+            exp_dir="{tmp_path}"; stage=0; stop_stage=0; force={str(force).lower()}
+            infer() {{ echo "flag $(rerun_flag)"; {"false" if fails else "true"}; }}
+            run_stage 0 infer infer
+        """
+        out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+        assert (out.returncode != 0) == fails, out.stderr
+        return out.stdout.strip()
+
+    marker = tmp_path / ".done" / "stage0.infer.done"
+    assert run(fails=True) == "flag --overwrite"  # first run, stopped midway
+    assert run(fails=False) == "flag --skip_existing"  # resumed: finishes what is missing
+    assert marker.exists() and not (tmp_path / ".done" / "stage0.infer.started").exists()
+    marker.unlink()
+    assert run(fails=False) == "flag --overwrite"  # marker removed after a finished run: run afresh
+    assert run(fails=True, force=True) == "flag --overwrite"  # --force never resumes
+    assert run(fails=True, force=True) == "flag --overwrite"  # ... not even after its own stop
