@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from evaluation.benchmark.figures import task_distributions
 from evaluation.benchmark.results import GROUND_TRUTH, BenchmarkReport, SystemEntry, TaskReport
-from evaluation.report import TABLE_NOTES, column_label, summary_cells, write_atomic
+from evaluation.report import PERCENT_COLUMNS, TABLE_NOTES, column_label, summary_cells, write_atomic
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }
@@ -38,7 +38,7 @@ audio { width: 230px; height: 32px; }
 
 SMALL_N = 10  # below this many items a 95 % interval is too wide (and too unstable) to rank systems on
 # the columns a leaderboard line ranks on, when the task has them (corpus values before per-item means)
-LEADERBOARD_COLUMNS = ("wer_corpus", "sim", "dnsmos_ovrl", "mcd")
+LEADERBOARD_COLUMNS = ("wer_corpus", "sim_o", "dnsmos_ovrl", "mcd")  # sim_o: vs the prompt (SIM-O)
 
 
 def _format_count(parameters: Optional[int]) -> str:
@@ -95,7 +95,7 @@ def _ranking(task: TaskReport, column: str) -> Optional[str]:
         return None
     first = next(e for s, e in task.summary.items() if s in values)
     higher = bool(_stats(first, column).get("higher_is_better", task.directions.get(column, False)))
-    scale = 100.0 if column.startswith(("wer", "cer")) else 1.0
+    scale = 100.0 if column in PERCENT_COLUMNS else 1.0
     order = sorted(values, key=values.__getitem__, reverse=higher)
     text = f"{column_label(column)} {'↑' if higher else '↓'}: " + " > ".join(f"{s} {scale * values[s]:.3g}" for s in order)
     truth = _value(task.summary.get(GROUND_TRUTH, {}), column)

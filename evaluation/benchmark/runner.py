@@ -142,13 +142,14 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path, timeout: float | None = N
                                      cfg.threads, cfg.device, timeout, skip_existing, quiet, stop))
             if runs[-1].status != "ok":
                 logger.warning("system %s %s: %s", system.name, runs[-1].status, runs[-1].reason)
+    # failed items (system/task/id: task ids repeat across tasks) and failed systems (timeout, crash), once
+    failed = ([(f"{r.name}/{task}/{i}", e) for r in runs for task, t in r.tasks.items() for i, e in t["failures"].items()]
+              + [(r.name, r.reason) for r in runs if r.status == "failed"])
     if stop.requested:
         done = [t for r in runs for t in r.tasks.values()]
         total = sum(len(j) for j in jobs.values())
         written = sum(len(t["outputs"]) - t.get("kept", 0) for t in done)
-        return {"stopped": stop.exit_code, "written": written, "failed": [(f"{r.name}/{i}", e) for r in runs
-                                                                          for t in r.tasks.values()
-                                                                          for i, e in t["failures"].items()],
+        return {"stopped": stop.exit_code, "written": written, "failed": failed,
                 "kept": sum(t.get("kept", 0) for t in done),
                 "not_started": sum(t.get("not_started", 0) for t in done)
                 + total * (len(cfg.systems) - len(runs))}
@@ -185,7 +186,6 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path, timeout: float | None = N
         entries.insert(0, SystemEntry(GROUND_TRUTH, "recordings (upper bound)", True, tasks=truth_tasks))
     protocol = protocol_lines(cfg, jobs, skipped, unavailable) + notes
     report = BenchmarkReport(cfg.title, protocol, entries, tasks, created=time.strftime("%Y-%m-%d %H:%M:%S"))
-    failed = [(f"{r.name}/{i}", e) for r in runs for t in r.tasks.values() for i, e in t["failures"].items()]
     return {**write_report(report, out_dir, cfg.max_audio_items), "failed": failed}
 
 

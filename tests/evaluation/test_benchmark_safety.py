@@ -84,3 +84,19 @@ def test_report_with_ground_truth_leaderboard_transcripts_and_caution(run, tmp_p
     listen = page[page.index('id="audio-tts"'):]
     assert listen.count("<audio") == 4 and listen.count('class="asr">ASR: ') == 4  # 2 items x (truth, espeak)
     assert "<th>ground_truth</th>" in listen and "<th>reference</th>" not in listen
+
+
+def test_leaderboard_ranks_speaker_similarity_from_the_speaker_metric():
+    """The leaderboard ranks the column the speaker metric writes (sim_o, vs the prompt), higher first."""
+    from evaluation.benchmark.report import leaderboard_lines
+    from evaluation.benchmark.results import BenchmarkReport, TaskReport
+    from evaluation.report import summarize
+    from utils.registry import get
+
+    metric = get("metric", "sim")(embedder=object())  # no model: only its columns are used here
+    assert "sim_o" in metric.columns
+    rows = {"a": [{"id": str(i), "sim_o": 0.5 + 0.01 * i} for i in range(3)],
+            "b": [{"id": str(i), "sim_o": 0.8 + 0.01 * i} for i in range(3)]}
+    task = TaskReport("vc", "Voice conversion", "", summarize(rows, {"sim": metric}), rows, {})
+    [line] = leaderboard_lines(BenchmarkReport("t", [], [], [task]))
+    assert line.startswith("Voice conversion (n = 3): ") and "↑: b 0.81 > a 0.51" in line

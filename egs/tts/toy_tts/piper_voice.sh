@@ -42,15 +42,23 @@ stage_corpus() {
         --valid 8 --test 0 ckpt_dir="$exp_dir/piper_joe" texts="$exp_dir/train_sentences.txt"
 }
 
-# ulimit -t stops the run when its CPU time reaches the budget (SIGXCPU); checkpoints are atomic, so the newest
-# intact one is the model. The CPU time it used (user+sys, from the shell's `times`) goes to cpu_time.txt.
+# ulimit -t stops the run when its CPU time reaches the budget (SIGXCPU, exit 152; SIGKILL 137 past the hard
+# limit); checkpoints are atomic, so the newest intact one is the model, and a rerun resumes from it. Any other
+# failure fails the stage. The CPU time it used (user+sys, from the shell's `times`) goes to cpu_time.txt.
 stage_train() {
+    local resume=() rc=0
+    [ -d "$model/checkpoints" ] && resume=(--resume) && log "training: resuming from $model/checkpoints"
     (
         ulimit -t $((cpu_minutes * 60))
-        OMP_NUM_THREADS=1 py_module bins.train --config "$config" --exp_dir "$model" --cpu \
+        OMP_NUM_THREADS=1 py_module bins.train --config "$config" --exp_dir "$model" --cpu ${resume[@]+"${resume[@]}"} \
             data.train_manifest="$corpus/manifests/train.jsonl" data.valid_manifest="$corpus/manifests/valid.jsonl" \
             ${config_overrides[@]+"${config_overrides[@]}"}
-    ) || log "training stopped (exit $?): the CPU budget of $cpu_minutes min ran out"
+    ) || rc=$?
+    case "$rc" in
+        0) ;;
+        152 | 137) log "training stopped: the CPU budget of $cpu_minutes min ran out (exit $rc)" ;;
+        *) die "training failed (exit $rc); see the log above" ;;
+    esac
     times | awk 'NR == 2 {
         split($1, u, "m"); split($2, s, "m"); total = u[1] * 60 + u[2] + s[1] * 60 + s[2]
         printf "training CPU time (user+sys): %.1f min (user %s, sys %s)\n", total / 60, $1, $2 }' |
