@@ -98,6 +98,7 @@ class Slot:
         self.deadline = time.monotonic() + queue.timeout_seconds
         self._released = False
         self._lock = threading.Lock()
+        self._running: Optional[concurrent.futures.Future] = None  # the stream step now in the pool, if any
 
     def release(self) -> bool:
         """Give the slot back; True the first time (later calls do nothing)."""
@@ -109,7 +110,8 @@ class Slot:
         return True
 
     def _submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future:
-        return self.queue.executor.submit(self.queue._step, fn)
+        self._running = self.queue.executor.submit(self.queue._step, fn)
+        return self._running
 
     async def _wait(self, future: concurrent.futures.Future, request: Optional[Request]) -> Any:
         """The step's result; on timeout (504) or disconnect the step is cancelled if it has not started."""
@@ -146,9 +148,10 @@ class Slot:
 
     def abandon(self, chunks: Iterator[Any]) -> None:
         """The stream's consumer is gone (e.g. the client left while the first chunk was being sent, before
-        :meth:`_rest` ever ran, so its ``finally`` never will): close the stream and release the slot. Safe to
-        call after a normal end too (closing and releasing happen once)."""
-        self._finish_later(None, chunks)
+        :meth:`_rest` ever ran, so its ``finally`` never will): close the stream and release the slot, once the
+        step now running (if any) has ended: a generator cannot be closed while a worker is inside it. Safe to
+        call after a normal end too (the slot is released once)."""
+        self._finish_later(self._running, chunks)
 
     async def _rest(self, chunks: Iterator[Any]) -> AsyncIterator[Any]:
         future: Optional[concurrent.futures.Future] = None

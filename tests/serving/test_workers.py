@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -68,20 +69,31 @@ def trims(monkeypatch):
     return calls
 
 
+def one_slot_queue() -> InferenceQueue:
+    return InferenceQueue(workers=1, queue_size=0, timeout_seconds=30, retry_after_seconds=1)
+
+
+def closing_stream(make_item, delay=lambda i: 0.0):
+    """(a stream of 100 items, the list it appends True to when it is closed); ``delay(i)`` s before item i."""
+    closed = []
+
+    def chunks():
+        try:
+            for i in range(100):
+                time.sleep(delay(i))
+                yield make_item(i)
+        finally:
+            closed.append(True)
+
+    return chunks(), closed
+
+
 def test_abandoned_stream_is_closed_and_frees_its_slot(trims):
     async def scenario():
-        queue = InferenceQueue(workers=1, queue_size=0, timeout_seconds=30, retry_after_seconds=1)
-        closed = []
-
-        def chunks():
-            try:
-                for i in range(100):
-                    yield i
-            finally:
-                closed.append(True)
-
+        queue = one_slot_queue()
+        stream, closed = closing_stream(lambda i: i)
         slot = queue.admit()
-        first, rest = await slot.first_and_rest(chunks())
+        first, rest = await slot.first_and_rest(stream)
         assert first == 0 and await rest.__anext__() == 1
         await rest.aclose()  # the client went away after two chunks
         await asyncio.sleep(0.1)
@@ -99,17 +111,8 @@ def test_stream_dropped_during_its_first_sends_frees_its_slot(trims):
     from serving.speech import Service
 
     async def scenario():
-        queue = InferenceQueue(workers=1, queue_size=0, timeout_seconds=30, retry_after_seconds=1)
-        closed = []
-
-        def chunks():
-            try:
-                for _ in range(100):
-                    yield Audio([0.1] * 160, 16000)
-            finally:
-                closed.append(True)
-
-        stream = chunks()
+        queue = one_slot_queue()
+        stream, closed = closing_stream(lambda i: Audio([0.1] * 160, 16000))
         slot = queue.admit()
         first, rest = await slot.first_and_rest(stream)
         body = Service._stream_bytes(first, rest, 16000, "wav", lambda: slot.abandon(stream))
@@ -122,6 +125,36 @@ def test_stream_dropped_during_its_first_sends_frees_its_slot(trims):
         queue.admit()  # the one slot is free again (a second request is refused: capacity 1)
         with pytest.raises(ApiError):
             queue.admit()
+        queue.close()
+
+    asyncio.run(scenario())
+
+
+def test_stream_cancelled_while_a_chunk_is_computed_waits_for_that_step(trims):
+    """The client leaves while the second chunk is being computed (the body task is cancelled): the stream is
+    closed and the slot freed only when that step has ended, never from under the worker inside it."""
+    from models.base.tasks import Audio
+    from serving.speech import Service
+
+    async def scenario():
+        queue = one_slot_queue()
+        stream, closed = closing_stream(lambda i: Audio([0.1] * 160, 16000), delay=lambda i: 0.6 if i == 1 else 0)
+        slot = queue.admit()
+        first, rest = await slot.first_and_rest(stream)
+        body = Service._stream_bytes(first, rest, 16000, "pcm", lambda: slot.abandon(stream))
+
+        async def consume():
+            async for _ in body:
+                pass
+
+        task = asyncio.ensure_future(consume())
+        await asyncio.sleep(0.2)  # the second chunk's step is running in the pool
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):  # not "generator already executing"
+            await task
+        assert queue.in_flight == 1 and closed == []  # the step still runs: the slot is still taken
+        await asyncio.sleep(0.8)
+        assert closed == [True] and queue.in_flight == 0 and len(trims) == 1
         queue.close()
 
     asyncio.run(scenario())
