@@ -137,8 +137,10 @@ class ShardStream(IterableDataset):
     def _bins(self) -> List[float]:
         from lhotse.dataset.sampling.dynamic_bucketing import estimate_duration_buckets
 
+        if self.batching.buckets <= 1:
+            return []  # one bucket: no bins, and no shard metadata to read for them
         cuts = [c for shard in self.shards[:BIN_ESTIMATE_SHARDS] for c in self._metadata(shard)]
-        if max(1, self.batching.buckets) == 1 or len({c.duration for c in cuts}) < 2:
+        if len({c.duration for c in cuts}) < 2:
             return []
         return [float(b) for b in estimate_duration_buckets(cuts, min(self.batching.buckets, len(cuts)))]
 

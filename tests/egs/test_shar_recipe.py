@@ -5,20 +5,17 @@ unknown format is one line."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import pytest
 
 from processors.data.shar import list_shards
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, run_recipe
 
 RECIPE = REPO_ROOT / "egs/tts/vits/run.sh"
 
 
 def _run(*args, cwd):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(["bash", str(RECIPE), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    return run_recipe(RECIPE, *args, cwd=cwd, env={"OMP_NUM_THREADS": "1"}, timeout=900)
 
 
 def test_unknown_data_format_is_one_line(tmp_path):

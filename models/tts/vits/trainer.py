@@ -14,6 +14,7 @@ Single- and multi-speaker (``model.n_speakers > 1`` uses the manifest's speakers
 
 from __future__ import annotations
 
+import functools
 from typing import Dict, Optional
 
 import torch
@@ -58,24 +59,29 @@ class VITSTrainer(BaseTrainer):
     def collate(self, items):
         return collate_vits(items)
 
+    shar_fields = ["recording"]  # the text and speaker come with the cut's supervision
+
+    @functools.cached_property
+    def _shaper(self) -> VITSDataset:
+        """The manifest dataset's text and length rules, without a manifest (for streamed cuts)."""
+        return VITSDataset(None, self.cfg.data, self.cfg.model.n_speakers, self.cfg.train.segment_samples)
+
     def keep_cut(self, meta) -> bool:
         """The official filter of the manifest dataset (text that phonemises within the length limits, clips
         of at least one segment), remembered per cut: it runs before every epoch's plan."""
         if not hasattr(self, "_kept"):
-            self._kept, self._shaper = {}, VITSDataset(None, self.cfg.data, self.cfg.model.n_speakers,
-                                                       self.cfg.train.segment_samples)
+            self._kept = {}
         if meta.id not in self._kept:
             try:
-                self._kept[meta.id] = self._shaper.checked_ids(meta.text, meta.duration) is not None
+                self._shaper.checked_ids(meta.text, meta.duration)
+                self._kept[meta.id] = True
             except ValueError:
                 self._kept[meta.id] = False
         return self._kept[meta.id]
 
     def item_from_cut(self, cut):
-        """A streamed cut (audio at data.sample_rate, supervision text and speaker) -> the manifest dataset's item;
-        an item the official filter would drop stops the run naming it (filter the manifest before sharding)."""
-        if not hasattr(self, "_shaper"):
-            self._shaper = VITSDataset(None, self.cfg.data, self.cfg.model.n_speakers, self.cfg.train.segment_samples)
+        """A streamed cut (audio at data.sample_rate, supervision text and speaker) -> the manifest dataset's
+        item (:meth:`keep_cut` has left out the cuts the official filter drops)."""
         if cut.sampling_rate != self.cfg.data.sample_rate:
             raise ValueError(f"shard audio of {cut.id} is {cut.sampling_rate} Hz, data.sample_rate is "
                              f"{self.cfg.data.sample_rate}: write the shards with --audio_rate {self.cfg.data.sample_rate}")
