@@ -76,7 +76,8 @@ def generate(work: Path, items: int, shard_size: int, readers=("shar",)) -> None
             (work / "features" / name / FEATURE_INFO).write_text(json.dumps(info))
         done.write_text("ok\n")
     for folder, audio in (SHARDS[r] for r in readers if r in SHARDS):
-        if (work / f"{folder}.done").is_file() or (folder == "shards" and (work / "shar.done").is_file()):
+        marker = work / f"{folder}.done"  # holds the shard size they were written with: another size rewrites them
+        if marker.is_file() and marker.read_text().strip() == str(shard_size):
             continue
         from processors.data.manifest import read_manifest
 
@@ -84,8 +85,9 @@ def generate(work: Path, items: int, shard_size: int, readers=("shar",)) -> None
 
         extractors = stored_features(work / "features", ["mel", "f0"])
         write_shar(read_manifest(work / "items.jsonl"), work / folder, extractors,
-                   SharOptions(shard_size=shard_size, audio_format=audio, audio_rate=RATE), features_dir=work / "features")
-        (work / f"{folder}.done").write_text("ok\n")
+                   SharOptions(shard_size=shard_size, audio_format=audio, audio_rate=RATE), features_dir=work / "features",
+                   overwrite=(work / folder).exists())
+        marker.write_text(f"{shard_size}\n")
 
 
 def count_files(folder: Path) -> int:

@@ -275,6 +275,8 @@ def write_shar(entries: Sequence[ManifestEntry], out_dir: str | os.PathLike, ext
     """
     out_dir = Path(out_dir)
     features_dir = Path(features_dir) if features_dir is not None else None
+    if features_dir is not None:  # the stored features' own settings (feature.json checked), whatever was passed
+        extractors = stored_features(features_dir, [x.name for x in extractors])
     rate = options.audio_rate or (extractors[0].sample_rate if extractors else 0)
     if rate <= 0:
         raise ShardError("the audio rate of the shards is unknown: pass --audio_rate")
