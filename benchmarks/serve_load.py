@@ -90,6 +90,8 @@ class Server:
                                       f"limits.queue_size={queue_size}"], cwd=ROOT, env=env())
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"serve_load: the server exited during start-up (exit {self.proc.returncode})")
             try:
                 if httpx.get(self.url + "/health", timeout=2).status_code == 200:
                     self.name = httpx.get(self.url + "/v1/models").json()["data"][0]["id"]
@@ -134,8 +136,8 @@ def load_pass(server: Server, n: int, concurrency: int, deadline: float,
     mixed = sum(1 for i, h in enumerate(hashes) if reference and h and reference[i] and h != reference[i])
     return {"concurrency": concurrency, "sent": len(done), "errors": sum(1 for r in done if r[1] != 200),
             "mixed": mixed, "wall_s": wall, "throughput": len(latencies) / wall,
-            "p50": np.percentile(latencies, 50), "p95": np.percentile(latencies, 95),
-            "p99": np.percentile(latencies, 99), "server_cpu_s": cpu_seconds(server.proc.pid) - cpu0,
+            **{f"p{q}": np.percentile(latencies, q) if latencies.size else float("nan") for q in (50, 95, 99)},
+            "server_cpu_s": cpu_seconds(server.proc.pid) - cpu0,
             "hashes": hashes, "stopped_early": len(done) < n}
 
 
@@ -184,6 +186,8 @@ def main() -> None:
     parser.add_argument("--max_seconds", type=float, default=1800.0)
     parser.add_argument("--skip_cli", action="store_true")
     args = parser.parse_args()
+    if args.requests < 2:
+        parser.error("--requests must be at least 2 (the CLI's throughput is taken between 1 and N texts)")
     deadline = time.monotonic() + args.max_seconds
     tmp = tempfile.TemporaryDirectory()
     ckpt_dir = args.ckpt_dir

@@ -75,7 +75,8 @@ class Progress:
                              file=self.stream, dynamic_ncols=True)
         else:
             self.interval = progress_interval() if interval is None else interval
-            self._print(f"{desc}: {total} {unit} to do" if total is not None else f"{desc}: started")
+            kept = f" ({initial} already done)" if initial else ""
+            self._print(f"{desc}: {total - initial} {unit} to do{kept}" if total is not None else f"{desc}: started")
             self._timer = threading.Thread(target=self._tick, name=f"progress-{desc}", daemon=True)
             self._timer.start()
 

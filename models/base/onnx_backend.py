@@ -186,13 +186,14 @@ def ensure_graphs(folder: Path, names: Sequence[str], write_all: Callable[[Path]
         tmp = make_temp_dir(folder.parent)
         try:
             write_all(tmp)
-            if all(path.is_file() for path in paths.values()):  # another process finished first: keep its graphs
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                publish_dir(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            if not all(path.is_file() for path in paths.values()):
+                try:
+                    publish_dir(tmp, folder)
+                except OSError:  # another process published the same graphs (same weights hash) meanwhile
+                    if not all(path.is_file() for path in paths.values()):
+                        raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # still there only when not published
     return paths
 
 

@@ -27,6 +27,10 @@ def test_plain_lines_reach_a_non_terminal_while_one_item_runs():
     assert lines[0] == "infer: 4 items to do" and len(lines) >= 3  # a line at the start, then timed ones
     assert lines[-1].startswith("infer: 1/4 items (25%), ") and lines[-1].endswith("; long_one: sentences 3/9")
     assert "ETA " in lines[-1] and "items/s" in lines[-1]
+    resumed = io.StringIO()  # a --skip_existing rerun: what is kept is not "to do"
+    with Progress(10, "infer", unit="items", initial=3, interval=60, stream=resumed):
+        pass
+    assert resumed.getvalue().splitlines()[0] == "infer: 7 items to do (3 already done)"
 
 
 def test_quiet_prints_nothing_and_pieces_without_a_reporter_are_ignored():
