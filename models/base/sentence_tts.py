@@ -136,7 +136,7 @@ class SentenceTTS(TextToSpeech):
 
         if not isinstance(text, str):
             raise TextError(f"text must be a string, got {type(text).__name__}")
-        text = check_speakable(text, self.text_scripts, getattr(self.settings, "drop_unspeakable", False),
+        text = check_speakable(text, self.text_scripts, self.settings.drop_unspeakable,
                                self.text_language)
         limit = self.settings.max_sentence_chars
         whole = not self.split_every_sentence and len(text) <= limit and text.strip()

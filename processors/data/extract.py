@@ -199,7 +199,7 @@ def check_unique(entries: Sequence[ManifestEntry], extractors: Sequence[FeatureE
         seen.add(entry.id)
     names = [x.name for x in extractors]
     if len(set(names)) != len(names) or not (names or allow_none):
-        raise ValueError(f"features must be distinct and at least one, got {names}")
+        raise ValueError(f"features must be distinct{'' if allow_none else ' and at least one'}, got {names}")
 
 
 def extract_features(

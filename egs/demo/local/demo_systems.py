@@ -13,7 +13,6 @@ Subcommands (all write through ``utils/io`` and name the file they fail on):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

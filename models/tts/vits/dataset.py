@@ -119,6 +119,9 @@ def collate_vits(items: List[Dict[str, object]]) -> Dict[str, torch.Tensor]:
 
 def load_datasets(data: VITSDataConfig, n_speakers: int,
                   segment_samples: int) -> Tuple[VITSDataset, Optional[VITSDataset]]:
-    train = VITSDataset(data.train_manifest, data, n_speakers, min_samples=segment_samples)
-    valid = VITSDataset(data.valid_manifest, data, n_speakers) if data.valid_manifest else None
-    return train, valid
+    return VITSDataset(data.train_manifest, data, n_speakers, min_samples=segment_samples), valid_dataset(data, n_speakers)
+
+
+def valid_dataset(data: VITSDataConfig, n_speakers: int) -> Optional[VITSDataset]:
+    """The validation split's dataset, or None without ``data.valid_manifest``."""
+    return VITSDataset(data.valid_manifest, data, n_speakers) if data.valid_manifest else None

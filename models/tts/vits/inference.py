@@ -48,7 +48,7 @@ from models.base.text_split import front_end_ids
 from models.tts.vits.checkpoint import load_official_generator
 from models.tts.vits.config import (VITSConfig, VITSDataConfig, VITSExperimentConfig, data_from_official_config,
                                     from_official_config)
-from models.tts.vits.model import VITS
+from models.tts.vits.model import FLOW_RECEPTIVE_FRAMES, VITS
 from models.tts.vits.onnx_runtime import OnnxVITS, runtime_for_checkpoint, runtime_for_weights
 from models.tts.vits.text import text_frontend
 from processors.audio import AudioError, load_audio
@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 Speaker = Union[int, str, None]
 
 
-FLOW_CONTEXT_FRAMES = 32  # the flow's receptive field (4 couplings of 4 WaveNet layers, kernel 5): exact at 32
+FLOW_CONTEXT_FRAMES = FLOW_RECEPTIVE_FRAMES  # windowed streaming: the flow's context on each side (32 frames)
 
 
 class VITSSynthesizer:

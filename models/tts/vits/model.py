@@ -36,6 +36,8 @@ from utils.registry import register
 # Fixed by the official constructor.
 _Q_KERNEL, _Q_DILATION, _Q_LAYERS = 5, 1, 16
 _FLOW_KERNEL, _FLOW_DILATION, _FLOW_LAYERS, _FLOW_COUPLINGS = 5, 1, 4, 4
+# frames on each side one output of the flow depends on (WaveNet layer i has dilation _FLOW_DILATION ** i)
+FLOW_RECEPTIVE_FRAMES = _FLOW_COUPLINGS * sum(_FLOW_DILATION ** i * (_FLOW_KERNEL // 2) for i in range(_FLOW_LAYERS))
 _SDP_FILTER, _DP_FILTER, _DP_KERNEL, _DP_DROPOUT, _SDP_FLOWS = 192, 256, 3, 0.5, 4
 
 

@@ -22,7 +22,7 @@ import torch
 from models.base.adversarial import adversarial_step
 from models.base.trainer import BaseTrainer
 from models.tts.vits.config import VITSExperimentConfig
-from models.tts.vits.dataset import VITSDataset, collate_vits, load_datasets
+from models.tts.vits.dataset import VITSDataset, collate_vits, load_datasets, valid_dataset
 from models.tts.vits.model import VITS
 from models.tts.vits.piper import warn_if_reinitialised
 from modules.commons import slice_segments
@@ -94,8 +94,7 @@ class VITSTrainer(BaseTrainer):
         return self._shaper.item(cut.id, torch.from_numpy(cut_audio(cut)), ids, sid)
 
     def build_valid_dataset(self):
-        data = self.cfg.data
-        return VITSDataset(data.valid_manifest, data, self.cfg.model.n_speakers) if data.valid_manifest else None
+        return valid_dataset(self.cfg.data, self.cfg.model.n_speakers)
 
     def item_lengths(self, dataset):
         return dataset.lengths()

@@ -64,10 +64,12 @@ def spectrogram(wav: Path, out: Path) -> None:
     import matplotlib.pyplot as plt
     import torch
 
+    from models.example.toy_tts.config import ToyTTSDataConfig
     from processors.audio import load_audio
     from processors.spectrogram import VitsMelSpectrogram
 
-    mel = VitsMelSpectrogram(22050, 1024, 256, 1024, 80, 0.0, 8000.0)(torch.from_numpy(load_audio(wav, 22050))[None])[0]
+    data = ToyTTSDataConfig()  # the toy's own mel front end (22.05 kHz, hop 256)
+    mel = VitsMelSpectrogram.from_config(data)(torch.from_numpy(load_audio(wav, data.sample_rate))[None])[0]
     fig, ax = plt.subplots(figsize=(10, 3))
     ax.imshow(mel.numpy(), origin="lower", aspect="auto", vmin=-11.5, vmax=2)
     ax.set_title(str(wav), fontsize=8), ax.set_xlabel("frame (11.6 ms)"), ax.set_ylabel("mel bin")
