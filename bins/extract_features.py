@@ -160,16 +160,16 @@ def _wait_and_merge(args, entries, descriptions, job: str, shard: Shard) -> Opti
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.from_features is not None and args.format != "shar":  # before anything is read or created
+        raise FeatureError("--from_features converts a per-item feature folder to shards: add --format shar")
     names = feature_names(args.features)
     options = feature_options(args, names)
     entries = _entries(args)
-    device = _device(resolve_device(args.device))  # 'gpu' -> 'cuda', checked; under a launcher cuda:LOCAL_RANK
     check_writable_dir(args.out_dir, "--out_dir")
-    if args.from_features is not None:  # shards from an existing extraction: no model is loaded
-        if args.format != "shar":
-            raise FeatureError("--from_features converts a per-item feature folder to shards: add --format shar")
+    if args.from_features is not None:  # shards from an existing extraction: no model is loaded, no device used
         extractors = stored_features(args.from_features, names)
     else:
+        device = _device(resolve_device(args.device))  # 'gpu' -> 'cuda', checked; under a launcher cuda:LOCAL_RANK
         extractors = [build_extractor(name, options.get(name, {}), device=device) for name in names]
     check_unique(entries, extractors, allow_none=args.format == "shar")  # shards may hold audio alone
     descriptions = [x.describe() for x in extractors]

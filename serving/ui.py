@@ -108,9 +108,9 @@ def build_ui(service: Service) -> Any:
                 raise ApiError(400, "give both the source speech and the voice prompt")
         except ApiError as err:
             raise gr.Error(err.message) from err
-        # HierSpeech++'s own demo calls the synthesizer's prior temperature noise_scale_vc; its VC settings: noise_scale
-        return await run(name, "vc", {"noise_scale_vc": noise_scale_vc, "noise_scale": noise_scale_vc,
-                                      "denoise_ratio": denoise},
+        # HierSpeech++'s own demo calls the synthesizer's prior temperature noise_scale_vc (the slider's label);
+        # the VC pipelines' setting for it is noise_scale
+        return await run(name, "vc", {"noise_scale": noise_scale_vc, "denoise_ratio": denoise},
                          lambda m, p: p.convert([src], [voice], int(seed))[0])
 
     async def sr(name: str, audio: Any, rate: int) -> Tuple[Any, str]:
