@@ -40,3 +40,21 @@ def test_overrides_of_a_single_model_are_checked(tmp_path):
     assert single_model_config(str(tmp_path / "voice"), ["limits.workers=2"]).limits.workers == 2
     with pytest.raises(ConfigError, match="limits.workers must be >= 1"):
         single_model_config(str(tmp_path / "voice"), ["limits.workers=0"])
+
+
+def test_model_lookup_names_what_is_served():
+    """The registry's answers without a name, with an unknown name, and for another task's model."""
+    from serving.errors import ApiError
+    from serving.models import ModelRegistry, ServedModel
+
+    registry = ModelRegistry({})
+    registry.models = {"joe": ServedModel("joe", None, "tts"), "amy": ServedModel("amy", None, "tts"),
+                       "sr": ServedModel("sr", None, "sr")}
+    assert registry.get(None, "sr").name == "sr"  # the only model of its task
+    cases = [((None, "vc"), 404, "no vc model is served here"), ((None, "tts"), 422, "give 'model': one of joe, amy"),
+             (("bob", "tts"), 404, "model 'bob' not found; served tts models: joe, amy"),
+             (("sr", "tts"), 422, "model 'sr' is a sr model, not tts")]
+    for args, status, message in cases:
+        with pytest.raises(ApiError) as err:
+            registry.get(*args)
+        assert err.value.status == status and err.value.message.startswith(message)
