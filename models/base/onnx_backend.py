@@ -45,6 +45,15 @@ def frame_mask(lengths: torch.Tensor) -> torch.Tensor:
     return (steps.unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(1).float()
 
 
+class ModelGraph(torch.nn.Module):
+    """A graph to export around ``model``: a subclass's ``forward`` is the arithmetic traced, ``self.model``
+    holds the weights (so the export's initializers keep the model's parameter names)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+
 def last_axis_length(x: torch.Tensor) -> torch.Tensor:
     """``(1,)`` int64 length of ``x``'s last axis, a graph value while tracing."""
     return torch._shape_as_tensor(x)[-1:].to(torch.long)

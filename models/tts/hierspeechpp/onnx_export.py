@@ -20,22 +20,17 @@ from pathlib import Path
 from typing import List, Optional
 
 import torch
-from torch import nn
 
 from models.base import checkpoint as ckpt
-from models.base.onnx_backend import export_graph, last_axis_length
+from models.base.onnx_backend import ModelGraph, export_graph, last_axis_length
 from utils.registry import register
 
 EXAMPLE_FRAMES = 40
 EXAMPLE_PROMPT_FRAMES = 60
 
 
-class VoiceConversionGraph(nn.Module):
+class VoiceConversionGraph(ModelGraph):
     """The arithmetic of :meth:`HierSpeechPPSynthesizer.convert` for one item (no padding)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
 
     def forward(self, ssl, log_f0, prompt_mel, noise, noise_scale):
         m = self.model

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import List, Optional
 
 import torch
-from torch import nn
 
 from models.base import checkpoint as ckpt
-from models.base.onnx_backend import export_graph, frame_mask, last_axis_length
+from models.base.onnx_backend import ModelGraph, export_graph, frame_mask, last_axis_length
 from modules.commons import generate_path
 from utils.registry import register
 
@@ -27,12 +26,8 @@ EXAMPLE_SYMBOLS = 21
 EXAMPLE_PROMPT_FRAMES = 60
 
 
-class TextToVecGraph(nn.Module):
+class TextToVecGraph(ModelGraph):
     """The arithmetic of :meth:`TextToVec.generate` for one item with a traceable output length."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
 
     def forward(self, ids, prompt_mel, scales):
         m = self.model
