@@ -206,16 +206,49 @@ def ensure_graphs(folder: Path, names: Sequence[str], write_all: Callable[[Path]
     return paths
 
 
-def quantize_int8(path: str | os.PathLike, op_types: Sequence[str] = ("MatMul", "Conv")) -> Path:
+def own_weight_copies(graph) -> int:
+    """Replace every ``Identity`` that reads an initializer by a copy of that initializer under the Identity's
+    output name; returns how many there were. torch's exporter stores parameters of equal values once and reads
+    the others through ``Identity`` nodes (HierSpeech++'s style encoder initialises its attention's key conv from
+    the query conv; zero-initialised layers, such as the DiT flows' adaLN outputs of untrained weights, all
+    coincide), and onnxruntime's quantiser needs each Conv / Gemm weight as an initializer of its own: it fails on
+    a weight behind an Identity ("Expected ... to be an initializer"), and transposes a Gemm weight in place, once
+    per node that reads it. The copies cost what the model's own parameters would."""
+    import onnx
+
+    tensors = {tensor.name: tensor for tensor in graph.initializer}
+    outputs = {value.name for value in graph.output}
+    aliases = [node for node in graph.node
+               if node.op_type == "Identity" and node.input[0] in tensors and node.output[0] not in outputs]
+    for node in aliases:
+        copy = onnx.TensorProto()
+        copy.CopyFrom(tensors[node.input[0]])
+        copy.name = node.output[0]
+        graph.initializer.append(copy)
+    dropped = {id(node) for node in aliases}
+    kept = [node for node in graph.node if id(node) not in dropped]
+    del graph.node[:]
+    graph.node.extend(kept)
+    return len(aliases)
+
+
+def quantize_int8(path: str | os.PathLike, op_types: Sequence[str] = ("MatMul", "Conv"),
+                  exclude_nodes: Sequence[str] = ()) -> Path:
     """Replace the graph at ``path`` by onnxruntime's dynamic int8 quantisation of ``op_types`` (weights int8,
-    activations quantised per call); metadata is kept."""
+    activations quantised per call) but the nodes named in ``exclude_nodes``; metadata is kept."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     path = Path(path)
-    metadata = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    model = onnx.load(str(path))
+    metadata = {p.key: p.value for p in model.metadata_props}
+    own_weight_copies(model.graph)
     with atomic_path(path, ".onnx") as tmp:
-        quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types))
+        # DefaultTensorType: onnx's shape inference loses the type of some tensors the quantiser makes itself (a
+        # Gemm it splits into MatMul + Add, in the DiT flows); every graph exported here computes in float32
+        quantize_dynamic(model, str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types),
+                         nodes_to_exclude=list(exclude_nodes),
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
         graph = onnx.load(str(tmp))
         known = {p.key for p in graph.metadata_props}
         for key, value in metadata.items():
