@@ -25,6 +25,10 @@ magnitudes S: spectral convergence ||S_ref - S_gen||_F / ||S_ref||_F plus mean |
 (floor 1e-5), averaged over resolutions.  Waveforms are trimmed to the shorter length: meaningful where timing
 is shared (resynthesis, vocoders, VC), only indicative for TTS.
 
+**LSD** (log-spectral distance, the super-resolution literature's measure): per STFT frame (n_fft 2048, hop
+512, Hann) the RMS over frequency bins, optionally only those at or above ``min_hz``, of log10 power differences,
+averaged over frames (:func:`log_spectral_distance`; a function for paired signals of one rate, not a metric).
+
 **STOI** (``pystoi``) and **PESQ** (``pesq``, wide-band P.862.2 at 16 kHz) are optional extras on trimmed
 waveforms; their packages are imported only when those metrics are requested.
 """
@@ -146,6 +150,19 @@ def multi_resolution_stft(gen: np.ndarray, ref: np.ndarray) -> float:
         log_l1 = torch.mean(torch.abs(torch.log(sr) - torch.log(sg)))
         total += float(convergence + log_l1)
     return total / len(MRSTFT_RESOLUTIONS)
+
+
+def log_spectral_distance(gen: np.ndarray, ref: np.ndarray, sample_rate: int, min_hz: float = 0.0,
+                          n_fft: int = 2048, hop: int = 512) -> float:
+    """LSD of two waveforms ``(T,)`` at ``sample_rate``, trimmed to the shorter: mean over frames of
+    sqrt(mean over bins >= ``min_hz`` of (log10 |S_ref|² - log10 |S_gen|²)²), magnitudes floored at 1e-5.
+    0 for identical audio; a gain of g on every bin gives |log10 g²|."""
+    length = min(len(gen), len(ref))
+    g = torch.from_numpy(np.asarray(gen[:length], dtype=np.float64))
+    r = torch.from_numpy(np.asarray(ref[:length], dtype=np.float64))
+    bins = torch.fft.rfftfreq(n_fft, 1.0 / sample_rate) >= min_hz
+    diff = 2.0 * (torch.log10(stft_magnitude(r, n_fft, hop, n_fft)) - torch.log10(stft_magnitude(g, n_fft, hop, n_fft)))
+    return float(torch.sqrt(torch.mean(diff[bins] ** 2, dim=0)).mean())
 
 
 @register("metric", "mrstft")

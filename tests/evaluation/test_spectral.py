@@ -1,4 +1,4 @@
-"""MCD, mel-cepstral analysis, log-mel L1, MR-STFT and the optional STOI/PESQ on real speech."""
+"""MCD, mel-cepstral analysis, log-mel L1, MR-STFT, LSD and the optional STOI/PESQ on real speech."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 
 from evaluation.base import EvalItem, read_audio
 from evaluation.mel_cepstrum import envelope_to_mcep, mcep_params, warp_frequencies
-from evaluation.spectral import LogMelL1, MelCepstralDistortion, MultiResolutionSTFT
+from evaluation.spectral import LogMelL1, MelCepstralDistortion, MultiResolutionSTFT, log_spectral_distance
+from processors.audio import resample
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,21 @@ def test_log_mel_and_mrstft(vctk_pair) -> None:
     stft = [r["mrstft"] for r in MultiResolutionSTFT().score(items)]
     assert mel[0] == 0.0 and 0.0 < mel[1] < mel[2]
     assert stft[0] == 0.0 and 0.0 < stft[1] < stft[2]
+
+
+def test_log_spectral_distance_gain_band_and_other_speaker(vctk_pair) -> None:
+    a, b, sr = vctk_pair
+    assert log_spectral_distance(a, a, sr) == 0.0
+    # a gain g moves every bin above the floor by log10(g²): 0.5 -> 0.602 (silent frames sit at the floor)
+    assert 0.45 < log_spectral_distance(0.5 * a, a, sr) <= 2 * np.log10(2.0) + 1e-9
+    # a copy low-passed at 4 kHz differs (nearly) only above it: the full-band LSD is the upper band's scaled by
+    # the square root of that band's share of the bins (measured 1.09x that: the resampler's transition band)
+    low = resample(resample(a, sr, 8000), 8000, sr)[: a.size]
+    high, full = log_spectral_distance(low, a, sr, min_hz=4500), log_spectral_distance(low, a, sr)
+    share = np.mean(np.fft.rfftfreq(2048, 1.0 / sr) >= 4500)
+    assert high > 3.0 and high * np.sqrt(share) <= full < 1.15 * high * np.sqrt(share)
+    # another speaker differs everywhere, but less than a missing band (floored at 1e-5) does
+    assert 1.0 < log_spectral_distance(b, a, sr) < full
 
 
 def test_mismatched_rates_are_compared_at_the_lower_rate(vctk_pair) -> None:
