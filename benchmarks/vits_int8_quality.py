@@ -5,8 +5,10 @@ Both graphs speak the same 20 Harvard sentences (IEEE 1969 lists 1-2, public dom
 (noise 0.667, length 1, noise_w 0.8; the noise is drawn inside the graphs, so the two runs do not share it).
 Quality: Whisper WER (faster-whisper ``base``, :mod:`evaluation.asr`) pooled over the sentences, and DNSMOS
 P.835 (:mod:`evaluation.dnsmos`) averaged; plus, at zero noise (deterministic, paired), the largest waveform
-difference (int8 can round a duration to another frame count; such sentences are counted instead). Speed: the summed compute time of all sentences, float32 and int8 interleaved per sentence, best of
-``--repeats`` passes; CPU time beside it. The figures depend on the machine's load (see benchmarks/README.md).
+difference (int8 can round a duration to another frame count; such sentences are counted instead).
+Speed: the summed compute time of all sentences, float32 and int8 interleaved per sentence, best of
+``--repeats`` passes (:mod:`benchmarks.int8_common`, shared with ``hierspeechpp_int8_quality.py``); CPU time
+beside it. The figures depend on the machine's load (see benchmarks/README.md).
 
 Usage: python benchmarks/vits_int8_quality.py [--threads 1] [--repeats 3] [--sentences 20]
 """
@@ -16,9 +18,8 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Dict, List
+from typing import List
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.int8_common import dnsmos_means, interleaved_best, megabytes, print_table  # noqa: E402
 from evaluation.base import EvalItem  # noqa: E402
 from evaluation.dnsmos import DNSMOS  # noqa: E402
 from evaluation.intelligibility import WordErrorRate  # noqa: E402
@@ -73,22 +75,11 @@ def main() -> None:
         frontend = text_frontend(cfg.data)
         graphs = {"float32": export_checkpoint(joe, Path(tmp) / "f32" / "joe.onnx")[0]}
         graphs["int8"] = onnx_backend.quantize_int8(export_checkpoint(joe, Path(tmp) / "int8" / "joe.onnx")[0])
-        sizes = {name: path.stat().st_size / 2**20 for name, path in graphs.items()}
+        sizes = {name: megabytes(path) for name, path in graphs.items()}
         sessions = {name: onnx_backend.session(path, args.threads) for name, path in graphs.items()}
         ids = [frontend(t)["ids"] for t in texts]
-        best: Dict[str, List[float]] = {name: [np.inf, np.inf] for name in sessions}
-        audio: Dict[str, List[np.ndarray]] = {name: [] for name in sessions}
-        for _ in range(args.repeats):
-            totals = {name: [0.0, 0.0] for name in sessions}
-            audio = {name: [] for name in sessions}
-            for sentence in ids:
-                for name, session in sessions.items():
-                    wall, cpu = time.perf_counter(), time.process_time()
-                    audio[name].append(speak(session, sentence, DEFAULT))
-                    totals[name][0] += time.perf_counter() - wall
-                    totals[name][1] += time.process_time() - cpu
-            for name in sessions:
-                best[name] = min(best[name], totals[name])
+        runners = {name: lambda sentence, s=session: speak(s, sentence, DEFAULT) for name, session in sessions.items()}
+        best, audio = interleaved_best(runners, ids, args.repeats)
         pairs = [(speak(sessions["float32"], s, ZERO), speak(sessions["int8"], s, ZERO)) for s in ids[:5]]
         same = [float(np.abs(a - b).max()) for a, b in pairs if a.size == b.size]
         lengths = [abs(a.size - b.size) / 256 for a, b in pairs]
@@ -97,16 +88,15 @@ def main() -> None:
     print(f"{len(texts)} sentences, {args.threads} thread(s), best of {args.repeats}; at zero noise, 5 sentences: "
           f"{sum(x > 0 for x in lengths)} changed length (by {max(lengths):.0f} frames at most); max |f32 - int8| "
           f"of the others: {max(same) if same else float('nan'):.3f}")
-    print("| graph | MB | wall s | CPU s | audio s | WER % | DNSMOS OVRL | SIG | BAK |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    rows = []
     for name in sessions:
         items = [EvalItem(f"h{i:02d}", a, rate, text=t) for i, (a, t) in enumerate(zip(audio[name], texts))]
         pooled = wer.corpus(wer.score(items))["wer_corpus"] * 100
-        scores = [dnsmos.score_one(item) for item in items]
-        mean = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
+        mos = dnsmos_means(dnsmos, audio[name], rate)
         seconds = sum(a.size for a in audio[name]) / rate
-        print(f"| {name} | {sizes[name]:.1f} | {best[name][0]:.3f} | {best[name][1]:.3f} | {seconds:.1f} | "
-              f"{pooled:.1f} | {mean['dnsmos_ovrl']:.2f} | {mean['dnsmos_sig']:.2f} | {mean['dnsmos_bak']:.2f} |")
+        rows.append((name, f"{sizes[name]:.1f}", best[name][0], best[name][1], f"{seconds:.1f}", f"{pooled:.1f}",
+                     f"{mos['ovrl']:.2f}", f"{mos['sig']:.2f}", f"{mos['bak']:.2f}"))
+    print_table(["graph", "MB", "wall s", "CPU s", "audio s", "WER %", "DNSMOS OVRL", "SIG", "BAK"], rows)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,202 @@
+"""What int8 costs for HierSpeech++: `echelon-export onnx` (float32) vs `--quantize int8` (onnxruntime dynamic
+quantisation), speed and quality, on onnxruntime.
+
+**SpeechSR-24k / -48k** (the bundled released weights) on real 16 kHz speech (the repo's VCTK clips,
+``egs/mini/corpus/vctk``, centre-cropped to ``--seconds``): the torch default path (:class:`SpeechSRInference`,
+fast mode), the float32 graph, and int8 graphs: every Conv quantised (what ``--quantize int8`` writes) and two
+partial ones (the residual blocks' dense convs only; the anti-aliasing low-pass filters only). The transposed
+convolutions (the activations' zero-stuffing up-samplers) are never quantised: onnxruntime's dynamic
+quantisation has no ConvTranspose. Quality: log-spectral distance (:func:`evaluation.spectral.log_spectral_distance`)
+of each output to the float32 graph's, full band and above 8 kHz (the band SpeechSR adds), and DNSMOS P.835
+(which scores at 16 kHz, so it sees only the input's band). No Whisper WER: Whisper hears 16 kHz, where the
+outputs differ least; the LSD above 8 kHz is the measure of what int8 changes.
+
+**Synthesizer VC graph and TTV graph**: no trained weights are available offline, so only speed is measured,
+on the full-size configurations with seeded random weights (the arithmetic does not depend on the values):
+float32, int8 (Conv + MatMul), Conv only, MatMul only. Their quality under int8 is not measured.
+
+Speed: summed compute time over the inputs, every variant interleaved per input, best of ``--repeats`` passes,
+CPU time (user + sys) beside wall time, ``--threads`` intra-op threads. The figures depend on the machine's load
+(see benchmarks/README.md).
+
+Usage: python benchmarks/hierspeechpp_int8_quality.py [--threads 1] [--repeats 2] [--utterances 10]
+       [--seconds 3] [--rates 24000 48000] [--parts sr synthesizer]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import onnx
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.int8_common import dnsmos_means, interleaved_best, megabytes, print_table  # noqa: E402
+from evaluation.dnsmos import DNSMOS  # noqa: E402
+from evaluation.spectral import log_spectral_distance  # noqa: E402
+from models.base import onnx_backend  # noqa: E402
+from models.sr.speechsr.inference import SpeechSRInference  # noqa: E402
+from models.sr.speechsr.onnx_export import export_checkpoint as export_speechsr  # noqa: E402
+from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer  # noqa: E402
+from models.tts.hierspeechpp.onnx_export import export_vc  # noqa: E402
+from models.ttv.hierspeechpp_ttv.model import TextToVec  # noqa: E402
+from models.ttv.hierspeechpp_ttv.onnx_export import export_ttv  # noqa: E402
+from processors.audio import audio_info, load_audio  # noqa: E402
+
+CLIPS = ROOT / "egs" / "mini" / "corpus" / "vctk"
+INPUT_RATE = 16000
+BAND = 8000.0  # Hz: what SpeechSR adds, everything above the 16 kHz input's Nyquist frequency
+
+# name -> (op types, which Conv nodes stay float32 given a node's name)
+SR_VARIANTS: Dict[str, tuple] = {
+    "int8 (all Conv)": (("MatMul", "Conv"), lambda name: False),
+    "int8 resblock convs": (("Conv",), lambda name: "lowpass" in name or "conv_pre" in name or "conv_post" in name),
+    "int8 low-pass only": (("Conv",), lambda name: "lowpass" not in name),
+}
+SYNTH_VARIANTS: Dict[str, tuple] = {
+    "int8 (Conv + MatMul)": ("MatMul", "Conv"),
+    "int8 Conv only": ("Conv",),
+    "int8 MatMul only": ("MatMul",),
+}
+
+
+class Clip:
+    """The middle ``seconds`` of a recording at 16 kHz (SpeechSR's input), and where it lies in the recording."""
+
+    def __init__(self, path: Path, seconds: float):
+        wav = load_audio(path, INPUT_RATE)  # the project's resampling (soxr HQ) when the file is not at 16 kHz
+        n = min(wav.size, int(seconds * INPUT_RATE))
+        self.path, self.start, self.samples = path, (wav.size - n) // 2, n
+        self.input = np.ascontiguousarray(wav[self.start:self.start + n], dtype=np.float32)
+
+    def recording(self, rate: int) -> Optional[np.ndarray]:
+        """The same stretch of the recording at ``rate``, when the file holds that band (None otherwise)."""
+        if audio_info(self.path).samplerate < rate:
+            return None
+        wav = load_audio(self.path, rate)
+        start = self.start * rate // INPUT_RATE
+        return wav[start:start + self.samples * rate // INPUT_RATE]
+
+
+def speech_clips(folder: Path, count: int, seconds: float) -> List[Clip]:
+    """``count`` recordings spread over the sorted list of ``folder``'s .wav files."""
+    paths = sorted(folder.rglob("*.wav"))
+    if not paths:
+        raise SystemExit(f"no .wav files under {folder}")
+    return [Clip(paths[i * len(paths) // count], seconds) for i in range(min(count, len(paths)))]
+
+
+def band_snr(ours: np.ndarray, reference: np.ndarray, rate: int, min_hz: float) -> float:
+    """dB of ``reference``'s energy at and above ``min_hz`` over that of ``ours - reference`` there (whole-signal
+    spectra: energy-weighted, unlike the LSD, which every quiet bin moves as much as a loud one)."""
+    n = min(ours.size, reference.size)
+    band = np.fft.rfftfreq(n, 1.0 / rate) >= min_hz
+    ref, err = np.fft.rfft(reference[:n])[band], np.fft.rfft(ours[:n] - reference[:n])[band]
+    return float(10 * np.log10(np.sum(np.abs(ref) ** 2) / max(np.sum(np.abs(err) ** 2), 1e-30)))
+
+
+def quantized_copy(graph: Path, name: str, op_types: Sequence[str],
+                   keep_float: Callable[[str], bool] = lambda name: False) -> Path:
+    out = graph.with_name(f"{graph.stem}-{name.replace(' ', '_').replace('(', '').replace(')', '')}.onnx")
+    shutil.copy(graph, out)
+    convs = [n.name for n in onnx.load(str(graph), load_external_data=False).graph.node if n.op_type == "Conv"]
+    return onnx_backend.quantize_int8(out, op_types, exclude_nodes=[n for n in convs if keep_float(n)])
+
+
+def speechsr_study(rate: int, clips: List[Clip], tmp: Path, threads: int, repeats: int, dnsmos) -> None:
+    f32 = export_speechsr(None, tmp / f"sr{rate // 1000}k.onnx", target_rate=rate)[0]
+    graphs = {"onnxruntime float32": f32}
+    graphs.update({name: quantized_copy(f32, name, ops, keep) for name, (ops, keep) in SR_VARIANTS.items()})
+    torch_sr = SpeechSRInference.pretrained()
+    runners = {"torch (default path)": lambda x: torch_sr.upsample(x, rate)}
+    for name, path in graphs.items():
+        session = onnx_backend.session(path, threads)
+        runners[name] = lambda x, s=session: s.run(None, {"audio": x[None, None]})[0].reshape(-1)
+    best, outputs = interleaved_best(runners, [clip.input for clip in clips], repeats)
+    base = outputs["onnxruntime float32"]
+    recordings = [clip.recording(rate) for clip in clips]
+    rows = []
+    for name in runners:
+        ys = outputs[name]
+        lsd = [np.mean([log_spectral_distance(y, r, rate, min_hz=hz) for y, r in zip(ys, base)]) for hz in (0, BAND)]
+        snr = np.mean([band_snr(y, r, rate, BAND) for y, r in zip(ys, base)]) if ys is not base else np.inf
+        real = [log_spectral_distance(y, r, rate, min_hz=BAND) for y, r in zip(ys, recordings) if r is not None]
+        mos = dnsmos_means(dnsmos, ys, rate)
+        rows.append((name, f"{megabytes(graphs[name]):.2f}" if name in graphs else "-", best[name][0], best[name][1],
+                     f"{best[name][1] / best['onnxruntime float32'][1]:.2f}", lsd[0], lsd[1], f"{snr:.1f}",
+                     f"{np.mean(real):.3f}" if real else "-", f"{mos['ovrl']:.2f}", f"{mos['sig']:.2f}",
+                     f"{mos['bak']:.2f}"))
+    print(f"\nSpeechSR-{rate // 1000}k: {len(clips)} clips, {sum(c.samples for c in clips) / INPUT_RATE:.1f} s of "
+          f"16 kHz input, {threads} thread(s), best of {repeats}; LSD and SNR to the float32 graph's output, "
+          f"means over clips; the last LSD to the recording itself ({sum(r is not None for r in recordings)} clips)")
+    print_table(["path", "MB", "wall s", "CPU s", "CPU / f32", "LSD", "LSD > 8k", "SNR > 8k dB",
+                 "LSD > 8k to recording", "DNSMOS OVRL", "SIG", "BAK"], rows)
+
+
+def synthesizer_inputs(seconds: float, seed: int = 0) -> Dict[str, Dict[str, np.ndarray]]:
+    """Feeds of the ``vc`` and ``ttv`` graphs for ``seconds`` of speech (3 s prompt); values seeded random."""
+    rng = np.random.default_rng(seed)
+    frames, prompt = int(seconds * 50), 150  # 50 frames/s (hop 320 at 16 kHz)
+    mel = rng.standard_normal((1, 80, prompt)).astype(np.float32)
+    vc = {"ssl": rng.standard_normal((1, 1024, frames)).astype(np.float32),
+          "log_f0": (rng.random((1, 1, 4 * frames)) * 5.0).astype(np.float32), "prompt_mel": mel,
+          "noise": np.zeros((1, 192, frames), np.float32), "noise_scale": np.array([0.333], np.float32)}
+    symbols = int(seconds * 20) | 1  # ~10 phonemes/s, blank-interleaved
+    ttv = {"input": rng.integers(1, 178, (1, symbols)).astype(np.int64), "prompt_mel": mel,
+           "scales": np.array([0.0, 1.0, 0.0], np.float32)}  # zero noise: a deterministic length per graph
+    return {"vc": vc, "ttv": ttv}
+
+
+def synthesizer_study(tmp: Path, seconds: float, threads: int, repeats: int) -> None:
+    torch.manual_seed(1234)
+    f32 = {"vc": export_vc(HierSpeechPPSynthesizer.from_config({}), tmp / "vc.onnx"),
+           "ttv": export_ttv(TextToVec.from_config({}), tmp / "ttv.onnx")}
+    feeds = synthesizer_inputs(seconds)
+    for graph, path in f32.items():
+        paths = {"float32": path}
+        paths.update({name: quantized_copy(path, name, ops) for name, ops in SYNTH_VARIANTS.items()})
+        sessions = {name: onnx_backend.session(p, threads) for name, p in paths.items()}
+        runners = {name: lambda feed, s=s: s.run(None, feed) for name, s in sessions.items()}
+        best, outputs = interleaved_best(runners, [feeds[graph]], repeats)
+        rows = []
+        for name in runners:
+            out = outputs[name][0][0]
+            finite = all(np.isfinite(o).all() for o in outputs[name][0])
+            rows.append((name, f"{megabytes(paths[name]):.1f}", best[name][0], best[name][1],
+                         f"{best[name][1] / best['float32'][1]:.2f}", "x".join(map(str, out.shape)),
+                         "yes" if finite else "NO"))
+        print(f"\nHierSpeech++ {graph} graph, full-size config, random weights (quality not measured), {seconds:g} s "
+              f"of speech, {threads} thread(s), best of {repeats}")
+        print_table(["graph", "MB", "wall s", "CPU s", "CPU / f32", "first output", "finite"], rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--utterances", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per SpeechSR clip; the synthesizer's output")
+    parser.add_argument("--rates", type=int, nargs="+", default=[24000, 48000])
+    parser.add_argument("--parts", nargs="+", choices=["sr", "synthesizer"], default=["sr", "synthesizer"])
+    parser.add_argument("--clips", type=Path, default=CLIPS, help="folder of 16 kHz (or any rate) speech .wav")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        if "sr" in args.parts:
+            clips, dnsmos = speech_clips(args.clips, args.utterances, args.seconds), DNSMOS()
+            for rate in args.rates:
+                speechsr_study(rate, clips, Path(tmp), args.threads, args.repeats, dnsmos)
+        if "synthesizer" in args.parts:
+            synthesizer_study(Path(tmp), args.seconds, args.threads, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
