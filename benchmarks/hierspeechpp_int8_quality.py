@@ -1,15 +1,17 @@
 """What int8 costs for HierSpeech++: `echelon-export onnx` (float32) vs `--quantize int8` (onnxruntime dynamic
 quantisation), speed and quality, on onnxruntime.
 
-**SpeechSR-24k / -48k** (the bundled released weights) on real 16 kHz speech (the repo's VCTK clips,
-``egs/mini/corpus/vctk``, centre-cropped to ``--seconds``): the torch default path (:class:`SpeechSRInference`,
-fast mode), the float32 graph, and int8 graphs: every Conv quantised (what ``--quantize int8`` writes) and two
-partial ones (the residual blocks' dense convs only; the anti-aliasing low-pass filters only). The transposed
-convolutions (the activations' zero-stuffing up-samplers) are never quantised: onnxruntime's dynamic
-quantisation has no ConvTranspose. Quality: log-spectral distance (:func:`evaluation.spectral.log_spectral_distance`)
-of each output to the float32 graph's, full band and above 8 kHz (the band SpeechSR adds), and DNSMOS P.835
-(which scores at 16 kHz, so it sees only the input's band). No Whisper WER: Whisper hears 16 kHz, where the
-outputs differ least; the LSD above 8 kHz is the measure of what int8 changes.
+**SpeechSR-24k / -48k** (the bundled released weights) on real speech (``--clips``: a folder of recordings, by
+default the repo's 16 kHz VCTK clips ``egs/mini/corpus/vctk``; others are brought to 16 kHz with the project's
+soxr resampling), each centre-cropped to ``--seconds``: the torch default path (:class:`SpeechSRInference`, fast
+mode), the float32 graph, and int8 graphs: every Conv quantised (what ``--quantize int8`` writes) and two partial
+ones (the residual blocks' dense convs only; the anti-aliasing low-pass filters only). The transposed convolutions
+(the activations' zero-stuffing up-samplers) are never quantised: onnxruntime's dynamic quantisation has no
+ConvTranspose. Quality, against the float32 graph's output: log-spectral distance
+(:func:`evaluation.spectral.log_spectral_distance`) over the full band and above 8 kHz (the band SpeechSR adds),
+and the energy-weighted SNR above 8 kHz; against the recording itself, when its rate reaches the output's (e.g.
+VCTK's 48 kHz originals), the LSD above 8 kHz; and DNSMOS P.835 (which scores at 16 kHz, so it hears only the
+input's band). No Whisper WER: Whisper hears 16 kHz, where the outputs differ least.
 
 **Synthesizer VC graph and TTV graph**: no trained weights are available offline, so only speed is measured,
 on the full-size configurations with seeded random weights (the arithmetic does not depend on the values):
@@ -20,7 +22,7 @@ CPU time (user + sys) beside wall time, ``--threads`` intra-op threads. The figu
 (see benchmarks/README.md).
 
 Usage: python benchmarks/hierspeechpp_int8_quality.py [--threads 1] [--repeats 2] [--utterances 10]
-       [--seconds 3] [--rates 24000 48000] [--parts sr synthesizer]
+       [--seconds 3] [--rates 24000 48000] [--parts sr synthesizer] [--clips DIR]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import argparse
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -150,8 +153,10 @@ def synthesizer_inputs(seconds: float, seed: int = 0) -> Dict[str, Dict[str, np.
           "log_f0": (rng.random((1, 1, 4 * frames)) * 5.0).astype(np.float32), "prompt_mel": mel,
           "noise": np.zeros((1, 192, frames), np.float32), "noise_scale": np.array([0.333], np.float32)}
     symbols = int(seconds * 20) | 1  # ~10 phonemes/s, blank-interleaved
+    # zero noise: one length per graph; random weights predict ~1 frame per symbol, the length scale brings the
+    # output to ~``seconds`` (~2.5 frames per symbol, as in real speech)
     ttv = {"input": rng.integers(1, 178, (1, symbols)).astype(np.int64), "prompt_mel": mel,
-           "scales": np.array([0.0, 1.0, 0.0], np.float32)}  # zero noise: a deterministic length per graph
+           "scales": np.array([0.0, frames / symbols, 0.0], np.float32)}
     return {"vc": vc, "ttv": ttv}
 
 
@@ -163,19 +168,24 @@ def synthesizer_study(tmp: Path, seconds: float, threads: int, repeats: int) -> 
     for graph, path in f32.items():
         paths = {"float32": path}
         paths.update({name: quantized_copy(path, name, ops) for name, ops in SYNTH_VARIANTS.items()})
-        sessions = {name: onnx_backend.session(p, threads) for name, p in paths.items()}
+        sessions, load = {}, {}
+        for name, p in paths.items():
+            start = time.perf_counter()
+            sessions[name] = onnx_backend.session(p, threads)
+            load[name] = time.perf_counter() - start
         runners = {name: lambda feed, s=s: s.run(None, feed) for name, s in sessions.items()}
         best, outputs = interleaved_best(runners, [feeds[graph]], repeats)
         rows = []
         for name in runners:
             out = outputs[name][0][0]
             finite = all(np.isfinite(o).all() for o in outputs[name][0])
-            rows.append((name, f"{megabytes(paths[name]):.1f}", best[name][0], best[name][1],
+            rows.append((name, f"{megabytes(paths[name]):.1f}", f"{load[name]:.1f}", best[name][0], best[name][1],
                          f"{best[name][1] / best['float32'][1]:.2f}", "x".join(map(str, out.shape)),
                          "yes" if finite else "NO"))
-        print(f"\nHierSpeech++ {graph} graph, full-size config, random weights (quality not measured), {seconds:g} s "
-              f"of speech, {threads} thread(s), best of {repeats}")
-        print_table(["graph", "MB", "wall s", "CPU s", "CPU / f32", "first output", "finite"], rows)
+        given = {"vc": f"{feeds['vc']['ssl'].shape[2]} frames", "ttv": f"{feeds['ttv']['input'].shape[1]} symbols"}
+        print(f"\nHierSpeech++ {graph} graph, full-size config, random weights (quality not measured), "
+              f"{given[graph]} in (50 frames/s), {threads} thread(s), best of {repeats}")
+        print_table(["graph", "MB", "session s", "wall s", "CPU s", "CPU / f32", "first output", "finite"], rows)
 
 
 def main() -> None:

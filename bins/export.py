@@ -38,7 +38,8 @@ def main_unchecked(argv: List[str]) -> int:
     parser.add_argument("--ckpt_dir", help="Echelon checkpoint/experiment dir (or official file with --model_type)")
     parser.add_argument("--model_type", help=f"exporter to use (default: the checkpoint's); one of {names('exporter')}")
     parser.add_argument("--out", type=Path, required=True, help="output FILE.onnx")
-    parser.add_argument("--quantize", choices=["int8"], help="also quantise the weights (dynamic int8, onnxruntime)")
+    parser.add_argument("--quantize", choices=["int8"], help="also quantise the weights (dynamic int8, onnxruntime): "
+                        "a smaller file, but slower on CPUs for every graph measured (benchmarks/README.md)")
     parser.add_argument("--target_rate", type=int, help="SpeechSR: 24000 or 48000 (bundled release; default 48000)")
     args = parser.parse_args(argv)
     if args.ckpt_dir is None and args.model_type is None:
