@@ -8,7 +8,10 @@ summation order: results agree to float32 rounding (relative ~1e-6), which the p
 
 :func:`linear` takes the oneDNN path for CPU float32 calls without autograd and falls back to ``F.linear``
 otherwise (grad, other dtypes or devices, tracing for ONNX export, torch built without oneDNN). :func:`use_onednn_linear` switches the
-plain ``nn.Linear`` layers of a model to it in place (same parameters, same state-dict keys).
+plain ``nn.Linear`` layers of a model to it in place (same parameters, same state-dict keys), and its plain
+``nn.Conv1d`` layers to :class:`OneDNNConv1d`: torch sends a batch-1 convolution with a 1-wide kernel (or a
+small input) to its own im2col + MKL path instead of oneDNN, at the same ~80 GFLOP/s (WaveNet and flow
+projections: a 512 -> 1024 1x1 conv on 339 frames takes 4.3 ms there, 1.9 ms in oneDNN).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["OneDNNLinear", "linear", "onednn_available", "use_onednn_linear"]
+__all__ = ["OneDNNConv1d", "OneDNNLinear", "linear", "onednn_available", "use_onednn_linear"]
 
 _OP = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
 
@@ -48,13 +51,32 @@ class OneDNNLinear(nn.Linear):
         return linear(x, self.weight, self.bias)
 
 
+class OneDNNConv1d(nn.Conv1d):
+    """An ``nn.Conv1d`` whose CPU float32 inference calls always run oneDNN's convolution (made by
+    :func:`use_onednn_linear`); anything else (autograd, other devices or dtypes, tracing, non-zero padding
+    modes or string paddings) runs ``nn.Conv1d.forward``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if (_AVAILABLE and x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled()
+                and x.dim() == 3 and x.numel() > 0 and self.padding_mode == "zeros"
+                and not isinstance(self.padding, str) and not torch.jit.is_tracing()):
+            out = torch.mkldnn_convolution(x.unsqueeze(2), self.weight.unsqueeze(2), self.bias,
+                                           (0, self.padding[0]), (1, self.stride[0]), (1, self.dilation[0]),
+                                           self.groups)
+            return out.squeeze(2)
+        return super().forward(x)
+
+
 def use_onednn_linear(model: nn.Module, enabled: bool = True) -> int:
-    """Switch every plain ``nn.Linear`` of ``model`` to :class:`OneDNNLinear` (or back with ``enabled=False``),
-    in place; returns how many layers were switched. Subclasses of ``nn.Linear`` are left alone."""
-    source, target = (nn.Linear, OneDNNLinear) if enabled else (OneDNNLinear, nn.Linear)
+    """Switch every plain ``nn.Linear`` of ``model`` to :class:`OneDNNLinear` and every plain ``nn.Conv1d`` to
+    :class:`OneDNNConv1d` (or back with ``enabled=False``), in place; returns how many layers were switched.
+    Subclasses are left alone."""
+    pairs = [(nn.Linear, OneDNNLinear), (nn.Conv1d, OneDNNConv1d)]
+    switch = {source: target for source, target in (pairs if enabled else [(b, a) for a, b in pairs])}
     count = 0
     for module in model.modules():
-        if type(module) is source:
+        target = switch.get(type(module))
+        if target is not None:
             module.__class__ = target
             count += 1
     return count

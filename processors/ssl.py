@@ -25,7 +25,7 @@ import re
 import threading
 import types
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +35,7 @@ from torch.nn.utils import parametrize
 from modules.commons import cached_derived
 from modules.onednn_linear import conv_weight_matrix, time_major_conv1d, use_onednn_linear
 from processors.f0 import VC_PAD_MULTIPLE, vc_pad_source
+from utils.memory import release_mapped_pages
 from utils.threads import torch_threads
 
 __all__ = ["DEFAULT_SSL_MODEL", "DEFAULT_SSL_LAYER", "SSLModelError", "SSLFeatureExtractor", "official_ssl_input",
@@ -93,7 +94,8 @@ class _TimeMajorConv1d(nn.Module):
         if torch.is_grad_enabled():  # differentiable path (the cached matrix is built without autograd)
             matrix = conv_weight_matrix(self.weight)
         else:
-            matrix = cached_derived(self, "_matrix_cache", (self.weight,), lambda: conv_weight_matrix(self.weight).contiguous())
+            matrix = cached_derived(self, "_matrix_cache", (self.weight,),
+                                    replacing((self.weight,), lambda: conv_weight_matrix(self.weight).contiguous()))
         return time_major_conv1d(x, matrix, self.bias, self.kernel_size, self.stride)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -193,12 +195,26 @@ def _fast_front_end(model: nn.Module) -> None:
         layers[0].conv = _TimeMajorConv1d(layers[0].conv)
 
 
+def replacing(sources: Tuple[Tensor, ...], build: Callable[[], Tensor]) -> Callable[[], Tensor]:
+    """``build`` for :func:`cached_derived` whose result replaces ``sources`` in inference: once it is built, the
+    sources' pages are dropped from memory where they map the weights file (``utils.memory.release_mapped_pages``;
+    MMS-300m's positional conv and front end: ~50 MB that nothing reads again; re-read from the file if needed)."""
+    def build_then_release() -> Tensor:
+        derived = build()
+        for source in sources:
+            release_mapped_pages(source)
+        return derived
+
+    return build_then_release
+
+
 def _folded_conv_forward(conv: nn.Conv1d, x: Tensor) -> Tensor:
     """The parametrized conv's forward with its weight computed once per parameter change (no autograd)."""
     if torch.is_grad_enabled():
         return type(conv).forward(conv, x)
     params = conv.parametrizations.weight
-    weight = cached_derived(conv, "_folded_weight", (params.original0, params.original1), lambda: conv.weight)
+    sources = (params.original0, params.original1)
+    weight = cached_derived(conv, "_folded_weight", sources, replacing(sources, lambda: conv.weight))
     return conv._conv_forward(x, weight, conv.bias)
 
 

@@ -5,17 +5,24 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
+import struct
 
-__all__ = ["release_freed_memory"]
+__all__ = ["release_freed_memory", "release_mapped_pages"]
 
 
 @functools.lru_cache(maxsize=None)
-def _malloc_trim():
+def _libc():
     name = ctypes.util.find_library("c")
     try:
-        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+        return ctypes.CDLL(name) if name else None
     except OSError:
         return None
+
+
+def _malloc_trim():
+    libc = _libc()
+    return getattr(libc, "malloc_trim", None) if libc is not None else None
 
 
 def release_freed_memory() -> bool:
@@ -27,3 +34,66 @@ def release_freed_memory() -> bool:
     """
     trim = _malloc_trim()
     return bool(trim is not None and trim(0) >= 0)
+
+
+_MADV_DONTNEED = 4
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _file_mapping_of(start: int, stop: int) -> bool:
+    """Whether ``[start, stop)`` lies inside one private mapping of a file (``/proc/self/maps``)."""
+    with open("/proc/self/maps", encoding="utf-8") as fh:
+        for line in fh:
+            fields = line.split(maxsplit=5)
+            lo, hi = (int(v, 16) for v in fields[0].split("-"))
+            if lo <= start and stop <= hi:
+                path = fields[5].strip() if len(fields) > 5 else ""
+                return fields[1][3] == "p" and fields[4] != "0" and path.startswith("/")
+    return False
+
+
+def _never_written(first: int, last: int) -> bool:
+    """Whether no page in ``[first, last)`` (page-aligned, in a private file mapping) holds a private copy.
+
+    ``/proc/self/pagemap`` has one 64-bit entry per page: bit 63 present, bit 62 swapped, bit 61 file page. A
+    page that was written has become anonymous (present and not a file page, or swapped out).
+    """
+    count = (last - first) // _PAGE
+    with open("/proc/self/pagemap", "rb") as fh:
+        fh.seek(first // _PAGE * 8)
+        entries = fh.read(count * 8)
+    if len(entries) != count * 8:
+        return False
+    for (entry,) in struct.iter_unpack("<Q", entries):
+        if entry >> 62 & 1 or (entry >> 63 & 1 and not entry >> 61 & 1):
+            return False
+    return True
+
+
+def release_mapped_pages(tensor) -> int:
+    """Drop from resident memory the pages of a tensor that maps a weights file read-only; returns the bytes.
+
+    A model loaded from safetensors (or a ``torch.load(mmap=True)`` file) reads its weights straight from the
+    page cache through a private read-only mapping. When a derived copy replaces a weight for good (a folded
+    weight norm, a re-laid-out kernel), the original's pages stay resident although nothing reads them: this
+    gives them back (``madvise(MADV_DONTNEED)``). Only pages that still hold the file's bytes are dropped: the
+    tensor must lie in a private file mapping none of whose pages in that range was ever written (checked in
+    ``/proc/self/pagemap``), so a later read simply faults them in again from the file. Anything else (ordinary
+    memory, a written page, no Linux ``/proc`` or libc) is left alone and 0 is returned.
+    """
+    size = tensor.untyped_storage().nbytes()
+    if size == 0 or tensor.device.type != "cpu":
+        return 0
+    start = tensor.untyped_storage().data_ptr()
+    first, last = -(-start // _PAGE) * _PAGE, (start + size) // _PAGE * _PAGE  # whole pages inside only
+    try:
+        if last <= first or not _file_mapping_of(start, start + size) or not _never_written(first, last):
+            return 0
+    except OSError:  # no /proc
+        return 0
+    libc = _libc()
+    madvise = getattr(libc, "madvise", None) if libc is not None else None
+    if madvise is None:
+        return 0
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    return last - first if madvise(ctypes.c_void_p(first), last - first, _MADV_DONTNEED) == 0 else 0

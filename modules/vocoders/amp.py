@@ -142,15 +142,58 @@ def transposed_conv_time_major(up: nn.ConvTranspose1d, x: torch.Tensor) -> torch
     (inference); the result's memory is time-major, the layout :func:`average_blocks` runs in.
 
     oneDNN's transposed convolution in (B, C, T) layout ran 1.2-7x slower on the HierSpeech++ up-sampling
-    shapes than in channels-last (same values: tested).
+    shapes than in channels-last (same values: tested). It runs on input windows of a few fixed widths
+    (:func:`_transposed_conv_pieces`): oneDNN builds a kernel for every new input width, and for these strided
+    transposed convolutions that took 2-23 ms each, ~64 ms per new utterance length in the HierSpeech++
+    generator against ~18 ms of arithmetic.
     """
     if not has_weight_norm(up):
         time_major_kernel(up)  # re-laid out in place once (as the AMP convs are): then a channels-last view
-    weight = up.weight.detach().unsqueeze(2)
     x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-    out = F.conv_transpose2d(x4, weight, up.bias, stride=(1, up.stride[0]), padding=(0, up.padding[0]),
-                             output_padding=(0, up.output_padding[0]), dilation=(1, up.dilation[0]))
-    return out.squeeze(2)
+    return _transposed_conv_pieces(up, x4).squeeze(2)
+
+
+# Output bytes per window of the piecewise transposed convolution (a power-of-two number of input frames).
+TRANSPOSED_PIECE_BYTES = 2 << 20
+
+
+def _transposed_conv_pieces(up: nn.ConvTranspose1d, x4: torch.Tensor) -> torch.Tensor:
+    """``up`` on a (B, C_in, 1, T) channels-last input, window by window: (B, C_out, 1, T') channels-last.
+
+    A transposed convolution is a sum of kernel copies placed at stride ``s``: output ``n`` of the unpadded
+    ("full") convolution only gets inputs ``m`` with ``0 <= n - s*m < K``, and inputs that are zero add
+    nothing. So output piece ``[n0, n0 + s*P)`` is the full convolution of the input frames around
+    ``[n0/s, n0/s + P)``, with zeros where the signal has none, shifted by the layer's padding: every window
+    has ``P + halo`` frames whatever ``T`` is (``P``: a power of two; a signal shorter than one piece is one
+    window rounded up to an eighth of a piece), and the result is the one-pass result up to float rounding.
+    """
+    stride, kernel, padding = up.stride[0], up.kernel_size[0], up.padding[0]
+    dilation, output_padding = up.dilation[0], up.output_padding[0]
+    batch, _, _, length = x4.shape
+    span = dilation * (kernel - 1) + 1  # taps of the full kernel, from the first to the last
+    out_len = (length - 1) * stride - 2 * padding + span + output_padding
+    channels_out = up.out_channels
+    per_frame = x4.element_size() * channels_out * stride * max(batch, 1)
+    piece = 1 << max(4, (TRANSPOSED_PIECE_BYTES // per_frame).bit_length() - 1)  # a power of two >= 16
+    granule = max(16, piece // 8)
+    piece = min(piece, -(-length // granule) * granule)  # a short signal: one window, rounded up to 1/8 piece
+    # full-output index J = n + padding needs inputs m in ((J - span) / s, J / s]: window start offset
+    first = -((span - 1 - padding) // stride)  # floor((padding - span + 1) / s): first frame of piece 0
+    window = piece + (padding - stride * first) // stride + 1  # frames that reach up to the piece's last output
+    weight = up.weight.detach().unsqueeze(2)
+    out = torch.empty(batch, channels_out, 1, out_len, dtype=x4.dtype, device=x4.device,
+                      memory_format=torch.channels_last)
+    n_pieces = -(-out_len // (stride * piece))
+    pad_left, pad_right = -first, max(0, (n_pieces - 1) * piece + first + window - length)
+    source = F.pad(x4, (pad_left, pad_right)).contiguous(memory_format=torch.channels_last)
+    shift = padding - stride * first  # output n of the piece is the window's full-output index n + shift
+    for i in range(n_pieces):
+        start = i * piece  # window frames [start + first, start + first + window) -> source[start:start + window]
+        full = F.conv_transpose2d(source[..., start:start + window], weight, up.bias, stride=(1, stride),
+                                  dilation=(1, dilation))
+        n0, n1 = i * piece * stride, min((i + 1) * piece * stride, out_len)
+        out[..., n0:n1] = full[..., shift:shift + n1 - n0]
+    return out
 
 
 def set_channels_last_inference(model: nn.Module, enabled: bool = True) -> int:
@@ -220,11 +263,19 @@ def _sum_in_pieces(blocks: Sequence["AMPBlock"], x4: torch.Tensor) -> torch.Tens
     streams = torch.get_num_threads() if x4.device.type == "cpu" else 1
     if length < 16 * halo * streams:  # pieces much longer than their halo, or no split at all
         streams = 1
-    n_pieces = -(-max(1, x4.numel() * x4.element_size() // PIECE_BYTES) // streams) * streams
+    if streams == 1:
+        # pieces of one fixed width (the last one shorter): oneDNN builds its convolution kernels per input
+        # width, so every piece but the last reuses the kernels of earlier calls whatever their length (~25 ms
+        # less per new utterance length in the HierSpeech++ generator)
+        frames = max(16 * halo, PIECE_BYTES // max(1, x4[..., :1].numel() * x4.element_size()) // 256 * 256)
+        bounds = list(range(0, length, frames)) + [length]
+    else:  # equal pieces, a multiple of the streams: they finish together
+        n_pieces = -(-max(1, x4.numel() * x4.element_size() // PIECE_BYTES) // streams) * streams
+        bounds = [i * length // n_pieces for i in range(n_pieces + 1)]
+    n_pieces = len(bounds) - 1
     if n_pieces <= 1:
         return _sum_blocks(blocks, x4)
     out = torch.empty_like(x4, memory_format=torch.channels_last)
-    bounds = [i * length // n_pieces for i in range(n_pieces + 1)]
     per_stream = n_pieces // streams
     groups = [bounds[g * per_stream:(g + 1) * per_stream + 1] for g in range(streams)]
     inference = torch.is_inference_mode_enabled()  # autograd modes are per thread: the streams take the caller's

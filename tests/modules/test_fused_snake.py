@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from modules import fused_snake
 from modules.activations import SnakeBeta
@@ -145,3 +147,36 @@ def test_average_blocks_in_time_pieces_equal_one_pass(monkeypatch):
         assert radius == 5 * (1 + 3 + 5) + 5 * 3 + 6 * 6
         monkeypatch.setattr(AMPBlock, "receptive_radius", lambda self: 8)
         assert not torch.equal(average_blocks(x, blocks, 0, 2), whole)
+
+
+@pytest.mark.parametrize("c_in, c_out, kernel, stride, padding, output_padding, dilation, batch",
+                         [(16, 8, 8, 4, 2, 0, 1, 1), (12, 6, 11, 5, 3, 0, 1, 2), (8, 4, 5, 2, 3, 1, 1, 1),
+                          (8, 4, 2, 3, 0, 2, 1, 1), (4, 4, 4, 2, 1, 0, 2, 1), (8, 8, 16, 8, 4, 0, 1, 1)])
+def test_transposed_conv_in_windows_equals_conv_transpose1d(monkeypatch, c_in, c_out, kernel, stride, padding,
+                                                            output_padding, dilation, batch):
+    """The up-sampling convolution runs on fixed-width input windows (zeros past the signal): the values of one
+    pass for any length, whether the signal is one window or many, and few distinct window widths."""
+    import modules.vocoders.amp as amp
+
+    torch.manual_seed(3)
+    up = nn.ConvTranspose1d(c_in, c_out, kernel, stride, padding, output_padding=output_padding, dilation=dilation)
+    monkeypatch.setattr(amp, "TRANSPOSED_PIECE_BYTES", 4 * c_out * stride * batch * 64)  # windows of 64 frames
+    widths = set()
+    real_conv = F.conv_transpose2d
+
+    def recording_conv(x, *args, **kwargs):
+        widths.add(x.shape[-1])
+        return real_conv(x, *args, **kwargs)
+
+    monkeypatch.setattr(amp.F, "conv_transpose2d", recording_conv)
+    for length in (1, 7, 63, 64, 65, 200, 517):
+        x = torch.randn(batch, c_in, length)
+        with torch.no_grad():
+            try:
+                expected = up(x)
+            except RuntimeError:  # a length this layer does not accept (output size < 1)
+                continue
+            got = amp.transposed_conv_time_major(up, x)
+        assert got.shape == expected.shape and got.stride(1) == 1  # time-major memory
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert len(widths) <= 5  # 16-frame steps up to one 64-frame window, then that window only

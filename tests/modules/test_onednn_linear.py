@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from modules.dit_flow import ConvFeedForward
-from modules.onednn_linear import OneDNNLinear, conv_weight_matrix, linear, time_major_conv1d, use_onednn_linear
+from modules.onednn_linear import (OneDNNConv1d, OneDNNLinear, conv_weight_matrix, linear, time_major_conv1d,
+                                   use_onednn_linear)
 
 
 def test_switched_linear_equals_nn_linear_and_keeps_keys():
@@ -26,6 +27,22 @@ def test_switched_linear_equals_nn_linear_and_keeps_keys():
     out.sum().backward()
     assert x.grad is not None
     assert use_onednn_linear(model, enabled=False) == 2 and type(model[0]) is nn.Linear
+
+
+@pytest.mark.parametrize("kernel, stride, dilation, padding, groups, batch",
+                         [(1, 1, 1, 0, 1, 1), (5, 1, 1, 2, 1, 1), (3, 2, 1, 0, 1, 2), (3, 1, 3, 3, 2, 1), (7, 1, 1, 3, 1, 3)])
+def test_switched_conv1d_equals_nn_conv1d(kernel, stride, dilation, padding, groups, batch):
+    torch.manual_seed(2)
+    convs = nn.Sequential(nn.Conv1d(16, 24, kernel, stride, padding, dilation, groups), nn.Conv1d(24, 8, 1))
+    x = torch.randn(batch, 16, 57)
+    with torch.no_grad():
+        expected = convs(x)
+    assert use_onednn_linear(convs) == 2 and all(type(c) is OneDNNConv1d for c in convs)
+    with torch.inference_mode():
+        torch.testing.assert_close(convs(x), expected, rtol=1e-5, atol=1e-5)
+    convs(x.requires_grad_()).sum().backward()  # autograd: torch's own path
+    assert x.grad is not None
+    assert use_onednn_linear(convs, enabled=False) == 2 and type(convs[0]) is nn.Conv1d
 
 
 @pytest.mark.parametrize("kernel, stride, batch", [(10, 5, 1), (3, 2, 2), (5, 1, 2)])
