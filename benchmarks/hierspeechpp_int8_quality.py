@@ -5,7 +5,8 @@ quantisation), speed and quality, on onnxruntime.
 default the repo's 16 kHz VCTK clips ``egs/mini/corpus/vctk``; others are brought to 16 kHz with the project's
 soxr resampling), each centre-cropped to ``--seconds``: the torch default path (:class:`SpeechSRInference`, fast
 mode), the float32 graph, and int8 graphs: every Conv quantised (what ``--quantize int8`` writes) and two partial
-ones (the residual blocks' dense convs only; the anti-aliasing low-pass filters only). The transposed convolutions
+ones (the residual blocks' dense convs only; the anti-aliasing low-pass filters only), and static int8 (activation
+ranges fixed from ``--calibration_clips``) of every Conv and of the residual blocks' convs. The transposed convolutions
 (the activations' zero-stuffing up-samplers) are never quantised: onnxruntime's dynamic quantisation has no
 ConvTranspose. Quality, against the float32 graph's output: log-spectral distance
 (:func:`evaluation.spectral.log_spectral_distance`) over the full band and above 8 kHz (the band SpeechSR adds),
@@ -15,7 +16,8 @@ input's band). No Whisper WER: Whisper hears 16 kHz, where the outputs differ le
 
 **Synthesizer VC graph and TTV graph**: no trained weights are available offline, so only speed is measured,
 on the full-size configurations with seeded random weights (the arithmetic does not depend on the values):
-float32, int8 (Conv + MatMul), Conv only, MatMul only. Their quality under int8 is not measured.
+the torch default path, float32, int8 (Conv + MatMul), Conv only, MatMul only, static int8 (calibrated on two
+random inputs). Their quality under int8 is not measured.
 
 Speed: summed compute time over the inputs, every variant interleaved per input, best of ``--repeats`` passes,
 CPU time (user + sys) beside wall time, ``--threads`` intra-op threads. The figures depend on the machine's load
@@ -55,17 +57,22 @@ from models.ttv.hierspeechpp_ttv.onnx_export import export_ttv  # noqa: E402
 from processors.audio import audio_info, load_audio  # noqa: E402
 
 CLIPS = ROOT / "egs" / "mini" / "corpus" / "vctk"
+CALIBRATION_CLIPS, CALIBRATION_SECONDS = 8, 1.0  # static int8: ranges of every activation from these
 INPUT_RATE = 16000
 BAND = 8000.0  # Hz: what SpeechSR adds, everything above the 16 kHz input's Nyquist frequency
 
 # name -> (op types, which Conv nodes stay float32 given a node's name)
 SR_VARIANTS: Dict[str, tuple] = {
     "int8 (all Conv)": (("MatMul", "Conv"), lambda name: False),
+    "int8 static (all Conv)": (("MatMul", "Conv"), lambda name: False),
     "int8 resblock convs": (("Conv",), lambda name: "lowpass" in name or "conv_pre" in name or "conv_post" in name),
+    "int8 static resblock convs": (("Conv",),
+                                   lambda name: "lowpass" in name or "conv_pre" in name or "conv_post" in name),
     "int8 low-pass only": (("Conv",), lambda name: "lowpass" not in name),
 }
 SYNTH_VARIANTS: Dict[str, tuple] = {
     "int8 (Conv + MatMul)": ("MatMul", "Conv"),
+    "int8 static (Conv + MatMul)": ("MatMul", "Conv"),
     "int8 Conv only": ("Conv",),
     "int8 MatMul only": ("MatMul",),
 }
@@ -107,17 +114,22 @@ def band_snr(ours: np.ndarray, reference: np.ndarray, rate: int, min_hz: float) 
 
 
 def quantized_copy(graph: Path, name: str, op_types: Sequence[str],
-                   keep_float: Callable[[str], bool] = lambda name: False) -> Path:
+                   keep_float: Callable[[str], bool] = lambda name: False,
+                   calibration: Optional[List[Dict[str, np.ndarray]]] = None) -> Path:
+    """A quantised copy of ``graph``: dynamic, or static when ``name`` says so (calibrated on ``calibration``)."""
     out = graph.with_name(f"{graph.stem}-{name.replace(' ', '_').replace('(', '').replace(')', '')}.onnx")
     shutil.copy(graph, out)
     convs = [n.name for n in onnx.load(str(graph), load_external_data=False).graph.node if n.op_type == "Conv"]
-    return onnx_backend.quantize_int8(out, op_types, exclude_nodes=[n for n in convs if keep_float(n)])
+    return onnx_backend.quantize_int8(out, op_types, exclude_nodes=[n for n in convs if keep_float(n)],
+                                      calibration=calibration if "static" in name else None)
 
 
-def speechsr_study(rate: int, clips: List[Clip], tmp: Path, threads: int, repeats: int, dnsmos) -> None:
+def speechsr_study(rate: int, clips: List[Clip], calibration: List[Clip], tmp: Path, threads: int, repeats: int,
+                   dnsmos) -> None:
     f32 = export_speechsr(None, tmp / f"sr{rate // 1000}k.onnx", target_rate=rate)[0]
     graphs = {"onnxruntime float32": f32}
-    graphs.update({name: quantized_copy(f32, name, ops, keep) for name, (ops, keep) in SR_VARIANTS.items()})
+    feeds = [{"audio": clip.input[None, None]} for clip in calibration]
+    graphs.update({name: quantized_copy(f32, name, ops, keep, feeds) for name, (ops, keep) in SR_VARIANTS.items()})
     torch_sr = SpeechSRInference.pretrained()
     runners = {"torch (default path)": lambda x: torch_sr.upsample(x, rate)}
     for name, path in graphs.items():
@@ -160,26 +172,47 @@ def synthesizer_inputs(seconds: float, seed: int = 0) -> Dict[str, Dict[str, np.
     return {"vc": vc, "ttv": ttv}
 
 
+def torch_runner(graph: str, model) -> Callable[[Dict[str, np.ndarray]], List[np.ndarray]]:
+    """The torch default path computing what graph ``graph`` does, on the same feeds (``model`` prepared)."""
+    def run(feed: Dict[str, np.ndarray]) -> List[np.ndarray]:
+        t = {name: torch.from_numpy(value) for name, value in feed.items()}
+        with torch.inference_mode():
+            g = model.style(t["prompt_mel"], torch.tensor([t["prompt_mel"].shape[2]]))
+            if graph == "vc":
+                wav = model.convert(t["ssl"], torch.tensor([t["ssl"].shape[2]]), t["log_f0"], g,
+                                    float(t["noise_scale"][0]), noise=t["noise"])["wav"]
+                return [wav.numpy()]
+            scales = t["scales"].tolist()
+            w2v, pitch, _ = model.generate(t["input"], torch.tensor([t["input"].shape[1]]), g, noise_scale=scales[0],
+                                           length_scale=scales[1], noise_scale_w=scales[2])
+            return [w2v.numpy(), pitch.numpy()]
+    return run
+
+
 def synthesizer_study(tmp: Path, seconds: float, threads: int, repeats: int) -> None:
     torch.manual_seed(1234)
-    f32 = {"vc": export_vc(HierSpeechPPSynthesizer.from_config({}), tmp / "vc.onnx"),
-           "ttv": export_ttv(TextToVec.from_config({}), tmp / "ttv.onnx")}
+    models = {"vc": HierSpeechPPSynthesizer.from_config({}), "ttv": TextToVec.from_config({})}
+    f32 = {"vc": export_vc(models["vc"], tmp / "vc.onnx"), "ttv": export_ttv(models["ttv"], tmp / "ttv.onnx")}
+    models["vc"].prepare_for_inference()  # the export took the plain path; the pipelines run the fast one
     feeds = synthesizer_inputs(seconds)
     for graph, path in f32.items():
         paths = {"float32": path}
-        paths.update({name: quantized_copy(path, name, ops) for name, ops in SYNTH_VARIANTS.items()})
-        sessions, load = {}, {}
+        calibration = [synthesizer_inputs(1.0, seed)[graph] for seed in (1, 2)]
+        paths.update({name: quantized_copy(path, name, ops, calibration=calibration)
+                      for name, ops in SYNTH_VARIANTS.items()})
+        runners, load = {"torch (default path)": torch_runner(graph, models[graph])}, {}
         for name, p in paths.items():
             start = time.perf_counter()
-            sessions[name] = onnx_backend.session(p, threads)
+            session = onnx_backend.session(p, threads)
             load[name] = time.perf_counter() - start
-        runners = {name: lambda feed, s=s: s.run(None, feed) for name, s in sessions.items()}
+            runners[name] = lambda feed, s=session: s.run(None, feed)
         best, outputs = interleaved_best(runners, [feeds[graph]], repeats)
         rows = []
         for name in runners:
             out = outputs[name][0][0]
             finite = all(np.isfinite(o).all() for o in outputs[name][0])
-            rows.append((name, f"{megabytes(paths[name]):.1f}", f"{load[name]:.1f}", best[name][0], best[name][1],
+            rows.append((name, f"{megabytes(paths[name]):.1f}" if name in paths else "-",
+                         f"{load[name]:.1f}" if name in load else "-", best[name][0], best[name][1],
                          f"{best[name][1] / best['float32'][1]:.2f}", "x".join(map(str, out.shape)),
                          "yes" if finite else "NO"))
         given = {"vc": f"{feeds['vc']['ssl'].shape[2]} frames", "ttv": f"{feeds['ttv']['input'].shape[1]} symbols"}
@@ -197,13 +230,16 @@ def main() -> None:
     parser.add_argument("--rates", type=int, nargs="+", default=[24000, 48000])
     parser.add_argument("--parts", nargs="+", choices=["sr", "synthesizer"], default=["sr", "synthesizer"])
     parser.add_argument("--clips", type=Path, default=CLIPS, help="folder of 16 kHz (or any rate) speech .wav")
+    parser.add_argument("--calibration_clips", type=Path, default=CLIPS,
+                        help="speech the static int8 graphs are calibrated on (keep it apart from --clips)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         if "sr" in args.parts:
             clips, dnsmos = speech_clips(args.clips, args.utterances, args.seconds), DNSMOS()
+            calibration = speech_clips(args.calibration_clips, CALIBRATION_CLIPS, CALIBRATION_SECONDS)
             for rate in args.rates:
-                speechsr_study(rate, clips, Path(tmp), args.threads, args.repeats, dnsmos)
+                speechsr_study(rate, clips, calibration, Path(tmp), args.threads, args.repeats, dnsmos)
         if "synthesizer" in args.parts:
             synthesizer_study(Path(tmp), args.seconds, args.threads, args.repeats)
 

@@ -233,22 +233,38 @@ def own_weight_copies(graph) -> int:
 
 
 def quantize_int8(path: str | os.PathLike, op_types: Sequence[str] = ("MatMul", "Conv"),
-                  exclude_nodes: Sequence[str] = ()) -> Path:
-    """Replace the graph at ``path`` by onnxruntime's dynamic int8 quantisation of ``op_types`` (weights int8,
-    activations quantised per call) but the nodes named in ``exclude_nodes``; metadata is kept."""
+                  exclude_nodes: Sequence[str] = (),
+                  calibration: Optional[Sequence[Mapping[str, object]]] = None) -> Path:
+    """Replace the graph at ``path`` by onnxruntime's int8 quantisation of ``op_types`` but the nodes named in
+    ``exclude_nodes``; metadata is kept. Dynamic (the default): int8 weights, each activation quantised on every
+    call from its own range. Static, given ``calibration`` (input feeds the graph runs on to fix every
+    activation's range once): int8 weights, uint8 activations of fixed scale, in QDQ form, which onnxruntime's CPU
+    provider fuses into its QLinearConv / QLinearMatMul kernels."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic,
+                                          quantize_static)
+
+    class Feeds(CalibrationDataReader):
+        def __init__(self, feeds):
+            self.feeds = iter(feeds)
+
+        def get_next(self):
+            return next(self.feeds, None)
 
     path = Path(path)
     model = onnx.load(str(path))
     metadata = {p.key: p.value for p in model.metadata_props}
     own_weight_copies(model.graph)
+    # DefaultTensorType: onnx's shape inference loses the type of some tensors the quantiser makes itself (a Gemm
+    # it splits into MatMul + Add, in the DiT flows); every graph exported here computes in float32
+    options = dict(op_types_to_quantize=list(op_types), nodes_to_exclude=list(exclude_nodes),
+                   weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     with atomic_path(path, ".onnx") as tmp:
-        # DefaultTensorType: onnx's shape inference loses the type of some tensors the quantiser makes itself (a
-        # Gemm it splits into MatMul + Add, in the DiT flows); every graph exported here computes in float32
-        quantize_dynamic(model, str(tmp), weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types),
-                         nodes_to_exclude=list(exclude_nodes),
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        if calibration is None:
+            quantize_dynamic(model, str(tmp), **options)
+        else:
+            quantize_static(model, str(tmp), Feeds(calibration), quant_format=QuantFormat.QDQ,
+                            activation_type=QuantType.QUInt8, **options)
         graph = onnx.load(str(tmp))
         known = {p.key for p in graph.metadata_props}
         for key, value in metadata.items():
