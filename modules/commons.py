@@ -34,9 +34,12 @@ def cached_derived(owner: Any, name: str, sources: Sequence[torch.Tensor], build
 
 
 def sequence_mask(lengths: torch.Tensor, max_len: Optional[int] = None) -> torch.Tensor:
-    """Boolean mask ``(B, T)``: ``mask[b, t] = t < lengths[b]``; ``T = max_len`` or ``max(lengths)``."""
+    """Boolean mask ``(B, T)``: ``mask[b, t] = t < lengths[b]``; ``T = max_len`` or ``max(lengths)``.
+
+    ``max(lengths)`` stays a tensor, so a graph traced for ONNX export keeps ``T`` a graph value instead of
+    freezing the traced length."""
     if max_len is None:
-        max_len = int(lengths.max().item())
+        max_len = lengths.max()
     steps = torch.arange(max_len, dtype=lengths.dtype, device=lengths.device)
     return steps.unsqueeze(0) < lengths.unsqueeze(1)
 

@@ -38,13 +38,6 @@ def check_backend(backend: str) -> str:
     return backend
 
 
-def frame_mask(lengths: torch.Tensor) -> torch.Tensor:
-    """``(B,)`` -> float ``(B, 1, max(lengths))``, the maximum kept a graph value while tracing (a mask built from
-    ``int(lengths.max())`` would freeze the traced length)."""
-    steps = torch.arange(lengths.max(), dtype=lengths.dtype, device=lengths.device)
-    return (steps.unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(1).float()
-
-
 class ModelGraph(torch.nn.Module):
     """A graph to export around ``model``: a subclass's ``forward`` is the arithmetic traced, ``self.model``
     holds the weights (so the export's initializers keep the model's parameter names)."""

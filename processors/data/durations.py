@@ -171,12 +171,14 @@ class PhonemeDurationMels(Dataset):
 
     Ids: the English front end without blanks; frames: the row's ``extra.durations`` (:func:`text_with_durations`,
     fitted to the audio); the log-mel: :class:`processors.spectrogram.VitsMelSpectrogram` with ``mel`` (computed
-    once per item, kept in memory). With ``need_durations=False`` a row without durations gives ``None`` frames
+    once per item and kept in memory while the cache holds less than ``cache_megabytes`` per process, every
+    DataLoader worker having its own; past that computed on each read, so a large corpus cannot exhaust memory). With ``need_durations=False`` a row without durations gives ``None`` frames
     (for a model that aligns by itself). Rows longer than ``max_seconds``, lacking needed durations, whose text
     does not phonemise or whose durations do not fit the audio are skipped and listed in ``self.skipped``.
     """
 
-    def __init__(self, manifest: str, mel: MelConfig, max_seconds: float, need_durations: bool = True):
+    def __init__(self, manifest: str, mel: MelConfig, max_seconds: float, need_durations: bool = True,
+                 cache_megabytes: float = 256.0):
         from processors.text.frontend import TextFrontend
 
         self.sample_rate, hop = mel.sample_rate, mel.hop_length
@@ -184,6 +186,7 @@ class PhonemeDurationMels(Dataset):
         self.rows: List[Tuple[str, List[int], Optional[List[float]], float]] = []
         self.skipped: List[Tuple[str, str]] = []
         self._cache: Dict[int, torch.Tensor] = {}
+        self._cache_room = int(cache_megabytes * 2 ** 20)  # bytes the cache may still take
         frontend = TextFrontend(add_blank=False)
         for entry in read_manifest(manifest):
             try:
@@ -211,11 +214,15 @@ class PhonemeDurationMels(Dataset):
 
     def __getitem__(self, index: int) -> Tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
         path, ids, frames, _ = self.rows[index]
-        if index not in self._cache:
+        mel = self._cache.get(index)
+        if mel is None:
             with torch.no_grad():
                 mel = self.mel(torch.from_numpy(load_audio(path, self.sample_rate)).unsqueeze(0))[0]
-            self._cache[index] = mel if frames is None else mel[:, : int(sum(frames))]
-        return torch.tensor(ids), None if frames is None else torch.tensor(frames), self._cache[index]
+            mel = mel if frames is None else mel[:, : int(sum(frames))].clone()  # no view of the longer tensor
+            if mel.nbytes <= self._cache_room:
+                self._cache[index] = mel
+                self._cache_room -= mel.nbytes
+        return torch.tensor(ids), None if frames is None else torch.tensor(frames), mel
 
 
 def collate_phoneme_durations(items) -> Dict[str, Optional[torch.Tensor]]:

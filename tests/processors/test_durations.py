@@ -4,6 +4,7 @@ another front end's phonemes, fitting to the audio."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from processors.data.durations import (fit_durations, manifest_durations, per_phoneme, row_durations,
                                        row_frame_seconds, text_with_durations, to_frames, transfer)
@@ -93,3 +94,7 @@ def test_dataset_items_match_their_durations_and_bad_rows_are_listed(tmp_path):
     aligning = PhonemeDurationMels(str(tmp_path / "m.jsonl"), mel, max_seconds=20.0, need_durations=False)
     assert len(aligning) == 2 and aligning[1][1] is None and aligning[1][2].shape == (80, 3 * n)
     assert collate_phoneme_durations([aligning[0], aligning[1]])["frames"] is None  # the model aligns them all
+    # log-mels are kept while the cache has room, computed again past it (same values either way)
+    assert data[0][2] is data[0][2] and len(data._cache) == 1
+    uncached = PhonemeDurationMels(str(tmp_path / "m.jsonl"), mel, max_seconds=20.0, cache_megabytes=0)
+    assert torch.equal(uncached[0][2], log_mel) and uncached[0][2] is not uncached[0][2] and not uncached._cache

@@ -47,3 +47,17 @@ def test_blanks_and_ids_in_range():
     assert all(0 < i < len(SYMBOLS) for i in out["ids"]) and out["ids_blank"][::2] == [0] * (len(out["ids"]) + 1)
     assert "".join(SYMBOLS[i] for i in out["ids"]) == out["cleaned"]
     assert TextFrontend(add_blank=False)("Hello")["ids_blank"] == TextFrontend()("Hello")["ids"]
+
+
+@pytest.mark.parametrize("config, key", [("models/tts/vits/configs/ljs_base.json5", "n_vocab"),
+                                         ("models/tts/vits/configs/tiny.json5", "n_vocab"),
+                                         ("models/tts/glow_wavegan/configs/base.json5", "n_vocab"),
+                                         ("models/tts/wavegrad2/configs/paper.json5", "n_symbols")])
+def test_shipped_configs_embed_exactly_the_symbol_table(config, key):
+    """Configs of models fed by this front end state the table's size: it must be the table's."""
+    from pathlib import Path
+
+    import json5
+
+    root = Path(__file__).resolve().parents[2]
+    assert json5.loads((root / config).read_text(encoding="utf-8"))["model"][key] == len(SYMBOLS)

@@ -29,10 +29,10 @@ import torch
 from torch import nn
 
 from models.base import checkpoint as ckpt
-from models.base.onnx_backend import convs_as_2d, export_graph, frame_mask
+from models.base.onnx_backend import convs_as_2d, export_graph
 from models.tts.vits.config import VITSExperimentConfig
 from models.tts.vits.model import VITS
-from modules.commons import generate_path
+from modules.commons import generate_path, sequence_mask
 from utils.config import validate
 from utils.io import atomic_write_text
 from utils.registry import register
@@ -72,8 +72,8 @@ class _Stages(nn.Module):
     def acoustic(self, m_p, logs_p, w_ceil, lengths, scales, noise, g):
         """Expanded prior sample -> inverse flow -> decoder: ``wav (B, 1, frames * hop)``."""
         m = self.model
-        x_mask = frame_mask(lengths)
-        y_mask = frame_mask(self.frames(w_ceil))
+        x_mask = sequence_mask(lengths).unsqueeze(1).float()
+        y_mask = sequence_mask(self.frames(w_ceil)).unsqueeze(1).float()
         attn = generate_path(w_ceil, x_mask.unsqueeze(2) * y_mask.unsqueeze(-1))
         m_p, logs_p = m.expand_prior(attn, m_p), m.expand_prior(attn, logs_p)
         if noise is None:

@@ -18,8 +18,8 @@ from typing import List, Optional
 import torch
 
 from models.base import checkpoint as ckpt
-from models.base.onnx_backend import ModelGraph, export_graph, frame_mask, last_axis_length
-from modules.commons import generate_path
+from models.base.onnx_backend import ModelGraph, export_graph, last_axis_length
+from modules.commons import generate_path, sequence_mask
 from utils.registry import register
 
 EXAMPLE_SYMBOLS = 21
@@ -35,7 +35,7 @@ class TextToVecGraph(ModelGraph):
         x, m_p, logs_p, x_mask = m.enc_p(ids, last_axis_length(ids), g)
         logw = m.dp(x, x_mask, g=g, reverse=True, noise_scale=scales[2])
         w_ceil = torch.ceil(torch.exp(logw) * x_mask * scales[1])
-        y_mask = frame_mask(torch.clamp_min(torch.sum(w_ceil, [1, 2]), 1).long())
+        y_mask = sequence_mask(torch.clamp_min(torch.sum(w_ceil, [1, 2]), 1).long()).unsqueeze(1).float()
         attn = generate_path(w_ceil, x_mask.unsqueeze(2) * y_mask.unsqueeze(-1))
         m_p = torch.matmul(attn.squeeze(1), m_p.transpose(1, 2)).transpose(1, 2)
         logs_p = torch.matmul(attn.squeeze(1), logs_p.transpose(1, 2)).transpose(1, 2)
