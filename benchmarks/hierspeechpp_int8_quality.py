@@ -61,14 +61,19 @@ CALIBRATION_CLIPS, CALIBRATION_SECONDS = 8, 1.0  # static int8: ranges of every 
 INPUT_RATE = 16000
 BAND = 8000.0  # Hz: what SpeechSR adds, everything above the 16 kHz input's Nyquist frequency
 
-# name -> (op types, which Conv nodes stay float32 given a node's name)
+
+def outside_resblocks(node: str) -> bool:
+    """The first and last convs and the anti-aliasing low-pass filters (not the residual blocks' dense convs)."""
+    return "lowpass" in node or "conv_pre" in node or "conv_post" in node
+
+
+# name -> (op types, which Conv nodes stay float32 given a node's name); "static" in a name: calibrated ranges
 SR_VARIANTS: Dict[str, tuple] = {
-    "int8 (all Conv)": (("MatMul", "Conv"), lambda name: False),
-    "int8 static (all Conv)": (("MatMul", "Conv"), lambda name: False),
-    "int8 resblock convs": (("Conv",), lambda name: "lowpass" in name or "conv_pre" in name or "conv_post" in name),
-    "int8 static resblock convs": (("Conv",),
-                                   lambda name: "lowpass" in name or "conv_pre" in name or "conv_post" in name),
-    "int8 low-pass only": (("Conv",), lambda name: "lowpass" not in name),
+    "int8 (all Conv)": (("MatMul", "Conv"), lambda node: False),
+    "int8 static (all Conv)": (("MatMul", "Conv"), lambda node: False),
+    "int8 resblock convs": (("Conv",), outside_resblocks),
+    "int8 static resblock convs": (("Conv",), outside_resblocks),
+    "int8 low-pass only": (("Conv",), lambda node: "lowpass" not in node),
 }
 SYNTH_VARIANTS: Dict[str, tuple] = {
     "int8 (Conv + MatMul)": ("MatMul", "Conv"),
