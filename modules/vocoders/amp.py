@@ -164,8 +164,9 @@ def _transposed_conv_pieces(up: nn.ConvTranspose1d, x4: torch.Tensor) -> torch.T
     ("full") convolution only gets inputs ``m`` with ``0 <= n - s*m < K``, and inputs that are zero add
     nothing. So output piece ``[n0, n0 + s*P)`` is the full convolution of the input frames around
     ``[n0/s, n0/s + P)``, with zeros where the signal has none, shifted by the layer's padding: every window
-    has ``P + halo`` frames whatever ``T`` is (``P``: a power of two; a signal shorter than one piece is one
-    window rounded up to an eighth of a piece), and the result is the one-pass result up to float rounding.
+    has ``P + halo`` frames, ``P`` one of at most 16 widths whatever ``T`` is (the largest, for
+    ``TRANSPOSED_PIECE_BYTES`` of output, or a multiple of an eighth of it), and the result is the one-pass
+    result up to float rounding.
     """
     stride, kernel, padding = up.stride[0], up.kernel_size[0], up.padding[0]
     dilation, output_padding = up.dilation[0], up.output_padding[0]
@@ -174,25 +175,32 @@ def _transposed_conv_pieces(up: nn.ConvTranspose1d, x4: torch.Tensor) -> torch.T
     out_len = (length - 1) * stride - 2 * padding + span + output_padding
     channels_out = up.out_channels
     per_frame = x4.element_size() * channels_out * stride * max(batch, 1)
-    piece = 1 << max(4, (TRANSPOSED_PIECE_BYTES // per_frame).bit_length() - 1)  # a power of two >= 16
-    granule = max(16, piece // 8)
-    piece = min(piece, -(-length // granule) * granule)  # a short signal: one window, rounded up to 1/8 piece
-    # full-output index J = n + padding needs inputs m in ((J - span) / s, J / s]: window start offset
-    first = -((span - 1 - padding) // stride)  # floor((padding - span + 1) / s): first frame of piece 0
-    window = piece + (padding - stride * first) // stride + 1  # frames that reach up to the piece's last output
+    largest = 1 << max(4, (TRANSPOSED_PIECE_BYTES // per_frame).bit_length() - 1)  # a power of two >= 16
+    granule = max(16, largest // 8)
+    # windows of the largest width; a signal of up to two of them is one window rounded up to an eighth of
+    # that width (at most 16 widths per layer whatever the length; oneDNN's speed varies with the width, and
+    # these powers of two and their eighths were the fast ones on the HierSpeech++ shapes)
+    piece = largest if length > 2 * largest else -(-length // granule) * granule
+    # output n is full-output index J = n + padding, which reads inputs m in ((J - span) / s, J / s]
+    first = -((span - 1 - padding) // stride)  # = floor((padding - span) / s) + 1: piece 0's first input frame
+    # Each window is convolved WITH the layer's padding (oneDNN's kernel for these strided shapes is up to 2.5x
+    # slower without it), so window output j is output n = j + s * (window start) of the whole signal.
+    covers_inputs = piece + (padding - 1) // stride - first + 1
+    covers_outputs = piece + -(-(2 * padding - span - stride * first) // stride) + 1
+    window = max(covers_inputs, covers_outputs)
     weight = up.weight.detach().unsqueeze(2)
     out = torch.empty(batch, channels_out, 1, out_len, dtype=x4.dtype, device=x4.device,
                       memory_format=torch.channels_last)
     n_pieces = -(-out_len // (stride * piece))
     pad_left, pad_right = -first, max(0, (n_pieces - 1) * piece + first + window - length)
     source = F.pad(x4, (pad_left, pad_right)).contiguous(memory_format=torch.channels_last)
-    shift = padding - stride * first  # output n of the piece is the window's full-output index n + shift
+    shift = -stride * first
     for i in range(n_pieces):
         start = i * piece  # window frames [start + first, start + first + window) -> source[start:start + window]
-        full = F.conv_transpose2d(source[..., start:start + window], weight, up.bias, stride=(1, stride),
-                                  dilation=(1, dilation))
+        part = F.conv_transpose2d(source[..., start:start + window], weight, up.bias, stride=(1, stride),
+                                  padding=(0, padding), dilation=(1, dilation))
         n0, n1 = i * piece * stride, min((i + 1) * piece * stride, out_len)
-        out[..., n0:n1] = full[..., shift:shift + n1 - n0]
+        out[..., n0:n1] = part[..., shift:shift + n1 - n0]
     return out
 
 
