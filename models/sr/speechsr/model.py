@@ -91,18 +91,19 @@ class SpeechSRGenerator(nn.Module):
         if x.dim() != 3 or x.shape[1] != 1:
             raise ValueError(f"SpeechSR expects a (B, 1, N) waveform, got shape {tuple(x.shape)}")
         total = interpolated_length(x.shape[-1], self.upsample_factor)
-        if self.chunk_size > 0 and not torch.is_grad_enabled() and torch_fuses_positions() is not None:
-            return self._chunked(x, total, self.chunk_size)
-        x = F.interpolate(self.conv_pre(x), size=total, mode="linear")
-        return self._post_interpolation(x)
+        if self.chunk_size > 0 and not torch.is_grad_enabled():
+            halo = -(-receptive_radius(self) // 16) * 16
+            if total > self.chunk_size + 2 * halo and torch_fuses_positions() is not None:
+                return self._chunked(x, total, self.chunk_size, halo)
+        return self._post_interpolation(F.interpolate(self.conv_pre(x), size=total, mode="linear"))
 
     def _post_interpolation(self, x: torch.Tensor) -> torch.Tensor:
         # channels-last inference: the blocks' output stays time-major for the fused final activation and conv
         x = average_blocks(x, self.resblocks, 0, self.num_kernels, time_major_out=runs_time_major(self.resblocks, x))
         return torch.tanh(activation_then_conv(self.activation_post, self.conv_post, x))
 
-    def _chunked(self, x: torch.Tensor, total: int, chunk: int) -> torch.Tensor:
-        """The whole network on windows of ``chunk`` output samples plus a halo (see module docstring).
+    def _chunked(self, x: torch.Tensor, total: int, chunk: int, halo: int) -> torch.Tensor:
+        """The whole network on windows of ``chunk`` output samples plus ``halo`` (see module docstring).
 
         Each window's ``conv_pre`` and interpolation run on just the input samples it reads
         (``modules/interpolation.py`` reproduces ``F.interpolate``'s positions exactly), so memory stays a few
@@ -114,9 +115,6 @@ class SpeechSRGenerator(nn.Module):
         machine 2 threads made this path 10x slower (spinning) and a Python thread pool over windows 2x
         slower than one thread, while one thread was already >= 4x faster than the reference at 48 kHz.
         """
-        halo = -(-receptive_radius(self) // 16) * 16
-        if total <= chunk + 2 * halo:
-            return self._post_interpolation(F.interpolate(self.conv_pre(x), size=total, mode="linear"))
         n_in, reach = x.shape[-1], (self.conv_pre.kernel_size[0] - 1) // 2
         out = x.new_empty(x.shape[0], 1, total)
         with torch_threads(self.chunk_threads if self.chunk_threads > 0 and x.device.type == "cpu" else None):

@@ -279,7 +279,7 @@ class VoiceConverter:
         # keeps most of those pages: hand them back, so that whatever runs next (SpeechSR, another model)
         # starts from the loaded size, not from this call's high-water mark (VC + SR48 peak RSS 1414-1492 ->
         # 1389-1464 MB; warm 5 s calls unchanged, 1.32-1.37 -> 1.33-1.36 s). Trimming also between the
-        # features and the generator took the peak to 1370-1388 MB but cost ~6 % per call: not done.
+        # features and the generator took the peak ~50 MB lower but cost 3-6 % CPU per call: not done.
         if self.device.type == "cpu":
             release_freed_memory()
         return outputs
