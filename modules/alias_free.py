@@ -215,20 +215,23 @@ class Activation1d(nn.Module):
         """Whether :meth:`forward_channels_last` can run (SnakeBeta, released geometry, numba present)."""
         return self.polyphase_supported and isinstance(self.act, SnakeBeta) and fused_snake.available()
 
-    def forward_channels_last(self, x: torch.Tensor, scratch: bool = False) -> torch.Tensor:
+    def forward_channels_last(self, x: torch.Tensor, scratch: bool = False,
+                              out_dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Inference on channels-last memory with the fused kernel (modules/fused_snake.py).
 
-        x: (B, C, 1, T) float32 CPU in ``torch.channels_last`` memory format, i.e. (B, T, C) in memory;
-        returns the same layout. Same arithmetic as :meth:`forward` up to float rounding. With ``scratch``
-        the result lives in a per-thread buffer that the next ``scratch`` call overwrites (for callers that
-        consume it at once, like the AMP blocks' convolutions; it spares a fresh multi-megabyte tensor).
+        x: (B, C, 1, T) float32 or bfloat16 CPU in ``torch.channels_last`` memory format, i.e. (B, T, C) in
+        memory; returns the same layout in ``out_dtype`` (float32 or bfloat16; float32 arithmetic either way).
+        Same arithmetic as :meth:`forward` up to float rounding. With ``scratch`` the result lives in a
+        per-thread buffer that the next ``scratch`` call overwrites (for callers that consume it at once, like
+        the AMP blocks' convolutions; it spares a fresh multi-megabyte tensor).
         """
         b, c, _, t = x.shape
         rows = x.permute(0, 2, 3, 1).reshape(b, t, c)  # a view when x is channels-last
         up, down = self.upsample.filter, self.downsample.lowpass.filter
         even, odd = cached_derived(self, "_fused_taps", (up,), lambda: _polyphase_up_taps(up.float()))
         freq, inv_mag = self.act.coefficients()
-        out = _Workspace.get(3, rows.numel(), x.dtype, x.device).view(b, t, c) if scratch else None
+        out = (_Workspace.get(3, rows.numel(), out_dtype, x.device).view(b, t, c) if scratch
+               else torch.empty(b, t, c, dtype=out_dtype, device=x.device))
         out = fused_snake.anti_aliased_snakebeta_nwc(rows, even, odd, down.reshape(-1), freq, inv_mag, out=out)
         return out.view(b, 1, t, c).permute(0, 3, 1, 2)
 

@@ -70,15 +70,21 @@ def _kernel():
         raise RuntimeError("fused SnakeBeta needs numba (pip install numba)")
 
     @cached_njit(fastmath=_FAST_MATH)
-    def kernel(x, even, odd, down, freq, inv_mag, out, block):  # pragma: no cover - compiled
+    def kernel(x, x16, even, odd, down, freq, inv_mag, out, out16, block):  # pragma: no cover - compiled
         # Notation (per item, per channel): y[2t] = sum_j even[j] x[t+j-3], y[2t+1] = sum_j odd[j] x[t+j-3]
         # with x clamped at its ends; the doubled-rate signal is clamped too (y[s<0] = y[0],
         # y[s>2T-1] = y[2T-1]); out[t] = sum_k down[k] snake(y[2t+k-5]).  AE[t] = snake(y[2t]) and
         # AO[t] = snake(y[2t+1]) are computed for t in [t0-3, t1+3) per block of outputs [t0, t1), every
         # loop running over the flattened (time, channel) rows so that it vectorises for any C.
-        n_batch, length, channels = x.shape
+        # bfloat16 in or out: x16 / out16 (bit patterns as uint16, (B, T, C)) are used when not empty, and x / out
+        # are then empty; the arithmetic is float32 either way (widened on the copy in, rounded on the way out).
+        in16, out_is16 = x16.size > 0, out16.size > 0
+        n_batch, length, channels = x16.shape if in16 else x.shape
         rows = block + 6
         xp = np.empty((block + 12) * channels, dtype=np.float32)
+        xp_bits = xp.view(np.uint32)
+        ob_scratch = np.empty(block * channels if out_is16 else 0, dtype=np.float32)
+        ob_bits = ob_scratch.view(np.uint32)
         ae = np.empty(rows * channels, dtype=np.float32)
         ao = np.empty(rows * channels, dtype=np.float32)
         fr = np.empty(rows * channels, dtype=np.float32)
@@ -92,7 +98,8 @@ def _kernel():
         d6, d7, d8, d9, d10, d11 = down[6], down[7], down[8], down[9], down[10], down[11]
         c = channels
         for b in range(n_batch):
-            xb = x[b].reshape(length * channels)
+            xb = x[b].reshape(length * channels) if not in16 else xp[0:0]
+            xb16 = x16[b].reshape(length * channels) if in16 else x16.reshape(-1)[0:0]
             for t0 in range(0, length, block):
                 t1 = min(t0 + block, length)
                 n_out = t1 - t0
@@ -101,11 +108,16 @@ def _kernel():
                 # per row cost more than the arithmetic for small C), the clamped ones at the ends row by row
                 lo, hi = t0 - 6, t1 + 6
                 a, z = max(lo, 0), min(hi, length)
-                xp[(a - lo) * c:(z - lo) * c] = xb[a * c:z * c]
+                if in16:  # bfloat16 -> float32 is the 16 bits shifted into the high half
+                    dst, src = xp_bits[(a - lo) * c:(z - lo) * c], xb16[a * c:z * c]
+                    for m in range(dst.size):
+                        dst[m] = np.uint32(src[m]) << np.uint32(16)
+                else:
+                    xp[(a - lo) * c:(z - lo) * c] = xb[a * c:z * c]
                 for p in range(a - lo):
-                    xp[p * c:(p + 1) * c] = xb[0:c]
+                    xp[p * c:(p + 1) * c] = xp[(a - lo) * c:(a - lo + 1) * c]
                 for p in range(z - lo, hi - lo):
-                    xp[p * c:(p + 1) * c] = xb[(length - 1) * c:length * c]
+                    xp[p * c:(p + 1) * c] = xp[(z - lo - 1) * c:(z - lo) * c]
                 n = n_rows * c
                 # shifted views: the loops below index every array with the bare loop counter, which lets
                 # LLVM drop numba's negative-index handling and vectorise
@@ -127,13 +139,19 @@ def _kernel():
                     ae[q * c:(q + 1) * c] = ao[q_last * c:(q_last + 1) * c]
                     ao[q * c:(q + 1) * c] = ao[q_last * c:(q_last + 1) * c]
                 n = n_out * c
-                ob = out[b].reshape(length * channels)[t0 * c:t1 * c]
+                ob = ob_scratch[0:n] if out_is16 else out[b].reshape(length * channels)[t0 * c:t1 * c]
                 a0, a1, a2, a3 = ao[0:n], ae[c:c + n], ao[c:c + n], ae[2 * c:2 * c + n]
                 a4, a5, a6, a7 = ao[2 * c:2 * c + n], ae[3 * c:3 * c + n], ao[3 * c:3 * c + n], ae[4 * c:4 * c + n]
                 a8, a9, a10, a11 = ao[4 * c:4 * c + n], ae[5 * c:5 * c + n], ao[5 * c:5 * c + n], ae[6 * c:6 * c + n]
                 for m in range(n):
                     ob[m] = (d0 * a0[m] + d1 * a1[m] + d2 * a2[m] + d3 * a3[m] + d4 * a4[m] + d5 * a5[m]
                              + d6 * a6[m] + d7 * a7[m] + d8 * a8[m] + d9 * a9[m] + d10 * a10[m] + d11 * a11[m])
+                if out_is16:  # float32 -> bfloat16, rounded to nearest even (what torch's cast does)
+                    o16 = out16[b].reshape(length * channels)[t0 * c:t1 * c]
+                    for m in range(n):
+                        bits = ob_bits[m]
+                        o16[m] = np.uint16((bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1)))
+                                           >> np.uint32(16))
 
     return kernel
 
@@ -146,29 +164,44 @@ def block_for(channels: int) -> int:
 def anti_aliased_snakebeta_nwc(x: torch.Tensor, even: torch.Tensor, odd: torch.Tensor, down: torch.Tensor,
                                freq: torch.Tensor, inv_mag: torch.Tensor,
                                out: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Channels-last anti-aliased SnakeBeta on CPU float32.
+    """Channels-last anti-aliased SnakeBeta on CPU (float32 arithmetic).
 
     Args:
-        x: (B, T, C) contiguous float32 CPU tensor.
+        x: (B, T, C) contiguous float32 or bfloat16 CPU tensor.
         even, odd: (7,) polyphase taps of the 2x interpolator (see ``alias_free._polyphase_up_taps``);
             ``even[6]`` and ``odd[0]`` are zero.
         down: (12,) decimating low-pass taps.
         freq, inv_mag: (C,) SnakeBeta frequency ``alpha`` and ``1 / (beta + eps)``.
-        out: optional (B, T, C) float32 output tensor.
+        out: optional (B, T, C) float32 or bfloat16 output tensor (default: float32); a bfloat16 output is
+            the float32 result rounded to nearest even, as ``.to(torch.bfloat16)`` would give it.
     Returns:
-        (B, T, C) float32.
+        (B, T, C) ``out``.
     """
-    if x.dtype != torch.float32 or x.device.type != "cpu" or x.dim() != 3 or not x.is_contiguous():
-        raise ValueError(f"anti_aliased_snakebeta_nwc: need a contiguous (B, T, C) float32 CPU tensor, got "
-                         f"{x.dtype} {x.device.type} shape {tuple(x.shape)}")
+    kinds = (torch.float32, torch.bfloat16)
+    if x.dtype not in kinds or x.device.type != "cpu" or x.dim() != 3 or not x.is_contiguous():
+        raise ValueError(f"anti_aliased_snakebeta_nwc: need a contiguous (B, T, C) float32 or bfloat16 CPU tensor, "
+                         f"got {x.dtype} {x.device.type} shape {tuple(x.shape)}")
     if out is None:
-        out = torch.empty_like(x)
+        out = torch.empty_like(x, dtype=torch.float32)
+    if out.dtype not in kinds or out.shape != x.shape or not out.is_contiguous():
+        raise ValueError(f"anti_aliased_snakebeta_nwc: out must be a contiguous float32 or bfloat16 tensor of shape "
+                         f"{tuple(x.shape)}, got {out.dtype} {tuple(out.shape)}")
     channels = x.shape[-1]
 
     def arr(t: torch.Tensor) -> np.ndarray:
         return t.detach().to(torch.float32).contiguous().numpy()
 
+    def split(t: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:  # (float32 array, bfloat16 bits); one is empty
+        if t.dtype == torch.bfloat16:
+            return _EMPTY_F32, t.view(torch.int16).numpy().view(np.uint16)
+        return t.numpy(), _EMPTY_U16
+
     if x.numel():
-        _kernel()(x.numpy(), arr(even), arr(odd), arr(down), arr(freq.reshape(channels)),
-                      arr(inv_mag.reshape(channels)), out.numpy(), block_for(channels))
+        (x32, x16), (o32, o16) = split(x), split(out)
+        _kernel()(x32, x16, arr(even), arr(odd), arr(down), arr(freq.reshape(channels)),
+                  arr(inv_mag.reshape(channels)), o32, o16, block_for(channels))
     return out
+
+
+_EMPTY_F32 = np.zeros((0, 0, 0), dtype=np.float32)
+_EMPTY_U16 = np.zeros((0, 0, 0), dtype=np.uint16)

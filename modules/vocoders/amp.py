@@ -22,8 +22,10 @@ from torch import nn
 
 from modules.activations import Snake, SnakeBeta
 from modules.alias_free import Activation1d
+from modules.commons import cached_derived
 from modules.onednn_linear import time_major_kernel
 from modules.weight_norm import fold_weight_norm, has_weight_norm, weight_norm
+from utils.devices import cpu_bf16_instructions
 from utils.threads import shared_pool, torch_threads
 
 
@@ -69,6 +71,7 @@ class AMPBlock(nn.Module):
             Activation1d(make_snake(activation, channels)) for _ in range(2 * len(dilations)))
         init_conv_weights(self)
         self.channels_last = False  # see set_channels_last_inference
+        self.conv_dtype: Optional[torch.dtype] = None  # see set_vocoder_precision (None: float32)
 
     def runs_channels_last(self, x: torch.Tensor, x_mask: Optional[torch.Tensor] = None) -> bool:
         """Whether this call can take :meth:`forward_channels_last` (CPU float32 inference, no mask)."""
@@ -101,20 +104,35 @@ class AMPBlock(nn.Module):
         """:meth:`forward` on (B, C, 1, T) channels-last tensors (inference only; see ``set_channels_last_inference``).
 
         oneDNN runs these dilated convolutions at a steady ~full speed in this layout, and the fused
-        anti-aliased SnakeBeta kernel reads and writes it directly.
+        anti-aliased SnakeBeta kernel reads and writes it directly. With ``conv_dtype`` bfloat16 the convolutions
+        run in it (inputs, weights and outputs rounded to bfloat16, float32 sums inside oneDNN) and everything
+        else, the activations and the residual sums, stays float32.
         """
+        low = self.conv_dtype
+        act_dtype = torch.float32 if low is None else low  # the fused activation writes the convs' dtype itself
         for i, (conv1, conv2) in enumerate(zip(self.convs1, self.convs2)):
-            xt = _conv_channels_last(conv1, self.activations[2 * i].forward_channels_last(x, scratch=True))
-            xt = _conv_channels_last(conv2, self.activations[2 * i + 1].forward_channels_last(xt, scratch=True))
-            x = xt.add_(x)
+            xt = self.activations[2 * i].forward_channels_last(x, scratch=True, out_dtype=act_dtype)
+            xt = _conv_channels_last(conv1, xt, low)
+            xt = self.activations[2 * i + 1].forward_channels_last(xt, scratch=True, out_dtype=act_dtype)
+            xt = _conv_channels_last(conv2, xt, low)
+            if low is None:
+                x = xt.add_(x)
+            else:  # float32 sum of a bfloat16 conv output, one pass; the block's input (shared) is never written
+                x = torch.add(x, xt) if i == 0 else x.add_(xt)
         return x
 
 
-def _conv_channels_last(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """``conv`` (stride 1, folded weights) applied to a (B, C, 1, T) channels-last tensor."""
+def _conv_channels_last(conv: nn.Conv1d, x: torch.Tensor, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """``conv`` (stride 1, folded weights) applied to a (B, C, 1, T) channels-last tensor; with ``dtype`` the
+    input is cast to it and the convolution runs in it (weights cast once, cached), returning that dtype."""
     time_major_kernel(conv)  # the weight re-laid out in place once: (C_out, C_in, 1, k) channels-last is then a view
-    weight = conv.weight.detach().unsqueeze(2)
-    return F.conv2d(x, weight, conv.bias, padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]))
+    weight, bias = conv.weight.detach().unsqueeze(2), conv.bias
+    if dtype is not None and dtype != weight.dtype:
+        sources = (conv.weight,) if conv.bias is None else (conv.weight, conv.bias)
+        weight, bias = cached_derived(conv, "_cast_weights", sources, extra=(dtype,), build=lambda: (
+            weight.to(dtype), None if bias is None else bias.detach().to(dtype)))
+        x = x.to(dtype)  # a no-op when the fused activation already wrote it in dtype
+    return F.conv2d(x, weight, bias, padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]))
 
 
 def conv_time_major(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
@@ -221,6 +239,37 @@ def set_channels_last_inference(model: nn.Module, enabled: bool = True) -> int:
             module.channels_last = enabled and ok
             count += int(module.channels_last)
     return count
+
+
+VOCODER_PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
+
+
+class PrecisionError(ValueError):
+    """A vocoder precision that is unknown or that this machine cannot run fast."""
+
+
+def set_vocoder_precision(model: nn.Module, precision: str = "float32") -> int:
+    """Precision of the convolutions in ``model``'s channels-last AMP blocks (CPU inference): ``"float32"``
+    (default, the reference arithmetic) or ``"bfloat16"`` (about 1.8x faster convolutions on CPUs with native
+    bfloat16 instructions; outputs move by ~1e-2 at most, ~50-58 dB SNR: see benchmarks/README.md).
+
+    Only blocks switched by :func:`set_channels_last_inference` are affected (other devices, dtypes and
+    training keep float32). Returns the number of blocks that run in ``precision``. Raises :class:`PrecisionError` for
+    an unknown precision, or for bfloat16 on a CPU model when the CPU has no native bfloat16 instructions
+    (oneDNN would emulate them, slower than float32).
+    """
+    if precision not in VOCODER_PRECISIONS:
+        raise PrecisionError(f"vocoder_precision {precision!r}: choose one of {', '.join(VOCODER_PRECISIONS)}")
+    dtype = VOCODER_PRECISIONS[precision]
+    blocks = [m for m in model.modules() if isinstance(m, AMPBlock)]
+    on_cpu = any(p.device.type == "cpu" for b in blocks for p in b.parameters())
+    if dtype is not None and on_cpu and not cpu_bf16_instructions():
+        raise PrecisionError(f"vocoder_precision {precision}: this CPU has no native bfloat16 instructions "
+                         "(avx512_bf16 or amx_bf16), so bfloat16 convolutions would be slower than float32; "
+                         "use float32")
+    for block in blocks:
+        block.conv_dtype = dtype
+    return sum(int(block.channels_last) for block in blocks) if dtype is not None else len(blocks)
 
 
 def build_amp_blocks(channels: Sequence[int], kernel_sizes: Sequence[int],
