@@ -37,6 +37,7 @@ from models.base.tasks import Audio, AudioInput, Capabilities, SpeechSuperResolu
 from models.base.waveforms import progress
 from models.sr.speechsr.model import INPUT_RATE, SpeechSR
 from models.sr.speechsr.onnx_export import runtime_for
+from modules.vocoders.amp import PrecisionError, set_vocoder_precision
 from processors.audio import load_audio, save_audio
 from utils.registry import register
 
@@ -55,7 +56,8 @@ class SpeechSRInference:
 
     def __init__(self, models: Dict[str, SpeechSR], device: str | torch.device = "cpu", fast: bool = True,
                  config: Optional[dict] = None, allow_bundled: bool = True, chunk_samples: int = 8192,
-                 window_seconds: float = 10.0, backend: str = "torch", source: Optional[Path] = None):
+                 window_seconds: float = 10.0, backend: str = "torch", source: Optional[Path] = None,
+                 vocoder_precision: str = "float32"):
         self.config = config or {}
         # "onnxruntime": each model runs its exported graph (models/sr/speechsr/onnx_export.py), CPU only
         self.backend = onnx_backend.check_backend(backend)
@@ -68,6 +70,10 @@ class SpeechSRInference:
         self.chunk_samples = chunk_samples
         self.window_samples = int(window_seconds * INPUT_RATE)  # longer inputs go window by window (0 = never)
         self.allow_bundled = allow_bundled
+        self.vocoder_precision = vocoder_precision
+        if vocoder_precision != "float32" and (backend != "torch" or not fast):
+            raise PrecisionError(f"vocoder_precision {vocoder_precision} needs the torch backend with fast=True "
+                                 "(it switches the optimised AMP blocks' convolutions)")
         for model in self.models.values():
             self._prepare(model)
 
@@ -76,8 +82,16 @@ class SpeechSRInference:
             return runtime_for(model.eval(), self.source)
         model.to(self.device).eval()
         if self.fast:
-            model.optimize_for_inference(self.chunk_samples)
+            model.optimize_for_inference(self.chunk_samples, self.vocoder_precision)
         return model
+
+    def set_vocoder_precision(self, precision: str) -> None:
+        """Switch every loaded model's AMP-block convolutions (and later loads) to ``precision``."""
+        if precision != "float32" and (self.backend != "torch" or not self.fast):
+            raise PrecisionError(f"vocoder_precision {precision} needs the torch backend with fast=True")
+        for model in self.models.values():
+            set_vocoder_precision(model, precision)
+        self.vocoder_precision = precision
 
     @classmethod
     def pretrained(cls, device: str = "cpu", fast: bool = True, **opts) -> "SpeechSRInference":
@@ -168,6 +182,7 @@ class SpeechSRSettings:
     chunk_samples: int = 8192  # output samples per window of the chunked network (0 = one shot)
     window_seconds: float = 10.0  # longer inputs run window by window (bounded memory; 0 = one shot)
     fast: bool = True  # folded weight norm, polyphase activations (same output up to ~1e-6)
+    vocoder_precision: str = "float32"  # float32 | bfloat16 (opt-in, faster on CPUs with native bf16; not exact)
 
 
 @register("pipeline", "speechsr")
@@ -197,7 +212,8 @@ class SpeechSRPipeline(SpeechSuperResolution, PipelineMixin):
         inference = SpeechSRInference.from_checkpoint(components.get("model"), device, settings.fast,
                                                       chunk_samples=settings.chunk_samples,
                                                       window_seconds=settings.window_seconds,
-                                                      backend=backend or "torch")
+                                                      backend=backend or "torch",
+                                                      vocoder_precision=settings.vocoder_precision)
         return cls(inference, settings)
 
     @property

@@ -37,7 +37,7 @@ from models.sr.speechsr.config import SpeechSRModelConfig
 from modules.alias_free import Activation1d, set_polyphase
 from modules.interpolation import input_span, interpolate_window, torch_fuses_positions
 from modules.vocoders.amp import (activation_then_conv, average_blocks, build_amp_blocks, make_snake, runs_time_major,
-                                  set_channels_last_inference)
+                                  set_channels_last_inference, set_vocoder_precision)
 from modules.weight_norm import fold_weight_norm, weight_norm
 from utils.registry import register
 from utils.threads import torch_threads
@@ -166,15 +166,17 @@ class SpeechSR(BuiltFromConfig, nn.Module):
 
     infer = forward
 
-    def optimize_for_inference(self, chunk_size: int = 8192) -> "SpeechSR":
+    def optimize_for_inference(self, chunk_size: int = 8192, vocoder_precision: str = "float32") -> "SpeechSR":
         """Fold weight norm, use polyphase activations, channels-last fused AMP blocks on CPU and chunked inference
-        (no training afterwards)."""
+        (no training afterwards). ``vocoder_precision="bfloat16"`` runs the AMP blocks' convolutions in bfloat16
+        (opt-in; :func:`modules.vocoders.amp.set_vocoder_precision`)."""
         if chunk_size < 0:
             raise ValueError(f"chunk_size must be >= 0, got {chunk_size}")
         self.eval()
         fold_weight_norm(self)
         set_polyphase(self, True)
         set_channels_last_inference(self, True)
+        set_vocoder_precision(self, vocoder_precision)
         self.dec.chunk_size = chunk_size
         return self
 

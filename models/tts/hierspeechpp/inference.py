@@ -43,6 +43,7 @@ from models.base.tasks import Audio, AudioInput, Capabilities, VoiceConversion, 
 from models.base.waveforms import normalize_level, progress, replicate_prompt, split_points
 from models.tts.hierspeechpp.checkpoint import load_official_checkpoint
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
+from modules.vocoders.amp import set_vocoder_precision
 from processors.audio import AudioError
 from processors.f0 import align_f0_length, extract_f0, vc_log_f0, vc_pad_source
 from processors.spectrogram import HierSpeechLogMel
@@ -293,6 +294,7 @@ class VCSettings(VCOptions):
     ssl_layer: Optional[int] = None  # default: the checkpoint's data.ssl.layer, else 7
     random_ssl_dim: int = 0  # TESTS ONLY: a randomly initialised tiny wav2vec2 of this width
     chunk_seconds: float = 30.0  # longer sources are converted in pieces cut at pauses (0 = never)
+    vocoder_precision: str = "float32"  # the generator's AMP convolutions: float32 | bfloat16 (opt-in, not exact)
 
     def options(self, seed: int) -> VCOptions:
         """The per-call :class:`VCOptions` of these settings with ``seed``."""
@@ -315,6 +317,7 @@ class HierSpeechVC(VoiceConversion, PipelineMixin):
         if settings.denoise_ratio > 0 and converter.denoiser is None:
             raise InferenceError("--denoise_ratio > 0 needs a denoiser hook (none ships with Echelon); "
                                  "use --denoise_ratio 0")
+        set_vocoder_precision(converter.model, settings.vocoder_precision)
         self.converter = converter
         self.settings = settings
 

@@ -43,7 +43,7 @@ from modules.alias_free import set_polyphase
 from modules.dit_flow import BiTFlow
 from modules.onednn_linear import use_onednn_linear
 from modules.style_encoder import StyleEncoder
-from modules.vocoders.amp import set_channels_last_inference
+from modules.vocoders.amp import set_channels_last_inference, set_vocoder_precision
 from modules.weight_norm import fold_weight_norm
 from utils.registry import register
 
@@ -116,13 +116,16 @@ class HierSpeechPPSynthesizer(BuiltFromConfig, nn.Module):
         self.flow_l.set_leaky_padding(leaky)
         self.emb_g.leaky_padding = leaky
 
-    def prepare_for_inference(self, polyphase: bool = True, channels_last: bool = True) -> "HierSpeechPPSynthesizer":
+    def prepare_for_inference(self, polyphase: bool = True, channels_last: bool = True,
+                              vocoder_precision: str = "float32") -> "HierSpeechPPSynthesizer":
         """Eval mode, weight norm folded, and the faster paths that compute the same numbers (to float rounding).
 
         Args:
             polyphase: polyphase anti-aliasing (modules/alias_free.py) wherever an activation runs unfused.
             channels_last: AMP blocks in channels-last memory with the fused anti-aliased SnakeBeta kernel
                 for CPU float32 calls (modules/fused_snake.py); other devices and dtypes are unaffected.
+            vocoder_precision: ``"float32"`` or the opt-in ``"bfloat16"`` for those blocks' convolutions
+                (:func:`modules.vocoders.amp.set_vocoder_precision`: faster, not the reference numbers).
 
         Linear layers (the flows' attention and adaLN) run through oneDNN on CPU (modules/onednn_linear.py).
         """
@@ -130,6 +133,7 @@ class HierSpeechPPSynthesizer(BuiltFromConfig, nn.Module):
         fold_weight_norm(self)
         set_polyphase(self, polyphase)
         set_channels_last_inference(self, channels_last)
+        set_vocoder_precision(self, vocoder_precision)
         use_onednn_linear(self)
         return self
 

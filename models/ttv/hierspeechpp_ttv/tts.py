@@ -33,6 +33,7 @@ from models.base.sentence_tts import SentenceSettings, SentenceTTS, Voice
 from models.base.tasks import Audio, Capabilities, load_input
 from models.base.waveforms import normalize_level, replicate_prompt
 from models.ttv.hierspeechpp_ttv.model import TextToVec
+from modules.vocoders.amp import set_vocoder_precision
 from processors.audio import AudioError
 from processors.spectrogram import HierSpeechLogMel
 from processors.text.frontend import TextFrontend
@@ -54,6 +55,7 @@ class TTSOptions(SentenceSettings):
     noise_scale_vc: float = 0.333  # synthesizer prior temperature
     denoise_ratio: float = 0.0  # style mix with the denoised prompt (needs a denoiser hook when > 0)
     output_rate: int = 16000  # 16000, 24000 or 48000
+    vocoder_precision: str = "float32"  # synthesizer + SpeechSR AMP convolutions: float32 | bfloat16 (opt-in)
     scale_norm: str = "max"  # max | prompt | none
     min_prompt_seconds: float = 3.0
     seed: int = 1111
@@ -85,6 +87,17 @@ class ZeroShotTTS:
         self.frontend = frontend or TextFrontend(add_blank=True, on_unknown="warn")
         self.denoiser = denoiser
         self.mel_fn = HierSpeechLogMel().to(self.device)
+        self.vocoder_precision = "float32"
+
+    def set_vocoder_precision(self, precision: str) -> None:
+        """Precision of the synthesizer's and SpeechSR's AMP-block convolutions (``"float32"`` or the opt-in
+        ``"bfloat16"``: :func:`modules.vocoders.amp.set_vocoder_precision`); SpeechSR loaded later follows."""
+        if precision == self.vocoder_precision:
+            return
+        set_vocoder_precision(self.synthesizer, precision)
+        for upsampler in self.upsamplers.values():
+            upsampler.inference.set_vocoder_precision(precision)
+        self.vocoder_precision = precision
 
     # ------------------------------------------------------------------ prompt
     def _styles(self, prompt: np.ndarray, opts: TTSOptions) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -137,8 +150,8 @@ class ZeroShotTTS:
                 have = ", ".join(str(r) for r in self.upsamplers)
                 raise ValueError(f"output_rate {rate}: the SpeechSR component upsamples to {have} Hz only")
             sr_cls = get("pipeline", "speechsr")
-            self.upsamplers[rate] = sr_cls.from_components({"model": None}, sr_cls.settings_class(target_rate=rate),
-                                                           str(self.device))
+            settings = sr_cls.settings_class(target_rate=rate, vocoder_precision=self.vocoder_precision)
+            self.upsamplers[rate] = sr_cls.from_components({"model": None}, settings, str(self.device))
         return self.upsamplers[rate]
 
     def synthesize_many(self, texts: Sequence[str], prompt: np.ndarray,
@@ -160,6 +173,7 @@ class ZeroShotSentences(SentenceTTS):
     def __init__(self, engine: ZeroShotTTS, settings: TTSOptions):
         if settings.output_rate not in (16000, 24000, 48000):
             raise ValueError(f"output_rate must be 16000, 24000 or 48000, got {settings.output_rate}")
+        engine.set_vocoder_precision(settings.vocoder_precision)
         self.engine = engine
         self.settings = settings
         self.sample_rate = settings.output_rate
