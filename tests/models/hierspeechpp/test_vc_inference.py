@@ -180,3 +180,24 @@ def test_echelon_checkpoint_through_registry(tmp_path, clips):
     assert infer_cli.main(["--ckpt_dir", str(tmp_path), "--source", str(src), "--prompt", str(prm),
                            "--output_dir", str(tmp_path / "out")]) == 0
     assert load_audio(tmp_path / "out" / "src_to_prm.wav", None).shape == sources[1].shape
+
+
+def test_vocoder_precision_setting_reaches_the_generator(tmp_path, clips, monkeypatch):
+    """``infer.vocoder_precision=bfloat16`` runs the generator's AMP convolutions in bfloat16: close to float32,
+    not equal (the CPU check is patched so that machines without native bfloat16 run it too, emulated)."""
+    import modules.vocoders.amp as amp
+
+    monkeypatch.setattr(amp, "cpu_bf16_instructions", lambda: ("avx512_bf16",))
+    sources, prompts = clips
+    model = _tiny_model(seed=5)
+    cfg = {"model_type": "hierspeechpp", "model": to_dict(model.config),
+           "data": {"ssl": {"random_tiny_dim": SSL_DIM, "layer": SSL_LAYER}}}
+    save_checkpoint(tmp_path / "checkpoints", 1, models={"generator": model}, config=cfg)
+    pair = ([Audio(sources[0], SAMPLE_RATE)], [Audio(prompts[0], SAMPLE_RATE)])
+    ref = load_pipeline(tmp_path, ["infer.noise_scale=0.0"]).convert(*pair)[0].waveform
+    low_pipe = load_pipeline(tmp_path, ["infer.noise_scale=0.0", "infer.vocoder_precision=bfloat16"])
+    assert all(b.conv_dtype == torch.bfloat16 for b in low_pipe.converter.model.modules()
+               if isinstance(b, amp.AMPBlock))
+    low = low_pipe.convert(*pair)[0].waveform
+    assert low.shape == ref.shape and not np.array_equal(low, ref)
+    assert 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / np.sum((low - ref).astype(np.float64) ** 2)) > 25.0
