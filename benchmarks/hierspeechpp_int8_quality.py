@@ -44,7 +44,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.int8_common import dnsmos_means, interleaved_best, megabytes, print_table  # noqa: E402
+from benchmarks.study_common import (BAND, CLIPS, INPUT_RATE, Clip, band_snr, dnsmos_means,  # noqa: E402
+                                     interleaved_best, megabytes, print_table, speech_clips)
 from evaluation.dnsmos import DNSMOS  # noqa: E402
 from evaluation.spectral import log_spectral_distance  # noqa: E402
 from models.base import onnx_backend  # noqa: E402
@@ -54,12 +55,8 @@ from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer  # noqa: E402
 from models.tts.hierspeechpp.onnx_export import export_vc  # noqa: E402
 from models.ttv.hierspeechpp_ttv.model import TextToVec  # noqa: E402
 from models.ttv.hierspeechpp_ttv.onnx_export import export_ttv  # noqa: E402
-from processors.audio import audio_info, load_audio  # noqa: E402
 
-CLIPS = ROOT / "egs" / "mini" / "corpus" / "vctk"
 CALIBRATION_CLIPS, CALIBRATION_SECONDS = 8, 1.0  # static int8: ranges of every activation from these
-INPUT_RATE = 16000
-BAND = 8000.0  # Hz: what SpeechSR adds, everything above the 16 kHz input's Nyquist frequency
 
 
 def outside_resblocks(node: str) -> bool:
@@ -81,41 +78,6 @@ SYNTH_VARIANTS: Dict[str, tuple] = {
     "int8 Conv only": ("Conv",),
     "int8 MatMul only": ("MatMul",),
 }
-
-
-class Clip:
-    """The middle ``seconds`` of a recording at 16 kHz (SpeechSR's input), and where it lies in the recording."""
-
-    def __init__(self, path: Path, seconds: float):
-        wav = load_audio(path, INPUT_RATE)  # the project's resampling (soxr HQ) when the file is not at 16 kHz
-        n = min(wav.size, int(seconds * INPUT_RATE))
-        self.path, self.start, self.samples = path, (wav.size - n) // 2, n
-        self.input = np.ascontiguousarray(wav[self.start:self.start + n], dtype=np.float32)
-
-    def recording(self, rate: int) -> Optional[np.ndarray]:
-        """The same stretch of the recording at ``rate``, when the file holds that band (None otherwise)."""
-        if audio_info(self.path).samplerate < rate:
-            return None
-        wav = load_audio(self.path, rate)
-        start = self.start * rate // INPUT_RATE
-        return wav[start:start + self.samples * rate // INPUT_RATE]
-
-
-def speech_clips(folder: Path, count: int, seconds: float) -> List[Clip]:
-    """``count`` recordings spread over the sorted list of ``folder``'s .wav files."""
-    paths = sorted(folder.rglob("*.wav"))
-    if not paths:
-        raise SystemExit(f"no .wav files under {folder}")
-    return [Clip(paths[i * len(paths) // count], seconds) for i in range(min(count, len(paths)))]
-
-
-def band_snr(ours: np.ndarray, reference: np.ndarray, rate: int, min_hz: float) -> float:
-    """dB of ``reference``'s energy at and above ``min_hz`` over that of ``ours - reference`` there (whole-signal
-    spectra: energy-weighted, unlike the LSD, which every quiet bin moves as much as a loud one)."""
-    n = min(ours.size, reference.size)
-    band = np.fft.rfftfreq(n, 1.0 / rate) >= min_hz
-    ref, err = np.fft.rfft(reference[:n])[band], np.fft.rfft(ours[:n] - reference[:n])[band]
-    return float(10 * np.log10(np.sum(np.abs(ref) ** 2) / max(np.sum(np.abs(err) ** 2), 1e-30)))
 
 
 def quantized_copy(graph: Path, name: str, op_types: Sequence[str],

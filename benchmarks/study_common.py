@@ -1,16 +1,22 @@
-"""What the int8 studies (``vits_int8_quality.py``, ``hierspeechpp_int8_quality.py``) share: the interleaved,
-best-of-N timing with CPU time beside wall time, graph sizes, DNSMOS means and the markdown table they print."""
+"""What the precision studies (``vits_int8_quality.py``, ``hierspeechpp_int8_quality.py``,
+``vocoder_bf16_quality.py``) share: the interleaved, best-of-N timing with CPU time beside wall time, real speech
+clips at SpeechSR's input rate, the band SNR, graph sizes, DNSMOS means and the markdown table they print."""
 
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from evaluation.base import EvalItem
+from processors.audio import audio_info, load_audio
+
+CLIPS = Path(__file__).resolve().parent.parent / "egs" / "mini" / "corpus" / "vctk"  # 16 kHz VCTK, transcribed
+INPUT_RATE = 16000
+BAND = 8000.0  # Hz: what SpeechSR adds, everything above the 16 kHz input's Nyquist frequency
 
 Timing = Tuple[float, float]  # (wall s, CPU s: user + sys of this process)
 
@@ -56,3 +62,38 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     print("|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |")
+
+
+class Clip:
+    """The middle ``seconds`` of a recording at 16 kHz (SpeechSR's input), and where it lies in the recording."""
+
+    def __init__(self, path: Path, seconds: float):
+        wav = load_audio(path, INPUT_RATE)  # the project's resampling (soxr HQ) when the file is not at 16 kHz
+        n = min(wav.size, int(seconds * INPUT_RATE))
+        self.path, self.start, self.samples = path, (wav.size - n) // 2, n
+        self.input = np.ascontiguousarray(wav[self.start:self.start + n], dtype=np.float32)
+
+    def recording(self, rate: int) -> Optional[np.ndarray]:
+        """The same stretch of the recording at ``rate``, when the file holds that band (None otherwise)."""
+        if audio_info(self.path).samplerate < rate:
+            return None
+        wav = load_audio(self.path, rate)
+        start = self.start * rate // INPUT_RATE
+        return wav[start:start + self.samples * rate // INPUT_RATE]
+
+
+def speech_clips(folder: Path, count: int, seconds: float) -> List[Clip]:
+    """``count`` recordings spread over the sorted list of ``folder``'s .wav files."""
+    paths = sorted(folder.rglob("*.wav"))
+    if not paths:
+        raise SystemExit(f"no .wav files under {folder}")
+    return [Clip(paths[i * len(paths) // count], seconds) for i in range(min(count, len(paths)))]
+
+
+def band_snr(ours: np.ndarray, reference: np.ndarray, rate: int, min_hz: float) -> float:
+    """dB of ``reference``'s energy at and above ``min_hz`` over that of ``ours - reference`` there (whole-signal
+    spectra: energy-weighted, unlike the LSD, which every quiet bin moves as much as a loud one)."""
+    n = min(ours.size, reference.size)
+    band = np.fft.rfftfreq(n, 1.0 / rate) >= min_hz
+    ref, err = np.fft.rfft(reference[:n])[band], np.fft.rfft(ours[:n] - reference[:n])[band]
+    return float(10 * np.log10(np.sum(np.abs(ref) ** 2) / max(np.sum(np.abs(err) ** 2), 1e-30)))

@@ -7,7 +7,11 @@ arithmetic for the speed-up. TTV and synthesizer weights are random (the release
 offline): compute does not depend on the values, but the durations the random TTV predicts set the audio
 length, so the RTF (seconds of compute per second of audio) is the comparable figure.
 
-Usage: python benchmarks/tts_speed.py [--threads 1] [--repeats 3] [--text "..."]
+``--vocoder-precision bfloat16`` runs the synthesizer's and SpeechSR's AMP-block convolutions in bfloat16
+(the opt-in mode of ``modules/vocoders/amp.set_vocoder_precision``; its output deviation is measured by
+``benchmarks/vocoder_bf16_quality.py``).
+
+Usage: python benchmarks/tts_speed.py [--threads 1] [--repeats 3] [--text "..."] [--vocoder-precision bfloat16]
 """
 
 from __future__ import annotations
@@ -38,12 +42,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--text", default=DEFAULT_TEXT)
     parser.add_argument("--repeats", type=int, default=3, help="runs of the whole pipeline (first and best reported)")
+    parser.add_argument("--vocoder-precision", default="float32", choices=("float32", "bfloat16"),
+                        help="precision of the AMP-block convolutions (synthesizer and SpeechSR)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1234)
     tts = ZeroShotTTS(TextToVec.from_config({}), HierSpeechPPSynthesizer.from_config({}))
+    tts.set_vocoder_precision(args.vocoder_precision)
     prompt = load_audio(PROMPT, 16000)
-    opts = TTSOptions()
+    opts = TTSOptions(vocoder_precision=args.vocoder_precision)
     times, cpu = {}, {}
 
     # instrument the stages of one synthesis
@@ -61,7 +68,7 @@ def main() -> None:
     tts.ttv.generate = timed("TTV", ttv_gen)
     tts.synthesizer.convert = timed("synthesizer", syn_conv)
     tts.synthesize("Warm up.", prompt, opts)
-    sr_opt = SpeechSR.from_pretrained(48000).optimize_for_inference()
+    sr_opt = SpeechSR.from_pretrained(48000).optimize_for_inference(vocoder_precision=args.vocoder_precision)
     sr_ref = SpeechSR.from_pretrained(48000)
     with torch.no_grad():
         sr_opt(torch.zeros(1, 1, 16000))
@@ -87,7 +94,7 @@ def main() -> None:
         sr_ref(x)
         sr_ref_t = time.perf_counter() - t0
 
-    print(f"{args.threads} thread(s); text {len(args.text)} chars -> {seconds:.2f} s of audio "
+    print(f"{args.threads} thread(s), vocoder precision {args.vocoder_precision}; text {len(args.text)} chars -> {seconds:.2f} s of audio "
           f"(random-weight TTV durations); {args.repeats} runs: the first (every kernel built for these lengths) "
           f"and the best")
 

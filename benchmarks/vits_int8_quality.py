@@ -7,7 +7,7 @@ Quality: Whisper WER (faster-whisper ``base``, :mod:`evaluation.asr`) pooled ove
 P.835 (:mod:`evaluation.dnsmos`) averaged; plus, at zero noise (deterministic, paired), the largest waveform
 difference (int8 can round a duration to another frame count; such sentences are counted instead).
 Speed: the summed compute time of all sentences, float32 and int8 interleaved per sentence, best of
-``--repeats`` passes (:mod:`benchmarks.int8_common`, shared with ``hierspeechpp_int8_quality.py``); CPU time
+``--repeats`` passes (:mod:`benchmarks.study_common`, shared with the other precision studies); CPU time
 beside it. The figures depend on the machine's load (see benchmarks/README.md).
 
 Usage: python benchmarks/vits_int8_quality.py [--threads 1] [--repeats 3] [--sentences 20]
@@ -27,7 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.int8_common import dnsmos_means, interleaved_best, megabytes, print_table  # noqa: E402
+from benchmarks.study_common import dnsmos_means, interleaved_best, megabytes, print_table  # noqa: E402
 from evaluation.base import EvalItem  # noqa: E402
 from evaluation.dnsmos import DNSMOS  # noqa: E402
 from evaluation.intelligibility import WordErrorRate  # noqa: E402
