@@ -222,6 +222,10 @@ class VoiceConversionInference(TaskInference):
         if len(items) > 1 and any(pipeline.item_seed(seed, j) != pipeline.item_seed(self.base_seed, first + j)
                                   for j in range(len(items))):
             return [self.process(item) for item in items]
+        rate = getattr(pipeline, "input_rate", None) or getattr(pipeline, "sample_rate", None)
+        for item in items:
+            for role in ("source", "prompt"):
+                warn_converted_input(item.id, item.data[role], rate, role)
         return pipeline.convert([i.data["source"] for i in items], [i.data["prompt"] for i in items], seed=seed)
 
 
@@ -238,20 +242,23 @@ class SuperResolutionInference(TaskInference):
         return file_items(args.inputs)
 
     def process(self, item: Item) -> Audio:
-        warn_converted_input(item, getattr(self.pipeline, "input_rate", None))
+        warn_converted_input(item.id, item.data, getattr(self.pipeline, "input_rate", None))
         return self.pipeline.upsample([item.data])[0]
 
 
-def warn_converted_input(item: Item, rate: Optional[int]) -> None:
-    """Say (naming the item) when an input file is downmixed to mono or resampled to the model's ``rate``."""
+def warn_converted_input(item_id: str, path: str | Path, rate: Optional[int], role: str = "") -> None:
+    """Say (naming the item, and the input's ``role`` when it has several) when an input file is downmixed to mono
+    or resampled to the model's ``rate``."""
     from processors.audio import audio_info
 
-    info = audio_info(item.data)
+    if not isinstance(path, (str, Path)) or not Path(path).is_file():
+        return  # not a file here: reading it reports that, in the item's own error
+    info = audio_info(path)
     changes = [f"{info.channels} channels downmixed to mono"] if info.channels > 1 else []
     if rate and info.samplerate != rate:
         changes.append(f"resampled from {info.samplerate} Hz to the model's {rate} Hz")
     if changes:
-        log.warning("%s (%s): %s", item.id, item.label, ", ".join(changes))
+        log.warning("%s (%s%s): %s", item_id, f"{role} " if role else "", path, ", ".join(changes))
 
 
 TASK_RUNNERS = {"tts": TextToSpeechInference, "vc": VoiceConversionInference, "sr": SuperResolutionInference}

@@ -201,3 +201,27 @@ def test_vocoder_precision_setting_reaches_the_generator(tmp_path, clips, monkey
     low = low_pipe.convert(*pair)[0].waveform
     assert low.shape == ref.shape and not np.array_equal(low, ref)
     assert 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / np.sum((low - ref).astype(np.float64) ** 2)) > 25.0
+
+
+def test_cli_says_which_vc_inputs_it_converted(tmp_path, clips, caplog):
+    """A 48 kHz stereo source is downmixed and resampled to 16 kHz, and the run says so, naming the item and the
+    file; a 16 kHz mono prompt passes silently."""
+    import logging
+
+    import soundfile as sf
+
+    sources, prompts = clips
+    model = _tiny_model(seed=6)
+    cfg = {"model_type": "hierspeechpp", "model": to_dict(model.config),
+           "data": {"ssl": {"random_tiny_dim": SSL_DIM, "layer": SSL_LAYER}}}
+    save_checkpoint(tmp_path / "checkpoints", 1, models={"generator": model}, config=cfg)
+    t = np.arange(24000) / 48000.0
+    sf.write(tmp_path / "src.wav", 0.3 * np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)], 1),
+             48000)
+    prm = save_audio(tmp_path / "prm.wav", prompts[1], SAMPLE_RATE)
+    with caplog.at_level(logging.WARNING):
+        assert infer_cli.main(["--ckpt_dir", str(tmp_path), "--source", str(tmp_path / "src.wav"), "--prompt",
+                               str(prm), "--output_dir", str(tmp_path / "out")]) == 0
+    said = [r.getMessage() for r in caplog.records if "downmixed" in r.getMessage() or "resampled" in r.getMessage()]
+    assert said == [f"src_to_prm (source {tmp_path / 'src.wav'}): 2 channels downmixed to mono, resampled from "
+                    f"48000 Hz to the model's 16000 Hz"]
