@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--audio_format", choices=AUDIO_FORMATS, default="flac", help="shar: audio encoding")
     parser.add_argument("--audio_rate", type=int, default=None, help="shar: Hz of the stored audio (default: "
                         "the first feature's)")
+    parser.add_argument("--audio_rate_of", type=Path, default=None, metavar="CONFIG",
+                        help="shar: store the audio at the rate this training config's family reads it at (its "
+                             "data.sample_rate, model.sample_rate or model.target_rate, defaults included)")
     parser.add_argument("--from_features", type=Path, default=None, metavar="DIR",
                         help="shar: read the features from this per-item folder instead of computing them")
     parser.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)  # the former opt-in; now default
@@ -210,6 +213,22 @@ def run(args: argparse.Namespace) -> int:
     return _bad_items_status(len(report.bad), args)
 
 
+def audio_rate(args: argparse.Namespace) -> Optional[int]:
+    """``--audio_rate``, or the training audio rate of ``--audio_rate_of``'s family (None: the first feature's)."""
+    if args.audio_rate_of is None:
+        return args.audio_rate
+    from models.base.experiment_config import training_audio_rate
+    from utils.config import ConfigError, load_config, validate
+    from utils.registry import get
+
+    if args.audio_rate is not None:
+        raise ConfigError("give --audio_rate or --audio_rate_of, not both")
+    raw = load_config(args.audio_rate_of, [])
+    if not raw.get("model_type"):
+        raise ConfigError(f"{args.audio_rate_of}: missing 'model_type' (which family's audio rate to use)")
+    return training_audio_rate(validate(raw, get("trainer", raw["model_type"]).config_class))
+
+
 def _run_shar(args: argparse.Namespace, entries: List[ManifestEntry], extractors) -> int:
     """``--format shar``: this process's shards; rank 0 of a launcher (or a single process) merges."""
     if args.merge:
@@ -217,7 +236,7 @@ def _run_shar(args: argparse.Namespace, entries: List[ManifestEntry], extractors
     else:
         from_env = shard_from_env()
         process = args.shard or from_env or Shard()
-        options = SharOptions(args.shard_size, args.audio_format, args.audio_rate)
+        options = SharOptions(args.shard_size, args.audio_format, audio_rate(args))
         report = write_shar(entries, args.out_dir, extractors, options, features_dir=args.from_features,
                             num_workers=args.nj, batch_size=args.batch_size, min_duration=args.min_duration,
                             overwrite=args.overwrite, process=process, run_id=args.run_id)

@@ -128,13 +128,15 @@ stage_manifests() {
 
 # ------------------------------------------------------------------------------------------------ training
 # Train with bins/train.py; resumes when EXP_DIR/<name>/checkpoints exists (an interrupted or --force rerun).
-# A recipe hook train_data_overrides NAME (optional) prints more overrides, one per line, for that training run:
+# A recipe hook before_training NAME CONFIG (optional) runs first (e.g. writes the shards the run streams), and
+# a hook train_data_overrides NAME (optional) prints more overrides, one per line, for that training run:
 # the place for how the data is read (e.g. another data format's data.* keys), common to every training stage.
 train_model() {
     local name="$1" cfg="$2"
     shift 2
     local resume=() data=() line
     [ -f "$cfg" ] || die "config not found: $cfg"
+    if declare -F before_training >/dev/null; then before_training "$name" "$cfg"; fi
     [ -d "$exp_dir/$name/checkpoints" ] && resume=(--resume) && log "$name: resuming from $exp_dir/$name/checkpoints"
     if declare -F train_data_overrides >/dev/null; then
         while IFS= read -r line; do [ -z "$line" ] || data+=("$line"); done < <(train_data_overrides "$name")

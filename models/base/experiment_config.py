@@ -35,3 +35,16 @@ def experiment_config(model_type: str, **sections: type) -> Callable[[type[T]], 
         return dataclass(cls)
 
     return build
+
+
+def training_audio_rate(cfg: object) -> int | None:
+    """The sample rate a family's training reads audio at, from its validated experiment config (defaults
+    included): ``data.sample_rate``, else ``model.sample_rate`` (WaveGrad 2), else ``model.target_rate``
+    (SpeechSR, which reads the high-rate audio and makes its own 16 kHz input); None for families that train
+    on features alone (TTV, VALL-E, Glow-WaveGAN stage 2)."""
+    for section, name in (("data", "sample_rate"), ("model", "sample_rate"), ("model", "target_rate")):
+        value = getattr(getattr(cfg, section, None), name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+

@@ -97,3 +97,28 @@ def test_existing_feature_folder_converts_to_the_same_shards(manifest, tmp_path)
     for item_id, mel in converted.items():
         assert torch.equal(torch.from_numpy(mel), load_feature(feats, "mel", item_id))
         np.testing.assert_array_equal(mel, computed[item_id])
+
+
+def test_audio_rate_of_a_training_config(manifest, tmp_path, capsys):
+    """``--audio_rate_of CONFIG`` stores the audio at the rate that family trains at, defaults included (WaveGrad 2's
+    sits in model.sample_rate); with --audio_rate too it is one line."""
+    from models.base.experiment_config import training_audio_rate
+    from tests.helpers import REPO_ROOT
+    from utils.config import load_config, validate
+    from utils.registry import get
+
+    def rate(path):
+        raw = load_config(REPO_ROOT / path, [])
+        return training_audio_rate(validate(raw, get("trainer", raw["model_type"]).config_class))
+
+    assert rate("egs/tts/wavegrad2/conf/wavegrad2_tiny.json5") == 24000  # no data.sample_rate in that file
+    assert rate("egs/tts/vits/conf/vits_ljspeech.json5") == 22050
+    assert rate("egs/tts/hierspeechpp/conf/speechsr_tiny.json5") == 48000
+    assert rate("egs/tts/hierspeechpp/conf/ttv_tiny.json5") is None  # features only: the shards keep their rate
+    config = REPO_ROOT / "egs/tts/wavegrad2/conf/wavegrad2_tiny.json5"
+    assert _cli(manifest, tmp_path / "shar", "--audio_rate_of", str(config)) == 0
+    cuts = list(CutSet.from_shar(in_dir=tmp_path / "shar/shar"))
+    assert cuts and all(cut.sampling_rate == 24000 for cut in cuts)
+    capsys.readouterr()
+    assert _cli(manifest, tmp_path / "again", "--audio_rate_of", str(config), "--audio_rate", "16000") == 2
+    assert capsys.readouterr().err.strip().endswith("give --audio_rate or --audio_rate_of, not both")
