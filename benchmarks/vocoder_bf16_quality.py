@@ -3,11 +3,12 @@ HierSpeech++ synthesizer's generator in bfloat16 (``modules/vocoders/amp.set_voc
 default float32 path, on this CPU.
 
 **SpeechSR-24k / -48k** (the bundled released weights) on real transcribed speech (``--clips``, by default the
-repo's 16 kHz VCTK utterances, whole; ``../shared/data/real/vctk_starganv2vc`` has 48 kHz originals): speed (interleaved, best of ``--repeats``, CPU time beside wall time), and
-against the float32 output: SNR over the whole band and above 8 kHz (the band SpeechSR adds), the largest sample
-difference, log-spectral distance (full band, above 8 kHz); on each output: DNSMOS P.835 (it scores at 16 kHz)
-Whisper's WER against the transcripts of the nearest ``manifest.csv`` (Whisper also hears 16 kHz only), and, for
-recordings that hold the output's band, the LSD above 8 kHz to the recording itself.
+repo's 16 kHz VCTK utterances, whole; ``../shared/data/real/vctk_starganv2vc`` has 48 kHz originals): speed
+(interleaved, best of ``--repeats``, CPU time beside wall time), and against the float32 output: SNR over the
+whole band and above 8 kHz (the band SpeechSR adds), the largest sample difference, log-spectral distance (full
+band, above 8 kHz); on each output: DNSMOS P.835 (it scores at 16 kHz), Whisper's WER against the transcripts of
+the nearest ``manifest.csv`` (Whisper also hears 16 kHz only), and, for recordings that hold the output's band,
+the LSD above 8 kHz to the recording itself.
 
 **Synthesizer generator** (full-size configuration, seeded random weights: no trained weights are available
 offline): the VC path (``convert``) on ``--seconds`` of seeded random SSL features and F0, its speed and the

@@ -250,13 +250,14 @@ class PrecisionError(ValueError):
 
 def set_vocoder_precision(model: nn.Module, precision: str = "float32") -> int:
     """Precision of the convolutions in ``model``'s channels-last AMP blocks (CPU inference): ``"float32"``
-    (default, the reference arithmetic) or ``"bfloat16"`` (about 1.8x faster convolutions on CPUs with native
-    bfloat16 instructions; outputs move by ~1e-2 at most, ~50-58 dB SNR: see benchmarks/README.md).
+    (default, the reference arithmetic) or ``"bfloat16"`` (1.7-2x faster convolutions on CPUs with native
+    bfloat16 instructions; SpeechSR's output on real speech then lies 47-56 dB from float32's, samples moving
+    by up to ~1e-2: benchmarks/README.md).
 
     Only blocks switched by :func:`set_channels_last_inference` are affected (other devices, dtypes and
-    training keep float32). Returns the number of blocks that run in ``precision``. Raises :class:`PrecisionError` for
-    an unknown precision, or for bfloat16 on a CPU model when the CPU has no native bfloat16 instructions
-    (oneDNN would emulate them, slower than float32).
+    training keep float32). Returns the number of blocks that run in ``precision``. Raises
+    :class:`PrecisionError` for an unknown precision, or for bfloat16 on a CPU model when the CPU has no native
+    bfloat16 instructions (oneDNN would emulate them, slower than float32); nothing is switched then.
     """
     if precision not in VOCODER_PRECISIONS:
         raise PrecisionError(f"vocoder_precision {precision!r}: choose one of {', '.join(VOCODER_PRECISIONS)}")
@@ -265,8 +266,8 @@ def set_vocoder_precision(model: nn.Module, precision: str = "float32") -> int:
     on_cpu = any(p.device.type == "cpu" for b in blocks for p in b.parameters())
     if dtype is not None and on_cpu and not cpu_bf16_instructions():
         raise PrecisionError(f"vocoder_precision {precision}: this CPU has no native bfloat16 instructions "
-                         "(avx512_bf16 or amx_bf16), so bfloat16 convolutions would be slower than float32; "
-                         "use float32")
+                             "(avx512_bf16 or amx_bf16), so bfloat16 convolutions would be slower than float32; "
+                             "use float32")
     for block in blocks:
         block.conv_dtype = dtype
     return sum(int(block.channels_last) for block in blocks) if dtype is not None else len(blocks)

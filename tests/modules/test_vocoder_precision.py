@@ -201,3 +201,22 @@ def test_speechsr_pipeline_refuses_bfloat16_off_the_torch_fast_path(native_bf16,
                            "--set", "infer.vocoder_precision=half"])
     err = capsys.readouterr().err
     assert code == 2 and err.strip() == "echelon-infer: vocoder_precision 'half': choose one of float32, bfloat16"
+
+
+def test_tts_engine_refusal_switches_nothing(monkeypatch):
+    from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
+    from models.ttv.hierspeechpp_ttv.model import TextToVec
+    from models.ttv.hierspeechpp_ttv.tts import ZeroShotTTS
+
+    torch.manual_seed(0)
+    engine = ZeroShotTTS(TextToVec.from_config(dict(inter_channels=16, hidden_channels=16, ssl_channels=32)),
+                         HierSpeechPPSynthesizer.from_config(dict(
+                             hidden_channels=32, filter_channels=64, upsample_initial_channel=64,
+                             resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3, 5]], ssl_channels=32)))
+    engine.upsampler(24000)
+    monkeypatch.setattr(amp, "cpu_bf16_instructions", lambda: ())
+    with pytest.raises(PrecisionError, match="no native bfloat16"):
+        engine.set_vocoder_precision("bfloat16")
+    blocks = [m for m in engine.synthesizer.modules() if isinstance(m, AMPBlock)]
+    blocks += [m for m in engine.upsampler(24000).inference.model_for(24000).modules() if isinstance(m, AMPBlock)]
+    assert blocks and all(b.conv_dtype is None for b in blocks) and engine.vocoder_precision == "float32"

@@ -70,10 +70,8 @@ class SpeechSRInference:
         self.chunk_samples = chunk_samples
         self.window_samples = int(window_seconds * INPUT_RATE)  # longer inputs go window by window (0 = never)
         self.allow_bundled = allow_bundled
+        self.check_vocoder_precision(vocoder_precision)
         self.vocoder_precision = vocoder_precision
-        if vocoder_precision != "float32" and (backend != "torch" or not fast):
-            raise PrecisionError(f"vocoder_precision {vocoder_precision} needs the torch backend with fast=True "
-                                 "(it switches the optimised AMP blocks' convolutions)")
         for model in self.models.values():
             self._prepare(model)
 
@@ -85,10 +83,16 @@ class SpeechSRInference:
             model.optimize_for_inference(self.chunk_samples, self.vocoder_precision)
         return model
 
+    def check_vocoder_precision(self, precision: str) -> None:
+        """:class:`PrecisionError` unless ``precision`` can apply: a precision other than float32 switches the
+        optimised AMP blocks' convolutions, which only the torch backend's fast path has."""
+        if precision != "float32" and (self.backend != "torch" or not self.fast):
+            raise PrecisionError(f"vocoder_precision {precision} needs the torch backend with fast=True "
+                                 "(it switches the optimised AMP blocks' convolutions)")
+
     def set_vocoder_precision(self, precision: str) -> None:
         """Switch every loaded model's AMP-block convolutions (and later loads) to ``precision``."""
-        if precision != "float32" and (self.backend != "torch" or not self.fast):
-            raise PrecisionError(f"vocoder_precision {precision} needs the torch backend with fast=True")
+        self.check_vocoder_precision(precision)
         for model in self.models.values():
             set_vocoder_precision(model, precision)
         self.vocoder_precision = precision

@@ -94,7 +94,9 @@ class ZeroShotTTS:
         ``"bfloat16"``: :func:`modules.vocoders.amp.set_vocoder_precision`); SpeechSR loaded later follows."""
         if precision == self.vocoder_precision:
             return
-        set_vocoder_precision(self.synthesizer, precision)
+        for upsampler in self.upsamplers.values():  # every refusal before anything is switched
+            upsampler.inference.check_vocoder_precision(precision)
+        set_vocoder_precision(self.synthesizer, precision)  # refuses before switching anything, too
         for upsampler in self.upsamplers.values():
             upsampler.inference.set_vocoder_precision(precision)
         self.vocoder_precision = precision
