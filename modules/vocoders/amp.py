@@ -273,6 +273,13 @@ def set_vocoder_precision(model: nn.Module, precision: str = "float32") -> int:
     return sum(int(block.channels_last) for block in blocks) if dtype is not None else len(blocks)
 
 
+def vocoder_precision_of(model: nn.Module) -> str:
+    """The precision :func:`set_vocoder_precision` last gave ``model``'s AMP blocks (``"float32"`` if none)."""
+    dtypes = {block.conv_dtype for block in model.modules() if isinstance(block, AMPBlock)}
+    return next((name for name, dtype in VOCODER_PRECISIONS.items() if dtype in dtypes and dtype is not None),
+                "float32")
+
+
 def build_amp_blocks(channels: Sequence[int], kernel_sizes: Sequence[int],
                      dilations: Sequence[Sequence[int]], activation: str = "snakebeta") -> nn.ModuleList:
     """Flat ``ModuleList`` of AMP blocks: for each stage channel count, one block per kernel size."""

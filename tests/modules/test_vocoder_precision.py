@@ -220,3 +220,21 @@ def test_tts_engine_refusal_switches_nothing(monkeypatch):
     blocks = [m for m in engine.synthesizer.modules() if isinstance(m, AMPBlock)]
     blocks += [m for m in engine.upsampler(24000).inference.model_for(24000).modules() if isinstance(m, AMPBlock)]
     assert blocks and all(b.conv_dtype is None for b in blocks) and engine.vocoder_precision == "float32"
+
+
+def test_preparing_again_keeps_the_precision_and_the_engine_reads_it(native_bf16):
+    """A model switched to bfloat16 and prepared again (as ZeroShotTTS / VoiceConverter do) keeps bfloat16 unless
+    told otherwise, and the TTS engine starts from what its synthesizer has."""
+    from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
+    from models.ttv.hierspeechpp_ttv.model import TextToVec
+    from models.ttv.hierspeechpp_ttv.tts import ZeroShotTTS
+    from modules.vocoders.amp import vocoder_precision_of
+
+    torch.manual_seed(0)
+    synth = HierSpeechPPSynthesizer.from_config(dict(
+        hidden_channels=32, filter_channels=64, upsample_initial_channel=64, resblock_kernel_sizes=[3],
+        resblock_dilation_sizes=[[1, 3, 5]], ssl_channels=32))
+    assert vocoder_precision_of(synth.prepare_for_inference(vocoder_precision="bfloat16")) == "bfloat16"
+    engine = ZeroShotTTS(TextToVec.from_config(dict(inter_channels=16, hidden_channels=16, ssl_channels=32)), synth)
+    assert vocoder_precision_of(synth) == "bfloat16" and engine.vocoder_precision == "bfloat16"
+    assert vocoder_precision_of(synth.prepare_for_inference(vocoder_precision="float32")) == "float32"

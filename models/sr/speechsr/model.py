@@ -166,17 +166,18 @@ class SpeechSR(BuiltFromConfig, nn.Module):
 
     infer = forward
 
-    def optimize_for_inference(self, chunk_size: int = 8192, vocoder_precision: str = "float32") -> "SpeechSR":
+    def optimize_for_inference(self, chunk_size: int = 8192, vocoder_precision: Optional[str] = None) -> "SpeechSR":
         """Fold weight norm, use polyphase activations, channels-last fused AMP blocks on CPU and chunked inference
         (no training afterwards). ``vocoder_precision="bfloat16"`` runs the AMP blocks' convolutions in bfloat16
-        (opt-in; :func:`modules.vocoders.amp.set_vocoder_precision`)."""
+        (opt-in; :func:`modules.vocoders.amp.set_vocoder_precision`); None keeps the model's (float32 unless set)."""
         if chunk_size < 0:
             raise ValueError(f"chunk_size must be >= 0, got {chunk_size}")
         self.eval()
         fold_weight_norm(self)
         set_polyphase(self, True)
         set_channels_last_inference(self, True)
-        set_vocoder_precision(self, vocoder_precision)
+        if vocoder_precision is not None:
+            set_vocoder_precision(self, vocoder_precision)
         self.dec.chunk_size = chunk_size
         return self
 

@@ -117,7 +117,7 @@ class HierSpeechPPSynthesizer(BuiltFromConfig, nn.Module):
         self.emb_g.leaky_padding = leaky
 
     def prepare_for_inference(self, polyphase: bool = True, channels_last: bool = True,
-                              vocoder_precision: str = "float32") -> "HierSpeechPPSynthesizer":
+                              vocoder_precision: Optional[str] = None) -> "HierSpeechPPSynthesizer":
         """Eval mode, weight norm folded, and the faster paths that compute the same numbers (to float rounding).
 
         Args:
@@ -125,7 +125,8 @@ class HierSpeechPPSynthesizer(BuiltFromConfig, nn.Module):
             channels_last: AMP blocks in channels-last memory with the fused anti-aliased SnakeBeta kernel
                 for CPU float32 calls (modules/fused_snake.py); other devices and dtypes are unaffected.
             vocoder_precision: ``"float32"`` or the opt-in ``"bfloat16"`` for those blocks' convolutions
-                (:func:`modules.vocoders.amp.set_vocoder_precision`: faster, not the reference numbers).
+                (:func:`modules.vocoders.amp.set_vocoder_precision`: faster, not the reference numbers); None
+                keeps what the model has (float32 unless set before).
 
         Linear layers (the flows' attention and adaLN) run through oneDNN on CPU (modules/onednn_linear.py).
         """
@@ -133,7 +134,8 @@ class HierSpeechPPSynthesizer(BuiltFromConfig, nn.Module):
         fold_weight_norm(self)
         set_polyphase(self, polyphase)
         set_channels_last_inference(self, channels_last)
-        set_vocoder_precision(self, vocoder_precision)
+        if vocoder_precision is not None:
+            set_vocoder_precision(self, vocoder_precision)
         use_onednn_linear(self)
         return self
 

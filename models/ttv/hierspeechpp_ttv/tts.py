@@ -33,7 +33,7 @@ from models.base.sentence_tts import SentenceSettings, SentenceTTS, Voice
 from models.base.tasks import Audio, Capabilities, load_input
 from models.base.waveforms import normalize_level, replicate_prompt
 from models.ttv.hierspeechpp_ttv.model import TextToVec
-from modules.vocoders.amp import set_vocoder_precision
+from modules.vocoders.amp import set_vocoder_precision, vocoder_precision_of
 from processors.audio import AudioError
 from processors.spectrogram import HierSpeechLogMel
 from processors.text.frontend import TextFrontend
@@ -87,7 +87,7 @@ class ZeroShotTTS:
         self.frontend = frontend or TextFrontend(add_blank=True, on_unknown="warn")
         self.denoiser = denoiser
         self.mel_fn = HierSpeechLogMel().to(self.device)
-        self.vocoder_precision = "float32"
+        self.vocoder_precision = vocoder_precision_of(self.synthesizer)  # options switch it (TTSOptions)
 
     def set_vocoder_precision(self, precision: str) -> None:
         """Precision of the synthesizer's and SpeechSR's AMP-block convolutions (``"float32"`` or the opt-in
