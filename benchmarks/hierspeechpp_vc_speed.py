@@ -186,6 +186,9 @@ def main() -> None:
     parser.add_argument("--ssl-model", default="", help="local MMS-300m directory (default: random MMS-shaped)")
     parser.add_argument("--cuda", action="store_true", help="also time on CUDA when available")
     parser.add_argument("--profile", action="store_true", help="print the top operators of the echelon mode")
+    parser.add_argument("--vocoder-precision", default="float32", choices=("float32", "bfloat16"),
+                        help="echelon mode: the generator's AMP convolutions in this precision (bfloat16: opt-in, "
+                             "not the reference numbers, so the wav diff is then ~1e-3)")
     args = parser.parse_args()
 
     source, prompt = speech(args.source, args.seconds), load_audio(args.prompt, 16000)
@@ -193,7 +196,7 @@ def main() -> None:
     official_model = HierSpeechPPSynthesizer.from_config(HierSpeechPPConfig()).eval()
     echelon_model = HierSpeechPPSynthesizer.from_config(HierSpeechPPConfig())
     echelon_model.load_state_dict(official_model.state_dict())
-    echelon_model.prepare_for_inference()
+    echelon_model.prepare_for_inference(vocoder_precision=args.vocoder_precision)
     full_ssl, ssl7, ssl_what = build_ssl_models(args.ssl_model)
     params = sum(p.numel() for p in official_model.parameters())
     print(f"synthesizer: full size, {params / 1e6:.2f} M parameters, random weights; SSL: {ssl_what}")
