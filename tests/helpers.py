@@ -163,3 +163,18 @@ def assert_intermediate_close(actual: torch.Tensor, expected: torch.Tensor, what
     """Float intermediates (hidden states, log-durations, losses): ``allclose(rtol=1e-4, atol=1e-4)``."""
     torch.testing.assert_close(torch.as_tensor(actual).double(), torch.as_tensor(expected).double(),
                                rtol=INTERMEDIATE_TOL, atol=INTERMEDIATE_TOL, msg=lambda m: f"{what}: {m}")
+
+
+def randomize_amp_blocks(module: torch.nn.Module) -> None:
+    """Spread the SnakeBeta alphas/betas and the conv weights (``weight_v``, before folding) of every AMP block in
+    ``module``, so that each layer does visible work (the default init leaves the convs near zero)."""
+    from modules.vocoders.amp import AMPBlock
+
+    with torch.no_grad():
+        for block in module.modules():
+            if isinstance(block, AMPBlock):
+                for act in block.activations:
+                    act.act.alpha.normal_(0, 0.5)
+                    act.act.beta.normal_(0, 0.5)
+                for conv in list(block.convs1) + list(block.convs2):
+                    conv.weight_v.normal_(0, 0.3)

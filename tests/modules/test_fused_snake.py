@@ -12,6 +12,7 @@ from modules.activations import SnakeBeta
 from modules.alias_free import Activation1d, _polyphase_up_taps
 from modules.vocoders.amp import AMPBlock, average_blocks, build_amp_blocks, set_channels_last_inference
 from modules.weight_norm import fold_weight_norm
+from tests.helpers import randomize_amp_blocks
 
 pytestmark = pytest.mark.skipif(not fused_snake.available(), reason="numba is not installed")
 
@@ -72,11 +73,7 @@ def test_block_edges_do_not_leak():
 def _amp_pair(channels: int, kernel: int, seed: int):
     torch.manual_seed(seed)
     block = AMPBlock(channels, kernel, (1, 3, 5)).eval().requires_grad_(False)
-    for act in block.activations:
-        act.act.alpha.normal_(0, 0.5)
-        act.act.beta.normal_(0, 0.5)
-    for conv in list(block.convs1) + list(block.convs2):
-        conv.weight_v.normal_(0, 0.3)
+    randomize_amp_blocks(block)
     fold_weight_norm(block)
     return block
 

@@ -19,6 +19,7 @@ from modules.alias_free import Activation1d, _polyphase_up_taps, set_polyphase
 from modules.vocoders.amp import (AMPBlock, PrecisionError, average_blocks, build_amp_blocks,
                                   set_channels_last_inference, set_vocoder_precision)
 from modules.weight_norm import fold_weight_norm
+from tests.helpers import randomize_amp_blocks
 
 pytestmark = pytest.mark.skipif(not fused_snake.available(), reason="numba is not installed")
 
@@ -35,12 +36,7 @@ def _snr(ours: torch.Tensor, reference: torch.Tensor) -> float:
 def _blocks(channels: int = 16, seed: int = 0):
     torch.manual_seed(seed)
     blocks = build_amp_blocks([channels], [3, 7, 11], [[1, 3, 5]] * 3).eval().requires_grad_(False)
-    for block in blocks:
-        for act in block.activations:
-            act.act.alpha.normal_(0, 0.5)
-            act.act.beta.normal_(0, 0.5)
-        for conv in list(block.convs1) + list(block.convs2):
-            conv.weight_v.normal_(0, 0.3)
+    randomize_amp_blocks(blocks)
     fold_weight_norm(blocks)
     set_polyphase(blocks)
     set_channels_last_inference(blocks)
