@@ -37,7 +37,7 @@ def key_matches(header: Optional[str], api_key: str) -> bool:
 
 def create_app(config: ServeConfig, registry: Optional[ModelRegistry] = None, device: str = "cpu") -> FastAPI:
     """The server of ``config``'s models (loaded here unless a ``registry`` is given)."""
-    registry = registry or ModelRegistry(config.models, device)
+    registry = registry or ModelRegistry(config.models, device, warm=config.warm_up)
     lim = config.limits
     queue = InferenceQueue(lim.workers, lim.queue_size, lim.request_timeout_seconds, lim.retry_after_seconds)
     service = Service(registry, queue, lim)

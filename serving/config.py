@@ -57,6 +57,7 @@ class ServeConfig:
     limits: Limits = field(default_factory=Limits)
     api_key: str = ""
     ui: bool = True  # mount the Gradio demo at /ui
+    warm_up: bool = True  # one small request per model at start-up: the first user request pays no one-off costs
 
 
 def _check(cfg: ServeConfig, source: str) -> ServeConfig:

@@ -58,3 +58,35 @@ def test_model_lookup_names_what_is_served():
         with pytest.raises(ApiError) as err:
             registry.get(*args)
         assert err.value.status == status and err.value.message.startswith(message)
+
+
+def test_registry_warms_each_model_up_and_survives_a_failed_warm_up(tmp_path, caplog, monkeypatch):
+    """``warm_up`` (on by default) runs one small request per model at start-up; a model whose warm-up raises is
+    still served, and the log says why."""
+    import logging
+
+    import serving.models as served
+    from serving.config import ModelEntry
+    from tests.serving.live import make_tiny_voice
+
+    make_tiny_voice(tmp_path / "tiny")
+    entries = {"tiny": ModelEntry(pipeline=str(tmp_path / "tiny")), "sr": ModelEntry(model_type="speechsr")}
+    calls = []
+    real = served.warm_up
+    monkeypatch.setattr(served, "warm_up", lambda model: calls.append(model.name) or real(model))
+    with caplog.at_level(logging.INFO, logger="echelon.serve"):
+        registry = served.ModelRegistry(entries, warm=True)
+    assert calls == ["tiny", "sr"] and sorted(registry.models) == ["sr", "tiny"]
+    assert sum("warmed up model" in r.getMessage() for r in caplog.records) == 2
+    from serving.config import ServeConfig
+    assert ServeConfig().warm_up is True
+
+    def broken(model):
+        raise RuntimeError("no\nvoice")
+
+    monkeypatch.setattr(served, "warm_up", broken)
+    caplog.clear()
+    registry = served.ModelRegistry({"tiny": entries["tiny"]}, warm=True)
+    assert list(registry.models) == ["tiny"]
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "model 'tiny': warm-up failed (RuntimeError: no voice); its first request pays the one-off costs"]
