@@ -76,14 +76,10 @@ def warm_up(model: ServedModel) -> float:
     kernels, lazily loaded parts (SpeechSR-48k on 3 s: 0.76 s for the first call, 0.37-0.39 s later). Done at
     start-up, the first user request does not pay them.
     """
-    import numpy as np
-
     from models.base.tasks import Audio
+    from models.base.waveforms import synthetic_voice
 
-    rate = 16000
-    t = np.arange(rate) / rate
-    noise = np.random.default_rng(0).standard_normal(t.size)
-    voiced = Audio((0.3 * np.sin(2 * np.pi * 140.0 * t) * np.hanning(t.size) + 0.01 * noise).astype(np.float32), rate)
+    voiced = Audio(synthetic_voice(16000), 16000)
     pipeline, caps = model.pipeline, model.pipeline.capabilities
     start = time.perf_counter()
     if model.task == "tts":

@@ -65,3 +65,11 @@ def progress(iterable: Iterable[T], total: int, desc: str) -> Iterator[T]:
         if total > 1:
             report_piece(done, total, desc)
         yield value
+
+
+def synthetic_voice(samples: int, rate: int = 16000, f0: float = 140.0) -> np.ndarray:
+    """A steady voiced-like test signal: a sine at ``f0`` under a Hann window plus a little seeded noise,
+    float32 ``(samples,)``. For warm-up calls (its F0 is found, every network path runs); not speech."""
+    t = np.arange(samples) / rate
+    noise = np.random.default_rng(0).standard_normal(samples)
+    return (0.3 * np.sin(2 * np.pi * f0 * t) * np.hanning(samples) + 0.01 * noise).astype(np.float32)

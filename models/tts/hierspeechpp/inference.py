@@ -40,7 +40,7 @@ from models.base import checkpoint as ckpt
 from models.base.inference import InferenceError
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, VoiceConversion, load_input
-from models.base.waveforms import normalize_level, progress, replicate_prompt, split_points
+from models.base.waveforms import normalize_level, progress, replicate_prompt, split_points, synthetic_voice
 from models.tts.hierspeechpp.checkpoint import load_official_checkpoint
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
 from modules.vocoders.amp import set_vocoder_precision
@@ -143,9 +143,7 @@ class VoiceConverter:
         kernels from numba's on-disk cache (compiling them on the very first run), and oneDNN building its
         convolution and matmul kernels. Uses no global random state.
         """
-        t = np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE
-        noise = np.random.default_rng(0).standard_normal(t.size)
-        voiced = (0.3 * np.sin(2 * np.pi * 140.0 * t) * np.hanning(t.size) + 0.01 * noise).astype(np.float32)
+        voiced = synthetic_voice(SAMPLE_RATE // 2, SAMPLE_RATE)
         self.convert([voiced], [voiced], VCOptions(batch_size=1, scale_norm="none"))
 
     # ------------------------------------------------------------------ construction
