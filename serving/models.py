@@ -73,8 +73,8 @@ def warm_up(model: ServedModel) -> float:
     throw the result away; returns the seconds it took.
 
     A model's first call pays one-off costs: numba kernels loaded from their on-disk cache, oneDNN building its
-    kernels, lazily loaded parts (SpeechSR-48k on 3 s: 0.76 s for the first call, 0.37-0.39 s later). Done at
-    start-up, the first user request does not pay them.
+    kernels, lazily loaded parts (SpeechSR-48k on 3.25 s: a cold first request 0.80 s, warmed 0.41-0.44 s;
+    serving/README.md). Done at start-up, the first user request does not pay them.
     """
     from models.base.tasks import Audio
     from models.base.waveforms import synthetic_voice
