@@ -74,11 +74,12 @@ def release_mapped_pages(tensor) -> int:
     """Drop from resident memory the pages of a tensor that maps a weights file; returns the bytes dropped.
 
     A model loaded from safetensors (or with ``torch.load(..., mmap=True, weights_only=True)``) reads its weights
-    straight from the page cache through a private (copy-on-write) mapping of the file. When a derived copy replaces a weight for good (a folded
-    weight norm, a re-laid-out kernel), the original's pages stay resident although nothing reads them: this
-    gives them back (``madvise(MADV_DONTNEED)``). Only pages that still hold the file's bytes are dropped: the
-    tensor must lie in a private file mapping none of whose pages in that range was ever written (checked in
-    ``/proc/self/pagemap``), so a later read simply faults them in again from the file. Anything else (ordinary
+    straight from the page cache through a private (copy-on-write) mapping of the file. When a derived copy
+    replaces a weight for good (a folded weight norm, a re-laid-out kernel), the original's pages stay resident
+    although nothing reads them: this gives them back (``madvise(MADV_DONTNEED)``). Only pages that still hold
+    the file's bytes are dropped: the tensor must lie in a private file mapping none of whose pages in that range
+    was ever written (checked in ``/proc/self/pagemap``), so a later read simply faults them in again from the
+    file. Anything else (ordinary
     memory, a written page, no Linux ``/proc`` or libc) is left alone and 0 is returned.
     """
     size = tensor.untyped_storage().nbytes()

@@ -172,8 +172,9 @@ class PhonemeDurationMels(Dataset):
     Ids: the English front end without blanks; frames: the row's ``extra.durations`` (:func:`text_with_durations`,
     fitted to the audio); the log-mel: :class:`processors.spectrogram.VitsMelSpectrogram` with ``mel`` (computed
     once per item and kept in memory while the cache holds less than ``cache_megabytes`` per process, every
-    DataLoader worker having its own; past that computed on each read, so a large corpus cannot exhaust memory). With ``need_durations=False`` a row without durations gives ``None`` frames
-    (for a model that aligns by itself). Rows longer than ``max_seconds``, lacking needed durations, whose text
+    DataLoader worker having its own; past that computed on each read, so a large corpus cannot exhaust memory).
+    With ``need_durations=False`` a row without durations gives ``None`` frames (for a model that aligns by
+    itself). Rows longer than ``max_seconds``, lacking needed durations, whose text
     does not phonemise or whose durations do not fit the audio are skipped and listed in ``self.skipped``.
     """
 

@@ -87,7 +87,11 @@ class ZeroShotTTS:
         self.frontend = frontend or TextFrontend(add_blank=True, on_unknown="warn")
         self.denoiser = denoiser
         self.mel_fn = HierSpeechLogMel().to(self.device)
-        self.vocoder_precision = vocoder_precision_of(self.synthesizer)  # options switch it (TTSOptions)
+
+    @property
+    def vocoder_precision(self) -> str:
+        """The precision the synthesizer's AMP convolutions run in (SpeechSR's is switched with it)."""
+        return vocoder_precision_of(self.synthesizer)
 
     def set_vocoder_precision(self, precision: str) -> None:
         """Precision of the synthesizer's and SpeechSR's AMP-block convolutions (``"float32"`` or the opt-in
@@ -99,7 +103,6 @@ class ZeroShotTTS:
         set_vocoder_precision(self.synthesizer, precision)  # refuses before switching anything, too
         for upsampler in self.upsamplers.values():
             upsampler.inference.set_vocoder_precision(precision)
-        self.vocoder_precision = precision
 
     # ------------------------------------------------------------------ prompt
     def _styles(self, prompt: np.ndarray, opts: TTSOptions) -> tuple[torch.Tensor, torch.Tensor, float]:
