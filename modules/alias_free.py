@@ -228,11 +228,13 @@ class Activation1d(nn.Module):
         b, c, _, t = x.shape
         rows = x.permute(0, 2, 3, 1).reshape(b, t, c)  # a view when x is channels-last
         up, down = self.upsample.filter, self.downsample.lowpass.filter
-        even, odd = cached_derived(self, "_fused_taps", (up,), lambda: _polyphase_up_taps(up.float()))
-        freq, inv_mag = self.act.coefficients()
+        # the kernel's coefficient arrays, rebuilt only when a filter or the activation's parameters change
+        coefficients = cached_derived(self, "_fused_coefficients", (up, down, self.act.alpha, self.act.beta),
+                                      lambda: fused_snake.kernel_coefficients(
+                                          *_polyphase_up_taps(up.float()), down, *self.act.coefficients()))
         out = (_Workspace.get(3, rows.numel(), out_dtype, x.device).view(b, t, c) if scratch
                else torch.empty(b, t, c, dtype=out_dtype, device=x.device))
-        out = fused_snake.anti_aliased_snakebeta_nwc(rows, even, odd, down.reshape(-1), freq, inv_mag, out=out)
+        out = fused_snake.anti_aliased_snakebeta_nwc_prepared(rows, coefficients, out=out)
         return out.view(b, 1, t, c).permute(0, 3, 1, 2)
 
     def _matrices(self, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
