@@ -125,14 +125,22 @@ class AMPBlock(nn.Module):
 def _conv_channels_last(conv: nn.Conv1d, x: torch.Tensor, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
     """``conv`` (stride 1, folded weights) applied to a (B, C, 1, T) channels-last tensor; with ``dtype`` the
     input is cast to it and the convolution runs in it (weights cast once, cached), returning that dtype."""
-    time_major_kernel(conv)  # the weight re-laid out in place once: (C_out, C_in, 1, k) channels-last is then a view
-    weight, bias = conv.weight.detach().unsqueeze(2), conv.bias
-    if dtype is not None and dtype != weight.dtype:
-        sources = (conv.weight,) if conv.bias is None else (conv.weight, conv.bias)
-        weight, bias = cached_derived(conv, "_cast_weights", sources, extra=(dtype,), build=lambda: (
-            weight.to(dtype), None if bias is None else bias.detach().to(dtype)))
+    sources = (conv.weight,) if conv.bias is None else (conv.weight, conv.bias)
+    # cached: this runs ~2,400 times per text -> 48 kHz synthesis, and re-deriving the views cost ~5 us a call
+    weight, bias = cached_derived(conv, "_channels_last_weights", sources, extra=(dtype,),
+                                  build=lambda: _channels_last_weights(conv, dtype))
+    if dtype is not None:
         x = x.to(dtype)  # a no-op when the fused activation already wrote it in dtype
     return F.conv2d(x, weight, bias, padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]))
+
+
+def _channels_last_weights(conv: nn.Conv1d, dtype: Optional[torch.dtype]) -> tuple:
+    """(weight (C_out, C_in, 1, k) channels-last, bias), cast to ``dtype`` when given."""
+    time_major_kernel(conv)  # the weight re-laid out in place once: (C_out, C_in, 1, k) channels-last is then a view
+    weight, bias = conv.weight.detach().unsqueeze(2), None if conv.bias is None else conv.bias.detach()
+    if dtype is not None and dtype != weight.dtype:
+        weight, bias = weight.to(dtype), None if bias is None else bias.to(dtype)
+    return weight, bias
 
 
 def conv_time_major(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
@@ -237,6 +245,9 @@ def set_channels_last_inference(model: nn.Module, enabled: bool = True) -> int:
             ok = (all(a.fused_supported() for a in module.activations)
                   and not any(has_weight_norm(conv) for conv in convs))
             module.channels_last = enabled and ok
+            if module.channels_last:  # lay the weights out now, so the cached views made at the first call stay valid
+                for conv in convs:
+                    time_major_kernel(conv)
             count += int(module.channels_last)
     return count
 

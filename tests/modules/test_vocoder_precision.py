@@ -80,12 +80,12 @@ def test_cast_weights_are_cached_and_follow_a_weight_change(native_bf16):
     with torch.no_grad():
         average_blocks(x, blocks, 0, 3)
         conv = blocks[0].convs1[0]
-        cached = conv._cast_weights[1][0]
+        cached = conv._channels_last_weights[1][0]
         average_blocks(x, blocks, 0, 3)
-        assert conv._cast_weights[1][0] is cached  # one cast per weight, not per call
+        assert conv._channels_last_weights[1][0] is cached  # one cast per weight, not per call
         conv.weight.mul_(2.0)  # an in-place change (a state_dict load is one)
         average_blocks(x, blocks, 0, 3)
-        assert torch.equal(conv._cast_weights[1][0].float(), conv.weight.detach().unsqueeze(2).bfloat16().float())
+        assert torch.equal(conv._channels_last_weights[1][0].float(), conv.weight.detach().unsqueeze(2).bfloat16().float())
 
 
 def test_unknown_precision_and_cpu_without_bf16_are_refused(monkeypatch):
