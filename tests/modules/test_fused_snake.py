@@ -177,3 +177,23 @@ def test_transposed_conv_in_windows_equals_conv_transpose1d(monkeypatch, c_in, c
         assert got.shape == expected.shape and got.stride(1) == 1  # time-major memory
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     assert len(widths) <= 5  # 16-frame steps up to one 64-frame window, then that window only
+
+
+def test_cached_coefficients_follow_a_parameter_change_and_wrong_sizes_are_refused():
+    # forward_channels_last keeps the kernel's coefficient arrays between calls; an in-place change of alpha
+    # or beta (an optimiser step, a state_dict load) must rebuild them
+    module = _activation(6, 7)
+    x = torch.randn(1, 6, 700)
+    x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        before = module.forward_channels_last(x4).squeeze(2)
+        torch.testing.assert_close(before, module(x), rtol=1e-5, atol=1e-5)
+        module.act.alpha.add_(0.7)
+        module.act.beta.sub_(0.3)
+        after = module.forward_channels_last(x4).squeeze(2)
+        torch.testing.assert_close(after, module(x), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(before, after)
+    coefficients = fused_snake.kernel_coefficients(torch.zeros(7), torch.zeros(7), torch.zeros(12), torch.ones(5),
+                                                   torch.ones(5))
+    with pytest.raises(ValueError, match="6 channels but 5 frequencies"):
+        fused_snake.anti_aliased_snakebeta_nwc_prepared(torch.zeros(1, 10, 6), coefficients)
