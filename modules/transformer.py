@@ -67,6 +67,14 @@ def _absolute_to_relative(x: torch.Tensor) -> torch.Tensor:
     return x.view(batch, heads, length, 2 * length)[:, :, :, 1:]
 
 
+def _diagonal_band(padded: torch.Tensor, length: int, width: int) -> torch.Tensor:
+    """View ``(..., L, width)`` of ``padded (..., L, L + width - 1)`` (last dim contiguous) whose ``[i, o]`` is
+    ``padded[..., i, i + o]``: with ``w`` columns of padding on each side of an ``(L, L)`` matrix ``M``, the band of
+    ``M[i, i + o - w]`` for ``o`` in ``[0, 2w]`` (zeros, or discarded sums, where ``i + o - w`` leaves ``[0, L)``)."""
+    strides = padded.stride()
+    return padded.as_strided((*padded.shape[:-2], length, width), (*strides[:-2], strides[-2] + 1, 1))
+
+
 def _proximal_bias(length: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """``-log(1 + |i - j|)`` as ``(1, 1, L, L)``: favours nearby positions."""
     r = torch.arange(length, dtype=torch.float32)
@@ -134,12 +142,23 @@ class MultiHeadAttention(nn.Module):
         v = v.view(batch, self.n_heads, self.k_channels, t_k).transpose(2, 3)
         q = q / math.sqrt(self.k_channels)
         scores = torch.matmul(q, k.transpose(-2, -1))
+        # Inference works on the 2w+1 offsets inside the window only; training and export tracing keep VITS's
+        # form, which multiplies by an embedding table zero-padded to all 2T-1 offsets (T = 339 tokens, window 4:
+        # 677 columns for 9 non-zero ones) and skews the result with pads and reshapes. Same sums.
+        band = self.window_size is not None and not torch.is_grad_enabled() and not torch.jit.is_tracing()
         if self.window_size is not None:
             if t_q != t_k:
                 raise ValueError("relative-position attention needs self-attention (equal lengths)")
-            rel_k = _relative_embeddings_for(self.emb_rel_k, t_k, self.window_size)
-            rel_logits = torch.matmul(q, rel_k.unsqueeze(0).transpose(-2, -1))
-            scores = scores + _relative_to_absolute(rel_logits)
+            if band:
+                w = self.window_size
+                padded = F.pad(scores, (w, w))
+                band_logits = torch.matmul(q, self.emb_rel_k.transpose(-2, -1).unsqueeze(0))  # (B, H, T, 2w+1)
+                _diagonal_band(padded, t_k, 2 * w + 1).add_(band_logits)
+                scores = padded[..., w:w + t_k]
+            else:
+                rel_k = _relative_embeddings_for(self.emb_rel_k, t_k, self.window_size)
+                rel_logits = torch.matmul(q, rel_k.unsqueeze(0).transpose(-2, -1))
+                scores = scores + _relative_to_absolute(rel_logits)
         if self.proximal_bias:
             if t_q != t_k:
                 raise ValueError("proximal bias needs self-attention (equal lengths)")
@@ -151,7 +170,11 @@ class MultiHeadAttention(nn.Module):
                 scores = scores * band + -1e4 * (1 - band)
         p_attn = self.drop(F.softmax(scores, dim=-1))
         out = torch.matmul(p_attn, v)
-        if self.window_size is not None:
+        if band:
+            w = self.window_size
+            p_band = _diagonal_band(F.pad(p_attn, (w, w)), t_k, 2 * w + 1)  # weights by offset, 0 past the ends
+            out = out + torch.matmul(p_band, self.emb_rel_v.unsqueeze(0))
+        elif self.window_size is not None:
             rel_v = _relative_embeddings_for(self.emb_rel_v, t_k, self.window_size)
             out = out + torch.matmul(_absolute_to_relative(p_attn), rel_v.unsqueeze(0))
         out = out.transpose(2, 3).contiguous().view(batch, channels, t_q)

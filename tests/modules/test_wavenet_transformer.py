@@ -4,6 +4,7 @@ Numerical parity with the official code is checked in tests/models/hierspeechpp/
 (PosteriorSFEncoder exercises WaveNet, MelDecoder the transformer).
 """
 
+import pytest
 import torch
 
 from modules.transformer import FFN, LayerNorm, MultiHeadAttention, RelPositionEncoder
@@ -70,3 +71,28 @@ def test_ffn_masks_and_activation():
     mask[..., 4:] = 0
     y = ffn(torch.randn(1, 4, 6), mask)
     assert y.shape == (1, 5, 6) and float(y[..., 4:].abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("heads_share", [True, False])
+@pytest.mark.parametrize("length", [1, 4, 5, 9, 40])
+def test_relative_attention_band_form_equals_the_reference_form(heads_share, length):
+    # inference adds the 2w+1 in-window offsets straight onto the logits' diagonals; training keeps VITS's
+    # zero-padded table and pad-and-reshape skews: same sums for lengths below, at and above the window
+    torch.manual_seed(length)
+    attention = MultiHeadAttention(12, 12, 3, window_size=4, heads_share=heads_share).eval()
+    x = torch.randn(2, 12, length)
+    mask = torch.ones(2, 1, length, length)
+    mask[1, :, :, length // 2 + 1:] = 0
+    mask[1, :, length // 2 + 1:, :] = 0
+    with torch.enable_grad():
+        reference = attention(x, x, mask)
+    with torch.no_grad():
+        band = attention(x, x, mask)
+    assert reference.requires_grad and not band.requires_grad
+    torch.testing.assert_close(band, reference.detach(), rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        attention.emb_rel_v.zero_()
+        attention.emb_rel_k.zero_()
+        without = attention(x, x, mask)
+    if length > 1:
+        assert not torch.allclose(band, without)  # the relative terms take part
