@@ -89,9 +89,9 @@ class ConvFeedForward(nn.Module):
         """Inference: both convolutions as GEMMs on the time-major input, no transposes (same products)."""
         pad = self.fc1.padding[0]
         fc1, fc2 = time_major_kernel(self.fc1), self.fc2.weight.detach()[..., 0]  # views, no weight copies
-        h = time_major_conv1d(F.pad(x, (0, 0, pad, pad)), fc1, self.fc1.bias, self.fc1.kernel_size[0])
+        h = time_major_conv1d(F.pad(x, (0, 0, pad, pad)), fc1, self.fc1.bias, self.fc1.kernel_size[0], gelu_tanh=True)
         mask = x_mask.transpose(1, 2)  # (B, T, 1)
-        h = F.gelu(h, approximate="tanh").mul_(mask)
+        h = h.mul_(mask)
         return linear(h, fc2, self.fc2.bias).mul_(mask)
 
 

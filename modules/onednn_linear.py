@@ -35,13 +35,16 @@ def onednn_available() -> bool:
 _AVAILABLE = onednn_available()
 
 
-def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+def linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, gelu_tanh: bool = False) -> Tensor:
     """``F.linear(x, weight, bias)``: ``x (..., in)``, ``weight (out, in)`` -> ``(..., out)``; oneDNN when it
-    applies (CPU, float32, no autograd), else torch's own."""
+    applies (CPU, float32, no autograd), else torch's own. ``gelu_tanh`` applies
+    ``F.gelu(., approximate="tanh")`` to the result, inside oneDNN's kernel when it runs there (a pass over the
+    output fewer: 2.64 -> 2.38 ms for a 339 x 960 -> 768 product; same values to ~5e-7)."""
     if (_AVAILABLE and x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
             and not torch.is_grad_enabled() and x.numel() > 0 and not torch.jit.is_tracing()):
-        return _OP(x, weight, bias, "none", [], "")
-    return F.linear(x, weight, bias)
+        return _OP(x, weight, bias, "gelu", [], "tanh") if gelu_tanh else _OP(x, weight, bias, "none", [], "")
+    out = F.linear(x, weight, bias)
+    return F.gelu(out, approximate="tanh") if gelu_tanh else out
 
 
 class OneDNNLinear(nn.Linear):
@@ -88,13 +91,14 @@ def conv_weight_matrix(weight: Tensor) -> Tensor:
     return weight.permute(0, 2, 1).reshape(weight.size(0), -1)
 
 
-def time_major_conv1d(x: Tensor, matrix: Tensor, bias: Optional[Tensor], kernel_size: int, stride: int = 1) -> Tensor:
+def time_major_conv1d(x: Tensor, matrix: Tensor, bias: Optional[Tensor], kernel_size: int, stride: int = 1,
+                      gelu_tanh: bool = False) -> Tensor:
     """An undilated, unpadded conv on time-major input as one GEMM over overlapping windows.
 
     ``x (B, T, C_in)`` (pad it first for "same" output), ``matrix`` from :func:`conv_weight_matrix` ->
     ``(B, T', C_out)``, ``T' = (T - kernel_size) // stride + 1``. In (T, C) memory the window of output frame t
     is the contiguous run of ``kernel_size * C_in`` values at ``stride * t * C_in``, so the windows are a
-    strided view (no copy) multiplied by the kernel matrix through :func:`linear`.
+    strided view (no copy) multiplied by the kernel matrix through :func:`linear` (``gelu_tanh`` as there).
     """
     x = x.contiguous()
     batch, length, channels = x.shape
@@ -103,8 +107,8 @@ def time_major_conv1d(x: Tensor, matrix: Tensor, bias: Optional[Tensor], kernel_
         raise ValueError(f"input of {length} frames is shorter than the conv kernel ({kernel_size})")
     windows = [item.as_strided((frames, kernel_size * channels), (stride * channels, 1)) for item in x]
     if batch == 1:
-        return linear(windows[0], matrix, bias).unsqueeze(0)
-    return torch.stack([linear(w, matrix, bias) for w in windows])
+        return linear(windows[0], matrix, bias, gelu_tanh).unsqueeze(0)
+    return torch.stack([linear(w, matrix, bias, gelu_tanh) for w in windows])
 
 
 def time_major_kernel(conv: nn.Conv1d) -> Tensor:

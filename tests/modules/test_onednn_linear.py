@@ -85,3 +85,13 @@ def test_time_major_kernel_is_a_view_of_the_relaid_weight():
         torch.testing.assert_close(conv(x), reference, rtol=1e-5, atol=1e-5)  # same conv, new memory order
         out = time_major_conv1d(F.pad(x.transpose(1, 2), (0, 0, 2, 2)), matrix, conv.bias, 5)
         torch.testing.assert_close(out.transpose(1, 2), reference, rtol=1e-5, atol=1e-5)
+
+
+def test_linear_with_fused_tanh_gelu_equals_gelu_of_linear():
+    torch.manual_seed(3)
+    x, weight, bias = torch.randn(2, 9, 20) * 3, torch.randn(14, 20) * 0.3, torch.randn(14)
+    expected = F.gelu(F.linear(x, weight, bias), approximate="tanh")
+    with torch.inference_mode():  # oneDNN's post-op
+        torch.testing.assert_close(linear(x, weight, bias, gelu_tanh=True), expected, rtol=1e-5, atol=1e-5)
+    with torch.enable_grad():  # torch's own path
+        torch.testing.assert_close(linear(x, weight, bias, gelu_tanh=True), expected, rtol=0, atol=0)
