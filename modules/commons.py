@@ -12,6 +12,14 @@ import torch
 import torch.nn.functional as F
 
 
+def conv_reach(module: torch.nn.Module) -> int:
+    """Input steps on each side that one output of ``module`` can depend on through its stride-1 ``Conv1d``
+    layers, read as one chain: exact for a sequential stack (a WaveNet, a ResBlock), an upper bound where
+    branches run side by side."""
+    return sum(c.dilation[0] * (c.kernel_size[0] - 1) // 2 for c in module.modules()
+               if isinstance(c, torch.nn.Conv1d))
+
+
 def get_padding(kernel_size: int, dilation: int = 1) -> int:
     """'Same' padding of a stride-1 convolution with an odd effective kernel."""
     return (kernel_size * dilation - dilation) // 2

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from modules.commons import get_padding
+from modules.commons import conv_reach, get_padding
 from modules.vocoders.amp import average_blocks, init_conv_weights
 from modules.weight_norm import fold_weight_norm, weight_norm
 
@@ -165,6 +165,17 @@ class HiFiGANGenerator(nn.Module):
             x = average_blocks(x, self.resblocks, i, self.num_kernels)
         x = self.conv_post(F.leaky_relu(x, self.post_lrelu_slope))
         return torch.tanh(x)
+
+    def receptive_frames(self) -> int:
+        """Input frames on each side that one output sample depends on (an upper bound): each layer's reach
+        in samples of its own rate, rounded up to input frames."""
+        frames, rate = conv_reach(self.conv_pre), 1  # rate: samples per input frame where the layer runs
+        for i, up in enumerate(self.ups):
+            frames += -(-(-(-up.kernel_size[0] // up.stride[0])) // rate)  # the inputs around one output
+            rate *= up.stride[0]
+            stage = self.resblocks[i * self.num_kernels:(i + 1) * self.num_kernels]  # side by side: the widest
+            frames += -(-max(conv_reach(block) for block in stage) // rate)
+        return frames + -(-conv_reach(self.conv_post) // rate)
 
     def fold_weight_norm(self) -> int:
         """Bake weight norm into plain weights for inference; returns the number of layers folded."""

@@ -163,3 +163,38 @@ def test_exported_joe_equals_pipers_own_file_at_zero_noise(tmp_path) -> None:
     for key in ("audio", "espeak", "phoneme_id_map", "num_symbols", "num_speakers", "speaker_id_map", "inference",
                 "phoneme_type"):
         assert ours_voice[key] == piper_voice[key], key
+
+
+@pytest.mark.parametrize("kind, sid", [("multi", 1), ("single_dp", None)])
+def test_runtime_decodes_long_utterances_in_time_pieces_exactly(tiny_dirs, monkeypatch, kind, sid) -> None:
+    # with >= 2 threads the acoustic graph decodes phoneme-aligned pieces side by side, each with the model's
+    # receptive field as context: the joined waveform must be the one-pass one
+    from models.tts.vits.onnx_runtime import OnnxVITS
+
+    pipeline = load_pipeline(tiny_dirs[kind], backend="onnxruntime")
+    model = pipeline.synth.model
+    folder = next((ckpt.resolve_checkpoint_dir(tiny_dirs[kind]) / "onnx").iterdir())
+    reach = model.acoustic_receptive_frames()
+    assert reach >= 8  # flows and decoder of the tiny config reach this far
+    monkeypatch.setattr(OnnxVITS, "MIN_PIECE_FRAMES", 16)  # the tiny voice's utterances are short
+    ids = np.array(pipeline.synth.frontend("A long sentence, so that the tiny voice has frames to split, "
+                                           "and then another clause for good measure.")["ids"])
+    scales = np.array([0.667, 1.0, 0.8], dtype=np.float32)
+
+    def waveform(threads: int, receptive_frames):
+        runtime = OnnxVITS(folder / "text.onnx", folder / "acoustic.onnx", model.n_speakers, model.hop_length,
+                           threads, receptive_frames)
+        calls = []
+        decode = runtime._decode
+        monkeypatch.setattr(runtime, "_decode", lambda *a: calls.append(a[1:3]) or decode(*a))
+        torch.manual_seed(3)
+        return runtime.infer_one(ids, sid, scales), calls
+
+    whole, calls = waveform(1, reach)
+    assert len(calls) == 1 and np.abs(whole).max() > 1e-3
+    for threads in (2, 3):
+        pieces, calls = waveform(threads, reach)
+        assert len(calls) == threads  # really decoded in pieces
+        np.testing.assert_allclose(pieces, whole, rtol=0, atol=1e-6)
+    no_context, _ = waveform(2, 0)
+    assert np.abs(no_context - whole).max() > 1e-4  # without the context the seams show: the check can fail
