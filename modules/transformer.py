@@ -145,11 +145,11 @@ class MultiHeadAttention(nn.Module):
         # Inference works on the 2w+1 offsets inside the window only; training and export tracing keep VITS's
         # form, which multiplies by an embedding table zero-padded to all 2T-1 offsets (T = 339 tokens, window 4:
         # 677 columns for 9 non-zero ones) and skews the result with pads and reshapes. Same sums.
-        band = self.window_size is not None and not torch.is_grad_enabled() and not torch.jit.is_tracing()
+        in_window = self.window_size is not None and not torch.is_grad_enabled() and not torch.jit.is_tracing()
         if self.window_size is not None:
             if t_q != t_k:
                 raise ValueError("relative-position attention needs self-attention (equal lengths)")
-            if band:
+            if in_window:
                 w = self.window_size
                 padded = F.pad(scores, (w, w))
                 band_logits = torch.matmul(q, self.emb_rel_k.transpose(-2, -1).unsqueeze(0))  # (B, H, T, 2w+1)
@@ -170,7 +170,7 @@ class MultiHeadAttention(nn.Module):
                 scores = scores * band + -1e4 * (1 - band)
         p_attn = self.drop(F.softmax(scores, dim=-1))
         out = torch.matmul(p_attn, v)
-        if band:
+        if in_window:
             w = self.window_size
             p_band = _diagonal_band(F.pad(p_attn, (w, w)), t_k, 2 * w + 1)  # weights by offset, 0 past the ends
             out = out + torch.matmul(p_band, self.emb_rel_v.unsqueeze(0))

@@ -14,6 +14,8 @@ the last LeakyReLU uses slope 0.01.  The original HiFi-GAN weight-normalises bot
 
 from __future__ import annotations
 
+import math
+
 from typing import Optional, Sequence
 
 import torch
@@ -171,11 +173,12 @@ class HiFiGANGenerator(nn.Module):
         in samples of its own rate, rounded up to input frames."""
         frames, rate = conv_reach(self.conv_pre), 1  # rate: samples per input frame where the layer runs
         for i, up in enumerate(self.ups):
-            frames += -(-(-(-up.kernel_size[0] // up.stride[0])) // rate)  # the inputs around one output
+            inputs_read = math.ceil(up.kernel_size[0] / up.stride[0])  # around one output of the transposed conv
+            frames += math.ceil(inputs_read / rate)
             rate *= up.stride[0]
             stage = self.resblocks[i * self.num_kernels:(i + 1) * self.num_kernels]  # side by side: the widest
-            frames += -(-max(conv_reach(block) for block in stage) // rate)
-        return frames + -(-conv_reach(self.conv_post) // rate)
+            frames += math.ceil(max(conv_reach(block) for block in stage) / rate)
+        return frames + math.ceil(conv_reach(self.conv_post) / rate)
 
     def fold_weight_norm(self) -> int:
         """Bake weight norm into plain weights for inference; returns the number of layers folded."""

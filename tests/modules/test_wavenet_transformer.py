@@ -73,13 +73,14 @@ def test_ffn_masks_and_activation():
     assert y.shape == (1, 5, 6) and float(y[..., 4:].abs().max()) == 0.0
 
 
-@pytest.mark.parametrize("heads_share", [True, False])
+@pytest.mark.parametrize("heads_share, block_length", [(True, None), (False, None), (True, 3)])
 @pytest.mark.parametrize("length", [1, 4, 5, 9, 40])
-def test_relative_attention_band_form_equals_the_reference_form(heads_share, length):
+def test_relative_attention_band_form_equals_the_reference_form(heads_share, block_length, length):
     # inference adds the 2w+1 in-window offsets straight onto the logits' diagonals; training keeps VITS's
     # zero-padded table and pad-and-reshape skews: same sums for lengths below, at and above the window
     torch.manual_seed(length)
-    attention = MultiHeadAttention(12, 12, 3, window_size=4, heads_share=heads_share).eval()
+    attention = MultiHeadAttention(12, 12, 3, window_size=4, heads_share=heads_share,
+                                   block_length=block_length).eval()  # Glow-TTS bands its keys too
     x = torch.randn(2, 12, length)
     mask = torch.ones(2, 1, length, length)
     mask[1, :, :, length // 2 + 1:] = 0

@@ -71,10 +71,11 @@ class OnnxVITS:
         # layout (torch fills non-contiguous tensors with another kernel than contiguous ones)
         noise = torch.empty(1, frames, m_p.shape[1]).transpose(1, 2).normal_().contiguous().numpy()
         feeds = {"m_p": m_p, "logs_p": logs_p, "w_ceil": w_ceil, "scales": scales, "noise": noise, **extra}
-        bounds = self._piece_bounds(w_ceil.reshape(-1))
+        starts = np.concatenate([[0], np.cumsum(w_ceil.reshape(-1).astype(np.int64))])  # first frame of phoneme i
+        bounds = self._piece_bounds(starts)
         if bounds is None:
             return self._decode(feeds, 0, w_ceil.shape[-1])
-        return self._decode_in_pieces(feeds, bounds)
+        return self._decode_in_pieces(feeds, starts, bounds)
 
     def _decode(self, feeds: Dict[str, np.ndarray], first: int, stop: int, frame0: int = 0,
                 frame1: Optional[int] = None) -> np.ndarray:
@@ -87,18 +88,17 @@ class OnnxVITS:
                                           "input_lengths": np.array([stop - first], dtype=np.int64)})
         return wav.reshape(-1)
 
-    def _piece_bounds(self, durations: np.ndarray) -> Optional[List[int]]:
-        """Phoneme indices where the pieces' outputs meet (first 0, last the phoneme count), or None: one pass."""
-        starts = np.concatenate([[0], np.cumsum(durations.astype(np.int64))])  # starts[i]: first frame of phoneme i
+    def _piece_bounds(self, starts: np.ndarray) -> Optional[List[int]]:
+        """Phoneme indices where the pieces' outputs meet (first 0, last the phoneme count), or None: one pass.
+        ``starts[i]``: the first frame of phoneme ``i`` (one more entry: the frame count)."""
         total = int(starts[-1])
         if self.streams < 2 or total < self.MIN_PIECE_FRAMES * self.streams:
             return None
         cuts = [int(np.argmin(np.abs(starts - total * j / self.streams))) for j in range(1, self.streams)]
-        bounds = [0] + cuts + [durations.size]
+        bounds = [0] + cuts + [starts.size - 1]
         return bounds if all(a < b for a, b in zip(bounds, bounds[1:])) else None
 
-    def _decode_in_pieces(self, feeds: Dict[str, np.ndarray], bounds: List[int]) -> np.ndarray:
-        starts = np.concatenate([[0], np.cumsum(feeds["w_ceil"].reshape(-1).astype(np.int64))])
+    def _decode_in_pieces(self, feeds: Dict[str, np.ndarray], starts: np.ndarray, bounds: List[int]) -> np.ndarray:
         reach = int(self.receptive_frames or 0)
 
         def piece(j: int) -> np.ndarray:
