@@ -22,7 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from models.sr.speechsr.model import SpeechSR  # noqa: E402
+from models.sr.speechsr.model import DEFAULT_CHUNK_SAMPLES, SpeechSR  # noqa: E402
 from processors.audio import load_audio  # noqa: E402
 
 # The official code on this machine type, 5 s of audio, 1 thread (blueprint §8.3): SpeechSR-48k 7.07 s,
@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rates", type=int, nargs="+", default=[48000, 24000])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--chunk", type=int, default=8192)
+    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK_SAMPLES)
     parser.add_argument("--wav", type=Path, default=DEFAULT_WAV)
     args = parser.parse_args()
 

@@ -35,7 +35,7 @@ from models.base import onnx_backend
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, SpeechSuperResolution, load_input
 from models.base.waveforms import progress
-from models.sr.speechsr.model import INPUT_RATE, SpeechSR
+from models.sr.speechsr.model import DEFAULT_CHUNK_SAMPLES, INPUT_RATE, SpeechSR
 from models.sr.speechsr.onnx_export import runtime_for
 from modules.vocoders.amp import PrecisionError, set_vocoder_precision
 from processors.audio import load_audio, save_audio
@@ -55,7 +55,7 @@ class SpeechSRInference:
     """
 
     def __init__(self, models: Dict[str, SpeechSR], device: str | torch.device = "cpu", fast: bool = True,
-                 config: Optional[dict] = None, allow_bundled: bool = True, chunk_samples: int = 8192,
+                 config: Optional[dict] = None, allow_bundled: bool = True, chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
                  window_seconds: float = 10.0, backend: str = "torch", source: Optional[Path] = None,
                  vocoder_precision: str = "float32"):
         self.config = config or {}
@@ -183,7 +183,7 @@ class SpeechSRInference:
 @dataclass
 class SpeechSRSettings:
     target_rate: Optional[int] = None  # 24000 | 48000; default: the checkpoint's rate, else 48000
-    chunk_samples: int = 8192  # output samples per window of the chunked network (0 = one shot)
+    chunk_samples: int = DEFAULT_CHUNK_SAMPLES  # output samples per window of the chunked network (0 = one shot)
     window_seconds: float = 10.0  # longer inputs run window by window (bounded memory; 0 = one shot)
     fast: bool = True  # folded weight norm, polyphase activations (same output up to ~1e-6)
     vocoder_precision: str = "float32"  # float32 | bfloat16 (opt-in, faster on CPUs with native bf16; not exact)

@@ -22,6 +22,7 @@ from modules.vocoders.hifigan import HiFiGANGenerator
 from modules.wave_encoder import WaveEncoder
 from modules.weight_norm import fold_weight_norm
 from utils.config import validate
+from utils.memory import keep_freed_memory
 from utils.registry import register
 
 
@@ -51,6 +52,7 @@ class WaveGANVAE(BuiltFromConfig, nn.Module):
     def prepare_for_inference(self) -> "WaveGANVAE":
         self.eval()
         fold_weight_norm(self)
+        keep_freed_memory()
         return self
 
     def encode(self, wav: torch.Tensor):

@@ -45,6 +45,7 @@ from modules.onednn_linear import use_onednn_linear
 from modules.style_encoder import StyleEncoder
 from modules.vocoders.amp import set_channels_last_inference, set_vocoder_precision
 from modules.weight_norm import fold_weight_norm
+from utils.memory import keep_freed_memory
 from utils.registry import register
 
 # Fixed by the official constructor: encoder WaveNet depth/kernels and flow depth.
@@ -137,6 +138,7 @@ class HierSpeechPPSynthesizer(BuiltFromConfig, nn.Module):
         if vocoder_precision is not None:
             set_vocoder_precision(self, vocoder_precision)
         use_onednn_linear(self)
+        keep_freed_memory()
         return self
 
     # ------------------------------------------------------------------ building blocks

@@ -31,6 +31,7 @@ from modules.posterior_encoder import PosteriorEncoder
 from modules.transformer import RelPositionEncoder
 from modules.vocoders.hifigan import HiFiGANGenerator
 from modules.weight_norm import fold_weight_norm
+from utils.memory import keep_freed_memory
 from utils.registry import register
 
 # Fixed by the official constructor.
@@ -119,6 +120,7 @@ class VITS(BuiltFromConfig, nn.Module):
         """Eval mode with weight norm folded into plain weights (same numbers, faster)."""
         self.eval()
         fold_weight_norm(self)
+        keep_freed_memory()
         return self
 
     # ------------------------------------------------------------------ helpers

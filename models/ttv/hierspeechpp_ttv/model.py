@@ -39,6 +39,7 @@ from modules.onednn_linear import use_onednn_linear
 from modules.posterior_encoder import PosteriorEncoder
 from modules.style_encoder import StyleEncoder
 from modules.weight_norm import fold_weight_norm
+from utils.memory import keep_freed_memory
 from utils.registry import register
 
 PITCH_SEGMENT = 60  # latent frames of the ground-truth SSL slice the pitch predictor trains on
@@ -99,6 +100,7 @@ class TextToVec(BuiltFromConfig, nn.Module):
         self.eval()
         fold_weight_norm(self)
         use_onednn_linear(self)
+        keep_freed_memory()
         return self
 
     # ------------------------------------------------------------------ pieces
