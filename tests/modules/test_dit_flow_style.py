@@ -3,6 +3,7 @@
 Official-number parity lives in tests/models/hierspeechpp/test_synth_parity.py.
 """
 
+import pytest
 import torch
 
 from modules.dit_flow import BiTFlow
@@ -85,10 +86,20 @@ def test_style_encoder_masked_mean_and_leak_switch():
                                      "slf_attn.conv_o.weight", "fc.bias"}
 
 
-def test_attention_fused_inference_path_equals_the_explicit_one():
-    # inference takes torch's fused attention; training (grad) keeps the explicit softmax(q k^T) v
+@pytest.mark.parametrize("per_head", [True, False])
+def test_attention_inference_paths_equal_the_explicit_one(per_head, monkeypatch):
+    # inference takes oneDNN's per-head products (CPU float32 with oneDNN) or else torch's fused attention;
+    # training (grad) keeps the explicit softmax(q k^T) v
+    import modules.dit_flow as dit_flow
     from modules.dit_flow import SelfAttention
 
+    if per_head and not dit_flow.onednn_available():
+        pytest.skip("this torch build has no oneDNN linear op: the per-head path is never taken")
+    if not per_head:
+        monkeypatch.setattr(dit_flow, "onednn_available", lambda: False)
+    calls = []
+    original = SelfAttention._attend_per_head
+    monkeypatch.setattr(SelfAttention, "_attend_per_head", lambda self, *a: calls.append(1) or original(self, *a))
     torch.manual_seed(2)
     attention = SelfAttention(16, n_heads=4)
     x = torch.randn(2, 11, 16)
@@ -97,8 +108,9 @@ def test_attention_fused_inference_path_equals_the_explicit_one():
         with torch.enable_grad():
             explicit = attention(x, mask)
         with torch.no_grad():
-            fused = attention(x, mask)
-        assert explicit.requires_grad and not fused.requires_grad
-        torch.testing.assert_close(fused, explicit.detach(), rtol=0, atol=1e-6)
+            fast = attention(x, mask)
+        assert explicit.requires_grad and not fast.requires_grad
+        torch.testing.assert_close(fast, explicit.detach(), rtol=0, atol=1e-6)
     with torch.no_grad():
         assert not torch.allclose(attention(x, key_mask)[1], attention(x, None)[1])  # the mask matters
+    assert bool(calls) == per_head
