@@ -84,8 +84,11 @@ print(first, int(kept), faults())
 
 def _faults_before_and_after(**env: str) -> tuple:
     root = Path(__file__).resolve().parents[2]
+    # the machine's own malloc settings (if any) are dropped: each test sets exactly the ones it is about
+    base = {key: value for key, value in os.environ.items()
+            if not key.startswith("MALLOC_") and key not in ("GLIBC_TUNABLES", "ECHELON_KEEP_FREED_MEMORY")}
     run = subprocess.run([sys.executable, "-c", _ALLOCATION_PATTERN], cwd=root, capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(root), **env}, timeout=120, check=True)
+                         env={**base, "PYTHONPATH": str(root), **env}, timeout=120, check=True)
     first, kept, after = (int(v) for v in run.stdout.split())
     return first, bool(kept), after
 

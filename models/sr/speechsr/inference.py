@@ -55,7 +55,8 @@ class SpeechSRInference:
     """
 
     def __init__(self, models: Dict[str, SpeechSR], device: str | torch.device = "cpu", fast: bool = True,
-                 config: Optional[dict] = None, allow_bundled: bool = True, chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
+                 config: Optional[dict] = None, allow_bundled: bool = True,
+                 chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
                  window_seconds: float = 10.0, backend: str = "torch", source: Optional[Path] = None,
                  vocoder_precision: str = "float32"):
         self.config = config or {}

@@ -171,7 +171,8 @@ class SpeechSR(BuiltFromConfig, nn.Module):
 
     infer = forward
 
-    def optimize_for_inference(self, chunk_size: int = DEFAULT_CHUNK_SAMPLES, vocoder_precision: Optional[str] = None) -> "SpeechSR":
+    def optimize_for_inference(self, chunk_size: int = DEFAULT_CHUNK_SAMPLES,
+                               vocoder_precision: Optional[str] = None) -> "SpeechSR":
         """Fold weight norm, use polyphase activations, channels-last fused AMP blocks on CPU and chunked inference
         (no training afterwards). ``vocoder_precision="bfloat16"`` runs the AMP blocks' convolutions in bfloat16
         (opt-in; :func:`modules.vocoders.amp.set_vocoder_precision`); None keeps the model's (float32 unless set)."""
