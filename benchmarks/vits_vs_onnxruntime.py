@@ -14,10 +14,17 @@ the same espeak-ng front end (Echelon's Piper phoneme ids, which equal Piper's):
 
 All run with noise 0.667 / length 1 / noise_w 0.8. The sampled durations make each run's audio a little longer
 or shorter, so runs are compared by real-time factor (seconds of compute per second of audio): the best RTF of
-each system is kept, and the ratio column is piper-ort's best RTF over the system's (>= 1: at least as fast). Wall times are inflated when the machine is shared; the interleaved ratios are the
-meaningful figures. CPU time (user+sys of this process) is printed beside each.
+each system is kept, and the ratio column is piper-ort's best RTF over the system's (>= 1: at least as fast).
+Wall times are inflated when the machine is shared; the interleaved ratios are the meaningful figures. CPU time
+(user+sys of this process) is printed beside each.
+
+Each timed call starts ``--pause`` seconds (0.2) after the previous one ends: onnxruntime's default workers
+(piper-ort) and torch's OpenMP workers keep spinning for a while after a call, and on 2 cores that stole the
+second core from whichever system ran next (measured: Piper's file at 2 threads 0.19 s right after a spinning
+session, 0.16 s after a pause; 2-thread ratios moved by up to 0.2).
 
 Usage: python benchmarks/vits_vs_onnxruntime.py [--threads 1 2] [--repeats 5] [--text "..."] [--quantized]
+       [--pause 0.2]
 """
 
 from __future__ import annotations
@@ -68,14 +75,16 @@ def pipeline_system(pipeline) -> Callable[[str], np.ndarray]:
     return lambda text: pipeline.synthesize([text])[0].waveform
 
 
-def measure(systems: Dict[str, Callable[[str], np.ndarray]], text: str, repeats: int
+def measure(systems: Dict[str, Callable[[str], np.ndarray]], text: str, repeats: int, pause: float = 0.2
             ) -> Dict[str, Tuple[float, float, float]]:
-    """name -> (wall s, CPU s, audio samples) of the run with the best real-time factor; one warm-up call each."""
+    """name -> (wall s, CPU s, audio samples) of the run with the best real-time factor; one warm-up call each;
+    ``pause`` seconds before each timed call (the previous system's spinning workers go to sleep)."""
     best: Dict[str, Tuple[float, float, float]] = {}
     for speak in systems.values():
         speak(text)
     for _ in range(repeats):
         for name, speak in systems.items():
+            time.sleep(pause)
             wall, cpu = time.perf_counter(), time.process_time()
             audio = speak(text)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -91,6 +100,8 @@ def main() -> None:
     parser.add_argument("--text", default=DEFAULT_TEXT)
     parser.add_argument("--quantized", action="store_true", help="also time `echelon-export --quantize int8`")
     parser.add_argument("--no_torch", action="store_true", help="leave out the PyTorch path (slowest)")
+    parser.add_argument("--pause", type=float, default=0.2,
+                        help="seconds between timed calls, so that no system runs beside another's spinning workers")
     args = parser.parse_args()
     piper_file = installed_voice("joe")
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,7 +123,7 @@ def main() -> None:
             systems["piper-ort"] = onnx_system(piper_file, frontend, threads, defaults=True)
             systems["piper-ort-same-settings"] = onnx_system(piper_file, frontend, threads)
             systems.update({name: onnx_system(path, frontend, threads) for name, path in graphs.items()})
-            best = measure(systems, args.text, args.repeats)
+            best = measure(systems, args.text, args.repeats, args.pause)
             reference = best["piper-ort"][0] / best["piper-ort"][2]
             for name, (wall, cpu, samples) in best.items():
                 seconds = samples / echelon.sample_rate
