@@ -10,7 +10,10 @@ the same espeak-ng front end (Echelon's Piper phoneme ids, which equal Piper's):
   (only the thread count set), as Piper and most deployments run it (Piper's input names and scales)
 * ``piper-ort-same-settings`` -- Piper's file with Echelon's session options (``models.base.onnx_backend.session``:
   no spinning workers when threads > 1): separates the graph's share of a difference from the settings' share
-* ``export-ort``    -- ``echelon-export onnx`` of the converted voice with Echelon's session options
+* ``export-ort``    -- ``echelon-export onnx`` of the converted voice with Echelon's session options (compare
+  with ``piper-ort-same-settings``)
+* ``export-ort-default-settings`` -- the same file with onnxruntime's defaults, as Piper would run it (compare
+  with ``piper-ort``)
 
 All run with noise 0.667 / length 1 / noise_w 0.8. The sampled durations make each run's audio a little longer
 or shorter, so runs are compared by real-time factor (seconds of compute per second of audio): the best RTF of
@@ -123,6 +126,7 @@ def main() -> None:
             systems["piper-ort"] = onnx_system(piper_file, frontend, threads, defaults=True)
             systems["piper-ort-same-settings"] = onnx_system(piper_file, frontend, threads)
             systems.update({name: onnx_system(path, frontend, threads) for name, path in graphs.items()})
+            systems["export-ort-default-settings"] = onnx_system(exported, frontend, threads, defaults=True)
             best = measure(systems, args.text, args.repeats, args.pause)
             reference = best["piper-ort"][0] / best["piper-ort"][2]
             for name, (wall, cpu, samples) in best.items():

@@ -52,6 +52,43 @@ def last_axis_length(x: torch.Tensor) -> torch.Tensor:
     return torch._shape_as_tensor(x)[-1:].to(torch.long)
 
 
+def decode_in_windows(decode: Callable[[torch.Tensor, Optional[torch.Tensor]], torch.Tensor], z: torch.Tensor,
+                      g: Optional[torch.Tensor], halo: int, hop: int, min_frames: int,
+                      windows: int = 2) -> torch.Tensor:
+    """``decode(z, g)`` for a convolutional decoder ``(B, C, T) -> (B, 1, T * hop)``, traceable, computed as
+    ``windows`` overlapping time windows stacked on the batch axis when ``T >= min_frames`` (one pass below).
+
+    Why: onnxruntime's blocked-channel (NCHWc) convolutions, the fastest it has on one thread, split a
+    convolution's work by batch item x set of 64 output channels x output row; the decoder's late layers (32 or
+    64 channels, height-1 images) are then one work item and a second thread idles. With the windows on the
+    batch axis every layer has as many items as windows. Window ``i`` keeps frames ``[i * size, (i + 1) * size)``
+    (``size = ceil(T / n)``) and reads ``halo`` frames beyond them where it has neighbours; its other edges are
+    the signal's own ends, so with ``halo`` >= the decoder's receptive radius in frames (``receptive_frames()``)
+    every output sample is computed from the same inputs as in one pass (equal up to float rounding: a runtime
+    may sum a convolution in another order at another width). The cost is the halo: ``halo`` frames per window
+    edge shared with a neighbour, on one thread as on several.
+
+    z: (B, C, T); g: optional (B, gin, 1); returns (B, 1, T * hop).
+    """
+    shape = torch._shape_as_tensor(z).to(torch.long)
+    batch, frames = shape[0], shape[2]
+    n = 1 + (frames >= min_frames).long() * (windows - 1)
+    size = torch.div(frames + n - 1, n, rounding_mode="floor")  # frames each window keeps
+    width = torch.minimum(size + halo * torch.clamp(n - 1, max=2), frames)
+    starts = torch.minimum(torch.clamp(torch.arange(n) * size - halo, min=0), frames - width)  # (n,)
+    # (B, C, T) -> (n * B, C, width), window-major; sizes only as index tensors, so the graph stays dynamic
+    index = starts.unsqueeze(1) + torch.arange(width).unsqueeze(0)  # (n, width)
+    zw = z[:, :, index].permute(2, 0, 1, 3).flatten(0, 1)
+    gw = None if g is None else g.index_select(0, torch.remainder(torch.arange(n * batch), batch))
+    y = decode(zw, gw).reshape(-1)  # (n * B, 1, width * hop) flattened
+    # output sample s of item b (frame s // hop) comes from window i = s // (size * hop), at s - start_i * hop
+    sample = torch.arange(frames * hop)
+    window = torch.div(sample, size * hop, rounding_mode="floor")
+    source = window * (batch * width * hop) + sample - starts.index_select(0, window) * hop  # item 0
+    source = source.unsqueeze(0) + (torch.arange(batch) * (width * hop)).unsqueeze(1)  # (B, T * hop)
+    return y[source].unsqueeze(1)
+
+
 def export_graph(module: torch.nn.Module, args: Tuple[torch.Tensor, ...], path: str | os.PathLike,
                  input_names: Sequence[str], output_names: Sequence[str],
                  dynamic_axes: Mapping[str, Mapping[int, str]], metadata: Optional[Mapping[str, object]] = None,

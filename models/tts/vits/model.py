@@ -23,7 +23,7 @@ from torch import nn
 
 from models.base.building import BuiltFromConfig, config_of_arguments
 from models.tts.vits.config import VITSConfig
-from modules.commons import conv_reach, generate_path, rand_slice_segments, sequence_mask
+from modules.commons import generate_path, rand_slice_segments, sequence_mask
 from modules.duration_predictor import DurationPredictor, StochasticDurationPredictor
 from modules.flows import ResidualCouplingBlock
 from modules.monotonic_align import search_alignment
@@ -184,12 +184,6 @@ class VITS(BuiltFromConfig, nn.Module):
         }  # fmt: skip
 
     # ------------------------------------------------------------------ inference
-    def acoustic_receptive_frames(self) -> int:
-        """Latent frames on each side that one output sample depends on through the inverse flow and the
-        decoder (an upper bound): a waveform cut from frames ``[a, b)`` is exact when decoded from the prior
-        over ``[a - R, b + R)`` (``models/tts/vits/onnx_runtime.py`` decodes long utterances in such pieces)."""
-        return conv_reach(self.flow) + self.dec.receptive_frames()
-
     @torch.no_grad()
     def infer(
         self,

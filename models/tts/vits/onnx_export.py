@@ -13,7 +13,12 @@ the torch path):
 
 * ``text``: ids, lengths, scales, ``duration_noise (1, 2, T)``, [sid] -> prior ``m_p, logs_p (1, C, T)`` and
   ``w_ceil (1, 1, T)`` frames per symbol;
-* ``acoustic``: ``m_p, logs_p, w_ceil``, lengths, scales, ``noise (1, C, frames)``, [sid] -> ``wav (1, 1, samples)``.
+* ``acoustic``: ``m_p, logs_p, w_ceil``, lengths, scales, ``noise (1, C, frames)``, [sid] -> ``wav (1, 1, samples)``;
+  ``acoustic_windows`` is the same graph with the decoder's time windows, for sessions of two or more threads.
+
+Both the Piper graph and ``acoustic_windows`` decode an utterance of :data:`WINDOW_MIN_FRAMES` frames or more
+as two overlapping time windows stacked on the batch axis (:class:`_Stages`), so that onnxruntime keeps a
+second thread busy; the waveform is the one-pass one.
 
 Everything of inference is in the graphs; the text front end (espeak-ng) stays in Python, as in Piper.
 """
@@ -29,7 +34,7 @@ import torch
 from torch import nn
 
 from models.base import checkpoint as ckpt
-from models.base.onnx_backend import convs_as_2d, export_graph
+from models.base.onnx_backend import convs_as_2d, decode_in_windows, export_graph
 from models.tts.vits.config import VITSExperimentConfig
 from models.tts.vits.model import VITS
 from modules.commons import generate_path, sequence_mask
@@ -41,14 +46,27 @@ log = logging.getLogger(__name__)
 
 PIPER_INPUTS = ("input", "input_lengths", "scales")
 EXAMPLE_SYMBOLS = 24  # length of the tracing example (the graphs are dynamic in it)
+# Windowed graphs (_Stages): utterances of at least this many latent frames decode as two time windows. Piper
+# interface, joe voice (86 frames/s), ratios to Piper's file at 1 / 2 threads: 91 frames, windows 0.94 / 1.00, one pass
+# 1.15 / 1.07; 173 frames, 1.05 / 1.15 vs 1.19 / 0.98; 564 frames, 1.16 / 1.08 vs 1.19 / 0.91 (onnxruntime's
+# default session options; benchmarks/README.md).
+WINDOW_MIN_FRAMES = 160
 
 
 class _Stages(nn.Module):
-    """The inference arithmetic of :meth:`VITS.infer` in two traceable halves (batch of one)."""
+    """The inference arithmetic of :meth:`VITS.infer` in two traceable halves (batch of one).
 
-    def __init__(self, model: VITS):
+    With ``window_halo`` (the decoder's receptive radius in frames) the decoder runs an utterance of at least
+    :data:`WINDOW_MIN_FRAMES` latent frames as two time windows on the batch axis (:func:`decode_in_windows`;
+    the waveform is the one-pass one): onnxruntime's blocked-channel convolutions put a second thread to work on
+    the decoder's late 32- and 64-channel layers only for a batch of two. On one thread the windows cost their
+    halo, so Echelon's runtime keeps a graph without them for one thread.
+    """
+
+    def __init__(self, model: VITS, window_halo: Optional[int] = None):
         super().__init__()
         self.model = model
+        self.window_halo = window_halo
 
     def speaker(self, sid: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         return None if sid is None or self.model.n_speakers <= 1 else self.model.emb_g(sid).unsqueeze(-1)
@@ -80,11 +98,19 @@ class _Stages(nn.Module):
             noise = torch.randn_like(m_p)
         z_p = m_p + noise * torch.exp(logs_p) * scales[0]
         z = m.flow(z_p, y_mask, g=g, reverse=True)
-        return m.dec(z * y_mask, g=g)
+        return self.decode(z * y_mask, g)
+
+    def decode(self, z: torch.Tensor, g: Optional[torch.Tensor]) -> torch.Tensor:
+        """Latent ``(B, C, T)`` -> waveform ``(B, 1, T * hop)``."""
+        if self.window_halo is None:
+            return self.model.dec(z, g=g)
+        return decode_in_windows(lambda x, c: self.model.dec(x, g=c), z, g, self.window_halo,
+                                 self.model.dec.hop_length, WINDOW_MIN_FRAMES)
 
 
 class PiperInterface(_Stages):
-    """Piper's graph: ``(input, input_lengths, scales[, sid]) -> output (B, 1, 1, samples)``."""
+    """Piper's graph: ``(input, input_lengths, scales[, sid]) -> output (B, 1, 1, samples)``; other runtimes run
+    it whole on any number of threads, so its decoder takes the time windows (``window_halo``)."""
 
     def forward(self, ids, lengths, scales, sid=None):
         g = self.speaker(sid)
@@ -170,7 +196,7 @@ def export_piper(model: VITS, cfg: VITSExperimentConfig, out: str | Path, datase
         log.warning("%s: this voice uses Echelon's 178-symbol front end (cleaners + espeak-ng); the .onnx.json maps "
                     "those symbols, but Piper frames ids with ^/$ and its own phonemisation: use Echelon's "
                     "onnxruntime backend for exact text handling", out.name)
-    module = PiperInterface(_for_inference(model))
+    module = PiperInterface(_for_inference(model), window_halo=model.dec.receptive_frames())
     ids, lengths, scales, sid = _example(model)
     args = (ids, lengths, scales) + ((sid,) if sid is not None else ())
     names = PIPER_INPUTS + (("sid",) if sid is not None else ())
@@ -186,8 +212,9 @@ def export_piper(model: VITS, cfg: VITSExperimentConfig, out: str | Path, datase
     return out
 
 
-def export_runtime(model: VITS, text_path: Path, acoustic_path: Path) -> None:
-    """Echelon's two runtime graphs (see the module docstring)."""
+def export_runtime(model: VITS, text_path: Path, acoustic_path: Path, windowed_path: Optional[Path] = None) -> None:
+    """Echelon's runtime graphs (see the module docstring); ``windowed_path``: the acoustic graph again with the
+    decoder's time windows (:class:`_Stages`), for sessions of two or more threads."""
     copy = _for_inference(model)
     ids, lengths, scales, sid = _example(model)
     extra = (sid,) if sid is not None else ()
@@ -201,10 +228,14 @@ def export_runtime(model: VITS, text_path: Path, acoustic_path: Path) -> None:
     with torch.no_grad():
         m_p, logs_p, w_ceil = stages(ids, lengths, scales, duration_noise, *extra)
     noise = torch.zeros(1, m_p.size(1), int(_Stages.frames(w_ceil)))
-    export_graph(AcousticStage(copy), (m_p, logs_p, w_ceil, lengths, scales, noise) + extra, acoustic_path,
-                 ("m_p", "logs_p", "w_ceil", "input_lengths", "scales", "noise") + names_sid, ["wav"],
-                 {"m_p": {2: "phonemes"}, "logs_p": {2: "phonemes"}, "w_ceil": {2: "phonemes"},
-                  "noise": {2: "frames"}, "wav": {2: "samples"}})
+    acoustic = {acoustic_path: None}
+    if windowed_path is not None:
+        acoustic[windowed_path] = model.dec.receptive_frames()
+    for path, halo in acoustic.items():
+        export_graph(AcousticStage(copy, window_halo=halo), (m_p, logs_p, w_ceil, lengths, scales, noise) + extra,
+                     path, ("m_p", "logs_p", "w_ceil", "input_lengths", "scales", "noise") + names_sid, ["wav"],
+                     {"m_p": {2: "phonemes"}, "logs_p": {2: "phonemes"}, "w_ceil": {2: "phonemes"},
+                      "noise": {2: "frames"}, "wav": {2: "samples"}})
 
 
 @register("exporter", "vits")

@@ -88,6 +88,27 @@ def test_piper_graph_equals_torch_at_zero_noise_for_three_lengths(tiny_dirs, tmp
     assert names == ["input", "input_lengths", "scales"] + (["sid"] if sid is not None else [])
 
 
+def test_piper_graph_decodes_long_utterances_in_windows_exactly(tiny_dirs, tmp_path, monkeypatch) -> None:
+    # the Piper-interface graph decodes long utterances as two time windows on the batch axis (onnxruntime's
+    # blocked convolutions then use a second thread); the tiny voice's utterances are short, so windows from 1 frame
+    from models.tts.vits import onnx_export
+
+    torch.set_num_threads(1)
+    monkeypatch.setattr(onnx_export, "WINDOW_MIN_FRAMES", 1)
+    out = tmp_path / "windows.onnx"
+    export_checkpoint(tiny_dirs["multi"], out)
+    model = load_pipeline(tiny_dirs["multi"], backend="torch").synth.model
+    halo, frames_seen = model.dec.receptive_frames(), []
+    generator = torch.Generator().manual_seed(2)
+    for length in LENGTHS + (90,):
+        ids = torch.randint(1, model.enc_p.emb.num_embeddings, (1, length), generator=generator)
+        ours, reference = run_piper_graph(out, ids, 2), torch_waveform(model, ids, 2)
+        assert ours.shape == (1, 1, 1, reference.size)
+        assert np.abs(ours.reshape(-1) - reference).max() <= 1e-4
+        frames_seen.append(reference.size // model.hop_length)
+    assert max(frames_seen) > 2 * halo + 2  # windows narrower than the utterance were really taken
+
+
 def test_noise_scales_reach_the_graph(multi_graph) -> None:
     out = multi_graph
     ids = torch.arange(1, 12).unsqueeze(0)
@@ -126,7 +147,8 @@ def test_onnxruntime_backend_gives_the_torch_pipelines_seeded_output(tiny_dirs) 
         assert a.waveform.shape == b.waveform.shape and np.abs(b.waveform).max() > 1e-3
         assert np.abs(a.waveform - b.waveform).max() <= 1e-4
     cache = list((ckpt.resolve_checkpoint_dir(tiny_dirs["multi"]) / "onnx").iterdir())
-    assert len(cache) == 1 and sorted(p.name for p in cache[0].iterdir()) == ["acoustic.onnx", "text.onnx"]
+    assert len(cache) == 1 and sorted(p.name for p in cache[0].iterdir()) == ["acoustic.onnx", "acoustic_windows.onnx",
+                                                                           "text.onnx"]
 
 
 def test_export_and_infer_clis(tiny_dirs, tmp_path, capsys) -> None:
@@ -166,35 +188,28 @@ def test_exported_joe_equals_pipers_own_file_at_zero_noise(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("kind, sid", [("multi", 1), ("single_dp", None)])
-def test_runtime_decodes_long_utterances_in_time_pieces_exactly(tiny_dirs, monkeypatch, kind, sid) -> None:
-    # with >= 2 threads the acoustic graph decodes phoneme-aligned pieces side by side, each with the model's
-    # receptive field as context: the joined waveform must be the one-pass one
-    from models.tts.vits.onnx_runtime import OnnxVITS
+def test_runtime_with_threads_decodes_in_windows_exactly(tmp_path, monkeypatch, kind, sid) -> None:
+    # with >= 2 threads the runtime's acoustic graph decodes two time windows on the batch axis: the seeded
+    # waveform must be the one-thread (plain graph) one. The tiny voice's utterances are short: windows from 1 frame
+    from models.tts.vits import onnx_export
 
-    pipeline = load_pipeline(tiny_dirs[kind], backend="onnxruntime")
-    model = pipeline.synth.model
-    folder = next((ckpt.resolve_checkpoint_dir(tiny_dirs[kind]) / "onnx").iterdir())
-    reach = model.acoustic_receptive_frames()
-    assert reach >= 8  # flows and decoder of the tiny config reach this far
-    monkeypatch.setattr(OnnxVITS, "MIN_PIECE_FRAMES", 16)  # the tiny voice's utterances are short
-    ids = np.array(pipeline.synth.frontend("A long sentence, so that the tiny voice has frames to split, "
-                                           "and then another clause for good measure.")["ids"])
-    scales = np.array([0.667, 1.0, 0.8], dtype=np.float32)
-
-    def waveform(threads: int, receptive_frames):
-        runtime = OnnxVITS(folder / "text.onnx", folder / "acoustic.onnx", model.n_speakers, model.hop_length,
-                           threads, receptive_frames)
-        calls = []
-        decode = runtime._decode
-        monkeypatch.setattr(runtime, "_decode", lambda *a: calls.append(a[1:3]) or decode(*a))
-        torch.manual_seed(3)
-        return runtime.infer_one(ids, sid, scales), calls
-
-    whole, calls = waveform(1, reach)
-    assert len(calls) == 1 and np.abs(whole).max() > 1e-3
-    for threads in (2, 3):
-        pieces, calls = waveform(threads, reach)
-        assert len(calls) == threads  # really decoded in pieces
-        np.testing.assert_allclose(pieces, whole, rtol=0, atol=1e-6)
-    no_context, _ = waveform(2, 0)
-    assert np.abs(no_context - whole).max() > 1e-4  # without the context the seams show: the check can fail
+    monkeypatch.setattr(onnx_export, "WINDOW_MIN_FRAMES", 1)
+    overrides = {} if kind == "multi" else {"n_speakers": 0, "gin_channels": 0, "use_sdp": False}
+    root = tiny_checkpoint(tmp_path / kind, **overrides)
+    text = "A long sentence, so that the tiny voice has frames to split, and then another clause for good measure."
+    waveforms, graphs = {}, {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        try:
+            pipeline = load_pipeline(root, backend="onnxruntime")
+            runtime = pipeline.synth.runtime
+            graphs[threads] = runtime.acoustic_graph.name
+            waveforms[threads] = pipeline.synthesize([text], speakers=None if sid is None else [sid], seed=5)[0].waveform
+        finally:
+            torch.set_num_threads(1)
+    assert graphs == {1: "acoustic.onnx", 2: "acoustic_windows.onnx"}
+    model = load_pipeline(root, backend="torch").synth.model
+    frames = waveforms[1].size // model.hop_length
+    assert frames > 2 * model.dec.receptive_frames() + 2  # the windows were narrower than the utterance
+    assert np.abs(waveforms[1]).max() > 1e-3
+    np.testing.assert_allclose(waveforms[2], waveforms[1], rtol=0, atol=1e-5)
