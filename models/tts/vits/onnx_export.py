@@ -46,10 +46,10 @@ log = logging.getLogger(__name__)
 
 PIPER_INPUTS = ("input", "input_lengths", "scales")
 EXAMPLE_SYMBOLS = 24  # length of the tracing example (the graphs are dynamic in it)
-# Windowed graphs (_Stages): utterances of at least this many latent frames decode as two time windows. Piper
-# interface, joe voice (86 frames/s), ratios to Piper's file at 1 / 2 threads: 91 frames, windows 0.94 / 1.00, one pass
-# 1.15 / 1.07; 173 frames, 1.05 / 1.15 vs 1.19 / 0.98; 564 frames, 1.16 / 1.08 vs 1.19 / 0.91 (onnxruntime's
-# default session options; benchmarks/README.md).
+# Windowed graphs (_Stages): utterances of at least this many latent frames decode as two time windows.
+# Piper interface, joe voice (86 frames/s), ratios to Piper's file at 1 / 2 threads, windows vs one pass:
+# 91 frames 0.94 / 1.00 vs 1.15 / 1.07; 173 frames 1.05 / 1.15 vs 1.19 / 0.98; 564 frames 1.16 / 1.08 vs
+# 1.19 / 0.91 (onnxruntime's default session options; benchmarks/README.md).
 WINDOW_MIN_FRAMES = 160
 
 

@@ -204,7 +204,8 @@ def test_runtime_with_threads_decodes_in_windows_exactly(tmp_path, monkeypatch, 
             pipeline = load_pipeline(root, backend="onnxruntime")
             runtime = pipeline.synth.runtime
             graphs[threads] = runtime.acoustic_graph.name
-            waveforms[threads] = pipeline.synthesize([text], speakers=None if sid is None else [sid], seed=5)[0].waveform
+            speakers = None if sid is None else [sid]
+            waveforms[threads] = pipeline.synthesize([text], speakers=speakers, seed=5)[0].waveform
         finally:
             torch.set_num_threads(1)
     assert graphs == {1: "acoustic.onnx", 2: "acoustic_windows.onnx"}
