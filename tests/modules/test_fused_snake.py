@@ -130,6 +130,17 @@ def test_average_blocks_in_time_pieces_equal_one_pass(monkeypatch):
         pieces = average_blocks(x, blocks, 0, 2)
         pieces_tm = average_blocks(x, blocks, 0, 2, time_major_out=True)
         assert torch.equal(pieces, whole) and torch.equal(pieces_tm, whole)
+        short_rest = x[..., :17_000]  # the 616 samples past 16,384 join the fourth piece
+        calls = []
+        run_pieces = amp._run_pieces
+        monkeypatch.setattr(amp, "_run_pieces", lambda blocks_, x4, out, bounds, *a: calls.append(bounds)
+                            or run_pieces(blocks_, x4, out, bounds, *a))
+        monkeypatch.setattr(amp, "PIECE_BYTES", 1 << 40)
+        short_whole = average_blocks(short_rest, blocks, 0, 2)
+        monkeypatch.setattr(amp, "PIECE_BYTES", 4096 * 4 * 4 * 2)
+        assert torch.equal(average_blocks(short_rest, blocks, 0, 2), short_whole)
+        assert calls == [[0, 4096, 8192, 12288, 17_000]]
+        monkeypatch.setattr(amp, "_run_pieces", run_pieces)
         threads = torch.get_num_threads()
         torch.set_num_threads(2)  # pieces dealt to two streams of one torch thread each
         try:
