@@ -11,7 +11,9 @@ weights' sha256, or under the user cache when the checkpoint's folder is read-on
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import shutil
 import threading
 import warnings
@@ -224,7 +226,11 @@ def cached_graph_dir(source: Path, sha256: str) -> Path:
 
 def ensure_graphs(folder: Path, names: Sequence[str], write_all: Callable[[Path], None]) -> Dict[str, Path]:
     """``name -> folder/name.onnx``; when one is missing, ``write_all(tmp)`` writes every graph into a fresh
-    folder that then replaces ``folder`` atomically (a crashed export leaves no half-written cache)."""
+    folder that then replaces ``folder`` atomically (a crashed export leaves no half-written cache).
+
+    A ``folder`` named ``<stem>-v<N>`` (a graph format version) replaces the same weights' graphs of other
+    versions once it is written: a version bump would otherwise leave the old export (tens of MB) behind forever.
+    """
     paths = {name: folder / f"{name}.onnx" for name in names}
     if not all(path.is_file() for path in paths.values()):
         tmp = make_temp_dir(folder.parent)
@@ -238,7 +244,17 @@ def ensure_graphs(folder: Path, names: Sequence[str], write_all: Callable[[Path]
                         raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # still there only when not published
+        _remove_other_versions(folder)
     return paths
+
+
+def _remove_other_versions(folder: Path) -> None:
+    versioned = re.fullmatch(r"(.+)-v\d+", folder.name)
+    if versioned is None:
+        return
+    for other in folder.parent.glob(f"{glob.escape(versioned.group(1))}-v*"):
+        if other != folder and other.is_dir() and re.fullmatch(r"-v\d+", other.name[len(versioned.group(1)):]):
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def own_weight_copies(graph) -> int:

@@ -116,8 +116,8 @@ class SpeechSRInference:
             # official layout: speechsr48k/G_100000.pth next to speechsr48k/config.json (the rate is only there)
             config = path.parent / "config.json"
             if not config.is_file():
-                raise ckpt.CheckpointNotFoundError(f"official SpeechSR checkpoint {path} needs its config.json alongside "
-                                        "(it holds the sampling rate)")
+                raise ckpt.CheckpointNotFoundError(f"official SpeechSR checkpoint {path} needs its config.json "
+                                                   "alongside (it holds the sampling rate)")
             rate = int(json.loads(config.read_text(encoding="utf-8"))["data"]["sampling_rate"])
             model = SpeechSR.from_pretrained(rate, checkpoint=path, config=config)
             return cls({str(rate): model}, device, allow_bundled=False, source=path, **opts)

@@ -38,14 +38,12 @@ class OnnxVITS:
     only cost their halo, so the plain acoustic graph runs there.
     """
 
-    def __init__(self, text_graph: Path, acoustic_graph: Path, n_speakers: int, hop_length: int,
-                 threads: Optional[int] = None, windowed_graph: Optional[Path] = None):
+    def __init__(self, text_graph: Path, acoustic_graph: Path, threads: Optional[int] = None,
+                 windowed_graph: Optional[Path] = None):
         threads = int(threads or torch.get_num_threads())
         self.text = onnx_backend.session(text_graph, threads)
         self.acoustic_graph = windowed_graph if threads > 1 and windowed_graph is not None else acoustic_graph
         self.acoustic = onnx_backend.session(self.acoustic_graph, threads)
-        self.n_speakers = n_speakers
-        self.hop_length = hop_length
         # a deterministic duration predictor draws no noise (and its graph has no such input)
         self.stochastic_durations = "duration_noise" in {i.name for i in self.text.get_inputs()}
 
@@ -95,5 +93,4 @@ def runtime_for_weights(model: VITS, folder: Path, threads: Optional[int] = None
         export_runtime(model, tmp / "text.onnx", tmp / "acoustic.onnx", tmp / "acoustic_windows.onnx")
 
     paths = onnx_backend.ensure_graphs(folder, ("text", "acoustic", "acoustic_windows"), write_all)
-    return OnnxVITS(paths["text"], paths["acoustic"], model.n_speakers, model.hop_length, threads,
-                    paths["acoustic_windows"])
+    return OnnxVITS(paths["text"], paths["acoustic"], threads, paths["acoustic_windows"])
