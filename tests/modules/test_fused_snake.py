@@ -47,6 +47,21 @@ def test_kernel_matches_reference_path(channels, length):
     assert float((got - ref).abs().max()) <= 2e-6 * float(ref.abs().max()) + 1e-6
 
 
+def test_asymmetric_filters_take_the_general_loops():
+    """The released filters are mirror-symmetric and run the paired-tap loops; a checkpoint whose filter
+    buffers are not must still get its own arithmetic (the general loops), not the paired one."""
+    module = _activation(16, 7)
+    with torch.no_grad():
+        module.upsample.filter.add_(torch.linspace(-0.02, 0.03, 12).view_as(module.upsample.filter))
+        module.downsample.lowpass.filter.add_(torch.linspace(0.01, -0.02, 12).view_as(module.downsample.lowpass.filter))
+        x = torch.randn(2, 16, 700) * 3
+        ref = module(x)
+        symmetric = _activation(16, 7)(x)
+    got = _fused(module, x)
+    assert float((got - ref).abs().max()) <= 2e-6 * float(ref.abs().max()) + 1e-6
+    assert float((got - symmetric).abs().max()) > 1e-2  # the perturbation is visible: the check can fail
+
+
 def test_kernel_accuracy_against_float64_for_large_arguments():
     """|alpha * x| up to ~3e3: the Cody-Waite reduction must keep sin^2 accurate far from zero."""
     module = _activation(4, 0, spread=0.0)
