@@ -11,7 +11,6 @@ weights' sha256, or under the user cache when the checkpoint's folder is read-on
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import shutil
@@ -252,8 +251,9 @@ def _remove_other_versions(folder: Path) -> None:
     versioned = re.fullmatch(r"(.+)-v\d+", folder.name)
     if versioned is None:
         return
-    for other in folder.parent.glob(f"{glob.escape(versioned.group(1))}-v*"):
-        if other != folder and other.is_dir() and re.fullmatch(r"-v\d+", other.name[len(versioned.group(1)):]):
+    same_weights = re.compile(re.escape(versioned.group(1)) + r"-v\d+")
+    for other in folder.parent.iterdir():
+        if other != folder and other.is_dir() and same_weights.fullmatch(other.name):
             shutil.rmtree(other, ignore_errors=True)
 
 
