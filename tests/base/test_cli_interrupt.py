@@ -71,14 +71,17 @@ def test_signal_stops_after_the_item_and_skip_existing_finishes(joe, lines, tmp_
 
 
 def test_progress_lines_reach_a_non_terminal(joe, lines, tmp_path):
-    """Off a terminal a plain line comes every ECHELON_PROGRESS_INTERVAL seconds (30 by default)."""
-    proc = _infer(joe, lines, tmp_path / "out", env={"ECHELON_PROGRESS_INTERVAL": "1"})
+    """Off a terminal a plain line comes every ECHELON_PROGRESS_INTERVAL seconds (30 by default).
+
+    The interval is the shortest the reporter takes (0.05 s): on a fast machine the whole batch of 12 short
+    lines ran in under a second, so a 1 s interval printed no timed line at all (CI failed that way)."""
+    proc = _infer(joe, lines, tmp_path / "out", env={"ECHELON_PROGRESS_INTERVAL": "0.05"})
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
     progress = [line for line in stderr.splitlines() if line.startswith("infer: ")]
     assert progress, stderr
     assert f"/{LINES} items (" in progress[-1] and ("items/s" in progress[-1] or "elapsed" in progress[-1])
 
-    quiet = _infer(joe, lines, tmp_path / "quiet", "--quiet", env={"ECHELON_PROGRESS_INTERVAL": "1"})
+    quiet = _infer(joe, lines, tmp_path / "quiet", "--quiet", env={"ECHELON_PROGRESS_INTERVAL": "0.05"})
     _, stderr = quiet.communicate(timeout=300)
     assert quiet.returncode == 0 and not [line for line in stderr.splitlines() if line.startswith("infer: ")]
