@@ -67,6 +67,10 @@ def main() -> None:
     if args.child:
         print(json.dumps(one_process(args.calls, args.threads, args.warm_up)))
         return
+    sys.path.insert(0, str(ROOT))
+    from utils.devices import cpu_summary  # imports nothing heavy: the parent stays light
+
+    print(f"CPU: {cpu_summary()}")
     print(f"{args.runs} fresh processes, {args.threads} thread(s), warm-up at load: {'on' if args.warm_up else 'off'}")
     print(f"{'run':>3} {'load s':>7} {'first s':>8} {'warm s':>7} {'first/warm':>10} {'load CPU':>9} {'first CPU':>9} "
           f"{'warm CPU':>8} {'first/warm CPU':>14}")

@@ -51,6 +51,7 @@ from processors.f0 import extract_f0, vc_log_f0, vc_pad_source  # noqa: E402
 from processors.spectrogram import HierSpeechLogMel  # noqa: E402
 from processors.ssl import SSLFeatureExtractor, official_ssl_input, ssl_front_end_beside  # noqa: E402
 from utils.threads import run_beside  # noqa: E402
+from utils.devices import cpu_summary  # noqa: E402
 
 CORPUS = ROOT / "egs" / "mini" / "corpus"
 DEFAULT_SOURCE = CORPUS / "vctk" / "p225" / "p225_003.wav"
@@ -199,6 +200,7 @@ def main() -> None:
     echelon_model.prepare_for_inference(vocoder_precision=args.vocoder_precision)
     full_ssl, ssl7, ssl_what = build_ssl_models(args.ssl_model)
     params = sum(p.numel() for p in official_model.parameters())
+    print(f"CPU: {cpu_summary()}")
     print(f"synthesizer: full size, {params / 1e6:.2f} M parameters, random weights; SSL: {ssl_what}")
     print(f"source {args.source.name} tiled to {args.seconds:.1f} s, prompt {args.prompt.name} "
           f"({len(prompt) / 16000:.1f} s); per-stage minimum of {args.repeats} runs, modes alternating")

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from models.sr.speechsr.model import DEFAULT_CHUNK_SAMPLES, SpeechSR  # noqa: E402
 from processors.audio import load_audio  # noqa: E402
+from utils.devices import cpu_summary  # noqa: E402
 
 # The official code on this machine type, 5 s of audio, 1 thread (blueprint §8.3): SpeechSR-48k 7.07 s,
 # SpeechSR-24k 1.31 s; the whole 16 kHz VC path (F0 + MMS + synthesizer) 4.88 s.
@@ -58,6 +59,7 @@ def main() -> None:
     args = parser.parse_args()
 
     x = speech_input(args.wav, args.seconds)
+    print(f"CPU: {cpu_summary()}")
     print(f"input: {args.wav.name} tiled to {args.seconds:.1f} s at 16 kHz; best of {args.repeats}, alternating")
     print(f"{'rate':>6} {'thr':>3} {'reference s':>12} {'RTF':>6} {'optimized s':>12} {'RTF':>6} {'speed-up':>9} {'max|diff|':>10}")
     for rate in args.rates:

@@ -31,6 +31,7 @@ from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer  # noqa: E402
 from models.ttv.hierspeechpp_ttv.model import TextToVec  # noqa: E402
 from models.ttv.hierspeechpp_ttv.tts import TTSOptions, ZeroShotTTS  # noqa: E402
 from processors.audio import load_audio  # noqa: E402
+from utils.devices import cpu_summary  # noqa: E402
 
 DEFAULT_TEXT = ("And lay me down in my cold bed and leave my shining lot. "
                 "The army found the people in poverty and left them in comparative wealth.")
@@ -94,6 +95,7 @@ def main() -> None:
         sr_ref(x)
         sr_ref_t = time.perf_counter() - t0
 
+    print(f"CPU: {cpu_summary()}")
     print(f"{args.threads} thread(s), vocoder precision {args.vocoder_precision}; text {len(args.text)} chars -> {seconds:.2f} s of audio "
           f"(random-weight TTV durations); {args.repeats} runs: the first (every kernel built for these lengths) "
           f"and the best")

@@ -49,6 +49,7 @@ from models.base import onnx_backend  # noqa: E402
 from models.base.pipeline import load_pipeline  # noqa: E402
 from models.tts.vits.onnx_export import export_checkpoint  # noqa: E402
 from models.tts.vits.piper import convert_piper, installed_voice  # noqa: E402
+from utils.devices import cpu_summary  # noqa: E402
 
 DEFAULT_TEXT = ("The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background. "
                 "It is easy to tell the depth of a well.")
@@ -133,6 +134,7 @@ def main() -> None:
                 seconds = samples / echelon.sample_rate
                 rows.append(f"| {threads} | {name} | {wall:.3f} | {cpu:.3f} | {seconds:.2f} | {wall / seconds:.3f} "
                             f"| {reference / (wall / samples):.2f} |")
+    print(f"CPU: {cpu_summary()}")
     print(f"text: {args.text!r}; best of {args.repeats}, interleaved")
     print("| threads | system | wall s | CPU s | audio s | RTF | piper-ort RTF / system RTF |")
     print("|---|---|---|---|---|---|---|")

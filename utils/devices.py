@@ -43,16 +43,48 @@ def resolve_device(name: str, option: str = "--device") -> str:
     return text
 
 
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of ``/proc/cpuinfo`` (empty off Linux)."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    break  # the first processor's block ends at its blank line
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    return fields
+
+
 def cpu_bf16_instructions() -> tuple[str, ...]:
     """The native bfloat16 instruction sets this CPU reports (``avx512_bf16``, ``amx_bf16``), from the Linux
     CPU flags; empty elsewhere or when it has none. oneDNN runs bfloat16 convolutions about twice as fast as
     float32 with them, and emulates them (slower than float32) without."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return tuple(name for name in ("avx512_bf16", "amx_bf16") if name in flags)
-    except OSError:
-        pass
-    return ()
+    flags = set(_cpuinfo().get("flags", "").split())
+    return tuple(name for name in ("avx512_bf16", "amx_bf16") if name in flags)
+
+
+def cpu_summary() -> str:
+    """One line for benchmark headers: model, logical CPUs and widest float vector ISA, e.g.
+    ``AMD EPYC (family 23, model 1), 2 logical CPUs, AVX2 (no AVX-512)``.
+
+    Speed-ups over other code depend on it: MKL (torch's float32 GEMMs) runs AVX2 kernels on AMD CPUs even where
+    they have AVX-512, oneDNN and onnxruntime use AVX-512 where it exists, so a ratio measured on one kind of CPU
+    does not carry over to another (``benchmarks/README.md``)."""
+    import os
+
+    info = _cpuinfo()
+    flags = set(info.get("flags", "").split())
+    model = info.get("model name", "unknown CPU")
+    if "cpu family" in info:
+        model += f" (family {info['cpu family']}, model {info.get('model', '?')})"
+    if "avx512f" in flags:
+        bf16 = cpu_bf16_instructions()
+        isa = "AVX-512" + (" + " + ", ".join(bf16) if bf16 else "")
+    elif "avx2" in flags:
+        isa = "AVX2 (no AVX-512)"
+    else:
+        isa = "no AVX2" if flags else "vector ISA unknown"
+    return f"{model}, {os.cpu_count()} logical CPUs, {isa}"

@@ -71,3 +71,19 @@ def test_devices():
     for name in ("cuda", "gpu", "cuda:1", "tpu"):
         with pytest.raises(DeviceError, match=f"--device '?{name}"):
             resolve_device(name)
+
+
+@pytest.mark.parametrize("flags, isa", [
+    ("fpu sse2 avx avx2 fma", "AVX2 (no AVX-512)"),
+    ("avx2 avx512f avx512bw avx512_bf16", "AVX-512 + avx512_bf16"),
+    ("avx2 avx512f amx_bf16 avx512_bf16", "AVX-512 + avx512_bf16, amx_bf16"),
+    ("sse2 sse4_2", "no AVX2"),
+])
+def test_cpu_summary_names_the_widest_vector_isa(monkeypatch, flags, isa):
+    from utils import devices
+
+    monkeypatch.setattr(devices, "_cpuinfo", lambda: {"model name": "Some CPU", "cpu family": "25", "model": "17",
+                                                      "flags": flags})
+    assert devices.cpu_summary() == f"Some CPU (family 25, model 17), {os.cpu_count()} logical CPUs, {isa}"
+    monkeypatch.setattr(devices, "_cpuinfo", dict)  # no /proc/cpuinfo (another OS)
+    assert devices.cpu_summary().endswith("vector ISA unknown") and devices.cpu_bf16_instructions() == ()
