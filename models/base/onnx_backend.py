@@ -306,6 +306,7 @@ def quantize_int8(path: str | os.PathLike, op_types: Sequence[str] = ("MatMul", 
     model = onnx.load(str(path))
     metadata = {p.key: p.value for p in model.metadata_props}
     own_weight_copies(model.graph)
+    exclude_nodes = list(exclude_nodes) + layout_identities(model.graph)  # exact in float; int8 would only add error
     # DefaultTensorType: onnx's shape inference loses the type of some tensors the quantiser makes itself (a Gemm
     # it splits into MatMul + Add, in the DiT flows); every graph exported here computes in float32
     options = dict(op_types_to_quantize=list(op_types), nodes_to_exclude=list(exclude_nodes),
@@ -329,10 +330,14 @@ def quantize_int8(path: str | os.PathLike, op_types: Sequence[str] = ("MatMul", 
 class _Conv1dAs2d(torch.nn.Module):
     """A ``Conv1d`` / ``ConvTranspose1d`` run as the 2-D convolution of a height-1 image: onnxruntime's CPU
     provider lays 2-D convolutions out in blocked channels (NCHWc) with faster kernels, which it does not do for
-    1-D ones (measured ~15 % less CPU time on a dilated residual stack); same numbers up to float rounding."""
+    1-D ones (measured ~15 % less CPU time on a dilated residual stack); same numbers up to float rounding.
 
-    def __init__(self, conv: torch.nn.Module):
+    ``images``: the module takes and returns the image ``(B, C, 1, T)`` itself (a chain that stays 4-D, see
+    :class:`LayoutIdentity`); otherwise ``(B, C, T)``, squeezed around the 2-D convolution."""
+
+    def __init__(self, conv: torch.nn.Module, images: bool = False):
         super().__init__()
+        self.images = images
         self.transposed = isinstance(conv, torch.nn.ConvTranspose1d)
         self.weight = torch.nn.Parameter(conv.weight.detach().unsqueeze(2), requires_grad=False)
         self.bias = None if conv.bias is None else torch.nn.Parameter(conv.bias.detach(), requires_grad=False)
@@ -344,14 +349,68 @@ class _Conv1dAs2d(torch.nn.Module):
                                   "only explicit zero padding is rewritten")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.unsqueeze(2)
+        x = x if self.images else x.unsqueeze(2)
         if self.transposed:
             y = torch.nn.functional.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
                                                      self.output_padding, self.groups, self.dilation)
         else:
             y = torch.nn.functional.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
                                            self.groups)
-        return y.squeeze(2)
+        return y if self.images else y.squeeze(2)
+
+
+class _Conv1dInImages(torch.nn.Module):
+    """A 1-D convolution kept 1-D inside a chain of height-1 images: ``(B, C, 1, T) -> (B, C_out, 1, T')``."""
+
+    def __init__(self, conv: torch.nn.Module):
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x.squeeze(2)).unsqueeze(2)
+
+
+class LayoutIdentity(torch.nn.Module):
+    """``(B, C, 1, T)`` -> the same values through a depthwise 1x1 convolution of ones (exact), then ``activation``
+    (elementwise; onnxruntime fuses a LeakyReLU into the convolution).
+
+    Why: onnxruntime keeps a 2-D convolution's output in its blocked-channel layout (NCHWc) for whatever blocked
+    operator reads it next, but a LeakyReLU, and an Add with a tensor that never was blocked (a transposed
+    convolution's output), run in plain layout, so a reorder out and one back in surround every convolution of a
+    HiFi-GAN residual stack. As a convolution the activation stays blocked, and put behind a transposed
+    convolution it makes the residual stream blocked too: then the whole stack runs without reorders.
+    :func:`quantize_int8` leaves these convolutions in float (:func:`layout_identities`)."""
+
+    def __init__(self, channels: int, activation: Optional[torch.nn.Module] = None):
+        super().__init__()
+        self.channels = channels
+        self.activation = activation
+        self.register_buffer("ones", torch.ones(channels, 1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.nn.functional.conv2d(x, self.ones, groups=self.channels)
+        return y if self.activation is None else self.activation(y)
+
+
+def layout_identities(graph) -> list:
+    """Names of the ``Conv`` nodes of an ONNX graph that are :class:`LayoutIdentity` convolutions (depthwise,
+    1x1, weights all ones, no bias)."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    # the ones are a buffer, not a parameter: torch's exporter writes them as Constant nodes
+    weights = {t.name: t for t in graph.initializer}
+    weights.update({node.output[0]: attr.t for node in graph.node if node.op_type == "Constant"
+                    for attr in node.attribute if attr.name == "value"})
+    found = []
+    for node in graph.node:
+        if node.op_type != "Conv" or len(node.input) != 2 or node.input[1] not in weights:
+            continue
+        w = numpy_helper.to_array(weights[node.input[1]])
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        if w.ndim == 4 and w.shape[1:] == (1, 1, 1) and group == w.shape[0] and np.all(w == 1):
+            found.append(node.name)
+    return found
 
 
 # Convolutions with fewer output channels than this stay 1-D in :func:`convs_as_2d`. The blocked layout computes
@@ -361,15 +420,20 @@ class _Conv1dAs2d(torch.nn.Module):
 MIN_BLOCKED_CHANNELS = 8
 
 
-def convs_as_2d(model: torch.nn.Module) -> torch.nn.Module:
+def convs_as_2d(model: torch.nn.Module, images: bool = False) -> torch.nn.Module:
     """A copy of ``model`` (weight norm already folded) whose 1-D convolutions with at least
-    :data:`MIN_BLOCKED_CHANNELS` output channels run as 2-D ones, for export."""
+    :data:`MIN_BLOCKED_CHANNELS` output channels run as 2-D ones, for export. ``images``: every convolution
+    takes and returns height-1 images ``(B, C, 1, T)`` (the caller feeds the model those), so that nothing between
+    two convolutions is squeezed back to 1-D."""
     import copy
 
     model = copy.deepcopy(model)
     for name, module in list(model.named_modules()):
         for child_name, child in list(module.named_children()):
-            if (isinstance(child, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)) and not child._forward_pre_hooks
-                    and child.out_channels >= MIN_BLOCKED_CHANNELS):
-                setattr(module, child_name, _Conv1dAs2d(child))
+            if not isinstance(child, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)) or child._forward_pre_hooks:
+                continue
+            if child.out_channels >= MIN_BLOCKED_CHANNELS:
+                setattr(module, child_name, _Conv1dAs2d(child, images))
+            elif images:
+                setattr(module, child_name, _Conv1dInImages(child))
     return model

@@ -42,11 +42,13 @@ class ResBlock1(nn.Module):
         super().__init__()
         self.convs1 = nn.ModuleList(_same_conv(channels, kernel_size, d) for d in dilation)
         self.convs2 = nn.ModuleList(_same_conv(channels, kernel_size, 1) for _ in dilation)
+        # the activation of the residual stream, a module so that an export can swap in an equal one (no weights)
+        self.pre_activation: nn.Module = nn.LeakyReLU(LRELU_SLOPE)
         init_conv_weights(self)
 
     def forward(self, x: torch.Tensor, x_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         for conv1, conv2 in zip(self.convs1, self.convs2):
-            xt = F.leaky_relu(x, LRELU_SLOPE)
+            xt = self.pre_activation(x)
             if x_mask is not None:
                 xt = xt * x_mask
             xt = F.leaky_relu(conv1(xt), LRELU_SLOPE)
@@ -62,11 +64,12 @@ class ResBlock2(nn.Module):
     def __init__(self, channels: int, kernel_size: int = 3, dilation: Sequence[int] = (1, 3)):
         super().__init__()
         self.convs = nn.ModuleList(_same_conv(channels, kernel_size, d) for d in dilation)
+        self.pre_activation: nn.Module = nn.LeakyReLU(LRELU_SLOPE)  # as in ResBlock1
         init_conv_weights(self)
 
     def forward(self, x: torch.Tensor, x_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         for conv in self.convs:
-            xt = F.leaky_relu(x, LRELU_SLOPE)
+            xt = self.pre_activation(x)
             if x_mask is not None:
                 xt = xt * x_mask
             x = conv(xt) + x

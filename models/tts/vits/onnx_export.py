@@ -34,10 +34,12 @@ import torch
 from torch import nn
 
 from models.base import checkpoint as ckpt
-from models.base.onnx_backend import convs_as_2d, decode_in_windows, export_graph
+from models.base.onnx_backend import (MIN_BLOCKED_CHANNELS, LayoutIdentity, convs_as_2d, decode_in_windows,
+                                      export_graph)
 from models.tts.vits.config import VITSExperimentConfig
 from models.tts.vits.model import VITS
 from modules.commons import generate_path, sequence_mask
+from modules.vocoders.hifigan import HiFiGANGenerator
 from utils.config import validate
 from utils.io import atomic_write_text
 from utils.registry import register
@@ -135,10 +137,39 @@ def _example(model: VITS) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, Opt
     return ids, torch.tensor([EXAMPLE_SYMBOLS]), torch.tensor([0.667, 1.0, 0.8]), sid
 
 
+class _ImageDecoder(nn.Module):
+    """The HiFi-GAN decoder on height-1 images from its first convolution to its last, ``(B, C, T)`` in and out:
+    no squeeze between two convolutions, and every residual block's input activation and every transposed
+    convolution's output through a :class:`LayoutIdentity`, so that onnxruntime runs each stage's residual
+    stacks in its blocked layout without reorders. Same numbers (the identities multiply by one).
+
+    Joe voice, acoustic graph, 1 thread, AVX2 EPYC: the reorders took 67 ms of ~1,050 ms before."""
+
+    def __init__(self, dec: HiFiGANGenerator):
+        super().__init__()
+        self.images = convs_as_2d(dec, images=True)
+        stage_channels = [up.out_channels for up in dec.ups]
+        for i, channels in enumerate(stage_channels):
+            if channels < MIN_BLOCKED_CHANNELS:  # 1-D convolutions there (convs_as_2d): no blocked layout to keep
+                continue
+            self.images.ups[i] = nn.Sequential(self.images.ups[i], LayoutIdentity(channels))
+            for block in self.images.resblocks[i * dec.num_kernels:(i + 1) * dec.num_kernels]:
+                block.pre_activation = LayoutIdentity(channels, block.pre_activation)
+        self.hop_length = dec.hop_length
+
+    def forward(self, z: torch.Tensor, g: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """z: (B, C, T); g: optional (B, gin, 1); returns (B, 1, T * hop)."""
+        return self.images(z.unsqueeze(2), None if g is None else g.unsqueeze(2)).squeeze(2)
+
+
 def _for_inference(model: VITS) -> VITS:
     """A copy for tracing: eval mode, weight norm folded (in ``model`` too: what inference does anyway), 1-D
-    convolutions as 2-D ones (onnxruntime's faster blocked-channel kernels, :func:`convs_as_2d`)."""
-    return convs_as_2d(model.prepare_for_inference())
+    convolutions as 2-D ones (onnxruntime's faster blocked-channel kernels, :func:`convs_as_2d`), the decoder on
+    images throughout (:class:`_ImageDecoder`)."""
+    model = model.prepare_for_inference()
+    copy = convs_as_2d(model)
+    copy.dec = _ImageDecoder(model.dec)
+    return copy
 
 
 def sherpa_metadata(cfg: VITSExperimentConfig) -> Dict[str, object]:

@@ -6,6 +6,7 @@ the onnxruntime backend of the task API (seeded outputs equal torch's), ``echelo
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,24 @@ def test_noise_scales_reach_the_graph(multi_graph) -> None:
     assert slow.shape[-1] > 1.5 * quiet.shape[-1]
     other = run_piper_graph(out, ids, 3)
     assert other.shape != quiet.shape or np.abs(other - quiet).max() > 1e-4
+
+
+def test_decoder_layout_identities_are_found_and_stay_float_in_int8(multi_graph, tmp_path) -> None:
+    """The decoder's stages of >= 8 channels (tiny: 16 and 8; the 4-channel one stays 1-D) carry LayoutIdentity
+    convolutions: one behind each transposed convolution, one per residual unit's input activation (ResBlock1:
+    2 kernel sizes x 3 dilations), less one per stage: both blocks start from the stage's input with the same
+    activation, which the exporter computes once. int8 quantisation finds them and leaves them in float (exact there; int8 would only
+    add error); every other convolution it quantises."""
+    graph = onnx.load(str(multi_graph)).graph
+    found = onnx_backend.layout_identities(graph)
+    assert len(found) == 2 * (1 + 2 * 3 - 1), found
+    quantised = onnx_backend.quantize_int8(Path(shutil.copy(multi_graph, tmp_path / "q.onnx")))
+    nodes = onnx.load(str(quantised)).graph.node
+    float_convs = {n.name for n in nodes if n.op_type == "Conv"}
+    assert set(found) <= float_convs and any(n.op_type == "ConvInteger" for n in nodes)
+    ids = torch.arange(1, 12).unsqueeze(0)
+    feeds = {"input": ids.numpy(), "input_lengths": np.array([11]), "scales": ZERO_NOISE, "sid": np.array([1])}
+    assert np.isfinite(onnx_backend.session(quantised, threads=1).run(None, feeds)[0]).all()
 
 
 def test_voice_json_and_sherpa_metadata(tiny_dirs, multi_graph) -> None:
