@@ -50,8 +50,8 @@ from processors.audio import load_audio  # noqa: E402
 from processors.f0 import extract_f0, vc_log_f0, vc_pad_source  # noqa: E402
 from processors.spectrogram import HierSpeechLogMel  # noqa: E402
 from processors.ssl import SSLFeatureExtractor, official_ssl_input, ssl_front_end_beside  # noqa: E402
-from utils.threads import run_beside  # noqa: E402
 from utils.devices import cpu_summary  # noqa: E402
+from utils.threads import run_beside  # noqa: E402
 
 CORPUS = ROOT / "egs" / "mini" / "corpus"
 DEFAULT_SOURCE = CORPUS / "vctk" / "p225" / "p225_003.wav"

@@ -62,7 +62,10 @@ def cpu_bf16_instructions() -> tuple[str, ...]:
     """The native bfloat16 instruction sets this CPU reports (``avx512_bf16``, ``amx_bf16``), from the Linux
     CPU flags; empty elsewhere or when it has none. oneDNN runs bfloat16 convolutions about twice as fast as
     float32 with them, and emulates them (slower than float32) without."""
-    flags = set(_cpuinfo().get("flags", "").split())
+    return _bf16_sets(set(_cpuinfo().get("flags", "").split()))
+
+
+def _bf16_sets(flags: set[str]) -> tuple[str, ...]:
     return tuple(name for name in ("avx512_bf16", "amx_bf16") if name in flags)
 
 
@@ -81,7 +84,7 @@ def cpu_summary() -> str:
     if "cpu family" in info:
         model += f" (family {info['cpu family']}, model {info.get('model', '?')})"
     if "avx512f" in flags:
-        bf16 = cpu_bf16_instructions()
+        bf16 = _bf16_sets(flags)  # from the flags already read: /proc/cpuinfo once
         isa = "AVX-512" + (" + " + ", ".join(bf16) if bf16 else "")
     elif "avx2" in flags:
         isa = "AVX2 (no AVX-512)"
