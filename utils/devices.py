@@ -65,6 +65,11 @@ def cpu_bf16_instructions() -> tuple[str, ...]:
     return _bf16_sets(set(_cpuinfo().get("flags", "").split()))
 
 
+def cpu_has_avx512() -> bool:
+    """Whether this CPU reports AVX-512 Foundation (Linux CPU flags; False elsewhere)."""
+    return "avx512f" in _cpuinfo().get("flags", "").split()
+
+
 def _bf16_sets(flags: set[str]) -> tuple[str, ...]:
     return tuple(name for name in ("avx512_bf16", "amx_bf16") if name in flags)
 

@@ -14,6 +14,7 @@ Checkpoint names: ``convs1.{i}``, ``convs2.{i}`` (legacy weight norm ``weight_g`
 
 from __future__ import annotations
 
+import os
 from typing import Optional, Sequence
 
 import torch
@@ -23,9 +24,10 @@ from torch import nn
 from modules.activations import Snake, SnakeBeta
 from modules.alias_free import Activation1d
 from modules.commons import cached_derived
+from modules.fft_conv import fft_block_for, fft_conv_time_major
 from modules.onednn_linear import time_major_kernel
 from modules.weight_norm import fold_weight_norm, has_weight_norm, weight_norm
-from utils.devices import cpu_bf16_instructions
+from utils.devices import cpu_bf16_instructions, cpu_has_avx512
 from utils.threads import shared_pool, torch_threads
 
 
@@ -72,6 +74,7 @@ class AMPBlock(nn.Module):
         init_conv_weights(self)
         self.channels_last = False  # see set_channels_last_inference
         self.conv_dtype: Optional[torch.dtype] = None  # see set_vocoder_precision (None: float32)
+        self.fft_convolutions = False  # see set_channels_last_inference
 
     def runs_channels_last(self, x: torch.Tensor, x_mask: Optional[torch.Tensor] = None) -> bool:
         """Whether this call can take :meth:`forward_channels_last` (CPU float32 inference, no mask)."""
@@ -110,11 +113,12 @@ class AMPBlock(nn.Module):
         """
         low = self.conv_dtype
         act_dtype = torch.float32 if low is None else low  # the fused activation writes the convs' dtype itself
+        fft = self.fft_convolutions and low is None
         for i, (conv1, conv2) in enumerate(zip(self.convs1, self.convs2)):
             xt = self.activations[2 * i].forward_channels_last(x, scratch=True, out_dtype=act_dtype)
-            xt = _conv_channels_last(conv1, xt, low)
+            xt = _conv_channels_last(conv1, xt, low, fft)
             xt = self.activations[2 * i + 1].forward_channels_last(xt, scratch=True, out_dtype=act_dtype)
-            xt = _conv_channels_last(conv2, xt, low)
+            xt = _conv_channels_last(conv2, xt, low, fft)
             if low is None:
                 x = xt.add_(x)
             else:  # float32 sum of a bfloat16 conv output, one pass; the block's input (shared) is never written
@@ -122,9 +126,19 @@ class AMPBlock(nn.Module):
         return x
 
 
-def _conv_channels_last(conv: nn.Conv1d, x: torch.Tensor, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+def _conv_channels_last(conv: nn.Conv1d, x: torch.Tensor, dtype: Optional[torch.dtype] = None,
+                        fft: bool = False) -> torch.Tensor:
     """``conv`` (stride 1, folded weights) applied to a (B, C, 1, T) channels-last tensor; with ``dtype`` the
-    input is cast to it and the convolution runs in it (weights cast once, cached), returning that dtype."""
+    input is cast to it and the convolution runs in it (weights cast once, cached), returning that dtype.
+    With ``fft`` a batch-1 float32 call whose shape is faster in the frequency domain
+    (:func:`modules.fft_conv.fft_block_for`) runs as an overlap-save FFT convolution."""
+    if fft and dtype is None and x.size(0) == 1 and not torch.jit.is_tracing():
+        block = fft_block_for(conv.in_channels, conv.out_channels, conv.kernel_size[0], conv.dilation[0],
+                              x.size(-1))
+        if block is not None:
+            time_major = x.permute(0, 2, 3, 1).reshape(x.size(-1), x.size(1))  # a view of channels-last memory
+            y = fft_conv_time_major(time_major, conv.weight, conv.bias, conv.dilation[0], conv.padding[0], block)
+            return y.view(1, 1, y.size(0), y.size(1)).permute(0, 3, 1, 2)  # (1, C_out, 1, T') channels-last
     sources = (conv.weight,) if conv.bias is None else (conv.weight, conv.bias)
     # cached: this runs ~2,400 times per text -> 48 kHz synthesis, and re-deriving the views cost ~5 us a call
     weight, bias = cached_derived(conv, "_channels_last_weights", sources, extra=(dtype,),
@@ -230,14 +244,36 @@ def _transposed_conv_pieces(up: nn.ConvTranspose1d, x4: torch.Tensor) -> torch.T
     return out
 
 
-def set_channels_last_inference(model: nn.Module, enabled: bool = True) -> int:
+FFT_CONVOLUTION_MODES = ("auto", "on", "off")
+
+
+def fft_convolutions_wanted(mode: str = "auto") -> bool:
+    """Whether AMP blocks use FFT convolutions where they pay: ``"on"``, ``"off"``, or ``"auto"``, which takes
+    ``ECHELON_FFT_CONVOLUTIONS`` (``on``/``off``/``auto``) when set, else on for CPUs without AVX-512.
+
+    Without AVX-512 oneDNN's direct float32 convolutions already run at the core's FMA ceiling, and the
+    frequency domain needs 2-3x fewer multiplies for the vocoders' 7- and 11-tap ones; with AVX-512 the direct
+    kernels are ~5x faster and the transforms do not pay (measured in models/tts/hierspeechpp/README.md)."""
+    if mode == "auto":
+        mode = os.environ.get("ECHELON_FFT_CONVOLUTIONS", "auto").strip().lower() or "auto"
+        if mode not in FFT_CONVOLUTION_MODES:
+            raise ValueError(f"ECHELON_FFT_CONVOLUTIONS={mode!r}: choose one of {', '.join(FFT_CONVOLUTION_MODES)}")
+    elif mode not in FFT_CONVOLUTION_MODES:
+        raise ValueError(f"fft convolutions {mode!r}: choose one of {', '.join(FFT_CONVOLUTION_MODES)}")
+    return mode == "on" or (mode == "auto" and not cpu_has_avx512())
+
+
+def set_channels_last_inference(model: nn.Module, enabled: bool = True, fft: str = "auto") -> int:
     """Run ``model``'s AMP blocks in channels-last memory with fused anti-aliased SnakeBeta on CPU.
 
     Inference only, after weight norm is folded: blocks whose convs still carry weight norm, whose
     activations are not SnakeBeta in the released geometry, or without numba keep the standard path.
     Applies to CPU float32 calls without autograd; anything else runs :meth:`AMPBlock.forward` as before.
+    ``fft`` (:func:`fft_convolutions_wanted`) lets the switched blocks run their wide-kernel convolutions as
+    FFT convolutions where that is faster (outputs within ~1e-5 of the direct ones).
     Returns the number of blocks switched.
     """
+    use_fft = fft_convolutions_wanted(fft)
     count = 0
     for module in model.modules():
         if isinstance(module, AMPBlock):
@@ -245,6 +281,7 @@ def set_channels_last_inference(model: nn.Module, enabled: bool = True) -> int:
             ok = (all(a.fused_supported() for a in module.activations)
                   and not any(has_weight_norm(conv) for conv in convs))
             module.channels_last = enabled and ok
+            module.fft_convolutions = module.channels_last and use_fft
             if module.channels_last:  # lay the weights out now, so the cached views made at the first call stay valid
                 for conv in convs:
                     time_major_kernel(conv)
