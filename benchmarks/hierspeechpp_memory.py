@@ -1,7 +1,7 @@
 """Peak resident memory of HierSpeech++ voice conversion followed by SpeechSR-48k, Echelon vs the official way.
 
-Each mode runs in a fresh process and reports its peak RSS (``ru_maxrss``) after loading the models from disk,
-converting a 5 s source with a 3 s prompt and upsampling the result to 48 kHz:
+Each mode runs in a fresh process and reports its peak RSS (``VmHWM``, ``utils.memory.peak_rss_mb``) after
+loading the models from disk, converting a 5 s source with a 3 s prompt and upsampling the result to 48 kHz:
 
 * ``echelon``: ``SSLFeatureExtractor.from_pretrained(dir, layer=7)`` (only 7 of the 24 MMS layers are built
   and read from the safetensors file), ``VoiceConverter.from_official(.pth)`` (its default inference path),
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    from utils.memory import peak_rss_mb
+
+    return peak_rss_mb()  # not ru_maxrss: a subprocess inherits its parent's peak there
 
 
 def prepare(workdir: Path) -> None:

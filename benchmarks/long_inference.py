@@ -1,6 +1,6 @@
 """Time and peak memory of long inputs through the task API: 10,000 characters of TTS, 10 minutes of VC / SR.
 
-Each case runs in its own process (so its peak resident memory, ``ru_maxrss``, is its own) and writes its
+Each case runs in its own process (so its peak resident memory, ``VmHWM``, is its own) and writes its
 output with ``processors.audio.save_audio``. Reported per case: seconds of audio out, wall time, real-time
 factor, resident memory after loading the models and at the peak.
 
@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -55,7 +54,9 @@ SENTENCES = ("When a man looks for something beyond his reach, his friends say h
 
 
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    from utils.memory import peak_rss_mb
+
+    return peak_rss_mb()  # not ru_maxrss: a subprocess inherits its parent's peak there
 
 
 def _source(minutes: float):

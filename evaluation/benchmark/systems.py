@@ -1,9 +1,9 @@
 """Run one system over the protocol in a process of its own: load it, generate every task it supports, measure.
 
-Each system runs in a fresh (spawned) process so that its peak memory (``ru_maxrss``) is its own, a crash or an
-out-of-memory kill costs only that system, and every system starts with the same thread settings. The child
-writes ``<out_dir>/<system>/result.json``; a system whose weights or dependencies are missing is reported with
-the reason and skipped, the others go on.
+Each system runs in a fresh (spawned) process so that its peak memory (``VmHWM``, ``utils.memory.peak_rss_mb``)
+is its own, a crash or an out-of-memory kill costs only that system, and every system starts with the same
+thread settings. The child writes ``<out_dir>/<system>/result.json``; a system whose weights or dependencies
+are missing is reported with the reason and skipped, the others go on.
 
 Systems are driven only through :mod:`models.base.tasks` (``TextToSpeech.synthesize``,
 ``VoiceConversion.convert``) after :func:`load_system` built them from their spec.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import resource
 import signal
 import time
 import traceback
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from evaluation.benchmark.protocol import Job
+from utils.memory import peak_rss_mb
 
 RESULT = "result.json"
 STOP_SIGNAL = signal.SIGUSR1  # parent -> system process: stop after the current item
@@ -222,7 +222,7 @@ def _child(kwargs: Dict[str, Any], result_path: str) -> None:
         run = SystemRun(kwargs["name"], status="failed", reason=f"{type(err).__name__}: {err}")
         traceback.print_exc()
     if run.status == "ok":  # a skipped system's process only imported the toolkit: no number to report
-        run.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+        run.peak_memory_mb = peak_rss_mb()  # VmHWM: ru_maxrss would include the parent's peak
     from utils.io import atomic_write_text
 
     atomic_write_text(result_path, json.dumps(asdict(run), indent=2))

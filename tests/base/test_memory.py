@@ -108,3 +108,17 @@ def test_keep_freed_memory_leaves_settings_the_user_made(env):
     first, kept, after = _faults_before_and_after(**env)
     assert not kept
     assert after > 20 * 6 * 1000  # glibc left as it was
+
+
+def test_peak_rss_of_a_subprocess_is_its_own():
+    """A child started while its parent holds ~200 MB reports its own peak, not the parent's (ru_maxrss does on
+    Linux: the peak of the address space before ``exec`` is folded in, and a vfork child ran on its parent's)."""
+    held = torch.ones(50_000_000)  # 200 MB, every page touched
+    code = "from utils.memory import peak_rss_mb; print(peak_rss_mb())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    child_peak = float(done.stdout.strip())
+    assert 1 < child_peak < 150, child_peak
+    from utils.memory import peak_rss_mb
+
+    assert peak_rss_mb() >= held.numel() * 4 / 2**20
