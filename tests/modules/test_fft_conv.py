@@ -44,6 +44,7 @@ def test_block_rule_only_picks_wide_kernels_at_many_channels_with_room_for_the_s
     assert fft_conv.fft_block_for(128, 128, 7, 3, 50_000) is None
     assert fft_conv.fft_block_for(128, 128, 11, 1, 100) is None  # too short for the per-call spectrum
     assert fft_conv.fft_block_for(256, 256, 11, 1, 1000) == 32
+    assert fft_conv.fft_block_for(256, 256, 11, 1, 500) is None
     assert fft_conv.fft_block_for(256, 256, 11, 3, 1000) is None
     picked = 0
     for channels in (64, 128, 256, 512):
@@ -74,14 +75,15 @@ def test_wanted_follows_the_setting_the_environment_and_the_cpu(monkeypatch):
 
 
 @pytest.mark.skipif(not fused_snake.available(), reason="numba is not installed")
-def test_amp_block_with_fft_convolutions_equals_direct(monkeypatch):
-    """A 64-channel, 11-tap block over 4,000 samples: its undilated and 3-dilated convolutions go through the
-    FFT (counted), the 5-dilated ones stay direct, and the block's output matches the direct path."""
-    torch.manual_seed(0)
-    block = AMPBlock(64, 11, (1, 3, 5)).eval()
+@pytest.mark.parametrize("channels, kernel, length", [(64, 11, 4000), (128, 7, 4300), (256, 11, 1000)])
+def test_amp_block_with_fft_convolutions_equals_direct(monkeypatch, channels, kernel, length):
+    """AMP blocks of the synthesizer's stage shapes (64-, 32- and 128-sample blocks): the convolutions the rule
+    picks go through the FFT (counted), the others stay direct, and the block's output matches the direct path."""
+    torch.manual_seed(channels)
+    block = AMPBlock(channels, kernel, (1, 3, 5)).eval()
     randomize_amp_blocks(block)
     fold_weight_norm(block)
-    x = torch.randn(1, 64, 4000)
+    x = torch.randn(1, channels, length)
     x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
     calls = []
     real = fft_conv.fft_conv_time_major
@@ -93,6 +95,10 @@ def test_amp_block_with_fft_convolutions_equals_direct(monkeypatch):
         set_channels_last_inference(block, fft="on")
         assert block.fft_convolutions
         fast = block.forward_channels_last(x4)
-    assert sorted(calls) == [(1, 5, 64)] * 4 + [(3, 15, 128)]
+    rule = fft_conv.fft_block_for
+    expected = [(c.dilation[0], c.padding[0], rule(channels, channels, kernel, c.dilation[0], length))
+                for c in list(block.convs1) + list(block.convs2)]
+    expected = sorted(e for e in expected if e[2] is not None)
+    assert len(expected) >= 4 and sorted(calls) == expected
     assert fast.shape == direct.shape and fast.is_contiguous(memory_format=torch.channels_last)
     assert float((fast - direct).abs().max()) <= 1e-5 * float(direct.abs().max())
