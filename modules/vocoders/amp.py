@@ -247,6 +247,10 @@ def _transposed_conv_pieces(up: nn.ConvTranspose1d, x4: torch.Tensor) -> torch.T
 FFT_CONVOLUTION_MODES = ("auto", "on", "off")
 
 
+class FFTConvolutionSettingError(ValueError):
+    """An unknown ``fft`` mode or ``ECHELON_FFT_CONVOLUTIONS`` value (the CLIs print it as one line)."""
+
+
 def fft_convolutions_wanted(mode: str = "auto") -> bool:
     """Whether AMP blocks use FFT convolutions where they pay: ``"on"``, ``"off"``, or ``"auto"``, which takes
     ``ECHELON_FFT_CONVOLUTIONS`` (``on``/``off``/``auto``) when set, else on for CPUs without AVX-512.
@@ -257,9 +261,10 @@ def fft_convolutions_wanted(mode: str = "auto") -> bool:
     if mode == "auto":
         mode = os.environ.get("ECHELON_FFT_CONVOLUTIONS", "auto").strip().lower() or "auto"
         if mode not in FFT_CONVOLUTION_MODES:
-            raise ValueError(f"ECHELON_FFT_CONVOLUTIONS={mode!r}: choose one of {', '.join(FFT_CONVOLUTION_MODES)}")
+            raise FFTConvolutionSettingError(
+                f"ECHELON_FFT_CONVOLUTIONS={mode!r}: choose one of {', '.join(FFT_CONVOLUTION_MODES)}")
     elif mode not in FFT_CONVOLUTION_MODES:
-        raise ValueError(f"fft convolutions {mode!r}: choose one of {', '.join(FFT_CONVOLUTION_MODES)}")
+        raise FFTConvolutionSettingError(f"fft convolutions {mode!r}: choose one of {', '.join(FFT_CONVOLUTION_MODES)}")
     return mode == "on" or (mode == "auto" and not cpu_has_avx512())
 
 
