@@ -16,12 +16,36 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
+from utils.devices import cpu_has_avx512
+
 MIN_FFT_CHANNELS = 64
+FFT_CONVOLUTION_MODES = ("auto", "on", "off")
+
+
+class FFTConvolutionSettingError(ValueError):
+    """An unknown ``fft`` mode or ``ECHELON_FFT_CONVOLUTIONS`` value (the CLIs print it as one line)."""
+
+
+def fft_convolutions_wanted(mode: str = "auto") -> bool:
+    """Whether the AMP blocks (``modules.vocoders.amp``) use FFT convolutions where they pay: ``"on"``,
+    ``"off"``, or ``"auto"``, which takes ``ECHELON_FFT_CONVOLUTIONS`` (``on``/``off``/``auto``) when set, else
+    on for CPUs without AVX-512.
+
+    Without AVX-512 oneDNN's direct float32 convolutions already run at the core's FMA ceiling, and the
+    frequency domain needs 2-3x fewer multiplies for the vocoders' 7- and 11-tap ones; with AVX-512 the direct
+    kernels are ~5x faster and the transforms do not pay (measured in models/tts/hierspeechpp/README.md)."""
+    what = "fft convolutions"
+    if mode == "auto" and "ECHELON_FFT_CONVOLUTIONS" in os.environ:
+        what, mode = "ECHELON_FFT_CONVOLUTIONS", os.environ["ECHELON_FFT_CONVOLUTIONS"].strip().lower() or "auto"
+    if mode not in FFT_CONVOLUTION_MODES:
+        raise FFTConvolutionSettingError(f"{what}={mode!r}: choose one of {', '.join(FFT_CONVOLUTION_MODES)}")
+    return mode == "on" or (mode == "auto" and not cpu_has_avx512())
 
 
 def fft_block_for(in_channels: int, out_channels: int, kernel_size: int, dilation: int,

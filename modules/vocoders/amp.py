@@ -14,7 +14,6 @@ Checkpoint names: ``convs1.{i}``, ``convs2.{i}`` (legacy weight norm ``weight_g`
 
 from __future__ import annotations
 
-import os
 from typing import Optional, Sequence
 
 import torch
@@ -24,10 +23,10 @@ from torch import nn
 from modules.activations import Snake, SnakeBeta
 from modules.alias_free import Activation1d
 from modules.commons import cached_derived
-from modules.fft_conv import fft_block_for, fft_conv_time_major
+from modules.fft_conv import fft_block_for, fft_conv_time_major, fft_convolutions_wanted
 from modules.onednn_linear import time_major_kernel
 from modules.weight_norm import fold_weight_norm, has_weight_norm, weight_norm
-from utils.devices import cpu_bf16_instructions, cpu_has_avx512
+from utils.devices import cpu_bf16_instructions
 from utils.threads import shared_pool, torch_threads
 
 
@@ -244,38 +243,14 @@ def _transposed_conv_pieces(up: nn.ConvTranspose1d, x4: torch.Tensor) -> torch.T
     return out
 
 
-FFT_CONVOLUTION_MODES = ("auto", "on", "off")
-
-
-class FFTConvolutionSettingError(ValueError):
-    """An unknown ``fft`` mode or ``ECHELON_FFT_CONVOLUTIONS`` value (the CLIs print it as one line)."""
-
-
-def fft_convolutions_wanted(mode: str = "auto") -> bool:
-    """Whether AMP blocks use FFT convolutions where they pay: ``"on"``, ``"off"``, or ``"auto"``, which takes
-    ``ECHELON_FFT_CONVOLUTIONS`` (``on``/``off``/``auto``) when set, else on for CPUs without AVX-512.
-
-    Without AVX-512 oneDNN's direct float32 convolutions already run at the core's FMA ceiling, and the
-    frequency domain needs 2-3x fewer multiplies for the vocoders' 7- and 11-tap ones; with AVX-512 the direct
-    kernels are ~5x faster and the transforms do not pay (measured in models/tts/hierspeechpp/README.md)."""
-    if mode == "auto":
-        mode = os.environ.get("ECHELON_FFT_CONVOLUTIONS", "auto").strip().lower() or "auto"
-        if mode not in FFT_CONVOLUTION_MODES:
-            raise FFTConvolutionSettingError(
-                f"ECHELON_FFT_CONVOLUTIONS={mode!r}: choose one of {', '.join(FFT_CONVOLUTION_MODES)}")
-    elif mode not in FFT_CONVOLUTION_MODES:
-        raise FFTConvolutionSettingError(f"fft convolutions {mode!r}: choose one of {', '.join(FFT_CONVOLUTION_MODES)}")
-    return mode == "on" or (mode == "auto" and not cpu_has_avx512())
-
-
 def set_channels_last_inference(model: nn.Module, enabled: bool = True, fft: str = "auto") -> int:
     """Run ``model``'s AMP blocks in channels-last memory with fused anti-aliased SnakeBeta on CPU.
 
     Inference only, after weight norm is folded: blocks whose convs still carry weight norm, whose
     activations are not SnakeBeta in the released geometry, or without numba keep the standard path.
     Applies to CPU float32 calls without autograd; anything else runs :meth:`AMPBlock.forward` as before.
-    ``fft`` (:func:`fft_convolutions_wanted`) lets the switched blocks run their wide-kernel convolutions as
-    FFT convolutions where that is faster (outputs within ~1e-5 of the direct ones).
+    ``fft`` (:func:`modules.fft_conv.fft_convolutions_wanted`) lets the switched blocks run their wide-kernel
+    convolutions as FFT convolutions where that is faster (outputs within ~1e-5 of the direct ones).
     Returns the number of blocks switched.
     """
     use_fft = fft_convolutions_wanted(fft)

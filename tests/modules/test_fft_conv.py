@@ -9,7 +9,8 @@ import torch.nn.functional as F
 import modules.fft_conv as fft_conv
 import modules.vocoders.amp as amp
 from modules import fused_snake
-from modules.vocoders.amp import AMPBlock, fft_convolutions_wanted, set_channels_last_inference
+from modules.fft_conv import fft_convolutions_wanted
+from modules.vocoders.amp import AMPBlock, set_channels_last_inference
 from modules.weight_norm import fold_weight_norm
 from tests.helpers import randomize_amp_blocks
 
@@ -61,16 +62,16 @@ def test_block_rule_only_picks_wide_kernels_at_many_channels_with_room_for_the_s
 def test_wanted_follows_the_setting_the_environment_and_the_cpu(monkeypatch):
     monkeypatch.delenv("ECHELON_FFT_CONVOLUTIONS", raising=False)
     assert fft_convolutions_wanted("on") and not fft_convolutions_wanted("off")
-    monkeypatch.setattr(amp, "cpu_has_avx512", lambda: True)
+    monkeypatch.setattr(fft_conv, "cpu_has_avx512", lambda: True)
     assert not fft_convolutions_wanted("auto")
-    monkeypatch.setattr(amp, "cpu_has_avx512", lambda: False)
+    monkeypatch.setattr(fft_conv, "cpu_has_avx512", lambda: False)
     assert fft_convolutions_wanted("auto")
     monkeypatch.setenv("ECHELON_FFT_CONVOLUTIONS", "off")
     assert not fft_convolutions_wanted("auto") and fft_convolutions_wanted("on")
     monkeypatch.setenv("ECHELON_FFT_CONVOLUTIONS", "sometimes")
-    with pytest.raises(amp.FFTConvolutionSettingError, match="ECHELON_FFT_CONVOLUTIONS='sometimes'"):
+    with pytest.raises(fft_conv.FFTConvolutionSettingError, match="ECHELON_FFT_CONVOLUTIONS='sometimes'"):
         fft_convolutions_wanted("auto")
-    with pytest.raises(amp.FFTConvolutionSettingError, match="'fast'"):
+    with pytest.raises(fft_conv.FFTConvolutionSettingError, match="'fast'"):
         fft_convolutions_wanted("fast")
 
 
