@@ -93,3 +93,49 @@ def test_library_functions_are_restored_even_on_error():
         with use_fast_yaapt(pYAAPT):
             raise RuntimeError("boom")
     assert all(getattr(pYAAPT, name) is original for name, original in originals.items())
+
+
+def test_shc_peaks_equal_library_peaks_row_by_row():
+    """The batched spectral peak picker against ``pYAAPT.peaks`` on rows built to reach each of its answers:
+    too flat a row, no peak, one to three peaks (sorted), ``maxpeaks`` or more peaks (the library's "none"),
+    a row of zeros (0/0 mean), a row below the normalisation epsilon, and exactly tied peaks."""
+    from processors.yaapt_fast import _shc_lag_range, shc_peaks
+
+    # the library's defaults with the VC F0 ceiling; spec_track's SHC geometry at 16 kHz, 8192-point FFTs
+    parameters = {"shc_thresh1": 5.0, "shc_thresh2": 1.25, "shc_pwidth": 50.0, "f0_min": 60.0, "f0_max": F0_MAX_VC}
+    delta, maxpeaks = 16000 / 8192, 4
+    max_shc = int(np.fix((parameters["f0_max"] + parameters["shc_pwidth"] * 2) / delta))
+    min_shc = int(np.ceil(parameters["f0_min"] / delta))
+    lags = _shc_lag_range(delta, max_shc, parameters)
+    assert lags is not None
+    rng = np.random.default_rng(3)
+    rows = max_shc - min_shc + 1
+    bumps = lambda centres, heights: sum(h * np.exp(-0.5 * ((np.arange(rows) - c) / 4.0) ** 2)
+                                         for c, h in zip(centres, heights))
+    cases = [
+        np.ones(rows),  # flat: the mean is above 1 / thresh1
+        0.01 * rng.random(rows),  # noise only
+        bumps([150], [1.0]) + 1e-3 * rng.random(rows),
+        bumps([100, 320], [1.0, 0.7]) + 1e-3 * rng.random(rows),
+        bumps([90, 250, 420], [0.5, 1.0, 0.8]) + 1e-3 * rng.random(rows),
+        bumps([80, 170, 260, 350, 440], [1, 0.9, 0.8, 0.7, 0.6]) + 1e-3 * rng.random(rows),
+        np.zeros(rows),
+        1e-16 * bumps([150], [1.0]),
+        bumps([100, 350], [1.0, 1.0]),  # tied merits keep their order
+        bumps([120, 300, 480], [0.6, 1.0, 0.6]),
+    ]
+    sums = np.stack(cases)
+    frames = np.arange(len(cases)) * 2  # every other column, as the voiced frames of a clip
+    got_pitch, got_merit = np.full((maxpeaks, 2 * len(cases)), -1.0), np.full((maxpeaks, 2 * len(cases)), -1.0)
+    shc_peaks(sums, min_shc, max_shc, lags, delta, maxpeaks, parameters, frames, got_pitch, got_merit)
+    answers = set()
+    for row, frame in enumerate(frames):
+        shc = np.zeros(max_shc)
+        shc[min_shc - 1:max_shc] = sums[row]
+        with np.errstate(invalid="ignore"):  # the zero row: the library divides 0 by a 0 mean
+            want_pitch, want_merit = pYAAPT.peaks(shc, delta, maxpeaks, parameters)
+        np.testing.assert_array_equal(got_pitch[:, frame], want_pitch, err_msg=f"case {row}")
+        np.testing.assert_array_equal(got_merit[:, frame], want_merit, err_msg=f"case {row}")
+        answers.add(int(np.count_nonzero(np.unique(want_pitch))))
+    assert (got_pitch[:, 1::2] == -1).all()  # columns of other frames untouched
+    assert answers >= {0, 1, 2, 3}
