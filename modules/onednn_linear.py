@@ -16,7 +16,7 @@ projections: a 512 -> 1024 1x1 conv on 339 frames takes 4.3 ms there, 1.9 ms in 
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -109,6 +109,50 @@ def time_major_conv1d(x: Tensor, matrix: Tensor, bias: Optional[Tensor], kernel_
     if batch == 1:
         return linear(windows[0], matrix, bias, gelu_tanh).unsqueeze(0)
     return torch.stack([linear(w, matrix, bias, gelu_tanh) for w in windows])
+
+
+def stride2_taps3_matrices(weight: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """A 3-tap kernel ``(C_out, C_in, 3)`` as the three matrices of :func:`stride2_taps3_conv`:
+    ``[W0 W1]``, ``W0 + W2`` and ``[W2 W1]`` (``(C_out, 2 C_in)``, ``(C_out, C_in)``, ``(C_out, 2 C_in)``)."""
+    w0, w1, w2 = weight[:, :, 0], weight[:, :, 1], weight[:, :, 2]
+    return torch.cat([w0, w1], 1).contiguous(), (w0 + w2).contiguous(), torch.cat([w2, w1], 1).contiguous()
+
+
+def stride2_taps3_conv(x: Tensor, matrices: Tuple[Tensor, Tensor, Tensor], bias: Optional[Tensor]) -> Tensor:
+    """An unpadded 3-tap, stride-2 conv on time-major ``x (T, C_in)`` -> ``(T', C_out)``, T' = (T - 3) // 2 + 1,
+    with 2.5 instead of 3 products of C_in x C_out per output frame.
+
+    Output frame t reads x[2t], x[2t+1], x[2t+2]: the even-phase samples through a 2-tap filter (W0, W2) and
+    the odd ones through W1. Two outputs of the 2-tap filter cost three products (Winograd F(2, 2)):
+    ``y[2s] = W0 (x[4s] - x[4s+2]) + (W0 + W2) x[4s+2] + W1 x[4s+1]`` and
+    ``y[2s+1] = W2 (x[4s+4] - x[4s+2]) + (W0 + W2) x[4s+2] + W1 x[4s+3]``. The differences are exact-enough
+    float32 subtractions of neighbouring samples, so the result matches the direct conv to ~1e-6 relative.
+    Measured on one Zen 1 core for wav2vec2's 512-channel front-end layers, per 1 s piece: 143 -> 124 ms.
+    """
+    length, channels = x.shape
+    frames = (length - 3) // 2 + 1
+    if frames <= 0:
+        raise ValueError(f"input of {length} frames is shorter than the conv kernel (3)")
+    pairs = frames // 2
+    even_pair, middle, odd_pair = matrices
+    out = x.new_empty(frames, middle.size(0))
+    if pairs:
+        first = x.new_empty(pairs, 2 * channels)  # [x[4s] - x[4s+2], x[4s+1]]
+        second = x.new_empty(pairs, 2 * channels)  # [x[4s+4] - x[4s+2], x[4s+3]]
+        centre = x[2:4 * pairs + 2:4]
+        torch.sub(x[0:4 * pairs:4], centre, out=first[:, :channels])
+        first[:, channels:] = x[1:4 * pairs:4]
+        torch.sub(x[4:4 * pairs + 4:4], centre, out=second[:, :channels])
+        second[:, channels:] = x[3:4 * pairs + 3:4]
+        shared = linear(centre, middle)
+        pairs_out = out[:2 * pairs].view(pairs, 2, middle.size(0))
+        torch.add(linear(first, even_pair, bias), shared, out=pairs_out[:, 0])
+        torch.add(linear(second, odd_pair, bias), shared, out=pairs_out[:, 1])
+    if frames % 2:  # the last frame directly: x[2t] W0 + x[2t+1] W1 + x[2t+2] W2
+        t = frames - 1
+        last = torch.cat([x[2 * t] - x[2 * t + 2], x[2 * t + 1]])[None]
+        out[t] = linear(last, even_pair, bias)[0] + linear(x[2 * t + 2][None], middle)[0]
+    return out
 
 
 def time_major_kernel(conv: nn.Conv1d) -> Tensor:

@@ -33,7 +33,8 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from modules.commons import cached_derived
-from modules.onednn_linear import conv_weight_matrix, time_major_conv1d, use_onednn_linear
+from modules.onednn_linear import (conv_weight_matrix, stride2_taps3_conv, stride2_taps3_matrices,
+                                   time_major_conv1d, use_onednn_linear)
 from processors.f0 import VC_PAD_MULTIPLE, vc_pad_source
 from utils.memory import release_mapped_pages
 from utils.threads import map_with_side_worker, torch_threads
@@ -93,6 +94,13 @@ class _TimeMajorConv1d(nn.Module):
         """``(B, T, C_in)`` -> ``(B, T', C_out)`` with ``T' = (T - kernel) // stride + 1``."""
         if torch.is_grad_enabled():  # differentiable path (the cached matrix is built without autograd)
             matrix = conv_weight_matrix(self.weight)
+        elif self.kernel_size == 3 and self.stride == 2 and x.device.type == "cpu" and x.dtype == torch.float32:
+            # 2.5 instead of 3 products per frame (wav2vec2's layers 2-5, 3/4 of the front end's arithmetic)
+            matrices = cached_derived(self, "_stride2_cache", (self.weight,),
+                                      replacing((self.weight,), lambda: stride2_taps3_matrices(self.weight)))
+            if x.size(0) == 1:
+                return stride2_taps3_conv(x[0].contiguous(), matrices, self.bias).unsqueeze(0)
+            return torch.stack([stride2_taps3_conv(item, matrices, self.bias) for item in x.contiguous()])
         else:
             matrix = cached_derived(self, "_matrix_cache", (self.weight,),
                                     replacing((self.weight,), lambda: conv_weight_matrix(self.weight).contiguous()))

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from modules.dit_flow import ConvFeedForward
-from modules.onednn_linear import (OneDNNConv1d, OneDNNLinear, conv_weight_matrix, linear, time_major_conv1d,
-                                   use_onednn_linear)
+from modules.onednn_linear import (OneDNNConv1d, OneDNNLinear, conv_weight_matrix, linear, stride2_taps3_conv,
+                                   stride2_taps3_matrices, time_major_conv1d, use_onednn_linear)
 
 
 def test_switched_linear_equals_nn_linear_and_keeps_keys():
@@ -95,3 +95,17 @@ def test_linear_with_fused_tanh_gelu_equals_gelu_of_linear():
         torch.testing.assert_close(linear(x, weight, bias, gelu_tanh=True), expected, rtol=1e-5, atol=1e-5)
     with torch.enable_grad():  # torch's own path
         torch.testing.assert_close(linear(x, weight, bias, gelu_tanh=True), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("length", [3, 4, 5, 6, 7, 40, 401, 402])  # odd and even output counts, one frame
+def test_stride2_taps3_conv_equals_conv1d(length):
+    """The Winograd-style 3-tap stride-2 conv against float64 ``conv1d``: every output frame, odd or even count."""
+    torch.manual_seed(length)
+    weight, bias, x = torch.randn(24, 16, 3), torch.randn(24), torch.randn(length, 16)
+    with torch.no_grad():
+        got = stride2_taps3_conv(x, stride2_taps3_matrices(weight), bias)
+        want = F.conv1d(x.double().t()[None], weight.double(), bias.double(), stride=2)[0].t()
+    assert got.shape == want.shape == ((length - 3) // 2 + 1, 24)
+    torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="shorter than the conv kernel"):
+        stride2_taps3_conv(x[:2], stride2_taps3_matrices(weight), bias)
