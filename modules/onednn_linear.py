@@ -119,8 +119,17 @@ def stride2_taps3_matrices(weight: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
 
 
 def stride2_taps3_conv(x: Tensor, matrices: Tuple[Tensor, Tensor, Tensor], bias: Optional[Tensor]) -> Tensor:
-    """An unpadded 3-tap, stride-2 conv on time-major ``x (T, C_in)`` -> ``(T', C_out)``, T' = (T - 3) // 2 + 1,
-    with 2.5 instead of 3 products of C_in x C_out per output frame.
+    """:func:`time_major_conv1d` for an unpadded 3-tap, stride-2 conv with 2.5 instead of 3 products of
+    C_in x C_out per output frame: ``x (B, T, C_in)`` -> ``(B, T', C_out)``, T' = (T - 3) // 2 + 1, each item
+    by :func:`_stride2_taps3_item`; ``matrices`` from :func:`stride2_taps3_matrices`."""
+    x = x.contiguous()
+    if x.size(0) == 1:
+        return _stride2_taps3_item(x[0], matrices, bias).unsqueeze(0)
+    return torch.stack([_stride2_taps3_item(item, matrices, bias) for item in x])
+
+
+def _stride2_taps3_item(x: Tensor, matrices: Tuple[Tensor, Tensor, Tensor], bias: Optional[Tensor]) -> Tensor:
+    """One item, ``x (T, C_in)`` -> ``(T', C_out)``.
 
     Output frame t reads x[2t], x[2t+1], x[2t+2]: the even-phase samples through a 2-tap filter (W0, W2) and
     the odd ones through W1. Two outputs of the 2-tap filter cost three products (Winograd F(2, 2)):

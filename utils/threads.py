@@ -59,16 +59,20 @@ def map_with_side_worker(function: Callable[[A], B], items: Sequence[A]) -> List
     if pool is None or len(items) < 2:
         return [function(item) for item in items]
     results: List[Optional[B]] = [None] * len(items)
-    order, lock = itertools.count(), threading.Lock()
+    order, lock, failed = itertools.count(), threading.Lock(), threading.Event()
     inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
 
     def drain() -> None:
-        while True:
+        while not failed.is_set():  # after an error in either thread, neither starts another item
             with lock:
                 index = next(order)
             if index >= len(items):
                 return
-            results[index] = function(items[index])
+            try:
+                results[index] = function(items[index])
+            except BaseException:
+                failed.set()
+                raise
 
     def help_out() -> None:  # the side worker was one thread's work, and stays that
         with torch.inference_mode(inference), torch.set_grad_enabled(grad), torch_threads(1):
@@ -77,9 +81,10 @@ def map_with_side_worker(function: Callable[[A], B], items: Sequence[A]) -> List
     helper = pool.submit(help_out)  # queued behind the side task: it starts when that one is done
     try:
         drain()
-    finally:
-        if not helper.cancel():  # it started: wait for the item it holds (an error there is raised here)
-            helper.result()
+    finally:  # a helper that has not started never will; one that has is waited for
+        helper_error = None if helper.cancel() else helper.exception()
+    if helper_error is not None:  # raised only when this thread's own items went through
+        raise helper_error
     return results  # type: ignore[return-value]
 
 

@@ -57,11 +57,8 @@ def test_map_outside_run_beside_is_a_plain_loop():
 
 
 def test_side_worker_takes_items_once_its_own_task_is_done():
-    side_done = []
-
     def side():
         time.sleep(0.05)
-        side_done.append(time.perf_counter())
         return threading.get_ident()
 
     def main():
@@ -77,12 +74,16 @@ def test_side_worker_takes_items_once_its_own_task_is_done():
     assert {r[1] for r in map_with_side_worker(_slow_square, range(3))} == {threading.get_ident()}
 
 
-def test_an_item_error_reaches_the_caller_after_both_threads_stop():
+def test_an_item_error_reaches_the_caller_and_no_thread_starts_another_item():
+    started = []
+
     def item(index: int) -> int:
-        time.sleep(0.01)
-        if index == 5:
-            raise ValueError("item 5")
+        started.append(index)
+        time.sleep(0.02)
+        if index == 2:
+            raise ValueError("item 2")
         return index
 
-    with pytest.raises(ValueError, match="item 5"):
-        run_beside(lambda: None, lambda: map_with_side_worker(item, range(10)))
+    with pytest.raises(ValueError, match="item 2"):
+        run_beside(lambda: None, lambda: map_with_side_worker(item, range(40)))
+    assert len(started) < 10  # the items already running finish; no new ones start (40 without the stop)

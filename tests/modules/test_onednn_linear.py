@@ -103,9 +103,12 @@ def test_stride2_taps3_conv_equals_conv1d(length):
     torch.manual_seed(length)
     weight, bias, x = torch.randn(24, 16, 3), torch.randn(24), torch.randn(length, 16)
     with torch.no_grad():
-        got = stride2_taps3_conv(x, stride2_taps3_matrices(weight), bias)
+        got = stride2_taps3_conv(x[None], stride2_taps3_matrices(weight), bias)[0]
         want = F.conv1d(x.double().t()[None], weight.double(), bias.double(), stride=2)[0].t()
+        batch = stride2_taps3_conv(torch.stack([x, -x]), stride2_taps3_matrices(weight), bias)
     assert got.shape == want.shape == ((length - 3) // 2 + 1, 24)
     torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-5)
+    assert torch.equal(batch[0], got)  # items of a batch are computed one by one, as alone
+    torch.testing.assert_close(batch[1].double(), 2 * bias.double() - want, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="shorter than the conv kernel"):
-        stride2_taps3_conv(x[:2], stride2_taps3_matrices(weight), bias)
+        stride2_taps3_conv(x[None, :2], stride2_taps3_matrices(weight), bias)
