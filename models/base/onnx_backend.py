@@ -22,6 +22,7 @@ from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 import torch
 
 from models.base import checkpoint as ckpt
+from modules.vocoders.amp import PrecisionError
 from utils.io import atomic_path, make_temp_dir, publish_dir
 
 BACKENDS = ("torch", "onnxruntime")
@@ -40,6 +41,22 @@ def check_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     return backend
+
+
+def on_graphs(backend: Optional[str], device: str | torch.device) -> bool:
+    """Whether ``backend`` (None: torch) runs exported graphs; ValueError for an unknown backend, or for
+    onnxruntime on any device but the CPU."""
+    if check_backend(backend or "torch") == "onnxruntime" and torch.device(device).type != "cpu":
+        raise ValueError(f"the onnxruntime backend runs on the CPU; got device {device!r}")
+    return backend == "onnxruntime"
+
+
+def check_float32(precision: str) -> None:
+    """:class:`~modules.vocoders.amp.PrecisionError` for any vocoder precision but float32 on exported graphs:
+    they compute in float32, and the bfloat16 switch acts on the torch fast path's AMP blocks only."""
+    if precision != "float32":
+        raise PrecisionError(f"vocoder_precision {precision} needs the torch backend (the onnxruntime backend runs "
+                             "the exported float32 graphs)")
 
 
 class ModelGraph(torch.nn.Module):
@@ -221,6 +238,18 @@ def cached_graph_dir(source: Path, sha256: str) -> Path:
     if beside.is_dir() or _writable(source):
         return beside
     return user_cache_dir(sha256)
+
+
+def graph_dir_for(source: Path, component: str, name: str) -> Path:
+    """The folder of the runtime graphs ``name`` (what they are and their version, e.g. ``speechsr48k-v1``) of
+    the weights at ``source``: an official weights file (keyed by its sha256, cached beside it) or an Echelon
+    checkpoint directory (keyed by the sha256 of its ``component`` weights)."""
+    if source.is_file():
+        folder = cached_graph_dir(source.parent, ckpt.sha256_of(source))
+    else:
+        cdir = ckpt.resolve_checkpoint_dir(source)
+        folder = cached_graph_dir(cdir, weights_sha256(cdir, component))
+    return folder.with_name(f"{folder.name}-{name}")
 
 
 def ensure_graphs(folder: Path, names: Sequence[str], write_all: Callable[[Path], None]) -> Dict[str, Path]:

@@ -61,9 +61,7 @@ class SpeechSRInference:
                  vocoder_precision: str = "float32"):
         self.config = config or {}
         # "onnxruntime": each model runs its exported graph (models/sr/speechsr/onnx_export.py), CPU only
-        self.backend = onnx_backend.check_backend(backend)
-        if backend == "onnxruntime" and torch.device(device).type != "cpu":
-            raise ValueError(f"the onnxruntime backend runs on the CPU; got device {device!r}")
+        self.backend = "onnxruntime" if onnx_backend.on_graphs(backend, device) else "torch"
         self.source = source  # checkpoint dir / .pth the models came from (None: bundled): where graphs are cached
         self.models = dict(models)
         self.device = torch.device(device)

@@ -102,14 +102,11 @@ class OnnxSpeechSR:
 def runtime_for(model: SpeechSR, source: Optional[Path]) -> OnnxSpeechSR:
     """The graph of ``model`` exported once per weights (``source``: its checkpoint dir or ``.pth``; None: the
     bundled release, cached under the user cache since the package folder may be read-only)."""
+    name = f"speechsr{model.target_rate // 1000}k-{GRAPH_VERSION}"
     if source is None:
-        name = PRETRAINED[model.target_rate][0]
-        folder = onnx_backend.user_cache_dir(ckpt.sha256_of(PRETRAINED_DIR / name))
-    elif source.is_file():
-        folder = onnx_backend.cached_graph_dir(source.parent, ckpt.sha256_of(source))
+        folder = onnx_backend.user_cache_dir(ckpt.sha256_of(PRETRAINED_DIR / PRETRAINED[model.target_rate][0]))
+        folder = folder.with_name(f"{folder.name}-{name}")
     else:
-        cdir = ckpt.resolve_checkpoint_dir(source)
-        folder = onnx_backend.cached_graph_dir(cdir, onnx_backend.weights_sha256(cdir, "generator"))
-    folder = folder.with_name(f"{folder.name}-speechsr{model.target_rate // 1000}k-{GRAPH_VERSION}")
+        folder = onnx_backend.graph_dir_for(source, "generator", name)
     paths = onnx_backend.ensure_graphs(folder, ("speechsr",), lambda tmp: export_speechsr(model, tmp / "speechsr.onnx"))
     return OnnxSpeechSR(paths["speechsr"], model.target_rate)

@@ -85,7 +85,7 @@ class VITSSynthesizer:
         cfg = validate(ckpt.expect_model_type(path, "vits"), VITSExperimentConfig)
         model = VITS.from_config(cfg.model)
         ckpt.load_state_dict_strict(model, ckpt.load_model_weights(path, "generator"), str(path))
-        runtime = runtime_for_checkpoint(model, path) if _onnx(backend, device) else None
+        runtime = runtime_for_checkpoint(model, path) if onnx_backend.on_graphs(backend, device) else None
         return cls(model, cfg.data, device, runtime)
 
     @classmethod
@@ -101,7 +101,7 @@ class VITSSynthesizer:
         model_cfg: VITSConfig = from_official_config(official)
         model = load_official_generator(pth, model_cfg)
         runtime = None
-        if _onnx(backend, device):
+        if onnx_backend.on_graphs(backend, device):
             folder = onnx_backend.cached_graph_dir(Path(pth).parent, ckpt.sha256_of(pth))
             runtime = runtime_for_weights(model, folder)
         return cls(model, data_from_official_config(official), device, runtime)
@@ -184,12 +184,6 @@ class VITSSynthesizer:
 def default_backend(device: str | torch.device) -> str:
     """onnxruntime on the CPU (faster there, same numbers: see models/tts/vits/README.md), torch elsewhere."""
     return "onnxruntime" if torch.device(device).type == "cpu" else "torch"
-
-
-def _onnx(backend: str, device: str | torch.device) -> bool:
-    if onnx_backend.check_backend(backend) == "onnxruntime" and torch.device(device).type != "cpu":
-        raise ValueError(f"the onnxruntime backend runs on the CPU; got device {device!r}")
-    return backend == "onnxruntime"
 
 
 @dataclass
