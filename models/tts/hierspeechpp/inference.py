@@ -37,12 +37,14 @@ import torch
 import torch.nn.functional as F
 
 from models.base import checkpoint as ckpt
+from models.base import onnx_backend
 from models.base.inference import InferenceError
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, VoiceConversion, load_input
 from models.base.waveforms import normalize_level, progress, replicate_prompt, split_points, synthetic_voice
 from models.tts.hierspeechpp.checkpoint import load_official_checkpoint
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
+from models.tts.hierspeechpp.onnx_runtime import OnnxSynthesizer, runtime_for
 from modules.vocoders.amp import set_vocoder_precision
 from processors.audio import AudioError
 from processors.f0 import align_f0_length, extract_f0, vc_log_f0, vc_pad_source
@@ -113,7 +115,8 @@ class VoiceConverter:
     """Zero-shot VC around a :class:`HierSpeechPPSynthesizer` and an SSL feature extractor.
 
     Args:
-        model: the synthesizer (prepared for inference here: eval, weight norm folded, polyphase filters).
+        model: the synthesizer (prepared for inference here: eval, weight norm folded, polyphase filters), or its
+            exported graphs on onnxruntime (:class:`~models.tts.hierspeechpp.onnx_runtime.OnnxSynthesizer`, CPU).
         ssl: ``processors.ssl.SSLFeatureExtractor`` whose dim equals ``model.config.ssl_channels``.
         denoiser: optional prompt denoiser hook (see module docstring).
         device: where the networks run.
@@ -126,7 +129,11 @@ class VoiceConverter:
             raise InferenceError(f"the SSL model gives {ssl.dim}-dim features but the synthesizer expects "
                                  f"ssl_channels={model.config.ssl_channels} (use the SSL model it was trained with)")
         self.device = torch.device(device)
-        self.model = model.to(self.device).prepare_for_inference()
+        if isinstance(model, OnnxSynthesizer):
+            onnx_backend.on_graphs("onnxruntime", device)  # refuses any device but the CPU
+            self.model = model
+        else:
+            self.model = model.to(self.device).prepare_for_inference()
         self.ssl = ssl.to(self.device).eval()
         self.denoiser = denoiser
         self.mel_fn = HierSpeechLogMel(sample_rate=SAMPLE_RATE, n_mels=model.config.n_mel_channels).to(self.device)
@@ -145,6 +152,19 @@ class VoiceConverter:
         """
         voiced = synthetic_voice(SAMPLE_RATE // 2, SAMPLE_RATE)
         self.convert([voiced], [voiced], VCOptions(batch_size=1, scale_norm="none"))
+
+    @property
+    def backend(self) -> str:
+        """What runs the synthesizer: ``"torch"`` or ``"onnxruntime"`` (F0, SSL and the mel stay in Python)."""
+        return "onnxruntime" if isinstance(self.model, OnnxSynthesizer) else "torch"
+
+    def set_vocoder_precision(self, precision: str) -> None:
+        """Precision of the generator's AMP convolutions (:func:`modules.vocoders.amp.set_vocoder_precision`);
+        the onnxruntime backend computes in float32 only."""
+        if self.backend == "onnxruntime":
+            onnx_backend.check_float32(precision)
+        else:
+            set_vocoder_precision(self.model, precision)
 
     # ------------------------------------------------------------------ construction
     @staticmethod
@@ -307,6 +327,7 @@ class HierSpeechVC(VoiceConversion, PipelineMixin):
 
     task = "vc"
     settings_class = VCSettings
+    backends = onnx_backend.BACKENDS  # onnxruntime: the synthesizer's exported graphs (F0 and SSL in Python)
     components = {"synthesizer": True, "config": False}  # config: an official .pth's config.json (default: beside it)
     main_component = "synthesizer"
     sample_rate = SAMPLE_RATE
@@ -315,16 +336,19 @@ class HierSpeechVC(VoiceConversion, PipelineMixin):
         if settings.denoise_ratio > 0 and converter.denoiser is None:
             raise InferenceError("--denoise_ratio > 0 needs a denoiser hook (none ships with Echelon); "
                                  "use --denoise_ratio 0")
-        set_vocoder_precision(converter.model, settings.vocoder_precision)
+        converter.set_vocoder_precision(settings.vocoder_precision)
         self.converter = converter
         self.settings = settings
 
-    load_synthesizer = staticmethod(load_synthesizer)  # for pipelines that reuse the synthesizer (TTS)
+    # for pipelines that reuse the synthesizer (TTS): its loader, and its graphs on onnxruntime
+    load_synthesizer = staticmethod(load_synthesizer)
+    synthesizer_runtime = staticmethod(runtime_for)
 
     @classmethod
     def from_components(cls, components: Mapping[str, Optional[str]], settings: VCSettings,
-                        device: str = "cpu") -> "HierSpeechVC":
+                        device: str = "cpu", backend: Optional[str] = None) -> "HierSpeechVC":
         path = Path(components["synthesizer"])
+        on_graphs = onnx_backend.on_graphs(backend, device)
         if path.suffix == ".pth":
             model, ssl_cfg = load_official_checkpoint(path, components.get("config"), inference_only=True), {}
         else:
@@ -334,6 +358,8 @@ class HierSpeechVC(VoiceConversion, PipelineMixin):
             settings.ssl_model or ssl_cfg.get("model", DEFAULT_SSL_MODEL),
             settings.ssl_layer if settings.ssl_layer is not None else ssl_cfg.get("layer", DEFAULT_SSL_LAYER),
             settings.random_ssl_dim or ssl_cfg.get("random_tiny_dim", 0))
+        if on_graphs:
+            model = runtime_for(model, path)  # the torch weights are dropped once the graphs are there
         return cls(VoiceConverter(model, ssl, device=device), settings)
 
     @property

@@ -17,7 +17,7 @@ Not in the graph, and why (they stay in Python, as in :class:`~models.tts.hiersp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import torch
 
@@ -29,12 +29,20 @@ EXAMPLE_FRAMES = 40
 EXAMPLE_PROMPT_FRAMES = 60
 
 
-class VoiceConversionGraph(ModelGraph):
-    """The arithmetic of :meth:`HierSpeechPPSynthesizer.convert` for one item (no padding)."""
+class StyleGraph(ModelGraph):
+    """``prompt_mel (1, n_mels, Tm) -> g (1, gin, 1)``: the style encoder on one whole prompt."""
 
-    def forward(self, ssl, log_f0, prompt_mel, noise, noise_scale):
+    def forward(self, prompt_mel):
+        return self.model.style(prompt_mel, last_axis_length(prompt_mel))
+
+
+class SynthesisGraph(ModelGraph):
+    """The arithmetic of :meth:`HierSpeechPPSynthesizer.convert` for one item (no padding) under a given style:
+    ``ssl (1, C_ssl, T), log_f0 (1, 1, 4T), g (1, gin, 1), noise (1, inter, T), noise_scale (1,)`` ->
+    ``wav (1, 1, hop T)``."""
+
+    def forward(self, ssl, log_f0, g, noise, noise_scale):
         m = self.model
-        g = m.style(prompt_mel, last_axis_length(prompt_mel))
         _, m_p, logs_p, y_mask = m.enc_p_l(ssl, log_f0, last_axis_length(ssl), g=g)
         z = (m_p + noise * torch.exp(logs_p) * noise_scale) * y_mask
         z = m.flow(m.flow_l(z, y_mask, g=g, reverse=True), y_mask, g=g, reverse=True)
@@ -42,20 +50,60 @@ class VoiceConversionGraph(ModelGraph):
         return m.dec(z, e, g=g)
 
 
-def export_vc(model, out: str | Path) -> Path:
-    """Write the ``vc`` graph of a synthesizer (folded weight norm, the plain anti-aliasing path)."""
-    model = model.prepare_for_inference(polyphase=False, channels_last=False)
-    inter = model.config.inter_channels
+class VoiceConversionGraph(ModelGraph):
+    """The published ``vc`` graph: the style of the prompt's mel, then :class:`SynthesisGraph`."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.style, self.synthesis = StyleGraph(model), SynthesisGraph(model)
+
+    def forward(self, ssl, log_f0, prompt_mel, noise, noise_scale):
+        return self.synthesis(ssl, log_f0, self.style(prompt_mel), noise, noise_scale)
+
+
+def _examples(model) -> dict:
     generator = torch.Generator().manual_seed(0)
-    example = (torch.randn(1, model.config.ssl_channels, EXAMPLE_FRAMES, generator=generator),
-               torch.rand(1, 1, 4 * EXAMPLE_FRAMES, generator=generator) * 5.0,
-               torch.randn(1, model.config.n_mel_channels, EXAMPLE_PROMPT_FRAMES, generator=generator),
-               torch.zeros(1, inter, EXAMPLE_FRAMES), torch.tensor([0.333]))
-    return export_graph(
-        VoiceConversionGraph(model), example, out, ["ssl", "log_f0", "prompt_mel", "noise", "noise_scale"], ["wav"],
-        {"ssl": {2: "frames"}, "log_f0": {2: "f0_frames"}, "prompt_mel": {2: "prompt_frames"},
-         "noise": {2: "frames"}, "wav": {2: "samples"}},
-        {"model_type": "hierspeechpp_vc", "sample_rate": 16000, "hop_length": model.hop_length})
+    cfg = model.config
+    return {"ssl": torch.randn(1, cfg.ssl_channels, EXAMPLE_FRAMES, generator=generator),
+            "log_f0": torch.rand(1, 1, 4 * EXAMPLE_FRAMES, generator=generator) * 5.0,
+            "prompt_mel": torch.randn(1, cfg.n_mel_channels, EXAMPLE_PROMPT_FRAMES, generator=generator),
+            "g": torch.randn(1, cfg.gin_channels, 1, generator=generator),
+            "noise": torch.zeros(1, cfg.inter_channels, EXAMPLE_FRAMES), "noise_scale": torch.tensor([0.333])}
+
+
+# dynamic axes of every input and output name the graphs here use
+_AXES = {"ssl": {2: "frames"}, "log_f0": {2: "f0_frames"}, "prompt_mel": {2: "prompt_frames"},
+         "noise": {2: "frames"}, "wav": {2: "samples"}}
+
+
+def _export(graph: ModelGraph, inputs: List[str], outputs: List[str], out: str | Path, model_type: str) -> Path:
+    examples, model = _examples(graph.model), graph.model
+    return export_graph(graph, tuple(examples[name] for name in inputs), out, inputs, outputs,
+                        {name: _AXES[name] for name in inputs + outputs if name in _AXES},
+                        {"model_type": model_type, "sample_rate": 16000, "hop_length": model.hop_length})
+
+
+def _prepared(model):
+    """Folded weight norm and the plain anti-aliasing path (the torch fast path's polyphase and channels-last
+    rewrites are CPU-kernel choices onnxruntime makes itself)."""
+    return model.prepare_for_inference(polyphase=False, channels_last=False)
+
+
+def export_vc(model, out: str | Path) -> Path:
+    """Write the published ``vc`` graph of a synthesizer (prompt mel in, 16 kHz waveform out)."""
+    return _export(VoiceConversionGraph(_prepared(model)), ["ssl", "log_f0", "prompt_mel", "noise", "noise_scale"],
+                   ["wav"], out, "hierspeechpp_vc")
+
+
+def export_runtime(model, folder: str | Path) -> Dict[str, Path]:
+    """The two graphs the ``onnxruntime`` backend runs (:mod:`models.tts.hierspeechpp.onnx_runtime`), written
+    into ``folder``: ``style`` (prompt mel -> g) and ``synthesis`` (features, F0, g, noise -> waveform). Split
+    at the style so that the pipelines mix styles as the torch path does (the denoised prompt's, ``denoise_ratio``)
+    and the TTS pipeline hands over the style it computed once per prompt."""
+    model, folder = _prepared(model), Path(folder)
+    return {"style": _export(StyleGraph(model), ["prompt_mel"], ["g"], folder / "style.onnx", "hierspeechpp_style"),
+            "synthesis": _export(SynthesisGraph(model), ["ssl", "log_f0", "g", "noise", "noise_scale"], ["wav"],
+                                 folder / "synthesis.onnx", "hierspeechpp_synthesis")}
 
 
 @register("exporter", "hierspeechpp")

@@ -225,3 +225,49 @@ def test_cli_says_which_vc_inputs_it_converted(tmp_path, clips, caplog):
     said = [r.getMessage() for r in caplog.records if "downmixed" in r.getMessage() or "resampled" in r.getMessage()]
     assert said == [f"src_to_prm (source {tmp_path / 'src.wav'}): 2 channels downmixed to mono, resampled from "
                     f"48000 Hz to the model's 16000 Hz"]
+
+
+@pytest.mark.slow
+def test_onnxruntime_backend_equals_torch(tmp_path, clips, monkeypatch):
+    """``backend="onnxruntime"``: the synthesizer's exported style and synthesis graphs behind the same task API
+    (F0, SSL, mel and the seeded noise in Python): a batch of three pairs of different lengths at the default
+    temperature gives the torch pipeline's waveforms within 1e-4. The graphs are exported once per weights
+    file, beside the checkpoint, and reused; bfloat16 and devices other than the CPU are refused by name; the CLI
+    takes ``--backend onnxruntime``."""
+    import models.tts.hierspeechpp.onnx_runtime as runtime
+    from modules.vocoders.amp import PrecisionError
+
+    sources, prompts = clips
+    model = _tiny_model(seed=7)
+    cfg = {"model_type": "hierspeechpp", "model": to_dict(model.config),
+           "data": {"ssl": {"random_tiny_dim": SSL_DIM, "layer": SSL_LAYER}}}
+    save_checkpoint(tmp_path / "checkpoints", 1, models={"generator": model}, config=cfg)
+    pairs = ([Audio(s, SAMPLE_RATE) for s in sources], [Audio(p, SAMPLE_RATE) for p in prompts])
+    torch_out = load_pipeline(tmp_path, ["infer.batch_size=3"]).convert(*pairs)
+    on_graphs = load_pipeline(tmp_path, ["infer.batch_size=3"], backend="onnxruntime")
+    assert on_graphs.converter.backend == "onnxruntime"
+    onnx_out = on_graphs.convert(*pairs)
+    for src, ours, reference in zip(sources, onnx_out, torch_out):
+        assert ours.waveform.shape == reference.waveform.shape == src.shape
+        assert float(np.abs(ours.waveform - reference.waveform).max()) <= 1e-4
+    assert float(np.abs(onnx_out[0].waveform[:6000] - onnx_out[1].waveform).max()) > 1e-3
+    (graphs,) = tmp_path.glob("checkpoints/step_*/onnx/*-hierspeechpp-v*")
+    assert sorted(p.name for p in graphs.iterdir()) == ["style.onnx", "synthesis.onnx"]
+
+    def no_export(*_args):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(runtime, "export_runtime", no_export)
+    again = load_pipeline(tmp_path, ["infer.noise_scale=0.0"], backend="onnxruntime")  # from the cache
+    assert again.convert(pairs[0][:1], pairs[1][:1])[0].waveform.shape == sources[0].shape
+    with pytest.raises(PrecisionError, match="needs the torch backend"):
+        load_pipeline(tmp_path, ["infer.vocoder_precision=bfloat16"], backend="onnxruntime")
+    with pytest.raises(ValueError, match="runs on the CPU"):
+        load_pipeline(tmp_path, backend="onnxruntime", device="cuda")
+    src = save_audio(tmp_path / "src.wav", sources[2], SAMPLE_RATE)
+    prm = save_audio(tmp_path / "prm.wav", prompts[2], SAMPLE_RATE)
+    assert infer_cli.main(["--ckpt_dir", str(tmp_path), "--backend", "onnxruntime", "--source", str(src),
+                           "--prompt", str(prm), "--output_dir", str(tmp_path / "out")]) == 0
+    written = load_audio(tmp_path / "out" / "src_to_prm.wav", None)  # the pair alone: it draws seed + 0
+    alone = load_pipeline(tmp_path).convert([pairs[0][2]], [pairs[1][2]])[0].waveform
+    assert written.shape == sources[2].shape and float(np.abs(written - alone).max()) < 1e-3  # PCM16 rounding
