@@ -59,7 +59,7 @@ def _base_parser(add_help: bool) -> argparse.ArgumentParser:
     where.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N (or gpu), mps")
     where.add_argument("--backend", choices=("torch", "onnxruntime"),
                        help="what runs the model: torch, or its exported ONNX graphs on onnxruntime (CPU; VITS, "
-                            "SpeechSR); default: the pipeline's own choice")
+                            "SpeechSR, HierSpeech++ VC and TTS); default: the pipeline's own choice")
     return parser
 
 

@@ -31,11 +31,13 @@ import numpy as np
 import torch
 
 from models.base import checkpoint as ckpt
+from models.base import onnx_backend
 from models.base.inference import InferenceError
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import load_input
 from models.ttv.hierspeechpp_ttv.config import from_official_config
 from models.ttv.hierspeechpp_ttv.model import TextToVec
+from models.ttv.hierspeechpp_ttv.onnx_runtime import runtime_for as ttv_runtime
 from models.ttv.hierspeechpp_ttv.tts import SAMPLE_RATE, TTSOptions, ZeroShotSentences, ZeroShotTTS
 from utils.registry import get, register
 
@@ -97,6 +99,7 @@ class HierSpeechTTS(ZeroShotSentences, PipelineMixin):
 
     task = "tts"
     settings_class = TTSOptions
+    backends = onnx_backend.BACKENDS  # onnxruntime: the TTV's, synthesizer's and SpeechSR's exported graphs
     components = {"ttv": True, "synthesizer": True, "sr": False}
     main_component = "ttv"
 
@@ -110,12 +113,17 @@ class HierSpeechTTS(ZeroShotSentences, PipelineMixin):
 
     @classmethod
     def from_components(cls, components: Mapping[str, Optional[str]], settings: TTSOptions,
-                        device: str = "cpu") -> "HierSpeechTTS":
+                        device: str = "cpu", backend: Optional[str] = None) -> "HierSpeechTTS":
         ttv, synthesizer = load_ttv(components["ttv"]), load_synthesizer(components["synthesizer"])
+        if onnx_backend.on_graphs(backend, device):  # the torch weights are dropped once the graphs are there
+            ttv = ttv_runtime(ttv, Path(components["ttv"]))
+            synthesizer = get("pipeline", "hierspeechpp").synthesizer_runtime(synthesizer,
+                                                                              Path(components["synthesizer"]))
         speechsr = None
         if components.get("sr"):
             sr_cls = get("pipeline", "speechsr")
-            speechsr = sr_cls.from_components({"model": components["sr"]}, sr_cls.settings_class(), device)
+            speechsr = sr_cls.from_components({"model": components["sr"]}, sr_cls.settings_class(), device,
+                                              backend=backend)
             if speechsr.sample_rate != settings.output_rate:
                 raise InferenceError(f"the sr component upsamples to {speechsr.sample_rate} Hz but "
                                      f"infer.output_rate is {settings.output_rate}")

@@ -13,7 +13,7 @@ denoising, and the pitch post-processing of :mod:`models.ttv.hierspeechpp_ttv.tt
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import torch
 
@@ -26,22 +26,55 @@ EXAMPLE_SYMBOLS = 21
 EXAMPLE_PROMPT_FRAMES = 60
 
 
+def _durations(m, ids, g, length_scale, noise_w, noise=None):
+    """Text encoder and duration predictor: ``(m_p, logs_p, x_mask, w_ceil)`` at the text rate, as
+    :meth:`TextToVec.generate` computes them (``noise`` None: drawn in the graph)."""
+    x, m_p, logs_p, x_mask = m.enc_p(ids, last_axis_length(ids), g)
+    logw = m.dp(x, x_mask, g=g, reverse=True, noise_scale=noise_w, noise=noise)
+    return m_p, logs_p, x_mask, torch.ceil(torch.exp(logw) * x_mask * length_scale)
+
+
+def _features(m, z_p, y_mask, g):
+    """Prior sample ``z_p (1, C, T)`` -> ``(w2v (1, C_ssl, T), pitch (1, 1, 4T))``."""
+    w2v = m.w2v_decoder(m.flow(z_p, y_mask, g, reverse=True), y_mask, g)
+    return w2v, m.pp(w2v, g)
+
+
 class TextToVecGraph(ModelGraph):
     """The arithmetic of :meth:`TextToVec.generate` for one item with a traceable output length."""
 
     def forward(self, ids, prompt_mel, scales):
         m = self.model
         g = m.style(prompt_mel, last_axis_length(prompt_mel))
-        x, m_p, logs_p, x_mask = m.enc_p(ids, last_axis_length(ids), g)
-        logw = m.dp(x, x_mask, g=g, reverse=True, noise_scale=scales[2])
-        w_ceil = torch.ceil(torch.exp(logw) * x_mask * scales[1])
+        m_p, logs_p, x_mask, w_ceil = _durations(m, ids, g, scales[1], scales[2])
         y_mask = sequence_mask(torch.clamp_min(torch.sum(w_ceil, [1, 2]), 1).long()).unsqueeze(1).float()
         attn = generate_path(w_ceil, x_mask.unsqueeze(2) * y_mask.unsqueeze(-1))
         m_p = torch.matmul(attn.squeeze(1), m_p.transpose(1, 2)).transpose(1, 2)
         logs_p = torch.matmul(attn.squeeze(1), logs_p.transpose(1, 2)).transpose(1, 2)
-        z = m.flow(m_p + torch.randn_like(m_p) * torch.exp(logs_p) * scales[0], y_mask, g, reverse=True)
-        w2v = m.w2v_decoder(z, y_mask, g)
-        return w2v, m.pp(w2v, g)
+        return _features(m, m_p + torch.randn_like(m_p) * torch.exp(logs_p) * scales[0], y_mask, g)
+
+
+class StyleGraph(ModelGraph):
+    """``prompt_mel (1, 80, Tm) -> g (1, gin, 1)``."""
+
+    def forward(self, prompt_mel):
+        return self.model.style(prompt_mel, last_axis_length(prompt_mel))
+
+
+class DurationGraph(ModelGraph):
+    """``input (1, Tx), g, duration_noise (1, 2, Tx), scales (2,) [length, noise_w]`` -> ``m_p, logs_p
+    (1, C, Tx)`` and ``w_ceil (1, 1, Tx)``: the text half, the noise given."""
+
+    def forward(self, ids, g, duration_noise, scales):
+        m_p, logs_p, _, w_ceil = _durations(self.model, ids, g, scales[0], scales[1], duration_noise)
+        return m_p, logs_p, w_ceil
+
+
+class FeatureGraph(ModelGraph):
+    """``z_p (1, C, T), g`` -> ``w2v (1, C_ssl, T), pitch (1, 1, 4T)``: the frame half on the prior sample."""
+
+    def forward(self, z_p, g):
+        return _features(self.model, z_p, torch.ones_like(z_p[:, :1]), g)
 
 
 def export_ttv(model, out: str | Path) -> Path:
@@ -54,6 +87,33 @@ def export_ttv(model, out: str | Path) -> Path:
         ["w2v", "pitch"], {"input": {1: "phonemes"}, "prompt_mel": {2: "prompt_frames"}, "w2v": {2: "frames"},
                            "pitch": {2: "f0_frames"}},
         {"model_type": "hierspeechpp_ttv"})
+
+
+def export_runtime(model, folder: str | Path) -> Dict[str, Path]:
+    """The three graphs the ``onnxruntime`` backend runs (:mod:`models.ttv.hierspeechpp_ttv.onnx_runtime`), in
+    ``folder``: ``style``, ``durations`` and ``features``. Split where :meth:`TextToVec.generate` draws its noise
+    (the duration predictor's, then the prior's on the expanded frames), so that both come from the caller's
+    torch generator: a seeded call then gives the torch path's output."""
+    model, folder = model.prepare_for_inference(), Path(folder)
+    generator = torch.Generator().manual_seed(0)
+    vocab, cfg = model.enc_p.emb.num_embeddings, model.config
+    ids = (torch.arange(EXAMPLE_SYMBOLS) * 5 % max(vocab - 1, 1) + 1).unsqueeze(0)
+    g = torch.randn(1, cfg.gin_channels, 1, generator=generator)
+    z_p = torch.randn(1, cfg.inter_channels, 3 * EXAMPLE_SYMBOLS, generator=generator)
+    meta = {"model_type": "hierspeechpp_ttv"}
+    return {
+        "style": export_graph(StyleGraph(model), (torch.randn(1, 80, EXAMPLE_PROMPT_FRAMES, generator=generator),),
+                              folder / "style.onnx", ["prompt_mel"], ["g"], {"prompt_mel": {2: "prompt_frames"}},
+                              meta),
+        "durations": export_graph(
+            DurationGraph(model), (ids, g, torch.randn(1, 2, EXAMPLE_SYMBOLS, generator=generator),
+                                   torch.tensor([1.0, 1.0])), folder / "durations.onnx",
+            ["input", "g", "duration_noise", "scales"], ["m_p", "logs_p", "w_ceil"],
+            {"input": {1: "phonemes"}, "duration_noise": {2: "phonemes"}, "m_p": {2: "phonemes"},
+             "logs_p": {2: "phonemes"}, "w_ceil": {2: "phonemes"}}, meta),
+        "features": export_graph(FeatureGraph(model), (z_p, g), folder / "features.onnx", ["z_p", "g"],
+                                 ["w2v", "pitch"], {"z_p": {2: "frames"}, "w2v": {2: "frames"},
+                                                    "pitch": {2: "f0_frames"}}, meta)}
 
 
 @register("exporter", "hierspeechpp_ttv")

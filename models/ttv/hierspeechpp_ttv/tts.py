@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from models.base import onnx_backend
 from models.base.sentence_tts import SentenceSettings, SentenceTTS, Voice
 from models.base.tasks import Audio, Capabilities, load_input
 from models.base.waveforms import normalize_level, replicate_prompt
@@ -66,7 +67,9 @@ class ZeroShotTTS:
 
     Args:
         ttv, synthesizer: the two models (their SSL sizes must agree); prepared for inference here. The
-            synthesizer is a ``HierSpeechPPSynthesizer`` (``get("model", "hierspeechpp")``).
+            synthesizer is a ``HierSpeechPPSynthesizer`` (``get("model", "hierspeechpp")``). Or both on
+            onnxruntime (CPU): :class:`~models.ttv.hierspeechpp_ttv.onnx_runtime.OnnxTextToVec` and the
+            synthesizer pipeline's ``synthesizer_runtime``; bundled SpeechSR then runs on onnxruntime too.
         speechsr: a SpeechSR task pipeline (``upsample`` to its ``sample_rate``) for 24/48 kHz output; default:
             the bundled released weights of the asked rate, loaded lazily through the registry.
         frontend: text front end (default: blanks on, unknown symbols dropped with a warning).
@@ -80,8 +83,16 @@ class ZeroShotTTS:
             raise ValueError(f"TTV emits {ttv.config.ssl_channels}-dim features but the synthesizer expects "
                              f"{synthesizer.config.ssl_channels}")
         self.device = torch.device(device)
-        self.ttv = ttv.to(self.device).prepare_for_inference()
-        self.synthesizer = synthesizer.to(self.device).prepare_for_inference()
+        backends = {getattr(model, "backend", "torch") for model in (ttv, synthesizer)}
+        if len(backends) != 1:
+            raise ValueError("the TTV and the synthesizer run on different backends; give both as torch models "
+                             "or both as onnxruntime graphs")
+        self.backend = backends.pop()
+        if onnx_backend.on_graphs(self.backend, self.device):
+            self.ttv, self.synthesizer = ttv, synthesizer
+        else:
+            self.ttv = ttv.to(self.device).prepare_for_inference()
+            self.synthesizer = synthesizer.to(self.device).prepare_for_inference()
         self.upsamplers: Dict[int, Any] = {} if speechsr is None else {int(speechsr.sample_rate): speechsr}
         self.bundled_sr = speechsr is None
         self.frontend = frontend or TextFrontend(add_blank=True, on_unknown="warn")
@@ -91,7 +102,7 @@ class ZeroShotTTS:
     @property
     def vocoder_precision(self) -> str:
         """The precision the synthesizer's AMP convolutions run in (SpeechSR's is switched with it)."""
-        return vocoder_precision_of(self.synthesizer)
+        return "float32" if self.backend == "onnxruntime" else vocoder_precision_of(self.synthesizer)
 
     def set_vocoder_precision(self, precision: str) -> None:
         """Precision of the synthesizer's and SpeechSR's AMP-block convolutions (``"float32"`` or the opt-in
@@ -100,6 +111,8 @@ class ZeroShotTTS:
             return
         for upsampler in self.upsamplers.values():  # every refusal before anything is switched
             upsampler.inference.check_vocoder_precision(precision)
+        if self.backend == "onnxruntime":
+            onnx_backend.check_float32(precision)
         set_vocoder_precision(self.synthesizer, precision)  # refuses before switching anything, too
         for upsampler in self.upsamplers.values():
             upsampler.inference.set_vocoder_precision(precision)
@@ -156,7 +169,8 @@ class ZeroShotTTS:
                 raise ValueError(f"output_rate {rate}: the SpeechSR component upsamples to {have} Hz only")
             sr_cls = get("pipeline", "speechsr")
             settings = sr_cls.settings_class(target_rate=rate, vocoder_precision=self.vocoder_precision)
-            self.upsamplers[rate] = sr_cls.from_components({"model": None}, settings, str(self.device))
+            self.upsamplers[rate] = sr_cls.from_components({"model": None}, settings, str(self.device),
+                                                           backend=self.backend)
         return self.upsamplers[rate]
 
     def synthesize_many(self, texts: Sequence[str], prompt: np.ndarray,

@@ -8,6 +8,7 @@ import torch
 
 from bins import infer as infer_cli
 from models.base.checkpoint import save_checkpoint
+from models.base.tasks import Audio
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
 from models.ttv.hierspeechpp_ttv.inference import load_tts, tts as tts_call
 from models.ttv.hierspeechpp_ttv.model import TextToVec
@@ -112,3 +113,45 @@ def test_cli_writes_one_file_per_text(tmp_path, prompt) -> None:
     # one-call API with paths, at 24 kHz: same speech as the 16 kHz pipeline output, upsampled
     up = tts_call("Hello there.", prompt_path, tmp_path / "ttv", tmp_path / "syn", output_rate=24000)
     assert up.size == int(direct.size * 1.5) and np.isclose(np.abs(up).max(), 0.999, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_onnxruntime_backend_equals_torch(tmp_path, prompt) -> None:
+    """``backend="onnxruntime"``: the TTV's style, duration and feature graphs and the synthesizer's style and
+    synthesis graphs behind the same task API, the noises drawn in Python from the sentence's seed: two texts of
+    two sentences at the default temperatures give the torch pipeline's speech within 1e-4 (same lengths, so the
+    same durations). A TTV on one backend and a synthesizer on the other are refused, and so is bfloat16; the CLI
+    takes ``--backend onnxruntime``."""
+    from models.base.pipeline import load_pipeline
+    from models.ttv.hierspeechpp_ttv.onnx_runtime import runtime_for
+    from modules.vocoders.amp import PrecisionError
+
+    ttv, synth = _models()
+    save_checkpoint(tmp_path / "ttv" / "checkpoints", 1, models={"ttv": ttv},
+                    config={"model_type": "hierspeechpp_ttv", "model": to_dict(ttv.config)})
+    save_checkpoint(tmp_path / "syn" / "checkpoints", 1, models={"generator": synth},
+                    config={"model_type": "hierspeechpp", "model": to_dict(synth.config)})
+    spec = {"pipeline": "hierspeechpp_tts", "components": {"ttv": str(tmp_path / "ttv"),
+                                                           "synthesizer": str(tmp_path / "syn")}}
+    texts = ["The army found the people. They were poor!", "Thus did this father comfort her?"]
+    voice = Audio(prompt, 16000)
+    reference = load_pipeline(spec).synthesize(texts, prompts=[voice])
+    on_graphs = load_pipeline(spec, backend="onnxruntime")
+    assert on_graphs.engine.backend == "onnxruntime"
+    ours = on_graphs.synthesize(texts, prompts=[voice])
+    for a, b in zip(ours, reference):
+        assert a.sample_rate == b.sample_rate == 16000 and a.waveform.shape == b.waveform.shape
+        assert float(np.abs(a.waveform - b.waveform).max()) <= 1e-4
+    assert {p.name for p in tmp_path.glob("ttv/checkpoints/step_*/onnx/*-hierspeechpp-ttv-v*/*.onnx")} == \
+        {"style.onnx", "durations.onnx", "features.onnx"}
+    with pytest.raises(ValueError, match="different backends"):
+        ZeroShotTTS(runtime_for(ttv, tmp_path / "ttv"), synth)
+    with pytest.raises(PrecisionError, match="needs the torch backend"):
+        on_graphs.engine.set_vocoder_precision("bfloat16")
+    rc = infer_cli.main(["--ckpt_dir", str(tmp_path / "ttv"), "--synthesizer", str(tmp_path / "syn"),
+                         "--backend", "onnxruntime", "--prompt", str(MINI_CORPUS / "hierspeechpp_examples" /
+                                                                      "reference_4.wav"),
+                         "--text", texts[1], "--output_dir", str(tmp_path / "out")])
+    written = load_audio(tmp_path / "out" / "tts_0000.wav", 16000)
+    alone = load_pipeline(spec).synthesize(texts[1:], prompts=[voice])[0].waveform  # text 0 of its call
+    assert rc == 0 and written.shape == alone.shape and float(np.abs(written - alone).max()) < 1e-3
