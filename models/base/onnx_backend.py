@@ -190,7 +190,13 @@ def session(path: str | os.PathLike, threads: Optional[int] = None) -> Session:
     then sleep. onnxruntime's default spins far longer: on a machine whose cores are shared (other processes,
     other sessions of the same pipeline) such workers steal the time the computation needs (joe voice, 2 threads,
     2 busy cores: 0.89 s without spinning, 2.0 s with it). Never spinning costs a wake-up per operator instead,
-    which short utterances feel (joe, 2 threads, 2 s of speech: 0.064 s vs 0.055 s with the bounded spin)."""
+    which short utterances feel (joe, 2 threads, 2 s of speech: 0.064 s vs 0.055 s with the bounded spin).
+
+    onnxruntime's static buffer-reuse plan is off (``enable_mem_reuse``): its search for a reusable buffer grows
+    faster than linearly with the graph, and made creating the full-size HierSpeech++ synthesis graph's session
+    (10 k nodes) take 12.5 s instead of 1.8 s. Tensors still go back to the shared arena when their last
+    reader has run, which reuses their memory at run time: that graph's run time and peak RSS, and the joe voice's
+    synthesis time, were the same either way (``benchmarks/README.md``, twelfth pass)."""
     import onnxruntime
 
     _register_shared_arena(onnxruntime)
@@ -202,6 +208,7 @@ def session(path: str | os.PathLike, threads: Optional[int] = None) -> Session:
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.enable_mem_pattern = False
+    options.enable_mem_reuse = False
     options.add_session_config_entry("session.use_env_allocators", "1")
     run_options = onnxruntime.RunOptions()
     run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
