@@ -26,14 +26,21 @@ Both modes share the same (random) weights and noise, so their waveforms must ag
 Weights are random unless ``--ssl-model`` points at a local MMS copy: compute does not depend on the values.
 The official code's 16 kHz path took ~4.9 s for 5 s on one thread of this machine type (blueprint §8.3).
 
+With ``--onnxruntime`` a third mode, ``onnxrt``, runs echelon's F0 and SSL and the synthesizer's exported graphs on
+onnxruntime (the VC pipeline's ``backend="onnxruntime"``).
+
 Usage: python benchmarks/hierspeechpp_vc_speed.py [--seconds 5] [--threads 1 2] [--repeats 2] [--profile]
+       [--onnxruntime]
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import copy
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Dict, Optional, Tuple
@@ -46,6 +53,8 @@ sys.path.insert(0, str(ROOT))
 
 from models.tts.hierspeechpp.config import HierSpeechPPConfig  # noqa: E402
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer  # noqa: E402
+from models.tts.hierspeechpp.onnx_export import export_runtime  # noqa: E402
+from models.tts.hierspeechpp.onnx_runtime import OnnxSynthesizer  # noqa: E402
 from processors.audio import load_audio  # noqa: E402
 from processors.f0 import extract_f0, vc_log_f0, vc_pad_source  # noqa: E402
 from processors.spectrogram import HierSpeechLogMel  # noqa: E402
@@ -100,8 +109,9 @@ class Pipeline:
 
     def __init__(self, model: HierSpeechPPSynthesizer, ssl_fn: Callable[[torch.Tensor], torch.Tensor],
                  source: np.ndarray, prompt: np.ndarray, device: torch.device, fast_f0: bool,
-                 ssl_module: Optional[torch.nn.Module] = None):
+                 ssl_module: Optional[torch.nn.Module] = None, runtime: Optional[OnnxSynthesizer] = None):
         self.model, self.ssl_fn, self.device, self.fast_f0 = model, ssl_fn, device, fast_f0
+        self.runtime = runtime  # the synthesizer's graphs on onnxruntime (the pipelines' backend="onnxruntime")
         self.ssl_module = ssl_module
         self.source, self.prompt = source, prompt
         self.mel = HierSpeechLogMel().to(device)
@@ -149,8 +159,12 @@ class Pipeline:
         mel_len = torch.full((2,), mel.size(-1), device=self.device)
         lengths = torch.tensor([frames], device=self.device)
         noise = torch.zeros(1, self.model.config.inter_channels, frames, device=self.device)
-        wav = self.model.voice_conversion_noise_control(feats, lengths, mel, mel_len, f0, noise_scale=0.333,
-                                                        denoise_ratio=0.0, noise=noise)
+        if self.runtime is not None:
+            g = self.runtime.style(mel[:1], mel_len[:1])
+            wav = self.runtime.convert(feats, lengths, f0, g, 0.333, noise=noise)["wav"]
+        else:
+            wav = self.model.voice_conversion_noise_control(feats, lengths, mel, mel_len, f0, noise_scale=0.333,
+                                                            denoise_ratio=0.0, noise=noise)
         self._sync()
         times["synth"] = time.perf_counter() - t0
         times["total"] = times["F0+SSL"] + times["synth"]
@@ -177,6 +191,16 @@ def profile_synth(pipeline: Pipeline, rows: int = 15) -> None:
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
 
 
+def exported_graphs(model: HierSpeechPPSynthesizer) -> Dict[str, Path]:
+    """``model``'s runtime graphs (style, synthesis: what ``backend="onnxruntime"`` runs) in a temporary folder
+    removed when the script exits."""
+    folder = tempfile.mkdtemp(prefix="hsp_onnx_")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    exported = HierSpeechPPSynthesizer.from_config(model.config).eval()  # the export folds weight norm in place
+    exported.load_state_dict(model.state_dict())
+    return export_runtime(exported, Path(folder))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -187,6 +211,9 @@ def main() -> None:
     parser.add_argument("--ssl-model", default="", help="local MMS-300m directory (default: random MMS-shaped)")
     parser.add_argument("--cuda", action="store_true", help="also time on CUDA when available")
     parser.add_argument("--profile", action="store_true", help="print the top operators of the echelon mode")
+    parser.add_argument("--onnxruntime", action="store_true",
+                        help="also time the synthesizer's exported graphs on onnxruntime (mode 'onnxrt': echelon's "
+                             "F0 and SSL, the backend='onnxruntime' synthesizer)")
     parser.add_argument("--vocoder-precision", default="float32", choices=("float32", "bfloat16"),
                         help="echelon mode: the generator's AMP convolutions in this precision (bfloat16: opt-in, "
                              "not the reference numbers, so the wav diff is then ~1e-3)")
@@ -215,8 +242,15 @@ def main() -> None:
             "echelon": Pipeline(echelon_model.to(device), echelon_ssl(ssl7.to(device)), source, prompt, device,
                                 fast_f0=True, ssl_module=ssl7),
         }
+        if args.onnxruntime and device.type == "cpu":
+            graphs = exported_graphs(official_model)
+            pipes["onnxrt"] = Pipeline(echelon_model, echelon_ssl(ssl7), source, prompt, device, fast_f0=True,
+                                       ssl_module=ssl7)
         for threads in args.threads if device.type == "cpu" else [torch.get_num_threads()]:
             torch.set_num_threads(threads)
+            if "onnxrt" in pipes:  # sessions are made for a thread count
+                pipes["onnxrt"].runtime = OnnxSynthesizer(graphs, official_model.config, official_model.hop_length,
+                                                          threads)
             beside = device.type != "cpu" or threads >= 2  # the VC pipeline's rule (utils.threads.side_by_side_pays)
             # Minimum of each stage over the repeats (robust to other processes' bursts on a shared machine);
             # the total is the sum of the stage minima. CPU seconds (all threads of the process) beside it.
@@ -224,7 +258,7 @@ def main() -> None:
             outputs = {}
             for _ in range(args.repeats):
                 for mode, pipe in pipes.items():
-                    wav, times = pipe.run(beside=beside and mode == "echelon")
+                    wav, times = pipe.run(beside=beside and mode != "official")
                     outputs[mode] = wav
                     for stage, value in times.items():
                         best[mode][stage] = min(best[mode].get(stage, float("inf")), value)
@@ -232,7 +266,9 @@ def main() -> None:
                 times["total"] = times["F0+SSL"] + times["synth"]
             diff = float((outputs["official"] - outputs["echelon"]).abs().max())
             label = f"{device.type}" + (f", {threads} thread(s)" if device.type == "cpu" else "")
-            print(f"\n[{label}] max |wav diff| = {diff:.2e}" + ("; echelon: F0 beside SSL" if beside else ""))
+            print(f"\n[{label}] max |wav diff| = {diff:.2e}" + ("; echelon: F0 beside SSL" if beside else "")
+                  + (f"; onnxrt vs official {float((outputs['official'] - outputs['onnxrt']).abs().max()):.2e}"
+                     if "onnxrt" in outputs else ""))
             print(f"{'mode':>9} {'F0 s':>7} {'SSL s':>7} {'F0+SSL s':>9} {'synth s':>8} {'total s':>8} {'RTF':>6} {'CPU s':>6}")
             for mode, t in best.items():
                 f0_ssl = [f"{t[k]:7.3f}" if k in t else f"{'beside':>7}" for k in ("F0", "SSL")]
