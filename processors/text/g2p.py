@@ -17,6 +17,19 @@ from processors.text.cleaners import collapse_whitespace, english_clean
 logger = logging.getLogger(__name__)
 
 
+class _WordCountMismatchFilter(logging.Filter):
+    """Drops phonemizer's "words count mismatch" summary. espeak-ng joins some word pairs into one phonetic word
+    ("was a" -> "wʌzɐ"), which phonemizer reports on nearly every sentence even in its "ignore" mode; that IPA
+    is what the models were trained on, so the warning tells a user nothing to act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("words count mismatch")
+
+
+_espeak_logger = logging.getLogger("phonemizer.espeak")  # phonemizer's other warnings still show
+_espeak_logger.addFilter(_WordCountMismatchFilter())
+
+
 class PhonemizerError(RuntimeError):
     """espeak-ng or phonemizer is missing or failed; the message says what to install."""
 
@@ -28,7 +41,7 @@ def _backend(language: str):
     except ImportError as err:
         raise PhonemizerError(f"phonemizer is not installed ({err}); pip install phonemizer==3.2.1") from err
     try:
-        backend = EspeakBackend(language, preserve_punctuation=True, with_stress=True)
+        backend = EspeakBackend(language, preserve_punctuation=True, with_stress=True, logger=_espeak_logger)
     except RuntimeError as err:
         raise PhonemizerError(
             f"espeak-ng is not available for phonemizer ({err}); install it, e.g. `apt-get install espeak-ng`"

@@ -61,3 +61,17 @@ def test_shipped_configs_embed_exactly_the_symbol_table(config, key):
 
     root = Path(__file__).resolve().parents[2]
     assert json5.loads((root / config).read_text(encoding="utf-8"))["model"][key] == len(SYMBOLS)
+
+
+def test_espeak_word_joins_do_not_warn_but_other_phonemizer_warnings_do(caplog):
+    """espeak-ng joins "was a" into one phonetic word; phonemizer's word-count warning about it is dropped, the
+    IPA is unchanged, and phonemizer's other warnings still reach the user."""
+    from processors.text.g2p import phonemize
+
+    with caplog.at_level(logging.WARNING):
+        ipa = phonemize("It was a sunny day.")
+        logging.getLogger("phonemizer.espeak").warning("language switch flags have been kept")
+    assert "wʌzɐ" in ipa
+    messages = [record.getMessage() for record in caplog.records]
+    assert not any("words count mismatch" in m for m in messages), messages
+    assert "language switch flags have been kept" in messages
