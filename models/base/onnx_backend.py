@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 from models.base import checkpoint as ckpt
@@ -71,6 +72,22 @@ class ModelGraph(torch.nn.Module):
 def last_axis_length(x: torch.Tensor) -> torch.Tensor:
     """``(1,)`` int64 length of ``x``'s last axis, a graph value while tracing."""
     return torch._shape_as_tensor(x)[-1:].to(torch.long)
+
+
+class PromptStyleGraph(ModelGraph):
+    """``prompt_mel (1, n_mels, Tm) -> g (1, gin, 1)``: ``model.style(mel, lengths)`` on one whole prompt (the
+    HierSpeech++ synthesizer's and TTV's style encoders)."""
+
+    def forward(self, prompt_mel):
+        return self.model.style(prompt_mel, last_axis_length(prompt_mel))
+
+
+def run_prompt_styles(style_session, mel: torch.Tensor, mel_lengths: torch.Tensor) -> torch.Tensor:
+    """A :class:`PromptStyleGraph` session on a batch: prompt log-mels ``(B, n_mels, Tm)`` (zero-padded) +
+    lengths ``(B,)`` -> styles ``(B, gin, 1)``, each row on its own length (what the masked torch path gives)."""
+    rows = [style_session.run(None, {"prompt_mel": mel[b:b + 1, :, :int(n)].detach().cpu().float().numpy()})[0]
+            for b, n in enumerate(mel_lengths.tolist())]
+    return torch.from_numpy(np.concatenate(rows))
 
 
 def decode_in_windows(decode: Callable[[torch.Tensor, Optional[torch.Tensor]], torch.Tensor], z: torch.Tensor,
@@ -431,7 +448,6 @@ class LayoutIdentity(torch.nn.Module):
 def layout_identities(graph) -> list:
     """Names of the ``Conv`` nodes of an ONNX graph that are :class:`LayoutIdentity` convolutions (depthwise,
     1x1, weights all ones, no bias)."""
-    import numpy as np
     from onnx import numpy_helper
 
     # the ones are a buffer, not a parameter: torch's exporter writes them as Constant nodes

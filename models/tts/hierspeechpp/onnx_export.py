@@ -22,18 +22,11 @@ from typing import Dict, List, Optional
 import torch
 
 from models.base import checkpoint as ckpt
-from models.base.onnx_backend import ModelGraph, export_graph, last_axis_length
+from models.base.onnx_backend import ModelGraph, PromptStyleGraph, export_graph, last_axis_length
 from utils.registry import register
 
 EXAMPLE_FRAMES = 40
 EXAMPLE_PROMPT_FRAMES = 60
-
-
-class StyleGraph(ModelGraph):
-    """``prompt_mel (1, n_mels, Tm) -> g (1, gin, 1)``: the style encoder on one whole prompt."""
-
-    def forward(self, prompt_mel):
-        return self.model.style(prompt_mel, last_axis_length(prompt_mel))
 
 
 class SynthesisGraph(ModelGraph):
@@ -55,7 +48,7 @@ class VoiceConversionGraph(ModelGraph):
 
     def __init__(self, model):
         super().__init__(model)
-        self.style, self.synthesis = StyleGraph(model), SynthesisGraph(model)
+        self.style, self.synthesis = PromptStyleGraph(model), SynthesisGraph(model)
 
     def forward(self, ssl, log_f0, prompt_mel, noise, noise_scale):
         return self.synthesis(ssl, log_f0, self.style(prompt_mel), noise, noise_scale)
@@ -101,7 +94,7 @@ def export_runtime(model, folder: str | Path) -> Dict[str, Path]:
     at the style so that the pipelines mix styles as the torch path does (the denoised prompt's, ``denoise_ratio``)
     and the TTS pipeline hands over the style it computed once per prompt."""
     model, folder = _prepared(model), Path(folder)
-    return {"style": _export(StyleGraph(model), ["prompt_mel"], ["g"], folder / "style.onnx", "hierspeechpp_style"),
+    return {"style": _export(PromptStyleGraph(model), ["prompt_mel"], ["g"], folder / "style.onnx", "hierspeechpp_style"),
             "synthesis": _export(SynthesisGraph(model), ["ssl", "log_f0", "g", "noise", "noise_scale"], ["wav"],
                                  folder / "synthesis.onnx", "hierspeechpp_synthesis")}
 

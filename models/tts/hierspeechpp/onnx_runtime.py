@@ -41,9 +41,7 @@ class OnnxSynthesizer:
 
     def style(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> torch.Tensor:
         """Prompt log-mels ``(B, n_mels, Tm)`` (zero-padded) + lengths ``(B,)`` -> styles ``(B, gin, 1)``."""
-        rows = [self.style_session.run(None, {"prompt_mel": _numpy(mel[b:b + 1, :, :int(n)])})[0]
-                for b, n in enumerate(mel_lengths.tolist())]
-        return torch.from_numpy(np.concatenate(rows))
+        return onnx_backend.run_prompt_styles(self.style_session, mel, mel_lengths)
 
     def convert(self, ssl: torch.Tensor, lengths: torch.Tensor, log_f0: torch.Tensor, g: torch.Tensor,
                 noise_scale: float = 0.333, noise: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 import torch
 
 from models.base import checkpoint as ckpt
-from models.base.onnx_backend import ModelGraph, export_graph, last_axis_length
+from models.base.onnx_backend import ModelGraph, PromptStyleGraph, export_graph, last_axis_length
 from modules.commons import generate_path, sequence_mask
 from utils.registry import register
 
@@ -52,13 +52,6 @@ class TextToVecGraph(ModelGraph):
         m_p = torch.matmul(attn.squeeze(1), m_p.transpose(1, 2)).transpose(1, 2)
         logs_p = torch.matmul(attn.squeeze(1), logs_p.transpose(1, 2)).transpose(1, 2)
         return _features(m, m_p + torch.randn_like(m_p) * torch.exp(logs_p) * scales[0], y_mask, g)
-
-
-class StyleGraph(ModelGraph):
-    """``prompt_mel (1, 80, Tm) -> g (1, gin, 1)``."""
-
-    def forward(self, prompt_mel):
-        return self.model.style(prompt_mel, last_axis_length(prompt_mel))
 
 
 class DurationGraph(ModelGraph):
@@ -102,7 +95,7 @@ def export_runtime(model, folder: str | Path) -> Dict[str, Path]:
     z_p = torch.randn(1, cfg.inter_channels, 3 * EXAMPLE_SYMBOLS, generator=generator)
     meta = {"model_type": "hierspeechpp_ttv"}
     return {
-        "style": export_graph(StyleGraph(model), (torch.randn(1, 80, EXAMPLE_PROMPT_FRAMES, generator=generator),),
+        "style": export_graph(PromptStyleGraph(model), (torch.randn(1, 80, EXAMPLE_PROMPT_FRAMES, generator=generator),),
                               folder / "style.onnx", ["prompt_mel"], ["g"], {"prompt_mel": {2: "prompt_frames"}},
                               meta),
         "durations": export_graph(

@@ -36,9 +36,7 @@ class OnnxTextToVec:
 
     def style(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> torch.Tensor:
         """Prompt log-mels ``(B, 80, Tm)`` + lengths ``(B,)`` -> styles ``(B, 256, 1)``."""
-        rows = [self.sessions["style"].run(None, {"prompt_mel": mel[b:b + 1, :, :int(n)].numpy()})[0]
-                for b, n in enumerate(mel_lengths.tolist())]
-        return torch.from_numpy(np.concatenate(rows))
+        return onnx_backend.run_prompt_styles(self.sessions["style"], mel, mel_lengths)
 
     def generate(self, text: torch.Tensor, text_length: torch.Tensor, g: torch.Tensor, noise_scale: float = 0.333,
                  noise_scale_w: float = 1.0, length_scale: float = 1.0,
