@@ -26,11 +26,19 @@ Both modes share the same (random) weights and noise, so their waveforms must ag
 Weights are random unless ``--ssl-model`` points at a local MMS copy: compute does not depend on the values.
 The official code's 16 kHz path took ~4.9 s for 5 s on one thread of this machine type (blueprint §8.3).
 
+Arithmetic: each mode's FLOPs per stage are counted once at torch's dispatcher (``utils.flops``: matrix products,
+convolutions, attention; element-wise work, FFTs and numba kernels such as YAAPT are left out). Each thread
+count's table is followed by the rate at which each mode ran its arithmetic, and the 1-thread table also by
+this CPU's oneDNN float32 GEMM rate and the largest speed-up that Echelon's counted arithmetic allows at that
+rate. On CPUs where MKL (the official arithmetic's GEMMs) and oneDNN reach the same FMA ceiling, only removed
+arithmetic counts, and the bound shows it. Such CPUs are AVX2 cores and Zen 4, whose AVX-512 runs on 256-bit
+units. ``--no-flops`` skips this.
+
 With ``--onnxruntime`` a third mode, ``onnxrt``, runs echelon's F0 and SSL and the synthesizer's exported graphs on
 onnxruntime (the VC pipeline's ``backend="onnxruntime"``).
 
 Usage: python benchmarks/hierspeechpp_vc_speed.py [--seconds 5] [--threads 1 2] [--repeats 2] [--profile]
-       [--onnxruntime]
+       [--onnxruntime] [--no-flops]
 """
 
 from __future__ import annotations
@@ -58,8 +66,10 @@ from models.tts.hierspeechpp.onnx_runtime import OnnxSynthesizer  # noqa: E402
 from processors.audio import load_audio  # noqa: E402
 from processors.f0 import extract_f0, vc_log_f0, vc_pad_source  # noqa: E402
 from processors.spectrogram import HierSpeechLogMel  # noqa: E402
+from modules.onednn_linear import linear as onednn_linear  # noqa: E402
 from processors.ssl import SSLFeatureExtractor, official_ssl_input, ssl_front_end_beside  # noqa: E402
 from utils.devices import cpu_summary  # noqa: E402
+from utils.flops import count_flops, gemm_gflops_per_second, speed_up_bound  # noqa: E402
 from utils.threads import run_beside  # noqa: E402
 
 CORPUS = ROOT / "egs" / "mini" / "corpus"
@@ -172,6 +182,38 @@ class Pipeline:
         return wav.float().cpu(), times
 
 
+    def stage_flops(self) -> Dict[str, int]:
+        """FLOPs of one run, counted (``utils.flops``): {"SSL": ..., "synth": ...}; synth is the run's total less
+        the SSL stage (F0 has no counted operators)."""
+        frames = vc_pad_source(self.source).shape[-1] // 320
+        _, ssl = count_flops(lambda: self._ssl(frames))
+        _, total = count_flops(self.run)
+        return {"SSL": ssl, "synth": total - ssl}
+
+
+def print_arithmetic(flops: Dict[str, Dict[str, int]], best: Dict[str, Dict[str, float]], threads: int,
+                     seconds: float) -> None:
+    """Counted GFLOP per stage and the rate each mode ran them at; at 1 thread also this CPU's GEMM rate and the
+    speed-up bound it sets for echelon's arithmetic."""
+    print(f"{'mode':>9} {'SSL GFLOP':>10} {'synth GFLOP':>12} {'total GFLOP':>12} {'SSL GFLOP/s':>12} "
+          f"{'synth GFLOP/s':>14}")
+    for mode, count in flops.items():
+        ssl_rate = f"{count['SSL'] / best[mode]['SSL'] / 1e9:12.1f}" if "SSL" in best[mode] else f"{'beside':>12}"
+        print(f"{mode:>9} {count['SSL'] / 1e9:10.1f} {count['synth'] / 1e9:12.1f} "
+              f"{(count['SSL'] + count['synth']) / 1e9:12.1f} {ssl_rate} "
+              f"{count['synth'] / best[mode]['synth'] / 1e9:14.1f}")
+    totals = {mode: count["SSL"] + count["synth"] for mode, count in flops.items()}
+    print(f"official / echelon arithmetic: x{totals['official'] / totals['echelon']:.2f}")
+    if threads == 1:
+        rate = gemm_gflops_per_second(onednn_linear)
+        bound = speed_up_bound(best["official"]["total"], totals["echelon"], best["echelon"]["F0"], rate)
+        floor = best["echelon"]["F0"] + totals["echelon"] / (rate * 1e9)
+        print(f"this CPU's float32 GEMM (oneDNN, 1024^3, 1 thread): {rate:.0f} GFLOP/s; echelon's F0 plus its "
+              f"counted arithmetic at that rate take {floor:.2f} s (RTF {floor / seconds:.3f}): at most "
+              f"x{bound:.2f} over the official arithmetic's {best['official']['total']:.2f} s without removing "
+              f"arithmetic")
+
+
 def official_ssl(full: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     def run(wav: torch.Tensor) -> torch.Tensor:  # all 24 layers computed, layer 7 picked
         return full(wav, output_hidden_states=True).hidden_states[SSL_LAYER].transpose(1, 2)
@@ -214,6 +256,8 @@ def main() -> None:
     parser.add_argument("--onnxruntime", action="store_true",
                         help="also time the synthesizer's exported graphs on onnxruntime (mode 'onnxrt': echelon's "
                              "F0 and SSL, the backend='onnxruntime' synthesizer)")
+    parser.add_argument("--no-flops", action="store_true",
+                        help="skip counting each mode's arithmetic (GFLOP per stage, the rate it ran at, the bound)")
     parser.add_argument("--vocoder-precision", default="float32", choices=("float32", "bfloat16"),
                         help="echelon mode: the generator's AMP convolutions in this precision (bfloat16: opt-in, "
                              "not the reference numbers, so the wav diff is then ~1e-3)")
@@ -246,6 +290,9 @@ def main() -> None:
             graphs = exported_graphs(official_model)
             pipes["onnxrt"] = Pipeline(echelon_model, echelon_ssl(ssl7), source, prompt, device, fast_f0=True,
                                        ssl_module=ssl7)
+        # counted once per device, on the one-thread path (utils.flops.count_flops)
+        flops = {} if args.no_flops else {mode: pipe.stage_flops() for mode, pipe in pipes.items()
+                                          if mode in ("official", "echelon")}
         for threads in args.threads if device.type == "cpu" else [torch.get_num_threads()]:
             torch.set_num_threads(threads)
             if "onnxrt" in pipes:  # sessions are made for a thread count
@@ -280,6 +327,8 @@ def main() -> None:
                   + (f"; vs the official code's {OFFICIAL_SECONDS_1T:.2f} s (1 thread, blueprint): "
                      f"x{OFFICIAL_SECONDS_1T * args.seconds / 5.0 / best['echelon']['total']:.2f}"
                      if device.type == "cpu" and threads == 1 else ""))
+            if flops:
+                print_arithmetic(flops, best, threads if device.type == "cpu" else 0, args.seconds)
             if args.profile:
                 profile_synth(pipes["echelon"])
 

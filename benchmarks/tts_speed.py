@@ -11,7 +11,14 @@ length, so the RTF (seconds of compute per second of audio) is the comparable fi
 (the opt-in mode of ``modules/vocoders/amp.set_vocoder_precision``; its output deviation is measured by
 ``benchmarks/vocoder_bf16_quality.py``).
 
+Arithmetic: one more synthesis of the text and its SpeechSR-48k pass run under a FLOP count (``utils.flops``: matrix
+products, convolutions, attention; element-wise work, FFTs and numba kernels such as the fused SnakeBeta are
+left out). The script prints the count and the RTF that this CPU's oneDNN float32 GEMM rate (at ``--threads``)
+would give if every counted operation ran at it with nothing else to do: a floor that no float32 path with this
+arithmetic goes under on this CPU. ``--no-flops`` skips it.
+
 Usage: python benchmarks/tts_speed.py [--threads 1] [--repeats 3] [--text "..."] [--vocoder-precision bfloat16]
+       [--no-flops]
 """
 
 from __future__ import annotations
@@ -30,8 +37,10 @@ from models.sr.speechsr.model import SpeechSR  # noqa: E402
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer  # noqa: E402
 from models.ttv.hierspeechpp_ttv.model import TextToVec  # noqa: E402
 from models.ttv.hierspeechpp_ttv.tts import TTSOptions, ZeroShotTTS  # noqa: E402
+from modules.onednn_linear import linear as onednn_linear  # noqa: E402
 from processors.audio import load_audio  # noqa: E402
 from utils.devices import cpu_summary  # noqa: E402
+from utils.flops import count_flops, gemm_gflops_per_second  # noqa: E402
 
 DEFAULT_TEXT = ("And lay me down in my cold bed and leave my shining lot. "
                 "The army found the people in poverty and left them in comparative wealth.")
@@ -45,6 +54,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs of the whole pipeline (first and best reported)")
     parser.add_argument("--vocoder-precision", default="float32", choices=("float32", "bfloat16"),
                         help="precision of the AMP-block convolutions (synthesizer and SpeechSR)")
+    parser.add_argument("--no-flops", action="store_true", help="skip counting the arithmetic and its RTF floor")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1234)
@@ -114,6 +124,16 @@ def main() -> None:
                {name: min((run[name] for run in runs), key=lambda tc: tc[1]) for name in runs[0]})
     print(f"  (SpeechSR-48k reference arithmetic: {sr_ref_t:.2f} s, RTF {sr_ref_t / seconds:.3f}; "
           f"speed-up {sr_ref_t / min(run['SpeechSR-48k (optimized)'][0] for run in runs):.2f}x)")
+    if not args.no_flops:
+        wav16, flops16 = count_flops(lambda: tts.synthesize(args.text, prompt, opts))
+        with torch.no_grad():
+            _, flops_sr = count_flops(lambda: sr_opt(torch.from_numpy(wav16).view(1, 1, -1)))
+        rate = gemm_gflops_per_second(onednn_linear)
+        floor = (flops16 + flops_sr) / (rate * 1e9) / (wav16.size / 16000)
+        print(f"  counted arithmetic per second of audio: text -> 16 kHz {flops16 / 1e9 / (wav16.size / 16000):.1f} "
+              f"GFLOP, SpeechSR-48k {flops_sr / 1e9 / (wav16.size / 16000):.1f} GFLOP; this CPU's float32 GEMM "
+              f"(oneDNN, 1024^3, {args.threads} thread(s)) {rate:.0f} GFLOP/s: RTF floor {floor:.3f} for this "
+              f"arithmetic (every counted operation at that rate, nothing else)")
 
 
 if __name__ == "__main__":
