@@ -7,6 +7,8 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.echelon-installed
 PYTEST_ARGS ?=
+# pytest-xdist workers (each runs torch on one thread, tests/conftest.py); 0 runs the suite in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: install test demo serve clean-venv help
 SERVE_PORT ?= 8000
@@ -38,7 +40,7 @@ $(STAMP): requirements.txt requirements-dev.txt setup.py
 	@touch $(STAMP)
 
 test: install
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # HierSpeech++ plumbing run (untrained) + the Piper voice in Echelon's VITS + SpeechSR-48k, one metrics table
 demo: install
