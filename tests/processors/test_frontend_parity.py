@@ -82,8 +82,8 @@ def test_vits_linear_spectrogram():
 
 
 # --------------------------------------------------------------------------- F0 (frontend.pt part b)
-def _yaapt_kwargs(cfg: dict) -> dict:
-    assert cfg["zero_pad_each_side_samples"] == int(cfg["frame_length"] / 1000 * 16000) // 2
+def _yaapt_kwargs(cfg: dict, sample_rate: int) -> dict:
+    assert cfg["zero_pad_each_side_samples"] == int(cfg["frame_length"] / 1000 * sample_rate) // 2
     assert cfg["nccf_thresh1"] == 0.25 and cfg["tda_frame_length"] == 25.0
     return {"frame_length_ms": cfg["frame_length"], "frame_space_ms": cfg["frame_space"]}
 
@@ -98,7 +98,7 @@ def test_yaapt_f0_of_vc_script_matches():
 
     fx = load_fixture("hierspeechpp/frontend.pt")
     sr = fx["config"]["mel"]["sample_rate"]
-    kwargs = _yaapt_kwargs(fx["config"]["yaapt"])
+    kwargs = _yaapt_kwargs(fx["config"]["yaapt"], sr)
     f0_max = fx["config"]["yaapt"]["f0_max_vc"]
     f0_max_ttv = float(re.search(r"\d+(\.\d+)?", str(fx["config"]["yaapt"]["f0_max_ttv_preprocessing"]))[0])
     out = fx["outputs"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 
 import pytest
 import torch
@@ -24,16 +25,25 @@ def full_size_keys():
     return json.loads(path.read_text())
 
 
-def meta_model(prepend_bos: bool, text_vocab: int, audio_vocab: int) -> Valle:
+def full_size_config(ref: dict) -> dict:
+    """Sizes of a keys_full.json entry, read from its ``constructor`` string ("VALLE(d, heads, layers, ...)")."""
+    d_model, nhead, layers = map(int, re.match(r"VALLE\((\d+), (\d+), (\d+),", ref["constructor"]).groups())
+    return dict(d_model=d_model, nhead=nhead, num_layers=layers,
+                num_quantizers=int(re.search(r"num_quantizers=(\d+)", ref["constructor"])[1]),
+                num_text_tokens=ref["num_text_tokens"], num_audio_tokens=ref["num_audio_tokens"],
+                prepend_bos="prepend_bos=True" in ref["constructor"])  # fmt: skip
+
+
+def meta_model(sizes: dict) -> Valle:
     with torch.device("meta"):
-        return Valle.from_config(dict(d_model=1024, nhead=16, num_layers=12, num_quantizers=8,
-                                      num_text_tokens=text_vocab, num_audio_tokens=audio_vocab, prepend_bos=prepend_bos))
+        return Valle.from_config(sizes)
 
 
 @pytest.mark.parametrize("variant", ["lifeiteng_default_valle", "lifeiteng_default_valle_prepend_bos"])
 def test_full_size_keys_and_shapes(variant):
     ref = full_size_keys()[variant]
-    model = meta_model(variant.endswith("prepend_bos"), ref["num_text_tokens"], ref["num_audio_tokens"])
+    sizes = full_size_config(ref)
+    model = meta_model(sizes)
     ours = {k: list(v.shape) for k, v in model.state_dict().items()}
     assert ours == {k: list(v) for k, v in ref["keys"].items()}
     unique = {id(p): p.numel() for p in model.parameters()}
@@ -42,7 +52,8 @@ def test_full_size_keys_and_shapes(variant):
     # A full-size reference state_dict (meta tensors of the listed shapes) passes the strict check.
     fake = {k: torch.empty(v, device="meta") for k, v in ref["keys"].items()}
     check_state_dict(model, fake, "keys_full.json")
-    assert config_from_state_dict(fake, nhead=16).num_layers == 12
+    read_back = config_from_state_dict(fake, nhead=sizes["nhead"])
+    assert {k: getattr(read_back, k) for k in sizes} == sizes
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +97,10 @@ def test_accelerate_folder_with_deduplicated_ties(fixture, tmp_path):
     model = fresh(fixture)
     load_reference_checkpoint(model, folder)
     assert_loaded(model, fixture)
-    (tmp_path / "args.json").write_text(json.dumps({"model": {"decoder_dim": 64, "nhead": 2, "prefix_mode": 1}}))
-    assert config_from_amphion_args(find_amphion_args(folder)).nhead == 2
+    c = fixture["config"]
+    (tmp_path / "args.json").write_text(json.dumps({"model": {"decoder_dim": c["d_model"], "nhead": c["nhead"], "prefix_mode": 1}}))
+    found = config_from_amphion_args(find_amphion_args(folder))
+    assert (found.d_model, found.nhead) == (c["d_model"], c["nhead"])
 
 
 def test_mismatches_are_one_line_errors(fixture, tmp_path):
@@ -101,10 +114,12 @@ def test_mismatches_are_one_line_errors(fixture, tmp_path):
     message = str(err.value)
     assert "\n" not in message and str(broken) in message
     assert "ar_decoder.norm.bias" in message and "ar_extra.weight" in message
-    untied = dict(fixture["state_dict"])
-    untied["nar_predict_layers.0.weight"] = untied["nar_predict_layers.0.weight"] + 1
-    with pytest.raises(ValleCheckpointError, match="tied weights"):
-        check_state_dict(fresh(fixture), restore_tied(fresh(fixture), untied), "x")
+    tied = fresh(fixture).tied_pairs()  # (output layer, embedding) pairs: as many as the fixture's quantizers give
+    for out_key, _ in tied[:1]:
+        untied = dict(fixture["state_dict"])
+        untied[out_key] = untied[out_key] + 1
+        with pytest.raises(ValleCheckpointError, match="tied weights"):
+            check_state_dict(fresh(fixture), restore_tied(fresh(fixture), untied), "x")
     pickled = tmp_path / "pickled.pt"
     torch.save({"model": fixture["state_dict"], "params": object()}, pickled)
     with pytest.raises(ValleCheckpointError, match="weights_only=True"):
@@ -118,4 +133,5 @@ def test_accelerate_file_lacks_tied_duplicates(fixture, tmp_path):
     save(model_from_fixture(fixture, 1).state_dict(), tmp_path / "model.safetensors", safe_serialization=True)
     stored = load_file(str(tmp_path / "model.safetensors"))
     dropped = set(fixture["state_dict"]) - set(stored)
-    assert dropped and dropped == {pair[0] for pair in model_from_fixture(fixture, 1).tied_pairs()}
+    tied = model_from_fixture(fixture, 1).tied_pairs()  # j = 0..Q-3: none for a 2-codebook fixture
+    assert dropped == {pair[0] for pair in tied} and len(dropped) == max(fixture["config"]["num_quantizers"] - 2, 0)

@@ -61,7 +61,10 @@ def test_registered_codes_feature_through_the_generic_extraction(codec, tmp_path
 
 
 def test_reference_checkpoint_with_symbol_file_synthesizes(codec, tmp_path, monkeypatch):
-    """A lifeiteng/Amphion-format file + its symbol file + Amphion args.json -> zero-shot TTS (tiny random codec)."""
+    """A lifeiteng/Amphion-format file + its symbol file + Amphion args.json -> zero-shot TTS (tiny random codec).
+
+    Every size (quantizers, vocabularies, width) comes from the fixture's stored ``config``: the codec is seen
+    through :class:`_FixtureCodec`, which gives exactly the fixture model's codebook count and vocabulary."""
     import json
 
     from models.base.tasks import Audio
@@ -71,6 +74,8 @@ def test_reference_checkpoint_with_symbol_file_synthesizes(codec, tmp_path, monk
 
     fixture = load_fixture("valle/valle_tiny.pt")
     c = fixture["config"]
+    fitted = _FixtureCodec(codec, c["num_quantizers"], c["num_audio_tokens"])
+    monkeypatch.setattr("models.tts.valle.inference.EncodecCodec.load", lambda *a, **k: fitted)
     prompt_text, text = "Oh.", "A tea."  # few distinct phonemes: fits any small text vocabulary
     tokens = sorted(set(phoneme_tokens(prompt_text) + phoneme_tokens(text)))
     (tmp_path / "symbols.dict").write_text("".join(f"{s}\t{i}\n" for i, s in enumerate(["<eps>", *tokens])))
@@ -83,18 +88,15 @@ def test_reference_checkpoint_with_symbol_file_synthesizes(codec, tmp_path, monk
     torch.save({"model": fixture["state_dict"]}, tmp_path / "epoch-1.pt")
     tts = ValleTTS.from_reference(tmp_path / "epoch-1.pt", tmp_path / "symbols.dict", args_json=tmp_path / "args.json",
                                   codec="tiny-random")  # fmt: skip
-    if c["num_audio_tokens"] != codec.codebook_size:  # the fixture's tiny vocabulary: keep prompt codes in range
-        tts.codec = _ClampedCodec(codec, c["num_audio_tokens"])
+    assert tts.model.num_quantizers == c["num_quantizers"] and tts.codec is fitted
     prompt = Audio(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32), 16000)
     out = tts.synthesize([text], [prompt], [prompt_text], seed=0)
-    assert out[0].sample_rate == 24000 and out[0].waveform.size > 0 and out[0].waveform.size % 320 == 0
+    assert out[0].sample_rate == codec.sample_rate and out[0].waveform.size > 0
+    assert out[0].waveform.size % codec.hop_length == 0 and fitted.decoded  # whole codec frames, via the codec
     # echelon-infer --model_type valle finds args.json and the symbol file beside a reference checkpoint
     folder = tmp_path / "checkpoint" / "final_epoch-0001"
     folder.mkdir(parents=True)
     torch.save(fixture["state_dict"], folder / "pytorch_model.bin")
-    from models.tts.valle.inference import ValleTTS
-
-    monkeypatch.setattr("models.tts.valle.inference.EncodecCodec.load", lambda *a, **k: codec)
     assert ValleTTS.from_path(folder).table.symbols == symbols
     with pytest.raises(Exception, match="elsewhere: no such checkpoint"):  # args.json + symbols found above it
         ValleTTS.from_path(tmp_path / "elsewhere")
@@ -103,18 +105,28 @@ def test_reference_checkpoint_with_symbol_file_synthesizes(codec, tmp_path, monk
         ValleTTS.from_path(folder)
 
 
-class _ClampedCodec:
-    """The tiny random codec with codes folded into a smaller vocabulary (the fixture model has V < 1024)."""
+class _FixtureCodec:
+    """The tiny random codec seen with the fixture model's ``num_quantizers`` codebooks of ``vocab`` entries.
 
-    def __init__(self, codec, vocab):
-        self.inner, self.vocab = codec, vocab
-        self.sample_rate, self.num_quantizers = codec.sample_rate, codec.num_quantizers
+    Encoding folds the codec's codebooks onto the model's (cycling them when the model has more) and its
+    codes into ``vocab``; decoding maps the model's codebooks back onto the codec's count the same way."""
+
+    def __init__(self, codec, num_quantizers: int, vocab: int):
+        self.inner, self.num_quantizers, self.vocab = codec, num_quantizers, vocab
+        self.sample_rate, self.hop_length = codec.sample_rate, codec.hop_length
+        self.decoded = 0
 
     def encode(self, wav, rate):
-        return self.inner.encode(wav, rate) % self.vocab
+        codes = self.inner.encode(wav, rate)  # (frames, Q_codec)
+        return codes[:, [q % codes.shape[1] for q in range(self.num_quantizers)]] % self.vocab
 
     def decode(self, codes):
-        return self.inner.decode(codes)
+        """``codes (frames, num_quantizers)`` -> the inner codec's waveform."""
+        assert codes.shape[1] == self.num_quantizers and int(codes.max()) < self.vocab
+        self.decoded += 1
+        inner_q = self.inner.num_quantizers
+        columns = [q % self.num_quantizers for q in range(inner_q)]
+        return self.inner.decode(codes[:, columns] % self.inner.codebook_size)
 
     def to(self, device):
         return self

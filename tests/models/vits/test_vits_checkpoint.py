@@ -1,6 +1,7 @@
 """VITS checkpoint format: full-size layouts equal the official key lists; official .pth files load strictly."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -35,9 +36,13 @@ def test_full_size_config_equals_official_layout(name):
         by_prefix[k.split(".")[0]] = by_prefix.get(k.split(".")[0], 0) + p.numel()
     assert by_prefix == info["param_count_by_prefix"]
     # The official config.json block converts to the same model config.
-    official = {"model": dict(info["config"]), "data": {"filter_length": 1024, "hop_length": 256,
+    # Its data/train sizes are those in the stored constructor call ("filter_length//2+1=513, ...").
+    spec_channels = int(re.search(r"filter_length//2\+1=(\d+)", info["constructor"])[1])
+    segment_frames = int(re.search(r"segment_size//hop_length=(\d+)", info["constructor"])[1])
+    hop = 256  # any hop: only segment_size // hop_length reaches the model
+    official = {"model": dict(info["config"]), "data": {"filter_length": 2 * (spec_channels - 1), "hop_length": hop,
                                                         "n_speakers": info["config"]["n_speakers"]},
-                "train": {"segment_size": 8192}}
+                "train": {"segment_size": segment_frames * hop}}
     official["model"].pop("n_speakers")
     assert from_official_config(official) == cfg.model
 
