@@ -181,6 +181,14 @@ class EncodecCodes(CodeExtractor):
                                f"settings say sample_rate={self.sample_rate}")  # fmt: skip
         self.codec = codec
 
+    @classmethod
+    def frame_shift_of(cls, description) -> Optional[float]:
+        return None  # the codec's hop is not in feature.json (settings name the model, not its layout)
+
+    @property
+    def frame_shift(self) -> Optional[float]:
+        return self.codec.hop_length / self.sample_rate  # one code frame per codec hop
+
     def extract_batch(self, wavs: Sequence[np.ndarray]) -> List[torch.Tensor]:
         return [self.codec.encode(wav, self.sample_rate).transpose(0, 1) for wav in wavs]
 

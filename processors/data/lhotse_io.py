@@ -7,9 +7,11 @@
   manifest as a CutSet (``<split>_cuts.jsonl.gz``) as well.
 
 An Echelon manifest row is a whole audio file (its id: the recording's); a cut that is a segment of a longer recording, or that has no
-single file behind it, is left out and listed in ``rejected.tsv`` with the reason.  The text is the
-supervision's (``custom.normalized_text`` when the recipe gives one, e.g. LJSpeech); speaker, duration and
-rate come from the supervision and the recording; any other supervision ``custom`` fields go to ``extra``.
+single file behind it, is left out and listed in ``rejected.tsv`` with the reason.  The text is
+:func:`supervision_text` (``custom.normalized_text`` when the recipe gives one, e.g. LJSpeech; whitespace
+collapsed), the text every route trains on: manifests made here, and cuts streamed from Shar shards
+(:mod:`processors.data.shar`); speaker, duration and rate come from the supervision and the recording; any other
+supervision ``custom`` fields go to ``extra``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import inspect
 import logging
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from processors.data.manifest import ManifestEntry, read_manifest, safe_id, split_entries
 from processors.data.preparers import write_splits
@@ -25,11 +27,20 @@ from utils.io import atomic_path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LhotseError", "prepare_with_lhotse", "prepare_from_cuts", "write_cuts", "entries_from_cuts"]
+__all__ = ["LhotseError", "supervision_text", "prepare_with_lhotse", "prepare_from_cuts", "write_cuts",
+           "entries_from_cuts"]
 
 
 class LhotseError(ValueError):
     """A recipe that does not exist or failed, or a CutSet that cannot be read; the message says which."""
+
+
+def supervision_text(text: Optional[str], custom: Optional[Mapping[str, Any]]) -> str:
+    """The text a model trains on for a supervision with ``text`` and ``custom``: the recipe's normalised text
+    (``custom["normalized_text"]``, e.g. LJSpeech's "Doctor Smith paid five dollars") when there is one, else
+    ``text``; whitespace runs collapsed.  One rule for ``--from_lhotse``, ``lhotse:<recipe>`` and Shar shards."""
+    normalised = (custom or {}).get("normalized_text")
+    return " ".join(str(normalised or text or "").split())
 
 
 def _split_of(part: str) -> str:
@@ -52,10 +63,11 @@ def entries_from_cuts(cuts: Iterable[Any]) -> Tuple[List[ManifestEntry], List[Tu
             continue
         sup = cut.supervisions[0] if cut.supervisions else None
         custom = dict(sup.custom or {}) if sup is not None else {}
-        text = custom.pop("normalized_text", None) or (sup.text if sup is not None else "") or ""
+        text = supervision_text(sup.text if sup is not None else "", custom)
+        custom.pop("normalized_text", None)
         extra = custom.pop("extra", None) or custom
         entries.append(ManifestEntry(safe_id(rec.id), str(path), str(sup.speaker or "") if sup is not None else "",
-                                     " ".join(str(text).split()), round(float(cut.duration), 4),
+                                     text, round(float(cut.duration), 4),
                                      int(rec.sampling_rate), dict(extra)))
     return entries, rejected
 

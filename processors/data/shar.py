@@ -4,7 +4,13 @@
 any Lhotse tool read it): per shard ``k`` (``%06d``), ``cuts.k.jsonl.gz`` (the CutSet manifest: id, duration,
 one supervision with ``text``, ``speaker`` and ``custom.extra``), ``recording.k.tar`` (the audio, flac or wav)
 and one ``<feature>.k.tar`` per feature (numpy arrays in the extractor's storage dtype) — Lhotse's own format
-(:class:`lhotse.shar.SharWriter`), read back with :meth:`lhotse.CutSet.from_shar` — .  Echelon's
+(:class:`lhotse.shar.SharWriter`), read back with :meth:`lhotse.CutSet.from_shar`.  A time-indexed feature (mel,
+linear, F0, SSL, codec codes, latents: every extractor with a ``frame_shift``) is a ``TemporalArray`` stored
+time-first (``temporal_dim`` 0, Lhotse's own layout for features: its readers slice axis 0) with its frame shift
+in seconds, so ``cut.truncate``, windowing and ``collate_custom_field`` keep it in step with the audio; Lhotse
+keeps ``round(duration / frame_shift)`` steps of it (at most the stored ones).  Echelon's readers move the time
+axis back last (:func:`processors.data.shar_reader.cut_array`).  Each feature's frame shift is also in the
+shard records' ``layout.frame_shifts`` (null: a plain ``Array``).  Echelon's
 record of each shard, ``<out_dir>/shards/shard.k.json`` (the job, the shard's item count and seconds, its bad
 items), sits beside it with ``index.json``, ``bad_items.tsv`` and ``runs/``.  That file is written last, by
 an atomic rename, after the shard's files were renamed into place from a private temporary folder: a shard
@@ -38,6 +44,7 @@ import torch
 
 from processors.audio import load_audio
 from processors.data.extract import _ITEM_ERRORS, WORKER_EXTRACTORS, ItemFailure, _reason, compute_item, init_worker
+from processors.data.lhotse_io import supervision_text
 from processors.data.manifest import ManifestEntry
 from processors.data.shards import (BAD_ITEMS, INDEX, Shard, ShardError, ShardReport, _bad_rows, _fresh_path,
                                     _update_current_bad_items, _update_index, job_id, run_stamp)
@@ -185,8 +192,30 @@ class _Values:
 
 
 # --------------------------------------------------------------------------- cuts and one shard
+@dataclass(frozen=True)
+class ArrayLayout:
+    """How one feature is stored in the shards: its dtype, and the seconds per step of its time axis (Echelon's
+    last axis), None for a feature that is not time-indexed (or whose step nobody recorded): a plain Array."""
+
+    dtype: torch.dtype
+    frame_shift: Optional[float]
+
+    @classmethod
+    def of(cls, extractor) -> "ArrayLayout":
+        return cls(extractor.storage_dtype, extractor.frame_shift)
+
+    def attach(self, cut, name: str, value: torch.Tensor):
+        """``cut`` with ``value`` attached under ``name``: a ``TemporalArray`` stored time-first (Lhotse's readers
+        slice axis 0 when a cut is truncated or windowed) when the feature has a frame shift."""
+        array = as_storage(value, self.dtype, f"{name}/{cut.id}").numpy()
+        if self.frame_shift is None:
+            return cut.attach_tensor(name, array)
+        return cut.attach_tensor(name, np.ascontiguousarray(np.moveaxis(array, -1, 0)), frame_shift=self.frame_shift,
+                                 temporal_dim=0)
+
+
 def _cut(entry: ManifestEntry, wav: np.ndarray, rate: int, values: Dict[str, torch.Tensor],
-         dtypes: Dict[str, torch.dtype]):
+         layouts: Dict[str, ArrayLayout]):
     from lhotse import MonoCut, Recording, SupervisionSegment
     import soundfile
 
@@ -198,13 +227,12 @@ def _cut(entry: ManifestEntry, wav: np.ndarray, rate: int, values: Dict[str, tor
     cut = MonoCut(id=entry.id, start=0.0, duration=recording.duration, channel=0, recording=recording,
                   supervisions=[supervision])
     for name, value in values.items():
-        array = as_storage(value, dtypes.get(name, value.dtype), f"{name}/{entry.id}").numpy()
-        cut = cut.attach_tensor(name, array)
+        cut = layouts[name].attach(cut, name, value)
     return cut
 
 
 def _write_shard(out_dir: Path, index: int, items, fields: Dict[str, str], rate: int,
-                 dtypes: Dict[str, torch.dtype]) -> Dict[str, str]:
+                 layouts: Dict[str, ArrayLayout]) -> Dict[str, str]:
     """Write one shard's files through a private folder, then rename them into ``out_dir``."""
     from lhotse.shar import SharWriter
 
@@ -212,7 +240,7 @@ def _write_shard(out_dir: Path, index: int, items, fields: Dict[str, str], rate:
     try:
         with SharWriter(str(tmp), fields=fields, shard_size=None, shard_suffix=f".{index:06d}") as writer:
             for entry, wav, values in items:
-                writer.write(_cut(entry, wav, rate, values, dtypes))
+                writer.write(_cut(entry, wav, rate, values, layouts))
         files = {}
         (out_dir / SHAR).mkdir(exist_ok=True)
         for path in sorted(tmp.iterdir()):
@@ -249,6 +277,16 @@ class StoredFeature:
     def sample_rate(self) -> int:
         return int(self.description.get("settings", {}).get("sample_rate", 0))
 
+    @property
+    def frame_shift(self) -> Optional[float]:
+        """The registered extractor's reading of the description (its own step rule); None when unregistered."""
+        from utils.registry import RegistryError, get
+
+        try:
+            return get("feature", self.name).frame_shift_of(self.description)
+        except RegistryError:
+            return FeatureExtractor.frame_shift_of(self.description)
+
     def describe(self) -> Dict[str, Any]:
         return self.description
 
@@ -281,8 +319,9 @@ def write_shar(entries: Sequence[ManifestEntry], out_dir: str | os.PathLike, ext
     if rate <= 0:
         raise ShardError("the audio rate of the shards is unknown: pass --audio_rate")
     descriptions = [x.describe() for x in extractors]
+    layouts = {x.name: ArrayLayout.of(x) for x in extractors}
     layout = {"name": "shar", "shard_size": options.shard_size, "audio_format": options.audio_format,
-              "audio_rate": rate}
+              "audio_rate": rate, "frame_shifts": {n: a.frame_shift for n, a in layouts.items()}}
     report = SharReport(job=job_id(entries, [*descriptions, layout]))
     shards = shard_layout(entries, options.shard_size)
     mine = [k for k in range(len(shards)) if k % process.count == process.index]
@@ -290,11 +329,10 @@ def write_shar(entries: Sequence[ManifestEntry], out_dir: str | os.PathLike, ext
     progress = ShardReport(out_dir, report.job, process, run_id, descriptions, sum(len(shards[k]) for k in mine))
     progress.start()
     fields = {"recording": options.audio_format, **{x.name: "numpy" for x in extractors}}
-    dtypes = {x.name: x.storage_dtype for x in extractors}
     values = _Values(extractors, features_dir, rate, min_duration, num_workers, batch_size)
     try:
         with StopOnSignal("the current shard") as stop:
-            report.not_started = _write_shards(out_dir, mine, shards, report, values, fields, rate, dtypes,
+            report.not_started = _write_shards(out_dir, mine, shards, report, values, fields, rate, layouts,
                                                descriptions, layout, overwrite, stop)
         report.stopped = stop.exit_code
     finally:
@@ -309,7 +347,7 @@ def write_shar(entries: Sequence[ManifestEntry], out_dir: str | os.PathLike, ext
 
 
 def _write_shards(out_dir: Path, mine: List[int], shards, report: SharReport, values: _Values, fields, rate: int,
-                  dtypes, descriptions, layout, overwrite: bool, stop: StopOnSignal) -> List[int]:
+                  layouts, descriptions, layout, overwrite: bool, stop: StopOnSignal) -> List[int]:
     """Write the shards ``mine`` not yet complete; returns those left undone when a signal stopped the run."""
     for position, k in enumerate(mine):
         if stop.requested:
@@ -325,7 +363,7 @@ def _write_shards(out_dir: Path, mine: List[int], shards, report: SharReport, va
         bad: Dict[str, str] = {}
         group = max(64, values.batch_size)
         items = [x for s in range(0, len(shards[k]), group) for x in values.group(shards[k][s : s + group], bad)]
-        files = _write_shard(out_dir, k, items, fields, rate, dtypes) if items else {}
+        files = _write_shard(out_dir, k, items, fields, rate, layouts) if items else {}
         record = {"job": report.job, "index": k, "num_shards": len(shards), "items": len(items),
                   "seconds": round(sum(len(w) for _, w, _ in items) / rate, 3), "files": files, "bad": bad,
                   "features": descriptions, "layout": layout}
@@ -396,7 +434,9 @@ def list_shards(shar_dir: str | os.PathLike) -> List[ShardInfo]:
 
 @dataclass(frozen=True)
 class CutMeta:
-    """What bucketing and item filters need of a cut: id, seconds (all Lhotse's samplers read), text, speaker."""
+    """What bucketing and item filters need of a cut: id, seconds (all Lhotse's samplers read), speaker, and the
+    text a model trains on (:func:`~processors.data.lhotse_io.supervision_text`: the recipe's normalised text
+    when the supervision has one, as ``--from_lhotse`` and ``lhotse:<recipe>`` manifests hold)."""
 
     id: str
     duration: float
@@ -406,7 +446,8 @@ class CutMeta:
     @classmethod
     def of(cls, cut) -> "CutMeta":
         sup = cut.supervisions[0] if cut.supervisions else None
-        return cls(cut.id, float(cut.duration), (sup.text or "") if sup else "", (sup.speaker or "") if sup else "")
+        return cls(cut.id, float(cut.duration), supervision_text(sup.text, sup.custom) if sup else "",
+                   (sup.speaker or "") if sup else "")
 
 
 def read_cut_metadata(cuts_path: str | os.PathLike) -> List[CutMeta]:
@@ -416,7 +457,8 @@ def read_cut_metadata(cuts_path: str | os.PathLike) -> List[CutMeta]:
 
     def meta(row: Dict[str, Any]) -> CutMeta:
         sup = (row.get("supervisions") or [{}])[0]
-        return CutMeta(row["id"], float(row["duration"]), sup.get("text") or "", sup.get("speaker") or "")
+        return CutMeta(row["id"], float(row["duration"]), supervision_text(sup.get("text"), sup.get("custom")),
+                       sup.get("speaker") or "")
 
     with gzip.open(cuts_path, "rt", encoding="utf-8") as handle:
         return [meta(row) for row in map(json.loads, handle) if row]

@@ -16,6 +16,8 @@ Paths that are not local ``.tar`` files (``.tar.gz``, URLs, ``pipe:``) are read 
 A family's ``item_from_cut`` decodes the attached bytes with :func:`cut_audio` and :func:`cut_array`: what
 ``cut.load_audio()`` / ``cut.load_custom(name)`` give, straight from the in-memory bytes (the ``.npy`` header of
 each distinct shape parsed once: numpy's ``literal_eval`` of it was half of decoding a small array).
+:func:`cut_array` gives every array time last, Echelon's layout, whether the shard stores it as a time-first
+``TemporalArray`` (written since issue 44) or as a plain ``Array`` (older shards): both kinds of shard train alike.
 """
 
 from __future__ import annotations
@@ -186,8 +188,9 @@ def _npy_header(header: bytes) -> Tuple[np.dtype, bool, Tuple[int, ...]]:
     return np.lib.format.descr_to_dtype(fields["descr"]), bool(fields["fortran_order"]), tuple(fields["shape"])
 
 
-def _npy_array(raw: bytes) -> Optional[np.ndarray]:
-    """A writable copy of the array of ``.npy`` bytes; None when the bytes are not a plain array (np.load's case)."""
+def _npy_array(raw: bytes, time_axis: Optional[int] = None) -> Optional[np.ndarray]:
+    """A writable copy of the array of ``.npy`` bytes (with its axis ``time_axis`` moved last, C-ordered, when
+    given: one copy); None when the bytes are not a plain array (np.load's case)."""
     if raw[:6] != NPY_MAGIC or raw[6] not in (1, 2, 3):
         return None
     width = 2 if raw[6] == 1 else 4
@@ -196,13 +199,28 @@ def _npy_array(raw: bytes) -> Optional[np.ndarray]:
     if dtype.hasobject:
         return None
     flat = np.frombuffer(raw, dtype=dtype, count=int(np.prod(shape, dtype=np.int64)), offset=start)
-    return flat.reshape(shape[::-1]).T.copy(order="F") if fortran else flat.reshape(shape).copy()
+    view = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
+    if time_axis is not None:
+        return np.array(np.moveaxis(view, time_axis, -1), order="C")
+    return view.copy(order="F" if fortran else "C")
+
+
+def _whole(cut, value) -> bool:
+    """Whether ``cut`` spans all of the in-memory ``TemporalArray`` ``value`` (what Lhotse's loader would slice)."""
+    from lhotse.array import seconds_to_frames
+
+    return (value.array.storage_type == "memory_npy" and abs(cut.start - value.start) < 1e-5
+            and seconds_to_frames(cut.duration, value.frame_shift) >= value.num_frames)
 
 
 def cut_array(cut, name: str) -> Optional[np.ndarray]:
-    """``cut.load_custom(name)`` (None when the cut has no such field), decoded straight from the shard's ``.npy``
-    bytes when it is a whole in-memory array (what Shar gives); through Lhotse's loader otherwise."""
-    from lhotse.array import Array
+    """``cut.load_custom(name)`` in Echelon's layout, time last (None when the cut has no such field).
+
+    A ``TemporalArray`` (shards since issue 44: stored time-first with its frame shift) is the cut's span, as
+    Lhotse slices it, with its time axis moved last; a plain ``Array`` (older shards; features without a time
+    axis) is the stored array.  Decoded straight from the shard's ``.npy`` bytes when the cut spans the whole
+    in-memory array (what Shar gives); through Lhotse's loader otherwise (a truncated or windowed cut)."""
+    from lhotse.array import Array, TemporalArray
 
     if not cut.has_custom(name):
         return None
@@ -211,4 +229,9 @@ def cut_array(cut, name: str) -> Optional[np.ndarray]:
         array = _npy_array(value.storage_key)
         if array is not None:
             return array
+    if isinstance(value, TemporalArray):
+        array = _npy_array(value.array.storage_key, value.temporal_dim) if _whole(cut, value) else None
+        if array is not None:
+            return array
+        return np.ascontiguousarray(np.moveaxis(cut.load_custom(name), value.temporal_dim, -1))
     return cut.load_custom(name)

@@ -12,6 +12,7 @@ For an utterance of N samples at ``sample_rate`` with hop H, T = N // H:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -94,6 +95,11 @@ class F0Feature(FeatureExtractor):
     """ln(F0 + 1) ``(4 * (N // hop_length),)``, unvoiced 0; an item with no voiced step raises ValueError."""
 
     Settings = F0Settings
+
+    @classmethod
+    def frame_shift_of(cls, description) -> Optional[float]:
+        hop_seconds = super().frame_shift_of(description)  # F0 has F0_STEPS_PER_FRAME steps per hop
+        return hop_seconds / F0_STEPS_PER_FRAME if hop_seconds else None
 
     def extract(self, wav: np.ndarray) -> torch.Tensor:
         s = self.settings

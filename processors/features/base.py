@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import typing
-from typing import Any, ClassVar, Dict, List, Mapping, Sequence
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -83,6 +83,20 @@ class FeatureExtractor:
     def extract_batch(self, wavs: Sequence[np.ndarray]) -> List[torch.Tensor]:
         """Several items at once (batched extractors override this); one tensor per input, in order."""
         return [self.extract(wav) for wav in wavs]
+
+    @classmethod
+    def frame_shift_of(cls, description: Mapping[str, Any]) -> Optional[float]:
+        """Seconds between consecutive steps of the last (time) axis of features that :meth:`describe` gave
+        ``description``; None when they are not time-indexed (or the description does not say).  Default: one
+        step per ``hop_length`` samples at ``sample_rate``; features with another step override it."""
+        settings = description.get("settings") or {}
+        hop, rate = settings.get("hop_length"), settings.get("sample_rate")
+        return float(hop) / float(rate) if hop and rate else None
+
+    @property
+    def frame_shift(self) -> Optional[float]:
+        """:meth:`frame_shift_of` this extractor's own description (shards record it with each array)."""
+        return self.frame_shift_of(self.describe())
 
     def describe(self) -> Dict[str, Any]:
         """What identifies the stored files: name, settings and dtype (written to ``<name>/feature.json``)."""

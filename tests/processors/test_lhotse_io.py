@@ -8,6 +8,7 @@ import csv
 import os
 import shutil
 from pathlib import Path
+from typing import Sequence, Tuple
 
 import pytest
 import soundfile as sf
@@ -22,17 +23,24 @@ LJ = REAL / "ljspeech_coqui"
 @pytest.fixture()
 def lj_slice(tmp_path) -> Path:
     """12 real LJSpeech clips laid out as LJSpeech-1.1 (metadata.csv id|raw|normalized + wavs/)."""
+    return _lj_slice(tmp_path, 12)
+
+
+def _lj_slice(tmp_path: Path, count: int, texts: Sequence[Tuple[str, str]] = ()) -> Path:
+    """``count`` real LJSpeech clips as LJSpeech-1.1; clip i's (raw, normalized) text is ``texts[i]`` when given
+    (else its transcript twice)."""
     if not LJ.is_dir():
         pytest.skip(f"real LJSpeech clips not found at {LJ}")
     with open(REAL / "manifest.csv", encoding="utf-8", newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["source"] == "ljspeech_coqui"][:12]
+        rows = [r for r in csv.DictReader(handle) if r["source"] == "ljspeech_coqui"][:count]
     root = tmp_path / "LJSpeech-1.1"
     (root / "wavs").mkdir(parents=True)
     lines = []
-    for row in rows:
+    for i, row in enumerate(rows):
         name = Path(row["path"]).name
         shutil.copy(REAL / row["path"], root / "wavs" / name)
-        lines.append(f"{Path(name).stem}|{row['transcript']}|{row['transcript']}\n")
+        raw, normalized = texts[i] if texts else (row["transcript"], row["transcript"])
+        lines.append(f"{Path(name).stem}|{raw}|{normalized}\n")
     (root / "metadata.csv").write_text("".join(lines), encoding="utf-8")
     return root
 
@@ -80,3 +88,53 @@ def test_unknown_recipe_or_option_is_one_line(tmp_path, capsys):
                        "bogus=1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "no recipe 'no_such_corpus'" in err[0] and "bogus" in err[1]
+
+
+def test_every_route_trains_on_the_normalised_text(tmp_path):
+    """Raw and normalised texts differ (LJSpeech's two columns): ``lhotse:``, ``--from_lhotse`` and a Lhotse Shar
+    folder streamed to VITS (its plan's filter and its items) all use the normalised one."""
+    import types
+
+    from lhotse import CutSet
+    from lhotse.recipes import prepare_ljspeech
+
+    from models.base.sampler import BatchingConfig
+    from models.base.shar_stream import ShardStream
+    from models.tts.vits.config import VITSExperimentConfig
+    from models.tts.vits.dataset import VITSDataset
+    from models.tts.vits.trainer import VITSTrainer
+    from processors.data.shar import read_cut_metadata
+    from utils.config import validate
+
+    texts = [("Dr. Smith paid $5 for it.", "Doctor Smith paid five dollars for it."),
+             ("Mr.  Cox was born in 1850.", "Mister Cox was born in eighteen fifty.")]
+    root = _lj_slice(tmp_path, 2, texts)
+    normalised = {Path(p).stem: n for p, (_, n) in zip(sorted((root / "wavs").iterdir()), texts)}
+    assert preprocess(["--dataset", "lhotse:ljspeech", "--data_dir", str(root), "--out_dir", str(tmp_path / "a"),
+                       "--valid", "0", "--test", "0"]) == 0
+    manifests = prepare_ljspeech(root)
+    cuts = CutSet.from_manifests(recordings=manifests["recordings"], supervisions=manifests["supervisions"])
+    assert {c.supervisions[0].text for c in cuts} == {raw for raw, _ in texts}  # Lhotse's text is the raw one
+    cuts.to_file(tmp_path / "cuts.jsonl.gz")
+    assert preprocess(["--from_lhotse", str(tmp_path / "cuts.jsonl.gz"), "--out_dir", str(tmp_path / "b"),
+                       "--valid", "0", "--test", "0"]) == 0
+    for route in ("a", "b"):
+        assert {e.id: e.text for e in read_manifest(tmp_path / route / "train.jsonl")} == normalised
+    shar = tmp_path / "shar"
+    shar.mkdir()
+    cuts.to_shar(shar, fields={"recording": "flac"}, shard_size=1)  # what a Lhotse user hands to data.shar_dir
+    by_cut = {c.id: normalised[c.recording_id] for c in cuts}
+    assert {m.id: m.text for p in shar.glob("cuts.*") for m in read_cut_metadata(p)} == by_cut
+    cfg = validate({"model_type": "vits"}, VITSExperimentConfig)
+    shaper = VITSDataset(None, cfg.data, cfg.model.n_speakers, cfg.train.segment_samples)
+    trainer = types.SimpleNamespace(cfg=cfg, _shaper=shaper)
+    to_item = lambda cut: VITSTrainer.item_from_cut(trainer, cut)  # noqa: E731
+    keep = lambda meta: VITSTrainer.keep_cut(trainer, meta)  # noqa: E731
+    stream = ShardStream(shar, ["recording"], to_item, list, BatchingConfig(), 1, seed=0, keep=keep)
+    stream.set_epoch(0)
+    items = [item for batch in stream for item in batch]
+    assert sorted(item["id"] for item in items) == sorted(by_cut)
+    for item in items:
+        assert item["text"].tolist() == shaper.checked_ids(by_cut[item["id"]], 0.0)
+        raw = next(r for r, n in texts if n == by_cut[item["id"]])
+        assert item["text"].tolist() != shaper.checked_ids(raw, 0.0)

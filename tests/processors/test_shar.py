@@ -16,7 +16,7 @@ from lhotse import CutSet
 
 from bins.extract_features import main as extract_cli
 from processors.data.shar import list_shards
-from processors.data.shar_reader import cut_audio
+from processors.data.shar_reader import cut_array, cut_audio
 from processors.features import load_feature
 from tests.helpers import write_clip_manifest
 
@@ -55,8 +55,9 @@ def test_shards_hold_audio_features_and_supervision(manifest, tmp_path, capsys):
         assert cut.sampling_rate == 16000 == sr and abs(cut.duration - 0.3) < 1e-3
         np.testing.assert_allclose(cut.load_audio()[0], wav, atol=1e-6)
         np.testing.assert_array_equal(cut_audio(cut), cut.load_audio()[0])  # the fast path decodes the same
-        mel = cut.load_custom("mel")
-        assert mel.ndim == 2 and mel.shape[0] == 80 and np.isfinite(mel).all()
+        mel = cut.load_custom("mel")  # time first (Lhotse's layout), (T, 80); cut_array: Echelon's (80, T)
+        assert mel.shape == (len(wav) // 320, 80) and np.isfinite(mel).all()
+        np.testing.assert_array_equal(cut_array(cut, "mel"), mel.T)
 
 
 def test_rerun_skips_finished_shards_and_rewrites_a_missing_one(manifest, tmp_path, capsys):
@@ -91,8 +92,8 @@ def test_existing_feature_folder_converts_to_the_same_shards(manifest, tmp_path)
     extract_cli(["--manifest", str(manifest), "--out_dir", str(feats), "--features", "mel", "--allow_failures"])
     _cli(manifest, tmp_path / "computed")
     assert _cli(manifest, tmp_path / "converted", "--from_features", str(feats)) == 0
-    computed = {c.id: c.load_custom("mel") for c in CutSet.from_shar(in_dir=tmp_path / "computed/shar")}
-    converted = {c.id: c.load_custom("mel") for c in CutSet.from_shar(in_dir=tmp_path / "converted/shar")}
+    computed = {c.id: cut_array(c, "mel") for c in CutSet.from_shar(in_dir=tmp_path / "computed/shar")}
+    converted = {c.id: cut_array(c, "mel") for c in CutSet.from_shar(in_dir=tmp_path / "converted/shar")}
     assert sorted(computed) == sorted(converted)
     for item_id, mel in converted.items():
         assert torch.equal(torch.from_numpy(mel), load_feature(feats, "mel", item_id))

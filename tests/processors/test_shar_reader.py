@@ -73,9 +73,21 @@ def test_cut_array_gives_what_load_custom_gives(array, tmp_path):
     np.testing.assert_array_equal(mine, theirs)
     assert (mine.dtype, mine.shape, mine.flags.f_contiguous, mine.flags.writeable) == \
         (theirs.dtype, theirs.shape, theirs.flags.f_contiguous, True)
-    temporal = _cut("b", 0.1, rng, arrays=False).attach_tensor("t", np.ones((5, 2), np.float32), frame_shift=0.02,
-                                                                temporal_dim=0)
-    np.testing.assert_array_equal(cut_array(temporal, "t"), np.ones((5, 2), np.float32))  # Lhotse's loader
+    # a TemporalArray (what write_shar stores for time-indexed features): time first in the shard, last here
+    (tmp_path / "t").mkdir()
+    with SharWriter(str(tmp_path / "t"), fields={"recording": "wav", "x": "numpy"}, shard_size=None) as w:
+        w.write(_cut("a", 0.1, rng, arrays=False).attach_tensor("x", array, frame_shift=0.1 / max(len(array), 1),
+                                                                temporal_dim=0))
+    (cut,) = iter_shar_cuts({"cuts": [str(tmp_path / "t/cuts.jsonl.gz")], "x": [str(tmp_path / "t/x.tar")]})
+    mine, theirs = cut_array(cut, "x"), cut.load_custom("x")
+    np.testing.assert_array_equal(mine, np.moveaxis(theirs, 0, -1))
+    assert theirs.shape == array.shape and (mine.dtype, mine.flags.c_contiguous, mine.flags.writeable) == \
+        (theirs.dtype, True, True)
+    ramp = np.arange(10, dtype=np.float32).reshape(5, 2)
+    temporal = _cut("b", 0.1, rng, arrays=False).attach_tensor("t", ramp, frame_shift=0.02, temporal_dim=0)
+    np.testing.assert_array_equal(cut_array(temporal, "t"), ramp.T)  # Lhotse's loader, time moved last
+    window = temporal.truncate(offset=0.04, duration=0.04)
+    np.testing.assert_array_equal(cut_array(window, "t"), ramp[2:4].T)
 
 
 def test_a_subset_of_fields_is_read_like_lhotse(shar_fields):

@@ -86,6 +86,11 @@ class GlowWaveGANLatentFeature(FeatureExtractor):
     def describe(self) -> Dict[str, Any]:
         return {**super().describe(), **self.stage1, "stage1_source": self.stage1_source}
 
+    @classmethod
+    def frame_shift_of(cls, description) -> Optional[float]:
+        hop, rate = description.get("hop_length"), description.get("stage1_sample_rate")  # the stage-1 VAE's
+        return float(hop) / float(rate) if hop and rate else None
+
     @torch.no_grad()
     def extract_batch(self, wavs: Sequence[np.ndarray]) -> List[torch.Tensor]:
         out = []

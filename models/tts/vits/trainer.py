@@ -29,6 +29,7 @@ from modules.commons import slice_segments
 from modules.discriminators import vits_discriminator
 from modules.losses import kl_loss, mel_l1_loss
 from processors.data.manifest import speaker_index
+from processors.data.shar import CutMeta
 from processors.data.shar_reader import cut_audio
 from processors.spectrogram import VitsMelSpectrogram
 from utils.registry import register
@@ -86,8 +87,8 @@ class VITSTrainer(BaseTrainer):
             raise ValueError(f"shard audio of {cut.id} is {cut.sampling_rate} Hz, data.sample_rate is "
                              f"{self.cfg.data.sample_rate}: write the shards with --audio_rate {self.cfg.data.sample_rate}")
         sup = cut.supervisions[0]
-        try:
-            ids = self._shaper.checked_ids(sup.text or "", cut.duration)
+        try:  # the text keep_cut checked: the normalised one when the supervision has it (every route's)
+            ids = self._shaper.checked_ids(CutMeta.of(cut).text, cut.duration)
         except ValueError as err:
             raise ValueError(f"shard item {cut.id}: {err}") from None
         sid = speaker_index(sup.speaker or "", self.cfg.data.speakers, self.cfg.model.n_speakers)
