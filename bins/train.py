@@ -5,7 +5,9 @@ config (unknown keys fail with their path and the closest valid key). ``--resume
 checkpoint in ``DIR/checkpoints`` exactly; ``--init_from`` / ``--finetune_from`` load weights only. A DIR that
 already holds checkpoints needs ``--resume`` or ``--overwrite`` (which moves the old run to
 ``DIR/previous_runs/<time>/``; see ``models/base/experiment.py``). Ctrl-C (SIGINT) or SIGTERM stop after the
-current step and exit 130/143 naming the last checkpoint (checkpoints are written atomically).
+current step, save it (atomically) and exit 130/143: ``--resume`` continues from that step. ``train.cpu_minutes``
+stops (saved, exit 0) once the run and the runs it resumed used that much CPU time. ``--resume`` of a finished
+run trains nothing and prints its last logged values.
 Several processes (GPUs, or CPU through gloo): ``torchrun --nproc_per_node N -m bins.train ...`` or
 ``accelerate launch --multi_gpu --num_processes N -m bins.train ...`` (see ``models/base/distributed.py``).
 """
@@ -19,6 +21,7 @@ import sys
 from typing import List, Optional
 
 from bins.common import run_cli
+from models.base import checkpoint as ckpt
 from models.base.experiment import last_step, prepare_exp_dir
 from utils.config import ConfigError, load_config, validate
 from utils.registry import get
@@ -68,7 +71,15 @@ def main_unchecked(argv: List[str]) -> int:
                  else "no checkpoint was saved yet")
         print(f"echelon-train: interrupted at step {trainer.step}: {where}", file=sys.stderr)
         return trainer.interrupted
-    print(f"finished at step {trainer.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()))
+    values = ", ".join(f"{k}={v:.4g}" for k, v in last.items()) or "no values in the log"
+    if trainer.stop_reason is not None:
+        print(f"stopped at step {trainer.step} ({trainer.stop_reason}): {values}")
+    elif trainer.steps_trained == 0:
+        latest = ckpt.latest_checkpoint(trainer.ckpt_root)
+        print(f"finished at step {trainer.step}: {values} (the run was already complete: nothing trained; "
+              f"its checkpoint is {latest})")
+    else:
+        print(f"finished at step {trainer.step}: {values}")
     return 0
 
 

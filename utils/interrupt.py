@@ -1,4 +1,4 @@
-"""Stop a batch job cleanly on SIGINT (Ctrl-C) or SIGTERM: finish the current item, then report and exit.
+"""Stop a batch job cleanly on SIGINT (Ctrl-C) or SIGTERM, or once it has spent its CPU time budget.
 
 Batch loops (inference, evaluation, the benchmark, feature extraction, training) run inside
 :class:`StopOnSignal` and check :attr:`StopOnSignal.requested` between items. The first signal only sets the
@@ -12,6 +12,11 @@ The exit status of a stopped run is ``128 + signal number``: 130 for SIGINT, 143
                 break
             ...
     return stop.exit_code or 0
+
+:class:`CpuBudget` counts the CPU minutes (user + system time of all the process's threads) a job spent since
+:meth:`CpuBudget.start`, on top of the minutes earlier runs of the same job recorded (a resumed training run
+continues the count); :attr:`CpuBudget.reached` says when they add up to the budget. Child processes (data
+loader workers) are not counted: their time is only known once they have exited.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from typing import Any, Dict, Optional, Sequence
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -65,3 +71,24 @@ class StopOnSignal:
 
     def __exit__(self, *exc: Any) -> None:
         self._restore()
+
+
+class CpuBudget:
+    """``minutes`` of CPU time (None: no budget) of which ``earlier`` were spent by earlier runs."""
+
+    def __init__(self, minutes: Optional[float], earlier: float = 0.0):
+        self.minutes = minutes
+        self.earlier = float(earlier)
+        self._start: Optional[float] = None  # process_time() at start(); None before
+
+    def start(self) -> None:
+        self._start = time.process_time()
+
+    def used(self) -> float:
+        """CPU minutes spent so far: the earlier runs' and this one's since :meth:`start`."""
+        now = 0.0 if self._start is None else time.process_time() - self._start
+        return self.earlier + now / 60.0
+
+    @property
+    def reached(self) -> bool:
+        return self.minutes is not None and self.used() >= self.minutes

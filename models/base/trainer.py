@@ -42,6 +42,17 @@ Multiple processes (:mod:`models.base.distributed`): ``torchrun --nproc_per_node
 ``accelerate launch --multi_gpu --num_processes N -m bins.train ...``; on a machine without a GPU
 the processes talk through gloo. Each process takes its shard of every epoch's batches, accelerate wraps the
 trained models in DDP, only the main process writes.
+
+Stopping early (agreed by every rank; the step is then saved, atomically, and ``--resume`` continues from it):
+SIGINT/SIGTERM stop after the current step (``self.interrupted`` = 130/143; a second Ctrl-C during the save
+leaves the earlier checkpoints intact). ``self.request_stop(reason)`` (from ``train_step`` or ``after_step()``,
+a hook called after each optimizer step once its logging, validation and saving are done) makes ``train()``
+return normally; so does ``train.cpu_minutes`` ("CPU budget of N min reached at step S") once
+``self.cpu_minutes_used()`` (this process's CPU time in ``train()`` plus earlier runs', kept in the trainer
+state; logged as ``cpu_minutes``) reaches it.
+
+Mixed precision: ``train.mixed_precision`` if the config sets it, else the launcher's (``accelerate launch``
+exports ``ACCELERATE_MIXED_PRECISION``), else "no"; one log line names the source that won.
 """
 
 from __future__ import annotations
@@ -62,13 +73,13 @@ from torch.utils.data.dataloader import default_collate
 from models.base import checkpoint as ckpt
 from models.base import optim
 from models.base.distributed import check_world_size, gather_objects, rng_states, set_rng_states
-from models.base.experiment import truncate_log
+from models.base.experiment import last_logged_values, load_weights, make_accelerator, truncate_log
 from models.base.frozen import FrozenComponent, FrozenModules
 from models.base.sampler import BatchingConfig, build_batch_sampler
 from models.base.shar_stream import build_stream, check_resume_layout, data_format
 from models.base.tracker import Tracker
-from utils.config import to_dict
-from utils.interrupt import StopOnSignal
+from utils.config import ConfigError, to_dict
+from utils.interrupt import CpuBudget, StopOnSignal
 from utils.progress import Progress
 
 log = logging.getLogger("echelon.trainer")
@@ -89,7 +100,7 @@ class TrainConfig:
     num_workers: int = 0
     grad_accum_steps: int = 1
     grad_clip_norm: Optional[float] = None
-    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    mixed_precision: Optional[Literal["no", "fp16", "bf16"]] = None  # None: the launcher's, else "no"
     scheduler_interval: Literal["step", "epoch"] = "epoch"
     log_every: int = 50
     valid_every: int = 1000
@@ -97,6 +108,7 @@ class TrainConfig:
     keep_last: int = 3
     tensorboard: bool = True
     progress_bar: bool = True
+    cpu_minutes: Optional[float] = None  # stop (saved, exit 0) once this run and its earlier runs used this much CPU
 
 
 class BaseTrainer:
@@ -113,7 +125,6 @@ class BaseTrainer:
         finetune_from: Optional[str | Path] = None,
         cpu: bool = False,
     ):
-        from accelerate import Accelerator
         from accelerate.utils import set_seed
 
         self.cfg = config
@@ -121,20 +132,9 @@ class BaseTrainer:
         self.exp_dir = Path(exp_dir)
         self.ckpt_root = self.exp_dir / "checkpoints"
         tc = self.train_cfg
-        if tc.mixed_precision == "fp16" and (cpu or not torch.cuda.is_available()):
-            raise ValueError("train.mixed_precision=fp16 needs a GPU; use bf16 or no on CPU")
-        # accelerate keeps process-wide singletons; a second trainer in one process (tests, notebooks) with
-        # other precision/accumulation settings must start from fresh ones. The distributed state is kept.
-        from accelerate.state import AcceleratorState, GradientState
-
-        AcceleratorState._reset_state(reset_partial_state=False)
-        GradientState._reset_state()
-        # Without cpu=True accelerate ignores torchrun's WORLD_SIZE on a machine with no GPU: every process
-        # would then train alone and all of them would write the same checkpoints.
-        self.accelerator = Accelerator(
-            mixed_precision=tc.mixed_precision, gradient_accumulation_steps=tc.grad_accum_steps,
-            cpu=cpu or not torch.cuda.is_available(),
-        )  # fmt: skip
+        if tc.cpu_minutes is not None and not tc.cpu_minutes > 0:
+            raise ConfigError(f"train.cpu_minutes must be a positive number of minutes, got {tc.cpu_minutes}")
+        self.accelerator = make_accelerator(tc, cpu)  # mixed precision: the config's, else the launcher's
         check_world_size(self.accelerator.num_processes)
         self.device = self.accelerator.device
         self.is_main = self.accelerator.is_main_process
@@ -172,6 +172,8 @@ class BaseTrainer:
         self.batch_in_epoch = 0
         self.saved_step: Optional[int] = None  # step of the checkpoint this run last wrote or resumed from
         self.skipped: Dict[str, int] = {name: 0 for name in self.optimizers}
+        self.cpu_budget = CpuBudget(tc.cpu_minutes)  # its earlier minutes come from the resumed checkpoint
+        self.stop_reason: Optional[str] = None  # set by request_stop (a subclass, or the CPU budget)
 
         self.exp_dir.mkdir(parents=True, exist_ok=True)
         if resume:
@@ -248,6 +250,18 @@ class BaseTrainer:
     def valid_step(self, batch: Any, index: int) -> Optional[Dict[str, float]]:
         return None
 
+    def after_step(self) -> None:
+        """Called after every optimizer step, once its logging, validation and saving are done."""
+
+    def request_stop(self, reason: str) -> None:
+        """Stop at the end of the current step: it is saved and ``train()`` returns normally (first reason kept)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    def cpu_minutes_used(self) -> float:
+        """CPU minutes of training so far: this process's in ``train()`` plus those of the resumed run(s)."""
+        return self.cpu_budget.used()
+
     # ------------------------------------------------------------------ helpers for train_step
     def unwrap(self, name: str) -> nn.Module:
         return self.accelerator.unwrap_model(self.models[name])
@@ -313,19 +327,18 @@ class BaseTrainer:
         return send_to_device(batch, self.device)
 
     def train(self, quiet: bool = False) -> Dict[str, Any]:
-        """Run until ``train.max_steps`` (or ``max_epochs``); returns the last logged values.
-
-        SIGINT/SIGTERM stop after the current step without saving (checkpoints are atomic, so the last one is
-        complete): ``self.interrupted`` is then the signal's exit status (130/143) and ``self.saved_step`` the
-        step ``--resume`` continues from.
-        """
+        """Run to ``train.max_steps`` (or ``max_epochs``) or a stop (sets ``interrupted`` or ``stop_reason``);
+        returns the last step's values, or the log's when no step was left (``steps_trained`` 0)."""
         tc = self.train_cfg
         last: Dict[str, Any] = {}
         self.interrupted: Optional[int] = None
+        self.steps_trained = 0
+        self.cpu_budget.start()
+        self._check_budget()  # a resumed run whose budget is spent trains no step
         show = tc.progress_bar and self.is_main and not quiet
         with StopOnSignal("the current step") as stop, \
                 Progress(tc.max_steps, "train", unit="steps", initial=self.step, quiet=not show) as progress:
-            while self.step < tc.max_steps and (tc.max_epochs is None or self.epoch < tc.max_epochs):
+            while self._more_to_train():
                 self.sampler.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
                 if hasattr(self.train_set, "set_epoch") and self.train_set is not self.sampler:
                     self.train_set.set_epoch(self.epoch)
@@ -338,44 +351,61 @@ class BaseTrainer:
                     if not self.accelerator.sync_gradients:
                         continue
                     self.step += 1
+                    self.steps_trained += 1
                     last = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in values.items()}
                     self._after_step(last, progress)
-                    self.interrupted = self._agreed_stop(stop.exit_code)
-                    if self.step >= tc.max_steps or self.interrupted is not None:
+                    self.after_step()
+                    self._check_budget()
+                    self._agree_on_stop(stop.exit_code)
+                    if not self._more_to_train():
                         break
                 else:
-                    self.epoch += 1
-                    self.batch_in_epoch = 0
-                    if tc.scheduler_interval == "epoch":
-                        with warnings.catch_warnings():
-                            # A run resumed exactly at an epoch's end closes that epoch before its first
-                            # optimizer step; PyTorch then warns although the schedule is unchanged (tested).
-                            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
-                            for sched in self.schedulers.values():
-                                sched.step()
-                if self.interrupted is not None:
-                    break
-        if self.saved_step != self.step and self.interrupted is None:  # the same decision on every rank
+                    self._end_epoch()
+        stopped = stop.name if self.interrupted is not None else self.stop_reason
+        if self.saved_step != self.step:  # the same decision on every rank
             self.save()
+        if stopped and self.is_main:
+            log.info("stopped (%s): the checkpoint of step %d is saved", stopped, self.step)
         self.tracker.close()
-        return last
+        return last if self.steps_trained else last_logged_values(self.exp_dir, self.step)
 
-    def _agreed_stop(self, exit_code: Optional[int]) -> Optional[int]:
-        """The signal's exit status once any rank was asked to stop, the same on every rank (a signal reaches the
-        processes at slightly different moments: a rank leaving the loop alone would leave the others waiting in
-        their next collective). One all-reduce of one number per step; nothing with a single process."""
+    def _more_to_train(self) -> bool:
+        tc, stopped = self.train_cfg, self.interrupted is not None or self.stop_reason is not None
+        return not stopped and self.step < tc.max_steps and (tc.max_epochs is None or self.epoch < tc.max_epochs)
+
+    def _end_epoch(self) -> None:
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        if self.train_cfg.scheduler_interval == "epoch":
+            with warnings.catch_warnings():
+                # A run resumed exactly at an epoch's end closes that epoch before its first optimizer step;
+                # PyTorch then warns although the schedule is unchanged (tested).
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+                for sched in self.schedulers.values():
+                    sched.step()
+
+    def _check_budget(self) -> None:
+        if self.cpu_budget.reached:
+            self.request_stop(f"CPU budget of {self.cpu_budget.minutes:g} min reached at step {self.step}")
+
+    def _agree_on_stop(self, exit_code: Optional[int]) -> None:
+        """Any rank's stop stops every rank (signals arrive at different moments, budgets and requests are per rank:
+        a rank leaving alone would leave the others waiting in a collective). One all-reduce of two numbers."""
         if self.accelerator.num_processes == 1 or not torch.distributed.is_initialized():
-            return exit_code
-        code = torch.tensor([exit_code or 0], device=self.device)
-        torch.distributed.all_reduce(code, op=torch.distributed.ReduceOp.MAX)
-        return int(code.item()) or None
+            self.interrupted = exit_code
+            return
+        flags = torch.tensor([exit_code or 0, self.stop_reason is not None], device=self.device)
+        torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+        self.interrupted = int(flags[0].item()) or None
+        if flags[1].item() and self.stop_reason is None:
+            self.request_stop(f"another process stopped at step {self.step}")
 
     def _after_step(self, values: Dict[str, float], progress: Progress) -> None:
         tc = self.train_cfg
         if self.step % tc.log_every == 0 or self.step == 1:
             lrs = {f"lr_{n}": o.optimizer.param_groups[0]["lr"] for n, o in self.optimizers.items()}
             skipped = {f"skipped_{n}": c for n, c in self.skipped.items()}
-            self.tracker.log_step(self.step, {**values, **lrs, **skipped})
+            self.tracker.log_step(self.step, {**values, **lrs, **skipped, "cpu_minutes": self.cpu_minutes_used()})
         progress.update(1, **dict(list(values.items())[:4]))
         if self.valid_set is not None and tc.valid_every > 0 and self.step % tc.valid_every == 0:
             self.validate()
@@ -411,7 +441,8 @@ class BaseTrainer:
         Every process must call it (it gathers across ranks); only the main one saves the result.
         """
         state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                 "skipped": dict(self.skipped), "data_workers": self.train_cfg.num_workers, **rng_states()}  # fmt: skip
+                 "skipped": dict(self.skipped), "data_workers": self.train_cfg.num_workers,
+                 "cpu_minutes": self.cpu_minutes_used(), **rng_states()}  # fmt: skip
         if self.accelerator.num_processes > 1:
             state["rng_ranks"] = gather_objects(rng_states(), self.accelerator.num_processes)
         return state
@@ -421,6 +452,7 @@ class BaseTrainer:
         self.epoch = int(state["epoch"])
         self.batch_in_epoch = int(state["batch_in_epoch"])
         self.skipped.update(state.get("skipped", {}))
+        self.cpu_budget.earlier = float(state.get("cpu_minutes", 0.0))  # absent before train.cpu_minutes existed
         ranks = state.get("rng_ranks") or [state]
         check_resume_layout(len(ranks), self.accelerator.num_processes, state.get("data_workers"),
                             self.train_cfg.num_workers, streamed=self.train_set is self.sampler)
@@ -462,35 +494,6 @@ class BaseTrainer:
         log.info("resumed from %s (step %d, epoch %d)", latest, self.step, self.epoch)
 
     def load_weights(self, path: str | Path, strict: bool) -> Dict[str, Dict[str, list]]:
-        """Initialise model weights from another checkpoint (fresh optimizers, step 0).
-
-        ``strict=True`` (finetune): every model parameter must be found with the same shape.
-        ``strict=False`` (init-from): whatever matches is loaded. Missing, unexpected and shape-mismatched
-        keys are reported either way.
-        """
-        src = ckpt.resolve_checkpoint_dir(path)
-        reports = {}
-        available = set(ckpt.read_meta(src)["models"])
-        for name in self.models:
-            if name not in available:
-                if strict:
-                    raise ckpt.CheckpointError(f"{src} has no weights for model {name!r}")
-                log.warning("init-from %s: no weights for %s, left as initialised", src, name)
-                continue
-            report = ckpt.load_partial(self.unwrap(name), ckpt.load_model_weights(src, name))
-            reports[name] = report
-            for kind in ("missing", "unexpected", "mismatched"):
-                if report[kind]:
-                    log.warning("%s %s keys in %s: %s", name, kind, src, ", ".join(report[kind][:20]))
-            if strict and (report["missing"] or report["mismatched"]):
-                raise ckpt.CheckpointError(
-                    f"finetune from {src}: model {name!r} has {len(report['missing'])} missing and "
-                    f"{len(report['mismatched'])} shape-mismatched keys (first: "
-                    f"{(report['missing'] + report['mismatched'])[0]}); use --init_from for a partial load"
-                )
-        if not any(len(self.unwrap(n).state_dict()) > len(r["missing"]) + len(r["mismatched"])
-                   for n, r in reports.items()):
-            raise ckpt.CheckpointError(f"--init_from {src}: no weight matches this model (by name and shape); "
-                                       f"it holds {ckpt.model_type_of(src)!r} models {sorted(available)}")
-        self.load_report = reports
-        return reports
+        """Weights from another checkpoint (fresh optimizers, step 0): :func:`models.base.experiment.load_weights`."""
+        self.load_report = load_weights({name: self.unwrap(name) for name in self.models}, path, strict)
+        return self.load_report
