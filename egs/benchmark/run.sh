@@ -50,6 +50,7 @@ setup_corpus_recipe "benchmark_$dataset"
 benchmark="$(abspath "$benchmark")"
 exp_root="$(abspath "$exp_root")"
 [ -f "$benchmark" ] || die "--benchmark $benchmark: no such file"
+check_config_files benchmark "benchmark=$benchmark"  # its schema, before stage 0 (egs/utils/corpus_setup.sh)
 [ -z "$max_items" ] || case "$max_items" in *[!0-9]* | 0) die "--max_items takes a positive integer (got '$max_items')" ;; esac
 for listed_system in $systems; do
     case "$listed_system" in ?*=?*) ;; *) die "--systems takes NAME=SPEC words (got '$listed_system')" ;; esac

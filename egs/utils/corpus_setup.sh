@@ -88,3 +88,42 @@ bind_exp_dir() {
     printf 'dataset=%s\ndata_dir=%s\n' "$dataset" "$data_dir" >"$exp_dir/recipe_settings.tmp"
     mv -f "$exp_dir/recipe_settings.tmp" "$exp_dir/recipe_settings"
 }
+
+# check_config_files KIND OPTION=FILE ...: each FILE is a config its schema accepts, all checked in one Python
+# process before any stage runs, so a malformed config stops the call at once (one line naming the option, the
+# file and the reason) instead of after the data stages. KIND training: the schema of the registered trainer its
+# model_type names (what bins/train.py validates); benchmark: a benchmark file's (evaluation/benchmark/config.py).
+check_config_files() {
+    local kind="$1" problem
+    shift
+    [ $# -gt 0 ] || return 0
+    problem="$(cd "$repo_root" && PYTHONWARNINGS=ignore "$python" - "$kind" "$@" 2>&1 <<'PY'
+import sys
+
+from utils.config import load_config, validate
+
+
+def schema(kind, raw):
+    if kind == "benchmark":
+        from evaluation.benchmark.config import BenchmarkConfig
+
+        return BenchmarkConfig
+    from utils.registry import get
+
+    if not raw.get("model_type"):
+        raise ValueError("no model_type")
+    return get("trainer", raw["model_type"]).config_class
+
+
+kind = sys.argv[1]
+what = "a training config of a registered family" if kind == "training" else f"a valid {kind} file"
+for pair in sys.argv[2:]:
+    option, path = pair.split("=", 1)
+    try:
+        raw = load_config(path)
+        validate(raw, schema(kind, raw))
+    except Exception as err:  # noqa: BLE001 - any reason, in one line: the recipe stops with it
+        sys.exit(f"--{option} {path}: not {what} ({' '.join(str(err).split())})")
+PY
+)" || die "$(printf '%s\n' "${problem:-could not check the configs with $python}" | tail -n 1)"
+}

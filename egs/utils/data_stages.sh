@@ -4,6 +4,9 @@
 # manifests) and the training launcher.
 # Source after egs/utils/{env,stage,parse_options,corpus_setup}.sh; uses the recipe's variables dataset,
 # data_dir, exp_dir, manifests, seed, download, synthetic_speakers, ngpu, prepare_extra and config_overrides.
+# A recipe's own stage_data / stage_manifests, defined before this file is sourced, are kept: the defaults below
+# are defined only where the recipe has none. A recipe's hook may call the shared shared_stage_data /
+# shared_stage_manifests and add its own work.
 
 # Bash 3.2-safe expansion of a possibly empty array ("${arr[@]}" fails there under set -u):
 #     ${arr[@]+"${arr[@]}"}
@@ -41,7 +44,7 @@ expected_layout() {
     esac
 }
 
-stage_data() {
+shared_stage_data() {
     local root url count synth_dir rc
     mkdir -p "$exp_dir/data"
     case "$dataset" in
@@ -110,7 +113,7 @@ run_preparer() {
         || die "stage 1: preparer $name failed (see the message above)"
 }
 
-stage_manifests() {
+shared_stage_manifests() {
     local split
     require_python_module processors.data.preparers "the dataset preparers"
     run_preparer "$(preparer_name)" "$data_dir" "$manifests" ${prepare_extra[@]+"${prepare_extra[@]}"}
@@ -125,6 +128,10 @@ stage_manifests() {
     done
     log "manifests: $(for split in train valid test; do printf '%s %s  ' "$split" "$(wc -l <"$manifests/$split.jsonl" | tr -d ' ')"; done)"
 }
+
+# The stages 0 and 1 a recipe runs: its own when it defined them, else the shared ones above.
+declare -F stage_data >/dev/null || stage_data() { shared_stage_data; }
+declare -F stage_manifests >/dev/null || stage_manifests() { shared_stage_manifests; }
 
 # ------------------------------------------------------------------------------------------------ training
 # Train with bins/train.py; resumes when EXP_DIR/<name>/checkpoints exists (an interrupted or --force rerun).

@@ -158,11 +158,14 @@ def text_with_durations(entry: ManifestEntry, frontend, frame_seconds: float) ->
     ``frontend``: a :class:`processors.text.frontend.TextFrontend` (``add_blank=False``: one id per phoneme
     character). Raises ``ValueError`` (``TextError`` is one) naming what is wrong with the row.
     """
+    # Missing durations first: on a corpus without any (the mini corpus, a folder of audio) every row is to be
+    # skipped for that reason, and an untranscribed row must not report "empty text" instead.
+    if row_durations(entry) is None:
+        raise ValueError("no extra['durations'] in the manifest row (this model trains on given per-phoneme "
+                         "durations: processors/data/durations.py)")
     symbols = frontend(entry.text)
     ids = list(symbols["ids"])
     durations = manifest_durations(entry, frame_seconds, symbols["cleaned"], len(ids))
-    if durations is None:
-        raise ValueError("no extra['durations'] in the manifest row")
     return ids, durations
 
 

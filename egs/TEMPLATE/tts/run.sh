@@ -14,9 +14,11 @@
 #     recipe_args NAME "help"             --NAME_args "...", split into the array NAME_extra
 #     eval_kind KIND "heading"            a results table section (defaults: tts, vc, cont)
 # Hooks: stage_<name> for a stage the template does not have (or to replace one: the defaults are tts_train,
-# tts_inference, tts_evaluation, which hooks may call with extra arguments), check_options (after the shared
-# checks, before EXP_DIR is bound), train_data_overrides NAME (data.* overrides of every training run, e.g. a
-# --data_format option's), results_notes (lines under the results title), summary_notes.
+# tts_inference, tts_evaluation, and for data/manifests egs/utils/data_stages.sh's shared_stage_data /
+# shared_stage_manifests, which hooks may call with extra arguments), check_options (after the shared checks,
+# before EXP_DIR is bound; every declared config is then validated against its schema before stage 0),
+# train_data_overrides NAME (data.* overrides of every training run, e.g. a --data_format option's),
+# results_notes (lines under the results title), summary_notes.
 # --data_format shar (every family): training streams Lhotse Shar shards (local/shar.sh); a family whose items
 # need per-item features sets shar_features="f0 ssl" (converted from EXP_DIR/features) in `recipe`, and
 # shar_runs="synth" when only some of its training runs can stream.
@@ -64,12 +66,14 @@ if [ -z "$family" ]; then
         table | none | auto) ;; *) die "--speakers takes table, none or auto (got '$speakers')" ;; esac
     case "$job_style" in speakers | prompts | prompts_text) ;;
         *) die "--job_style takes speakers, prompts or prompts_text (got '$job_style')" ;; esac
+    check_recipe_configs
     config_family
     title="$family"
 fi
 model_dir="${model_dir:-$family}"
 setup_corpus_recipe "${family}_$dataset"
 ! declare -F check_options >/dev/null || check_options
+check_recipe_configs  # a family's configs: after check_options, which may pick them
 read -r -a forward_names <<<"$forward_args"
 split_forward_args "${forward_names[@]}"
 features="$exp_dir/features"

@@ -44,6 +44,7 @@ case "$dataset:$vocoder_name" in
     *:bigvgan) default_config="$configs/bigvgan_base.json5" ;;
 esac
 config="$(abspath "${config:-$default_config}")"
+check_config_files training "config=$config"  # before stage 0 (egs/utils/corpus_setup.sh)
 split_forward_args prepare train infer eval
 
 . "$repo_root/egs/utils/data_stages.sh"  # stage_data, stage_manifests, train_model

@@ -161,6 +161,16 @@ resolve_configs() {
     done
 }
 
+# Every declared config that is set is a training config its family's schema accepts (egs/utils/corpus_setup.sh:
+# check_config_files), checked once and before any stage runs, as early as the configs are known.
+check_recipe_configs() {
+    local var pairs=()
+    [ "${configs_checked:-false}" = false ] || return 0
+    for var in $config_names; do [ -z "${!var}" ] || pairs+=("$var=${!var}"); done
+    check_config_files training ${pairs[@]+"${pairs[@]}"}
+    configs_checked=true
+}
+
 # The family of a config run through the template directly: family (its model_type) and, for --speakers auto,
 # whether its experiment config takes a speaker table (local/family.py).
 config_family() {
