@@ -72,8 +72,8 @@ def keep_freed_memory() -> bool:
     pages, and gives the heap's free top back once it passes its trim threshold; its adaptive thresholds do
     not settle on this pattern, so the kernel faulted in and zeroed ~540 MB per SpeechSR run: 0.13-0.23 s of
     system time in a 1.3 s call. Serving blocks of up to 32 MB from the heap and keeping up to 64 MB of it free
-    makes that ~0 (the call 1.26-1.33 s -> 1.06-1.11 s; current pipeline figures: the HierSpeech++ README,
-    "sixth pass"). The peak resident memory is unchanged: freed blocks are reused, not added.
+    makes that ~0 (the call 1.26-1.33 s -> 1.06-1.11 s; docs/perf-log.md, sixth pass; current pipeline
+    figures: the HierSpeech++ README). The peak resident memory is unchanged: freed blocks are reused, not added.
 
     Process-wide, so it is applied once (the models' ``prepare_for_inference`` call it). Left alone: glibc
     settings a user made (``MALLOC_*_`` variables or ``glibc.malloc`` tunables), ``ECHELON_KEEP_FREED_MEMORY=0``,

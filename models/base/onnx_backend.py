@@ -213,7 +213,7 @@ def session(path: str | os.PathLike, threads: Optional[int] = None) -> Session:
     faster than linearly with the graph, and made creating the full-size HierSpeech++ synthesis graph's session
     (10 k nodes) take 12.5 s instead of 1.8 s. Tensors still go back to the shared arena when their last
     reader has run, which reuses their memory at run time: that graph's run time and peak RSS, and the joe voice's
-    synthesis time, were the same either way (``benchmarks/README.md``, twelfth pass)."""
+    synthesis time, were the same either way (``docs/perf-log.md``, twelfth pass)."""
     import onnxruntime
 
     _register_shared_arena(onnxruntime)
