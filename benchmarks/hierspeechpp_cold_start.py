@@ -69,9 +69,11 @@ def main() -> None:
         return
     sys.path.insert(0, str(ROOT))
     from utils.devices import cpu_summary  # imports nothing heavy: the parent stays light
+    from utils.wording import plural
 
     print(f"CPU: {cpu_summary()}")
-    print(f"{args.runs} fresh processes, {args.threads} thread(s), warm-up at load: {'on' if args.warm_up else 'off'}")
+    print(f"{args.runs} fresh processes, {plural(args.threads, 'thread')}, warm-up at load: "
+          f"{'on' if args.warm_up else 'off'}")
     print(f"{'run':>3} {'load s':>7} {'first s':>8} {'warm s':>7} {'first/warm':>10} {'load CPU':>9} {'first CPU':>9} "
           f"{'warm CPU':>8} {'first/warm CPU':>14}")
     command = [sys.executable, __file__, "--child", "--calls", str(args.calls), "--threads", str(args.threads)]

@@ -55,6 +55,7 @@ from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer  # noqa: E402
 from models.tts.hierspeechpp.onnx_export import export_vc  # noqa: E402
 from models.ttv.hierspeechpp_ttv.model import TextToVec  # noqa: E402
 from models.ttv.hierspeechpp_ttv.onnx_export import export_ttv  # noqa: E402
+from utils.wording import plural  # noqa: E402
 
 CALIBRATION_CLIPS, CALIBRATION_SECONDS = 8, 1.0  # static int8: ranges of every activation from these
 
@@ -117,7 +118,7 @@ def speechsr_study(rate: int, clips: List[Clip], calibration: List[Clip], tmp: P
                      f"{np.mean(real):.3f}" if real else "-", f"{mos['ovrl']:.2f}", f"{mos['sig']:.2f}",
                      f"{mos['bak']:.2f}"))
     print(f"\nSpeechSR-{rate // 1000}k: {len(clips)} clips, {sum(c.samples for c in clips) / INPUT_RATE:.1f} s of "
-          f"16 kHz input, {threads} thread(s), best of {repeats}; LSD and SNR to the float32 graph's output, "
+          f"16 kHz input, {plural(threads, 'thread')}, best of {repeats}; LSD and SNR to the float32 graph's output, "
           f"means over clips; the last LSD to the recording itself ({sum(r is not None for r in recordings)} clips)")
     print_table(["path", "MB", "wall s", "CPU s", "CPU / f32", "LSD", "LSD > 8k", "SNR > 8k dB",
                  "LSD > 8k to recording", "DNSMOS OVRL", "SIG", "BAK"], rows)
@@ -184,7 +185,7 @@ def synthesizer_study(tmp: Path, seconds: float, threads: int, repeats: int) -> 
                          "yes" if finite else "NO"))
         given = {"vc": f"{feeds['vc']['ssl'].shape[2]} frames", "ttv": f"{feeds['ttv']['input'].shape[1]} symbols"}
         print(f"\nHierSpeech++ {graph} graph, full-size config, random weights (quality not measured), "
-              f"{given[graph]} in (50 frames/s), {threads} thread(s), best of {repeats}")
+              f"{given[graph]} in (50 frames/s), {plural(threads, 'thread')}, best of {repeats}")
         print_table(["graph", "MB", "session s", "wall s", "CPU s", "CPU / f32", "first output", "finite"], rows)
 
 

@@ -71,6 +71,7 @@ from processors.ssl import SSLFeatureExtractor, official_ssl_input, ssl_front_en
 from utils.devices import cpu_summary  # noqa: E402
 from utils.flops import count_flops, gemm_gflops_per_second, speed_up_bound  # noqa: E402
 from utils.threads import run_beside  # noqa: E402
+from utils.wording import plural  # noqa: E402
 
 CORPUS = ROOT / "egs" / "mini" / "corpus"
 DEFAULT_SOURCE = CORPUS / "vctk" / "p225" / "p225_003.wav"
@@ -312,7 +313,7 @@ def main() -> None:
             for times in best.values():
                 times["total"] = times["F0+SSL"] + times["synth"]
             diff = float((outputs["official"] - outputs["echelon"]).abs().max())
-            label = f"{device.type}" + (f", {threads} thread(s)" if device.type == "cpu" else "")
+            label = f"{device.type}" + (f", {plural(threads, 'thread')}" if device.type == "cpu" else "")
             print(f"\n[{label}] max |wav diff| = {diff:.2e}" + ("; echelon: F0 beside SSL" if beside else "")
                   + (f"; onnxrt vs official {float((outputs['official'] - outputs['onnxrt']).abs().max()):.2e}"
                      if "onnxrt" in outputs else ""))

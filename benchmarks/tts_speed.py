@@ -41,6 +41,7 @@ from modules.onednn_linear import linear as onednn_linear  # noqa: E402
 from processors.audio import load_audio  # noqa: E402
 from utils.devices import cpu_summary  # noqa: E402
 from utils.flops import count_flops, gemm_gflops_per_second  # noqa: E402
+from utils.wording import plural  # noqa: E402
 
 DEFAULT_TEXT = ("And lay me down in my cold bed and leave my shining lot. "
                 "The army found the people in poverty and left them in comparative wealth.")
@@ -106,7 +107,7 @@ def main() -> None:
         sr_ref_t = time.perf_counter() - t0
 
     print(f"CPU: {cpu_summary()}")
-    print(f"{args.threads} thread(s), vocoder precision {args.vocoder_precision}; text {len(args.text)} chars -> {seconds:.2f} s of audio "
+    print(f"{plural(args.threads, 'thread')}, vocoder precision {args.vocoder_precision}; text {len(args.text)} chars -> {seconds:.2f} s of audio "
           f"(random-weight TTV durations); {args.repeats} runs: the first (every kernel built for these lengths) "
           f"and the best")
 
@@ -132,7 +133,7 @@ def main() -> None:
         floor = (flops16 + flops_sr) / (rate * 1e9) / (wav16.size / 16000)
         print(f"  counted arithmetic per second of audio: text -> 16 kHz {flops16 / 1e9 / (wav16.size / 16000):.1f} "
               f"GFLOP, SpeechSR-48k {flops_sr / 1e9 / (wav16.size / 16000):.1f} GFLOP; this CPU's float32 GEMM "
-              f"(oneDNN, 1024^3, {args.threads} thread(s)) {rate:.0f} GFLOP/s: RTF floor {floor:.3f} for this "
+              f"(oneDNN, 1024^3, {plural(args.threads, 'thread')}) {rate:.0f} GFLOP/s: RTF floor {floor:.3f} for this "
               f"arithmetic (every counted operation at that rate, nothing else)")
 
 

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from models.tts.valle.config import ValleModelConfig  # noqa: E402
 from models.tts.valle.decoding import ArStepper  # noqa: E402
 from models.tts.valle.model import Valle  # noqa: E402
+from utils.wording import plural  # noqa: E402
 
 
 def step_seconds(model, text, prompt, steps: int, use_cache: bool) -> tuple[float, float]:
@@ -63,7 +64,7 @@ def main() -> None:
     model = Valle.from_config(cfg).eval()
     print(f"full-size VALL-E built in {time.perf_counter() - t0:.1f} s "
           f"({sum(p.numel() for p in model.ar_parameters()) / 1e6:.1f} M AR parameters), torch {torch.__version__}, "
-          f"{torch.get_num_threads()} thread(s), text {args.text_tokens} tokens")  # fmt: skip
+          f"{plural(torch.get_num_threads(), 'thread')}, text {args.text_tokens} tokens")  # fmt: skip
     text = torch.randint(3, cfg.num_text_tokens, (1, args.text_tokens))
     rows = []
     with torch.inference_mode():

@@ -38,6 +38,7 @@ from models.tts.vits.text import text_frontend  # noqa: E402
 from models.tts.vits.config import VITSExperimentConfig  # noqa: E402
 from models.base import checkpoint as ckpt  # noqa: E402
 from utils.config import validate  # noqa: E402
+from utils.wording import plural  # noqa: E402
 
 HARVARD = [
     "The birch canoe slid on the smooth planks.", "Glue the sheet to the dark blue background.",
@@ -85,7 +86,7 @@ def main() -> None:
         lengths = [abs(a.size - b.size) / 256 for a, b in pairs]
     wer, dnsmos = WordErrorRate(), DNSMOS()
     rate = cfg.data.sample_rate
-    print(f"{len(texts)} sentences, {args.threads} thread(s), best of {args.repeats}; at zero noise, 5 sentences: "
+    print(f"{len(texts)} sentences, {plural(args.threads, 'thread')}, best of {args.repeats}; at zero noise, 5 sentences: "
           f"{sum(x > 0 for x in lengths)} changed length (by {max(lengths):.0f} frames at most); max |f32 - int8| "
           f"of the others: {max(same) if same else float('nan'):.3f}")
     rows = []

@@ -42,6 +42,7 @@ from evaluation.spectral import log_spectral_distance  # noqa: E402
 from models.sr.speechsr.inference import SpeechSRInference  # noqa: E402
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer  # noqa: E402
 from modules.vocoders.amp import set_vocoder_precision  # noqa: E402
+from utils.wording import plural  # noqa: E402
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -100,7 +101,7 @@ def speechsr_study(rate: int, clips: List[Clip], repeats: int, dnsmos: DNSMOS, w
                      lsd[0], lsd[1], f"{np.mean(real):.3f}" if real else "-", f"{mos['ovrl']:.3f}",
                      f"{mos['sig']:.3f}", f"{mos['bak']:.3f}", wer_of(wer, ys, rate, texts)))
     print(f"\nSpeechSR-{rate // 1000}k: {len(clips)} clips, {sum(c.samples for c in clips) / INPUT_RATE:.1f} s of "
-          f"16 kHz input, {torch.get_num_threads()} thread(s), best of {repeats}; SNR, max diff and LSD to the "
+          f"16 kHz input, {plural(torch.get_num_threads(), 'thread')}, best of {repeats}; SNR, max diff and LSD to the "
           f"float32 output, means over clips (max diff: the largest); LSD > 8k to the recording itself over the "
           f"{sum(r is not None for r in recordings)} clips recorded at >= {rate} Hz; WER over the "
           f"{sum(t is not None for t in texts)} transcribed whole clips")
@@ -128,8 +129,8 @@ def synthesizer_study(seconds: float, repeats: int) -> None:
 
     best, outputs = interleaved_best({p: run(p) for p in PRECISIONS}, [None], repeats)
     ref, low = outputs["float32"][0], outputs["bfloat16"][0]
-    print(f"\nSynthesizer VC path (convert), {seconds:.1f} s at 16 kHz, random weights, {torch.get_num_threads()} "
-          f"thread(s), best of {repeats}")
+    print(f"\nSynthesizer VC path (convert), {seconds:.1f} s at 16 kHz, random weights, "
+          f"{plural(torch.get_num_threads(), 'thread')}, best of {repeats}")
     print_table(["precision", "wall s", "CPU s", "speed-up (CPU)", "SNR dB to float32", "max diff"],
                 [("float32", best["float32"][0], best["float32"][1], "1.00", "-", "-"),
                  ("bfloat16", best["bfloat16"][0], best["bfloat16"][1],

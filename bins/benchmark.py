@@ -21,7 +21,6 @@ benchmark file, test set, device or output folder, 130/143 when stopped by SIGIN
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
@@ -31,13 +30,14 @@ from bins.common import run_cli
 from evaluation.benchmark.config import read_benchmark_config
 from evaluation.benchmark.runner import NoSystemRan, run_benchmark
 from utils.batch import add_rerun_arguments, exit_status, failure_lines, summary_lines
+from utils.cli import ArgumentParser
 from utils.config import ConfigError
 from utils.devices import resolve_device
 from utils.io import check_writable_dir
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="echelon-benchmark", description=__doc__.split("\n")[0])
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="echelon-benchmark", description=__doc__.split("\n")[0])
     parser.add_argument("config", type=Path, help="benchmark file (json5)")
     parser.add_argument("--out_dir", "--out-dir", type=Path, required=True)
     parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",

@@ -11,7 +11,6 @@ Reads ``VOICE.onnx.json`` beside the model. The result is used like any VITS che
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
@@ -21,12 +20,13 @@ from bins.common import run_cli
 from models.base import checkpoint as ckpt
 from models.tts.vits.config import VITSExperimentConfig
 from models.tts.vits.piper import PiperConversionError, convert_piper, installed_voice, summary
+from utils.cli import ArgumentParser
 from utils.config import validate
 
 
 def main_unchecked(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(prog="echelon-convert-piper", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="echelon-convert-piper", description=__doc__.split("\n")[0])
     parser.add_argument("voice", help="Piper VOICE.onnx (its VOICE.onnx.json beside it), or 'joe' (installed)")
     parser.add_argument("out_dir", type=Path, help="new (or empty) output directory")
     args = parser.parse_args(argv)

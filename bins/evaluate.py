@@ -21,7 +21,6 @@ calls); this module is its command line.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
@@ -34,9 +33,11 @@ from evaluation.pairing import PairingError
 from evaluation.runner import DEFAULT_METRICS, EvaluationOptions, evaluate
 from models.base.inference import write_bad_list
 from utils.batch import add_rerun_arguments, exit_status, summary_lines
+from utils.cli import ArgumentParser
 from utils.devices import resolve_device
 from utils.io import check_writable_dir
 from utils.registry import RegistryError, names
+from utils.wording import agree
 
 logger = logging.getLogger("echelon.evaluate")
 
@@ -57,8 +58,8 @@ def parse_systems(specs: List[str]) -> Dict[str, Path]:
     return systems
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="echelon-evaluate", description=__doc__.split("\n")[0])
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="echelon-evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--system", action="append", required=True, metavar="NAME=DIR",
                         help="a system's generated-audio directory (repeat for several systems)")
     parser.add_argument("--manifest", required=True, type=Path, help="reference manifest (JSONL)")
@@ -94,7 +95,8 @@ def main_unchecked(argv: List[str]) -> int:
     metrics = [m.strip() for m in (args.metrics or ",".join(DEFAULT_METRICS)).split(",") if m.strip()]
     unknown = [m for m in metrics if m not in names("metric")]
     if unknown:
-        raise RegistryError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(names('metric'))}")
+        raise RegistryError(f"unknown {agree(len(unknown), 'metric', 'metrics')} {', '.join(unknown)}; known: "
+                            f"{', '.join(names('metric'))}")
     options = EvaluationOptions(
         metrics=metrics, asr=args.asr, asr_model=args.asr_model, sim_backend=args.sim_backend,
         sim_model=args.sim_model, f0_method=args.f0_method, align=args.align, batch_size=args.batch_size,

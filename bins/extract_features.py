@@ -46,8 +46,10 @@ from processors.data.shar import AUDIO_FORMATS, SharOptions, merge_shar, shar_fi
 from processors.data.shards import Shard, ShardError, local_rank_from_env, merge_shards, shard_from_env, shards_finished
 from processors.features.base import FeatureError, build_extractor
 from utils.batch import EXIT_PARTIAL, add_rerun_arguments, failure_lines, summary_line
+from utils.cli import ArgumentParser
 from utils.devices import DeviceError, resolve_device
 from utils.io import OutputPathError, check_writable_dir
+from utils.wording import plural
 
 EXIT_USAGE, EXIT_BAD_ITEMS, EXIT_INCOMPLETE = 2, EXIT_PARTIAL, 4
 DEFAULT_FEATURES = ("mel", "linear", "f0", "ssl")  # what HierSpeech++ trains on
@@ -56,8 +58,8 @@ SHORTHANDS = {"f0_method": ("f0", "method"), "f0_max": ("f0", "f0_max"), "ssl_mo
               "ssl_layer": ("ssl", "layer")}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="extract_features", description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--manifest", type=Path, action="append", help="JSONL manifest (repeatable)")
     source.add_argument("--input_dir", type=Path, help="a folder of audio files instead of a manifest")
@@ -180,8 +182,9 @@ def run(args: argparse.Namespace) -> int:
         return _run_shar(args, entries, extractors)
     if args.merge:
         summary = merge_shards(args.out_dir, entries, descriptions, args.run_id)
-        print(f"extract_features: merged {summary['num_shards']} shard(s) of job {summary['job']}: "
-              f"{summary['done']} items done, {summary['bad']} bad (listed in {args.out_dir / summary['bad_items']})")
+        print(f"extract_features: merged {plural(summary['num_shards'], 'shard')} of job {summary['job']}: "
+              f"{plural(summary['done'], 'item')} done, {summary['bad']} bad (listed in "
+              f"{args.out_dir / summary['bad_items']})")
         return _bad_items_status(summary["bad"], args)
     from_env = shard_from_env()
     shard = args.shard or from_env or Shard()
@@ -206,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
                   f"run with --merge later", file=sys.stderr)
             return EXIT_INCOMPLETE
     if merged is not None:
-        print(f"extract_features: job {merged['job']}: {merged['done']} of {merged['items']} items done, "
+        print(f"extract_features: job {merged['job']}: {merged['done']} of {plural(merged['items'], 'item')} done, "
               f"{merged['bad']} bad (current list: {args.out_dir / 'bad_items.tsv'})")
     elif shard.count > 1 and from_env is None:
         print(f"extract_features: {shard.tag} finished; merge when all {shard.count} are done: same command with --merge")
@@ -241,11 +244,13 @@ def _run_shar(args: argparse.Namespace, entries: List[ManifestEntry], extractors
                             num_workers=args.nj, batch_size=args.batch_size, min_duration=args.min_duration,
                             overwrite=args.overwrite, process=process, run_id=args.run_id)
         if report.stopped is not None:
-            print(f"extract_features: stopped: {len(report.written)} shard(s) written, {len(report.skipped)} already "
-                  f"complete, {len(report.not_started)} not started: rerun the same command to finish")
+            print(f"extract_features: stopped: {plural(len(report.written), 'shard')} written, "
+                  f"{len(report.skipped)} already complete, {len(report.not_started)} not started: rerun the same "
+                  "command to finish")
             return report.stopped
-        print(f"extract_features: {process.tag}: {len(report.written)} shard(s) written, {len(report.skipped)} "
-              f"already complete, {len(report.bad)} bad item(s) (listed in {report.bad_items_path})")
+        print(f"extract_features: {process.tag}: {plural(len(report.written), 'shard')} written, "
+              f"{len(report.skipped)} already complete, {plural(len(report.bad), 'bad item')} (listed in "
+              f"{report.bad_items_path})")
         summary = report.merged
         if summary is None and args.shard is None and from_env is not None and process.index == 0 and args.merge_wait > 0:
             deadline = time.monotonic() + args.merge_wait
@@ -256,8 +261,9 @@ def _run_shar(args: argparse.Namespace, entries: List[ManifestEntry], extractors
             print(f"extract_features: {process.tag} finished; merge when all {process.count} are done: "
                   f"same command with --merge")
             return _bad_items_status(len(report.bad), args)
-    print(f"extract_features: {summary['num_shards']} shard(s) in {args.out_dir}: {summary['done']} items "
-          f"({summary['seconds'] / 3600:.2f} h), {summary['bad']} bad (listed in {args.out_dir / 'bad_items.tsv'})")
+    print(f"extract_features: {plural(summary['num_shards'], 'shard')} in {args.out_dir}: "
+          f"{plural(summary['done'], 'item')} ({summary['seconds'] / 3600:.2f} h), {summary['bad']} bad (listed in "
+          f"{args.out_dir / 'bad_items.tsv'})")
     return _bad_items_status(summary["bad"], args)
 
 

@@ -35,6 +35,7 @@ from models.base import checkpoint as ckpt
 from models.base import pipeline as pl
 from models.base.inference import add_run_arguments
 from models.base.task_inference import TASK_RUNNERS, add_settings_arguments, runner_for, settings_overrides
+from utils.cli import ArgumentParser
 from utils.config import ConfigError, apply_overrides
 from utils.devices import resolve_device
 from utils.registry import RegistryError, get, names
@@ -43,9 +44,9 @@ PROG = "echelon-infer"
 LOAD_NOTICE_SECONDS = 3.0
 
 
-def _base_parser(add_help: bool) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], add_help=add_help,
-                                     epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+def _base_parser(add_help: bool) -> ArgumentParser:
+    parser = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], add_help=add_help,
+                            epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_argument_group("pipeline")
     where.add_argument("--pipeline", "--ckpt_dir", dest="pipeline", metavar="SPEC_OR_DIR",
                        help="pipeline spec (.json5) or Echelon checkpoint/experiment dir (or an official .pth "
@@ -148,6 +149,7 @@ def main_unchecked(argv: List[str]) -> int:
     add_run_arguments(parser)
     args = parser.parse_args(argv)
     args.device = known.device
+    runner_cls.check_args(args)  # inputs and output folder, before the model is loaded
     # Loading can take a while (big checkpoints, a loaded machine): a load still running after a few seconds
     # says so (settings errors, found first, stay one line); the batch then reports its own progress.
     what = spec.pipeline if spec is not None else args.model_type or args.pipeline

@@ -22,11 +22,12 @@ from typing import List, Optional
 import json5
 
 from processors.data.lhotse_io import LhotseError, prepare_from_cuts, prepare_with_lhotse, write_cuts
+from utils.cli import ArgumentParser
 from utils.registry import RegistryError, get, names
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="echelon-preprocess", description=__doc__.split("\n")[0])
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="echelon-preprocess", description=__doc__.split("\n")[0])
     p.add_argument("--dataset", help=f"registered preparer ({', '.join(names('preparer'))}) or lhotse:<recipe>")
     p.add_argument("--data_dir", help="corpus root (or where to download it)")
     p.add_argument("--from_lhotse", metavar="CUTS", help="make the manifests from a Lhotse CutSet (cuts.jsonl.gz)")

@@ -5,7 +5,10 @@ One ``--ckpt_dir``/``--pipeline`` is served under its directory name / file stem
 models and the limits (``serving/config.py``). The API (``serving/README.md``): ``GET /health``,
 ``GET /v1/models``, ``POST /v1/audio/speech`` (OpenAI's shape, streaming), ``POST /v1/audio/conversion``,
 ``POST /v1/audio/upsample``; the demo at ``/ui``. Listens on 127.0.0.1 unless ``--host`` says otherwise.
-SIGTERM: new requests get 503, those in flight finish, exit 0. Examples::
+SIGTERM: new requests get 503, those in flight finish, exit 0. Exit status: 0 after that drained shutdown; 2
+with one line on stderr when it cannot start (a bad option or config; the address in use, checked before any
+model is loaded); 3 when uvicorn cannot bind although that check passed (another process took the port
+meanwhile); 1 when the server stopped without having started. Examples::
 
     echelon-serve --ckpt_dir exp/joe --port 8000
     curl -s localhost:8000/v1/audio/speech -H 'Content-Type: application/json' \\
@@ -21,14 +24,15 @@ import sys
 from typing import List, Optional
 
 from bins.common import run_cli
+from utils.cli import ArgumentParser, check_port_free
 from utils.config import ConfigError
 
 PROG = "echelon-serve"
 
 
 def parse_args(argv: List[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0],
-                                     epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0],
+                            epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--ckpt_dir", "--pipeline", dest="pipeline", metavar="DIR_OR_SPEC",
                       help="one model: an Echelon checkpoint/experiment dir or a pipeline spec (.json5)")
@@ -49,6 +53,9 @@ def main_unchecked(argv: List[str]) -> int:
     args = parse_args(argv)
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be in 1..65535, got {args.port}")
+    busy = check_port_free(args.host, args.port)  # before any model is loaded and warmed
+    if busy is not None:
+        raise ConfigError(f"cannot listen on --host {args.host} --port {args.port}: {busy}")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from serving.app import create_app, quiet_gradio
     from serving.config import read_serve_config, single_model_config

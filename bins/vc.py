@@ -1,4 +1,4 @@
-"""Voice conversion with HierSpeech++: source wav(s) + prompt wav(s) -> 16 kHz wav(s).
+"""Voice conversion with HierSpeech++: source wavs + prompt wavs -> 16 kHz wavs.
 
 Examples::
 
@@ -24,6 +24,7 @@ from bins.common import run_cli
 from models.base.inference import add_run_arguments
 from models.base.pipeline import PipelineSpec, build_pipeline
 from models.base.task_inference import VoiceConversionInference, add_settings_arguments, settings_overrides
+from utils.cli import ArgumentParser
 from utils.config import apply_overrides
 from utils.devices import resolve_device
 from utils.registry import get
@@ -31,8 +32,8 @@ from utils.registry import get
 PROG = "bins.vc"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--ckpt", help="official synthesizer .pth (plain state dict or {'model': ...})")
     where.add_argument("--ckpt_dir", help="Echelon checkpoint or experiment directory")

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
+from utils.wording import agree, plural
+
 logger = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -153,18 +155,23 @@ def pair(
     extra = set(generated) - set(manifest)
     problems = []
     if missing:
-        problems.append(f"{len(missing)} manifest id(s) have no generated audio: {_name_ids(missing)}")
+        have = agree(len(missing), "has", "have")
+        problems.append(f"{plural(len(missing), 'manifest id')} {have} no generated audio: {_name_ids(missing)}")
     if extra:
-        problems.append(f"{len(extra)} generated file(s) have no manifest entry: {_name_ids(extra)}")
+        have = agree(len(extra), "has", "have")
+        problems.append(f"{plural(len(extra), 'generated file')} {have} no manifest entry: {_name_ids(extra)}")
     if problems:
         raise PairingError(f"{system}: " + "; ".join(problems))
     if prompts is not None:
         no_prompt = [i for i in manifest if i not in prompts and manifest[i].prompt is None]
         if no_prompt:
-            raise PairingError(f"{system}: {len(no_prompt)} manifest id(s) have no prompt: {_name_ids(no_prompt)}")
+            have = agree(len(no_prompt), "has", "have")
+            raise PairingError(f"{system}: {plural(len(no_prompt), 'manifest id')} {have} no prompt: "
+                               f"{_name_ids(no_prompt)}")
         unused = set(prompts) - set(manifest)
         if unused:
-            logger.warning("prompt mapping has %d id(s) not in the manifest (ignored): %s", len(unused), _name_ids(unused))
+            logger.warning("prompt mapping has %s not in the manifest (ignored): %s", plural(len(unused), "id"),
+                           _name_ids(unused))
     out = []
     for utt_id, entry in manifest.items():
         prompt = (prompts or {}).get(utt_id, entry.prompt)

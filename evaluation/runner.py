@@ -22,6 +22,7 @@ from evaluation.report import markdown_table, read_csv, summarize, write_atomic,
 from utils.interrupt import StopOnSignal
 from utils.progress import Progress, report_piece
 from utils.registry import get
+from utils.wording import plural
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +160,8 @@ def score_system(system: str, paired: Sequence[PairedPaths], metrics: Mapping[st
                 report_piece(index, len(metrics), "metrics")
                 scored = metric.score(items)
                 if len(scored) != len(items):
-                    raise RuntimeError(f"metric {name} returned {len(scored)} rows for {len(items)} items")
+                    raise RuntimeError(f"metric {name} returned {plural(len(scored), 'row')} for "
+                                       f"{plural(len(items), 'item')}")
                 for row, values in zip(chunk_rows, scored):
                     row.update(values)
             rows.extend(chunk_rows)

@@ -38,6 +38,7 @@ from modules.onednn_linear import (conv_weight_matrix, stride2_taps3_conv, strid
 from processors.f0 import VC_PAD_MULTIPLE, vc_pad_source
 from utils.memory import release_mapped_pages
 from utils.threads import map_with_side_worker, torch_threads
+from utils.wording import agree, plural
 
 __all__ = ["DEFAULT_SSL_MODEL", "DEFAULT_SSL_LAYER", "SSLModelError", "SSLFeatureExtractor", "official_ssl_input",
            "build_random_ssl", "ssl_front_end_beside"]
@@ -287,8 +288,9 @@ def _report_load_differences(model: nn.Module, loading_info: dict, layer: int, n
                   if not discarded(key)]
     surprises += [f"shape mismatch {item[0]}" for item in loading_info.get("mismatched_keys", ())]
     if surprises:
-        logger.warning("SSL model %s: %d weight(s) differ from the checkpoint beyond the %d layers kept: %s",
-                       name, len(surprises), layer, "; ".join(surprises))
+        logger.warning("SSL model %s: %s %s from the checkpoint beyond the %s kept: %s", name,
+                       plural(len(surprises), "weight"), agree(len(surprises), "differs", "differ"),
+                       plural(layer, "layer"), "; ".join(surprises))
 
 
 class SSLFeatureExtractor(nn.Module):

@@ -6,6 +6,8 @@ PyTorch build and machine (a CPU-only wheel, no visible GPU, an index past the l
 
 from __future__ import annotations
 
+from utils.wording import plural
+
 ALIASES = {"gpu": "cuda"}
 
 
@@ -33,7 +35,7 @@ def resolve_device(name: str, option: str = "--device") -> str:
             raise DeviceError(f"{option} {name}: no CUDA GPU is visible (check the driver and "
                               "CUDA_VISIBLE_DEVICES); use --device cpu")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DeviceError(f"{option} {name}: this machine has {torch.cuda.device_count()} GPU(s) "
+            raise DeviceError(f"{option} {name}: this machine has {plural(torch.cuda.device_count(), 'GPU')} "
                               f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
     elif device.type == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):

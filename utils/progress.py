@@ -26,6 +26,8 @@ import threading
 import time
 from typing import Any, List, Optional, TextIO
 
+from utils.wording import plural
+
 DEFAULT_INTERVAL = 30.0
 _ACTIVE: List["Progress"] = []  # open reporters, innermost last (report_piece goes to the innermost)
 
@@ -76,7 +78,8 @@ class Progress:
         else:
             self.interval = progress_interval() if interval is None else interval
             kept = f" ({initial} already done)" if initial else ""
-            self._print(f"{desc}: {total - initial} {unit} to do{kept}" if total is not None else f"{desc}: started")
+            todo = plural(total - initial, unit.rstrip("s") or unit, unit) if total is not None else ""
+            self._print(f"{desc}: {todo} to do{kept}" if total is not None else f"{desc}: started")
             self._timer = threading.Thread(target=self._tick, name=f"progress-{desc}", daemon=True)
             self._timer.start()
 

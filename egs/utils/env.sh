@@ -36,8 +36,10 @@ py_train() {
     if [ "$ngpu" -gt 1 ]; then
         local visible
         visible="$("$python" -c 'import torch; print(torch.cuda.device_count())' 2>/dev/null || echo 0)"
+        local seen="$visible GPUs are"
+        [ "$visible" -ne 1 ] || seen="1 GPU is"
         [ "$visible" -ge "$ngpu" ] ||
-            { echo "${0##*/}: error: --ngpu $ngpu but only $visible GPU(s) are visible" >&2; return 1; }
+            { echo "${0##*/}: error: --ngpu $ngpu but only $seen visible" >&2; return 1; }
         (cd "$repo_root" && "$python" -m accelerate.commands.launch --num_processes "$ngpu" -m bins.train "$@")
     elif [ "$ngpu" -eq 0 ]; then
         (cd "$repo_root" && "$python" -m bins.train --cpu "$@")

@@ -34,6 +34,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from evaluation.runner import DEFAULT_METRICS
 from utils.config import ConfigError, load_config, validate
+from utils.wording import agree
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class ProtocolConfig:
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown:
-            raise ValueError(f"unknown task(s) {unknown}; tasks are {', '.join(TASKS)}")
+            raise ValueError(f"unknown {agree(len(unknown), 'task', 'tasks')} {unknown}; tasks are {', '.join(TASKS)}")
         if self.prefix_seconds <= 0:
             raise ValueError("prefix_seconds must be positive")
 
@@ -110,7 +111,7 @@ class BenchmarkConfig:
         names = [s.name for s in self.systems]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
-            raise ValueError(f"system name(s) {twice} used twice")
+            raise ValueError(f"system {agree(len(twice), 'name', 'names')} {twice} used twice")
         if "ground_truth" in names:
             raise ValueError("'ground_truth' is the name of the recordings' row; rename that system")
         if self.threads < 1:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from evaluation.benchmark.config import SystemConfig
+from utils.wording import agree
 
 SPEC_SUFFIX = ".pipeline.json5"
 BENCHMARK_TASKS = ("tts", "vc")
@@ -64,7 +65,8 @@ def _standalone(cls: Any) -> Optional[str]:
         return f"a {cls.task} pipeline (the benchmark's tasks are TTS and VC)"
     missing = [n for n, required in cls.components.items() if required and n != cls.main_component]
     if missing:
-        return f"needs component(s) {missing} besides its own checkpoint: give a {SPEC_SUFFIX} spec"
+        return (f"needs {agree(len(missing), 'component', 'components')} {missing} besides its own checkpoint: give a "
+                f"{SPEC_SUFFIX} spec")
     return None
 
 

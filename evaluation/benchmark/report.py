@@ -19,6 +19,7 @@ from urllib.parse import quote
 from evaluation.benchmark.figures import task_distributions
 from evaluation.benchmark.results import GROUND_TRUTH, BenchmarkReport, SystemEntry, TaskReport
 from evaluation.report import PERCENT_COLUMNS, TABLE_NOTES, column_label, summary_cells, write_atomic
+from utils.wording import plural
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }
@@ -117,7 +118,7 @@ def ci_caution(task: TaskReport) -> Optional[str]:
     """A caution when the items are too few for the 95 % intervals to separate systems."""
     n = min((int(e.get("n_items", 0)) for e in task.summary.values()), default=0)
     if 0 < n < SMALL_N:
-        return (f"Caution: only n = {n} item(s) per system; 95 % intervals this wide (or unstable) cannot tell "
+        return (f"Caution: only n = {plural(n, 'item')} per system; 95 % intervals this wide (or unstable) cannot tell "
                 "systems apart: read the numbers as a smoke test, not a ranking.")
     return None
 
@@ -200,7 +201,7 @@ def _html_audio_table(page: _Page, task: TaskReport, max_items: int) -> None:
     items = list(task.items)[:max_items]
     if not items:
         return
-    page.text("h3", f"Listen ({len(items)} of {len(task.items)} items)")
+    page.text("h3", f"Listen ({len(items)} of {plural(len(task.items), 'item')})")
     inputs = [("reference", "reference"), ("prompt", "prompt"), ("source", "source")]
     used = [(label, attr) for label, attr in inputs if any(getattr(i, attr) is not None for i in items)]
     systems = task.systems or sorted({s for i in items for s in i.outputs})

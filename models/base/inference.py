@@ -55,6 +55,7 @@ from utils.batch import add_rerun_arguments, exit_status, summary_lines
 from utils.interrupt import StopOnSignal
 from utils.io import OutputPathError, atomic_write_text, check_writable_dir
 from utils.progress import Progress
+from utils.wording import agree, plural
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,9 @@ def plan_outputs(items: Sequence[Item], out_dir: Path, overwrite: bool, suffix: 
     existing = [p for p in paths if p.exists()]
     if existing and not (overwrite or skip_existing):
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-        raise InferenceError(f"{existing[0]}{more} already exist(s); pass --skip_existing to keep them and do "
-                             "the rest, or --overwrite to replace them")
+        them = agree(len(existing), "it", "them")
+        raise InferenceError(f"{existing[0]}{more} already {agree(len(existing), 'exists', 'exist')}; pass "
+                             f"--skip_existing to keep {them} and do the rest, or --overwrite to replace {them}")
     return paths
 
 
@@ -211,6 +213,15 @@ class BaseInference:
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         """Add runner-specific options (inputs, settings)."""
 
+    @classmethod
+    def check_args(cls, args: argparse.Namespace) -> None:
+        """What can be refused before the model is loaded, so that a bad option costs no load: here the output
+        folder (a file, not writable); runners add their inputs (files that do not exist, options that clash)."""
+        try:
+            check_writable_dir(Path(args.output_dir), "--output_dir", create=False)
+        except OutputPathError as err:
+            raise InferenceError(str(err)) from err
+
     def items(self, args: argparse.Namespace) -> List[Item]:
         raise NotImplementedError
 
@@ -253,7 +264,7 @@ class BaseInference:
         result.stopped = stop.exit_code
         if result.failed:
             result.bad_list = write_bad_list(out_dir, result.failed)
-            log.warning("%d item(s) failed, listed in %s", len(result.failed), result.bad_list)
+            log.warning("%s failed, listed in %s", plural(len(result.failed), "item"), result.bad_list)
         return result
 
     def _process_isolated(self, batch: List[Item]) -> List[Audio | BaseException]:

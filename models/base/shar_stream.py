@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from models.base.sampler import BatchingConfig
 from processors.data.shar import CutMeta, ShardInfo, list_shards, read_cut_metadata
 from processors.data.shar_reader import iter_shar_cuts
+from utils.wording import plural
 
 BIN_ESTIMATE_SHARDS = 20  # shards whose durations set the bucket bins (the same on every rank)
 
@@ -113,11 +114,11 @@ class ShardStream(IterableDataset):
                  keep: Callable[[CutMeta], bool] = lambda meta: True) -> None:
         self.shards: List[ShardInfo] = list_shards(shar_dir)
         if len(self.shards) < world_size:
-            raise StreamError(f"{shar_dir}: {len(self.shards)} shard(s) for {world_size} ranks; every rank needs "
-                             f"at least one: write smaller shards (--shard_size)")
+            raise StreamError(f"{shar_dir}: {plural(len(self.shards), 'shard')} for {plural(world_size, 'rank')}; "
+                             f"every rank needs at least one: write smaller shards (--shard_size)")
         missing = sorted({f for s in self.shards for f in (fields or [])} - set(self.shards[0].files))
         if missing:
-            raise StreamError(f"{shar_dir}: the shards have no field(s) {missing} (they hold "
+            raise StreamError(f"{shar_dir}: the shards do not hold {missing} (they hold "
                              f"{sorted(self.shards[0].files)}): extract them with --features")
         self.fields = ["cuts", *(fields if fields is not None else [f for f in self.shards[0].files if f != "cuts"])]
         self.to_item, self.collate, self.agree, self.keep = to_item, collate, agree, keep

@@ -28,6 +28,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from models.base.inference import BaseInference, InferenceError, Item, file_item_ids, file_items
 from models.base.tasks import Audio, TaskPipeline, TextToSpeech, VoiceConversion
+from utils.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +80,27 @@ class TaskInference(BaseInference):
 
 
 # ---------------------------------------------------------------------- TTS
+def require_file(path: str | Path, what: str) -> None:
+    """:class:`InferenceError` ``"<what> not found: <path>"`` unless ``path`` is a file (``-``: standard input)."""
+    if str(path) != "-" and not Path(path).is_file():
+        raise InferenceError(f"{what} not found: {path}")
+
+
 def read_text_lines(path: str) -> List[str]:
     """Non-empty lines of a UTF-8 text file, or of standard input for ``-``."""
     if path == "-":
         return [line for line in sys.stdin.read().splitlines() if line.strip()]
-    if not Path(path).is_file():
-        raise InferenceError(f"text file not found: {path}")
+    require_file(path, "text file")
     return [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def check_one_text_input(args: argparse.Namespace) -> None:
+    """At most one of ``--text``, ``--text_file``, ``--jobs``: merged silently they would number and name
+    outputs in a surprising way."""
+    given = [flag for flag, value in (("--text", args.text), ("--text_file", args.text_file),
+                                      ("--jobs", args.jobs)) if value]
+    if len(given) > 1:
+        raise InferenceError(f"give one of --text, --text_file, --jobs (got {' and '.join(given)})")
 
 
 class TextToSpeechInference(TaskInference):
@@ -102,11 +117,17 @@ class TextToSpeechInference(TaskInference):
         group.add_argument("--prompt", help="voice prompt wav (zero-shot models only), for items without their own")
         group.add_argument("--prompt_text", help="the prompt's transcript (models that need it)")
 
+    @classmethod
+    def check_args(cls, args: argparse.Namespace) -> None:
+        super().check_args(args)
+        check_one_text_input(args)
+        if args.text_file:
+            require_file(args.text_file, "text file")
+        if args.jobs:
+            require_file(args.jobs, "jobs file")
+
     def text_jobs(self, args: argparse.Namespace) -> List[dict]:
-        given = [flag for flag, value in (("--text", args.text), ("--text_file", args.text_file),
-                                          ("--jobs", args.jobs)) if value]
-        if len(given) > 1:  # merged silently they would number and name outputs in a surprising way
-            raise InferenceError(f"give one of --text, --text_file, --jobs (got {' and '.join(given)})")
+        check_one_text_input(args)
         jobs = [{"text": t} for t in args.text]
         if args.text_file:
             for line in read_text_lines(args.text_file):
@@ -154,8 +175,7 @@ class TextToSpeechInference(TaskInference):
 # ---------------------------------------------------------------------- VC
 def read_pairs(path: str | Path) -> List[Tuple[str, str]]:
     path = Path(path)
-    if not path.is_file():
-        raise InferenceError(f"pairs file not found: {path}")
+    require_file(path, "pairs file")
     pairs = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
@@ -168,9 +188,9 @@ def read_pairs(path: str | Path) -> List[Tuple[str, str]]:
 
 def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("voice-conversion inputs")
-    group.add_argument("--source", nargs="+", action="extend", default=[], help="source wav(s) (the words)")
+    group.add_argument("--source", nargs="+", action="extend", default=[], help="source wavs (the words)")
     group.add_argument("--prompt", nargs="+", action="extend", default=[],
-                       help="prompt wav(s) (the voice): one for all sources, or one per source")
+                       help="prompt wavs (the voice): one for all sources, or one per source")
     group.add_argument("--pairs", help="TSV file of 'source<TAB>prompt' lines (adds to --source/--prompt)")
 
 
@@ -179,7 +199,7 @@ def pairs_from_args(args: argparse.Namespace) -> List[Tuple[str, str]]:
     if sources and len(prompts) == 1:
         prompts = prompts * len(sources)
     if len(sources) != len(prompts):
-        raise InferenceError(f"{len(sources)} --source file(s) but {len(prompts)} --prompt file(s)")
+        raise InferenceError(f"{plural(len(sources), '--source file')} but {plural(len(prompts), '--prompt file')}")
     pairs = list(zip(sources, prompts))
     if args.pairs:
         pairs += read_pairs(args.pairs)
@@ -208,6 +228,11 @@ class VoiceConversionInference(TaskInference):
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         add_pair_arguments(parser)
+
+    @classmethod
+    def check_args(cls, args: argparse.Namespace) -> None:
+        super().check_args(args)
+        pairs_from_args(args)  # counts that do not match, a missing or malformed pairs file
 
     def items(self, args: argparse.Namespace) -> List[Item]:
         return pair_items(pairs_from_args(args))

@@ -35,6 +35,7 @@ from processors.features.base import FeatureError, FeatureExtractor
 from processors.features.store import check_feature_settings, feature_path, is_valid_feature_file, save_feature
 from utils.interrupt import StopOnSignal
 from utils.progress import Progress
+from utils.wording import plural
 
 logger = logging.getLogger(__name__)
 
@@ -240,8 +241,8 @@ def extract_features(
             todo[entry.id] = missing
         else:
             report.skipped.append(entry.id)
-    logger.info("features %s, %s: %d of %d items to do, %d already done -> %s", ",".join(d["name"] for d in descriptions),
-                shard.tag, len(todo), len(mine), len(report.skipped), out_dir)
+    logger.info("features %s, %s: %d of %s to do, %d already done -> %s", ",".join(d["name"] for d in descriptions),
+                shard.tag, len(todo), plural(len(mine), "item"), len(report.skipped), out_dir)
 
     by_id = {e.id: e for e in mine}
     per_item = {x.name: x for x in extractors if not x.batched}
@@ -268,7 +269,7 @@ def extract_features(
     paths = {e.id: e.path for e in mine}
     report.bad_items_path = progress.finish(len(report.done), len(report.skipped), bad, paths)
     if bad:
-        logger.warning("%d bad item(s) skipped; reasons in %s", len(bad), report.bad_items_path)
+        logger.warning("%s skipped; reasons in %s", plural(len(bad), "bad item"), report.bad_items_path)
     logger.info("%s done: %d computed, %d skipped (already done), %d bad", shard.tag, len(report.done),
                 len(report.skipped), len(bad))
     if shard.count == 1:

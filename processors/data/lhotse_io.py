@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 from processors.data.manifest import ManifestEntry, read_manifest, safe_id, split_entries
 from processors.data.preparers import write_splits
 from utils.io import atomic_path
+from utils.wording import agree, plural
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ def prepare_with_lhotse(recipe: str, data_dir: str | Path, out_dir: str | Path, 
     accepted = inspect.signature(prepare).parameters
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise LhotseError(f"lhotse recipe {recipe!r} takes no option(s) {unknown}; it takes {sorted(accepted)}")
+        raise LhotseError(f"lhotse recipe {recipe!r} takes no {agree(len(unknown), 'option', 'options')} {unknown}; it "
+                          f"takes {sorted(accepted)}")
     if not Path(data_dir).is_dir():
         raise LhotseError(f"--data_dir {data_dir}: not a folder (lhotse recipes run on a local copy of the corpus)")
     try:
@@ -122,7 +124,8 @@ def prepare_with_lhotse(recipe: str, data_dir: str | Path, out_dir: str | Path, 
     for name, cuts in _cut_parts(manifests or {}).items():
         parts[name], left_out = entries_from_cuts(cuts)
         rejected += left_out
-    log.info("lhotse:%s: %d usable items in %d part(s)", recipe, sum(map(len, parts.values())), len(parts))
+    log.info("lhotse:%s: %s in %s", recipe, plural(sum(map(len, parts.values())), "usable item"),
+             plural(len(parts), "part"))
     return _write_splits(parts, rejected, Path(out_dir), seed, valid, test)
 
 

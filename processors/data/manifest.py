@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from utils.io import atomic_write_text
+from utils.wording import agree, plural
 
 __all__ = ["ManifestEntry", "ManifestError", "read_jsonl", "read_manifest", "write_manifest", "split_entries", "safe_id", "atomic_write_text"]
 
@@ -59,7 +60,7 @@ class ManifestEntry:
 def check_usable(source: object, kept: int, skipped: Sequence[Tuple[str, str]], what: str = "item") -> None:
     """A dataset built from ``source``: log the rows it skipped ((id, reason) pairs) and refuse an empty one."""
     if skipped:
-        logging.getLogger(__name__).warning("%s: skipped %d %s(s), e.g. %s", source, len(skipped), what, skipped[0])
+        logging.getLogger(__name__).warning("%s: skipped %s, e.g. %s", source, plural(len(skipped), what), skipped[0])
     if not kept:
         raise ManifestError(f"{source}: no usable {what} ({len(skipped)} skipped, e.g. {list(skipped[:1])})")
 
@@ -137,7 +138,8 @@ def read_manifest(path: str | os.PathLike) -> List[ManifestEntry]:
     for number, row in numbered_jsonl(path, ("id", "path"), ("path",)):
         unknown = set(row) - set(FIELDS)
         if unknown:
-            raise ManifestError(f"{path}:{number}: unknown field(s) {sorted(unknown)}; expected {list(FIELDS)}")
+            raise ManifestError(f"{path}:{number}: unknown {agree(len(unknown), 'field', 'fields')} {sorted(unknown)}; "
+                                f"expected {list(FIELDS)}")
         extra = row.get("extra", {})
         if not isinstance(extra, dict):
             raise ManifestError(f"{path}:{number}: 'extra' must be a JSON object, got {type(extra).__name__}")

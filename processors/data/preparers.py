@@ -31,6 +31,7 @@ from processors.data.download import CORPUS_URLS, fetch_and_extract
 from processors.data.manifest import ManifestEntry, safe_id, split_entries, write_manifest
 from utils.io import atomic_write_text
 from utils.registry import register
+from utils.wording import plural
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def write_splits(splits: Dict[str, List[ManifestEntry]], rejected: List[Tuple[st
     rejected_path = out_dir / "rejected.tsv"
     if rejected:
         atomic_write_text(rejected_path, "".join(f"{i}\t{p}\t{r}\n" for i, p, r in rejected))
-        logger.warning("%d item(s) left out; see %s", len(rejected), rejected_path)
+        logger.warning("%s left out; see %s", plural(len(rejected), "item"), rejected_path)
     elif rejected_path.exists():
         rejected_path.unlink()
     return paths

@@ -52,6 +52,7 @@ from processors.features.base import FeatureError, FeatureExtractor
 from processors.features.store import FEATURE_INFO, as_storage, load_feature
 from utils.interrupt import StopOnSignal
 from utils.io import atomic_write_text, make_temp_dir
+from utils.wording import agree
 
 __all__ = ["SharOptions", "StoredFeature", "stored_features", "SharReport", "ShardInfo", "CutMeta", "write_shar", "merge_shar", "list_shards", "shard_layout",
            "read_cut_metadata"]
@@ -384,7 +385,8 @@ def merge_shar(out_dir: str | os.PathLike, entries: Sequence[ManifestEntry], run
     present = {int(r["index"]) for r in records if r["job"] == job}
     missing = [k for k in range(count) if k not in present]
     if missing or len(present) != len(records):
-        raise ShardError(f"cannot merge {out_dir}: shard(s) {missing[:10]} of {count} not written yet"
+        raise ShardError(f"cannot merge {out_dir}: {agree(len(missing), 'shard', 'shards')} {missing[:10]} of {count} not "
+                         "written yet"
                          if missing else f"{out_dir}: shards of different jobs; use one folder per job")
     bad = {i: reason for r in records for i, reason in r.get("bad", {}).items()}
     paths = {e.id: e.path for e in entries}
@@ -416,7 +418,8 @@ def list_shards(shar_dir: str | os.PathLike) -> List[ShardInfo]:
         present = {int(r["index"]): r for r in records}
         missing = [k for k in range(count) if k not in present]
         if missing:
-            raise ShardError(f"{shar_dir}: shard(s) {missing[:10]} of {count} missing (extraction unfinished?)")
+            raise ShardError(f"{shar_dir}: {agree(len(missing), 'shard', 'shards')} {missing[:10]} of {count} missing "
+                             "(extraction unfinished?)")
         return [ShardInfo(k, int(r["items"]), float(r["seconds"]), {f: shar_dir / SHAR / n for f, n in r["files"].items()})
                 for k, r in sorted(present.items()) if int(r["items"]) > 0]
     from lhotse import CutSet

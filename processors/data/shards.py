@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from processors.data.manifest import ManifestEntry
 from processors.features.store import feature_path, is_valid_feature_file
 from utils.io import atomic_write_text
+from utils.wording import agree, plural
 
 __all__ = ["Shard", "ShardError", "shard_from_env", "local_rank_from_env", "job_id", "run_stamp", "ShardReport",
            "merge_shards", "shards_finished", "BAD_ITEMS", "INDEX"]
@@ -173,18 +174,20 @@ def merge_shards(out_dir: Path, entries: Sequence[ManifestEntry], descriptions: 
     if unfinished:
         states = ", ".join(f"{i} ({reports[i]['status']} since {reports[i]['started_at']})" if i in reports
                            else f"{i} (never started)" for i in unfinished)
-        raise ShardError(f"cannot merge job {job}: shard(s) {states} of {count} not finished")
+        raise ShardError(f"cannot merge job {job}: {agree(len(unfinished), 'shard', 'shards')} {states} of {count} not "
+                         "finished")
     for index, report in reports.items():
         expected = (len(entries) - index + count - 1) // count  # size of Shard(index, count).select(entries)
         if int(report["items"]) != expected:
-            raise ShardError(f"{run_dir}: shard {index} processed {report['items']} items, this manifest gives it {expected}")
+            raise ShardError(f"{run_dir}: shard {index} processed {plural(int(report['items']), 'item')}, this "
+                             f"manifest gives it {expected}")
     bad = {item: reason for report in reports.values() for item, reason in report.get("bad", {}).items()}
     names = [d["name"] for d in descriptions]
     missing = [(e.id, n) for e in entries if e.id not in bad for n in names
                if not is_valid_feature_file(feature_path(out_dir, n, e.id))]
     if missing:
         shown = ", ".join(f"{n}/{i}" for i, n in missing[:5])
-        raise ShardError(f"cannot merge job {job}: {len(missing)} feature file(s) missing or invalid although "
+        raise ShardError(f"cannot merge job {job}: {plural(len(missing), 'feature file')} missing or invalid although "
                          f"no shard listed the item as bad: {shown}")
     paths = {e.id: e.path for e in entries}
     merged = _fresh_path(run_dir, f"bad_items.merged.{run_id or run_stamp()}", ".tsv")

@@ -10,11 +10,19 @@ espeak ("1,234,567" is split at the commas, as in training).
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
+import warnings
+from types import ModuleType
 
 from processors.text.cleaners import collapse_whitespace, english_clean
 
 logger = logging.getLogger(__name__)
+
+# phonemizer 3.2.1 imports pkg_resources, whose import warns that it is deprecated: a note on phonemizer's own
+# packaging, printed on every TTS run and in the server log, that nobody running Echelon can act on. Only that
+# warning, and only when phonemizer's import raises it, is silenced; every other warning still shows.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning, module="phonemizer")
 
 
 class _WordCountMismatchFilter(logging.Filter):
@@ -34,12 +42,18 @@ class PhonemizerError(RuntimeError):
     """espeak-ng or phonemizer is missing or failed; the message says what to install."""
 
 
-@functools.lru_cache(maxsize=4)
-def _backend(language: str):
+def import_phonemizer(module: str) -> ModuleType:
+    """A phonemizer module (``phonemizer.backend``, ...), imported with the filter above in place; a missing
+    phonemizer is a :class:`PhonemizerError` saying what to install."""
     try:
-        from phonemizer.backend import EspeakBackend
+        return importlib.import_module(module)
     except ImportError as err:
         raise PhonemizerError(f"phonemizer is not installed ({err}); pip install phonemizer==3.2.1") from err
+
+
+@functools.lru_cache(maxsize=4)
+def _backend(language: str):
+    EspeakBackend = import_phonemizer("phonemizer.backend").EspeakBackend
     try:
         backend = EspeakBackend(language, preserve_punctuation=True, with_stress=True, logger=_espeak_logger)
     except RuntimeError as err:

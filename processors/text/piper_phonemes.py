@@ -29,7 +29,8 @@ from typing import Dict, List, Mapping, Sequence
 
 from processors.text.cleaners import collapse_whitespace
 from processors.text.frontend import TextError, UnknownSymbolError
-from processors.text.g2p import PhonemizerError
+from processors.text.g2p import PhonemizerError, import_phonemizer
+from utils.wording import agree
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +46,7 @@ _LANGUAGE_FLAG = re.compile(r"\([a-z\-]+\)")  # espeak's "(fr)" ... "(en)" langu
 @functools.lru_cache(maxsize=4)
 def _espeak(voice: str):
     """phonemizer's ctypes wrapper of libespeak-ng, set to ``voice`` (one per voice, created once)."""
-    try:
-        from phonemizer.backend.espeak.wrapper import EspeakWrapper
-    except ImportError as err:
-        raise PhonemizerError(f"phonemizer is not installed ({err}); pip install phonemizer==3.2.1") from err
+    EspeakWrapper = import_phonemizer("phonemizer.backend.espeak.wrapper").EspeakWrapper
     try:
         wrapper = EspeakWrapper()
         wrapper.set_voice(voice)
@@ -110,7 +108,8 @@ class PiperPhonemeFrontend:
                  on_unknown: str = "error") -> None:
         missing = [s for s in (PAD, BOS, EOS) if s not in phoneme_id_map]
         if missing:
-            raise ValueError(f"Piper phoneme_id_map lacks the framing symbol(s) {missing}")
+            symbols = agree(len(missing), "symbol", "symbols")
+            raise ValueError(f"Piper phoneme_id_map lacks the framing {symbols} {missing}")
         if on_unknown not in ("error", "warn"):
             raise ValueError(f"on_unknown must be 'error' or 'warn', got {on_unknown!r}")
         self.id_map: Dict[str, List[int]] = {k: list(v) for k, v in phoneme_id_map.items()}

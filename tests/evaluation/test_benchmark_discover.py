@@ -55,7 +55,7 @@ def test_discovery_finds_every_trained_pipeline_of_the_corpus(tmp_path):
     why = {Path(where).relative_to(root).as_posix(): reason for where, reason in found.left_out}
     assert why["vits_vctk/vits"] == "dataset vctk, not mini"
     assert "not a registered pipeline" in why["glow_wavegan_mini/stage1"]
-    assert "needs component(s) ['synthesizer']" in why["hierspeechpp_mini/ttv"]
+    assert "needs component ['synthesizer']" in why["hierspeechpp_mini/ttv"]
     assert "a sr pipeline" in why["hierspeechpp_mini/speechsr"]
     assert why["half_done"] == "no complete checkpoint"
 

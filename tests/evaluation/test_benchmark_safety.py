@@ -78,7 +78,7 @@ def test_report_with_ground_truth_leaderboard_transcripts_and_caution(run, tmp_p
     assert "| ground_truth | recordings (upper bound) | ran | tts |" in md  # its row in the systems table
     assert "Continuation prompt" not in md  # no continuation task was run
     assert "left out" not in md.split("## Systems")[0]  # the VC/cross-sentence lists were not asked for
-    assert "Caution: only n = 2 item(s)" in md
+    assert "Caution: only n = 2 items per system" in md
     assert "ground_truth: best" not in md and "ground_truth: worst" not in md  # recordings are never ranked
     page = (out / "report.html").read_text()
     listen = page[page.index('id="audio-tts"'):]

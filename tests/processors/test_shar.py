@@ -66,12 +66,12 @@ def test_rerun_skips_finished_shards_and_rewrites_a_missing_one(manifest, tmp_pa
     before = _digests(out)
     capsys.readouterr()
     assert _cli(manifest, out) == 0
-    assert "0 shard(s) written, 3 already complete" in capsys.readouterr().out
+    assert "0 shards written, 3 already complete" in capsys.readouterr().out
     (out / "shards/shard.000001.json").unlink()  # as if the run died before shard 1 was recorded
     for path in out.glob("shar/*.000001.*"):
         path.write_bytes(b"truncated")
     assert _cli(manifest, out) == 0
-    assert "1 shard(s) written, 2 already complete" in capsys.readouterr().out
+    assert "1 shard written, 2 already complete" in capsys.readouterr().out
     assert _digests(out) == before  # idempotent: the same bytes again
     assert not list(out.glob(".tmp-*"))
 

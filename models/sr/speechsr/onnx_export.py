@@ -26,6 +26,7 @@ from models.base import onnx_backend
 from models.sr.speechsr.model import PRETRAINED, PRETRAINED_DIR, SpeechSR
 from modules.alias_free import set_polyphase
 from modules.weight_norm import fold_weight_norm
+from utils.config import ConfigError
 from utils.registry import register
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,9 @@ def load_for_export(ckpt_dir: Optional[str | Path], target_rate: int = 48000) ->
 @register("exporter", "speechsr")
 def export_checkpoint(ckpt_dir: Optional[str | Path], out: str | Path, target_rate: int = 48000) -> List[Path]:
     """``echelon-export onnx`` of SpeechSR (``ckpt_dir`` None: the bundled release for ``target_rate``)."""
+    if ckpt_dir is None and target_rate not in PRETRAINED:  # before anything is loaded
+        raise ConfigError(f"target_rate {target_rate}: the bundled SpeechSR releases are "
+                          f"{' and '.join(map(str, sorted(PRETRAINED)))} Hz")
     return [export_speechsr(load_for_export(ckpt_dir, target_rate), out)]
 
 

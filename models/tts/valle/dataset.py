@@ -14,6 +14,7 @@ from models.tts.valle.text import PAD_ID, SymbolTable
 from processors.codec import load_codes
 from processors.features.store import feature_path
 from processors.data.manifest import read_manifest
+from utils.wording import plural
 
 log = logging.getLogger("echelon.valle.data")
 CODES = "encodec_codes"  # the registered feature (processors/codec.py) whose files hold the codes
@@ -48,7 +49,7 @@ class ValleCodesDataset(Dataset):
             text = torch.tensor(table.encode(phonemes[entry.id], source=entry.id), dtype=torch.long)
             self.items.append({"id": entry.id, "text": text, "codes": codes[:, :num_quantizers]})
         if left_out:
-            log.warning("%s: %d items left out: %s", manifest, len(left_out),
+            log.warning("%s: %s left out: %s", manifest, plural(len(left_out), "item"),
                         "; ".join(f"{k} ({v})" for k, v in list(left_out.items())[:10]))  # fmt: skip
         if not self.items:
             raise ValueError(f"{manifest}: no usable items (features in {features_dir}?)")

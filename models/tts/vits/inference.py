@@ -259,7 +259,7 @@ class VITSInference(TextToSpeechInference):
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         TextToSpeechInference.add_arguments(parser)
         group = parser.add_argument_group("VITS voice conversion between training speakers")
-        group.add_argument("--vc_source", nargs="+", action="extend", default=[], help="wav(s) to convert")
+        group.add_argument("--vc_source", nargs="+", action="extend", default=[], help="wavs to convert")
         group.add_argument("--vc_src_speaker", help="speaker of the --vc_source files")
         group.add_argument("--vc_tgt_speaker", help="target speaker of the conversion")
 

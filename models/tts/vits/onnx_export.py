@@ -40,7 +40,7 @@ from models.tts.vits.config import VITSExperimentConfig
 from models.tts.vits.model import VITS
 from modules.commons import generate_path, sequence_mask
 from modules.vocoders.hifigan import HiFiGANGenerator
-from utils.config import validate
+from utils.config import ConfigError, validate
 from utils.io import atomic_write_text
 from utils.registry import register
 
@@ -187,12 +187,27 @@ def _language(cfg: VITSExperimentConfig) -> Dict[str, str]:
 
 def phoneme_id_map(cfg: VITSExperimentConfig) -> Dict[str, list]:
     """The voice's symbol -> ids map: Piper voices keep theirs; Echelon's 178-symbol table maps each symbol to
-    its index (``_`` = 0 is both Piper's pad and VITS's blank)."""
+    its index (``_`` = 0 is both Piper's pad and VITS's blank).
+
+    Piper runtimes (piper-tts, sherpa-onnx) frame a sentence as ``^ _ p1 _ p2 ... pn _ $``, and need ``^``, ``$``
+    and ``_`` in the map. With blanks, Echelon's sequence is ``_ p1 _ p2 ... pn _``: so ``^`` and ``$`` map to no
+    id at all and the ids Piper builds are the ones Echelon trained on (without blanks no map can do that:
+    :func:`check_piper_framing`)."""
     if cfg.data.text_frontend == "piper":
         return {k: list(v) for k, v in cfg.data.phoneme_id_map.items()}
+    from processors.text.piper_phonemes import BOS, EOS
     from processors.text.symbols import SYMBOLS
 
-    return {symbol: [index] for index, symbol in enumerate(SYMBOLS)}
+    return {**{symbol: [index] for index, symbol in enumerate(SYMBOLS)}, BOS: [], EOS: []}
+
+
+def check_piper_framing(cfg: VITSExperimentConfig) -> None:
+    """Refuse Piper's format for a voice whose ids Piper cannot build: Echelon's front end without blanks (Piper
+    puts its pad between every two phonemes, the voice never saw one there)."""
+    if cfg.data.text_frontend != "piper" and not cfg.data.add_blank:
+        raise ConfigError("this voice uses Echelon's front end without blanks (data.add_blank false), but Piper "
+                          "and sherpa-onnx put a blank between every two phonemes: its Piper .onnx would mispronounce; "
+                          "run it with echelon-infer --backend onnxruntime instead")
 
 
 def voice_config(cfg: VITSExperimentConfig, dataset: str = "", source: Optional[Dict[str, Any]] = None
@@ -223,10 +238,11 @@ def export_piper(model: VITS, cfg: VITSExperimentConfig, out: str | Path, datase
                  source: Optional[Dict[str, Any]] = None) -> Path:
     """Write ``out`` (Piper's graph), ``out.json`` (voice config) and ``tokens.txt`` (sherpa-onnx) beside it."""
     out = Path(out)
+    check_piper_framing(cfg)
     if cfg.data.text_frontend != "piper":
-        log.warning("%s: this voice uses Echelon's 178-symbol front end (cleaners + espeak-ng); the .onnx.json maps "
-                    "those symbols, but Piper frames ids with ^/$ and its own phonemisation: use Echelon's "
-                    "onnxruntime backend for exact text handling", out.name)
+        log.warning("%s: this voice uses Echelon's 178-symbol front end (cleaners + espeak-ng): Piper builds its ids "
+                    "from the .onnx.json (^ and $ add none) but phonemises text its own way, and sherpa-onnx cannot "
+                    "run it (it wants an id for ^ and $); Echelon's onnxruntime backend handles text exactly", out.name)
     module = PiperInterface(_for_inference(model), window_halo=model.dec.receptive_frames())
     ids, lengths, scales, sid = _example(model)
     args = (ids, lengths, scales) + ((sid,) if sid is not None else ())
@@ -238,7 +254,9 @@ def export_piper(model: VITS, cfg: VITSExperimentConfig, out: str | Path, datase
     export_graph(module, args, out, names, ["output"], axes, sherpa_metadata(cfg))
     voice = voice_config(cfg, dataset or out.stem, source)
     atomic_write_text(Path(str(out) + ".json"), json.dumps(voice, ensure_ascii=False, indent=2) + "\n")
-    tokens = "".join(f"{symbol} {ids_[0]}\n" for symbol, ids_ in voice["phoneme_id_map"].items() if symbol != "\n")
+    # sherpa-onnx reads one id per symbol; a symbol mapped to no id (``^``/``$`` above) has no line
+    tokens = "".join(f"{symbol} {ids_[0]}\n" for symbol, ids_ in voice["phoneme_id_map"].items()
+                     if symbol != "\n" and ids_)
     atomic_write_text(out.parent / "tokens.txt", tokens)
     return out
 
@@ -273,8 +291,12 @@ def export_runtime(model: VITS, text_path: Path, acoustic_path: Path, windowed_p
 def export_checkpoint(ckpt_dir: str | Path, out: str | Path) -> List[Path]:
     """``echelon-export onnx`` of a VITS checkpoint (Echelon dir, or a converted Piper voice): Piper's graph,
     its ``.onnx.json`` and sherpa-onnx's ``tokens.txt``; returns the files written."""
+    if ckpt_dir is None:
+        raise ckpt.CheckpointNotFoundError("VITS export needs --ckpt_dir (an Echelon VITS checkpoint or a converted "
+                                           "Piper voice); there is no bundled VITS release")
     path = ckpt.resolve_checkpoint_dir(ckpt_dir)
     cfg = validate(ckpt.expect_model_type(path, "vits"), VITSExperimentConfig)
+    check_piper_framing(cfg)  # before the weights are loaded
     model = VITS.from_config(cfg.model)
     ckpt.load_state_dict_strict(model, ckpt.load_model_weights(path, "generator"), str(path))
     out = Path(out)

@@ -40,6 +40,7 @@ from models.tts.vits.config import VITSConfig, VITSDataConfig, VITSExperimentCon
 from models.tts.vits.model import VITS
 from utils.config import to_dict
 from utils.io import make_temp_dir, publish_dir
+from utils.wording import agree, plural
 
 log = logging.getLogger(__name__)
 
@@ -220,11 +221,13 @@ def load_weights(model: VITS, graph: PiperGraph) -> List[str]:
             filled.add(plain)
     needed = [k for k in kept if not k.startswith(TRAINING_ONLY)]
     if needed:
-        raise PiperConversionError(f"{graph.path}: no weight in the graph for {len(needed)} inference key(s), "
+        raise PiperConversionError(f"{graph.path}: no weight in the graph for {plural(len(needed), 'inference key')}, "
                                    f"e.g. {needed[:3]}")
     unused = sorted(set(graph.weights) - filled)
     if unused:
-        raise PiperConversionError(f"{graph.path}: {len(unused)} graph weight(s) fit no model key, e.g. {unused[:3]}")
+        fit = agree(len(unused), "fits", "fit")
+        raise PiperConversionError(f"{graph.path}: {plural(len(unused), 'graph weight')} {fit} no model key, e.g. "
+                                   f"{unused[:3]}")
     return kept
 
 
@@ -248,13 +251,15 @@ def convert_piper(onnx_path: str | Path, out_dir: str | Path) -> Path:
     """Write an Echelon VITS checkpoint of the Piper voice into ``out_dir`` (published atomically); returns
     the checkpoint directory."""
     onnx_path, out_dir = Path(onnx_path), Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():  # both refused before the (slow) conversion
+        raise PiperConversionError(f"output directory {out_dir} is a file")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise PiperConversionError(f"output directory {out_dir} exists and is not empty")
     model, cfg, kept = build_from_piper(onnx_path)
     prefixes = sorted({p for p in TRAINING_ONLY if any(k.startswith(p) for k in kept)})
     log.warning("Piper voice %s: the graph has no training-only parts; %s are freshly initialised (%d tensors). "
                 "Inference is exact; fine-tuning from this checkpoint trains them from scratch.",
                 onnx_path.name, ", ".join(p.rstrip(".") for p in prefixes), len(kept))
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise PiperConversionError(f"output directory {out_dir} exists and is not empty")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = make_temp_dir(out_dir.parent)
     try:
@@ -289,4 +294,4 @@ def summary(cfg: VITSExperimentConfig) -> str:
     """One line describing a converted voice's architecture."""
     m = cfg.model
     return (f"VITS n_vocab {m.n_vocab}, hidden {m.hidden_channels}, resblock {m.resblock}, upsample "
-            f"{m.upsample_rates}, {max(m.n_speakers, 1)} speaker(s), {cfg.data.sample_rate} Hz")
+            f"{m.upsample_rates}, {plural(max(m.n_speakers, 1), 'speaker')}, {cfg.data.sample_rate} Hz")

@@ -32,6 +32,7 @@ from processors.audio import audio_info, save_audio
 from processors.data.manifest import ManifestEntry, atomic_write_text, safe_id, split_entries, write_manifest
 from models.tts.vits.aligned import AlignedVITS
 from utils.registry import register
+from utils.wording import plural
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def prepare_piper_corpus(data_dir, out_dir, seed: int = 1234, valid: float = 0.0
     # Written on every run (empty when nothing was left out), so a rerun never shows an earlier run's list.
     atomic_write_text(out_dir / "rejected.tsv", "".join(f"{i}\t\t{r}\n" for i, r in rejected))
     if rejected:
-        logger.warning("piper_corpus: %d sentence(s) left out; see %s", len(rejected), out_dir / "rejected.tsv")
+        logger.warning("piper_corpus: %s left out; see %s", plural(len(rejected), "sentence"), out_dir / "rejected.tsv")
     if not entries:
         raise ValueError(f"piper_corpus: no sentence could be synthesised ({rejected[:1]})")
     splits = split_entries(entries, valid, test, seed)

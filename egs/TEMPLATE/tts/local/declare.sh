@@ -140,7 +140,7 @@ $(help_line "--download true|false" "allow stage 0 to download public corpora" "
 $(help_line "--force" "rerun the selected stages even if their .done markers exist")
 
 Forwarding options to the Python CLIs:
-$(help_line "--a.b.c VALUE" "any dotted key is a config override of the training stage(s), e.g. --train.max_steps 20")
+$(help_line "--a.b.c VALUE" "any dotted key is a config override of the training stages, e.g. --train.max_steps 20")
 ${forward_lines}Any other option is rejected. Environment: ECHELON_PYTHON picks the interpreter [.venv/bin/python]."
 }
 
