@@ -33,6 +33,7 @@ from evaluation.runner import EvaluationOptions, evaluate, metric_kwargs
 from utils.interrupt import StopOnSignal
 from utils.io import atomic_write_text
 from utils.registry import get
+from utils.wording import agree, plural
 
 logger = logging.getLogger(__name__)
 
@@ -184,9 +185,31 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path, timeout: float | None = N
     truth_tasks = sorted(t.task for t in tasks if GROUND_TRUTH in t.summary)
     if truth_tasks:
         entries.insert(0, SystemEntry(GROUND_TRUTH, "recordings (upper bound)", True, tasks=truth_tasks))
-    protocol = protocol_lines(cfg, jobs, skipped, unavailable) + notes
+    protocol = protocol_lines(cfg, jobs, skipped, unavailable) + notes + reuse_notes(runs)
     report = BenchmarkReport(cfg.title, protocol, entries, tasks, created=time.strftime("%Y-%m-%d %H:%M:%S"))
     return {**write_report(report, out_dir, cfg.max_audio_items), "failed": failed}
+
+
+def reuse_notes(runs: Sequence[SystemRun]) -> List[str]:
+    """What a ``--skip_existing`` run took from the earlier run of its out_dir (timings of kept items, peak
+    memory), or could not measure, said in the report (see :func:`evaluation.benchmark.systems.reuse_earlier`)."""
+    notes = []
+    for r in runs:
+        for task, t in r.tasks.items():
+            total, reused, untimed = len(t["outputs"]), t.get("reused_timings", 0), t.get("untimed", 0)
+            if reused:
+                notes.append(f"{r.name}, task {task}: the RTF includes {plural(reused, 'item')} of {total} timed by an "
+                             "earlier run of this out_dir (--skip_existing kept their audio)")
+            if untimed:
+                rest = "RTF n/a" if untimed == total else f"the RTF covers the other {total - untimed}"
+                notes.append(f"{r.name}, task {task}: {plural(untimed, 'kept item')} of {total} "
+                             f"{agree(untimed, 'has', 'have')} no timing from an earlier run: {rest}")
+        if r.peak_memory_reused:
+            notes.append(f"{r.name}: every item was kept (--skip_existing): peak memory measured by the earlier run")
+        elif r.status == "ok" and r.peak_memory_mb is None:
+            notes.append(f"{r.name}: every item was kept (--skip_existing) and no earlier run measured the peak "
+                         "memory: n/a")
+    return notes
 
 
 def protocol_lines(cfg: BenchmarkConfig, jobs: Mapping[str, Sequence[Job]], skipped: Sequence[dict],
@@ -197,8 +220,8 @@ def protocol_lines(cfg: BenchmarkConfig, jobs: Mapping[str, Sequence[Job]], skip
              + (f"; {len(skipped)} left out (protocol/skipped.tsv)" if skipped else "")]
     if jobs.get("tts_continuation"):
         lines.append(f"Continuation prompt: the first {p.prefix_seconds:g} s of the target recording")
-    lines += [f"Every system in its own process, {cfg.threads} thread(s), device {cfg.device}; RTF = compute seconds "
-              f"per second of generated audio (wall clock and process CPU time)",
+    lines += [f"Every system in its own process, {plural(cfg.threads, 'thread')}, device {cfg.device}; RTF = compute "
+              f"seconds per second of generated audio (wall clock and process CPU time)",
               "Metrics: " + ", ".join(cfg.evaluation.metrics)]
     lines += [f"Metric {name} unavailable: {why}" for name, why in unavailable.items()]
     if p.ground_truth:

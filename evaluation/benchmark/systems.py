@@ -39,6 +39,7 @@ class SystemRun:
     parameters: Optional[int] = None
     peak_memory_mb: Optional[float] = None
     tasks: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # task -> timing, outputs, failures
+    peak_memory_reused: bool = False  # --skip_existing kept every item: the peak is the earlier run's
 
 
 def load_system(spec: Any, overrides: Sequence[str] = (), device: str = "cpu") -> Any:
@@ -146,25 +147,25 @@ def generate_task(pipeline: Any, task: str, jobs: Sequence[Job], out_dir: Path, 
                   skip_existing: bool = False, stop: Optional[Any] = None, quiet: bool = False) -> Dict[str, Any]:
     """Generate every job one by one; wall/CPU seconds count only the system's own calls.
 
-    ``skip_existing`` keeps outputs an earlier run wrote (atomically, so complete; not timed again); a
-    signalled ``stop`` (:class:`utils.interrupt.StopOnSignal`) ends the task after the current item."""
+    ``skip_existing`` keeps outputs an earlier run wrote (atomically, so complete; not timed again: their
+    ``timings`` come from the earlier result, :func:`reuse_earlier`); a signalled ``stop``
+    (:class:`utils.interrupt.StopOnSignal`) ends the task after the current item. ``timings``: id -> [wall, CPU,
+    audio seconds] of each item generated here."""
     from processors.audio import save_audio
     from utils.progress import Progress
 
-    wall = cpu = audio = 0.0
+    kept = {job.id: str(out_dir / task / f"{job.id}.wav") for job in jobs
+            if skip_existing and (out_dir / task / f"{job.id}.wav").is_file()}
+    todo = [(n, job) for n, job in enumerate(jobs) if job.id not in kept]
     outputs: Dict[str, str] = {}
     failures: Dict[str, str] = {}
-    kept = not_started = 0
-    with Progress(len(jobs), f"{out_dir.name} {task}", unit="items", quiet=quiet) as progress:
-        for n, job in enumerate(jobs):
-            path = out_dir / task / f"{job.id}.wav"
+    timings: Dict[str, List[float]] = {}
+    not_started = 0
+    with Progress(len(jobs), f"{out_dir.name} {task}", unit="items", initial=len(kept), quiet=quiet) as progress:
+        for done, (n, job) in enumerate(todo):
             if stop is not None and stop.requested:
-                not_started = len(jobs) - n
+                not_started = len(todo) - done
                 break
-            if skip_existing and path.is_file():
-                outputs[job.id], kept = str(path), kept + 1
-                progress.update(1)
-                continue
             progress.start_item(job.id)
             start_wall, start_cpu = time.perf_counter(), _cpu_seconds()
             try:
@@ -173,13 +174,43 @@ def generate_task(pipeline: Any, task: str, jobs: Sequence[Job], out_dir: Path, 
                 failures[job.id] = f"{type(err).__name__}: {str(err).strip()[:300]}"
                 progress.update(1, failed=len(failures))
                 continue
-            wall += time.perf_counter() - start_wall
-            cpu += _cpu_seconds() - start_cpu
-            audio += result.seconds
-            outputs[job.id] = str(save_audio(path, result.waveform, result.sample_rate))
+            timings[job.id] = [time.perf_counter() - start_wall, _cpu_seconds() - start_cpu, result.seconds]
+            outputs[job.id] = str(save_audio(out_dir / task / f"{job.id}.wav", result.waveform, result.sample_rate))
             progress.update(1, failed=len(failures))
+    wall, cpu, audio = (sum(t[k] for t in timings.values()) for k in range(3))
+    outputs = {job.id: kept.get(job.id) or outputs[job.id] for job in jobs if job.id in kept or job.id in outputs}
     return {"wall_seconds": wall, "cpu_seconds": cpu, "audio_seconds": audio, "outputs": outputs,
-            "failures": failures, "kept": kept, "not_started": not_started}
+            "failures": failures, "kept": len(kept), "not_started": not_started, "timings": timings}
+
+
+def reuse_earlier(run: SystemRun, earlier: Optional[SystemRun]) -> SystemRun:
+    """A ``--skip_existing`` run completed with what the ``earlier`` run of the same out_dir measured: each kept
+    item's timing (so RTF covers every item timed in either run; ``reused_timings`` counts those taken,
+    ``untimed`` the kept items no result timed) and, when this process generated nothing, the peak memory (a
+    process that only loaded the model measures nothing: ``peak_memory_reused``)."""
+    generated = 0
+    for task, result in run.tasks.items():
+        timings = result.setdefault("timings", {})
+        generated += len(timings)
+        before = earlier.tasks.get(task, {}).get("timings", {}) if earlier is not None else {}
+        kept = [uid for uid in result["outputs"] if uid not in timings]
+        reused = {uid: before[uid] for uid in kept if uid in before}
+        timings.update(reused)
+        result["wall_seconds"], result["cpu_seconds"], result["audio_seconds"] = (
+            sum(t[k] for t in timings.values()) for k in range(3))
+        result["reused_timings"], result["untimed"] = len(reused), len(kept) - len(reused)
+    if run.status == "ok" and run.tasks and generated == 0:
+        run.peak_memory_mb = earlier.peak_memory_mb if earlier is not None else None
+        run.peak_memory_reused = run.peak_memory_mb is not None
+    return run
+
+
+def read_result(path: Path) -> Optional[SystemRun]:
+    """The :class:`SystemRun` a system's process wrote to ``path``, or None when there is none (or unreadable)."""
+    try:
+        return SystemRun(**json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def run_system(name: str, spec: Any, overrides: Sequence[str], seed: int, jobs: Mapping[str, Sequence[Job]],
@@ -235,6 +266,7 @@ def run_in_child(name: str, spec: Any, overrides: Sequence[str], seed: int, jobs
 
     A signal the parent's ``stop`` caught is passed on to the child (which stops after its current item)."""
     result_path = out_dir / name / RESULT
+    earlier = read_result(result_path) if skip_existing else None
     result_path.unlink(missing_ok=True)
     env_threads = {k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     saved = {k: os.environ.get(k) for k in env_threads}
@@ -261,6 +293,11 @@ def run_in_child(name: str, spec: Any, overrides: Sequence[str], seed: int, jobs
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    if not result_path.is_file():
+    run = read_result(result_path)
+    if run is None:
         return SystemRun(name, status="failed", reason=f"its process died (exit code {process.exitcode})")
-    return SystemRun(**json.loads(result_path.read_text(encoding="utf-8")))
+    if skip_existing:
+        from utils.io import atomic_write_text
+
+        atomic_write_text(result_path, json.dumps(asdict(reuse_earlier(run, earlier)), indent=2))
+    return run
