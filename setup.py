@@ -41,6 +41,7 @@ setup(
             "echelon-convert-piper=bins.convert_piper:main",
             "echelon-export=bins.export:main",
             "echelon-serve=bins.serve:main",
+            "echelon-models=bins.models:main",
         ]
     },
 )

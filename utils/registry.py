@@ -1,7 +1,8 @@
 """One registry for every pluggable piece of Echelon.
 
 Kinds: ``model``, ``trainer``, ``inference``, ``preparer`` (dataset preparers), ``metric``, ``feature``
-(feature extractors) and ``pipeline`` (task-level multi-checkpoint inference, :mod:`models.base.tasks`).
+(feature extractors), ``pipeline`` (task-level multi-checkpoint inference, :mod:`models.base.tasks`),
+``exporter`` (``echelon-export``) and ``pretrained`` (listers of pretrained weights, :mod:`models.base.pretrained`).
 
 A class or function registers itself with ``@register("model", "vits")``.  The registry is *lazy*:
 :func:`discover` scans the source tree for ``@register(...)`` lines without importing anything, so
@@ -18,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Dict, Tuple
 
-KINDS = ("model", "trainer", "inference", "preparer", "metric", "feature", "pipeline", "exporter")
+KINDS = ("model", "trainer", "inference", "preparer", "metric", "feature", "pipeline", "exporter", "pretrained")
 
 # Packages scanned for registrations (relative to the repository root).
 _SCAN_PACKAGES = ("models", "processors", "evaluation", "modules")

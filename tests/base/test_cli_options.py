@@ -42,6 +42,7 @@ CASES = [  # (CLI module, its program name, valid arguments, a misspelled option
      "--features"),
     ("vc", "bins.vc", ["--ckpt_dir", "x", "--source", "a.wav", "--output_dir", "o"], ["--noise_sacle", "0.5"],
      "--noise_scale"),
+    ("models", "echelon-models", [], ["--jsn"], "--json"),
 ]
 
 
