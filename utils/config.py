@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterable, Mapping
 import json5
 
 from utils.io import atomic_write_text
+from utils.wording import plural
 
 BASE_KEY = "base_config"
 
@@ -228,7 +229,7 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(f"'{path}': expected a list, got {value!r}")
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
-                raise ConfigError(f"'{path}': expected {len(args)} items, got {len(value)}")
+                raise ConfigError(f"'{path}': expected {plural(len(args), 'item')}, got {len(value)}")
             return tuple(_coerce(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
         item_tp = args[0] if args else Any
         items = [_coerce(v, item_tp, f"{path}[{i}]") for i, v in enumerate(value)]

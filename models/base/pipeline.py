@@ -38,6 +38,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 from models.base import checkpoint as ckpt
 from utils.config import ConfigError, apply_overrides, deep_merge, load_config, validate
 from utils.registry import RegistryError, get, names
+from utils.wording import agree
 
 SPEC_KEYS = ("pipeline", "components", "infer")
 
@@ -100,7 +101,8 @@ def read_spec(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Pipelin
     raw = load_config(path, overrides)
     unknown = sorted(set(raw) - set(SPEC_KEYS))
     if unknown:
-        raise ConfigError(f"{path}: unknown pipeline spec key(s) {unknown}; valid keys: {', '.join(SPEC_KEYS)}")
+        raise ConfigError(f"{path}: unknown pipeline spec {agree(len(unknown), 'key', 'keys')} {unknown}; valid keys: "
+                          f"{', '.join(SPEC_KEYS)}")
     if not isinstance(raw.get("pipeline"), str):
         raise ConfigError(f"{path}: 'pipeline' must name a registered pipeline ({', '.join(names('pipeline'))})")
     components = raw.get("components") or {}
@@ -170,11 +172,13 @@ def check_components(cls: Any, spec: PipelineSpec) -> Dict[str, Optional[str]]:
     """Every required component given, no unknown one; absent optional components are None."""
     unknown = sorted(set(spec.components) - set(cls.components))
     if unknown:
-        raise ConfigError(f"{spec.source}: pipeline {spec.pipeline!r} has no component(s) {unknown}; "
+        raise ConfigError(f"{spec.source}: pipeline {spec.pipeline!r} has no "
+                          f"{agree(len(unknown), 'component', 'components')} {unknown}; "
                           f"it takes {', '.join(cls.components)}")
     missing = [n for n, required in cls.components.items() if required and not spec.components.get(n)]
     if missing:
-        raise ConfigError(f"{spec.source}: pipeline {spec.pipeline!r} needs component(s) {missing} "
+        raise ConfigError(f"{spec.source}: pipeline {spec.pipeline!r} needs "
+                          f"{agree(len(missing), 'component', 'components')} {missing} "
                           f"(write a pipeline spec or pass --component {missing[0]}=PATH)")
     return {name: spec.components.get(name) for name in cls.components}
 
