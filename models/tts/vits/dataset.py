@@ -59,7 +59,9 @@ class VITSDataset(Dataset):
             ids = self._text_ids(text, self.frontend)
         except TextError as err:
             raise ValueError(f"text: {err}") from None
-        n_symbols = len(ids) if not data.add_blank else (len(ids) - 1) // 2
+        # ids interleave a blank (add_blank) or Piper's pad "_" between symbols: the limit counts symbols
+        interleaved = data.add_blank or data.text_frontend == "piper"
+        n_symbols = (len(ids) - 1) // 2 if interleaved else len(ids)
         if not data.min_text_len <= n_symbols <= data.max_text_len:
             raise ValueError(f"{n_symbols} symbols outside [{data.min_text_len}, {data.max_text_len}]")
         if duration and duration * data.sample_rate < self.min_samples:
