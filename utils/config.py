@@ -41,6 +41,7 @@ RENAMED_KEYS: Dict[str, str | None] = {
     "model.n_layers_q": None,  # VITS / HierSpeech++: official key the model never read
     "data.text_cleaners": None,  # VITS, Glow-WaveGAN: the front end is chosen by data.text_frontend
     "data.max_wav_value": None,  # VITS: official int16 scaling; Echelon's loader returns [-1, 1]
+    "infer.pace": "length_scale",  # WaveGrad 2, toy_tts: the duration multiplier (> 1 slower), one name for all TTS
 }
 # Keys dropped from one model type only (other models read keys of the same name): model_type -> keys.
 _UNREAD = ("n_heads", "n_layers", "kernel_size", "p_dropout", "resblock")
@@ -193,8 +194,9 @@ def validate(cfg: Mapping[str, Any], schema: type, path: str = "") -> Any:
             raise ConfigError(f"missing required config key '{full}'")
     try:
         obj = schema(**kwargs)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{path or '<root>'}: {err}") from err
+    except (TypeError, ValueError) as err:  # a message naming its key in full (infer.KEY=...) needs no prefix
+        named = path and str(err).startswith(f"{path}.")
+        raise ConfigError(str(err) if named else f"{path or '<root>'}: {err}") from err
     return obj
 
 

@@ -15,15 +15,17 @@ from typing import List, Mapping, Optional, Sequence, Union
 import numpy as np
 import soundfile as sf
 
+from models.base.infer_settings import InferSettings
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech
 from utils.registry import register
 
 
 @dataclass
-class EspeakSettings:
+class EspeakSettings(InferSettings):
     voice: str = "en-us"
-    rate: int = 160  # words per minute
+    rate: int = 160  # words per minute at length_scale 1
+    length_scale: float = 1.0  # the shared speaking-rate setting (> 1 slower): espeak-ng speaks rate / length_scale
     pitch: int = 50  # 0-99
 
 
@@ -53,8 +55,9 @@ class EspeakNG(TextToSpeech, PipelineMixin):
 
     def _speak(self, text: str) -> Audio:
         s = self.settings
-        result = subprocess.run([self.binary, "-v", s.voice, "-s", str(s.rate), "-p", str(s.pitch), "--stdout", text],
-                                capture_output=True, check=False)
+        words_per_minute = str(round(s.rate / s.length_scale))
+        command = [self.binary, "-v", s.voice, "-s", words_per_minute, "-p", str(s.pitch), "--stdout", text]
+        result = subprocess.run(command, capture_output=True, check=False)
         if result.returncode != 0 or not result.stdout:
             raise RuntimeError(f"espeak-ng failed on {text[:40]!r}: {result.stderr.decode(errors='replace').strip()}")
         wav, rate = sf.read(io.BytesIO(result.stdout), dtype="float32")

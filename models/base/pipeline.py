@@ -152,20 +152,20 @@ def pipeline_class(spec: PipelineSpec) -> Any:
     return get("pipeline", spec.pipeline)
 
 
-# Settings that scale time (speaking rate, durations): zero or negative values give empty or meaningless audio.
-POSITIVE_SETTINGS = ("length_scale", "speed", "speaking_rate", "rate", "pause_seconds_scale")
-
-
 def validate_settings(cls: Any, infer: Mapping[str, Any]) -> Any:
-    """The pipeline's settings dataclass from the ``infer`` section (unknown key -> closest key); time scales
-    (:data:`POSITIVE_SETTINGS`) must be positive."""
-    settings = validate(dict(infer), cls.settings_class, "infer")
-    for name in POSITIVE_SETTINGS:
-        value = getattr(settings, name, None)
-        if isinstance(value, (int, float)) and not value > 0:
-            raise ConfigError(f"infer.{name}={value}: must be positive (> 1 speaks slower, < 1 faster)"
-                              if name == "length_scale" else f"infer.{name}={value}: must be positive")
-    return settings
+    """The pipeline's settings dataclass from the ``infer`` section: an unknown key names the closest one, and the
+    settings of the shared vocabulary are checked as they are everywhere (:mod:`models.base.infer_settings`:
+    a positive speaking rate, noise scales >= 0, a seed >= 0, ...)."""
+    return validate(dict(infer), cls.settings_class, "infer")
+
+
+def pipeline_name(spec: PipelineSpec) -> str:
+    """What messages call a built pipeline: its spec file's stem or checkpoint directory's name, else the
+    registered pipeline's name."""
+    if spec.source.startswith("<"):
+        return spec.pipeline
+    path = Path(spec.source)
+    return (path.stem if path.suffix in (".json5", ".json") else path.resolve().name) or spec.pipeline
 
 
 def check_components(cls: Any, spec: PipelineSpec) -> Dict[str, Optional[str]]:
@@ -196,7 +196,10 @@ def build_pipeline(spec: PipelineSpec, device: str = "cpu", backend: Optional[st
     components = check_components(cls, spec)
     settings = validate_settings(cls, deep_merge(cls.saved_settings(components), spec.infer))
     if backend is None or (backend == "torch" and tuple(cls.backends) == ("torch",)):
-        return cls.from_components(components, settings, device)
-    if backend not in cls.backends:
+        built = cls.from_components(components, settings, device)
+    elif backend not in cls.backends:
         raise ConfigError(f"pipeline {spec.pipeline!r} runs on {', '.join(cls.backends)}, not {backend!r}")
-    return cls.from_components(components, settings, device, backend=backend)
+    else:
+        built = cls.from_components(components, settings, device, backend=backend)
+    built.name = pipeline_name(spec)
+    return built

@@ -34,6 +34,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from models.base.infer_settings import InferSettings
 from models.base.streaming import PrivateRandom
 from models.base.tasks import Audio, AudioInput, TextToSpeech, per_text
 from models.base.text_split import split_sentences
@@ -46,8 +47,9 @@ PIECE_SEEDS = 1000  # seed stride between the texts of one call (pieces of one t
 
 
 @dataclass
-class SentenceSettings:
-    """The splitting settings every sentence-wise TTS pipeline has (inherited by its settings dataclass)."""
+class SentenceSettings(InferSettings):
+    """The splitting settings every sentence-wise TTS pipeline has (inherited by its settings dataclass; checked
+    by the shared vocabulary, :mod:`models.base.infer_settings`)."""
 
     max_sentence_chars: int = 300  # longer texts are spoken sentence by sentence (bounded memory)
     pause_seconds: float = 0.3  # silence between those sentences
@@ -102,9 +104,11 @@ class SentenceTTS(TextToSpeech):
                prompt_texts: Optional[Sequence[str]] = None,
                speakers: Optional[Sequence[Union[int, str]]] = None) -> List[Voice]:  # fmt: skip
         """The inputs checked against :attr:`capabilities` and aligned with ``texts``: one :class:`Voice` each."""
-        caps, name = self.capabilities, type(self).__name__
+        caps, name = self.capabilities, self.display_name
         if prompts and not caps.audio_prompt:
-            raise ValueError(f"{name} takes no audio prompt" + (": give speakers" if caps.speakers else ""))
+            raise ValueError(f"{name} speaks with its own voice{'s' if caps.speakers else ''} and takes no audio "
+                             f"prompt" + (f": give one of its speakers ({', '.join(caps.speakers[:10])})"
+                                         if caps.speakers else ""))
         if prompt_texts and not caps.prompt_text:
             raise ValueError(f"{name} takes no prompt transcript (prompt_text)")
         if speakers and any(s is not None for s in speakers) and caps.audio_prompt and not caps.speakers:
@@ -136,13 +140,19 @@ class SentenceTTS(TextToSpeech):
 
         if not isinstance(text, str):
             raise TextError(f"text must be a string, got {type(text).__name__}")
-        text = check_speakable(text, self.text_scripts, self.settings.drop_unspeakable,
-                               self.text_language)
+        if not text.strip():
+            raise TextError("the text is empty: there is nothing to speak" if not text else
+                            f"the text holds only white space ({len(text)} characters): there is nothing to speak")
+        speakable = check_speakable(text, self.text_scripts, self.settings.drop_unspeakable, self.text_language)
+        if not speakable.strip():
+            raise TextError(f"nothing is left to speak once the characters the {self.text_language} voice cannot "
+                            f"speak are left out: {text[:80]!r}")
         limit = self.settings.max_sentence_chars
-        whole = not self.split_every_sentence and len(text) <= limit and text.strip()
-        pieces = [text] if whole else split_sentences(text, limit)
+        whole = not self.split_every_sentence and len(speakable) <= limit
+        pieces = [speakable] if whole else split_sentences(speakable, limit)
         if not pieces:
-            raise TextError(f"the English front end cannot read this text: {text[:80]!r}")
+            raise TextError(f"the {self.text_language} front end cannot read this text: {speakable[:80]!r} (no "
+                            f"words in it)")
         return pieces
 
     def piece_chunks(self, text: str, voice: Any, generator: torch.Generator,
@@ -182,7 +192,7 @@ class SentenceTTS(TextToSpeech):
                 yield np.asarray(chunk, dtype=np.float32).reshape(-1)
             spoken += not first
         if not spoken:
-            raise TextError(f"the English front end cannot read this text: {text[:80]!r}")
+            raise TextError(f"the {self.text_language} front end cannot read this text: {text[:80]!r}")
 
     def synthesize_text(self, text: str, voice: Any, seed: int) -> Audio:
         """One text in a prepared voice: its pieces joined with pauses, then :meth:`finish`."""

@@ -139,7 +139,7 @@ class TextToSpeechInference(TaskInference):
 
     def check_voice_options(self, args: argparse.Namespace) -> None:
         """Options this voice cannot use are errors, not silently dropped."""
-        caps, name = self.pipeline.capabilities, type(self.pipeline).__name__
+        caps, name = self.pipeline.capabilities, self.pipeline.display_name  # the model, not a Python class
         if args.prompt and not caps.audio_prompt:
             hint = f" (its speakers: {', '.join(map(str, caps.speakers[:5]))}; use --speaker)" if caps.speakers else ""
             raise InferenceError(f"--prompt: {name} takes no voice prompt{hint}")

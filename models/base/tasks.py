@@ -97,6 +97,7 @@ class TaskPipeline(abc.ABC):
 
     sample_rate: int
     settings: object = None  # the pipeline's settings dataclass (validated ``infer`` section)
+    name: str = ""  # what messages call it: the served model, spec or checkpoint directory (set when built)
 
     @property
     @abc.abstractmethod
@@ -107,7 +108,19 @@ class TaskPipeline(abc.ABC):
         return seed + index
 
     def seed_or_default(self, seed: Optional[int]) -> int:
-        return int(seed if seed is not None else getattr(self.settings, "seed", 0))
+        """A call's seed (checked like the ``infer`` section's), or the settings' one when it gives none."""
+        from models.base.infer_settings import by_role
+
+        seeds = by_role("seed")
+        if seed is None:
+            return int(getattr(self.settings, seeds.name, 0))
+        seeds.check(seed, prefix="")
+        return int(seed)
+
+    @property
+    def display_name(self) -> str:
+        """``voice 'joe'`` / ``model 'hsp'`` for messages (never a Python class name)."""
+        return f"model {self.name!r}" if self.name else "this model"
 
     def with_settings(self, changes: Mapping[str, Any]) -> "TaskPipeline":
         """A copy that shares the loaded models but uses ``settings`` with ``changes`` (validated like the

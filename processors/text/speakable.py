@@ -59,6 +59,19 @@ def drop_unspeakable(text: str, scripts: Sequence[str] = LATIN) -> str:
     return " ".join("".join(c for c in text if c not in bad).split())
 
 
+class UnspeakableText(TextError):
+    """Text with characters the voice cannot speak: ``chars`` are those characters, ``language`` the voice's
+    language. :meth:`message` words the remedy for the caller (a CLI flag, a request field, a demo control)."""
+
+    def __init__(self, chars: Sequence[str], language: str, remedy: str = "pass --drop_unspeakable"):
+        self.chars, self.language = list(chars), language
+        super().__init__(self.message(remedy))
+
+    def message(self, remedy: str) -> str:
+        return (f"the {self.language} voice cannot speak {describe(self.chars)}; remove them or {remedy} to leave "
+                f"them out")
+
+
 def check_speakable(text: str, scripts: Sequence[str] = LATIN, drop: bool = False, language: str = "English") -> str:
     """``text`` if the voice can speak all of it; else :class:`TextError` naming the characters, or (``drop``)
     the text without them and a warning naming them."""
@@ -66,7 +79,6 @@ def check_speakable(text: str, scripts: Sequence[str] = LATIN, drop: bool = Fals
     if not bad:
         return text
     if not drop:
-        raise TextError(f"the {language} voice cannot speak {describe(bad)}; remove them or pass "
-                        "--drop_unspeakable to leave them out")
+        raise UnspeakableText(bad, language)
     log.warning("left out what the %s voice cannot speak: %s (in %r)", language, describe(bad), text[:60])
     return drop_unspeakable(text, scripts)

@@ -34,7 +34,8 @@ def _said(run):
 @pytest.mark.parametrize("value", ["-1", "0"])
 def test_non_positive_length_scale(joe, tmp_path, value):  # noqa: F811
     run = _infer("--ckpt_dir", joe, "--text", "Hello.", "--output_dir", tmp_path, "--length_scale", value)
-    _one_line(run, f"infer.length_scale={float(value)}: must be positive (> 1 speaks slower, < 1 faster)")
+    _one_line(run, f"infer.length_scale={float(value)}: must be above 0 (multiplies every duration: > 1 speaks "
+                   f"slower, < 1 faster)")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks a CPU-only machine")
@@ -50,7 +51,7 @@ def test_prompt_to_a_voice_without_prompts_and_mixed_inputs(joe, tmp_path):  # n
     lines = tmp_path / "lines.txt"
     lines.write_text("a|Hello.\n")
     _one_line(_infer("--ckpt_dir", joe, "--text", "Hi.", "--prompt", lines, "--output_dir", tmp_path / "o"),
-              "--prompt: VITSTextToSpeech takes no voice prompt")
+              "--prompt: model 'voice' takes no voice prompt")  # the voice's directory, not a Python class
     _one_line(_infer("--ckpt_dir", joe, "--text", "Hi.", "--text_file", lines, "--output_dir", tmp_path / "o"),
               "give one of --text, --text_file, --jobs (got --text and --text_file)")
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
@@ -61,9 +62,10 @@ def test_unspeakable_text_fails_its_item_unless_dropped_and_stdin_text(joe, tmp_
     run = _infer("--ckpt_dir", joe, "--text_file", "-", "--output_dir", tmp_path / "o", "--quiet", stdin=texts)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     out = run.stdout.strip().splitlines()
-    assert out[0] == ("pizza: TextError: the English voice cannot speak '🍕' (SLICE OF PIZZA); remove them or pass "
-                      "--drop_unspeakable to leave them out")
-    assert out[1].startswith("japanese: TextError: the English voice cannot speak '日' (CJK UNIFIED IDEOGRAPH-65E5)")
+    assert out[0] == ("pizza: UnspeakableText: the English voice cannot speak '🍕' (SLICE OF PIZZA); remove them or "
+                      "pass --drop_unspeakable to leave them out")
+    assert out[1].startswith("japanese: UnspeakableText: the English voice cannot speak '日' "
+                             "(CJK UNIFIED IDEOGRAPH-65E5)")
     assert out[-1].startswith("1 written, 2 failed: see ")
     assert sorted(p.name for p in (tmp_path / "o").glob("*.wav")) == ["plain.wav"]
 

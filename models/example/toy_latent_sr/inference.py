@@ -21,6 +21,7 @@ from typing import List, Optional, Sequence
 import torch
 
 from models.base import checkpoint as ckpt
+from models.base.infer_settings import InferSettings
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, SpeechSuperResolution, load_input
 from models.example.toy_latent_sr.model import LatentRefiner, stage1_component
@@ -31,7 +32,7 @@ from utils.registry import register
 
 
 @dataclass
-class LatentSRSettings:
+class LatentSRSettings(InferSettings):
     input_rate: Optional[int] = None  # inputs are band-limited to this rate; default: the refiner's data.low_rate
 
 

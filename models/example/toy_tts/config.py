@@ -40,7 +40,7 @@ class ToyTTSDataConfig(ShardedDataConfig, MelConfig):  # + the mel front end (22
 @dataclass
 class ToyTTSInferConfig(SentenceSettings):  # + max_sentence_chars, pause_seconds (long texts)
     seed: int = 0  # Griffin-Lim's initial phases
-    pace: float = 1.0  # > 1 speaks slower
+    length_scale: float = 1.0  # multiplies the predicted durations: > 1 speaks slower (checked: > 0)
     griffin_lim_iters: int = 60
     griffin_lim_power: float = 1.2  # magnitude exponent before phase recovery (sharpens predicted spectra)
 

@@ -49,7 +49,7 @@ class ToyTTSPipeline(SentenceTTS, PipelineMixin):
 
     def synthesize_piece(self, text: str, voice: None, generator: torch.Generator) -> np.ndarray:
         ids = torch.tensor([front_end_ids(self.frontend, text)], device=self.device)
-        log_mel = self.model.infer(ids, pace=self.settings.pace)[0]
+        log_mel = self.model.infer(ids, length_scale=self.settings.length_scale)[0]
         d, s = self.cfg.data, self.settings
         return griffin_lim(log_mel, d.sample_rate, d.filter_length, d.hop_length, d.win_length, d.mel_fmin,
                            d.mel_fmax, s.griffin_lim_iters, s.griffin_lim_power, generator.initial_seed())

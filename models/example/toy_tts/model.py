@@ -76,9 +76,11 @@ class ToyTTS(BuiltFromConfig, nn.Module):
         return {**out, "mel": self.decode(states, mask, frames), "frames": frames}
 
     @torch.no_grad()
-    def infer(self, ids: torch.Tensor, lengths: Optional[torch.Tensor] = None, pace: float = 1.0) -> torch.Tensor:
-        """``ids (B, N)`` -> log-mel ``(B, n_mels, T)`` with predicted durations (``pace`` > 1 speaks slower)."""
+    def infer(self, ids: torch.Tensor, lengths: Optional[torch.Tensor] = None,
+              length_scale: float = 1.0) -> torch.Tensor:
+        """``ids (B, N)`` -> log-mel ``(B, n_mels, T)`` with predicted durations (``length_scale`` > 1 speaks
+        slower)."""
         lengths = torch.full((ids.size(0),), ids.size(1), device=ids.device) if lengths is None else lengths
         states, mask, log_durations = self.encode(ids, lengths)
-        frames = torch.round(torch.expm1(log_durations).clamp(min=0) * pace) * mask.squeeze(1)
+        frames = torch.round(torch.expm1(log_durations).clamp(min=0) * length_scale) * mask.squeeze(1)
         return self.decode(states, mask, frames)

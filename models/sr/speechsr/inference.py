@@ -32,6 +32,7 @@ import torch
 
 from models.base import checkpoint as ckpt
 from models.base import onnx_backend
+from models.base.infer_settings import InferSettings
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, SpeechSuperResolution, load_input
 from models.base.waveforms import progress
@@ -180,7 +181,7 @@ class SpeechSRInference:
 
 
 @dataclass
-class SpeechSRSettings:
+class SpeechSRSettings(InferSettings):
     target_rate: Optional[int] = None  # 24000 | 48000; default: the checkpoint's rate, else 48000
     chunk_samples: int = DEFAULT_CHUNK_SAMPLES  # output samples per window of the chunked network (0 = one shot)
     window_seconds: float = 10.0  # longer inputs run window by window (bounded memory; 0 = one shot)

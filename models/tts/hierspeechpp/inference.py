@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from models.base import checkpoint as ckpt
 from models.base import onnx_backend
+from models.base.infer_settings import InferSettings
 from models.base.inference import InferenceError
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, VoiceConversion, load_input
@@ -65,7 +66,7 @@ Denoiser = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
-class VCOptions:
+class VCOptions(InferSettings):
     noise_scale: float = 0.333  # prior temperature (0.333 robust, 0.667 expressive)
     denoise_ratio: float = 0.0  # 0 = original prompt style only; needs a denoiser when > 0
     f0_method: str = "yaapt"  # yaapt (official) | dio | harvest

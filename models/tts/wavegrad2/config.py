@@ -105,14 +105,13 @@ class WaveGrad2InferConfig(SentenceSettings):
     schedule: str = "fast_6"  # preset name or schedule file (*.json; models/tts/wavegrad2/schedule_search.py)
     steps: Optional[int] = None  # set: a schedule of this many steps (overrides ``schedule``)
     clip_denoised: bool = True
-    pace: float = 1.0  # duration multiplier
+    length_scale: float = 1.0  # multiplies the predicted durations: > 1 speaks slower (checked: > 0)
     seed: int = 1234
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the shared settings (length_scale, seed, ...): models/base/infer_settings.py
         if self.steps is not None and self.steps < 1:
             raise ValueError(f"infer.steps must be >= 1 (or null to use infer.schedule), got {self.steps}")
-        if self.pace <= 0:
-            raise ValueError(f"infer.pace must be positive, got {self.pace}")
         if self.steps is None and self.schedule not in preset_names() and not Path(self.schedule).is_file():
             raise ValueError(f"infer.schedule {self.schedule!r} is neither a preset ({', '.join(preset_names())}) "
                              "nor an existing schedule file")

@@ -123,5 +123,5 @@ class WaveGrad2TTS(SentenceTTS, PipelineMixin):
         ids = torch.tensor([self.text_ids(text)], dtype=torch.long, device=self.device)
         out = self.model.infer(ids, torch.tensor([ids.size(1)], device=self.device), self.schedule,
                                speakers=self.speaker_id(voice), generator=generator,
-                               clip_denoised=self.settings.clip_denoised, pace=self.settings.pace)
+                               clip_denoised=self.settings.clip_denoised, length_scale=self.settings.length_scale)
         return out["wav"][0, : int(out["lengths"][0])].float().cpu().numpy()

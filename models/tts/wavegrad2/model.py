@@ -165,12 +165,12 @@ class WaveGrad2(BuiltFromConfig, nn.Module):
             return frames / self.frame_rate
         return torch.log1p(frames)
 
-    def predicted_frames(self, prediction: torch.Tensor, pace: float = 1.0) -> torch.Tensor:
-        """Predictor output -> whole frames per token (>= 0), scaled by ``pace``."""
+    def predicted_frames(self, prediction: torch.Tensor, length_scale: float = 1.0) -> torch.Tensor:
+        """Predictor output -> whole frames per token (>= 0), scaled by ``length_scale`` (> 1 slower)."""
         if self.duration_unit == "seconds":
-            frames = prediction * pace * self.frame_rate
+            frames = prediction * length_scale * self.frame_rate
         else:
-            frames = torch.expm1(prediction).clamp(min=0) * pace
+            frames = torch.expm1(prediction).clamp(min=0) * length_scale
         return torch.round(frames).clamp(min=0)
 
     def upsample(self, tokens: torch.Tensor, token_mask: torch.Tensor, durations: torch.Tensor,
@@ -276,12 +276,13 @@ class WaveGrad2(BuiltFromConfig, nn.Module):
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
     def hidden_from_text(self, text: torch.Tensor, text_lengths: torch.Tensor, speakers: Optional[torch.Tensor] = None,
-                         pace: float = 1.0, durations: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+                         length_scale: float = 1.0,
+                         durations: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """Predicted (or given) durations -> frame-rate conditioning ``hidden (B, H', T)`` + ``durations``."""
         tokens, token_mask = self.encode(text, text_lengths, speakers)
         if durations is None:
             pred = self.resampling.duration_predictor(tokens, text_lengths)
-            durations = self.predicted_frames(pred, pace) * token_mask
+            durations = self.predicted_frames(pred, length_scale) * token_mask
             empty = durations.sum(-1) == 0  # nothing to say at all: give the loudest token one frame
             if bool(empty.any()):
                 first = pred.masked_fill(~token_mask, float("-inf")).argmax(-1)
@@ -298,7 +299,7 @@ class WaveGrad2(BuiltFromConfig, nn.Module):
         speakers: Optional[torch.Tensor] = None,
         generator: Optional[torch.Generator] = None,
         clip_denoised: bool = True,
-        pace: float = 1.0,
+        length_scale: float = 1.0,
         durations: Optional[torch.Tensor] = None,
     ) -> Dict[str, torch.Tensor]:
         """Text -> ``wav (B, L)`` (zero past ``lengths`` samples) by refinement over ``schedule``.
@@ -306,7 +307,7 @@ class WaveGrad2(BuiltFromConfig, nn.Module):
         Items are refined one at a time (a padded tail would otherwise feed the decoder's convolutions), each
         from ``y_T`` and step noise drawn with ``generator`` in item order.
         """
-        h = self.hidden_from_text(text, text_lengths, speakers, pace, durations)
+        h = self.hidden_from_text(text, text_lengths, speakers, length_scale, durations)
         lengths = h["frame_lengths"] * self.hop_length
         wav = h["hidden"].new_zeros(text.size(0), int(lengths.max()))
         for b in range(text.size(0)):

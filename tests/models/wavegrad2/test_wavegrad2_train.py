@@ -113,8 +113,8 @@ def test_train_resume_exact_then_infer(tmp_path, corpus, capsys):
         assert key in capsys.readouterr().err
     piped = load_pipeline(full, overrides=[f"infer.schedule={schedule_file}"])  # the registered pipeline
     assert isinstance(piped, WaveGrad2TTS) and piped.schedule.betas.tolist() == pytest.approx(saved["betas"])
-    spec = {"pipeline": "wavegrad2", "components": {"model": str(full)}, "infer": {"steps": 50, "pace": 1.2}}
-    assert load_pipeline(spec).schedule.steps == 50 and load_pipeline(spec).settings.pace == 1.2
+    spec = {"pipeline": "wavegrad2", "components": {"model": str(full)}, "infer": {"steps": 50, "length_scale": 1.2}}
+    assert load_pipeline(spec).schedule.steps == 50 and load_pipeline(spec).settings.length_scale == 1.2
 
     tts = WaveGrad2TTS.from_checkpoint(full, steps=50)
     assert tts.schedule.steps == 50 and tts.capabilities.tasks == frozenset({"tts"})
@@ -203,8 +203,9 @@ def test_manifest_extra_durations_round_trip(tmp_path, corpus):
 
 
 def test_inference_settings_are_checked_when_set(tmp_path):
-    """``infer.steps`` / ``infer.schedule`` / ``infer.pace`` fail as one line naming the key, before any model runs."""
-    for bad, needle in [({"steps": 0}, "infer.steps"), ({"pace": 0.0}, "infer.pace"),
+    """``infer.steps`` / ``infer.schedule`` / ``infer.length_scale`` fail as one line naming the key, before any
+    model runs."""
+    for bad, needle in [({"steps": 0}, "infer.steps"), ({"length_scale": 0.0}, "infer.length_scale"),
                         ({"schedule": str(tmp_path / "gone.json")}, "infer.schedule"),
                         ({"schedule": "fast_7"}, "fast_6")]:  # the message lists the presets
         with pytest.raises(ConfigError, match=needle):
