@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
 import struct
 from typing import Dict, Optional, Tuple
 
@@ -72,25 +73,34 @@ def streaming_wav_header(sample_rate: int) -> bytes:
             struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16) + b"data" + struct.pack("<I", unknown))
 
 
-def decode_upload(data: bytes, max_bytes: int, max_seconds: float, param: str) -> Audio:
-    """Uploaded file bytes -> mono :class:`Audio`, or a 400/413 naming ``param``."""
+def decode_error(err: Exception) -> str:
+    """libsndfile's reason alone: its message names the in-memory buffer (``<_io.BytesIO object at 0x...>``),
+    which means nothing to the client."""
+    reason = getattr(err, "error_string", None) or re.sub(r"<[^<>]* object at 0x[0-9a-fA-F]+>:?\s*", "", str(err))
+    return " ".join(reason.split()).rstrip(".") or type(err).__name__
+
+
+def decode_upload(data: bytes, max_bytes: int, max_seconds: float, param: str, filename: str = "") -> Audio:
+    """Uploaded file bytes -> mono :class:`Audio`, or a 400/413 naming ``param`` (and the file's name)."""
+    what = f"{param} ({filename!r})" if filename else param
     if len(data) == 0:
-        raise ApiError(400, f"{param}: the uploaded audio is empty (0 bytes)", param)
+        raise ApiError(400, f"{what}: the uploaded audio is empty (0 bytes)", param)
     if len(data) > max_bytes:
-        raise ApiError(413, f"{param}: {len(data)} bytes is over the limit of {max_bytes} bytes", param)
+        raise ApiError(413, f"{what}: {len(data)} bytes is over the limit of {max_bytes} bytes", param)
     try:
         with sf.SoundFile(io.BytesIO(data)) as fh:
             seconds = fh.frames / fh.samplerate
             if seconds > max_seconds:
-                raise ApiError(413, f"{param}: {seconds:.1f} s of audio is over the limit of {max_seconds:g} s", param)
+                raise ApiError(413, f"{what}: {seconds:.1f} s of audio is over the limit of {max_seconds:g} s",
+                               param)
             wav = fh.read(dtype="float32", always_2d=True)
             rate = fh.samplerate
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-        raise ApiError(400, f"{param}: not a readable audio file ({' '.join(str(err).split())})", param) from err
+        raise ApiError(400, f"{what}: not a readable audio file ({decode_error(err)})", param) from err
     if wav.shape[0] == 0:
-        raise ApiError(400, f"{param}: the audio holds no samples (zero length)", param)
+        raise ApiError(400, f"{what}: the audio holds no samples (zero length)", param)
     if not np.isfinite(wav).all():
-        raise ApiError(400, f"{param}: the audio holds non-finite samples", param)
+        raise ApiError(400, f"{what}: the audio holds non-finite samples", param)
     return Audio(wav.mean(axis=1), rate)
 
 

@@ -5,10 +5,11 @@
     {
       models: {
         joe: {pipeline: "exp/joe"},                                   // checkpoint dir or pipeline spec (.json5)
+        vctk: {pipeline: "exp/vctk", voices: {alloy: "p225", onyx: "p226"}},   // OpenAI voice names -> speakers
         hsp: {pipeline: "hsp_tts.json5", overrides: ["infer.output_rate=24000"]},
         sr48: {model_type: "speechsr", overrides: ["infer.target_rate=48000"]},   // bundled weights
       },
-      limits: {max_text_chars: 5000, max_upload_bytes: 20000000, workers: 1, queue_size: 16},
+      limits: {max_text_chars: 4096, max_upload_bytes: 20000000, workers: 1, queue_size: 16},
       api_key: "",       // or --api_key / ECHELON_API_KEY; empty = no key
     }
 
@@ -35,13 +36,15 @@ class ModelEntry:
     model_type: str = ""
     components: Dict[str, str] = field(default_factory=dict)
     overrides: List[str] = field(default_factory=list)  # "infer.KEY=VALUE", as echelon-infer --set
+    # a voice name a request may send (OpenAI's "alloy", ...) -> a speaker of a multi-speaker model
+    voices: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class Limits:
     """What one request may ask for, and how much work the server takes on (defaults in brackets)."""
 
-    max_text_chars: int = 5000  # characters of ``input`` [5000]
+    max_text_chars: int = 4096  # characters of ``input`` [4096, as OpenAI's API]
     max_upload_bytes: int = 20_000_000  # bytes of one uploaded or base64 audio file [20 MB]
     max_upload_seconds: float = 120.0  # seconds of one uploaded audio [120]
     workers: int = 1  # requests computed at once (each step holds the model lock; see workers.py) [1]

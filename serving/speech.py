@@ -12,24 +12,31 @@ from typing import Any, AsyncIterator, Callable, Dict, List, Optional
 from fastapi.responses import Response, StreamingResponse
 from starlette.requests import Request
 
+from models.base.infer_settings import by_role
 from models.base.tasks import Audio
 from processors.audio import AudioError
 from processors.text.frontend import TextError
+from processors.text.speakable import UnspeakableText
 from serving.audio import STREAMABLE, check_format, decode_base64_audio, decode_upload, encode, pcm16, \
     streaming_wav_header
 from serving.config import Limits
 from serving.errors import ApiError
 from serving.models import ModelRegistry, ServedModel
-from serving.requests import ConversionRequest, SpeechRequest, UpsampleRequest
+from serving.requests import MAX_TEXT_FIELD, ConversionRequest, SpeechRequest, Upload, UpsampleRequest
 from serving.workers import InferenceQueue
 
 log = logging.getLogger("echelon.serve")
-SINGLE_VOICE_NAMES = ("", "default")
+# how an HTTP caller leaves out what the voice cannot speak (the request field the vocabulary names for it)
+API_DROP_REMEDY = 'send "{name}": true'
 
 
-def model_error(err: ValueError) -> ApiError:
-    """A pipeline's refusal of its input -> 400 (unreadable text or audio) or 422 (invalid value)."""
+def model_error(err: ValueError, drop_remedy: str = API_DROP_REMEDY) -> ApiError:
+    """A pipeline's refusal of its input -> 400 (unreadable text or audio) or 422 (invalid value). Text with
+    characters the voice cannot speak says how *this* caller leaves them out (``drop_remedy``, formatted with
+    the setting's ``name``), not the CLI's flag."""
     message = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, UnspeakableText):
+        return ApiError(400, err.message(drop_remedy.format(name=by_role("leave_out_unspeakable").name)), "input")
     if isinstance(err, TextError):
         return ApiError(400, message, "input")
     if isinstance(err, AudioError):
@@ -44,85 +51,86 @@ class Service:
         self.registry, self.queue, self.limits = registry, queue, limits
 
     # ------------------------------------------------------------------ checks
-    def speaker(self, model: ServedModel, voice: Any) -> Any:
-        speakers = list(model.pipeline.capabilities.speakers)
-        if not speakers:
-            if voice is None or str(voice) in (*SINGLE_VOICE_NAMES, model.name):
-                return None
-            raise ApiError(404, f"voice {voice!r} not found: model {model.name!r} has one voice "
-                                f"(send voice 'default' or none)", "voice")
-        if voice is None or voice == "":
-            raise ApiError(422, f"model {model.name!r} has {len(speakers)} voices: give 'voice' "
-                                f"(one of {', '.join(speakers[:20])})", "voice")
-        if str(voice) in speakers:
-            return str(voice)
-        if isinstance(voice, int) or str(voice).isdigit():
-            if 0 <= int(voice) < len(speakers):
-                return int(voice)
-        raise ApiError(404, f"voice {voice!r} not found; model {model.name!r} has: {', '.join(speakers[:20])}",
-                       "voice")
-
-    def text(self, text: str) -> str:
+    def text(self, text: str, what: str = "input") -> str:
+        """The text to speak, or a 400/413 saying what is wrong with it (``what``: how the caller calls it)."""
+        if not text:
+            raise ApiError(400, f"{what} is empty: give the text to speak", "input")
         if not text.strip():
-            raise ApiError(400, "input is empty: give the text to speak", "input")
-        if len(text) > self.limits.max_text_chars:
-            raise ApiError(413, f"input has {len(text)} characters, over the limit of {self.limits.max_text_chars}",
+            raise ApiError(400, f"{what} holds only white space ({len(text)} characters): give the text to speak",
                            "input")
+        if len(text) > self.limits.max_text_chars:
+            raise ApiError(413, f"{what} has {len(text)} characters, over the limit of {self.limits.max_text_chars} "
+                                f"(the server's {MAX_TEXT_FIELD})", "input")
         return text
 
-    def upload(self, data: Optional[bytes], param: str) -> Audio:
-        if data is None:
+    def upload(self, upload: Optional[Upload], param: str) -> Audio:
+        if upload is None:
             raise ApiError(400, f"give the audio file field '{param}'", param)
-        return decode_upload(data, self.limits.max_upload_bytes, self.limits.max_upload_seconds, param)
+        return decode_upload(upload.data, self.limits.max_upload_bytes, self.limits.max_upload_seconds, param,
+                             upload.filename)
+
+    def seed(self, seed: Optional[int]) -> Optional[int]:
+        """A request's seed, checked as every seed is (the vocabulary's)."""
+        try:
+            by_role("seed").check(seed, prefix="")
+        except ValueError as err:
+            raise ApiError(422, str(err), "seed") from err
+        return seed
 
     def audio_response(self, audio: Audio, response_format: str) -> Response:
         data, media = encode(audio, response_format)
         return Response(data, media_type=media, headers={"X-Sample-Rate": str(audio.sample_rate),
                                                          "X-Audio-Seconds": f"{audio.seconds:.3f}"})
 
-    async def run(self, fn: Any, request: Request) -> Any:
+    async def run(self, fn: Any, request: Optional[Request], drop_remedy: str = API_DROP_REMEDY) -> Any:
         slot = self.queue.admit()
         try:
             return await slot.run(fn, request)
         except ValueError as err:
-            raise model_error(err) from err
+            raise model_error(err, drop_remedy) from err
 
     # ------------------------------------------------------------------ TTS
-    async def speech(self, req: SpeechRequest, prompt_file: Optional[bytes], request: Request) -> Response:
-        text = self.text(req.input)
-        model = self.registry.get(req.model, "tts")
-        speaker = self.speaker(model, req.voice)
+    def speech_prompt(self, model: ServedModel, req: SpeechRequest, prompt_file: Optional[Upload]) -> Optional[Audio]:
+        """The voice prompt of a zero-shot model (None for the others), checked against what the model takes."""
         caps = model.pipeline.capabilities
-        if req.instructions:
-            raise ApiError(422, f"model {model.name!r} takes no instructions", "instructions")
-        prompt = None
-        if req.prompt_audio is not None or prompt_file is not None:
-            if not caps.audio_prompt:
-                raise ApiError(422, f"model {model.name!r} speaks with its own voices and takes no prompt audio",
-                               "prompt_audio")
-            prompt = self.upload(prompt_file, "prompt") if prompt_file is not None else decode_base64_audio(
-                req.prompt_audio, self.limits.max_upload_bytes, self.limits.max_upload_seconds, "prompt_audio")
-        elif caps.audio_prompt:
-            raise ApiError(422, f"model {model.name!r} is zero-shot: give prompt_audio (base64) or a 'prompt' "
-                                f"file of the voice to speak with", "prompt_audio")
         if req.prompt_text and not caps.prompt_text:
             raise ApiError(422, f"model {model.name!r} does not use prompt_text", "prompt_text")
-        changes = req.changes()
-        if req.speed != 1.0:
-            if "length_scale" not in model.settings():
-                raise ApiError(422, f"model {model.name!r} has no speaking-rate setting", "speed")
-            changes["length_scale"] = changes.get("length_scale", model.settings()["length_scale"]) / req.speed
-        pipeline = model.variant(changes)
+        if req.prompt_audio is None and prompt_file is None:
+            if caps.audio_prompt:
+                raise ApiError(422, f"model {model.name!r} is zero-shot: give prompt_audio (base64) or a 'prompt' "
+                                    f"file of the voice to speak with", "prompt_audio")
+            return None
+        if not caps.audio_prompt:
+            raise ApiError(422, f"model {model.name!r} speaks with its own voices and takes no prompt audio",
+                           "prompt_audio")
+        if prompt_file is not None:
+            return self.upload(prompt_file, "prompt")
+        return decode_base64_audio(req.prompt_audio, self.limits.max_upload_bytes, self.limits.max_upload_seconds,
+                                   "prompt_audio")
+
+    async def speech(self, req: SpeechRequest, prompt_file: Optional[Upload], request: Request) -> Response:
+        """OpenAI's speech endpoint. Like OpenAI's, it streams the formats that can be streamed (wav, pcm) unless
+        ``stream: false`` asks for the whole file (exact WAV sizes, ``X-Audio-Seconds``)."""
+        text = self.text(req.input)
+        model = self.registry.get(req.model, "tts")
+        speaker = model.speaker(req.voice_name)
+        prompt = self.speech_prompt(model, req, prompt_file)
+        pipeline = model.variant(req.changes(), req.speed)
+        seed = self.seed(req.seed)
         check_format(req.response_format)
-        if not req.streaming:
+        if req.stream is False and req.stream_format == "sse":
+            raise ApiError(422, "stream_format 'sse' is a stream: leave out 'stream': false", "stream")
+        streaming = req.stream_format == "sse" or (req.response_format in STREAMABLE if req.stream is None
+                                                   else req.stream)
+        if not streaming:
             audio = await self.run(lambda: pipeline.synthesize(
                 [text], None if prompt is None else [prompt], None if not req.prompt_text else [req.prompt_text],
-                None if speaker is None else [speaker], req.seed)[0], request)
+                None if speaker is None else [speaker], seed)[0], request)
             return await asyncio.to_thread(self.audio_response, audio, req.response_format)
         if req.response_format not in STREAMABLE:
             raise ApiError(422, f"a stream is sent as {' or '.join(STREAMABLE)}, not {req.response_format!r}",
                            "response_format")
-        chunks = pipeline.synthesize_stream(text, prompt, req.prompt_text or None, speaker, req.seed)
+        chunks = pipeline.synthesize_stream(text, prompt, req.prompt_text or None, speaker, seed)
         slot = self.queue.admit()
         try:
             first, rest = await slot.first_and_rest(chunks, request)
@@ -161,21 +169,20 @@ class Service:
         yield b'data: {"type": "speech.audio.done"}\n\n'
 
     # ------------------------------------------------------------------ VC / SR
-    async def conversion(self, req: ConversionRequest, files: Dict[str, bytes], request: Request) -> Response:
+    async def conversion(self, req: ConversionRequest, files: Dict[str, Upload], request: Request) -> Response:
         model = self.registry.get(req.model, "vc")
         source, prompt = self.upload(files.get("source"), "source"), self.upload(files.get("prompt"), "prompt")
-        pipeline = model.variant(req.changes())
+        pipeline, seed = model.variant(req.changes()), self.seed(req.seed)
         check_format(req.response_format)
-        audio = await self.run(lambda: pipeline.convert([source], [prompt], req.seed)[0], request)
+        audio = await self.run(lambda: pipeline.convert([source], [prompt], seed)[0], request)
         return await asyncio.to_thread(self.audio_response, audio, req.response_format)
 
-    async def upsample(self, req: UpsampleRequest, files: Dict[str, bytes], request: Request) -> Response:
+    async def upsample(self, req: UpsampleRequest, files: Dict[str, Upload], request: Request) -> Response:
         model = self.registry.get(req.model, "sr")
         audio_in = self.upload(files.get("audio"), "audio")
-        changes = {} if req.target_rate is None else {"target_rate": req.target_rate}
-        pipeline = model.variant(changes)
+        pipeline, seed = model.variant(req.changes()), self.seed(req.seed)
         check_format(req.response_format)
-        audio = await self.run(lambda: pipeline.upsample([audio_in])[0], request)
+        audio = await self.run(lambda: pipeline.upsample([audio_in], seed)[0], request)
         return await asyncio.to_thread(self.audio_response, audio, req.response_format)
 
     def models(self) -> List[Dict[str, Any]]:

@@ -4,6 +4,7 @@ serves: a random 3-speaker VITS saved as an Echelon checkpoint (16 kHz, hop 32; 
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import socket
@@ -51,6 +52,20 @@ def make_tiny_vc(folder: Path) -> Path:
     return folder
 
 
+VC_OVERRIDES = ["infer.f0_method=dio"]  # the tiny VC model's F0 (fast)
+SR_OVERRIDES = ["infer.target_rate=24000"]
+
+
+def write_demo_config(root: Path) -> Path:
+    """``root/serve.json5`` serving the demo's models: the tiny voice, the tiny VC model, the bundled SpeechSR."""
+    make_tiny_voice(root / "tiny")
+    make_tiny_vc(root / "vc")
+    (root / "serve.json5").write_text(json.dumps({"models": {
+        "tiny": {"pipeline": "tiny"}, "vc": {"pipeline": "vc", "overrides": VC_OVERRIDES},
+        "sr24": {"model_type": "speechsr", "overrides": SR_OVERRIDES}}}))
+    return root / "serve.json5"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -66,8 +81,9 @@ class LiveServer:
         environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1", **(env or {})}
         self.log_path = log_path
         self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "bins.serve", *args, "--port", str(self.port),
-                                      "--log_level", "warning"], cwd=REPO_ROOT, env=environment,
+        level = [] if "--log_level" in args else ["--log_level", "warning"]
+        self.proc = subprocess.Popen([sys.executable, "-m", "bins.serve", *args, "--port", str(self.port), *level],
+                                     cwd=REPO_ROOT, env=environment,
                                      stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 120.0) -> "LiveServer":

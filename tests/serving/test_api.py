@@ -28,7 +28,8 @@ def server(tmp_path_factory):
     make_tiny_vc(root / "vc")
     (root / "serve.json5").write_text(json.dumps({
         "models": {"tiny": {"pipeline": "tiny", "overrides": ["infer.max_sentence_chars=40",
-                                                              "infer.stream_window_frames=16"]},
+                                                              "infer.stream_window_frames=16"],
+                            "voices": {"alloy": "bob"}},
                    "sr24": {"model_type": "speechsr", "overrides": ["infer.target_rate=24000"]},
                    "vc": {"pipeline": "vc", "overrides": ["infer.f0_method=dio"]}},
         "limits": {"max_text_chars": 400, "max_upload_bytes": 200000, "max_upload_seconds": 3.0, "queue_size": 2},
@@ -57,6 +58,8 @@ def test_health_and_models(server):
     tiny = next(m for m in models if m["id"] == "tiny")
     assert tiny["task"] == "tts" and tiny["sample_rate"] == 16000 and tiny["speakers"] == SPEAKERS
     assert "noise_scale" in tiny["request_settings"] and "max_sentence_chars" not in tiny["request_settings"]
+    assert tiny["voices"] == [*SPEAKERS, "alloy"] and tiny["voice_map"] == {"alloy": "bob"}
+    assert tiny["speed"] == "length_scale" and "ignored" in tiny["instructions"]
     assert next(m for m in models if m["id"] == "sr24")["sample_rate"] == 24000
 
 
@@ -67,6 +70,10 @@ def test_speech_is_audio_of_its_voice_and_seed(server):
     assert rate == 16000 and wav.size > 16000 and np.abs(wav).max() > 0.001
     again = post(server, {"model": "tiny", "input": TEXT, "voice": "bob", "seed": 3})
     assert again.content == first.content  # same request, same seed: same bytes
+    mapped = post(server, {"model": "tiny", "input": TEXT, "voice": "alloy", "seed": 3,
+                           "instructions": "Speak in a cheerful tone."})  # OpenAI's field: accepted, not used
+    assert mapped.content == first.content  # serve.json5 maps OpenAI's "alloy" to bob
+    assert post(server, {"model": "tiny", "input": TEXT, "voice": {"id": "bob"}, "seed": 3}).content == first.content
     other = read_wav(post(server, {"model": "tiny", "input": TEXT, "voice": 2, "seed": 3}).content)[0]
     assert other.shape != wav.shape or np.abs(other - wav).max() > 1e-3  # voice 2 (cid) is another speaker
     slow = read_wav(post(server, {"model": "tiny", "input": TEXT, "voice": "bob", "seed": 3, "speed": 0.5}).content)[0]
@@ -80,16 +87,19 @@ def test_speech_is_audio_of_its_voice_and_seed(server):
 
 def test_stream_joined_equals_one_shot(server):
     body = {"model": "tiny", "input": TEXT, "voice": "ann", "seed": 5}
-    whole, _ = read_wav(post(server, body).content)
-    chunks = []
-    with httpx.stream("POST", server.url + SPEECH, json={**body, "stream": True},
-                      headers={"Authorization": "Bearer s3cret"}, timeout=60) as response:
-        assert response.status_code == 200 and response.headers["content-type"] == "audio/wav"
-        chunks = [c for c in response.iter_raw() if c]
-    assert len(chunks) > 2  # sent in pieces (chunked transfer), not at once
-    streamed, rate = read_wav(b"".join(chunks))  # a WAV header of unknown length, then 16-bit PCM
-    assert rate == 16000 and streamed.shape == whole.shape
-    np.testing.assert_allclose(streamed, whole, atol=4 / 32768)  # windows: 1e-4, then 16-bit rounding
+    one_shot = post(server, {**body, "stream": False})
+    whole, _ = read_wav(one_shot.content)
+    assert float(one_shot.headers["x-audio-seconds"]) == pytest.approx(whole.size / 16000, abs=1e-3)
+    for extra in ({"stream": True}, {}):  # without "stream", as OpenAI's endpoint: wav and pcm are streamed
+        with httpx.stream("POST", server.url + SPEECH, json={**body, **extra},
+                          headers={"Authorization": "Bearer s3cret"}, timeout=60) as response:
+            assert response.status_code == 200 and response.headers["content-type"] == "audio/wav"
+            assert "x-audio-seconds" not in response.headers  # not known when the first chunk goes out
+            chunks = [c for c in response.iter_raw() if c]
+        assert len(chunks) > 2  # sent in pieces (chunked transfer), not at once
+        streamed, rate = read_wav(b"".join(chunks))  # a WAV header of unknown length, then 16-bit PCM
+        assert rate == 16000 and streamed.shape == whole.shape
+        np.testing.assert_allclose(streamed, whole, atol=4 / 32768)  # windows: 1e-4, then 16-bit rounding
     sse = post(server, {**body, "stream_format": "sse", "response_format": "pcm"})
     events = [json.loads(line[6:]) for line in sse.text.splitlines() if line.startswith("data: ")]
     assert events[-1]["type"] == "speech.audio.done"
@@ -98,14 +108,23 @@ def test_stream_joined_equals_one_shot(server):
 
 
 @pytest.mark.parametrize("body, status, words", [
-    ({"model": "tiny", "input": "   ", "voice": "ann"}, 400, "input is empty"),
+    ({"model": "tiny", "input": "", "voice": "ann"}, 400, "input is empty"),
+    ({"model": "tiny", "input": "   ", "voice": "ann"}, 400, "input holds only white space"),
+    ({"model": "tiny", "input": "I like 🍕.", "voice": "ann"}, 400, 'send "drop_unspeakable": true'),
+    ({"model": "tiny", "input": "🍕 🍕", "voice": "ann", "drop_unspeakable": True}, 400, "nothing is left to speak"),
+    ({"model": "tiny", "input": "Hi.", "voice": "echo"}, 404, "does not map to its speakers"),
     ({"model": "nope", "input": "Hi.", "voice": "ann"}, 404, "model 'nope' not found"),
     ({"model": "/etc/passwd", "input": "Hi."}, 404, "not found"),
     ({"model": "tiny", "input": "Hi.", "voice": "zed"}, 404, "voice 'zed' not found"),
     ({"model": "tiny", "input": "Hi."}, 422, "give 'voice'"),
     ({"model": "tiny", "input": "word " * 100, "voice": "ann"}, 413, "over the limit of 400"),
     ({"model": "tiny", "input": "Hi.", "voice": "ann", "speed": 9}, 422, "speed"),
-    ({"model": "tiny", "input": "Hi.", "voice": "ann", "noise_scale": -1}, 422, "noise_scale"),
+    ({"model": "tiny", "input": "Hi.", "voice": "ann", "speed": 0.2}, 422, "speed"),
+    ({"model": "tiny", "input": "Hi.", "voice": "ann", "noise_scale": -1}, 422, "noise_scale=-1.0: must be at least"),
+    ({"model": "tiny", "input": "Hi.", "voice": "ann", "noise_scale": 6}, 422, "a request may ask for at most 5"),
+    ({"model": "tiny", "input": "Hi.", "voice": "ann", "length_scale": 0}, 422, "length_scale=0.0: must be above 0"),
+    ({"model": "tiny", "input": "Hi.", "voice": "ann", "seed": -1}, 422, "seed=-1: must be at least 0"),
+    ({"model": "tiny", "input": "Hi.", "voice": "ann", "stream": False, "stream_format": "sse"}, 422, "sse"),
     ({"model": "tiny", "input": "Hi.", "voice": "ann", "output_rate": 48000}, 422, "no request setting 'output_rate'"),
     ({"model": "tiny", "input": "Hi.", "voice": "ann", "ckpt_dir": "/tmp"}, 422, "unknown field 'ckpt_dir'"),
     ({"model": "tiny", "input": "Hi.", "voice": "ann", "response_format": "aac"}, 422, "response_format 'aac'"),
@@ -113,7 +132,8 @@ def test_stream_joined_equals_one_shot(server):
     ({"model": "sr24", "input": "Hi."}, 422, "is a sr model, not tts"),
 ])
 def test_bad_requests_get_their_status_and_message(server, body, status, words):
-    assert words in error(post(server, body), status)["message"]
+    message = error(post(server, body), status)["message"]
+    assert words in message and "--" not in message  # worded for an HTTP caller, not the CLI's flags
 
 
 def test_malformed_bodies_and_keys(server):
@@ -133,14 +153,16 @@ def test_upsample_and_bad_uploads(server):
     assert up.status_code == 200, up.text
     wav, rate = read_wav(up.content)
     assert rate == 24000 and wav.size == 24000 and np.abs(wav).max() > 0.05
-    cases = [(b"this is not audio", 400, "not a readable audio file"), (b"", 400, "empty"),
+    cases = [(b"this is not audio", 400, "audio ('a.wav'): not a readable audio file (Format not recognised)"),
+             (b"", 400, "empty"),
              (wav_bytes(np.zeros(0, np.float32), 16000), 400, "zero length"),
              (wav_bytes(np.zeros(16000 * 4, np.float32), 16000), 413, "over the limit of 3 s"),
              (b"\0" * 300000, 413, "over the limit of 200000 bytes")]
     for data, status, words in cases:
         response = httpx.post(server.url + "/v1/audio/upsample", data={"model": "sr24"}, headers=auth, timeout=60,
                               files={"audio": ("a.wav", data, "audio/wav")})
-        assert words in error(response, status)["message"], words
+        message = error(response, status)["message"]
+        assert words in message and "BytesIO" not in message and " at 0x" not in message, message
     speech = (0.3 * np.sin(2 * np.pi * 150 * np.arange(16000) / 16000) * (1 + np.sin(np.arange(16000) / 800))
               ).astype(np.float32)
     files = {"source": ("a.wav", wav_bytes(speech, 16000)), "prompt": ("b.wav", wav_bytes(tone, 16000))}

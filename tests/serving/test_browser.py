@@ -19,7 +19,7 @@ import soundfile as sf
 
 from models.base.pipeline import load_pipeline
 from models.base.tasks import Audio
-from tests.serving.live import LiveServer, make_tiny_vc, make_tiny_voice
+from tests.serving.live import SR_OVERRIDES, VC_OVERRIDES, LiveServer, write_demo_config
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
@@ -37,19 +37,10 @@ fetch(audio.src).then(r => r.arrayBuffer()).then(b => new OfflineAudioContext(1,
 """
 
 
-VC_OVERRIDES = ["infer.f0_method=dio"]
-SR_OVERRIDES = ["infer.target_rate=24000"]
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
-    make_tiny_voice(root / "tiny")
-    make_tiny_vc(root / "vc")
-    (root / "serve.json5").write_text(json.dumps({"models": {
-        "tiny": {"pipeline": "tiny"}, "vc": {"pipeline": "vc", "overrides": VC_OVERRIDES},
-        "sr24": {"model_type": "speechsr", "overrides": SR_OVERRIDES}}}))
-    live = LiveServer(["--config", str(root / "serve.json5")], root / "server.log").wait_ready()
+    live = LiveServer(["--config", str(write_demo_config(root))], root / "server.log").wait_ready()
     yield live, root
     assert live.stop() == 0, live.output()
 
@@ -156,7 +147,7 @@ def test_convert_and_upsample_tabs(demo, browser, tmp_path):
     np.testing.assert_allclose(heard, np.clip(expected.waveform, -1, 1), atol=2e-4)  # 16-bit rounding
     assert np.abs(heard).max() > 0.01
     open_tab(browser, "Super-resolution")
-    browser.find_element(By.XPATH, "//*[@id='sr-rate']//label[contains(., '24000')]").click()
+    browser.find_element(By.XPATH, "//*[@id='sr-target_rate']//label[contains(., '24000')]").click()
     heard, rate = upload_and_run(browser, [("sr-input", source)], "sr-upsample", "sr-output")
     expected = load_pipeline({"pipeline": "speechsr", "components": {}, "infer": {}}, SR_OVERRIDES).upsample(
         [Audio(source_wav, 16000)])[0]

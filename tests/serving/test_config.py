@@ -15,7 +15,7 @@ def test_config_paths_limits_and_unknown_keys(tmp_path):
                                           'limits: {queue_size: 3}}')
     cfg = read_serve_config(tmp_path / "serve.json5", ["limits.workers=2"])
     assert cfg.models["joe"].pipeline == str(tmp_path / "exp/joe") and cfg.models["sr"].model_type == "speechsr"
-    assert (cfg.limits.queue_size, cfg.limits.workers, cfg.limits.max_text_chars) == (3, 2, 5000)
+    assert (cfg.limits.queue_size, cfg.limits.workers, cfg.limits.max_text_chars) == (3, 2, 4096)  # OpenAI's limit
     (tmp_path / "typo.json5").write_text('{models: {joe: {pipeline: "x"}}, limits: {queue_sise: 3}}')
     with pytest.raises(ConfigError, match="did you mean 'limits.queue_size'"):
         read_serve_config(tmp_path / "typo.json5")
@@ -90,3 +90,19 @@ def test_registry_warms_each_model_up_and_survives_a_failed_warm_up(tmp_path, ca
     assert list(registry.models) == ["tiny"]
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
         "model 'tiny': warm-up failed (RuntimeError: no voice); its first request pays the one-off costs"]
+
+
+def test_voice_maps_name_speakers_of_a_multi_speaker_model(tmp_path):
+    """``models.NAME.voices`` (OpenAI's voice names -> speakers) is checked against the loaded model at start-up."""
+    from models.base.pipeline import load_pipeline
+    from serving.models import check_voice_map
+    from tests.serving.live import make_tiny_voice
+
+    tiny = load_pipeline(make_tiny_voice(tmp_path / "tiny"))
+    assert check_voice_map("tiny", tiny, {"alloy": "bob", "echo": "ann"}) == {"alloy": "bob", "echo": "ann"}
+    with pytest.raises(ConfigError, match=r"models.tiny.voices.onyx: 'zed' is not a speaker of model 'tiny' "
+                                          r"\(ann, bob, cid\)"):
+        check_voice_map("tiny", tiny, {"onyx": "zed"})
+    (tmp_path / "serve.json5").write_text('{models: {tiny: {pipeline: "tiny", voices: {alloy: 3}}}}')
+    with pytest.raises(ConfigError, match="voices.alloy"):
+        read_serve_config(tmp_path / "serve.json5")  # speakers are names: a number is refused when read
