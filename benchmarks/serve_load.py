@@ -117,7 +117,8 @@ def one(client: httpx.Client, url: str, body: dict) -> tuple:
 
 def load_pass(server: Server, n: int, concurrency: int, deadline: float,
               reference: Optional[List[str]]) -> Dict[str, object]:
-    bodies = [{"model": server.name, "input": request_text(i), "seed": i} for i in range(n)]
+    # one-shot answers (a wav or pcm request without "stream" is streamed, as OpenAI's endpoint does)
+    bodies = [{"model": server.name, "input": request_text(i), "seed": i, "stream": False} for i in range(n)]
     results: List[Optional[tuple]] = [None] * n
     cpu0 = cpu_seconds(server.proc.pid)
     start = time.perf_counter()
