@@ -20,7 +20,7 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_packages(include=["models*", "modules*", "processors*", "evaluation*", "serving*", "bins*", "utils*"]),
+    packages=find_packages(include=["models*", "modules*", "processors*", "evaluation*", "serving*", "finetune*", "bins*", "utils*"]),
     package_data={"": ["*.json", "*.json5", "*.md", "*.pth", "*.txt"]},
     include_package_data=True,
     # torch is installed first and pinned by the Makefile (TORCH_SPEC); listed here without a version
@@ -42,6 +42,7 @@ setup(
             "echelon-export=bins.export:main",
             "echelon-serve=bins.serve:main",
             "echelon-models=bins.models:main",
+            "echelon-finetune=bins.finetune:main",
         ]
     },
 )

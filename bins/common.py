@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Callable, List, Optional
 
-PROJECT_PACKAGES = ("bins.", "models.", "modules.", "processors.", "utils.", "evaluation.", "serving.")
+PROJECT_PACKAGES = ("bins.", "models.", "modules.", "processors.", "utils.", "evaluation.", "serving.", "finetune.")
 FILE_SYSTEM_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 DEBUG_FLAG = "--debug"
 

@@ -30,6 +30,7 @@ FORBIDDEN = {
     "models": ("bins", "serving"),
     "evaluation": ("bins", "serving"),
     "serving": ("bins",),
+    "finetune": ("bins", "serving"),
 }
 
 

@@ -19,7 +19,8 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Dict, Tuple
 
-KINDS = ("model", "trainer", "inference", "preparer", "metric", "feature", "pipeline", "exporter", "pretrained")
+KINDS = ("model", "trainer", "inference", "preparer", "metric", "feature", "pipeline", "exporter", "pretrained",
+         "finetuner")
 
 # Packages scanned for registrations (relative to the repository root).
 _SCAN_PACKAGES = ("models", "processors", "evaluation", "modules")

@@ -100,7 +100,8 @@ class VITSDataset(Dataset):
 
 
 def collate_vits(items: List[Dict[str, object]]) -> Dict[str, torch.Tensor]:
-    """Zero-pad a list of items into ``text (B, Tx)``, ``spec (B, F, Ty)``, ``wav (B, 1, T)`` + lengths, ``sid``."""
+    """Zero-pad a list of items into ``text (B, Tx)``, ``spec (B, F, Ty)``, ``wav (B, 1, T)`` + lengths, ``sid``
+    and the item ``ids`` (a list of str)."""
     batch = len(items)
     text_len = torch.tensor([len(it["text"]) for it in items], dtype=torch.long)
     spec_len = torch.tensor([it["spec"].size(1) for it in items], dtype=torch.long)
@@ -116,6 +117,7 @@ def collate_vits(items: List[Dict[str, object]]) -> Dict[str, torch.Tensor]:
     return {
         "text": text, "text_lengths": text_len, "spec": spec, "spec_lengths": spec_len, "wav": wav,
         "wav_lengths": wav_len, "sid": torch.tensor([int(it["sid"]) for it in items], dtype=torch.long),
+        "ids": [str(it["id"]) for it in items],
     }  # fmt: skip
 
 

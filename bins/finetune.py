@@ -1,0 +1,61 @@
+"""Fine-tune a pretrained voice on someone's recordings: ``echelon-finetune --audio_dir DIR --base_ckpt_dir BASE
+--exp_dir EXP``.
+
+DIR: wav/flac/mp3/ogg files, any rate or channels, short clips or long takes; transcripts optional (an LJSpeech
+``metadata.csv``, or a ``.txt``/``.lab`` beside each file; Whisper transcribes the rest). BASE: an Echelon VITS
+checkpoint dir (``echelon-convert-piper joe exp/joe``) or another family's that registers a finetuner. Writes
+``EXP/voice/`` (for ``echelon-infer --ckpt_dir`` / ``echelon-serve``), ``EXP/voice.onnx`` + ``.onnx.json``
+(Piper's format) and ``EXP/results.md`` / ``results.json`` (data used and skipped, WER / SIM / DNSMOS per
+evaluated checkpoint, the base voice first). Logic: ``finetune/run.py``. Exit status: 0 done, 2 cannot start
+(one line), 130/143 stopped (``--resume`` continues).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from bins.common import run_cli
+from utils.cli import ArgumentParser
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="echelon-finetune", description=__doc__.split("\n")[0])
+    p.add_argument("--audio_dir", required=True, help="folder of the reader's recordings (searched recursively)")
+    p.add_argument("--base_ckpt_dir", required=True, help="the pretrained voice's checkpoint dir")
+    p.add_argument("--exp_dir", required=True, help="where the run, the voice and the results go")
+    p.add_argument("--cpu_minutes", type=float, default=30.0,
+                   help="training budget in CPU minutes (process CPU time, all threads; default 30)")
+    p.add_argument("--max_steps", type=int, help="stop after this many steps (whichever budget ends first)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: torch's, all cores)")
+    p.add_argument("--eval_every", type=int, default=250, help="score the voice every N steps (default 250)")
+    p.add_argument("--eval_sentences", type=int, default=20, help="held-out sentences scored (default 20)")
+    p.add_argument("--asr_model", default="base", help="faster-whisper model for transcripts and WER (base)")
+    p.add_argument("--cache_dir", type=Path, help="cache of per-base-voice preparation "
+                                                   "(default $ECHELON_CACHE/finetune or ~/.cache/echelon/finetune)")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--resume", action="store_true", help="continue the run in --exp_dir")
+    p.add_argument("--overwrite", action="store_true", help="start again (the old run moves to EXP/previous_runs/)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main_unchecked(argv: List[str]) -> int:
+    from finetune.run import FinetuneOptions, run_finetune
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    opts = FinetuneOptions(Path(args.audio_dir), Path(args.base_ckpt_dir), Path(args.exp_dir), args.cpu_minutes, args.max_steps,
+                           args.threads, args.resume, args.overwrite, args.eval_every, args.eval_sentences,
+                           args.asr_model, args.cache_dir, args.seed, not args.quiet)
+    return run_finetune(opts)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run_cli("echelon-finetune", main_unchecked, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

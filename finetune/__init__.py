@@ -1,0 +1,1 @@
+"""echelon-finetune: a pretrained voice adapted to someone's recordings, measured (above models/ and evaluation/)."""

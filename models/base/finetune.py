@@ -1,0 +1,98 @@
+"""The contract between ``echelon-finetune`` and a family that can adapt a pretrained voice to recordings.
+
+``echelon-finetune`` (``finetune/``, above ``models/`` and ``evaluation/``) prepares the reader's utterances,
+scores voices and keeps the best; what training means is the family's. A family registers a
+:class:`VoiceFinetuner` subclass under its checkpoints' ``model_type`` (the decorator
+``register("finetuner", "<model_type>")``, as ``models/tts/vits/finetune.py`` does), and the command finds it from the base checkpoint (:func:`finetuner_for`). The calls come in this order:
+``__init__`` (loads the base) -> :meth:`prepare_base` (one-time work per base voice, cached) ->
+:meth:`speak` (the base row) -> :meth:`train` (calls ``on_eval`` every ``eval_every`` steps; the callback may
+call :meth:`speak` and :meth:`save_voice`) -> :meth:`export`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from models.base import checkpoint as ckpt
+from utils.registry import get, names
+
+#: ``(step, cpu_minutes_trained) -> None``: the command's evaluation, called from inside training
+EvalCallback = Callable[[int, float], None]
+Progress = Callable[[str, int, int], None]
+
+
+class FinetuneError(ValueError):
+    """A fine-tuning run that cannot start or go on; the message names the culprit (one line)."""
+
+
+@dataclass
+class FinetuneBudget:
+    """When training stops: whichever comes first (``cpu_minutes``: process CPU time, all threads, training
+    and in-training evaluation together; ``max_steps``: optimizer steps)."""
+
+    cpu_minutes: Optional[float] = 30.0
+    max_steps: Optional[int] = None
+    eval_every: int = 100
+    seed: int = 1234
+
+
+@dataclass
+class TrainingReport:
+    """What :meth:`VoiceFinetuner.train` did: its last step, the CPU minutes it used, why it stopped."""
+
+    step: int
+    cpu_minutes: float
+    stopped_by: str
+    details: Dict[str, Any] = field(default_factory=dict)
+
+
+class VoiceFinetuner:
+    """A pretrained voice being adapted to one reader (see the module doc for the call order)."""
+
+    sample_rate: int  # the rate utterances must be prepared at
+
+    def __init__(self, base_ckpt_dir: Path, exp_dir: Path) -> None:
+        self.base_ckpt_dir, self.exp_dir = Path(base_ckpt_dir), Path(exp_dir)
+
+    def prepare_base(self, cache_dir: Path, progress: Optional[Progress] = None) -> Dict[str, Any]:
+        """One-time work on the base voice (e.g. rebuilding parts it was shipped without); cached in
+        ``cache_dir``. Returns what to report."""
+        return {}
+
+    def check_text(self, text: str) -> Optional[str]:
+        """Why the voice's front end cannot read a transcript (the utterance is then skipped), or None."""
+        return None
+
+    def speak(self, texts: Sequence[str], tempo: float = 1.0, seed: int = 0) -> List[Tuple[np.ndarray, int]]:
+        """The current weights read ``texts`` (``tempo`` > 1 slower): ``[(wav (T,), sample_rate)]``."""
+        raise NotImplementedError
+
+    def train(self, manifest: Path, budget: FinetuneBudget, on_eval: EvalCallback, resume: bool,
+              progress: bool = True) -> TrainingReport:
+        """Fine-tune on the utterances of ``manifest`` until the budget is spent."""
+        raise NotImplementedError
+
+    def save_voice(self, out_dir: Path, tempo: float) -> Path:
+        """Write the current weights as a checkpoint ``echelon-infer --ckpt_dir`` takes (published atomically),
+        ``tempo`` times slower than the base voice by default."""
+        raise NotImplementedError
+
+    def export(self, voice_dir: Path, onnx_path: Path) -> List[Path]:
+        """Export the saved voice for other runtimes (e.g. Piper's ``.onnx`` + ``.onnx.json``); [] if the
+        family has no such format."""
+        return []
+
+
+def finetuner_for(base_ckpt_dir: Path, exp_dir: Path) -> VoiceFinetuner:
+    """The registered finetuner of the base checkpoint's family, built on it."""
+    src = ckpt.resolve_checkpoint_dir(base_ckpt_dir)
+    model_type = ckpt.model_type_of(src)
+    if model_type not in names("finetuner"):
+        raise FinetuneError(f"--base_ckpt_dir {base_ckpt_dir}: a {model_type!r} checkpoint; echelon-finetune adapts "
+                            f"voices of the families that register a finetuner: {', '.join(names('finetuner'))}")
+    cls = get("finetuner", model_type)
+    return cls(Path(base_ckpt_dir), Path(exp_dir))

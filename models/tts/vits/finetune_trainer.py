@@ -1,0 +1,161 @@
+"""``vits_finetune`` trainer: a pretrained VITS voice adapted to a few minutes of one reader's recordings.
+
+What is trained, and why (issue 46; figures in ``egs/tts/finetune/RESULTS.md``):
+
+* the **posterior encoder** ``enc_q`` is frozen: it comes from the base voice (or is rebuilt from it,
+  :mod:`models.tts.vits.posterior_distill`), so it maps the reader's audio into the latent space the
+  pretrained flow and decoder know. A minute of speech is far too little to learn that space again. Frozen, its
+  posterior of each utterance is computed once and cached (:meth:`posterior`);
+* the **decoder** learns to render those latents in the reader's voice: mel L1 (x ``c_mel``) on random
+  windows, plus, from ``disc_start_step``, a light multi-resolution STFT discriminator trained from scratch
+  (LSGAN + feature matching). The official 46.7 M-parameter discriminator costs ~10 CPU s a step;
+* the **flow** (and, with ``lr_text_encoder`` > 0, the text encoder) learn the reader's latent statistics
+  (pitch, energy) through the KL between the flowed posterior and the text prior on the monotonic alignment,
+  so that the voice's prosody moves too. Their learning rates are low: these parts carry the intelligibility;
+* the **duration predictor** is frozen: a minute of speech gives ~700 phoneme durations, too few to retrain
+  its flows without breaking it (speech sped up in the probe). The reader's tempo is matched instead by a
+  measured length scale folded into the predictor (:func:`models.tts.vits.finetune.fold_length_scale`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from models.base.adversarial import adversarial_step
+from models.base.experiment_config import experiment_config
+from models.tts.vits.config import VITSConfig, VITSDataConfig, VITSTrainConfig
+from models.tts.vits.trainer import VITSTrainer
+from modules.commons import rand_slice_segments, slice_segments
+from modules.discriminators.combined import CombinedDiscriminator
+from modules.discriminators.stft import DiscriminatorR
+from modules.losses import kl_loss, mel_l1_loss
+from modules.monotonic_align import search_alignment
+from utils.registry import register
+
+
+@dataclass
+class VITSFinetuneTrainConfig(VITSTrainConfig):
+    """Training settings of a fine-tuning run (learning rate 0 freezes a part)."""
+
+    lr_decoder: float = 2e-4
+    lr_flow: float = 5e-5
+    lr_text_encoder: float = 0.0
+    # light discriminator: STFT resolutions (n_fft, hop, win) and channels; [] trains without one
+    disc_resolutions: List[List[int]] = field(default_factory=lambda: [[1024, 256, 1024], [512, 128, 512],
+                                                                        [256, 64, 256]])
+    disc_channels: int = 16
+    disc_start_step: int = 0
+    lr_discriminator: float = 2e-4
+
+
+@experiment_config("vits_finetune", model=VITSConfig, data=VITSDataConfig, train=VITSFinetuneTrainConfig)
+class VITSFinetuneExperimentConfig:
+    """A fine-tuning run: the base voice's model and front end, the fine-tuning settings."""
+
+
+def light_discriminator(resolutions: List[List[int]], channels: int) -> Optional[nn.Module]:
+    """Multi-resolution complex-STFT discriminator (~0.1 M parameters at 16 channels), or None."""
+    if not resolutions:
+        return None
+    return CombinedDiscriminator([DiscriminatorR(tuple(r), channels=channels) for r in resolutions])
+
+
+@register("trainer", "vits_finetune")
+class VITSFinetuneTrainer(VITSTrainer):
+    """See the module doc. ``on_eval(step, cpu_minutes)`` is called every ``eval_every`` steps."""
+
+    config_class = VITSFinetuneExperimentConfig
+    on_eval: Optional[Callable[[int, float], None]] = None
+    eval_every: int = 0
+
+    def build_models(self):
+        t = self.cfg.train
+        from models.tts.vits.model import VITS
+
+        models = {"generator": VITS.from_config(self.cfg.model)}
+        disc = light_discriminator(t.disc_resolutions, t.disc_channels)
+        if disc is not None:
+            models["discriminator"] = disc
+        return models
+
+    def part_rates(self) -> Dict[str, float]:
+        t = self.cfg.train
+        return {"dec": t.lr_decoder, "flow": t.lr_flow, "enc_p": t.lr_text_encoder}
+
+    def build_optimizers(self, models):
+        """One AdamW with a parameter group per trained part; frozen parts lose their gradients."""
+        t = self.cfg.train
+        gen = models["generator"]
+        groups = []
+        rates = self.part_rates()
+        for name, module in gen.named_children():
+            lr = rates.get(name, 0.0)
+            for p in module.parameters():
+                p.requires_grad_(lr > 0)
+            if lr > 0:
+                groups.append({"params": list(module.parameters()), "lr": lr})
+        if not groups:
+            raise ValueError("train.lr_decoder, lr_flow and lr_text_encoder are all 0: nothing to fine-tune")
+        opts = {"generator": torch.optim.AdamW(groups, betas=(0.8, 0.99), eps=1e-9)}
+        if "discriminator" in models:
+            opts["discriminator"] = torch.optim.AdamW(models["discriminator"].parameters(), lr=t.lr_discriminator,
+                                                      betas=(0.8, 0.99), eps=1e-9)
+        return opts
+
+    # ------------------------------------------------------------------ steps
+    @torch.no_grad()
+    def posterior(self, batch) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``m_q, logs_q (B, C, Ty)`` of the batch's utterances (frozen encoder: computed once per utterance)."""
+        if not hasattr(self, "_posteriors"):
+            self._posteriors: Dict[str, Tuple[torch.Tensor, torch.Tensor]] = {}
+        gen = self.unwrap("generator")
+        ty = batch["spec"].size(-1)
+        m = batch["spec"].new_zeros(len(batch["ids"]), gen.enc_q.out_channels, ty)
+        logs = torch.zeros_like(m)
+        for b, item_id in enumerate(batch["ids"]):
+            n = int(batch["spec_lengths"][b])
+            if item_id not in self._posteriors:
+                gen.enc_q.eval()
+                _, m_q, logs_q, _ = gen.enc_q(batch["spec"][b:b + 1, :, :n], batch["spec_lengths"][b:b + 1])
+                self._posteriors[item_id] = (m_q[0], logs_q[0])
+            m[b, :, :n], logs[b, :, :n] = self._posteriors[item_id]
+        return m, logs
+
+    def train_step(self, batch) -> Dict[str, torch.Tensor]:
+        t, hop = self.cfg.train, self.cfg.data.hop_length
+        gen = self.unwrap("generator")
+        gen.enc_q.eval()
+        gen.dp.eval()
+        m_q, logs_q = self.posterior(batch)
+        y_len = batch["spec_lengths"]
+        y_mask = (torch.arange(m_q.size(-1), device=m_q.device)[None] < y_len[:, None]).unsqueeze(1).to(m_q.dtype)
+        z = (m_q + torch.randn_like(m_q) * torch.exp(logs_q)) * y_mask
+        terms: Dict[str, torch.Tensor] = {}
+        if t.lr_flow > 0 or t.lr_text_encoder > 0:
+            _, m_p, logs_p, x_mask = gen.enc_p(batch["text"], batch["text_lengths"])
+            z_p = gen.flow(z, y_mask)
+            attn = search_alignment(z_p, m_p, logs_p, x_mask, y_mask)
+            terms["loss_kl"] = kl_loss(z_p, logs_q, gen.expand_prior(attn, m_p), gen.expand_prior(attn, logs_p),
+                                       y_mask) * t.c_kl
+        z_slice, ids_slice = rand_slice_segments(z, y_len, gen.segment_frames)
+        y_hat = gen.dec(z_slice)
+        y = slice_segments(batch["wav"], ids_slice * hop, t.segment_samples)
+        mel_fn = self.frozen_modules["mel"]
+        terms["loss_mel"] = mel_l1_loss(mel_fn(y.squeeze(1)), mel_fn(y_hat.squeeze(1).float())) * t.c_mel
+        use_disc = "discriminator" in self.models and self.step >= t.disc_start_step
+        if "discriminator" not in self.models:
+            return self._generator_only(terms)
+        return adversarial_step(self, y, y_hat, terms, use_discriminator=use_disc)
+
+    def _generator_only(self, terms: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        total = sum(terms.values())
+        self.optimize("generator", total)
+        return {**terms, "loss_gen_total": total}
+
+    def after_step(self) -> None:
+        if self.on_eval is not None and self.eval_every > 0 and self.step % self.eval_every == 0:
+            self.on_eval(self.step, self.cpu_minutes_used())

@@ -1,0 +1,140 @@
+"""echelon-finetune end to end with tiny budgets: the converted joe voice, real recordings of the mini corpus
+without transcripts plus a broken and a silent file, Whisper tiny.en. Checks what the command promises: the
+skipped files listed, results with the base voice first, a voice echelon-infer loads, a Piper .onnx that
+onnxruntime loads, a rerun refused, --resume, and too little speech as one line.
+
+The quality of the result is measured by egs/tts/finetune (RESULTS.md), not here: a few steps move nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bins.finetune import main
+from models.tts.vits.finetune import VITSFinetuner
+from models.tts.vits.posterior_distill import DistillSettings
+from tests.helpers import MINI_CORPUS
+
+FAST = ["--asr_model", "tiny.en", "--eval_sentences", "2", "--threads", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def joe(tmp_path_factory):
+    from models.tts.vits.piper import convert_piper, installed_voice
+
+    out = tmp_path_factory.mktemp("joe") / "joe"
+    convert_piper(installed_voice("joe"), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def reader_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("reader")
+    for wav in sorted((MINI_CORPUS / "ljspeech").glob("*.wav")):
+        shutil.copy(wav, folder / wav.name)
+    (folder / "broken.wav").write_bytes(b"RIFF....WAVEfmt not audio at all")
+    sf.write(str(folder / "silent.flac"), np.zeros(22050 * 2, np.float32), 22050)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def small_distillation(monkeypatch):
+    monkeypatch.setattr(VITSFinetuner, "distill", DistillSettings(sentences=6, steps=4, batch_items=2))
+
+
+@pytest.fixture(scope="module")
+def finished(joe, reader_dir, tmp_path_factory):
+    """One run: 2 steps, scored after each."""
+    exp = tmp_path_factory.mktemp("run") / "exp"
+    cache = tmp_path_factory.mktemp("cache")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(VITSFinetuner, "distill", DistillSettings(sentences=6, steps=4, batch_items=2))
+    try:
+        code = main(["--audio_dir", str(reader_dir), "--base_ckpt_dir", str(joe), "--exp_dir", str(exp),
+                     "--max_steps", "2", "--eval_every", "1", "--cache_dir", str(cache), *FAST])
+    finally:
+        mp.undo()
+    return code, exp, cache
+
+
+def test_run_writes_voice_onnx_and_results(finished, joe):
+    code, exp, cache = finished
+    assert code == 0
+    results = json.loads((exp / "results.json").read_text())
+    assert results["data"]["utterances"] == 6 and results["data"]["transcripts"]["asr"] == 6
+    skipped = {Path(s["item"]).name: s["reason"] for s in results["data"]["skipped"]}
+    assert skipped.keys() == {"broken.wav", "silent.flac"}
+    assert skipped["broken.wav"].startswith("not audio") and skipped["silent.flac"].startswith("silent")
+    assert results["base"]["sim"] > 0 and [r["step"] for r in results["checkpoints"]] == [1, 2]
+    assert results["best_step"] in (1, 2)
+    md = (exp / "results.md").read_text()
+    assert md.index("base voice") < md.index("checkpoint") < md.index("reader's recordings")
+    assert "broken.wav" in md and (exp / "sim_wer_vs_cpu.png").stat().st_size > 1000
+    assert list(cache.glob("*/enc_q.safetensors"))  # the base voice's preparation is cached
+
+    from models.base.pipeline import load_pipeline
+
+    tts = load_pipeline(str(exp / "voice"))
+    audio = tts.synthesize(["A short test."])[0]
+    assert audio.sample_rate == 22050 and audio.waveform.size > 22050 * 0.3
+
+    import onnxruntime
+
+    voice = json.loads((exp / "voice.onnx.json").read_text())
+    assert voice["phoneme_id_map"]["^"] and voice["audio"]["sample_rate"] == 22050
+    session = onnxruntime.InferenceSession(str(exp / "voice.onnx"), providers=["CPUExecutionProvider"])
+    ids = np.array([[1, 0, 20, 0, 59, 0, 24, 0, 2]], dtype=np.int64)
+    out = session.run(None, {"input": ids, "input_lengths": np.array([9], dtype=np.int64),
+                             "scales": np.array([0.667, 1.0, 0.8], dtype=np.float32)})[0]
+    assert out.size > 1000 and np.isfinite(out).all()
+
+
+def test_rerun_refused_then_resumed(finished, joe, reader_dir, capsys):
+    code, exp, cache = finished
+    args = ["--audio_dir", str(reader_dir), "--base_ckpt_dir", str(joe), "--exp_dir", str(exp), "--cache_dir",
+            str(cache), *FAST]
+    assert main(args + ["--max_steps", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--resume" in err[0] and "--overwrite" in err[0]
+    assert main(args + ["--max_steps", "3", "--eval_every", "1", "--resume"]) == 0
+    results = json.loads((exp / "results.json").read_text())
+    assert [r["step"] for r in results["checkpoints"]] == [1, 2, 3]  # earlier rows kept, training went on
+    from models.base.experiment import last_step
+
+    assert last_step(exp / "train") == 3
+
+
+def test_too_little_speech_is_one_line(joe, tmp_path, capsys):
+    folder = tmp_path / "few"
+    folder.mkdir()
+    shutil.copy(MINI_CORPUS / "ljspeech" / "LJ001-0002.wav", folder / "a.wav")
+    code = main(["--audio_dir", str(folder), "--base_ckpt_dir", str(joe), "--exp_dir", str(tmp_path / "exp"),
+                 "--max_steps", "2", "--cache_dir", str(tmp_path / "cache"), *FAST])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "usable speech" in err[0] and "20 s" in err[0]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--audio_dir", "/nonexistent"], "--audio_dir /nonexistent: no such directory"),
+    (["--cpu_minutes", "0"], "--cpu_minutes 0"),
+    (["--cpu_minuts", "3"], "did you mean --cpu_minutes"),
+])
+def test_wrong_input_is_one_line(joe, reader_dir, tmp_path, capsys, bad, message):
+    args = {"--audio_dir": str(reader_dir), "--base_ckpt_dir": str(joe), "--exp_dir": str(tmp_path / "e")}
+    for flag, value in zip(bad[::2], bad[1::2]):
+        if flag in args:
+            args[flag] = value
+    argv = [x for kv in args.items() for x in kv]
+    argv += [x for x in bad if x not in args and x not in args.values()] if bad[0] not in args else []
+    try:
+        code = main(argv + FAST)
+    except SystemExit as stop:  # argparse's own exit (a misspelled option)
+        code = stop.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0] and "Traceback" not in err[0]
+    assert not (tmp_path / "e").exists()
