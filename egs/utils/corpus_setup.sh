@@ -17,13 +17,14 @@ corpus_recipe_options() {
 prepare_args eval_args"
 }
 
-# Help lines of the first shared options (stage range, corpus, directories, GPUs); $1 names exp/<$1>_DATASET.
+# Help lines of the first shared options (stage range, corpus, directories, GPUs); $1 names exp/<$1>_DATASET,
+# the default EXP_DIR unless the recipe set exp_dir itself.
 corpus_options_help() {
     cat <<EOF
   --stage N --stop_stage M   stage range [$stage..$stop_stage]
   --dataset NAME             mini | ljspeech | vctk | libritts | custom [$dataset]
   --data_dir DIR             corpus location [mini: egs/mini/corpus; others: EXP_DIR/downloads]
-  --exp_dir DIR              everything this recipe writes [exp/$1_DATASET]
+  --exp_dir DIR              everything this recipe writes [${exp_dir:-exp/$1_DATASET}]
   --ngpu N                   0: CPU only; 1: one GPU if visible, else CPU; >1: accelerate launch [$ngpu]
 EOF
 }

@@ -21,7 +21,8 @@ EGS = REPO_ROOT / "egs"
 TEMPLATE = EGS / "TEMPLATE" / "tts" / "run.sh"
 TOY_TTS = REPO_ROOT / "models" / "example" / "toy_tts" / "configs"
 # (recipe, config option): every TTS family, the template run directly, a vocoder and the benchmark
-CONFIG_OPTIONS = [(p, "--config") for p in sorted((EGS / "tts").glob("*/run.sh"))] + [
+CONFIG_OPTIONS = [(p, "--config") for p in sorted((EGS / "tts").glob("*/run.sh"))
+                  if "recipe_config config " in p.read_text()] + [  # egs/tts/finetune trains no config
     (EGS / "tts" / "glow_wavegan" / "run.sh", "--vae_config"), (TEMPLATE, "--config"),
     (EGS / "vocoder" / "hifigan" / "run.sh", "--config"), (EGS / "benchmark" / "run.sh", "--benchmark")]
 
