@@ -35,6 +35,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--asr_model", default="base", help="faster-whisper model for transcripts and WER (base)")
     p.add_argument("--cache_dir", type=Path, help="cache of per-base-voice preparation "
                                                    "(default $ECHELON_CACHE/finetune or ~/.cache/echelon/finetune)")
+    p.add_argument("--sim_reference_dir", type=Path, help="recordings of the reader whose mean embedding SIM is "
+                                                            "measured against (default: the usable ones of --audio_dir)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--resume", action="store_true", help="continue the run in --exp_dir")
     p.add_argument("--overwrite", action="store_true", help="start again (the old run moves to EXP/previous_runs/)")
@@ -49,7 +51,7 @@ def main_unchecked(argv: List[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     opts = FinetuneOptions(Path(args.audio_dir), Path(args.base_ckpt_dir), Path(args.exp_dir), args.cpu_minutes, args.max_steps,
                            args.threads, args.resume, args.overwrite, args.eval_every, args.eval_sentences,
-                           args.asr_model, args.cache_dir, args.seed, not args.quiet)
+                           args.asr_model, args.cache_dir, args.sim_reference_dir, args.seed, not args.quiet)
     return run_finetune(opts)
 
 

@@ -48,6 +48,7 @@ class ResultsBook:
     checkpoints: List[Dict[str, Any]] = field(default_factory=list)
     best_step: Optional[int] = None
     notes: Dict[str, Any] = field(default_factory=dict)
+    best_utterances: List[Dict[str, Any]] = field(default_factory=list)  # per held-out sentence, with Whisper's text
 
     @property
     def path(self) -> Path:
@@ -58,7 +59,7 @@ class ResultsBook:
         book = cls(Path(exp_dir))
         if book.path.is_file():
             saved = json.loads(book.path.read_text(encoding="utf-8"))
-            for key in ("data", "base", "reader", "checkpoints", "best_step", "notes"):
+            for key in ("data", "base", "reader", "checkpoints", "best_step", "notes", "best_utterances"):
                 setattr(book, key, saved.get(key, getattr(book, key)))
         return book
 
@@ -76,7 +77,7 @@ class ResultsBook:
 
     def save(self) -> None:
         blob = {"data": self.data, "base": self.base, "reader": self.reader, "checkpoints": self.checkpoints,
-                "best_step": self.best_step, "notes": self.notes,
+                "best_step": self.best_step, "notes": self.notes, "best_utterances": self.best_utterances,
                 "rule": f"best = highest SIM among checkpoints with WER <= {WER_CEILING:.0%} or base WER + "
                         f"{WER_MARGIN:.0%} (whichever is larger); else lowest WER"}
         write_atomic(self.path, json.dumps(blob, indent=1, ensure_ascii=False) + "\n")
@@ -106,7 +107,12 @@ class ResultsBook:
                       f"held-out sentences. CPU min: process CPU time of training (all threads), evaluations "
                       f"excluded. Best: highest SIM with WER <= {WER_CEILING:.0%} or base + {WER_MARGIN:.0%}.", ""]
         for key, value in self.notes.items():
-            lines.append(f"- {key}: {value}")
+            lines.append(f"- {key}: {round(value, 3) if isinstance(value, float) else value}")
+        if self.best_utterances:
+            lines += ["", "## What Whisper heard (best checkpoint; samples in `samples/`)", "",
+                      "| sentence | Whisper | WER | SIM |", "|---|---|---|---|"]
+            lines += [f"| {u['text']} | {u['asr']} | {100 * u['wer']:.0f} % | {u['sim']:.2f} |"
+                      for u in self.best_utterances]
         skipped = d.get("skipped", []) if d else []
         if skipped:
             lines += ["", "## Skipped", "", "| file | reason |", "|---|---|"]

@@ -58,6 +58,7 @@ class FinetuneOptions:
     eval_sentences: int = 20
     asr_model: str = "base"
     cache_dir: Optional[Path] = None
+    sim_reference_dir: Optional[Path] = None  # recordings whose mean embedding SIM compares with (default: DIR's)
     seed: int = 1234
     progress: bool = True
 
@@ -105,6 +106,8 @@ def check_options(opts: FinetuneOptions) -> None:
         raise FinetuneError("give --cpu_minutes or --max_steps (or both): training needs a budget")
     if opts.eval_every < 1:
         raise FinetuneError(f"--eval_every {opts.eval_every}: must be at least 1")
+    if opts.sim_reference_dir is not None and not Path(opts.sim_reference_dir).is_dir():
+        raise FinetuneError(f"--sim_reference_dir {opts.sim_reference_dir}: no such directory")
     if opts.threads is not None and opts.threads < 1:
         raise FinetuneError(f"--threads {opts.threads}: must be at least 1")
 
@@ -113,6 +116,22 @@ def load_utterances(manifest: Path) -> Tuple[List[Tuple[np.ndarray, int]], List[
     entries = read_manifest(manifest)
     return [(load_audio(e.path, None), int(e.sample_rate or 0) or _rate(e.path)) for e in entries], \
         [e.text for e in entries]
+
+
+def reference_recordings(folder: Path) -> List[Tuple[np.ndarray, int]]:
+    """Every decodable recording under ``folder`` (the SIM reference), at its own rate."""
+    from processors.audio import AudioError
+    from processors.data.recordings import audio_candidates
+
+    wavs = []
+    for path in audio_candidates(Path(folder)):
+        try:
+            wavs.append((load_audio(path, None), _rate(str(path))))
+        except AudioError:
+            continue
+    if not wavs:
+        raise FinetuneError(f"--sim_reference_dir {folder}: no readable recording")
+    return wavs
 
 
 def _rate(path: str) -> int:
@@ -129,6 +148,21 @@ def tempo_length_scale(base: VoiceScores, reader: VoiceScores) -> float:
     return float(min(max(base.rate / reader.rate, low), high))
 
 
+#: held-out sentences of the best checkpoint kept as wavs in EXP/samples (to listen to)
+SAMPLES = 5
+
+
+def write_samples(folder: Path, wavs: List[Tuple[np.ndarray, int]]) -> None:
+    """``folder/heldout_NN.wav`` for each utterance, replacing the earlier best's (published atomically)."""
+    from processors.audio import save_audio
+    from utils.io import make_temp_dir, publish_dir
+
+    tmp = make_temp_dir(folder.parent)
+    for index, (wav, rate) in enumerate(wavs):
+        save_audio(tmp / f"heldout_{index:02d}.wav", wav, rate)
+    publish_dir(tmp, folder)
+
+
 class Evaluator:
     """The callback training calls every ``eval_every`` steps: score, record, keep the best voice."""
 
@@ -143,11 +177,13 @@ class Evaluator:
             self.last_step = step
             return
         started = time.process_time()
-        scores = self.scorer.score_voice(lambda texts: self.finetuner.speak(texts, self.length_scale))
-        row = {"step": step, "cpu_minutes": round(cpu_minutes - self.book.notes.get("eval_cpu_minutes", 0.0), 2),
-               **scores.summary()}
+        wavs = self.finetuner.speak(self.scorer.sentences, self.length_scale)
+        scores = self.scorer.score(wavs, self.scorer.sentences)
+        row = {"step": step, "cpu_minutes": round(cpu_minutes, 2), **scores.summary()}
         if self.book.add_checkpoint(row):
             self.finetuner.save_voice(self.exp_dir / "voice", self.length_scale)
+            self.book.best_utterances = scores.utterances
+            write_samples(self.exp_dir / "samples", wavs[:SAMPLES])
             row["saved"] = True
         self.book.notes["eval_cpu_minutes"] = round(self.book.notes.get("eval_cpu_minutes", 0.0)
                                                     + (time.process_time() - started) / 60, 2)
@@ -216,8 +252,6 @@ def export_voice(finetuner: VoiceFinetuner, exp_dir: Path) -> List[Path]:
 
 def run_finetune(opts: FinetuneOptions) -> int:
     """The whole command (see the module doc); returns the exit status."""
-    import torch
-
     check_options(opts)
     opts.exp_dir = Path(opts.exp_dir)
     finetuner = finetuner_for(opts.base_ckpt_dir, opts.exp_dir)  # a wrong base fails before anything is written
@@ -250,15 +284,17 @@ def _run(opts: FinetuneOptions, finetuner: VoiceFinetuner) -> int:
     book = ResultsBook.load(opts.exp_dir) if opts.resume else ResultsBook(opts.exp_dir)
     data = prepare(opts, finetuner, book)
     sentences = held_out_sentences(opts.eval_sentences)
-    wavs, _ = load_utterances(Path(data["manifest"]))
+    wavs = reference_recordings(opts.sim_reference_dir) if opts.sim_reference_dir else \
+        load_utterances(Path(data["manifest"]))[0]
     scorer = VoiceScorer(wavs, sentences, opts.asr_model, opts.threads or 0)
+    book.notes["SIM reference"] = str(opts.sim_reference_dir or "the usable recordings of --audio_dir")
     book.notes.update({"asr_model": opts.asr_model, "sentences": len(sentences), "threads": torch.get_num_threads()})
     scale = baseline(finetuner, scorer, book, Path(data["manifest"]))
     evaluator = Evaluator(finetuner, scorer, book, scale, opts.exp_dir)
     budget = FinetuneBudget(opts.cpu_minutes, opts.max_steps, opts.eval_every, opts.seed)
     report = finetuner.train(Path(data["manifest"]), budget, evaluator, opts.resume, opts.progress)
     book.notes.update({"stopped by": report.stopped_by, "steps": report.step,
-                       "training CPU minutes": round(report.cpu_minutes - book.notes.get("eval_cpu_minutes", 0), 2)})
+                       "training CPU minutes": round(report.cpu_minutes, 2)})
     if report.details.get("exit_code"):
         book.save()
         log.warning("stopped at step %d: its checkpoint is saved; --resume continues", report.step)

@@ -38,10 +38,8 @@ fixed-size or duration-bucketed batches); datasets with random crops should draw
 them. Together with the RNG states of every rank saved in each checkpoint this makes ``--resume`` continue
 exactly as an uninterrupted run would (tested, also with two processes).
 
-Multiple processes (:mod:`models.base.distributed`): ``torchrun --nproc_per_node N -m bins.train ...`` or
-``accelerate launch --multi_gpu --num_processes N -m bins.train ...``; on a machine without a GPU
-the processes talk through gloo. Each process takes its shard of every epoch's batches, accelerate wraps the
-trained models in DDP, only the main process writes.
+Multiple processes (:mod:`models.base.distributed`, ``torchrun`` or ``accelerate launch``; gloo without a GPU):
+each takes its shard of every epoch's batches, accelerate wraps the trained models in DDP, only rank 0 writes.
 
 Stopping early (agreed by every rank; the step is then saved, atomically, and ``--resume`` continues from it):
 SIGINT/SIGTERM stop after the current step (``self.interrupted`` = 130/143; a second Ctrl-C during the save
@@ -337,7 +335,8 @@ class BaseTrainer:
         self._check_budget()  # a resumed run whose budget is spent trains no step
         show = tc.progress_bar and self.is_main and not quiet
         with StopOnSignal("the current step") as stop, \
-                Progress(tc.max_steps, "train", unit="steps", initial=self.step, quiet=not show) as progress:
+                Progress(None if tc.cpu_minutes else tc.max_steps,  # a CPU budget may end the run first
+                         "train", unit="steps", initial=self.step, quiet=not show) as progress:
             while self._more_to_train():
                 self.sampler.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
                 if hasattr(self.train_set, "set_epoch") and self.train_set is not self.sampler:
@@ -406,7 +405,8 @@ class BaseTrainer:
             lrs = {f"lr_{n}": o.optimizer.param_groups[0]["lr"] for n, o in self.optimizers.items()}
             skipped = {f"skipped_{n}": c for n, c in self.skipped.items()}
             self.tracker.log_step(self.step, {**values, **lrs, **skipped, "cpu_minutes": self.cpu_minutes_used()})
-        progress.update(1, **dict(list(values.items())[:4]))
+        spent = {"cpu_min": f"{self.cpu_minutes_used():.1f}/{tc.cpu_minutes:g}"} if tc.cpu_minutes else {}
+        progress.update(1, **dict(list(values.items())[:4]), **spent)  # and how much of a CPU budget is spent
         if self.valid_set is not None and tc.valid_every > 0 and self.step % tc.valid_every == 0:
             self.validate()
         if tc.save_every > 0 and self.step % tc.save_every == 0:

@@ -11,10 +11,8 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
-import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -27,12 +25,12 @@ from models.base.finetune import (EvalCallback, FinetuneBudget, FinetuneError, P
 from models.tts.vits.config import VITSExperimentConfig
 from models.tts.vits.finetune_trainer import VITSFinetuneExperimentConfig, VITSFinetuneTrainer
 from models.tts.vits.model import VITS
+from models.tts.vits.piper import write_voice_dir
 from models.tts.vits.posterior_distill import DistillSettings, cached_posterior
 from models.tts.vits.text import text_frontend
 from processors.spectrogram import VitsLinearSpectrogram
 from processors.text.frontend import TextError
 from utils.config import to_dict, validate
-from utils.io import make_temp_dir, publish_dir
 from utils.registry import register
 
 log = logging.getLogger(__name__)
@@ -159,23 +157,10 @@ class VITSFinetuner(VoiceFinetuner):
         model.load_state_dict(self.current_model().state_dict())
         model.eval()
         fold_length_scale(model, tempo)
-        cfg = copy.deepcopy(self.base_cfg)
-        out_dir = Path(out_dir)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = make_temp_dir(out_dir.parent)
-        try:
-            step = self.trainer.step if self.trainer is not None else 0
-            meta = {"finetune": {"base": str(self.src), "step": step, "length_scale_folded": round(tempo, 4)}}
-            ckpt.save_checkpoint(tmp / "checkpoints", step, models={"generator": model}, config=to_dict(cfg),
-                                 extra_meta=meta)
-            voice_json = self.src.parent.parent / "piper_voice.onnx.json"
-            if voice_json.is_file():
-                shutil.copyfile(voice_json, tmp / "piper_voice.onnx.json")
-            publish_dir(tmp, out_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return ckpt.resolve_checkpoint_dir(out_dir)
+        step = self.trainer.step if self.trainer is not None else 0
+        meta = {"finetune": {"base": str(self.src), "step": step, "length_scale_folded": round(tempo, 4)}}
+        voice_json = self.src.parent.parent / "piper_voice.onnx.json"
+        return write_voice_dir(Path(out_dir), model, self.base_cfg, step, meta, {"piper_voice.onnx.json": voice_json})
 
     def export(self, voice_dir: Path, onnx_path: Path) -> List[Path]:
         from models.tts.vits.onnx_export import export_piper

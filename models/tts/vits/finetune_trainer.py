@@ -158,4 +158,5 @@ class VITSFinetuneTrainer(VITSTrainer):
 
     def after_step(self) -> None:
         if self.on_eval is not None and self.eval_every > 0 and self.step % self.eval_every == 0:
-            self.on_eval(self.step, self.cpu_minutes_used())
+            with self.cpu_budget.excluded():  # the budget is training's: evaluations do not spend it
+                self.on_eval(self.step, self.cpu_minutes_used())

@@ -260,17 +260,27 @@ def convert_piper(onnx_path: str | Path, out_dir: str | Path) -> Path:
     log.warning("Piper voice %s: the graph has no training-only parts; %s are freshly initialised (%d tensors). "
                 "Inference is exact; fine-tuning from this checkpoint trains them from scratch.",
                 onnx_path.name, ", ".join(p.rstrip(".") for p in prefixes), len(kept))
+    meta = {"piper": {"source": str(onnx_path.resolve()), "reinitialised": prefixes,
+                      "note": "training-only parts not in the Piper graph; freshly initialised"}}
+    beside = {"piper_voice.onnx.json": Path(str(onnx_path) + ".json"), "MODEL_CARD": onnx_path.parent / "MODEL_CARD"}
+    return write_voice_dir(out_dir, model, cfg, 0, meta, beside)
+    return ckpt.resolve_checkpoint_dir(out_dir)
+
+
+def write_voice_dir(out_dir: Path, model: VITS, cfg: VITSExperimentConfig, step: int, meta: Mapping[str, Any],
+                    beside: Mapping[str, Path]) -> Path:
+    """Publish ``out_dir`` atomically (replacing an earlier one): a ``vits`` checkpoint of ``model`` at ``step``
+    with ``meta`` in its meta.json, and the files of ``beside`` (name -> source; missing sources skipped) next to
+    ``checkpoints/``. Returns the checkpoint directory."""
+    out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = make_temp_dir(out_dir.parent)
     try:
-        meta = {"piper": {"source": str(onnx_path.resolve()), "reinitialised": prefixes,
-                          "note": "training-only parts not in the Piper graph; freshly initialised"}}
-        ckpt.save_checkpoint(tmp / "checkpoints", 0, models={"generator": model}, config=to_dict(cfg),
-                             extra_meta=meta)
-        shutil.copyfile(Path(str(onnx_path) + ".json"), tmp / "piper_voice.onnx.json")
-        card = onnx_path.parent / "MODEL_CARD"
-        if card.is_file():
-            shutil.copyfile(card, tmp / "MODEL_CARD")
+        ckpt.save_checkpoint(tmp / "checkpoints", step, models={"generator": model}, config=to_dict(cfg),
+                             extra_meta=dict(meta))
+        for name, source in beside.items():
+            if Path(source).is_file():
+                shutil.copyfile(source, tmp / name)
         publish_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

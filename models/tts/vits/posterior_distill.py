@@ -30,7 +30,6 @@ import torch
 from torch import nn
 
 from models.tts.vits.model import VITS
-from modules.commons import sequence_mask
 from processors.spectrogram import VitsLinearSpectrogram
 from utils.io import atomic_path
 
