@@ -195,7 +195,7 @@ def test_inference_errors_are_one_line(toy_ckpt, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
     err = error_of(infer.main, "--ckpt_dir", toy_ckpt, "--inputs", CLIP, "--output_dir", blocker / "out")
-    assert "output directory" in err and str(blocker / "out") in err
+    assert "--output_dir" in err and "is a file" in err and str(blocker / "out") in err
     missing = tmp_path / "release" / "G.pth"  # named before any SSL model is looked for
     err = error_of(vc.main, "--ckpt", missing, "--ssl_model", tmp_path / "no_ssl_here", "--source", SOURCE,
                    "--prompt", PROMPT, "--output_dir", tmp_path / "vc")
