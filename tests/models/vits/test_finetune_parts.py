@@ -59,3 +59,25 @@ def test_distillation_learns_the_decoders_inverse():
     # teacher's latents on an unseen item must still rise clearly, and the mean come closer
     assert after["nll"] < before["nll"] - 0.25
     assert after["l1"] < before["l1"]
+
+
+def test_flow_on_a_window_gives_the_whole_utterances_segment():
+    """The fine-tuning step runs the flow on a window ``context_frames`` wider than the decoder's segment on
+    each side: the segment's latents must equal those of the flow over the whole utterance."""
+    from models.tts.vits.finetune_trainer import context_frames
+
+    model = _model(use_sdp=False)
+    margin = context_frames(model.flow)
+    assert margin > 0
+    torch.manual_seed(1)
+    with torch.no_grad():  # a trained flow: VITS starts each coupling's output projection at zero (identity)
+        for p in model.flow.parameters():
+            p.normal_(0, 0.3)
+    frames, seg, start = 6 * margin + 20, 8, 3 * margin
+    z_p = torch.randn(1, TINY["inter_channels"], frames)
+    full = model.flow(z_p, torch.ones(1, 1, frames), reverse=True)
+    lo, hi = start - margin, start + seg + margin
+    window = model.flow(z_p[:, :, lo:hi], torch.ones(1, 1, hi - lo), reverse=True)
+    assert torch.allclose(window[:, :, margin:margin + seg], full[:, :, start:start + seg], atol=1e-5)
+    bare = model.flow(z_p[:, :, start:start + seg], torch.ones(1, 1, seg), reverse=True)  # no context: differs
+    assert not torch.allclose(bare, full[:, :, start:start + seg], atol=1e-3)
