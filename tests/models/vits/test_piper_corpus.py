@@ -31,7 +31,7 @@ def test_shipped_text_list_states_its_source_and_licence() -> None:
 def test_corpus_with_aligned_phoneme_durations(joe_dir, tmp_path) -> None:
     texts = tmp_path / "texts.txt"
     texts.write_text("# comment\nThe kettle whistled.\nA red kite drifted over the field.\n\nPlease close it.\n"
-                     "!!!\n", encoding="utf-8")
+                     "...\n", encoding="utf-8")
     prepare = get("preparer", "piper_corpus")
     paths = prepare(tmp_path / "corpus", tmp_path / "manifests", valid=1, test=1, ckpt_dir=str(joe_dir),
                     texts=str(texts))
@@ -39,7 +39,7 @@ def test_corpus_with_aligned_phoneme_durations(joe_dir, tmp_path) -> None:
     assert sorted(e.text for e in entries) == ["A red kite drifted over the field.", "Please close it.",
                                                "The kettle whistled."]
     rejected = (tmp_path / "manifests" / "rejected.tsv").read_text(encoding="utf-8")
-    assert "piper_0004" in rejected  # "!!!" has nothing to say: listed, not fatal
+    assert "piper_0004" in rejected  # "..." has nothing to say (espeak-ng 1.52 reads "!!!" "exclamation"): listed
     for entry in entries:
         extra = entry.extra
         assert entry.sample_rate == 22050 and len(extra["durations"]) == len(extra["phoneme_ids"])
