@@ -31,7 +31,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -54,6 +54,7 @@ from models.tts.vits.text import text_frontend
 from processors.audio import AudioError, load_audio
 from processors.data.manifest import model_speaker_id
 from processors.spectrogram import VitsLinearSpectrogram
+from processors.text.piper_phonemes import PiperPhonemeFrontend
 from utils.config import validate
 from utils.registry import register
 
@@ -116,6 +117,36 @@ class VITSSynthesizer:
     def text_ids(self, text: str) -> List[int]:
         return front_end_ids(self.frontend, text)
 
+    def text_sequences(self, text: str) -> List[List[int]]:
+        """The id sequences ``text`` is spoken as: one, or on a Piper voice's front end one per sentence as
+        espeak-ng ends them (the piper-tts runtime speaks sentence by sentence and joins the audio, no pause)."""
+        if not isinstance(self.frontend, PiperPhonemeFrontend):
+            return [self.text_ids(text)]
+        from processors.text.frontend import TextError
+
+        if not isinstance(text, str):
+            raise TextError(f"text must be a string, got {type(text).__name__}")
+        try:
+            return self.frontend.sentence_ids(text)
+        except TextError as err:
+            raise TextError(f"the English front end cannot read this text: {text[:80]!r} ({err})") from err
+
+    def batches(self, groups: Sequence[List[List[int]]],
+                batch_size: int) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+        """The sequences of ``groups`` (one group per text) as padded ``(ids (B, T), lengths (B,))`` on the device:
+        texts of one sequence in batches of ``batch_size``; if a text has several (a Piper voice's sentences),
+        every sequence alone and in order, so that each draws what the streamed path and the onnxruntime backend
+        (one item at a time) draw."""
+        flat = [ids for group in groups for ids in group]
+        size = batch_size if all(len(group) == 1 for group in groups) else 1
+        for start in range(0, len(flat), size):
+            chunk = flat[start:start + size]
+            lengths = torch.tensor([len(c) for c in chunk], device=self.device)
+            x = torch.zeros(len(chunk), int(lengths.max()), dtype=torch.long, device=self.device)
+            for i, ids in enumerate(chunk):
+                x[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            yield x, lengths
+
     # ------------------------------------------------------------------ API
     @torch.no_grad()
     def synthesize(
@@ -127,21 +158,21 @@ class VITSSynthesizer:
         length_scale: float = 1.0,
         batch_size: int = 8,
     ) -> List[np.ndarray]:
-        """Texts -> float32 waveforms at ``self.sample_rate`` (one per text, batched internally)."""
+        """Texts -> float32 waveforms at ``self.sample_rate`` (one per text, batched internally; a text of several
+        sequences, :meth:`text_sequences`, is their waveforms joined with no pause, as Piper joins sentences)."""
         sid = self.speaker_id(speaker)
-        ids = [torch.tensor(self.text_ids(t), dtype=torch.long) for t in texts]
-        wavs: List[np.ndarray] = []
-        for start in range(0, len(ids), batch_size):
-            chunk = ids[start:start + batch_size]
-            lengths = torch.tensor([len(c) for c in chunk], device=self.device)
-            x = torch.zeros(len(chunk), int(lengths.max()), dtype=torch.long, device=self.device)
-            for b, c in enumerate(chunk):
-                x[b, : len(c)] = c
-            out = (self.runtime or self.model).infer(x, lengths, sid=None if sid is None else sid.expand(len(chunk)),
+        groups = [self.text_sequences(t) for t in texts]
+        pieces: List[np.ndarray] = []
+        for x, lengths in self.batches(groups, batch_size):
+            out = (self.runtime or self.model).infer(x, lengths, sid=None if sid is None else sid.expand(len(x)),
                                    noise_scale=noise_scale, length_scale=length_scale, noise_scale_w=noise_scale_w,
                                    decode_per_item=True)
-            for b in range(len(chunk)):
-                wavs.append(out["wav"][b, 0, : int(out["lengths"][b])].float().cpu().numpy())
+            for b in range(len(x)):
+                pieces.append(out["wav"][b, 0, : int(out["lengths"][b])].float().cpu().numpy())
+        wavs, start = [], 0
+        for group in groups:
+            wavs.append(pieces[start] if len(group) == 1 else np.concatenate(pieces[start:start + len(group)]))
+            start += len(group)
         return wavs
 
     @torch.no_grad()
@@ -150,15 +181,18 @@ class VITSSynthesizer:
                            context_frames: int = 16, max_window_frames: int = 256) -> Iterator[np.ndarray]:
         """One text -> its waveform in pieces: the prior sample is drawn whole (the same draws as
         :meth:`synthesize`), then the flow and the decoder run window by window, ``window_frames`` latent frames
-        first, doubling up to ``max_window_frames`` (see
-        ``models.base.streaming.windowed_decode``; the flow with :data:`FLOW_CONTEXT_FRAMES` of context)."""
+        first, doubling up to ``max_window_frames`` (see ``models.base.streaming.windowed_decode``; the flow with
+        :data:`FLOW_CONTEXT_FRAMES` of context); a text of several sequences, one sequence after the other."""
         sid = self.speaker_id(speaker)
-        ids = torch.tensor([self.text_ids(text)], dtype=torch.long, device=self.device)
-        out = self.model.infer(ids, torch.tensor([ids.size(1)], device=self.device), sid=sid,
-                               noise_scale=noise_scale, length_scale=length_scale, noise_scale_w=noise_scale_w,
-                               flow=False)
         g = self.model.speaker_embedding(sid)
-        z_p, mask = out["z_p"], out["y_mask"]
+        for x, lengths in self.batches([self.text_sequences(text)], 1):
+            out = self.model.infer(x, lengths, sid=sid, noise_scale=noise_scale, length_scale=length_scale,
+                                   noise_scale_w=noise_scale_w, flow=False)
+            yield from self._decode_windows(out["z_p"], out["y_mask"], g, window_frames, context_frames,
+                                            max_window_frames)
+
+    def _decode_windows(self, z_p: torch.Tensor, mask: torch.Tensor, g: Optional[torch.Tensor], window_frames: int,
+                        context_frames: int, max_window_frames: int) -> Iterator[np.ndarray]:
         latent = LatentWindows.through(
             lambda a, b: self.model.flow(z_p[..., a:b], mask[..., a:b], g=g, reverse=True) * mask[..., a:b],
             z_p.size(-1), FLOW_CONTEXT_FRAMES)

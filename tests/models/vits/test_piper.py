@@ -86,6 +86,25 @@ def test_joe_waveform_equals_onnxruntime_at_zero_noise(joe_dir) -> None:
         assert np.abs(ours - reference).max() <= 1e-3
 
 
+def test_sentences_are_spoken_one_by_one_alike_on_both_backends_and_streamed(joe_dir) -> None:
+    """Piper speaks sentence by sentence, joined with no pause; so does a Piper voice here, each sentence drawing
+    the same noise one-shot on torch and on onnxruntime (one item at a time) and streamed."""
+    torch.set_num_threads(1)
+    text = "Dr. Smith lives here. Is he in? Yes!"
+    torch_pipeline, ort_pipeline = load_pipeline(joe_dir, backend="torch"), load_pipeline(joe_dir)
+    sentences = torch_pipeline.synth.frontend(text)["sentences"]
+    assert len(sentences) == 4 and torch_pipeline.synth.text_sequences(text) == sentences
+    alone = [torch_pipeline.synth.synthesize([text], noise_scale=0, noise_scale_w=0)[0]]
+    alone += [echelon_waveform(torch_pipeline, ids) for ids in sentences]
+    assert alone[0].size == sum(w.size for w in alone[1:])
+    assert np.abs(alone[0] - np.concatenate(alone[1:])).max() <= 1e-4
+    one_shot = torch_pipeline.synthesize([text], seed=7)[0].waveform
+    streamed = np.concatenate([a.waveform for a in torch_pipeline.synthesize_stream(text, seed=7)])
+    on_ort = ort_pipeline.synthesize([text], seed=7)[0].waveform
+    assert one_shot.shape == streamed.shape == on_ort.shape
+    assert np.abs(one_shot - streamed).max() <= 1e-4 and np.abs(one_shot - on_ort).max() <= 1e-3
+
+
 def test_converted_checkpoint_says_what_was_reinitialised(joe_dir, caplog) -> None:
     path = ckpt.resolve_checkpoint_dir(joe_dir)
     meta = ckpt.read_meta(path)

@@ -2,7 +2,8 @@
 in requirements-dev.txt).  Phoneme ids equal piper-tts's own phonemizer and id mapping, sentence by sentence, on
 ``tests/data/piper_sentences.txt`` (242 varied sentences: numbers, quotes, dashes, abbreviations, questions,
 exclamations, brackets, colons, semicolons, currency, dates, ellipses, long sentences) and on punctuation and
-layout cases."""
+layout cases; at zero noise the converted joe voice speaks 41 of those sentences in exactly as many samples as
+piper-tts's ``PiperVoice`` (which speaks sentence by sentence, as Echelon does on a Piper voice)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ import pytest
 piper_voice = pytest.importorskip("piper.voice", reason="piper-tts, the reference runtime (GPL, test-only), is not "
                                   "installed: pip install piper-tts==1.8.0 (requirements-dev.txt)")
 
+import torch  # noqa: E402
+
+from bins import convert_piper as convert_cli  # noqa: E402
+from models.base.pipeline import load_pipeline  # noqa: E402
 from models.tts.vits.piper import installed_voice  # noqa: E402
 from processors.text.piper_phonemes import PiperPhonemeFrontend, piper_sentences  # noqa: E402
 
@@ -77,3 +82,28 @@ def test_reproduces_the_runtimes_linking_j_and_sentences(piper_joe) -> None:
     out = frontend("Dr. Smith. Hi!")
     assert out["sentences"] == piper_ids(piper_joe, "Dr. Smith. Hi!") and len(out["sentences"]) == 3
     assert out["ids"] == frontend.phonemes_to_ids(" ".join(piper_sentences("Dr. Smith. Hi!")))
+
+
+@pytest.fixture(scope="module")
+def joe_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("joe_runtime") / "voice"
+    assert convert_cli.main(["joe", str(out)]) == 0
+    return out
+
+
+def test_joe_speaks_as_many_samples_as_piper_tts_at_zero_noise(piper_joe, joe_dir) -> None:
+    """Echelon's default CPU backend (its exported graphs on onnxruntime), noise and duration noise 0."""
+    from piper.config import SynthesisConfig
+
+    torch.set_num_threads(1)
+    pipeline = load_pipeline(joe_dir, ["infer.noise_scale=0", "infer.noise_scale_w=0"])
+    quiet = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False)
+    texts = SENTENCES[::6]
+    assert len(texts) >= 40 and sum(len(piper_sentences(t)) > 1 for t in texts) >= 3  # some of several sentences
+    lengths = []
+    for text in texts:
+        theirs = sum(chunk.audio_float_array.size for chunk in piper_joe.synthesize(text, quiet))
+        ours = pipeline.synthesize([text])[0].waveform.size
+        lengths.append((text, ours, theirs))
+    bad = [f"{t!r}: echelon {o}, piper-tts {p}" for t, o, p in lengths if o != p]
+    assert not bad, f"{len(bad)}/{len(texts)} lengths differ:\n" + "\n".join(bad)
