@@ -6,7 +6,7 @@ appends the punctuation espeak-ng reports for each clause, splits the result int
 decomposition (``ç`` -> ``c`` + combining cedilla), and speaks **sentence by sentence**, each framed as
 ``^ _ p1 _ p2 _ ... pn _ $`` (BOS ``^``, PAD ``_`` after each symbol, EOS ``$``).  This module does the same; no
 code of the GPL ``piper-tts`` package is used (it is only the reference in the tests,
-``tests/models/vits/test_piper_runtime_ids.py``: equal ids on 242 varied sentences, equal lengths on 40).
+``tests/models/vits/test_piper_runtime_ids.py``: equal ids on 242 varied sentences, equal lengths on 41).
 
 **Which espeak-ng.**  piper-tts 1.8.0 bundles an espeak-ng 1.52 build; Debian's system espeak-ng is 1.51, whose
 English differs (``four`` -> ``oː`` where 1.52 says ``ɔː``, among others).  Piper voices therefore use espeak-ng
