@@ -98,10 +98,19 @@ class TaskPipeline(abc.ABC):
     sample_rate: int
     settings: object = None  # the pipeline's settings dataclass (validated ``infer`` section)
     name: str = ""  # what messages call it: the served model, spec or checkpoint directory (set when built)
+    # True when calls may run at the same time in several threads: every random draw comes from the call's own
+    # torch.Generator (never torch's process-global one) and nothing else is shared mutably; a server then runs
+    # several requests of the model at once (serving/workers.py), else one at a time
+    concurrent_calls: bool = False
 
     @property
     @abc.abstractmethod
     def capabilities(self) -> Capabilities: ...
+
+    def use_threads(self, threads: int) -> None:
+        """Run each call on ``threads`` intra-op threads from now on where the pipeline fixed its own count when
+        loaded (onnxruntime sessions); torch follows the calling thread's ``torch.set_num_threads``. A server
+        running n calls at once gives each its share of the cores. Default: nothing to change."""
 
     def item_seed(self, seed: int, index: int) -> int:
         """The seed of a one-item call that reproduces item ``index`` of a call with ``seed``."""

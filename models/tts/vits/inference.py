@@ -157,16 +157,18 @@ class VITSSynthesizer:
         noise_scale_w: float = 0.8,
         length_scale: float = 1.0,
         batch_size: int = 8,
+        generator: Optional[torch.Generator] = None,
     ) -> List[np.ndarray]:
         """Texts -> float32 waveforms at ``self.sample_rate`` (one per text, batched internally; a text of several
-        sequences, :meth:`text_sequences`, is their waveforms joined with no pause, as Piper joins sentences)."""
+        sequences, :meth:`text_sequences`, is their waveforms joined with no pause, as Piper joins sentences).
+        The noise comes from ``generator`` (a CPU one) when given, else from torch's global generator."""
         sid = self.speaker_id(speaker)
         groups = [self.text_sequences(t) for t in texts]
         pieces: List[np.ndarray] = []
         for x, lengths in self.batches(groups, batch_size):
             out = (self.runtime or self.model).infer(x, lengths, sid=None if sid is None else sid.expand(len(x)),
                                    noise_scale=noise_scale, length_scale=length_scale, noise_scale_w=noise_scale_w,
-                                   decode_per_item=True)
+                                   decode_per_item=True, generator=generator)
             for b in range(len(x)):
                 pieces.append(out["wav"][b, 0, : int(out["lengths"][b])].float().cpu().numpy())
         wavs, start = [], 0
@@ -178,7 +180,8 @@ class VITSSynthesizer:
     @torch.no_grad()
     def synthesize_windows(self, text: str, speaker: Speaker = None, noise_scale: float = 0.667,
                            noise_scale_w: float = 0.8, length_scale: float = 1.0, window_frames: int = 32,
-                           context_frames: int = 16, max_window_frames: int = 256) -> Iterator[np.ndarray]:
+                           context_frames: int = 16, max_window_frames: int = 256,
+                           generator: Optional[torch.Generator] = None) -> Iterator[np.ndarray]:
         """One text -> its waveform in pieces: the prior sample is drawn whole (the same draws as
         :meth:`synthesize`), then the flow and the decoder run window by window, ``window_frames`` latent frames
         first, doubling up to ``max_window_frames`` (see ``models.base.streaming.windowed_decode``; the flow with
@@ -187,7 +190,7 @@ class VITSSynthesizer:
         g = self.model.speaker_embedding(sid)
         for x, lengths in self.batches([self.text_sequences(text)], 1):
             out = self.model.infer(x, lengths, sid=sid, noise_scale=noise_scale, length_scale=length_scale,
-                                   noise_scale_w=noise_scale_w, flow=False)
+                                   noise_scale_w=noise_scale_w, flow=False, generator=generator)
             yield from self._decode_windows(out["z_p"], out["y_mask"], g, window_frames, context_frames,
                                             max_window_frames)
 
@@ -267,9 +270,25 @@ class VITSTextToSpeech(SentenceTTS, PipelineMixin):
         self.synth.speaker_id(given.speaker)  # an unknown speaker fails before any synthesis
         return given.speaker
 
+    @property
+    def concurrent_calls(self) -> bool:  # type: ignore[override]
+        """On the CPU every draw comes from the piece's own generator, so calls may run in several threads."""
+        return self.synth.device.type == "cpu"
+
+    def use_threads(self, threads: int) -> None:
+        """onnxruntime sessions of ``threads`` intra-op threads (one thread: the plain acoustic graph)."""
+        if self.synth.runtime is not None:
+            self.synth.runtime = self.synth.runtime.with_threads(threads)
+
+    def own_generator(self, generator: torch.Generator) -> Optional[torch.Generator]:
+        """The piece's generator on the CPU (the same numbers as the global generator seeded alike); None on an
+        accelerator, whose draws come from its global generator (seeded per piece by the base)."""
+        return generator if self.synth.device.type == "cpu" else None
+
     def synthesize_piece(self, text: str, voice: Speaker, generator: torch.Generator) -> np.ndarray:
-        s = self.settings  # VITS draws from the global torch RNG (seeded per piece by the base)
-        return self.synth.synthesize([text], voice, s.noise_scale, s.noise_scale_w, s.length_scale)[0]
+        s = self.settings
+        return self.synth.synthesize([text], voice, s.noise_scale, s.noise_scale_w, s.length_scale,
+                                     generator=self.own_generator(generator))[0]
 
     def piece_chunks(self, text: str, voice: Speaker, generator: torch.Generator,
                      streaming: bool) -> Iterator[np.ndarray]:  # fmt: skip
@@ -281,7 +300,7 @@ class VITSTextToSpeech(SentenceTTS, PipelineMixin):
             return
         yield from self.synth.synthesize_windows(text, voice, s.noise_scale, s.noise_scale_w, s.length_scale,
                                                  s.stream_window_frames, s.stream_context_frames,
-                                                 s.stream_max_window_frames)
+                                                 s.stream_max_window_frames, self.own_generator(generator))
 
 
 @register("inference", "vits")

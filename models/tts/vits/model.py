@@ -199,6 +199,7 @@ class VITS(BuiltFromConfig, nn.Module):
         decode_per_item: bool = False,
         decode: bool = True,
         flow: bool = True,
+        generator: Optional[torch.Generator] = None,
     ) -> Dict[str, torch.Tensor]:
         """Text -> waveform.
 
@@ -213,6 +214,9 @@ class VITS(BuiltFromConfig, nn.Module):
             decode: False stops at the latent (``wav`` is None; a streaming caller decodes ``z`` in windows).
             flow: False stops at the prior sample ``z_p`` (``z`` and ``wav`` are None; a streaming caller runs the
                 flow and the decoder window by window).
+            generator: draw the noises not given from this generator instead of torch's global one (the same
+                numbers from the same state: the duration noise first, then the prior's), so that calls in several
+                threads cannot draw each other's noise.
 
         Returns a dict: ``wav (B, 1, Ty * hop)``, ``lengths (B,)`` valid samples, ``attn (B, 1, Ty, Tx)``,
         ``y_mask``, ``z`` (flow output = decoder input before masking), ``z_p``, ``m_p``, ``logs_p``
@@ -222,6 +226,9 @@ class VITS(BuiltFromConfig, nn.Module):
         h, m_p_text, logs_p_text, x_mask = self.enc_p(x, x_lengths)
         g = self.speaker_embedding(sid)
         if self.use_sdp:
+            if duration_noise is None and generator is not None:
+                duration_noise = torch.randn((h.size(0), 2, h.size(2)), generator=generator, dtype=h.dtype,
+                                             device=generator.device).to(h.device)
             logw = self.dp(h, x_mask, g=g, reverse=True, noise_scale=noise_scale_w, noise=duration_noise)
         else:
             logw = self.dp(h, x_mask, g=g)
@@ -231,7 +238,9 @@ class VITS(BuiltFromConfig, nn.Module):
         attn = generate_path(w_ceil, x_mask.unsqueeze(2) * y_mask.unsqueeze(-1))
         m_p = self.expand_prior(attn, m_p_text)
         logs_p = self.expand_prior(attn, logs_p_text)
-        if noise is None:
+        if noise is None and generator is not None:  # randn_like's draw: the same strides, so the same numbers
+            noise = torch.empty_like(m_p, device=generator.device).normal_(generator=generator).to(m_p.device)
+        elif noise is None:
             noise = torch.randn_like(m_p)
         elif noise.shape != m_p.shape:
             raise ValueError(f"infer: noise must be {tuple(m_p.shape)}, got {tuple(noise.shape)}")

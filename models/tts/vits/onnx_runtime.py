@@ -1,7 +1,8 @@
 """VITS through ONNX Runtime: :class:`OnnxVITS` runs the two runtime graphs of :mod:`models.tts.vits.onnx_export`
 with the ``infer`` interface :class:`~models.tts.vits.inference.VITSSynthesizer` uses from the torch model.
 
-Both noises are drawn with torch's generator in the order and shapes :meth:`VITS.infer` draws them (the
+Both noises are drawn with torch's generator (the call's own ``generator`` when given, else the global one) in
+the order and shapes :meth:`VITS.infer` draws them (the
 duration predictor's ``(1, 2, T)``, then the prior's ``(1, C, frames)``, drawn on its transposed
 ``(1, frames, C)`` layout), so a seeded call gives the torch
 path's waveform (within float rounding). Items of a batch run one by one (the decoder is unmasked: each item is
@@ -41,18 +42,24 @@ class OnnxVITS:
     def __init__(self, text_graph: Path, acoustic_graph: Path, threads: Optional[int] = None,
                  windowed_graph: Optional[Path] = None):
         threads = int(threads or torch.get_num_threads())
+        self.threads, self.graphs = threads, (text_graph, acoustic_graph, windowed_graph)
         self.text = onnx_backend.session(text_graph, threads)
         self.acoustic_graph = windowed_graph if threads > 1 and windowed_graph is not None else acoustic_graph
         self.acoustic = onnx_backend.session(self.acoustic_graph, threads)
         # a deterministic duration predictor draws no noise (and its graph has no such input)
         self.stochastic_durations = "duration_noise" in {i.name for i in self.text.get_inputs()}
 
-    def infer_one(self, ids: np.ndarray, sid: Optional[int], scales: np.ndarray) -> np.ndarray:
+    def with_threads(self, threads: int) -> "OnnxVITS":
+        """The same graphs in sessions of ``threads`` intra-op threads (this one if it already has as many)."""
+        return self if threads == self.threads else OnnxVITS(*self.graphs[:2], threads, self.graphs[2])
+
+    def infer_one(self, ids: np.ndarray, sid: Optional[int], scales: np.ndarray,
+                  generator: Optional[torch.Generator] = None) -> np.ndarray:
         """``ids (T,)`` -> float32 waveform ``(samples,)``."""
         lengths = np.array([ids.shape[0]], dtype=np.int64)
         extra: Dict[str, np.ndarray] = {} if sid is None else {"sid": np.array([sid], dtype=np.int64)}
         if self.stochastic_durations:
-            extra_text = {"duration_noise": torch.randn(1, 2, ids.shape[0]).numpy(), **extra}
+            extra_text = {"duration_noise": torch.randn(1, 2, ids.shape[0], generator=generator).numpy(), **extra}
         else:
             extra_text = extra
         m_p, logs_p, w_ceil = self.text.run(None, {"input": ids[None].astype(np.int64), "input_lengths": lengths,
@@ -60,18 +67,20 @@ class OnnxVITS:
         frames = max(int(w_ceil.sum()), 1)
         # VITS.infer draws randn_like of its expanded prior, a transposed (1, frames, C) tensor: the draw on that
         # layout (torch fills non-contiguous tensors with another kernel than contiguous ones)
-        noise = torch.empty(1, frames, m_p.shape[1]).transpose(1, 2).normal_().contiguous().numpy()
+        noise = torch.empty(1, frames, m_p.shape[1]).transpose(1, 2).normal_(generator=generator).contiguous().numpy()
         (wav,) = self.acoustic.run(None, {"m_p": m_p, "logs_p": logs_p, "w_ceil": w_ceil, "input_lengths": lengths,
                                           "scales": scales, "noise": noise, **extra})
         return wav.reshape(-1)
 
     def infer(self, x: torch.Tensor, x_lengths: torch.Tensor, sid: Optional[torch.Tensor] = None,
               noise_scale: float = 1.0, length_scale: float = 1.0, noise_scale_w: float = 1.0,
-              **_: object) -> Dict[str, torch.Tensor]:
-        """Same arguments and ``wav (B, 1, samples)`` / ``lengths (B,)`` as :meth:`VITS.infer`."""
+              generator: Optional[torch.Generator] = None, **_: object) -> Dict[str, torch.Tensor]:
+        """Same arguments and ``wav (B, 1, samples)`` / ``lengths (B,)`` as :meth:`VITS.infer`. Sessions may run
+        in several threads at once (onnxruntime's ``run`` is thread-safe)."""
         scales = np.array([noise_scale, length_scale, noise_scale_w], dtype=np.float32)
         wavs = [self.infer_one(x[b, : int(x_lengths[b])].cpu().numpy(),
-                               None if sid is None else int(sid.reshape(-1)[b]), scales) for b in range(x.size(0))]
+                               None if sid is None else int(sid.reshape(-1)[b]), scales, generator)
+                for b in range(x.size(0))]
         lengths = torch.tensor([w.shape[0] for w in wavs])
         out = torch.zeros(len(wavs), 1, int(lengths.max()))
         for b, wav in enumerate(wavs):
