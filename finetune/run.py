@@ -29,6 +29,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from finetune.data import MIN_SPEECH_SECONDS, prepare_reader_data
+from utils.wording import plural
 from finetune.results import ResultsBook, wer_limit
 from finetune.scoring import VoiceScorer, VoiceScores
 from models.base.finetune import FinetuneBudget, FinetuneError, VoiceFinetuner, finetuner_for
@@ -239,6 +240,15 @@ def baseline(finetuner: VoiceFinetuner, scorer: VoiceScorer, book: ResultsBook,
     return scale
 
 
+def skipped_summary(skipped: List[Dict[str, Any]], listing: Path, named: int = 5) -> str:
+    """The run's last words on what it left out: the files themselves when few, else how many."""
+    if not skipped:
+        return "nothing skipped"
+    names = [Path(str(item["item"])).name for item in skipped]
+    shown = ", ".join(names[:named]) + (f" and {len(names) - named} more" if len(names) > named else "")
+    return f"{plural(len(names), 'file or piece', 'files or pieces')} skipped ({shown}), listed in {listing}"
+
+
 def export_voice(finetuner: VoiceFinetuner, exp_dir: Path) -> List[Path]:
     """Step 6: ``EXP/voice.onnx`` (+ json), checked to load in onnxruntime."""
     import onnxruntime
@@ -305,8 +315,7 @@ def _run(opts: FinetuneOptions, finetuner: VoiceFinetuner) -> int:
     book.notes["exported"] = ", ".join(p.name for p in exported)
     book.save()
     best = book.best() or {}
-    log.info("voice: %s (step %s) - SIM %.3f -> %.3f, WER %.1f %% -> %.1f %%; %d file(s) or piece(s) skipped, "
-             "listed in %s", opts.exp_dir / "voice", best.get("step"), book.base["sim"], best.get("sim", float("nan")),
-             100 * book.base["wer"], 100 * best.get("wer", float("nan")), len(data["skipped"]),
-             opts.exp_dir / "results.md")
+    log.info("voice: %s (step %s) - SIM %.3f -> %.3f, WER %.1f %% -> %.1f %%; %s", opts.exp_dir / "voice",
+             best.get("step"), book.base["sim"], best.get("sim", float("nan")), 100 * book.base["wer"],
+             100 * best.get("wer", float("nan")), skipped_summary(data["skipped"], opts.exp_dir / "results.md"))
     return 0

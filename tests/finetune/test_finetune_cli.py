@@ -75,6 +75,10 @@ def test_run_writes_voice_onnx_and_results(finished, joe):
     md = (exp / "results.md").read_text()
     assert md.index("base voice") < md.index("checkpoint") < md.index("reader's recordings")
     assert "broken.wav" in md and (exp / "sim_wer_vs_cpu.png").stat().st_size > 1000
+    from finetune.run import skipped_summary  # the run's last line names them too
+
+    last = skipped_summary(results["data"]["skipped"], exp / "results.md")
+    assert last.startswith("2 files or pieces skipped (") and "broken.wav" in last and "silent.flac" in last
     assert list(cache.glob("*/enc_q.safetensors"))  # the base voice's preparation is cached
 
     from models.base.pipeline import load_pipeline
