@@ -14,7 +14,8 @@ Randomness: a stream draws from torch's process-global generator like the one-sh
 :class:`PrivateRandom`, which swaps the stream's own generator state in for each step and out again. Two
 streams advanced in turns (a server interleaving requests) therefore draw exactly what each would alone, and
 the caller's generator is untouched. Steps of different streams must not run at the same instant in two
-threads (the generator is one per process): a server runs them one at a time.
+threads (the generator is one per process): a server runs them one at a time, unless the pipeline draws only
+from the ``torch.Generator`` each piece is handed (``concurrent_calls``, e.g. VITS on the CPU; ``serving/workers.py``).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ letter or digit (e.g. "..." or "--") are dropped; the caller joins the spoken pi
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any, List
 
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|\n")
@@ -76,14 +77,22 @@ def split_sentences(text: str, max_chars: int = 300) -> List[str]:
     return pieces
 
 
+# phonemizer's espeak-ng backend (one per language, shared by every model of the process) is not thread-safe:
+# calls from two threads at once garble each other's lines. Every front-end call of a pipeline holds this lock
+# (a server runs several models, and several calls of one model, at the same time: serving/workers.py).
+FRONT_END_LOCK = threading.Lock()
+
+
 def front_end_ids(frontend: Any, text: str) -> List[int]:
-    """Symbol ids (with blanks) of ``text`` through a ``processors.text.frontend.TextFrontend``; text it cannot
-    speak raises ``TextError`` saying so ("the English front end cannot read this text")."""
+    """Symbol ids (with blanks) of ``text`` through a ``processors.text.frontend.TextFrontend`` (under
+    :data:`FRONT_END_LOCK`); text it cannot speak raises ``TextError`` saying so ("the English front end cannot
+    read this text")."""
     from processors.text.frontend import TextError
 
     if not isinstance(text, str):
         raise TextError(f"text must be a string, got {type(text).__name__}")
     try:
-        return frontend(text)["ids_blank"]
+        with FRONT_END_LOCK:
+            return frontend(text)["ids_blank"]
     except TextError as err:
         raise TextError(f"the English front end cannot read this text: {text[:80]!r} ({err})") from err

@@ -32,6 +32,7 @@ import torch
 from models.base import onnx_backend
 from models.base.sentence_tts import SentenceSettings, SentenceTTS, Voice
 from models.base.tasks import Audio, Capabilities, load_input
+from models.base.text_split import FRONT_END_LOCK
 from models.base.waveforms import normalize_level, replicate_prompt
 from models.ttv.hierspeechpp_ttv.model import TextToVec
 from modules.vocoders.amp import set_vocoder_precision, vocoder_precision_of
@@ -214,8 +215,9 @@ class ZeroShotSentences(SentenceTTS):
 
     def synthesize_piece(self, text: str, voice: Tuple[torch.Tensor, torch.Tensor, float],
                          generator: torch.Generator) -> np.ndarray:  # fmt: skip
-        return self.engine._sentence(self.engine.frontend(text)["ids_blank"], voice[0], voice[1], self.settings,
-                                     generator)
+        with FRONT_END_LOCK:  # phonemizer's backend is shared by the process's models and not thread-safe
+            ids = self.engine.frontend(text)["ids_blank"]
+        return self.engine._sentence(ids, voice[0], voice[1], self.settings, generator)
 
     def finish(self, waveform: np.ndarray, voice: Tuple[torch.Tensor, torch.Tensor, float]) -> np.ndarray:
         if self.settings.output_rate != SAMPLE_RATE:
