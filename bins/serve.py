@@ -57,8 +57,9 @@ def main_unchecked(argv: List[str]) -> int:
     if busy is not None:
         raise ConfigError(f"cannot listen on --host {args.host} --port {args.port}: {busy}")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from serving.app import create_app, quiet_gradio
+    from serving.app import create_app
     from serving.config import read_serve_config, single_model_config
+    from serving.gradio_env import quiet_gradio
     from serving.server import serve
 
     quiet_gradio()

@@ -9,7 +9,7 @@
         hsp: {pipeline: "hsp_tts.json5", overrides: ["infer.output_rate=24000"]},
         sr48: {model_type: "speechsr", overrides: ["infer.target_rate=48000"]},   // bundled weights
       },
-      limits: {max_text_chars: 4096, max_upload_bytes: 20000000, workers: 1, queue_size: 16},
+      limits: {max_text_chars: 4096, max_upload_bytes: 20000000, workers: 0, queue_size: 16},  // 0: the cores
       api_key: "",       // or --api_key / ECHELON_API_KEY; empty = no key
     }
 
@@ -38,6 +38,7 @@ class ModelEntry:
     overrides: List[str] = field(default_factory=list)  # "infer.KEY=VALUE", as echelon-infer --set
     # a voice name a request may send (OpenAI's "alloy", ...) -> a speaker of a multi-speaker model
     voices: Dict[str, str] = field(default_factory=dict)
+    workers: int = 0  # steps of this model run at once (0: limits.workers; 1 for a pipeline that needs it)
 
 
 @dataclass
@@ -47,7 +48,9 @@ class Limits:
     max_text_chars: int = 4096  # characters of ``input`` [4096, as OpenAI's API]
     max_upload_bytes: int = 20_000_000  # bytes of one uploaded or base64 audio file [20 MB]
     max_upload_seconds: float = 120.0  # seconds of one uploaded audio [120]
-    workers: int = 1  # requests computed at once (each step holds the model lock; see workers.py) [1]
+    # steps of one model computed at once, each model in its own pool (serving/workers.py); 0: the CPU cores.
+    # Only pipelines whose calls may run in several threads get more than 1 [0]
+    workers: int = 0
     queue_size: int = 16  # requests admitted beyond those running; more get 429 [16]
     request_timeout_seconds: float = 120.0  # a request still unfinished after this gets 504 [120]
     retry_after_seconds: int = 2  # Retry-After of a 429 [2]
@@ -73,9 +76,12 @@ def _check(cfg: ServeConfig, source: str) -> ServeConfig:
             raise ConfigError(f"{source}: models.{name} needs exactly one of 'pipeline' (spec or checkpoint dir) "
                               f"and 'model_type' (a registered pipeline)")
     lim = cfg.limits
-    for key in ("max_text_chars", "max_upload_bytes", "workers"):
+    for key in ("max_text_chars", "max_upload_bytes"):
         if getattr(lim, key) < 1:
             raise ConfigError(f"{source}: limits.{key} must be >= 1, got {getattr(lim, key)}")
+    if lim.workers < 0 or any(entry.workers < 0 for entry in cfg.models.values()):
+        raise ConfigError(f"{source}: limits.workers and models.NAME.workers must be >= 0 (0: the CPU cores / "
+                          f"limits.workers)")
     for key in ("max_upload_seconds", "request_timeout_seconds"):
         if getattr(lim, key) <= 0:
             raise ConfigError(f"{source}: limits.{key} must be > 0, got {getattr(lim, key)}")

@@ -82,8 +82,9 @@ class Service:
         return Response(data, media_type=media, headers={"X-Sample-Rate": str(audio.sample_rate),
                                                          "X-Audio-Seconds": f"{audio.seconds:.3f}"})
 
-    async def run(self, fn: Any, request: Optional[Request], drop_remedy: str = API_DROP_REMEDY) -> Any:
-        slot = self.queue.admit()
+    async def run(self, model: str, fn: Any, request: Optional[Request], drop_remedy: str = API_DROP_REMEDY) -> Any:
+        """``fn`` as one step of ``model``'s lane (a ValueError of the pipeline becomes its status)."""
+        slot = self.queue.admit(model)
         try:
             return await slot.run(fn, request)
         except ValueError as err:
@@ -123,7 +124,7 @@ class Service:
         streaming = req.stream_format == "sse" or (req.response_format in STREAMABLE if req.stream is None
                                                    else req.stream)
         if not streaming:
-            audio = await self.run(lambda: pipeline.synthesize(
+            audio = await self.run(model.name, lambda: pipeline.synthesize(
                 [text], None if prompt is None else [prompt], None if not req.prompt_text else [req.prompt_text],
                 None if speaker is None else [speaker], seed)[0], request)
             return await asyncio.to_thread(self.audio_response, audio, req.response_format)
@@ -131,7 +132,7 @@ class Service:
             raise ApiError(422, f"a stream is sent as {' or '.join(STREAMABLE)}, not {req.response_format!r}",
                            "response_format")
         chunks = pipeline.synthesize_stream(text, prompt, req.prompt_text or None, speaker, seed)
-        slot = self.queue.admit()
+        slot = self.queue.admit(model.name)
         try:
             first, rest = await slot.first_and_rest(chunks, request)
         except ValueError as err:
@@ -174,7 +175,7 @@ class Service:
         source, prompt = self.upload(files.get("source"), "source"), self.upload(files.get("prompt"), "prompt")
         pipeline, seed = model.variant(req.changes()), self.seed(req.seed)
         check_format(req.response_format)
-        audio = await self.run(lambda: pipeline.convert([source], [prompt], seed)[0], request)
+        audio = await self.run(model.name, lambda: pipeline.convert([source], [prompt], seed)[0], request)
         return await asyncio.to_thread(self.audio_response, audio, req.response_format)
 
     async def upsample(self, req: UpsampleRequest, files: Dict[str, Upload], request: Request) -> Response:
@@ -182,7 +183,7 @@ class Service:
         audio_in = self.upload(files.get("audio"), "audio")
         pipeline, seed = model.variant(req.changes()), self.seed(req.seed)
         check_format(req.response_format)
-        audio = await self.run(lambda: pipeline.upsample([audio_in], seed)[0], request)
+        audio = await self.run(model.name, lambda: pipeline.upsample([audio_in], seed)[0], request)
         return await asyncio.to_thread(self.audio_response, audio, req.response_format)
 
     def models(self) -> List[Dict[str, Any]]:

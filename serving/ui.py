@@ -19,9 +19,9 @@ import numpy as np
 
 from models.base.infer_settings import Setting, by_role, vocabulary
 from models.base.tasks import Audio
-from serving.app import quiet_gradio
 from serving.audio import decode_upload
 from serving.errors import ApiError
+from serving.gradio_env import quiet_gradio
 from serving.speech import Service
 
 log = logging.getLogger("echelon.serve")
@@ -128,7 +128,7 @@ class Handlers:
             model = self.registry.get(name, task)
             changes = {s.name: v for s, v in zip(settings, values) if s.name in model.request_settings()}
             pipeline = model.variant(changes)
-            audio = await self.service.run(lambda: call(pipeline), None, drop_remedy(settings))
+            audio = await self.service.run(model.name, lambda: call(pipeline), None, drop_remedy(settings))
         except ApiError as err:
             raise user_error(err) from None
         return as_output(audio), f"{audio.seconds:.2f} s at {audio.sample_rate} Hz"

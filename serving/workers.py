@@ -1,11 +1,16 @@
-"""Inference off the event loop: a bounded worker pool, a bounded queue, timeouts, disconnects, draining.
+"""Inference off the event loop: one bounded pool per served model, a bounded queue, timeouts, disconnects,
+draining.
 
-* A request is admitted (a *slot*) or refused at once: 429 with Retry-After when ``workers + queue_size``
-  requests are already in progress or waiting, 503 once the server drains for shutdown.
-* Its work runs in the pool's threads as *steps* (one whole call, or one chunk of a stream). Every step holds
-  one model lock: on a CPU one call already uses all cores through torch's threads, and some pipelines seed
-  torch's process-global generator (VITS: ``models/base/streaming.py``), so two steps at the same instant
-  would draw each other's noise. ``workers`` > 1 therefore overlaps only what happens outside steps.
+* A request is admitted (a *slot*) or refused at once: 429 with Retry-After when ``capacity`` (the models' step
+  threads + ``queue_size``) requests are already in progress or waiting, 503 once the server drains for shutdown.
+* Its work runs as *steps* (one whole call, or one chunk of a stream) in its model's own pool (a *lane*): the
+  models never wait for each other (a slow voice conversion does not hold up TTS), and up to ``size`` steps of
+  one model run at once. A lane of size > 1 is only given to a pipeline whose calls may run in several threads
+  (``concurrent_calls``: its noise comes from each call's own ``torch.Generator``, never torch's process-global
+  one, so two calls cannot draw each other's noise and the audio stays that of the text and seed alone); the
+  others get one thread. Each thread of a lane of size n runs torch on 1/n of torch's threads (at least 1), so
+  n steps together do not oversubscribe the cores (onnxruntime sessions keep their own pools, which concurrent
+  runs share).
 * The slot is given back when the request's last step has ended: a client that disconnects or times out
   while waiting frees it at once (its step is cancelled before it starts); one whose step is running frees it
   when that step returns (a thread cannot be stopped mid-computation), and a stream stops after its current
@@ -18,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import threading
 import time
-from typing import Any, AsyncIterator, Callable, Iterator, Optional
+from typing import Any, AsyncIterator, Callable, Dict, Iterator, Mapping, Optional
 
 from starlette.requests import Request
 
@@ -32,20 +38,63 @@ _END = object()
 POLL_SECONDS = 0.1  # how often a waiting request checks for its client's disconnect
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def torch_threads() -> int:
+    """Torch's intra-op threads as this process starts them (``OMP_NUM_THREADS``, else the cores)."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _set_torch_threads(threads: int) -> None:
+    """A lane thread's start: torch's intra-op threads of this thread (OpenMP's count is per thread; a thread
+    started later takes the last count set, so every lane sets its own)."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 class InferenceQueue:
-    def __init__(self, workers: int, queue_size: int, timeout_seconds: float, retry_after_seconds: int):
-        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="echelon-infer")
-        self.capacity = workers + queue_size
+    """``workers``: steps of one model that may run at once (its lane's threads), unless ``lanes`` gives a
+    model its own size; ``queue_size``: requests admitted beyond those."""
+
+    def __init__(self, workers: int, queue_size: int, timeout_seconds: float, retry_after_seconds: int,
+                 lanes: Optional[Mapping[str, int]] = None):
+        self.workers = max(1, int(workers))
+        self.lane_sizes: Dict[str, int] = {name: max(1, int(n)) for name, n in (lanes or {}).items()}
+        self.threads = torch_threads()  # shared by the steps of a lane: threads // size each (at least 1)
+        self._lanes: Dict[str, concurrent.futures.ThreadPoolExecutor] = {}
+        self._lanes_lock = threading.Lock()
+        self.capacity = (sum(self.lane_sizes.values()) or self.workers) + queue_size
         self.timeout_seconds = timeout_seconds
         self.retry_after_seconds = retry_after_seconds
-        self.model_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self.in_flight = 0
         self.draining = False
         self.completed = 0
 
+    def lane(self, model: str = "") -> concurrent.futures.ThreadPoolExecutor:
+        """The pool of ``model``'s steps (made on first use)."""
+        with self._lanes_lock:
+            pool = self._lanes.get(model)
+            if pool is None:
+                size = self.lane_sizes.get(model, self.workers)
+                pool = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=size, thread_name_prefix=f"echelon-infer-{model}" if model else "echelon-infer",
+                    initializer=_set_torch_threads, initargs=(max(1, self.threads // size),))
+                self._lanes[model] = pool
+            return pool
+
     # ------------------------------------------------------------------ admission
-    def admit(self) -> "Slot":
+    def admit(self, model: str = "") -> "Slot":
+        """A slot for a request to ``model`` (its steps run in that model's lane)."""
         if self.draining:
             raise ApiError(503, "the server is shutting down and takes no new requests")
         with self._count_lock:
@@ -54,18 +103,14 @@ class InferenceQueue:
                                     f"{self.capacity}); retry later",
                                headers={"Retry-After": str(self.retry_after_seconds)})
             self.in_flight += 1
-        return Slot(self)
+        return Slot(self, model)
 
     def _release(self) -> None:
         with self._count_lock:
             self.in_flight -= 1
             self.completed += 1
 
-    def _step(self, fn: Callable[[], Any]) -> Any:
-        with self.model_lock:
-            return fn()
-
-    def release_freed_memory(self) -> None:
+    def release_freed_memory(self, model: str = "") -> None:
         """Give the heap the finished stream freed back to the OS, in the pool (10-25 ms, off the event loop).
 
         Streams run the torch path (VITS: the windows of a long sentence) whose buffers glibc keeps in the
@@ -73,7 +118,7 @@ class InferenceQueue:
         larger for good (joe voice, a 295-character sentence); trimming after each costs its first chunk of the
         next stream ~0.02 s of CPU (pages faulted in again) and the whole stream ~1 %."""
         try:
-            self.executor.submit(release_freed_memory)
+            self.lane(model).submit(release_freed_memory)
         except RuntimeError:  # the pool is shut down: the process is exiting
             pass
 
@@ -87,14 +132,17 @@ class InferenceQueue:
         return self.in_flight == 0
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        with self._lanes_lock:
+            lanes = list(self._lanes.values())
+        for pool in lanes:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Slot:
     """One admitted request's place in the pool; released exactly once, when its last step has ended."""
 
-    def __init__(self, queue: InferenceQueue):
-        self.queue = queue
+    def __init__(self, queue: InferenceQueue, model: str = ""):
+        self.queue, self.model = queue, model
         self.deadline = time.monotonic() + queue.timeout_seconds
         self._released = False
         self._lock = threading.Lock()
@@ -110,7 +158,7 @@ class Slot:
         return True
 
     def _submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future:
-        self._running = self.queue.executor.submit(self.queue._step, fn)
+        self._running = self.queue.lane(self.model).submit(fn)
         return self._running
 
     async def _wait(self, future: concurrent.futures.Future, request: Optional[Request]) -> Any:
@@ -179,7 +227,7 @@ class Slot:
                     close()
             finally:
                 if self.release():
-                    self.queue.release_freed_memory()
+                    self.queue.release_freed_memory(self.model)
 
         if running is not None and not running.done():
             running.cancel()

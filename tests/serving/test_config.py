@@ -38,8 +38,9 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 def test_overrides_of_a_single_model_are_checked(tmp_path):
     """``echelon-serve --ckpt_dir DIR --set ...``: the overrides go through the same checks as a serve.json5."""
     assert single_model_config(str(tmp_path / "voice"), ["limits.workers=2"]).limits.workers == 2
-    with pytest.raises(ConfigError, match="limits.workers must be >= 1"):
-        single_model_config(str(tmp_path / "voice"), ["limits.workers=0"])
+    assert single_model_config(str(tmp_path / "voice")).limits.workers == 0  # default: the CPU cores
+    with pytest.raises(ConfigError, match="limits.workers and models.NAME.workers must be >= 0"):
+        single_model_config(str(tmp_path / "voice"), ["limits.workers=-1"])
 
 
 def test_model_lookup_names_what_is_served():
