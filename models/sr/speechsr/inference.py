@@ -22,7 +22,6 @@ exact ``factor``, so the two differ by that sub-sample drift.)
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
@@ -36,6 +35,7 @@ from models.base.infer_settings import InferSettings
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, SpeechSuperResolution, load_input
 from models.base.waveforms import progress
+from models.sr.speechsr.checkpoint import load_checkpoint
 from models.sr.speechsr.model import DEFAULT_CHUNK_SAMPLES, INPUT_RATE, SpeechSR
 from models.sr.speechsr.onnx_export import runtime_for
 from modules.vocoders.amp import PrecisionError, set_vocoder_precision
@@ -110,21 +110,8 @@ class SpeechSRInference:
         opts = dict(fast=fast, **opts)
         if ckpt_dir is None:
             return cls.pretrained(device, **opts)
-        path = Path(ckpt_dir)
-        if path.is_file():
-            # official layout: speechsr48k/G_100000.pth next to speechsr48k/config.json (the rate is only there)
-            config = path.parent / "config.json"
-            if not config.is_file():
-                raise ckpt.CheckpointNotFoundError(f"official SpeechSR checkpoint {path} needs its config.json "
-                                                   "alongside (it holds the sampling rate)")
-            rate = int(json.loads(config.read_text(encoding="utf-8"))["data"]["sampling_rate"])
-            model = SpeechSR.from_pretrained(rate, checkpoint=path, config=config)
-            return cls({str(rate): model}, device, allow_bundled=False, source=path, **opts)
-        cdir = ckpt.resolve_checkpoint_dir(path)
-        raw = ckpt.expect_model_type(cdir, "speechsr")
-        model = SpeechSR.from_config(raw.get("model", {}))
-        ckpt.load_state_dict_strict(model, ckpt.load_model_weights(cdir, "generator"), str(cdir))
-        return cls({str(model.target_rate): model}, device, config=raw, allow_bundled=False, source=cdir, **opts)
+        model, raw, source = load_checkpoint(ckpt_dir)
+        return cls({str(model.target_rate): model}, device, config=raw, allow_bundled=False, source=source, **opts)
 
     def model_for(self, target_rate: int) -> SpeechSR:
         key = str(int(target_rate))

@@ -23,6 +23,7 @@ from torch import nn
 
 from models.base import checkpoint as ckpt
 from models.base import onnx_backend
+from models.sr.speechsr.checkpoint import load_checkpoint
 from models.sr.speechsr.model import PRETRAINED, PRETRAINED_DIR, SpeechSR
 from modules.alias_free import set_polyphase
 from modules.weight_norm import fold_weight_norm
@@ -76,10 +77,7 @@ def export_speechsr(model: SpeechSR, out: str | Path) -> Path:
 
 def load_for_export(ckpt_dir: Optional[str | Path], target_rate: int = 48000) -> SpeechSR:
     """An Echelon checkpoint dir, an official ``G_*.pth`` (config.json beside it), or None: the bundled release."""
-    from models.sr.speechsr.inference import SpeechSRInference
-
-    inference = SpeechSRInference.from_checkpoint(ckpt_dir, fast=False)
-    return inference.model_for(target_rate if ckpt_dir is None else inference.default_rate)
+    return SpeechSR.from_pretrained(target_rate) if ckpt_dir is None else load_checkpoint(ckpt_dir).model
 
 
 @register("exporter", "speechsr")
