@@ -1,4 +1,4 @@
-"""Loading and writing official-format HierSpeech++ synthesizer checkpoints.
+"""Loading and writing HierSpeech++ synthesizer checkpoints (official ``.pth`` files and Echelon directories).
 
 The released synthesizer files (``hierspeechpp_v1.1_ckpt.pth`` ...) are plain state dicts; the fine-tuning
 G+D release and VITS-style training checkpoints wrap them as ``{'model': state_dict, 'iteration', ...}``.
@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from models.base import checkpoint as ckpt
 from models.base.checkpoint import load_state_dict_strict, read_state_dict_file, save_state_dict_file
 from models.tts.hierspeechpp.config import HierSpeechPPConfig, load_official_config
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
@@ -42,6 +43,15 @@ def load_official_checkpoint(path: str | Path, config_json: str | Path | HierSpe
         release_freed_memory()
     load_state_dict_strict(model, state, str(path))
     return model.to(device).eval()
+
+
+def load_echelon_synthesizer(ckpt_dir: str | Path) -> tuple[HierSpeechPPSynthesizer, dict]:
+    """The synthesizer of an Echelon ``hierspeechpp`` checkpoint and the checkpoint's config."""
+    path = ckpt.resolve_checkpoint_dir(ckpt_dir)
+    raw = ckpt.expect_model_type(path, "hierspeechpp")
+    model = HierSpeechPPSynthesizer.from_config(raw.get("model", {}))
+    load_state_dict_strict(model, ckpt.load_model_weights(path, "generator"), str(path))
+    return model, raw
 
 
 def save_official_checkpoint(model: HierSpeechPPSynthesizer, path: str | Path, wrap: bool = False,

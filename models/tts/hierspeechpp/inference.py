@@ -43,7 +43,7 @@ from models.base.inference import InferenceError
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import Audio, AudioInput, Capabilities, VoiceConversion, load_input
 from models.base.waveforms import normalize_level, progress, replicate_prompt, split_points, synthetic_voice
-from models.tts.hierspeechpp.checkpoint import load_official_checkpoint
+from models.tts.hierspeechpp.checkpoint import load_echelon_synthesizer, load_official_checkpoint
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
 from models.tts.hierspeechpp.onnx_runtime import OnnxSynthesizer, runtime_for
 from modules.vocoders.amp import set_vocoder_precision
@@ -96,15 +96,6 @@ class _Prompt:
     wav: np.ndarray  # the unpadded, unreplicated prompt, F0's input
     peak: float
     f0_hz: Optional[np.ndarray] = None  # from _fill_f0
-
-
-def load_echelon_synthesizer(ckpt_dir: str | Path) -> tuple[HierSpeechPPSynthesizer, dict]:
-    """The synthesizer of an Echelon ``hierspeechpp`` checkpoint and the checkpoint's config."""
-    path = ckpt.resolve_checkpoint_dir(ckpt_dir)
-    raw = ckpt.expect_model_type(path, "hierspeechpp")
-    model = HierSpeechPPSynthesizer.from_config(raw.get("model", {}))
-    ckpt.load_state_dict_strict(model, ckpt.load_model_weights(path, "generator"), str(path))
-    return model, raw
 
 
 def load_synthesizer(path: str | Path) -> HierSpeechPPSynthesizer:

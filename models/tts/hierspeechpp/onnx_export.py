@@ -23,6 +23,7 @@ import torch
 
 from models.base import checkpoint as ckpt
 from models.base.onnx_backend import ModelGraph, PromptStyleGraph, export_graph, last_axis_length
+from models.tts.hierspeechpp.checkpoint import load_echelon_synthesizer
 from utils.registry import register
 
 EXAMPLE_FRAMES = 40
@@ -102,8 +103,6 @@ def export_runtime(model, folder: str | Path) -> Dict[str, Path]:
 @register("exporter", "hierspeechpp")
 def export_checkpoint(ckpt_dir: Optional[str | Path], out: str | Path) -> List[Path]:
     """``echelon-export onnx`` of a HierSpeech++ synthesizer checkpoint: its voice-conversion graph."""
-    from models.tts.hierspeechpp.inference import load_echelon_synthesizer
-
     if ckpt_dir is None:
         raise ckpt.CheckpointNotFoundError("HierSpeech++ export needs --ckpt_dir (an Echelon synthesizer checkpoint)")
     return [export_vc(load_echelon_synthesizer(ckpt_dir)[0], out)]
