@@ -1,4 +1,4 @@
-"""Loading TTV checkpoints and the registered zero-shot TTS pipeline ``hierspeechpp_tts``.
+"""The registered zero-shot TTS pipeline ``hierspeechpp_tts`` (TTV checkpoints load in ``checkpoint.py``).
 
 Pipeline spec (``echelon-infer --pipeline hsp_tts.json5 --prompt p.wav --text "Hello." --output_dir out``)::
 
@@ -23,7 +23,6 @@ and ``speechsr``), never by importing them.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Mapping, Optional, Sequence
 
@@ -35,30 +34,13 @@ from models.base import onnx_backend
 from models.base.inference import InferenceError
 from models.base.pipeline import PipelineMixin
 from models.base.tasks import load_input
-from models.ttv.hierspeechpp_ttv.config import from_official_config
+from models.ttv.hierspeechpp_ttv.checkpoint import load_ttv
 from models.ttv.hierspeechpp_ttv.model import TextToVec
 from models.ttv.hierspeechpp_ttv.onnx_runtime import runtime_for as ttv_runtime
 from models.ttv.hierspeechpp_ttv.tts import SAMPLE_RATE, TTSOptions, ZeroShotSentences, ZeroShotTTS
 from utils.registry import get, register
 
 OUTPUT_RATES = (16000, 24000, 48000)
-
-
-def load_ttv(path: str | Path) -> TextToVec:
-    """Official ``.pth`` (+ ``config.json`` beside it) or an Echelon checkpoint/experiment directory."""
-    path = Path(path)
-    if path.is_file():
-        config = path.parent / "config.json"
-        if not config.is_file():
-            raise ckpt.CheckpointNotFoundError(f"official TTV checkpoint {path} needs its config.json alongside")
-        model = TextToVec.from_config(from_official_config(json.loads(config.read_text(encoding="utf-8"))["model"]))
-        ckpt.load_state_dict_strict(model, ckpt.read_state_dict_file(path), str(path))
-        return model.eval()
-    cdir = ckpt.resolve_checkpoint_dir(path)
-    raw = ckpt.expect_model_type(cdir, "hierspeechpp_ttv")
-    model = TextToVec.from_config(raw.get("model", {}))
-    ckpt.load_state_dict_strict(model, ckpt.load_model_weights(cdir, "ttv"), str(cdir))
-    return model.eval()
 
 
 def load_synthesizer(path: str | Path) -> torch.nn.Module:

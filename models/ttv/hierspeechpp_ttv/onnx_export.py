@@ -19,6 +19,7 @@ import torch
 
 from models.base import checkpoint as ckpt
 from models.base.onnx_backend import ModelGraph, PromptStyleGraph, export_graph, last_axis_length
+from models.ttv.hierspeechpp_ttv.checkpoint import load_ttv
 from modules.commons import generate_path, sequence_mask
 from utils.registry import register
 
@@ -112,8 +113,6 @@ def export_runtime(model, folder: str | Path) -> Dict[str, Path]:
 @register("exporter", "hierspeechpp_ttv")
 def export_checkpoint(ckpt_dir: Optional[str | Path], out: str | Path) -> List[Path]:
     """``echelon-export onnx`` of a TTV checkpoint (Echelon dir, or official ``.pth`` with config.json beside)."""
-    from models.ttv.hierspeechpp_ttv.inference import load_ttv
-
     if ckpt_dir is None:
         raise ckpt.CheckpointNotFoundError("TTV export needs --ckpt_dir (a hierspeechpp_ttv checkpoint)")
     return [export_ttv(load_ttv(ckpt_dir), out)]
