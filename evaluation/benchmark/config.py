@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
+from evaluation.benchmark.discover import discover_systems
+from evaluation.benchmark.system_config import SystemConfig
 from evaluation.runner import DEFAULT_METRICS
 from utils.config import ConfigError, load_config, validate
 from utils.wording import agree
@@ -71,20 +73,6 @@ class EvaluationConfig:
     f0_method: str = "yaapt"
     batch_size: int = 8
     plots: bool = True
-
-
-@dataclass
-class SystemConfig:
-    name: str = ""
-    spec: Any = None  # pipeline spec object, spec file or checkpoint directory (models/base/pipeline.py)
-    overrides: List[str] = field(default_factory=list)  # "infer.noise_scale=0.5", ...
-    seed: int = 1234
-
-    def __post_init__(self) -> None:
-        if not self.name or "/" in self.name or self.name.startswith("."):
-            raise ValueError(f"system name {self.name!r}: give a plain name (it names a folder)")
-        if not isinstance(self.spec, (str, dict)):
-            raise ValueError(f"system {self.name!r}: 'spec' must be a spec object or a path, got {self.spec!r}")
 
 
 @dataclass
@@ -179,8 +167,6 @@ def read_benchmark_config(path: str | os.PathLike, overrides: List[str] = (),
 
 def discovered_systems(exp_root: str, settings: DiscoverConfig) -> List[SystemConfig]:
     """The systems :func:`evaluation.benchmark.discover.discover_systems` finds; what it leaves out is logged."""
-    from evaluation.benchmark.discover import discover_systems
-
     found = discover_systems(exp_root, settings.dataset or None, settings.baselines)
     for where, why in found.left_out:
         log.info("discovery: left out %s: %s", where, why)

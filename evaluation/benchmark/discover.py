@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from evaluation.benchmark.config import SystemConfig
+from evaluation.benchmark.system_config import SystemConfig
 from utils.wording import agree
 
 SPEC_SUFFIX = ".pipeline.json5"
