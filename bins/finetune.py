@@ -30,7 +30,7 @@ def build_parser() -> ArgumentParser:
                    help="training budget in CPU minutes (process CPU time, all threads; default 30)")
     p.add_argument("--max_steps", type=int, help="stop after this many steps (whichever budget ends first)")
     p.add_argument("--threads", type=int, help="CPU threads (default: torch's, all cores)")
-    p.add_argument("--eval_every", type=int, default=250, help="score the voice every N steps (default 250)")
+    p.add_argument("--eval_every", type=int, default=100, help="score the voice every N steps (default 100)")
     p.add_argument("--eval_sentences", type=int, default=20, help="held-out sentences scored (default 20)")
     p.add_argument("--asr_model", default="base", help="faster-whisper model for transcripts and WER (base)")
     p.add_argument("--cache_dir", type=Path, help="cache of per-base-voice preparation "

@@ -30,7 +30,7 @@ import numpy as np
 
 from finetune.data import MIN_SPEECH_SECONDS, prepare_reader_data
 from utils.wording import plural
-from finetune.results import ResultsBook, wer_limit
+from finetune.results import PATIENCE, ResultsBook, over_limit_streak, wer_limit
 from finetune.scoring import VoiceScorer, VoiceScores
 from models.base.finetune import FinetuneBudget, FinetuneError, VoiceFinetuner, finetuner_for
 from processors.audio import load_audio
@@ -173,10 +173,18 @@ class Evaluator:
         self.length_scale, self.exp_dir = length_scale, exp_dir
         self.last_step: Optional[int] = None
 
-    def __call__(self, step: int, cpu_minutes: float) -> None:
-        if any(r["step"] == step for r in self.book.checkpoints):
-            self.last_step = step
-            return
+    def __call__(self, step: int, cpu_minutes: float) -> Optional[str]:
+        """Score the current weights; a reason to stop when the last :data:`PATIENCE` scores were all over the
+        WER limit."""
+        if not any(r["step"] == step for r in self.book.checkpoints):
+            self.evaluate(step, cpu_minutes)
+        self.last_step = step
+        if over_limit_streak(self.book.checkpoints, self.book.base["wer"]) >= PATIENCE:
+            return (f"stopped early: the last {PATIENCE} evaluations were over the WER limit of "
+                    f"{100 * wer_limit(self.book.base['wer']):.0f} %")
+        return None
+
+    def evaluate(self, step: int, cpu_minutes: float) -> None:
         started = time.process_time()
         wavs = self.finetuner.speak(self.scorer.sentences, self.length_scale)
         scores = self.scorer.score(wavs, self.scorer.sentences)
@@ -189,7 +197,6 @@ class Evaluator:
         self.book.notes["eval_cpu_minutes"] = round(self.book.notes.get("eval_cpu_minutes", 0.0)
                                                     + (time.process_time() - started) / 60, 2)
         self.book.save()
-        self.last_step = step
         log.info("step %d (%.1f CPU min): WER %.1f %%, SIM %.3f, DNSMOS %.2f%s", step, row["cpu_minutes"],
                  100 * row["wer"], row["sim"], row["dnsmos"], "  <- best so far, saved to voice/" if
                  row.get("saved") else "")

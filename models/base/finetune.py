@@ -20,8 +20,9 @@ import numpy as np
 from models.base import checkpoint as ckpt
 from utils.registry import get, names
 
-#: ``(step, cpu_minutes_trained) -> None``: the command's evaluation, called from inside training
-EvalCallback = Callable[[int, float], None]
+#: ``(step, cpu_minutes_trained) -> None or a reason to stop``: the command's evaluation, called from inside
+#: training; a family's trainer stops (saved) when it returns a reason
+EvalCallback = Callable[[int, float], Optional[str]]
 Progress = Callable[[str, int, int], None]
 
 
@@ -85,6 +86,28 @@ class VoiceFinetuner:
         """Export the saved voice for other runtimes (e.g. Piper's ``.onnx`` + ``.onnx.json``); [] if the
         family has no such format."""
         return []
+
+
+def evaluate_during_training(trainer: Any, on_eval: Optional[EvalCallback], eval_every: int) -> None:
+    """A fine-tuning trainer's ``after_step``: every ``eval_every`` steps, ``on_eval`` outside the CPU budget
+    (the budget is training's), and a stop (the step saved) when it gives a reason."""
+    if on_eval is None or eval_every <= 0 or trainer.step % eval_every:
+        return
+    with trainer.cpu_budget.excluded():
+        reason = on_eval(trainer.step, trainer.cpu_minutes_used())
+    if reason:
+        trainer.request_stop(f"{reason} (step {trainer.step})")
+
+
+def stop_cause(trainer: Any, budget: FinetuneBudget) -> str:
+    """Why a fine-tuning trainer's ``train()`` returned, for :class:`TrainingReport`."""
+    if trainer.interrupted:
+        return "interrupted"
+    if trainer.stop_reason and trainer.stop_reason.startswith("stopped early"):
+        return trainer.stop_reason  # the evaluations asked for it
+    if budget.cpu_minutes and trainer.cpu_minutes_used() >= budget.cpu_minutes:
+        return "cpu budget"
+    return "max steps"
 
 
 def finetuner_for(base_ckpt_dir: Path, exp_dir: Path) -> VoiceFinetuner:

@@ -59,7 +59,7 @@ from torch import nn
 from models.base import checkpoint as ckpt
 from models.base.experiment_config import experiment_config
 from models.base.finetune import (EvalCallback, FinetuneBudget, FinetuneError, Progress, TrainingReport,
-                                  VoiceFinetuner)
+                                  VoiceFinetuner, evaluate_during_training, stop_cause)
 from models.base.frozen import FrozenComponent
 from models.base.infer_settings import by_role
 from models.base.pipeline import load_pipeline
@@ -167,8 +167,7 @@ class HierSpeechFinetuneTrainer(HierSpeechTrainer):
         return super().train_step(batch)
 
     def after_step(self) -> None:
-        if self.on_eval is not None and self.eval_every > 0 and self.step % self.eval_every == 0:
-            self.on_eval(self.step, self.cpu_minutes_used())
+        evaluate_during_training(self, self.on_eval, self.eval_every)
 
 
 def load_base(path: Path) -> Tuple[HierSpeechPPSynthesizer, HierSpeechExperimentConfig, str]:
@@ -340,10 +339,8 @@ class HierSpeechFinetuner(VoiceFinetuner):
         self.trainer = trainer
         trainer.train(quiet=not progress)
         spent = trainer.cpu_minutes_used()
-        stopped = "interrupted" if trainer.interrupted else (
-            "cpu budget" if budget.cpu_minutes and spent >= budget.cpu_minutes else "max steps")
-        return TrainingReport(trainer.step, spent, stopped, {"exit_code": trainer.interrupted,
-                                                             "frozen_parts": list(trainer.frozen_parts)})
+        return TrainingReport(trainer.step, spent, stop_cause(trainer, budget),
+                              {"exit_code": trainer.interrupted, "frozen_parts": list(trainer.frozen_parts)})
 
     # ------------------------------------------------------------------ output
     def save_voice(self, out_dir: Path, tempo: float) -> Path:

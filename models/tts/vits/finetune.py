@@ -21,7 +21,7 @@ import torch
 
 from models.base import checkpoint as ckpt
 from models.base.finetune import (EvalCallback, FinetuneBudget, FinetuneError, Progress, TrainingReport,
-                                  VoiceFinetuner)
+                                  VoiceFinetuner, stop_cause)
 from models.tts.vits.config import VITSExperimentConfig
 from models.tts.vits.finetune_trainer import VITSFinetuneExperimentConfig, VITSFinetuneTrainer
 from models.tts.vits.model import VITS
@@ -146,9 +146,7 @@ class VITSFinetuner(VoiceFinetuner):
         trainer.on_eval, trainer.eval_every = on_eval, budget.eval_every
         self.trainer = trainer
         trainer.train()
-        stopped = "interrupted" if trainer.interrupted else (
-            "cpu budget" if budget.cpu_minutes and trainer.cpu_minutes_used() >= budget.cpu_minutes else "max steps")
-        return TrainingReport(trainer.step, trainer.cpu_minutes_used(), stopped,
+        return TrainingReport(trainer.step, trainer.cpu_minutes_used(), stop_cause(trainer, budget),
                               {"exit_code": trainer.interrupted, "skipped_items": len(trainer.train_set.skipped)})
 
     # ------------------------------------------------------------------ output
