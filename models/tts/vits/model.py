@@ -16,7 +16,7 @@ Methods: :meth:`forward` (training pass with MAS), :meth:`infer` (text -> wavefo
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -225,26 +225,11 @@ class VITS(BuiltFromConfig, nn.Module):
         """
         h, m_p_text, logs_p_text, x_mask = self.enc_p(x, x_lengths)
         g = self.speaker_embedding(sid)
-        if self.use_sdp:
-            if duration_noise is None and generator is not None:
-                duration_noise = torch.randn((h.size(0), 2, h.size(2)), generator=generator, dtype=h.dtype,
-                                             device=generator.device).to(h.device)
-            logw = self.dp(h, x_mask, g=g, reverse=True, noise_scale=noise_scale_w, noise=duration_noise)
-        else:
-            logw = self.dp(h, x_mask, g=g)
-        w_ceil = torch.ceil(torch.exp(logw) * x_mask * length_scale)
-        y_lengths = torch.clamp_min(torch.sum(w_ceil, [1, 2]), 1).long()
-        y_mask = sequence_mask(y_lengths, None).unsqueeze(1).to(x_mask.dtype)
-        attn = generate_path(w_ceil, x_mask.unsqueeze(2) * y_mask.unsqueeze(-1))
+        logw = self.log_durations(h, x_mask, g, noise_scale_w, duration_noise, generator)  # draws first
+        w_ceil, y_lengths, y_mask, attn = self.duration_path(logw, x_mask, length_scale)
         m_p = self.expand_prior(attn, m_p_text)
         logs_p = self.expand_prior(attn, logs_p_text)
-        if noise is None and generator is not None:  # randn_like's draw: the same strides, so the same numbers
-            noise = torch.empty_like(m_p, device=generator.device).normal_(generator=generator).to(m_p.device)
-        elif noise is None:
-            noise = torch.randn_like(m_p)
-        elif noise.shape != m_p.shape:
-            raise ValueError(f"infer: noise must be {tuple(m_p.shape)}, got {tuple(noise.shape)}")
-        z_p = m_p + noise * torch.exp(logs_p) * noise_scale
+        z_p = m_p + self.prior_noise(m_p, noise, generator) * torch.exp(logs_p) * noise_scale
         z = self.flow(z_p, y_mask, g=g, reverse=True) if flow else None
         frames = y_lengths if max_len is None else torch.clamp_max(y_lengths, max_len)
         decode = decode and flow
@@ -255,6 +240,43 @@ class VITS(BuiltFromConfig, nn.Module):
             "logs_p": logs_p, "logw": logw, "w_ceil": w_ceil, "text_hidden": h, "m_p_text": m_p_text,
             "logs_p_text": logs_p_text,
         }  # fmt: skip
+
+    def log_durations(self, h: torch.Tensor, x_mask: torch.Tensor, g: Optional[torch.Tensor], noise_scale_w: float,
+                      duration_noise: Optional[torch.Tensor] = None,
+                      generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Predicted log durations ``(B, 1, Tx)`` of the text encoding ``h (B, H, Tx)``; the stochastic
+        predictor samples with ``duration_noise (B, 2, Tx)``, drawn from ``generator`` when given and missing
+        (else the predictor draws from torch's global generator)."""
+        if not self.use_sdp:
+            return self.dp(h, x_mask, g=g)
+        if duration_noise is None and generator is not None:
+            duration_noise = torch.randn((h.size(0), 2, h.size(2)), generator=generator, dtype=h.dtype,
+                                         device=generator.device).to(h.device)
+        return self.dp(h, x_mask, g=g, reverse=True, noise_scale=noise_scale_w, noise=duration_noise)
+
+    @staticmethod
+    def duration_path(logw: torch.Tensor, x_mask: torch.Tensor,
+                      length_scale: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Log durations ``(B, 1, Tx)`` -> ``w_ceil (B, 1, Tx)`` whole frames per token, ``y_lengths (B,)`` (at
+        least 1), ``y_mask (B, 1, Ty)`` and the monotonic path ``attn (B, 1, Ty, Tx)``."""
+        w_ceil = torch.ceil(torch.exp(logw) * x_mask * length_scale)
+        y_lengths = torch.clamp_min(torch.sum(w_ceil, [1, 2]), 1).long()
+        y_mask = sequence_mask(y_lengths, None).unsqueeze(1).to(x_mask.dtype)
+        attn = generate_path(w_ceil, x_mask.unsqueeze(2) * y_mask.unsqueeze(-1))
+        return w_ceil, y_lengths, y_mask, attn
+
+    @staticmethod
+    def prior_noise(m_p: torch.Tensor, noise: Optional[torch.Tensor] = None,
+                    generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Standard normal noise shaped like the prior mean ``m_p (B, C, Ty)``: ``noise`` (checked), else drawn
+        from ``generator``, else from torch's global generator."""
+        if noise is None and generator is not None:  # randn_like's draw: the same strides, so the same numbers
+            return torch.empty_like(m_p, device=generator.device).normal_(generator=generator).to(m_p.device)
+        if noise is None:
+            return torch.randn_like(m_p)
+        if noise.shape != m_p.shape:
+            raise ValueError(f"infer: noise must be {tuple(m_p.shape)}, got {tuple(noise.shape)}")
+        return noise
 
     def decode(self, z: torch.Tensor, g: Optional[torch.Tensor], frames: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Latent ``(B, C, T)`` -> waveform ``(B, 1, T * hop)``; with ``frames (B,)`` each item is decoded alone
