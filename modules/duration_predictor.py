@@ -104,21 +104,44 @@ class StochasticDurationPredictor(nn.Module):
         shape = (x.size(0), 2, x.size(2))
         if noise is not None and tuple(noise.shape) != shape:
             raise ValueError(f"StochasticDurationPredictor: noise must be {shape}, got {tuple(noise.shape)}")
-
         if reverse:
-            # Reverse order, skipping the first ConvFlow (flows.1): it only acts on the dummy
-            # channel z1, which is discarded, so the original removes it from sampling.
-            flows = list(reversed(self.flows))
-            flows = flows[:-2] + [flows[-1]]
             z = (noise if noise is not None else torch.randn(shape, device=x.device, dtype=x.dtype)) * noise_scale
-            for flow in flows:
-                z = flow(z, x_mask, g=x, reverse=True)
-            return z[:, :1]
-
+            return self._sample(z, x, x_mask)
         if w is None:
             raise ValueError("StochasticDurationPredictor: durations w are required when reverse=False")
-        # Variational dequantisation: posterior q(u, nu | w, x) through post_flows.
+        return self._nll(x, x_mask, w, noise)
+
+    def _sample(self, z: torch.Tensor, x: torch.Tensor, x_mask: torch.Tensor) -> torch.Tensor:
+        """Scaled noise ``z (B, 2, Tx)`` through the flows in reverse -> log-durations ``(B, 1, Tx)``; ``x`` is the
+        conditioned text ``(B, H, Tx)``."""
+        # Reverse order, skipping the first ConvFlow (flows.1): it only acts on the dummy
+        # channel z1, which is discarded, so the original removes it from sampling.
+        flows = list(reversed(self.flows))
+        flows = flows[:-2] + [flows[-1]]
+        for flow in flows:
+            z = flow(z, x_mask, g=x, reverse=True)
+        return z[:, :1]
+
+    def _nll(self, x: torch.Tensor, x_mask: torch.Tensor, w: torch.Tensor,
+             noise: Optional[torch.Tensor]) -> torch.Tensor:
+        """Variational NLL bound ``(B,)`` of durations ``w (B, 1, Tx)`` given the conditioned text ``x (B, H, Tx)``
+        (``noise``: the posterior's standard normal ``(B, 2, Tx)``, else drawn)."""
+        z0, z1, log_q = self._dequantize(x, x_mask, w, noise)
+        z0, logdet_tot = self.log_flow(z0, x_mask)
+        z = torch.cat([z0, z1], 1)
+        for flow in self.flows:
+            z, logdet = flow(z, x_mask, g=x)
+            logdet_tot = logdet_tot + logdet
+        nll = torch.sum(0.5 * (math.log(2 * math.pi) + z**2) * x_mask, [1, 2]) - logdet_tot
+        return nll + log_q
+
+    def _dequantize(self, x: torch.Tensor, x_mask: torch.Tensor, w: torch.Tensor,
+                    noise: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Variational dequantisation: the posterior q(u, nu | w, x) through ``post_flows``. Returns ``z0 = w - u``
+        and ``z1 = nu`` ``(B, 1, Tx)`` and ``log q`` ``(B,)``."""
         h_w = self.post_proj(self.post_convs(self.post_pre(w), x_mask)) * x_mask
+        # drawn after post_convs, whose dropout draws first in training (the original's order of random numbers)
+        shape = (x.size(0), 2, x.size(2))
         e_q = (noise if noise is not None else torch.randn(shape, device=x.device, dtype=x.dtype)) * x_mask
         z_q = e_q
         logdet_q = torch.zeros(x.size(0), device=x.device, dtype=x.dtype)
@@ -130,14 +153,7 @@ class StochasticDurationPredictor(nn.Module):
         z0 = (w - u) * x_mask
         logdet_q = logdet_q + torch.sum((F.logsigmoid(z_u) + F.logsigmoid(-z_u)) * x_mask, [1, 2])
         log_q = torch.sum(-0.5 * (math.log(2 * math.pi) + e_q**2) * x_mask, [1, 2]) - logdet_q
-
-        z0, logdet_tot = self.log_flow(z0, x_mask)
-        z = torch.cat([z0, z1], 1)
-        for flow in self.flows:
-            z, logdet = flow(z, x_mask, g=x)
-            logdet_tot = logdet_tot + logdet
-        nll = torch.sum(0.5 * (math.log(2 * math.pi) + z**2) * x_mask, [1, 2]) - logdet_tot
-        return nll + log_q
+        return z0, z1, log_q
 
 
 class DurationPredictor(nn.Module):
