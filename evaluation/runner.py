@@ -234,6 +234,37 @@ def read_scored_rows(path: Path, metrics: Sequence[str]) -> Dict[str, List[Row]]
     return {system: [r for r in rows if all(c in r for c in wanted)] for system, rows in read_csv(path).items()}
 
 
+def not_started(paired: Mapping[str, List[PairedPaths]], rows: Mapping[str, List[Row]],
+                failed: Optional[List[Tuple[str, str, str]]]) -> int:
+    """Pairs of a stopped run that were neither scored nor listed as failed."""
+    bad = {uid for uid, _, _ in failed or []}
+    scored = {name: {str(r["id"]) for r in rows.get(name, ())} for name in paired}
+    return sum(1 for name, entries in paired.items() for p in entries
+               if f"{name}/{p.utt_id}" not in bad and p.utt_id not in scored[name])
+
+
+def write_plots(paired: Mapping[str, List[PairedPaths]], rows: Mapping[str, List[Row]], metrics: Mapping[str, Metric],
+                options: EvaluationOptions, out_dir: Path) -> Dict[str, List[str]]:
+    """Best- and worst-scored utterances of each system on its rank column, plotted under ``out_dir/plots/<system>``;
+    returns the written files by system, relative to ``out_dir`` (a system without a rank column has none)."""
+    from evaluation.plots import best_and_worst, choose_rank_column, plot_best_and_worst  # matplotlib: only here
+
+    directions = {c: h for m in metrics.values() for c, h in m.columns.items()}
+    plots: Dict[str, List[str]] = {}
+    for system, system_rows in rows.items():
+        column = choose_rank_column(system_rows, directions, options.rank_by)
+        if column is None:
+            continue
+        wanted = {str(r["id"]) for r in system_rows}
+        by_id = {p.utt_id: p for p in paired[system] if p.utt_id in wanted}
+        picked = best_and_worst(system_rows, column, directions[column])
+        items = {i.utt_id: i for i in load_items([by_id[u] for u in set(picked.values())], AudioCache())}
+        written = plot_best_and_worst(items, system_rows, column, directions[column], out_dir / "plots" / system,
+                                      options.f0_method, options.align)
+        plots[system] = [str(p.relative_to(out_dir)) for p in written]
+    return plots
+
+
 def evaluate(
     systems: Mapping[str, Path],
     manifest: Path,
@@ -262,31 +293,10 @@ def evaluate(
     all_rows = [row for system_rows in rows.values() for row in system_rows]
     write_csv(out_dir / "per_utterance.csv", all_rows)
     if stop.requested:
-        bad = {uid for uid, _, _ in failed or []}
-        scored = {name: {str(r["id"]) for r in rows.get(name, ())} for name in paired}
-        left = sum(1 for name, entries in paired.items() for p in entries
-                   if f"{name}/{p.utt_id}" not in bad and p.utt_id not in scored[name])
-        return {"stopped": stop.exit_code, "n_scored": len(all_rows), "not_started": left,
+        return {"stopped": stop.exit_code, "n_scored": len(all_rows), "not_started": not_started(paired, rows, failed),
                 "kept": sum(len(v) for v in (kept or {}).values())}
     summary = summarize(rows, metrics)
-
-    plots: Dict[str, List[str]] = {}
-    if options.plots:
-        from evaluation.plots import best_and_worst, choose_rank_column, plot_best_and_worst  # matplotlib: only here
-
-        directions = {c: h for m in metrics.values() for c, h in m.columns.items()}
-        for system, system_rows in rows.items():
-            column = choose_rank_column(system_rows, directions, options.rank_by)
-            if column is None:
-                continue
-            wanted = {str(r["id"]) for r in system_rows}
-            by_id = {p.utt_id: p for p in paired[system] if p.utt_id in wanted}
-            picked = best_and_worst(system_rows, column, directions[column])
-            items = {i.utt_id: i for i in load_items([by_id[u] for u in set(picked.values())], AudioCache())}
-            written = plot_best_and_worst(items, system_rows, column, directions[column], out_dir / "plots" / system,
-                                          options.f0_method, options.align)
-            plots[system] = [str(p.relative_to(out_dir)) for p in written]
-
+    plots = write_plots(paired, rows, metrics, options, out_dir) if options.plots else {}
     payload = {
         "kept": sum(len(v) for v in (kept or {}).values()),
         "systems": summary,
