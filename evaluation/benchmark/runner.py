@@ -21,13 +21,13 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from evaluation.benchmark.collect import task_from_evaluation
 from evaluation.benchmark.config import BenchmarkConfig
 from evaluation.benchmark.protocol import Job, build_protocol, write_jobs
 from evaluation.benchmark.report import write_report
-from evaluation.benchmark.results import GROUND_TRUTH, BenchmarkReport, Efficiency, ItemMedia, SystemEntry
+from evaluation.benchmark.results import GROUND_TRUTH, BenchmarkReport, Efficiency, ItemMedia, SystemEntry, TaskReport
 from evaluation.benchmark.systems import SystemRun, pipeline_name, preflight, run_in_child
 from evaluation.runner import EvaluationOptions, evaluate, metric_kwargs
 from utils.interrupt import StopOnSignal
@@ -128,66 +128,98 @@ def run_benchmark(cfg: BenchmarkConfig, out_dir: Path, timeout: float | None = N
     out_dir = Path(out_dir)
     jobs, skipped = build_protocol(cfg.protocol, out_dir / "protocol")
     write_jobs(jobs, skipped, out_dir / "protocol")
-    runs: List[SystemRun] = []
     with StopOnSignal("the current item") as stop:
-        for system in cfg.systems:
-            if stop.requested:
-                break
-            reason = preflight(system.spec)
-            if reason is not None:
-                logger.warning("system %s skipped: %s", system.name, reason)
-                runs.append(SystemRun(system.name, status="skipped", reason=reason, pipeline=pipeline_name(system.spec)))
-                continue
-            logger.info("system %s: generating", system.name)
-            runs.append(run_in_child(system.name, system.spec, system.overrides, system.seed, jobs, out_dir / "systems",
-                                     cfg.threads, cfg.device, timeout, skip_existing, quiet, stop))
-            if runs[-1].status != "ok":
-                logger.warning("system %s %s: %s", system.name, runs[-1].status, runs[-1].reason)
-    # failed items (system/task/id: task ids repeat across tasks) and failed systems (timeout, crash), once
-    failed = ([(f"{r.name}/{task}/{i}", e) for r in runs for task, t in r.tasks.items() for i, e in t["failures"].items()]
-              + [(r.name, r.reason) for r in runs if r.status == "failed"])
+        runs = run_systems(cfg, jobs, out_dir / "systems", timeout, skip_existing, quiet, stop)
+    failed = failed_items(runs)
     if stop.requested:
-        done = [t for r in runs for t in r.tasks.values()]
-        total = sum(len(j) for j in jobs.values())
-        written = sum(len(t["outputs"]) - t.get("kept", 0) for t in done)
-        return {"stopped": stop.exit_code, "written": written, "failed": failed,
-                "kept": sum(t.get("kept", 0) for t in done),
-                "not_started": sum(t.get("not_started", 0) for t in done)
-                + total * (len(cfg.systems) - len(runs))}
+        return stopped_payload(stop.exit_code, failed, cfg, jobs, runs)
     if not any(r.status == "ok" for r in runs):
         raise NoSystemRan({r.name: r.reason for r in runs})
     metrics, unavailable, options = build_available_metrics(cfg)
     tasks, notes = [], []
     for task, task_jobs in jobs.items():
-        outputs = {r.name: r.tasks[task]["outputs"] for r in runs if task in r.tasks and r.tasks[task]["outputs"]}
-        for r in runs:  # a system that failed every item is named, not allowed to empty the comparison
-            if task in r.tasks and not r.tasks[task]["outputs"]:
-                first = next(iter(r.tasks[task]["failures"].values()), "no item")
-                notes.append(f"Task {task}: {r.name} produced no item (first failure: {first})")
-        if not outputs:
-            notes.append(f"Task {task}: no available system supports it" if task_jobs else f"Task {task}: no items")
+        result = benchmark_task(cfg, task, task_jobs, runs, out_dir, metrics, options, notes)
+        if result is not None:
+            tasks.append(result)
+    protocol = protocol_lines(cfg, jobs, skipped, unavailable) + notes + reuse_notes(runs)
+    report = BenchmarkReport(cfg.title, protocol, system_entries(runs, tasks), tasks,
+                             created=time.strftime("%Y-%m-%d %H:%M:%S"))
+    return {**write_report(report, out_dir, cfg.max_audio_items), "failed": failed}
+
+
+def run_systems(cfg: BenchmarkConfig, jobs: Mapping[str, List[Job]], systems_dir: Path, timeout: float | None,
+                skip_existing: bool, quiet: bool, stop: StopOnSignal) -> List[SystemRun]:
+    """Each system of ``cfg`` in its own process, one after the other, until ``stop`` is requested; a system
+    whose spec cannot run here (:func:`preflight`) is recorded as skipped without starting a process."""
+    runs: List[SystemRun] = []
+    for system in cfg.systems:
+        if stop.requested:
+            break
+        reason = preflight(system.spec)
+        if reason is not None:
+            logger.warning("system %s skipped: %s", system.name, reason)
+            runs.append(SystemRun(system.name, status="skipped", reason=reason, pipeline=pipeline_name(system.spec)))
             continue
-        if cfg.protocol.ground_truth and task != "vc" and all(j.reference for j in task_jobs):
-            outputs = {GROUND_TRUTH: {j.id: j.reference for j in task_jobs}, **outputs}
-        ids, excluded = evaluate_task(task, task_jobs, outputs, out_dir / "eval" / task, metrics, options)
-        if not ids:
-            notes.append(f"Task {task}: no item was produced by every system")
-            continue
-        efficiency = {r.name: Efficiency(t["wall_seconds"], t["cpu_seconds"], t["audio_seconds"], len(t["outputs"]),
-                                         len(t["failures"])) for r in runs for n, t in r.tasks.items() if n == task}
-        media = [ItemMedia(**asdict(j), outputs={s: Path(o[j.id]) for s, o in outputs.items()})
-                 for j in task_jobs if j.id in ids]
-        title, description = TITLES[task]
-        tasks.append(task_from_evaluation(task, title, description, out_dir / "eval" / task, media, efficiency,
-                                          excluded))
+        logger.info("system %s: generating", system.name)
+        runs.append(run_in_child(system.name, system.spec, system.overrides, system.seed, jobs, systems_dir,
+                                 cfg.threads, cfg.device, timeout, skip_existing, quiet, stop))
+        if runs[-1].status != "ok":
+            logger.warning("system %s %s: %s", system.name, runs[-1].status, runs[-1].reason)
+    return runs
+
+
+def failed_items(runs: Sequence[SystemRun]) -> List[Tuple[str, str]]:
+    """Failed items (``system/task/id``: task ids repeat across tasks) and failed systems (timeout, crash), once,
+    each with its reason."""
+    return ([(f"{r.name}/{task}/{i}", e) for r in runs for task, t in r.tasks.items() for i, e in t["failures"].items()]
+            + [(r.name, r.reason) for r in runs if r.status == "failed"])
+
+
+def stopped_payload(exit_code: Optional[int], failed: List[Tuple[str, str]], cfg: BenchmarkConfig,
+                    jobs: Mapping[str, List[Job]], runs: Sequence[SystemRun]) -> Dict[str, Any]:
+    """What a stopped run got through: items ``written`` now, ``kept`` from an earlier run, ``not_started`` (of
+    the systems that ran and of those never reached), and the ``failed`` ones."""
+    done = [t for r in runs for t in r.tasks.values()]
+    total = sum(len(j) for j in jobs.values())
+    return {"stopped": exit_code, "written": sum(len(t["outputs"]) - t.get("kept", 0) for t in done),
+            "failed": failed, "kept": sum(t.get("kept", 0) for t in done),
+            "not_started": sum(t.get("not_started", 0) for t in done) + total * (len(cfg.systems) - len(runs))}
+
+
+def benchmark_task(cfg: BenchmarkConfig, task: str, task_jobs: List[Job], runs: Sequence[SystemRun], out_dir: Path,
+                   metrics: Mapping[str, Any], options: EvaluationOptions, notes: List[str]) -> Optional[TaskReport]:
+    """One task scored over the items every system produced (with the recordings as a row when they are
+    references); None, with the reason appended to ``notes``, when nothing can be compared."""
+    outputs = {r.name: r.tasks[task]["outputs"] for r in runs if task in r.tasks and r.tasks[task]["outputs"]}
+    for r in runs:  # a system that failed every item is named, not allowed to empty the comparison
+        if task in r.tasks and not r.tasks[task]["outputs"]:
+            first = next(iter(r.tasks[task]["failures"].values()), "no item")
+            notes.append(f"Task {task}: {r.name} produced no item (first failure: {first})")
+    if not outputs:
+        notes.append(f"Task {task}: no available system supports it" if task_jobs else f"Task {task}: no items")
+        return None
+    if cfg.protocol.ground_truth and task != "vc" and all(j.reference for j in task_jobs):
+        outputs = {GROUND_TRUTH: {j.id: j.reference for j in task_jobs}, **outputs}
+    ids, excluded = evaluate_task(task, task_jobs, outputs, out_dir / "eval" / task, metrics, options)
+    if not ids:
+        notes.append(f"Task {task}: no item was produced by every system")
+        return None
+    efficiency = {r.name: Efficiency(t["wall_seconds"], t["cpu_seconds"], t["audio_seconds"], len(t["outputs"]),
+                                     len(t["failures"])) for r in runs for n, t in r.tasks.items() if n == task}
+    media = [ItemMedia(**asdict(j), outputs={s: Path(o[j.id]) for s, o in outputs.items()})
+             for j in task_jobs if j.id in ids]
+    title, description = TITLES[task]
+    return task_from_evaluation(task, title, description, out_dir / "eval" / task, media, efficiency, excluded)
+
+
+def system_entries(runs: Sequence[SystemRun], tasks: Sequence[TaskReport]) -> List[SystemEntry]:
+    """The report's systems table: every system that was to run, with the recordings first when a task has them."""
     entries = [SystemEntry(r.name, r.pipeline, r.status == "ok", "" if r.status == "ok" else r.reason,
                            r.parameters, r.peak_memory_mb, sorted(r.tasks)) for r in runs]
     truth_tasks = sorted(t.task for t in tasks if GROUND_TRUTH in t.summary)
     if truth_tasks:
         entries.insert(0, SystemEntry(GROUND_TRUTH, "recordings (upper bound)", True, tasks=truth_tasks))
-    protocol = protocol_lines(cfg, jobs, skipped, unavailable) + notes + reuse_notes(runs)
-    report = BenchmarkReport(cfg.title, protocol, entries, tasks, created=time.strftime("%Y-%m-%d %H:%M:%S"))
-    return {**write_report(report, out_dir, cfg.max_audio_items), "failed": failed}
+    return entries
 
 
 def reuse_notes(runs: Sequence[SystemRun]) -> List[str]:
