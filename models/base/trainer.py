@@ -59,9 +59,8 @@ import contextlib
 import logging
 import math
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Literal, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -73,40 +72,15 @@ from models.base import optim
 from models.base.distributed import check_world_size, gather_objects, rng_states, set_rng_states
 from models.base.experiment import last_logged_values, load_weights, make_accelerator, truncate_log
 from models.base.frozen import FrozenComponent, FrozenModules
-from models.base.sampler import BatchingConfig, build_batch_sampler
+from models.base.sampler import build_batch_sampler
 from models.base.shar_stream import build_stream, check_resume_layout, data_format
 from models.base.tracker import Tracker
+from models.base.train_config import TrainConfig
 from utils.config import ConfigError, to_dict
 from utils.interrupt import CpuBudget, StopOnSignal
 from utils.progress import Progress
 
 log = logging.getLogger("echelon.trainer")
-
-
-@dataclass
-class TrainConfig:
-    """Settings every trainer understands (model trainers subclass this dataclass)."""
-
-    seed: int = 1234
-    max_steps: int = 100000
-    max_epochs: Optional[int] = None
-    batch_size: int = 8  # items per batch and process when train.batching.type is "fixed"
-    batching: BatchingConfig = field(default_factory=BatchingConfig)
-    # per model name (or "default"): see models/base/optim.py
-    optimizers: Dict[str, optim.OptimizerConfig] = field(default_factory=lambda: {"default": optim.OptimizerConfig()})
-    schedulers: Dict[str, optim.SchedulerConfig] = field(default_factory=dict)
-    num_workers: int = 0
-    grad_accum_steps: int = 1
-    grad_clip_norm: Optional[float] = None
-    mixed_precision: Optional[Literal["no", "fp16", "bf16"]] = None  # None: the launcher's, else "no"
-    scheduler_interval: Literal["step", "epoch"] = "epoch"
-    log_every: int = 50
-    valid_every: int = 1000
-    save_every: int = 1000
-    keep_last: int = 3
-    tensorboard: bool = True
-    progress_bar: bool = True
-    cpu_minutes: Optional[float] = None  # stop (saved, exit 0) once this run and its earlier runs used this much CPU
 
 
 class BaseTrainer:
@@ -137,7 +111,28 @@ class BaseTrainer:
         self.device = self.accelerator.device
         self.is_main = self.accelerator.is_main_process
         set_seed(tc.seed)
+        self._set_up_models()
+        self._set_up_data(config)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.saved_step: Optional[int] = None  # step of the checkpoint this run last wrote or resumed from
+        self.skipped: Dict[str, int] = {name: 0 for name in self.optimizers}
+        self.cpu_budget = CpuBudget(tc.cpu_minutes)  # its earlier minutes come from the resumed checkpoint
+        self.stop_reason: Optional[str] = None  # set by request_stop (a subclass, or the CPU budget)
 
+        self.exp_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._resume()
+            if self.is_main:  # the log keeps the steps up to the checkpoint; later ones are logged again
+                truncate_log(self.exp_dir, self.step)
+        elif init_from is not None or finetune_from is not None:
+            self.load_weights(init_from or finetune_from, strict=finetune_from is not None)
+        self.tracker = Tracker(self.exp_dir, enabled=self.is_main, tensorboard=tc.tensorboard)
+
+    def _set_up_models(self) -> None:
+        """Frozen modules, then the trained models and their optimizers prepared by accelerate (DDP, device,
+        mixed precision), then the schedulers."""
         self.frozen_modules = FrozenModules(self.build_frozen(), self.device)
         models = self.build_models()
         clash = sorted(set(models) & set(self.frozen_modules))
@@ -157,6 +152,8 @@ class BaseTrainer:
         # Schedulers are stepped by us (not accelerate) so that a step means one optimizer step.
         self.schedulers = self.build_schedulers({n: o.optimizer for n, o in self.optimizers.items()})
 
+    def _set_up_data(self, config: Any) -> None:
+        """The train and validation sets and their batch samplers (a Shar stream is its own sampler)."""
         if data_format(config) == "shar":  # streamed shards: the stream is its own sampler
             self.train_set = self.sampler = build_stream(self)
             self.valid_set = self.build_valid_dataset()
@@ -165,22 +162,6 @@ class BaseTrainer:
             self.sampler = self.build_sampler(self.train_set, train=True)
         # built now so that a validation set the batching cannot use fails before training starts
         self.valid_sampler = self.build_sampler(self.valid_set, train=False) if self.valid_set is not None else None
-        self.step = 0
-        self.epoch = 0
-        self.batch_in_epoch = 0
-        self.saved_step: Optional[int] = None  # step of the checkpoint this run last wrote or resumed from
-        self.skipped: Dict[str, int] = {name: 0 for name in self.optimizers}
-        self.cpu_budget = CpuBudget(tc.cpu_minutes)  # its earlier minutes come from the resumed checkpoint
-        self.stop_reason: Optional[str] = None  # set by request_stop (a subclass, or the CPU budget)
-
-        self.exp_dir.mkdir(parents=True, exist_ok=True)
-        if resume:
-            self._resume()
-            if self.is_main:  # the log keeps the steps up to the checkpoint; later ones are logged again
-                truncate_log(self.exp_dir, self.step)
-        elif init_from is not None or finetune_from is not None:
-            self.load_weights(init_from or finetune_from, strict=finetune_from is not None)
-        self.tracker = Tracker(self.exp_dir, enabled=self.is_main, tensorboard=tc.tensorboard)
 
     # ------------------------------------------------------------------ hooks for subclasses
     def build_models(self) -> Dict[str, nn.Module]:
