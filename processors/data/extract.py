@@ -23,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -203,6 +203,52 @@ def check_unique(entries: Sequence[ManifestEntry], extractors: Sequence[FeatureE
         raise ValueError(f"features must be distinct{'' if allow_none else ' and at least one'}, got {names}")
 
 
+def features_to_do(entries: Sequence[ManifestEntry], extractors: Sequence[FeatureExtractor], out_dir: Path,
+                   overwrite: bool, skipped: List[str]) -> Dict[str, Tuple[str, ...]]:
+    """Item id -> the features it still lacks (all of them with ``overwrite``); ids lacking none go to
+    ``skipped``."""
+    todo: Dict[str, Tuple[str, ...]] = {}
+    for entry in entries:
+        missing = tuple(x.name for x in extractors
+                        if overwrite or not is_valid_feature_file(feature_path(out_dir, x.name, entry.id)))
+        if missing:
+            todo[entry.id] = missing
+        else:
+            skipped.append(entry.id)
+    return todo
+
+
+def _run_extractors(todo: Mapping[str, Tuple[str, ...]], entries: Sequence[ManifestEntry],
+                    extractors: Sequence[FeatureExtractor], out_dir: Path, num_workers: int, batch_size: int,
+                    min_duration: float, bad: Dict[str, str], stop: StopOnSignal, quiet: bool) -> List[str]:
+    """The per-item extractors over their items (in ``num_workers`` processes), then each batched one over the
+    items not yet bad; returns the ids left when ``stop`` was requested (failures land in ``bad``)."""
+    by_id = {e.id: e for e in entries}
+    per_item = {x.name: x for x in extractors if not x.batched}
+    jobs = [(by_id[i], tuple(n for n in names if n in per_item)) for i, names in todo.items()]
+    left = _run_per_item([(e, n) for e, n in jobs if n], per_item, out_dir, num_workers, min_duration, bad,
+                         stop, quiet)
+    for extractor in (x for x in extractors if x.batched):
+        wanted = [by_id[i] for i, names in todo.items() if extractor.name in names and i not in bad]
+        if wanted and not stop.requested:
+            left += _run_batched(extractor, wanted, out_dir, max(1, batch_size), min_duration, bad, stop, quiet)
+        elif wanted:
+            left += [e.id for e in wanted]
+    return left
+
+
+def _stopped(report: ExtractionReport, exit_code: Optional[int], todo: Mapping[str, Tuple[str, ...]],
+             bad: Dict[str, str], left: Sequence[str], out_dir: Path) -> ExtractionReport:
+    """The report of a run stopped by a signal: the shard stays unfinished, ``not_started`` lists the items
+    left or still lacking a feature file."""
+    report.stopped = exit_code
+    report.not_started = sorted(set(left) | {i for i, names in todo.items() if i not in bad and any(
+        not is_valid_feature_file(feature_path(out_dir, n, i)) for n in names)})
+    report.bad = bad
+    report.done = [i for i in todo if i not in bad and i not in set(report.not_started)]
+    return report
+
+
 def extract_features(
     entries: Sequence[ManifestEntry],
     out_dir: str | os.PathLike,
@@ -233,37 +279,15 @@ def extract_features(
     progress = ShardReport(out_dir, report.job, shard, run_id, descriptions, len(mine))
     progress.start()
 
-    todo: Dict[str, Tuple[str, ...]] = {}
-    for entry in mine:
-        missing = tuple(x.name for x in extractors
-                        if overwrite or not is_valid_feature_file(feature_path(out_dir, x.name, entry.id)))
-        if missing:
-            todo[entry.id] = missing
-        else:
-            report.skipped.append(entry.id)
+    todo = features_to_do(mine, extractors, out_dir, overwrite, report.skipped)
     logger.info("features %s, %s: %d of %s to do, %d already done -> %s", ",".join(d["name"] for d in descriptions),
                 shard.tag, len(todo), plural(len(mine), "item"), len(report.skipped), out_dir)
-
-    by_id = {e.id: e for e in mine}
-    per_item = {x.name: x for x in extractors if not x.batched}
-    jobs = [(by_id[i], tuple(n for n in names if n in per_item)) for i, names in todo.items()]
     bad: Dict[str, str] = {}
     with StopOnSignal("the running items") as stop:
-        left = _run_per_item([(e, n) for e, n in jobs if n], per_item, out_dir, num_workers, min_duration, bad,
-                             stop, quiet)
-        for extractor in (x for x in extractors if x.batched):
-            wanted = [by_id[i] for i, names in todo.items() if extractor.name in names and i not in bad]
-            if wanted and not stop.requested:
-                left += _run_batched(extractor, wanted, out_dir, max(1, batch_size), min_duration, bad, stop, quiet)
-            elif wanted:
-                left += [e.id for e in wanted]
+        left = _run_extractors(todo, mine, extractors, out_dir, num_workers, batch_size, min_duration, bad, stop,
+                               quiet)
     if stop.requested:
-        report.stopped = stop.exit_code
-        report.not_started = sorted(set(left) | {i for i, names in todo.items() if i not in bad and any(
-            not is_valid_feature_file(feature_path(out_dir, n, i)) for n in names)})
-        report.bad = bad
-        report.done = [i for i in todo if i not in bad and i not in set(report.not_started)]
-        return report
+        return _stopped(report, stop.exit_code, todo, bad, left, out_dir)
     report.bad = bad
     report.done = [i for i in todo if i not in bad]
     paths = {e.id: e.path for e in mine}
