@@ -20,7 +20,7 @@ state-dict key: its checkpoints are plain official-layout synthesizer weights.
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -82,6 +82,26 @@ def training_forward(
         ``kl_s``, ``kl_s_rev``, ``f0``, ``prosody``.
     """
     frames = ssl.size(-1)
+    check_frames(frames, audio=audio, linear=linear, mel=mel, ssl_aug=ssl_aug, log_f0=log_f0, hop_length=hop_length)
+    mask = sequence_mask(lengths, frames).unsqueeze(1).to(ssl.dtype)
+    g, uncond = style_with_dropout(model, mel, mask, uncond_ratio)
+
+    acoustic = model.enc_q(linear, audio, lengths, g=g)
+    semantic = model.enc_p(ssl, log_f0, lengths, g=g)
+    agnostic = model.enc_p_l(ssl_aug, log_f0, lengths, g=g)
+    kl = kl_terms(model, acoustic, semantic, agnostic, mask, g)
+    prosody_hat = model.mel_decoder(semantic[0], mask, g=g)
+    prosody = mel_l1_loss(mel[:, :prosody_size], prosody_hat, mask)
+
+    audio_hat, audio_slice, starts, f0 = decoded_window(model, acoustic[0], g, audio, log_f0, lengths, segment_frames,
+                                                        hop_length, uniform)
+    return {"audio_hat": audio_hat, "audio_slice": audio_slice, "starts": starts, "uncond": uncond, **kl, "f0": f0,
+            "prosody": prosody}
+
+
+def check_frames(frames: int, *, audio: Tensor, linear: Tensor, mel: Tensor, ssl_aug: Tensor, log_f0: Tensor,
+                 hop_length: int) -> None:
+    """ValueError unless every input of :func:`training_forward` spans the ``frames`` latent frames of ``ssl``."""
     expected = {"linear": linear.size(-1), "mel": mel.size(-1), "ssl_aug": ssl_aug.size(-1)}
     for name, size in expected.items():
         if size != frames:
@@ -91,15 +111,20 @@ def training_forward(
             f"training_forward: audio {audio.size(-1)} samples / log_f0 {log_f0.size(-1)} frames do not match "
             f"{frames} latent frames (expected {hop_length * frames} / {F0_PER_FRAME * frames})"
         )
-    mask = sequence_mask(lengths, frames).unsqueeze(1).to(ssl.dtype)
-    g, uncond = style_with_dropout(model, mel, mask, uncond_ratio)
 
-    z_a, m_q, logs_q, _ = model.enc_q(linear, audio, lengths, g=g)
-    z_sr, m_sr, logs_sr, _ = model.enc_p(ssl, log_f0, lengths, g=g)
-    z_l, m_l, logs_l, _ = model.enc_p_l(ssl_aug, log_f0, lengths, g=g)
 
+Posterior = Tuple[Tensor, Tensor, Tensor, Tensor]  # (z, m, logs, mask) of an encoder, each (B, C, T) but the mask
+
+
+def kl_terms(model: HierSpeechPPSynthesizer, acoustic: Posterior, semantic: Posterior, agnostic: Posterior,
+             mask: Tensor, g: Tensor) -> Dict[str, Tensor]:
+    """The four KL terms of the hierarchy (``kl_a``, ``kl_a_rev``, ``kl_s``, ``kl_s_rev``), each flow trained in
+    both directions; ``acoustic`` from enc_q, ``semantic`` from enc_p, ``agnostic`` from enc_p_l."""
+    z_a, m_q, logs_q, _ = acoustic
+    z_sr, m_sr, logs_sr, _ = semantic
+    z_l, m_l, logs_l, _ = agnostic
     # Acoustic level: z_a <-> enc_p space (the "BiT" flow is trained in both directions).
-    acoustic = hierarchical_kl(
+    kl_a = hierarchical_kl(
         z_forward=model.flow(z_a, mask, g=g),
         logs_posterior=logs_q,
         m_prior=m_sr,
@@ -109,7 +134,7 @@ def training_forward(
         mask=mask,
     )
     # Semantic level: z_sr <-> speaker-agnostic prior of the perturbed path.
-    semantic = hierarchical_kl(
+    kl_s = hierarchical_kl(
         z_forward=model.flow_l(z_sr, mask, g=g),
         logs_posterior=logs_sr,
         m_prior=m_l,
@@ -118,24 +143,21 @@ def training_forward(
         m_posterior=m_sr,
         mask=mask,
     )
-    prosody_hat = model.mel_decoder(z_sr, mask, g=g)
-    prosody = mel_l1_loss(mel[:, :prosody_size], prosody_hat, mask)
+    return {"kl_a": kl_a["forward"], "kl_a_rev": kl_a["reverse"], "kl_s": kl_s["forward"], "kl_s_rev": kl_s["reverse"]}
 
+
+def decoded_window(model: HierSpeechPPSynthesizer, z_a: Tensor, g: Tensor, audio: Tensor, log_f0: Tensor,
+                   lengths: Tensor, segment_frames: int, hop_length: int,
+                   uniform: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """A random window of ``min(segment_frames, shortest item)`` frames of ``z_a (B, C, T)`` through sn and the
+    decoder: ``audio_hat`` / ``audio_slice`` (B, 1, hop·S), ``starts`` (B,) in frames and the F0 L1 term."""
     size = min(segment_frames, int(lengths.min()))
     z_slice, starts = rand_slice_segments(z_a, lengths, size, uniform=uniform)
     e, f0_hat = model.sn(z_slice, g=g)
     f0_slice = slice_segments(log_f0, starts * F0_PER_FRAME, size * F0_PER_FRAME)
     audio_hat = model.dec(z_slice, e, g=g)
     audio_slice = slice_segments(audio, starts * hop_length, size * hop_length)
-    terms = {
-        "kl_a": acoustic["forward"],
-        "kl_a_rev": acoustic["reverse"],
-        "kl_s": semantic["forward"],
-        "kl_s_rev": semantic["reverse"],
-        "f0": mel_l1_loss(f0_slice, f0_hat),
-        "prosody": prosody,
-    }
-    return {"audio_hat": audio_hat, "audio_slice": audio_slice, "starts": starts, "uncond": uncond, **terms}
+    return audio_hat, audio_slice, starts, mel_l1_loss(f0_slice, f0_hat)
 
 
 class HierSpeechPPForTraining(HierSpeechPPSynthesizer):
