@@ -242,9 +242,14 @@ SPEC_BLOCK = 48
 
 def spec_track(signal, pitch, parameters) -> Tuple[np.ndarray, float]:
     """Same inputs and outputs as ``amfm_decompy.pYAAPT.spec_track`` (see the module docstring)."""
-    from amfm_decompy.pYAAPT import dynamic5, peaks
-    from scipy.interpolate import pchip
-    from scipy.signal import lfilter, medfilt
+    cand_pitch, cand_merit = _spectral_candidates(signal, pitch, parameters)
+    return _spectral_track(cand_pitch, cand_merit, pitch, parameters)
+
+
+def _spectral_candidates(signal, pitch, parameters) -> Tuple[np.ndarray, np.ndarray]:
+    """Pitch candidates and merits ``(shc_maxpeaks, nframes)`` of the voiced frames from the subharmonic-to-
+    harmonic sums of their spectra, computed in blocks of ``SPEC_BLOCK`` frames (unvoiced frames: 0 / 1)."""
+    from amfm_decompy.pYAAPT import peaks
     from scipy.signal.windows import kaiser
 
     nframe_size = pitch.frame_size * 2
@@ -286,8 +291,16 @@ def spec_track(signal, pitch, parameters) -> Tuple[np.ndarray, float]:
         for row, frame in enumerate(frames.tolist()):
             shc[min_shc - 1:max_shc] = sums[row]
             cand_pitch[:, frame], cand_merit[:, frame] = peaks(shc, delta, maxpeaks, parameters)
+    return cand_pitch, cand_merit
 
-    # from here on amfm_decompy's own post-processing, step for step
+
+def _spectral_track(cand_pitch: np.ndarray, cand_merit: np.ndarray, pitch, parameters) -> Tuple[np.ndarray, float]:
+    """amfm_decompy's own post-processing of the candidates, step for step: the smoothed spectral pitch track
+    ``(nframes,)`` and its standard deviation (``cand_pitch``'s first row is updated in place, as there)."""
+    from amfm_decompy.pYAAPT import dynamic5
+    from scipy.interpolate import pchip
+    from scipy.signal import lfilter, medfilt
+
     spec_pitch = cand_pitch[0, :]
     voiced_cand_pitch = cand_pitch[:, cand_pitch[0, :] > 0]
     voiced_cand_merit = cand_merit[:, cand_pitch[0, :] > 0]
