@@ -89,26 +89,36 @@ def rational_quadratic_spline(
     curvature = d_k + d_k1 - 2.0 * slope
 
     if inverse:
-        # Solve the quadratic a*theta^2 + b*theta + c = 0 for theta in [0, 1] (numerically stable root).
-        dy = inputs - y_k
-        a = dy * curvature + h_k * (slope - d_k)
-        b = h_k * d_k - dy * curvature
-        c = -slope * dy
-        disc = b.pow(2) - 4.0 * a * c
-        if not bool((disc >= 0).all()):
-            raise RuntimeError("rational_quadratic_spline: negative discriminant in the inverse")
-        theta = (2.0 * c) / (-b - torch.sqrt(disc))
+        theta = _inverse_theta(inputs - y_k, h_k, slope, d_k, curvature)
         outputs = theta * w_k + x_k
     else:
         theta = (inputs - x_k) / w_k
         t1mt = theta * (1.0 - theta)
         outputs = y_k + h_k * (slope * theta.pow(2) + d_k * t1mt) / (slope + curvature * t1mt)
+    logabsdet = _log_abs_derivative(theta, slope, d_k, d_k1, curvature)
+    return outputs, (-logabsdet if inverse else logabsdet)
 
+
+def _inverse_theta(dy: torch.Tensor, h_k: torch.Tensor, slope: torch.Tensor, d_k: torch.Tensor,
+                   curvature: torch.Tensor) -> torch.Tensor:
+    """Position ``theta`` in [0, 1] inside its bin ``(N,)`` of outputs ``dy = y - y_k`` above the bin's bottom: the
+    root of a*theta^2 + b*theta + c = 0 taken in its numerically stable form."""
+    a = dy * curvature + h_k * (slope - d_k)
+    b = h_k * d_k - dy * curvature
+    c = -slope * dy
+    disc = b.pow(2) - 4.0 * a * c
+    if not bool((disc >= 0).all()):
+        raise RuntimeError("rational_quadratic_spline: negative discriminant in the inverse")
+    return (2.0 * c) / (-b - torch.sqrt(disc))
+
+
+def _log_abs_derivative(theta: torch.Tensor, slope: torch.Tensor, d_k: torch.Tensor, d_k1: torch.Tensor,
+                        curvature: torch.Tensor) -> torch.Tensor:
+    """log|dy/dx| ``(N,)`` of the forward map at bin position ``theta`` (bin slope, knot derivatives d_k, d_k+1)."""
     t1mt = theta * (1.0 - theta)
     denominator = slope + curvature * t1mt
     deriv_numerator = slope.pow(2) * (d_k1 * theta.pow(2) + 2.0 * slope * t1mt + d_k * (1.0 - theta).pow(2))
-    logabsdet = torch.log(deriv_numerator) - 2.0 * torch.log(denominator)
-    return outputs, (-logabsdet if inverse else logabsdet)
+    return torch.log(deriv_numerator) - 2.0 * torch.log(denominator)
 
 
 def unconstrained_rational_quadratic_spline(
