@@ -73,11 +73,13 @@ if available():
         return z + inv_mag * (sin_r * sin_r)
 
 
+# Long because it holds the kernel below; built on first use so that importing this module compiles nothing.
 @functools.lru_cache(maxsize=None)
 def _kernel():
     if not available():
         raise RuntimeError("fused SnakeBeta needs numba (pip install numba)")
 
+    # One numba kernel is one compiled loop nest (upsample, snake, downsample per block): kept whole.
     @cached_njit(fastmath=_FAST_MATH)
     def kernel(x, x16, even, odd, down, freq, inv_mag, out, out16, block):  # pragma: no cover - compiled
         # Notation (per item, per channel): y[2t] = sum_j even[j] x[t+j-3], y[2t+1] = sum_j odd[j] x[t+j-3]

@@ -46,8 +46,10 @@ def _original(name: str):
     return getattr(pYAAPT, name)
 
 
+# Long because it holds the kernel below; built on first use so that importing this module compiles nothing.
 @functools.lru_cache(maxsize=None)
 def _peak_kernel():
+    # One numba kernel is one compiled loop over the frames (the library's peak picking step for step): kept whole.
     @cached_njit()
     def pick_peaks(phi, lag_min, lag_max, fs, maxcands, center, thresh1, thresh2, pitch_out, merit_out):
         # pragma: no cover - compiled
