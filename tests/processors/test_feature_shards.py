@@ -54,7 +54,7 @@ def test_two_shards_then_merge(manifest, tmp_path):
     out = tmp_path / "features"
     first = extract_features(entries, out, _mel(), shard=Shard(0, 2), run_id="r0")
     assert first.merged is None
-    with pytest.raises(ShardError, match=r"shard\(s\) 1 \(never started\) of 2 not finished"):
+    with pytest.raises(ShardError, match=r"shard 1 \(never started\) of 2 not finished"):
         merge_shards(out, entries, [x.describe() for x in _mel()])
     assert extract_cli(["--manifest", str(manifest), "--out_dir", str(out), "--features", "mel", "--merge"]) == 4
     second = extract_features(entries, out, _mel(), shard=Shard(1, 2), run_id="r1")
