@@ -37,6 +37,9 @@ def build_parser() -> ArgumentParser:
                                                    "(default $ECHELON_CACHE/finetune or ~/.cache/echelon/finetune)")
     p.add_argument("--sim_reference_dir", type=Path, help="recordings of the reader whose mean embedding SIM is "
                                                             "measured against (default: the usable ones of --audio_dir)")
+    p.add_argument("--max_wer", type=float, help="highest Whisper WER in %% the chosen checkpoint may have: lower keeps "
+                                              "more of the base voice's clarity, higher buys more likeness "
+                                              "(default 10, or the base voice's + 3)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--resume", action="store_true", help="continue the run in --exp_dir")
     p.add_argument("--overwrite", action="store_true", help="start again (the old run moves to EXP/previous_runs/)")
@@ -51,7 +54,8 @@ def main_unchecked(argv: List[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     opts = FinetuneOptions(Path(args.audio_dir), Path(args.base_ckpt_dir), Path(args.exp_dir), args.cpu_minutes, args.max_steps,
                            args.threads, args.resume, args.overwrite, args.eval_every, args.eval_sentences,
-                           args.asr_model, args.cache_dir, args.sim_reference_dir, args.seed, not args.quiet)
+                           args.asr_model, args.cache_dir, args.sim_reference_dir, args.seed, not args.quiet,
+                           None if args.max_wer is None else args.max_wer / 100)
     return run_finetune(opts)
 
 

@@ -22,17 +22,17 @@ WER_MARGIN = 0.03
 WER_CEILING = 0.10
 
 
-def wer_limit(base_wer: float) -> float:
-    """The highest WER a fine-tuned checkpoint may have to be chosen."""
-    return max(WER_CEILING, base_wer + WER_MARGIN)
+def wer_limit(base_wer: float, ceiling: float = WER_CEILING) -> float:
+    """The highest WER a fine-tuned checkpoint may have to be chosen (``ceiling``: ``--max_wer``)."""
+    return max(ceiling, base_wer + WER_MARGIN)
 
 
-def choose_best(rows: List[Dict[str, Any]], base_wer: float) -> Optional[Dict[str, Any]]:
+def choose_best(rows: List[Dict[str, Any]], base_wer: float, ceiling: float = WER_CEILING) -> Optional[Dict[str, Any]]:
     """The rule: among evaluated checkpoints whose WER is at most :func:`wer_limit`, the highest SIM; when none
     qualifies, the lowest WER (then the highest SIM)."""
     if not rows:
         return None
-    limit = wer_limit(base_wer)
+    limit = wer_limit(base_wer, ceiling)
     fit = [r for r in rows if r["wer"] <= limit]
     if fit:
         return max(fit, key=lambda r: (r["sim"], -r["wer"]))
@@ -44,9 +44,9 @@ def choose_best(rows: List[Dict[str, Any]], base_wer: float) -> Optional[Dict[st
 PATIENCE = 3
 
 
-def over_limit_streak(rows: List[Dict[str, Any]], base_wer: float) -> int:
+def over_limit_streak(rows: List[Dict[str, Any]], base_wer: float, ceiling: float = WER_CEILING) -> int:
     """How many of the last evaluated checkpoints (by step), in a row, are over :func:`wer_limit`."""
-    limit, streak = wer_limit(base_wer), 0
+    limit, streak = wer_limit(base_wer, ceiling), 0
     for row in sorted(rows, key=lambda r: r["step"], reverse=True):
         if row["wer"] <= limit:
             break
@@ -66,6 +66,11 @@ class ResultsBook:
     best_step: Optional[int] = None
     notes: Dict[str, Any] = field(default_factory=dict)
     best_utterances: List[Dict[str, Any]] = field(default_factory=list)  # per held-out sentence, with Whisper's text
+    wer_ceiling: float = WER_CEILING  # --max_wer
+
+    @property
+    def wer_limit(self) -> float:
+        return wer_limit(self.base["wer"] if self.base else 0.0, self.wer_ceiling)
 
     @property
     def path(self) -> Path:
@@ -76,14 +81,14 @@ class ResultsBook:
         book = cls(Path(exp_dir))
         if book.path.is_file():
             saved = json.loads(book.path.read_text(encoding="utf-8"))
-            for key in ("data", "base", "reader", "checkpoints", "best_step", "notes", "best_utterances"):
+            for key in ("data", "base", "reader", "checkpoints", "best_step", "notes", "best_utterances", "wer_ceiling"):
                 setattr(book, key, saved.get(key, getattr(book, key)))
         return book
 
     def add_checkpoint(self, row: Dict[str, Any]) -> bool:
         """Record an evaluated checkpoint; True when it is now the best (by :func:`choose_best`)."""
         self.checkpoints = [r for r in self.checkpoints if r["step"] != row["step"]] + [row]
-        best = choose_best(self.checkpoints, self.base["wer"] if self.base else 0.0)
+        best = choose_best(self.checkpoints, self.base["wer"] if self.base else 0.0, self.wer_ceiling)
         is_best = best is not None and best["step"] == row["step"]
         if is_best:
             self.best_step = row["step"]
@@ -95,8 +100,9 @@ class ResultsBook:
     def save(self) -> None:
         blob = {"data": self.data, "base": self.base, "reader": self.reader, "checkpoints": self.checkpoints,
                 "best_step": self.best_step, "notes": self.notes, "best_utterances": self.best_utterances,
-                "rule": f"best = highest SIM among checkpoints with WER <= {WER_CEILING:.0%} or base WER + "
-                        f"{WER_MARGIN:.0%} (whichever is larger); else lowest WER"}
+                "wer_ceiling": self.wer_ceiling,
+                "rule": f"best = highest SIM among checkpoints with WER <= {self.wer_ceiling:.0%} (--max_wer) or base "
+                        f"WER + {WER_MARGIN:.0%} (whichever is larger); else lowest WER"}
         write_atomic(self.path, json.dumps(blob, indent=1, ensure_ascii=False) + "\n")
         write_atomic(Path(self.exp_dir) / "results.md", self.markdown())
         if self.base and self.checkpoints:
@@ -122,7 +128,7 @@ class ResultsBook:
         lines += ["", f"SIM: resemblyzer cosine of each utterance to the mean embedding of the reader's recordings. "
                       f"WER: Whisper {self.notes.get('asr_model', 'base')} on {self.notes.get('sentences', '?')} "
                       f"held-out sentences. CPU min: process CPU time of training (all threads), evaluations "
-                      f"excluded. Best: highest SIM with WER <= {WER_CEILING:.0%} or base + {WER_MARGIN:.0%}.", ""]
+                      f"excluded. Best: highest SIM with WER <= {self.wer_ceiling:.0%} or base + {WER_MARGIN:.0%}.", ""]
         for key, value in self.notes.items():
             lines.append(f"- {key}: {round(value, 3) if isinstance(value, float) else value}")
         if self.best_utterances:

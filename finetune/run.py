@@ -30,7 +30,7 @@ import numpy as np
 
 from finetune.data import MIN_SPEECH_SECONDS, prepare_reader_data
 from utils.wording import plural
-from finetune.results import PATIENCE, ResultsBook, over_limit_streak, wer_limit
+from finetune.results import PATIENCE, ResultsBook, over_limit_streak
 from finetune.scoring import VoiceScorer, VoiceScores
 from models.base.finetune import FinetuneBudget, FinetuneError, VoiceFinetuner, finetuner_for
 from processors.audio import load_audio
@@ -62,6 +62,7 @@ class FinetuneOptions:
     sim_reference_dir: Optional[Path] = None  # recordings whose mean embedding SIM compares with (default: DIR's)
     seed: int = 1234
     progress: bool = True
+    max_wer: Optional[float] = None  # the WER (a fraction) a chosen checkpoint may reach; None: WER_CEILING
 
 
 def default_cache_dir() -> Path:
@@ -109,6 +110,8 @@ def check_options(opts: FinetuneOptions) -> None:
         raise FinetuneError(f"--eval_every {opts.eval_every}: must be at least 1")
     if opts.sim_reference_dir is not None and not Path(opts.sim_reference_dir).is_dir():
         raise FinetuneError(f"--sim_reference_dir {opts.sim_reference_dir}: no such directory")
+    if opts.max_wer is not None and not 0 < opts.max_wer < 1:
+        raise FinetuneError(f"--max_wer {100 * opts.max_wer:g}: a percentage between 0 and 100")
     if opts.threads is not None and opts.threads < 1:
         raise FinetuneError(f"--threads {opts.threads}: must be at least 1")
 
@@ -179,9 +182,9 @@ class Evaluator:
         if not any(r["step"] == step for r in self.book.checkpoints):
             self.evaluate(step, cpu_minutes)
         self.last_step = step
-        if over_limit_streak(self.book.checkpoints, self.book.base["wer"]) >= PATIENCE:
+        if over_limit_streak(self.book.checkpoints, self.book.base["wer"], self.book.wer_ceiling) >= PATIENCE:
             return (f"stopped early: the last {PATIENCE} evaluations were over the WER limit of "
-                    f"{100 * wer_limit(self.book.base['wer']):.0f} %")
+                    f"{100 * self.book.wer_limit:.0f} %")
         return None
 
     def evaluate(self, step: int, cpu_minutes: float) -> None:
@@ -243,7 +246,7 @@ def baseline(finetuner: VoiceFinetuner, scorer: VoiceScorer, book: ResultsBook,
     book.save()
     log.info("base voice: WER %.1f %%, SIM %.3f; reader's recordings: SIM %.3f; tempo: length scale %.3f "
              "(WER limit of a kept checkpoint %.1f %%)", 100 * base.wer, base.sim, reader.sim, scale,
-             100 * wer_limit(base.wer))
+             100 * book.wer_limit)
     return scale
 
 
@@ -299,6 +302,8 @@ def _run(opts: FinetuneOptions, finetuner: VoiceFinetuner) -> int:
     if opts.threads:
         torch.set_num_threads(opts.threads)
     book = ResultsBook.load(opts.exp_dir) if opts.resume else ResultsBook(opts.exp_dir)
+    if opts.max_wer is not None:
+        book.wer_ceiling = opts.max_wer
     data = prepare(opts, finetuner, book)
     sentences = held_out_sentences(opts.eval_sentences)
     wavs = reference_recordings(opts.sim_reference_dir) if opts.sim_reference_dir else \

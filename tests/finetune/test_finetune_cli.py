@@ -127,6 +127,7 @@ def test_too_little_speech_is_one_line(joe, tmp_path, capsys):
     (["--audio_dir", "/nonexistent"], "--audio_dir /nonexistent: no such directory"),
     (["--cpu_minutes", "0"], "--cpu_minutes 0"),
     (["--cpu_minuts", "3"], "did you mean --cpu_minutes"),
+    (["--max_wer", "150"], "--max_wer 150: a percentage between 0 and 100"),
 ])
 def test_wrong_input_is_one_line(joe, reader_dir, tmp_path, capsys, bad, message):
     args = {"--audio_dir": str(reader_dir), "--base_ckpt_dir": str(joe), "--exp_dir": str(tmp_path / "e")}
@@ -142,3 +143,18 @@ def test_wrong_input_is_one_line(joe, reader_dir, tmp_path, capsys, bad, message
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0] and "Traceback" not in err[0]
     assert not (tmp_path / "e").exists()
+
+
+def test_best_checkpoint_rule_and_early_stop():
+    """Highest SIM within the WER limit (--max_wer or base + 3 points), else the lowest WER; training stops once
+    PATIENCE evaluations in a row are over the limit."""
+    from finetune.results import PATIENCE, choose_best, over_limit_streak
+
+    rows = [{"step": 100, "wer": 0.07, "sim": 0.63}, {"step": 200, "wer": 0.11, "sim": 0.66},
+            {"step": 300, "wer": 0.16, "sim": 0.68}, {"step": 400, "wer": 0.22, "sim": 0.70}]
+    assert choose_best(rows, base_wer=0.02)["step"] == 100  # default ceiling 10 %
+    assert choose_best(rows, base_wer=0.02, ceiling=0.12)["step"] == 200
+    assert choose_best(rows, base_wer=0.10)["step"] == 200  # a base of 10 % + 3 points: 13 %
+    assert choose_best(rows[2:], base_wer=0.02)["step"] == 300  # none within: the lowest WER
+    assert over_limit_streak(rows, base_wer=0.02) == PATIENCE
+    assert over_limit_streak(rows, base_wer=0.02, ceiling=0.2) == 1
