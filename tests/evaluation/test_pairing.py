@@ -77,5 +77,5 @@ def test_prompt_mapping_json_and_tsv(tmp_path) -> None:
     (tmp_path / "prompts.tsv").write_text("u1\tprompts/p.wav\n")
     paired = pair(scan_generated(tmp_path / "gen"), manifest, read_prompt_mapping(tmp_path / "prompts.json"))
     assert all(p.prompt == tmp_path / "prompts" / "p.wav" for p in paired)
-    with pytest.raises(PairingError, match="1 manifest id\\(s\\) have no prompt: u2"):
+    with pytest.raises(PairingError, match="1 manifest id has no prompt: u2"):
         pair(scan_generated(tmp_path / "gen"), manifest, read_prompt_mapping(tmp_path / "prompts.tsv"))
