@@ -34,6 +34,19 @@ def fill_then_max(path: Path) -> Path:
 
 
 def test_a_long_run_gives_its_arena_extension_back(tmp_path):
+    """Run in a fresh interpreter: the arena is per process, and what earlier tests in this worker left in it
+    (their sessions' regions, freed heaps) moves the RSS this test reads."""
+    import subprocess
+    import sys
+
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r}); "
+            f"from tests.base.test_onnx_arena import check_arena_extension_given_back as check; "
+            f"from pathlib import Path; check(Path({str(tmp_path)!r}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def check_arena_extension_given_back(tmp_path: Path) -> None:
     session = onnx_backend.session(fill_then_max(tmp_path / "fill.onnx"), threads=1)
     other = onnx_backend.session(tmp_path / "fill.onnx", threads=1)  # same process: the same arena
     assert session.get_inputs()[0].name == "shape"  # the wrapper is the session otherwise
