@@ -14,7 +14,7 @@ Bounded: ``--rounds`` rounds per server and level, and ``--max_seconds`` in all 
 when it is up). Both servers are stopped at the end, on an error and on Ctrl-C. piper-tts (GPL) is only the
 comparison, run as its own process. Usage::
 
-    python benchmarks/serve_vs_piper.py [--ckpt_dir /tmp/joe_serve] [--concurrency 1 4 8] [--rounds 5]
+    python benchmarks/serve_vs_piper.py [--ckpt_dir exp/joe] [--concurrency 1 4 8] [--rounds 5]
 """
 
 from __future__ import annotations
