@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from evaluation.report import write_atomic
+from utils.wording import plural
 
 #: a checkpoint may lose at most this much intelligibility against the base voice to be kept ...
 WER_MARGIN = 0.03
@@ -116,7 +117,7 @@ class ResultsBook:
             lines += [f"Data: **{d.get('utterances', 0)} utterances, {d.get('seconds', 0) / 60:.2f} min** of speech "
                       f"({d.get('transcripts', {}).get('given', 0)} transcripts given, "
                       f"{d.get('transcripts', {}).get('asr', 0)} by Whisper); "
-                      f"{len(d.get('skipped', []))} file(s) or piece(s) skipped.", ""]
+                      f"{plural(len(d.get('skipped', [])), 'file or piece', 'files or pieces')} skipped.", ""]
         lines += ["| row | step | CPU min | WER | SIM | DNSMOS OVRL | phonemes/s |", "|---|---|---|---|---|---|---|"]
         if self.base:
             lines.append(_row("base voice", self.base))

@@ -29,12 +29,12 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from finetune.data import MIN_SPEECH_SECONDS, prepare_reader_data
-from utils.wording import plural
 from finetune.results import PATIENCE, ResultsBook, over_limit_streak
 from finetune.scoring import VoiceScorer, VoiceScores
 from models.base.finetune import FinetuneBudget, FinetuneError, VoiceFinetuner, finetuner_for
 from processors.audio import load_audio
 from processors.data.manifest import read_manifest
+from utils.wording import plural
 
 log = logging.getLogger("echelon.finetune")
 
@@ -221,7 +221,7 @@ def prepare(opts: FinetuneOptions, finetuner: VoiceFinetuner, book: ResultsBook)
     if data["seconds"] < MIN_SPEECH_SECONDS:
         book.save()
         raise FinetuneError(f"--audio_dir {opts.audio_dir}: only {data['seconds']:.1f} s of usable speech "
-                            f"({len(data['skipped'])} file(s) or piece(s) skipped, see {opts.exp_dir}/results.md); "
+                            f"({plural(len(data['skipped']), 'file or piece', 'files or pieces')} skipped, see {opts.exp_dir}/results.md); "
                             f"at least {MIN_SPEECH_SECONDS:.0f} s are needed")
     log.info("reader data: %d utterances, %.1f s of speech, %d skipped", data["utterances"], data["seconds"],
              len(data["skipped"]))
