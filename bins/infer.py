@@ -27,16 +27,14 @@ import argparse
 import logging
 import sys
 import threading
-from pathlib import Path
 from typing import List, Optional, Tuple
 
 from bins.common import run_cli
-from models.base import checkpoint as ckpt
 from models.base import pipeline as pl
 from models.base.inference import add_run_arguments
 from models.base.task_inference import TASK_RUNNERS, add_settings_arguments, runner_for, settings_overrides
 from utils.cli import ArgumentParser
-from utils.config import ConfigError, apply_overrides
+from utils.config import ConfigError
 from utils.devices import resolve_device
 from utils.registry import RegistryError, get, names
 
@@ -66,38 +64,7 @@ def _base_parser(add_help: bool) -> ArgumentParser:
 
 def _components(args: argparse.Namespace) -> List[Tuple[str, str]]:
     pairs = [("synthesizer", args.synthesizer)] if args.synthesizer else []
-    for item in args.component:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise ConfigError(f"--component {item!r}: expected NAME=PATH")
-        pairs.append((name.strip(), path.strip()))
-    return pairs
-
-
-def resolve(args: argparse.Namespace) -> Tuple[Optional[pl.PipelineSpec], Optional[type]]:
-    """(pipeline spec, None) for task pipelines; (None, runner class) for models with a runner only."""
-    target, model_type = args.pipeline, args.model_type
-    if model_type is None and target is not None and Path(target).suffix == ".pth":
-        raise ConfigError(f"{target} is an official checkpoint file: say which model it is with --model_type")
-    if model_type is None:
-        model_type = ckpt.model_type_of(ckpt.resolve_checkpoint_dir(target)) if not _is_spec(target) else None
-    if model_type is not None and model_type not in names("pipeline"):
-        if model_type not in names("inference"):
-            raise RegistryError(f"no pipeline named {model_type!r} (pipelines: {', '.join(names('pipeline'))})")
-        if args.overrides or args.component or args.synthesizer:
-            raise ConfigError(f"{model_type!r} has no pipeline settings or components (--set/--component)")
-        return None, get("inference", model_type)
-    if _is_spec(target):
-        spec = pl.read_spec(target)
-    else:
-        cls = get("pipeline", model_type)
-        spec = pl.PipelineSpec(model_type, {cls.main_component: target} if target else {}, {}, target or model_type)
-    spec.components.update(_components(args))
-    return spec, None
-
-
-def _is_spec(target: Optional[str]) -> bool:
-    return target is not None and Path(target).suffix in (".json5", ".json")
+    return pairs + pl.component_pairs(args.component)
 
 
 TASK_TITLES = {"tts": "text-to-speech", "vc": "voice conversion", "sr": "speech super-resolution"}
@@ -137,7 +104,8 @@ def main_unchecked(argv: List[str]) -> int:
         if asked_help:
             return _general_help()
         raise ConfigError("give --pipeline SPEC_OR_DIR (or --ckpt_dir DIR, or --model_type NAME); see --help")
-    spec, runner_cls = resolve(known)
+    resolved = pl.resolve(known.pipeline, known.model_type, _components(known), infer_settings(known.overrides))
+    spec, runner_cls = resolved.spec, resolved.runner
     parser = _base_parser(add_help=True)
     if spec is not None:
         pipeline_cls = pl.pipeline_class(spec)
@@ -160,12 +128,12 @@ def main_unchecked(argv: List[str]) -> int:
         notice.start()
     try:
         if spec is not None:
-            spec.infer = infer_settings(spec.infer, [*args.overrides, *settings_overrides(args)])
+            pl.with_overrides(spec, infer_settings(settings_overrides(args)))
             runner = runner_cls(pl.build_pipeline(spec, args.device, args.backend), args.device)
         else:
             if args.backend not in (None, "torch"):
                 raise ConfigError(f"--backend {args.backend}: {args.model_type or args.pipeline} runs on torch only")
-            runner = runner_cls.from_checkpoint(args.pipeline, device=args.device)
+            runner = runner_cls.from_checkpoint(resolved.checkpoint, device=args.device)
     finally:
         notice.cancel()
     result = runner.run(args)
@@ -173,12 +141,12 @@ def main_unchecked(argv: List[str]) -> int:
     return result.exit_code(args.allow_failures)
 
 
-def infer_settings(infer: dict, overrides: List[str]) -> dict:
-    """The spec's ``infer`` section with ``--set infer.KEY=VALUE`` overrides applied."""
+def infer_settings(overrides: List[str]) -> List[str]:
+    """``--set`` overrides and ``--KEY VALUE`` options: inference settings only (``infer.KEY=VALUE``)."""
     bad = [o for o in overrides if not o.startswith("infer.")]
     if bad:
         raise ConfigError(f"--set {bad[0]!r}: inference settings are set as infer.KEY=VALUE")
-    return apply_overrides({"infer": infer}, overrides)["infer"]
+    return overrides
 
 
 def _registered_runner(name: str) -> Optional[type]:

@@ -1,5 +1,5 @@
 """The FastAPI app: ``/health``, ``/v1/models``, ``/v1/audio/speech``, ``/v1/audio/conversion``,
-``/v1/audio/upsample``, the Gradio demo at ``/ui`` (``/`` redirects there) and the API key check."""
+``/v1/audio/upsample``, ``/v1/audio/process`` (models with a runner only), the Gradio demo at ``/ui`` (``/`` redirects there) and the API key check."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from serving import errors
 from serving.config import ServeConfig
 from serving.errors import ApiError, error_response
 from serving.models import ModelRegistry, warm_up
-from serving.requests import ConversionRequest, SpeechRequest, UpsampleRequest, build, read_body
+from serving.requests import ConversionRequest, ProcessRequest, SpeechRequest, UpsampleRequest, build, read_body
 from serving.speech import Service
 from serving.workers import InferenceQueue, available_cores, torch_threads
 
@@ -80,7 +80,7 @@ def add_gate(app: FastAPI, queue: InferenceQueue, api_key: str) -> None:
 
 
 def add_api_routes(app: FastAPI, service: Service, limit: int) -> None:
-    """``/health``, ``/v1/models`` and the three audio endpoints (bodies up to ``limit`` bytes)."""
+    """``/health``, ``/v1/models`` and the four audio endpoints (bodies up to ``limit`` bytes)."""
     registry, queue = service.registry, service.queue
 
     @app.get("/health")
@@ -111,6 +111,11 @@ def add_api_routes(app: FastAPI, service: Service, limit: int) -> None:
         fields, files = await read_body(request, limit)
         return await service.upsample(build(UpsampleRequest, fields), files, request)
 
+    @app.post("/v1/audio/process")
+    async def process(request: Request) -> Response:
+        fields, files = await read_body(request, limit)
+        return await service.process(build(ProcessRequest, fields), files, request)
+
     @app.on_event("shutdown")
     async def _close() -> None:
         queue.close()
@@ -122,7 +127,7 @@ def add_page_routes(app: FastAPI, service: Service, config: ServeConfig) -> None
         @app.get("/", include_in_schema=False)
         async def root_json() -> JSONResponse:
             return JSONResponse({"endpoints": ["/health", "/v1/models", "/v1/audio/speech", "/v1/audio/conversion",
-                                               "/v1/audio/upsample"]})
+                                               "/v1/audio/upsample", "/v1/audio/process"]})
         return
     from serving.ui import mount_ui
 

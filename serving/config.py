@@ -8,13 +8,18 @@
         vctk: {pipeline: "exp/vctk", voices: {alloy: "p225", onyx: "p226"}},   // OpenAI voice names -> speakers
         hsp: {pipeline: "hsp_tts.json5", overrides: ["infer.output_rate=24000"]},
         sr48: {model_type: "speechsr", overrides: ["infer.target_rate=48000"]},   // bundled weights
+        hsp_official: {pipeline: "ckpt/G_1200000.pth", model_type: "hierspeechpp"},  // an official .pth
+        joe_ort: {pipeline: "exp/joe", backend: "onnxruntime"},      // its exported graphs on onnxruntime
+        hifigan: {pipeline: "exp/hifigan"},    // a model with a runner only: POST /v1/audio/process
       },
       limits: {max_text_chars: 4096, max_upload_bytes: 20000000, workers: 0, queue_size: 16},  // 0: the cores
       api_key: "",       // or --api_key / ECHELON_API_KEY; empty = no key
     }
 
 Relative paths are relative to the file. Only these models can be used: a request names a model by its key,
-never a path.
+never a path. An entry is read as ``echelon-infer`` reads ``--pipeline``/``--model_type``/``--component``/
+``--set``/``--backend`` (one resolver: ``models.base.pipeline.resolve``), so the server takes every model the CLI
+takes.
 """
 
 from __future__ import annotations
@@ -29,13 +34,15 @@ from utils.config import ConfigError, apply_overrides, load_config, validate
 
 @dataclass
 class ModelEntry:
-    """One served pipeline: ``pipeline`` (a spec file or checkpoint dir) or ``model_type`` (a registered
-    pipeline built from ``components`` alone, e.g. ``speechsr`` with its bundled weights)."""
+    """One served model, as ``echelon-infer`` takes it: ``pipeline`` (a spec file, a checkpoint dir, or an official
+    ``.pth`` with ``model_type``) and/or ``model_type`` (a registered pipeline built from ``components`` alone,
+    e.g. ``speechsr`` with its bundled weights)."""
 
     pipeline: str = ""
     model_type: str = ""
-    components: Dict[str, str] = field(default_factory=dict)
+    components: Dict[str, str] = field(default_factory=dict)  # as echelon-infer --component NAME=PATH
     overrides: List[str] = field(default_factory=list)  # "infer.KEY=VALUE", as echelon-infer --set
+    backend: str = ""  # "torch" or "onnxruntime", as echelon-infer --backend ("": the pipeline's default)
     # a voice name a request may send (OpenAI's "alloy", ...) -> a speaker of a multi-speaker model
     voices: Dict[str, str] = field(default_factory=dict)
     workers: int = 0  # steps of this model run at once (0: limits.workers; 1 for a pipeline that needs it)
@@ -72,9 +79,9 @@ def _check(cfg: ServeConfig, source: str) -> ServeConfig:
     for name, entry in cfg.models.items():
         if not name or "/" in name or name != name.strip():
             raise ConfigError(f"{source}: model name {name!r} must be non-empty, without '/' or spaces around it")
-        if bool(entry.pipeline) == bool(entry.model_type):
-            raise ConfigError(f"{source}: models.{name} needs exactly one of 'pipeline' (spec or checkpoint dir) "
-                              f"and 'model_type' (a registered pipeline)")
+        if not entry.pipeline and not entry.model_type:
+            raise ConfigError(f"{source}: models.{name} needs 'pipeline' (spec, checkpoint dir or official .pth) "
+                              f"or 'model_type' (a registered pipeline), or both")
     lim = cfg.limits
     for key in ("max_text_chars", "max_upload_bytes"):
         if getattr(lim, key) < 1:
@@ -105,17 +112,17 @@ def read_serve_config(path: str | os.PathLike, overrides: List[str] = ()) -> Ser
     return _check(cfg, str(path))
 
 
-def single_model_config(pipeline: str, overrides: List[str] = ()) -> ServeConfig:
-    """``--ckpt_dir DIR`` / ``--pipeline SPEC``: that one model, named after the directory or the file's stem;
-    ``overrides`` (``--set limits.workers=2``) are applied before the checks, as for a ``serve.json5``."""
-    path = Path(pipeline)
-    name = (path.stem if path.is_file() else path.resolve().name) or "model"
-    cfg = validate(apply_overrides({"models": {name: {"pipeline": str(path)}}}, overrides), ServeConfig)
-    return _check(cfg, pipeline)
-
-
-def model_spec(entry: ModelEntry) -> Any:
-    """What ``models.base.pipeline.load_pipeline`` takes for an entry: a path or a spec dict."""
-    if entry.pipeline:
-        return entry.pipeline
-    return {"pipeline": entry.model_type, "components": dict(entry.components), "infer": {}}
+def single_model_config(pipeline: str = "", overrides: List[str] = (), model_type: str = "", backend: str = "",
+                        components: Dict[str, str] | None = None) -> ServeConfig:
+    """``--ckpt_dir DIR`` / ``--pipeline SPEC`` / ``--model_type NAME`` (with ``--component``/``--backend``): that
+    one model, named after the directory, the file's stem or the model type; ``overrides`` (``--set
+    limits.workers=2``, ``--set models.NAME.overrides=...``) are applied before the checks, as for a serve.json5."""
+    path = Path(pipeline) if pipeline else None
+    if path is None:
+        name = model_type or "model"
+    else:
+        name = (path.stem if path.is_file() else path.resolve().name) or "model"
+    entry = {"pipeline": str(path) if path else "", "model_type": model_type, "backend": backend,
+             "components": dict(components or {})}
+    cfg = validate(apply_overrides({"models": {name: entry}}, overrides), ServeConfig)
+    return _check(cfg, pipeline or model_type)

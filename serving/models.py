@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 from models.base.infer_settings import by_role, request_settings, vocabulary
-from models.base.pipeline import load_pipeline
+from models.base.pipeline import load_resolved, resolve
 from models.base.tasks import TaskPipeline
-from serving.config import ModelEntry, model_spec
+from serving.config import ModelEntry
 from serving.errors import ApiError
 from utils.config import ConfigError
 
 log = logging.getLogger("echelon.serve")
 
-TASK_METHOD = {"tts": "synthesize", "vc": "convert", "sr": "upsample"}
+TASK_METHOD = {"tts": "synthesize", "vc": "convert", "sr": "upsample", "process": "process"}
 # the voice names of OpenAI's speech API (what its SDK and the apps built on it send)
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
                  "marin", "cedar")
@@ -184,7 +184,8 @@ class ModelRegistry:
     def __init__(self, entries: Mapping[str, ModelEntry], device: str = "cpu", warm: bool = False):
         self.models: Dict[str, ServedModel] = {}
         for name, entry in entries.items():
-            pipeline = load_pipeline(model_spec(entry), entry.overrides, device=device)
+            pipeline = load_resolved(resolve(entry.pipeline or None, entry.model_type or None,
+                                             entry.components.items(), entry.overrides), device, entry.backend or None)
             pipeline.name = name  # messages name the served model
             task = getattr(pipeline, "task", "") or next(iter(pipeline.capabilities.tasks))
             self.models[name] = ServedModel(name, pipeline, task, check_voice_map(name, pipeline, entry.voices))

@@ -76,6 +76,13 @@ class UpsampleRequest(SamplingSettings):  # type: ignore[misc, valid-type]
     response_format: str = "wav"
 
 
+class ProcessRequest(_Strict):
+    """``POST /v1/audio/process``: a model with a runner only takes its input file and no settings."""
+
+    model: Optional[str] = None
+    response_format: str = "wav"
+
+
 @dataclass
 class Upload:
     """An uploaded file: its bytes and the name the client gave it (for messages)."""

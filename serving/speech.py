@@ -22,7 +22,8 @@ from serving.audio import STREAMABLE, check_format, decode_base64_audio, decode_
 from serving.config import Limits
 from serving.errors import ApiError
 from serving.models import ModelRegistry, ServedModel
-from serving.requests import MAX_TEXT_FIELD, ConversionRequest, SpeechRequest, Upload, UpsampleRequest
+from serving.requests import MAX_TEXT_FIELD, ConversionRequest, ProcessRequest, SpeechRequest, Upload, \
+    UpsampleRequest
 from serving.workers import InferenceQueue
 
 log = logging.getLogger("echelon.serve")
@@ -169,7 +170,7 @@ class Service:
             yield f"data: {json.dumps(event)}\n\n".encode()
         yield b'data: {"type": "speech.audio.done"}\n\n'
 
-    # ------------------------------------------------------------------ VC / SR
+    # ------------------------------------------------------------------ VC / SR / process
     async def conversion(self, req: ConversionRequest, files: Dict[str, Upload], request: Request) -> Response:
         model = self.registry.get(req.model, "vc")
         source, prompt = self.upload(files.get("source"), "source"), self.upload(files.get("prompt"), "prompt")
@@ -184,6 +185,14 @@ class Service:
         pipeline, seed = model.variant(req.changes()), self.seed(req.seed)
         check_format(req.response_format)
         audio = await self.run(model.name, lambda: pipeline.upsample([audio_in], seed)[0], request)
+        return await asyncio.to_thread(self.audio_response, audio, req.response_format)
+
+    async def process(self, req: ProcessRequest, files: Dict[str, Upload], request: Request) -> Response:
+        """A model with a runner only (copy synthesis, reconstruction): the uploaded audio in, its output out."""
+        model = self.registry.get(req.model, "process")
+        audio_in = self.upload(files.get("audio"), "audio")
+        check_format(req.response_format)
+        audio = await self.run(model.name, lambda: model.pipeline.process_audio(audio_in), request)
         return await asyncio.to_thread(self.audio_response, audio, req.response_format)
 
     def models(self) -> List[Dict[str, Any]]:

@@ -120,7 +120,7 @@ class Handlers:
 
     def __init__(self, service: Service):
         self.service, self.registry = service, service.registry
-        self.settings = {task: task_settings(service, task) for task in ("tts", "vc", "sr")}
+        self.settings = {task: task_settings(service, task) for task in ("tts", "vc", "sr", "process")}
 
     async def run(self, name: str, task: str, values: Sequence[Any], call: Callable[[Any], Audio]) -> Tuple[Any, str]:
         settings = self.settings[task]
@@ -167,6 +167,15 @@ class Handlers:
         except ApiError as err:
             raise user_error(err) from None
         return await self.run(name, "sr", values, lambda p: p.upsample([wav])[0])
+
+    async def process(self, name: str, audio: Any) -> Tuple[Any, str]:
+        try:
+            wav = to_audio(audio, self.service, "audio")
+            if wav is None:
+                raise ApiError(400, "upload or record the audio to process")
+        except ApiError as err:
+            raise user_error(err) from None
+        return await self.run(name, "process", (), lambda p: p.process_audio(wav))
 
 
 class TabParts:
@@ -251,6 +260,11 @@ def build_ui(service: Service) -> Any:
                 go = gr.Button("Upsample", variant="primary", elem_id="sr-upsample")
                 tab.follow_model()
                 go.click(handlers.sr, [tab.model, source, *controls], tab.output("upsampled"))
+            with gr.Tab("Copy synthesis", visible=bool(registry.names("process"))):  # models with a runner only
+                tab = TabParts(service, "process", ())
+                source = recording("speech", "process-input")
+                go = gr.Button("Process", variant="primary", elem_id="process-run")
+                go.click(handlers.process, [tab.model, source], tab.output("output"))
     return demo
 
 

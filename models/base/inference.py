@@ -49,7 +49,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 
 from models.base import checkpoint as ckpt
-from models.base.tasks import Audio
+from models.base.tasks import Audio, Capabilities, TaskPipeline
 from utils.config import validate
 from utils.batch import add_rerun_arguments, exit_status, summary_lines
 from utils.interrupt import StopOnSignal
@@ -304,3 +304,35 @@ class BaseInference:
             result.written.append(save_audio(path, audio.waveform, audio.sample_rate))
         except ITEM_ERRORS as err:
             result.failed.append((item.id, item.label, f"{type(err).__name__}: {err}"))
+
+
+class FileProcessing(TaskPipeline):
+    """A model that has a runner only (``echelon-infer`` feeds it its own kind of input file: a vocoder's copy
+    synthesis of a wav or a saved mel, an autoencoder's reconstruction) as a task pipeline of task ``process``:
+    one input file in, its audio out, through the runner's own :meth:`process`. So a server takes every model
+    ``echelon-infer`` takes. One call at a time: runners make no promise about threads."""
+
+    task = "process"
+
+    def __init__(self, runner: Any):
+        self.runner = runner
+        data = getattr(runner.config, "data", None)
+        self.sample_rate = int(getattr(data, "sample_rate", 0) or 0)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(frozenset({self.task}))
+
+    def process(self, path: str) -> Audio:
+        """The runner's output for the input file at ``path`` (its suffix tells the runner what it holds)."""
+        return self.runner.process(file_items([path])[0])
+
+    def process_audio(self, audio: Audio) -> Audio:
+        """The runner's output for audio already in memory (a server's upload), passed to it as a wav file."""
+        import tempfile
+
+        from processors.audio import save_audio
+
+        with tempfile.TemporaryDirectory(prefix="echelon-process-") as tmp:
+            return self.process(str(save_audio(Path(tmp) / "input.wav", audio.waveform, audio.sample_rate,
+                                               subtype="FLOAT")))

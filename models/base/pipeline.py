@@ -33,9 +33,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from models.base import checkpoint as ckpt
+from models.base.inference import FileProcessing
 from utils.config import ConfigError, apply_overrides, deep_merge, load_config, validate
 from utils.registry import RegistryError, get, names
 from utils.wording import agree
@@ -116,35 +117,109 @@ def read_spec(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Pipelin
     return PipelineSpec(raw["pipeline"], resolved, dict(raw.get("infer") or {}), str(path))
 
 
-def spec_for_checkpoint(path: str | os.PathLike, overrides: Iterable[str] = ()) -> PipelineSpec:
-    """A lone Echelon checkpoint/experiment directory as a spec: its model_type's pipeline."""
-    cdir = ckpt.resolve_checkpoint_dir(path)
-    model_type = ckpt.model_type_of(cdir)
-    try:
-        cls = get("pipeline", model_type)
-    except RegistryError as err:
-        raise ckpt.CheckpointError(f"{path} holds a {model_type!r} checkpoint, which has no inference pipeline "
-                                   f"of its own (pipelines: {', '.join(names('pipeline'))})") from err
-    raw = apply_overrides({"infer": {}}, overrides)
-    return PipelineSpec(model_type, {cls.main_component: str(path)}, raw.get("infer") or {}, str(path))
+@dataclass
+class Resolved:
+    """What a model argument names: a task pipeline's spec, or a model with a runner only (its own inputs, e.g.
+    a vocoder's copy synthesis) and the checkpoint that runner loads."""
+
+    spec: Optional[PipelineSpec] = None
+    runner: Optional[type] = None
+    checkpoint: Optional[str] = None
 
 
-def resolve_spec(spec_or_dir: str | os.PathLike | Mapping[str, Any], overrides: Iterable[str] = ()) -> PipelineSpec:
-    """A spec file, a spec dict or a checkpoint directory -> :class:`PipelineSpec` (overrides applied)."""
+def _spec_overrides(overrides: Iterable[str]) -> List[str]:
     overrides = list(overrides)
     bad = [o for o in overrides if not o.split("=", 1)[0].startswith(("infer.", "components."))]
     if bad:
         raise ConfigError(f"override {bad[0]!r}: pipeline overrides start with 'infer.' or 'components.'")
-    if isinstance(spec_or_dir, Mapping):
-        raw = apply_overrides(dict(spec_or_dir), overrides)
-        return PipelineSpec(str(raw.get("pipeline")), dict(raw.get("components") or {}),
-                            dict(raw.get("infer") or {}), "<dict>")
-    path = Path(spec_or_dir)
-    if _is_spec_file(path):
-        return read_spec(path, overrides)
-    if not path.exists():
-        raise ckpt.CheckpointNotFoundError(f"pipeline spec or checkpoint not found: {path}")
-    return spec_for_checkpoint(path, overrides)
+    return overrides
+
+
+def with_overrides(spec: PipelineSpec, overrides: Iterable[str]) -> PipelineSpec:
+    """``spec`` with dotted ``infer.KEY=VALUE`` / ``components.NAME=PATH`` overrides applied."""
+    overrides = _spec_overrides(overrides)
+    if overrides:
+        raw = apply_overrides({"components": dict(spec.components), "infer": dict(spec.infer)}, overrides)
+        spec.components, spec.infer = dict(raw["components"] or {}), dict(raw["infer"] or {})
+    return spec
+
+
+def component_pairs(items: Iterable[str]) -> List[Tuple[str, str]]:
+    """``NAME=PATH`` strings (``--component``) -> (name, path) pairs."""
+    pairs = []
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ConfigError(f"--component {item!r}: expected NAME=PATH")
+        pairs.append((name.strip(), path.strip()))
+    return pairs
+
+
+def _registered_model(model_type: str, target: Optional[str], read_from_checkpoint: bool) -> Resolved:
+    """A model type (given or read from a checkpoint) -> its pipeline's spec with ``target`` as the main
+    component, or its runner when it has no pipeline."""
+    if model_type in names("pipeline"):
+        cls = get("pipeline", model_type)
+        return Resolved(PipelineSpec(model_type, {cls.main_component: target} if target else {}, {},
+                                     target or model_type))
+    if model_type in names("inference"):
+        return Resolved(runner=get("inference", model_type), checkpoint=target)
+    runners = sorted(set(names("inference")) - set(names("pipeline")))
+    known = f"pipelines: {', '.join(names('pipeline'))}; runners: {', '.join(runners)}"
+    if read_from_checkpoint:
+        raise RegistryError(f"{target} holds a {model_type!r} checkpoint, which has no inference pipeline or runner "
+                            f"({known})")
+    raise RegistryError(f"no pipeline or runner named {model_type!r} ({known})")
+
+
+def resolve(target: str | os.PathLike | Mapping[str, Any] | None = None, model_type: Optional[str] = None,
+            components: Iterable[Tuple[str, str]] = (), overrides: Iterable[str] = ()) -> Resolved:
+    """The one place a model argument is read, for ``echelon-infer``, ``echelon-serve`` and :func:`load_pipeline`.
+
+    ``target``: a pipeline spec file (.json5/.json) or dict, an Echelon checkpoint/experiment directory, an
+    official ``.pth`` (with ``model_type`` saying which model it is), or None with ``model_type`` alone (a
+    pipeline with no checkpoint of its own, e.g. bundled weights). ``components``: (name, path) pairs that set
+    or replace the spec's; ``overrides``: ``infer.KEY=VALUE`` / ``components.NAME=PATH``. A model with a runner
+    only takes neither."""
+    overrides, components = _spec_overrides(overrides), list(components)
+    if isinstance(target, Mapping):
+        raw = apply_overrides(dict(target), overrides)
+        spec = PipelineSpec(str(raw.get("pipeline")), dict(raw.get("components") or {}), dict(raw.get("infer") or {}),
+                            "<dict>")
+        resolved = Resolved(spec)
+    elif target is not None and _is_spec_file(Path(target)):
+        resolved = Resolved(read_spec(target, overrides))
+        if model_type is not None and model_type != resolved.spec.pipeline:
+            raise ConfigError(f"{target} is a {resolved.spec.pipeline!r} pipeline spec, not {model_type!r}: "
+                              f"leave out the model type")
+    else:
+        target = None if target is None else str(target)
+        if target is None and model_type is None:
+            raise ConfigError("give a pipeline spec, a checkpoint directory or a model type")
+        if model_type is None and Path(target).suffix == ".pth":
+            raise ConfigError(f"{target} is an official checkpoint file: say which model it is with --model_type")
+        read_type = model_type is None
+        if read_type:
+            if not Path(target).exists():
+                raise ckpt.CheckpointNotFoundError(f"pipeline spec or checkpoint not found: {target}")
+            model_type = ckpt.model_type_of(ckpt.resolve_checkpoint_dir(target))
+        resolved = _registered_model(model_type, target, read_from_checkpoint=read_type)
+        if resolved.spec is not None:
+            with_overrides(resolved.spec, overrides)
+        elif overrides or components:
+            raise ConfigError(f"{model_type!r} has no pipeline settings or components to set")
+    if resolved.spec is not None:
+        resolved.spec.components.update(components)
+    return resolved
+
+
+def resolve_spec(spec_or_dir: str | os.PathLike | Mapping[str, Any], overrides: Iterable[str] = ()) -> PipelineSpec:
+    """A spec file, a spec dict or a checkpoint directory -> :class:`PipelineSpec` (overrides applied)."""
+    resolved = resolve(spec_or_dir, overrides=overrides)
+    if resolved.spec is None:
+        raise ckpt.CheckpointError(f"{spec_or_dir} holds a model with a runner only, which has no inference "
+                                   f"pipeline of its own (pipelines: {', '.join(names('pipeline'))})")
+    return resolved.spec
 
 
 def pipeline_class(spec: PipelineSpec) -> Any:
@@ -189,6 +264,21 @@ def load_pipeline(spec_or_dir: str | os.PathLike | Mapping[str, Any], overrides:
     ``backend``: "torch" or "onnxruntime" (exported graphs, CPU) where the pipeline has it; None: its default."""
     spec = resolve_spec(spec_or_dir, overrides)
     return build_pipeline(spec, device, backend)
+
+
+def load_resolved(resolved: Resolved, device: str = "cpu", backend: Optional[str] = None) -> Any:
+    """The task object of anything :func:`resolve` returns: a built pipeline, or a runner-only model as a
+    :class:`models.base.inference.FileProcessing` (task ``process``; torch only)."""
+    if resolved.spec is not None:
+        return build_pipeline(resolved.spec, device, backend)
+    name = resolved.runner._registry_key[1] if hasattr(resolved.runner, "_registry_key") else "this model"
+    if backend not in (None, "torch"):
+        raise ConfigError(f"backend {backend!r}: {name} runs on torch only")
+    if not resolved.checkpoint:
+        raise ConfigError(f"{name} needs its checkpoint directory")
+    built = FileProcessing(resolved.runner.from_checkpoint(resolved.checkpoint, device=device))
+    built.name = Path(resolved.checkpoint).resolve().name or name
+    return built
 
 
 def build_pipeline(spec: PipelineSpec, device: str = "cpu", backend: Optional[str] = None) -> Any:

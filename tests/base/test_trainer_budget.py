@@ -102,7 +102,7 @@ def test_cli_budget_stop_exits_0_and_a_bad_budget_is_one_line(tmp_path, toy_mani
 
 
 RANK_STOP_SCRIPT = """
-import json, sys
+import json, pathlib, sys
 from models.example.toy_autoencoder.trainer import ToyTrainer
 from tests.base.test_trainer import make_cfg
 
@@ -113,7 +113,9 @@ class RankOneStops(ToyTrainer):
 
 trainer = RankOneStops(make_cfg(sys.argv[1], "train.max_steps=50", "train.save_every=0"), sys.argv[2])
 trainer.train()
-print(json.dumps([trainer.accelerator.process_index, trainer.step, trainer.stop_reason]), flush=True)
+# one file a rank: the two ranks' prints share the launcher's stdout and can land on one line
+rank = trainer.accelerator.process_index
+pathlib.Path(sys.argv[2], f"rank{rank}.json").write_text(json.dumps([rank, trainer.step, trainer.stop_reason]))
 """
 
 
@@ -124,7 +126,7 @@ def test_a_stop_requested_on_one_rank_stops_every_rank_at_that_step(tmp_path, to
            str(toy_manifest), str(tmp_path / "exp")]  # fmt: skip
     done = subprocess.run(cmd, cwd=REPO_ROOT, env=_launcher_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    ranks = sorted(json.loads(line) for line in done.stdout.splitlines() if line.startswith("["))
+    ranks = sorted(json.loads(path.read_text()) for path in (tmp_path / "exp").glob("rank*.json"))
     assert ranks == [[0, 3, "another process stopped at step 3"], [1, 3, "rank 1 asked"]]
     (saved,) = ckpt.list_checkpoints(tmp_path / "exp" / "checkpoints")
     assert ckpt.read_meta(saved)["step"] == 3 and ckpt.read_meta(saved)["world_size"] == 2

@@ -19,9 +19,12 @@ def test_config_paths_limits_and_unknown_keys(tmp_path):
     (tmp_path / "typo.json5").write_text('{models: {joe: {pipeline: "x"}}, limits: {queue_sise: 3}}')
     with pytest.raises(ConfigError, match="did you mean 'limits.queue_size'"):
         read_serve_config(tmp_path / "typo.json5")
-    (tmp_path / "both.json5").write_text('{models: {joe: {pipeline: "x", model_type: "vits"}}}')
-    with pytest.raises(ConfigError, match="exactly one of"):
-        read_serve_config(tmp_path / "both.json5")
+    # both: an official .pth and the model it is (as echelon-infer --pipeline G.pth --model_type NAME)
+    (tmp_path / "both.json5").write_text('{models: {hsp: {pipeline: "G.pth", model_type: "hierspeechpp"}}}')
+    assert read_serve_config(tmp_path / "both.json5").models["hsp"].model_type == "hierspeechpp"
+    (tmp_path / "neither.json5").write_text('{models: {joe: {voices: {}}}}')
+    with pytest.raises(ConfigError, match="models.joe needs 'pipeline' .* or 'model_type'"):
+        read_serve_config(tmp_path / "neither.json5")
     (tmp_path / "voice").mkdir()
     assert list(single_model_config(str(tmp_path / "voice")).models) == ["voice"]
 
