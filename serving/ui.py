@@ -159,22 +159,22 @@ class Handlers:
             raise user_error(err) from None
         return await self.run(name, "vc", values, lambda p: p.convert([src], [voice], chosen)[0])
 
-    async def sr(self, name: str, audio: Any, *values: Any) -> Tuple[Any, str]:
+    def one_recording(self, audio: Any, action: str) -> Audio:
+        """The tab's one recording, or the page's message saying what is missing or wrong with it."""
         try:
             wav = to_audio(audio, self.service, "audio")
             if wav is None:
-                raise ApiError(400, "upload or record the audio to upsample")
+                raise ApiError(400, f"upload or record the audio to {action}")
         except ApiError as err:
             raise user_error(err) from None
+        return wav
+
+    async def sr(self, name: str, audio: Any, *values: Any) -> Tuple[Any, str]:
+        wav = self.one_recording(audio, "upsample")
         return await self.run(name, "sr", values, lambda p: p.upsample([wav])[0])
 
     async def process(self, name: str, audio: Any) -> Tuple[Any, str]:
-        try:
-            wav = to_audio(audio, self.service, "audio")
-            if wav is None:
-                raise ApiError(400, "upload or record the audio to process")
-        except ApiError as err:
-            raise user_error(err) from None
+        wav = self.one_recording(audio, "process")
         return await self.run(name, "process", (), lambda p: p.process_audio(wav))
 
 
