@@ -158,3 +158,16 @@ def test_best_checkpoint_rule_and_early_stop():
     assert choose_best(rows[2:], base_wer=0.02)["step"] == 300  # none within: the lowest WER
     assert over_limit_streak(rows, base_wer=0.02) == PATIENCE
     assert over_limit_streak(rows, base_wer=0.02, ceiling=0.2) == 1
+
+
+def test_sim_reference_leaves_out_what_the_data_preparation_refuses(reader_dir, caplog):
+    """The SIM reference (in-run with --sim_reference_dir, and score_voice.py) is the reader's usable recordings:
+    the broken and the silent file of the same folder are left out and named in the log."""
+    from finetune.run import reference_recordings
+
+    with caplog.at_level("INFO", logger="echelon.finetune"):
+        wavs = reference_recordings(reader_dir)
+    assert len(wavs) == len(list((MINI_CORPUS / "ljspeech").glob("*.wav")))
+    assert all(np.abs(wav).max() > 0.01 and rate == 22050 for wav, rate in wavs)
+    said = " ".join(caplog.messages)
+    assert "left out broken.wav (not audio)" in said and "left out silent.flac (silent" in said
