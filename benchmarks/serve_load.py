@@ -82,12 +82,12 @@ def env() -> Dict[str, str]:
 
 
 class Server:
-    def __init__(self, ckpt_dir: str, queue_size: int):
+    def __init__(self, ckpt_dir: str, queue_size: int, settings: tuple = ()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        sets = [arg for setting in (f"limits.queue_size={queue_size}", *settings) for arg in ("--set", setting)]
         self.proc = subprocess.Popen([sys.executable, "-m", "bins.serve", "--ckpt_dir", ckpt_dir, "--port",
-                                      str(self.port), "--no_ui", "--log_level", "warning", "--set",
-                                      f"limits.queue_size={queue_size}"], cwd=ROOT, env=env())
+                                      str(self.port), "--no_ui", "--log_level", "warning", *sets], cwd=ROOT, env=env())
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -186,6 +186,8 @@ def main() -> None:
     parser.add_argument("--ttfa_runs", type=int, default=5)
     parser.add_argument("--max_seconds", type=float, default=1800.0)
     parser.add_argument("--skip_cli", action="store_true")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="a serve config override for the server, e.g. limits.workers=1 (repeatable)")
     args = parser.parse_args()
     if args.requests < 2:
         parser.error("--requests must be at least 2 (the CLI's throughput is taken between 1 and N texts)")
@@ -196,7 +198,7 @@ def main() -> None:
         ckpt_dir = str(Path(tmp.name) / "joe")
         subprocess.run([sys.executable, "-m", "bins.convert_piper", "joe", ckpt_dir], cwd=ROOT, env=env(), check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = Server(ckpt_dir, queue_size=max(args.concurrency) + 4)
+    server = Server(ckpt_dir, queue_size=max(args.concurrency) + 4, settings=tuple(args.settings))
     try:
         with httpx.Client(timeout=120) as client:  # warm-up (first calls allocate caches), not counted
             for i in range(WARMUP):
