@@ -10,6 +10,7 @@ from typing import Any, Dict, Optional
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from models.base.onnx_backend import call_threads
 from serving import errors
 from serving.config import ServeConfig
 from serving.errors import ApiError, error_response
@@ -50,18 +51,19 @@ def lane_sizes(config: ServeConfig, registry: ModelRegistry) -> Dict[str, int]:
 
 
 def share_threads(registry: ModelRegistry, lanes: Dict[str, int], warm: bool) -> None:
-    """A model running n calls at once runs each on 1/n of torch's threads (at least 1): its onnxruntime sessions
-    are reopened so (and warmed up again with ``warm``); the lanes' threads set torch's own count."""
+    """A step of a model whose lane runs n at once gets all of torch's threads for its onnxruntime sessions when it
+    runs alone and 1/n of them (at least 1) when others run beside it (``InferenceQueue``); with ``warm`` the
+    shared-out sessions are opened and warmed up here too, so the first concurrent request pays no session start."""
+    if not warm:
+        return
     threads = torch_threads()
     for name, size in lanes.items():
-        if size > 1:
-            model = registry.models[name]
-            model.pipeline.use_threads(max(1, threads // size))
-            if warm:
-                try:
-                    warm_up(model)
-                except Exception as err:  # noqa: BLE001 - only an optimisation, as at loading
-                    log.warning("model %r: warm-up failed (%s)", name, " ".join(str(err).split()))
+        if size > 1 and threads // size != threads:
+            try:
+                with call_threads(max(1, threads // size)):
+                    warm_up(registry.models[name])
+            except Exception as err:  # noqa: BLE001 - only an optimisation, as at loading
+                log.warning("model %r: warm-up failed (%s)", name, " ".join(str(err).split()))
 
 
 def add_gate(app: FastAPI, queue: InferenceQueue, api_key: str) -> None:

@@ -107,11 +107,6 @@ class TaskPipeline(abc.ABC):
     @abc.abstractmethod
     def capabilities(self) -> Capabilities: ...
 
-    def use_threads(self, threads: int) -> None:
-        """Run each call on ``threads`` intra-op threads from now on where the pipeline fixed its own count when
-        loaded (onnxruntime sessions); torch follows the calling thread's ``torch.set_num_threads``. A server
-        running n calls at once gives each its share of the cores. Default: nothing to change."""
-
     def item_seed(self, seed: int, index: int) -> int:
         """The seed of a one-item call that reproduces item ``index`` of a call with ``seed``."""
         return seed + index

@@ -53,7 +53,6 @@ def run_together(queue: InferenceQueue, model: str, calls) -> list:
 def test_requests_of_one_model_run_at_once_and_give_the_audio_each_gives_alone(tiny_voice, backend):
     pipeline = load_pipeline(str(tiny_voice), ["infer.max_sentence_chars=20"], backend=backend)
     assert pipeline.concurrent_calls  # VITS on the CPU: its noise comes from each call's own generator
-    pipeline.use_threads(1)
     calls = [(text, SPEAKERS[i % 3], 100 + i) for i, text in enumerate(TEXTS)]
 
     def one_shot(text, speaker, seed):

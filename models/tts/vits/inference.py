@@ -275,11 +275,6 @@ class VITSTextToSpeech(SentenceTTS, PipelineMixin):
         """On the CPU every draw comes from the piece's own generator, so calls may run in several threads."""
         return self.synth.device.type == "cpu"
 
-    def use_threads(self, threads: int) -> None:
-        """onnxruntime sessions of ``threads`` intra-op threads (one thread: the plain acoustic graph)."""
-        if self.synth.runtime is not None:
-            self.synth.runtime = self.synth.runtime.with_threads(threads)
-
     def own_generator(self, generator: torch.Generator) -> Optional[torch.Generator]:
         """The piece's generator on the CPU (the same numbers as the global generator seeded alike); None on an
         accelerator, whose draws come from its global generator (seeded per piece by the base)."""

@@ -15,6 +15,7 @@ decoded on its own frames, like ``decode_per_item=True``).
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -41,13 +42,27 @@ class OnnxVITS:
 
     def __init__(self, text_graph: Path, acoustic_graph: Path, threads: Optional[int] = None,
                  windowed_graph: Optional[Path] = None):
+        # no fixed count: each call runs on the threads onnx_backend.call_threads gives it (a server: all the
+        # cores for a call that runs alone, a share for calls that run together), else on torch's count
+        self.follows_caller = threads is None
         threads = int(threads or torch.get_num_threads())
         self.threads, self.graphs = threads, (text_graph, acoustic_graph, windowed_graph)
-        self.text = onnx_backend.session(text_graph, threads)
-        self.acoustic_graph = windowed_graph if threads > 1 and windowed_graph is not None else acoustic_graph
-        self.acoustic = onnx_backend.session(self.acoustic_graph, threads)
+        self._sessions: Dict[int, tuple] = {}
+        self._sessions_lock = threading.Lock()
+        self.text, self.acoustic, self.acoustic_graph = self.sessions(threads)
         # a deterministic duration predictor draws no noise (and its graph has no such input)
         self.stochastic_durations = "duration_noise" in {i.name for i in self.text.get_inputs()}
+
+    def sessions(self, threads: int) -> tuple:
+        """(text session, acoustic session, acoustic graph) on ``threads`` intra-op threads, opened once."""
+        with self._sessions_lock:
+            found = self._sessions.get(threads)
+            if found is None:
+                text_graph, acoustic_graph, windowed_graph = self.graphs
+                graph = windowed_graph if threads > 1 and windowed_graph is not None else acoustic_graph
+                found = (onnx_backend.session(text_graph, threads), onnx_backend.session(graph, threads), graph)
+                self._sessions[threads] = found
+            return found
 
     def with_threads(self, threads: int) -> "OnnxVITS":
         """The same graphs in sessions of ``threads`` intra-op threads (this one if it already has as many)."""
@@ -56,19 +71,21 @@ class OnnxVITS:
     def infer_one(self, ids: np.ndarray, sid: Optional[int], scales: np.ndarray,
                   generator: Optional[torch.Generator] = None) -> np.ndarray:
         """``ids (T,)`` -> float32 waveform ``(samples,)``."""
+        text, acoustic = (self.sessions(onnx_backend.threads_of_call(self.threads))[:2] if self.follows_caller
+                          else (self.text, self.acoustic))
         lengths = np.array([ids.shape[0]], dtype=np.int64)
         extra: Dict[str, np.ndarray] = {} if sid is None else {"sid": np.array([sid], dtype=np.int64)}
         if self.stochastic_durations:
             extra_text = {"duration_noise": torch.randn(1, 2, ids.shape[0], generator=generator).numpy(), **extra}
         else:
             extra_text = extra
-        m_p, logs_p, w_ceil = self.text.run(None, {"input": ids[None].astype(np.int64), "input_lengths": lengths,
+        m_p, logs_p, w_ceil = text.run(None, {"input": ids[None].astype(np.int64), "input_lengths": lengths,
                                                    "scales": scales, **extra_text})
         frames = max(int(w_ceil.sum()), 1)
         # VITS.infer draws randn_like of its expanded prior, a transposed (1, frames, C) tensor: the draw on that
         # layout (torch fills non-contiguous tensors with another kernel than contiguous ones)
         noise = torch.empty(1, frames, m_p.shape[1]).transpose(1, 2).normal_(generator=generator).contiguous().numpy()
-        (wav,) = self.acoustic.run(None, {"m_p": m_p, "logs_p": logs_p, "w_ceil": w_ceil, "input_lengths": lengths,
+        (wav,) = acoustic.run(None, {"m_p": m_p, "logs_p": logs_p, "w_ceil": w_ceil, "input_lengths": lengths,
                                           "scales": scales, "noise": noise, **extra})
         return wav.reshape(-1)
 
