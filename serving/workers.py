@@ -11,8 +11,8 @@ draining.
   others get one thread. Each thread of a lane of size n runs torch on 1/n of torch's threads (at least 1), so
   n steps together do not oversubscribe the cores. onnxruntime sessions that follow the caller
   (``models.base.onnx_backend.call_threads``) get all the threads for a step that starts while no other step of
-  its model runs, and 1/n of them otherwise: a lone request uses both cores of a 2-core machine (the joe voice:
-  6.4 texts/s against 4.2 on one thread), two together one core each.
+  its model runs, and 1/n of them otherwise: a lone request uses both cores of a 2-core machine (the joe voice,
+  idle machine: 5.5 texts/s against 4.2 on one thread), two together one core each.
 * The slot is given back when the request's last step has ended: a client that disconnects or times out
   while waiting frees it at once (its step is cancelled before it starts); one whose step is running frees it
   when that step returns (a thread cannot be stopped mid-computation), and a stream stops after its current
