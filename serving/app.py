@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from models.base.onnx_backend import call_threads
+from models.base.call_threads import call_threads
 from serving import errors
 from serving.config import ServeConfig
 from serving.errors import ApiError, error_response

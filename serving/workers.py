@@ -10,7 +10,7 @@ draining.
   one, so two calls cannot draw each other's noise and the audio stays that of the text and seed alone); the
   others get one thread. Each thread of a lane of size n runs torch on 1/n of torch's threads (at least 1), so
   n steps together do not oversubscribe the cores. onnxruntime sessions that follow the caller
-  (``models.base.onnx_backend.call_threads``) get all the threads for a step that starts while no other step of
+  (``models.base.call_threads``) get all the threads for a step that starts while no other step of
   its model runs, and 1/n of them otherwise: a lone request uses both cores of a 2-core machine (the joe voice,
   idle machine: 5.5 texts/s against 4.2 on one thread), two together one core each.
 * The slot is given back when the request's last step has ended: a client that disconnects or times out
@@ -32,7 +32,7 @@ from typing import Any, AsyncIterator, Callable, Dict, Iterator, Mapping, Option
 
 from starlette.requests import Request
 
-from models.base.onnx_backend import call_threads
+from models.base.call_threads import call_threads
 from serving.errors import ApiError
 from utils.memory import release_freed_memory
 

@@ -199,32 +199,6 @@ class Session:
         return getattr(self.inner, name)
 
 
-_CALL = threading.local()
-
-
-class call_threads:
-    """``with call_threads(n):`` the onnxruntime sessions of a runtime that follows the caller (built with no
-    fixed thread count) run this thread's calls on ``n`` intra-op threads. A server gives a call that runs alone
-    all the cores and calls that run together their share; torch follows ``torch.set_num_threads`` of the
-    calling thread instead."""
-
-    def __init__(self, threads: int):
-        self.threads = max(1, int(threads))
-
-    def __enter__(self) -> "call_threads":
-        self.before = getattr(_CALL, "threads", None)
-        _CALL.threads = self.threads
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        _CALL.threads = self.before
-
-
-def threads_of_call(default: int) -> int:
-    """The intra-op threads :class:`call_threads` gives this thread's calls, else ``default``."""
-    return getattr(_CALL, "threads", None) or default
-
-
 def session(path: str | os.PathLike, threads: Optional[int] = None) -> Session:
     """An ONNX Runtime CPU session; ``threads`` intra-op threads (default: ``torch.get_num_threads()``), on the
     process's shared CPU arena without memory patterns (see :data:`ARENA_INITIAL_BYTES`).

@@ -138,3 +138,26 @@ def test_lane_sizes_follow_the_config_and_what_each_pipeline_allows(tiny_voice, 
     assert lane_sizes(config, registry) == {"tiny": 4, "shared": 1}  # default: the cores
     config.limits.workers = 2
     assert lane_sizes(config, registry) == {"tiny": 2, "shared": 1}
+
+
+def test_a_lone_step_gets_every_thread_for_its_sessions_and_steps_together_share(tiny_voice):
+    """The lane sets the onnxruntime threads per step when it starts: all of them when no other step of the model
+    runs (the first of two that meet), 1/n when one does (the second); a runtime that follows the caller opens one session pair per count and gives (nearly) the
+    same audio on either (the two-window graph on 2 threads: within 1e-4)."""
+    from models.base.call_threads import call_threads, threads_of_call
+
+    queue = queue_of({"tiny": 2})
+    queue.threads = 2  # as on a 2-core machine (the tests run torch on one thread)
+    alone = run_together(queue, "tiny", [lambda: threads_of_call(0)])
+    together = run_together(queue, "tiny", [lambda: threads_of_call(0), lambda: threads_of_call(0)])
+    queue.close()
+    assert alone == [2] and sorted(together) == [1, 2] and threads_of_call(7) == 7  # nothing left set in this thread
+    pipeline = load_pipeline(str(tiny_voice), backend="onnxruntime")
+    runtime = pipeline.synth.runtime
+    assert runtime.follows_caller
+    waves = []
+    for threads in (1, 2):
+        with call_threads(threads):
+            waves.append(pipeline.synthesize([TEXTS[0]], speakers=[SPEAKERS[0]], seed=4)[0].waveform)
+    assert sorted(runtime._sessions) == [1, 2]
+    assert waves[0].shape == waves[1].shape and float(np.abs(waves[0] - waves[1]).max()) <= 1e-4

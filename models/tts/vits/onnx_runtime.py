@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from models.base import onnx_backend
+from models.base.call_threads import threads_of_call
 from models.tts.vits.model import VITS
 from models.tts.vits.onnx_export import export_runtime
 
@@ -42,8 +43,8 @@ class OnnxVITS:
 
     def __init__(self, text_graph: Path, acoustic_graph: Path, threads: Optional[int] = None,
                  windowed_graph: Optional[Path] = None):
-        # no fixed count: each call runs on the threads onnx_backend.call_threads gives it (a server: all the
-        # cores for a call that runs alone, a share for calls that run together), else on torch's count
+        # no fixed count: each call runs on the threads models.base.call_threads gives it (a server: all the cores
+        # for a call that runs alone, a share for calls that run together), else on torch's count
         self.follows_caller = threads is None
         threads = int(threads or torch.get_num_threads())
         self.threads, self.graphs = threads, (text_graph, acoustic_graph, windowed_graph)
@@ -71,7 +72,7 @@ class OnnxVITS:
     def infer_one(self, ids: np.ndarray, sid: Optional[int], scales: np.ndarray,
                   generator: Optional[torch.Generator] = None) -> np.ndarray:
         """``ids (T,)`` -> float32 waveform ``(samples,)``."""
-        text, acoustic = (self.sessions(onnx_backend.threads_of_call(self.threads))[:2] if self.follows_caller
+        text, acoustic = (self.sessions(threads_of_call(self.threads))[:2] if self.follows_caller
                           else (self.text, self.acoustic))
         lengths = np.array([ids.shape[0]], dtype=np.int64)
         extra: Dict[str, np.ndarray] = {} if sid is None else {"sid": np.array([sid], dtype=np.int64)}
