@@ -45,7 +45,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
                                                       "checkpoint)")
     one.add_argument("--component", action="append", default=[], metavar="NAME=PATH",
                      help="set one component of the pipeline (e.g. synthesizer=exp/synth); repeatable")
-    one.add_argument("--backend", default="", choices=("", "torch", "onnxruntime"),
+    one.add_argument("--backend", choices=("torch", "onnxruntime"),
                      help="torch, or the exported ONNX graphs on onnxruntime (default: the pipeline's own choice)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=8000)
@@ -80,7 +80,7 @@ def main_unchecked(argv: List[str]) -> int:
 
     quiet_gradio()
     config = read_serve_config(args.config, args.overrides) if args.config else single_model_config(
-        args.pipeline or "", args.overrides, args.model_type, args.backend, dict(component_pairs(args.component)))
+        args.pipeline or "", args.overrides, args.model_type, args.backend or "", dict(component_pairs(args.component)))
     if args.api_key:
         config.api_key = args.api_key
     if args.no_ui:

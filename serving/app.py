@@ -58,7 +58,7 @@ def share_threads(registry: ModelRegistry, lanes: Dict[str, int], warm: bool) ->
         return
     threads = torch_threads()
     for name, size in lanes.items():
-        if size > 1 and threads // size != threads:
+        if max(1, threads // size) != threads:
             try:
                 with call_threads(max(1, threads // size)):
                     warm_up(registry.models[name])

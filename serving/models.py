@@ -27,7 +27,6 @@ from utils.config import ConfigError
 
 log = logging.getLogger("echelon.serve")
 
-TASK_METHOD = {"tts": "synthesize", "vc": "convert", "sr": "upsample", "process": "process"}
 # the voice names of OpenAI's speech API (what its SDK and the apps built on it send)
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
                  "marin", "cedar")

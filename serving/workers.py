@@ -75,7 +75,7 @@ class InferenceQueue:
         self.threads = torch_threads()  # shared by the steps of a lane: threads // size each (at least 1)
         self._lanes: Dict[str, concurrent.futures.ThreadPoolExecutor] = {}
         self._lanes_lock = threading.Lock()
-        self._running: Dict[str, int] = {}  # steps of each model running now
+        self._steps_running: Dict[str, int] = {}  # steps of each model running now
         self.capacity = (sum(self.lane_sizes.values()) or self.workers) + queue_size
         self.timeout_seconds = timeout_seconds
         self.retry_after_seconds = retry_after_seconds
@@ -103,14 +103,14 @@ class InferenceQueue:
 
         def run() -> Any:
             with self._count_lock:
-                running = self._running.get(model, 0) + 1
-                self._running[model] = running
+                running = self._steps_running.get(model, 0) + 1
+                self._steps_running[model] = running
             try:
                 with call_threads(self.threads if running == 1 else max(1, self.threads // size)):
                     return fn()
             finally:
                 with self._count_lock:
-                    self._running[model] -= 1
+                    self._steps_running[model] -= 1
 
         return run
 

@@ -125,6 +125,7 @@ class Resolved:
     spec: Optional[PipelineSpec] = None
     runner: Optional[type] = None
     checkpoint: Optional[str] = None
+    model_type: str = ""  # the runner's registered name (for messages)
 
 
 def _spec_overrides(overrides: Iterable[str]) -> List[str]:
@@ -163,7 +164,7 @@ def _registered_model(model_type: str, target: Optional[str], read_from_checkpoi
         return Resolved(PipelineSpec(model_type, {cls.main_component: target} if target else {}, {},
                                      target or model_type))
     if model_type in names("inference"):
-        return Resolved(runner=get("inference", model_type), checkpoint=target)
+        return Resolved(runner=get("inference", model_type), checkpoint=target, model_type=model_type)
     runners = sorted(set(names("inference")) - set(names("pipeline")))
     known = f"pipelines: {', '.join(names('pipeline'))}; runners: {', '.join(runners)}"
     if read_from_checkpoint:
@@ -271,7 +272,7 @@ def load_resolved(resolved: Resolved, device: str = "cpu", backend: Optional[str
     :class:`models.base.inference.FileProcessing` (task ``process``; torch only)."""
     if resolved.spec is not None:
         return build_pipeline(resolved.spec, device, backend)
-    name = resolved.runner._registry_key[1] if hasattr(resolved.runner, "_registry_key") else "this model"
+    name = resolved.model_type
     if backend not in (None, "torch"):
         raise ConfigError(f"backend {backend!r}: {name} runs on torch only")
     if not resolved.checkpoint:

@@ -14,7 +14,6 @@ import torch
 from bins import infer as infer_cli
 from models.base import checkpoint as ckpt
 from models.base import pipeline as pl
-from models.base.tasks import Audio
 from models.example.toy_autoencoder.config import ToyExperimentConfig
 from models.example.toy_autoencoder.model import ToyWaveAutoencoder
 from models.tts.hierspeechpp.checkpoint import save_official_checkpoint
@@ -145,4 +144,4 @@ def test_server_serves_what_the_cli_takes(models, tmp_path):
     ort = pl.load_pipeline(str(root / "voice"), backend="onnxruntime")
     expected = ort.synthesize(["Hello there."], speakers=["bob"], seed=3)[0]
     np.testing.assert_allclose(read_wav(speech.content)[0], expected.waveform, atol=2 / 32768)
-    assert isinstance(expected, Audio) and read_wav(converted.content)[0].shape == source.shape
+    assert read_wav(converted.content)[0].shape == source.shape

@@ -65,10 +65,6 @@ class OnnxVITS:
                 self._sessions[threads] = found
             return found
 
-    def with_threads(self, threads: int) -> "OnnxVITS":
-        """The same graphs in sessions of ``threads`` intra-op threads (this one if it already has as many)."""
-        return self if threads == self.threads else OnnxVITS(*self.graphs[:2], threads, self.graphs[2])
-
     def infer_one(self, ids: np.ndarray, sid: Optional[int], scales: np.ndarray,
                   generator: Optional[torch.Generator] = None) -> np.ndarray:
         """``ids (T,)`` -> float32 waveform ``(samples,)``."""
