@@ -22,7 +22,7 @@ import contextlib
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -63,6 +63,7 @@ class FinetuneOptions:
     seed: int = 1234
     progress: bool = True
     max_wer: Optional[float] = None  # the WER (a fraction) a chosen checkpoint may reach; None: WER_CEILING
+    settings: List[str] = field(default_factory=list)  # --set KEY=VALUE: the fine-tuning experiment config
 
 
 def default_cache_dir() -> Path:
@@ -284,6 +285,8 @@ def run_finetune(opts: FinetuneOptions) -> int:
     check_options(opts)
     opts.exp_dir = Path(opts.exp_dir)
     finetuner = finetuner_for(opts.base_ckpt_dir, opts.exp_dir)  # a wrong base fails before anything is written
+    finetuner.settings = list(opts.settings)
+    finetuner.check_settings()  # an unknown or ill-typed --set fails here, before anything is written
     moved = prepare_exp_dir(opts)
     if moved is not None:
         log.info("the earlier run was moved to %s", moved)
@@ -320,6 +323,8 @@ def _run(opts: FinetuneOptions, finetuner: VoiceFinetuner) -> int:
     scorer = VoiceScorer(wavs, sentences, opts.asr_model, opts.threads or 0)
     book.notes["SIM reference"] = str(opts.sim_reference_dir or "the usable recordings of --audio_dir")
     book.notes.update({"asr_model": opts.asr_model, "sentences": len(sentences), "threads": torch.get_num_threads()})
+    if opts.settings:
+        book.notes["settings"] = " ".join(opts.settings)
     scale = baseline(finetuner, scorer, book, Path(data["manifest"]))
     evaluator = Evaluator(finetuner, scorer, book, scale, opts.exp_dir)
     budget = FinetuneBudget(opts.cpu_minutes, opts.max_steps, opts.eval_every, opts.seed)

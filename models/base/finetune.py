@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from models.base import checkpoint as ckpt
+from utils.config import ConfigError, apply_overrides
 from utils.registry import get, names
 
 #: ``(step, cpu_minutes_trained) -> None or a reason to stop``: the command's evaluation, called from inside
@@ -58,6 +59,18 @@ class VoiceFinetuner:
 
     def __init__(self, base_ckpt_dir: Path, exp_dir: Path) -> None:
         self.base_ckpt_dir, self.exp_dir = Path(base_ckpt_dir), Path(exp_dir)
+        self.settings: List[str] = []  # ``--set KEY=VALUE`` overrides of the fine-tuning experiment config
+
+    def with_settings(self, raw: Dict[str, Any]) -> Dict[str, Any]:
+        """The experiment config ``raw`` with :attr:`settings` applied (the caller validates it: unknown keys
+        fail there)."""
+        return apply_overrides(raw, self.settings)
+
+    def check_settings(self) -> None:
+        """Raise :class:`~utils.config.ConfigError` for a setting the fine-tuning config does not take, before
+        anything is written (default: :attr:`settings` must be empty)."""
+        if self.settings:
+            raise ConfigError(f"--set {self.settings[0]}: this family's fine-tuning takes no settings")
 
     def prepare_base(self, cache_dir: Path, progress: Optional[Progress] = None) -> Dict[str, Any]:
         """One-time work on the base voice (e.g. rebuilding parts it was shipped without); cached in

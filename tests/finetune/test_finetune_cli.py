@@ -128,6 +128,8 @@ def test_too_little_speech_is_one_line(joe, tmp_path, capsys):
     (["--cpu_minutes", "0"], "--cpu_minutes 0"),
     (["--cpu_minuts", "3"], "did you mean --cpu_minutes"),
     (["--max_wer", "150"], "--max_wer 150: a percentage between 0 and 100"),
+    (["--set", "train.lr_decodr=1e-4"], "lr_decodr"),
+    (["--set", "train.lr_decoder=fast"], "lr_decoder"),
 ])
 def test_wrong_input_is_one_line(joe, reader_dir, tmp_path, capsys, bad, message):
     args = {"--audio_dir": str(reader_dir), "--base_ckpt_dir": str(joe), "--exp_dir": str(tmp_path / "e")}

@@ -314,17 +314,24 @@ class HierSpeechFinetuner(VoiceFinetuner):
     # ------------------------------------------------------------------ training
     def experiment_config(self, manifest: Path, budget: FinetuneBudget,
                           progress: bool) -> HierSpeechFinetuneExperimentConfig:
+        items = sum(1 for line in Path(manifest).read_text(encoding="utf-8").splitlines() if line.strip())
+        return self.config_for(str(manifest), items, budget, progress)
+
+    def check_settings(self) -> None:
+        self.config_for("", 1, FinetuneBudget(), False)
+
+    def config_for(self, manifest: str, items: int, budget: FinetuneBudget,
+                   progress: bool) -> HierSpeechFinetuneExperimentConfig:
         raw = to_dict(self.base_cfg)
         raw["model_type"] = HierSpeechFinetuneExperimentConfig.model_type
-        raw["data"].update(format="files", train_manifest=str(manifest), valid_manifest=None, features_dir=None,
+        raw["data"].update(format="files", train_manifest=manifest, valid_manifest=None, features_dir=None,
                            max_frames=None, aug=False, cache=True)
         raw["discriminator"] = to_dict(self.discriminator)
-        items = sum(1 for line in Path(manifest).read_text(encoding="utf-8").splitlines() if line.strip())
         raw["train"] = {"seed": budget.seed, "batch_size": max(1, min(self.max_batch, items)),
                         "max_steps": budget.max_steps or 10**9, "cpu_minutes": budget.cpu_minutes, "log_every": 10,
                         "valid_every": 0, "save_every": max(budget.eval_every, 1), "keep_last": 1,
                         "tensorboard": False, "progress_bar": progress}
-        return validate(raw, HierSpeechFinetuneExperimentConfig)
+        return validate(self.with_settings(raw), HierSpeechFinetuneExperimentConfig)
 
     def train(self, manifest: Path, budget: FinetuneBudget, on_eval: EvalCallback, resume: bool,
               progress: bool = True) -> TrainingReport:

@@ -123,15 +123,21 @@ class VITSFinetuner(VoiceFinetuner):
 
     # ------------------------------------------------------------------ training
     def experiment_config(self, manifest: Path, budget: FinetuneBudget) -> VITSFinetuneExperimentConfig:
+        items = sum(1 for line in Path(manifest).read_text(encoding="utf-8").splitlines() if line.strip())
+        return self.config_for(str(manifest), items, budget)
+
+    def check_settings(self) -> None:
+        self.config_for("", 1, FinetuneBudget())
+
+    def config_for(self, manifest: str, items: int, budget: FinetuneBudget) -> VITSFinetuneExperimentConfig:
         raw = to_dict(self.base_cfg)
         raw["model_type"] = "vits_finetune"
-        raw["data"].update(train_manifest=str(manifest), valid_manifest=None, max_text_len=1000)
-        items = sum(1 for line in Path(manifest).read_text(encoding="utf-8").splitlines() if line.strip())
+        raw["data"].update(train_manifest=manifest, valid_manifest=None, max_text_len=1000)
         raw["train"] = {"seed": budget.seed, "batch_size": max(1, min(8, items)), "max_steps": budget.max_steps or 10**9,
                         "cpu_minutes": budget.cpu_minutes, "log_every": 10, "valid_every": 0,
                         "save_every": max(budget.eval_every, 1), "keep_last": 1, "tensorboard": False,
                         "segment_samples": self.base_cfg.train.segment_samples}
-        return validate(raw, VITSFinetuneExperimentConfig)
+        return validate(self.with_settings(raw), VITSFinetuneExperimentConfig)
 
     def train(self, manifest: Path, budget: FinetuneBudget, on_eval: EvalCallback, resume: bool,
               progress: bool = True) -> TrainingReport:
@@ -146,6 +152,7 @@ class VITSFinetuner(VoiceFinetuner):
         trainer.on_eval, trainer.eval_every = on_eval, budget.eval_every
         self.trainer = trainer
         trainer.train()
+        trainer.keep_average()  # after its last save: a resumed run continues from the trained weights
         return TrainingReport(trainer.step, trainer.cpu_minutes_used(), stop_cause(trainer, budget),
                               {"exit_code": trainer.interrupted, "skipped_items": len(trainer.train_set.skipped)})
 

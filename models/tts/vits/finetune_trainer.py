@@ -17,6 +17,9 @@ What is trained, and why (issue 46; figures in ``egs/tts/finetune/RESULTS.md``):
   base voice, raised Whisper WER from 2 % to 19 % for +0.05 SIM; frozen, the voice gained +0.14 SIM at 7 % WER
   on reader 2414, and at 2e-5 +0.16 at 8-10 %. Without the inference-path inputs a frozen flow leaves the
   decoder trained on latents it never meets at inference: +0.03 SIM;
+* the voice that is scored and kept is an **exponential moving average** of the trained weights
+  (``ema_decay`` 0.99, :class:`models.base.weight_average.WeightAverage`): on LibriSpeech reader 533 the
+  weights of the step itself reached SIM 0.662 at 11 % Whisper WER by step 400, their average 0.648 at 5 %;
 * the **duration predictor** is frozen: a minute of speech gives ~700 phoneme durations, too few to retrain
   its flows without breaking it (speech sped up in the probe). The reader's tempo is matched instead by a
   measured length scale folded into the predictor (:func:`models.tts.vits.finetune.fold_length_scale`).
@@ -33,6 +36,7 @@ from torch import nn
 from models.base.adversarial import adversarial_step
 from models.base.experiment_config import experiment_config
 from models.base.finetune import EvalCallback, evaluate_during_training
+from models.base.weight_average import WeightAverage
 from models.tts.vits.config import VITSConfig, VITSDataConfig, VITSTrainConfig
 from models.tts.vits.trainer import VITSTrainer
 from modules.commons import slice_segments
@@ -66,6 +70,9 @@ class VITSFinetuneTrainConfig(VITSTrainConfig):
     # on the utterance's alignment, through the inverse flow) instead of the recording's posterior latent
     prior_latents: float = 0.5
     prior_noise_scale: float = 0.667  # the prior sample's temperature for those items (inference's default)
+    # > 0: the voice evaluated and kept is this exponential moving average of the trained weights (0: the
+    # weights of the step itself)
+    ema_decay: float = 0.99
 
 
 @experiment_config("vits_finetune", model=VITSConfig, data=VITSDataConfig, train=VITSFinetuneTrainConfig)
@@ -239,4 +246,37 @@ class VITSFinetuneTrainer(VITSTrainer):
         return {**terms, "loss_gen_total": total}
 
     def after_step(self) -> None:
-        evaluate_during_training(self, self.on_eval, self.eval_every)
+        average = self.weight_average()
+        if average is None:
+            evaluate_during_training(self, self.on_eval, self.eval_every)
+            return
+        average.update()
+        with average.swapped_in():
+            evaluate_during_training(self, self.on_eval, self.eval_every)
+
+    def weight_average(self) -> Optional[WeightAverage]:
+        """The moving average of the trained generator weights (``train.ema_decay``), or None without one."""
+        if self.cfg.train.ema_decay <= 0:
+            return None
+        if not hasattr(self, "_average"):
+            self._average = WeightAverage(self.unwrap("generator"), self.cfg.train.ema_decay)
+        return self._average
+
+    def keep_average(self) -> None:
+        """After training: the averaged weights become the generator's (what is scored last and exported)."""
+        average = self.weight_average()
+        if average is not None and average.average:
+            average.copy_to_module()
+
+    def trainer_state(self) -> Dict:
+        state = super().trainer_state()
+        average = self.weight_average()
+        if average is not None and average.average:
+            state["weight_average"] = average.state_dict()
+        return state
+
+    def _restore_trainer_state(self, state) -> None:
+        super()._restore_trainer_state(state)
+        average = self.weight_average()
+        if average is not None and "weight_average" in state:
+            average.load_state_dict(state["weight_average"])
