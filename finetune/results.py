@@ -128,8 +128,8 @@ class ResultsBook:
             lines.append(_row("reader's recordings (ceiling)", self.reader))
         lines += ["", f"SIM: resemblyzer cosine of each utterance to the mean embedding of the reader's recordings. "
                       f"WER: Whisper {self.notes.get('asr_model', 'base')} on {self.notes.get('sentences', '?')} "
-                      f"held-out sentences. CPU min: process CPU time of training (all threads), evaluations "
-                      f"excluded. Best: highest SIM with WER <= {self.wer_ceiling:.0%} or base + {WER_MARGIN:.0%}.", ""]
+                      f"held-out sentences. CPU min: process CPU time of training and its evaluations so "
+                      f"far (all threads). Best: highest SIM with WER <= {self.wer_ceiling:.0%} or base + {WER_MARGIN:.0%}.", ""]
         for key, value in self.notes.items():
             lines.append(f"- {key}: {round(value, 3) if isinstance(value, float) else value}")
         if self.best_utterances:

@@ -21,12 +21,11 @@ loader workers) are not counted: their time is only known once they have exited.
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import sys
 import threading
 import time
-from typing import Any, Dict, Iterator, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -81,24 +80,14 @@ class CpuBudget:
         self.minutes = minutes
         self.earlier = float(earlier)
         self._start: Optional[float] = None  # process_time() at start(); None before
-        self._excluded = 0.0  # CPU seconds spent inside excluded() blocks
 
     def start(self) -> None:
         self._start = time.process_time()
 
     def used(self) -> float:
         """CPU minutes spent so far: the earlier runs' and this one's since :meth:`start`."""
-        now = 0.0 if self._start is None else time.process_time() - self._start - self._excluded
+        now = 0.0 if self._start is None else time.process_time() - self._start
         return self.earlier + now / 60.0
-
-    @contextlib.contextmanager
-    def excluded(self) -> Iterator[None]:
-        """CPU time spent inside the block does not count (e.g. evaluations between training steps)."""
-        begun = time.process_time()
-        try:
-            yield
-        finally:
-            self._excluded += time.process_time() - begun
 
     @property
     def reached(self) -> bool:
