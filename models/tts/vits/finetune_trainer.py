@@ -27,6 +27,7 @@ What is trained, and why (issue 46; figures in ``egs/tts/finetune/RESULTS.md``):
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -247,11 +248,10 @@ class VITSFinetuneTrainer(VITSTrainer):
 
     def after_step(self) -> None:
         average = self.weight_average()
-        if average is None:
-            evaluate_during_training(self, self.on_eval, self.eval_every)
-            return
-        average.update()
-        with average.swapped_in():
+        if average is not None:
+            average.update()
+        due = self.eval_every > 0 and self.step % self.eval_every == 0  # swap ~30 M weights only to evaluate
+        with average.swapped_in() if average is not None and due else contextlib.nullcontext():
             evaluate_during_training(self, self.on_eval, self.eval_every)
 
     def weight_average(self) -> Optional[WeightAverage]:
