@@ -314,7 +314,7 @@ class HierSpeechFinetuner(VoiceFinetuner):
     # ------------------------------------------------------------------ training
     def experiment_config(self, manifest: Path, budget: FinetuneBudget,
                           progress: bool) -> HierSpeechFinetuneExperimentConfig:
-        items = sum(1 for line in Path(manifest).read_text(encoding="utf-8").splitlines() if line.strip())
+        items = len(read_manifest(manifest))
         return self.config_for(str(manifest), items, budget, progress)
 
     def check_settings(self) -> None:

@@ -28,6 +28,7 @@ from models.tts.vits.model import VITS
 from models.tts.vits.piper import write_voice_dir
 from models.tts.vits.posterior_distill import DistillSettings, cached_posterior
 from models.tts.vits.text import text_frontend
+from processors.data.manifest import read_manifest
 from processors.spectrogram import VitsLinearSpectrogram
 from processors.text.frontend import TextError
 from utils.config import to_dict, validate
@@ -123,7 +124,7 @@ class VITSFinetuner(VoiceFinetuner):
 
     # ------------------------------------------------------------------ training
     def experiment_config(self, manifest: Path, budget: FinetuneBudget) -> VITSFinetuneExperimentConfig:
-        items = sum(1 for line in Path(manifest).read_text(encoding="utf-8").splitlines() if line.strip())
+        items = len(read_manifest(manifest))
         return self.config_for(str(manifest), items, budget)
 
     def check_settings(self) -> None:
