@@ -7,7 +7,7 @@ import asyncio
 import base64
 import json
 import logging
-from typing import Any, AsyncIterator, Callable, Dict, List, Optional
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Sequence
 
 from fastapi.responses import Response, StreamingResponse
 from starlette.requests import Request
@@ -31,17 +31,21 @@ log = logging.getLogger("echelon.serve")
 API_DROP_REMEDY = 'send "{name}": true'
 
 
-def model_error(err: ValueError, drop_remedy: str = API_DROP_REMEDY) -> ApiError:
+def model_error(err: ValueError, drop_remedy: str = API_DROP_REMEDY,
+                audio_params: Sequence[str] = ("prompt",)) -> ApiError:
     """A pipeline's refusal of its input -> 400 (unreadable text or audio) or 422 (invalid value). Text with
     characters the voice cannot speak says how *this* caller leaves them out (``drop_remedy``, formatted with
-    the setting's ``name``), not the CLI's flag."""
+    the setting's ``name``), not the CLI's flag. Refused audio is reported against the request's audio field: the
+    one in ``audio_params``, or of several the one the message begins with (pipelines say "source ..." or "prompt
+    ...")."""
     message = " ".join(str(err).split()) or type(err).__name__
     if isinstance(err, UnspeakableText):
         return ApiError(400, err.message(drop_remedy.format(name=by_role("leave_out_unspeakable").name)), "input")
     if isinstance(err, TextError):
         return ApiError(400, message, "input")
     if isinstance(err, AudioError):
-        return ApiError(400, message, "prompt")
+        named = [p for p in audio_params if message.startswith(p)]
+        return ApiError(400, message, audio_params[0] if len(audio_params) == 1 else (named or [None])[0])
     return ApiError(422, message)
 
 
@@ -83,13 +87,15 @@ class Service:
         return Response(data, media_type=media, headers={"X-Sample-Rate": str(audio.sample_rate),
                                                          "X-Audio-Seconds": f"{audio.seconds:.3f}"})
 
-    async def run(self, model: str, fn: Any, request: Optional[Request], drop_remedy: str = API_DROP_REMEDY) -> Any:
-        """``fn`` as one step of ``model``'s lane (a ValueError of the pipeline becomes its status)."""
+    async def run(self, model: str, fn: Any, request: Optional[Request], drop_remedy: str = API_DROP_REMEDY,
+                  audio_params: Sequence[str] = ("prompt",)) -> Any:
+        """``fn`` as one step of ``model``'s lane (a ValueError of the pipeline becomes its status; refused audio
+        is reported against one of the request's fields ``audio_params``)."""
         slot = self.queue.admit(model)
         try:
             return await slot.run(fn, request)
         except ValueError as err:
-            raise model_error(err, drop_remedy) from err
+            raise model_error(err, drop_remedy, audio_params) from err
 
     # ------------------------------------------------------------------ TTS
     def speech_prompt(self, model: ServedModel, req: SpeechRequest, prompt_file: Optional[Upload]) -> Optional[Audio]:
@@ -176,7 +182,8 @@ class Service:
         source, prompt = self.upload(files.get("source"), "source"), self.upload(files.get("prompt"), "prompt")
         pipeline, seed = model.variant(req.changes()), self.seed(req.seed)
         check_format(req.response_format)
-        audio = await self.run(model.name, lambda: pipeline.convert([source], [prompt], seed)[0], request)
+        audio = await self.run(model.name, lambda: pipeline.convert([source], [prompt], seed)[0], request,
+                               audio_params=("source", "prompt"))
         return await asyncio.to_thread(self.audio_response, audio, req.response_format)
 
     async def upsample(self, req: UpsampleRequest, files: Dict[str, Upload], request: Request) -> Response:
@@ -184,7 +191,8 @@ class Service:
         audio_in = self.upload(files.get("audio"), "audio")
         pipeline, seed = model.variant(req.changes()), self.seed(req.seed)
         check_format(req.response_format)
-        audio = await self.run(model.name, lambda: pipeline.upsample([audio_in], seed)[0], request)
+        audio = await self.run(model.name, lambda: pipeline.upsample([audio_in], seed)[0], request,
+                               audio_params=("audio",))
         return await asyncio.to_thread(self.audio_response, audio, req.response_format)
 
     async def process(self, req: ProcessRequest, files: Dict[str, Upload], request: Request) -> Response:
@@ -192,7 +200,8 @@ class Service:
         model = self.registry.get(req.model, "process")
         audio_in = self.upload(files.get("audio"), "audio")
         check_format(req.response_format)
-        audio = await self.run(model.name, lambda: model.pipeline.process_audio(audio_in), request)
+        audio = await self.run(model.name, lambda: model.pipeline.process_audio(audio_in), request,
+                               audio_params=("audio",))
         return await asyncio.to_thread(self.audio_response, audio, req.response_format)
 
     def models(self) -> List[Dict[str, Any]]:

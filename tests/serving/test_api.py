@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 from models.base.pipeline import load_pipeline
+from processors.audio import AudioError
+from serving.speech import model_error
 from tests.serving.live import SPEAKERS, LiveServer, make_tiny_vc, make_tiny_voice, read_wav, wav_bytes
 
 SPEECH = "/v1/audio/speech"
@@ -177,6 +179,20 @@ def test_upsample_and_bad_uploads(server):
     wrong = httpx.post(server.url + "/v1/audio/conversion", headers=auth, timeout=60, files=files,
                        data={"model": "vc", "denoise_ratio": "0.5"})
     assert "denoiser" in error(wrong, 422)["message"]
+
+
+def test_refused_audio_is_reported_against_its_own_field():
+    """A pipeline's AudioError names the upload it came from: /process and /upsample take 'audio', /conversion
+    'source' or 'prompt' by what the pipeline says (neither when it cannot tell), /speech 'prompt'."""
+    short = AudioError("shorter than one analysis window (12 < 1024 samples)")
+    assert (model_error(short, audio_params=("audio",)).status, model_error(short, audio_params=("audio",)).param) \
+        == (400, "audio")
+    assert model_error(short).param == "prompt"
+    pair = ("source", "prompt")
+    assert model_error(AudioError("source must be a non-empty mono waveform"), audio_params=pair).param == "source"
+    assert model_error(AudioError("prompt must be a non-empty mono waveform"), audio_params=pair).param == "prompt"
+    assert model_error(short, audio_params=pair).param is None
+    assert model_error(ValueError("noise_scale must be >= 0"), audio_params=("audio",)).status == 422
 
 
 def test_concurrent_requests_each_get_their_own_audio_and_a_full_queue_says_429(server):
