@@ -44,8 +44,8 @@ def model_error(err: ValueError, drop_remedy: str = API_DROP_REMEDY,
     if isinstance(err, TextError):
         return ApiError(400, message, "input")
     if isinstance(err, AudioError):
-        named = [p for p in audio_params if message.startswith(p)]
-        return ApiError(400, message, audio_params[0] if len(audio_params) == 1 else (named or [None])[0])
+        named = [p for p in audio_params if len(audio_params) == 1 or message.startswith(p)]
+        return ApiError(400, message, named[0] if named else None)
     return ApiError(422, message)
 
 

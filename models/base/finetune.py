@@ -101,12 +101,17 @@ class VoiceFinetuner:
         return []
 
 
+def evaluation_due(trainer: Any, on_eval: Optional[EvalCallback], eval_every: int) -> bool:
+    """Whether this step of a fine-tuning trainer is one that evaluates (every ``eval_every`` steps)."""
+    return on_eval is not None and eval_every > 0 and trainer.step % eval_every == 0
+
+
 def evaluate_during_training(trainer: Any, on_eval: Optional[EvalCallback], eval_every: int) -> None:
     """A fine-tuning trainer's ``after_step``: every ``eval_every`` steps, ``on_eval`` (inside the CPU budget,
     so that ``--cpu_minutes`` bounds what the run costs after its preparation: with the evaluations outside it,
     a full 30-minute run on 2 cores took ~36 minutes of wall time with a fresh cache), and a stop (the step
     saved) when it gives a reason."""
-    if on_eval is None or eval_every <= 0 or trainer.step % eval_every:
+    if not evaluation_due(trainer, on_eval, eval_every):
         return
     reason = on_eval(trainer.step, trainer.cpu_minutes_used())
     if reason:

@@ -36,7 +36,7 @@ from torch import nn
 
 from models.base.adversarial import adversarial_step
 from models.base.experiment_config import experiment_config
-from models.base.finetune import EvalCallback, evaluate_during_training
+from models.base.finetune import EvalCallback, evaluate_during_training, evaluation_due
 from models.base.weight_average import WeightAverage
 from models.tts.vits.config import VITSConfig, VITSDataConfig, VITSTrainConfig
 from models.tts.vits.trainer import VITSTrainer
@@ -250,7 +250,7 @@ class VITSFinetuneTrainer(VITSTrainer):
         average = self.weight_average()
         if average is not None:
             average.update()
-        due = self.eval_every > 0 and self.step % self.eval_every == 0  # swap ~30 M weights only to evaluate
+        due = evaluation_due(self, self.on_eval, self.eval_every)  # swap ~30 M weights in only to evaluate
         with average.swapped_in() if average is not None and due else contextlib.nullcontext():
             evaluate_during_training(self, self.on_eval, self.eval_every)
 
