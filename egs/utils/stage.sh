@@ -7,7 +7,7 @@
 #
 # with the variables stage, stop_stage, exp_dir and force set (egs/utils/parse_options.sh). run_stage
 #   - skips the stage silently unless stage <= N <= stop_stage (contiguous ranges, ESPnet style);
-#   - skips it, saying so, when "$exp_dir/.done/stage<N>.<name>.done" exists and force is false;
+#   - skips it, saying so, when "$exp_dir/.done/stage<N>.<name>[.<scope>].done" exists and force is false;
 #   - runs the function in a subshell with errexit on; on success writes the marker (atomically) with the time
 #     taken, on failure stops the recipe naming the stage and how to resume.
 # Removing a marker (or --force) reruns that stage. A stage that started but did not finish (Ctrl-C, a killed
@@ -37,8 +37,14 @@ rerun_flag() {
     if [ "${stage_resuming:-false}" = true ]; then echo --skip_existing; else echo --overwrite; fi
 }
 
+# A recipe whose stage works on a chosen subset (e.g. the fine-tuning recipe's --readers) sets
+# stage_scope_<name> to it: the marker then names that subset, so the stage run on another subset is not skipped.
 stage_marker() {
-    printf '%s/.done/stage%s.%s.done' "$exp_dir" "$1" "$2"
+    local scope_var="stage_scope_$2" scope words
+    read -r -d '' -a words <<<"${!scope_var:-}" || true
+    scope="$(IFS=+; printf '%s' "${words[*]}" | tr '/' '_')"
+    [ ${#scope} -le 120 ] || scope="$(printf '%s' "$scope" | cksum | cut -d' ' -f1)"
+    printf '%s/.done/stage%s.%s%s.done' "$exp_dir" "$1" "$2" "${scope:+.$scope}"
 }
 
 # True when stage number $1 lies in [stage, stop_stage].

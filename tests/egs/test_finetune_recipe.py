@@ -182,6 +182,17 @@ def test_finetune_stage_runs_each_reader_resumes_and_names_failures(tmp_path):
                      env={**env, "FAKE_FAIL": "vctk_p225", "FAKE_RC": "130"})  # fmt: skip
     assert out.returncode != 0 and "stopped during vctk_p225" in out.stderr, out.stderr
     assert log.read_text().splitlines() == [calls[0].replace(" --max_steps", " --resume --max_steps")]
+    # a finished stage is skipped for the same readers and runs for other ones (its marker names its readers)
+    log.unlink()
+    stage2 = ("--stage", "2", "--stop_stage", "2", "--exp_dir", str(exp), "--real_data", str(REAL_DATA))
+    errs = []
+    for readers in ("vctk_p226", "vctk_p226", "ljspeech_15s"):
+        out = run_recipe(RUN_SH, *stage2, "--readers", readers, cwd=tmp_path, env={**env, "FAKE_FAIL": "-"})
+        assert out.returncode == 0, out.stderr
+        errs.append(out.stderr)
+    assert "already done" in errs[1] and "already done" not in errs[0] + errs[2], errs
+    assert [c.split("--exp_dir ")[1].split()[0] for c in log.read_text().splitlines()] == [str(exp / "vctk_p226"),
+                                                                                          str(exp / "ljspeech_15s")]
 
 
 # ------------------------------------------------------------------------------------------------ results

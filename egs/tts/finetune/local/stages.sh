@@ -16,6 +16,8 @@ check_options() {
     [ -z "$given" ] || die "$given does not apply to this recipe (no corpus, no training config): the readers" \
         "come from --real_data; echelon-finetune options go in --finetune_args"
     readers="${readers:-$all_readers}"
+    # stages 0 and 2 are done per set of readers: another --readers runs them for those readers
+    stage_scope_readers="$readers" stage_scope_finetune="$readers"
     for reader in $readers; do
         case " $all_readers " in *" $reader "*) ;;
             *) die "--readers: unknown reader '$reader'; choose from $all_readers" ;; esac
