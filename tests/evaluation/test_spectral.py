@@ -110,3 +110,23 @@ def test_very_short_output_is_scored_not_crashing(vctk_pair) -> None:
     mel = [r["log_mel_l1"] for r in LogMelL1().score(items)]
     stft = [r["mrstft"] for r in MultiResolutionSTFT().score(items)]
     assert mcd[0] > mcd[1] and mel[0] > mel[1] and stft[0] > stft[1]
+
+
+def test_frame_rate_lines_stand_out_only_when_the_frame_rate_buzzes(lj_clip) -> None:
+    from evaluation.spectral import frame_rate_lines_db
+
+    wav, rate = lj_clip
+    t = np.arange(len(wav)) / rate
+    speech = frame_rate_lines_db(wav, rate, hop=256)
+    # a pulse train at the frame rate (what a kernel repeated once per frame adds), 20 dB under the speech
+    pulses = np.zeros_like(wav)
+    pulses[::256] = 1.0
+    buzz = pulses * np.sqrt(np.mean(wav ** 2) / np.mean(pulses ** 2)) * 0.1
+    buzzing = frame_rate_lines_db(wav + buzz, rate, hop=256)
+    # the same pulses at another rate leave the frame-rate lines alone
+    other = np.zeros_like(wav)
+    other[::301] = buzz.max()
+    assert speech < 4.0 and buzzing > speech + 6.0, (speech, buzzing)
+    assert abs(frame_rate_lines_db(wav + other, rate, hop=256) - speech) < 2.0
+    assert frame_rate_lines_db(np.sin(2 * np.pi * rate / 256 * t) * 0.01 + wav, rate, hop=256) > speech + 6.0
+    assert np.isfinite(frame_rate_lines_db(wav[:300], rate, hop=256))  # shorter than one frame: still a number

@@ -7,7 +7,8 @@ on, through another runtime than the one that trained them: the check a user mak
 
 Each voice reads ``independent_sentences.txt`` (25 sentences) with its ``.onnx.json`` defaults (noise 0.667,
 noise_w 0.8, its length scale) and is scored as ``echelon-finetune`` scores (:mod:`finetune.scoring`): Whisper
-WER, SIM against the mean embedding of the reader's recordings in ``--reference_dir``, DNSMOS, speaking rate.
+WER, SIM against the mean embedding of the reader's recordings in ``--reference_dir``, DNSMOS, speaking rate,
+and the decoder's frame-rate buzz (:func:`evaluation.spectral.frame_rate_lines_db`, mean over the sentences).
 ``--runtime piper`` (default when the ``piper-tts`` package is installed, a test-only dependency) synthesises
 with Piper's own runtime and phonemiser; ``onnxruntime`` runs the graph with Echelon's Piper front end.
 Prints one line per voice and, with ``--json``, writes the rows with every transcript.
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(ROOT))
 
 from finetune.run import reference_recordings  # noqa: E402
+from evaluation.spectral import frame_rate_lines_db  # noqa: E402
 from finetune.scoring import VoiceScorer  # noqa: E402
 from utils.cli import ArgumentParser  # noqa: E402
 
@@ -84,6 +86,7 @@ def main(argv=None) -> int:
     p.add_argument("--sentences", type=Path, default=SENTENCES)
     p.add_argument("--asr_model", default="base")
     p.add_argument("--json", type=Path, default=None, help="write every row and transcript here")
+    p.add_argument("--hop", type=int, default=256, help="the voices' samples per latent frame (Piper's: 256)")
     args = p.parse_args(argv)
     runtime = args.runtime
     if runtime is None:
@@ -104,10 +107,13 @@ def main(argv=None) -> int:
     rows = {}
     for name, onnx in voices:
         speak = piper_speaker(onnx) if runtime == "piper" else onnxruntime_speaker(onnx)
-        scores = scorer.score([speak(text) for text in sentences], sentences)
-        rows[name] = {**scores.summary(), "utterances": scores.utterances}
+        wavs = [speak(text) for text in sentences]
+        scores = scorer.score(wavs, sentences)
+        buzz = float(np.mean([frame_rate_lines_db(wav, rate, args.hop) for wav, rate in wavs]))
+        rows[name] = {**scores.summary(), "frame_rate_buzz_db": round(buzz, 2), "utterances": scores.utterances}
         print(f"{name} ({runtime}, {len(sentences)} sentences): WER {100 * scores.wer:.1f} %, SIM {scores.sim:.3f}, "
-              f"DNSMOS {scores.dnsmos:.2f}, rate {scores.rate:.1f} phonemes/s", flush=True)
+              f"DNSMOS {scores.dnsmos:.2f}, rate {scores.rate:.1f} phonemes/s, frame-rate buzz {buzz:.1f} dB",
+              flush=True)
     if args.json:
         args.json.write_text(json.dumps({"runtime": runtime, "rows": rows}, indent=1), encoding="utf-8")
     return 0
