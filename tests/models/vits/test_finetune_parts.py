@@ -81,3 +81,32 @@ def test_flow_on_a_window_gives_the_whole_utterances_segment():
     assert torch.allclose(window[:, :, margin:margin + seg], full[:, :, start:start + seg], atol=1e-5)
     bare = model.flow(z_p[:, :, start:start + seg], torch.ones(1, 1, seg), reverse=True)  # no context: differs
     assert not torch.allclose(bare, full[:, :, start:start + seg], atol=1e-3)
+
+
+def _optimizer_of(**train) -> tuple:
+    """The fine-tuning trainer's generator optimizer for a tiny VITS, built by its own build_optimizers."""
+    from types import SimpleNamespace
+
+    from models.tts.vits.finetune_trainer import VITSFinetuneTrainConfig, VITSFinetuneTrainer
+
+    trainer = object.__new__(VITSFinetuneTrainer)
+    trainer.cfg = SimpleNamespace(train=VITSFinetuneTrainConfig(**train))
+    gen = _model(True)
+    return gen, trainer.build_optimizers({"generator": gen})["generator"]
+
+
+def test_trainer_trains_the_parts_at_their_rates_and_never_the_frozen_modules():
+    gen, opt = _optimizer_of(lr_decoder=1e-4, lr_flow=2e-5)  # freeze: the default, the first upsampler
+    rate = {id(p): group["lr"] for group in opt.param_groups for p in group["params"]}
+    for name, p in gen.named_parameters():
+        if name.startswith("dec.ups.0."):
+            expected = None  # the frame-rate buzz (finetune_trainer's config)
+        else:
+            expected = {"dec": 1e-4, "flow": 2e-5}.get(name.split(".")[0])
+        assert rate.get(id(p)) == expected and p.requires_grad == (expected is not None), name
+    assert any(n.startswith("dec.ups.1.") and id(p) in rate for n, p in gen.named_parameters())
+    gen, opt = _optimizer_of(freeze=[], lr_flow=0.0)
+    trained = {n.split(".")[0] for n, p in gen.named_parameters() if p.requires_grad}
+    assert trained == {"dec"} and len(opt.param_groups) == 1
+    with pytest.raises(ValueError, match="train.freeze: the generator has no module 'dec.nowhere'"):
+        _optimizer_of(freeze=["dec.nowhere"])
