@@ -77,13 +77,15 @@ def test_sigint_saves_the_step_and_resume_continues_exactly_from_it(tmp_path, to
 
 
 class SignalledToy(ToyTrainer):
-    """Sends itself SIGINT after step ``signal_at`` (a deterministic Ctrl-C)."""
+    """Sends itself SIGINT after step ``signal_at`` (a deterministic Ctrl-C: ``raise_signal`` delivers it to this
+    thread, whose handler runs before the next line; ``os.kill`` of the process may land on a torch worker thread
+    and reach the handler late, which under load let the checkpoint of step 5 start first)."""
 
     signal_at = 5
 
     def after_step(self) -> None:
         if self.step == self.signal_at:
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
 
 
 def test_sigint_in_process_saves_that_step(tmp_path, toy_manifest):
@@ -103,7 +105,7 @@ def test_second_ctrl_c_during_the_save_keeps_the_earlier_checkpoints(tmp_path, t
     def save_then_ctrl_c(obj, path, *args, **kwargs):
         real_save(obj, path, *args, **kwargs)
         if trainer.interrupted is not None and str(path).endswith("trainer_state.pt"):
-            os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C, in the middle of the checkpoint of step 5
+            signal.raise_signal(signal.SIGINT)  # the second Ctrl-C, in the middle of the checkpoint of step 5
 
     monkeypatch.setattr(torch, "save", save_then_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
