@@ -78,8 +78,8 @@ def test_sigint_saves_the_step_and_resume_continues_exactly_from_it(tmp_path, to
 
 class SignalledToy(ToyTrainer):
     """Sends itself SIGINT after step ``signal_at`` (a deterministic Ctrl-C: ``raise_signal`` delivers it to this
-    thread, whose handler runs before the next line; ``os.kill`` of the process may land on a torch worker thread
-    and reach the handler late, which under load let the checkpoint of step 5 start first)."""
+    thread, whose handler runs before the next line; ``os.kill`` of the process may be delivered to another
+    thread)."""
 
     signal_at = 5
 
@@ -108,8 +108,14 @@ def test_second_ctrl_c_during_the_save_keeps_the_earlier_checkpoints(tmp_path, t
             signal.raise_signal(signal.SIGINT)  # the second Ctrl-C, in the middle of the checkpoint of step 5
 
     monkeypatch.setattr(torch, "save", save_then_ctrl_c)
-    with pytest.raises(KeyboardInterrupt):
-        trainer.train()
+    # The trainer gives the second Ctrl-C to the handler it found; this test is about Python's own (a worker
+    # process of the suite may carry another one: the test failed twice in full runs under load, never alone)
+    found = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            trainer.train()
+    finally:
+        signal.signal(signal.SIGINT, found)
     monkeypatch.undo()
     assert trainer.step == 5 and _checkpoint_steps(tmp_path) == [2, 4]
     resumed = ToyTrainer(cfg, tmp_path, resume=True)
