@@ -67,10 +67,8 @@ class VITSFinetuneTrainConfig(VITSTrainConfig):
     lr_decoder: float = 2e-4
     lr_flow: float = 2e-5
     lr_text_encoder: float = 0.0
-    # generator modules kept as the base voice has them whatever their part's rate. The decoder's first
-    # upsampler (a transposed convolution, stride 8, on frame-rate latents) repeats its kernel once per frame:
-    # trained on a minute of speech it learned a buzz at the frame rate (22050 / 256 = 86 Hz and its harmonics,
-    # 15-30 dB over the spectrum around them, absent from the base voice and the recordings)
+    # generator modules kept as the base voice has them whatever their part's rate (the first upsampler: the
+    # frame-rate buzz, module doc)
     freeze: List[str] = field(default_factory=lambda: ["dec.ups.0"])
     # light discriminator: STFT resolutions (n_fft, hop, win) and channels; [] trains without one
     disc_resolutions: List[List[int]] = field(default_factory=lambda: [[1024, 256, 1024], [512, 128, 512],
@@ -132,10 +130,9 @@ class VITSFinetuneTrainer(VITSTrainer):
         for name, module in gen.named_children():
             lr = rates.get(name, 0.0)
             params = [p for p in module.parameters() if lr > 0 and id(p) not in frozen]
+            trained = {id(p) for p in params}
             for p in module.parameters():
-                p.requires_grad_(False)
-            for p in params:
-                p.requires_grad_(True)
+                p.requires_grad_(id(p) in trained)
             if params:
                 groups.append({"params": params, "lr": lr})
         if not groups:
