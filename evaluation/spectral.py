@@ -165,7 +165,7 @@ def log_spectral_distance(gen: np.ndarray, ref: np.ndarray, sample_rate: int, mi
     return float(torch.sqrt(torch.mean(diff[bins] ** 2, dim=0)).mean())
 
 
-def frame_rate_lines_db(wav: np.ndarray, sample_rate: int, hop: int, harmonics: int = 4,
+def frame_rate_lines_db(wav: np.ndarray, sample_rate: int, hop: float, harmonics: int = 4,
                         n_fft: int = 32768) -> float:
     """How far a vocoder's frame rate ``sample_rate / hop`` and its first ``harmonics`` multiples stand out of the
     long-term spectrum of ``wav (T,)``: the mean over them of the peak power within one bin of the line over the

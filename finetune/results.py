@@ -118,7 +118,8 @@ class ResultsBook:
                       f"({d.get('transcripts', {}).get('given', 0)} transcripts given, "
                       f"{d.get('transcripts', {}).get('asr', 0)} by Whisper); "
                       f"{plural(len(d.get('skipped', [])), 'file or piece', 'files or pieces')} skipped.", ""]
-        lines += ["| row | step | CPU min | WER | SIM | DNSMOS OVRL | phonemes/s |", "|---|---|---|---|---|---|---|"]
+        lines += ["| row | step | CPU min | WER | SIM | DNSMOS OVRL | phonemes/s | buzz dB |",
+                  "|---|---|---|---|---|---|---|---|"]
         if self.base:
             lines.append(_row("base voice", self.base))
         for row in self.checkpoints:
@@ -129,7 +130,9 @@ class ResultsBook:
         lines += ["", f"SIM: resemblyzer cosine of each utterance to the mean embedding of the reader's recordings. "
                       f"WER: Whisper {self.notes.get('asr_model', 'base')} on {self.notes.get('sentences', '?')} "
                       f"held-out sentences. CPU min: process CPU time of training and its evaluations so "
-                      f"far (all threads). Best: highest SIM with WER <= {self.wer_ceiling:.0%} or base + {WER_MARGIN:.0%}.", ""]
+                      f"far (all threads). Best: highest SIM with WER <= {self.wer_ceiling:.0%} or base + {WER_MARGIN:.0%}. "
+                      f"Buzz: the decoder's frame rate and 3 harmonics over their surroundings in the spectrum "
+                      f"(recordings 1-4 dB; 6 dB and up is heard as a hum).", ""]
         for key, value in self.notes.items():
             lines.append(f"- {key}: {round(value, 3) if isinstance(value, float) else value}")
         if self.best_utterances:
@@ -147,8 +150,9 @@ class ResultsBook:
 def _row(name: str, row: Dict[str, Any]) -> str:
     step = row.get("step", "")
     cpu = f"{row['cpu_minutes']:.1f}" if "cpu_minutes" in row else ""
+    buzz = f"{row['buzz_db']:.1f}" if "buzz_db" in row else ""
     return (f"| {name} | {step} | {cpu} | {100 * row['wer']:.1f} % | {row['sim']:.3f} | {row['dnsmos']:.2f} | "
-            f"{row['rate']:.1f} |")
+            f"{row['rate']:.1f} | {buzz} |")
 
 
 def plot_progress(book: ResultsBook, path: Path) -> Path:

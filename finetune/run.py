@@ -200,7 +200,7 @@ class Evaluator:
     def evaluate(self, step: int, cpu_minutes: float) -> None:
         started = time.process_time()
         wavs = self.finetuner.speak(self.scorer.sentences, self.length_scale)
-        scores = self.scorer.score(wavs, self.scorer.sentences)
+        scores = self.scorer.score(wavs, self.scorer.sentences, frame_rate_hz=self.finetuner.frame_rate_hz)
         row = {"step": step, "cpu_minutes": round(cpu_minutes, 2), **scores.summary()}
         if self.book.add_checkpoint(row):
             self.finetuner.save_voice(self.exp_dir / "voice", self.length_scale)
@@ -210,9 +210,10 @@ class Evaluator:
         self.book.notes["eval_cpu_minutes"] = round(self.book.notes.get("eval_cpu_minutes", 0.0)
                                                     + (time.process_time() - started) / 60, 2)
         self.book.save()
-        log.info("step %d (%.1f CPU min): WER %.1f %%, SIM %.3f, DNSMOS %.2f%s", step, row["cpu_minutes"],
-                 100 * row["wer"], row["sim"], row["dnsmos"], "  <- best so far, saved to voice/" if
-                 row.get("saved") else "")
+        log.info("step %d (%.1f CPU min): WER %.1f %%, SIM %.3f, DNSMOS %.2f%s%s", step, row["cpu_minutes"],
+                 100 * row["wer"], row["sim"], row["dnsmos"],
+                 f", frame-rate buzz {row['buzz_db']:.1f} dB" if "buzz_db" in row else "",
+                 "  <- best so far, saved to voice/" if row.get("saved") else "")
 
 
 def _progress(stage: str, done: int, total: int) -> None:
@@ -246,9 +247,9 @@ def baseline(finetuner: VoiceFinetuner, scorer: VoiceScorer, book: ResultsBook,
     """Step 4: the base voice's and the recordings' rows (kept on --resume); returns the tempo length scale."""
     if book.reader is None:
         wavs, texts = load_utterances(manifest)
-        book.reader = scorer.score_recordings(wavs, texts).summary()
+        book.reader = scorer.score_recordings(wavs, texts, finetuner.frame_rate_hz).summary()
     if book.base is None:
-        book.base = scorer.score_voice(lambda texts: finetuner.speak(texts)).summary()
+        book.base = scorer.score_voice(lambda texts: finetuner.speak(texts), finetuner.frame_rate_hz).summary()
     reader = VoiceScores(book.reader["wer"], book.reader["sim"], book.reader["dnsmos"], book.reader["rate"])
     base = VoiceScores(book.base["wer"], book.base["sim"], book.base["dnsmos"], book.base["rate"])
     scale = tempo_length_scale(base, reader)

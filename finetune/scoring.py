@@ -11,7 +11,10 @@ Definitions (issue 46):
 * **WER**: corpus-level word error rate of Whisper (``base`` by default) on the English-normalised texts;
 * **DNSMOS OVRL**: mean P.835 overall score;
 * **rate**: phonemes (espeak-ng IPA segments of the text) per second of speech, the leading and trailing
-  silence trimmed; voices and recordings are measured the same way.
+  silence trimmed; voices and recordings are measured the same way;
+* **buzz**: how far the decoder's frame rate and its harmonics stand out of the spectrum, in dB
+  (:func:`evaluation.spectral.frame_rate_lines_db`; recordings 1-4, a voice with an audible buzz 6-14), when the
+  frame rate is given; the recordings are measured at the voice's frame rate for the ceiling row.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from evaluation.base import at_rate
 from evaluation.dnsmos import DNSMOS
 from evaluation.intelligibility import corpus_error_rates, empty_hypothesis_counts, error_counts
 from evaluation.speaker import SPEAKER_SAMPLE_RATE, build_embedder
+from evaluation.spectral import frame_rate_lines_db
 from evaluation.text_normalizer import normalize_english
 
 log = logging.getLogger(__name__)
@@ -48,10 +52,14 @@ class VoiceScores:
     dnsmos: float
     rate: float  # phonemes per second of speech
     utterances: List[Dict[str, object]] = field(default_factory=list)
+    buzz_db: Optional[float] = None  # frame-rate lines over their surroundings; None: not measured
 
     def summary(self) -> Dict[str, float]:
-        return {"wer": round(self.wer, 4), "sim": round(self.sim, 4), "dnsmos": round(self.dnsmos, 3),
-                "rate": round(self.rate, 2)}
+        out = {"wer": round(self.wer, 4), "sim": round(self.sim, 4), "dnsmos": round(self.dnsmos, 3),
+               "rate": round(self.rate, 2)}
+        if self.buzz_db is not None:
+            out["buzz_db"] = round(self.buzz_db, 2)
+        return out
 
 
 def phoneme_count(text: str) -> int:
@@ -110,8 +118,8 @@ class VoiceScorer:
         return self.asr.transcribe([at_rate(w, sr, ASR_SAMPLE_RATE) for w, sr in wavs])
 
     def score(self, wavs: Sequence[Tuple[np.ndarray, int]], texts: Sequence[str],
-              ids: Optional[Sequence[str]] = None) -> VoiceScores:
-        """Scores of utterances ``wavs`` whose words are ``texts``."""
+              ids: Optional[Sequence[str]] = None, frame_rate_hz: Optional[float] = None) -> VoiceScores:
+        """Scores of utterances ``wavs`` whose words are ``texts`` (the buzz at ``frame_rate_hz`` when given)."""
         hyps = self.transcribe(wavs)
         sims = self.embed(wavs) @ self.centre
         rows, counts = [], []
@@ -123,14 +131,18 @@ class VoiceScorer:
             rows.append({"id": ids[index] if ids else f"{index:03d}", "text": text, "asr": hyp,
                          "wer": round(count["wer"], 4), "sim": round(float(sim), 4), "dnsmos": round(mos, 3),
                          "seconds": round(wav.size / sr, 2)})
+            if frame_rate_hz:
+                rows[-1]["buzz_db"] = round(frame_rate_lines_db(wav, sr, hop=sr / frame_rate_hz), 2)
         return VoiceScores(wer=corpus_error_rates(counts)["wer_corpus"], sim=float(np.mean(sims)),
                            dnsmos=float(np.mean([r["dnsmos"] for r in rows])), rate=speaking_rate(wavs, texts),
-                           utterances=rows)
+                           utterances=rows,
+                           buzz_db=float(np.mean([r["buzz_db"] for r in rows])) if frame_rate_hz else None)
 
-    def score_voice(self, speak: Speak) -> VoiceScores:
+    def score_voice(self, speak: Speak, frame_rate_hz: Optional[float] = None) -> VoiceScores:
         """Scores of a voice: ``speak(texts) -> [(wav, sample_rate)]`` on the held-out sentences."""
-        return self.score(speak(self.sentences), self.sentences)
+        return self.score(speak(self.sentences), self.sentences, frame_rate_hz=frame_rate_hz)
 
-    def score_recordings(self, wavs: Sequence[Tuple[np.ndarray, int]], texts: Sequence[str]) -> VoiceScores:
+    def score_recordings(self, wavs: Sequence[Tuple[np.ndarray, int]], texts: Sequence[str],
+                         frame_rate_hz: Optional[float] = None) -> VoiceScores:
         """The reader's own recordings scored like a voice (the ceiling row)."""
-        return self.score(wavs, texts)
+        return self.score(wavs, texts, frame_rate_hz=frame_rate_hz)

@@ -56,6 +56,9 @@ class VoiceFinetuner:
     """A pretrained voice being adapted to one reader (see the module doc for the call order)."""
 
     sample_rate: int  # the rate utterances must be prepared at
+    #: latent frames per second of the decoder: where a decoder that repeats its upsampling kernel per frame
+    #: buzzes (:func:`evaluation.spectral.frame_rate_lines_db`); None leaves the buzz unmeasured
+    frame_rate_hz: Optional[float] = None
 
     def __init__(self, base_ckpt_dir: Path, exp_dir: Path) -> None:
         self.base_ckpt_dir, self.exp_dir = Path(base_ckpt_dir), Path(exp_dir)

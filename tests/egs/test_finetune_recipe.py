@@ -211,8 +211,9 @@ def write_results(exp: Path, reader: str, seconds: float, given: int, asr: int, 
 def test_results_stage_writes_one_table_and_the_curve(tmp_path):
     exp = tmp_path / "exp"
     base = {"wer": 0.021, "sim": 0.612, "dnsmos": 3.214, "rate": 14.23}
-    write_results(exp, "ljspeech_notext", 205.2, 0, 31, base, {"wer": 0.047, "sim": 0.758, "dnsmos": 3.011,
-                  "rate": 13.07}, {"wer": 0.013, "sim": 0.861, "dnsmos": 3.302, "rate": 12.96}, 1)  # fmt: skip
+    write_results(exp, "ljspeech_notext", 205.2, 0, 31, {**base, "buzz_db": 2.54}, {"wer": 0.047, "sim": 0.758,
+                  "dnsmos": 3.011, "rate": 13.07, "buzz_db": 3.07}, {"wer": 0.013, "sim": 0.861, "dnsmos": 3.302,
+                  "rate": 12.96}, 1)  # fmt: skip
     write_results(exp, "ljspeech_30s", 31.8, 5, 0, base, {"wer": 0.052, "sim": 0.703, "dnsmos": 2.95, "rate": 13.5},
                   {"wer": 0.0, "sim": 0.85, "dnsmos": 3.31, "rate": 13.04}, 0)  # fmt: skip
     out = run_recipe(RUN_SH, "--stage", "3", "--exp_dir", str(exp), cwd=tmp_path)
@@ -220,9 +221,9 @@ def test_results_stage_writes_one_table_and_the_curve(tmp_path):
     table = (exp / "RESULTS.md").read_text(encoding="utf-8")
     rows = [line for line in table.splitlines() if line.startswith("| ljspeech")]
     assert rows[0] == ("| ljspeech_notext | 3.42 | 0 / 31 | 11.3 (step 300) | 0.612 → 0.758 | 2.1 % → 4.7 % | "
-                       "3.21 → 3.01 | 0.861 / 1.3 % / 3.30 | 14.2 / 13.1 / 13.0 | 1 |")  # recipe order first
+                       "3.21 → 3.01 | 0.861 / 1.3 % / 3.30 | 14.2 / 13.1 / 13.0 | 2.5 → 3.1 | 1 |")  # recipe order first
     assert rows[1] == ("| ljspeech_30s | 0.53 | 5 / 0 | 11.3 (step 300) | 0.612 → 0.703 | 2.1 % → 5.2 % | "
-                       "3.21 → 2.95 | 0.850 / 0.0 % / 3.31 | 14.2 / 13.5 / 13.0 | 0 |")
+                       "3.21 → 2.95 | 0.850 / 0.0 % / 3.31 | 14.2 / 13.5 / 13.0 | — → — | 0 |")  # buzz not measured
     curve = table.split("## SIM against minutes of data", 1)[1]
     assert "| ljspeech_30s | 0.53 | 0.612 | 0.703 | 0.850 | 5.2 % | 11.3 |" in curve
     assert "ljspeech_notext" not in curve, "only ljspeech and its subsets are on the curve"

@@ -72,7 +72,11 @@ def test_run_writes_voice_onnx_and_results(finished, joe):
     assert skipped["broken.wav"].startswith("not audio") and skipped["silent.flac"].startswith("silent")
     assert results["base"]["sim"] > 0 and [r["step"] for r in results["checkpoints"]] == [1, 2]
     assert results["best_step"] in (1, 2)
+    rows = [results["base"], results["reader"], *results["checkpoints"]]
+    assert all(np.isfinite(r["buzz_db"]) for r in rows)  # at the decoder's frame rate, 22050 / 256 Hz
+    assert results["reader"]["buzz_db"] < 6.0  # real recordings have no line there (1-4 dB)
     md = (exp / "results.md").read_text()
+    assert "| buzz dB |" in md
     assert md.index("base voice") < md.index("checkpoint") < md.index("reader's recordings")
     assert "broken.wav" in md and (exp / "sim_wer_vs_cpu.png").stat().st_size > 1000
     from finetune.run import skipped_summary  # the run's last line names them too

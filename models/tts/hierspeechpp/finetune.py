@@ -220,6 +220,7 @@ class HierSpeechFinetuner(VoiceFinetuner):
         super().__init__(base_ckpt_dir, exp_dir)
         self.model, self.base_cfg, self.base_kind = load_base(self.base_ckpt_dir)
         self.model.eval()
+        self.frame_rate_hz = self.sample_rate / self.base_cfg.data.hop_length
         self.ttv = chosen_path(ttv, TTV_ENV)
         self.source_voice = None if self.ttv else chosen_path(source_voice, SOURCE_VOICE_ENV, DEFAULT_SOURCE_VOICE)
         if self.ttv is None and self.source_voice is None:

@@ -77,6 +77,7 @@ class VITSFinetuner(VoiceFinetuner):
             raise FinetuneError(f"--base_ckpt_dir {base_ckpt_dir}: a {self.base_cfg.model.n_speakers}-speaker "
                                 "VITS; echelon-finetune adapts single-speaker voices")
         self.sample_rate = self.base_cfg.data.sample_rate
+        self.frame_rate_hz = self.sample_rate / self.base_cfg.data.hop_length
         self.frontend = text_frontend(self.base_cfg.data)
         self.model = VITS.from_config(self.base_cfg.model)
         self.model.load_state_dict(ckpt.load_model_weights(self.src, "generator"), strict=True)

@@ -46,7 +46,8 @@ def load_run(path: Path) -> Row:
             "reader_scores": saved.get("reader"), "best": best, "notes": saved.get("notes") or {}}
 
 
-FORMATS = {"sim": "{:.3f}", "wer": "{:.1f} %", "mos": "{:.2f}", "rate": "{:.1f}", "cpu": "{:.1f}", "min": "{:.2f}"}
+FORMATS = {"sim": "{:.3f}", "wer": "{:.1f} %", "mos": "{:.2f}", "rate": "{:.1f}", "cpu": "{:.1f}", "min": "{:.2f}",
+           "db": "{:.1f}"}
 
 
 def fmt(number: Optional[float], kind: str) -> str:
@@ -77,7 +78,8 @@ def reader_row(run: Row) -> str:
     ceiling = " / ".join(value(own, key, kind) for key, kind in (("sim", "sim"), ("wer", "wer"), ("dnsmos", "mos")))
     rates = " / ".join(value(scores, "rate", "rate") for scores in (run["base"], best, own))
     cells = [run["reader"], fmt(minutes_of_data(run), "min"), given, cpu, arrow(run, "sim", "sim"),
-             arrow(run, "wer", "wer"), arrow(run, "dnsmos", "mos"), ceiling, rates, str(len(data.get("skipped", [])))]
+             arrow(run, "wer", "wer"), arrow(run, "dnsmos", "mos"), ceiling, rates, arrow(run, "buzz_db", "db"),
+             str(len(data.get("skipped", [])))]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -103,12 +105,14 @@ def markdown(runs: List[Row], curve: List[Row], plot: Optional[Path]) -> str:
              f"Base voice: {', '.join(f'`{b}`' for b in bases) or MISSING}. One `echelon-finetune` run per reader.",
              "", "| reader | min of data | transcripts given / Whisper | CPU min (best) | SIM base → best | "
              "WER base → best | DNSMOS base → best | recordings SIM / WER / DNSMOS | phonemes/s base / best / "
-             "recordings | skipped |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "recordings | buzz dB base → best | skipped |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [reader_row(run) for run in runs]
     lines += ["", "min of data: usable speech after preparation. SIM: resemblyzer cosine to the mean embedding of "
               "the reader's recordings; WER: Whisper on held-out sentences; DNSMOS: overall. Recordings: the "
-              "reader's own clips scored the same way (the ceiling). Best: the checkpoint echelon-finetune kept "
-              "(highest SIM within its WER limit); CPU min: training CPU time up to it. Per-run details: "
+              "reader's own clips scored the same way (the ceiling). Buzz: the decoder's frame-rate lines over "
+              "their surroundings (recordings 1-4 dB; 6 and up is heard as a hum; a dash: a run from before it was "
+              "measured). Best: the checkpoint echelon-finetune kept (highest SIM within its WER limit); CPU min: "
+              "training CPU time up to it. Per-run details: "
               "`<reader>/results.md`."]
     if curve:
         lines += ["", "## SIM against minutes of data", ""] + curve_table(curve)

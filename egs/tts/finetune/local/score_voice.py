@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[4]
 sys.path.insert(0, str(ROOT))
 
 from finetune.run import reference_recordings  # noqa: E402
-from evaluation.spectral import frame_rate_lines_db  # noqa: E402
 from finetune.scoring import VoiceScorer  # noqa: E402
 from utils.cli import ArgumentParser  # noqa: E402
 
@@ -108,11 +107,10 @@ def main(argv=None) -> int:
     for name, onnx in voices:
         speak = piper_speaker(onnx) if runtime == "piper" else onnxruntime_speaker(onnx)
         wavs = [speak(text) for text in sentences]
-        scores = scorer.score(wavs, sentences)
-        buzz = float(np.mean([frame_rate_lines_db(wav, rate, args.hop) for wav, rate in wavs]))
-        rows[name] = {**scores.summary(), "frame_rate_buzz_db": round(buzz, 2), "utterances": scores.utterances}
+        scores = scorer.score(wavs, sentences, frame_rate_hz=wavs[0][1] / args.hop)
+        rows[name] = {**scores.summary(), "utterances": scores.utterances}
         print(f"{name} ({runtime}, {len(sentences)} sentences): WER {100 * scores.wer:.1f} %, SIM {scores.sim:.3f}, "
-              f"DNSMOS {scores.dnsmos:.2f}, rate {scores.rate:.1f} phonemes/s, frame-rate buzz {buzz:.1f} dB",
+              f"DNSMOS {scores.dnsmos:.2f}, rate {scores.rate:.1f} phonemes/s, frame-rate buzz {scores.buzz_db:.1f} dB",
               flush=True)
     if args.json:
         args.json.write_text(json.dumps({"runtime": runtime, "rows": rows}, indent=1), encoding="utf-8")
