@@ -1,7 +1,7 @@
 """``EXP/results.json`` + ``EXP/results.md`` + ``EXP/sim_wer_vs_cpu.png``: what a fine-tuning run used and
 reached, rewritten (atomically) after every evaluation so an interrupted run keeps what it measured.
 
-Rows: the base voice first, then one per evaluated checkpoint (step, CPU minutes, WER, SIM, DNSMOS, rate),
+Rows: the base voice first, then one per evaluated checkpoint (step, CPU minutes, WER, SIM, DNSMOS, rate, buzz),
 and the reader's own recordings as the ceiling. :func:`choose_best` states the rule that picks ``EXP/voice``.
 """
 
