@@ -6,8 +6,8 @@ DIR: wav/flac/mp3/ogg files, any rate or channels, short clips or long takes; tr
 checkpoint dir (``echelon-convert-piper joe exp/joe``) or another family's that registers a finetuner. Writes
 ``EXP/voice/`` (for ``echelon-infer --ckpt_dir`` / ``echelon-serve``), ``EXP/voice.onnx`` + ``.onnx.json``
 (Piper's format) and ``EXP/results.md`` / ``results.json`` (data used and skipped, WER / SIM / DNSMOS /
-frame-rate buzz per evaluated checkpoint, the base voice first). Logic: ``finetune/run.py``. Exit status: 0 done, 2 cannot start
-(one line), 130/143 stopped (``--resume`` continues).
+frame-rate buzz per evaluated checkpoint, the base voice first). Logic: ``finetune/run.py``. Exit status: 0
+done, 2 cannot start (one line), 130/143 stopped (``--resume`` continues).
 """
 
 from __future__ import annotations

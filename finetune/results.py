@@ -130,7 +130,8 @@ class ResultsBook:
         lines += ["", f"SIM: resemblyzer cosine of each utterance to the mean embedding of the reader's recordings. "
                       f"WER: Whisper {self.notes.get('asr_model', 'base')} on {self.notes.get('sentences', '?')} "
                       f"held-out sentences. CPU min: process CPU time of training and its evaluations so "
-                      f"far (all threads). Best: highest SIM with WER <= {self.wer_ceiling:.0%} or base + {WER_MARGIN:.0%}. "
+                      f"far (all threads). Best: highest SIM with WER <= {self.wer_ceiling:.0%} or base + "
+                      f"{WER_MARGIN:.0%}. "
                       f"Buzz: the decoder's frame rate and 3 harmonics over their surroundings in the spectrum "
                       f"(recordings 1-4 dB; 6 dB and up is heard as a hum).", ""]
         for key, value in self.notes.items():
