@@ -166,6 +166,26 @@ def test_best_checkpoint_rule_and_early_stop():
     assert over_limit_streak(rows, base_wer=0.02, ceiling=0.2) == 1
 
 
+def test_best_checkpoint_prefers_a_voice_without_the_frame_rate_buzz():
+    """Within the WER limit a checkpoint over 6 dB of buzz (or the base's + 2) is kept only when none is under;
+    at every step the choice is the new row or the previous best (the voice already saved)."""
+    from finetune.results import choose_best
+
+    rows = [{"step": 100, "wer": 0.02, "sim": 0.60, "buzz_db": 3.8}, {"step": 200, "wer": 0.02, "sim": 0.73,
+            "buzz_db": 5.3}, {"step": 300, "wer": 0.03, "sim": 0.78, "buzz_db": 6.2},
+            {"step": 400, "wer": 0.02, "sim": 0.80, "buzz_db": 7.0}, {"step": 500, "wer": 0.20, "sim": 0.85,
+            "buzz_db": 2.0}]  # fmt: skip
+    assert choose_best(rows, base_wer=0.02, base_buzz=2.5)["step"] == 200
+    assert choose_best(rows, base_wer=0.02, base_buzz=4.5)["step"] == 300  # a base at 4.5 dB: up to 6.5
+    assert choose_best(rows[2:4], base_wer=0.02, base_buzz=2.5)["step"] == 400  # none quiet: the highest SIM
+    assert choose_best([{k: v for k, v in r.items() if k != "buzz_db"} for r in rows], base_wer=0.02)["step"] == 400
+    previous = None
+    for n in range(1, len(rows) + 1):
+        best = choose_best(rows[:n], base_wer=0.02, base_buzz=2.5)
+        assert best["step"] in (rows[n - 1]["step"], previous)
+        previous = best["step"]
+
+
 def test_sim_reference_leaves_out_what_the_data_preparation_refuses(reader_dir, caplog):
     """The SIM reference (in-run with --sim_reference_dir, and score_voice.py) is the reader's usable recordings:
     the broken and the silent file of the same folder are left out and named in the log."""

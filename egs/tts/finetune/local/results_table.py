@@ -111,7 +111,8 @@ def markdown(runs: List[Row], curve: List[Row], plot: Optional[Path]) -> str:
               "the reader's recordings; WER: Whisper on held-out sentences; DNSMOS: overall. Recordings: the "
               "reader's own clips scored the same way (the ceiling). Buzz: the decoder's frame-rate lines over "
               "their surroundings (recordings 1-4 dB; 6 and up is heard as a hum; a dash: a run from before it was "
-              "measured). Best: the checkpoint echelon-finetune kept (highest SIM within its WER limit); CPU min: "
+              "measured). Best: the checkpoint echelon-finetune kept (highest SIM within its WER limit, a voice "
+              "without the buzz first); CPU min: "
               "training CPU time up to it. Per-run details: "
               "`<reader>/results.md`."]
     if curve:
