@@ -113,6 +113,12 @@ class ResultsBook:
             self.best_step = row["step"]
         return is_best
 
+    def rule(self) -> str:
+        """:func:`choose_best`'s rule with this run's limits, as results.json and results.md state it."""
+        return (f"highest SIM among checkpoints with WER <= {self.wer_ceiling:.0%} (--max_wer) or base WER + "
+                f"{WER_MARGIN:.0%} (whichever is larger), preferring those with a frame-rate buzz <= "
+                f"{BUZZ_CEILING_DB:.0f} dB or base + {BUZZ_MARGIN_DB:.0f} dB; else lowest WER")
+
     def best(self) -> Optional[Dict[str, Any]]:
         return next((r for r in self.checkpoints if r["step"] == self.best_step), None)
 
@@ -120,9 +126,7 @@ class ResultsBook:
         blob = {"data": self.data, "base": self.base, "reader": self.reader, "checkpoints": self.checkpoints,
                 "best_step": self.best_step, "notes": self.notes, "best_utterances": self.best_utterances,
                 "wer_ceiling": self.wer_ceiling,
-                "rule": f"best = highest SIM among checkpoints with WER <= {self.wer_ceiling:.0%} (--max_wer) or base "
-                        f"WER + {WER_MARGIN:.0%} (whichever is larger), preferring those with a frame-rate buzz <= "
-                        f"{BUZZ_CEILING_DB:.0f} dB or base + {BUZZ_MARGIN_DB:.0f} dB; else lowest WER"}
+                "rule": f"best = {self.rule()}"}
         write_atomic(self.path, json.dumps(blob, indent=1, ensure_ascii=False) + "\n")
         write_atomic(Path(self.exp_dir) / "results.md", self.markdown())
         if self.base and self.checkpoints:
@@ -149,9 +153,7 @@ class ResultsBook:
         lines += ["", f"SIM: resemblyzer cosine of each utterance to the mean embedding of the reader's recordings. "
                       f"WER: Whisper {self.notes.get('asr_model', 'base')} on {self.notes.get('sentences', '?')} "
                       f"held-out sentences. CPU min: process CPU time of training and its evaluations so "
-                      f"far (all threads). Best: highest SIM with WER <= {self.wer_ceiling:.0%} or base + "
-                      f"{WER_MARGIN:.0%}, preferring a buzz <= {BUZZ_CEILING_DB:.0f} dB or base + "
-                      f"{BUZZ_MARGIN_DB:.0f}. "
+                      f"far (all threads). Best: {self.rule()}. "
                       f"Buzz: the decoder's frame rate and 3 harmonics over their surroundings in the spectrum "
                       f"(recordings 1-4 dB; 6 dB and up is heard as a hum).", ""]
         for key, value in self.notes.items():
