@@ -31,6 +31,7 @@ from processors.audio import resample
 from processors.features.base import CodeExtractor, FeatureError
 from processors.features.store import load_feature
 from utils.registry import register
+from utils.rng import seeded
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +93,7 @@ class EncodecCodec:
         from transformers import EncodecModel
 
         logger.warning("using a TINY RANDOM EnCodec (tests/smoke runs only): its codes carry no speech")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             model = EncodecModel(tiny_encodec_config()).eval()
             _seed_codebooks(model)
         return cls(model, bandwidth, TINY_RANDOM)

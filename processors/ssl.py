@@ -37,6 +37,7 @@ from modules.onednn_linear import (conv_weight_matrix, stride2_taps3_conv, strid
                                    time_major_conv1d, use_onednn_linear)
 from processors.f0 import VC_PAD_MULTIPLE, vc_pad_source
 from utils.memory import release_mapped_pages
+from utils.rng import seeded
 from utils.threads import map_with_side_worker, torch_threads
 from utils.wording import agree, plural
 
@@ -470,7 +471,6 @@ def build_random_ssl(
         layerdrop=0.0,
         mask_time_prob=0.0,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = Wav2Vec2Model(config)
     return SSLFeatureExtractor(model, layer, name=f"random-wav2vec2-tiny(seed={seed})")

@@ -25,23 +25,33 @@ from typing import Callable, Iterator, Union
 
 import torch
 
+from utils.rng import gpu_indices, seed_generators
+
 
 class PrivateRandom:
-    """A torch CPU generator state of one stream, made current only inside :meth:`active`."""
+    """One stream's torch generator states, made current only inside :meth:`active`: the CPU's, and those of the
+    GPUs this process has started (a pipeline on a GPU draws its noise there)."""
 
     def __init__(self, seed: int):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            self.state = torch.get_rng_state()
+        self.gpus = gpu_indices()
+        with torch.random.fork_rng(devices=self.gpus):
+            seed_generators(seed, self.gpus)
+            self._save()
+
+    def _save(self) -> None:
+        self.state = torch.get_rng_state()
+        self.gpu_states = [torch.cuda.get_rng_state(index) for index in self.gpus]
 
     @contextmanager
     def active(self) -> Iterator[None]:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=self.gpus):
             torch.set_rng_state(self.state)
+            for index, state in zip(self.gpus, self.gpu_states):
+                torch.cuda.set_rng_state(state, index)
             try:
                 yield
             finally:
-                self.state = torch.get_rng_state()
+                self._save()
 
 
 def windowed_decode(decode: Callable[[torch.Tensor], torch.Tensor], z: Union[torch.Tensor, LatentWindows], hop: int,

@@ -24,6 +24,7 @@ from modules.weight_norm import fold_weight_norm
 from utils.config import validate
 from utils.memory import keep_freed_memory
 from utils.registry import register
+from utils.rng import seeded
 
 
 @register("model", "glow_wavegan_vae")
@@ -103,7 +104,7 @@ def frozen_stage1(path: str | Path) -> FrozenComponent:
     ckpt.expect_model_type(ckpt.resolve_checkpoint_dir(path), "glow_wavegan_vae")  # a stage-2 dir fails naming it
     # The module's random init is overwritten by the checkpoint: keep it from moving the caller's RNG (a trainer
     # builds its own models after its frozen ones, and their init must not depend on the frozen ones).
-    with torch.random.fork_rng(devices=[]):
+    with seeded():
         return frozen.from_checkpoint(path, "generator", build_stage1)
 
 

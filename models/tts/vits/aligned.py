@@ -8,6 +8,7 @@ for every input symbol, how many latent frames the duration predictor gave it (`
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
@@ -17,6 +18,7 @@ import torch
 from models.base.tasks import Audio, AudioInput, Capabilities, TextToSpeech
 from models.tts.vits.inference import VITSSynthesizer
 from utils.registry import register
+from utils.rng import seeded
 
 
 @dataclass
@@ -66,10 +68,11 @@ class AlignedVITS(TextToSpeech):
             sid = self.synth.speaker_id(speakers[index] if speakers is not None else None)
             x = torch.tensor([ids], device=self.synth.device)
             model = self.synth.model
-            if seed is not None:  # reproducible sampling, and each text its own draw
-                torch.manual_seed(seed + index)
-            result = model.infer(x, torch.tensor([len(ids)], device=x.device), sid=sid, noise_scale=self.noise_scale,
-                                 noise_scale_w=self.noise_scale_w, length_scale=self.length_scale)
+            # reproducible sampling, each text its own draw (unseeded: the caller's generator, moving on)
+            with seeded(seed + index, x.device) if seed is not None else contextlib.nullcontext():
+                result = model.infer(x, torch.tensor([len(ids)], device=x.device), sid=sid,
+                                     noise_scale=self.noise_scale, noise_scale_w=self.noise_scale_w,
+                                     length_scale=self.length_scale)
             wav = result["wav"][0, 0, : int(result["lengths"][0])].float().cpu().numpy()
             frames = [int(f) for f in result["w_ceil"][0, 0].round().long().tolist()]
             out.append(AlignedUtterance(Audio(wav, self.sample_rate), str(front["cleaned"]), ids, frames,

@@ -33,6 +33,7 @@ from processors.spectrogram import VitsLinearSpectrogram
 from processors.text.frontend import TextError
 from utils.config import to_dict, validate
 from utils.registry import register
+from utils.rng import seeded
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +114,12 @@ class VITSFinetuner(VoiceFinetuner):
         was_training = model.training
         model.eval()
         out = []
-        with torch.random.fork_rng(devices=[]):
-            for index, text in enumerate(texts):
-                torch.manual_seed(seed + index)
-                ids = torch.tensor([list(self.frontend(text)["ids_blank"])])
+        for index, text in enumerate(texts):
+            ids = torch.tensor([list(self.frontend(text)["ids_blank"])])
+            with seeded(seed + index, ids.device):
                 result = model.infer(ids, torch.tensor([ids.size(1)]), noise_scale=0.667, noise_scale_w=0.8,
                                      length_scale=tempo)
-                out.append((result["wav"][0, 0, : int(result["lengths"][0])].float().numpy(), self.sample_rate))
+            out.append((result["wav"][0, 0, : int(result["lengths"][0])].float().numpy(), self.sample_rate))
         model.train(was_training)
         return out
 

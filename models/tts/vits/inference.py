@@ -57,6 +57,7 @@ from processors.spectrogram import VitsLinearSpectrogram
 from processors.text.piper_phonemes import PiperPhonemeFrontend
 from utils.config import validate
 from utils.registry import register
+from utils.rng import seeded
 
 log = logging.getLogger(__name__)
 Speaker = Union[int, str, None]
@@ -327,7 +328,6 @@ class VITSInference(TextToSpeechInference):
         if "path" not in item.data:
             return super().process(item)
         d, synth = item.data, self.pipeline.synth
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.base_seed)
+        with seeded(self.base_seed, synth.device):
             wav = synth.convert(d["path"], d["source_speaker"], d.get("speaker"), self.pipeline.settings.noise_scale)
         return Audio(wav, synth.sample_rate)

@@ -40,6 +40,7 @@ from models.tts.vits.config import VITSConfig, VITSDataConfig, VITSExperimentCon
 from models.tts.vits.model import VITS
 from utils.config import to_dict
 from utils.io import make_temp_dir, publish_dir
+from utils.rng import seeded
 from utils.wording import agree, plural
 
 log = logging.getLogger(__name__)
@@ -240,8 +241,7 @@ def build_from_piper(onnx_path: str | Path, seed: int = 0) -> Tuple[VITS, VITSEx
     graph = PiperGraph(onnx_path)
     model_cfg = model_config(graph)
     cfg = experiment_config(model_cfg, voice)
-    with torch.random.fork_rng(devices=[]):  # training-only parts: reproducible, caller's RNG untouched
-        torch.manual_seed(seed)
+    with seeded(seed):  # training-only parts: reproducible, caller's RNG untouched
         model = VITS.from_config(model_cfg)
     kept = load_weights(model, graph)
     return model.eval(), cfg, kept

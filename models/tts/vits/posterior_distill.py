@@ -32,6 +32,7 @@ from torch import nn
 from models.tts.vits.model import VITS
 from processors.spectrogram import VitsLinearSpectrogram
 from utils.io import atomic_path
+from utils.rng import seeded
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,9 @@ def speak_teacher_corpus(model: VITS, id_lists: Sequence[Sequence[int]], spectro
     gen = torch.Generator().manual_seed(settings.seed)
     for index, ids in enumerate(id_lists):
         x = torch.tensor([list(ids)], dtype=torch.long)
-        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
-        result = model.infer(x, torch.tensor([x.size(1)]), noise_scale=settings.noise_scale,
-                             noise_scale_w=settings.noise_scale_w)
+        with seeded(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)), x.device):
+            result = model.infer(x, torch.tensor([x.size(1)]), noise_scale=settings.noise_scale,
+                                 noise_scale_w=settings.noise_scale_w)
         frames = int(result["lengths"][0]) // model.hop_length
         wav = result["wav"][0, :, : frames * model.hop_length]
         spec = spectrogram(wav)[0]  # (F, frames): uncentred STFT, one frame per hop
@@ -169,8 +170,7 @@ def cached_posterior(model: VITS, weights_sha256: str, id_lists: Sequence[Sequen
     frames = sum(it.spec.size(-1) for it in corpus)
     log.info("teacher corpus: %d sentences, %.1f min of the base voice", len(corpus),
              frames * model.hop_length / spectrogram_rate(model) / 60)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(settings.seed)
+    with seeded(settings.seed):
         fresh = type(model.enc_q)(model.enc_q.in_channels, model.enc_q.out_channels, model.config.hidden_channels,
                                   5, 1, 16)
     model.enc_q.load_state_dict(fresh.state_dict())
