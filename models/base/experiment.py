@@ -134,6 +134,7 @@ def make_accelerator(train_cfg: Any, cpu: bool) -> Any:
     accelerator = Accelerator(mixed_precision=precision, gradient_accumulation_steps=train_cfg.grad_accum_steps,
                               cpu=on_cpu)  # fmt: skip
     if accelerator.is_main_process:
+        log.info("training on %s", accelerator.device)
         log.info("mixed precision %s, from %s", precision, source)
     return accelerator
 

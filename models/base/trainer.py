@@ -83,6 +83,17 @@ from utils.progress import Progress
 log = logging.getLogger("echelon.trainer")
 
 
+
+def step_scheduler(scheduler: Any) -> None:
+    """``scheduler.step()`` without PyTorch's two false alarms about the call order, which is right here:
+    a run resumed exactly at an epoch's end closes that epoch before its first optimizer step (tested), and with
+    fp16 accelerate wraps ``optimizer.step`` to see the scaler's skips, which hides the call from PyTorch's check.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+        warnings.filterwarnings("ignore", message="Seems like `optimizer.step\\(\\)` has been overridden")
+        scheduler.step()
+
 class BaseTrainer:
     # the experiment dataclass (model_type, model, data, train: a TrainConfig subclass) validating the config
     config_class: type
@@ -287,7 +298,7 @@ class BaseTrainer:
             self.skipped[name] += 1
         opt.zero_grad(set_to_none=True)
         if stepped and self.train_cfg.scheduler_interval == "step" and name in self.schedulers:
-            self.schedulers[name].step()
+            step_scheduler(self.schedulers[name])
         return stepped
 
     # ------------------------------------------------------------------ loop
@@ -357,12 +368,8 @@ class BaseTrainer:
         self.epoch += 1
         self.batch_in_epoch = 0
         if self.train_cfg.scheduler_interval == "epoch":
-            with warnings.catch_warnings():
-                # A run resumed exactly at an epoch's end closes that epoch before its first optimizer step;
-                # PyTorch then warns although the schedule is unchanged (tested).
-                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
-                for sched in self.schedulers.values():
-                    sched.step()
+            for sched in self.schedulers.values():
+                step_scheduler(sched)
 
     def _check_budget(self) -> None:
         if self.cpu_budget.reached:
@@ -398,7 +405,10 @@ class BaseTrainer:
         """Average ``valid_step`` over the validation set; training RNG is left untouched."""
         totals: Dict[str, float] = {}
         count = 0
-        devices = [self.device.index] if self.device.type == "cuda" and self.device.index is not None else []
+        # The GPU's generator too: accelerate's single-GPU device is plain "cuda" (no index), and validation's
+        # draws must not shift the training run's, or a resumed run would not continue like an uninterrupted one.
+        devices = ([torch.cuda.current_device() if self.device.index is None else self.device.index]
+                   if self.device.type == "cuda" else [])
         with torch.random.fork_rng(devices=devices):
             for model in self.models.values():
                 model.eval()
