@@ -12,8 +12,8 @@ Numerically equivalent forward paths:
 
 * the *reference* path (default) is the textbook one: replicate-pad, zero-stuffing transposed conv,
   activation, replicate-pad, strided low-pass conv;
-* the *polyphase* path (``Activation1d.polyphase = True`` or :func:`set_polyphase`) computes the two output
-  phases of the 2x interpolator directly (no multiplications by stuffed zeros) and runs both filters as
+* the *polyphase* path (``Activation1d.polyphase = True`` or :func:`set_polyphase`; CPU tensors only) computes
+  the two output phases of the 2x interpolator directly (no multiplications by stuffed zeros) and runs both filters as
   block-Toeplitz matrix products, reproducing the replicate padding of the 2x signal exactly. Same sums up
   to float rounding (< 1e-6 on unit-scale signals); only for ratio 2 and K = 12 (every released model).
   With autograd, or with another activation (Snake), it allocates its tensors as usual. Without autograd a
@@ -204,7 +204,9 @@ class Activation1d(nn.Module):
         self.polyphase = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.polyphase and self.polyphase_supported):
+        # Polyphase is a CPU path: on a GPU its many small matrix products lost to the reference convolutions
+        # (HierSpeech++ VC synthesis on an H200: 0.100 s against 0.071 s; benchmarks/cuda_check.sh).
+        if not (self.polyphase and self.polyphase_supported) or x.device.type != "cpu":
             return self.downsample(self.act(self.upsample(x)))
         # the scratch path runs SnakeBeta in place: only when nothing needs the intermediates for autograd
         if isinstance(self.act, SnakeBeta) and not torch.is_grad_enabled():
