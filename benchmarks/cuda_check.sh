@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks in one run, for a machine with an NVIDIA GPU (our machines have none; see benchmarks/README.md):
-#   1. tests/cuda: models against the official fixtures on the GPU, the shared trainer (float32, bf16, fp16,
-#      resume) and echelon-train / echelon-infer --device cuda;
+#   1. tests/cuda: every family against its official fixtures on the GPU, the shared trainer (float32, bf16,
+#      fp16, resume), seeded random streams, and echelon-train / echelon-infer --device cuda;
 #   2. WaveGrad 2's real-time factor per number of refinement steps (paper size, random weights);
 #   3. HierSpeech++ zero-shot VC per stage, on the machine's CPU and on the GPU (full size, random weights);
 #   4. the anti-aliased activation's two paths on the GPU (benchmarks/alias_free_gpu.py).

@@ -1,5 +1,6 @@
-"""The CUDA paths: models against the official fixtures on the GPU, the shared trainer (plain, mixed precision,
-resume) and the generic CLIs with ``--device cuda``.
+"""The CUDA paths: VITS and HierSpeech++ against the official fixtures on the GPU (the other families:
+test_cuda_families.py), seeded random streams, the shared trainer (plain, mixed precision, resume) and the
+generic CLIs with ``--device cuda``.
 
 Skipped where no CUDA GPU is visible (CI and our CPU machines); run on a lent GPU by ``benchmarks/cuda_check.sh``.
 ``ECHELON_TEST_DEVICE=cpu`` runs the same code on the CPU, to check the tests themselves without a GPU.
