@@ -61,3 +61,18 @@ def test_posterior_encoder_noise_and_mask():
         enc(torch.randn(1, 3, 4), torch.tensor([4]))
     with pytest.raises(ValueError, match="noise must be"):
         enc(x, lengths, noise=torch.randn(1, 4, 9))
+
+
+def test_upsamplers_run_in_float32_under_autocast():
+    """A transposed convolution's bf16-rounded kernel repeats once per input sample: a hum at the frame rate.
+    Under autocast the upsamplers take and give float32; the rest still runs in bfloat16."""
+    gen = HiFiGANGenerator(8, "1", [3], [[1, 3, 5]], [4, 4], 16, [8, 8])
+    x = torch.randn(1, 8, 20)
+    dtypes = {}
+    for name in ("ups.0", "ups.1", "resblocks.0.convs1.0", "conv_post"):
+        gen.get_submodule(name).register_forward_hook(lambda m, i, o, name=name: dtypes.__setitem__(name, o.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = gen(x)
+    assert dtypes["ups.0"] == dtypes["ups.1"] == torch.float32
+    assert dtypes["resblocks.0.convs1.0"] == dtypes["conv_post"] == out.dtype == torch.bfloat16
+    assert torch.allclose(out.float(), gen(x), atol=0.05)  # the same generator, to bfloat16's rounding
