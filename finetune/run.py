@@ -331,7 +331,8 @@ def _run(opts: FinetuneOptions, finetuner: VoiceFinetuner) -> int:
     budget = FinetuneBudget(opts.cpu_minutes, opts.max_steps, opts.eval_every, opts.seed)
     report = finetuner.train(Path(data["manifest"]), budget, evaluator, opts.resume, opts.progress)
     book.notes.update({"stopped by": report.stopped_by, "steps": report.step,
-                       "training CPU minutes": round(report.cpu_minutes, 2)})
+                       "training CPU minutes": round(report.cpu_minutes, 2),
+                       "mixed precision": report.details.get("precision", "no")})
     if report.details.get("exit_code"):
         book.save()
         log.warning("stopped at step %d: its checkpoint is saved; --resume continues", report.step)

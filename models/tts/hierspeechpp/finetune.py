@@ -348,7 +348,8 @@ class HierSpeechFinetuner(VoiceFinetuner):
         trainer.train(quiet=not progress)
         spent = trainer.cpu_minutes_used()
         return TrainingReport(trainer.step, spent, stop_cause(trainer, budget),
-                              {"exit_code": trainer.interrupted, "frozen_parts": list(trainer.frozen_parts)})
+                              {"exit_code": trainer.interrupted, "frozen_parts": list(trainer.frozen_parts),
+                               "precision": trainer.accelerator.mixed_precision})
 
     # ------------------------------------------------------------------ output
     def save_voice(self, out_dir: Path, tempo: float) -> Path:

@@ -156,7 +156,8 @@ class VITSFinetuner(VoiceFinetuner):
         trainer.train()
         trainer.keep_average()  # after its last save: a resumed run continues from the trained weights
         return TrainingReport(trainer.step, trainer.cpu_minutes_used(), stop_cause(trainer, budget),
-                              {"exit_code": trainer.interrupted, "skipped_items": len(trainer.train_set.skipped)})
+                              {"exit_code": trainer.interrupted, "skipped_items": len(trainer.train_set.skipped),
+                               "precision": trainer.accelerator.mixed_precision})
 
     # ------------------------------------------------------------------ output
     def save_voice(self, out_dir: Path, tempo: float) -> Path:
