@@ -79,6 +79,7 @@ from models.base.train_config import TrainConfig
 from utils.config import ConfigError, to_dict
 from utils.interrupt import CpuBudget, StopOnSignal
 from utils.progress import Progress
+from utils.rng import seeded
 
 log = logging.getLogger("echelon.trainer")
 
@@ -405,11 +406,9 @@ class BaseTrainer:
         """Average ``valid_step`` over the validation set; training RNG is left untouched."""
         totals: Dict[str, float] = {}
         count = 0
-        # The GPU's generator too: accelerate's single-GPU device is plain "cuda" (no index), and validation's
-        # draws must not shift the training run's, or a resumed run would not continue like an uninterrupted one.
-        devices = ([torch.cuda.current_device() if self.device.index is None else self.device.index]
-                   if self.device.type == "cuda" else [])
-        with torch.random.fork_rng(devices=devices):
+        # The GPU's generator too (accelerate's single-GPU device is plain "cuda"): validation's draws must not
+        # shift the training run's, or a resumed run would not continue like an uninterrupted one.
+        with seeded(device=self.device):
             for model in self.models.values():
                 model.eval()
             for index, batch in enumerate(self._loader(self.valid_set, self.valid_sampler)):
