@@ -10,7 +10,8 @@
 #   OUT_DIR: where the logs go (default $OUT); STEP: tests, wavegrad2_rtf, hierspeechpp_vc, alias_free (default all)
 #   GPU_EXTRA=DIR   wheels (DIR/whl/*.whl, installed with --target) and fixtures (DIR/fixtures) for a machine that
 #                   has PyTorch but not Echelon's lighter dependencies (default .gpu)
-# Every step runs whatever the one before it gave; the last lines are the summary.
+# Every step runs whatever the one before it gave; the last lines are the summary, and the exit status is 1
+# when any step failed.
 set -uo pipefail
 
 out="${1:-${OUT:-/tmp/echelon_cuda_check}}"
@@ -48,3 +49,5 @@ step hierspeechpp_vc 120 python3 benchmarks/hierspeechpp_vc_speed.py --cuda --th
 step alias_free 60 python3 benchmarks/alias_free_gpu.py
 echo "== summary"
 printf '%s\n' "${status[@]}"
+failed=$(printf '%s\n' "${status[@]}" | grep -vc ': exit 0$')
+[ "$failed" -eq 0 ] || { echo "cuda_check: $failed step(s) failed; logs in $out" >&2; exit 1; }

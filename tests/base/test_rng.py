@@ -26,8 +26,11 @@ def test_an_unseeded_block_only_sets_the_state_aside():
 
 
 def test_the_cpu_touches_no_gpu_generator():
-    assert gpu_indices("cpu") == []
-    assert gpu_indices() == ([] if not torch.cuda.is_initialized() else list(range(torch.cuda.device_count())))
+    assert gpu_indices("cpu") == [] and gpu_indices("cuda:1") == [1]  # a named GPU needs no CUDA call
+    started = torch.cuda.is_initialized()
+    with seeded(3):
+        torch.randn(2)
+    assert torch.cuda.is_initialized() == started  # a CPU block never starts CUDA
 
 
 def test_private_streams_interleaved_draw_what_each_draws_alone():

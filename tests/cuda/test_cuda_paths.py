@@ -16,7 +16,6 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pytest
@@ -30,17 +29,15 @@ from models.base.streaming import PrivateRandom
 from models.tts.hierspeechpp.model import HierSpeechPPSynthesizer
 from models.tts.vits.model import VITS
 from tests.helpers import MINI_CORPUS, REPO_ROOT, float_state_dict, hierspeech_config_of, load_fixture
+from tests.models.hierspeechpp.test_training import CLIP_FRAMES, record_steps, tiny_trainer, write_short_corpus
 from tests.models.vits.test_vits_parity import FIXTURES as VITS_FIXTURES
 from tests.models.vits.test_vits_parity import build_from_fixture as build_vits
-from utils.config import load_config, validate
-from utils.registry import get
 from utils.rng import seeded
 
 DEVICE = torch.device(os.environ.get("ECHELON_TEST_DEVICE", "cuda"))
 ON_GPU = DEVICE.type == "cuda"
 WAVE_TOL = 1e-4  # fixtures/README.md: waveforms max abs diff
 TOY_CONFIG = REPO_ROOT / "models/example/toy_autoencoder/configs/toy.json5"
-HSP_TINY = REPO_ROOT / "models/tts/hierspeechpp/configs/train_tiny.json5"
 
 pytestmark = pytest.mark.skipif(ON_GPU and not torch.cuda.is_available(),
                                 reason=f"needs a CUDA GPU (torch {torch.__version__} sees none)")
@@ -174,42 +171,12 @@ def test_streams_interleaved_on_the_device_draw_what_each_draws_alone():
 # ----------------------------------------------------------------------------- the shared trainer
 @pytest.fixture(scope="module")
 def four_clips(tmp_path_factory) -> Path:
-    """Four real VCTK clips (one per speaker), each one 24-frame generator window of speech, as a manifest."""
-    from processors.audio import load_audio
-
-    folder = tmp_path_factory.mktemp("clips")
-    rows = []
-    for speaker in ("p225", "p226", "p227", "p228"):
-        wav = load_audio(MINI_CORPUS / "vctk" / speaker / f"{speaker}_003.wav", 16000)[6400: 6400 + 24 * 320]
-        sf.write(folder / f"{speaker}.wav", wav, 16000)
-        rows.append({"id": speaker, "path": f"{speaker}.wav", "speaker": speaker, "text": "",
-                     "duration": len(wav) / 16000, "sample_rate": 16000})
-    manifest = folder / "train.jsonl"
-    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return manifest
+    return write_short_corpus(tmp_path_factory.mktemp("clips"))
 
 
 def hsp_trainer(manifest: Path, exp_dir: Path, *overrides: str, resume: bool = False):
-    raw = load_config(HSP_TINY, [f"data.train_manifest={manifest}", "model.segment_frames=24", "train.save_every=0",
-                                 *overrides])
-    cls = get("trainer", "hierspeechpp")
-    return cls(validate(raw, cls.config_class), exp_dir, resume=resume, cpu=not ON_GPU)
-
-
-def logged_steps(trainer, rng_states: Optional[list] = None) -> list:
-    """The values of each step the trainer runs from now on; ``rng_states`` gets the device's random state after
-    each."""
-    logged = []
-    after = trainer._after_step
-
-    def hook(values, bar):
-        logged.append(dict(values))
-        after(values, bar)
-        if rng_states is not None:
-            rng_states.append(torch.cuda.get_rng_state() if ON_GPU else torch.get_rng_state())
-
-    trainer._after_step = hook
-    return logged
+    return tiny_trainer(manifest, exp_dir, [f"model.segment_frames={CLIP_FRAMES}", "train.save_every=0", *overrides],
+                        resume=resume, cpu=not ON_GPU)
 
 
 def test_hierspeechpp_learns_on_the_device_and_its_checkpoint_loads_on_a_cpu(four_clips, tmp_path):
@@ -218,7 +185,7 @@ def test_hierspeechpp_learns_on_the_device_and_its_checkpoint_loads_on_a_cpu(fou
     on a machine without a GPU (weights_only) equal to the device's."""
     trainer = hsp_trainer(four_clips, tmp_path / "exp", "train.max_steps=40", "train.save_every=40")
     assert trainer.device.type == DEVICE.type
-    logged = logged_steps(trainer)
+    logged = record_steps(trainer)
     trainer.train()
     mel = [v["mel"] for v in logged]
     assert len(mel) == 40 and all(np.isfinite(v["loss_gen_total"]) and np.isfinite(v["loss_disc"]) for v in logged)
@@ -237,7 +204,7 @@ def test_mixed_precision_steps_stay_finite(four_clips, tmp_path, precision):
     if precision == "fp16" and not ON_GPU:
         pytest.skip("fp16 needs a GPU")
     trainer = hsp_trainer(four_clips, tmp_path / "exp", "train.max_steps=6", f"train.mixed_precision={precision}")
-    logged = logged_steps(trainer)
+    logged = record_steps(trainer)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer.train()
@@ -254,7 +221,7 @@ def test_resume_on_the_device_continues_the_run(four_clips, tmp_path):
     overrides = ("train.max_steps=4", "train.save_every=2")
     full = hsp_trainer(four_clips, tmp_path / "full", *overrides)
     full_states: list = []
-    full_log = logged_steps(full, full_states)
+    full_log = record_steps(full, lambda: full_states.append(device_state()))
     full.train()
     stopped = tmp_path / "part" / "checkpoints" / "step_00000002"
     stopped.parent.mkdir(parents=True)
@@ -262,7 +229,7 @@ def test_resume_on_the_device_continues_the_run(four_clips, tmp_path):
     resumed = hsp_trainer(four_clips, tmp_path / "part", *overrides, resume=True)
     assert resumed.step == 2
     states: list = []
-    logged = logged_steps(resumed, states)
+    logged = record_steps(resumed, lambda: states.append(device_state()))
     resumed.train()
     got, expected = [v["loss_gen_total"] for v in logged], [v["loss_gen_total"] for v in full_log[2:]]
     assert torch.equal(states[0], full_states[2]), \

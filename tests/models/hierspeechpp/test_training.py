@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Dict, List
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import pytest
@@ -140,39 +140,46 @@ def test_kl_terms_follow_the_hierarchy() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- trainer runs
-@pytest.fixture()
-def short_corpus(tmp_path: Path) -> Path:
-    """Four real VCTK clips (one per speaker) cut to 24 frames (0.48 s) of speech, with a JSONL manifest.
-
-    Every clip is exactly one generator window long, so the model sees the same four utterances every epoch.
-    """
+def write_short_corpus(folder: Path) -> Path:
+    """Four real VCTK clips (one per speaker) cut to 24 frames (0.48 s) of speech into ``folder``, with a JSONL
+    manifest (returned). Every clip is exactly one generator window long, so the model sees the same four
+    utterances every epoch."""
     import soundfile as sf
 
     rows = []
     for clip in CLIPS:
         wav = load_audio(MINI_CORPUS / clip, 16000)[6400 : 6400 + CLIP_FRAMES * 320]
-        path = tmp_path / f"{Path(clip).stem}.wav"
+        path = folder / f"{Path(clip).stem}.wav"
         sf.write(path, wav, 16000)
         rows.append({"id": path.stem, "path": path.name, "speaker": clip.split("/")[1], "text": "",
                      "duration": wav.shape[0] / 16000, "sample_rate": 16000})  # fmt: skip
-    manifest = tmp_path / "train.jsonl"
+    manifest = folder / "train.jsonl"
     manifest.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     return manifest
 
 
-def _trainer(manifest: Path, exp_dir: Path, overrides: List[str], resume: bool = False):
+@pytest.fixture()
+def short_corpus(tmp_path: Path) -> Path:
+    return write_short_corpus(tmp_path)
+
+
+def tiny_trainer(manifest: Path, exp_dir: Path, overrides: List[str], resume: bool = False, cpu: bool = True):
+    """The HierSpeech++ trainer of configs/train_tiny.json5 on ``manifest`` (``cpu=False``: a visible GPU)."""
     raw = load_config(TINY_CONFIG, [f"data.train_manifest={manifest}", *overrides])
     cls = get("trainer", "hierspeechpp")
-    return cls(validate(raw, cls.config_class), exp_dir, resume=resume, cpu=True)
+    return cls(validate(raw, cls.config_class), exp_dir, resume=resume, cpu=cpu)
 
 
-def _record(trainer) -> List[Dict[str, float]]:
+def record_steps(trainer, after_each: Optional[Callable[[], None]] = None) -> List[Dict[str, float]]:
+    """The values of each step ``trainer`` runs from now on; ``after_each()`` is called after every step."""
     logged: List[Dict[str, float]] = []
     after = trainer._after_step
 
     def hook(values, bar):
         logged.append(dict(values))
         after(values, bar)
+        if after_each is not None:
+            after_each()
 
     trainer._after_step = hook
     return logged
@@ -189,8 +196,8 @@ def test_tiny_model_learns_on_real_clips(short_corpus: Path, tmp_path: Path) -> 
     68 s of CPU for the 40 steps (2.6 min wall on a machine loaded ~9 on 2 cores).
     """
     overrides = [f"train.max_steps={LEARN_STEPS}", "train.save_every=0", f"model.segment_frames={CLIP_FRAMES}"]
-    trainer = _trainer(short_corpus, tmp_path / "exp", overrides)
-    logged = _record(trainer)
+    trainer = tiny_trainer(short_corpus, tmp_path / "exp", overrides)
+    logged = record_steps(trainer)
     trainer.train()
     mel = [v["mel"] for v in logged]
     assert len(mel) == LEARN_STEPS
@@ -204,15 +211,15 @@ def test_resume_continues_identically(short_corpus: Path, tmp_path: Path) -> Non
     """Stop after step 2, resume through the shared trainer: steps 3-4 equal an uninterrupted run's exactly
     (data order, crops, perturbation, CFG dropout, posterior noise, windows, optimizer and scheduler states)."""
     overrides = ["train.max_steps=4", "train.save_every=2", "train.keep_last=3", f"model.segment_frames={CLIP_FRAMES}"]
-    full = _trainer(short_corpus, tmp_path / "full", overrides)
-    full_log = _record(full)
+    full = tiny_trainer(short_corpus, tmp_path / "full", overrides)
+    full_log = record_steps(full)
     full.train()
     # A second run stopped after its step-2 checkpoint, then resumed in the same directory.
     part_dir = tmp_path / "part"
     shutil.copytree(tmp_path / "full" / "checkpoints" / "step_00000002", part_dir / "checkpoints" / "step_00000002")
-    resumed = _trainer(short_corpus, part_dir, overrides, resume=True)
+    resumed = tiny_trainer(short_corpus, part_dir, overrides, resume=True)
     assert resumed.step == 2
-    resumed_log = _record(resumed)
+    resumed_log = record_steps(resumed)
     resumed.train()
     assert [v["loss_gen_total"] for v in resumed_log] == [v["loss_gen_total"] for v in full_log[2:]]
     for name in ("generator", "discriminator"):
