@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -53,6 +53,32 @@ def analyse(wav: np.ndarray, sample_rate: int, method: str = "yaapt", f0_max: fl
     if f0.size == 0:
         raise ValueError(f"audio of {len(x) / F0_SAMPLE_RATE:.4f} s is too short for F0 analysis")
     return F0Track(f0=f0, mcep=world_mcep(x, F0_SAMPLE_RATE, F0_FRAME_MS, f0=f0))
+
+
+def median_f0_hz(wavs: Sequence[Tuple[np.ndarray, int]], method: str = "harvest", f0_max: float = 600.0,
+                 max_seconds: Optional[float] = 60.0) -> float:
+    """Median F0 in Hz over the voiced frames of utterances ``[(wav (T,), sample_rate)]`` (0.0 when none is
+    voiced): where a voice or a reader speaks. The utterances after the first ``max_seconds`` of audio are left
+    out (a minute is plenty for a median; harvest takes ~0.2 CPU s a second of audio).
+
+    ``harvest`` because the faster trackers were an octave off on a synthetic voice: on 8 sentences of the
+    Piper joe voice dio gave 154 Hz and YAAPT 92 Hz against harvest's 115 (piper-tts's joe: 106), while on
+    the readers of ``egs/tts/finetune`` all three agreed within 7 %."""
+    voiced, seconds = [], 0.0
+    for wav, rate in wavs:
+        if max_seconds is not None and seconds >= max_seconds:
+            break
+        seconds += len(wav) / rate
+        f0 = np.asarray(extract_f0(at_rate(wav, rate, F0_SAMPLE_RATE).astype(np.float64), F0_SAMPLE_RATE,
+                                   method=method, f0_max=f0_max))
+        voiced.append(f0[f0 > 0])
+    voiced_frames = np.concatenate(voiced) if voiced else np.zeros(0)
+    return float(np.median(voiced_frames)) if voiced_frames.size else 0.0
+
+
+def semitones(f0_hz: float, reference_hz: float) -> float:
+    """How many semitones ``f0_hz`` lies above ``reference_hz`` (negative: below)."""
+    return 12.0 * math.log2(f0_hz / reference_hz)
 
 
 def f0_scores(gen_f0: np.ndarray, ref_f0: np.ndarray, path: np.ndarray) -> Dict[str, float]:

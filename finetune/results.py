@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from evaluation.pitch import semitones
 from evaluation.report import write_atomic
 from utils.wording import plural
 
@@ -39,6 +40,32 @@ BUZZ_MARGIN_DB = 2.0
 def buzz_limit(base_buzz: Optional[float]) -> float:
     """The most frame-rate buzz a preferred checkpoint may have, in dB."""
     return max(BUZZ_CEILING_DB, (base_buzz or 0.0) + BUZZ_MARGIN_DB)
+
+
+#: a reader whose median F0 is this many semitones or more from the base voice's gets a warning: fine-tuning
+#: keeps the base voice's pitch range. Harvest medians against the joe voice (115 Hz): LJSpeech +11.7 (SIM 0.68
+#: in 20 CPU minutes, 0.73 after 1800 steps on a GPU, far from the 0.80 target), VCTK p228 +8.8 (+0.25 SIM but
+#: DNSMOS 0.39 under its recordings), p225 +7.1, p227 +0.4 and p226 -0.9 (every target but p226's +0.25 met)
+PITCH_GAP_SEMITONES = 8.0
+
+
+def pitch_gap(base: Optional[Dict[str, Any]], reader: Optional[Dict[str, Any]]) -> Optional[float]:
+    """Semitones from the base voice's median F0 up to the reader's (None when either was not measured)."""
+    base_f0, reader_f0 = (base or {}).get("f0_hz"), (reader or {}).get("f0_hz")
+    if not base_f0 or not reader_f0:
+        return None
+    return semitones(reader_f0, base_f0)
+
+
+def pitch_warning(base: Optional[Dict[str, Any]], reader: Optional[Dict[str, Any]]) -> Optional[str]:
+    """What to tell a user whose voice is pitched far from the base voice, or None."""
+    gap = pitch_gap(base, reader)
+    if gap is None or abs(gap) < PITCH_GAP_SEMITONES:
+        return None
+    return (f"the reader speaks {abs(gap):.1f} semitones {'above' if gap > 0 else 'below'} the base voice (median F0 "
+            f"{reader['f0_hz']:.0f} against {base['f0_hz']:.0f} Hz): fine-tuning keeps the base voice's pitch "
+            f"range, so expect less likeness and a lower DNSMOS than for a reader near its pitch; a base voice "
+            f"pitched nearer the reader's gets closer (egs/tts/finetune/RESULTS.md)")
 
 
 def choose_best(rows: List[Dict[str, Any]], base_wer: float, ceiling: float = WER_CEILING,
@@ -156,6 +183,13 @@ class ResultsBook:
                       f"far (all threads). Best: {self.rule()}. "
                       f"Buzz: the decoder's frame rate and 3 harmonics over their surroundings in the spectrum "
                       f"(recordings 1-4 dB; 6 dB and up is heard as a hum).", ""]
+        gap = pitch_gap(self.base, self.reader)
+        if gap is not None:
+            lines += [f"Pitch (median F0, WORLD harvest): the reader's recordings {self.reader['f0_hz']:.0f} Hz, the "
+                      f"base voice {self.base['f0_hz']:.0f} Hz ({gap:+.1f} semitones).", ""]
+        warning = pitch_warning(self.base, self.reader)
+        if warning:
+            lines += [f"**Warning:** {warning}.", ""]
         for key, value in self.notes.items():
             lines.append(f"- {key}: {round(value, 3) if isinstance(value, float) else value}")
         if self.best_utterances:

@@ -29,7 +29,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from finetune.data import MIN_SPEECH_SECONDS, prepare_reader_data
-from finetune.results import PATIENCE, ResultsBook, over_limit_streak
+from finetune.results import PATIENCE, ResultsBook, over_limit_streak, pitch_warning
 from finetune.scoring import VoiceScorer, VoiceScores
 from models.base.finetune import FinetuneBudget, FinetuneError, VoiceFinetuner, finetuner_for
 from processors.audio import load_audio
@@ -247,9 +247,10 @@ def baseline(finetuner: VoiceFinetuner, scorer: VoiceScorer, book: ResultsBook,
     """Step 4: the base voice's and the recordings' rows (kept on --resume); returns the tempo length scale."""
     if book.reader is None:
         wavs, texts = load_utterances(manifest)
-        book.reader = scorer.score_recordings(wavs, texts, finetuner.frame_rate_hz).summary()
+        book.reader = scorer.score_recordings(wavs, texts, finetuner.frame_rate_hz, pitch=True).summary()
     if book.base is None:
-        book.base = scorer.score_voice(lambda texts: finetuner.speak(texts), finetuner.frame_rate_hz).summary()
+        book.base = scorer.score_voice(lambda texts: finetuner.speak(texts), finetuner.frame_rate_hz,
+                                       pitch=True).summary()
     reader = VoiceScores(book.reader["wer"], book.reader["sim"], book.reader["dnsmos"], book.reader["rate"])
     base = VoiceScores(book.base["wer"], book.base["sim"], book.base["dnsmos"], book.base["rate"])
     scale = tempo_length_scale(base, reader)
@@ -258,6 +259,9 @@ def baseline(finetuner: VoiceFinetuner, scorer: VoiceScorer, book: ResultsBook,
     log.info("base voice: WER %.1f %%, SIM %.3f; reader's recordings: SIM %.3f; tempo: length scale %.3f "
              "(WER limit of a kept checkpoint %.1f %%)", 100 * base.wer, base.sim, reader.sim, scale,
              100 * book.wer_limit)
+    warning = pitch_warning(book.base, book.reader)
+    if warning:
+        log.warning(warning)
     return scale
 
 

@@ -14,7 +14,10 @@ Definitions (issue 46):
   silence trimmed; voices and recordings are measured the same way;
 * **buzz**: how far the decoder's frame rate and its harmonics stand out of the spectrum, in dB
   (:func:`evaluation.spectral.frame_rate_lines_db`; recordings 1-4, a voice with an audible buzz 6-14), when the
-  frame rate is given; the recordings are measured at the voice's frame rate for the ceiling row.
+  frame rate is given; the recordings are measured at the voice's frame rate for the ceiling row;
+* **F0**: the median F0 of the voiced frames (:func:`evaluation.pitch.median_f0_hz`, WORLD harvest), when
+  asked: where the base voice and the reader speak (a fine-tuned voice's buzz can lock an F0 tracker onto the
+  frame rate, so a fine-tuned voice's F0 is not measured).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from evaluation.asr import ASR_SAMPLE_RATE, FasterWhisperASR
 from evaluation.base import at_rate
 from evaluation.dnsmos import DNSMOS
 from evaluation.intelligibility import corpus_error_rates, empty_hypothesis_counts, error_counts
+from evaluation.pitch import median_f0_hz
 from evaluation.speaker import SPEAKER_SAMPLE_RATE, build_embedder
 from evaluation.spectral import frame_rate_lines_db
 from evaluation.text_normalizer import normalize_english
@@ -53,12 +57,15 @@ class VoiceScores:
     rate: float  # phonemes per second of speech
     utterances: List[Dict[str, object]] = field(default_factory=list)
     buzz_db: Optional[float] = None  # frame-rate lines over their surroundings; None: not measured
+    f0_hz: Optional[float] = None  # median F0 of the voiced frames; None: not measured
 
     def summary(self) -> Dict[str, float]:
         out = {"wer": round(self.wer, 4), "sim": round(self.sim, 4), "dnsmos": round(self.dnsmos, 3),
                "rate": round(self.rate, 2)}
         if self.buzz_db is not None:
             out["buzz_db"] = round(self.buzz_db, 2)
+        if self.f0_hz is not None:
+            out["f0_hz"] = round(self.f0_hz, 1)
         return out
 
 
@@ -118,8 +125,10 @@ class VoiceScorer:
         return self.asr.transcribe([at_rate(w, sr, ASR_SAMPLE_RATE) for w, sr in wavs])
 
     def score(self, wavs: Sequence[Tuple[np.ndarray, int]], texts: Sequence[str],
-              ids: Optional[Sequence[str]] = None, frame_rate_hz: Optional[float] = None) -> VoiceScores:
-        """Scores of utterances ``wavs`` whose words are ``texts`` (the buzz at ``frame_rate_hz`` when given)."""
+              ids: Optional[Sequence[str]] = None, frame_rate_hz: Optional[float] = None,
+              pitch: bool = False) -> VoiceScores:
+        """Scores of utterances ``wavs`` whose words are ``texts`` (the buzz at ``frame_rate_hz`` when given, the
+        median F0 with ``pitch``)."""
         hyps = self.transcribe(wavs)
         sims = self.embed(wavs) @ self.centre
         rows, counts = [], []
@@ -136,13 +145,14 @@ class VoiceScorer:
         return VoiceScores(wer=corpus_error_rates(counts)["wer_corpus"], sim=float(np.mean(sims)),
                            dnsmos=float(np.mean([r["dnsmos"] for r in rows])), rate=speaking_rate(wavs, texts),
                            utterances=rows,
-                           buzz_db=float(np.mean([r["buzz_db"] for r in rows])) if frame_rate_hz else None)
+                           buzz_db=float(np.mean([r["buzz_db"] for r in rows])) if frame_rate_hz else None,
+                           f0_hz=median_f0_hz(wavs) if pitch else None)
 
-    def score_voice(self, speak: Speak, frame_rate_hz: Optional[float] = None) -> VoiceScores:
+    def score_voice(self, speak: Speak, frame_rate_hz: Optional[float] = None, pitch: bool = False) -> VoiceScores:
         """Scores of a voice: ``speak(texts) -> [(wav, sample_rate)]`` on the held-out sentences."""
-        return self.score(speak(self.sentences), self.sentences, frame_rate_hz=frame_rate_hz)
+        return self.score(speak(self.sentences), self.sentences, frame_rate_hz=frame_rate_hz, pitch=pitch)
 
     def score_recordings(self, wavs: Sequence[Tuple[np.ndarray, int]], texts: Sequence[str],
-                         frame_rate_hz: Optional[float] = None) -> VoiceScores:
+                         frame_rate_hz: Optional[float] = None, pitch: bool = False) -> VoiceScores:
         """The reader's own recordings scored like a voice (the ceiling row)."""
-        return self.score(wavs, texts, frame_rate_hz=frame_rate_hz)
+        return self.score(wavs, texts, frame_rate_hz=frame_rate_hz, pitch=pitch)

@@ -94,3 +94,18 @@ def test_resampling_shift_dtw_on_mel_cepstra_recovers_the_time_scaling(vctk_clip
     scores = f0_scores(gen.f0, ref.f0, path)
     assert scores["f0_pearson"] > 0.95
     assert scores["f0_rmse_cents"] == pytest.approx(100.0 * SEMITONES, abs=40.0)
+
+
+def test_median_f0_follows_a_pitch_shift_and_skips_silence(lj_clip) -> None:
+    """The median F0 of a real clip moves by the semitones a WORLD resynthesis shifted it; silence has none;
+    utterances after ``max_seconds`` of audio are left out."""
+    from evaluation.pitch import median_f0_hz, semitones
+
+    wav, sr = lj_clip
+    up = world_pitch_shift(wav, sr, 7.0)
+    here, there = median_f0_hz([(wav, sr)]), median_f0_hz([(up, sr)])
+    assert 150.0 < here < 300.0  # LJSpeech's reader
+    assert semitones(there, here) == pytest.approx(7.0, abs=0.5)  # a median: the voiced frames differ a little
+    assert semitones(220.0, 110.0) == pytest.approx(12.0) and semitones(110.0, 220.0) == pytest.approx(-12.0)
+    assert median_f0_hz([(np.zeros(sr, np.float32), sr)]) == 0.0
+    assert median_f0_hz([(wav, sr), (up, sr)], max_seconds=len(wav) / sr / 2) == here

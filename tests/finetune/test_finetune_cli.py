@@ -209,3 +209,30 @@ def test_bfloat16_steps_are_a_setting(joe, tmp_path):
     assert finetuner.config_for("", 1, FinetuneBudget()).train.mixed_precision in (None, "no")
     finetuner.settings = ["train.mixed_precision=bf16"]
     assert finetuner.config_for("", 1, FinetuneBudget()).train.mixed_precision == "bf16"
+
+
+def test_pitch_far_from_the_base_voice_is_reported_and_warned(finished, tmp_path):
+    """The base voice's and the reader's median F0 are measured once (a male voice against LJSpeech's female
+    reader here) and reported; a gap of PITCH_GAP_SEMITONES or more is a warning in results.md and the log."""
+    from evaluation.pitch import semitones
+    from finetune.results import PITCH_GAP_SEMITONES, ResultsBook, pitch_warning
+
+    _, exp, _ = finished
+    results = json.loads((exp / "results.json").read_text())
+    base_f0, reader_f0 = results["base"]["f0_hz"], results["reader"]["f0_hz"]
+    gap = semitones(reader_f0, base_f0)
+    assert 80.0 < base_f0 < 160.0 and 170.0 < reader_f0 < 300.0 and gap > 5.0  # 2 sentences: ~141 vs ~229 Hz
+    assert all("f0_hz" not in row for row in results["checkpoints"])  # a buzzing voice misleads F0 trackers
+    md = (exp / "results.md").read_text()
+    assert f"the base voice {base_f0:.0f} Hz ({gap:+.1f} semitones)" in md
+    warned = gap >= PITCH_GAP_SEMITONES
+    assert ("**Warning:** the reader speaks" in md) == warned
+    assert ("semitones above the base voice" in (exp / "finetune.log").read_text()) == warned
+
+    base = results["base"]
+    far = ResultsBook(tmp_path, base=base, reader={**results["reader"], "f0_hz": base_f0 * 2}).markdown()
+    assert "**Warning:** the reader speaks 12.0 semitones above the base voice" in far
+    near = {"f0_hz": base_f0 * 2 ** ((PITCH_GAP_SEMITONES - 0.1) / 12)}
+    assert pitch_warning(base, near) is None
+    assert "12.0 semitones below the base voice" in pitch_warning(base, {"f0_hz": base_f0 / 2})
+    assert pitch_warning(base, {"wer": 0.0}) is None  # a book written before F0 was measured
