@@ -16,7 +16,11 @@ set -uo pipefail
 
 out="${1:-${OUT:-/tmp/echelon_cuda_check}}"
 [ $# -gt 0 ] && shift
-wanted=" ${*:-tests wavegrad2_rtf hierspeechpp_vc alias_free} "
+steps="tests wavegrad2_rtf hierspeechpp_vc alias_free"
+wanted=" ${*:-$steps} "
+for name in $wanted; do  # a misspelt step would otherwise run nothing and read as a failure
+    [[ " $steps " == *" $name "* ]] || { echo "cuda_check: unknown step '$name' (steps: $steps)" >&2; exit 2; }
+done
 extra="${GPU_EXTRA:-.gpu}"
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1

@@ -200,7 +200,6 @@ def test_sim_reference_leaves_out_what_the_data_preparation_refuses(reader_dir, 
     assert "left out broken.wav (not audio)" in said and "left out silent.flac (silent" in said
 
 
-
 def test_bfloat16_steps_are_a_setting(joe, tmp_path):
     """float32 by default (bf16 was measured faster per step but not better per reader: RESULTS.md)."""
     from models.base.finetune import FinetuneBudget
