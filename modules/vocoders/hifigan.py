@@ -171,28 +171,52 @@ class HiFiGANGenerator(nn.Module):
         self.gin_channels = gin_channels
 
     def forward(self, x: torch.Tensor, g: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.tail(self.head(x, g))
+
+    def head(self, x: torch.Tensor, g: Optional[torch.Tensor] = None, stages: int = 0) -> torch.Tensor:
+        """``conv_pre`` (+ the condition) and the first ``stages`` up-sampling stages:
+        ``(B, in_channels, T) -> (B, C_stages, T * stage_rate(stages))``. ``tail(head(x, g, k), k)`` is the
+        forward pass for every k, so a caller may run the tail in time windows (the VITS runtime graphs)."""
         x = self.conv_pre(x)
         if g is not None:
             if self.gin_channels == 0:
                 raise ValueError("HiFiGANGenerator: got a global condition g but gin_channels is 0")
             x = x + self.cond(g)
-        for i, up in enumerate(self.ups):
-            x = upsample_in_float32(up, F.leaky_relu(x, LRELU_SLOPE))
-            x = average_blocks(x, self.resblocks, i, self.num_kernels)
+        return self._stages(x, 0, stages)
+
+    def tail(self, x: torch.Tensor, stages: int = 0) -> torch.Tensor:
+        """The up-sampling stages from ``stages`` on and ``conv_post``: ``(B, C_stages, N) -> (B, 1, N * hop_length
+        / stage_rate(stages))``."""
+        x = self._stages(x, stages, self.num_upsamples)
         x = self.conv_post(F.leaky_relu(x, self.post_lrelu_slope))
         return torch.tanh(x)
 
+    def _stages(self, x: torch.Tensor, first: int, end: int) -> torch.Tensor:
+        for i in range(first, end):
+            x = upsample_in_float32(self.ups[i], F.leaky_relu(x, LRELU_SLOPE))
+            x = average_blocks(x, self.resblocks, i, self.num_kernels)
+        return x
+
+    def stage_rate(self, stages: int) -> int:
+        """Samples per input frame after the first ``stages`` up-sampling stages."""
+        return math.prod(int(up.stride[0]) for up in self.ups[:stages])
+
     def receptive_frames(self) -> int:
-        """Input frames on each side that one output sample depends on (an upper bound): each layer's reach
-        in samples of its own rate, rounded up to input frames."""
-        frames, rate = conv_reach(self.conv_pre), 1  # rate: samples per input frame where the layer runs
-        for i, up in enumerate(self.ups):
+        """Input frames on each side that one output sample depends on (an upper bound)."""
+        return conv_reach(self.conv_pre) + self.tail_reach(0)
+
+    def tail_reach(self, stages: int) -> int:
+        """Input samples of ``tail(., stages)`` on each side that one output sample depends on (an upper bound):
+        each layer's reach in samples of its own rate, rounded up to the tail's input samples."""
+        reach, rate = 0, 1  # rate: samples per tail input sample where the layer runs
+        for i in range(stages, self.num_upsamples):
+            up = self.ups[i]
             inputs_read = math.ceil(up.kernel_size[0] / up.stride[0])  # around one output of the transposed conv
-            frames += math.ceil(inputs_read / rate)
+            reach += math.ceil(inputs_read / rate)
             rate *= up.stride[0]
             stage = self.resblocks[i * self.num_kernels:(i + 1) * self.num_kernels]  # side by side: the widest
-            frames += math.ceil(max(conv_reach(block) for block in stage) / rate)
-        return frames + math.ceil(conv_reach(self.conv_post) / rate)
+            reach += math.ceil(max(conv_reach(block) for block in stage) / rate)
+        return reach + math.ceil(conv_reach(self.conv_post) / rate)
 
     def fold_weight_norm(self) -> int:
         """Bake weight norm into plain weights for inference; returns the number of layers folded."""

@@ -71,3 +71,45 @@ def test_exported_windows_follow_the_length(tmp_path) -> None:
             np.testing.assert_allclose(seamed, one_pass, rtol=0, atol=1e-5)  # no windows, no seams
         else:
             assert np.abs(seamed - one_pass).max() > 1e-4  # windows really taken inside the graph
+
+
+@pytest.mark.parametrize("stages", [0, 1, 2])
+def test_tail_windows_after_a_whole_head_equal_one_pass(stages) -> None:
+    """The VITS runtime graphs run the decoder's head whole and only its tail in windows: ``tail(head(z, g, k),
+    k)`` is the forward pass, the tail's windows with ``tail_reach(k)`` give the one-pass waveform, and a halo
+    short of that reach shows seams."""
+    torch.set_num_threads(1)
+    dec = tiny_decoder()
+    rate, halo = dec.stage_rate(stages), dec.tail_reach(stages)
+    assert rate == [1, 4, 16][stages]  # up-sampling rates 4, 4
+    generator = torch.Generator().manual_seed(3)
+    z, g = torch.randn(2, 8, 90, generator=generator), torch.randn(2, 4, 1, generator=generator)
+    with torch.no_grad():
+        one_pass = dec(z, g)
+        head = dec.head(z, g, stages)
+        assert head.shape == (2, 32 // 2 ** stages, 90 * rate)
+        torch.testing.assert_close(dec.tail(head, stages), one_pass, rtol=0, atol=0)
+        for windows in (2, 3):
+            ours = decode_in_windows(lambda x, _: dec.tail(x, stages), head, None, halo, dec.hop_length // rate,
+                                     1, windows)
+            torch.testing.assert_close(ours, one_pass, rtol=0, atol=1e-5)
+        seams = decode_in_windows(lambda x, _: dec.tail(x, stages), head, None, halo // 3, dec.hop_length // rate,
+                                  1, 2)
+        assert (seams - one_pass).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("stages", [0, 1, 2])
+def test_tail_reach_bounds_what_one_input_sample_changes(stages) -> None:
+    torch.set_num_threads(1)
+    dec = tiny_decoder()
+    hop, reach = dec.hop_length // dec.stage_rate(stages), dec.tail_reach(stages)
+    channels = 32 // 2 ** stages
+    x = torch.randn(1, channels, 4 * reach + 8)
+    moved = x.clone()
+    at = x.size(-1) // 2
+    moved[..., at] += 1.0
+    with torch.no_grad():
+        changed = (dec.tail(moved, stages) - dec.tail(x, stages)).abs().reshape(-1) > 0
+    where = changed.nonzero().reshape(-1)
+    assert where.numel() > 0
+    assert where.min() >= (at - reach) * hop and where.max() < (at + reach + 1) * hop

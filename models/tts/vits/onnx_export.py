@@ -51,24 +51,41 @@ EXAMPLE_SYMBOLS = 24  # length of the tracing example (the graphs are dynamic in
 # Windowed graphs (_Stages): utterances of at least this many latent frames decode as two time windows.
 # Piper interface, joe voice (86 frames/s), ratios to Piper's file at 1 / 2 threads, windows vs one pass:
 # 91 frames 0.94 / 1.00 vs 1.15 / 1.07; 173 frames 1.05 / 1.15 vs 1.19 / 0.98; 564 frames 1.16 / 1.08 vs
-# 1.19 / 0.91 (onnxruntime's default session options; benchmarks/README.md).
+# 1.19 / 0.91 (onnxruntime's default session options; benchmarks/README.md; windows cut on the latent then).
 WINDOW_MIN_FRAMES = 160
+# The windows start at the first up-sampling stage of at most this many channels: the stages before it have
+# enough output channels for onnxruntime to give both threads work without windows, and they run whole, so
+# the halo is paid only in the tail, where it is small (joe: 12 samples at 8 per frame, against 16 frames when
+# the windows were cut on the latent: 14 % more decoder work for a 2.6-s sentence). Joe (stages of 128, 64 and
+# 32 channels), the 24 sentences of benchmarks/serve_vs_piper.py, 2 threads, text + acoustic graphs back to
+# back, best of 4 in 3 interleaved processes: 127.5-127.7 ms a text with the 64- and 32-channel stages in
+# windows, 129.1-134.8 with the whole decoder in windows, 145 with only the 32-channel stage and 172 with none
+# (2026-11-26, 2-core AMD EPYC Zen 4).
+WINDOW_STAGE_CHANNELS = 64
+
+
+def window_cut(dec: HiFiGANGenerator) -> Tuple[int, int]:
+    """(stage, halo) of the decoder's time windows: ``dec.tail(., stage)`` runs in windows that read ``halo``
+    samples of its input beyond their edges (:data:`WINDOW_STAGE_CHANNELS`)."""
+    stage = next((i for i, up in enumerate(dec.ups) if up.out_channels <= WINDOW_STAGE_CHANNELS), 0)
+    return stage, dec.tail_reach(stage)
 
 
 class _Stages(nn.Module):
     """The inference arithmetic of :meth:`VITS.infer` in two traceable halves (batch of one).
 
-    With ``window_halo`` (the decoder's receptive radius in frames) the decoder runs an utterance of at least
-    :data:`WINDOW_MIN_FRAMES` latent frames as two time windows on the batch axis (:func:`decode_in_windows`;
-    the waveform is the one-pass one): onnxruntime's blocked-channel convolutions put a second thread to work on
-    the decoder's late 32- and 64-channel layers only for a batch of two. On one thread the windows cost their
-    halo, so Echelon's runtime keeps a graph without them for one thread.
+    With ``windows`` (:func:`window_cut` of the decoder) the decoder runs an utterance of at least
+    :data:`WINDOW_MIN_FRAMES` latent frames as its head whole, then its tail as two time windows on the batch
+    axis (:func:`decode_in_windows`; the waveform is the one-pass one): onnxruntime's blocked-channel
+    convolutions put a second thread to work on the decoder's late 32- and 64-channel layers only for a batch of
+    two. On one thread the windows cost their halo, so Echelon's runtime keeps a graph without them for one
+    thread.
     """
 
-    def __init__(self, model: VITS, window_halo: Optional[int] = None):
+    def __init__(self, model: VITS, windows: Optional[Tuple[int, int]] = None):
         super().__init__()
         self.model = model
-        self.window_halo = window_halo
+        self.windows = windows
 
     def speaker(self, sid: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         return None if sid is None or self.model.n_speakers <= 1 else self.model.emb_g(sid).unsqueeze(-1)
@@ -104,15 +121,18 @@ class _Stages(nn.Module):
 
     def decode(self, z: torch.Tensor, g: Optional[torch.Tensor]) -> torch.Tensor:
         """Latent ``(B, C, T)`` -> waveform ``(B, 1, T * hop)``."""
-        if self.window_halo is None:
-            return self.model.dec(z, g=g)
-        return decode_in_windows(lambda x, c: self.model.dec(x, g=c), z, g, self.window_halo,
-                                 self.model.dec.hop_length, WINDOW_MIN_FRAMES)
+        dec = self.model.dec
+        if self.windows is None:
+            return dec(z, g=g)
+        stage, halo = self.windows
+        rate = dec.stage_rate(stage)
+        return decode_in_windows(lambda x, _: dec.tail(x, stage), dec.head(z, g, stage), None, halo,
+                                 dec.hop_length // rate, WINDOW_MIN_FRAMES * rate)
 
 
 class PiperInterface(_Stages):
     """Piper's graph: ``(input, input_lengths, scales[, sid]) -> output (B, 1, 1, samples)``; other runtimes run
-    it whole on any number of threads, so its decoder takes the time windows (``window_halo``)."""
+    it whole on any number of threads, so its decoder takes the time windows (``windows``)."""
 
     def forward(self, ids, lengths, scales, sid=None):
         g = self.speaker(sid)
@@ -156,10 +176,22 @@ class _ImageDecoder(nn.Module):
             for block in self.images.resblocks[i * dec.num_kernels:(i + 1) * dec.num_kernels]:
                 block.pre_activation = LayoutIdentity(channels, block.pre_activation)
         self.hop_length = dec.hop_length
+        self.rates = [dec.stage_rate(k) for k in range(dec.num_upsamples + 1)]
 
     def forward(self, z: torch.Tensor, g: Optional[torch.Tensor] = None) -> torch.Tensor:
         """z: (B, C, T); g: optional (B, gin, 1); returns (B, 1, T * hop)."""
         return self.images(z.unsqueeze(2), None if g is None else g.unsqueeze(2)).squeeze(2)
+
+    def head(self, z: torch.Tensor, g: Optional[torch.Tensor] = None, stages: int = 0) -> torch.Tensor:
+        """:meth:`HiFiGANGenerator.head`, ``(B, C, T)`` in and out."""
+        return self.images.head(z.unsqueeze(2), None if g is None else g.unsqueeze(2), stages).squeeze(2)
+
+    def tail(self, x: torch.Tensor, stages: int = 0) -> torch.Tensor:
+        """:meth:`HiFiGANGenerator.tail`, ``(B, C, T)`` in and out."""
+        return self.images.tail(x.unsqueeze(2), stages).squeeze(2)
+
+    def stage_rate(self, stages: int) -> int:
+        return self.rates[stages]
 
 
 def _for_inference(model: VITS) -> VITS:
@@ -243,7 +275,7 @@ def export_piper(model: VITS, cfg: VITSExperimentConfig, out: str | Path, datase
         log.warning("%s: this voice uses Echelon's 178-symbol front end (cleaners + espeak-ng): Piper builds its ids "
                     "from the .onnx.json (^ and $ add none) but phonemises text its own way, and sherpa-onnx cannot "
                     "run it (it wants an id for ^ and $); Echelon's onnxruntime backend handles text exactly", out.name)
-    module = PiperInterface(_for_inference(model), window_halo=model.dec.receptive_frames())
+    module = PiperInterface(_for_inference(model), windows=window_cut(model.dec))
     ids, lengths, scales, sid = _example(model)
     args = (ids, lengths, scales) + ((sid,) if sid is not None else ())
     names = PIPER_INPUTS + (("sid",) if sid is not None else ())
@@ -279,9 +311,9 @@ def export_runtime(model: VITS, text_path: Path, acoustic_path: Path, windowed_p
     noise = torch.zeros(1, m_p.size(1), int(_Stages.frames(w_ceil)))
     acoustic = {acoustic_path: None}
     if windowed_path is not None:
-        acoustic[windowed_path] = model.dec.receptive_frames()
-    for path, halo in acoustic.items():
-        export_graph(AcousticStage(copy, window_halo=halo), (m_p, logs_p, w_ceil, lengths, scales, noise) + extra,
+        acoustic[windowed_path] = window_cut(model.dec)
+    for path, windows in acoustic.items():
+        export_graph(AcousticStage(copy, windows=windows), (m_p, logs_p, w_ceil, lengths, scales, noise) + extra,
                      path, ("m_p", "logs_p", "w_ceil", "input_lengths", "scales", "noise") + names_sid, ["wav"],
                      {"m_p": {2: "phonemes"}, "logs_p": {2: "phonemes"}, "w_ceil": {2: "phonemes"},
                       "noise": {2: "frames"}, "wav": {2: "samples"}})

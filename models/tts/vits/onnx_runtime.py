@@ -28,7 +28,7 @@ from models.tts.vits.model import VITS
 from models.tts.vits.onnx_export import export_runtime
 
 log = logging.getLogger(__name__)
-GRAPH_VERSION = "v4"  # bump when the runtime graphs' interface or arithmetic changes
+GRAPH_VERSION = "v5"  # bump when the runtime graphs' interface or arithmetic changes
 
 
 class OnnxVITS:

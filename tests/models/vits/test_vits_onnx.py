@@ -89,25 +89,30 @@ def test_piper_graph_equals_torch_at_zero_noise_for_three_lengths(tiny_dirs, tmp
     assert names == ["input", "input_lengths", "scales"] + (["sid"] if sid is not None else [])
 
 
-def test_piper_graph_decodes_long_utterances_in_windows_exactly(tiny_dirs, tmp_path, monkeypatch) -> None:
-    # the Piper-interface graph decodes long utterances as two time windows on the batch axis (onnxruntime's
-    # blocked convolutions then use a second thread); the tiny voice's utterances are short, so windows from 1 frame
+@pytest.mark.parametrize("stage_channels, stage", [(64, 0), (8, 1)])
+def test_piper_graph_decodes_long_utterances_in_windows_exactly(tiny_dirs, tmp_path, monkeypatch, stage_channels,
+                                                                 stage) -> None:
+    # the Piper-interface graph decodes long utterances with the decoder's tail as two time windows on the batch
+    # axis (onnxruntime's blocked convolutions then use a second thread); the tiny voice's utterances are short,
+    # so windows from 1 frame, and its stages have 16, 8 and 4 channels, so the cut is moved to reach stage 1
     from models.tts.vits import onnx_export
 
     torch.set_num_threads(1)
     monkeypatch.setattr(onnx_export, "WINDOW_MIN_FRAMES", 1)
+    monkeypatch.setattr(onnx_export, "WINDOW_STAGE_CHANNELS", stage_channels)
     out = tmp_path / "windows.onnx"
     export_checkpoint(tiny_dirs["multi"], out)
     model = load_pipeline(tiny_dirs["multi"], backend="torch").synth.model
-    halo, frames_seen = model.dec.receptive_frames(), []
+    assert onnx_export.window_cut(model.dec) == (stage, model.dec.tail_reach(stage))
+    halo, rate, samples_seen = model.dec.tail_reach(stage), model.dec.stage_rate(stage), []
     generator = torch.Generator().manual_seed(2)
     for length in LENGTHS + (90,):
         ids = torch.randint(1, model.enc_p.emb.num_embeddings, (1, length), generator=generator)
         ours, reference = run_piper_graph(out, ids, 2), torch_waveform(model, ids, 2)
         assert ours.shape == (1, 1, 1, reference.size)
         assert np.abs(ours.reshape(-1) - reference).max() <= 1e-4
-        frames_seen.append(reference.size // model.hop_length)
-    assert max(frames_seen) > 2 * halo + 2  # windows narrower than the utterance were really taken
+        samples_seen.append(reference.size // model.hop_length * rate)
+    assert max(samples_seen) > 2 * halo + 2  # windows narrower than the utterance were really taken
 
 
 def test_noise_scales_reach_the_graph(multi_graph) -> None:
