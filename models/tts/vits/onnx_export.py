@@ -17,8 +17,9 @@ the torch path):
   ``acoustic_windows`` is the same graph with the decoder's time windows, for sessions of two or more threads.
 
 Both the Piper graph and ``acoustic_windows`` decode an utterance of :data:`WINDOW_MIN_FRAMES` frames or more
-as two overlapping time windows stacked on the batch axis (:class:`_Stages`), so that onnxruntime keeps a
-second thread busy; the waveform is the one-pass one.
+with the decoder's narrow late stages as two overlapping time windows stacked on the batch axis
+(:class:`_Stages`, :func:`window_cut`), so that onnxruntime keeps a second thread busy; the waveform is the
+one-pass one.
 
 Everything of inference is in the graphs; the text front end (espeak-ng) stays in Python, as in Piper.
 """
