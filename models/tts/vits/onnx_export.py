@@ -67,7 +67,8 @@ WINDOW_STAGE_CHANNELS = 64
 
 def window_cut(dec: HiFiGANGenerator) -> Tuple[int, int]:
     """(stage, halo) of the decoder's time windows: ``dec.tail(., stage)`` runs in windows that read ``halo``
-    samples of its input beyond their edges (:data:`WINDOW_STAGE_CHANNELS`)."""
+    samples of its input beyond their edges (:data:`WINDOW_STAGE_CHANNELS`). A decoder with no stage that narrow
+    gets stage 0: all of it after ``conv_pre`` in windows."""
     stage = next((i for i, up in enumerate(dec.ups) if up.out_channels <= WINDOW_STAGE_CHANNELS), 0)
     return stage, dec.tail_reach(stage)
 
