@@ -59,10 +59,7 @@ def echelon_system(runtime, threads: int, texts: Texts, text_only: bool = False)
             for sequences in texts:
                 for ids in sequences:
                     if text_only:
-                        feeds = {"input": ids[None], "input_lengths": np.array([ids.size]), "scales": SCALES}
-                        if runtime.stochastic_durations:
-                            feeds["duration_noise"] = torch.randn(1, 2, ids.size, generator=generator).numpy()
-                        text_session.run(None, feeds)
+                        text_session.run(None, runtime.text_feeds(ids, None, SCALES, generator))
                     else:
                         runtime.infer_one(ids, None, SCALES, generator)
     return run
@@ -94,7 +91,6 @@ def best_rounds(systems: Dict[str, Callable[[], None]], rounds: int) -> Dict[str
 
 
 def counted_flops(pipeline, texts: Sequence[str]) -> int:
-    torch.manual_seed(0)
     return sum(count_flops(lambda text=text: pipeline.synthesize([text]))[1] for text in texts)
 
 

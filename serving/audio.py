@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import functools
+import io
 import re
 import struct
 from typing import Dict, Optional, Tuple

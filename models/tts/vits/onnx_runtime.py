@@ -72,12 +72,7 @@ class OnnxVITS:
                           else (self.text, self.acoustic))
         lengths = np.array([ids.shape[0]], dtype=np.int64)
         extra: Dict[str, np.ndarray] = {} if sid is None else {"sid": np.array([sid], dtype=np.int64)}
-        if self.stochastic_durations:
-            extra_text = {"duration_noise": torch.randn(1, 2, ids.shape[0], generator=generator).numpy(), **extra}
-        else:
-            extra_text = extra
-        m_p, logs_p, w_ceil = text.run(None, {"input": ids[None].astype(np.int64), "input_lengths": lengths,
-                                                   "scales": scales, **extra_text})
+        m_p, logs_p, w_ceil = text.run(None, self.text_feeds(ids, sid, scales, generator))
         frames = max(int(w_ceil.sum()), 1)
         # VITS.infer draws randn_like of its expanded prior, a transposed (1, frames, C) tensor: the draw on that
         # layout (torch fills non-contiguous tensors with another kernel than contiguous ones)
@@ -85,6 +80,17 @@ class OnnxVITS:
         (wav,) = acoustic.run(None, {"m_p": m_p, "logs_p": logs_p, "w_ceil": w_ceil, "input_lengths": lengths,
                                           "scales": scales, "noise": noise, **extra})
         return wav.reshape(-1)
+
+    def text_feeds(self, ids: np.ndarray, sid: Optional[int], scales: np.ndarray,
+                   generator: Optional[torch.Generator] = None) -> Dict[str, np.ndarray]:
+        """The text graph's inputs for ``ids (T,)``; draws its duration noise when the predictor is stochastic."""
+        feeds = {"input": ids[None].astype(np.int64), "input_lengths": np.array([ids.shape[0]], dtype=np.int64),
+                 "scales": scales}
+        if sid is not None:
+            feeds["sid"] = np.array([sid], dtype=np.int64)
+        if self.stochastic_durations:
+            feeds["duration_noise"] = torch.randn(1, 2, ids.shape[0], generator=generator).numpy()
+        return feeds
 
     def infer(self, x: torch.Tensor, x_lengths: torch.Tensor, sid: Optional[torch.Tensor] = None,
               noise_scale: float = 1.0, length_scale: float = 1.0, noise_scale_w: float = 1.0,
