@@ -26,9 +26,8 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 import torch
@@ -42,6 +41,7 @@ from models.base.pipeline import load_pipeline  # noqa: E402
 from models.tts.vits.piper import convert_piper, installed_voice  # noqa: E402
 from modules.onednn_linear import linear as onednn_linear  # noqa: E402
 from serve_vs_piper import sentences  # noqa: E402
+from study_common import interleaved_best  # noqa: E402
 from utils.devices import cpu_summary  # noqa: E402
 from utils.flops import count_flops, gemm_gflops_per_second  # noqa: E402
 from vits_vs_onnxruntime import SCALES, default_session  # noqa: E402
@@ -49,12 +49,12 @@ from vits_vs_onnxruntime import SCALES, default_session  # noqa: E402
 Texts = List[List[np.ndarray]]  # per text, its id sequences
 
 
-def echelon_system(runtime, threads: int, texts: Texts, text_only: bool = False) -> Callable[[], None]:
+def echelon_system(runtime, threads: int, text_only: bool = False) -> Callable[[Texts], None]:
     """Every text through Echelon's runtime graphs on ``threads`` (``text_only``: the text graph alone)."""
     text_session = runtime.sessions(threads)[0]
     generator = torch.Generator().manual_seed(0)
 
-    def run() -> None:
+    def run(texts: Texts) -> None:
         with call_threads(threads):
             for sequences in texts:
                 for ids in sequences:
@@ -65,29 +65,14 @@ def echelon_system(runtime, threads: int, texts: Texts, text_only: bool = False)
     return run
 
 
-def piper_system(path: Path, threads: int, texts: Texts) -> Callable[[], None]:
+def piper_system(path: Path, threads: int) -> Callable[[Texts], None]:
     session = default_session(path, threads)
 
-    def run() -> None:
+    def run(texts: Texts) -> None:
         for sequences in texts:
             for ids in sequences:
                 session.run(None, {"input": ids[None], "input_lengths": np.array([ids.size]), "scales": SCALES})
     return run
-
-
-def best_rounds(systems: Dict[str, Callable[[], None]], rounds: int) -> Dict[str, Tuple[float, float]]:
-    """name -> (wall s, CPU s) of its fastest round; systems alternate within each round, one warm-up each."""
-    best: Dict[str, Tuple[float, float]] = {}
-    for run in systems.values():
-        run()
-    for _ in range(rounds):
-        for name, run in systems.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            run()
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            if name not in best or wall < best[name][0]:
-                best[name] = (wall, cpu)
-    return best
 
 
 def counted_flops(pipeline, texts: Sequence[str]) -> int:
@@ -107,13 +92,21 @@ def main() -> None:
         gemm = gemm_gflops_per_second(onednn_linear, size=2048) * 1e9
         synth = load_pipeline(joe).synth
         ids: Texts = [[np.array(s, dtype=np.int64) for s in synth.text_sequences(t)] for t in texts]
-        systems: Dict[str, Callable[[], None]] = {}
+        systems: Dict[str, Callable[[Texts], None]] = {}
+        threads_of: Dict[str, int] = {}  # name -> the threads it runs on
+        text_graph_only = set()  # names timing the text graph alone (no rate: the FLOPs count whole texts)
         for threads in (1, 2):
-            systems[f"echelon graphs, {threads} thread(s)"] = echelon_system(synth.runtime, threads, ids)
-            systems[f"  of which the text graph, {threads} thread(s)"] = echelon_system(synth.runtime, threads, ids,
-                                                                                       text_only=True)
-            systems[f"piper's file, {threads} thread(s)"] = piper_system(piper_file, threads, ids)
-        best = best_rounds(systems, args.rounds)
+            whole, text_graph, piper = (f"echelon graphs, {threads} thread(s)",
+                                        f"  of which the text graph, {threads} thread(s)",
+                                        f"piper's file, {threads} thread(s)")
+            systems[whole] = echelon_system(synth.runtime, threads)
+            systems[text_graph] = echelon_system(synth.runtime, threads, text_only=True)
+            systems[piper] = piper_system(piper_file, threads)
+            threads_of.update({whole: threads, text_graph: threads, piper: threads})
+            text_graph_only.add(text_graph)
+        # one pass over all texts per system and round, the systems taking turns: back to back, no pause, so the
+        # intra-op workers stay warm within a pass
+        best, _ = interleaved_best(systems, [ids], args.rounds)
     n = len(texts)
     print(f"CPU: {cpu_summary()}")
     print(f"{n} texts, {sum(len(s) for s in ids)} sequences; best of {args.rounds} rounds, interleaved")
@@ -122,9 +115,9 @@ def main() -> None:
     print("| system | ms a text | CPU ms a text | useful GFLOP/s per thread | % of GEMM rate |")
     print("|---|---|---|---|---|")
     for name, (wall, cpu) in best.items():
-        threads = 2 if "2 thread" in name else 1
-        rate = "" if "text graph" in name else f"{flops / (wall / n) / threads / 1e9:.1f}"
-        share = "" if "text graph" in name else f"{100 * flops / (wall / n) / threads / gemm:.0f}"
+        per_thread = flops / (wall / n) / threads_of[name]
+        rate, share = ("", "") if name in text_graph_only else (f"{per_thread / 1e9:.1f}",
+                                                                  f"{100 * per_thread / gemm:.0f}")
         print(f"| {name} | {wall / n * 1e3:.1f} | {cpu / n * 1e3:.1f} | {rate} | {share} |")
     one, two = best["echelon graphs, 1 thread(s)"][0], best["echelon graphs, 2 thread(s)"][0]
     piper_two = best["piper's file, 2 thread(s)"][0]
