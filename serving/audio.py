@@ -20,6 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from models.base.tasks import Audio
+from processors.audio import resample
 from serving.errors import ApiError
 
 # response_format -> (libsndfile format, subtype, media type); "pcm" is headerless and written here
@@ -33,7 +34,12 @@ FORMATS: Dict[str, Tuple[str, Optional[str], str]] = {
     "pcm": ("RAW", "PCM_16", "audio/pcm"),
 }
 STREAMABLE = ("wav", "pcm")
-OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+# the rates a codec takes; audio at another rate (e.g. a fine-tuned voice playing 1.26x faster than 22050 Hz)
+# is resampled to the lowest of them at or above it
+CODEC_RATES: Dict[str, Tuple[int, ...]] = {
+    "opus": (8000, 12000, 16000, 24000, 48000),
+    "mp3": (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000),
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -56,17 +62,25 @@ def pcm16(waveform: np.ndarray) -> bytes:
     return (np.clip(waveform, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
 
 
-def encode(audio: Audio, response_format: str) -> Tuple[bytes, str]:
-    """Audio -> (file bytes, media type)."""
+def codec_rate(response_format: str, sample_rate: int) -> int:
+    """The rate ``response_format`` is written at for audio at ``sample_rate`` (:data:`CODEC_RATES`)."""
+    rates = CODEC_RATES.get(response_format)
+    if not rates or sample_rate in rates:
+        return sample_rate
+    return min((r for r in rates if r >= sample_rate), default=max(rates))
+
+
+def encode(audio: Audio, response_format: str) -> Tuple[bytes, str, int]:
+    """Audio -> (file bytes, media type, the rate written: :func:`codec_rate`)."""
     fmt, subtype, media = FORMATS[check_format(response_format)]
     if response_format == "pcm":
-        return pcm16(audio.waveform), media
-    if response_format == "opus" and audio.sample_rate not in OPUS_RATES:
-        raise ApiError(422, f"opus needs a rate of {OPUS_RATES} Hz; this model speaks at {audio.sample_rate} Hz "
-                            f"(ask for another response_format)", "response_format")
+        return pcm16(audio.waveform), media, audio.sample_rate
+    rate, waveform = codec_rate(response_format, audio.sample_rate), audio.waveform
+    if rate != audio.sample_rate:
+        waveform = resample(waveform, audio.sample_rate, rate)
     buffer = io.BytesIO()
-    sf.write(buffer, np.clip(audio.waveform, -1.0, 1.0), audio.sample_rate, format=fmt, subtype=subtype)
-    return buffer.getvalue(), media
+    sf.write(buffer, np.clip(waveform, -1.0, 1.0), rate, format=fmt, subtype=subtype)
+    return buffer.getvalue(), media, rate
 
 
 def streaming_wav_header(sample_rate: int) -> bytes:

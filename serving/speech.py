@@ -83,8 +83,8 @@ class Service:
         return seed
 
     def audio_response(self, audio: Audio, response_format: str) -> Response:
-        data, media = encode(audio, response_format)
-        return Response(data, media_type=media, headers={"X-Sample-Rate": str(audio.sample_rate),
+        data, media, rate = encode(audio, response_format)
+        return Response(data, media_type=media, headers={"X-Sample-Rate": str(rate),
                                                          "X-Audio-Seconds": f"{audio.seconds:.3f}"})
 
     async def run(self, model: str, fn: Any, request: Optional[Request], drop_remedy: str = API_DROP_REMEDY,
