@@ -44,6 +44,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                    help="override a fine-tuning setting, e.g. --set train.lr_decoder=5e-5 (repeatable; the keys are "
                         "the family's fine-tuning config: models/tts/vits/finetune_trainer.py for VITS voices)")
+    p.add_argument("--pitch_match", choices=["auto", "off"], default="auto",
+                   help="auto (default): a reader 8 or more semitones from the base voice is fitted on the recordings "
+                        "played slower, halfway to the base voice's pitch, and the voice plays that much faster; off: never")
     p.add_argument("--resume", action="store_true", help="continue the run in --exp_dir")
     p.add_argument("--overwrite", action="store_true", help="start again (the old run moves to EXP/previous_runs/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -58,7 +61,8 @@ def main_unchecked(argv: List[str]) -> int:
     opts = FinetuneOptions(Path(args.audio_dir), Path(args.base_ckpt_dir), Path(args.exp_dir), args.cpu_minutes, args.max_steps,
                            args.threads, args.resume, args.overwrite, args.eval_every, args.eval_sentences,
                            args.asr_model, args.cache_dir, args.sim_reference_dir, args.seed, not args.quiet,
-                           None if args.max_wer is None else args.max_wer / 100, args.settings)
+                           None if args.max_wer is None else args.max_wer / 100, args.settings,
+                           args.pitch_match == "auto")
     return run_finetune(opts)
 
 

@@ -57,15 +57,28 @@ def pitch_gap(base: Optional[Dict[str, Any]], reader: Optional[Dict[str, Any]]) 
     return semitones(reader_f0, base_f0)
 
 
-def pitch_warning(base: Optional[Dict[str, Any]], reader: Optional[Dict[str, Any]]) -> Optional[str]:
-    """What to tell a user whose voice is pitched far from the base voice, or None."""
-    gap = pitch_gap(base, reader)
+def playback_ratio(gap: Optional[float]) -> float:
+    """How many times faster than the base voice's rate a voice fine-tuned on a reader ``gap`` semitones from it
+    plays its output: halfway there (2 ** (gap / 24)) from :data:`PITCH_GAP_SEMITONES` on, else 1. Halfway, so
+    that what the decoder must learn is a gap of the size it managed (readers 3.6-7.3 semitones above joe met
+    the issue's check) while the formants, which move with the pitch, move no further than a woman's are from
+    a man's (2-3 semitones) plus that."""
     if gap is None or abs(gap) < PITCH_GAP_SEMITONES:
+        return 1.0
+    return float(2.0 ** (gap / 24.0))
+
+
+def pitch_warning(base: Optional[Dict[str, Any]], reader: Optional[Dict[str, Any]],
+                  ratio: float = 1.0) -> Optional[str]:
+    """What to tell a user whose voice is pitched far from the base voice (and was not moved towards it by a
+    playback ``ratio``), or None."""
+    gap = pitch_gap(base, reader)
+    if gap is None or abs(gap) < PITCH_GAP_SEMITONES or ratio != 1.0:
         return None
     return (f"the reader speaks {abs(gap):.1f} semitones {'above' if gap > 0 else 'below'} the base voice (median F0 "
             f"{reader['f0_hz']:.0f} against {base['f0_hz']:.0f} Hz): fine-tuning keeps the base voice's pitch "
-            f"range, so expect less likeness and a lower DNSMOS than for a reader near its pitch; a base voice "
-            f"pitched nearer the reader's gets closer (egs/tts/finetune/RESULTS.md)")
+            f"range, so expect less likeness and a lower DNSMOS than for a reader near its pitch; --pitch_match "
+            f"auto or a base voice pitched nearer the reader's gets closer (egs/tts/finetune/RESULTS.md)")
 
 
 def choose_best(rows: List[Dict[str, Any]], base_wer: float, ceiling: float = WER_CEILING,
@@ -183,11 +196,15 @@ class ResultsBook:
                       f"far (all threads). Best: {self.rule()}. "
                       f"Buzz: the decoder's frame rate and 3 harmonics over their surroundings in the spectrum "
                       f"(recordings 1-4 dB; 6 dB and up is heard as a hum).", ""]
-        gap = pitch_gap(self.base, self.reader)
+        gap, ratio = pitch_gap(self.base, self.reader), float(self.notes.get("playback_ratio", 1.0))
         if gap is not None:
             lines += [f"Pitch (median F0, WORLD harvest): the reader's recordings {self.reader['f0_hz']:.0f} Hz, the "
                       f"base voice {self.base['f0_hz']:.0f} Hz ({gap:+.1f} semitones).", ""]
-        warning = pitch_warning(self.base, self.reader)
+        if ratio != 1.0:
+            lines += [f"Pitch match: trained on the recordings played {ratio:.3f} times slower "
+                      f"({abs(semitones(ratio, 1.0)):.1f} semitones {'lower' if ratio > 1 else 'higher'}); the voice "
+                      f"plays its output that much faster, at {self.notes.get('voice_sample_rate', '?')} Hz.", ""]
+        warning = pitch_warning(self.base, self.reader, ratio)
         if warning:
             lines += [f"**Warning:** {warning}.", ""]
         for key, value in self.notes.items():

@@ -7,7 +7,10 @@ Steps (each logged; ``EXP/finetune.log`` keeps them):
 2. the reader's data (:mod:`finetune.data`): decoded, checked, split, normalised, transcribed -> ``EXP/data``;
    under :data:`finetune.data.MIN_SPEECH_SECONDS` of usable speech is a one-line error;
 3. the base voice's one-time preparation (the family's ``prepare_base``, cached in ``--cache_dir``);
-4. scores of the base voice and of the reader's recordings (:mod:`finetune.scoring`) and the reader's tempo;
+4. scores of the base voice and of the reader's recordings (:mod:`finetune.scoring`), the reader's tempo and
+   pitch: a reader :data:`finetune.results.PITCH_GAP_SEMITONES` or more from the base voice is fitted on the
+   recordings played slower, halfway down to the base voice's pitch, and the voice plays its output that
+   much faster (:func:`match_pitch`; ``--pitch_match off`` never);
 5. training under the CPU budget; every ``--eval_every`` steps the voice is scored on the held-out sentences
    and, when it is the best so far by :func:`finetune.results.choose_best`, written to ``EXP/voice``;
 6. ``EXP/voice.onnx`` + ``.onnx.json`` (Piper's format, checked to load in onnxruntime), ``EXP/results.md``.
@@ -29,7 +32,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from finetune.data import MIN_SPEECH_SECONDS, prepare_reader_data
-from finetune.results import PATIENCE, ResultsBook, over_limit_streak, pitch_warning
+from finetune.results import PATIENCE, ResultsBook, over_limit_streak, pitch_gap, pitch_warning, playback_ratio
 from finetune.scoring import VoiceScorer, VoiceScores
 from models.base.finetune import FinetuneBudget, FinetuneError, VoiceFinetuner, finetuner_for
 from processors.audio import load_audio
@@ -64,6 +67,7 @@ class FinetuneOptions:
     progress: bool = True
     max_wer: Optional[float] = None  # the WER (a fraction) a chosen checkpoint may reach; None: WER_CEILING
     settings: List[str] = field(default_factory=list)  # --set KEY=VALUE: the fine-tuning experiment config
+    pitch_match: bool = True  # a reader far from the base voice's pitch is fitted slowed, played faster
 
 
 def default_cache_dir() -> Path:
@@ -243,8 +247,9 @@ def prepare(opts: FinetuneOptions, finetuner: VoiceFinetuner, book: ResultsBook)
 
 
 def baseline(finetuner: VoiceFinetuner, scorer: VoiceScorer, book: ResultsBook,
-             manifest: Path) -> float:
-    """Step 4: the base voice's and the recordings' rows (kept on --resume); returns the tempo length scale."""
+             manifest: Path, pitch_match: bool = True) -> float:
+    """Step 4: the base voice's and the recordings' rows (kept on --resume), the playback ratio that meets the
+    reader's pitch (:func:`match_pitch`); returns the length scale that gives the reader's tempo."""
     if book.reader is None:
         wavs, texts = load_utterances(manifest)
         book.reader = scorer.score_recordings(wavs, texts, finetuner.frame_rate_hz, pitch=True).summary()
@@ -253,16 +258,34 @@ def baseline(finetuner: VoiceFinetuner, scorer: VoiceScorer, book: ResultsBook,
                                        pitch=True).summary()
     reader = VoiceScores(book.reader["wer"], book.reader["sim"], book.reader["dnsmos"], book.reader["rate"])
     base = VoiceScores(book.base["wer"], book.base["sim"], book.base["dnsmos"], book.base["rate"])
-    scale = tempo_length_scale(base, reader)
+    ratio = match_pitch(finetuner, book) if pitch_match else 1.0
+    scale = tempo_length_scale(base, reader) * ratio  # the output is played ratio times faster
     book.notes["length_scale"] = round(scale, 3)
     book.save()
     log.info("base voice: WER %.1f %%, SIM %.3f; reader's recordings: SIM %.3f; tempo: length scale %.3f "
              "(WER limit of a kept checkpoint %.1f %%)", 100 * base.wer, base.sim, reader.sim, scale,
              100 * book.wer_limit)
-    warning = pitch_warning(book.base, book.reader)
+    warning = pitch_warning(book.base, book.reader, ratio)
     if warning:
         log.warning(warning)
     return scale
+
+
+def match_pitch(finetuner: VoiceFinetuner, book: ResultsBook) -> float:
+    """Give the finetuner the playback ratio of the reader's pitch gap (:func:`finetune.results.playback_ratio`;
+    recomputed from the kept rows on --resume, so the same); returns the ratio it took (1: none)."""
+    ratio = playback_ratio(pitch_gap(book.base, book.reader))
+    if ratio == 1.0:
+        return 1.0
+    if not finetuner.set_playback_ratio(ratio):
+        log.warning("this family's voices cannot play at another rate: the reader's pitch is not matched")
+        return 1.0
+    book.notes.update({"playback_ratio": round(ratio, 4),
+                       "voice_sample_rate": int(round(finetuner.sample_rate * ratio))})
+    log.info("pitch match: the reader is %.1f semitones from the base voice; training on the recordings played "
+             "%.3f times slower, the voice plays that much faster (%d Hz)", pitch_gap(book.base, book.reader),
+             ratio, book.notes["voice_sample_rate"])
+    return ratio
 
 
 def skipped_summary(skipped: List[Dict[str, Any]], listing: Path, named: int = 5) -> str:
@@ -330,7 +353,7 @@ def _run(opts: FinetuneOptions, finetuner: VoiceFinetuner) -> int:
     book.notes.update({"asr_model": opts.asr_model, "sentences": len(sentences), "threads": torch.get_num_threads()})
     if opts.settings:
         book.notes["settings"] = " ".join(opts.settings)
-    scale = baseline(finetuner, scorer, book, Path(data["manifest"]))
+    scale = baseline(finetuner, scorer, book, Path(data["manifest"]), opts.pitch_match)
     evaluator = Evaluator(finetuner, scorer, book, scale, opts.exp_dir)
     budget = FinetuneBudget(opts.cpu_minutes, opts.max_steps, opts.eval_every, opts.seed)
     report = finetuner.train(Path(data["manifest"]), budget, evaluator, opts.resume, opts.progress)

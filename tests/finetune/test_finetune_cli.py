@@ -86,16 +86,21 @@ def test_run_writes_voice_onnx_and_results(finished, joe):
     assert last.startswith("2 files or pieces skipped (") and "broken.wav" in last and "silent.flac" in last
     assert list(cache.glob("*/enc_q.safetensors"))  # the base voice's preparation is cached
 
+    from finetune.results import pitch_gap, playback_ratio
     from models.base.pipeline import load_pipeline
 
+    # the mini corpus's LJSpeech reader is ~8.4 semitones above joe: the voice plays faster to meet her pitch
+    ratio = playback_ratio(pitch_gap(results["base"], results["reader"]))
+    rate = round(22050 * ratio)
+    assert results["notes"].get("playback_ratio", 1.0) == pytest.approx(ratio, abs=1e-4)
     tts = load_pipeline(str(exp / "voice"))
     audio = tts.synthesize(["A short test."])[0]
-    assert audio.sample_rate == 22050 and audio.waveform.size > 22050 * 0.3
+    assert audio.sample_rate == rate and audio.waveform.size > rate * 0.3
 
     import onnxruntime
 
     voice = json.loads((exp / "voice.onnx.json").read_text())
-    assert voice["phoneme_id_map"]["^"] and voice["audio"]["sample_rate"] == 22050
+    assert voice["phoneme_id_map"]["^"] and voice["audio"]["sample_rate"] == rate
     session = onnxruntime.InferenceSession(str(exp / "voice.onnx"), providers=["CPUExecutionProvider"])
     ids = np.array([[1, 0, 20, 0, 59, 0, 24, 0, 2]], dtype=np.int64)
     out = session.run(None, {"input": ids, "input_lengths": np.array([9], dtype=np.int64),
@@ -116,6 +121,10 @@ def test_rerun_refused_then_resumed(finished, joe, reader_dir, capsys):
     from models.base.experiment import last_step
 
     assert last_step(exp / "train") == 3
+    assert results["notes"].get("playback_ratio") == json.loads((exp / "results.json").read_text())["notes"].get(
+        "playback_ratio")  # the same ratio after --resume
+    assert json.loads((exp / "voice.onnx.json").read_text())["audio"]["sample_rate"] == \
+        results["notes"].get("voice_sample_rate", 22050)
 
 
 def test_too_little_speech_is_one_line(joe, tmp_path, capsys):
@@ -222,11 +231,12 @@ def test_pitch_far_from_the_base_voice_is_reported_and_warned(finished, tmp_path
     gap = semitones(reader_f0, base_f0)
     assert 80.0 < base_f0 < 160.0 and 170.0 < reader_f0 < 300.0 and gap > 5.0  # 2 sentences: ~141 vs ~229 Hz
     assert all("f0_hz" not in row for row in results["checkpoints"])  # a buzzing voice misleads F0 trackers
-    md = (exp / "results.md").read_text()
+    md, logged = (exp / "results.md").read_text(), (exp / "finetune.log").read_text()
     assert f"the base voice {base_f0:.0f} Hz ({gap:+.1f} semitones)" in md
-    warned = gap >= PITCH_GAP_SEMITONES
-    assert ("**Warning:** the reader speaks" in md) == warned
-    assert ("semitones above the base voice" in (exp / "finetune.log").read_text()) == warned
+    matched = gap >= PITCH_GAP_SEMITONES  # --pitch_match auto (the default) meets her halfway: no warning then
+    assert ("Pitch match: trained on the recordings played" in md) == matched
+    assert ("playback_ratio" in results["notes"]) == matched
+    assert "**Warning:** the reader speaks" not in md and "semitones above the base voice" not in logged
 
     base = results["base"]
     far = ResultsBook(tmp_path, base=base, reader={**results["reader"], "f0_hz": base_f0 * 2}).markdown()
@@ -235,3 +245,31 @@ def test_pitch_far_from_the_base_voice_is_reported_and_warned(finished, tmp_path
     assert pitch_warning(base, near) is None
     assert "12.0 semitones below the base voice" in pitch_warning(base, {"f0_hz": base_f0 / 2})
     assert pitch_warning(base, {"wer": 0.0}) is None  # a book written before F0 was measured
+    assert pitch_warning(base, {"f0_hz": base_f0 * 2}, ratio=1.41) is None  # matched: nothing to warn of
+
+
+def test_playback_ratio_meets_a_far_reader_halfway():
+    from finetune.results import PITCH_GAP_SEMITONES, playback_ratio
+
+    assert playback_ratio(None) == 1.0 and playback_ratio(PITCH_GAP_SEMITONES - 0.1) == 1.0
+    assert playback_ratio(12.0) == pytest.approx(2 ** 0.5) and playback_ratio(-12.0) == pytest.approx(2 ** -0.5)
+    assert playback_ratio(PITCH_GAP_SEMITONES) == pytest.approx(2 ** (PITCH_GAP_SEMITONES / 24))
+
+
+def test_playback_ratio_sets_the_voices_rate_and_its_training_data_rate(joe, tmp_path):
+    """The fine-tuned voice's config declares the faster rate: training loads the recordings at it (the decoder
+    counts samples, so it sees them slowed), and its speech is returned and saved at it."""
+    from models.base.finetune import FinetuneBudget
+    from models.base import checkpoint as ckpt
+
+    finetuner = VITSFinetuner(joe, tmp_path)
+    base_wav, base_rate = finetuner.speak(["Hello there."])[0]
+    assert finetuner.set_playback_ratio(1.25) and finetuner.voice_rate == round(22050 * 1.25)
+    assert finetuner.config_for("", 1, FinetuneBudget()).data.sample_rate == finetuner.voice_rate
+    assert finetuner.base_cfg.data.sample_rate == 22050  # the base voice itself is untouched
+    wav, rate = finetuner.speak(["Hello there."])[0]
+    assert base_rate == 22050 and rate == finetuner.voice_rate and np.array_equal(wav, base_wav)
+    saved = finetuner.save_voice(tmp_path / "voice", 1.0)
+    assert ckpt.read_config(ckpt.resolve_checkpoint_dir(saved))["data"]["sample_rate"] == finetuner.voice_rate
+    with pytest.raises(ValueError, match="positive"):
+        finetuner.set_playback_ratio(0.0)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from pathlib import Path
@@ -78,6 +79,7 @@ class VITSFinetuner(VoiceFinetuner):
             raise FinetuneError(f"--base_ckpt_dir {base_ckpt_dir}: a {self.base_cfg.model.n_speakers}-speaker "
                                 "VITS; echelon-finetune adapts single-speaker voices")
         self.sample_rate = self.base_cfg.data.sample_rate
+        self.voice_rate = self.sample_rate  # the fine-tuned voice's output rate (set_playback_ratio)
         self.frame_rate_hz = self.sample_rate / self.base_cfg.data.hop_length
         self.frontend = text_frontend(self.base_cfg.data)
         self.model = VITS.from_config(self.base_cfg.model)
@@ -96,6 +98,21 @@ class VITSFinetuner(VoiceFinetuner):
         fit = cached_posterior(self.model, ckpt.sha256_of(self.src / "generator.safetensors"), ids, Path(cache_dir),
                                spectrogram, self.distill, progress)
         return {"posterior_encoder": "rebuilt by distillation from the base voice", **fit}
+
+    def set_playback_ratio(self, ratio: float) -> bool:
+        """The voice's config declares ``ratio`` x the base rate: training loads the recordings at that rate
+        (the decoder, which counts samples, sees them slowed), and every output is played at it."""
+        if not ratio > 0:
+            raise ValueError(f"playback ratio must be positive, got {ratio}")
+        self.voice_rate = int(round(self.sample_rate * ratio))
+        self.frame_rate_hz = self.voice_rate / self.base_cfg.data.hop_length
+        return True
+
+    def voice_config(self) -> VITSExperimentConfig:
+        """The base voice's config at the fine-tuned voice's output rate."""
+        cfg = copy.deepcopy(self.base_cfg)
+        cfg.data.sample_rate = self.voice_rate
+        return cfg
 
     def check_text(self, text: str) -> Optional[str]:
         try:
@@ -119,7 +136,7 @@ class VITSFinetuner(VoiceFinetuner):
             with seeded(seed + index, ids.device):
                 result = model.infer(ids, torch.tensor([ids.size(1)]), noise_scale=0.667, noise_scale_w=0.8,
                                      length_scale=tempo)
-            out.append((result["wav"][0, 0, : int(result["lengths"][0])].float().numpy(), self.sample_rate))
+            out.append((result["wav"][0, 0, : int(result["lengths"][0])].float().numpy(), self.voice_rate))
         model.train(was_training)
         return out
 
@@ -132,7 +149,7 @@ class VITSFinetuner(VoiceFinetuner):
         self.config_for("", 1, FinetuneBudget())
 
     def config_for(self, manifest: str, items: int, budget: FinetuneBudget) -> VITSFinetuneExperimentConfig:
-        raw = to_dict(self.base_cfg)
+        raw = to_dict(self.voice_config())
         raw["model_type"] = "vits_finetune"
         raw["data"].update(train_manifest=manifest, valid_manifest=None, max_text_len=1000)
         raw["train"] = {"seed": budget.seed, "batch_size": max(1, min(8, items)), "max_steps": budget.max_steps or 10**9,
@@ -168,7 +185,10 @@ class VITSFinetuner(VoiceFinetuner):
         step = self.trainer.step if self.trainer is not None else 0
         meta = {"finetune": {"base": str(self.src), "step": step, "length_scale_folded": round(tempo, 4)}}
         voice_json = self.src.parent.parent / "piper_voice.onnx.json"
-        return write_voice_dir(Path(out_dir), model, self.base_cfg, step, meta, {"piper_voice.onnx.json": voice_json})
+        if self.voice_rate != self.sample_rate:
+            meta["finetune"]["playback_ratio"] = round(self.voice_rate / self.sample_rate, 4)
+        return write_voice_dir(Path(out_dir), model, self.voice_config(), step, meta,
+                               {"piper_voice.onnx.json": voice_json})
 
     def export(self, voice_dir: Path, onnx_path: Path) -> List[Path]:
         from models.tts.vits.onnx_export import export_piper
