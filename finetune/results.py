@@ -42,10 +42,11 @@ def buzz_limit(base_buzz: Optional[float]) -> float:
     return max(BUZZ_CEILING_DB, (base_buzz or 0.0) + BUZZ_MARGIN_DB)
 
 
-#: a reader whose median F0 is this many semitones or more from the base voice's gets a warning: fine-tuning
-#: keeps the base voice's pitch range. Harvest medians against the joe voice (115 Hz): LJSpeech +11.7 (SIM 0.68
-#: in 20 CPU minutes, 0.73 after 1800 steps on a GPU, far from the 0.80 target), VCTK p228 +8.8 (+0.25 SIM but
-#: DNSMOS 0.39 under its recordings), p225 +7.1, p227 +0.4 and p226 -0.9 (every target but p226's +0.25 met)
+#: a reader whose median F0 is this many semitones or more from the base voice's is pitch-matched
+#: (:func:`playback_ratio`), or warned of with ``--pitch_match off``: fine-tuning alone keeps the base voice's
+#: pitch range. Without the match, harvest medians against the joe voice: LibriSpeech 1998 +8.1 and 367 +11.5
+#: missed the issue's check (+0.11 and +0.10 SIM), LJSpeech +11.7 stopped near SIM 0.7, p228 +8.8 lost 0.39
+#: DNSMOS; readers 0.5-7.3 semitones above joe met their targets but p226's +0.25 (egs/tts/finetune/RESULTS.md)
 PITCH_GAP_SEMITONES = 8.0
 
 
