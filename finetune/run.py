@@ -353,7 +353,9 @@ def _run(opts: FinetuneOptions, finetuner: VoiceFinetuner) -> int:
     book.notes.update({"asr_model": opts.asr_model, "sentences": len(sentences), "threads": torch.get_num_threads()})
     if opts.settings:
         book.notes["settings"] = " ".join(opts.settings)
-    scale = baseline(finetuner, scorer, book, Path(data["manifest"]), opts.pitch_match)
+    # a resumed run keeps the ratio its checkpoints were trained at, whatever --pitch_match says now
+    pitch_match = "playback_ratio" in book.notes if opts.resume and book.base is not None else opts.pitch_match
+    scale = baseline(finetuner, scorer, book, Path(data["manifest"]), pitch_match)
     evaluator = Evaluator(finetuner, scorer, book, scale, opts.exp_dir)
     budget = FinetuneBudget(opts.cpu_minutes, opts.max_steps, opts.eval_every, opts.seed)
     report = finetuner.train(Path(data["manifest"]), budget, evaluator, opts.resume, opts.progress)
