@@ -274,17 +274,17 @@ def baseline(finetuner: VoiceFinetuner, scorer: VoiceScorer, book: ResultsBook,
 def match_pitch(finetuner: VoiceFinetuner, book: ResultsBook) -> float:
     """Give the finetuner the playback ratio of the reader's pitch gap (:func:`finetune.results.playback_ratio`;
     recomputed from the kept rows on --resume, so the same); returns the ratio it took (1: none)."""
-    ratio = playback_ratio(pitch_gap(book.base, book.reader))
+    gap = pitch_gap(book.base, book.reader)
+    ratio = playback_ratio(gap)
     if ratio == 1.0:
         return 1.0
-    if not finetuner.set_playback_ratio(ratio):
+    rate = finetuner.set_playback_ratio(ratio)
+    if rate is None:
         log.warning("this family's voices cannot play at another rate: the reader's pitch is not matched")
         return 1.0
-    book.notes.update({"playback_ratio": round(ratio, 4),
-                       "voice_sample_rate": int(round(finetuner.sample_rate * ratio))})
+    book.notes.update({"playback_ratio": round(ratio, 4), "voice_sample_rate": rate})
     log.info("pitch match: the reader is %.1f semitones from the base voice; training on the recordings played "
-             "%.3f times slower, the voice plays that much faster (%d Hz)", pitch_gap(book.base, book.reader),
-             ratio, book.notes["voice_sample_rate"])
+             "%.3f times slower, the voice plays that much faster (%d Hz)", gap, ratio, rate)
     return ratio
 
 

@@ -80,12 +80,13 @@ class VoiceFinetuner:
         ``cache_dir``. Returns what to report."""
         return {}
 
-    def set_playback_ratio(self, ratio: float) -> bool:
+    def set_playback_ratio(self, ratio: float) -> Optional[int]:
         """Fit the reader's recordings played ``ratio`` times slower (their pitch and formants that much lower:
-        nearer a base voice pitched below the reader) and make the voice play its output ``ratio`` times faster
-        (output rate = the base voice's rate x ``ratio``), so that it speaks at the reader's own pitch. Called
-        before :meth:`train`; False when the family cannot (the run then goes on at ratio 1)."""
-        return ratio == 1.0
+        nearer a base voice pitched below the reader) and make the voice play its output ``ratio`` times faster,
+        so that it speaks at the reader's own pitch. Called before :meth:`train`; returns the voice's output
+        rate (the base voice's rate x ``ratio``), or None when the family cannot (the run then goes on at
+        ratio 1)."""
+        return self.sample_rate if ratio == 1.0 else None
 
     def check_text(self, text: str) -> Optional[str]:
         """Why the voice's front end cannot read a transcript (the utterance is then skipped), or None."""

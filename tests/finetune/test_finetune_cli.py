@@ -128,7 +128,10 @@ def test_rerun_refused_then_resumed(finished, joe, reader_dir, capsys):
     from models.base.experiment import last_step
 
     assert last_step(exp / "train") == 3
-    assert results["notes"].get("playback_ratio") == before.get("playback_ratio")  # the same ratio after --resume
+    from models.base import checkpoint as ckpt
+
+    resumed = ckpt.latest_valid_checkpoint(exp / "train" / "checkpoints")  # trained on at the matched rate
+    assert ckpt.read_config(resumed)["data"]["sample_rate"] == before["voice_sample_rate"]
     assert json.loads((exp / "voice.onnx.json").read_text())["audio"]["sample_rate"] == \
         results["notes"].get("voice_sample_rate", 22050)
 
@@ -270,7 +273,8 @@ def test_playback_ratio_sets_the_voices_rate_and_its_training_data_rate(joe, tmp
 
     finetuner = VITSFinetuner(joe, tmp_path)
     base_wav, base_rate = finetuner.speak(["Hello there."])[0]
-    assert finetuner.set_playback_ratio(1.25) and finetuner.voice_rate == round(22050 * 1.25)
+    assert finetuner.set_playback_ratio(1.25) == finetuner.voice_rate == round(22050 * 1.25)
+    assert finetuner.frame_rate_hz == pytest.approx(round(22050 * 1.25) / 256)  # the buzz lines move with it
     assert finetuner.config_for("", 1, FinetuneBudget()).data.sample_rate == finetuner.voice_rate
     assert finetuner.base_cfg.data.sample_rate == 22050  # the base voice itself is untouched
     wav, rate = finetuner.speak(["Hello there."])[0]

@@ -80,7 +80,6 @@ class VITSFinetuner(VoiceFinetuner):
                                 "VITS; echelon-finetune adapts single-speaker voices")
         self.sample_rate = self.base_cfg.data.sample_rate
         self.voice_rate = self.sample_rate  # the fine-tuned voice's output rate (set_playback_ratio)
-        self.frame_rate_hz = self.sample_rate / self.base_cfg.data.hop_length
         self.frontend = text_frontend(self.base_cfg.data)
         self.model = VITS.from_config(self.base_cfg.model)
         self.model.load_state_dict(ckpt.load_model_weights(self.src, "generator"), strict=True)
@@ -99,14 +98,18 @@ class VITSFinetuner(VoiceFinetuner):
                                spectrogram, self.distill, progress)
         return {"posterior_encoder": "rebuilt by distillation from the base voice", **fit}
 
-    def set_playback_ratio(self, ratio: float) -> bool:
+    @property
+    def frame_rate_hz(self) -> float:
+        """Latent frames per second of the voice as played (the buzz lines move with the playback rate)."""
+        return self.voice_rate / self.base_cfg.data.hop_length
+
+    def set_playback_ratio(self, ratio: float) -> int:
         """The voice's config declares ``ratio`` x the base rate: training loads the recordings at that rate
         (the decoder, which counts samples, sees them slowed), and every output is played at it."""
         if not ratio > 0:
             raise ValueError(f"playback ratio must be positive, got {ratio}")
         self.voice_rate = int(round(self.sample_rate * ratio))
-        self.frame_rate_hz = self.voice_rate / self.base_cfg.data.hop_length
-        return True
+        return self.voice_rate
 
     def voice_config(self) -> VITSExperimentConfig:
         """The base voice's config at the fine-tuned voice's output rate."""
