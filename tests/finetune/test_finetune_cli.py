@@ -283,3 +283,21 @@ def test_playback_ratio_sets_the_voices_rate_and_its_training_data_rate(joe, tmp
     assert ckpt.read_config(ckpt.resolve_checkpoint_dir(saved))["data"]["sample_rate"] == finetuner.voice_rate
     with pytest.raises(ValueError, match="positive"):
         finetuner.set_playback_ratio(0.0)
+
+
+def test_a_family_that_cannot_change_its_rate_trains_unmatched(tmp_path, caplog):
+    """The base contract's default: a reader far above the base voice is not matched, the run says so and
+    records no ratio (the run goes on at the base rate)."""
+    from finetune.results import ResultsBook
+    from finetune.run import match_pitch
+    from models.base.finetune import VoiceFinetuner
+
+    class FixedRate(VoiceFinetuner):
+        sample_rate = 16000
+
+    book = ResultsBook(tmp_path, base={"f0_hz": 110.0}, reader={"f0_hz": 220.0})  # 12 semitones apart
+    with caplog.at_level("WARNING"):
+        assert match_pitch(FixedRate(tmp_path, tmp_path), book) == 1.0
+    assert "playback_ratio" not in book.notes and "voice_sample_rate" not in book.notes
+    assert "cannot play at another rate" in caplog.text
+    assert FixedRate(tmp_path, tmp_path).set_playback_ratio(1.0) == 16000
