@@ -47,6 +47,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--pitch_match", choices=["auto", "off"], default="auto",
                    help="auto (default): a reader 8 or more semitones from the base voice is fitted on the recordings "
                         "played slower, halfway to the base voice's pitch, and the voice plays that much faster; off: never")
+    p.add_argument("--blend", default="auto", metavar="auto|off|W",
+                   help="auto (default): when the kept voice's DNSMOS is more than 0.3 under the recordings', its decoder "
+                        "is moved back towards the base voice's (weights 0.8, 0.65, 0.5 tried) until it is not; W in "
+                        "(0, 1]: that weight; off: never")
     p.add_argument("--resume", action="store_true", help="continue the run in --exp_dir")
     p.add_argument("--overwrite", action="store_true", help="start again (the old run moves to EXP/previous_runs/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -62,7 +66,7 @@ def main_unchecked(argv: List[str]) -> int:
                            args.threads, args.resume, args.overwrite, args.eval_every, args.eval_sentences,
                            args.asr_model, args.cache_dir, args.sim_reference_dir, args.seed, not args.quiet,
                            None if args.max_wer is None else args.max_wer / 100, args.settings,
-                           args.pitch_match == "auto")
+                           args.pitch_match == "auto", args.blend)
     return run_finetune(opts)
 
 

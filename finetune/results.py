@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
 
 from evaluation.pitch import semitones
 from evaluation.report import write_atomic
@@ -113,6 +115,21 @@ def over_limit_streak(rows: List[Dict[str, Any]], base_wer: float, ceiling: floa
     return streak
 
 
+#: held-out sentences of the kept voice saved as wavs in EXP/samples (to listen to)
+SAMPLES = 5
+
+
+def write_samples(folder: Path, wavs: List[Tuple[np.ndarray, int]]) -> None:
+    """``folder/heldout_NN.wav`` for each utterance, replacing the earlier best's (published atomically)."""
+    from processors.audio import save_audio
+    from utils.io import make_temp_dir, publish_dir
+
+    tmp = make_temp_dir(folder.parent)
+    for index, (wav, rate) in enumerate(wavs):
+        save_audio(tmp / f"heldout_{index:02d}.wav", wav, rate)
+    publish_dir(tmp, folder)
+
+
 @dataclass
 class ResultsBook:
     """The run's results, kept in ``EXP/results.json`` (loaded again by ``--resume``)."""
@@ -126,6 +143,8 @@ class ResultsBook:
     notes: Dict[str, Any] = field(default_factory=dict)
     best_utterances: List[Dict[str, Any]] = field(default_factory=list)  # per held-out sentence, with Whisper's text
     wer_ceiling: float = WER_CEILING  # --max_wer
+    blends: List[Dict[str, Any]] = field(default_factory=list)  # the kept voice's decoder blends scored (finetune.blend)
+    blend: Optional[Dict[str, Any]] = None  # what the blend step did to EXP/voice (None: it has not run on it)
 
     @property
     def wer_limit(self) -> float:
@@ -140,7 +159,8 @@ class ResultsBook:
         book = cls(Path(exp_dir))
         if book.path.is_file():
             saved = json.loads(book.path.read_text(encoding="utf-8"))
-            for key in ("data", "base", "reader", "checkpoints", "best_step", "notes", "best_utterances", "wer_ceiling"):
+            for key in ("data", "base", "reader", "checkpoints", "best_step", "notes", "best_utterances", "wer_ceiling",
+                        "blends", "blend"):
                 setattr(book, key, saved.get(key, getattr(book, key)))
         return book
 
@@ -163,10 +183,15 @@ class ResultsBook:
     def best(self) -> Optional[Dict[str, Any]]:
         return next((r for r in self.checkpoints if r["step"] == self.best_step), None)
 
+    def voice_row(self) -> Optional[Dict[str, Any]]:
+        """The scores of what ``EXP/voice`` holds: the chosen blend of the best checkpoint, or the checkpoint."""
+        weight = (self.blend or {}).get("weight", 1.0)
+        return next((r for r in self.blends if r["weight"] == weight), None) if weight != 1.0 else self.best()
+
     def save(self) -> None:
         blob = {"data": self.data, "base": self.base, "reader": self.reader, "checkpoints": self.checkpoints,
                 "best_step": self.best_step, "notes": self.notes, "best_utterances": self.best_utterances,
-                "wer_ceiling": self.wer_ceiling,
+                "wer_ceiling": self.wer_ceiling, "blends": self.blends, "blend": self.blend,
                 "rule": f"best = {self.rule()}"}
         write_atomic(self.path, json.dumps(blob, indent=1, ensure_ascii=False) + "\n")
         write_atomic(Path(self.exp_dir) / "results.md", self.markdown())
@@ -186,9 +211,13 @@ class ResultsBook:
                   "|---|---|---|---|---|---|---|---|"]
         if self.base:
             lines.append(_row("base voice", self.base))
+        blended = (self.blend or {}).get("weight", 1.0) != 1.0
         for row in self.checkpoints:
-            name = "**best**" if row["step"] == self.best_step else "checkpoint"
+            name = "**best**" if row["step"] == self.best_step and not blended else "checkpoint"
             lines.append(_row(name, row))
+        for row in self.blends:
+            chosen = blended and row["weight"] == self.blend["weight"]
+            lines.append(_row(f"{'**voice**: ' if chosen else ''}best, decoder blended {row['weight']:.2f}", row))
         if self.reader:
             lines.append(_row("reader's recordings (ceiling)", self.reader))
         lines += ["", f"SIM: resemblyzer cosine of each utterance to the mean embedding of the reader's recordings. "
@@ -196,7 +225,9 @@ class ResultsBook:
                       f"held-out sentences. CPU min: process CPU time of training and its evaluations so "
                       f"far (all threads). Best: {self.rule()}. "
                       f"Buzz: the decoder's frame rate and 3 harmonics over their surroundings in the spectrum "
-                      f"(recordings 1-4 dB; 6 dB and up is heard as a hum).", ""]
+                      f"(recordings 1-4 dB; 6 dB and up is heard as a hum). Decoder blended W: the best checkpoint "
+                      f"with its decoder's weights at base + W x (fine-tuned - base), tried when its DNSMOS is "
+                      f"more than 0.3 under the recordings' (`--blend`).", ""]
         gap, ratio = pitch_gap(self.base, self.reader), float(self.notes.get("playback_ratio", 1.0))
         if gap is not None:
             lines += [f"Pitch (median F0, WORLD harvest): the reader's recordings {self.reader['f0_hz']:.0f} Hz, the "
@@ -211,7 +242,7 @@ class ResultsBook:
         for key, value in self.notes.items():
             lines.append(f"- {key}: {round(value, 3) if isinstance(value, float) else value}")
         if self.best_utterances:
-            lines += ["", "## What Whisper heard (best checkpoint; samples in `samples/`)", "",
+            lines += ["", "## What Whisper heard (the voice; samples in `samples/`)", "",
                       "| sentence | Whisper | WER | SIM |", "|---|---|---|---|"]
             lines += [f"| {u['text']} | {u['asr']} | {100 * u['wer']:.0f} % | {u['sim']:.2f} |"
                       for u in self.best_utterances]

@@ -31,8 +31,10 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from finetune.blend import blend_voice, parse_blend
 from finetune.data import MIN_SPEECH_SECONDS, prepare_reader_data
-from finetune.results import PATIENCE, ResultsBook, over_limit_streak, pitch_gap, pitch_warning, playback_ratio
+from finetune.results import (PATIENCE, SAMPLES, ResultsBook, over_limit_streak, pitch_gap, pitch_warning,
+                              playback_ratio, write_samples)
 from finetune.scoring import VoiceScorer, VoiceScores
 from models.base.finetune import FinetuneBudget, FinetuneError, VoiceFinetuner, finetuner_for
 from processors.audio import load_audio
@@ -68,6 +70,7 @@ class FinetuneOptions:
     max_wer: Optional[float] = None  # the WER (a fraction) a chosen checkpoint may reach; None: WER_CEILING
     settings: List[str] = field(default_factory=list)  # --set KEY=VALUE: the fine-tuning experiment config
     pitch_match: bool = True  # a reader far from the base voice's pitch is fitted slowed, played faster
+    blend: str = "auto"  # the kept decoder moved back towards the base voice's when hazy (finetune.blend)
 
 
 def default_cache_dir() -> Path:
@@ -119,6 +122,7 @@ def check_options(opts: FinetuneOptions) -> None:
         raise FinetuneError(f"--max_wer {100 * opts.max_wer:g}: a percentage between 0 and 100")
     if opts.threads is not None and opts.threads < 1:
         raise FinetuneError(f"--threads {opts.threads}: must be at least 1")
+    parse_blend(opts.blend)
 
 
 def load_utterances(manifest: Path) -> Tuple[List[Tuple[np.ndarray, int]], List[str]]:
@@ -166,21 +170,6 @@ def tempo_length_scale(base: VoiceScores, reader: VoiceScores) -> float:
     return float(min(max(base.rate / reader.rate, low), high))
 
 
-#: held-out sentences of the best checkpoint kept as wavs in EXP/samples (to listen to)
-SAMPLES = 5
-
-
-def write_samples(folder: Path, wavs: List[Tuple[np.ndarray, int]]) -> None:
-    """``folder/heldout_NN.wav`` for each utterance, replacing the earlier best's (published atomically)."""
-    from processors.audio import save_audio
-    from utils.io import make_temp_dir, publish_dir
-
-    tmp = make_temp_dir(folder.parent)
-    for index, (wav, rate) in enumerate(wavs):
-        save_audio(tmp / f"heldout_{index:02d}.wav", wav, rate)
-    publish_dir(tmp, folder)
-
-
 class Evaluator:
     """The callback training calls every ``eval_every`` steps: score, record, keep the best voice."""
 
@@ -203,11 +192,12 @@ class Evaluator:
 
     def evaluate(self, step: int, cpu_minutes: float) -> None:
         started = time.process_time()
-        wavs = self.finetuner.speak(self.scorer.sentences, self.length_scale)
-        scores = self.scorer.score(wavs, self.scorer.sentences, frame_rate_hz=self.finetuner.frame_rate_hz)
+        wavs, scores = self.scorer.speak_and_score(lambda texts: self.finetuner.speak(texts, self.length_scale),
+                                                   self.finetuner.frame_rate_hz)
         row = {"step": step, "cpu_minutes": round(cpu_minutes, 2), **scores.summary()}
         if self.book.add_checkpoint(row):
             self.finetuner.save_voice(self.exp_dir / "voice", self.length_scale)
+            self.book.blend, self.book.blends = None, []  # the new voice has not been through the blend step
             self.book.best_utterances = scores.utterances
             write_samples(self.exp_dir / "samples", wavs[:SAMPLES])
             row["saved"] = True
@@ -368,11 +358,15 @@ def _run(opts: FinetuneOptions, finetuner: VoiceFinetuner) -> int:
         return int(report.details["exit_code"])
     if evaluator.last_step != report.step:  # the budget ran out between two evaluations: score the last weights
         evaluator(report.step, report.cpu_minutes)
+    blend_voice(finetuner, scorer, book, scale, opts.exp_dir, parse_blend(opts.blend))
     exported = export_voice(finetuner, opts.exp_dir)
     book.notes["exported"] = ", ".join(p.name for p in exported)
     book.save()
-    best = book.best() or {}
-    log.info("voice: %s (step %s) - SIM %.3f -> %.3f, WER %.1f %% -> %.1f %%; %s", opts.exp_dir / "voice",
-             best.get("step"), book.base["sim"], best.get("sim", float("nan")), 100 * book.base["wer"],
-             100 * best.get("wer", float("nan")), skipped_summary(data["skipped"], opts.exp_dir / "results.md"))
+    voice = book.voice_row() or {}
+    blend = (book.blend or {}).get("weight", 1.0)
+    log.info("voice: %s (step %s%s) - SIM %.3f -> %.3f, WER %.1f %% -> %.1f %%, DNSMOS %.2f -> %.2f; %s",
+             opts.exp_dir / "voice", voice.get("step"), f", decoder blended {blend:.2f}" if blend != 1.0 else "",
+             book.base["sim"], voice.get("sim", float("nan")), 100 * book.base["wer"],
+             100 * voice.get("wer", float("nan")), book.base["dnsmos"], voice.get("dnsmos", float("nan")),
+             skipped_summary(data["skipped"], opts.exp_dir / "results.md"))
     return 0

@@ -150,7 +150,13 @@ class VoiceScorer:
 
     def score_voice(self, speak: Speak, frame_rate_hz: Optional[float] = None, pitch: bool = False) -> VoiceScores:
         """Scores of a voice: ``speak(texts) -> [(wav, sample_rate)]`` on the held-out sentences."""
-        return self.score(speak(self.sentences), self.sentences, frame_rate_hz=frame_rate_hz, pitch=pitch)
+        return self.speak_and_score(speak, frame_rate_hz, pitch)[1]
+
+    def speak_and_score(self, speak: Speak, frame_rate_hz: Optional[float] = None,
+                        pitch: bool = False) -> Tuple[List[Tuple[np.ndarray, int]], VoiceScores]:
+        """What a voice said on the held-out sentences, and its scores."""
+        wavs = speak(self.sentences)
+        return wavs, self.score(wavs, self.sentences, frame_rate_hz=frame_rate_hz, pitch=pitch)
 
     def score_recordings(self, wavs: Sequence[Tuple[np.ndarray, int]], texts: Sequence[str],
                          frame_rate_hz: Optional[float] = None, pitch: bool = False) -> VoiceScores:

@@ -76,3 +76,29 @@ def fold_weight_norm(model: nn.Module) -> int:
             remove_weight_norm(sub, hook.name)
             count += 1
     return count
+
+
+@torch.no_grad()
+def move_towards(module: nn.Module, anchor: nn.Module, weight: float) -> None:
+    """Put ``anchor + weight * (module - anchor)`` into ``module``'s parameters (0: ``anchor``'s weights, 1:
+    unchanged); both must be built alike. A weight-normed layer moves its effective weight ``g * v / ||v||``
+    and is re-expressed as ``g`` and ``v``: ``v`` is only a direction, so moving it apart from ``g`` would
+    not land between the two layers."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"an interpolation weight lies between 0 and 1, got {weight}")
+    if len(list(module.modules())) != len(list(anchor.modules())):
+        raise ValueError("move_towards: the two modules are not built alike")
+    for mine, theirs in zip(module.modules(), anchor.modules()):
+        hooks = [h for h in mine._forward_pre_hooks.values() if isinstance(h, _WeightNormHook)]
+        normed = {h.name + suffix for h in hooks for suffix in ("_g", "_v")}
+        other = dict(theirs.named_parameters(recurse=False))
+        for name, param in mine.named_parameters(recurse=False):
+            if name not in other or other[name].shape != param.shape:
+                raise ValueError(f"move_towards: {type(mine).__name__}.{name} has no counterpart of its shape")
+            if name not in normed:
+                param.lerp_(other[name], 1.0 - weight)
+        for hook in hooks:
+            moved = torch.lerp(hook.compute(theirs), hook.compute(mine), weight)
+            getattr(mine, hook.name + "_v").copy_(moved)
+            getattr(mine, hook.name + "_g").copy_(_norm_except(moved, hook.dim))
+            setattr(mine, hook.name, hook.compute(mine))

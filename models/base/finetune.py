@@ -6,7 +6,8 @@ scores voices and keeps the best; what training means is the family's. A family 
 ``register("finetuner", "<model_type>")``, as ``models/tts/vits/finetune.py`` does), and the command finds it from the base checkpoint (:func:`finetuner_for`). The calls come in this order:
 ``__init__`` (loads the base) -> :meth:`prepare_base` (one-time work per base voice, cached) ->
 :meth:`speak` (the base row) -> :meth:`train` (calls ``on_eval`` every ``eval_every`` steps; the callback may
-call :meth:`speak` and :meth:`save_voice`) -> :meth:`export`.
+call :meth:`speak` and :meth:`save_voice`) -> :meth:`blend_with_base` (optional; then :meth:`speak` and
+:meth:`save_voice` again) -> :meth:`export`.
 """
 
 from __future__ import annotations
@@ -105,6 +106,13 @@ class VoiceFinetuner:
         """Write the current weights as a checkpoint ``echelon-infer --ckpt_dir`` takes (published atomically),
         ``tempo`` times slower than the base voice by default."""
         raise NotImplementedError
+
+    def blend_with_base(self, voice_dir: Path, weight: float) -> bool:
+        """Make the voice that :meth:`speak` and :meth:`save_voice` use from now on the one saved in
+        ``voice_dir`` with the part that renders the waveform moved back towards the base voice's weights:
+        ``base + weight * (saved - base)`` (1: the saved voice). Returns False when this family cannot (nothing
+        changes then)."""
+        return False
 
     def export(self, voice_dir: Path, onnx_path: Path) -> List[Path]:
         """Export the saved voice for other runtimes (e.g. Piper's ``.onnx`` + ``.onnx.json``); [] if the

@@ -49,7 +49,7 @@ def small_distillation(monkeypatch):
 
 @pytest.fixture(scope="module")
 def finished(joe, reader_dir, tmp_path_factory):
-    """One run: 2 steps, scored after each."""
+    """One run: 2 steps, scored after each; its voice left unblended (the blend tests start from it)."""
     exp = tmp_path_factory.mktemp("run") / "exp"
     cache = tmp_path_factory.mktemp("cache")
     mp = pytest.MonkeyPatch()
@@ -59,7 +59,7 @@ def finished(joe, reader_dir, tmp_path_factory):
     mp.setattr("finetune.results.PITCH_GAP_SEMITONES", 5.0)
     try:
         code = main(["--audio_dir", str(reader_dir), "--base_ckpt_dir", str(joe), "--exp_dir", str(exp),
-                     "--max_steps", "2", "--eval_every", "1", "--cache_dir", str(cache), *FAST])
+                     "--max_steps", "2", "--eval_every", "1", "--cache_dir", str(cache), "--blend", "off", *FAST])
     finally:
         mp.undo()
     return code, exp, cache
@@ -153,6 +153,8 @@ def test_too_little_speech_is_one_line(joe, tmp_path, capsys):
     (["--max_wer", "150"], "--max_wer 150: a percentage between 0 and 100"),
     (["--set", "train.lr_decodr=1e-4"], "lr_decodr"),
     (["--set", "train.lr_decoder=fast"], "lr_decoder"),
+    (["--blend", "1.5"], "--blend 1.5: auto, off, or the decoder's weight"),
+    (["--blend", "half"], "--blend half"),
 ])
 def test_wrong_input_is_one_line(joe, reader_dir, tmp_path, capsys, bad, message):
     args = {"--audio_dir": str(reader_dir), "--base_ckpt_dir": str(joe), "--exp_dir": str(tmp_path / "e")}
@@ -301,3 +303,97 @@ def test_a_family_that_cannot_change_its_rate_trains_unmatched(tmp_path, caplog)
     assert "playback_ratio" not in book.notes and "voice_sample_rate" not in book.notes
     assert "cannot play at another rate" in caplog.text
     assert FixedRate(tmp_path, tmp_path).set_playback_ratio(1.0) == 16000
+
+
+def test_blend_rule():
+    """The first weight tried that is within the WER limit and clean enough; else the cleanest within the limit;
+    None when every blend is over it."""
+    from finetune.blend import choose_blend, parse_blend
+
+    rows = [{"weight": 0.8, "wer": 0.03, "dnsmos": 2.60}, {"weight": 0.65, "wer": 0.12, "dnsmos": 2.90},
+            {"weight": 0.5, "wer": 0.02, "dnsmos": 2.85}]
+    assert choose_blend(rows, target=2.5, wer_limit=0.1)["weight"] == 0.8
+    assert choose_blend(rows, target=2.8, wer_limit=0.1)["weight"] == 0.5  # 0.65 is clean but over the limit
+    assert choose_blend(rows, target=3.0, wer_limit=0.1)["weight"] == 0.5  # none clean enough: the cleanest
+    assert choose_blend(rows[1:2], target=2.0, wer_limit=0.1) is None
+    assert parse_blend("auto") is None and parse_blend("off") == 1.0 and parse_blend("0.7") == 0.7
+
+
+def test_blend_moves_the_kept_decoder_towards_the_base_voice_once(finished, joe, reader_dir, tmp_path, caplog):
+    """--blend W on a finished run: only the decoder of the kept voice moves (its effective weights halfway to
+    the base voice's at 0.5), the blend is scored, saved, exported and reported; asked again, it does not
+    compound."""
+    import torch
+
+    from models.base import checkpoint as ckpt
+    from models.base.finetune import FinetuneError
+    from models.tts.vits.model import VITS
+    from modules.weight_norm import fold_weight_norm
+
+    code, exp, cache = finished
+    run = tmp_path / "exp"
+    shutil.copytree(exp, run)
+    kept_dir = ckpt.resolve_checkpoint_dir(run / "voice")
+    kept_step = ckpt.read_meta(kept_dir)["finetune"]["step"]
+    args = ["--audio_dir", str(reader_dir), "--base_ckpt_dir", str(joe), "--exp_dir", str(run), "--cache_dir",
+            str(cache), "--max_steps", "1", "--resume", *FAST]
+
+    def plain(path):
+        model = VITS.from_config(_model_config(path))
+        model.load_state_dict(ckpt.load_model_weights(path, "generator"))
+        fold_weight_norm(model)
+        return model.state_dict()
+
+    kept = plain(kept_dir)
+    assert main(args + ["--blend", "0.5"]) == 0
+    results = json.loads((run / "results.json").read_text())
+    assert results["blend"] == {"weight": 0.5, "step": kept_step}
+    assert [r["weight"] for r in results["blends"]] == [0.5] and results["blends"][0]["sim"] > 0
+    blended_dir = ckpt.resolve_checkpoint_dir(run / "voice")
+    meta = ckpt.read_meta(blended_dir)["finetune"]
+    assert meta["decoder_blend"] == 0.5 and meta["step"] == kept_step
+    blended, base = plain(blended_dir), plain(ckpt.resolve_checkpoint_dir(joe))
+    for key, value in blended.items():
+        if key.startswith("dec."):
+            torch.testing.assert_close(value, (kept[key] + base[key]) / 2, rtol=1e-4, atol=1e-5)
+        else:  # text encoder, flow, posterior, and the duration predictor with the tempo folded in as before
+            torch.testing.assert_close(value, kept[key], rtol=1e-5, atol=1e-6)
+    assert "**voice**: best, decoder blended 0.50" in (run / "results.md").read_text()
+    assert json.loads((run / "voice.onnx.json").read_text())["audio"]["sample_rate"] == \
+        results["notes"]["voice_sample_rate"]  # re-exported from the blend, at the voice's rate
+
+    with caplog.at_level("INFO"):
+        assert main(args + ["--blend", "0.5"]) == 0
+    assert "blended at 0.50 already" in caplog.text
+    torch.testing.assert_close(plain(ckpt.resolve_checkpoint_dir(run / "voice")), blended)
+    with pytest.raises(FinetuneError, match="already blended"):
+        VITSFinetuner(joe, run).blend_with_base(run / "voice", 0.5)
+
+
+def test_blend_auto_tries_the_weights_in_turn(finished, joe, reader_dir, tmp_path, monkeypatch):
+    """The rule on a voice no blend makes clean enough (the margin forced below the recordings' DNSMOS by 10):
+    every weight scored, from the fine-tuned voice towards the base, and the cleanest kept."""
+    from finetune.blend import BLEND_WEIGHTS
+    from models.base import checkpoint as ckpt
+
+    code, exp, cache = finished
+    run = tmp_path / "exp"
+    shutil.copytree(exp, run)
+    monkeypatch.setattr("finetune.blend.DNSMOS_MARGIN", -10.0)
+    assert main(["--audio_dir", str(reader_dir), "--base_ckpt_dir", str(joe), "--exp_dir", str(run), "--cache_dir",
+                 str(cache), "--max_steps", "1", "--resume", "--max_wer", "99", *FAST]) == 0
+    results = json.loads((run / "results.json").read_text())
+    rows = results["blends"]
+    assert [r["weight"] for r in rows] == list(BLEND_WEIGHTS)
+    cleanest = max(rows, key=lambda r: r["dnsmos"])
+    assert results["blend"]["weight"] == cleanest["weight"]
+    assert ckpt.read_meta(ckpt.resolve_checkpoint_dir(run / "voice"))["finetune"]["decoder_blend"] == cleanest["weight"]
+    assert [u["text"] for u in results["best_utterances"]] and len(list((run / "samples").glob("*.wav"))) == 2
+
+
+def _model_config(ckpt_dir):
+    from models.base import checkpoint as ckpt
+    from models.tts.vits.config import VITSExperimentConfig
+    from utils.config import validate
+
+    return validate(ckpt.read_config(ckpt_dir), VITSExperimentConfig).model

@@ -1,0 +1,111 @@
+"""Step 6 of ``echelon-finetune``: the kept voice's decoder moved part of the way back to the base voice's when
+the voice is much noisier than the reader's recordings (``--blend``).
+
+Why: on a minute of speech the decoder learns the reader's timbre and, with it, a haze of diffuse energy from
+2 to 8 kHz that stays up between words (DNSMOS OVRL 0.3-0.7 under the recordings on 7 of 13 readers). The
+weights between the base voice's decoder and the fine-tuned one (``base + w * (tuned - base)``, the effective
+weights of each layer) keep most of the likeness and little of the haze: LibriSpeech reader 2609's kept voice
+(10 held-out sentences; SIM / DNSMOS, recordings 2.95) went 0.789 / 2.66 at w = 1, 0.790 / 2.75 at 0.8,
+0.775 / 2.91 at 0.65, 0.733 / 3.16 at 0.5; reader 367's (recordings 2.77) 0.745 / 1.97 at 1, 0.733 / 2.47 at
+0.7, 0.712 / 2.71 at 0.6. Whisper's WER fell as w did. Swapping the base voice's whole decoder back cost far
+more likeness (367: 0.569 / 3.16).
+
+The rule (``auto``): nothing happens when the kept voice's DNSMOS is within :data:`DNSMOS_MARGIN` of the
+recordings'. Otherwise the weights :data:`BLEND_WEIGHTS` are scored in turn on the held-out sentences, and the
+first one within that margin and the WER limit is kept. When none of them reaches the margin, the cleanest
+within the WER limit is kept. A number ``W`` in (0, 1) applies that weight alone; ``off`` never blends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from finetune.results import SAMPLES, ResultsBook, write_samples
+from finetune.scoring import VoiceScorer
+from models.base.finetune import FinetuneError, VoiceFinetuner
+
+log = logging.getLogger("echelon.finetune")
+
+#: decoder weights tried, from the fine-tuned voice towards the base voice (2609 and 367 above)
+BLEND_WEIGHTS = (0.8, 0.65, 0.5)
+#: clean enough: a DNSMOS OVRL at most this far under the reader's own recordings. Issue 46 asks for 0.3; the
+#: rule leaves 0.1 of room because one voice's DNSMOS moves by up to 0.2 from one set of sentences to another
+#: (in-run against piper-tts: reader 2609 2.65 / 2.46, 367 1.91 / 2.22, LJSpeech 3.11 / 2.98)
+DNSMOS_MARGIN = 0.2
+
+
+def parse_blend(value: str) -> Optional[float]:
+    """``--blend``: "auto" -> None (the rule), "off" -> 1.0, a number in (0, 1] -> itself; else FinetuneError."""
+    if value == "auto":
+        return None
+    if value == "off":
+        return 1.0
+    try:
+        weight = float(value)
+    except ValueError:
+        weight = float("nan")
+    if not 0.0 < weight <= 1.0:
+        raise FinetuneError(f"--blend {value}: auto, off, or the decoder's weight, a number in (0, 1]")
+    return weight
+
+
+def choose_blend(rows: List[Dict[str, Any]], target: float, wer_limit: float) -> Optional[Dict[str, Any]]:
+    """The first row (in the order tried) within ``wer_limit`` with a DNSMOS of at least ``target``; else the
+    cleanest within ``wer_limit``; None when every row is over it."""
+    fit = [r for r in rows if r["wer"] <= wer_limit]
+    clean = [r for r in fit if r["dnsmos"] >= target]
+    if clean:
+        return clean[0]
+    return max(fit, key=lambda r: r["dnsmos"]) if fit else None
+
+
+def blend_voice(finetuner: VoiceFinetuner, scorer: VoiceScorer, book: ResultsBook, tempo: float, exp_dir: Path,
+                weight: Optional[float]) -> None:
+    """Apply the rule (``weight`` None) or a fixed weight to ``EXP/voice``; the rows go to ``book.blends``,
+    the outcome to ``book.blend``, and a chosen blend replaces ``EXP/voice`` and ``EXP/samples``. A voice that
+    is a blend already stays as it is."""
+    kept = book.best()
+    if kept is None or weight == 1.0:
+        return
+    done = (book.blend or {}).get("weight", 1.0)
+    if done != 1.0:  # a resumed run with no new best: voice/ is the blend, and its unblended weights are gone
+        log.info("%s holds step %d's decoder blended at %.2f already: kept as it is", exp_dir / "voice",
+                 kept["step"], done)
+        return
+    target = book.reader["dnsmos"] - DNSMOS_MARGIN
+    if weight is None and kept["dnsmos"] >= target:
+        book.blend = {"weight": 1.0, "step": kept["step"], "why": f"DNSMOS within {DNSMOS_MARGIN} of the recordings"}
+        return
+    rows, heard = [], {}  # heard: weight -> (wavs, per-sentence scores)
+    started = time.process_time()
+    for w in BLEND_WEIGHTS if weight is None else (weight,):
+        if not finetuner.blend_with_base(exp_dir / "voice", w):
+            log.info("this family's voices cannot be blended with the base voice: the kept voice stays as it is")
+            return
+        wavs, scores = scorer.speak_and_score(lambda texts: finetuner.speak(texts, tempo), finetuner.frame_rate_hz)
+        rows.append({"weight": w, "step": kept["step"], **scores.summary()})
+        heard[w] = (wavs, scores.utterances)
+        log.info("decoder blend %.2f of step %d: WER %.1f %%, SIM %.3f, DNSMOS %.2f", w, kept["step"],
+                 100 * rows[-1]["wer"], rows[-1]["sim"], rows[-1]["dnsmos"])
+        book.blends = rows
+        book.notes["blend CPU minutes"] = round((time.process_time() - started) / 60, 2)
+        book.save()
+        if rows[-1]["wer"] <= book.wer_limit and rows[-1]["dnsmos"] >= target:
+            break
+    chosen = choose_blend(rows, target, book.wer_limit)
+    if chosen is None:
+        book.blend = {"weight": 1.0, "step": kept["step"], "why": "every blend was over the WER limit"}
+        return
+    if chosen is not rows[-1]:
+        finetuner.blend_with_base(exp_dir / "voice", chosen["weight"])
+    finetuner.save_voice(exp_dir / "voice", tempo)
+    write_samples(exp_dir / "samples", heard[chosen["weight"]][0][:SAMPLES])
+    book.best_utterances = heard[chosen["weight"]][1]
+    book.blend = {"weight": chosen["weight"], "step": kept["step"]}
+    log.info("decoder blended at %.2f towards the base voice: DNSMOS %.2f -> %.2f (recordings %.2f), SIM %.3f -> "
+             "%.3f, WER %.1f %% -> %.1f %%", chosen["weight"], kept["dnsmos"], chosen["dnsmos"],
+             book.reader["dnsmos"], kept["sim"], chosen["sim"], 100 * kept["wer"], 100 * chosen["wer"])
+
