@@ -49,8 +49,8 @@ def build_parser() -> ArgumentParser:
                         "played slower, halfway to the base voice's pitch, and the voice plays that much faster; off: never")
     p.add_argument("--blend", default="auto", metavar="auto|off|W",
                    help="auto (default): when the kept voice's DNSMOS is more than 0.3 under the recordings', its decoder "
-                        "is moved back towards the base voice's (weights 0.8, 0.65, 0.5 tried) until it is not; W in "
-                        "(0, 1]: that weight; off: never")
+                        "is moved back towards the base voice's (weights 0.8, 0.65, 0.5 tried), as far as that clears "
+                        "it for at most a quarter of the likeness gained; W in (0, 1]: that weight; off: never")
     p.add_argument("--resume", action="store_true", help="continue the run in --exp_dir")
     p.add_argument("--overwrite", action="store_true", help="start again (the old run moves to EXP/previous_runs/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -13,7 +13,9 @@ Steps (each logged; ``EXP/finetune.log`` keeps them):
    much faster (:func:`match_pitch`; ``--pitch_match off`` never);
 5. training under the CPU budget; every ``--eval_every`` steps the voice is scored on the held-out sentences
    and, when it is the best so far by :func:`finetune.results.choose_best`, written to ``EXP/voice``;
-6. ``EXP/voice.onnx`` + ``.onnx.json`` (Piper's format, checked to load in onnxruntime), ``EXP/results.md``.
+6. when the kept voice is much noisier than the recordings (DNSMOS), its decoder moved part of the way back to
+   the base voice's (:mod:`finetune.blend`, ``--blend``);
+7. ``EXP/voice.onnx`` + ``.onnx.json`` (Piper's format, checked to load in onnxruntime), ``EXP/results.md``.
 
 Ctrl-C stops after the current step with the checkpoint saved (exit 130); ``--resume`` continues it, keeping
 the prepared data, the scores and the best voice so far.
@@ -288,7 +290,7 @@ def skipped_summary(skipped: List[Dict[str, Any]], listing: Path, named: int = 5
 
 
 def export_voice(finetuner: VoiceFinetuner, exp_dir: Path) -> List[Path]:
-    """Step 6: ``EXP/voice.onnx`` (+ json), checked to load in onnxruntime."""
+    """Step 7: ``EXP/voice.onnx`` (+ json), checked to load in onnxruntime."""
     import onnxruntime
 
     paths = finetuner.export(exp_dir / "voice", exp_dir / "voice.onnx")

@@ -306,16 +306,16 @@ def test_a_family_that_cannot_change_its_rate_trains_unmatched(tmp_path, caplog)
 
 
 def test_blend_rule():
-    """The first weight tried that is within the WER limit and clean enough; else the cleanest within the limit;
-    None when every blend is over it."""
+    """The first weight tried that is clean enough, within the WER limit and above the likeness floor; none
+    when no weight is all three."""
     from finetune.blend import choose_blend, parse_blend
 
-    rows = [{"weight": 0.8, "wer": 0.03, "dnsmos": 2.60}, {"weight": 0.65, "wer": 0.12, "dnsmos": 2.90},
-            {"weight": 0.5, "wer": 0.02, "dnsmos": 2.85}]
-    assert choose_blend(rows, target=2.5, wer_limit=0.1)["weight"] == 0.8
-    assert choose_blend(rows, target=2.8, wer_limit=0.1)["weight"] == 0.5  # 0.65 is clean but over the limit
-    assert choose_blend(rows, target=3.0, wer_limit=0.1)["weight"] == 0.5  # none clean enough: the cleanest
-    assert choose_blend(rows[1:2], target=2.0, wer_limit=0.1) is None
+    rows = [{"weight": 0.8, "wer": 0.03, "dnsmos": 2.60, "sim": 0.72}, {"weight": 0.65, "wer": 0.12,
+            "dnsmos": 2.90, "sim": 0.70}, {"weight": 0.5, "wer": 0.02, "dnsmos": 2.85, "sim": 0.66}]  # fmt: skip
+    assert choose_blend(rows, target=2.5, wer_limit=0.1, sim_floor=0.6)["weight"] == 0.8
+    assert choose_blend(rows, target=2.8, wer_limit=0.1, sim_floor=0.6)["weight"] == 0.5  # 0.65: over the WER limit
+    assert choose_blend(rows, target=2.8, wer_limit=0.1, sim_floor=0.68) is None  # 0.5 gives back too much
+    assert choose_blend(rows, target=3.0, wer_limit=0.2, sim_floor=0.0) is None  # none clean enough
     assert parse_blend("auto") is None and parse_blend("off") == 1.0 and parse_blend("0.7") == 0.7
 
 
@@ -370,25 +370,29 @@ def test_blend_moves_the_kept_decoder_towards_the_base_voice_once(finished, joe,
         VITSFinetuner(joe, run).blend_with_base(run / "voice", 0.5)
 
 
-def test_blend_auto_tries_the_weights_in_turn(finished, joe, reader_dir, tmp_path, monkeypatch):
-    """The rule on a voice no blend makes clean enough (the margin forced below the recordings' DNSMOS by 10):
-    every weight scored, from the fine-tuned voice towards the base, and the cleanest kept."""
+def test_blend_auto_leaves_the_voice_when_no_weight_meets_the_rule(finished, joe, reader_dir, tmp_path,
+                                                                    monkeypatch):
+    """The rule on a voice no blend makes clean enough (the margin forced 10 over the recordings' DNSMOS, the
+    likeness floor off): every weight scored, from the fine-tuned voice towards the base, and the voice left
+    as trained, with the reason recorded."""
     from finetune.blend import BLEND_WEIGHTS
     from models.base import checkpoint as ckpt
 
     code, exp, cache = finished
     run = tmp_path / "exp"
     shutil.copytree(exp, run)
+    before = (ckpt.resolve_checkpoint_dir(run / "voice") / "generator.safetensors").read_bytes()
     monkeypatch.setattr("finetune.blend.DNSMOS_MARGIN", -10.0)
+    monkeypatch.setattr("finetune.blend.LIKENESS_GIVEN_BACK", 1e9)
     assert main(["--audio_dir", str(reader_dir), "--base_ckpt_dir", str(joe), "--exp_dir", str(run), "--cache_dir",
-                 str(cache), "--max_steps", "1", "--resume", "--max_wer", "99", *FAST]) == 0
+                 str(cache), "--max_steps", "1", "--resume", *FAST]) == 0
     results = json.loads((run / "results.json").read_text())
-    rows = results["blends"]
-    assert [r["weight"] for r in rows] == list(BLEND_WEIGHTS)
-    cleanest = max(rows, key=lambda r: r["dnsmos"])
-    assert results["blend"]["weight"] == cleanest["weight"]
-    assert ckpt.read_meta(ckpt.resolve_checkpoint_dir(run / "voice"))["finetune"]["decoder_blend"] == cleanest["weight"]
-    assert [u["text"] for u in results["best_utterances"]] and len(list((run / "samples").glob("*.wav"))) == 2
+    assert [r["weight"] for r in results["blends"]] == list(BLEND_WEIGHTS)
+    assert results["blend"]["weight"] == 1.0 and "no blend reached DNSMOS" in results["blend"]["why"]
+    voice = ckpt.resolve_checkpoint_dir(run / "voice")
+    assert "decoder_blend" not in ckpt.read_meta(voice)["finetune"]
+    assert (voice / "generator.safetensors").read_bytes() == before
+    assert "**best**" in (run / "results.md").read_text()  # the checkpoint is still what voice/ holds
 
 
 def _model_config(ckpt_dir):
