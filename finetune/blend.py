@@ -1,5 +1,5 @@
-"""Step 6 of ``echelon-finetune`` (:mod:`finetune.run`): the kept voice's decoder moved part of the way back to the base voice's when
-the voice is much noisier than the reader's recordings (``--blend``).
+"""Step 6 of ``echelon-finetune`` (:mod:`finetune.run`, ``--blend``): when the kept voice is much noisier than
+the reader's recordings, its decoder moved part of the way back to the base voice's.
 
 Why: on a minute of speech the decoder learns the reader's timbre and, with it, a haze of diffuse energy from
 2 to 8 kHz that stays up between words (DNSMOS OVRL 0.3-0.7 under the recordings on 7 of 13 readers). The
@@ -85,7 +85,7 @@ def blend_voice(finetuner: VoiceFinetuner, scorer: VoiceScorer, book: ResultsBoo
         book.blend = {"weight": 1.0, "step": kept["step"], "why": f"DNSMOS within {DNSMOS_MARGIN} of the recordings"}
         return
     floor = kept["sim"] - LIKENESS_GIVEN_BACK * max(0.0, kept["sim"] - book.base["sim"])
-    rows, heard, chosen = [], {}, None  # heard: weight -> (wavs, per-sentence scores)
+    rows, chosen = [], None
     started = time.process_time()
     for w in BLEND_WEIGHTS if weight is None else (weight,):
         if not finetuner.blend_with_base(exp_dir / "voice", w):
@@ -93,7 +93,6 @@ def blend_voice(finetuner: VoiceFinetuner, scorer: VoiceScorer, book: ResultsBoo
             return
         wavs, scores = scorer.speak_and_score(lambda texts: finetuner.speak(texts, tempo), finetuner.frame_rate_hz)
         rows.append({"weight": w, "step": kept["step"], **scores.summary()})
-        heard[w] = (wavs, scores.utterances)
         log.info("decoder blend %.2f of step %d: WER %.1f %%, SIM %.3f, DNSMOS %.2f", w, kept["step"],
                  100 * rows[-1]["wer"], rows[-1]["sim"], rows[-1]["dnsmos"])
         book.blends = rows
@@ -107,9 +106,9 @@ def blend_voice(finetuner: VoiceFinetuner, scorer: VoiceScorer, book: ResultsBoo
                       "why": f"no blend reached DNSMOS {target:.2f} within the WER limit and SIM {floor:.3f}"}
         log.info("the voice stays as trained: %s", book.blend["why"])
         return
-    finetuner.save_voice(exp_dir / "voice", tempo)
-    write_samples(exp_dir / "samples", heard[chosen["weight"]][0][:SAMPLES])
-    book.best_utterances = heard[chosen["weight"]][1]
+    finetuner.save_voice(exp_dir / "voice", tempo)  # the blend just scored: the search stops at the one it keeps
+    write_samples(exp_dir / "samples", wavs[:SAMPLES])
+    book.best_utterances = scores.utterances
     book.blend = {"weight": chosen["weight"], "step": kept["step"]}
     log.info("decoder blended at %.2f towards the base voice: DNSMOS %.2f -> %.2f (recordings %.2f), SIM %.3f -> "
              "%.3f, WER %.1f %% -> %.1f %%", chosen["weight"], kept["dnsmos"], chosen["dnsmos"],

@@ -228,6 +228,8 @@ class ResultsBook:
                       f"(recordings 1-4 dB; 6 dB and up is heard as a hum). Decoder blended W: the best checkpoint "
                       f"with its decoder's weights at base + W x (fine-tuned - base), tried when its DNSMOS is "
                       f"more than 0.3 under the recordings' (`--blend`).", ""]
+        if self.blend and self.blend.get("why"):
+            lines += [f"Decoder blend: none, the voice is step {self.blend['step']} as trained ({self.blend['why']}).", ""]
         gap, ratio = pitch_gap(self.base, self.reader), float(self.notes.get("playback_ratio", 1.0))
         if gap is not None:
             lines += [f"Pitch (median F0, WORLD harvest): the reader's recordings {self.reader['f0_hz']:.0f} Hz, the "

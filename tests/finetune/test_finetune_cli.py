@@ -392,7 +392,8 @@ def test_blend_auto_leaves_the_voice_when_no_weight_meets_the_rule(finished, joe
     voice = ckpt.resolve_checkpoint_dir(run / "voice")
     assert "decoder_blend" not in ckpt.read_meta(voice)["finetune"]
     assert (voice / "generator.safetensors").read_bytes() == before
-    assert "**best**" in (run / "results.md").read_text()  # the checkpoint is still what voice/ holds
+    md = (run / "results.md").read_text()
+    assert "**best**" in md and "Decoder blend: none, the voice is step" in md  # the checkpoint, as trained
 
 
 def _model_config(ckpt_dir):
