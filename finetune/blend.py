@@ -2,7 +2,7 @@
 the reader's recordings, its decoder moved part of the way back to the base voice's.
 
 Why: on a minute of speech the decoder learns the reader's timbre and, with it, a haze of diffuse energy from
-2 to 8 kHz that stays up between words (DNSMOS OVRL 0.3-0.7 under the recordings on 7 of 13 readers). The
+2 to 8 kHz that stays up between words (DNSMOS OVRL 0.3-0.7 under the recordings on 7 of 16 readers). The
 weights between the base voice's decoder and the fine-tuned one (``base + w * (tuned - base)``, the effective
 weights of each layer) keep most of the likeness and little of the haze: LibriSpeech reader 2609's kept voice
 (10 held-out sentences; SIM / DNSMOS, recordings 2.95) went 0.789 / 2.66 at w = 1, 0.790 / 2.75 at 0.8,
