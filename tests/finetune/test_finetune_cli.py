@@ -319,6 +319,67 @@ def test_blend_rule():
     assert parse_blend("auto") is None and parse_blend("off") == 1.0 and parse_blend("0.7") == 0.7
 
 
+class _ScriptedBlends:
+    """A finetuner and scorer whose blends score what a measured run scored (RESULTS.md, "The decoder blend")."""
+
+    def __init__(self, scores):
+        self.scores, self.tried, self.weight, self.saved = scores, [], 1.0, None
+        self.sentences, self.frame_rate_hz = ["One.", "Two."], None
+
+    def blend_with_base(self, voice_dir, weight):
+        self.weight = weight
+        self.tried.append(weight)
+        return True
+
+    def speak(self, texts, tempo=1.0):
+        return [(np.full(800, self.weight, np.float32), 16000) for _ in texts]
+
+    def speak_and_score(self, speak, frame_rate_hz=None):
+        from finetune.scoring import VoiceScores
+
+        wavs = speak(self.sentences)
+        sim, wer, dnsmos = self.scores[self.weight]
+        return wavs, VoiceScores(wer, sim, dnsmos, 10.0, utterances=[{"weight": self.weight}])
+
+    def save_voice(self, out_dir, tempo):
+        self.saved = self.weight
+
+
+@pytest.mark.parametrize("reader, kept, recordings, scores, tried, kept_weight", [
+    # 367: 0.5 reaches the aim but gives back more than a quarter of the likeness: the first within the bar
+    ("367", (0.751, 0.059, 1.91), 2.77, {0.8: (0.729, 0.035, 2.28), 0.65: (0.695, 0.023, 2.50),
+                                        0.5: (0.659, 0.035, 2.77)}, [0.8, 0.65, 0.5, 0.65], 0.65),
+    # 2609: 0.8 is within the bar, 0.65 within the aim
+    ("2609", (0.794, 0.041, 2.63), 2.95, {0.8: (0.792, 0.029, 2.73), 0.65: (0.773, 0.023, 2.90)},
+     [0.8, 0.65], 0.65),
+    # p228: its haze does not yield before the likeness floor: left as trained
+    ("p228", (0.756, 0.006, 2.86), 3.29, {0.8: (0.745, 0.012, 2.89), 0.65: (0.716, 0.018, 2.92),
+                                         0.5: (0.680, 0.018, 3.02)}, [0.8, 0.65, 0.5], 1.0),
+])
+def test_blend_rule_on_measured_runs(tmp_path, reader, kept, recordings, scores, tried, kept_weight):
+    """blend_voice on the scores three readers' blends measured (base SIM 0.444, 0.579, 0.486): the weights it
+    tries, the one it keeps, and what it saves."""
+    from finetune.blend import blend_voice
+    from finetune.results import ResultsBook
+
+    base_sim = {"367": 0.444, "2609": 0.579, "p228": 0.486}[reader]
+    book = ResultsBook(tmp_path, base={"sim": base_sim, "wer": 0.023, "dnsmos": 3.29, "rate": 10.0},
+                       reader={"sim": 0.95, "wer": 0.02, "dnsmos": recordings, "rate": 10.0},
+                       checkpoints=[{"step": 400, "cpu_minutes": 20.0, "sim": kept[0], "wer": kept[1], "dnsmos": kept[2],
+                                    "rate": 10.0}],
+                       best_step=400)
+    fake = _ScriptedBlends(scores)
+    blend_voice(fake, fake, book, 1.0, tmp_path, None)
+    assert fake.tried == tried and [r["weight"] for r in book.blends] == sorted(scores, reverse=True)[:len(book.blends)]
+    assert book.blend["weight"] == kept_weight
+    if kept_weight == 1.0:
+        assert fake.saved is None and "no blend reached" in book.blend["why"]
+    else:  # the kept blend's weights saved, its samples written and its sentences reported
+        assert fake.saved == kept_weight and book.best_utterances == [{"weight": kept_weight}]
+        wav = sf.read(str(tmp_path / "samples" / "heldout_00.wav"))[0]
+        assert np.allclose(wav, kept_weight, atol=1e-3)
+
+
 def test_blend_moves_the_kept_decoder_towards_the_base_voice_once(finished, joe, reader_dir, tmp_path, caplog):
     """--blend W on a finished run: only the decoder of the kept voice moves (its effective weights halfway to
     the base voice's at 0.5), the blend is scored, saved, exported and reported; asked again, it does not
@@ -383,6 +444,7 @@ def test_blend_auto_leaves_the_voice_when_no_weight_meets_the_rule(finished, joe
     shutil.copytree(exp, run)
     before = (ckpt.resolve_checkpoint_dir(run / "voice") / "generator.safetensors").read_bytes()
     monkeypatch.setattr("finetune.blend.DNSMOS_MARGIN", -10.0)
+    monkeypatch.setattr("finetune.blend.AIM_MARGIN", -10.0)
     monkeypatch.setattr("finetune.blend.LIKENESS_GIVEN_BACK", 1e9)
     assert main(["--audio_dir", str(reader_dir), "--base_ckpt_dir", str(joe), "--exp_dir", str(run), "--cache_dir",
                  str(cache), "--max_steps", "1", "--resume", *FAST]) == 0
