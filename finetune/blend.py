@@ -45,6 +45,19 @@ AIM_MARGIN = 0.2
 #: ... and the share of the likeness gained (the kept voice's SIM over the base voice's) a blend may give back
 #: for it: 367 gained 0.307 and came within 0.3 at w = 0.65 for 0.056 of it
 LIKENESS_GIVEN_BACK = 0.25
+#: where the kept voice as trained goes when a blend replaces ``EXP/voice`` (nothing the run made is lost)
+TRAINED_VOICE = "voice_as_trained"
+
+
+def keep_trained_voice(exp_dir: Path) -> Path:
+    """Copy ``EXP/voice`` (the kept checkpoint as trained) to ``EXP/voice_as_trained``, published atomically."""
+    import shutil
+
+    from utils.io import make_temp_dir, publish_dir
+
+    tmp = make_temp_dir(exp_dir)
+    shutil.copytree(exp_dir / "voice", tmp, dirs_exist_ok=True)
+    return publish_dir(tmp, exp_dir / TRAINED_VOICE)
 
 
 def parse_blend(value: str) -> Optional[float]:
@@ -79,9 +92,9 @@ def blend_voice(finetuner: VoiceFinetuner, scorer: VoiceScorer, book: ResultsBoo
     if kept is None or weight == 1.0:
         return
     done = (book.blend or {}).get("weight", 1.0)
-    if done != 1.0:  # a resumed run with no new best: voice/ is the blend, and its unblended weights are gone
-        log.info("%s holds step %d's decoder blended at %.2f already: kept as it is", exp_dir / "voice",
-                 kept["step"], done)
+    if done != 1.0:  # a resumed run with no new best: voice/ is the blend, voice_as_trained/ what it came from
+        log.info("%s holds step %d's decoder blended at %.2f already: kept as it is (as trained: %s)",
+                 exp_dir / "voice", kept["step"], done, exp_dir / TRAINED_VOICE)
         return
     target = book.reader["dnsmos"] - DNSMOS_MARGIN
     if weight is None and kept["dnsmos"] >= target:
@@ -115,6 +128,7 @@ def blend_voice(finetuner: VoiceFinetuner, scorer: VoiceScorer, book: ResultsBoo
     if chosen is not rows[-1]:
         finetuner.blend_with_base(exp_dir / "voice", chosen["weight"])
     wavs, utterances = heard[chosen["weight"]]
+    keep_trained_voice(exp_dir)
     finetuner.save_voice(exp_dir / "voice", tempo)
     write_samples(exp_dir / "samples", wavs[:SAMPLES])
     book.best_utterances = utterances

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from finetune.blend import blend_voice, parse_blend
+from finetune.blend import TRAINED_VOICE, blend_voice, parse_blend
 from finetune.data import MIN_SPEECH_SECONDS, prepare_reader_data
 from finetune.results import (PATIENCE, SAMPLES, ResultsBook, over_limit_streak, pitch_gap, pitch_warning,
                               playback_ratio, write_samples)
@@ -200,6 +201,7 @@ class Evaluator:
         if self.book.add_checkpoint(row):
             self.finetuner.save_voice(self.exp_dir / "voice", self.length_scale)
             self.book.blend, self.book.blends = None, []  # the new voice has not been through the blend step
+            shutil.rmtree(self.exp_dir / TRAINED_VOICE, ignore_errors=True)  # a superseded voice's copy
             self.book.best_utterances = scores.utterances
             write_samples(self.exp_dir / "samples", wavs[:SAMPLES])
             row["saved"] = True

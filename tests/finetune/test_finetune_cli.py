@@ -420,6 +420,7 @@ def test_blend_moves_the_kept_decoder_towards_the_base_voice_once(finished, joe,
         else:  # text encoder, flow, posterior, and the duration predictor with the tempo folded in as before
             torch.testing.assert_close(value, kept[key], rtol=1e-5, atol=1e-6)
     assert "**voice**: best, decoder blended 0.50" in (run / "results.md").read_text()
+    torch.testing.assert_close(plain(ckpt.resolve_checkpoint_dir(run / "voice_as_trained")), kept)  # not lost
     assert json.loads((run / "voice.onnx.json").read_text())["audio"]["sample_rate"] == \
         results["notes"]["voice_sample_rate"]  # re-exported from the blend, at the voice's rate
 

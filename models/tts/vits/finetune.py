@@ -210,8 +210,8 @@ class VITSFinetuner(VoiceFinetuner):
         src = ckpt.resolve_checkpoint_dir(voice_dir)
         saved = ckpt.read_meta(src).get("finetune", {})
         if "decoder_blend" in saved:  # blending it again would compound the two weights
-            raise FinetuneError(f"{voice_dir} is already blended (weight {saved['decoder_blend']}); its unblended "
-                                "voice is gone: run again with --overwrite")
+            raise FinetuneError(f"{voice_dir} is already blended (weight {saved['decoder_blend']}); blend the "
+                                "voice it came from (EXP/voice_as_trained) instead")
         model = VITS.from_config(self.base_cfg.model)
         ckpt.load_state_dict_strict(model, ckpt.load_model_weights(src, "generator"), str(src))
         # the saved duration predictor has the reader's tempo folded in; the base's is the one it was trained
