@@ -368,6 +368,8 @@ def test_blend_rule_on_measured_runs(tmp_path, reader, kept, recordings, scores,
                        checkpoints=[{"step": 400, "cpu_minutes": 20.0, "sim": kept[0], "wer": kept[1], "dnsmos": kept[2],
                                     "rate": 10.0}],
                        best_step=400)
+    (tmp_path / "voice").mkdir()
+    (tmp_path / "voice" / "kept.txt").write_text("the voice as trained")
     fake = _ScriptedBlends(scores)
     blend_voice(fake, fake, book, 1.0, tmp_path, None)
     assert fake.tried == tried and [r["weight"] for r in book.blends] == sorted(scores, reverse=True)[:len(book.blends)]
@@ -376,6 +378,7 @@ def test_blend_rule_on_measured_runs(tmp_path, reader, kept, recordings, scores,
         assert fake.saved is None and "no blend reached" in book.blend["why"]
     else:  # the kept blend's weights saved, its samples written and its sentences reported
         assert fake.saved == kept_weight and book.best_utterances == [{"weight": kept_weight}]
+        assert (tmp_path / "voice_as_trained" / "kept.txt").read_text() == "the voice as trained"
         wav = sf.read(str(tmp_path / "samples" / "heldout_00.wav"))[0]
         assert np.allclose(wav, kept_weight, atol=1e-3)
 
